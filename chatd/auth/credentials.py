@@ -1,0 +1,59 @@
+"""What a connection presents to the Portal: an account login, a signup, or a guest nick.
+
+Each carries the peer's address so checkers can rate-limit by source and logs can say where a
+login came from. A signup is a credential too: creating the account is how it is checked, so
+signing up costs one password hash and goes through the same Portal and Realm as a login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twisted.cred.credentials import ICredentials
+from zope.interface import Attribute, implementer
+
+
+class IAccountCredentials(ICredentials):
+    name = Attribute("The account name, as typed.")
+    password = Attribute("The password, as typed.")
+    peer = Attribute("Where the connection comes from (text, for logs and limits).")
+
+
+class ISignupCredentials(IAccountCredentials):
+    """The same fields; checking them creates the account."""
+
+
+class IGuestCredentials(ICredentials):
+    name = Attribute("The nick asked for.")
+    peer = Attribute("Where the connection comes from.")
+
+
+@implementer(IAccountCredentials)
+@dataclass(frozen=True)
+class AccountLogin:
+    name: str
+    password: str = field(repr=False)
+    peer: str = ""
+
+
+@implementer(ISignupCredentials)
+@dataclass(frozen=True)
+class Signup:
+    name: str
+    password: str = field(repr=False)
+    peer: str = ""
+
+
+@implementer(IGuestCredentials)
+@dataclass(frozen=True)
+class GuestNick:
+    name: str
+    peer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The avatar ID every checker returns: the display name, and whether it is a guest."""
+
+    name: str
+    guest: bool

@@ -1,0 +1,161 @@
+"""Settings: defaults, then the TOML file given by --config, then the command line.
+
+One table (``KEYS``) names every setting once: its TOML key is its name, its command-line
+option is ``--`` plus that name, and its parser both converts and validates. The result is one
+frozen ``Settings``; a bad value raises ``ConfigError`` naming the option or key, which the
+twistd plugin turns into a one-line error.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from chatd.frontends.line_codec import DEFAULT_PORT
+
+DEFAULT_LINE = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown, or out of range; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    line: tuple[str, ...] = (DEFAULT_LINE,)
+    data: Path = Path("chatd-data")
+    max_users: int = 10_000
+    max_line: int = 2048
+    idle_timeout: float = 0.0
+    require_account: bool = False
+    max_sessions_per_account: int = 5
+    default_room_limit: int = 100
+    max_room_limit: int = 10_000
+    hash_time_cost: int = 3
+    hash_memory_kib: int = 65536
+    hash_parallelism: int = 4
+    hash_threads: int = 2
+    hash_queue: int = 64
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"expected a whole number from {low} to {high}, got {value!r}"
+            ) from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if isinstance(value, bool) or not 0 <= number <= 7 * 86400:
+        raise ValueError(f"expected seconds from 0 (off) to 604800, got {value!r}")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _endpoints(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected an endpoint string or a list of them")
+    return tuple(items)
+
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, str | Path) or not str(value):
+        raise ValueError("expected a directory path")
+    return Path(value).expanduser().absolute()
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    parse: Callable[[Any], Any]
+    help: str
+    flag: bool = False
+
+
+KEYS: dict[str, Key] = {
+    "line": Key(_endpoints, "line-protocol listener, a Twisted endpoint string (repeatable; "
+                "ssl:PORT:privateKey=KEY:certKey=CERT for TLS)"),
+    "data": Key(_path, "data directory (accounts, rooms, lock file)"),
+    "max-users": Key(_integer(1, 1_000_000), "most sessions logged in at once"),
+    "max-line": Key(_integer(64, 65536), "longest input line in bytes; longer lines get 413"),
+    "idle-timeout": Key(_seconds, "close a connection silent for this many seconds (0: never)"),
+    "require-account": Key(_boolean, "refuse guests: only accounts may chat", flag=True),
+    "max-sessions-per-account": Key(_integer(1, 1000),
+                                    "sessions one account may have at once (1: refuse a "
+                                    "second login)"),
+    "default-room-limit": Key(_integer(1, 1_000_000),
+                              "member limit of temporary rooms and of /create without one"),
+    "max-room-limit": Key(_integer(1, 1_000_000), "highest member limit an owner may set"),
+    "hash-time-cost": Key(_integer(1, 100), "argon2id passes per password hash"),
+    "hash-memory-kib": Key(_integer(8, 4_194_304), "argon2id memory per hash, KiB"),
+    "hash-parallelism": Key(_integer(1, 64), "argon2id lanes per hash"),
+    "hash-threads": Key(_integer(1, 64), "threads hashing passwords"),
+    "hash-queue": Key(_integer(1, 100_000),
+                      "hashes waiting or running before logins get 503 busy"),
+}
+
+
+def _attribute(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def _apply(settings: Settings, values: dict[str, Any], origin: Callable[[str], str]) -> Settings:
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        spec = KEYS.get(key)
+        if spec is None:
+            raise ConfigError(f"{origin(key)}: unknown setting")
+        try:
+            changes[_attribute(key)] = spec.parse(value)
+        except ValueError as error:
+            raise ConfigError(f"{origin(key)}: {error}") from None
+    return replace(settings, **changes)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as error:
+        raise ConfigError(f"--config {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_settings(command_line: dict[str, Any], config: Path | None) -> Settings:
+    """Defaults < the config file < the command line (keys in ``command_line`` were given)."""
+    settings = Settings()
+    if config is not None:
+        settings = _apply(settings, read_config_file(config), lambda key: f"{config}: {key}")
+    settings = _apply(settings, command_line, lambda key: f"--{key}")
+    if settings.default_room_limit > settings.max_room_limit:
+        raise ConfigError("default-room-limit: must not exceed max-room-limit")
+    return settings
+

@@ -1,0 +1,47 @@
+"""Names of users and rooms: one place that validates them and decides when two are the same.
+
+Names are compared after NFKC normalisation and case folding (NFKC_Casefold in spirit), so
+``Alice``, ``ALICE`` and ``Ａｌｉｃｅ`` (full-width) are one name. Only letters, digits,
+combining marks and ``_ - .`` are allowed, which keeps out spaces, control characters, bidi
+overrides, zero-width characters and the punctuation the wire formats use as separators.
+"""
+
+import unicodedata
+
+from chatd.errors import BadName
+
+MAX_NAME_LENGTH = 32
+_PUNCTUATION = frozenset("_-.")
+
+
+def fold(name: str) -> str:
+    """The key two names are compared by."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def _check(raw: str, what: str) -> str:
+    name = unicodedata.normalize("NFKC", raw)
+    if not name:
+        raise BadName(f"a {what} name can't be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise BadName(f"a {what} name has at most {MAX_NAME_LENGTH} characters")
+    first = unicodedata.category(name[0])
+    if not (first[0] in "LN" or name[0] == "_"):
+        raise BadName(f"a {what} name must start with a letter, a digit or _")
+    for char in name:
+        category = unicodedata.category(char)
+        if category[0] not in "LNM" and char not in _PUNCTUATION:
+            raise BadName(
+                f"{what} names may only use letters, digits and _ - . (not {char!r})"
+            )
+    return name
+
+
+def check_user_name(raw: str) -> str:
+    """Validate a user name; return its display form (NFKC)."""
+    return _check(raw, "user")
+
+
+def check_room_name(raw: str) -> str:
+    """Validate a room name, accepting IRC's ``#room`` spelling; return its display form."""
+    return _check(raw[1:] if raw.startswith("#") else raw, "room")

@@ -1,0 +1,375 @@
+"""The chat core: who is online, which rooms exist, and every operation a session can ask for.
+
+Nothing here knows a wire format or a socket. Frontends call ``Session`` methods and render the
+events handed to their ``IChatMind``. Operations that only touch memory (say, leave, message)
+are synchronous; those that must hash a password or make a room change durable return a
+Deferred that fires once the change is safe, and fail with a ``chatd.errors`` exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chatd.core.events import Joined, Left, LeaveReason, Private, RoomChanged, Said, TopicSet
+from chatd.core.names import check_room_name, check_user_name, fold
+from chatd.core.rooms import LocalBus, Room, User
+from chatd.core.text import clean_text
+from chatd.errors import (
+    BadSyntax,
+    BadText,
+    NameTaken,
+    NoSuchRoom,
+    NoSuchUser,
+    NotAllowed,
+    NotInRoom,
+    RoomFull,
+    ServerFull,
+    TooManySessions,
+    WrongRoomPassword,
+)
+from chatd.interfaces import (
+    IChatMind,
+    IChatSession,
+    IMemberDirectory,
+    IPasswordHasher,
+    IRoomStore,
+)
+
+log = Logger()
+
+MAX_TOPIC_LENGTH = 300
+MAX_ROOM_PASSWORD_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The core's limits, taken from the settings."""
+
+    max_users: int = 10_000
+    max_sessions_per_account: int = 5
+    default_room_limit: int = 100
+    max_room_limit: int = 10_000
+
+
+class ChatServer:
+    """The registry of online users and of rooms, and the rules that join them."""
+
+    def __init__(
+        self,
+        store: IRoomStore,
+        hasher: IPasswordHasher,
+        directory: IMemberDirectory,
+        limits: Limits,
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.hasher = hasher
+        self.limits = limits
+        self.bus = LocalBus()
+        self.users: dict[str, User] = {}
+        self.rooms: dict[str, Room] = {}
+        self.session_count = 0
+        # Room names whose /create is waiting on a hash or a durable write.
+        self._creating: set[str] = set()
+
+    def load_rooms(self) -> None:
+        """Bring back the persistent rooms (empty, since membership is never stored)."""
+        for record in self.store.load():
+            self.rooms[record.key] = Room.from_record(record)
+        log.info("loaded {count} persistent rooms", count=len(self.rooms))
+
+    def is_online(self, name: str) -> bool:
+        return fold(name) in self.users
+
+    def connect(self, name: str, guest: bool, mind: IChatMind) -> Session:
+        """Make a session for ``name`` (already authenticated, or a guest name checked free)."""
+        key = fold(name)
+        if self.session_count >= self.limits.max_users:
+            raise ServerFull(
+                f"the server is full ({self.limits.max_users} users); try again later"
+            )
+        user = self.users.get(key)
+        if user is not None:
+            if guest or user.guest:
+                raise NameTaken(f"{user.name} is in use right now; pick another name")
+            limit = self.limits.max_sessions_per_account
+            if len(user.sessions) >= limit:
+                raise TooManySessions(
+                    f"{user.name} is already logged in "
+                    f"{'elsewhere' if limit == 1 else f'{limit} times'}; "
+                    "log out there first"
+                )
+        else:
+            user = self.users[key] = User(name, key, guest)
+        session = Session(self, user, mind)
+        user.sessions.append(session)
+        self.session_count += 1
+        return session
+
+    def room_list(self) -> list[Room]:
+        return sorted(self.rooms.values(), key=lambda room: room.key)
+
+    def find_room(self, name: str) -> Room:
+        room = self.rooms.get(fold(check_room_name(name)))
+        if room is None:
+            raise NoSuchRoom(f"there is no room {name}; /rooms lists them")
+        return room
+
+    def find_user(self, name: str) -> User:
+        user = self.users.get(fold(check_user_name(name)))
+        if user is None:
+            raise NoSuchUser(f"nobody called {name} is online")
+        return user
+
+    def admit(self, user: User, room: Room) -> None:
+        """Add ``user`` to ``room`` after its password (if any) was checked."""
+        if room.key not in self.rooms:
+            raise NoSuchRoom(f"{room.name} was deleted")
+        if len(room.members) >= room.limit:
+            raise RoomFull(f"{room.name} is full ({room.limit} members); try later")
+        room.members[user.key] = user
+        user.rooms[room.key] = room
+        self.bus.publish(room, Joined(room.name, user.name))
+
+    def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "") -> None:
+        """Take ``user`` out of ``room``, telling everyone in it (the leaver included)."""
+        self.bus.publish(room, Left(room.name, user.name, reason, message))
+        del room.members[user.key]
+        del user.rooms[room.key]
+        for session in user.sessions:
+            if session.current is room:
+                session.current = next(iter(user.rooms.values()), None)
+        if not room.members and not room.persistent:
+            del self.rooms[room.key]
+
+    def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
+        user = session.user
+        user.sessions.remove(session)
+        self.session_count -= 1
+        if user.sessions:
+            return
+        for room in list(user.rooms.values()):
+            self.remove(user, room, reason, message)
+        del self.users[user.key]
+
+
+def _check_limit(server: ChatServer, limit: int) -> int:
+    maximum = server.limits.max_room_limit
+    if not 1 <= limit <= maximum:
+        raise BadSyntax(f"a room's member limit must be between 1 and {maximum}")
+    return limit
+
+
+def _check_room_password(password: str) -> str:
+    if not 1 <= len(password) <= MAX_ROOM_PASSWORD_LENGTH:
+        raise BadSyntax(f"a room password has 1 to {MAX_ROOM_PASSWORD_LENGTH} characters")
+    return password
+
+
+@implementer(IChatSession)
+class Session:
+    """One logged-in connection: the avatar every frontend drives."""
+
+    __slots__ = ("closed", "current", "mind", "server", "user")
+
+    def __init__(self, server: ChatServer, user: User, mind: IChatMind) -> None:
+        self.server = server
+        self.user = user
+        self.mind = mind
+        self.current: Room | None = None
+        self.closed = False
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+    @property
+    def guest(self) -> bool:
+        return self.user.guest
+
+    def _member_room(self, name: str | None) -> Room:
+        """The named room, or the current one, provided the user is in it."""
+        if name is None:
+            if self.current is None:
+                raise NotInRoom("you are not in a room; /join one first")
+            return self.current
+        room = self.server.find_room(name)
+        if room.key not in self.user.rooms:
+            raise NotInRoom(f"you are not in {room.name}")
+        return room
+
+    def _owned_room(self, name: str) -> Room:
+        room = self.server.find_room(name)
+        if room.owner is None:
+            raise NotAllowed(
+                f"{room.name} is a temporary room without settings; /create makes one that has"
+            )
+        if self.user.guest or fold(room.owner) != self.user.key:
+            raise NotAllowed(f"only the owner of {room.name} can do that")
+        return room
+
+    # -- rooms -------------------------------------------------------------------------
+
+    def join(self, name: str, password: str | None = None) -> Deferred[Room]:
+        """Join (or, if it does not exist, create a temporary) room and make it current."""
+        server = self.server
+        display = check_room_name(name)
+        key = fold(display)
+        room = server.rooms.get(key)
+        if room is not None and room.key in self.user.rooms:
+            self.current = room
+            return succeed(room)
+        if key in server._creating:
+            raise NoSuchRoom(f"{display} is being created right now; try again in a moment")
+        if room is None:
+            room = server.rooms[key] = Room(display, key, server.limits.default_room_limit)
+            log.info("{user} opened temporary room {room}", user=self.name, room=display)
+        elif room.password_hash is not None:
+            if not password:
+                raise WrongRoomPassword(f"{room.name} is locked; /join {room.name} PASSWORD")
+            return server.hasher.verify(room.password_hash, password).addCallback(
+                self._admit_verified, room
+            )
+        return succeed(self._enter(room))
+
+    def _admit_verified(self, ok: bool, room: Room) -> Room:
+        if not ok:
+            raise WrongRoomPassword(f"wrong password for {room.name}")
+        if room.key in self.user.rooms:
+            self.current = room
+            return room
+        return self._enter(room)
+
+    def _enter(self, room: Room) -> Room:
+        self.server.admit(self.user, room)
+        self.current = room
+        return room
+
+    def leave(self, name: str | None = None) -> Room:
+        room = self._member_room(name)
+        self.server.remove(self.user, room, LeaveReason.LEFT)
+        return room
+
+    def who(self, name: str | None = None) -> Room:
+        """The room whose members to list: a named one (any) or the current one."""
+        return self._member_room(None) if name is None else self.server.find_room(name)
+
+    def create(self, name: str, limit: int | None, password: str | None) -> Deferred[Room]:
+        """Create a persistent room owned by this account, and join it."""
+        server = self.server
+        if self.user.guest:
+            raise NotAllowed("guests can't own rooms; /signup for an account first")
+        display = check_room_name(name)
+        key = fold(display)
+        if key in server.rooms or key in server._creating:
+            raise NameTaken(f"a room called {display} already exists")
+        limit = _check_limit(server, server.limits.default_room_limit if limit is None else limit)
+        server._creating.add(key)
+        hashed: Deferred[str | None] = (
+            server.hasher.hash(_check_room_password(password)) if password else succeed(None)
+        )
+
+        def save(password_hash: str | None) -> Deferred[None]:
+            room = Room(display, key, limit, self.user.name, password_hash)
+            return server.store.save(room.record()).addCallback(lambda _: room)
+
+        def register(room: Room) -> Room:
+            server.rooms[key] = room
+            log.info("{user} created room {room}", user=self.name, room=display)
+            if not self.closed:
+                self._enter(room)
+            return room
+
+        def release(result: object) -> object:
+            server._creating.discard(key)
+            return result
+
+        return hashed.addCallback(save).addCallback(register).addBoth(release)
+
+    def _update(self, room: Room, change: str) -> Deferred[None]:
+        """Make ``room``'s in-memory change durable, then reply.
+
+        The members are told at once. Writes are applied in order, and each writes the
+        room's whole current record, so the last write always holds every change.
+        """
+        self.server.bus.publish(room, RoomChanged(room.name, self.name, change))
+        log.info("{user} changed room {room}: {change}", user=self.name, room=room.name,
+                 change=change)
+        return self.server.store.save(room.record())
+
+    def set_topic(self, name: str, topic: str) -> Deferred[None]:
+        room = self.server.find_room(name)
+        if room.persistent:
+            room = self._owned_room(name)
+        elif room.key not in self.user.rooms:
+            raise NotInRoom(f"join {room.name} to set its topic")
+        topic = clean_text(topic) if topic.strip() else ""
+        if len(topic) > MAX_TOPIC_LENGTH:
+            raise BadSyntax(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
+        room.topic = topic
+        self.server.bus.publish(room, TopicSet(room.name, self.name, topic))
+        return self.server.store.save(room.record()) if room.persistent else succeed(None)
+
+    def set_limit(self, name: str, limit: int) -> Deferred[None]:
+        room = self._owned_room(name)
+        room.limit = _check_limit(self.server, limit)
+        return self._update(room, f"member limit is now {limit}")
+
+    def lock(self, name: str, password: str) -> Deferred[None]:
+        room = self._owned_room(name)
+
+        def apply(hashed: str) -> Deferred[None]:
+            room.password_hash = hashed
+            return self._update(room, "locked with a password")
+
+        return self.server.hasher.hash(_check_room_password(password)).addCallback(apply)
+
+    def unlock(self, name: str) -> Deferred[None]:
+        room = self._owned_room(name)
+        room.password_hash = None
+        return self._update(room, "unlocked")
+
+    def delete(self, name: str) -> Deferred[None]:
+        server = self.server
+        room = self._owned_room(name)
+        for user in list(room.members.values()):
+            server.remove(user, room, LeaveReason.DELETED)
+        del server.rooms[room.key]
+        log.info("{user} deleted room {room}", user=self.name, room=room.name)
+        return server.store.delete(room.key)
+
+    # -- talking -----------------------------------------------------------------------
+
+    def say(self, text: str, room_name: str | None = None, action: bool = False) -> None:
+        """Say ``text`` in a room this user is in (the current one by default)."""
+        room = self._member_room(room_name)
+        self.server.bus.publish(room, Said(room.name, self.name, clean_text(text), action))
+
+    def message(self, name: str, text: str) -> User:
+        """Send a private message to every session of an online user."""
+        user = self.server.find_user(name)
+        user.deliver(Private(self.name, user.name, clean_text(text)))
+        return user
+
+    def change_password(self, old: str, new: str) -> Deferred[None]:
+        if self.user.guest:
+            raise NotAllowed("guests have no password; /signup for an account")
+        return self.server.directory.change_password(self.user.name, old, new)
+
+    # -- leaving -----------------------------------------------------------------------
+
+    def quit(self, reason: LeaveReason = LeaveReason.LOST, message: str = "") -> None:
+        """End this session; the first reason given is the one the rooms hear."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            message = clean_text(message) if message.strip() else ""
+        except BadText:
+            message = ""
+        self.server.disconnect(self, reason, message)
+        log.info("{user} logged out ({reason})", user=self.name, reason=reason.value)

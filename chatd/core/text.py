@@ -1,0 +1,28 @@
+"""What text may be relayed to other people's terminals.
+
+Control characters (C0, DEL, C1) are refused rather than stripped: a message with an escape
+sequence or a bare CR is either an attack on other terminals or a broken client, and in both
+cases the sender should learn that nothing was sent. A tab is the one exception; it becomes a
+space, since pasted text often carries one.
+"""
+
+import unicodedata
+
+from chatd.errors import BadText
+
+MAX_TEXT_LENGTH = 1024
+
+
+def clean_text(text: str) -> str:
+    """Return ``text`` ready to relay, or raise BadText saying what is wrong with it."""
+    text = text.replace("\t", " ")
+    if not text.strip():
+        raise BadText("nothing to send: the message is empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise BadText(f"a message has at most {MAX_TEXT_LENGTH} characters")
+    for char in text:
+        if unicodedata.category(char) == "Cc":
+            raise BadText(
+                f"control character U+{ord(char):04X} can't be sent; remove it and retry"
+            )
+    return text

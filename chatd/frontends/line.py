@@ -1,0 +1,420 @@
+"""The line protocol: what a person types into telnet or netcat, and the bundled client.
+
+One line in, one call on the core, one final reply out. Commands are handled strictly one at
+a time per connection: while one waits on a password hash or a durable write, further lines
+queue (and reading pauses once the queue is long), so a pasted ``/login`` then ``/join``
+behaves as typed. Domain errors become reply codes in ``_CODES`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.cred.portal import Portal
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chatd import errors
+from chatd.auth.credentials import AccountLogin, GuestNick, Signup
+from chatd.core.events import Event, LeaveReason
+from chatd.core.rooms import Room
+from chatd.core.service import Session
+from chatd.frontends.line_codec import Code, LineFramer, TooLong, multiline, render_event, reply
+from chatd.interfaces import IChatMind, IChatSession
+
+log = Logger()
+
+_CODES: dict[type[errors.ChatError], Code] = {
+    errors.BadSyntax: Code.BAD_SYNTAX,
+    errors.NotNamed: Code.NOT_NAMED,
+    errors.AlreadyNamed: Code.ALREADY_NAMED,
+    errors.NotAllowed: Code.NOT_ALLOWED,
+    errors.NoSuchRoom: Code.NO_SUCH_ROOM,
+    errors.NoSuchUser: Code.NO_SUCH_USER,
+    errors.NotInRoom: Code.NOT_IN_ROOM,
+    errors.NameTaken: Code.NAME_TAKEN,
+    errors.BadName: Code.BAD_NAME,
+    errors.BadPassword: Code.BAD_PASSWORD,
+    errors.BadText: Code.BAD_TEXT,
+    errors.WrongCredentials: Code.WRONG_CREDENTIALS,
+    errors.WrongRoomPassword: Code.WRONG_ROOM_PASSWORD,
+    errors.RoomFull: Code.ROOM_FULL,
+    errors.TooManySessions: Code.TOO_MANY_SESSIONS,
+    errors.GuestsDisabled: Code.GUESTS_DISABLED,
+    errors.StorageFailed: Code.STORAGE_FAILED,
+    errors.ServerBusy: Code.BUSY,
+    errors.ServerFull: Code.SERVER_FULL,
+}
+
+# Lines queued behind a slow command before reading from the socket pauses.
+_QUEUE_PAUSE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The line frontend's settings."""
+
+    max_line: int = 2048
+    idle_timeout: float = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One slash command: how many arguments, whether the last takes the rest of the line,
+    whether it needs a name, and how to use it (shown in /help and with a 400)."""
+
+    handler: str
+    usage: str
+    summary: str
+    min_args: int = 0
+    max_args: int = 0
+    rest: bool = False
+    named: bool = True
+
+
+_COMMANDS: dict[str, Command] = {
+    "help": Command("do_help", "/help", "this list", named=False),
+    "signup": Command("do_signup", "/signup NAME PASSWORD", "create an account and log in",
+                      2, 2, named=False),
+    "login": Command("do_login", "/login NAME PASSWORD", "log in to your account",
+                     2, 2, named=False),
+    "nick": Command("do_nick", "/nick NAME", "chat as a guest (no password)", 1, 1,
+                    named=False),
+    "rooms": Command("do_rooms", "/rooms", "list rooms: members/limit, locked, owner, topic"),
+    "join": Command("do_join", "/join ROOM [PASSWORD]",
+                    "join a room (creating a temporary one if none) and talk there", 1, 2),
+    "leave": Command("do_leave", "/leave [ROOM]", "leave a room (default: the current one)",
+                     0, 1),
+    "who": Command("do_who", "/who [ROOM]", "list a room's members", 0, 1),
+    "msg": Command("do_msg", "/msg USER TEXT", "send a private message", 2, 2, rest=True),
+    "me": Command("do_me", "/me TEXT", "act in the current room (* you TEXT)", 1, 1,
+                  rest=True),
+    "create": Command("do_create", "/create ROOM [LIMIT] [PASSWORD]",
+                      "create a persistent room you own, and join it", 1, 3),
+    "topic": Command("do_topic", "/topic ROOM [TEXT]", "set (or clear) a room's topic", 1, 2,
+                     rest=True),
+    "limit": Command("do_limit", "/limit ROOM N", "owner: change the member limit", 2, 2),
+    "lock": Command("do_lock", "/lock ROOM PASSWORD", "owner: require a password to join",
+                    2, 2),
+    "unlock": Command("do_unlock", "/unlock ROOM", "owner: remove the room's password", 1, 1),
+    "delete": Command("do_delete", "/delete ROOM", "owner: delete the room", 1, 1),
+    "passwd": Command("do_passwd", "/passwd OLD NEW", "change your password", 2, 2),
+    "quit": Command("do_quit", "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
+                    named=False),
+}
+
+
+def split_arguments(text: str, command: Command) -> list[str]:
+    """Split on spaces; with ``rest``, the last argument is the rest of the line as typed."""
+    # With maxsplit, the last piece keeps its inner spacing: the message as typed.
+    args = text.split(None, command.max_args - 1) if command.rest else text.split()
+    if not command.min_args <= len(args) <= command.max_args:
+        raise errors.BadSyntax(f"usage: {command.usage}")
+    return args
+
+
+def _room_line(room: Room) -> str:
+    state = "locked" if room.locked else "open"
+    owner = f"owned by {room.owner}" if room.persistent else "temporary"
+    topic = f": {room.topic}" if room.topic else ""
+    return f"{room.name} {len(room.members)}/{room.limit} {state} {owner}{topic}"
+
+
+@implementer(IChatMind)
+class LineProtocol(Protocol, TimeoutMixin):
+    """One telnet/netcat connection."""
+
+    def __init__(self, portal: Portal, options: Options, clock: IReactorTime) -> None:
+        self._portal = portal
+        self._options = options
+        self.callLater = clock.callLater  # TimeoutMixin's clock, injectable for tests
+        self._framer = LineFramer(options.max_line)
+        self._queue: deque[bytes | TooLong] = deque()
+        self._busy = False
+        self._paused = False
+        self._closed = False
+        self._leave_reason = LeaveReason.LOST
+        self._quit_message = ""
+        self.session: Session | None = None
+        self._logout: Callable[[], None] | None = None
+        self.peer = ""
+
+    # -- connection --------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        address = self.transport.getPeer()
+        self.peer = f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
+        log.info("line connection from {peer}", peer=self.peer)
+        self.transport.write(
+            reply(
+                Code.GREETING,
+                "chatd ready. /nick NAME to chat as a guest, /signup NAME PASSWORD or "
+                "/login NAME PASSWORD for an account, /help for all commands",
+            )
+        )
+        if self._options.idle_timeout:
+            self.setTimeout(self._options.idle_timeout)
+
+    def timeoutConnection(self) -> None:
+        self._leave_reason = LeaveReason.TIMEOUT
+        self.transport.write(
+            reply(Code.CLOSING, f"idle for {self._options.idle_timeout:g} seconds; goodbye")
+        )
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._closed = True
+        self._queue.clear()
+        self.setTimeout(None)
+        if self.session is not None:
+            self.session.quit(self._leave_reason, self._quit_message)
+        log.info("line connection from {peer} closed", peer=self.peer)
+
+    def deliver(self, event: Event) -> None:
+        self.transport.write(event.encoded(render_event))
+
+    # -- input -------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        self._queue.extend(self._framer.feed(data))
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._queue and not self._busy and not self.transport.disconnecting:
+            item = self._queue.popleft()
+            result = self._line(item)
+            if result is not None:
+                self._busy = True
+                result.addBoth(self._finished)
+        if len(self._queue) > _QUEUE_PAUSE and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+        elif self._paused and not self._queue:
+            self._paused = False
+            self.transport.resumeProducing()
+
+    def _finished(self, _: object) -> None:
+        self._busy = False
+        self._drain()
+
+    def _line(self, item: bytes | TooLong) -> Deferred[None] | None:
+        """Handle one line; a Deferred if its reply is still to come."""
+        if item is TooLong.LINE:
+            self.send(Code.LINE_TOO_LONG,
+                      f"line too long (over {self._options.max_line} bytes); it was ignored")
+            return None
+        assert isinstance(item, bytes)
+        try:
+            text = item.decode("utf-8")
+        except UnicodeDecodeError:
+            self.send(Code.BAD_ENCODING, "that line is not valid UTF-8; it was ignored")
+            return None
+        if not text.strip():
+            return None
+        if text.startswith("/") and not text.startswith("//"):
+            verb, _, arguments = text[1:].partition(" ")
+            return self._command(verb.lower(), arguments)
+        return self._chat(text[1:] if text.startswith("//") else text)
+
+    def _chat(self, text: str) -> None:
+        try:
+            self._require_session().say(text)
+        except errors.ChatError as error:
+            self._error(error)
+
+    def _command(self, verb: str, arguments: str) -> Deferred[None] | None:
+        command = _COMMANDS.get(verb)
+        if command is None:
+            self.send(Code.BAD_SYNTAX, f"unknown command /{verb}; /help lists them")
+            return None
+        d = maybeDeferred(self._run, command, arguments)
+        d.addErrback(self._failed, verb)
+        return None if d.called else d
+
+    def _run(self, command: Command, arguments: str) -> Any:
+        if command.named:
+            self._require_session()
+        return getattr(self, command.handler)(*split_arguments(arguments, command))
+
+    def _require_session(self) -> Session:
+        if self.session is None:
+            raise errors.NotNamed(
+                "log in first: /nick NAME (guest), /login NAME PASSWORD or /signup NAME PASSWORD"
+            )
+        return self.session
+
+    def _failed(self, failure: Failure, verb: str) -> None:
+        if failure.check(errors.ChatError):
+            self._error(failure.value)
+        else:
+            log.failure("/{verb} from {peer} failed", failure, verb=verb, peer=self.peer)
+            self.send(Code.INTERNAL_ERROR, "internal server error; it has been logged")
+
+    def _error(self, error: BaseException) -> None:
+        self.send(_CODES.get(type(error), Code.BAD_SYNTAX), str(error))
+
+    def send(self, code: Code, text: str) -> None:
+        self.transport.write(reply(code, text))
+
+    # -- logging in --------------------------------------------------------------------
+
+    def _log_in(self, credentials: object, welcome: str) -> Deferred[None]:
+        if self.session is not None:
+            raise errors.AlreadyNamed(
+                f"you are {self.session.name} already; /quit and reconnect to change"
+            )
+
+        def logged_in(result: tuple[Any, Session, Callable[[], None]]) -> None:
+            _, session, logout = result
+            if self._closed:
+                logout()
+                return
+            self.session, self._logout = session, logout
+            kind = "guest" if session.guest else "account"
+            log.info("{name} logged in ({kind}) from {peer}", name=session.name, kind=kind,
+                     peer=self.peer)
+            self.send(Code.WELCOME, welcome.format(name=session.name))
+
+        def refused(failure: Failure) -> Failure:
+            log.info("login refused from {peer}: {why}", peer=self.peer,
+                     why=failure.getErrorMessage())
+            return failure
+
+        return self._portal.login(credentials, self, IChatSession).addCallbacks(
+            logged_in, refused
+        )
+
+    def do_signup(self, name: str, password: str) -> Deferred[None]:
+        return self._log_in(Signup(name, password, self.peer),
+                            "welcome, {name}: your account is created and you are logged in")
+
+    def do_login(self, name: str, password: str) -> Deferred[None]:
+        return self._log_in(AccountLogin(name, password, self.peer), "welcome back, {name}")
+
+    def do_nick(self, name: str) -> Deferred[None]:
+        return self._log_in(GuestNick(name, self.peer),
+                            "welcome, {name}: you are a guest; /join a room to talk")
+
+    def do_help(self) -> None:
+        width = max(len(c.usage) for c in _COMMANDS.values())
+        lines = [f"{c.usage:<{width}}  {c.summary}" for c in _COMMANDS.values()]
+        lines.append(f"{'TEXT':<{width}}  say TEXT in your current room (//TEXT if it starts "
+                     "with /)")
+        self.transport.write(multiline(Code.HELP, lines, "end of help"))
+
+    def do_quit(self, message: str = "") -> None:
+        self._leave_reason, self._quit_message = LeaveReason.QUIT, message
+        self.send(Code.BYE, "bye")
+        self.transport.loseConnection()
+
+    # -- rooms -------------------------------------------------------------------------
+
+    def do_rooms(self) -> None:
+        rooms = self._require_session().server.room_list()
+        lines = [_room_line(room) for room in rooms]
+        self.transport.write(multiline(Code.ROOMS, lines, _count(len(rooms), "room")))
+
+    def do_join(self, name: str, password: str | None = None) -> Deferred[None]:
+        def joined(room: Room) -> None:
+            topic = f"; topic: {room.topic}" if room.topic else ""
+            self.send(Code.OK, f"you are in {room.name} ({_count(len(room.members), 'member')})"
+                      f"{topic}")
+
+        return self._require_session().join(name, password).addCallback(joined)
+
+    def do_leave(self, name: str | None = None) -> None:
+        room = self._require_session().leave(name)
+        self.send(Code.OK, f"you left {room.name}")
+
+    def do_who(self, name: str | None = None) -> None:
+        room = self._require_session().who(name)
+        names = sorted((user.name for user in room.members.values()), key=str.casefold)
+        lines, line = [], ""
+        for member in names:
+            if line and len(line) + len(member) > 400:
+                lines.append(line)
+                line = ""
+            line = f"{line} {member}" if line else member
+        if line:
+            lines.append(line)
+        self.transport.write(
+            multiline(Code.MEMBERS, lines, f"{_count(len(names), 'member')} in {room.name}")
+        )
+
+    def do_msg(self, name: str, text: str) -> None:
+        user = self._require_session().message(name, text)
+        self.send(Code.OK, f"sent to {user.name}")
+
+    def do_me(self, text: str) -> None:
+        self._require_session().say(text, action=True)
+
+    def do_create(
+        self, name: str, limit: str | None = None, password: str | None = None
+    ) -> Deferred[None]:
+        def created(room: Room) -> None:
+            lock = ", locked" if room.locked else ""
+            self.send(Code.OK, f"created {room.name} (limit {room.limit}{lock}); you own it")
+
+        number = None if limit is None else _number(limit)
+        return self._require_session().create(name, number, password).addCallback(created)
+
+    def do_topic(self, name: str, text: str = "") -> Deferred[None]:
+        return self._require_session().set_topic(name, text).addCallback(
+            lambda _: self.send(Code.OK, "topic set" if text.strip() else "topic cleared")
+        )
+
+    def do_limit(self, name: str, limit: str) -> Deferred[None]:
+        return self._require_session().set_limit(name, _number(limit)).addCallback(
+            lambda _: self.send(Code.OK, f"member limit set to {limit}")
+        )
+
+    def do_lock(self, name: str, password: str) -> Deferred[None]:
+        return self._require_session().lock(name, password).addCallback(
+            lambda _: self.send(Code.OK, "room locked")
+        )
+
+    def do_unlock(self, name: str) -> Deferred[None]:
+        return self._require_session().unlock(name).addCallback(
+            lambda _: self.send(Code.OK, "room unlocked")
+        )
+
+    def do_delete(self, name: str) -> Deferred[None]:
+        return self._require_session().delete(name).addCallback(
+            lambda _: self.send(Code.OK, "room deleted")
+        )
+
+    def do_passwd(self, old: str, new: str) -> Deferred[None]:
+        return self._require_session().change_password(old, new).addCallback(
+            lambda _: self.send(Code.OK, "password changed")
+        )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _number(text: str) -> int:
+    if not text.isdigit():
+        raise errors.BadSyntax(f"{text!r} is not a number")
+    return int(text)
+
+
+class LineFactory(ServerFactory):
+    def __init__(self, portal: Portal, options: Options, clock: IReactorTime) -> None:
+        self.portal = portal
+        self.options = options
+        self.clock = clock
+
+    def buildProtocol(self, addr: Any) -> LineProtocol:
+        protocol = LineProtocol(self.portal, self.options, self.clock)
+        protocol.factory = self
+        return protocol

@@ -1,0 +1,186 @@
+"""The line protocol's wire format, with no transport: framing, reply codes, event rendering.
+
+Every line the server sends is ``CODE TEXT`` (or ``CODE-TEXT`` on all but the last line of a
+multi-line reply, as SMTP does). 1xx lines are events and may arrive at any time; 2xx, 4xx
+and 5xx lines are the one final reply to a command. ``docs/protocol.md`` is the reference.
+The bundled client imports this module to frame and read the server's lines.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from chatd.core.events import (
+    Event,
+    Joined,
+    Left,
+    LeaveReason,
+    Notice,
+    Private,
+    RoomChanged,
+    Said,
+    TopicSet,
+)
+
+DEFAULT_PORT = 7777
+
+
+class Code(enum.IntEnum):
+    # Events: never a reply to a command.
+    NOTICE = 100
+    SAID = 101
+    PRIVATE = 102
+    JOINED = 103
+    LEFT = 104
+    TOPIC = 105
+    ROOM_CHANGED = 106
+    ACTION = 107
+    CLOSING = 109
+    # Replies: done.
+    OK = 200
+    WELCOME = 201
+    ROOMS = 210
+    MEMBERS = 211
+    HELP = 214
+    GREETING = 220
+    BYE = 221
+    # Replies: the client's mistake.
+    BAD_SYNTAX = 400
+    NOT_NAMED = 401
+    ALREADY_NAMED = 402
+    NOT_ALLOWED = 403
+    NO_SUCH_ROOM = 404
+    NO_SUCH_USER = 405
+    NOT_IN_ROOM = 406
+    NAME_TAKEN = 409
+    BAD_NAME = 410
+    BAD_PASSWORD = 411
+    BAD_TEXT = 412
+    LINE_TOO_LONG = 413
+    BAD_ENCODING = 414
+    WRONG_CREDENTIALS = 430
+    WRONG_ROOM_PASSWORD = 431
+    ROOM_FULL = 432
+    TOO_MANY_SESSIONS = 433
+    GUESTS_DISABLED = 434
+    # Replies: the server's fault or state.
+    INTERNAL_ERROR = 500
+    STORAGE_FAILED = 501
+    BUSY = 503
+    SERVER_FULL = 504
+
+
+def reply(code: Code, text: str) -> bytes:
+    return f"{code:03d} {text}\r\n".encode()
+
+
+def multiline(code: Code, lines: list[str], last: str) -> bytes:
+    """``lines`` as ``CODE-...`` continuation lines, then ``CODE last``."""
+    return "".join(f"{code:03d}-{line}\r\n" for line in lines).encode() + reply(code, last)
+
+
+_LEFT_WORDS = {
+    LeaveReason.LEFT: "left",
+    LeaveReason.QUIT: "quit",
+    LeaveReason.LOST: "lost connection",
+    LeaveReason.TIMEOUT: "timed out",
+    LeaveReason.DELETED: "was removed: the room was deleted",
+}
+
+
+def render_event(event: Event) -> bytes:
+    """An event as one line. Pass this function itself to ``Event.encoded``."""
+    match event:
+        case Said(room=room, sender=sender, text=text, action=False):
+            return reply(Code.SAID, f"[{room}] <{sender}> {text}")
+        case Said(room=room, sender=sender, text=text):
+            return reply(Code.ACTION, f"[{room}] * {sender} {text}")
+        case Private(sender=sender, text=text):
+            return reply(Code.PRIVATE, f"*{sender}* {text}")
+        case Joined(room=room, who=who):
+            return reply(Code.JOINED, f"[{room}] {who} joined")
+        case Left(room=room, who=who, reason=reason, message=message):
+            said = f": {message}" if message else ""
+            return reply(Code.LEFT, f"[{room}] {who} {_LEFT_WORDS[reason]}{said}")
+        case TopicSet(room=room, who=who, topic=topic):
+            if topic:
+                return reply(Code.TOPIC, f"[{room}] {who} set the topic: {topic}")
+            return reply(Code.TOPIC, f"[{room}] {who} cleared the topic")
+        case RoomChanged(room=room, who=who, change=change):
+            return reply(Code.ROOM_CHANGED, f"[{room}] {who}: {change}")
+        case Notice(text=text):
+            return reply(Code.NOTICE, text)
+    raise TypeError(f"no line rendering for {event!r}")
+
+
+class TooLong(enum.Enum):
+    """Marks, in the framer's output, where a line over the limit was thrown away."""
+
+    LINE = "line"
+
+
+class LineFramer:
+    """Splits a byte stream into lines of at most ``max_length`` bytes.
+
+    LF ends a line; a CR before it is dropped. A line longer than the limit yields one
+    ``TooLong.LINE`` and everything up to its LF is discarded, however many reads that takes,
+    so the tail of an over-long line is never taken as a command. Memory stays bounded by the
+    limit. (LineOnlyReceiver drops the connection instead, and LineReceiver would run the tail.)
+    """
+
+    __slots__ = ("_buffer", "_discarding", "max_length")
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+        self._buffer = b""
+        self._discarding = False
+
+    def feed(self, data: bytes) -> list[bytes | TooLong]:
+        out: list[bytes | TooLong] = []
+        buffer = self._buffer + data
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            line = buffer[start:end]
+            start = end + 1
+            if self._discarding:
+                self._discarding = False
+                continue
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            out.append(TooLong.LINE if len(line) > self.max_length else line)
+        rest = buffer[start:]
+        # +1 leaves room for a CR that may still be followed by its LF.
+        if len(rest) > self.max_length + 1:
+            if not self._discarding:
+                out.append(TooLong.LINE)
+                self._discarding = True
+            rest = b""
+        self._buffer = rest
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLine:
+    """One line from the server, as a client reads it."""
+
+    code: int
+    final: bool
+    text: str
+
+    @property
+    def is_event(self) -> bool:
+        return 100 <= self.code < 200
+
+
+def parse_server_line(line: str) -> ServerLine | None:
+    """Read ``CODE TEXT`` / ``CODE-TEXT``; None if the line is not in that form."""
+    if len(line) < 3 or not line[:3].isdigit():
+        return None
+    separator = line[3:4]
+    if separator not in ("", " ", "-"):
+        return None
+    return ServerLine(int(line[:3]), separator != "-", line[4:])
