@@ -19,8 +19,13 @@ class IAccountCredentials(ICredentials):
     peer = Attribute("Where the connection comes from (text, for logs and limits).")
 
 
-class ISignupCredentials(IAccountCredentials):
-    """The same fields; checking them creates the account."""
+class ISignupCredentials(ICredentials):
+    """The same fields as IAccountCredentials; checking them creates the account. Not a
+    subinterface of it, or the Portal could hand a signup to the login checker."""
+
+    name = Attribute("The account name asked for.")
+    password = Attribute("The new password.")
+    peer = Attribute("Where the connection comes from.")
 
 
 class IGuestCredentials(ICredentials):

@@ -1,0 +1,146 @@
+"""Fakes that implement chatd's real interfaces, for tests that need no threads or files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from zope.interface import implementer
+
+from chatd.auth.realm import make_portal
+from chatd.core.events import Event
+from chatd.core.records import RoomRecord
+from chatd.core.service import ChatServer, Limits
+from chatd.frontends.line import LineFactory, LineProtocol, Options
+from chatd.interfaces import IChatMind, IPasswordHasher, IRoomStore
+from chatd.members.local import LocalDirectory
+from chatd.storage.journal import Journal, Record
+from chatd.storage.keyed import KeyedFile
+
+
+@implementer(IPasswordHasher)
+class FakeHasher:
+    """Reversible 'hashes' that answer at once, or, with ``hold``, when the test says."""
+
+    def __init__(self) -> None:
+        self.hold = False
+        self.held: list[Deferred[object]] = []
+        self.weak: set[str] = set()
+
+    def _answer(self, value: object) -> Deferred:
+        if not self.hold:
+            return succeed(value)
+        d: Deferred[object] = Deferred()
+        d.addCallback(lambda _: value)
+        self.held.append(d)
+        return d
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for d in held:
+            d.callback(None)
+
+    def hash(self, password: str) -> Deferred[str]:
+        return self._answer("fake$" + password)
+
+    def verify(self, hashed: str, password: str) -> Deferred[bool]:
+        return self._answer(hashed == "fake$" + password)
+
+    def verify_nobody(self, password: str) -> Deferred[bool]:
+        return self._answer(False)
+
+    def needs_rehash(self, hashed: str) -> bool:
+        return hashed in self.weak
+
+
+class SyncWriter:
+    """JournalWriter's interface, writing synchronously."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def append(self, record: Record) -> Deferred[None]:
+        self.journal.append(record)
+        return succeed(None)
+
+    def rewrite(self, records: list[Record]) -> Deferred[None]:
+        self.journal.rewrite(records)
+        return succeed(None)
+
+
+def keyed_file(path: Path, kind: str = "chatd-test", slack: int = 256) -> KeyedFile:
+    journal = Journal(path, kind)
+    return KeyedFile(journal, SyncWriter(journal), slack)  # type: ignore[arg-type]
+
+
+@implementer(IRoomStore)
+class MemoryRoomStore:
+    def __init__(self) -> None:
+        self.rooms: dict[str, RoomRecord] = {}
+
+    def load(self) -> list[RoomRecord]:
+        return list(self.rooms.values())
+
+    def save(self, record: RoomRecord) -> Deferred[None]:
+        self.rooms[record.key] = record
+        return succeed(None)
+
+    def delete(self, key: str) -> Deferred[None]:
+        del self.rooms[key]
+        return succeed(None)
+
+
+@implementer(IChatMind)
+class RecordingMind:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def deliver(self, event: Event) -> None:
+        self.events.append(event)
+
+
+class World:
+    """A whole chat server in memory: core, directory, portal, line factory, fake clock."""
+
+    def __init__(self, path: Path, limits: Limits | None = None, guests: bool = True,
+                 options: Options | None = None) -> None:
+        self.hasher = FakeHasher()
+        self.clock = Clock()
+        self.directory = LocalDirectory(keyed_file(path / "members.journal"), self.hasher)
+        self.directory.load()
+        self.store = MemoryRoomStore()
+        self.server = ChatServer(self.store, self.hasher, self.directory, limits or Limits())
+        self.portal = make_portal(self.server, self.directory, guests)
+        self.factory = LineFactory(self.portal, options or Options(), self.clock)
+
+    def connect(self) -> Client:
+        return Client(self.factory)
+
+
+class Client:
+    """One line-protocol connection over a StringTransport."""
+
+    def __init__(self, factory: LineFactory) -> None:
+        self.protocol: LineProtocol = factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+        self.read()
+
+    def send(self, *lines: str) -> list[str]:
+        for line in lines:
+            self.protocol.dataReceived(line.encode() + b"\r\n")
+        return self.read()
+
+    def send_bytes(self, data: bytes) -> list[str]:
+        self.protocol.dataReceived(data)
+        return self.read()
+
+    def read(self) -> list[str]:
+        data = self.transport.value().decode()
+        self.transport.clear()
+        return data.splitlines()
+
+    def drop(self) -> None:
+        self.protocol.connectionLost(None)  # type: ignore[arg-type]

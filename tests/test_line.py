@@ -1,0 +1,474 @@
+"""The line protocol, sans-IO: every command's replies over a StringTransport, fake clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import TestCase
+
+from chatd.core.service import Limits
+from chatd.frontends.line import Options
+
+from fakes import Client, World
+
+
+def codes(lines: list[str]) -> list[str]:
+    return [line[:3] for line in lines]
+
+
+class LineTestCase(TestCase):
+    def setUp(self) -> None:
+        self.world = World(Path(self.mktemp()).absolute().parent)
+
+    def guest(self, name: str, room: str | None = None) -> Client:
+        client = self.world.connect()
+        self.assertEqual(codes(client.send(f"/nick {name}")), ["201"])
+        if room:
+            self.assertEqual(client.send(f"/join {room}")[-1][:3], "200")
+        return client
+
+    def account(self, name: str, password: str = "password1") -> Client:
+        client = self.world.connect()
+        self.assertEqual(codes(client.send(f"/signup {name} {password}")), ["201"])
+        return client
+
+
+class GreetingAndHelp(LineTestCase):
+    def test_greeting(self) -> None:
+        protocol = self.world.factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.assertEqual(
+            transport.value(),
+            b"220 chatd ready. /nick NAME to chat as a guest, /signup NAME PASSWORD or "
+            b"/login NAME PASSWORD for an account, /help for all commands\r\n",
+        )
+
+    def test_help_is_multiline_and_works_anonymously(self) -> None:
+        lines = self.world.connect().send("/help")
+        self.assertTrue(all(line.startswith("214-") for line in lines[:-1]))
+        self.assertEqual(lines[-1], "214 end of help")
+        self.assertTrue(any("/signup NAME PASSWORD" in line for line in lines))
+
+    def test_unknown_command(self) -> None:
+        self.assertEqual(self.world.connect().send("/frobnicate"),
+                         ["400 unknown command /frobnicate; /help lists them"])
+
+    def test_commands_are_case_insensitive(self) -> None:
+        self.assertEqual(codes(self.world.connect().send("/HELP"))[-1], "214")
+
+    def test_wrong_argument_count_shows_usage(self) -> None:
+        client = self.guest("ann")
+        self.assertEqual(client.send("/join"), ["400 usage: /join ROOM [PASSWORD]"])
+        self.assertEqual(client.send("/msg bob"), ["400 usage: /msg USER TEXT"])
+
+    def test_empty_lines_are_ignored(self) -> None:
+        self.assertEqual(self.world.connect().send("", "   "), [])
+
+
+class BeforeLogin(LineTestCase):
+    def test_only_some_commands_work_anonymously(self) -> None:
+        client = self.world.connect()
+        for line in ("/join lobby", "/rooms", "/who lobby", "/msg bob hi", "hello"):
+            self.assertEqual(codes(client.send(line)), ["401"], line)
+
+    def test_quit_works_anonymously(self) -> None:
+        client = self.world.connect()
+        self.assertEqual(client.send("/quit"), ["221 bye"])
+        self.assertTrue(client.transport.disconnecting)
+
+
+class Guests(LineTestCase):
+    def test_nick(self) -> None:
+        client = self.world.connect()
+        self.assertEqual(client.send("/nick ann"),
+                         ["201 welcome, ann: you are a guest; /join a room to talk"])
+
+    def test_nick_in_use_is_refused_case_insensitively(self) -> None:
+        self.guest("Ann")
+        self.assertEqual(codes(self.world.connect().send("/nick aNN")), ["409"])
+
+    def test_registered_name_is_refused(self) -> None:
+        self.account("bob").drop()
+        lines = self.world.connect().send("/nick BOB")
+        self.assertEqual(codes(lines), ["409"])
+        self.assertIn("/login", lines[0])
+
+    def test_invalid_name(self) -> None:
+        client = self.world.connect()
+        for bad in ("a:b", "-x", "x" * 33, "a\u202eb", "zero\u200bwidth"):
+            self.assertEqual(codes(client.send(f"/nick {bad}")), ["410"], bad)
+
+    def test_second_nick_is_refused(self) -> None:
+        self.assertEqual(codes(self.guest("ann").send("/nick bea")), ["402"])
+
+    def test_guests_off(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent, guests=False)
+        client = world.connect()
+        self.assertEqual(codes(client.send("/nick ann")), ["434"])
+        self.assertEqual(codes(client.send("/signup ann password1")), ["201"])
+
+    def test_guest_name_frees_on_disconnect(self) -> None:
+        self.guest("ann").drop()
+        self.guest("ann")
+
+    def test_guest_cannot_create_or_passwd(self) -> None:
+        client = self.guest("ann")
+        self.assertEqual(codes(client.send("/create club")), ["403"])
+        self.assertEqual(codes(client.send("/passwd a b")), ["403"])
+
+
+class Accounts(LineTestCase):
+    def test_signup_then_login(self) -> None:
+        self.assertEqual(
+            self.world.connect().send("/signup Alice password1"),
+            ["201 welcome, Alice: your account is created and you are logged in"],
+        )
+        self.assertEqual(self.world.connect().send("/login alice password1"),
+                         ["201 welcome back, Alice"])
+
+    def test_signup_taken(self) -> None:
+        self.account("alice")
+        self.assertEqual(codes(self.world.connect().send("/signup ALICE password2")), ["409"])
+
+    def test_signup_name_of_online_guest(self) -> None:
+        self.guest("ann")
+        self.assertEqual(codes(self.world.connect().send("/signup ann password1")), ["409"])
+
+    def test_weak_password(self) -> None:
+        self.assertEqual(codes(self.world.connect().send("/signup ann short")), ["411"])
+
+    def test_wrong_password_and_unknown_name_look_alike(self) -> None:
+        self.account("alice")
+        wrong = self.world.connect().send("/login alice nope-nope")
+        unknown = self.world.connect().send("/login nobody nope-nope")
+        self.assertEqual(wrong, ["430 wrong name or password"])
+        self.assertEqual(unknown, wrong)
+
+    def test_login_twice_on_one_connection(self) -> None:
+        self.assertEqual(codes(self.account("alice").send("/login alice password1")), ["402"])
+
+    def test_several_sessions_share_rooms(self) -> None:
+        laptop = self.account("alice")
+        phone = self.world.connect()
+        self.assertEqual(codes(phone.send("/login alice password1")), ["201"])
+        laptop.send("/join lobby")
+        self.assertEqual(phone.read(), ["103 [lobby] alice joined"])
+        bob = self.guest("bob", "lobby")
+        laptop.read(), phone.read()
+        bob.send("hi")
+        self.assertEqual(laptop.read(), ["101 [lobby] <bob> hi"])
+        self.assertEqual(phone.read(), ["101 [lobby] <bob> hi"])
+        self.assertEqual(phone.send("/join lobby"), ["200 you are in lobby (2 members)"])
+        phone.send("from the phone")
+        self.assertEqual(laptop.read(), ["101 [lobby] <alice> from the phone"])
+        self.assertEqual(bob.read(), ["101 [lobby] <alice> from the phone"])
+        laptop.drop()
+        self.assertEqual(bob.read(), [], "alice is still online on her phone")
+        phone.drop()
+        self.assertEqual(bob.read(), ["104 [lobby] alice lost connection"])
+
+    def test_one_session_per_account(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent,
+                      limits=Limits(max_sessions_per_account=1))
+        world.connect().send("/signup alice password1")
+        lines = world.connect().send("/login alice password1")
+        self.assertEqual(lines, ["433 alice is already logged in elsewhere; log out there first"])
+
+    def test_passwd(self) -> None:
+        client = self.account("alice")
+        self.assertEqual(codes(client.send("/passwd wrong-old newpassword")), ["430"])
+        self.assertEqual(codes(client.send("/passwd password1 short")), ["411"])
+        self.assertEqual(client.send("/passwd password1 newpassword"), ["200 password changed"])
+        self.assertEqual(codes(self.world.connect().send("/login alice password1")), ["430"])
+        self.assertEqual(codes(self.world.connect().send("/login alice newpassword")), ["201"])
+
+    def test_server_full(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent, limits=Limits(max_users=1))
+        world.connect().send("/nick ann")
+        self.assertEqual(codes(world.connect().send("/nick bea")), ["504"])
+
+    def test_busy_hasher(self) -> None:
+        from chatd.errors import ServerBusy
+
+        def busy(password: str) -> None:
+            raise ServerBusy("busy, retry")
+
+        self.world.hasher.hash = busy  # type: ignore[method-assign]
+        self.assertEqual(self.world.connect().send("/signup ann password1"),
+                         ["503 busy, retry"])
+
+
+class Pipelining(LineTestCase):
+    def test_commands_wait_for_a_slow_login(self) -> None:
+        self.account("alice").drop()
+        self.world.hasher.hold = True
+        client = self.world.connect()
+        self.assertEqual(client.send("/login alice password1", "/join lobby", "hello"), [])
+        self.world.hasher.release()
+        self.assertEqual(client.read(), [
+            "201 welcome back, alice",
+            "103 [lobby] alice joined",
+            "200 you are in lobby (1 member)",
+            "101 [lobby] <alice> hello",
+        ])
+
+    def test_reading_pauses_behind_a_long_queue(self) -> None:
+        self.account("alice").drop()
+        self.world.hasher.hold = True
+        client = self.world.connect()
+        client.send("/login alice password1", *["x"] * 40)
+        self.assertEqual(client.transport.producerState, "paused")
+        self.world.hasher.release()
+        self.assertEqual(client.transport.producerState, "producing")
+        self.assertEqual(len(client.read()), 41)
+
+    def test_connection_lost_during_login_logs_out(self) -> None:
+        self.account("alice").drop()
+        self.world.hasher.hold = True
+        client = self.world.connect()
+        client.send("/login alice password1")
+        client.drop()
+        self.world.hasher.release()
+        self.assertFalse(self.world.server.is_online("alice"))
+
+
+class Rooms(LineTestCase):
+    def test_join_creates_temporary_room_that_vanishes(self) -> None:
+        ann = self.guest("ann")
+        self.assertEqual(ann.send("/join #Lobby"),
+                         ["103 [Lobby] ann joined", "200 you are in Lobby (1 member)"])
+        self.assertEqual(ann.send("/rooms"), ["210-Lobby 1/100 open temporary", "210 1 room"])
+        self.assertEqual(ann.send("/leave"), ["104 [Lobby] ann left", "200 you left Lobby"])
+        self.assertEqual(ann.send("/rooms"), ["210 0 rooms"])
+
+    def test_chat_reaches_the_room_and_nobody_else(self) -> None:
+        ann, bea = self.guest("ann", "lobby"), self.guest("bea", "lobby")
+        cid = self.guest("cid", "elsewhere")
+        ann.read()
+        self.assertEqual(ann.send("hello all"), ["101 [lobby] <ann> hello all"])
+        self.assertEqual(bea.read(), ["101 [lobby] <ann> hello all"])
+        self.assertEqual(cid.read(), [])
+        self.assertEqual(bea.send("/me waves"), ["107 [lobby] * bea waves"])
+        self.assertEqual(bea.send("//slash"), ["101 [lobby] <bea> /slash"])
+
+    def test_chat_without_a_room(self) -> None:
+        self.assertEqual(codes(self.guest("ann").send("hello")), ["406"])
+
+    def test_join_and_leave_notices(self) -> None:
+        ann = self.guest("ann", "lobby")
+        bea = self.guest("bea", "lobby")
+        self.assertEqual(ann.read(), ["103 [lobby] bea joined"])
+        bea.send("/leave lobby")
+        self.assertEqual(ann.read(), ["104 [lobby] bea left"])
+        bea.send("/join lobby")
+        ann.read()
+        bea.send("/quit gone fishing")
+        bea.drop()
+        self.assertEqual(ann.read(), ["104 [lobby] bea quit: gone fishing"])
+        cid = self.guest("cid", "lobby")
+        ann.read()
+        cid.drop()
+        self.assertEqual(ann.read(), ["104 [lobby] cid lost connection"])
+
+    def test_idle_timeout(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent, options=Options(idle_timeout=60))
+        ann, bea = world.connect(), world.connect()
+        ann.send("/nick ann", "/join lobby")
+        bea.send("/nick bea", "/join lobby")
+        world.clock.advance(30)
+        ann.send("still here")
+        world.clock.advance(31)
+        self.assertEqual(bea.read()[-1], "109 idle for 60 seconds; goodbye")
+        self.assertTrue(bea.transport.disconnecting)
+        bea.drop()
+        self.assertEqual(ann.read()[-1], "104 [lobby] bea timed out")
+        self.assertFalse(ann.transport.disconnecting)
+
+    def test_who(self) -> None:
+        ann = self.guest("ann", "lobby")
+        self.guest("Bea", "lobby")
+        ann.read()
+        self.assertEqual(ann.send("/who"), ["211-ann Bea", "211 2 members in lobby"])
+        self.assertEqual(ann.send("/who LOBBY"), ["211-ann Bea", "211 2 members in lobby"])
+        self.assertEqual(codes(ann.send("/who nowhere")), ["404"])
+        self.assertEqual(codes(self.guest("cid").send("/who")), ["406"])
+
+    def test_who_splits_long_lists(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent)
+        clients = []
+        for i in range(60):
+            client = world.connect()
+            client.send(f"/nick member{i:02d}x{'y' * 20}", "/join big")
+            clients.append(client)
+        clients[0].read()
+        lines = clients[0].send("/who")
+        self.assertEqual(lines[-1], "211 60 members in big")
+        self.assertTrue(all(len(line) < 420 for line in lines))
+        self.assertEqual(sum(len(line[4:].split()) for line in lines[:-1]), 60)
+
+    def test_leave_errors(self) -> None:
+        ann = self.guest("ann")
+        self.assertEqual(codes(ann.send("/leave")), ["406"])
+        self.assertEqual(codes(ann.send("/leave nowhere")), ["404"])
+        self.guest("bea", "lobby")
+        self.assertEqual(codes(ann.send("/leave lobby")), ["406"])
+
+    def test_current_room_follows_joins_and_leaves(self) -> None:
+        ann = self.guest("ann", "one")
+        ann.send("/join two")
+        self.assertEqual(ann.send("x"), ["101 [two] <ann> x"])
+        ann.send("/leave two")
+        self.assertEqual(ann.send("y"), ["101 [one] <ann> y"])
+        ann.send("/join two")
+        ann.send("/join one")
+        self.assertEqual(ann.send("z"), ["101 [one] <ann> z"])
+
+    def test_msg(self) -> None:
+        ann, bea = self.guest("ann"), self.guest("bea")
+        self.assertEqual(ann.send("/msg BEA psst, over here"), ["200 sent to bea"])
+        self.assertEqual(bea.read(), ["102 *ann* psst, over here"])
+        self.assertEqual(codes(ann.send("/msg nobody hi")), ["405"])
+
+    def test_bad_text(self) -> None:
+        ann = self.guest("ann", "lobby")
+        self.assertEqual(codes(ann.send("bell \x07 ring")), ["412"])
+        self.assertEqual(codes(ann.send("\x1b[2Jclear")), ["412"])
+        self.assertEqual(codes(ann.send("/msg ann \x1b]0;x")), ["412"])
+        self.assertEqual(ann.send("tab\there"), ["101 [lobby] <ann> tab here"])
+
+    def test_topic_of_temporary_room(self) -> None:
+        ann = self.guest("ann", "lobby")
+        self.assertEqual(ann.send("/topic lobby  cats  only "),
+                         ["105 [lobby] ann set the topic: cats  only ", "200 topic set"])
+        self.assertEqual(ann.send("/rooms")[0], "210-lobby 1/100 open temporary: cats  only ")
+        self.assertEqual(ann.send("/topic lobby"), ["105 [lobby] ann cleared the topic",
+                                                    "200 topic cleared"])
+        self.assertEqual(codes(self.guest("bea").send("/topic lobby x")), ["406"])
+
+
+class OwnedRooms(LineTestCase):
+    def test_create(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(alice.send("/create Club 2 sesame"), [
+            "103 [Club] alice joined",
+            "200 created Club (limit 2, locked); you own it",
+        ])
+        self.assertEqual(alice.send("/rooms"),
+                         ["210-Club 1/2 locked owned by alice", "210 1 room"])
+        record = self.world.store.rooms["club"]
+        self.assertEqual((record.owner, record.limit), ("alice", 2))
+        self.assertEqual(record.password_hash, "fake$sesame", "stored as the hasher made it")
+
+    def test_create_errors(self) -> None:
+        alice = self.account("alice")
+        self.guest("bea", "lobby")
+        self.assertEqual(codes(alice.send("/create lobby")), ["409"])
+        self.assertEqual(codes(alice.send("/create club 0")), ["400"])
+        self.assertEqual(codes(alice.send("/create club many")), ["400"])
+        self.assertEqual(codes(alice.send("/create c:b")), ["410"])
+        alice.send("/create club")
+        self.assertEqual(codes(alice.send("/create CLUB")), ["409"])
+
+    def test_persistent_room_stays_when_empty(self) -> None:
+        alice = self.account("alice")
+        alice.send("/create club")
+        alice.send("/leave")
+        self.assertEqual(alice.send("/rooms"),
+                         ["210-club 0/100 open owned by alice", "210 1 room"])
+
+    def test_locked_room(self) -> None:
+        self.account("alice").send("/create club 10 sesame")
+        bea = self.guest("bea")
+        self.assertEqual(bea.send("/join club"),
+                         ["431 club is locked; /join club PASSWORD"])
+        self.assertEqual(bea.send("/join club wrong"), ["431 wrong password for club"])
+        self.assertEqual(codes(bea.send("/join club sesame")), ["103", "200"])
+
+    def test_room_full(self) -> None:
+        self.account("alice").send("/create duo 2")
+        self.guest("bea").send("/join duo")
+        self.assertEqual(self.guest("cid").send("/join duo"),
+                         ["432 duo is full (2 members); try later"])
+
+    def test_temporary_room_limit(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent,
+                      limits=Limits(default_room_limit=1))
+        world.connect().send("/nick ann", "/join lobby")
+        self.assertEqual(codes(world.connect().send("/nick bea", "/join lobby")),
+                         ["201", "432"])
+
+    def test_owner_operations(self) -> None:
+        alice = self.account("alice")
+        alice.send("/create club")
+        bea = self.guest("bea", "club")
+        alice.read()
+        self.assertEqual(alice.send("/topic club welcome"),
+                         ["105 [club] alice set the topic: welcome", "200 topic set"])
+        self.assertEqual(bea.read(), ["105 [club] alice set the topic: welcome"])
+        self.assertEqual(alice.send("/limit club 5"),
+                         ["106 [club] alice: member limit is now 5", "200 member limit set to 5"])
+        self.assertEqual(alice.send("/lock club pw"),
+                         ["106 [club] alice: locked with a password", "200 room locked"])
+        self.assertEqual(alice.send("/unlock club"),
+                         ["106 [club] alice: unlocked", "200 room unlocked"])
+        self.assertEqual(self.world.store.rooms["club"].topic, "welcome")
+        self.assertEqual(self.world.store.rooms["club"].limit, 5)
+        bea.read()
+        for line in ("/topic club x", "/limit club 3", "/lock club pw", "/unlock club",
+                     "/delete club"):
+            self.assertEqual(codes(bea.send(line)), ["403"], line)
+        self.assertEqual(alice.send("/delete club"), [
+            "104 [club] alice was removed: the room was deleted",
+            "200 room deleted",
+        ])
+        self.assertEqual(bea.read(), [
+            "104 [club] alice was removed: the room was deleted",
+            "104 [club] bea was removed: the room was deleted",
+        ])
+        self.assertNotIn("club", self.world.store.rooms)
+        self.assertEqual(codes(bea.send("hello")), ["406"])
+
+    def test_settings_of_temporary_rooms_are_refused(self) -> None:
+        alice = self.account("alice")
+        alice.send("/join lobby")
+        self.assertEqual(codes(alice.send("/limit lobby 3")), ["403"])
+        self.assertEqual(codes(alice.send("/delete nowhere")), ["404"])
+
+    def test_join_while_room_is_being_created(self) -> None:
+        alice = self.account("alice")
+        self.world.hasher.hold = True
+        alice.send("/create club 5 sesame")
+        self.assertEqual(codes(self.guest("bea").send("/join club")), ["404"])
+        self.world.hasher.release()
+        self.assertEqual(codes(alice.read()), ["103", "200"])
+
+
+class Framing(LineTestCase):
+    def test_lf_and_crlf(self) -> None:
+        ann = self.guest("ann", "lobby")
+        self.assertEqual(ann.send_bytes(b"one\ntwo\r\nthr"), ["101 [lobby] <ann> one",
+                                                             "101 [lobby] <ann> two"])
+        self.assertEqual(ann.send_bytes(b"ee\n"), ["101 [lobby] <ann> three"])
+
+    def test_over_long_line_is_refused_and_its_tail_ignored(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent, options=Options(max_line=64))
+        ann = world.connect()
+        ann.send("/nick ann", "/join lobby")
+        lines = ann.send_bytes(b"x" * 100)
+        self.assertEqual(codes(lines), ["413"])
+        self.assertEqual(ann.send_bytes(b"x" * 100 + b"/quit\n"), [])
+        self.assertEqual(ann.send("still here"), ["101 [lobby] <ann> still here"])
+        self.assertEqual(codes(ann.send("y" * 65)), ["413"])
+
+    def test_invalid_utf8(self) -> None:
+        ann = self.guest("ann", "lobby")
+        self.assertEqual(codes(ann.send_bytes(b"caf\xe9\r\n")), ["414"])
+        self.assertEqual(ann.send_bytes("café\r\n".encode()), ["101 [lobby] <ann> café"])
+
+    def test_utf8_split_across_reads(self) -> None:
+        ann = self.guest("ann", "lobby")
+        data = "é\n".encode()
+        self.assertEqual(ann.send_bytes(data[:1]), [])
+        self.assertEqual(ann.send_bytes(data[1:]), ["101 [lobby] <ann> é"])
