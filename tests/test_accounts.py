@@ -1,0 +1,143 @@
+"""Password hashing (real argon2id, real thread pool) and the embedded member directory."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from twisted.internet import reactor
+from twisted.python.threadpool import ThreadPool
+from twisted.trial.unittest import TestCase
+
+from chatd.auth.passwords import Argon2Hasher, HashParameters
+from chatd.errors import BadPassword, NameTaken, ServerBusy, WrongCredentials
+from chatd.members.local import LocalDirectory
+
+from fakes import keyed_file
+
+CHEAP = HashParameters(time_cost=1, memory_kib=1024, parallelism=1)
+
+
+class HasherTests(TestCase):
+    def setUp(self) -> None:
+        self.pool = ThreadPool(0, 2, "test-hash")
+        self.pool.start()
+        self.addCleanup(self.pool.stop)
+
+    def hasher(self, parameters: HashParameters = CHEAP, queue: int = 64) -> Argon2Hasher:
+        return Argon2Hasher(reactor, self.pool, parameters, queue)
+
+    async def test_hash_and_verify(self) -> None:
+        hasher = self.hasher()
+        hashed = await hasher.hash("correct horse")
+        self.assertTrue(hashed.startswith("$argon2id$v=19$m=1024,t=1,p=1$"))
+        self.assertNotIn("correct horse", hashed)
+        self.assertNotEqual(hashed, await hasher.hash("correct horse"), "salted")
+        self.assertTrue(await hasher.verify(hashed, "correct horse"))
+        self.assertFalse(await hasher.verify(hashed, "wrong horse"))
+        self.assertFalse(await hasher.verify("not a hash", "x"))
+        self.assertFalse(await hasher.verify_nobody("chatd: nobody has this password"))
+
+    async def test_hashing_runs_off_the_reactor_thread(self) -> None:
+        hasher = self.hasher()
+        seen: list[int] = []
+        real = hasher._hasher
+
+        class Recording:
+            def hash(self, password: str) -> str:
+                seen.append(threading.get_ident())
+                return real.hash(password)
+
+        hasher._hasher = Recording()  # type: ignore[assignment]
+        await hasher.hash("password1")
+        self.assertNotEqual(seen, [threading.get_ident()])
+        self.assertEqual(len(seen), 1)
+
+    def test_queue_is_bounded(self) -> None:
+        hasher = self.hasher(queue=2)
+        first, second = hasher.hash("password1"), hasher.hash("password2")
+        self.assertRaises(ServerBusy, hasher.hash, "password3")
+        return first.addCallback(lambda _: second)
+
+    async def test_needs_rehash(self) -> None:
+        old = await self.hasher().hash("password1")
+        self.assertFalse(self.hasher().needs_rehash(old))
+        stronger = HashParameters(time_cost=2, memory_kib=2048, parallelism=1)
+        self.assertTrue(self.hasher(stronger).needs_rehash(old))
+
+
+class DirectoryTests(TestCase):
+    def setUp(self) -> None:
+        self.pool = ThreadPool(0, 2, "test-hash")
+        self.pool.start()
+        self.addCleanup(self.pool.stop)
+        directory = Path(self.mktemp())
+        directory.mkdir(parents=True)
+        self.path = directory / "members.journal"
+
+    def directory(self, parameters: HashParameters = CHEAP) -> LocalDirectory:
+        directory = LocalDirectory(keyed_file(self.path, "chatd-members"),
+                                   Argon2Hasher(reactor, self.pool, parameters))
+        directory.load()
+        return directory
+
+    async def test_signup_authenticate_survive_reload(self) -> None:
+        account = await self.directory().signup("Alice", "password1")
+        self.assertEqual((account.name, account.key), ("Alice", "alice"))
+        again = await self.directory().authenticate("ALICE", "password1")
+        self.assertEqual(again, account)
+        self.assertNotIn(b"password1", self.path.read_bytes())
+
+    async def test_concurrent_signups_of_one_name(self) -> None:
+        directory = self.directory()
+        first = directory.signup("bob", "password1")
+        self.assertRaises(NameTaken, directory.signup, "BOB", "password2")
+        await first
+        self.assertRaises(NameTaken, directory.signup, "bob", "password2")
+
+    async def test_wrong_and_unknown(self) -> None:
+        directory = self.directory()
+        await directory.signup("bob", "password1")
+        for name, password in (("bob", "nope-nope"), ("nobody", "password1"), ("b:d", "x")):
+            with self.assertRaises(WrongCredentials):
+                await directory.authenticate(name, password)
+
+    def test_password_policy(self) -> None:
+        directory = self.directory()
+        self.assertRaises(BadPassword, directory.signup, "bob", "short")
+        self.assertRaises(BadPassword, directory.signup, "bob", "x" * 129)
+        self.assertRaises(BadPassword, directory.signup, "bob", "pass\x00word")
+
+    async def test_change_password(self) -> None:
+        directory = self.directory()
+        await directory.signup("bob", "password1")
+        with self.assertRaises(WrongCredentials):
+            await directory.change_password("bob", "wrong-old", "password2")
+        await directory.change_password("bob", "password1", "password2")
+        await self.directory().authenticate("bob", "password2")
+
+    async def test_raised_parameters_rehash_at_login(self) -> None:
+        await self.directory().signup("bob", "password1")
+        stronger = HashParameters(time_cost=2, memory_kib=2048, parallelism=1)
+        directory = self.directory(stronger)
+        await directory.authenticate("bob", "password1")
+        for _ in range(100):  # the rehash is not waited for by the login; it soon lands
+            if "m=2048,t=2" in directory._file.live["bob"]["hash"]:
+                break
+            await _tick()
+        reloaded = self.directory(stronger)
+        self.assertIn("m=2048,t=2", reloaded._file.live["bob"]["hash"])
+        await reloaded.authenticate("bob", "password1")
+
+    async def test_lookup(self) -> None:
+        directory = self.directory()
+        await directory.signup("Bob", "password1")
+        self.assertEqual((await directory.lookup("BOB")).name, "Bob")  # type: ignore[union-attr]
+        self.assertIsNone(await directory.lookup("nobody"))
+        self.assertIsNone(await directory.lookup("bad name"))
+
+
+def _tick() -> object:
+    from twisted.internet.task import deferLater
+
+    return deferLater(reactor, 0.01, lambda: None)

@@ -1,0 +1,97 @@
+"""Pure pieces: names, relayable text, the line framer and renderers, server-line parsing."""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.core.events import Said
+from chatd.core.names import check_room_name, check_user_name, fold
+from chatd.core.text import clean_text
+from chatd.errors import BadName, BadText
+from chatd.frontends.line_codec import (
+    LineFramer,
+    ServerLine,
+    TooLong,
+    parse_server_line,
+    render_event,
+)
+
+
+class Names(SynchronousTestCase):
+    def test_folding(self) -> None:
+        self.assertEqual(fold("Alice"), fold("ALICE"))
+        self.assertEqual(fold("Ａｌｉｃｅ"), fold("alice"))
+        self.assertEqual(fold("Straße"), fold("STRASSE"))
+
+    def test_display_keeps_case(self) -> None:
+        self.assertEqual(check_user_name("Alice"), "Alice")
+        self.assertEqual(check_room_name("#Lobby"), "Lobby")
+        self.assertEqual(check_user_name("Ａｌｉｃｅ"), "Alice")
+
+    def test_valid(self) -> None:
+        for name in ("a", "_x", "Zoë", "名前", "a.b-c_d", "9lives", "x" * 32):
+            self.assertEqual(check_user_name(name), name)
+
+    def test_invalid(self) -> None:
+        for name in ("", "-a", ".a", "a b", "a:b", "<a>", "a*", "x" * 33, "a\u202eb",
+                     "a\u200bb", "a\x00", "[a]", "#a"):
+            self.assertRaises(BadName, check_user_name, name)
+
+
+class Text(SynchronousTestCase):
+    def test_clean(self) -> None:
+        self.assertEqual(clean_text("héllo  wörld"), "héllo  wörld")
+        self.assertEqual(clean_text("a\tb"), "a b")
+
+    def test_refused(self) -> None:
+        for text in ("", "   ", "\x1b[31mred", "a\rb", "nul\x00", "c1\x85", "del\x7f",
+                     "x" * 1025):
+            self.assertRaises(BadText, clean_text, text)
+
+
+class Framer(SynchronousTestCase):
+    def test_lines(self) -> None:
+        framer = LineFramer(10)
+        self.assertEqual(framer.feed(b"a\r\nb\nc"), [b"a", b"b"])
+        self.assertEqual(framer.feed(b"\r"), [])
+        self.assertEqual(framer.feed(b"\n"), [b"c"])
+
+    def test_exact_limit_with_crlf_split(self) -> None:
+        framer = LineFramer(4)
+        self.assertEqual(framer.feed(b"abcd\r"), [])
+        self.assertEqual(framer.feed(b"\n"), [b"abcd"])
+
+    def test_long_line_in_one_read(self) -> None:
+        self.assertEqual(LineFramer(4).feed(b"abcde\nok\n"), [TooLong.LINE, b"ok"])
+
+    def test_long_line_over_many_reads_is_reported_once_and_discarded(self) -> None:
+        framer = LineFramer(4)
+        out = []
+        for _ in range(100):
+            out += framer.feed(b"xxxxxxx")
+            self.assertLessEqual(len(framer._buffer), 5, "memory stays bounded")
+        out += framer.feed(b"/quit\nnext\n")
+        self.assertEqual(out, [TooLong.LINE, b"next"])
+
+
+class Rendering(SynchronousTestCase):
+    def test_rendered_once_per_format(self) -> None:
+        calls = []
+
+        def render(event: object) -> bytes:
+            calls.append(event)
+            return b"x"
+
+        event = Said("lobby", "ann", "hi")
+        for _ in range(1000):
+            self.assertEqual(event.encoded(render), b"x")
+        self.assertEqual(event.encoded(render_event), b"101 [lobby] <ann> hi\r\n")
+        self.assertEqual(len(calls), 1)
+
+    def test_parse_server_line(self) -> None:
+        self.assertEqual(parse_server_line("101 [a] <b> c"), ServerLine(101, True, "[a] <b> c"))
+        self.assertEqual(parse_server_line("214-help"), ServerLine(214, False, "help"))
+        self.assertEqual(parse_server_line("210"), ServerLine(210, True, ""))
+        self.assertTrue(parse_server_line("103 x").is_event)  # type: ignore[union-attr]
+        self.assertIsNone(parse_server_line("hello"))
+        self.assertIsNone(parse_server_line("2000 x"))
