@@ -10,9 +10,9 @@ from zope.interface import implementer
 
 from chatd.auth.credentials import (
     IAccountCredentials,
+    Identity,
     IGuestCredentials,
     ISignupCredentials,
-    Identity,
 )
 from chatd.core.names import check_user_name
 from chatd.core.records import Account
@@ -33,7 +33,9 @@ class AccountChecker:
     def __init__(self, directory: IMemberDirectory) -> None:
         self._directory = directory
 
-    def requestAvatarId(self, credentials: IAccountCredentials) -> Deferred[Identity]:
+    def requestAvatarId(  # type: ignore[override]  # avatar IDs are Identity, see realm
+        self, credentials: IAccountCredentials
+    ) -> Deferred[Identity]:
         return self._directory.authenticate(credentials.name, credentials.password).addCallback(
             _account_identity
         )
@@ -49,7 +51,9 @@ class SignupChecker:
         self._directory = directory
         self._name_in_use = name_in_use
 
-    def requestAvatarId(self, credentials: ISignupCredentials) -> Deferred[Identity]:
+    def requestAvatarId(  # type: ignore[override]
+        self, credentials: ISignupCredentials
+    ) -> Deferred[Identity]:
         name = check_user_name(credentials.name)
         if self._name_in_use(name):
             raise NameTaken(f"{name} is in use by a guest right now; pick another name")
@@ -71,7 +75,9 @@ class GuestChecker:
         self._name_in_use = name_in_use
         self._allowed = allowed
 
-    def requestAvatarId(self, credentials: IGuestCredentials) -> Deferred[Identity]:
+    def requestAvatarId(  # type: ignore[override]
+        self, credentials: IGuestCredentials
+    ) -> Deferred[Identity]:
         if not self._allowed:
             raise GuestsDisabled(
                 "this server requires an account: /signup NAME PASSWORD or /login NAME PASSWORD"

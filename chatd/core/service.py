@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatd.core.events import Joined, Left, LeaveReason, Private, RoomChanged, Said, TopicSet
+from chatd.core.events import Joined, LeaveReason, Left, Private, RoomChanged, Said, TopicSet
 from chatd.core.names import check_room_name, check_user_name, fold
 from chatd.core.rooms import LocalBus, Room, User
 from chatd.core.text import clean_text
@@ -268,12 +268,10 @@ class Session:
         if key in server.rooms or key in server._creating:
             raise NameTaken(f"a room called {display} already exists")
         limit = _check_limit(server, server.limits.default_room_limit if limit is None else limit)
-        server._creating.add(key)
-        hashed: Deferred[str | None] = (
-            server.hasher.hash(_check_room_password(password)) if password else succeed(None)
-        )
+        if password:
+            _check_room_password(password)
 
-        def save(password_hash: str | None) -> Deferred[None]:
+        def save(password_hash: str | None) -> Deferred[Room]:
             room = Room(display, key, limit, self.user.name, password_hash)
             return server.store.save(room.record()).addCallback(lambda _: room)
 
@@ -288,7 +286,13 @@ class Session:
             server._creating.discard(key)
             return result
 
-        return hashed.addCallback(save).addCallback(register).addBoth(release)
+        server._creating.add(key)
+        try:
+            saved = server.hasher.hash(password).addCallback(save) if password else save(None)
+        except BaseException:
+            server._creating.discard(key)
+            raise
+        return saved.addCallback(register).addBoth(release)
 
     def _update(self, room: Room, change: str) -> Deferred[None]:
         """Make ``room``'s in-memory change durable, then reply.

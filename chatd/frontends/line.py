@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from twisted.cred.credentials import ICredentials
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -132,10 +133,14 @@ def _room_line(room: Room) -> str:
 class LineProtocol(Protocol, TimeoutMixin):
     """One telnet/netcat connection."""
 
+    # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
+    transport: Any
+
     def __init__(self, portal: Portal, options: Options, clock: IReactorTime) -> None:
         self._portal = portal
         self._options = options
-        self.callLater = clock.callLater  # TimeoutMixin's clock, injectable for tests
+        # TimeoutMixin reads its clock from here, so tests can pass a task.Clock.
+        self.callLater = clock.callLater  # type: ignore[method-assign, assignment]
         self._framer = LineFramer(options.max_line)
         self._queue: deque[bytes | TooLong] = deque()
         self._busy = False
@@ -223,13 +228,11 @@ class LineProtocol(Protocol, TimeoutMixin):
         if text.startswith("/") and not text.startswith("//"):
             verb, _, arguments = text[1:].partition(" ")
             return self._command(verb.lower(), arguments)
-        return self._chat(text[1:] if text.startswith("//") else text)
-
-    def _chat(self, text: str) -> None:
         try:
-            self._require_session().say(text)
+            self._require_session().say(text[1:] if text.startswith("//") else text)
         except errors.ChatError as error:
             self._error(error)
+        return None
 
     def _command(self, verb: str, arguments: str) -> Deferred[None] | None:
         command = _COMMANDS.get(verb)
@@ -253,13 +256,13 @@ class LineProtocol(Protocol, TimeoutMixin):
         return self.session
 
     def _failed(self, failure: Failure, verb: str) -> None:
-        if failure.check(errors.ChatError):
+        if isinstance(failure.value, errors.ChatError):
             self._error(failure.value)
         else:
             log.failure("/{verb} from {peer} failed", failure, verb=verb, peer=self.peer)
             self.send(Code.INTERNAL_ERROR, "internal server error; it has been logged")
 
-    def _error(self, error: BaseException) -> None:
+    def _error(self, error: errors.ChatError) -> None:
         self.send(_CODES.get(type(error), Code.BAD_SYNTAX), str(error))
 
     def send(self, code: Code, text: str) -> None:
@@ -267,7 +270,7 @@ class LineProtocol(Protocol, TimeoutMixin):
 
     # -- logging in --------------------------------------------------------------------
 
-    def _log_in(self, credentials: object, welcome: str) -> Deferred[None]:
+    def _log_in(self, credentials: ICredentials, welcome: str) -> Deferred[None]:
         if self.session is not None:
             raise errors.AlreadyNamed(
                 f"you are {self.session.name} already; /quit and reconnect to change"

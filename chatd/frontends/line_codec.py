@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from chatd.core.events import (
     Event,
     Joined,
-    Left,
     LeaveReason,
+    Left,
     Notice,
     Private,
     RoomChanged,

@@ -6,7 +6,7 @@ remote chat daemons. Every answer is a Deferred, exactly as a remote directory's
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NoReturn
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -34,7 +34,7 @@ def check_new_password(password: str) -> str:
     return password
 
 
-def _wrong(_: Any = None) -> Account:
+def _wrong(_: object = None) -> NoReturn:
     raise WrongCredentials("wrong name or password")
 
 
