@@ -1,0 +1,105 @@
+"""The assembled service (makeService) on the real reactor, and what it logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.trial.unittest import TestCase
+
+from chatd.tap import Options, makeService
+
+
+class Reader(Protocol):
+    """Collects lines; ``expect`` waits (bounded) until a line starting with a prefix."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.waiting: tuple[str, defer.Deferred[list[str]]] | None = None
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        self._check()
+
+    def _check(self) -> None:
+        if self.waiting and any(line.startswith(self.waiting[0]) for line in self.lines()):
+            d = self.waiting[1]
+            self.waiting = None
+            d.callback(self.lines())
+
+    def lines(self) -> list[str]:
+        return self.data.decode().splitlines()
+
+    def expect(self, prefix: str, *send: str) -> defer.Deferred[list[str]]:
+        self.data = b""
+        d: defer.Deferred[list[str]] = defer.Deferred()
+        self.waiting = (prefix, d)
+        for line in send:
+            self.transport.write(line.encode() + b"\r\n")  # type: ignore[union-attr]
+        self._check()
+        return d.addTimeout(5, reactor)
+
+
+class ServiceTests(TestCase):
+    def start(self, data: Path) -> tuple[int, object]:
+        options = Options()
+        options.parseOptions(["--line", "tcp:0:interface=127.0.0.1", "--data", str(data),
+                              "--hash-memory-kib", "1024", "--hash-time-cost", "1"])
+        service = makeService(options, reactor)
+        service.privilegedStartService()
+        service.startService()
+        listener = list(service)[-1]
+        port = listener._waitingForPort.result.getHost().port  # type: ignore[attr-defined]
+        return port, service
+
+    async def connect(self, port: int) -> Reader:
+        reader = Reader()
+        d = reader.expect("220")
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), reader)
+        await d
+        self.addCleanup(reader.transport.loseConnection)  # type: ignore[union-attr]
+        return reader
+
+    async def test_restart_keeps_accounts_and_rooms_not_membership(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        logged: list[str] = []
+
+        def observe(event: dict) -> None:
+            logged.append(formatEvent(event) or "")
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+
+        port, service = self.start(data)
+        alice = await self.connect(port)
+        await alice.expect("201", "/signup alice s3cret-pass")
+        await alice.expect("200 created", "/create Club 7 door-pass-9")
+        await alice.expect("200 topic", "/topic club members only")
+        await alice.expect("200 created", "/create gone")
+        await alice.expect("200 room deleted", "/delete gone")
+        await alice.expect("200", "/join temp")
+        await service.stopService()  # type: ignore[attr-defined]
+
+        port, service = self.start(data)
+        self.addCleanup(service.stopService)  # type: ignore[attr-defined]
+        bob = await self.connect(port)
+        await bob.expect("430", "/login alice wrong-pass")
+        await bob.expect("201", "/login alice s3cret-pass")
+        rooms = await bob.expect("210 ", "/rooms")
+        self.assertEqual(rooms, ["210-Club 0/7 locked owned by alice: members only",
+                                 "210 1 room"])
+        await bob.expect("431", "/join club wrong")
+        await bob.expect("200 you are in Club", "/join club door-pass-9")
+
+        text = "\n".join(logged)
+        self.assertIn("alice logged in (account)", text)
+        self.assertIn("alice created room Club", text)
+        for secret in ("s3cret-pass", "door-pass-9", "wrong-pass"):
+            self.assertNotIn(secret, text)
+        for name in ("members.journal", "rooms.journal"):
+            body = (data / name).read_bytes()
+            for secret in (b"s3cret-pass", b"door-pass-9"):
+                self.assertNotIn(secret, body)
