@@ -1,0 +1,1 @@
+"""chatd-client: the bundled line client (``chatd-client HOST [PORT]``); see ``main``."""

@@ -1,0 +1,144 @@
+"""How a server line looks to a person: plain words and style classes, with no terminal.
+
+A rendered line is a list of ``(style, text)`` fragments, the shape prompt_toolkit prints as
+formatted text, so the terminal front end styles it and everything else (non-interactive
+output, the transcript, tests) joins the texts. Style names are prompt_toolkit class names;
+``STYLE`` maps them to colours in one place.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+from prompt_toolkit.styles import Style
+
+from chatd.frontends.line_codec import Code, ServerLine, parse_server_line
+
+Fragments = list[tuple[str, str]]
+
+STYLE = Style.from_dict(
+    {
+        "room": "ansicyan",
+        "nick": "bold",
+        "own": "ansigreen bold",
+        "private": "ansimagenta bold",
+        "action": "ansiyellow",
+        "membership": "ansibrightblack",
+        "topic": "ansiblue",
+        "notice": "ansiyellow",
+        "closing": "ansired bold",
+        "ok": "ansigreen",
+        "info": "",
+        "error": "ansired",
+        "fault": "ansired bold",
+        "client": "ansibrightblack italic",
+        "unknown": "ansibrightblack",
+        "prompt": "bold",
+    }
+)
+
+_SAID = re.compile(r"\[(?P<room>[^\]\s]+)\] <(?P<nick>[^>\s]+)> (?P<text>.*)", re.DOTALL)
+_ACTION = re.compile(r"\[(?P<room>[^\]\s]+)\] \* (?P<nick>\S+) (?P<text>.*)", re.DOTALL)
+_PRIVATE = re.compile(r"\*(?P<nick>[^*\s]+)\* (?P<text>.*)", re.DOTALL)
+_ROOM_EVENT = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<text>.*)", re.DOTALL)
+# Names hold only letters, digits, marks and _ - . (chatd.core.names), so ":" ends one.
+_WELCOME = re.compile(r"welcome(?: back)?, (?P<nick>[^\s:,]+)")
+
+# What each kind of event is marked with, so membership churn reads apart from conversation.
+_EVENT_MARKS = {
+    Code.JOINED: ("membership", "--> "),
+    Code.LEFT: ("membership", "<-- "),
+    Code.TOPIC: ("topic", "-- "),
+    Code.ROOM_CHANGED: ("topic", "-- "),
+}
+
+
+def printable(text: str) -> str:
+    """Replace control characters with visible ``\\xNN`` escapes.
+
+    The server refuses them, but a client must not trust that: one ESC in someone's message
+    could otherwise repaint or retitle the reader's terminal.
+    """
+    if not any(unicodedata.category(char) == "Cc" for char in text):
+        return text
+    return "".join(
+        f"\\x{ord(char):02x}" if unicodedata.category(char) == "Cc" else char
+        for char in text
+    )
+
+
+def render(line: ServerLine, own_nick: str | None = None) -> Fragments:
+    """Fragments for one server line; ``own_nick`` highlights what the user said."""
+    text = printable(line.text)
+    code = line.code
+    if code in (Code.SAID, Code.ACTION):
+        pattern = _SAID if code == Code.SAID else _ACTION
+        match = pattern.fullmatch(text)
+        if match:
+            nick = match["nick"]
+            nick_style = "own" if own_nick is not None and nick == own_nick else "nick"
+            if code == Code.SAID:
+                return [("class:room", f"[{match['room']}] "), (f"class:{nick_style}",
+                        f"<{nick}>"), ("", f" {match['text']}")]
+            return [("class:room", f"[{match['room']}] "),
+                    ("class:action", "* "), (f"class:{nick_style}", nick),
+                    ("class:action", f" {match['text']}")]
+        return [("class:info", text)]
+    if code == Code.PRIVATE:
+        match = _PRIVATE.fullmatch(text)
+        if match:
+            return [("class:private", f"*{match['nick']}* "), ("", match["text"])]
+        return [("class:private", text)]
+    if code in _EVENT_MARKS:
+        style, mark = _EVENT_MARKS[Code(code)]
+        match = _ROOM_EVENT.fullmatch(text)
+        if match:
+            return [(f"class:{style}", mark), ("class:room", f"[{match['room']}] "),
+                    (f"class:{style}", match["text"])]
+        return [(f"class:{style}", mark + text)]
+    if code == Code.CLOSING:
+        return [("class:closing", f"server closing: {text}")]
+    if code == Code.NOTICE or 100 <= code < 200:
+        return [("class:notice", f"notice: {text}")]
+    if code == Code.GREETING:
+        return [("class:info", text)]
+    if 200 <= code < 300:
+        # Continuation lines of a listing are content; the last line is the verdict.
+        return [("class:ok" if line.final else "class:info", text)]
+    if 400 <= code < 500:
+        return [("class:error", f"error: {text}")]
+    if 500 <= code < 600:
+        return [("class:fault", f"server error: {text}")]
+    return [("class:unknown", f"{code:03d} {text}")]
+
+
+def render_text(raw: str, own_nick: str | None = None) -> Fragments:
+    """Fragments for one decoded line as received, whether or not it follows the protocol."""
+    line = parse_server_line(raw)
+    if line is None:
+        return [("class:unknown", printable(raw))]
+    return render(line, own_nick)
+
+
+def welcome_name(line: ServerLine) -> str | None:
+    """The name a 201 welcome says we now have, used only to highlight our own lines."""
+    if line.code != Code.WELCOME:
+        return None
+    match = _WELCOME.match(line.text)
+    return match["nick"] if match else None
+
+
+def client_note(text: str) -> Fragments:
+    """A line the client itself says (connection state, /save results)."""
+    return [("class:client", f"* {text}")]
+
+
+def plain(fragments: Fragments) -> str:
+    return "".join(text for _, text in fragments)
+
+
+def use_colour(stdout_is_tty: bool, environ: Mapping[str, str]) -> bool:
+    """Colour only for a person at a terminal who has not asked for none (no-color.org)."""
+    return stdout_is_tty and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
