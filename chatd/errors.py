@@ -87,3 +87,15 @@ class StorageFailed(ChatError):
 
 class StartupError(Exception):
     """The daemon can't start: the data directory is locked, unreadable, or corrupt."""
+
+
+class AccountLocked(ChatError):
+    """An administrator locked the account."""
+
+
+class RateLimited(ChatError):
+    """Too many attempts (failed logins, signups) from this account or address; wait."""
+
+
+class AccountsUnavailable(ChatError):
+    """The member service can't be reached; logins and signups fail until it is back."""

@@ -54,8 +54,9 @@ class IMemberDirectory(Interface):
     def signup(name: str, password: str) -> Deferred[Account]:
         """Create an account (durably, before firing). NameTaken, BadName, BadPassword."""
 
-    def authenticate(name: str, password: str) -> Deferred[Account]:
-        """The account, if the password is right; else WrongCredentials."""
+    def authenticate(name: str, password: str, peer: str) -> Deferred[Account]:
+        """The account, if the password is right; else WrongCredentials. Failed attempts are
+        throttled per account and per ``peer`` address (RateLimited); AccountLocked."""
 
     def change_password(name: str, old: str, new: str) -> Deferred[None]:
         """Replace the password; WrongCredentials if ``old`` is wrong."""

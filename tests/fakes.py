@@ -108,7 +108,8 @@ class World:
                  options: Options | None = None) -> None:
         self.hasher = FakeHasher()
         self.clock = Clock()
-        self.directory = LocalDirectory(keyed_file(path / "members.journal"), self.hasher)
+        self.directory = LocalDirectory(keyed_file(path / "members.journal"), self.hasher,
+                                        self.clock)
         self.directory.load()
         self.store = MemoryRoomStore()
         self.server = ChatServer(self.store, self.hasher, self.directory, limits or Limits())

@@ -76,7 +76,7 @@ class DirectoryTests(TestCase):
 
     def directory(self, parameters: HashParameters = CHEAP) -> LocalDirectory:
         directory = LocalDirectory(keyed_file(self.path, "chatd-members"),
-                                   Argon2Hasher(reactor, self.pool, parameters))
+                                   Argon2Hasher(reactor, self.pool, parameters), reactor)
         directory.load()
         return directory
 

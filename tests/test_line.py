@@ -471,3 +471,33 @@ class Framing(LineTestCase):
         data = "é\n".encode()
         self.assertEqual(ann.send_bytes(data[:1]), [])
         self.assertEqual(ann.send_bytes(data[1:]), ["101 [lobby] <ann> é"])
+
+
+class Throttling(LineTestCase):
+    def test_failed_logins_are_throttled_per_account(self) -> None:
+        self.account("alice").drop()
+        client = self.world.connect()
+        for _ in range(5):
+            self.assertEqual(codes(client.send("/login alice wrong-pass")), ["430"])
+        lines = client.send("/login alice password1")
+        self.assertEqual(lines, ["429 too many failed logins; try again in 60 seconds"])
+        self.world.clock.advance(60)
+        self.assertEqual(codes(client.send("/login alice password1")), ["201"])
+
+    def test_failed_logins_are_throttled_per_address(self) -> None:
+        self.account("zed").drop()
+        client = self.world.connect()
+        for i in range(10):
+            self.assertEqual(codes(client.send(f"/login user{i} wrong-pass")), ["430"])
+        self.assertEqual(codes(client.send("/login zed password1")), ["429"])
+        self.world.clock.advance(30)
+        self.assertEqual(codes(client.send("/login zed password1")), ["201"])
+
+    def test_locked_account(self) -> None:
+        self.account("alice").drop()
+        self.world.directory.set_locked("alice", True)
+        self.assertEqual(codes(self.world.connect().send("/login alice wrong-pass")), ["430"])
+        self.assertEqual(self.world.connect().send("/login alice password1"),
+                         ["435 the account alice is locked; ask an operator"])
+        self.world.directory.set_locked("alice", False)
+        self.assertEqual(codes(self.world.connect().send("/login alice password1")), ["201"])

@@ -36,9 +36,9 @@ class AccountChecker:
     def requestAvatarId(  # type: ignore[override]  # avatar IDs are Identity, see realm
         self, credentials: IAccountCredentials
     ) -> Deferred[Identity]:
-        return self._directory.authenticate(credentials.name, credentials.password).addCallback(
-            _account_identity
-        )
+        return self._directory.authenticate(
+            credentials.name, credentials.password, credentials.peer
+        ).addCallback(_account_identity)
 
 
 @implementer(ICredentialsChecker)

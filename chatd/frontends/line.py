@@ -50,6 +50,9 @@ _CODES: dict[type[errors.ChatError], Code] = {
     errors.RoomFull: Code.ROOM_FULL,
     errors.TooManySessions: Code.TOO_MANY_SESSIONS,
     errors.GuestsDisabled: Code.GUESTS_DISABLED,
+    errors.AccountLocked: Code.ACCOUNT_LOCKED,
+    errors.RateLimited: Code.RATE_LIMITED,
+    errors.AccountsUnavailable: Code.ACCOUNTS_UNAVAILABLE,
     errors.StorageFailed: Code.STORAGE_FAILED,
     errors.ServerBusy: Code.BUSY,
     errors.ServerFull: Code.SERVER_FULL,
@@ -150,13 +153,15 @@ class LineProtocol(Protocol, TimeoutMixin):
         self._quit_message = ""
         self.session: Session | None = None
         self._logout: Callable[[], None] | None = None
-        self.peer = ""
+        self.peer = ""  # host:port, for logs
+        self.host = ""  # the address alone: what login throttles count by
 
     # -- connection --------------------------------------------------------------------
 
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
-        self.peer = f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
+        self.host = str(getattr(address, "host", address))
+        self.peer = f"{self.host}:{getattr(address, 'port', '')}"
         log.info("line connection from {peer}", peer=self.peer)
         self.transport.write(
             reply(
@@ -297,14 +302,14 @@ class LineProtocol(Protocol, TimeoutMixin):
         )
 
     def do_signup(self, name: str, password: str) -> Deferred[None]:
-        return self._log_in(Signup(name, password, self.peer),
+        return self._log_in(Signup(name, password, self.host),
                             "welcome, {name}: your account is created and you are logged in")
 
     def do_login(self, name: str, password: str) -> Deferred[None]:
-        return self._log_in(AccountLogin(name, password, self.peer), "welcome back, {name}")
+        return self._log_in(AccountLogin(name, password, self.host), "welcome back, {name}")
 
     def do_nick(self, name: str) -> Deferred[None]:
-        return self._log_in(GuestNick(name, self.peer),
+        return self._log_in(GuestNick(name, self.host),
                             "welcome, {name}: you are a guest; /join a room to talk")
 
     def do_help(self) -> None:

@@ -1,21 +1,33 @@
-"""The embedded member directory: accounts in a file under the data directory.
+"""The member directory itself: accounts in a journal file, checked with argon2id.
 
-This is what ``twistd chatd`` uses by default, and what a separate member daemon serves to
-remote chat daemons. Every answer is a Deferred, exactly as a remote directory's would be.
+``twistd chatd`` uses it in-process by default; ``twistd chatd-members`` serves the very same
+object over AMP to remote chat daemons and to ``chatd-admin``. Every answer is a Deferred, as
+a remote directory's must be, so callers can't tell the two apart.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatd.core.names import check_user_name, fold
 from chatd.core.records import Account
-from chatd.errors import BadName, BadPassword, NameTaken, WrongCredentials
+from chatd.errors import (
+    AccountLocked,
+    BadName,
+    BadPassword,
+    NameTaken,
+    NoSuchUser,
+    RateLimited,
+    WrongCredentials,
+)
 from chatd.interfaces import IMemberDirectory, IPasswordHasher
+from chatd.members.limits import FailureLimiter
 from chatd.storage.keyed import KeyedFile
 
 log = Logger()
@@ -38,19 +50,67 @@ def _wrong(_: object = None) -> NoReturn:
     raise WrongCredentials("wrong name or password")
 
 
+@dataclass(frozen=True, slots=True)
+class LoginThrottle:
+    """Failed logins allowed at once, and seconds per further one, per account and address."""
+
+    account_burst: int = 5
+    account_interval: float = 60.0
+    address_burst: int = 10
+    address_interval: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """What an administrator sees of an account (never the hash itself)."""
+
+    name: str
+    key: str
+    locked: bool
+    created: float
+    scheme: str
+
+
+def _scheme(hashed: str) -> str:
+    """``argon2id m=65536,t=3,p=4``: the algorithm and parameters of a PHC hash string."""
+    parts = hashed.split("$")
+    return f"{parts[1]} {parts[3]}" if len(parts) > 3 else "unknown"
+
+
 @implementer(IMemberDirectory)
 class LocalDirectory:
-    def __init__(self, file: KeyedFile, hasher: IPasswordHasher) -> None:
+    def __init__(
+        self,
+        file: KeyedFile,
+        hasher: IPasswordHasher,
+        clock: IReactorTime,
+        throttle: LoginThrottle = LoginThrottle(),
+    ) -> None:
         self._file = file
         self._hasher = hasher
+        self._clock = clock
+        self._by_account = FailureLimiter(clock, throttle.account_burst, throttle.account_interval)
+        self._by_address = FailureLimiter(clock, throttle.address_burst, throttle.address_interval)
         # Names whose signup is hashing; they count as taken.
         self._pending: set[str] = set()
 
     def load(self) -> int:
         return len(self._file.load())
 
-    def _account(self, key: str) -> Account:
-        return Account(self._file.live[key]["name"], key)
+    def _record(self, name: str) -> tuple[str, dict[str, Any]]:
+        try:
+            key = fold(check_user_name(name))
+        except BadName:
+            key = ""
+        record = self._file.live.get(key)
+        if record is None:
+            raise NoSuchUser(f"there is no account called {name}")
+        return key, record
+
+    def _replace(self, key: str, **changes: Any) -> Deferred[None]:
+        return self._file.put(key, {**self._file.live[key], **changes})
+
+    # -- what the chat daemon asks -----------------------------------------------------
 
     def signup(self, name: str, password: str) -> Deferred[Account]:
         display = check_user_name(name)
@@ -59,63 +119,119 @@ class LocalDirectory:
         if key in self._file.live or key in self._pending:
             raise NameTaken(f"the name {display} is registered already; /login or pick another")
         self._pending.add(key)
+        created = self._clock.seconds()
 
         def store(hashed: str) -> Deferred[None]:
-            return self._file.put(key, {"name": display, "hash": hashed})
+            return self._file.put(
+                key, {"name": display, "hash": hashed, "created": created, "locked": False}
+            )
 
         def release(result: object) -> object:
             self._pending.discard(key)
             return result
 
-        d = self._hasher.hash(password).addCallback(store).addBoth(release)
+        try:
+            hashing = self._hasher.hash(password)
+        except BaseException:
+            self._pending.discard(key)
+            raise
+        d = hashing.addCallback(store).addBoth(release)
+        log.info("account {name} signing up", name=display)
         return d.addCallback(lambda _: Account(display, key))
 
-    def _verify(self, name: str, password: str) -> Deferred[str]:
-        """The account key if the password is right; WrongCredentials otherwise."""
+    def _verify(self, name: str, password: str, peer: str = "") -> Deferred[str]:
+        """The account key if the password is right; WrongCredentials otherwise.
+
+        Failures are throttled per account and per address; a throttled attempt is refused
+        before any hashing, with the wait in the message.
+        """
         try:
             key = fold(check_user_name(name))
         except BadName:
             key = ""
+        wait = max(self._by_account.wait(key), self._by_address.wait(peer) if peer else 0)
+        if wait:
+            raise RateLimited(f"too many failed logins; try again in {wait:.0f} seconds")
         record = self._file.live.get(key)
-        if record is None:
-            return self._hasher.verify_nobody(password).addCallback(_wrong)
-        hashed = record["hash"]
 
         def checked(ok: bool) -> str:
             if not ok:
+                self._by_account.failed(key)
+                if peer:
+                    self._by_address.failed(peer)
+                log.info("failed login for {name} from {peer}", name=name[:40], peer=peer)
                 _wrong()
             return key
 
-        return self._hasher.verify(hashed, password).addCallback(checked)
+        if record is None:
+            return self._hasher.verify_nobody(password).addCallback(checked)
+        return self._hasher.verify(record["hash"], password).addCallback(checked)
 
-    def authenticate(self, name: str, password: str) -> Deferred[Account]:
-        def upgrade(key: str) -> Account:
+    def authenticate(self, name: str, password: str, peer: str = "") -> Deferred[Account]:
+        def allowed(key: str) -> Account:
             record = self._file.live[key]
+            if record.get("locked"):
+                raise AccountLocked(f"the account {record['name']} is locked; ask an operator")
             if self._hasher.needs_rehash(record["hash"]):
-                # Parameters were raised since this hash was made: rehash while we have the
-                # password. The login does not wait for it.
-                d = self._hasher.hash(password).addCallback(
-                    lambda hashed: self._file.put(key, {**self._file.live[key], "hash": hashed})
-                )
-                d.addCallback(lambda _: log.info("rehashed the password of {key}", key=key))
-                d.addErrback(lambda f: log.failure("rehash of {key} failed", f, key=key))
-            return self._account(key)
+                self._rehash(key, password)
+            return Account(record["name"], key)
 
-        return self._verify(name, password).addCallback(upgrade)
+        return self._verify(name, password, peer).addCallback(allowed)
+
+    def _rehash(self, key: str, password: str) -> None:
+        """Parameters were raised since this hash was made: rehash while we hold the password.
+        The login does not wait for it."""
+        d = self._hasher.hash(password).addCallback(lambda hashed: self._replace(key, hash=hashed))
+        d.addCallback(lambda _: log.info("rehashed the password of {key}", key=key))
+        d.addErrback(lambda f: log.failure("rehash of {key} failed", f, key=key))
 
     def change_password(self, name: str, old: str, new: str) -> Deferred[None]:
         check_new_password(new)
-
-        def store(hashed: str, key: str) -> Deferred[None]:
-            return self._file.put(key, {**self._file.live[key], "hash": hashed})
-
         return self._verify(name, old).addCallback(
-            lambda key: self._hasher.hash(new).addCallback(store, key)
+            lambda key: self._hasher.hash(new).addCallback(
+                lambda hashed: self._replace(key, hash=hashed)
+            )
         )
 
     def lookup(self, name: str) -> Deferred[Account | None]:
         try:
-            key = fold(check_user_name(name))
-        except BadName:
+            key, record = self._record(name)
+        except NoSuchUser:
             return succeed(None)
-        return succeed(self._account(key) if key in self._file.live else None)
+        return succeed(Account(record["name"], key))
+
+    # -- what an administrator asks ----------------------------------------------------
+
+    def _info(self, key: str, record: dict[str, Any]) -> AccountInfo:
+        return AccountInfo(
+            record["name"],
+            key,
+            bool(record.get("locked")),
+            float(record.get("created", 0)),
+            _scheme(record["hash"]),
+        )
+
+    def accounts(self) -> list[AccountInfo]:
+        return sorted(
+            (self._info(k, r) for k, r in self._file.live.items()), key=lambda a: a.key
+        )
+
+    def show(self, name: str) -> AccountInfo:
+        return self._info(*self._record(name))
+
+    def reset_password(self, name: str, new: str) -> Deferred[None]:
+        check_new_password(new)
+        key, _ = self._record(name)
+        log.info("password of {key} reset by an administrator", key=key)
+        return self._hasher.hash(new).addCallback(lambda hashed: self._replace(key, hash=hashed))
+
+    def set_locked(self, name: str, locked: bool) -> Deferred[None]:
+        key, _ = self._record(name)
+        log.info("account {key} {what} by an administrator", key=key,
+                 what="locked" if locked else "unlocked")
+        return self._replace(key, locked=locked)
+
+    def delete(self, name: str) -> Deferred[None]:
+        key, _ = self._record(name)
+        log.info("account {key} deleted by an administrator", key=key)
+        return self._file.delete(key)
