@@ -140,7 +140,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         journal = Journal(settings.data / name, kind)
         return KeyedFile(journal, JournalWriter(journal, reactor, journal_pool))
 
-    directory = LocalDirectory(keyed("members.journal", "chatd-members"), hasher)
+    directory = LocalDirectory(keyed("members.journal", "chatd-members"), hasher, reactor)
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
