@@ -135,6 +135,11 @@ class Daemon:
             log.seek(getattr(self, "_log_start", 0))
             return log.read().decode("utf-8", "replace")
 
+    def problems(self) -> list[str]:
+        """Log lines that show an unexpected failure inside the daemon."""
+        return [line for line in self.run_log().splitlines()
+                if "Traceback" in line or "Unhandled" in line or "internal server error" in line]
+
     def stop(self) -> int:
         """SIGTERM, then wait (bounded); SIGKILL and fail if it does not exit."""
         process = self.process

@@ -38,6 +38,7 @@ class ChatTests(unittest.TestCase):
     def tearDown(self) -> None:
         for client in self.clients:
             client.close()
+        self.assertEqual(self.daemon.problems(), [], self.daemon.run_log())
 
     def track(self, client: LineClient) -> LineClient:
         self.clients.append(client)
@@ -125,6 +126,16 @@ class ChatTests(unittest.TestCase):
         back = again.command(f"/login frank {PASSWORD}")
         self.assertEqual(back.code, 201, back)
         self.assertIn("Frank", back.text)
+
+    def test_pasted_commands_run_in_order(self) -> None:
+        client = self.connect()
+        client.send_raw(f"/signup Ivy {PASSWORD}\r\n/join paste\r\nhi all\r\n/who\r\n".encode())
+        self.assertEqual(client.read_reply().code, 201)
+        self.assertEqual(client.read_reply().text, "you are in paste (1 member)")
+        who = client.read_reply()
+        self.assertEqual((who.code, who.lines), (211, ("Ivy",)))
+        self.assertEqual([str(e) for e in client.events],
+                         ["103 [paste] Ivy joined", "101 [paste] <Ivy> hi all"])
 
     def test_short_password_refused(self) -> None:
         client = self.connect()
@@ -244,9 +255,9 @@ class ChatTests(unittest.TestCase):
         owner.ok("/create Listed 7 hunter22")
         owner.ok("/topic listed Plans for the week")
         owner.ok("/create Plain")
-        guest = self.named("Gus")
-        self.join(guest, "Scratch")
-        listing = guest.ok("/rooms", 210)
+        visitor = self.named("Gus")
+        self.join(visitor, "Scratch")
+        listing = visitor.ok("/rooms", 210)
         self.assertIn("Listed 1/7 locked owned by Omar: Plans for the week", listing.lines)
         self.assertIn("Plain 1/100 open owned by Omar", listing.lines)
         self.assertIn("Scratch 1/100 open temporary", listing.lines)

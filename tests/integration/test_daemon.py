@@ -36,9 +36,13 @@ class DaemonTestCase(unittest.TestCase):
     def tearDown(self) -> None:
         for client in self.clients:
             client.close()
-        for daemon in self.daemons:
-            daemon.cleanup()
-        self._tmp.cleanup()
+        try:
+            for daemon in self.daemons:
+                self.assertEqual(daemon.problems(), [], daemon.run_log())
+        finally:
+            for daemon in self.daemons:
+                daemon.cleanup()
+            self._tmp.cleanup()
 
     def daemon(self, *extra: str, data: Path | None = None) -> Daemon:
         daemon = Daemon(self.data if data is None else data, extra)
@@ -67,6 +71,9 @@ class PersistenceTests(DaemonTestCase):
         owner.ok("/create Open 3")
         owner.ok("/limit open 4")
         owner.ok("/join Scratch")
+        owner.ok("/create Gone")
+        owner.ok("/delete gone")
+        owner.ok(f"/passwd {PASSWORD} new-{PASSWORD}")
         visitor = self.track(guest(daemon, "Gina"))
         visitor.ok("/join open")
         # twistd re-raises the SIGTERM it stopped on, so -15 is a clean exit too.
@@ -77,7 +84,8 @@ class PersistenceTests(DaemonTestCase):
 
         daemon.start()
         back = self.track(daemon.connect())
-        back.login("login", "rita", PASSWORD)
+        self.assertEqual(back.command(f"/login rita {PASSWORD}").code, 430)
+        back.login("login", "rita", f"new-{PASSWORD}")
         listing = back.ok("/rooms", 210)
         self.assertEqual(
             listing.lines,
@@ -159,6 +167,21 @@ class LimitsTests(DaemonTestCase):
         client.wait_closed()
         second.login("login", "solo", PASSWORD)
 
+    def test_max_users(self) -> None:
+        daemon = self.daemon("--max-users", "2")
+        first = self.track(guest(daemon, "One"))
+        self.track(account(daemon, "signup", "Two", PASSWORD))
+        third = self.track(daemon.connect())
+        self.assertEqual(third.command("/nick Three").code, 504)
+        self.assertEqual(third.command(f"/login two {PASSWORD}").code, 504)
+        refused = third.command(f"/signup Trio {PASSWORD}")
+        self.assertEqual(refused.code, 504, refused)
+        first.ok("/quit", 221)
+        first.wait_closed()
+        # The refused signup must not have created the account behind the user's back:
+        # the name is still free to sign up.
+        third.login("signup", "Trio", PASSWORD)
+
     def test_idle_timeout_notice_to_room(self) -> None:
         daemon = self.daemon("--idle-timeout", "1")
         anonymous = self.track(daemon.connect())
@@ -231,6 +254,8 @@ class OptionTests(DaemonTestCase):
         # max-line 300 from the command line, not 100 from the file nor the default 2048.
         client.send("a" * 250)
         client.wait_event("101 [cfg] <Conf> " + "a" * 250)
+        client.send("c" * 300)
+        client.wait_event("101 [cfg] <Conf> " + "c" * 300)
         client.send("b" * 301)
         self.assertEqual(client.read_reply().code, 413)
 
