@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 from service_identity import VerificationError
 from twisted.internet import error
 from twisted.internet.defer import Deferred
@@ -59,7 +59,7 @@ def load_trust_root(path: Path) -> Any:
         raise TrustError(f"{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
     try:
         certificates = [Certificate.loadPEM(block) for block in blocks]
-    except SSL.Error as problem:
+    except crypto.Error as problem:
         raise TrustError(f"{path}: a certificate in it can't be read ({problem})") from None
     return trustRootFromCertificates(certificates)
 
@@ -122,8 +122,10 @@ class ServerConnection(Protocol):
         self._on_lost(reason)
 
     def _transport(self) -> ITCPTransport:
+        # A cast, not an adaptation: TLSMemoryBIOProtocol has abortConnection without
+        # declaring ITCPTransport.
         assert self.transport is not None, "used before connectionMade"
-        return ITCPTransport(self.transport)
+        return cast(ITCPTransport, self.transport)
 
     def send_line(self, line: str) -> None:
         self._transport().write(line.encode("utf-8") + b"\r\n")

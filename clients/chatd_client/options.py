@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +28,19 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0-3600)")
-    return value
+def _seconds(minimum: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not minimum <= value <= 3600:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a number of seconds ({minimum:g}-3600)"
+            )
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,10 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--raw", action="store_true",
                         help="without a terminal: print the server's lines exactly as received "
                              "(codes included)")
-    parser.add_argument("--wait", type=_seconds, default=0.5, metavar="SECONDS",
+    parser.add_argument("--wait", type=_seconds(0), default=0.5, metavar="SECONDS",
                         help="without a terminal: how long to keep listening after stdin ends "
                              "(default 0.5)")
-    parser.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+    parser.add_argument("--connect-timeout", type=_seconds(0.1), default=10.0, metavar="SECONDS",
                         help="give up connecting after this long (default 10)")
     return parser
 
