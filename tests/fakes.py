@@ -16,7 +16,7 @@ from chatd.core.service import ChatServer, Limits
 from chatd.frontends.line import LineFactory, LineProtocol, Options
 from chatd.interfaces import IChatMind, IPasswordHasher, IRoomStore
 from chatd.members.local import LocalDirectory
-from chatd.storage.journal import Journal, Record
+from chatd.storage.journal import Journal, SyncJournalWriter
 from chatd.storage.keyed import KeyedFile
 
 
@@ -55,24 +55,9 @@ class FakeHasher:
         return hashed in self.weak
 
 
-class SyncWriter:
-    """JournalWriter's interface, writing synchronously."""
-
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-
-    def append(self, record: Record) -> Deferred[None]:
-        self.journal.append(record)
-        return succeed(None)
-
-    def rewrite(self, records: list[Record]) -> Deferred[None]:
-        self.journal.rewrite(records)
-        return succeed(None)
-
-
 def keyed_file(path: Path, kind: str = "chatd-test", slack: int = 256) -> KeyedFile:
     journal = Journal(path, kind)
-    return KeyedFile(journal, SyncWriter(journal), slack)  # type: ignore[arg-type]
+    return KeyedFile(journal, SyncJournalWriter(journal), slack)
 
 
 @implementer(IRoomStore)

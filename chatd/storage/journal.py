@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -148,6 +148,20 @@ class JournalWriter:
         return deferToThreadPool(
             self._reactor, self._pool, self.journal.rewrite, records
         ).addErrback(self._failed)
+
+
+class SyncJournalWriter:
+    """JournalWriter's interface, writing on the calling thread: for tools that run alone
+    (chatd-admin offline) and for tests."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def append(self, record: Record) -> Deferred[None]:
+        return maybeDeferred(self.journal.append, record)
+
+    def rewrite(self, records: list[Record]) -> Deferred[None]:
+        return maybeDeferred(self.journal.rewrite, records)
 
 
 class DirectoryLock:

@@ -9,17 +9,25 @@ as the appends, from a snapshot that already includes every queued change.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 
-from chatd.storage.journal import Journal, JournalWriter, Record
+from chatd.storage.journal import Journal, Record
+
+
+class Writer(Protocol):
+    """Where a KeyedFile's writes go: JournalWriter (a thread) or SyncJournalWriter."""
+
+    def append(self, record: Record) -> Deferred[None]: ...
+
+    def rewrite(self, records: list[Record]) -> Deferred[None]: ...
 
 _MISSING: Any = object()
 
 
 class KeyedFile:
-    def __init__(self, journal: Journal, writer: JournalWriter, slack: int = 256) -> None:
+    def __init__(self, journal: Journal, writer: Writer, slack: int = 256) -> None:
         self._journal = journal
         self._writer = writer
         self._slack = slack

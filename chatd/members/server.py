@@ -1,0 +1,116 @@
+"""The member service's AMP server: the directory, behind a shared secret.
+
+Until a connection has said ``Hello`` with the right secret, every command is refused; a
+wrong secret is logged with the peer's address and the connection closed.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import asdict
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+from twisted.protocols import amp
+
+from chatd.core.records import Account
+from chatd.members import commands
+from chatd.members.local import LocalDirectory
+
+log = Logger()
+
+
+def _account(account: Account | None) -> dict[str, Any]:
+    return {} if account is None else {"name": account.name, "key": account.key}
+
+
+class MemberServerProtocol(amp.AMP):
+    transport: Any  # a connected stream transport
+
+    def __init__(self, directory: LocalDirectory, secret: str, clock: IReactorTime) -> None:
+        super().__init__()
+        self._directory = directory
+        self._secret = secret.encode()
+        self._clock = clock
+        self._trusted = False
+
+    def _peer(self) -> str:
+        return str(self.transport.getPeer()) if self.transport else "?"
+
+    def _check(self) -> None:
+        if not self._trusted:
+            log.warn("member command before Hello from {peer}; closing", peer=self._peer())
+            self._clock.callLater(0, self.transport.loseConnection)
+            raise commands.NotAuthenticated("say Hello with the shared secret first")
+
+    @commands.Hello.responder
+    def hello(self, secret: str) -> dict[str, Any]:
+        if not hmac.compare_digest(secret.encode(), self._secret):
+            log.warn("wrong member-service secret from {peer}; closing", peer=self._peer())
+            # Close after the error reply has been written.
+            self._clock.callLater(0, self.transport.loseConnection)
+            raise commands.BadSecret("wrong secret")
+        self._trusted = True
+        log.info("member client connected from {peer}", peer=self._peer())
+        return {}
+
+    @commands.Signup.responder
+    def signup(self, name: str, password: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.signup(name, password).addCallback(_account)
+
+    @commands.Authenticate.responder
+    def authenticate(self, name: str, password: str, peer: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.authenticate(name, password, peer).addCallback(_account)
+
+    @commands.ChangePassword.responder
+    def change_password(self, name: str, old: str, new: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.change_password(name, old, new).addCallback(lambda _: {})
+
+    @commands.Lookup.responder
+    def lookup(self, name: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.lookup(name).addCallback(_account)
+
+    @commands.ListAccounts.responder
+    def list_accounts(self, after: str) -> dict[str, Any]:
+        self._check()
+        page = [a for a in self._directory.accounts() if a.key > after][: commands.PAGE]
+        return {"accounts": [asdict(info) for info in page]}
+
+    @commands.ShowAccount.responder
+    def show_account(self, name: str) -> dict[str, Any]:
+        self._check()
+        return asdict(self._directory.show(name))
+
+    @commands.ResetPassword.responder
+    def reset_password(self, name: str, password: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.reset_password(name, password).addCallback(lambda _: {})
+
+    @commands.SetLocked.responder
+    def set_locked(self, name: str, locked: bool) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.set_locked(name, locked).addCallback(lambda _: {})
+
+    @commands.DeleteAccount.responder
+    def delete_account(self, name: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.delete(name).addCallback(lambda _: {})
+
+
+class MemberServerFactory(ServerFactory):
+    def __init__(self, directory: LocalDirectory, secret: str, clock: IReactorTime) -> None:
+        self.directory = directory
+        self.secret = secret
+        self.clock = clock
+
+    def buildProtocol(self, addr: Any) -> MemberServerProtocol:
+        protocol = MemberServerProtocol(self.directory, self.secret, self.clock)
+        protocol.factory = self
+        return protocol
