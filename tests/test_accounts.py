@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from fakes import keyed_file
 from twisted.internet import reactor
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import TestCase
@@ -13,6 +12,8 @@ from twisted.trial.unittest import TestCase
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.errors import BadPassword, NameTaken, ServerBusy, WrongCredentials
 from chatd.members.local import LocalDirectory
+
+from fakes import keyed_file
 
 CHEAP = HashParameters(time_cost=1, memory_kib=1024, parallelism=1)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes import Client, World
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 
 from chatd.core.service import Limits
 from chatd.frontends.line import Options
+
+from fakes import Client, World
 
 
 def codes(lines: list[str]) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fakes import keyed_file
 from twisted.internet import reactor
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import TestCase
@@ -19,6 +18,8 @@ from chatd.storage.journal import (
     encode_record,
 )
 from chatd.storage.rooms import FileRoomStore
+
+from fakes import keyed_file
 
 
 class RecordFormat(TestCase):
