@@ -1,0 +1,173 @@
+"""``twistd chatd-members`` as a real process: durability under SIGKILL, the secret, the lock,
+and chatd-admin against it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from integration.harness import CHEAP_HASH, TWISTD, daemon_env, run_twistd
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.task import deferLater
+from twisted.protocols import amp
+from twisted.trial.unittest import TestCase
+
+from chatd.members import commands
+
+_PORT = re.compile(r"MemberServerFactory starting on (\d+)")
+
+
+class MembersDaemon:
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.cwd = Path(tempfile.mkdtemp(prefix="chatd-members-"))
+        self.log = self.cwd / "members.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def args(self, port: int = 0) -> list[str]:
+        return ["-n", "chatd-members", "--listen", f"tcp:{port}:interface=127.0.0.1",
+                "--data", str(self.data), *CHEAP_HASH]
+
+    def start(self, port: int = 0) -> MembersDaemon:
+        start = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([str(TWISTD), *self.args(port)], cwd=self.cwd,
+                                            env=daemon_env(), stdout=log,
+                                            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            text = self.log.read_bytes()[start:].decode(errors="replace")
+            found = _PORT.search(text)
+            if found and "accounts in" in text:
+                self.port = int(found.group(1))
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.kill()
+        raise AssertionError(f"chatd-members did not start:\n{self.log.read_text()}")
+
+    @property
+    def secret(self) -> str:
+        return (self.data / "members.secret").read_text().strip()
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
+
+class MembersDaemonTests(TestCase):
+    def setUp(self) -> None:
+        self.data = Path(self.mktemp()).absolute()
+        self.daemon = MembersDaemon(self.data).start()
+        self.addCleanup(self.daemon.kill)
+
+    async def connect(self, secret: str | None = None) -> amp.AMP:
+        protocol = await connectProtocol(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", self.daemon.port), amp.AMP()
+        )
+        self.addCleanup(protocol.transport.loseConnection)  # type: ignore[union-attr]
+        await protocol.callRemote(commands.Hello, secret=secret or self.daemon.secret)
+        return protocol
+
+    async def test_secret_file_is_private(self) -> None:
+        self.assertEqual(os.stat(self.data / "members.secret").st_mode & 0o777, 0o600)
+
+    async def test_wrong_secret_is_refused_and_logged(self) -> None:
+        with self.assertRaises(commands.BadSecret):
+            await self.connect("wrong" * 8)
+        for _ in range(100):
+            if "wrong member-service secret from" in self.daemon.log.read_text():
+                return
+            await deferLater(reactor, 0.02, lambda: None)
+        self.fail("the refusal was not logged")
+
+    async def test_acknowledged_signups_survive_sigkill(self) -> None:
+        """Signups stream in, 8 at a time; the daemon is killed mid-stream. Every signup
+        whose reply arrived must be there after a restart."""
+        protocol = await self.connect()
+        acknowledged: list[str] = []
+        killed: Deferred[None] = Deferred()
+
+        def one(i: int) -> Deferred[None]:
+            name = f"user{i:04d}"
+            d = protocol.callRemote(commands.Signup, name=name, password="password1")
+
+            def ok(_: object) -> Deferred[None] | None:
+                acknowledged.append(name)
+                if len(acknowledged) == 150:
+                    self.daemon.kill()
+                    killed.callback(None)
+                    return None
+                return None if killed.called else one(i + 8)
+
+            return d.addCallbacks(ok, lambda _: None)
+
+        await DeferredList([one(i) for i in range(8)])
+        self.assertTrue(killed.called)
+        self.assertGreaterEqual(len(acknowledged), 150)
+
+        self.daemon.start()
+        again = await self.connect()
+        for name in acknowledged:
+            found = await again.callRemote(commands.Lookup, name=name)
+            self.assertEqual(found["name"], name)
+            await again.callRemote(commands.Authenticate, name=name, password="password1",
+                                   peer="")
+
+    async def test_second_daemon_refuses_the_same_data(self) -> None:
+        other = MembersDaemon(self.data)
+        second = run_twistd(other.args(), cwd=other.cwd)
+        self.assertNotEqual(second.returncode, 0)
+        self.assertIn("in use by another daemon", second.stdout + second.stderr)
+
+    async def test_chatd_admin(self) -> None:
+        protocol = await self.connect()
+        await protocol.callRemote(commands.Signup, name="Ann", password="password1")
+        secret_file = str(self.data / "members.secret")
+
+        def admin(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-c", "from chatd.members.admin import main; main()",
+                 "--members", f"tcp:127.0.0.1:{self.daemon.port}", "--secret-file",
+                 secret_file, *args],
+                input=stdin, capture_output=True, text=True, timeout=20, env=daemon_env(),
+            )
+
+        listed = admin("list")
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        self.assertIn("Ann", listed.stdout)
+        self.assertIn("1 accounts", listed.stdout)
+        self.assertEqual(admin("lock", "ann").returncode, 0)
+        with self.assertRaises(Exception) as raised:
+            await protocol.callRemote(commands.Authenticate, name="ann", password="password1",
+                                      peer="")
+        self.assertIn("locked", str(raised.exception))
+        self.assertEqual(admin("unlock", "ann").returncode, 0)
+        reset = admin("reset", "ann", stdin="password2\n")
+        self.assertEqual(reset.returncode, 0, reset.stderr)
+        await protocol.callRemote(commands.Authenticate, name="ann", password="password2",
+                                  peer="")
+        missing = admin("show", "nobody")
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("no account called nobody", missing.stderr)
+        self.assertEqual(admin("delete", "ann").returncode, 0)
+        self.assertIsNone((await protocol.callRemote(commands.Lookup, name="ann"))["name"])
+        wrong = subprocess.run(
+            [sys.executable, "-c", "from chatd.members.admin import main; main()",
+             "--members", f"tcp:127.0.0.1:{self.daemon.port}", "--secret-file",
+             str(Path(self.mktemp())), "list"],
+            capture_output=True, text=True, timeout=20, env=daemon_env(),
+        )
+        self.assertNotEqual(wrong.returncode, 0)
+        self.assertIn("chatd-admin:", wrong.stderr)
