@@ -1,0 +1,803 @@
+"""The IRC frontend: irssi, WeeChat and other IRC clients in the same rooms as everyone else.
+
+The wire protocol is the modern IRC client protocol (modern.ircdocs.horse) as far as chatd's
+rooms can express it; ``docs/irc.md`` lists what is supported. Registration is how an IRC
+server does it: ``NICK`` and ``USER`` make a guest; ``PASS``, SASL ``PLAIN`` or the IRCv3
+``REGISTER`` draft log in to (or create) an account, all through the one Portal.
+
+Lines are framed here, not by ``twisted.words``' server ``dataReceived`` (which decodes each
+TCP chunk as strict UTF-8 and buffers without a limit): ``LineFramer`` bounds every line,
+each is decoded on its own (latin-1 if it is not UTF-8), and commands run one at a time per
+connection, queueing behind a login that is still hashing. Domain errors become numerics in
+``_NUMERICS`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.cred.credentials import ICredentials
+from twisted.cred.portal import Portal
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.words.protocols import irc
+from zope.interface import implementer
+
+from chatd import errors
+from chatd.auth.credentials import AccountLogin, GuestNick, Signup
+from chatd.core.events import Event, Joined, LeaveReason, Left, Said
+from chatd.core.names import fold
+from chatd.core.rooms import Room, User
+from chatd.core.service import Session
+from chatd.frontends import irc_codec as codec
+from chatd.frontends.irc_codec import SERVER_NAME, channel, message, numeric, source
+from chatd.frontends.line_codec import LineFramer, TooLong
+from chatd.interfaces import IChatMind, IChatSession
+
+log = Logger()
+
+# What a failed command's first parameter names, which decides the numeric for some errors.
+NICK, CHANNEL, TARGET, SASL, REGISTER = "nick", "channel", "target", "sasl", "register"
+
+# (error, what the target is) -> the numeric (or FAIL code) and whether the target is sent.
+# (error, None) is the fallback for any target; anything else is 400 ERR_UNKNOWNERROR.
+_NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
+    (errors.BadName, NICK): (irc.ERR_ERRONEUSNICKNAME, True),
+    (errors.BadName, REGISTER): ("BAD_ACCOUNT_NAME", True),
+    (errors.BadName, None): (irc.ERR_NOSUCHCHANNEL, True),
+    (errors.NameTaken, NICK): (irc.ERR_NICKNAMEINUSE, True),
+    (errors.NameTaken, REGISTER): ("ACCOUNT_EXISTS", True),
+    (errors.BadPassword, REGISTER): ("WEAK_PASSWORD", True),
+    (errors.NoSuchRoom, TARGET): (irc.ERR_NOSUCHNICK, True),
+    (errors.NoSuchRoom, None): (irc.ERR_NOSUCHCHANNEL, True),
+    (errors.NoSuchUser, None): (irc.ERR_NOSUCHNICK, True),
+    (errors.NotInRoom, TARGET): (irc.ERR_CANNOTSENDTOCHAN, True),
+    (errors.NotInRoom, None): (irc.ERR_NOTONCHANNEL, True),
+    (errors.BadText, TARGET): (irc.ERR_CANNOTSENDTOCHAN, True),
+    (errors.NotAllowed, CHANNEL): (irc.ERR_CHANOPRIVSNEEDED, True),
+    (errors.RoomFull, None): (irc.ERR_CHANNELISFULL, True),
+    (errors.WrongRoomPassword, None): (irc.ERR_BADCHANNELKEY, True),
+    (errors.WrongCredentials, SASL): (codec.ERR_SASLFAIL, False),
+    (errors.WrongCredentials, None): (irc.ERR_PASSWDMISMATCH, False),
+    (errors.GuestsDisabled, None): (irc.ERR_PASSWDMISMATCH, False),
+    (errors.TooManySessions, SASL): (codec.ERR_SASLFAIL, False),
+    (errors.ServerBusy, SASL): (codec.ERR_SASLFAIL, False),
+    (errors.ServerBusy, REGISTER): ("TEMPORARILY_UNAVAILABLE", True),
+    (errors.StorageFailed, REGISTER): ("TEMPORARILY_UNAVAILABLE", True),
+}
+
+# Registration failures after which the client may simply send another NICK.
+_RETRY_NICK = frozenset({irc.ERR_ERRONEUSNICKNAME, irc.ERR_NICKNAMEINUSE})
+
+_CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect"}
+
+# Lines queued behind a slow command before reading from the socket pauses.
+_QUEUE_PAUSE = 32
+# SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
+_SASL_MAX = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The IRC frontend's settings: keep-alive timing and the message of the day."""
+
+    ping_interval: float = 120.0
+    ping_timeout: float = 60.0
+    motd: tuple[str, ...] = (
+        "chatd: rooms are #channels; JOIN #name creates a temporary one.",
+        "Accounts log in with SASL PLAIN or PASS (nick = account name).",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One IRC command: its handler, fewest parameters, whether it needs registration, and
+    what its first parameter names (for mapping errors to numerics)."""
+
+    handler: str
+    min_params: int = 0
+    registered: bool = True
+    target: str | None = None
+
+
+_COMMANDS: dict[str, Command] = {
+    "CAP": Command("do_cap", 1, registered=False),
+    "PASS": Command("do_pass", 1, registered=False),
+    "NICK": Command("do_nick", 0, registered=False, target=NICK),
+    "USER": Command("do_user", 4, registered=False),
+    "AUTHENTICATE": Command("do_authenticate", 1, registered=False, target=SASL),
+    "REGISTER": Command("do_register", 3, registered=False, target=REGISTER),
+    "PING": Command("do_ping", 1, registered=False),
+    "PONG": Command("do_pong", 0, registered=False),
+    "QUIT": Command("do_quit", 0, registered=False),
+    "JOIN": Command("do_join", 1, target=CHANNEL),
+    "PART": Command("do_part", 1, target=CHANNEL),
+    "PRIVMSG": Command("do_privmsg", 0, target=TARGET),
+    "NOTICE": Command("do_notice", 0, target=TARGET),
+    "NAMES": Command("do_names", 0, target=CHANNEL),
+    "LIST": Command("do_list", 0, target=CHANNEL),
+    "TOPIC": Command("do_topic", 1, target=CHANNEL),
+    "MODE": Command("do_mode", 1, target=CHANNEL),
+    "WHO": Command("do_who", 0, target=CHANNEL),
+    "WHOIS": Command("do_whois", 1, target=NICK),
+    "AWAY": Command("do_away", 0),
+    "MOTD": Command("do_motd", 0),
+    "LUSERS": Command("do_lusers", 0),
+}
+
+
+def _is_channel(name: str) -> bool:
+    return name.startswith(codec.CHANNEL_PREFIX)
+
+
+def _members(room: Room) -> list[User]:
+    return sorted(room.members.values(), key=lambda user: user.key)
+
+
+def _owns(user: User, room: Room) -> bool:
+    return room.owner is not None and not user.guest and fold(room.owner) == user.key
+
+
+@implementer(IChatMind)
+class IRCProtocol(Protocol):
+    """One IRC client connection."""
+
+    # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
+    transport: Any
+
+    def __init__(self, portal: Portal, options: Options, clock: IReactorTime,
+                 away: dict[str, str]) -> None:
+        self._portal = portal
+        self._options = options
+        self._clock = clock
+        self._away = away
+        self._framer = LineFramer(codec.MAX_TAGS + codec.MAX_BODY)
+        self._queue: deque[bytes | TooLong] = deque()
+        self._busy = False
+        self._paused = False
+        self._closed = False
+        self._timer: IDelayedCall | None = None
+        self._pinged = False
+        self._leave_reason = LeaveReason.LOST
+        self._quit_message = ""
+        # Registration state: what the client has sent so far.
+        self._nick: str | None = None
+        self._user_sent = False
+        self._password: str | None = None
+        self._cap_negotiating = False
+        self._caps: set[str] = set()
+        self._sasl: list[str] | None = None
+        self.registered = False
+        # True while this connection's own say() runs: the core echoes a message to its
+        # sender, and IRC clients show their own messages without one.
+        self._saying = False
+        self.session: Session | None = None
+        self.peer = ""
+
+    # -- connection --------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        address = self.transport.getPeer()
+        self.peer = f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
+        log.info("IRC connection from {peer}", peer=self.peer)
+        self._keep_alive()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._closed = True
+        self._queue.clear()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        if self.session is not None:
+            self._away.pop(self.session.user.key, None)
+            self.session.quit(self._leave_reason, self._quit_message)
+        log.info("IRC connection from {peer} closed", peer=self.peer)
+
+    def _keep_alive(self) -> None:
+        """(Re)start the silence timer: PING after ``ping_interval``, close if no answer."""
+        self._pinged = False
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(self._options.ping_interval)
+        else:
+            self._timer = self._clock.callLater(self._options.ping_interval, self._silent)
+
+    def _silent(self) -> None:
+        if self._pinged:
+            self._leave_reason = LeaveReason.TIMEOUT
+            self._close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
+            return
+        self._pinged = True
+        self.transport.write(message("", "PING", SERVER_NAME))
+        self._timer = self._clock.callLater(self._options.ping_timeout, self._silent)
+
+    def _close(self, why: str) -> None:
+        self.transport.write(message("", "ERROR", f"Closing link: {why}"))
+        self.transport.loseConnection()
+
+    def deliver(self, event: Event) -> None:
+        if self._saying and isinstance(event, Said):
+            return
+        if codec.is_quit(event) and self._still_shared(event):
+            return
+        self.transport.write(event.encoded(codec.render_event))
+        if (isinstance(event, Joined) and self.session is not None
+                and fold(event.who) == self.session.user.key):
+            self._channel_greeting(event.room)
+
+    def _still_shared(self, event: Event) -> bool:
+        """Whether a quitting user is in another of our channels, which will carry the QUIT.
+
+        The core tells each room in turn and removes the user from each after telling it,
+        so the last shared room's event is the one to show.
+        """
+        assert isinstance(event, Left)
+        if self.session is None:
+            return False
+        who, room = fold(event.who), fold(event.room)
+        return any(
+            who in other.members
+            for other in self.session.user.rooms.values()
+            if other.key != room
+        )
+
+    def _channel_greeting(self, room_name: str) -> None:
+        """After our own JOIN: the topic and the names, as IRC clients expect."""
+        session = self._require_session()
+        try:
+            room = session.server.find_room(room_name)
+        except errors.ChatError:
+            return
+        self._send_topic(room)
+        self._send_names(room)
+
+    # -- input -------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        self._keep_alive()
+        self._queue.extend(self._framer.feed(data))
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._queue and not self._busy and not self.transport.disconnecting:
+            result = self._line(self._queue.popleft())
+            if result is not None:
+                self._busy = True
+                result.addBoth(self._finished)
+        if len(self._queue) > _QUEUE_PAUSE and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+        elif self._paused and not self._queue:
+            self._paused = False
+            self.transport.resumeProducing()
+
+    def _finished(self, _: object) -> None:
+        self._busy = False
+        self._drain()
+
+    def _line(self, item: bytes | TooLong) -> Deferred[None] | None:
+        """Handle one line; a Deferred if its reply is still to come."""
+        if item is TooLong.LINE or (
+            isinstance(item, bytes) and codec.body_length(item) > codec.MAX_BODY
+        ):
+            self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
+            return None
+        assert isinstance(item, bytes)
+        parsed = codec.parse_message(codec.decode_line(item))
+        if parsed is None:
+            return None
+        command = _COMMANDS.get(parsed.command)
+        if command is None:
+            self.send(irc.ERR_UNKNOWNCOMMAND, parsed.command, "Unknown command")
+            return None
+        if command.registered and not self.registered:
+            self.send(irc.ERR_NOTREGISTERED, "You have not registered")
+            return None
+        if len(parsed.params) < command.min_params:
+            self.send(irc.ERR_NEEDMOREPARAMS, parsed.command, "Not enough parameters")
+            return None
+        target = parsed.params[0] if parsed.params else "*"
+        d = maybeDeferred(getattr(self, command.handler), *parsed.params)
+        d.addErrback(self._refused, command.target, target, parsed.command)
+        return None if d.called else d
+
+    def _refused(self, failure: Failure, kind: str | None, target: str, command: str) -> None:
+        if not isinstance(failure.value, errors.ChatError):
+            log.failure("IRC {command} from {peer} failed", failure, command=command,
+                        peer=self.peer)
+            self.send(codec.ERR_UNKNOWNERROR, command, "internal server error; it was logged")
+            return
+        self.error(failure.value, kind, target, command)
+
+    def error(self, error: errors.ChatError, kind: str | None, target: str,
+              command: str) -> str:
+        """Send the reply ``_NUMERICS`` gives ``error``; return that numeric or FAIL code."""
+        code, with_target = _NUMERICS.get(
+            (type(error), kind), _NUMERICS.get((type(error), None), (codec.ERR_UNKNOWNERROR,
+                                                                      False))
+        )
+        if code == codec.ERR_UNKNOWNERROR:
+            self.send(code, command, str(error))
+        elif not code[0].isdigit():
+            self.transport.write(message(SERVER_NAME, "FAIL", command, code, target,
+                                         str(error)))
+        elif with_target:
+            self.send(code, target, str(error))
+        else:
+            self.send(code, str(error))
+        return code
+
+    def _each(self, kind: str, target: str | None, action: Callable[..., Any],
+              items: Iterable[tuple[str, ...]], command: str) -> Deferred[None]:
+        """Run ``action`` on each item in turn (a target list), reporting each one's error."""
+        def one(_: object, item: tuple[str, ...]) -> Deferred[Any]:
+            return maybeDeferred(action, *item).addErrback(
+                self._refused, kind, item[0] if target is None else target, command)
+
+        d: Deferred[Any] = succeed(None)
+        for item in items:
+            d.addCallback(one, item)
+        return d
+
+    def client(self) -> str:
+        """How numerics address this client: its nick, or ``*`` before it has one."""
+        # A nick is only accepted once it logs in, so until then the client is "*".
+        return "*" if self.session is None else self.session.name
+
+    def send(self, code: str, *params: str) -> None:
+        self.transport.write(numeric(code, self.client(), *params))
+
+    def _require_session(self) -> Session:
+        assert self.session is not None, "registered connections have a session"
+        return self.session
+
+    # -- registration ------------------------------------------------------------------
+
+    def do_cap(self, subcommand: str, *args: str) -> Any:
+        verb = subcommand.upper()
+        if verb == "LS":
+            if not self.registered:
+                self._cap_negotiating = True
+            modern = bool(args) and args[0].isdigit() and int(args[0]) >= 302
+            offered = " ".join(
+                f"{name}={value}" if modern else name for name, value in _CAPABILITIES.items()
+            )
+            self.transport.write(message(SERVER_NAME, "CAP", self.client(), "LS", offered))
+        elif verb == "REQ":
+            if not self.registered:
+                self._cap_negotiating = True
+            wanted = args[0].split() if args else []
+            names = [name.lstrip("-") for name in wanted]
+            if wanted and all(name in _CAPABILITIES for name in names):
+                for name, asked in zip(names, wanted, strict=True):
+                    if asked.startswith("-"):
+                        self._caps.discard(name)
+                    else:
+                        self._caps.add(name)
+                reply = "ACK"
+            else:
+                reply = "NAK"
+            self.transport.write(message(SERVER_NAME, "CAP", self.client(), reply,
+                                         " ".join(wanted)))
+        elif verb == "LIST":
+            self.transport.write(message(SERVER_NAME, "CAP", self.client(), "LIST",
+                                         " ".join(sorted(self._caps))))
+        elif verb == "END":
+            self._cap_negotiating = False
+            return self._try_register()
+        else:
+            self.send(codec.ERR_INVALIDCAPCMD, subcommand, "Invalid CAP command")
+        return None
+
+    def do_pass(self, password: str, *_: str) -> None:
+        if self.registered or self.session is not None:
+            self.send(irc.ERR_ALREADYREGISTRED, "You may not reregister")
+            return
+        self._password = password
+
+    def do_nick(self, nick: str | None = None, *_: str) -> Deferred[None] | None:
+        if nick is None:
+            self.send(irc.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return None
+        if self.registered:
+            if fold(nick) != self._require_session().user.key:
+                self.send(codec.ERR_UNKNOWNERROR, "NICK",
+                          "changing nick is not supported; reconnect with the new nick")
+            return None
+        self._nick = nick
+        return self._try_register()
+
+    def do_user(self, *_: str) -> Deferred[None] | None:
+        if self.registered:
+            self.send(irc.ERR_ALREADYREGISTRED, "You may not reregister")
+            return None
+        self._user_sent = True
+        return self._try_register()
+
+    def _try_register(self) -> Any:
+        """Once NICK, USER and any CAP negotiation are done: log in, then welcome."""
+        if (self.registered or self._nick is None or not self._user_sent
+                or self._cap_negotiating):
+            return None
+        if self.session is not None:
+            self._welcome()
+            return None
+        nick = self._nick
+        if self._password is not None:
+            credentials: ICredentials = AccountLogin(nick, self._password, self.peer)
+        else:
+            credentials = GuestNick(nick, self.peer)
+
+        def refused(failure: Failure) -> None:
+            failure.trap(errors.ChatError)
+            error = failure.value
+            assert isinstance(error, errors.ChatError)
+            if self.error(error, NICK, nick, "NICK") not in _RETRY_NICK:
+                self._close(str(error))
+
+        return self._log_in(credentials).addCallbacks(lambda _: self._welcome(), refused)
+
+    def _log_in(self, credentials: ICredentials) -> Deferred[Session | None]:
+        """Portal login; the session is kept, or given back if the client left meanwhile."""
+
+        def logged_in(result: Any) -> Session | None:
+            _, session, logout = result
+            if self._closed:
+                logout()
+                return None
+            self.session = session
+            kind = "guest" if session.guest else "account"
+            log.info("{name} logged in over IRC ({kind}) from {peer}", name=session.name,
+                     kind=kind, peer=self.peer)
+            if not session.guest:
+                self.send(codec.RPL_LOGGEDIN, source(session.name), session.name,
+                          f"You are now logged in as {session.name}")
+            return session
+
+        return self._portal.login(credentials, self, IChatSession).addCallback(logged_in)
+
+    def _welcome(self) -> None:
+        if self.session is None:
+            return
+        self.registered = True
+        nick = self.session.name
+        self.send(irc.RPL_WELCOME, f"Welcome to the {SERVER_NAME} IRC network, {nick}")
+        self.send(irc.RPL_YOURHOST, f"Your host is {SERVER_NAME}, running {codec.VERSION}")
+        self.send(irc.RPL_CREATED, "This server speaks IRC to chatd's rooms")
+        self.send(irc.RPL_MYINFO, SERVER_NAME, codec.VERSION, "i", "klo", "kl")
+        self.transport.write(codec.isupport_lines(nick))
+        self.do_lusers()
+        self.do_motd()
+
+    def do_authenticate(self, data: str, *_: str) -> Deferred[None] | None:
+        if self.session is not None:
+            self.send(codec.ERR_SASLALREADY, "You have already authenticated")
+            return None
+        if data == "*":
+            self._sasl = None
+            self.send(codec.ERR_SASLABORTED, "SASL authentication aborted")
+            return None
+        if self._sasl is None:
+            if data.upper() != "PLAIN":
+                self.send(codec.RPL_SASLMECHS, "PLAIN", "are available SASL mechanisms")
+                self.send(codec.ERR_SASLFAIL, "SASL authentication failed")
+                return None
+            self._sasl = []
+            self.transport.write(message("", "AUTHENTICATE", "+"))
+            return None
+        self._sasl.append("" if data == "+" else data)
+        if sum(map(len, self._sasl)) > _SASL_MAX:
+            self._sasl = None
+            self.send(codec.ERR_SASLTOOLONG, "SASL message too long")
+            return None
+        if len(data) == 400:
+            return None  # more chunks follow
+        response, self._sasl = "".join(self._sasl), None
+        plain = codec.sasl_plain(response)
+        if plain is None:
+            self.send(codec.ERR_SASLFAIL, "SASL authentication failed: malformed PLAIN")
+            return None
+        name, password = plain
+
+        def done(session: Session | None) -> None:
+            if session is not None:
+                self.send(codec.RPL_SASLSUCCESS, "SASL authentication successful")
+
+        return self._log_in(AccountLogin(name, password, self.peer)).addCallback(done)
+
+    def do_register(self, account: str, _email: str, password: str, *_: str
+                    ) -> Deferred[None] | None:
+        if self.session is not None:
+            why = ("ALREADY_AUTHENTICATED", "you are logged in already") if (
+                not self.session.guest) else (
+                "TEMPORARILY_UNAVAILABLE", "register before connecting: set your client's "
+                "account registration (or use the line protocol's /signup) and reconnect")
+            self.transport.write(message(SERVER_NAME, "FAIL", "REGISTER", why[0], account,
+                                         why[1]))
+            return None
+        if self._nick is None:
+            self.transport.write(message(SERVER_NAME, "FAIL", "REGISTER", "NEED_NICK",
+                                         account, "send NICK first"))
+            return None
+        if account != "*" and fold(account) != fold(self._nick):
+            self.transport.write(message(SERVER_NAME, "FAIL", "REGISTER",
+                                         "ACCOUNT_NAME_MUST_BE_NICK", account,
+                                         "the account name is your nick"))
+            return None
+        nick = self._nick
+
+        def done(session: Session | None) -> None:
+            if session is not None:
+                self.transport.write(message(SERVER_NAME, "REGISTER", "SUCCESS", session.name,
+                                             "your account is created and you are logged in"))
+
+        return self._log_in(Signup(nick, password, self.peer)).addCallback(done)
+
+    def do_ping(self, token: str, *_: str) -> None:
+        self.transport.write(message(SERVER_NAME, "PONG", SERVER_NAME, token))
+
+    def do_pong(self, *_: str) -> None:
+        """Any line proves the client alive (dataReceived reset the timer)."""
+
+    def do_quit(self, text: str = "", *_: str) -> None:
+        self._leave_reason, self._quit_message = LeaveReason.QUIT, text
+        self._close(f"Quit: {text}" if text else "Quit")
+
+    # -- channels ----------------------------------------------------------------------
+
+    def do_join(self, channels: str, keys: str = "", *_: str) -> Deferred[None] | None:
+        session = self._require_session()
+        if channels == "0":
+            for room in list(session.user.rooms.values()):
+                session.leave(room.name)
+            return None
+        names = channels.split(",")
+        passwords = keys.split(",") if keys else []
+        pairs = [(name, passwords[i] if i < len(passwords) else "")
+                 for i, name in enumerate(names) if name]
+        return self._each(CHANNEL, None, self._join_one, pairs, "JOIN")
+
+    def _join_one(self, name: str, key: str) -> Deferred[Room]:
+        # Our own JOIN, topic and names arrive through deliver(), as for other sessions.
+        return self._require_session().join(name, key or None)
+
+    def do_part(self, channels: str, *_: str) -> Deferred[None]:
+        session = self._require_session()
+        return self._each(CHANNEL, None, session.leave,
+                          [(name,) for name in channels.split(",") if name], "PART")
+
+    def do_topic(self, name: str, *text: str) -> Deferred[None] | None:
+        session = self._require_session()
+        if text:
+            return session.set_topic(name, text[0])
+        room = session.server.find_room(name)
+        self._send_topic(room, query=True)
+        return None
+
+    def _send_topic(self, room: Room, query: bool = False) -> None:
+        if room.topic:
+            self.send(irc.RPL_TOPIC, channel(room.name), room.topic)
+        elif query:
+            self.send(irc.RPL_NOTOPIC, channel(room.name), "No topic is set")
+
+    def do_names(self, channels: str = "", *_: str) -> None:
+        server = self._require_session().server
+        for name in channels.split(",") if channels else []:
+            try:
+                room = server.find_room(name)
+            except errors.ChatError:
+                self.send(irc.RPL_ENDOFNAMES, name, "End of /NAMES list")
+            else:
+                self._send_names(room)
+        if not channels:
+            self.send(irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+
+    def _send_names(self, room: Room) -> None:
+        names = [("@" if _owns(user, room) else "") + user.name for user in _members(room)]
+        self.transport.write(codec.name_lines(self.client(), channel(room.name), names))
+
+    def do_list(self, channels: str = "", *_: str) -> None:
+        server = self._require_session().server
+        wanted = {fold(name.lstrip("#")) for name in channels.split(",") if name}
+        self.send(irc.RPL_LISTSTART, "Channel", "Users  Name")
+        for room in server.room_list():
+            if not wanted or room.key in wanted:
+                self.send(irc.RPL_LIST, channel(room.name), str(len(room.members)),
+                          room.topic)
+        self.send(irc.RPL_LISTEND, "End of /LIST")
+
+    def do_mode(self, target: str, *changes: str) -> Deferred[None] | None:
+        session = self._require_session()
+        if not _is_channel(target):
+            self._user_mode(target, changes)
+            return None
+        room = session.server.find_room(target)
+        if not changes:
+            modes, values = "+l", [str(room.limit)]
+            if room.locked:
+                modes, values = "+kl", ["*", *values]
+            self.send(irc.RPL_CHANNELMODEIS, channel(room.name), modes, *values)
+            return None
+        return self._each(CHANNEL, target, self._mode_one,
+                          self._mode_changes(room, changes), "MODE")
+
+    def _mode_changes(self, room: Room, changes: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """``+kl key 10`` as [(``+k``, key), (``+l``, ``10``)]; list queries answered here."""
+        out: list[tuple[str, ...]] = []
+        args = list(changes[1:])
+        sign = "+"
+        for letter in changes[0]:
+            if letter in "+-":
+                sign = letter
+            elif letter in "beI" and not args:
+                end = {"b": (irc.RPL_ENDOFBANLIST, "End of channel ban list"),
+                       "e": (irc.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+                       "I": (irc.RPL_ENDOFINVITELIST, "End of channel invite list")}[letter]
+                self.send(end[0], channel(room.name), end[1])
+            elif letter == "k" or (letter == "l" and sign == "+"):
+                if sign == "+" and not args:
+                    self.send(irc.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+                    return []
+                out.append((room.name, sign + letter, args.pop(0) if args else ""))
+            elif letter == "l":
+                out.append((room.name, "-l", ""))
+            else:
+                self.send(irc.ERR_UNKNOWNMODE, letter, "is unknown mode char to me")
+        return out
+
+    def _mode_one(self, name: str, change: str, value: str) -> Deferred[None]:
+        session = self._require_session()
+        if change == "+k":
+            done = session.lock(name, value)
+        elif change == "-k":
+            done = session.unlock(name)
+        elif change == "+l":
+            if not value.isdigit():
+                raise errors.BadSyntax(f"{value!r} is not a member limit")
+            done = session.set_limit(name, int(value))
+        else:
+            done = session.set_limit(name, session.server.limits.max_room_limit)
+        shown = [value] if change in ("+k", "+l") else []
+        return done.addCallback(lambda _: self.transport.write(
+            message(source(session.name), "MODE", channel(name), change, *shown)))
+
+    def _user_mode(self, target: str, changes: tuple[str, ...]) -> None:
+        session = self._require_session()
+        if fold(target) != session.user.key:
+            self.send(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
+            return
+        if not changes:
+            self.send(irc.RPL_UMODEIS, "+")
+            return
+        # Clients set +i by habit; every chatd user is already invisible to WHO masks.
+        if changes[0].strip("+-i"):
+            self.send(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+
+    # -- talking -----------------------------------------------------------------------
+
+    def _relay(self, target: str, text: str) -> User | None:
+        """Say ``text`` in a channel, or send it to a nick (the user it reached)."""
+        session = self._require_session()
+        text, action = codec.incoming_text(text)
+        if not _is_channel(target):
+            return session.message(target, text)
+        self._saying = True
+        try:
+            session.say(text, target, action=action)
+        finally:
+            self._saying = False
+        return None
+
+    def _privmsg_one(self, target: str, text: str) -> None:
+        user = self._relay(target, text)
+        away = None if user is None else self._away.get(user.key)
+        if user is not None and away is not None:
+            self.send(irc.RPL_AWAY, user.name, away)
+
+    def do_privmsg(self, targets: str = "", text: str = "", *_: str) -> Deferred[None] | None:
+        if not targets:
+            self.send(irc.ERR_NORECIPIENT, "No recipient given (PRIVMSG)")
+            return None
+        if not text:
+            self.send(irc.ERR_NOTEXTTOSEND, "No text to send")
+            return None
+        return self._each(TARGET, None, self._privmsg_one,
+                          [(target, text) for target in targets.split(",") if target],
+                          "PRIVMSG")
+
+    def do_notice(self, targets: str = "", text: str = "", *_: str) -> None:
+        """Relayed like PRIVMSG, but (as IRC requires) no error is ever sent back."""
+        for target in targets.split(","):
+            try:
+                self._relay(target, text)
+            except errors.ChatError:
+                continue
+
+    # -- people ------------------------------------------------------------------------
+
+    def _who_line(self, user: User, chan: str, room: Room | None) -> None:
+        flags = ("G" if user.key in self._away else "H") + (
+            "@" if room is not None and _owns(user, room) else "")
+        real = "chatd guest" if user.guest else "chatd account"
+        self.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER_NAME,
+                  user.name, flags, f"0 {real}")
+
+    def do_who(self, mask: str = "*", *_: str) -> None:
+        server = self._require_session().server
+        try:
+            if _is_channel(mask):
+                room = server.find_room(mask)
+                for user in _members(room):
+                    self._who_line(user, channel(room.name), room)
+            elif mask not in ("*", "0"):
+                self._who_line(server.find_user(mask), "*", None)
+        except errors.ChatError:
+            pass  # WHO of nobody is an empty list, not an error
+        self.send(irc.RPL_ENDOFWHO, mask, "End of WHO list")
+
+    def do_whois(self, *params: str) -> None:
+        nick = params[-1].split(",")[0]
+        session = self._require_session()
+        try:
+            user = session.server.find_user(nick)
+        except errors.ChatError as error:
+            self.error(error, NICK, nick, "WHOIS")
+        else:
+            real = "chatd guest" if user.guest else "chatd account"
+            self.send(irc.RPL_WHOISUSER, user.name, user.name, codec.USER_HOST, "*", real)
+            rooms = [("@" if _owns(user, room) else "") + channel(room.name)
+                     for room in user.rooms.values()]
+            if rooms:
+                self.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
+            self.send(irc.RPL_WHOISSERVER, user.name, SERVER_NAME, "chatd")
+            if user.key in self._away:
+                self.send(irc.RPL_AWAY, user.name, self._away[user.key])
+            if not user.guest:
+                self.send(codec.RPL_WHOISACCOUNT, user.name, user.name, "is logged in as")
+        self.send(irc.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+
+    def do_away(self, text: str = "", *_: str) -> None:
+        key = self._require_session().user.key
+        if text:
+            self._away[key] = text
+            self.send(irc.RPL_NOWAWAY, "You have been marked as being away")
+        else:
+            self._away.pop(key, None)
+            self.send(irc.RPL_UNAWAY, "You are no longer marked as being away")
+
+    # -- server ------------------------------------------------------------------------
+
+    def do_motd(self, *_: str) -> None:
+        if not self._options.motd:
+            self.send(irc.ERR_NOMOTD, "MOTD File is missing")
+            return
+        self.send(irc.RPL_MOTDSTART, f"- {SERVER_NAME} Message of the day - ")
+        for line in self._options.motd:
+            self.send(irc.RPL_MOTD, f"- {line}")
+        self.send(irc.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+    def do_lusers(self, *_: str) -> None:
+        server = self._require_session().server
+        users = server.session_count
+        self.send(irc.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
+        self.send(irc.RPL_LUSERCHANNELS, str(len(server.rooms)), "channels formed")
+        self.send(irc.RPL_LUSERME, f"I have {users} clients and 0 servers")
+
+
+class IRCFactory(ServerFactory):
+    """Builds IRC connections; holds the away messages IRC users set (an IRC-only notion)."""
+
+    def __init__(self, portal: Portal, options: Options, clock: IReactorTime) -> None:
+        self.portal = portal
+        self.options = options
+        self.clock = clock
+        self.away: dict[str, str] = {}
+
+    def buildProtocol(self, addr: Any) -> IRCProtocol:
+        protocol = IRCProtocol(self.portal, self.options, self.clock, self.away)
+        protocol.factory = self
+        return protocol

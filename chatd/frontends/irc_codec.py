@@ -1,0 +1,251 @@
+"""The IRC wire format with no transport: one client line in, reply lines and events out.
+
+What this module owns: decoding a framed line (UTF-8, or latin-1 for older clients), splitting
+it into command and parameters (message tags are read past, not kept), formatting a server
+message within IRC's 512-byte line, and rendering core events as IRC messages. It imports
+numerics from Twisted (``twisted.words.protocols.irc``) and defines those Twisted lacks.
+
+A chatd room ``lobby`` is the channel ``#lobby``; a user ``ann`` is ``ann!ann@chatd``, the
+same for every recipient, so an event renders once for all IRC connections.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from twisted.words.protocols import irc
+
+from chatd.core.events import (
+    Event,
+    Joined,
+    LeaveReason,
+    Left,
+    Notice,
+    Private,
+    RoomChanged,
+    Said,
+    TopicSet,
+)
+from chatd.core.names import MAX_NAME_LENGTH
+from chatd.core.service import MAX_TOPIC_LENGTH
+
+SERVER_NAME = "chatd"
+VERSION = "chatd-0.1"
+# Every user's host part: chatd does not reveal addresses to other users.
+USER_HOST = "chatd"
+
+# IRC's line limit, CRLF included; message tags may add up to MAX_TAGS more.
+MAX_LINE = 512
+MAX_TAGS = 4096
+MAX_BODY = MAX_LINE - 2
+CHANNEL_PREFIX = "#"
+
+# Numerics Twisted's irc module does not define (modern.ircdocs.horse, IRCv3 SASL).
+RPL_TOPICWHOTIME = "333"
+RPL_WHOISACCOUNT = "330"
+ERR_UNKNOWNERROR = "400"
+ERR_INPUTTOOLONG = "417"
+ERR_INVALIDCAPCMD = "410"
+RPL_LOGGEDIN = "900"
+RPL_SASLSUCCESS = "903"
+ERR_SASLFAIL = "904"
+ERR_SASLTOOLONG = "905"
+ERR_SASLABORTED = "906"
+ERR_SASLALREADY = "907"
+RPL_SASLMECHS = "908"
+
+ISUPPORT = (
+    f"CHANTYPES={CHANNEL_PREFIX}",
+    f"CHANNELLEN={MAX_NAME_LENGTH + 1}",
+    f"NICKLEN={MAX_NAME_LENGTH}",
+    f"TOPICLEN={MAX_TOPIC_LENGTH}",
+    # Names compare after NFKC and case folding: PRECIS-like, hence RFC 8265's token.
+    "CASEMAPPING=rfc8265",
+    f"LINELEN={MAX_LINE}",
+    "CHANMODES=,k,l,",
+    "PREFIX=(o)@",
+    "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
+    f"NETWORK={SERVER_NAME}",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One client line: its command (upper case) and parameters; any prefix is ignored."""
+
+    command: str
+    params: tuple[str, ...]
+
+
+def decode_line(raw: bytes) -> str:
+    """UTF-8, or else latin-1: old clients still send 8-bit text, and latin-1 never fails."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def body_length(raw: bytes) -> int:
+    """The length of a raw line without its tags, which the 512-byte limit does not count."""
+    if raw.startswith(b"@"):
+        _, _, raw = raw.partition(b" ")
+    return len(raw)
+
+
+def parse_message(line: str) -> Message | None:
+    """Split a line into command and parameters; None for a line with no command."""
+    if line.startswith("@"):
+        _, _, line = line.partition(" ")
+    line = line.lstrip(" ")
+    if line.startswith(":"):
+        _, _, line = line.partition(" ")
+    head, colon, trailing = line.partition(" :")
+    words = head.split()
+    if not words:
+        return None
+    params = words[1:]
+    if colon:
+        params.append(trailing)
+    return Message(words[0].upper(), tuple(params))
+
+
+def _fit(data: bytes, limit: int) -> bytes:
+    """Cut ``data`` to ``limit`` bytes without splitting a UTF-8 character."""
+    if len(data) <= limit:
+        return data
+    return data[:limit].decode("utf-8", "ignore").encode("utf-8")
+
+
+def message(prefix: str, command: str, *params: str) -> bytes:
+    """One server line; the last parameter gets a ``:`` when it needs one."""
+    words = [f":{prefix}", command] if prefix else [command]
+    if params:
+        *middle, last = params
+        words.extend(middle)
+        needs_colon = not last or " " in last or last.startswith(":")
+        words.append(f":{last}" if needs_colon else last)
+    return _fit(" ".join(words).encode("utf-8"), MAX_BODY) + b"\r\n"
+
+
+def numeric(code: str, client: str, *params: str) -> bytes:
+    """A numeric reply from the server to ``client`` (``*`` before it has a nick)."""
+    return message(SERVER_NAME, code, client, *params)
+
+
+def source(nick: str) -> str:
+    """The ``nick!user@host`` every recipient sees for ``nick``."""
+    return f"{nick}!{nick}@{USER_HOST}"
+
+
+def channel(room: str) -> str:
+    return f"{CHANNEL_PREFIX}{room}"
+
+
+def text_lines(prefix: str, command: str, target: str, text: str, action: bool = False
+               ) -> bytes:
+    """``text`` as as many ``command`` lines as it takes to keep each within 512 bytes."""
+    head = f":{prefix} {command} {target} :".encode()
+    wrap = (b"\x01ACTION ", b"\x01") if action else (b"", b"")
+    budget = MAX_BODY - len(head) - len(wrap[0]) - len(wrap[1])
+    data = text.encode("utf-8")
+    out = []
+    while data:
+        piece = _fit(data, budget)
+        out.append(head + wrap[0] + piece + wrap[1] + b"\r\n")
+        data = data[len(piece):]
+    return b"".join(out)
+
+
+_QUIT_WORDS = {
+    LeaveReason.QUIT: "Quit",
+    LeaveReason.LOST: "Connection lost",
+    LeaveReason.TIMEOUT: "Ping timeout",
+}
+
+
+def is_quit(event: Event) -> bool:
+    """A Left that IRC shows as QUIT: one per user, however many channels they shared."""
+    return isinstance(event, Left) and event.reason in _QUIT_WORDS
+
+
+def render_event(event: Event) -> bytes:
+    """An event as IRC lines. Pass this function itself to ``Event.encoded``."""
+    match event:
+        case Said(room=room, sender=sender, text=text, action=action):
+            return text_lines(source(sender), "PRIVMSG", channel(room), text, action)
+        case Private(sender=sender, recipient=recipient, text=text):
+            return text_lines(source(sender), "PRIVMSG", recipient, text)
+        case Joined(room=room, who=who):
+            return message(source(who), "JOIN", channel(room))
+        case Left(room=room, who=who, reason=LeaveReason.LEFT):
+            return message(source(who), "PART", channel(room))
+        case Left(room=room, who=who, reason=LeaveReason.DELETED):
+            return message(SERVER_NAME, "KICK", channel(room), who, "the room was deleted")
+        case Left(who=who, reason=reason, message=said):
+            words = _QUIT_WORDS[reason]
+            return message(source(who), "QUIT", f"{words}: {said}" if said else words)
+        case TopicSet(room=room, who=who, topic=topic):
+            return message(source(who), "TOPIC", channel(room), topic)
+        case RoomChanged(room=room, who=who, change=change):
+            return message(SERVER_NAME, "NOTICE", channel(room), f"{who}: {change}")
+        case Notice(text=text):
+            return message(SERVER_NAME, "NOTICE", "*", text)
+    raise TypeError(f"no IRC rendering for {event!r}")
+
+
+def incoming_text(text: str) -> tuple[str, bool]:
+    """A PRIVMSG's text as the core takes it, and whether it is a CTCP ACTION (``/me``).
+
+    IRC formatting codes (bold, colours) are control characters the core refuses, so they
+    are stripped here rather than failing every coloured message.
+    """
+    action = False
+    if text.startswith("\x01"):
+        extracted = irc.ctcpExtract(text)
+        for tag, data in extracted["extended"]:
+            if tag == "ACTION":
+                text, action = data or "", True
+                break
+        else:
+            text = " ".join(extracted["normal"])
+    return irc.stripFormatting(text), action
+
+
+def sasl_plain(data: str) -> tuple[str, str] | None:
+    """The (account, password) of a SASL PLAIN response, or None if it is malformed.
+
+    An authorisation identity different from the authentication one is refused: chatd
+    has no way to act as someone else.
+    """
+    try:
+        decoded = base64.b64decode(data, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    parts = decoded.split("\0")
+    if len(parts) != 3 or not parts[1] or (parts[0] and parts[0] != parts[1]):
+        return None
+    return parts[1], parts[2]
+
+
+def name_lines(client: str, chan: str, names: list[str]) -> bytes:
+    """353 lines listing ``names`` (with their prefixes), each within 512 bytes, then 366."""
+    head = len(numeric(irc.RPL_NAMREPLY, client, "=", chan, "x y"))
+    out: list[bytes] = []
+    batch: list[str] = []
+    size = head
+    for name in names:
+        if batch and size + len(name.encode()) + 1 > MAX_LINE:
+            out.append(numeric(irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
+            batch, size = [], head
+        batch.append(name)
+        size += len(name.encode()) + 1
+    if batch:
+        out.append(numeric(irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
+    out.append(numeric(irc.RPL_ENDOFNAMES, client, chan, "End of /NAMES list"))
+    return b"".join(out)
+
+
+def isupport_lines(client: str) -> bytes:
+    return numeric(irc.RPL_ISUPPORT, client, *ISUPPORT, "are supported by this server")

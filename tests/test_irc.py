@@ -1,0 +1,583 @@
+"""The IRC frontend, sans-IO: the codec alone, then the protocol over a StringTransport with a
+fake clock, sharing one in-memory chat server with line-protocol clients.
+
+Server lines are parsed with Twisted's own ``irc.parsemsg``, not with our codec, so a codec
+bug can't hide by agreeing with itself.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import TestCase
+from twisted.words.protocols.irc import parsemsg
+
+from chatd.core.events import (
+    Joined,
+    LeaveReason,
+    Left,
+    Notice,
+    Private,
+    RoomChanged,
+    Said,
+    TopicSet,
+)
+from chatd.frontends import irc_codec as codec
+from chatd.frontends.irc import IRCFactory, IRCProtocol, Options
+from chatd.frontends.line_codec import render_event as render_line
+
+from fakes import Client, RecordingMind, World
+
+Line = tuple[str, str, list[str]]
+
+
+def parse(raw: str) -> Line:
+    prefix, command, params = parsemsg(raw)
+    return prefix, command, params
+
+
+def plain(account: str, password: str, authzid: str = "") -> str:
+    return base64.b64encode(f"{authzid}\0{account}\0{password}".encode()).decode()
+
+
+class ParseTests(TestCase):
+    def test_command_and_trailing(self) -> None:
+        self.assertEqual(codec.parse_message("privmsg #a :hello there"),
+                         codec.Message("PRIVMSG", ("#a", "hello there")))
+
+    def test_tags_and_prefix_are_read_past(self) -> None:
+        self.assertEqual(codec.parse_message("@label=1;x :ann!a@h JOIN #a,#b k1"),
+                         codec.Message("JOIN", ("#a,#b", "k1")))
+
+    def test_empty_trailing_and_extra_spaces(self) -> None:
+        self.assertEqual(codec.parse_message("TOPIC  #a   :"),
+                         codec.Message("TOPIC", ("#a", "")))
+
+    def test_blank_is_nothing(self) -> None:
+        self.assertIsNone(codec.parse_message("   "))
+        self.assertIsNone(codec.parse_message(":prefix-only"))
+
+    def test_utf8_else_latin1(self) -> None:
+        self.assertEqual(codec.decode_line("é".encode()), "é")
+        self.assertEqual(codec.decode_line(b"caf\xe9"), "café")
+
+    def test_body_length_ignores_tags(self) -> None:
+        self.assertEqual(codec.body_length(b"@" + b"t" * 600 + b" PING x"), 6)
+
+    def test_sasl_plain(self) -> None:
+        self.assertEqual(codec.sasl_plain(plain("ann", "pw")), ("ann", "pw"))
+        self.assertEqual(codec.sasl_plain(plain("ann", "pw", "ann")), ("ann", "pw"))
+        self.assertIsNone(codec.sasl_plain(plain("ann", "pw", "bob")))
+        self.assertIsNone(codec.sasl_plain("not base64!"))
+
+    def test_action_and_formatting(self) -> None:
+        self.assertEqual(codec.incoming_text("\x01ACTION waves\x01"), ("waves", True))
+        self.assertEqual(codec.incoming_text("\x02bold\x02 \x0304,05red\x03"),
+                         ("bold red", False))
+
+
+class FormatTests(TestCase):
+    def test_trailing_colon_only_when_needed(self) -> None:
+        self.assertEqual(codec.message("s", "JOIN", "#a"), b":s JOIN #a\r\n")
+        self.assertEqual(codec.message("s", "TOPIC", "#a", ""), b":s TOPIC #a :\r\n")
+        self.assertEqual(codec.message("s", "X", "a b"), b":s X :a b\r\n")
+        self.assertEqual(codec.message("", "X", ":)"), b"X ::)\r\n")
+
+    def test_lines_never_exceed_512_bytes_nor_split_characters(self) -> None:
+        line = codec.message("s", "NOTICE", "*", "é" * 400)
+        self.assertLessEqual(len(line), 512)
+        line.decode("utf-8")
+
+    def test_long_message_is_split_into_several_privmsgs(self) -> None:
+        text = "ü" * 1000
+        data = codec.render_event(Said("lobby", "ann", text))
+        lines = data.split(b"\r\n")[:-1]
+        self.assertGreater(len(lines), 1)
+        self.assertTrue(all(len(line) + 2 <= 512 for line in lines))
+        texts = [parse(line.decode())[2][1] for line in lines]
+        self.assertEqual("".join(texts), text)
+
+    def test_events(self) -> None:
+        render = codec.render_event
+        self.assertEqual(render(Said("lobby", "ann", "hi")),
+                         b":ann!ann@chatd PRIVMSG #lobby :hi\r\n")
+        self.assertEqual(render(Said("lobby", "ann", "waves", True)),
+                         b":ann!ann@chatd PRIVMSG #lobby :\x01ACTION waves\x01\r\n")
+        self.assertEqual(render(Private("ann", "bob", "psst there")),
+                         b":ann!ann@chatd PRIVMSG bob :psst there\r\n")
+        self.assertEqual(render(Joined("lobby", "ann")), b":ann!ann@chatd JOIN #lobby\r\n")
+        self.assertEqual(render(Left("lobby", "ann", LeaveReason.LEFT)),
+                         b":ann!ann@chatd PART #lobby\r\n")
+        self.assertEqual(render(Left("lobby", "ann", LeaveReason.QUIT, "bye now")),
+                         b":ann!ann@chatd QUIT :Quit: bye now\r\n")
+        self.assertEqual(render(Left("lobby", "ann", LeaveReason.TIMEOUT)),
+                         b":ann!ann@chatd QUIT :Ping timeout\r\n")
+        self.assertEqual(render(Left("lobby", "ann", LeaveReason.DELETED)),
+                         b":chatd KICK #lobby ann :the room was deleted\r\n")
+        self.assertEqual(render(TopicSet("lobby", "ann", "new topic")),
+                         b":ann!ann@chatd TOPIC #lobby :new topic\r\n")
+        self.assertEqual(render(RoomChanged("lobby", "ann", "unlocked")),
+                         b":chatd NOTICE #lobby :ann: unlocked\r\n")
+        self.assertEqual(render(Notice("restarting")), b":chatd NOTICE * restarting\r\n")
+
+    def test_names_are_split_within_512_bytes(self) -> None:
+        names = [f"user{i:04d}" for i in range(200)]
+        data = codec.name_lines("me", "#big", names)
+        lines = [parse(line.decode()) for line in data.split(b"\r\n")[:-1]]
+        self.assertGreater(len(lines), 2)
+        self.assertTrue(all(len(line) + 2 <= 512 for line in data.split(b"\r\n")[:-1]))
+        listed = [n for _, cmd, params in lines if cmd == "353" for n in params[3].split()]
+        self.assertEqual(listed, names)
+        self.assertEqual(lines[-1][1:], ("366", ["me", "#big", "End of /NAMES list"]))
+
+
+class IRCClient:
+    """One IRC connection over a StringTransport; lines parsed with Twisted's parsemsg."""
+
+    def __init__(self, factory: IRCFactory) -> None:
+        self.protocol: IRCProtocol = factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, *lines: str) -> list[Line]:
+        self.protocol.dataReceived("".join(f"{line}\r\n" for line in lines).encode())
+        return self.read()
+
+    def send_bytes(self, data: bytes) -> list[Line]:
+        self.protocol.dataReceived(data)
+        return self.read()
+
+    def read(self) -> list[Line]:
+        data = self.transport.value()
+        self.transport.clear()
+        for raw in data.split(b"\r\n")[:-1]:
+            assert len(raw) + 2 <= 512, raw
+        return [parse(raw) for raw in data.decode().split("\r\n")[:-1]]
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.transport.disconnecting)
+
+    def drop(self) -> None:
+        self.protocol.connectionLost(None)  # type: ignore[arg-type]
+
+
+def commands(lines: list[Line]) -> list[str]:
+    return [command for _, command, _ in lines]
+
+
+def find(lines: list[Line], command: str) -> list[str]:
+    for _, cmd, params in lines:
+        if cmd == command:
+            return params
+    raise AssertionError(f"no {command} in {lines}")
+
+
+class IRCTestCase(TestCase):
+    def setUp(self) -> None:
+        self.world = World(Path(self.mktemp()).absolute().parent)
+        self.factory = IRCFactory(self.world.portal, Options(), self.world.clock)
+
+    def connect(self) -> IRCClient:
+        return IRCClient(self.factory)
+
+    def guest(self, nick: str, *channels: str) -> IRCClient:
+        client = self.connect()
+        lines = client.send(f"NICK {nick}", f"USER {nick} 0 * :Real Name")
+        self.assertEqual(find(lines, "001")[0], nick)
+        for name in channels:
+            self.assertIn("JOIN", commands(client.send(f"JOIN {name}")))
+        return client
+
+    def line_account(self, name: str, password: str = "password1") -> Client:
+        client = self.world.connect()
+        self.assertEqual(client.send(f"/signup {name} {password}")[0][:3], "201")
+        return client
+
+    def line_guest(self, name: str, room: str | None = None) -> Client:
+        client = self.world.connect()
+        self.assertEqual(client.send(f"/nick {name}")[0][:3], "201")
+        if room:
+            self.assertEqual(client.send(f"/join {room}")[-1][:3], "200")
+        return client
+
+
+class RegistrationTests(IRCTestCase):
+    def test_guest_welcome(self) -> None:
+        client = self.connect()
+        self.assertEqual(client.send("NICK ann"), [])
+        lines = client.send("USER ann 0 * :Ann")
+        self.assertEqual(commands(lines)[:5], ["001", "002", "003", "004", "005"])
+        self.assertIn("376", commands(lines))
+        self.assertEqual(find(lines, "001")[0], "ann")
+        isupport = find(lines, "005")
+        for token in ("CHANTYPES=#", "CHANNELLEN=33", "NICKLEN=32", "TOPICLEN=300",
+                      "CASEMAPPING=rfc8265", "LINELEN=512"):
+            self.assertIn(token, isupport)
+        self.assertTrue(self.world.server.is_online("ann"))
+
+    def test_commands_before_registration_get_451(self) -> None:
+        client = self.connect()
+        self.assertEqual(client.send("JOIN #a"),
+                         [("chatd", "451", ["*", "You have not registered"])])
+
+    def test_nick_in_use_then_another(self) -> None:
+        self.guest("ann")
+        client = self.connect()
+        lines = client.send("NICK ANN", "USER x 0 * :x")
+        self.assertEqual(find(lines, "433")[:2], ["*", "ANN"])
+        self.assertFalse(client.closed)
+        self.assertEqual(find(client.send("NICK ann2"), "001")[0], "ann2")
+
+    def test_bad_nick_gets_432(self) -> None:
+        client = self.connect()
+        lines = client.send("NICK [ann]", "USER x 0 * :x")
+        self.assertEqual(find(lines, "432")[:2], ["*", "[ann]"])
+
+    def test_registered_name_needs_its_password(self) -> None:
+        self.line_account("owner").drop()
+        client = self.connect()
+        lines = client.send("NICK owner", "USER x 0 * :x")
+        self.assertEqual(commands(lines), ["433"])
+        self.assertIn("registered", find(lines, "433")[2])
+
+    def test_pass_logs_in_to_the_account(self) -> None:
+        self.line_account("owner").drop()
+        client = self.connect()
+        lines = client.send("PASS password1", "NICK owner", "USER x 0 * :x")
+        self.assertEqual(commands(lines)[:2], ["900", "001"])
+        self.assertFalse(self.world.server.users["owner"].guest)
+
+    def test_wrong_pass_gets_464_and_closes(self) -> None:
+        self.line_account("owner").drop()
+        client = self.connect()
+        lines = client.send("PASS nope-nope", "NICK owner", "USER x 0 * :x")
+        self.assertEqual(commands(lines), ["464", "ERROR"])
+        self.assertTrue(client.closed)
+        self.assertFalse(self.world.server.is_online("owner"))
+
+    def test_sasl_plain(self) -> None:
+        self.line_account("owner").drop()
+        client = self.connect()
+        lines = client.send("CAP LS 302", "NICK owner", "USER x 0 * :x")
+        self.assertEqual(lines, [("chatd", "CAP", [
+            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect"])])
+        self.assertEqual(client.send("CAP REQ :sasl"),
+                         [("chatd", "CAP", ["*", "ACK", "sasl"])])
+        self.assertEqual(client.send("AUTHENTICATE PLAIN"), [("", "AUTHENTICATE", ["+"])])
+        lines = client.send(f"AUTHENTICATE {plain('owner', 'password1')}")
+        self.assertEqual(commands(lines), ["900", "903"])
+        self.assertEqual(find(lines, "900")[1:3], ["owner!owner@chatd", "owner"])
+        self.assertEqual(find(client.send("CAP END"), "001")[0], "owner")
+
+    def test_sasl_wrong_password_then_guest_nick(self) -> None:
+        self.line_account("owner").drop()
+        client = self.connect()
+        client.send("CAP LS", "NICK owner", "USER x 0 * :x", "CAP REQ :sasl",
+                    "AUTHENTICATE PLAIN")
+        self.assertEqual(commands(client.send(f"AUTHENTICATE {plain('owner', 'wrong')}")),
+                         ["904"])
+        self.assertEqual(commands(client.send("CAP END")), ["433"])
+        self.assertEqual(find(client.send("NICK visitor"), "001")[0], "visitor")
+
+    def test_sasl_other_mechanism_and_abort(self) -> None:
+        client = self.connect()
+        self.assertEqual(commands(client.send("AUTHENTICATE EXTERNAL")), ["908", "904"])
+        client.send("AUTHENTICATE PLAIN")
+        self.assertEqual(commands(client.send("AUTHENTICATE *")), ["906"])
+
+    def test_commands_wait_while_the_password_hashes(self) -> None:
+        self.line_account("owner").drop()
+        self.world.hasher.hold = True
+        client = self.connect()
+        lines = client.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN",
+                            f"AUTHENTICATE {plain('owner', 'password1')}", "CAP END",
+                            "NICK owner", "USER x 0 * :x", "JOIN #after")
+        self.assertNotIn("001", commands(lines))
+        self.world.hasher.release()
+        lines = client.read()
+        self.assertEqual(commands(lines)[:3], ["900", "903", "001"])
+        self.assertIn(("owner!owner@chatd", "JOIN", ["#after"]), lines)
+
+    def test_register_draft_before_connect(self) -> None:
+        client = self.connect()
+        client.send("CAP LS 302", "NICK newbie")
+        lines = client.send("REGISTER * * a-long-password")
+        self.assertEqual(lines[0], ("chatd", "900", [
+            "newbie", "newbie!newbie@chatd", "newbie", "You are now logged in as newbie"]))
+        self.assertEqual(lines[1][1:3], ("REGISTER", ["SUCCESS", "newbie",
+                                                      "your account is created and you "
+                                                      "are logged in"]))
+        self.assertEqual(find(client.send("USER x 0 * :x", "CAP END"), "001")[0], "newbie")
+        line = self.world.connect()
+        self.assertEqual(line.send("/login newbie a-long-password")[0][:3], "201")
+
+    def test_register_failures(self) -> None:
+        self.line_account("owner").drop()
+        client = self.connect()
+        self.assertEqual(client.send("REGISTER * * a-long-password")[0][2][:2],
+                         ["REGISTER", "NEED_NICK"])
+        client.send("NICK owner")
+        self.assertEqual(client.send("REGISTER owner * a-long-password")[0][2][:3],
+                         ["REGISTER", "ACCOUNT_EXISTS", "owner"])
+        client.send("NICK fresh")
+        self.assertEqual(client.send("REGISTER * * short")[0][2][:2],
+                         ["REGISTER", "WEAK_PASSWORD"])
+        self.assertEqual(client.send("REGISTER other * a-long-password")[0][2][:2],
+                         ["REGISTER", "ACCOUNT_NAME_MUST_BE_NICK"])
+
+    def test_guests_disabled(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent, guests=False)
+        client = IRCClient(IRCFactory(world.portal, Options(), world.clock))
+        self.assertEqual(commands(client.send("NICK ann", "USER x 0 * :x")), ["464", "ERROR"])
+        self.assertTrue(client.closed)
+
+    def test_reregistering_and_nick_change_are_refused(self) -> None:
+        client = self.guest("ann")
+        self.assertEqual(commands(client.send("USER a 0 * :a")), ["462"])
+        self.assertEqual(commands(client.send("PASS x")), ["462"])
+        self.assertEqual(find(client.send("NICK bob"), "400")[1], "NICK")
+        self.assertEqual(client.send("NICK ANN"), [])
+
+
+class FramingTests(IRCTestCase):
+    def test_lf_alone_and_split_reads(self) -> None:
+        client = self.connect()
+        client.send_bytes(b"NICK ann\nUSER ann 0 * ")
+        self.assertIn("001", commands(client.send_bytes(b":Ann\n")))
+
+    def test_over_long_line_gets_417_and_is_ignored(self) -> None:
+        client = self.guest("ann", "#a")
+        lines = client.send_bytes(b"PRIVMSG #a :" + b"x" * 600 + b"\r\nPING tok\r\n")
+        self.assertEqual(commands(lines), ["417", "PONG"])
+
+    def test_tags_do_not_count_toward_the_limit(self) -> None:
+        client = self.guest("ann")
+        lines = client.send_bytes(b"@" + b"a=b;" * 200 + b" PING tok\r\n")
+        self.assertEqual(lines, [("chatd", "PONG", ["chatd", "tok"])])
+
+    def test_latin1_line_is_relayed(self) -> None:
+        client = self.guest("ann", "#a")
+        line = self.line_guest("bob", "a")
+        client.send_bytes(b"PRIVMSG #a :caf\xe9\r\n")
+        self.assertEqual(line.read(), ["101 [a] <ann> café"])
+
+    def test_unknown_command_and_missing_parameters(self) -> None:
+        client = self.guest("ann")
+        self.assertEqual(client.send("FROB x"),
+                         [("chatd", "421", ["ann", "FROB", "Unknown command"])])
+        self.assertEqual(find(client.send("JOIN"), "461")[1], "JOIN")
+        self.assertEqual(commands(client.send("PRIVMSG")), ["411"])
+        self.assertEqual(commands(client.send("PRIVMSG #a")), ["412"])
+
+
+class ChannelTests(IRCTestCase):
+    def test_join_creates_a_temporary_room_and_lists_names(self) -> None:
+        client = self.guest("ann")
+        lines = client.send("JOIN #lobby")
+        self.assertEqual(lines[0], ("ann!ann@chatd", "JOIN", ["#lobby"]))
+        self.assertEqual(find(lines, "353"), ["ann", "=", "#lobby", "ann"])
+        self.assertEqual(find(lines, "366")[:2], ["ann", "#lobby"])
+        self.assertIn("lobby", self.world.server.rooms)
+
+    def test_join_several_at_once_with_keys(self) -> None:
+        owner = self.line_account("owner")
+        owner.send("/create locked 10 sesame")
+        client = self.guest("ann")
+        lines = client.send("JOIN #locked,#open,#bad! wrong")
+        self.assertEqual(find(lines, "475")[:2], ["ann", "#locked"])
+        self.assertIn(("ann!ann@chatd", "JOIN", ["#open"]), lines)
+        self.assertEqual(find(lines, "403")[:2], ["ann", "#bad!"])
+        lines = client.send("JOIN #locked sesame")
+        self.assertEqual(lines[0], ("ann!ann@chatd", "JOIN", ["#locked"]))
+        self.assertEqual(find(lines, "353")[3], "ann @owner")
+
+    def test_full_channel(self) -> None:
+        owner = self.line_account("owner")
+        owner.send("/create tiny 1")
+        self.assertEqual(find(self.guest("ann").send("JOIN #tiny"), "471")[1], "#tiny")
+
+    def test_part_and_not_on_channel(self) -> None:
+        client = self.guest("ann", "#a")
+        line = self.line_guest("bob", "a")
+        client.read()
+        self.assertEqual(client.send("PART #a,#zzz :bye"), [
+            ("ann!ann@chatd", "PART", ["#a"]),
+            ("chatd", "403", ["ann", "#zzz", "there is no room #zzz; /rooms lists them"]),
+        ])
+        self.assertEqual(line.read(), ["104 [a] ann left"])
+        self.assertEqual(find(self.guest("cy").send("PART #a"), "442")[1], "#a")
+
+    def test_topic(self) -> None:
+        client = self.guest("ann", "#a")
+        self.assertEqual(commands(client.send("TOPIC #a")), ["331"])
+        self.assertEqual(client.send("TOPIC #a :hello world"),
+                         [("ann!ann@chatd", "TOPIC", ["#a", "hello world"])])
+        self.assertEqual(find(client.send("TOPIC #a"), "332"), ["ann", "#a", "hello world"])
+        lines = self.guest("bob").send("JOIN #a")
+        self.assertEqual(find(lines, "332"), ["bob", "#a", "hello world"])
+
+    def test_list_and_names(self) -> None:
+        client = self.guest("ann", "#a", "#b")
+        self.line_guest("bob", "a")
+        client.send("TOPIC #a :about a")
+        lines = client.send("LIST")
+        self.assertEqual(commands(lines), ["321", "322", "322", "323"])
+        self.assertEqual(lines[1][2], ["ann", "#a", "2", "about a"])
+        self.assertEqual(lines[2][2], ["ann", "#b", "1", ""])
+        self.assertEqual(commands(client.send("LIST #b")), ["321", "322", "323"])
+        self.assertEqual(find(client.send("NAMES #a"), "353")[3], "ann bob")
+        self.assertEqual(commands(client.send("NAMES #nope")), ["366"])
+
+    def test_mode_query_and_owner_changes(self) -> None:
+        owner_line = self.line_account("owner")
+        owner_line.send("/create club 10")
+        owner_line.drop()
+        owner = self.connect()
+        owner.send("PASS password1", "NICK owner", "USER x 0 * :x", "JOIN #club")
+        self.assertEqual(find(owner.send("MODE #club"), "324"), ["owner", "#club", "+l", "10"])
+        lines = owner.send("MODE #club +kl secret 5")
+        self.assertIn(("owner!owner@chatd", "MODE", ["#club", "+k", "secret"]), lines)
+        self.assertIn(("owner!owner@chatd", "MODE", ["#club", "+l", "5"]), lines)
+        self.assertEqual(find(owner.send("MODE #club"), "324")[2:], ["+kl", "*", "5"])
+        guest = self.guest("ann")
+        self.assertEqual(commands(guest.send("JOIN #club")), ["475"])
+        self.assertIn("JOIN", commands(guest.send("JOIN #club secret")))
+        self.assertEqual(find(guest.send("MODE #club -k"), "482")[1], "#club")
+        self.assertEqual(commands(guest.send("MODE #club b")), ["368"])
+        self.assertEqual(commands(guest.send("MODE #club +z")), ["472"])
+        owner.read()
+        self.assertIn(("owner!owner@chatd", "MODE", ["#club", "-k"]), owner.send("MODE #club -k"))
+        self.assertIsNone(self.world.server.rooms["club"].password_hash)
+
+    def test_temporary_rooms_have_no_modes_to_set(self) -> None:
+        client = self.guest("ann", "#a")
+        self.assertEqual(find(client.send("MODE #a +l 5"), "482")[1], "#a")
+
+    def test_user_mode(self) -> None:
+        client = self.guest("ann")
+        self.assertEqual(client.send("MODE ann +i"), [])
+        self.assertEqual(find(client.send("MODE ann"), "221"), ["ann", "+"])
+        self.assertEqual(commands(client.send("MODE bob +i")), ["502"])
+
+
+class TalkTests(IRCTestCase):
+    def test_channel_messages_both_ways_without_echo(self) -> None:
+        ann = self.guest("ann", "#lobby")
+        bob = self.line_guest("bob", "lobby")
+        self.assertEqual(ann.read(), [("bob!bob@chatd", "JOIN", ["#lobby"])])
+        self.assertEqual(ann.send("PRIVMSG #lobby :hello bob"), [])
+        self.assertEqual(bob.read(), ["101 [lobby] <ann> hello bob"])
+        bob.send("hi ann")
+        self.assertEqual(ann.read(), [("bob!bob@chatd", "PRIVMSG", ["#lobby", "hi ann"])])
+        ann.send("PRIVMSG #lobby :\x01ACTION waves\x01")
+        self.assertEqual(bob.read(), ["107 [lobby] * ann waves"])
+
+    def test_private_messages_and_away(self) -> None:
+        ann = self.guest("ann")
+        bob = self.line_guest("bob")
+        self.assertEqual(ann.send("PRIVMSG bob :psst"), [])
+        self.assertEqual(bob.read(), ["102 *ann* psst"])
+        bob.send("/msg ann hello back")
+        self.assertEqual(ann.read(), [("bob!bob@chatd", "PRIVMSG", ["ann", "hello back"])])
+        self.assertEqual(commands(ann.send("AWAY :lunch")), ["306"])
+        cy = self.guest("cy")
+        self.assertEqual(cy.send("PRIVMSG ann :hi"), [("chatd", "301", ["cy", "ann", "lunch"])])
+        self.assertEqual(commands(ann.send("AWAY")), ["PRIVMSG", "305"])
+        self.assertEqual(find(cy.send("PRIVMSG nobody :hi"), "401")[1], "nobody")
+
+    def test_message_to_a_channel_not_joined(self) -> None:
+        self.guest("ann", "#a")
+        bob = self.guest("bob")
+        self.assertEqual(find(bob.send("PRIVMSG #a :hi"), "404")[1], "#a")
+        self.assertEqual(find(bob.send("PRIVMSG #none :hi"), "401")[1], "#none")
+
+    def test_notice_never_gets_an_error(self) -> None:
+        ann = self.guest("ann", "#a")
+        bob = self.line_guest("bob", "a")
+        ann.read()
+        self.assertEqual(ann.send("NOTICE #a :note", "NOTICE nobody :x", "NOTICE #zz :x"), [])
+        self.assertEqual(bob.read(), ["101 [a] <ann> note"])
+
+    def test_quit_is_seen_once_by_irc_and_per_room_by_line(self) -> None:
+        ann = self.guest("ann", "#a", "#b")
+        bob = self.guest("bob", "#a", "#b")
+        line = self.line_guest("cy", "a")
+        ann.read()
+        bob.read()
+        line.read()
+        self.assertEqual(bob.send("QUIT :gone fishing"),
+                         [("", "ERROR", ["Closing link: Quit: gone fishing"])])
+        self.assertTrue(bob.closed)
+        bob.drop()
+        self.assertEqual(ann.read(), [("bob!bob@chatd", "QUIT", ["Quit: gone fishing"])])
+        self.assertEqual(line.read(), ["104 [a] bob quit: gone fishing"])
+
+    def test_line_user_quitting(self) -> None:
+        ann = self.guest("ann", "#a")
+        line = self.line_guest("cy", "a")
+        ann.read()
+        line.send("/quit")
+        line.drop()
+        self.assertEqual(ann.read(), [("cy!cy@chatd", "QUIT", ["Quit"])])
+
+    def test_each_event_is_rendered_once_per_format(self) -> None:
+        self.guest("ann", "#a")
+        self.guest("bob", "#a")
+        self.line_guest("cy", "a")
+        spy = RecordingMind()
+        self.world.server.connect("spy", True, spy).join("a")
+        self.guest("dee", "#a")
+        event = spy.events[-1]
+        self.assertIsInstance(event, Joined)
+        self.assertEqual(set(event.wire), {codec.render_event, render_line})
+
+
+class PeopleAndServerTests(IRCTestCase):
+    def test_who_and_whois(self) -> None:
+        ann = self.guest("ann", "#a")
+        self.line_account("owner").send("/join a")
+        ann.send("AWAY :out")
+        lines = ann.send("WHO #a")
+        self.assertEqual(commands(lines), ["352", "352", "315"])
+        self.assertEqual(lines[0][2], ["ann", "#a", "ann", "chatd", "chatd", "ann", "G",
+                                       "0 chatd guest"])
+        self.assertEqual(lines[1][2][5:7], ["owner", "H"])
+        lines = ann.send("WHOIS owner")
+        self.assertEqual(commands(lines), ["311", "319", "312", "330", "318"])
+        self.assertEqual(find(lines, "319"), ["ann", "owner", "#a"])
+        self.assertEqual(commands(ann.send("WHOIS ann")), ["311", "319", "312", "301", "318"])
+        self.assertEqual(commands(ann.send("WHOIS nobody")), ["401", "318"])
+
+    def test_ping_motd_lusers(self) -> None:
+        ann = self.guest("ann", "#a")
+        self.assertEqual(ann.send("PING :tok en"), [("chatd", "PONG", ["chatd", "tok en"])])
+        self.assertEqual(commands(ann.send("MOTD")), ["375", "372", "372", "376"])
+        lines = ann.send("LUSERS")
+        self.assertEqual(commands(lines), ["251", "254", "255"])
+        self.assertEqual(find(lines, "254")[1], "1")
+
+    def test_server_pings_a_silent_client_then_drops_it(self) -> None:
+        ann = self.guest("ann", "#a")
+        bob = self.guest("bob", "#a")
+        ann.read()
+        self.world.clock.advance(119)
+        self.assertEqual(ann.send("PONG chatd"), [])
+        self.world.clock.advance(119)
+        self.assertEqual(bob.read(), [("", "PING", ["chatd"])])
+        bob.send("PONG chatd")
+        self.world.clock.advance(120)
+        self.assertEqual(ann.read(), [("", "PING", ["chatd"])])
+        self.world.clock.advance(60)
+        self.assertEqual(ann.read(), [("", "ERROR", ["Closing link: Ping timeout: 60 seconds"])])
+        self.assertTrue(ann.closed)
+        ann.drop()
+        self.assertIn(("ann!ann@chatd", "QUIT", ["Ping timeout"]), bob.read())
+
+    def test_dropped_connection_logs_out(self) -> None:
+        ann = self.guest("ann", "#a")
+        ann.drop()
+        self.assertFalse(self.world.server.is_online("ann"))
+        self.assertNotIn("a", self.world.server.rooms)
