@@ -102,6 +102,8 @@ class Daemon:
 
     def start(self) -> Daemon:
         assert self.process is None or self.process.poll() is not None, "already running"
+        # A SIGKILLed twistd leaves its pidfile; were its pid reused, twistd would refuse.
+        (self.cwd / "twistd.pid").unlink(missing_ok=True)
         # Each start appends to the same log; remember where this run begins.
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:

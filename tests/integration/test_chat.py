@@ -113,6 +113,9 @@ class ChatTests(unittest.TestCase):
         self.assertIn("registered", refused.text)
         # Signing up a taken account name is refused too.
         self.assertEqual(other.command(f"/signup ERIN {PASSWORD}").code, 409)
+        # And so is signing up the name a guest is using right now.
+        self.guest("Jay")
+        self.assertEqual(other.command(f"/signup jay {PASSWORD}").code, 409)
 
     def test_signup_then_login_elsewhere(self) -> None:
         client = self.connect()

@@ -220,6 +220,9 @@ class OptionTests(DaemonTestCase):
         last = self.failed_start("--line", "tcp:0:interface=127.0.0.1",
                                  "--config", str(config))
         self.assertIn("bogus-setting", last)
+        last = self.failed_start("--line", "tcp:0:interface=127.0.0.1",
+                                 "--config", str(self.tmp / "absent.toml"))
+        self.assertIn("--config", last)
 
     def test_bad_config_value(self) -> None:
         config = self.tmp / "chatd.toml"
@@ -243,9 +246,13 @@ class OptionTests(DaemonTestCase):
 
     def test_config_file_used_and_command_line_wins(self) -> None:
         config = self.tmp / "chatd.toml"
-        config.write_text("default-room-limit = 3\nmax-line = 100\nmax-room-limit = 50\n")
+        config.write_text(
+            "default-room-limit = 3\nmax-line = 100\nmax-room-limit = 50\n"
+            "require-account = true\n"
+        )
         daemon = self.daemon("--config", str(config), "--max-line", "300")
-        client = self.track(guest(daemon, "Conf"))
+        self.assertEqual(self.track(daemon.connect()).command("/nick Drifter").code, 434)
+        client = self.track(account(daemon, "signup", "Conf", PASSWORD))
         client.ok("/join cfg")
         self.assertIn("cfg 1/3 open temporary", client.ok("/rooms", 210).lines)
         owner = self.track(account(daemon, "signup", "Cora", PASSWORD))
