@@ -26,6 +26,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     line: tuple[str, ...] = (DEFAULT_LINE,)
+    irc: tuple[str, ...] = ()
     data: Path = Path("chatd-data")
     max_users: int = 10_000
     max_line: int = 2048
@@ -102,6 +103,8 @@ class Key:
 KEYS: dict[str, Key] = {
     "line": Key(_endpoints, "line-protocol listener, a Twisted endpoint string (repeatable; "
                 "ssl:PORT:privateKey=KEY:certKey=CERT for TLS)"),
+    "irc": Key(_endpoints, "IRC listener, a Twisted endpoint string (repeatable; off unless "
+               "given; ssl:6697:privateKey=KEY:certKey=CERT for TLS)"),
     "data": Key(_path, "data directory (accounts, rooms, lock file)"),
     "max-users": Key(_integer(1, 1_000_000), "most sessions logged in at once"),
     "max-line": Key(_integer(64, 65536), "longest input line in bytes; longer lines get 413"),

@@ -4,7 +4,7 @@ The service tree, started in this order and stopped in reverse::
 
     hash pool, journal pool  (threads: argon2id; ordered fsyncs)
     data                     (lock the data directory, load accounts and rooms)
-    line listeners           (one per --line endpoint)
+    line and IRC listeners   (one per --line and per --irc endpoint)
 
 so nothing listens before the data is loaded, and the journal thread finishes its queued
 writes after the listeners have closed.
@@ -26,6 +26,8 @@ from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.auth.realm import make_portal
 from chatd.config import KEYS, ConfigError, Settings, load_settings
 from chatd.core.service import ChatServer, Limits
+from chatd.frontends.irc import IRCFactory
+from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
 from chatd.members.local import LocalDirectory
@@ -37,20 +39,21 @@ log = Logger()
 
 
 class Options(usage.Options):
-    synopsis = "[--config FILE] [--line ENDPOINT ...] [--data DIR] [options]"
+    synopsis = "[--config FILE] [--line ENDPOINT ...] [--irc ENDPOINT ...] [--data DIR] [options]"
     longdesc = (
         "Run the chat daemon. Every option is also a key of the TOML file given by --config; "
         "the command line wins. See etc/chatd.toml.example."
     )
     optParameters = [
         [key, None, None, spec.help] for key, spec in KEYS.items()
-        if key != "line" and not spec.flag
+        if key not in ("line", "irc") and not spec.flag
     ]
     optFlags = [[key, None, spec.help] for key, spec in KEYS.items() if spec.flag]
 
     def __init__(self) -> None:
         super().__init__()
         self["line"] = []
+        self["irc"] = []
         self.config: Path | None = None
         self.settings = Settings()
 
@@ -58,6 +61,11 @@ class Options(usage.Options):
         """line-protocol listener, a Twisted endpoint string (repeatable; ssl:PORT:privateKey=
         KEY:certKey=CERT for TLS)"""
         self["line"].append(endpoint)
+
+    def opt_irc(self, endpoint: str) -> None:
+        """IRC listener, a Twisted endpoint string (repeatable; off unless given;
+        ssl:6697:privateKey=KEY:certKey=CERT for TLS)"""
+        self["irc"].append(endpoint)
 
     def opt_config(self, path: str) -> None:
         """TOML file of settings (see etc/chatd.toml.example)"""
@@ -73,11 +81,12 @@ class Options(usage.Options):
             raise usage.UsageError(str(error)) from None
         from twisted.internet import reactor
 
-        for description in self.settings.line:
-            try:
-                endpoints.serverFromString(reactor, description)
-            except Exception as error:  # any parser or TLS file error names the endpoint
-                raise usage.UsageError(f"--line {description!r}: {error}") from None
+        for option, descriptions in (("line", self.settings.line), ("irc", self.settings.irc)):
+            for description in descriptions:
+                try:
+                    endpoints.serverFromString(reactor, description)
+                except Exception as error:  # any parser or TLS file error names the endpoint
+                    raise usage.UsageError(f"--{option} {description!r}: {error}") from None
 
 
 class ThreadPoolService(Service):
@@ -161,4 +170,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     for description in settings.line:
         listener: IService = strports.service(description, factory, reactor=reactor)
         listener.setServiceParent(top)
+    irc_factory = IRCFactory(portal, IRCOptions(), reactor)
+    for description in settings.irc:
+        strports.service(description, irc_factory, reactor=reactor).setServiceParent(top)
     return top
