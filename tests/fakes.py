@@ -109,6 +109,7 @@ class Client:
     """One line-protocol connection over a StringTransport."""
 
     def __init__(self, factory: LineFactory) -> None:
+        self.clock = factory.clock
         self.protocol: LineProtocol = factory.buildProtocol(None)
         self.transport = StringTransport()
         self.protocol.makeConnection(self.transport)
@@ -124,6 +125,7 @@ class Client:
         return self.read()
 
     def read(self) -> list[str]:
+        self.clock.advance(0)  # the end of the reactor turn: outboxes flush
         data = self.transport.value().decode()
         self.transport.clear()
         return data.splitlines()

@@ -39,6 +39,7 @@ class GreetingAndHelp(LineTestCase):
         protocol = self.world.factory.buildProtocol(None)
         transport = StringTransport()
         protocol.makeConnection(transport)
+        self.world.clock.advance(0)
         self.assertEqual(
             transport.value(),
             b"220 chatd ready. /nick NAME to chat as a guest, /signup NAME PASSWORD or "
@@ -77,6 +78,7 @@ class BeforeLogin(LineTestCase):
         client = self.world.connect()
         self.assertEqual(client.send("/quit"), ["221 bye"])
         self.assertTrue(client.transport.disconnecting)
+        self.assertEqual(client.send("/help"), [], "nothing after /quit is run")
 
 
 class Guests(LineTestCase):
@@ -443,6 +445,49 @@ class OwnedRooms(LineTestCase):
         self.assertEqual(codes(self.guest("bea").send("/join club")), ["404"])
         self.world.hasher.release()
         self.assertEqual(codes(alice.read()), ["103", "200"])
+
+
+class Output(LineTestCase):
+    def test_one_write_per_turn(self) -> None:
+        ann = self.guest("ann", "lobby")
+        bea = self.guest("bea", "lobby")
+        ann.read()
+        writes: list[bytes] = []
+        real = bea.transport.write
+        bea.transport.write = lambda data: (writes.append(data), real(data))  # type: ignore[method-assign]
+        ann.protocol.dataReceived(b"one\ntwo\nthree\n")
+        self.assertEqual(writes, [], "nothing is written before the end of the turn")
+        self.assertEqual(bea.read(), ["101 [lobby] <ann> one", "101 [lobby] <ann> two",
+                                      "101 [lobby] <ann> three"])
+        self.assertEqual(len(writes), 1)
+
+    def test_slow_reader_is_dropped_and_others_unaffected(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent,
+                      options=Options(max_output=4096))
+        ann, bea, cid = world.connect(), world.connect(), world.connect()
+        for client, name in ((ann, "ann"), (bea, "bea"), (cid, "cid")):
+            client.send(f"/nick {name}", "/join lobby")
+        bea.read(), cid.read()
+        bea.protocol.outbox.pauseProducing()  # what the transport does when bea stops reading
+        for i in range(60):
+            ann.send(f"message number {i:03d} " + "x" * 40)
+            self.assertLessEqual(bea.protocol.outbox.queued, 4096 + 100)
+        self.assertTrue(bea.transport.disconnecting, "bea was dropped")
+        bea.drop()
+        lines = cid.read()
+        self.assertEqual(len([line for line in lines if line.startswith("101 ")]), 60)
+        self.assertIn("104 [lobby] bea was dropped: not reading", lines)
+
+    def test_paused_reader_catches_up_in_order(self) -> None:
+        ann = self.guest("ann", "lobby")
+        bea = self.guest("bea", "lobby")
+        ann.read()
+        bea.protocol.outbox.pauseProducing()
+        for i in range(5):
+            ann.send(f"m{i}")
+        self.assertEqual(bea.read(), [])
+        bea.protocol.outbox.resumeProducing()
+        self.assertEqual(bea.read(), [f"101 [lobby] <ann> m{i}" for i in range(5)])
 
 
 class Framing(LineTestCase):

@@ -20,6 +20,7 @@ class LeaveReason(enum.Enum):
     LOST = "connection lost"
     TIMEOUT = "timed out"
     DELETED = "room deleted"
+    SLOW = "dropped: not reading"
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -29,6 +29,7 @@ from chatd.core.events import Event, LeaveReason
 from chatd.core.rooms import Room
 from chatd.core.service import Session
 from chatd.frontends.line_codec import Code, LineFramer, TooLong, multiline, render_event, reply
+from chatd.frontends.outbox import Flusher, Outbox
 from chatd.interfaces import IChatMind, IChatSession
 
 log = Logger()
@@ -68,6 +69,7 @@ class Options:
 
     max_line: int = 2048
     idle_timeout: float = 0
+    max_output: int = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +141,12 @@ class LineProtocol(Protocol, TimeoutMixin):
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
 
-    def __init__(self, portal: Portal, options: Options, clock: IReactorTime) -> None:
+    def __init__(
+        self, portal: Portal, options: Options, clock: IReactorTime, flusher: Flusher
+    ) -> None:
         self._portal = portal
         self._options = options
+        self._flusher = flusher
         # TimeoutMixin reads its clock from here, so tests can pass a task.Clock.
         self.callLater = clock.callLater  # type: ignore[method-assign, assignment]
         self._framer = LineFramer(options.max_line)
@@ -152,7 +157,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         self._leave_reason = LeaveReason.LOST
         self._quit_message = ""
         self.session: Session | None = None
-        self._logout: Callable[[], None] | None = None
+        self.outbox: Outbox
         self.peer = ""  # host:port, for logs
         self.host = ""  # the address alone: what login throttles count by
 
@@ -163,7 +168,10 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.host = str(getattr(address, "host", address))
         self.peer = f"{self.host}:{getattr(address, 'port', '')}"
         log.info("line connection from {peer}", peer=self.peer)
-        self.transport.write(
+        self.outbox = Outbox(
+            self.transport, self._flusher, self._options.max_output, self._overflowed
+        )
+        self.outbox.write(
             reply(
                 Code.GREETING,
                 "chatd ready. /nick NAME to chat as a guest, /signup NAME PASSWORD or "
@@ -175,13 +183,20 @@ class LineProtocol(Protocol, TimeoutMixin):
 
     def timeoutConnection(self) -> None:
         self._leave_reason = LeaveReason.TIMEOUT
-        self.transport.write(
-            reply(Code.CLOSING, f"idle for {self._options.idle_timeout:g} seconds; goodbye")
-        )
-        self.transport.loseConnection()
+        self.send(Code.CLOSING, f"idle for {self._options.idle_timeout:g} seconds; goodbye")
+        self.outbox.close()
+
+    def _overflowed(self) -> None:
+        """The client stopped reading and too much piled up: drop it, tell its rooms."""
+        log.warn("dropping {peer} ({name}): it stopped reading and over {limit} bytes queued",
+                 peer=self.peer, name=self.session.name if self.session else "anonymous",
+                 limit=self._options.max_output)
+        self._leave_reason = LeaveReason.SLOW
+        self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._closed = True
+        self.outbox.stopProducing()
         self._queue.clear()
         self.setTimeout(None)
         if self.session is not None:
@@ -189,7 +204,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         log.info("line connection from {peer} closed", peer=self.peer)
 
     def deliver(self, event: Event) -> None:
-        self.transport.write(event.encoded(render_event))
+        self.outbox.write(event.encoded(render_event))
 
     # -- input -------------------------------------------------------------------------
 
@@ -199,7 +214,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         self._drain()
 
     def _drain(self) -> None:
-        while self._queue and not self._busy and not self.transport.disconnecting:
+        while self._queue and not self._busy and not self.outbox.closed:
             item = self._queue.popleft()
             result = self._line(item)
             if result is not None:
@@ -271,7 +286,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.send(_CODES.get(type(error), Code.BAD_SYNTAX), str(error))
 
     def send(self, code: Code, text: str) -> None:
-        self.transport.write(reply(code, text))
+        self.outbox.write(reply(code, text))
 
     # -- logging in --------------------------------------------------------------------
 
@@ -286,7 +301,7 @@ class LineProtocol(Protocol, TimeoutMixin):
             if self._closed:
                 logout()
                 return
-            self.session, self._logout = session, logout
+            self.session = session
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) from {peer}", name=session.name, kind=kind,
                      peer=self.peer)
@@ -317,19 +332,19 @@ class LineProtocol(Protocol, TimeoutMixin):
         lines = [f"{c.usage:<{width}}  {c.summary}" for c in _COMMANDS.values()]
         lines.append(f"{'TEXT':<{width}}  say TEXT in your current room (//TEXT if it starts "
                      "with /)")
-        self.transport.write(multiline(Code.HELP, lines, "end of help"))
+        self.outbox.write(multiline(Code.HELP, lines, "end of help"))
 
     def do_quit(self, message: str = "") -> None:
         self._leave_reason, self._quit_message = LeaveReason.QUIT, message
         self.send(Code.BYE, "bye")
-        self.transport.loseConnection()
+        self.outbox.close()
 
     # -- rooms -------------------------------------------------------------------------
 
     def do_rooms(self) -> None:
         rooms = self._require_session().server.room_list()
         lines = [_room_line(room) for room in rooms]
-        self.transport.write(multiline(Code.ROOMS, lines, _count(len(rooms), "room")))
+        self.outbox.write(multiline(Code.ROOMS, lines, _count(len(rooms), "room")))
 
     def do_join(self, name: str, password: str | None = None) -> Deferred[None]:
         def joined(room: Room) -> None:
@@ -354,7 +369,7 @@ class LineProtocol(Protocol, TimeoutMixin):
             line = f"{line} {member}" if line else member
         if line:
             lines.append(line)
-        self.transport.write(
+        self.outbox.write(
             multiline(Code.MEMBERS, lines, f"{_count(len(names), 'member')} in {room.name}")
         )
 
@@ -421,8 +436,9 @@ class LineFactory(ServerFactory):
         self.portal = portal
         self.options = options
         self.clock = clock
+        self.flusher = Flusher(clock)
 
     def buildProtocol(self, addr: Any) -> LineProtocol:
-        protocol = LineProtocol(self.portal, self.options, self.clock)
+        protocol = LineProtocol(self.portal, self.options, self.clock, self.flusher)
         protocol.factory = self
         return protocol

@@ -89,6 +89,7 @@ _LEFT_WORDS = {
     LeaveReason.LOST: "lost connection",
     LeaveReason.TIMEOUT: "timed out",
     LeaveReason.DELETED: "was removed: the room was deleted",
+    LeaveReason.SLOW: "was dropped: not reading",
 }
 
 

@@ -1,0 +1,138 @@
+"""What a connection has still to send: one write per reactor turn, and a bound on slow readers.
+
+Every frontend writes through an ``Outbox`` instead of ``transport.write``:
+
+* **Coalescing.** Lines written during one reactor turn (a burst of room messages, an event
+  and the reply that follows it) are joined and handed to the transport once, when the shared
+  ``Flusher`` runs at the end of the turn. One send() per member per turn instead of one per
+  line is most of the cost of fan-out.
+* **Back-pressure.** The outbox is the transport's streaming producer. When the client stops
+  reading, the transport's buffer fills and it pauses us; from then on lines wait here, and
+  once more than ``limit`` bytes wait, ``on_overflow`` is called (the frontend drops the
+  client with a reason). Memory per connection is bounded by the transport's buffer plus
+  ``limit``, and everyone else is unaffected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from zope.interface import implementer
+
+
+class Flusher:
+    """Flushes every outbox written to during a reactor turn, once, at the end of it."""
+
+    __slots__ = ("_clock", "_pending", "_scheduled")
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
+        self._pending: list[Outbox] = []
+        self._scheduled = False
+
+    def schedule(self, outbox: Outbox) -> None:
+        self._pending.append(outbox)
+        if not self._scheduled:
+            self._scheduled = True
+            self._clock.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        for outbox in pending:
+            outbox.flush()
+
+
+@implementer(IPushProducer)
+class Outbox:
+    __slots__ = (
+        "_chunks",
+        "_flusher",
+        "_paused",
+        "_scheduled",
+        "_size",
+        "closed",
+        "limit",
+        "on_overflow",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        transport: Any,
+        flusher: Flusher,
+        limit: int,
+        on_overflow: Callable[[], None],
+        pause_at: int = 16 * 1024,
+    ) -> None:
+        self.transport = transport
+        self._flusher = flusher
+        self.limit = limit
+        self.on_overflow = on_overflow
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._paused = False
+        self._scheduled = False
+        self.closed = False
+        if hasattr(transport, "bufferSize"):
+            # A plain TCP transport pauses its producer past bufferSize (64 KiB by default).
+            transport.bufferSize = pause_at
+        transport.registerProducer(self, True)
+
+    @property
+    def queued(self) -> int:
+        """Bytes waiting here (not yet handed to the transport)."""
+        return self._size
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._paused:
+            if self._size > self.limit:
+                self.closed = True
+                self._chunks.clear()
+                self._size = 0
+                self.on_overflow()
+        elif not self._scheduled:
+            self._scheduled = True
+            self._flusher.schedule(self)
+
+    def flush(self) -> None:
+        """Hand everything waiting to the transport (unless the client is not reading)."""
+        self._scheduled = False
+        if self._paused or self.closed or not self._chunks:
+            return
+        data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        self._chunks.clear()
+        self._size = 0
+        self.transport.write(data)
+
+    def close(self) -> None:
+        """Send what waits, then close the connection once the transport has sent it too."""
+        if self.closed:
+            return
+        if self._chunks:
+            self.transport.write(b"".join(self._chunks))
+            self._chunks.clear()
+            self._size = 0
+        self.closed = True
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        if self._chunks and not self._scheduled and not self.closed:
+            self._scheduled = True
+            self._flusher.schedule(self)
+
+    def stopProducing(self) -> None:
+        self.closed = True
+        self._chunks.clear()
+        self._size = 0
