@@ -201,6 +201,16 @@ class ChatTests(unittest.TestCase):
         who = stay.ok("/who", 211)
         self.assertEqual(who.lines, ("Stay",))
 
+    def test_quit_with_unsendable_message_still_quits(self) -> None:
+        stay, leaver = self.named("Kept"), self.named("Bell")
+        stay.ok("/join #belfry")  # IRC spelling of the room "belfry"
+        stay.wait_event("103 [belfry] Kept joined")
+        self.join(leaver, "belfry", stay)
+        leaver.send("/quit ring \x07 ring")
+        self.assertEqual(leaver.read_reply().code, 221)
+        leaver.wait_closed()
+        stay.wait_event("104 [belfry] Bell quit")
+
     def test_private_message(self) -> None:
         sender, receiver, bystander = self.named("Pia"), self.named("Ray"), self.named("Sol")
         self.join(sender, "hall")

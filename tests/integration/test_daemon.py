@@ -178,9 +178,12 @@ class LimitsTests(DaemonTestCase):
         self.assertEqual(refused.code, 504, refused)
         first.ok("/quit", 221)
         first.wait_closed()
-        # The refused signup must not have created the account behind the user's back:
-        # the name is still free to sign up.
-        third.login("signup", "Trio", PASSWORD)
+        # docs/protocol.md: a /signup refused with 504 has created the account all the
+        # same, so the user must /login later (a second /signup gets 409). The reply has to
+        # say so, or the user can't know.
+        self.assertEqual(third.command(f"/signup Trio {PASSWORD}").code, 409)
+        third.login("login", "trio", PASSWORD)
+        self.assertIn("/login", refused.text, "the 504 for /signup must say to /login later")
 
     def test_idle_timeout_notice_to_room(self) -> None:
         daemon = self.daemon("--idle-timeout", "1")

@@ -1,0 +1,169 @@
+"""The real daemon (``twistd -n chatd --irc ...``) with IRC and line clients over loopback.
+
+One test drives WeeChat (``weechat-headless``, Debian's package) as an IRC client with SASL;
+the others speak IRC over a plain or TLS socket with bounded reads. The daemon's IRC port is
+read from its log, as the harness does for the line port.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+from twisted.words.protocols.irc import parsemsg
+
+from tests.integration.harness import (
+    READ_TIMEOUT,
+    Daemon,
+    LineClient,
+    account,
+    guest,
+    make_tls_files,
+)
+
+PASSWORD = "correct-horse"
+_IRC_PORT = re.compile(r"IRCFactory(?: \(TLS\))? starting on (\d+)")
+WEECHAT = shutil.which("weechat-headless")
+
+
+def irc_port(daemon: Daemon) -> int:
+    found = _IRC_PORT.search(daemon.run_log())
+    if found is None:
+        raise AssertionError(f"no IRC listener in the log:\n{daemon.run_log()}")
+    return int(found.group(1))
+
+
+class IrcSocket:
+    """A blocking IRC connection that reads until a given command, with a deadline."""
+
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT)
+        self.sock = tls.wrap_socket(sock, server_hostname="localhost") if tls else sock
+        self._buffer = b""
+
+    def send(self, *lines: str) -> None:
+        self.sock.sendall("".join(f"{line}\r\n" for line in lines).encode())
+
+    def until(self, command: str) -> list[tuple[str, str, list[str]]]:
+        """Every message up to and including the first ``command``."""
+        deadline = time.monotonic() + READ_TIMEOUT
+        seen: list[tuple[str, str, list[str]]] = []
+        while True:
+            while b"\r\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {command} within {READ_TIMEOUT}s; saw {seen}")
+                self.sock.settimeout(remaining)
+                try:
+                    chunk = self.sock.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    raise AssertionError(f"closed before {command}; saw {seen}")
+                self._buffer += chunk
+            raw, _, self._buffer = self._buffer.partition(b"\r\n")
+            message = parsemsg(raw.decode("utf-8"))
+            seen.append(message)
+            if message[1] == command:
+                return seen
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class IRCDaemonTests(unittest.TestCase):
+    def start(self, *extra: str) -> Daemon:
+        data = tempfile.TemporaryDirectory(prefix="chatd-it-irc-")
+        self.addCleanup(data.cleanup)
+        daemon = Daemon(Path(data.name) / "data", extra)
+        self.addCleanup(daemon.cleanup)
+        self.addCleanup(daemon.stop)
+        return daemon.start()
+
+    def test_guest_and_line_user_talk_then_quit(self) -> None:
+        daemon = self.start("--irc", "tcp:0:interface=127.0.0.1")
+        owner = account(daemon, "signup", "owner", PASSWORD)
+        self.addCleanup(owner.close)
+        owner.ok(f"/create vault 10 {PASSWORD}")
+        irc = IrcSocket(irc_port(daemon))
+        self.addCleanup(irc.close)
+        irc.send("NICK ann", "USER ann 0 * :Ann")
+        self.assertEqual(irc.until("001")[-1][2][0], "ann")
+        irc.send("JOIN #vault")
+        self.assertEqual(irc.until("475")[-1][2][1], "#vault")
+        irc.send(f"JOIN #vault {PASSWORD}")
+        names = irc.until("366")
+        self.assertIn(("ann!ann@chatd", "JOIN", ["#vault"]), names)
+        owner.wait_event("103 [vault] ann joined")
+        irc.send("PRIVMSG #vault :hello from IRC")
+        owner.wait_event("101 [vault] <ann> hello from IRC")
+        owner.send("hello from the line")
+        self.assertEqual(irc.until("PRIVMSG")[-1],
+                         ("owner!owner@chatd", "PRIVMSG", ["#vault", "hello from the line"]))
+        irc.send("QUIT :bye")
+        self.assertEqual(irc.until("ERROR")[-1][2], ["Closing link: Quit: bye"])
+        owner.wait_event("104 [vault] ann quit: bye")
+
+    def test_tls_listener(self) -> None:
+        directory = Path(tempfile.mkdtemp(prefix="chatd-it-tls-"))
+        self.addCleanup(shutil.rmtree, directory)
+        ca, key, cert = make_tls_files(directory)
+        daemon = self.start(
+            "--irc", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
+        context = ssl.create_default_context(cafile=str(ca))
+        irc = IrcSocket(irc_port(daemon), tls=context)
+        self.addCleanup(irc.close)
+        irc.send("NICK tess", "USER tess 0 * :Tess")
+        self.assertEqual(irc.until("001")[-1][2][0], "tess")
+
+    def test_irc_is_off_unless_asked_for(self) -> None:
+        daemon = self.start()
+        self.assertIsNone(_IRC_PORT.search(daemon.run_log()))
+
+    @unittest.skipIf(WEECHAT is None, "weechat-headless is not installed")
+    def test_weechat_with_sasl(self) -> None:
+        daemon = self.start("--irc", "tcp:0:interface=127.0.0.1")
+        account(daemon, "signup", "weebot", PASSWORD).close()
+        bob: LineClient = guest(daemon, "bob")
+        self.addCleanup(bob.close)
+        bob.ok("/join lobby")
+        home = Path(tempfile.mkdtemp(prefix="chatd-it-weechat-"))
+        self.addCleanup(shutil.rmtree, home)
+        server = "irc.server.chatd"
+        # Run after the welcome: talk, then quit while bob is still there to see it.
+        after = r"/wait 1 /msg #lobby hello from weechat\;/wait 4 /quit bye from weechat"
+        commands = ";".join([
+            f"/server add chatd 127.0.0.1/{irc_port(daemon)} -notls",
+            f"/set {server}.nicks weebot",
+            f"/set {server}.sasl_mechanism plain",
+            f"/set {server}.sasl_username weebot",
+            f"/set {server}.sasl_password {PASSWORD}",
+            f"/set {server}.autojoin #lobby",
+            f'/set {server}.command "{after}"',
+            "/connect chatd",
+        ])
+        weechat = subprocess.Popen(
+            [str(WEECHAT), "--stdout", "-d", str(home), "-r", commands],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            bob.wait_event("103 [lobby] weebot joined", timeout=10)
+            bob.send("hello weechat")
+            bob.wait_event("101 [lobby] <weebot> hello from weechat", timeout=10)
+            bob.wait_event("104 [lobby] weebot quit: bye from weechat", timeout=10)
+            self.assertEqual(weechat.wait(10), 0)
+        finally:
+            if weechat.poll() is None:
+                weechat.kill()
+                weechat.wait(5)
+        channel_log = (home / "logs" / "irc.chatd.#lobby.weechatlog").read_text()
+        self.assertIn("bob\thello weechat", channel_log)
+        server_log = (home / "logs" / "irc.server.chatd.weechatlog").read_text()
+        self.assertIn("SASL authentication successful", server_log)
