@@ -94,7 +94,8 @@ class AccountLocked(ChatError):
 
 
 class RateLimited(ChatError):
-    """Too many attempts (failed logins, signups) from this account or address; wait."""
+    """Too many failed logins for this account or from this address, or messages sent too
+    fast; wait."""
 
 
 class AccountsUnavailable(ChatError):

@@ -171,6 +171,13 @@ class Accounts(LineTestCase):
         phone.drop()
         self.assertEqual(bob.read(), ["104 [lobby] alice lost connection"])
 
+    def test_a_new_session_talks_in_the_accounts_room(self) -> None:
+        laptop = self.account("alice")
+        laptop.send("/join lobby")
+        tablet = self.world.connect()
+        tablet.send("/login alice password1")
+        self.assertEqual(tablet.send("no /join needed"), ["101 [lobby] <alice> no /join needed"])
+
     def test_one_session_per_account(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent,
                       limits=Limits(max_sessions_per_account=1))
@@ -343,8 +350,8 @@ class Rooms(LineTestCase):
     def test_topic_of_temporary_room(self) -> None:
         ann = self.guest("ann", "lobby")
         self.assertEqual(ann.send("/topic lobby  cats  only "),
-                         ["105 [lobby] ann set the topic: cats  only ", "200 topic set"])
-        self.assertEqual(ann.send("/rooms")[0], "210-lobby 1/100 open temporary: cats  only ")
+                         ["105 [lobby] ann set the topic: cats  only", "200 topic set"])
+        self.assertEqual(ann.send("/rooms")[0], "210-lobby 1/100 open temporary: cats  only")
         self.assertEqual(ann.send("/topic lobby"), ["105 [lobby] ann cleared the topic",
                                                     "200 topic cleared"])
         self.assertEqual(codes(self.guest("bea").send("/topic lobby x")), ["406"])
@@ -392,7 +399,7 @@ class OwnedRooms(LineTestCase):
         self.account("alice").send("/create duo 2")
         self.guest("bea").send("/join duo")
         self.assertEqual(self.guest("cid").send("/join duo"),
-                         ["432 duo is full (2 members); try later"])
+                         ["432 duo is full (limit 2); try later"])
 
     def test_temporary_room_limit(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent,
@@ -431,6 +438,44 @@ class OwnedRooms(LineTestCase):
         ])
         self.assertNotIn("club", self.world.store.rooms)
         self.assertEqual(codes(bea.send("hello")), ["406"])
+
+    def test_failed_write_changes_nothing(self) -> None:
+        from twisted.internet.defer import fail
+
+        from chatd.errors import StorageFailed
+
+        alice = self.account("alice")
+        alice.send("/create club 5")
+        bea = self.guest("bea", "club")
+        alice.read()
+        self.world.store.save = lambda record: fail(StorageFailed("disk on fire"))  # type: ignore[method-assign]
+        self.world.store.delete = lambda key: fail(StorageFailed("disk on fire"))  # type: ignore[method-assign]
+        self.assertEqual(alice.send("/limit club 9"), ["501 disk on fire"])
+        self.assertEqual(alice.send("/topic club hi"), ["501 disk on fire"])
+        self.assertEqual(alice.send("/delete club"), ["501 disk on fire"])
+        self.assertEqual(bea.read(), [], "nobody was told of a change that did not happen")
+        self.assertEqual(alice.send("/rooms")[0], "210-club 2/5 open owned by alice")
+
+    def test_changes_apply_in_order(self) -> None:
+        alice = self.account("alice")
+        alice.send("/create club 5")
+        self.world.hasher.hold = True
+        alice.protocol.dataReceived(b"/lock club sesame\n")
+        other = self.world.connect()
+        other.send("/login alice password1")  # held too: the hasher answers in order
+        self.world.hasher.release()
+        self.world.hasher.hold = False
+        other.read()
+        other.send("/limit club 7")
+        record = self.world.store.rooms["club"]
+        self.assertEqual((record.limit, record.password_hash), (7, "fake$sesame"))
+
+    def test_who_of_a_locked_room_is_for_members(self) -> None:
+        alice = self.account("alice")
+        alice.send("/create club 5 sesame")
+        bea = self.guest("bea")
+        self.assertEqual(codes(bea.send("/who club")), ["403"])
+        self.assertEqual(alice.send("/who club"), ["211-alice", "211 1 member in club"])
 
     def test_settings_of_temporary_rooms_are_refused(self) -> None:
         alice = self.account("alice")

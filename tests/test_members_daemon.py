@@ -147,7 +147,7 @@ class MembersDaemonTests(TestCase):
         listed = admin("list")
         self.assertEqual(listed.returncode, 0, listed.stderr)
         self.assertIn("Ann", listed.stdout)
-        self.assertIn("1 accounts", listed.stdout)
+        self.assertIn("1 account\n", listed.stdout)
         self.assertEqual(admin("lock", "ann").returncode, 0)
         with self.assertRaises(Exception) as raised:
             await protocol.callRemote(commands.Authenticate, name="ann", password="password1",

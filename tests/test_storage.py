@@ -173,3 +173,16 @@ class LockTests(TestCase):
         again = DirectoryLock(directory)
         again.acquire()
         again.release()
+
+
+class PermissionTests(TestCase):
+    def test_journal_is_private(self) -> None:
+        path = Path(self.mktemp())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        journal = Journal(path, "chatd-x")
+        journal.load()
+        journal.append({"n": 1})
+        self.assertEqual(path.stat().st_mode & 0o777, 0o600)
+        path.chmod(0o644)
+        Journal(path, "chatd-x").load()
+        self.assertEqual(path.stat().st_mode & 0o777, 0o600)

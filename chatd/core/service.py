@@ -8,14 +8,16 @@ Deferred that fires once the change is safe, and fail with a ``chatd.errors`` ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatd.core.events import Joined, LeaveReason, Left, Private, RoomChanged, Said, TopicSet
 from chatd.core.names import check_room_name, check_user_name, fold
+from chatd.core.records import RoomRecord
 from chatd.core.rooms import LocalBus, Room, User
 from chatd.core.text import clean_text
 from chatd.errors import (
@@ -75,6 +77,8 @@ class ChatServer:
         self.session_count = 0
         # Room names whose /create is waiting on a hash or a durable write.
         self._creating: set[str] = set()
+        # Changes to persistent rooms, one at a time (see Session._change).
+        self.changes = DeferredLock()
 
     def load_rooms(self) -> None:
         """Bring back the persistent rooms (empty, since membership is never stored)."""
@@ -90,7 +94,7 @@ class ChatServer:
         key = fold(name)
         if self.session_count >= self.limits.max_users:
             raise ServerFull(
-                f"the server is full ({self.limits.max_users} users); try again later"
+                f"the server is full ({self.limits.max_users} sessions); try again later"
             )
         user = self.users.get(key)
         if user is not None:
@@ -106,6 +110,8 @@ class ChatServer:
         else:
             user = self.users[key] = User(name, key, guest)
         session = Session(self, user, mind)
+        # A second session of an account is in the account's rooms already; talk in one.
+        session.current = next(iter(user.rooms.values()), None)
         user.sessions.append(session)
         self.session_count += 1
         return session
@@ -130,7 +136,7 @@ class ChatServer:
         if room.key not in self.rooms:
             raise NoSuchRoom(f"{room.name} was deleted")
         if len(room.members) >= room.limit:
-            raise RoomFull(f"{room.name} is full ({room.limit} members); try later")
+            raise RoomFull(f"{room.name} is full (limit {room.limit}); try later")
         room.members[user.key] = user
         user.rooms[room.key] = room
         self.bus.publish(room, Joined(room.name, user.name))
@@ -255,8 +261,14 @@ class Session:
         return room
 
     def who(self, name: str | None = None) -> Room:
-        """The room whose members to list: a named one (any) or the current one."""
-        return self._member_room(None) if name is None else self.server.find_room(name)
+        """The room whose members to list: the current one, or any named one that is not
+        locked (a locked room's members are for its members to see)."""
+        if name is None:
+            return self._member_room(None)
+        room = self.server.find_room(name)
+        if room.locked and room.key not in self.user.rooms:
+            raise NotAllowed(f"{room.name} is locked; only its members see who is in it")
+        return room
 
     def create(self, name: str, limit: int | None, password: str | None) -> Deferred[Room]:
         """Create a persistent room owned by this account, and join it."""
@@ -294,16 +306,28 @@ class Session:
             raise
         return saved.addCallback(register).addBoth(release)
 
-    def _update(self, room: Room, change: str) -> Deferred[None]:
-        """Make ``room``'s in-memory change durable, then reply.
+    def _change(
+        self,
+        room: Room,
+        updated: Callable[[RoomRecord], RoomRecord | None],
+        apply: Callable[[], None],
+    ) -> Deferred[None]:
+        """Change a persistent room: durable first, then in memory, then the members told.
 
-        The members are told at once. Writes are applied in order, and each writes the
-        room's whole current record, so the last write always holds every change.
+        Changes run one at a time (a DeferredLock), and each builds its record from the
+        room as the previous change left it, so no write can undo another's. ``updated``
+        returning None deletes the room. A failed write changes nothing.
         """
-        self.server.bus.publish(room, RoomChanged(room.name, self.name, change))
-        log.info("{user} changed room {room}: {change}", user=self.name, room=room.name,
-                 change=change)
-        return self.server.store.save(room.record())
+        server = self.server
+
+        def work() -> Deferred[None]:
+            if server.rooms.get(room.key) is not room:
+                raise NoSuchRoom(f"{room.name} was deleted")
+            record = updated(room.record())
+            saved = server.store.delete(room.key) if record is None else server.store.save(record)
+            return saved.addCallback(lambda _: apply())
+
+        return server.changes.run(work)
 
     def set_topic(self, name: str, topic: str) -> Deferred[None]:
         room = self.server.find_room(name)
@@ -311,40 +335,54 @@ class Session:
             room = self._owned_room(name)
         elif room.key not in self.user.rooms:
             raise NotInRoom(f"join {room.name} to set its topic")
-        topic = clean_text(topic) if topic.strip() else ""
+        topic = clean_text(topic).strip() if topic.strip() else ""
         if len(topic) > MAX_TOPIC_LENGTH:
             raise BadSyntax(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
-        room.topic = topic
-        self.server.bus.publish(room, TopicSet(room.name, self.name, topic))
-        return self.server.store.save(room.record()) if room.persistent else succeed(None)
+
+        def apply() -> None:
+            room.topic = topic
+            self.server.bus.publish(room, TopicSet(room.name, self.name, topic))
+
+        if not room.persistent:
+            apply()
+            return succeed(None)
+        return self._change(room, lambda r: replace(r, topic=topic), apply)
+
+    def _settings(self, room: Room, change: str, **fields: object) -> Deferred[None]:
+        def apply() -> None:
+            for field, value in fields.items():
+                setattr(room, field, value)
+            self.server.bus.publish(room, RoomChanged(room.name, self.name, change))
+            log.info("{user} changed room {room}: {change}", user=self.name, room=room.name,
+                     change=change)
+
+        return self._change(room, lambda r: replace(r, **fields), apply)  # type: ignore[arg-type]
 
     def set_limit(self, name: str, limit: int) -> Deferred[None]:
         room = self._owned_room(name)
-        room.limit = _check_limit(self.server, limit)
-        return self._update(room, f"member limit is now {limit}")
+        limit = _check_limit(self.server, limit)
+        return self._settings(room, f"member limit is now {limit}", limit=limit)
 
     def lock(self, name: str, password: str) -> Deferred[None]:
         room = self._owned_room(name)
-
-        def apply(hashed: str) -> Deferred[None]:
-            room.password_hash = hashed
-            return self._update(room, "locked with a password")
-
-        return self.server.hasher.hash(_check_room_password(password)).addCallback(apply)
+        return self.server.hasher.hash(_check_room_password(password)).addCallback(
+            lambda hashed: self._settings(room, "locked with a password", password_hash=hashed)
+        )
 
     def unlock(self, name: str) -> Deferred[None]:
-        room = self._owned_room(name)
-        room.password_hash = None
-        return self._update(room, "unlocked")
+        return self._settings(self._owned_room(name), "unlocked", password_hash=None)
 
     def delete(self, name: str) -> Deferred[None]:
         server = self.server
         room = self._owned_room(name)
-        for user in list(room.members.values()):
-            server.remove(user, room, LeaveReason.DELETED)
-        del server.rooms[room.key]
-        log.info("{user} deleted room {room}", user=self.name, room=room.name)
-        return server.store.delete(room.key)
+
+        def apply() -> None:
+            for user in list(room.members.values()):
+                server.remove(user, room, LeaveReason.DELETED)
+            del server.rooms[room.key]
+            log.info("{user} deleted room {room}", user=self.name, room=room.name)
+
+        return self._change(room, lambda _: None, apply)
 
     # -- talking -----------------------------------------------------------------------
 

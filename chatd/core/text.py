@@ -13,6 +13,14 @@ from chatd.errors import BadText
 MAX_TEXT_LENGTH = 1024
 
 
+def for_log(text: str, limit: int = 64) -> str:
+    """``text`` safe to put in a log line: control characters escaped, length capped."""
+    text = text[:limit]
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def clean_text(text: str) -> str:
     """Return ``text`` ready to relay, or raise BadText saying what is wrong with it."""
     text = text.replace("\t", " ")

@@ -28,6 +28,7 @@ from chatd.auth.credentials import AccountLogin, GuestNick, Signup
 from chatd.core.events import Event, LeaveReason
 from chatd.core.rooms import Room
 from chatd.core.service import Session
+from chatd.core.text import for_log
 from chatd.frontends.line_codec import Code, LineFramer, TooLong, multiline, render_event, reply
 from chatd.frontends.outbox import Flusher, Outbox
 from chatd.interfaces import IChatMind, IChatSession
@@ -309,7 +310,7 @@ class LineProtocol(Protocol, TimeoutMixin):
 
         def refused(failure: Failure) -> Failure:
             log.info("login refused from {peer}: {why}", peer=self.peer,
-                     why=failure.getErrorMessage())
+                     why=for_log(failure.getErrorMessage(), 200))
             return failure
 
         return self._portal.login(credentials, self, IChatSession).addCallbacks(
@@ -396,8 +397,9 @@ class LineProtocol(Protocol, TimeoutMixin):
         )
 
     def do_limit(self, name: str, limit: str) -> Deferred[None]:
-        return self._require_session().set_limit(name, _number(limit)).addCallback(
-            lambda _: self.send(Code.OK, f"member limit set to {limit}")
+        number = _number(limit)
+        return self._require_session().set_limit(name, number).addCallback(
+            lambda _: self.send(Code.OK, f"member limit set to {number}")
         )
 
     def do_lock(self, name: str, password: str) -> Deferred[None]:
@@ -426,7 +428,7 @@ def _count(number: int, noun: str) -> str:
 
 
 def _number(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise errors.BadSyntax(f"{text!r} is not a number")
     return int(text)
 

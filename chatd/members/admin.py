@@ -113,7 +113,7 @@ async def _run(backend: Backend, args: argparse.Namespace) -> None:
         for info in rows:
             print(f"{info.name:<32} {'yes' if info.locked else 'no':<6} "
                   f"{_when(info.created):<16} {info.scheme}")
-        print(f"{len(rows)} accounts")
+        print(f"{len(rows)} account{'' if len(rows) == 1 else 's'}")
     elif args.command == "show":
         for key, value in asdict(await backend.show(args.name)).items():
             print(f"{key}: {_when(value) if key == 'created' else value}")

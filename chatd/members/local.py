@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from chatd.core.names import check_user_name, fold
 from chatd.core.records import Account
+from chatd.core.text import for_log
 from chatd.errors import (
     AccountLocked,
     BadName,
@@ -159,7 +160,7 @@ class LocalDirectory:
                 self._by_account.failed(key)
                 if peer:
                     self._by_address.failed(peer)
-                log.info("failed login for {name} from {peer}", name=name[:40], peer=peer)
+                log.info("failed login for {name} from {peer}", name=for_log(name), peer=peer)
                 _wrong()
             return key
 

@@ -22,7 +22,7 @@ import os
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorFromThreads
@@ -55,6 +55,11 @@ def decode_record(line: bytes) -> Record | None:
     return record if isinstance(record, dict) else None
 
 
+def _open_private(path: Path, flags: int) -> BinaryIO:
+    """Open for writing, creating the file readable by its owner only: it holds hashes."""
+    return os.fdopen(os.open(path, flags, 0o600), "wb")
+
+
 def fsync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -77,6 +82,8 @@ class Journal:
         if not self.path.exists():
             self.rewrite([])
             return []
+        if self.path.stat().st_mode & 0o077:
+            os.chmod(self.path, 0o600)  # made by an older version, or copied in by hand
         with self.path.open("rb") as f:
             data = f.read()
         if not data.startswith(self.header):
@@ -105,7 +112,7 @@ class Journal:
 
     def append(self, record: Record) -> None:
         """Write one record durably."""
-        with self.path.open("ab") as f:
+        with _open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as f:
             f.write(encode_record(record))
             f.flush()
             os.fsync(f.fileno())
@@ -113,7 +120,7 @@ class Journal:
     def rewrite(self, records: Iterable[Record]) -> None:
         """Replace the whole file with ``records``, atomically and durably."""
         temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("wb") as f:
+        with _open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as f:
             f.write(self.header)
             for record in records:
                 f.write(encode_record(record))
