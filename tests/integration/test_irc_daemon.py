@@ -127,8 +127,9 @@ class IRCDaemonTests(unittest.TestCase):
         daemon = self.start()
         self.assertIsNone(_IRC_PORT.search(daemon.run_log()))
 
-    @unittest.skipIf(WEECHAT is None, "weechat-headless is not installed")
     def test_weechat_with_sasl(self) -> None:
+        if WEECHAT is None:
+            self.fail("weechat-headless is needed: apt-get install weechat-headless")
         daemon = self.start("--irc", "tcp:0:interface=127.0.0.1")
         account(daemon, "signup", "weebot", PASSWORD).close()
         bob: LineClient = guest(daemon, "bob")
