@@ -371,6 +371,7 @@ class FramingTests(IRCTestCase):
         self.assertEqual(find(client.send("JOIN"), "461")[1], "JOIN")
         self.assertEqual(commands(client.send("PRIVMSG")), ["411"])
         self.assertEqual(commands(client.send("PRIVMSG #a")), ["412"])
+        self.assertEqual(commands(client.send("PRIVMSG a,b,c,d,e :hi")), ["407"])
 
 
 class ChannelTests(IRCTestCase):

@@ -79,6 +79,8 @@ _CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect"
 
 # Lines queued behind a slow command before reading from the socket pauses.
 _QUEUE_PAUSE = 32
+# PRIVMSG and NOTICE targets per line (TARGMAX in ISUPPORT).
+_MAX_TARGETS = 4
 # SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
 _SASL_MAX = 4096
 
@@ -705,13 +707,16 @@ class IRCProtocol(Protocol):
         if not text:
             self.send(irc.ERR_NOTEXTTOSEND, "No text to send")
             return None
+        if targets.count(",") >= _MAX_TARGETS:
+            self.send(irc.ERR_TOOMANYTARGETS, targets, f"at most {_MAX_TARGETS} targets")
+            return None
         return self._each(TARGET, None, self._privmsg_one,
                           [(target, text) for target in targets.split(",") if target],
                           "PRIVMSG")
 
     def do_notice(self, targets: str = "", text: str = "", *_: str) -> None:
         """Relayed like PRIVMSG, but (as IRC requires) no error is ever sent back."""
-        for target in targets.split(","):
+        for target in targets.split(",")[:_MAX_TARGETS]:
             try:
                 self._relay(target, text)
             except errors.ChatError:
