@@ -5,6 +5,10 @@ stdout carries only the server's lines (rendered plainly, or verbatim with ``--r
 client's own remarks go to stderr. When stdin ends the client listens ``--wait`` seconds
 more, then sends /quit, whose reply the server sends after every earlier one, and exits when
 the server hangs up: status 0 after /quit, 1 if the connection failed or dropped.
+
+Lines are sent as they are read, without waiting for replies (chat lines get none to wait
+for), so a ``/save`` in a script holds what had arrived when it was read, not the replies to
+the lines just before it. ``--raw`` means verbatim: control characters are not escaped.
 """
 
 from __future__ import annotations
