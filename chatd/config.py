@@ -27,6 +27,9 @@ class ConfigError(ValueError):
 class Settings:
     line: tuple[str, ...] = (DEFAULT_LINE,)
     irc: tuple[str, ...] = ()
+    members: str = ""
+    members_secret: Path | None = None
+    max_output: int = 256 * 1024
     data: Path = Path("chatd-data")
     max_users: int = 10_000
     max_line: int = 2048
@@ -87,6 +90,12 @@ def _endpoints(value: Any) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
 def _path(value: Any) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ValueError("expected a directory path")
@@ -106,6 +115,12 @@ KEYS: dict[str, Key] = {
     "irc": Key(_endpoints, "IRC listener, a Twisted endpoint string (repeatable; off unless "
                "given; ssl:6697:privateKey=KEY:certKey=CERT for TLS)"),
     "data": Key(_path, "data directory (accounts, rooms, lock file)"),
+    "members": Key(_text, "member service client endpoint (e.g. unix:/var/lib/chatd-members/"
+                   "members.sock); empty: accounts embedded in the data directory"),
+    "members-secret": Key(_path, "file with the member service's shared secret (mode 0600) "
+                          "[default: members.secret beside the unix socket]"),
+    "max-output": Key(_integer(4096, 64 * 1024 * 1024),
+                      "bytes queued for a client that stopped reading before it is dropped"),
     "max-users": Key(_integer(1, 1_000_000), "most sessions logged in at once"),
     "max-line": Key(_integer(64, 65536), "longest input line in bytes; longer lines get 413"),
     "idle-timeout": Key(_seconds, "close a connection silent for this many seconds (0: never)"),
@@ -160,5 +175,10 @@ def load_settings(command_line: dict[str, Any], config: Path | None) -> Settings
     settings = _apply(settings, command_line, lambda key: f"--{key}")
     if settings.default_room_limit > settings.max_room_limit:
         raise ConfigError("default-room-limit: must not exceed max-room-limit")
+    if settings.members and settings.members_secret is None:
+        if not settings.members.startswith("unix:"):
+            raise ConfigError("members-secret: required with a members endpoint that is not unix:")
+        socket = Path(settings.members[5:].split(":")[0].removeprefix("path="))
+        settings = replace(settings, members_secret=socket.with_name("members.secret"))
     return settings
 

@@ -2,12 +2,15 @@
 
 The service tree, started in this order and stopped in reverse::
 
-    hash pool, journal pool  (threads: argon2id; ordered fsyncs)
     data                     (lock the data directory, load accounts and rooms)
+    hash pool, journal pool  (threads: argon2id; ordered fsyncs)
+    member service client    (with --members: AMP to twistd chatd-members)
     line and IRC listeners   (one per --line and per --irc endpoint)
 
-so nothing listens before the data is loaded, and the journal thread finishes its queued
-writes after the listeners have closed.
+The listeners bind their ports earlier, in twistd's privileged start (so ports below 1024
+work with --uid), but accept nothing until the reactor runs, after the data is loaded. At
+stop, the listeners close first and the journal thread finishes its queued writes before the
+data directory's lock is released.
 """
 
 from __future__ import annotations
@@ -26,14 +29,19 @@ from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.auth.realm import make_portal
 from chatd.config import KEYS, ConfigError, Settings, load_settings
 from chatd.core.service import ChatServer, Limits
+from chatd.errors import StartupError
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
+from chatd.interfaces import IMemberDirectory
+from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory
+from chatd.members.tap import read_secret
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
 from chatd.storage.rooms import FileRoomStore
+from chatd.threads import ThreadPoolService
 
 log = Logger()
 
@@ -56,6 +64,7 @@ class Options(usage.Options):
         self["irc"] = []
         self.config: Path | None = None
         self.settings = Settings()
+        self.members_secret = ""
 
     def opt_line(self, endpoint: str) -> None:
         """line-protocol listener, a Twisted endpoint string (repeatable; ssl:PORT:privateKey=
@@ -81,6 +90,16 @@ class Options(usage.Options):
             raise usage.UsageError(str(error)) from None
         from twisted.internet import reactor
 
+        if self.settings.members:
+            try:
+                endpoints.clientFromString(reactor, self.settings.members)
+            except Exception as error:
+                raise usage.UsageError(f"--members {self.settings.members!r}: {error}") from None
+            assert self.settings.members_secret is not None  # load_settings fills it in
+            try:
+                self.members_secret = read_secret(self.settings.members_secret)
+            except StartupError as error:
+                raise usage.UsageError(f"--members-secret: {error}") from None
         for option, descriptions in (("line", self.settings.line), ("irc", self.settings.irc)):
             for description in descriptions:
                 try:
@@ -89,35 +108,31 @@ class Options(usage.Options):
                     raise usage.UsageError(f"--{option} {description!r}: {error}") from None
 
 
-class ThreadPoolService(Service):
-    """Owns a thread pool: started with the daemon, joined (queued work done) at stop."""
-
-    def __init__(self, pool: ThreadPool) -> None:
-        self.pool = pool
-
-    def startService(self) -> None:
-        super().startService()
-        self.pool.start()
-
-    def stopService(self) -> None:
-        super().stopService()
-        self.pool.stop()
-
-
 class DataService(Service):
-    """Locks the data directory and loads accounts and rooms before anything listens."""
+    """Locks the data directory and loads accounts and rooms.
 
-    def __init__(self, path: Path, directory: LocalDirectory, server: ChatServer) -> None:
+    It is the first service to start, so when the data can't be had (another daemon holds
+    the lock, a journal is damaged) nothing else has started: the daemon exits at once with
+    one line saying why, and a non-zero status for systemd. It is the last to stop, so the
+    lock is held until the journal thread has written everything queued.
+    """
+
+    def __init__(
+        self, path: Path, server: ChatServer, directory: LocalDirectory | None
+    ) -> None:
         self.path = path
         self.lock = DirectoryLock(path)
-        self.directory = directory
         self.server = server
+        self.directory = directory
 
     def startService(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.lock.acquire()
-        accounts = self.directory.load()
-        self.server.load_rooms()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.lock.acquire()
+            accounts = "remote" if self.directory is None else self.directory.load()
+            self.server.load_rooms()
+        except (StartupError, OSError) as error:
+            raise SystemExit(f"chatd: {error}") from None
         log.info("data in {path}: {accounts} accounts", path=str(self.path), accounts=accounts)
         super().startService()
 
@@ -131,11 +146,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         from twisted.internet import reactor
     settings = options.settings
     top = MultiService()
-
     hash_pool = ThreadPool(0, settings.hash_threads, "chatd-hash")
     journal_pool = ThreadPool(1, 1, "chatd-journal")
-    for pool in (hash_pool, journal_pool):
-        ThreadPoolService(pool).setServiceParent(top)
     hasher = Argon2Hasher(
         reactor,
         hash_pool,
@@ -149,7 +161,17 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         journal = Journal(settings.data / name, kind)
         return KeyedFile(journal, JournalWriter(journal, reactor, journal_pool))
 
-    directory = LocalDirectory(keyed("members.journal", "chatd-members"), hasher, reactor)
+    directory: IMemberDirectory
+    local: LocalDirectory | None = None
+    if settings.members:
+        remote = RemoteDirectory(
+            endpoints.clientFromString(reactor, settings.members), options.members_secret, reactor
+        )
+        directory = remote
+    else:
+        directory = local = LocalDirectory(
+            keyed("members.journal", "chatd-members"), hasher, reactor
+        )
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
@@ -161,11 +183,20 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             max_room_limit=settings.max_room_limit,
         ),
     )
-    DataService(settings.data, directory, server).setServiceParent(top)
+    DataService(settings.data, server, local).setServiceParent(top)
+    for pool in (hash_pool, journal_pool):
+        ThreadPoolService(pool).setServiceParent(top)
+    if settings.members:
+        remote.service.setServiceParent(top)
 
     portal = make_portal(server, directory, guests=not settings.require_account)
     factory = LineFactory(
-        portal, LineOptions(settings.max_line, settings.idle_timeout), reactor
+        portal,
+        LineOptions(
+            settings.max_line, settings.idle_timeout, settings.max_output,
+            guests=not settings.require_account,
+        ),
+        reactor,
     )
     for description in settings.line:
         listener: IService = strports.service(description, factory, reactor=reactor)

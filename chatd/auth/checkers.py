@@ -47,14 +47,21 @@ class SignupChecker:
 
     credentialInterfaces = (ISignupCredentials,)
 
-    def __init__(self, directory: IMemberDirectory, name_in_use: NameInUse) -> None:
+    def __init__(
+        self,
+        directory: IMemberDirectory,
+        name_in_use: NameInUse,
+        check_capacity: Callable[[], None],
+    ) -> None:
         self._directory = directory
         self._name_in_use = name_in_use
+        self._check_capacity = check_capacity
 
     def requestAvatarId(  # type: ignore[override]
         self, credentials: ISignupCredentials
     ) -> Deferred[Identity]:
         name = check_user_name(credentials.name)
+        self._check_capacity()
         if self._name_in_use(name):
             raise NameTaken(f"{name} is in use by a guest right now; pick another name")
         return self._directory.signup(name, credentials.password).addCallback(

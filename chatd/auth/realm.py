@@ -36,7 +36,7 @@ def make_portal(server: ChatServer, directory: IMemberDirectory, guests: bool) -
         ChatRealm(server),
         [
             AccountChecker(directory),
-            SignupChecker(directory, server.is_online),
+            SignupChecker(directory, server.is_online, server.check_capacity),
             GuestChecker(directory, server.is_online, guests),
         ],
     )

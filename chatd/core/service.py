@@ -89,13 +89,17 @@ class ChatServer:
     def is_online(self, name: str) -> bool:
         return fold(name) in self.users
 
-    def connect(self, name: str, guest: bool, mind: IChatMind) -> Session:
-        """Make a session for ``name`` (already authenticated, or a guest name checked free)."""
-        key = fold(name)
+    def check_capacity(self) -> None:
+        """Raise ServerFull now, rather than after a signup has created the account."""
         if self.session_count >= self.limits.max_users:
             raise ServerFull(
                 f"the server is full ({self.limits.max_users} sessions); try again later"
             )
+
+    def connect(self, name: str, guest: bool, mind: IChatMind) -> Session:
+        """Make a session for ``name`` (already authenticated, or a guest name checked free)."""
+        key = fold(name)
+        self.check_capacity()
         user = self.users.get(key)
         if user is not None:
             if guest or user.guest:

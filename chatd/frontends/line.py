@@ -71,6 +71,7 @@ class Options:
     max_line: int = 2048
     idle_timeout: float = 0
     max_output: int = 256 * 1024
+    guests: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +173,11 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.outbox = Outbox(
             self.transport, self._flusher, self._options.max_output, self._overflowed
         )
-        self.outbox.write(
-            reply(
-                Code.GREETING,
-                "chatd ready. /nick NAME to chat as a guest, /signup NAME PASSWORD or "
-                "/login NAME PASSWORD for an account, /help for all commands",
-            )
+        guests = "/nick NAME to chat as a guest, " if self._options.guests else ""
+        self.send(
+            Code.GREETING,
+            f"chatd ready. {guests}/signup NAME PASSWORD or /login NAME PASSWORD for an "
+            "account, /help for all commands",
         )
         if self._options.idle_timeout:
             self.setTimeout(self._options.idle_timeout)

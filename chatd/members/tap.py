@@ -103,16 +103,20 @@ class MemberDataService(Service):
         self.directory = directory
         self.factory = factory
 
-    def privilegedStartService(self) -> None:
-        # Runs before the listener binds, so the secret is in place for the first client.
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.lock.acquire()
-        secret_file = self.options["secret-file"]
-        path = Path(secret_file) if secret_file else self.path / "members.secret"
-        self.factory.secret = read_secret(path, create=secret_file is None)
-        count = self.directory.load()
+    def startService(self) -> None:
+        # First to start (nothing else runs if this fails) and last to stop (the lock is held
+        # until queued writes are done); no client is served before the reactor runs.
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.lock.acquire()
+            secret_file = self.options["secret-file"]
+            path = Path(secret_file) if secret_file else self.path / "members.secret"
+            self.factory.secret = read_secret(path, create=secret_file is None)
+            count = self.directory.load()
+        except (StartupError, OSError) as error:
+            raise SystemExit(f"chatd-members: {error}") from None
         log.info("member service: {count} accounts in {path}", count=count, path=str(self.path))
-        super().privilegedStartService()
+        super().startService()
 
     def stopService(self) -> None:
         super().stopService()
@@ -126,8 +130,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     top = MultiService()
     hash_pool = ThreadPool(0, options["hash-threads"], "members-hash")
     journal_pool = ThreadPool(1, 1, "members-journal")
-    for pool in (hash_pool, journal_pool):
-        ThreadPoolService(pool).setServiceParent(top)
     hasher = Argon2Hasher(
         reactor,
         hash_pool,
@@ -142,5 +144,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     )
     factory = MemberServerFactory(directory, "", reactor)
     MemberDataService(options, directory, factory).setServiceParent(top)
+    for pool in (hash_pool, journal_pool):
+        ThreadPoolService(pool).setServiceParent(top)
     strports.service(options["listen"], factory, reactor=reactor).setServiceParent(top)
     return top
