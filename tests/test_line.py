@@ -592,3 +592,21 @@ class Throttling(LineTestCase):
                          ["435 the account alice is locked; ask an operator"])
         self.world.directory.set_locked("alice", False)
         self.assertEqual(codes(self.world.connect().send("/login alice password1")), ["201"])
+
+
+class HalfClose(LineTestCase):
+    def test_input_closed_early_still_gets_every_reply(self) -> None:
+        self.account("alice").drop()
+        self.world.hasher.hold = True
+        client = self.world.connect()
+        client.protocol.dataReceived(b"/login alice password1\n/join lobby\nhi\n")
+        client.protocol.readConnectionLost()
+        self.assertFalse(client.transport.disconnecting, "replies are still owed")
+        self.world.hasher.release()
+        self.assertEqual(client.read(), [
+            "201 welcome back, alice",
+            "103 [lobby] alice joined",
+            "200 you are in lobby (1 member)",
+            "101 [lobby] <alice> hi",
+        ])
+        self.assertTrue(client.transport.disconnecting)

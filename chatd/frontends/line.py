@@ -16,7 +16,7 @@ from typing import Any
 from twisted.cred.credentials import ICredentials
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
@@ -136,9 +136,14 @@ def _room_line(room: Room) -> str:
     return f"{room.name} {len(room.members)}/{room.limit} {state} {owner}{topic}"
 
 
-@implementer(IChatMind)
+@implementer(IChatMind, IHalfCloseableProtocol)
 class LineProtocol(Protocol, TimeoutMixin):
-    """One telnet/netcat connection."""
+    """One telnet/netcat connection.
+
+    Half-closes are honoured: ``printf '/nick a\\n/join x\\nhi\\n' | nc HOST PORT`` ends its
+    input before the replies come back, and every queued line is still run and answered
+    before the connection closes.
+    """
 
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
@@ -156,6 +161,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         self._busy = False
         self._paused = False
         self._closed = False
+        self._input_done = False
         self._leave_reason = LeaveReason.LOST
         self._quit_message = ""
         self.session: Session | None = None
@@ -195,6 +201,13 @@ class LineProtocol(Protocol, TimeoutMixin):
         self._leave_reason = LeaveReason.SLOW
         self.transport.abortConnection()
 
+    def readConnectionLost(self) -> None:
+        self._input_done = True
+        self._drain()
+
+    def writeConnectionLost(self) -> None:
+        self.transport.loseConnection()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._closed = True
         self.outbox.stopProducing()
@@ -221,6 +234,9 @@ class LineProtocol(Protocol, TimeoutMixin):
             if result is not None:
                 self._busy = True
                 result.addBoth(self._finished)
+        if self._input_done and not self._queue and not self._busy:
+            self.outbox.close()
+            return
         if len(self._queue) > _QUEUE_PAUSE and not self._paused:
             self._paused = True
             self.transport.pauseProducing()
