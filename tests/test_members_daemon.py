@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from integration.harness import CHEAP_HASH, TWISTD, daemon_env, run_twistd
+from integration.harness import CHEAP_HASH, TWISTD, Daemon, daemon_env, run_twistd
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -171,3 +171,86 @@ class MembersDaemonTests(TestCase):
         )
         self.assertNotEqual(wrong.returncode, 0)
         self.assertIn("chatd-admin:", wrong.stderr)
+
+
+class ChatWithRemoteMembersTests(TestCase):
+    """Both daemons as real processes: chatd --members talks AMP to chatd-members."""
+
+    def setUp(self) -> None:
+        self.members = MembersDaemon(Path(self.mktemp()).absolute()).start()
+        self.addCleanup(self.members.kill)
+        self.chat = Daemon(Path(self.mktemp()).absolute(), [
+            "--members", f"tcp:127.0.0.1:{self.members.port}",
+            "--members-secret", str(self.members.data / "members.secret"),
+        ]).start()
+        self.addCleanup(self.chat.cleanup)
+
+    def login_code(self, command: str) -> int:
+        client = self.chat.connect()
+        try:
+            return client.command(command).code
+        finally:
+            client.close()
+
+    def until(self, condition: object, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():  # type: ignore[operator]
+                return
+            time.sleep(0.1)
+        self.fail(f"timed out after {seconds}s waiting for {what}")
+
+    def test_login_outage_and_recovery(self) -> None:
+        self.until(lambda: self.login_code("/signup Remy password1") == 201, 10,
+                   "the first connection to the member service")
+        alice = self.chat.connect()
+        alice.login("login", "remy", "password1")
+        alice.ok("/join lobby")
+        bob = self.chat.connect()
+        bob.login("nick", "bob")
+        bob.ok("/join lobby")
+
+        self.members.kill()
+        started = time.monotonic()
+        self.until(lambda: self.login_code("/login remy password1") == 502, 10,
+                   "logins to fail with 502 while accounts are down")
+        self.assertLess(time.monotonic() - started, 10)
+        client = self.chat.connect()
+        answer = client.command("/login remy password1")
+        self.assertEqual(answer.code, 502)
+        self.assertIn("accounts are unavailable", answer.text)
+        client.close()
+        alice.send("still chatting")
+        bob.wait_event("101 [lobby] <Remy> still chatting")
+
+        self.members.start(self.members.port)
+        self.until(lambda: self.login_code("/login remy password1") == 201, 20,
+                   "chatd to reconnect to the member service by itself")
+        self.assertEqual(self.login_code("/signup Remy password2"), 409)
+        alice.close()
+        bob.close()
+
+    def test_wrong_secret_means_no_accounts(self) -> None:
+        wrong = Path(self.mktemp()).absolute()
+        wrong.write_text("x" * 40 + "\n")
+        wrong.chmod(0o600)
+        chat = Daemon(Path(self.mktemp()).absolute(), [
+            "--members", f"tcp:127.0.0.1:{self.members.port}", "--members-secret", str(wrong),
+        ]).start()
+        self.addCleanup(chat.cleanup)
+        client = chat.connect()
+        self.assertEqual(client.command("/login anyone password1").code, 502)
+        client.close()
+        self.until(lambda: "wrong member-service secret" in self.members.log.read_text(), 10,
+                   "the member service to log the refusal")
+        self.assertIn("the member service refused us", chat.run_log())
+
+    def test_secret_file_readable_by_others_is_refused(self) -> None:
+        loose = Path(self.mktemp()).absolute()
+        loose.write_text("y" * 40 + "\n")
+        loose.chmod(0o644)
+        result = run_twistd(["-n", "chatd", "--data", str(Path(self.mktemp()).absolute()),
+                             "--members", "tcp:127.0.0.1:1", "--members-secret", str(loose)],
+                            cwd=self.chat.cwd)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("readable by others", result.stdout.splitlines()[-1])
