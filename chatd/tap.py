@@ -201,7 +201,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     for description in settings.line:
         listener: IService = strports.service(description, factory, reactor=reactor)
         listener.setServiceParent(top)
-    irc_factory = IRCFactory(portal, IRCOptions(), reactor)
+    irc_factory = IRCFactory(portal, IRCOptions(max_output=settings.max_output), reactor)
     for description in settings.irc:
         strports.service(description, irc_factory, reactor=reactor).setServiceParent(top)
     return top

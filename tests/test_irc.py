@@ -121,6 +121,8 @@ class FormatTests(TestCase):
         self.assertEqual(render(RoomChanged("lobby", "ann", "unlocked")),
                          b":chatd NOTICE #lobby :ann: unlocked\r\n")
         self.assertEqual(render(Notice("restarting")), b":chatd NOTICE * restarting\r\n")
+        for reason in LeaveReason:
+            self.assertTrue(render(Left("lobby", "ann", reason)).endswith(b"\r\n"))
 
     def test_names_are_split_within_512_bytes(self) -> None:
         names = [f"user{i:04d}" for i in range(200)]
@@ -137,6 +139,7 @@ class IRCClient:
     """One IRC connection over a StringTransport; lines parsed with Twisted's parsemsg."""
 
     def __init__(self, factory: IRCFactory) -> None:
+        self.clock = factory.clock
         self.protocol: IRCProtocol = factory.buildProtocol(None)
         self.transport = StringTransport()
         self.protocol.makeConnection(self.transport)
@@ -150,6 +153,7 @@ class IRCClient:
         return self.read()
 
     def read(self) -> list[Line]:
+        self.clock.advance(0)  # the outbox writes once per reactor turn
         data = self.transport.value()
         self.transport.clear()
         for raw in data.split(b"\r\n")[:-1]:
@@ -571,11 +575,23 @@ class PeopleAndServerTests(IRCTestCase):
         bob.send("PONG chatd")
         self.world.clock.advance(120)
         self.assertEqual(ann.read(), [("", "PING", ["chatd"])])
+        bob.send("PONG chatd")
         self.world.clock.advance(60)
         self.assertEqual(ann.read(), [("", "ERROR", ["Closing link: Ping timeout: 60 seconds"])])
         self.assertTrue(ann.closed)
         ann.drop()
         self.assertIn(("ann!ann@chatd", "QUIT", ["Ping timeout"]), bob.read())
+
+    def test_a_client_that_stops_reading_is_dropped(self) -> None:
+        ann = self.guest("ann", "#a")
+        bob = self.line_guest("bob", "a")
+        ann.read()
+        ann.protocol.outbox.pauseProducing()
+        for _ in range(300):
+            bob.send("x" * 1000)
+        self.assertTrue(ann.closed)
+        ann.drop()
+        self.assertIn("104 [a] ann ", bob.read()[-1])
 
     def test_dropped_connection_logs_out(self) -> None:
         ann = self.guest("ann", "#a")

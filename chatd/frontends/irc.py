@@ -38,6 +38,7 @@ from chatd.core.service import Session
 from chatd.frontends import irc_codec as codec
 from chatd.frontends.irc_codec import SERVER_NAME, channel, message, numeric, source
 from chatd.frontends.line_codec import LineFramer, TooLong
+from chatd.frontends.outbox import Flusher, Outbox
 from chatd.interfaces import IChatMind, IChatSession
 
 log = Logger()
@@ -87,10 +88,12 @@ _SASL_MAX = 4096
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """The IRC frontend's settings: keep-alive timing and the message of the day."""
+    """The IRC frontend's settings: keep-alive timing, the most output queued for a client
+    that stopped reading, and the message of the day."""
 
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
+    max_output: int = 256 * 1024
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
@@ -154,8 +157,9 @@ class IRCProtocol(Protocol):
     transport: Any
 
     def __init__(self, portal: Portal, options: Options, clock: IReactorTime,
-                 away: dict[str, str]) -> None:
+                 flusher: Flusher, away: dict[str, str]) -> None:
         self._portal = portal
+        self._flusher = flusher
         self._options = options
         self._clock = clock
         self._away = away
@@ -180,6 +184,7 @@ class IRCProtocol(Protocol):
         # sender, and IRC clients show their own messages without one.
         self._saying = False
         self.session: Session | None = None
+        self.outbox: Outbox
         self.peer = ""
 
     # -- connection --------------------------------------------------------------------
@@ -188,10 +193,21 @@ class IRCProtocol(Protocol):
         address = self.transport.getPeer()
         self.peer = f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
         log.info("IRC connection from {peer}", peer=self.peer)
+        self.outbox = Outbox(
+            self.transport, self._flusher, self._options.max_output, self._overflowed
+        )
         self._keep_alive()
+
+    def _overflowed(self) -> None:
+        """The client stopped reading and too much piled up: drop it, tell its rooms."""
+        log.warn("dropping IRC {peer}: it stopped reading with over {limit} bytes queued",
+                 peer=self.peer, limit=self._options.max_output)
+        self._leave_reason = LeaveReason.SLOW
+        self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._closed = True
+        self.outbox.stopProducing()
         self._queue.clear()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
@@ -214,19 +230,19 @@ class IRCProtocol(Protocol):
             self._close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
             return
         self._pinged = True
-        self.transport.write(message("", "PING", SERVER_NAME))
+        self.outbox.write(message("", "PING", SERVER_NAME))
         self._timer = self._clock.callLater(self._options.ping_timeout, self._silent)
 
     def _close(self, why: str) -> None:
-        self.transport.write(message("", "ERROR", f"Closing link: {why}"))
-        self.transport.loseConnection()
+        self.outbox.write(message("", "ERROR", f"Closing link: {why}"))
+        self.outbox.close()
 
     def deliver(self, event: Event) -> None:
         if self._saying and isinstance(event, Said):
             return
         if codec.is_quit(event) and self._still_shared(event):
             return
-        self.transport.write(event.encoded(codec.render_event))
+        self.outbox.write(event.encoded(codec.render_event))
         if (isinstance(event, Joined) and self.session is not None
                 and fold(event.who) == self.session.user.key):
             self._channel_greeting(event.room)
@@ -265,7 +281,7 @@ class IRCProtocol(Protocol):
         self._drain()
 
     def _drain(self) -> None:
-        while self._queue and not self._busy and not self.transport.disconnecting:
+        while self._queue and not self._busy and not self.outbox.closed:
             result = self._line(self._queue.popleft())
             if result is not None:
                 self._busy = True
@@ -325,7 +341,7 @@ class IRCProtocol(Protocol):
         if code == codec.ERR_UNKNOWNERROR:
             self.send(code, command, str(error))
         elif not code[0].isdigit():
-            self.transport.write(message(SERVER_NAME, "FAIL", command, code, target,
+            self.outbox.write(message(SERVER_NAME, "FAIL", command, code, target,
                                          str(error)))
         elif with_target:
             self.send(code, target, str(error))
@@ -351,7 +367,7 @@ class IRCProtocol(Protocol):
         return "*" if self.session is None else self.session.name
 
     def send(self, code: str, *params: str) -> None:
-        self.transport.write(numeric(code, self.client(), *params))
+        self.outbox.write(numeric(code, self.client(), *params))
 
     def _require_session(self) -> Session:
         assert self.session is not None, "registered connections have a session"
@@ -368,7 +384,7 @@ class IRCProtocol(Protocol):
             offered = " ".join(
                 f"{name}={value}" if modern else name for name, value in _CAPABILITIES.items()
             )
-            self.transport.write(message(SERVER_NAME, "CAP", self.client(), "LS", offered))
+            self.outbox.write(message(SERVER_NAME, "CAP", self.client(), "LS", offered))
         elif verb == "REQ":
             if not self.registered:
                 self._cap_negotiating = True
@@ -383,10 +399,10 @@ class IRCProtocol(Protocol):
                 reply = "ACK"
             else:
                 reply = "NAK"
-            self.transport.write(message(SERVER_NAME, "CAP", self.client(), reply,
+            self.outbox.write(message(SERVER_NAME, "CAP", self.client(), reply,
                                          " ".join(wanted)))
         elif verb == "LIST":
-            self.transport.write(message(SERVER_NAME, "CAP", self.client(), "LIST",
+            self.outbox.write(message(SERVER_NAME, "CAP", self.client(), "LIST",
                                          " ".join(sorted(self._caps))))
         elif verb == "END":
             self._cap_negotiating = False
@@ -471,7 +487,7 @@ class IRCProtocol(Protocol):
         self.send(irc.RPL_YOURHOST, f"Your host is {SERVER_NAME}, running {codec.VERSION}")
         self.send(irc.RPL_CREATED, "This server speaks IRC to chatd's rooms")
         self.send(irc.RPL_MYINFO, SERVER_NAME, codec.VERSION, "i", "klo", "kl")
-        self.transport.write(codec.isupport_lines(nick))
+        self.outbox.write(codec.isupport_lines(nick))
         self.do_lusers()
         self.do_motd()
 
@@ -489,7 +505,7 @@ class IRCProtocol(Protocol):
                 self.send(codec.ERR_SASLFAIL, "SASL authentication failed")
                 return None
             self._sasl = []
-            self.transport.write(message("", "AUTHENTICATE", "+"))
+            self.outbox.write(message("", "AUTHENTICATE", "+"))
             return None
         self._sasl.append("" if data == "+" else data)
         if sum(map(len, self._sasl)) > _SASL_MAX:
@@ -518,15 +534,15 @@ class IRCProtocol(Protocol):
                 not self.session.guest) else (
                 "TEMPORARILY_UNAVAILABLE", "register before connecting: set your client's "
                 "account registration (or use the line protocol's /signup) and reconnect")
-            self.transport.write(message(SERVER_NAME, "FAIL", "REGISTER", why[0], account,
+            self.outbox.write(message(SERVER_NAME, "FAIL", "REGISTER", why[0], account,
                                          why[1]))
             return None
         if self._nick is None:
-            self.transport.write(message(SERVER_NAME, "FAIL", "REGISTER", "NEED_NICK",
+            self.outbox.write(message(SERVER_NAME, "FAIL", "REGISTER", "NEED_NICK",
                                          account, "send NICK first"))
             return None
         if account != "*" and fold(account) != fold(self._nick):
-            self.transport.write(message(SERVER_NAME, "FAIL", "REGISTER",
+            self.outbox.write(message(SERVER_NAME, "FAIL", "REGISTER",
                                          "ACCOUNT_NAME_MUST_BE_NICK", account,
                                          "the account name is your nick"))
             return None
@@ -534,13 +550,13 @@ class IRCProtocol(Protocol):
 
         def done(session: Session | None) -> None:
             if session is not None:
-                self.transport.write(message(SERVER_NAME, "REGISTER", "SUCCESS", session.name,
+                self.outbox.write(message(SERVER_NAME, "REGISTER", "SUCCESS", session.name,
                                              "your account is created and you are logged in"))
 
         return self._log_in(Signup(nick, password, self.peer)).addCallback(done)
 
     def do_ping(self, token: str, *_: str) -> None:
-        self.transport.write(message(SERVER_NAME, "PONG", SERVER_NAME, token))
+        self.outbox.write(message(SERVER_NAME, "PONG", SERVER_NAME, token))
 
     def do_pong(self, *_: str) -> None:
         """Any line proves the client alive (dataReceived reset the timer)."""
@@ -600,7 +616,7 @@ class IRCProtocol(Protocol):
 
     def _send_names(self, room: Room) -> None:
         names = [("@" if _owns(user, room) else "") + user.name for user in _members(room)]
-        self.transport.write(codec.name_lines(self.client(), channel(room.name), names))
+        self.outbox.write(codec.name_lines(self.client(), channel(room.name), names))
 
     def do_list(self, channels: str = "", *_: str) -> None:
         server = self._require_session().server
@@ -664,7 +680,7 @@ class IRCProtocol(Protocol):
         else:
             done = session.set_limit(name, session.server.limits.max_room_limit)
         shown = [value] if change in ("+k", "+l") else []
-        return done.addCallback(lambda _: self.transport.write(
+        return done.addCallback(lambda _: self.outbox.write(
             message(source(session.name), "MODE", channel(name), change, *shown)))
 
     def _user_mode(self, target: str, changes: tuple[str, ...]) -> None:
@@ -800,9 +816,10 @@ class IRCFactory(ServerFactory):
         self.portal = portal
         self.options = options
         self.clock = clock
+        self.flusher = Flusher(clock)
         self.away: dict[str, str] = {}
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
-        protocol = IRCProtocol(self.portal, self.options, self.clock, self.away)
+        protocol = IRCProtocol(self.portal, self.options, self.clock, self.flusher, self.away)
         protocol.factory = self
         return protocol

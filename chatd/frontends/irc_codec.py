@@ -162,6 +162,7 @@ _QUIT_WORDS = {
     LeaveReason.QUIT: "Quit",
     LeaveReason.LOST: "Connection lost",
     LeaveReason.TIMEOUT: "Ping timeout",
+    LeaveReason.SLOW: "Dropped: not reading",
 }
 
 
