@@ -21,6 +21,7 @@ from typing import Any
 from twisted.application import strports
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import endpoints
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
@@ -30,6 +31,7 @@ from chatd.auth.realm import make_portal
 from chatd.config import KEYS, ConfigError, Settings, load_settings
 from chatd.core.service import ChatServer, Limits
 from chatd.errors import StartupError
+from chatd.frontends.connections import Connections
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import LineFactory
@@ -141,6 +143,19 @@ class DataService(Service):
         self.lock.release()
 
 
+class ShutdownNotice(Service):
+    """Added last, so stopped first: every connection hears why it is closing (109) and gets
+    what was queued for it, before the listeners and the data go."""
+
+    def __init__(self, frontends: list[Connections]) -> None:
+        self.frontends = frontends
+
+    def stopService(self) -> Deferred[Any]:
+        super().stopService()
+        why = "the server is shutting down; reconnect in a minute"
+        return DeferredList([connections.shutdown(why) for connections in self.frontends])
+
+
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
@@ -204,4 +219,5 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     irc_factory = IRCFactory(portal, IRCOptions(max_output=settings.max_output), reactor)
     for description in settings.irc:
         strports.service(description, irc_factory, reactor=reactor).setServiceParent(top)
+    ShutdownNotice([factory.connections, irc_factory.connections]).setServiceParent(top)
     return top

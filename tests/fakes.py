@@ -111,6 +111,7 @@ class Client:
     def __init__(self, factory: LineFactory) -> None:
         self.clock = factory.clock
         self.protocol: LineProtocol = factory.buildProtocol(None)
+        self.factory = factory
         self.transport = StringTransport()
         self.protocol.makeConnection(self.transport)
         self.read()

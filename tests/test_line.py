@@ -610,3 +610,23 @@ class HalfClose(LineTestCase):
             "101 [lobby] <alice> hi",
         ])
         self.assertTrue(client.transport.disconnecting)
+
+
+class Shutdown(LineTestCase):
+    def test_everyone_is_told_and_closed(self) -> None:
+        ann = self.guest("ann", "lobby")
+        anonymous = self.world.connect()
+        done = self.world.factory.connections.shutdown("the server is shutting down")
+        for client in (ann, anonymous):
+            self.assertEqual(client.read()[-1], "109 the server is shutting down")
+            self.assertTrue(client.transport.disconnecting)
+        self.assertNoResult(done)
+        ann.drop()
+        anonymous.drop()
+        self.successResultOf(done)
+
+    def test_gives_up_waiting_after_the_grace(self) -> None:
+        self.guest("ann")
+        done = self.world.factory.connections.shutdown("bye", grace=3)
+        self.world.clock.advance(3)
+        self.successResultOf(done)

@@ -12,7 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from integration.harness import CHEAP_HASH, TWISTD, Daemon, daemon_env, run_twistd
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -21,6 +20,8 @@ from twisted.protocols import amp
 from twisted.trial.unittest import TestCase
 
 from chatd.members import commands
+
+from integration.harness import CHEAP_HASH, TWISTD, Daemon, daemon_env, run_twistd
 
 _PORT = re.compile(r"MemberServerFactory starting on (\d+)")
 

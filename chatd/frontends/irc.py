@@ -36,6 +36,7 @@ from chatd.core.names import fold
 from chatd.core.rooms import Room, User
 from chatd.core.service import Session
 from chatd.frontends import irc_codec as codec
+from chatd.frontends.connections import Connections
 from chatd.frontends.irc_codec import SERVER_NAME, channel, message, numeric, source
 from chatd.frontends.line_codec import LineFramer, TooLong
 from chatd.frontends.outbox import Flusher, Outbox
@@ -157,7 +158,8 @@ class IRCProtocol(Protocol):
     transport: Any
 
     def __init__(self, portal: Portal, options: Options, clock: IReactorTime,
-                 flusher: Flusher, away: dict[str, str]) -> None:
+                 flusher: Flusher, away: dict[str, str], connections: Connections) -> None:
+        self._connections = connections
         self._portal = portal
         self._flusher = flusher
         self._options = options
@@ -196,6 +198,7 @@ class IRCProtocol(Protocol):
         self.outbox = Outbox(
             self.transport, self._flusher, self._options.max_output, self._overflowed
         )
+        self._connections.add(self, self._close)
         self._keep_alive()
 
     def _overflowed(self) -> None:
@@ -206,6 +209,7 @@ class IRCProtocol(Protocol):
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._connections.remove(self)
         self._closed = True
         self.outbox.stopProducing()
         self._queue.clear()
@@ -818,8 +822,10 @@ class IRCFactory(ServerFactory):
         self.clock = clock
         self.flusher = Flusher(clock)
         self.away: dict[str, str] = {}
+        self.connections = Connections(clock)
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
-        protocol = IRCProtocol(self.portal, self.options, self.clock, self.flusher, self.away)
+        protocol = IRCProtocol(self.portal, self.options, self.clock, self.flusher, self.away,
+                               self.connections)
         protocol.factory = self
         return protocol

@@ -29,6 +29,7 @@ from chatd.core.events import Event, LeaveReason
 from chatd.core.rooms import Room
 from chatd.core.service import Session
 from chatd.core.text import for_log
+from chatd.frontends.connections import Connections
 from chatd.frontends.line_codec import Code, LineFramer, TooLong, multiline, render_event, reply
 from chatd.frontends.outbox import Flusher, Outbox
 from chatd.interfaces import IChatMind, IChatSession
@@ -148,12 +149,12 @@ class LineProtocol(Protocol, TimeoutMixin):
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
 
-    def __init__(
-        self, portal: Portal, options: Options, clock: IReactorTime, flusher: Flusher
-    ) -> None:
+    def __init__(self, home: LineFactory) -> None:
+        portal, options, clock = home.portal, home.options, home.clock
+        self._home = home
+        self._flusher = home.flusher
         self._portal = portal
         self._options = options
-        self._flusher = flusher
         # TimeoutMixin reads its clock from here, so tests can pass a task.Clock.
         self.callLater = clock.callLater  # type: ignore[method-assign, assignment]
         self._framer = LineFramer(options.max_line)
@@ -176,6 +177,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.host = str(getattr(address, "host", address))
         self.peer = f"{self.host}:{getattr(address, 'port', '')}"
         log.info("line connection from {peer}", peer=self.peer)
+        self._home.connections.add(self, self.close)
         self.outbox = Outbox(
             self.transport, self._flusher, self._options.max_output, self._overflowed
         )
@@ -190,7 +192,11 @@ class LineProtocol(Protocol, TimeoutMixin):
 
     def timeoutConnection(self) -> None:
         self._leave_reason = LeaveReason.TIMEOUT
-        self.send(Code.CLOSING, f"idle for {self._options.idle_timeout:g} seconds; goodbye")
+        self.close(f"idle for {self._options.idle_timeout:g} seconds; goodbye")
+
+    def close(self, why: str) -> None:
+        """Tell the client why (109), and close once what is queued has been sent."""
+        self.send(Code.CLOSING, why)
         self.outbox.close()
 
     def _overflowed(self) -> None:
@@ -209,6 +215,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._home.connections.remove(self)
         self._closed = True
         self.outbox.stopProducing()
         self._queue.clear()
@@ -455,8 +462,9 @@ class LineFactory(ServerFactory):
         self.options = options
         self.clock = clock
         self.flusher = Flusher(clock)
+        self.connections = Connections(clock)
 
     def buildProtocol(self, addr: Any) -> LineProtocol:
-        protocol = LineProtocol(self.portal, self.options, self.clock, self.flusher)
+        protocol = LineProtocol(self)
         protocol.factory = self
         return protocol
