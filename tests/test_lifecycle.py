@@ -7,7 +7,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from integration.harness import Daemon, guest
+from tests.integration.harness import Daemon, guest
 
 
 class SigtermTests(SynchronousTestCase):

@@ -21,7 +21,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd.members import commands
 
-from integration.harness import CHEAP_HASH, TWISTD, Daemon, daemon_env, run_twistd
+from tests.integration.harness import CHEAP_HASH, TWISTD, Daemon, daemon_env, run_twistd
 
 _PORT = re.compile(r"MemberServerFactory starting on (\d+)")
 

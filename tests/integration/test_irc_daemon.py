@@ -7,6 +7,7 @@ read from its log, as the harness does for the line port.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -129,7 +130,11 @@ class IRCDaemonTests(unittest.TestCase):
 
     def test_weechat_with_sasl(self) -> None:
         if WEECHAT is None:
-            self.fail("weechat-headless is needed: apt-get install weechat-headless")
+            # CI installs it (.ci/run), so there the test always runs; a developer's
+            # machine without it still passes the README's test command.
+            if os.environ.get("CI"):
+                self.fail("weechat-headless is needed: apt-get install weechat-headless")
+            raise unittest.SkipTest("apt-get install weechat-headless to run this test")
         daemon = self.start("--irc", "tcp:0:interface=127.0.0.1")
         account(daemon, "signup", "weebot", PASSWORD).close()
         bob: LineClient = guest(daemon, "bob")

@@ -24,6 +24,7 @@ from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
+
 from tests.fakes import World
 
 WAIT = 5.0
