@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
@@ -51,7 +52,7 @@ class ServiceTests(TestCase):
         service = makeService(options, reactor)
         service.privilegedStartService()
         service.startService()
-        listener = list(service)[-1]
+        [listener] = [s for s in service if isinstance(s, StreamServerEndpointService)]
         port = listener._waitingForPort.result.getHost().port  # type: ignore[attr-defined]
         return port, service
 
