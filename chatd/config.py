@@ -8,6 +8,7 @@ twistd plugin turns into a one-line error.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,6 +44,22 @@ class Settings:
     hash_parallelism: int = 4
     hash_threads: int = 2
     hash_queue: int = 64
+    exempt: tuple[str, ...] = ()
+    max_connections: int = 20_000
+    max_connections_per_address: int = 16
+    new_connections_per_address: int = 32
+    max_unnamed_per_address: int = 3
+    login_timeout: float = 30.0
+    max_bytes_before_login: int = 4096
+    messages_burst: int = 10
+    messages_per_second: float = 2.0
+    flood_strikes: int = 20
+    max_rooms_per_user: int = 50
+    signups_per_address: int = 3
+    signups_total: int = 30
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 10
+    room_password_failures: int = 3
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -96,6 +113,26 @@ def _text(value: Any) -> str:
     return value
 
 
+def _networks(value: Any) -> tuple[str, ...]:
+    items = _endpoints(value)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an address or network (CIDR)") from None
+    return items
+
+
+def _rate(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number per second, got {value!r}") from None
+    if isinstance(value, bool) or not 0.01 <= number <= 1_000_000:
+        raise ValueError(f"expected 0.01 to 1000000 per second, got {value!r}")
+    return number
+
+
 def _path(value: Any) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ValueError("expected a directory path")
@@ -135,6 +172,32 @@ KEYS: dict[str, Key] = {
     "hash-memory-kib": Key(_integer(8, 4_194_304), "argon2id memory per hash, KiB"),
     "hash-parallelism": Key(_integer(1, 64), "argon2id lanes per hash"),
     "hash-threads": Key(_integer(1, 64), "threads hashing passwords"),
+    "exempt": Key(_networks, "trusted address or network (CIDR), exempt from the per-address "
+                  "and rate limits (repeatable; e.g. a web gateway, a benchmark on 127.0.0.0/8)"),
+    "max-connections": Key(_integer(1, 1_000_000), "connections at once, all addresses"),
+    "max-connections-per-address": Key(_integer(1, 100_000), "connections at once per address"),
+    "new-connections-per-address": Key(_integer(1, 1_000_000),
+                                       "new connections per address in any 10 minutes"),
+    "max-unnamed-per-address": Key(_integer(1, 100_000),
+                                   "connections per address not yet logged in"),
+    "login-timeout": Key(_seconds, "close a connection not logged in after this many seconds "
+                         "(0: never)"),
+    "max-bytes-before-login": Key(_integer(256, 1_048_576),
+                                  "bytes a connection may send before logging in"),
+    "messages-burst": Key(_integer(1, 1_000_000), "messages a session may send at once"),
+    "messages-per-second": Key(_rate, "messages a session may send per second after a burst"),
+    "flood-strikes": Key(_integer(1, 1_000_000),
+                         "refused messages in a row before a session is disconnected"),
+    "max-rooms-per-user": Key(_integer(1, 100_000), "rooms one user may be in at once"),
+    "signups-per-address": Key(_integer(1, 1_000_000),
+                               "new accounts per address in any 10 minutes"),
+    "signups-total": Key(_integer(1, 1_000_000), "new accounts in any 10 minutes, overall"),
+    "login-failures-per-account": Key(_integer(1, 1000),
+                                      "failed logins per account before one a minute"),
+    "login-failures-per-address": Key(_integer(1, 100_000),
+                                      "failed logins per address before one per 30 seconds"),
+    "room-password-failures": Key(_integer(1, 1000),
+                                  "wrong room passwords per user and room before one a minute"),
     "hash-queue": Key(_integer(1, 100_000),
                       "hashes waiting or running before logins get 503 busy"),
 }

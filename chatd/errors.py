@@ -98,5 +98,9 @@ class RateLimited(ChatError):
     fast; wait."""
 
 
+class Flooding(RateLimited):
+    """Messages kept coming although each was refused: the session is disconnected."""
+
+
 class AccountsUnavailable(ChatError):
     """The member service can't be reached; logins and signups fail until it is back."""

@@ -26,11 +26,13 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
+from chatd.auth.checkers import SignupLimits
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.auth.realm import make_portal
 from chatd.config import KEYS, ConfigError, Settings, load_settings
 from chatd.core.service import ChatServer, Limits
 from chatd.errors import StartupError
+from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
 from chatd.frontends.connections import Connections
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
@@ -38,7 +40,7 @@ from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
 from chatd.interfaces import IMemberDirectory
 from chatd.members.client import RemoteDirectory
-from chatd.members.local import LocalDirectory
+from chatd.members.local import LocalDirectory, LoginThrottle
 from chatd.members.tap import read_secret
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
@@ -56,7 +58,7 @@ class Options(usage.Options):
     )
     optParameters = [
         [key, None, None, spec.help] for key, spec in KEYS.items()
-        if key not in ("line", "irc") and not spec.flag
+        if key not in ("line", "irc", "exempt") and not spec.flag
     ]
     optFlags = [[key, None, spec.help] for key, spec in KEYS.items() if spec.flag]
 
@@ -64,6 +66,7 @@ class Options(usage.Options):
         super().__init__()
         self["line"] = []
         self["irc"] = []
+        self["exempt"] = []
         self.config: Path | None = None
         self.settings = Settings()
         self.members_secret = ""
@@ -77,6 +80,11 @@ class Options(usage.Options):
         """IRC listener, a Twisted endpoint string (repeatable; off unless given;
         ssl:6697:privateKey=KEY:certKey=CERT for TLS)"""
         self["irc"].append(endpoint)
+
+    def opt_exempt(self, network: str) -> None:
+        """trusted address or network (CIDR), exempt from the per-address and rate limits
+        (repeatable)"""
+        self["exempt"].append(network)
 
     def opt_config(self, path: str) -> None:
         """TOML file of settings (see etc/chatd.toml.example)"""
@@ -156,6 +164,55 @@ class ShutdownNotice(Service):
         return DeferredList([connections.shutdown(why) for connections in self.frontends])
 
 
+def core_limits(settings: Settings) -> Limits:
+    return Limits(
+        max_users=settings.max_users,
+        max_sessions_per_account=settings.max_sessions_per_account,
+        default_room_limit=settings.default_room_limit,
+        max_room_limit=settings.max_room_limit,
+        max_rooms_per_user=settings.max_rooms_per_user,
+        messages_burst=settings.messages_burst,
+        messages_per_second=settings.messages_per_second,
+        flood_strikes=settings.flood_strikes,
+        room_password_burst=settings.room_password_failures,
+    )
+
+
+def admission_limits(settings: Settings) -> AdmissionLimits:
+    return AdmissionLimits(
+        max_connections=settings.max_connections,
+        per_address=settings.max_connections_per_address,
+        new_per_address=settings.new_connections_per_address,
+        unnamed_per_address=settings.max_unnamed_per_address,
+    )
+
+
+def login_throttle(settings: Settings) -> LoginThrottle:
+    return LoginThrottle(
+        account_burst=settings.login_failures_per_account,
+        address_burst=settings.login_failures_per_address,
+    )
+
+
+def line_options(settings: Settings) -> LineOptions:
+    return LineOptions(
+        max_line=settings.max_line,
+        idle_timeout=settings.idle_timeout,
+        max_output=settings.max_output,
+        guests=not settings.require_account,
+        login_timeout=settings.login_timeout,
+        max_bytes_before_login=settings.max_bytes_before_login,
+    )
+
+
+def irc_options(settings: Settings) -> IRCOptions:
+    return IRCOptions(
+        max_output=settings.max_output,
+        login_timeout=settings.login_timeout,
+        max_bytes_before_login=settings.max_bytes_before_login,
+    )
+
+
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
@@ -185,18 +242,14 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         directory = remote
     else:
         directory = local = LocalDirectory(
-            keyed("members.journal", "chatd-members"), hasher, reactor
+            keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings)
         )
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
         directory,
-        Limits(
-            max_users=settings.max_users,
-            max_sessions_per_account=settings.max_sessions_per_account,
-            default_room_limit=settings.default_room_limit,
-            max_room_limit=settings.max_room_limit,
-        ),
+        core_limits(settings),
+        reactor,
     )
     DataService(settings.data, server, local).setServiceParent(top)
     for pool in (hash_pool, journal_pool):
@@ -204,19 +257,19 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     if settings.members:
         remote.service.setServiceParent(top)
 
-    portal = make_portal(server, directory, guests=not settings.require_account)
-    factory = LineFactory(
-        portal,
-        LineOptions(
-            settings.max_line, settings.idle_timeout, settings.max_output,
-            guests=not settings.require_account,
-        ),
-        reactor,
+    admission = Admission(reactor, admission_limits(settings), parse_networks(settings.exempt))
+    portal = make_portal(
+        server,
+        directory,
+        guests=not settings.require_account,
+        signups=SignupLimits(reactor, settings.signups_per_address, settings.signups_total),
+        exempt=admission.is_exempt,
     )
+    factory = LineFactory(portal, line_options(settings), reactor, admission)
     for description in settings.line:
         listener: IService = strports.service(description, factory, reactor=reactor)
         listener.setServiceParent(top)
-    irc_factory = IRCFactory(portal, IRCOptions(max_output=settings.max_output), reactor)
+    irc_factory = IRCFactory(portal, irc_options(settings), reactor, admission)
     for description in settings.irc:
         strports.service(description, irc_factory, reactor=reactor).setServiceParent(top)
     ShutdownNotice([factory.connections, irc_factory.connections]).setServiceParent(top)

@@ -9,10 +9,12 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
 
+from chatd.auth.checkers import SignupLimits
 from chatd.auth.realm import make_portal
 from chatd.core.events import Event
 from chatd.core.records import RoomRecord
 from chatd.core.service import ChatServer, Limits
+from chatd.frontends.admission import Admission, AdmissionLimits
 from chatd.frontends.line import LineFactory, LineProtocol, Options
 from chatd.interfaces import IChatMind, IPasswordHasher, IRoomStore
 from chatd.members.local import LocalDirectory
@@ -90,16 +92,25 @@ class World:
     """A whole chat server in memory: core, directory, portal, line factory, fake clock."""
 
     def __init__(self, path: Path, limits: Limits | None = None, guests: bool = True,
-                 options: Options | None = None) -> None:
+                 options: Options | None = None,
+                 admission: AdmissionLimits | None = None) -> None:
         self.hasher = FakeHasher()
         self.clock = Clock()
         self.directory = LocalDirectory(keyed_file(path / "members.journal"), self.hasher,
                                         self.clock)
         self.directory.load()
         self.store = MemoryRoomStore()
-        self.server = ChatServer(self.store, self.hasher, self.directory, limits or Limits())
-        self.portal = make_portal(self.server, self.directory, guests)
-        self.factory = LineFactory(self.portal, options or Options(), self.clock)
+        # Tests send faster than people type; the message rate is tested with its own Limits.
+        limits = limits or Limits(messages_burst=1_000_000)
+        self.server = ChatServer(self.store, self.hasher, self.directory, limits, self.clock)
+        # Every fake connection comes from one address: per-address limits are generous here
+        # and tested on their own with ``admission``.
+        self.admission = Admission(self.clock, admission or AdmissionLimits(
+            per_address=10_000, new_per_address=10_000, unnamed_per_address=10_000))
+        self.portal = make_portal(self.server, self.directory, guests,
+                                  SignupLimits(self.clock, 10_000, 10_000),
+                                  exempt=self.admission.is_exempt)
+        self.factory = LineFactory(self.portal, options or Options(), self.clock, self.admission)
 
     def connect(self) -> Client:
         return Client(self.factory)

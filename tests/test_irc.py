@@ -182,7 +182,8 @@ def find(lines: list[Line], command: str) -> list[str]:
 class IRCTestCase(TestCase):
     def setUp(self) -> None:
         self.world = World(Path(self.mktemp()).absolute().parent)
-        self.factory = IRCFactory(self.world.portal, Options(), self.world.clock)
+        self.factory = IRCFactory(self.world.portal, Options(), self.world.clock,
+                                  self.world.admission)
 
     def connect(self) -> IRCClient:
         return IRCClient(self.factory)
@@ -334,7 +335,7 @@ class RegistrationTests(IRCTestCase):
 
     def test_guests_disabled(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent, guests=False)
-        client = IRCClient(IRCFactory(world.portal, Options(), world.clock))
+        client = IRCClient(IRCFactory(world.portal, Options(), world.clock, world.admission))
         self.assertEqual(commands(client.send("NICK ann", "USER x 0 * :x")), ["464", "ERROR"])
         self.assertTrue(client.closed)
 

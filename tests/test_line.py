@@ -573,7 +573,7 @@ class Throttling(LineTestCase):
         lines = client.send("/login alice password1")
         self.assertEqual(lines, ["429 too many failed logins; try again in 60 seconds"])
         self.world.clock.advance(60)
-        self.assertEqual(codes(client.send("/login alice password1")), ["201"])
+        self.assertEqual(codes(self.world.connect().send("/login alice password1")), ["201"])
 
     def test_failed_logins_are_throttled_per_address(self) -> None:
         self.account("zed").drop()
@@ -582,7 +582,7 @@ class Throttling(LineTestCase):
             self.assertEqual(codes(client.send(f"/login user{i} wrong-pass")), ["430"])
         self.assertEqual(codes(client.send("/login zed password1")), ["429"])
         self.world.clock.advance(30)
-        self.assertEqual(codes(client.send("/login zed password1")), ["201"])
+        self.assertEqual(codes(self.world.connect().send("/login zed password1")), ["201"])
 
     def test_locked_account(self) -> None:
         self.account("alice").drop()

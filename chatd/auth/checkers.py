@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from chatd.auth.credentials import (
@@ -15,15 +17,26 @@ from chatd.auth.credentials import (
     ISignupCredentials,
 )
 from chatd.core.names import check_user_name
+from chatd.core.ratelimit import WindowCounter
 from chatd.core.records import Account
-from chatd.errors import GuestsDisabled, NameTaken
+from chatd.errors import GuestsDisabled, NameTaken, RateLimited
 from chatd.interfaces import IMemberDirectory
 
 NameInUse = Callable[[str], bool]
 
 
-def _account_identity(account: Account) -> Identity:
-    return Identity(account.name, guest=False)
+@dataclass(frozen=True, slots=True)
+class SignupLimits:
+    """New accounts per address, and overall, in any ``window`` seconds."""
+
+    clock: IReactorTime
+    per_address: int = 3
+    overall: int = 30
+    window: float = 600.0
+
+
+def _account_identity(account: Account, peer: str) -> Identity:
+    return Identity(account.name, guest=False, peer=peer)
 
 
 @implementer(ICredentialsChecker)
@@ -38,7 +51,7 @@ class AccountChecker:
     ) -> Deferred[Identity]:
         return self._directory.authenticate(
             credentials.name, credentials.password, credentials.peer
-        ).addCallback(_account_identity)
+        ).addCallback(_account_identity, credentials.peer)
 
 
 @implementer(ICredentialsChecker)
@@ -52,10 +65,15 @@ class SignupChecker:
         directory: IMemberDirectory,
         name_in_use: NameInUse,
         check_capacity: Callable[[], None],
+        limits: SignupLimits,
+        exempt: Callable[[str], bool],
     ) -> None:
         self._directory = directory
         self._name_in_use = name_in_use
         self._check_capacity = check_capacity
+        self._exempt = exempt
+        self._per_address = WindowCounter(limits.clock, limits.per_address, limits.window)
+        self._overall = WindowCounter(limits.clock, limits.overall, limits.window)
 
     def requestAvatarId(  # type: ignore[override]
         self, credentials: ISignupCredentials
@@ -64,8 +82,16 @@ class SignupChecker:
         self._check_capacity()
         if self._name_in_use(name):
             raise NameTaken(f"{name} is in use by a guest right now; pick another name")
+        peer = credentials.peer
+        limited = not self._exempt(peer)
+        wait = max(self._overall.wait(""), self._per_address.wait(peer) if limited else 0)
+        if wait:
+            raise RateLimited(f"too many new accounts lately; try again in {wait:.0f} seconds")
+        self._overall.record("")
+        if limited:
+            self._per_address.record(peer)
         return self._directory.signup(name, credentials.password).addCallback(
-            _account_identity
+            _account_identity, peer
         )
 
 
@@ -98,6 +124,6 @@ class GuestChecker:
                 raise NameTaken(
                     f"{name} is a registered name; /login {name} PASSWORD, or pick another"
                 )
-            return Identity(name, guest=True)
+            return Identity(name, guest=True, peer=credentials.peer)
 
         return self._directory.lookup(name).addCallback(free)

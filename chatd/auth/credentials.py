@@ -58,7 +58,9 @@ class GuestNick:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """The avatar ID every checker returns: the display name, and whether it is a guest."""
+    """The avatar ID every checker returns: the display name, whether it is a guest, and the
+    address it logs in from (for the realm's exemption check)."""
 
     name: str
     guest: bool
+    peer: str = ""

@@ -8,7 +8,7 @@ from typing import Any
 from twisted.cred.portal import IRealm, Portal
 from zope.interface import implementer
 
-from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker
+from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
 from chatd.auth.credentials import Identity
 from chatd.core.service import ChatServer
 from chatd.interfaces import IChatMind, IChatSession, IMemberDirectory
@@ -16,8 +16,9 @@ from chatd.interfaces import IChatMind, IChatSession, IMemberDirectory
 
 @implementer(IRealm)
 class ChatRealm:
-    def __init__(self, server: ChatServer) -> None:
+    def __init__(self, server: ChatServer, exempt: Callable[[str], bool]) -> None:
         self._server = server
+        self._exempt = exempt
 
     # The Portal passes our checkers' Identity and the frontend's mind through untouched;
     # IRealm's stub types are narrower than twisted.cred's contract.
@@ -26,17 +27,26 @@ class ChatRealm:
     ) -> tuple[Any, Any, Callable[[], None]]:
         if IChatSession not in interfaces:
             raise ValueError("chatd only hands out IChatSession avatars")
-        session = self._server.connect(avatarId.name, avatarId.guest, mind)
+        session = self._server.connect(
+            avatarId.name, avatarId.guest, mind, limited=not self._exempt(avatarId.peer)
+        )
         return IChatSession, session, session.quit
 
 
-def make_portal(server: ChatServer, directory: IMemberDirectory, guests: bool) -> Portal:
-    """The Portal with the three ways in: login, signup, and (if allowed) a guest nick."""
+def make_portal(
+    server: ChatServer,
+    directory: IMemberDirectory,
+    guests: bool,
+    signups: SignupLimits,
+    exempt: Callable[[str], bool] = lambda peer: False,
+) -> Portal:
+    """The Portal with the three ways in: login, signup, and (if allowed) a guest nick.
+    ``exempt`` says which addresses skip the per-address and rate limits."""
     return Portal(
-        ChatRealm(server),
+        ChatRealm(server, exempt),
         [
             AccountChecker(directory),
-            SignupChecker(directory, server.is_online, server.check_capacity),
+            SignupChecker(directory, server.is_online, server.check_capacity, signups, exempt),
             GuestChecker(directory, server.is_online, guests),
         ],
     )

@@ -21,6 +21,7 @@ class LeaveReason(enum.Enum):
     TIMEOUT = "timed out"
     DELETED = "room deleted"
     SLOW = "dropped: not reading"
+    FLOOD = "disconnected for flooding"
 
 
 @dataclass(frozen=True, slots=True, eq=False)

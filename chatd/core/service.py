@@ -12,22 +12,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from twisted.internet.defer import Deferred, DeferredLock, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatd.core.events import Joined, LeaveReason, Left, Private, RoomChanged, Said, TopicSet
 from chatd.core.names import check_room_name, check_user_name, fold
+from chatd.core.ratelimit import FailureLimiter, TokenBucket
 from chatd.core.records import RoomRecord
 from chatd.core.rooms import LocalBus, Room, User
 from chatd.core.text import clean_text
 from chatd.errors import (
     BadSyntax,
     BadText,
+    Flooding,
     NameTaken,
     NoSuchRoom,
     NoSuchUser,
     NotAllowed,
     NotInRoom,
+    RateLimited,
     RoomFull,
     ServerFull,
     TooManySessions,
@@ -55,6 +59,15 @@ class Limits:
     max_sessions_per_account: int = 5
     default_room_limit: int = 100
     max_room_limit: int = 10_000
+    max_rooms_per_user: int = 50
+    # Messages (room and private) per session: a burst, then a steady rate; after
+    # ``flood_strikes`` refusals in a row the session is disconnected.
+    messages_burst: int = 10
+    messages_per_second: float = 2.0
+    flood_strikes: int = 20
+    # Wrong room passwords per user and room: a burst, then one per interval seconds.
+    room_password_burst: int = 3
+    room_password_interval: float = 60.0
 
 
 class ChatServer:
@@ -66,9 +79,14 @@ class ChatServer:
         hasher: IPasswordHasher,
         directory: IMemberDirectory,
         limits: Limits,
+        clock: IReactorTime,
     ) -> None:
         self.store = store
         self.directory = directory
+        self.clock = clock
+        self.wrong_room_passwords = FailureLimiter(
+            clock, limits.room_password_burst, limits.room_password_interval
+        )
         self.hasher = hasher
         self.limits = limits
         self.bus = LocalBus()
@@ -96,8 +114,10 @@ class ChatServer:
                 f"the server is full ({self.limits.max_users} sessions); try again later"
             )
 
-    def connect(self, name: str, guest: bool, mind: IChatMind) -> Session:
-        """Make a session for ``name`` (already authenticated, or a guest name checked free)."""
+    def connect(self, name: str, guest: bool, mind: IChatMind, limited: bool = True) -> Session:
+        """Make a session for ``name`` (already authenticated, or a guest name checked free).
+
+        ``limited`` is False for trusted addresses (``exempt``): no message rate limit."""
         key = fold(name)
         self.check_capacity()
         user = self.users.get(key)
@@ -113,7 +133,7 @@ class ChatServer:
                 )
         else:
             user = self.users[key] = User(name, key, guest)
-        session = Session(self, user, mind)
+        session = Session(self, user, mind, limited)
         # A second session of an account is in the account's rooms already; talk in one.
         session.current = next(iter(user.rooms.values()), None)
         user.sessions.append(session)
@@ -184,14 +204,36 @@ def _check_room_password(password: str) -> str:
 class Session:
     """One logged-in connection: the avatar every frontend drives."""
 
-    __slots__ = ("closed", "current", "mind", "server", "user")
+    __slots__ = ("bucket", "closed", "current", "mind", "server", "strikes", "user")
 
-    def __init__(self, server: ChatServer, user: User, mind: IChatMind) -> None:
+    def __init__(self, server: ChatServer, user: User, mind: IChatMind, limited: bool) -> None:
         self.server = server
         self.user = user
         self.mind = mind
         self.current: Room | None = None
         self.closed = False
+        self.bucket = (
+            TokenBucket(server.limits.messages_burst, server.clock.seconds()) if limited else None
+        )
+        self.strikes = 0
+
+    def _spend(self) -> None:
+        """One message's worth of the session's rate; RateLimited, then Flooding."""
+        if self.bucket is None:
+            return
+        limits = self.server.limits
+        if self.bucket.take(
+            limits.messages_burst, limits.messages_per_second, self.server.clock.seconds()
+        ):
+            self.strikes = 0
+            return
+        self.strikes += 1
+        if self.strikes >= limits.flood_strikes:
+            raise Flooding(f"disconnected for flooding ({self.strikes} messages too fast)")
+        raise RateLimited(
+            f"slow down: at most {limits.messages_per_second:g} messages a second "
+            f"(bursts of {limits.messages_burst}); that one was not sent"
+        )
 
     @property
     def name(self) -> str:
@@ -235,19 +277,32 @@ class Session:
             return succeed(room)
         if key in server._creating:
             raise NoSuchRoom(f"{display} is being created right now; try again in a moment")
+        if len(self.user.rooms) >= server.limits.max_rooms_per_user:
+            raise NotAllowed(
+                f"you are in {len(self.user.rooms)} rooms, the most allowed; /leave one first"
+            )
         if room is None:
             room = server.rooms[key] = Room(display, key, server.limits.default_room_limit)
             log.info("{user} opened temporary room {room}", user=self.name, room=display)
         elif room.password_hash is not None:
             if not password:
                 raise WrongRoomPassword(f"{room.name} is locked; /join {room.name} PASSWORD")
+            wait = server.wrong_room_passwords.wait(self._attempt_key(room))
+            if wait:
+                raise RateLimited(
+                    f"too many wrong passwords for {room.name}; try again in {wait:.0f} seconds"
+                )
             return server.hasher.verify(room.password_hash, password).addCallback(
                 self._admit_verified, room
             )
         return succeed(self._enter(room))
 
+    def _attempt_key(self, room: Room) -> str:
+        return f"{self.user.key}\0{room.key}"
+
     def _admit_verified(self, ok: bool, room: Room) -> Room:
         if not ok:
+            self.server.wrong_room_passwords.failed(self._attempt_key(room))
             raise WrongRoomPassword(f"wrong password for {room.name}")
         if room.key in self.user.rooms:
             self.current = room
@@ -393,12 +448,16 @@ class Session:
     def say(self, text: str, room_name: str | None = None, action: bool = False) -> None:
         """Say ``text`` in a room this user is in (the current one by default)."""
         room = self._member_room(room_name)
-        self.server.bus.publish(room, Said(room.name, self.name, clean_text(text), action))
+        text = clean_text(text)
+        self._spend()
+        self.server.bus.publish(room, Said(room.name, self.name, text, action))
 
     def message(self, name: str, text: str) -> User:
         """Send a private message to every session of an online user."""
         user = self.server.find_user(name)
-        user.deliver(Private(self.name, user.name, clean_text(text)))
+        text = clean_text(text)
+        self._spend()
+        user.deliver(Private(self.name, user.name, text))
         return user
 
     def change_password(self, old: str, new: str) -> Deferred[None]:

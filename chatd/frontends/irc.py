@@ -36,6 +36,7 @@ from chatd.core.names import fold
 from chatd.core.rooms import Room, User
 from chatd.core.service import Session
 from chatd.frontends import irc_codec as codec
+from chatd.frontends.admission import Admission
 from chatd.frontends.connections import Connections
 from chatd.frontends.irc_codec import SERVER_NAME, channel, message, numeric, source
 from chatd.frontends.line_codec import LineFramer, TooLong
@@ -72,6 +73,12 @@ _NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
     (errors.ServerBusy, SASL): (codec.ERR_SASLFAIL, False),
     (errors.ServerBusy, REGISTER): ("TEMPORARILY_UNAVAILABLE", True),
     (errors.StorageFailed, REGISTER): ("TEMPORARILY_UNAVAILABLE", True),
+    (errors.AccountsUnavailable, SASL): (codec.ERR_SASLFAIL, False),
+    (errors.AccountsUnavailable, REGISTER): ("TEMPORARILY_UNAVAILABLE", True),
+    (errors.AccountLocked, SASL): (codec.ERR_SASLFAIL, False),
+    (errors.RateLimited, SASL): (codec.ERR_SASLFAIL, False),
+    (errors.RateLimited, REGISTER): ("RATE_LIMITED", True),
+    (errors.RateLimited, None): ("RATE_LIMITED", True),
 }
 
 # Registration failures after which the client may simply send another NICK.
@@ -95,6 +102,8 @@ class Options:
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
     max_output: int = 256 * 1024
+    login_timeout: float = 30.0
+    max_bytes_before_login: int = 4096
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
@@ -158,8 +167,10 @@ class IRCProtocol(Protocol):
     transport: Any
 
     def __init__(self, portal: Portal, options: Options, clock: IReactorTime,
-                 flusher: Flusher, away: dict[str, str], connections: Connections) -> None:
+                 flusher: Flusher, away: dict[str, str], connections: Connections,
+                 admission: Admission) -> None:
         self._connections = connections
+        self._admission = admission
         self._portal = portal
         self._flusher = flusher
         self._options = options
@@ -187,18 +198,33 @@ class IRCProtocol(Protocol):
         self._saying = False
         self.session: Session | None = None
         self.outbox: Outbox
-        self.peer = ""
+        self.peer = ""  # host:port, for logs
+        self.host = ""  # the address alone: what per-address limits count by
+        self._admitted = False
+        self._before_login = 0
+        self._login_timer: IDelayedCall | None = None
 
     # -- connection --------------------------------------------------------------------
 
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
-        self.peer = f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
+        self.host = str(getattr(address, "host", address))
+        self.peer = f"{self.host}:{getattr(address, 'port', '')}"
         log.info("IRC connection from {peer}", peer=self.peer)
         self.outbox = Outbox(
             self.transport, self._flusher, self._options.max_output, self._overflowed
         )
         self._connections.add(self, self._close)
+        refused = self._admission.admit(self.host)
+        if refused is not None:
+            log.info("refused IRC connection from {peer}: {why}", peer=self.peer, why=refused)
+            self._close(refused)
+            return
+        self._admitted = True
+        if self._options.login_timeout:
+            self._login_timer = self._clock.callLater(
+                self._options.login_timeout, self._login_too_slow
+            )
         self._keep_alive()
 
     def _overflowed(self) -> None:
@@ -208,8 +234,16 @@ class IRCProtocol(Protocol):
         self._leave_reason = LeaveReason.SLOW
         self.transport.abortConnection()
 
+    def _login_too_slow(self) -> None:
+        self._login_timer = None
+        self._close(f"Registration timeout: {self._options.login_timeout:g} seconds")
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._connections.remove(self)
+        if self._admitted:
+            self._admission.release(self.host, named=self.session is not None)
+        if self._login_timer is not None:
+            self._login_timer.cancel()
         self._closed = True
         self.outbox.stopProducing()
         self._queue.clear()
@@ -280,6 +314,12 @@ class IRCProtocol(Protocol):
     # -- input -------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
+        if self.session is None:
+            self._before_login += len(data)
+            if self._before_login > self._options.max_bytes_before_login and not self._busy:
+                self._close(f"More than {self._options.max_bytes_before_login} bytes before "
+                            "registering")
+                return
         self._keep_alive()
         self._queue.extend(self._framer.feed(data))
         self._drain()
@@ -290,6 +330,8 @@ class IRCProtocol(Protocol):
             if result is not None:
                 self._busy = True
                 result.addBoth(self._finished)
+        if self.outbox.closed:
+            return
         if len(self._queue) > _QUEUE_PAUSE and not self._paused:
             self._paused = True
             self.transport.pauseProducing()
@@ -342,6 +384,11 @@ class IRCProtocol(Protocol):
             (type(error), kind), _NUMERICS.get((type(error), None), (codec.ERR_UNKNOWNERROR,
                                                                       False))
         )
+        if isinstance(error, errors.Flooding):
+            log.warn("IRC {peer} disconnected for flooding", peer=self.peer)
+            self._leave_reason = LeaveReason.FLOOD
+            self._close("Excess Flood")
+            return code
         if code == codec.ERR_UNKNOWNERROR:
             self.send(code, command, str(error))
         elif not code[0].isdigit():
@@ -450,9 +497,9 @@ class IRCProtocol(Protocol):
             return None
         nick = self._nick
         if self._password is not None:
-            credentials: ICredentials = AccountLogin(nick, self._password, self.peer)
+            credentials: ICredentials = AccountLogin(nick, self._password, self.host)
         else:
-            credentials = GuestNick(nick, self.peer)
+            credentials = GuestNick(nick, self.host)
 
         def refused(failure: Failure) -> None:
             failure.trap(errors.ChatError)
@@ -472,6 +519,10 @@ class IRCProtocol(Protocol):
                 logout()
                 return None
             self.session = session
+            self._admission.named(self.host)
+            if self._login_timer is not None:
+                self._login_timer.cancel()
+                self._login_timer = None
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in over IRC ({kind}) from {peer}", name=session.name,
                      kind=kind, peer=self.peer)
@@ -529,7 +580,7 @@ class IRCProtocol(Protocol):
             if session is not None:
                 self.send(codec.RPL_SASLSUCCESS, "SASL authentication successful")
 
-        return self._log_in(AccountLogin(name, password, self.peer)).addCallback(done)
+        return self._log_in(AccountLogin(name, password, self.host)).addCallback(done)
 
     def do_register(self, account: str, _email: str, password: str, *_: str
                     ) -> Deferred[None] | None:
@@ -557,7 +608,7 @@ class IRCProtocol(Protocol):
                 self.outbox.write(message(SERVER_NAME, "REGISTER", "SUCCESS", session.name,
                                              "your account is created and you are logged in"))
 
-        return self._log_in(Signup(nick, password, self.peer)).addCallback(done)
+        return self._log_in(Signup(nick, password, self.host)).addCallback(done)
 
     def do_ping(self, token: str, *_: str) -> None:
         self.outbox.write(message(SERVER_NAME, "PONG", SERVER_NAME, token))
@@ -816,7 +867,10 @@ class IRCProtocol(Protocol):
 class IRCFactory(ServerFactory):
     """Builds IRC connections; holds the away messages IRC users set (an IRC-only notion)."""
 
-    def __init__(self, portal: Portal, options: Options, clock: IReactorTime) -> None:
+    def __init__(
+        self, portal: Portal, options: Options, clock: IReactorTime, admission: Admission
+    ) -> None:
+        self.admission = admission
         self.portal = portal
         self.options = options
         self.clock = clock
@@ -826,6 +880,6 @@ class IRCFactory(ServerFactory):
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
         protocol = IRCProtocol(self.portal, self.options, self.clock, self.flusher, self.away,
-                               self.connections)
+                               self.connections, self.admission)
         protocol.factory = self
         return protocol

@@ -163,6 +163,7 @@ _QUIT_WORDS = {
     LeaveReason.LOST: "Connection lost",
     LeaveReason.TIMEOUT: "Ping timeout",
     LeaveReason.SLOW: "Dropped: not reading",
+    LeaveReason.FLOOD: "Excess Flood",
 }
 
 

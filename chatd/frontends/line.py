@@ -16,7 +16,7 @@ from typing import Any
 from twisted.cred.credentials import ICredentials
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
@@ -29,6 +29,7 @@ from chatd.core.events import Event, LeaveReason
 from chatd.core.rooms import Room
 from chatd.core.service import Session
 from chatd.core.text import for_log
+from chatd.frontends.admission import Admission
 from chatd.frontends.connections import Connections
 from chatd.frontends.line_codec import Code, LineFramer, TooLong, multiline, render_event, reply
 from chatd.frontends.outbox import Flusher, Outbox
@@ -55,6 +56,7 @@ _CODES: dict[type[errors.ChatError], Code] = {
     errors.GuestsDisabled: Code.GUESTS_DISABLED,
     errors.AccountLocked: Code.ACCOUNT_LOCKED,
     errors.RateLimited: Code.RATE_LIMITED,
+    errors.Flooding: Code.RATE_LIMITED,
     errors.AccountsUnavailable: Code.ACCOUNTS_UNAVAILABLE,
     errors.StorageFailed: Code.STORAGE_FAILED,
     errors.ServerBusy: Code.BUSY,
@@ -73,6 +75,8 @@ class Options:
     idle_timeout: float = 0
     max_output: int = 256 * 1024
     guests: bool = True
+    login_timeout: float = 30.0
+    max_bytes_before_login: int = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,10 @@ class LineProtocol(Protocol, TimeoutMixin):
         self._input_done = False
         self._leave_reason = LeaveReason.LOST
         self._quit_message = ""
+        self._admitted = False
+        self._before_login = 0  # bytes received while anonymous
+        self._login_timer: IDelayedCall | None = None
+        self._clock = clock
         self.session: Session | None = None
         self.outbox: Outbox
         self.peer = ""  # host:port, for logs
@@ -181,6 +189,12 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.outbox = Outbox(
             self.transport, self._flusher, self._options.max_output, self._overflowed
         )
+        refused = self._home.admission.admit(self.host)
+        if refused is not None:
+            log.info("refused line connection from {peer}: {why}", peer=self.peer, why=refused)
+            self.close(refused)
+            return
+        self._admitted = True
         guests = "/nick NAME to chat as a guest, " if self._options.guests else ""
         self.send(
             Code.GREETING,
@@ -189,6 +203,15 @@ class LineProtocol(Protocol, TimeoutMixin):
         )
         if self._options.idle_timeout:
             self.setTimeout(self._options.idle_timeout)
+        if self._options.login_timeout:
+            self._login_timer = self._clock.callLater(
+                self._options.login_timeout, self._login_too_slow
+            )
+
+    def _login_too_slow(self) -> None:
+        self._login_timer = None
+        self._leave_reason = LeaveReason.TIMEOUT
+        self.close(f"no login within {self._options.login_timeout:g} seconds; goodbye")
 
     def timeoutConnection(self) -> None:
         self._leave_reason = LeaveReason.TIMEOUT
@@ -216,6 +239,10 @@ class LineProtocol(Protocol, TimeoutMixin):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._home.connections.remove(self)
+        if self._admitted:
+            self._home.admission.release(self.host, named=self.session is not None)
+        if self._login_timer is not None:
+            self._login_timer.cancel()
         self._closed = True
         self.outbox.stopProducing()
         self._queue.clear()
@@ -230,6 +257,12 @@ class LineProtocol(Protocol, TimeoutMixin):
     # -- input -------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
+        if self.session is None:
+            self._before_login += len(data)
+            if self._before_login > self._options.max_bytes_before_login and not self._busy:
+                self.close(f"more than {self._options.max_bytes_before_login} bytes before "
+                           "logging in; goodbye")
+                return
         self.resetTimeout()
         self._queue.extend(self._framer.feed(data))
         self._drain()
@@ -241,6 +274,8 @@ class LineProtocol(Protocol, TimeoutMixin):
             if result is not None:
                 self._busy = True
                 result.addBoth(self._finished)
+        if self.outbox.closed:
+            return
         if self._input_done and not self._queue and not self._busy:
             self.outbox.close()
             return
@@ -308,6 +343,11 @@ class LineProtocol(Protocol, TimeoutMixin):
 
     def _error(self, error: errors.ChatError) -> None:
         self.send(_CODES.get(type(error), Code.BAD_SYNTAX), str(error))
+        if isinstance(error, errors.Flooding):
+            log.warn("{peer} ({name}) disconnected for flooding", peer=self.peer,
+                     name=self.session.name if self.session else "anonymous")
+            self._leave_reason = LeaveReason.FLOOD
+            self.close("disconnected for flooding")
 
     def send(self, code: Code, text: str) -> None:
         self.outbox.write(reply(code, text))
@@ -326,6 +366,10 @@ class LineProtocol(Protocol, TimeoutMixin):
                 logout()
                 return
             self.session = session
+            self._home.admission.named(self.host)
+            if self._login_timer is not None:
+                self._login_timer.cancel()
+                self._login_timer = None
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) from {peer}", name=session.name, kind=kind,
                      peer=self.peer)
@@ -457,7 +501,10 @@ def _number(text: str) -> int:
 
 
 class LineFactory(ServerFactory):
-    def __init__(self, portal: Portal, options: Options, clock: IReactorTime) -> None:
+    def __init__(
+        self, portal: Portal, options: Options, clock: IReactorTime, admission: Admission
+    ) -> None:
+        self.admission = admission
         self.portal = portal
         self.options = options
         self.clock = clock

@@ -90,6 +90,7 @@ _LEFT_WORDS = {
     LeaveReason.TIMEOUT: "timed out",
     LeaveReason.DELETED: "was removed: the room was deleted",
     LeaveReason.SLOW: "was dropped: not reading",
+    LeaveReason.FLOOD: "was disconnected for flooding",
 }
 
 

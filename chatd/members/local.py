@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatd.core.names import check_user_name, fold
+from chatd.core.ratelimit import FailureLimiter
 from chatd.core.records import Account
 from chatd.core.text import for_log
 from chatd.errors import (
@@ -28,7 +29,6 @@ from chatd.errors import (
     WrongCredentials,
 )
 from chatd.interfaces import IMemberDirectory, IPasswordHasher
-from chatd.members.limits import FailureLimiter
 from chatd.storage.keyed import KeyedFile
 
 log = Logger()

@@ -1,0 +1,95 @@
+"""Who may connect: limits per source address and in total, shared by every frontend.
+
+A frontend asks ``admit(host)`` when a connection is made and, if it gets a reason back,
+tells the client (in its own format) and closes. It reports ``named(host)`` once the
+connection has logged in and ``release(host, named)`` when it closes. Addresses inside an
+``exempt`` network (a web gateway, a benchmark on loopback) skip the per-address limits and
+the message rate limit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IReactorTime
+
+from chatd.core.ratelimit import WindowCounter
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionLimits:
+    max_connections: int = 20_000
+    per_address: int = 16
+    new_per_address: int = 32  # in any window of new_window seconds
+    new_window: float = 600.0
+    unnamed_per_address: int = 3
+
+
+def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
+    """CIDR strings to networks; ValueError names the bad one."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an address or network (CIDR)") from None
+    return tuple(networks)
+
+
+class Admission:
+    __slots__ = ("_named", "_open", "_recent", "exempt", "limits", "total")
+
+    def __init__(
+        self, clock: IReactorTime, limits: AdmissionLimits, exempt: tuple[Network, ...] = ()
+    ) -> None:
+        self.limits = limits
+        self.exempt = exempt
+        self.total = 0
+        self._open: Counter[str] = Counter()
+        self._named: Counter[str] = Counter()
+        self._recent = WindowCounter(clock, limits.new_per_address, limits.new_window)
+
+    def is_exempt(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:  # a unix socket's peer: local, so trusted like loopback
+            return True
+        return any(address in network for network in self.exempt)
+
+    def admit(self, host: str) -> str | None:
+        """None if the connection may stay (and it is counted); else why it may not."""
+        limits = self.limits
+        if self.total >= limits.max_connections:
+            return f"the server is full ({limits.max_connections} connections); try later"
+        if not self.is_exempt(host):
+            if self._open[host] >= limits.per_address:
+                return f"too many connections from {host} ({limits.per_address} at once)"
+            if self._open[host] - self._named[host] >= limits.unnamed_per_address:
+                return (f"too many connections from {host} that have not logged in "
+                        f"({limits.unnamed_per_address}); log in on those first")
+            wait = self._recent.wait(host)
+            if wait:
+                return (f"too many new connections from {host}; try again in "
+                        f"{wait:.0f} seconds")
+            self._recent.record(host)
+        self.total += 1
+        self._open[host] += 1
+        return None
+
+    def named(self, host: str) -> None:
+        self._named[host] += 1
+
+    def release(self, host: str, named: bool) -> None:
+        self.total -= 1
+        self._open[host] -= 1
+        if self._open[host] <= 0:
+            del self._open[host]
+        if named:
+            self._named[host] -= 1
+            if self._named[host] <= 0:
+                del self._named[host]

@@ -1,0 +1,200 @@
+"""Every limit of the hardening issue, sans-IO: the offender gets the documented reply and
+everyone else carries on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.trial.unittest import TestCase
+
+from chatd.core.service import Limits
+from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
+from chatd.frontends.line import Options
+
+from fakes import Client, World
+
+
+def codes(lines: list[str]) -> list[str]:
+    return [line[:3] for line in lines]
+
+
+class LimitsTestCase(TestCase):
+    def world(self, **kwargs: object) -> World:
+        return World(Path(self.mktemp()).absolute().parent, **kwargs)  # type: ignore[arg-type]
+
+    def guest(self, world: World, name: str, room: str | None = None) -> Client:
+        client = world.connect()
+        client.send(f"/nick {name}")
+        if room:
+            client.send(f"/join {room}")
+        return client
+
+
+class MessageRate(LimitsTestCase):
+    def test_burst_then_rate_then_flood(self) -> None:
+        world = self.world(limits=Limits(messages_burst=3, messages_per_second=1,
+                                         flood_strikes=4))
+        ann = self.guest(world, "ann", "lobby")
+        bea = self.guest(world, "bea", "lobby")
+        ann.read()
+        self.assertEqual(codes(ann.send("1", "2", "3")), ["101", "101", "101"])
+        refused = ann.send("4")
+        self.assertEqual(refused, ["429 slow down: at most 1 messages a second (bursts of 3); "
+                                   "that one was not sent"])
+        world.clock.advance(1)
+        self.assertEqual(codes(ann.send("5")), ["101"], "a token came back after a second")
+        self.assertEqual([line[-1] for line in bea.read()], ["1", "2", "3", "5"])
+        self.assertEqual(codes(ann.send("a", "b", "c")), ["429", "429", "429"])
+        lines = ann.send("d")
+        self.assertEqual(lines, ["429 disconnected for flooding (4 messages too fast)",
+                                 "109 disconnected for flooding"])
+        self.assertTrue(ann.transport.disconnecting)
+        ann.drop()
+        self.assertEqual(bea.read(), ["104 [lobby] ann was disconnected for flooding"])
+
+    def test_private_messages_count_too(self) -> None:
+        world = self.world(limits=Limits(messages_burst=1, messages_per_second=0.1))
+        ann, bea = self.guest(world, "ann"), self.guest(world, "bea")
+        self.assertEqual(codes(ann.send("/msg bea one", "/msg bea two")), ["200", "429"])
+        self.assertEqual(bea.read(), ["102 *ann* one"])
+
+    def test_exempt_addresses_are_not_limited(self) -> None:
+        world = self.world(limits=Limits(messages_burst=1, messages_per_second=0.1))
+        world.admission.exempt = parse_networks(["192.168.0.0/16"])  # StringTransport's peer
+        ann = self.guest(world, "ann", "lobby")
+        ann.read()
+        self.assertEqual(codes(ann.send(*[str(i) for i in range(50)])), ["101"] * 50)
+
+
+class Connections(LimitsTestCase):
+    def test_per_address(self) -> None:
+        world = self.world(admission=AdmissionLimits(per_address=3, unnamed_per_address=3))
+        clients = [world.connect() for _ in range(3)]
+        refused = world.connect()
+        self.assertTrue(refused.transport.disconnecting)
+        self.assertFalse(any(c.transport.disconnecting for c in clients))
+        clients[0].drop()
+        self.assertFalse(world.connect().transport.disconnecting, "a place came free")
+
+    def test_unnamed_per_address(self) -> None:
+        world = self.world(admission=AdmissionLimits(unnamed_per_address=2))
+        first, second = world.connect(), world.connect()
+        self.assertTrue(world.connect().transport.disconnecting)
+        first.send("/nick ann")
+        self.assertFalse(world.connect().transport.disconnecting, "ann logged in")
+        self.assertFalse(second.transport.disconnecting)
+
+    def test_new_connections_per_window(self) -> None:
+        world = self.world(admission=AdmissionLimits(new_per_address=3, new_window=600))
+        for _ in range(3):
+            world.connect().drop()
+        self.assertTrue(world.connect().transport.disconnecting)
+        world.clock.advance(600)
+        self.assertFalse(world.connect().transport.disconnecting)
+
+    def test_refusal_says_why(self) -> None:
+        world = self.world(admission=AdmissionLimits(unnamed_per_address=1))
+        world.connect()
+        refused = world.factory.buildProtocol(None)
+        from twisted.internet.testing import StringTransport
+
+        transport = StringTransport()
+        refused.makeConnection(transport)
+        world.clock.advance(0)
+        self.assertEqual(transport.value().decode().splitlines(), [
+            "109 too many connections from 192.168.1.1 that have not logged in (1); "
+            "log in on those first",
+        ])
+        self.assertTrue(transport.disconnecting)
+
+    def test_total(self) -> None:
+        admission = Admission(World(Path(self.mktemp()).absolute().parent).clock,
+                              AdmissionLimits(max_connections=2), parse_networks(["10.0.0.0/8"]))
+        self.assertIsNone(admission.admit("10.0.0.1"))
+        self.assertIsNone(admission.admit("10.0.0.2"))
+        self.assertIn("the server is full", admission.admit("10.0.0.3") or "")
+        admission.release("10.0.0.1", named=False)
+        self.assertIsNone(admission.admit("10.0.0.3"))
+
+    def test_exempt_skips_per_address_limits(self) -> None:
+        admission = Admission(World(Path(self.mktemp()).absolute().parent).clock,
+                              AdmissionLimits(per_address=1, unnamed_per_address=1),
+                              parse_networks(["127.0.0.0/8", "::1"]))
+        for _ in range(10):
+            self.assertIsNone(admission.admit("127.0.0.1"))
+            self.assertIsNone(admission.admit("::1"))
+        self.assertIsNone(admission.admit("192.0.2.1"))
+        self.assertIsNotNone(admission.admit("192.0.2.1"))
+
+    def test_bad_network(self) -> None:
+        self.assertRaises(ValueError, parse_networks, ["10.0.0.0/33"])
+
+
+class BeforeLogin(LimitsTestCase):
+    def test_login_timeout(self) -> None:
+        world = self.world(options=Options(login_timeout=30))
+        slow, quick = world.connect(), world.connect()
+        quick.send("/nick quick")
+        world.clock.advance(30)
+        self.assertEqual(slow.read(), ["109 no login within 30 seconds; goodbye"])
+        self.assertTrue(slow.transport.disconnecting)
+        self.assertFalse(quick.transport.disconnecting)
+
+    def test_bytes_before_login(self) -> None:
+        world = self.world(options=Options(max_bytes_before_login=300))
+        talker = world.connect()
+        lines = talker.send(*["/help"] * 60)
+        self.assertEqual(lines[-1], "109 more than 300 bytes before logging in; goodbye")
+        self.assertTrue(talker.transport.disconnecting)
+        named = world.connect()
+        named.send("/nick ann")
+        named.send(*["/help"] * 60)
+        self.assertFalse(named.transport.disconnecting, "the cap is for anonymous connections")
+
+
+class Rooms(LimitsTestCase):
+    def test_rooms_per_user(self) -> None:
+        world = self.world(limits=Limits(max_rooms_per_user=2, messages_burst=100))
+        ann = self.guest(world, "ann")
+        ann.send("/join a", "/join b")
+        lines = ann.send("/join c")
+        self.assertEqual(lines, ["403 you are in 2 rooms, the most allowed; /leave one first"])
+        self.assertEqual(codes(ann.send("/join a")), ["200"], "rejoining one is fine")
+        ann.send("/leave b")
+        self.assertEqual(codes(ann.send("/join c")), ["103", "200"])
+
+    def test_wrong_room_passwords(self) -> None:
+        world = self.world(limits=Limits(room_password_burst=2, room_password_interval=60))
+        alice = world.connect()
+        alice.send("/signup alice password1", "/create club 5 sesame")
+        bea = self.guest(world, "bea")
+        self.assertEqual(codes(bea.send("/join club x", "/join club y")), ["431", "431"])
+        lines = bea.send("/join club sesame")
+        self.assertEqual(lines, ["429 too many wrong passwords for club; try again in 60 seconds"])
+        cid = self.guest(world, "cid")
+        self.assertEqual(codes(cid.send("/join club sesame")), ["103", "200"], "per user")
+        world.clock.advance(60)
+        self.assertEqual(codes(bea.send("/join club sesame")), ["103", "200"])
+
+
+class Signups(LimitsTestCase):
+    def test_per_address_and_overall(self) -> None:
+        from chatd.auth.checkers import SignupLimits
+        from chatd.auth.realm import make_portal
+
+        world = self.world()
+        world.portal = make_portal(world.server, world.directory, True,
+                                   SignupLimits(world.clock, per_address=2, overall=3),
+                                   exempt=world.admission.is_exempt)
+        world.factory.portal = world.portal
+        for i in range(2):
+            self.assertEqual(codes(world.connect().send(f"/signup user{i} password1")), ["201"])
+        self.assertEqual(codes(world.connect().send("/signup user2 password1")), ["429"])
+        world.clock.advance(600)
+        self.assertEqual(codes(world.connect().send("/signup user3 password1")), ["201"])
+        self.assertEqual(codes(world.connect().send("/signup user4 password1")), ["201"])
+        # 3 overall in the last 10 minutes: two from before are gone, so 2 of 3 used now
+        world.admission.exempt = parse_networks(["192.168.0.0/16"])
+        self.assertEqual(codes(world.connect().send("/signup user5 password1")), ["201"])
+        self.assertEqual(codes(world.connect().send("/signup user6 password1")), ["429"],
+                         "the overall limit applies to exempt addresses too")
