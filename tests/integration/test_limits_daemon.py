@@ -5,7 +5,6 @@ and memory stays bounded for a client that stops reading."""
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
