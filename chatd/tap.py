@@ -15,11 +15,12 @@ data directory's lock is released.
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from twisted.application import strports
-from twisted.application.service import IService, MultiService, Service
+from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
@@ -46,6 +47,7 @@ from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
 from chatd.storage.rooms import FileRoomStore
 from chatd.threads import ThreadPoolService
+from chatd.tls import ReloadableTLS, listener
 
 log = Logger()
 
@@ -91,11 +93,12 @@ class Options(usage.Options):
         self.config = Path(path)
 
     def postOptions(self) -> None:
-        given: dict[str, Any] = {
+        # What the command line gave, kept so that a SIGHUP reload can apply it again.
+        self.given: dict[str, Any] = {
             key: self[key] for key in KEYS if self.get(key) not in (None, [], 0)
         }
         try:
-            self.settings = load_settings(given, self.config)
+            self.settings = load_settings(self.given, self.config)
         except ConfigError as error:
             raise usage.UsageError(str(error)) from None
         from twisted.internet import reactor
@@ -162,6 +165,55 @@ class ShutdownNotice(Service):
         super().stopService()
         why = "the server is shutting down; reconnect in a minute"
         return DeferredList([connections.shutdown(why) for connections in self.frontends])
+
+
+class Reload(Service):
+    """SIGHUP: read the configuration again and apply its limits, and re-read the TLS
+    certificate files, without dropping anyone. Settings that only a restart can change
+    (listeners, data directory, member service, hashing) are reported if they differ."""
+
+    RESTART_ONLY = ("line", "irc", "data", "members", "members_secret", "hash_time_cost",
+                    "hash_memory_kib", "hash_parallelism", "hash_threads", "hash_queue")
+
+    def __init__(self, options: Options, reactor: Any, apply: Callable[[Settings], None],
+                 certificates: list[ReloadableTLS]) -> None:
+        self.options = options
+        self.reactor = reactor
+        self.apply = apply
+        self.certificates = certificates
+        self._previous: Any = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._previous = signal.signal(signal.SIGHUP, self._signalled)
+
+    def stopService(self) -> None:
+        signal.signal(signal.SIGHUP, self._previous or signal.SIG_DFL)
+        super().stopService()
+
+    def _signalled(self, signum: int, frame: Any) -> None:
+        self.reactor.callFromThread(self.reload)
+
+    def reload(self) -> None:
+        try:
+            settings = load_settings(self.options.given, self.options.config)
+        except ConfigError as error:
+            log.error("reload refused, settings unchanged: {error}", error=str(error))
+            return
+        changed = [key for key in self.RESTART_ONLY
+                   if getattr(settings, key) != getattr(self.options.settings, key)]
+        if changed:
+            log.warn("reload: {keys} changed; restart to apply", keys=", ".join(changed))
+        self.apply(settings)
+        reloaded = 0
+        for tls in self.certificates:
+            try:
+                tls.reload()
+                reloaded += 1
+            except Exception as error:
+                log.error("reload: TLS files of {listener} unusable, keeping the old: {error}",
+                          listener=tls.description, error=str(error))
+        log.info("reloaded the limits and {count} TLS certificates", count=reloaded)
 
 
 def core_limits(settings: Settings) -> Limits:
@@ -266,11 +318,24 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         exempt=admission.is_exempt,
     )
     factory = LineFactory(portal, line_options(settings), reactor, admission)
-    for description in settings.line:
-        listener: IService = strports.service(description, factory, reactor=reactor)
-        listener.setServiceParent(top)
     irc_factory = IRCFactory(portal, irc_options(settings), reactor, admission)
-    for description in settings.irc:
-        strports.service(description, irc_factory, reactor=reactor).setServiceParent(top)
+    certificates = []
+    for descriptions, frontend in ((settings.line, factory), (settings.irc, irc_factory)):
+        for description in descriptions:
+            service, tls = listener(reactor, description, frontend)
+            service.setServiceParent(top)
+            if tls is not None:
+                certificates.append(tls)
     ShutdownNotice([factory.connections, irc_factory.connections]).setServiceParent(top)
+
+    def apply(new: Settings) -> None:
+        server.limits = core_limits(new)
+        server.wrong_room_passwords.burst = new.room_password_failures
+        admission.configure(admission_limits(new))
+        factory.options = line_options(new)
+        irc_factory.options = irc_options(new)
+        if local is not None:
+            local.configure(login_throttle(new))
+
+    Reload(options, reactor, apply, certificates).setServiceParent(top)
     return top

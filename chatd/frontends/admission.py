@@ -47,12 +47,18 @@ class Admission:
     def __init__(
         self, clock: IReactorTime, limits: AdmissionLimits, exempt: tuple[Network, ...] = ()
     ) -> None:
-        self.limits = limits
         self.exempt = exempt
         self.total = 0
         self._open: Counter[str] = Counter()
         self._named: Counter[str] = Counter()
         self._recent = WindowCounter(clock, limits.new_per_address, limits.new_window)
+        self.configure(limits)
+
+    def configure(self, limits: AdmissionLimits) -> None:
+        """New limits (a reload); connections already open stay."""
+        self.limits = limits
+        self._recent.limit = limits.new_per_address
+        self._recent.window = limits.new_window
 
     def is_exempt(self, host: str) -> bool:
         try:

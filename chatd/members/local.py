@@ -92,8 +92,16 @@ class LocalDirectory:
         self._clock = clock
         self._by_account = FailureLimiter(clock, throttle.account_burst, throttle.account_interval)
         self._by_address = FailureLimiter(clock, throttle.address_burst, throttle.address_interval)
+        self.configure(throttle)
         # Names whose signup is hashing; they count as taken.
         self._pending: set[str] = set()
+
+    def configure(self, throttle: LoginThrottle) -> None:
+        """New throttle settings (a reload); what each key has used so far is kept."""
+        self._by_account.burst, self._by_account.interval = (
+            throttle.account_burst, throttle.account_interval)
+        self._by_address.burst, self._by_address.interval = (
+            throttle.address_burst, throttle.address_interval)
 
     def load(self) -> int:
         return len(self._file.load())

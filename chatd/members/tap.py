@@ -14,7 +14,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from twisted.application import strports
 from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
 from twisted.logger import Logger
@@ -28,6 +27,7 @@ from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
 from chatd.threads import ThreadPoolService
+from chatd.tls import listener
 
 log = Logger()
 
@@ -146,5 +146,5 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     MemberDataService(options, directory, factory).setServiceParent(top)
     for pool in (hash_pool, journal_pool):
         ThreadPoolService(pool).setServiceParent(top)
-    strports.service(options["listen"], factory, reactor=reactor).setServiceParent(top)
+    listener(reactor, options["listen"], factory)[0].setServiceParent(top)
     return top
