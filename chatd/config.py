@@ -45,6 +45,7 @@ class Settings:
     hash_threads: int = 2
     hash_queue: int = 64
     exempt: tuple[str, ...] = ()
+    metrics: str = ""
     max_connections: int = 20_000
     max_connections_per_address: int = 16
     new_connections_per_address: int = 32
@@ -172,6 +173,8 @@ KEYS: dict[str, Key] = {
     "hash-memory-kib": Key(_integer(8, 4_194_304), "argon2id memory per hash, KiB"),
     "hash-parallelism": Key(_integer(1, 64), "argon2id lanes per hash"),
     "hash-threads": Key(_integer(1, 64), "threads hashing passwords"),
+    "metrics": Key(_text, "endpoint serving Prometheus metrics at /metrics, e.g. "
+                   "tcp:9101:interface=127.0.0.1 (empty: off)"),
     "exempt": Key(_networks, "trusted address or network (CIDR), exempt from the per-address "
                   "and rate limits (repeatable; e.g. a web gateway, a benchmark on 127.0.0.0/8)"),
     "max-connections": Key(_integer(1, 1_000_000), "connections at once, all addresses"),

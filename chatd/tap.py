@@ -43,6 +43,7 @@ from chatd.interfaces import IMemberDirectory
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory, LoginThrottle
 from chatd.members.tap import read_secret
+from chatd.metrics import metrics_site
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
 from chatd.storage.rooms import FileRoomStore
@@ -113,7 +114,9 @@ class Options(usage.Options):
                 self.members_secret = read_secret(self.settings.members_secret)
             except StartupError as error:
                 raise usage.UsageError(f"--members-secret: {error}") from None
-        for option, descriptions in (("line", self.settings.line), ("irc", self.settings.irc)):
+        metrics = (self.settings.metrics,) if self.settings.metrics else ()
+        for option, descriptions in (("line", self.settings.line), ("irc", self.settings.irc),
+                                     ("metrics", metrics)):
             for description in descriptions:
                 try:
                     endpoints.serverFromString(reactor, description)
@@ -172,7 +175,8 @@ class Reload(Service):
     certificate files, without dropping anyone. Settings that only a restart can change
     (listeners, data directory, member service, hashing) are reported if they differ."""
 
-    RESTART_ONLY = ("line", "irc", "data", "members", "members_secret", "hash_time_cost",
+    RESTART_ONLY = ("line", "irc", "metrics", "data", "members", "members_secret",
+                    "hash_time_cost",
                     "hash_memory_kib", "hash_parallelism", "hash_threads", "hash_queue")
 
     def __init__(self, options: Options, reactor: Any, apply: Callable[[Settings], None],
@@ -317,8 +321,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         signups=SignupLimits(reactor, settings.signups_per_address, settings.signups_total),
         exempt=admission.is_exempt,
     )
-    factory = LineFactory(portal, line_options(settings), reactor, admission)
-    irc_factory = IRCFactory(portal, irc_options(settings), reactor, admission)
+    factory = LineFactory(portal, line_options(settings), reactor, admission, server.stats)
+    irc_factory = IRCFactory(portal, irc_options(settings), reactor, admission, server.stats)
     certificates = []
     for descriptions, frontend in ((settings.line, factory), (settings.irc, irc_factory)):
         for description in descriptions:
@@ -326,6 +330,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             service.setServiceParent(top)
             if tls is not None:
                 certificates.append(tls)
+    if settings.metrics:
+        site = metrics_site(server, {"line": factory, "irc": irc_factory})
+        listener(reactor, settings.metrics, site)[0].setServiceParent(top)
     ShutdownNotice([factory.connections, irc_factory.connections]).setServiceParent(top)
 
     def apply(new: Settings) -> None:

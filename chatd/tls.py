@@ -16,8 +16,7 @@ from typing import Any
 from OpenSSL.SSL import Context
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
-from twisted.internet.interfaces import IOpenSSLContextFactory
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IOpenSSLContextFactory, IProtocolFactory
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 from zope.interface import implementer
 
@@ -65,7 +64,7 @@ class ReloadableTLS:
 
 
 def listener(
-    reactor: Any, description: str, factory: Factory
+    reactor: Any, description: str, factory: IProtocolFactory
 ) -> tuple[StreamServerEndpointService, ReloadableTLS | None]:
     """A listening service for ``description``; for ``ssl:``, hardened and reloadable."""
     endpoint = serverFromString(reactor, description)

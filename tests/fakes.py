@@ -110,7 +110,8 @@ class World:
         self.portal = make_portal(self.server, self.directory, guests,
                                   SignupLimits(self.clock, 10_000, 10_000),
                                   exempt=self.admission.is_exempt)
-        self.factory = LineFactory(self.portal, options or Options(), self.clock, self.admission)
+        self.factory = LineFactory(self.portal, options or Options(), self.clock, self.admission,
+                                   self.server.stats)
 
     def connect(self) -> Client:
         return Client(self.factory)

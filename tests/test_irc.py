@@ -183,7 +183,7 @@ class IRCTestCase(TestCase):
     def setUp(self) -> None:
         self.world = World(Path(self.mktemp()).absolute().parent)
         self.factory = IRCFactory(self.world.portal, Options(), self.world.clock,
-                                  self.world.admission)
+                                  self.world.admission, self.world.server.stats)
 
     def connect(self) -> IRCClient:
         return IRCClient(self.factory)
@@ -335,7 +335,8 @@ class RegistrationTests(IRCTestCase):
 
     def test_guests_disabled(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent, guests=False)
-        client = IRCClient(IRCFactory(world.portal, Options(), world.clock, world.admission))
+        client = IRCClient(IRCFactory(world.portal, Options(), world.clock, world.admission,
+                                      world.server.stats))
         self.assertEqual(commands(client.send("NICK ann", "USER x 0 * :x")), ["464", "ERROR"])
         self.assertTrue(client.closed)
 

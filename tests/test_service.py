@@ -104,3 +104,39 @@ class ServiceTests(TestCase):
             body = (data / name).read_bytes()
             for secret in (b"s3cret-pass", b"door-pass-9"):
                 self.assertNotIn(secret, body)
+
+
+class MetricsTests(TestCase):
+    async def test_metrics_endpoint(self) -> None:
+        from twisted.web.client import Agent, readBody
+
+        options = Options()
+        options.parseOptions(["--line", "tcp:0:interface=127.0.0.1",
+                              "--metrics", "tcp:0:interface=127.0.0.1",
+                              "--data", str(Path(self.mktemp()).absolute()),
+                              "--hash-memory-kib", "1024", "--hash-time-cost", "1"])
+        service = makeService(options, reactor)
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        line, metrics = [s._waitingForPort.result.getHost().port  # type: ignore[attr-defined]
+                         for s in service if isinstance(s, StreamServerEndpointService)]
+        reader = Reader()
+        greeting = reader.expect("220")
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", line), reader)
+        await greeting
+        self.addCleanup(reader.transport.loseConnection)  # type: ignore[union-attr]
+        await reader.expect("201", "/nick ann")
+        await reader.expect("101", "/join lobby", "hello")
+        await reader.expect("413", "x" * 3000)
+
+        response = await Agent(reactor).request(
+            b"GET", f"http://127.0.0.1:{metrics}/metrics".encode())
+        text = (await readBody(response)).decode()
+        for expected in ('chatd_sessions{protocol="line"} 1.0',
+                         'chatd_sessions{protocol="irc"} 0.0',
+                         "chatd_rooms 1.0", "chatd_messages_in_total 1.0",
+                         "chatd_deliveries_total 1.0",
+                         'chatd_rejected_inputs_total{reason="LineTooLong"} 1.0',
+                         'chatd_output_queued_bytes{protocol="line"} 0.0'):
+            self.assertIn(expected, text)

@@ -21,6 +21,7 @@ from chatd.core.names import check_room_name, check_user_name, fold
 from chatd.core.ratelimit import FailureLimiter, TokenBucket
 from chatd.core.records import RoomRecord
 from chatd.core.rooms import LocalBus, Room, User
+from chatd.core.stats import Stats
 from chatd.core.text import clean_text
 from chatd.errors import (
     BadSyntax,
@@ -89,6 +90,7 @@ class ChatServer:
         )
         self.hasher = hasher
         self.limits = limits
+        self.stats = Stats()
         self.bus = LocalBus()
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
@@ -450,6 +452,9 @@ class Session:
         room = self._member_room(room_name)
         text = clean_text(text)
         self._spend()
+        stats = self.server.stats
+        stats.messages_in += 1
+        stats.deliveries += len(room.members)
         self.server.bus.publish(room, Said(room.name, self.name, text, action))
 
     def message(self, name: str, text: str) -> User:
@@ -457,6 +462,8 @@ class Session:
         user = self.server.find_user(name)
         text = clean_text(text)
         self._spend()
+        self.server.stats.messages_in += 1
+        self.server.stats.deliveries += 1
         user.deliver(Private(self.name, user.name, text))
         return user
 

@@ -6,7 +6,8 @@ why it is being closed, and closes once what was queued for it is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -24,6 +25,9 @@ class Connections:
 
     def __len__(self) -> int:
         return len(self._live)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._live))
 
     def add(self, connection: object, close: Closer) -> None:
         self._live[connection] = close

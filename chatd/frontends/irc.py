@@ -35,6 +35,7 @@ from chatd.core.events import Event, Joined, LeaveReason, Left, Said
 from chatd.core.names import fold
 from chatd.core.rooms import Room, User
 from chatd.core.service import Session
+from chatd.core.stats import Stats
 from chatd.frontends import irc_codec as codec
 from chatd.frontends.admission import Admission
 from chatd.frontends.connections import Connections
@@ -168,7 +169,8 @@ class IRCProtocol(Protocol):
 
     def __init__(self, portal: Portal, options: Options, clock: IReactorTime,
                  flusher: Flusher, away: dict[str, str], connections: Connections,
-                 admission: Admission) -> None:
+                 admission: Admission, stats: Stats) -> None:
+        self._stats = stats
         self._connections = connections
         self._admission = admission
         self._portal = portal
@@ -348,6 +350,7 @@ class IRCProtocol(Protocol):
         if item is TooLong.LINE or (
             isinstance(item, bytes) and codec.body_length(item) > codec.MAX_BODY
         ):
+            self._stats.rejected["LineTooLong"] += 1
             self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
             return None
         assert isinstance(item, bytes)
@@ -380,6 +383,9 @@ class IRCProtocol(Protocol):
     def error(self, error: errors.ChatError, kind: str | None, target: str,
               command: str) -> str:
         """Send the reply ``_NUMERICS`` gives ``error``; return that numeric or FAIL code."""
+        self._stats.rejected[type(error).__name__] += 1
+        if isinstance(error, errors.WrongCredentials):
+            self._stats.login_failures += 1
         code, with_target = _NUMERICS.get(
             (type(error), kind), _NUMERICS.get((type(error), None), (codec.ERR_UNKNOWNERROR,
                                                                       False))
@@ -868,9 +874,15 @@ class IRCFactory(ServerFactory):
     """Builds IRC connections; holds the away messages IRC users set (an IRC-only notion)."""
 
     def __init__(
-        self, portal: Portal, options: Options, clock: IReactorTime, admission: Admission
+        self,
+        portal: Portal,
+        options: Options,
+        clock: IReactorTime,
+        admission: Admission,
+        stats: Stats,
     ) -> None:
         self.admission = admission
+        self.stats = stats
         self.portal = portal
         self.options = options
         self.clock = clock
@@ -880,6 +892,6 @@ class IRCFactory(ServerFactory):
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
         protocol = IRCProtocol(self.portal, self.options, self.clock, self.flusher, self.away,
-                               self.connections, self.admission)
+                               self.connections, self.admission, self.stats)
         protocol.factory = self
         return protocol

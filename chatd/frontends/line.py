@@ -28,6 +28,7 @@ from chatd.auth.credentials import AccountLogin, GuestNick, Signup
 from chatd.core.events import Event, LeaveReason
 from chatd.core.rooms import Room
 from chatd.core.service import Session
+from chatd.core.stats import Stats
 from chatd.core.text import for_log
 from chatd.frontends.admission import Admission
 from chatd.frontends.connections import Connections
@@ -293,6 +294,7 @@ class LineProtocol(Protocol, TimeoutMixin):
     def _line(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
         if item is TooLong.LINE:
+            self._home.stats.rejected["LineTooLong"] += 1
             self.send(Code.LINE_TOO_LONG,
                       f"line too long (over {self._options.max_line} bytes); it was ignored")
             return None
@@ -300,6 +302,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         try:
             text = item.decode("utf-8")
         except UnicodeDecodeError:
+            self._home.stats.rejected["BadEncoding"] += 1
             self.send(Code.BAD_ENCODING, "that line is not valid UTF-8; it was ignored")
             return None
         if not text.strip():
@@ -342,6 +345,7 @@ class LineProtocol(Protocol, TimeoutMixin):
             self.send(Code.INTERNAL_ERROR, "internal server error; it has been logged")
 
     def _error(self, error: errors.ChatError) -> None:
+        self._home.stats.rejected[type(error).__name__] += 1
         self.send(_CODES.get(type(error), Code.BAD_SYNTAX), str(error))
         if isinstance(error, errors.Flooding):
             log.warn("{peer} ({name}) disconnected for flooding", peer=self.peer,
@@ -376,6 +380,8 @@ class LineProtocol(Protocol, TimeoutMixin):
             self.send(Code.WELCOME, welcome.format(name=session.name))
 
         def refused(failure: Failure) -> Failure:
+            if failure.check(errors.WrongCredentials):
+                self._home.stats.login_failures += 1
             log.info("login refused from {peer}: {why}", peer=self.peer,
                      why=for_log(failure.getErrorMessage(), 200))
             return failure
@@ -502,9 +508,15 @@ def _number(text: str) -> int:
 
 class LineFactory(ServerFactory):
     def __init__(
-        self, portal: Portal, options: Options, clock: IReactorTime, admission: Admission
+        self,
+        portal: Portal,
+        options: Options,
+        clock: IReactorTime,
+        admission: Admission,
+        stats: Stats,
     ) -> None:
         self.admission = admission
+        self.stats = stats
         self.portal = portal
         self.options = options
         self.clock = clock

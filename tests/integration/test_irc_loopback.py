@@ -167,9 +167,9 @@ class IRCLoopbackTests(TestCase):
     def setUp(self) -> None:
         self.world = World(Path(self.mktemp()).absolute().parent)
         irc = IRCFactory(self.world.portal, IRCOptions(), reactor,  # type: ignore[arg-type]
-                         self.world.admission)
+                         self.world.admission, self.world.server.stats)
         line = LineFactory(self.world.portal, LineOptions(), reactor,  # type: ignore[arg-type]
-                           self.world.admission)
+                           self.world.admission, self.world.server.stats)
         self.irc_port = reactor.listenTCP(0, irc, interface="127.0.0.1")  # type: ignore[attr-defined]
         self.line_port = reactor.listenTCP(0, line, interface="127.0.0.1")  # type: ignore[attr-defined]
         self.addCleanup(self.irc_port.stopListening)
