@@ -141,3 +141,47 @@ def _tick() -> object:
     from twisted.internet.task import deferLater
 
     return deferLater(reactor, 0.01, lambda: None)
+
+
+class LookAlikeTests(TestCase):
+    def setUp(self) -> None:
+        from fakes import FakeHasher
+        directory = Path(self.mktemp())
+        directory.mkdir(parents=True)
+        self.path = directory / "members.journal"
+        self.hasher = FakeHasher()
+
+    def directory(self) -> LocalDirectory:
+        directory = LocalDirectory(keyed_file(self.path, "chatd-members"), self.hasher, reactor)
+        directory.load()
+        return directory
+
+    def test_skeleton(self) -> None:
+        from chatd.core.names import skeleton
+
+        for name in ("pаypal", "PAYPAL", "paypa1", "ΡΑΥΡΑL", "pауpаl"):
+            self.assertEqual(skeleton(name), skeleton("paypal"), name)
+        self.assertEqual(skeleton("modern"), skeleton("modem"))
+        self.assertNotEqual(skeleton("alice"), skeleton("alicia"))
+
+    def test_look_alikes_cannot_both_register(self) -> None:
+        directory = self.directory()
+        self.successResultOf(directory.signup("paypal", "password1"))
+        for lookalike in ("pаypal", "paypa1", "PAYPAL"):
+            self.assertRaises(NameTaken, directory.signup, lookalike, "password1")
+        reloaded = self.directory()
+        self.assertRaises(NameTaken, reloaded.signup, "pаypal", "password1")
+        found = self.successResultOf(reloaded.lookup("pаypal"))
+        self.assertEqual(found.name, "paypal")  # type: ignore[union-attr]
+        self.successResultOf(reloaded.delete("paypal"))
+        self.successResultOf(reloaded.signup("pаypal", "password1"))
+
+    def test_failed_signup_frees_the_look(self) -> None:
+        directory = self.directory()
+        self.hasher.hold = True
+        pending = directory.signup("bob", "password1")
+        self.assertRaises(NameTaken, directory.signup, "b0b", "password1")
+        self.hasher.held.pop().errback(RuntimeError("disk"))
+        self.failureResultOf(pending, RuntimeError)
+        self.hasher.hold = False
+        self.successResultOf(directory.signup("b0b", "password1"))

@@ -630,3 +630,11 @@ class Shutdown(LineTestCase):
         done = self.world.factory.connections.shutdown("bye", grace=3)
         self.world.clock.advance(3)
         self.successResultOf(done)
+
+
+class LookAlikes(LineTestCase):
+    def test_guest_cannot_take_a_look_alike_of_an_account(self) -> None:
+        self.account("paypal").drop()
+        lines = self.world.connect().send("/nick pаypal")  # Cyrillic а
+        self.assertEqual(codes(lines), ["409"])
+        self.assertEqual(codes(self.world.connect().send("/signup PAYPA1 password1")), ["409"])

@@ -45,3 +45,28 @@ def check_user_name(raw: str) -> str:
 def check_room_name(raw: str) -> str:
     """Validate a room name, accepting IRC's ``#room`` spelling; return its display form."""
     return _check(raw[1:] if raw.startswith("#") else raw, "room")
+
+
+# Look-alikes folded by ``skeleton``: a documented subset of Unicode TR39's confusables, the
+# Cyrillic and Greek letters that render like Latin ones, dotless i, and the digit/letter
+# pairs that sans-serif fonts blur. Applied before case folding, so capital I can be l.
+_LOOKALIKES = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ѕ": "s", "і": "i", "ј": "j", "к": "k", "о": "o",
+    "р": "p", "с": "c", "у": "y", "х": "x", "һ": "h", "ԁ": "d", "ԛ": "q", "ԝ": "w",
+    "ӏ": "l", "А": "a", "В": "b", "Е": "e", "К": "k", "М": "m", "Н": "h", "О": "o",
+    "Р": "p", "С": "c", "Т": "t", "Х": "x", "Ү": "y", "Ѕ": "s", "І": "l", "Ј": "j",
+    # Greek
+    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "χ": "x", "υ": "u",
+    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "l", "Κ": "k", "Μ": "m",
+    "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x",
+    # Latin and digits
+    "ı": "i", "ɡ": "g", "I": "l", "1": "l", "0": "o",
+})
+
+
+def skeleton(name: str) -> str:
+    """What ``name`` looks like: two names with one skeleton can be mistaken for each other
+    (``paypal``, ``pаypal`` with a Cyrillic а, ``PAYPAL``, ``paypa1``)."""
+    text = unicodedata.normalize("NFKC", name).translate(_LOOKALIKES)
+    return fold(text).replace("rn", "m")

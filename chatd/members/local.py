@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatd.core.names import check_user_name, fold
+from chatd.core.names import check_user_name, fold, skeleton
 from chatd.core.ratelimit import FailureLimiter
 from chatd.core.records import Account
 from chatd.core.text import for_log
@@ -95,6 +95,8 @@ class LocalDirectory:
         self.configure(throttle)
         # Names whose signup is hashing; they count as taken.
         self._pending: set[str] = set()
+        # skeleton -> account key: a new name may not look like a registered one.
+        self._skeletons: dict[str, str] = {}
 
     def configure(self, throttle: LoginThrottle) -> None:
         """New throttle settings (a reload); what each key has used so far is kept."""
@@ -104,7 +106,9 @@ class LocalDirectory:
             throttle.address_burst, throttle.address_interval)
 
     def load(self) -> int:
-        return len(self._file.load())
+        accounts = self._file.load()
+        self._skeletons = {skeleton(record["name"]): key for key, record in accounts.items()}
+        return len(accounts)
 
     def _record(self, name: str) -> tuple[str, dict[str, Any]]:
         try:
@@ -127,7 +131,14 @@ class LocalDirectory:
         key = fold(display)
         if key in self._file.live or key in self._pending:
             raise NameTaken(f"the name {display} is registered already; /login or pick another")
+        shape = skeleton(display)
+        lookalike = self._skeletons.get(shape)
+        if lookalike is not None:
+            raise NameTaken(
+                f"{display} looks too much like a registered name; pick another"
+            )
         self._pending.add(key)
+        self._skeletons[shape] = key
         created = self._clock.seconds()
 
         def store(hashed: str) -> Deferred[None]:
@@ -137,12 +148,14 @@ class LocalDirectory:
 
         def release(result: object) -> object:
             self._pending.discard(key)
+            if key not in self._file.live:  # the signup failed: the look is free again
+                self._skeletons.pop(shape, None)
             return result
 
         try:
             hashing = self._hasher.hash(password)
         except BaseException:
-            self._pending.discard(key)
+            release(None)
             raise
         d = hashing.addCallback(store).addBoth(release)
         log.info("account {name} signing up", name=display)
@@ -203,10 +216,15 @@ class LocalDirectory:
         )
 
     def lookup(self, name: str) -> Deferred[Account | None]:
+        """The account called ``name`` or one that looks like it (so a guest can't take a
+        look-alike of a registered name)."""
         try:
             key, record = self._record(name)
         except NoSuchUser:
-            return succeed(None)
+            key = self._skeletons.get(skeleton(name), "")
+            if key not in self._file.live:
+                return succeed(None)
+            record = self._file.live[key]
         return succeed(Account(record["name"], key))
 
     # -- what an administrator asks ----------------------------------------------------
@@ -241,6 +259,7 @@ class LocalDirectory:
         return self._replace(key, locked=locked)
 
     def delete(self, name: str) -> Deferred[None]:
-        key, _ = self._record(name)
+        key, record = self._record(name)
         log.info("account {key} deleted by an administrator", key=key)
+        self._skeletons.pop(skeleton(record["name"]), None)
         return self._file.delete(key)
