@@ -43,12 +43,15 @@ class Event:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Said(Event):
-    """A message (or, with ``action``, an emote) in a room."""
+    """A message (or, with ``action``, an emote) in a room. ``origin`` is the id of the
+    session that sent it: protocols whose clients don't expect their own messages back
+    (IRC) skip it; a plain number, so the event can cross a broker between nodes."""
 
     room: str
     sender: str
     text: str
     action: bool = False
+    origin: int = 0
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -8,6 +8,7 @@ Deferred that fires once the change is safe, and fail with a ``chatd.errors`` ex
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -206,9 +207,12 @@ def _check_room_password(password: str) -> str:
 class Session:
     """One logged-in connection: the avatar every frontend drives."""
 
-    __slots__ = ("bucket", "closed", "current", "mind", "server", "strikes", "user")
+    __slots__ = ("bucket", "closed", "current", "id", "mind", "server", "strikes", "user")
+
+    _ids = itertools.count(1)
 
     def __init__(self, server: ChatServer, user: User, mind: IChatMind, limited: bool) -> None:
+        self.id = next(Session._ids)
         self.server = server
         self.user = user
         self.mind = mind
@@ -455,7 +459,7 @@ class Session:
         stats = self.server.stats
         stats.messages_in += 1
         stats.deliveries += len(room.members)
-        self.server.bus.publish(room, Said(room.name, self.name, text, action))
+        self.server.bus.publish(room, Said(room.name, self.name, text, action, self.id))
 
     def message(self, name: str, text: str) -> User:
         """Send a private message to every session of an online user."""

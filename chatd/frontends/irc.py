@@ -195,9 +195,6 @@ class IRCProtocol(Protocol):
         self._caps: set[str] = set()
         self._sasl: list[str] | None = None
         self.registered = False
-        # True while this connection's own say() runs: the core echoes a message to its
-        # sender, and IRC clients show their own messages without one.
-        self._saying = False
         self.session: Session | None = None
         self.outbox: Outbox
         self.peer = ""  # host:port, for logs
@@ -278,7 +275,10 @@ class IRCProtocol(Protocol):
         self.outbox.close()
 
     def deliver(self, event: Event) -> None:
-        if self._saying and isinstance(event, Said):
+        # The core echoes a message to its sender; IRC clients show their own without one.
+        if isinstance(event, Said) and self.session is not None and (
+            event.origin == self.session.id
+        ):
             return
         if codec.is_quit(event) and self._still_shared(event):
             return
@@ -764,11 +764,7 @@ class IRCProtocol(Protocol):
         text, action = codec.incoming_text(text)
         if not _is_channel(target):
             return session.message(target, text)
-        self._saying = True
-        try:
-            session.say(text, target, action=action)
-        finally:
-            self._saying = False
+        session.say(text, target, action=action)
         return None
 
     def _privmsg_one(self, target: str, text: str) -> None:
