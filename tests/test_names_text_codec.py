@@ -43,6 +43,15 @@ class Text(SynchronousTestCase):
         self.assertEqual(clean_text("héllo  wörld"), "héllo  wörld")
         self.assertEqual(clean_text("a\tb"), "a b")
 
+    def test_control_set_is_unicode_cc(self) -> None:
+        import unicodedata
+
+        from chatd.core.text import _CONTROL
+
+        for code in range(0x110000):
+            char = chr(code)
+            self.assertEqual(bool(_CONTROL.match(char)), unicodedata.category(char) == "Cc")
+
     def test_refused(self) -> None:
         for text in ("", "   ", "\x1b[31mred", "a\rb", "nul\x00", "c1\x85", "del\x7f",
                      "x" * 1025):
