@@ -1,0 +1,981 @@
+#!/usr/bin/env python3
+"""chatbench: a load generator for chatd that opens real loopback sockets and prints figures.
+
+Not part of the test run. See ``bench/README.md`` and ``docs/performance.md`` for how to run
+it and what the figures mean. Scenarios (one subcommand each, ``--protocol line|irc``):
+
+* ``fanout``     R rooms x M members, S closed-loop senders with W messages in flight each:
+                 deliveries/s, server CPU-seconds (``/proc/PID/stat``), deliveries per server
+                 CPU-second, delivery ratio and per-sender order.
+* ``latency``    a paced rate of messages into one room, a send timestamp in each payload:
+                 p50, p99, max of send -> receive.
+* ``capacity``   N idle logged-in guests: time to connect and log in all, server RSS and
+                 CPU per connection.
+* ``loginstorm`` a room chats at a paced rate; then N account logins at once: chat p99
+                 before vs during, and how long the logins took.
+* ``auths``      account logins (fresh connection, login, close) through the embedded or the
+                 remote member service: authentications per second.
+
+Receivers are cheap on purpose: most connections only count newlines in whatever the kernel
+hands them; a few "checker" connections per room parse every line to verify order and to
+release the senders' windows. Every wait is bounded in time; every loop in count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HOST = "127.0.0.1"
+HERE = Path(__file__).resolve().parent
+CACHE = Path(tempfile.gettempdir()) / "chatbench-cache"
+PASSWORD = "bench-password-{}"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss(pid: int) -> int:
+    """Resident set size of ``pid`` in bytes."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+# -- the daemon ------------------------------------------------------------------------------
+
+
+class Daemon:
+    """A chatd (and optionally a chatd-members) started by us, so its PID and CPU are ours."""
+
+    def __init__(self, args: argparse.Namespace, extra: list[str], data: Path | None = None):
+        self.args = args
+        self.extra = extra
+        self.dir = Path(tempfile.mkdtemp(prefix="chatbench-"))
+        self.data = data or self.dir / "data"
+        self.line_port = free_port()
+        self.irc_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.members: subprocess.Popen[bytes] | None = None
+        self.members_data: Path | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def port(self, protocol: str) -> int:
+        return self.irc_port if protocol == "irc" else self.line_port
+
+    def _env(self) -> dict[str, str]:
+        source = Path(self.args.source).resolve()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = f"{source}:{source / 'clients'}"
+        return env
+
+    def _twistd(self) -> str:
+        return str(Path(sys.executable).with_name("twistd"))
+
+    def start_members(self, data: Path) -> str:
+        """Start ``twistd chatd-members`` on ``data``; the client endpoint for ``--members``."""
+        self.members_data = data
+        log = self.dir / "members.log"
+        command = [self._twistd(), "-n", "--pidfile=", "--logfile", str(log), "chatd-members",
+                   "--data", str(data)]
+        self.members = subprocess.Popen(command, env=self._env(), cwd=self.dir,
+                                        stdin=subprocess.DEVNULL)
+        sock = data / "members.sock"
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            if time.monotonic() > deadline or self.members.poll() is not None:
+                raise SystemExit(f"chatd-members did not start; see {log}")
+            time.sleep(0.1)
+        return f"unix:{sock}"
+
+    def start(self, members: str = "") -> None:
+        log = self.dir / "chatd.log"
+        backlog = "backlog=1024"
+        command = [self._twistd(), "-n", "--pidfile=", "--logfile", str(log)]
+        if self.args.profile:
+            command += [f"--profile={self.args.profile}", "--profiler=cprofile", "--savestats"]
+        command += [
+            "chatd", "--data", str(self.data),
+            "--line", f"tcp:{self.line_port}:interface={HOST}:{backlog}",
+            "--irc", f"tcp:{self.irc_port}:interface={HOST}:{backlog}",
+            "--exempt", "127.0.0.0/8",
+            "--default-room-limit", "10000", "--max-room-limit", "10000",
+            "--signups-total", "1000000",
+        ]
+        if members:
+            command += ["--members", members]
+        command += self.extra
+        self.command = command
+        self.proc = subprocess.Popen(command, env=self._env(), cwd=self.dir,
+                                     stdin=subprocess.DEVNULL, preexec_fn=raise_fd_limit)
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"chatd exited at start; see {log}")
+            try:
+                socket.create_connection((HOST, self.line_port), timeout=1).close()
+                socket.create_connection((HOST, self.irc_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"chatd did not listen within 20 s; see {log}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for proc in (self.proc, self.members):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        if not self.args.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            print(f"# kept {self.dir}", file=sys.stderr)
+
+
+class Target:
+    """Where the clients connect and whose CPU is read: a spawned daemon or ``--pid/--port``."""
+
+    def __init__(self, args: argparse.Namespace, daemon: Daemon | None):
+        self.daemon = daemon
+        self.args = args
+
+    def port(self, protocol: str) -> int:
+        if self.daemon is not None:
+            return self.daemon.port(protocol)
+        return int(self.args.port)
+
+    @property
+    def pid(self) -> int | None:
+        return self.daemon.pid if self.daemon is not None else self.args.pid
+
+    def cpu(self) -> float:
+        return proc_cpu(self.pid) if self.pid else float("nan")
+
+    def members_cpu(self) -> float:
+        if self.daemon is not None and self.daemon.members is not None:
+            return proc_cpu(self.daemon.members.pid)
+        return 0.0
+
+    def rss(self) -> int:
+        return proc_rss(self.pid) if self.pid else 0
+
+
+# -- protocols -------------------------------------------------------------------------------
+
+
+class LineWire:
+    """chatd's line protocol: replies start with a three-digit code."""
+
+    name = "line"
+    echo = True  # the sender receives its own message
+
+    @staticmethod
+    def is_error(line: bytes) -> bool:
+        return line[:1] in (b"4", b"5")
+
+    def guest(self, nick: str) -> tuple[bytes, bytes]:
+        return f"/nick {nick}\r\n".encode(), b"201 "
+
+    def login(self, name: str, password: str) -> tuple[bytes, bytes]:
+        return f"/login {name} {password}\r\n".encode(), b"201 "
+
+    def signup(self, name: str, password: str) -> tuple[bytes, bytes]:
+        return f"/signup {name} {password}\r\n".encode(), b"201 "
+
+    def join(self, room: str) -> tuple[bytes, bytes]:
+        return f"/join {room}\r\n".encode(), b"200 "
+
+    def say(self, room: str, text: str) -> bytes:
+        return f"{text}\r\n".encode()
+
+    @staticmethod
+    def said(line: bytes) -> bytes | None:
+        """The text of a room message, or None for any other line."""
+        if not line.startswith(b"101 "):
+            return None
+        return line.split(b"> ", 1)[1]
+
+
+class IrcWire:
+    """The IRC frontend: NICK/USER (PASS for accounts), JOIN, PRIVMSG; no echo to the sender."""
+
+    name = "irc"
+    echo = False
+
+    @staticmethod
+    def is_error(line: bytes) -> bool:
+        parts = line.split(b" ", 2)
+        return len(parts) > 1 and parts[1][:1] in (b"4", b"5") and parts[1].isdigit()
+
+    def guest(self, nick: str) -> tuple[bytes, bytes]:
+        return f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode(), b" 001 "
+
+    def login(self, name: str, password: str) -> tuple[bytes, bytes]:
+        return f"PASS {password}\r\nNICK {name}\r\nUSER {name} 0 * :{name}\r\n".encode(), b" 001 "
+
+    def signup(self, name: str, password: str) -> tuple[bytes, bytes]:
+        raise SystemExit("accounts are created over the line protocol")
+
+    def join(self, room: str) -> tuple[bytes, bytes]:
+        return f"JOIN #{room}\r\n".encode(), b" 366 "
+
+    def say(self, room: str, text: str) -> bytes:
+        return f"PRIVMSG #{room} :{text}\r\n".encode()
+
+    @staticmethod
+    def said(line: bytes) -> bytes | None:
+        if b" PRIVMSG " not in line:
+            return None
+        return line.split(b" :", 1)[1]
+
+
+WIRES = {"line": LineWire(), "irc": IrcWire()}
+
+
+# -- client connections ----------------------------------------------------------------------
+
+
+class Conn(asyncio.Protocol):
+    """One client socket. Modes: ``lines`` (setup: keep lines for ``expect``), ``count``
+    (measured phase: count newlines only), ``parse`` (call ``handler`` with each line)."""
+
+    def __init__(self, wire: LineWire | IrcWire) -> None:
+        self.wire = wire
+        self.mode = "lines"
+        self.buf = b""
+        self.lines: list[bytes] = []
+        self.count = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.handler: Callable[[bytes], None] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self.last_data = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._wake()
+
+    def data_received(self, data: bytes) -> None:
+        if self.mode == "count":
+            self.count += data.count(b"\n")
+            return
+        self.last_data = time.monotonic()
+        *lines, self.buf = (self.buf + data).split(b"\n")
+        if self.mode == "parse":
+            assert self.handler is not None
+            self.count += len(lines)
+            for line in lines:
+                self.handler(line)
+            return
+        for line in lines:
+            if line.startswith(b"PING "):
+                self.write(b"PONG " + line[5:].rstrip(b"\r") + b"\r\n")
+        self.lines.extend(lines)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def expect(self, marker: bytes, timeout: float = 30.0) -> bytes:
+        """The first kept line containing ``marker``; an error reply raises."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.lines:
+                line = self.lines.pop(0)
+                if marker in line:
+                    return line
+                if self.wire.is_error(line):
+                    raise RuntimeError(line.decode(errors="replace").strip())
+            if self.lost:
+                raise RuntimeError("connection closed by the server")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {marker!r} within {timeout} s")
+            self.waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.waiter, left)
+
+    async def request(self, command: tuple[bytes, bytes], timeout: float = 30.0) -> bytes:
+        data, marker = command
+        self.write(data)
+        return await self.expect(marker, timeout)
+
+    def to_count(self) -> None:
+        self.mode = "count"
+        self.buf = b""
+        self.lines.clear()
+        self.count = 0
+
+    def to_parse(self, handler: Callable[[bytes], None]) -> None:
+        self.mode = "parse"
+        self.buf = b""
+        self.lines.clear()
+        self.handler = handler
+        self.count = 0
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+async def connect(wire: LineWire | IrcWire, port: int, greeting: bool = True) -> Conn:
+    loop = asyncio.get_running_loop()
+    _, conn = await asyncio.wait_for(
+        loop.create_connection(lambda: Conn(wire), HOST, port), 30
+    )
+    if greeting and wire.name == "line":
+        await conn.expect(b"220 ")
+    return conn
+
+
+async def bounded_gather(count: int, make: Callable[[int], object], concurrency: int) -> list:
+    """``make(i)`` for i in range(count), at most ``concurrency`` at a time, in order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> object:
+        async with gate:
+            return await make(i)  # type: ignore[misc]
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+async def guest_in_room(wire, port: int, nick: str, room: str | None) -> Conn:
+    conn = await connect(wire, port)
+    await conn.request(wire.guest(nick))
+    if room is not None:
+        await conn.request(wire.join(room))
+    return conn
+
+
+async def settle(conns: list[Conn], quiet: float = 0.5, limit: float = 60.0) -> None:
+    """Wait until no connection has received anything for ``quiet`` seconds (at most ``limit``)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        newest = max(c.last_data for c in conns)
+        if time.monotonic() - newest >= quiet:
+            return
+        await asyncio.sleep(0.1)
+
+
+# -- fan-out ---------------------------------------------------------------------------------
+
+
+class Checker:
+    """Parses every line of one room: per-sender order, and acknowledgements for the senders."""
+
+    def __init__(self, wire, senders: dict[bytes, Sender]) -> None:
+        self.wire = wire
+        self.senders = senders
+        self.next: dict[bytes, int] = {}
+        self.disorder = 0
+        self.said = 0
+        self.stamps: list[int] | None = None
+
+    def line(self, line: bytes) -> None:
+        text = self.wire.said(line)
+        if text is None:
+            return
+        self.said += 1
+        parts = text.split()
+        tag, seq = parts[0], int(parts[1])
+        if self.stamps is not None:
+            self.stamps.append(time.monotonic_ns() - int(parts[2]))
+        expected = self.next.get(tag, 0)
+        if seq != expected:
+            self.disorder += 1
+        self.next[tag] = seq + 1
+        sender = self.senders.get(tag)
+        if sender is not None:
+            sender.acked()
+
+
+class Sender:
+    """A closed-loop sender: ``window`` messages in flight, the next sent on each arrival."""
+
+    PAD = "x" * 24
+
+    def __init__(self, conn: Conn, tag: str, room: str, window: int) -> None:
+        self.conn = conn
+        self.tag = tag
+        self.room = room
+        self.window = window
+        self.seq = 0
+        self.inflight = 0
+        self.running = False
+        self.idle: asyncio.Future[None] | None = None
+
+    def send(self) -> None:
+        self.conn.write(self.conn.wire.say(self.room, f"{self.tag} {self.seq} {self.PAD}"))
+        self.seq += 1
+        self.inflight += 1
+
+    def start(self) -> None:
+        self.running = True
+        while self.inflight < self.window:
+            self.send()
+
+    def acked(self) -> None:
+        self.inflight -= 1
+        if self.running:
+            self.send()
+        elif self.inflight == 0 and self.idle is not None and not self.idle.done():
+            self.idle.set_result(None)
+
+    async def stop(self, timeout: float) -> None:
+        self.running = False
+        if self.inflight:
+            self.idle = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.idle, timeout)
+
+
+async def fanout(args: argparse.Namespace, target: Target) -> dict:
+    wire = WIRES[args.protocol]
+    port = target.port(args.protocol)
+    rooms, members, total_senders = args.rooms, args.members, args.senders
+    per_room = [total_senders // rooms + (1 if r < total_senders % rooms else 0)
+                for r in range(rooms)]
+    if max(per_room) + 1 > members:
+        raise SystemExit("more senders than members")
+    t_setup = time.monotonic()
+    layout = [(r, i) for r in range(rooms) for i in range(members)]
+    conns = await bounded_gather(
+        len(layout),
+        lambda k: guest_in_room(wire, port, f"r{layout[k][0]}m{layout[k][1]}",
+                                f"bench{layout[k][0]}"),
+        args.concurrency,
+    )
+    await settle(conns)
+    setup = time.monotonic() - t_setup
+    # Member 0 of each room checks order and acknowledges; members 1..S send.
+    checkers, senders = [], []
+    for r in range(rooms):
+        room_senders: dict[bytes, Sender] = {}
+        for i in range(1, per_room[r] + 1):
+            tag = f"s{r}.{i}"
+            sender = Sender(conns[r * members + i], tag, f"bench{r}", args.window)
+            room_senders[tag.encode()] = sender
+            senders.append(sender)
+        checker = Checker(wire, room_senders)
+        checkers.append(checker)
+        conns[r * members].to_parse(checker.line)
+    for r in range(rooms):
+        for i in range(1, members):
+            conns[r * members + i].to_count()
+    cpu0, own0, t0 = target.cpu(), own_cpu(), time.monotonic()
+    for sender in senders:
+        sender.start()
+    await asyncio.sleep(args.duration)
+    await asyncio.gather(*(s.stop(30) for s in senders))
+    receivers = members if wire.echo else members - 1
+    expected = sum(s.seq for s in senders) * receivers
+
+    def delivered() -> int:
+        return sum(c.count for c in conns if c.mode == "count") + sum(k.said for k in checkers)
+
+    deadline = time.monotonic() + 30
+    while delivered() < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    t1, cpu1, own1 = time.monotonic(), target.cpu(), own_cpu()
+    got = delivered()
+    lost = sum(c.lost for c in conns)
+    for conn in conns:
+        conn.close()
+    wall, cpu = t1 - t0, cpu1 - cpu0
+    return {
+        "scenario": f"fanout {rooms}x{members} {total_senders} senders",
+        "protocol": wire.name,
+        "messages": sum(s.seq for s in senders),
+        "deliveries": got,
+        "wall_s": round(wall, 3),
+        "server_cpu_s": round(cpu, 3),
+        "deliveries_per_s": round(got / wall),
+        "deliveries_per_cpu_s": round(got / cpu) if cpu else None,
+        "server_cpu_util": round(cpu / wall, 3),
+        "bench_cpu_util": round((own1 - own0) / wall, 3),
+        "delivery_ratio": round(got / expected, 6) if expected else None,
+        "order_violations": sum(k.disorder for k in checkers),
+        "dropped_connections": lost,
+        "setup_s": round(setup, 2),
+    }
+
+
+# -- paced chat with timestamps (latency, login storm) ---------------------------------------
+
+
+class PacedRoom:
+    """One room: ``senders`` members sending ``rate`` messages/s in total, a timestamp in each;
+    ``samplers`` members parse and record latencies; the rest count."""
+
+    def __init__(self, wire, conns: list[Conn], room: str, senders: int, samplers: int):
+        self.wire = wire
+        self.room = room
+        self.conns = conns
+        self.senders = conns[1:1 + senders]
+        self.sampler_conns = conns[1 + senders:1 + senders + samplers]
+        self.checkers = []
+        for conn in self.sampler_conns:
+            checker = Checker(wire, {})
+            checker.stamps = []
+            conn.to_parse(checker.line)
+            self.checkers.append(checker)
+        for conn in conns:
+            if conn.mode != "parse":
+                conn.to_count()
+        self.sent = 0
+        self.seqs = [0] * len(self.senders)
+
+    def take_samples(self) -> list[int]:
+        samples: list[int] = []
+        for checker in self.checkers:
+            assert checker.stamps is not None
+            samples.extend(checker.stamps)
+            checker.stamps = []
+        return samples
+
+    async def run(self, rate: float, seconds: float, until: asyncio.Future | None = None) -> None:
+        """Send at ``rate`` for ``seconds`` (or until ``until`` is done, at most ``seconds``)."""
+        start = time.monotonic()
+        base = self.sent
+        while True:
+            now = time.monotonic()
+            if now - start >= seconds or (until is not None and until.done()):
+                return
+            due = base + int((now - start) * rate)
+            stamp = time.monotonic_ns()
+            while self.sent < due:
+                k = self.sent % len(self.senders)
+                text = f"p{k} {self.seqs[k]} {stamp}"
+                self.seqs[k] += 1
+                self.senders[k].write(self.wire.say(self.room, text))
+                self.sent += 1
+            await asyncio.sleep(0.001)
+
+    def expected(self) -> int:
+        receivers = len(self.conns) if self.wire.echo else len(self.conns) - 1
+        return self.sent * receivers
+
+    def delivered(self) -> int:
+        return sum(c.count for c in self.conns if c.mode == "count") + sum(
+            k.said for k in self.checkers)
+
+    async def drain(self, timeout: float = 15) -> float:
+        deadline = time.monotonic() + timeout
+        while self.delivered() < self.expected() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.delivered() / self.expected() if self.expected() else float("nan")
+
+
+def ms_summary(samples: list[int], prefix: str) -> dict:
+    values = [s / 1e6 for s in samples]
+    return {
+        f"{prefix}p50_ms": round(percentile(values, 50), 3),
+        f"{prefix}p99_ms": round(percentile(values, 99), 3),
+        f"{prefix}max_ms": round(max(values), 3) if values else None,
+        f"{prefix}samples": len(values),
+    }
+
+
+async def paced_room(args, target: Target, name: str) -> PacedRoom:
+    wire = WIRES[args.protocol]
+    port = target.port(args.protocol)
+    conns = await bounded_gather(
+        args.members, lambda i: guest_in_room(wire, port, f"{name}{i}", name), args.concurrency)
+    await settle(conns)
+    return PacedRoom(wire, conns, name, args.senders, args.samplers)
+
+
+async def latency(args: argparse.Namespace, target: Target) -> dict:
+    room = await paced_room(args, target, "lat")
+    await room.run(args.rate, 1.0)  # warm up
+    await room.drain()
+    room.take_samples()
+    cpu0, t0 = target.cpu(), time.monotonic()
+    await room.run(args.rate, args.duration)
+    ratio = await room.drain()
+    cpu, wall = target.cpu() - cpu0, time.monotonic() - t0
+    samples = room.take_samples()
+    disorder = sum(k.disorder for k in room.checkers)
+    for conn in room.conns:
+        conn.close()
+    return {
+        "scenario": f"latency {args.rate:g} msg/s into 1x{args.members}",
+        "protocol": args.protocol,
+        **ms_summary(samples, ""),
+        "server_cpu_util": round(cpu / wall, 3),
+        "delivery_ratio": round(ratio, 6),
+        "order_violations": disorder,
+    }
+
+
+# -- capacity --------------------------------------------------------------------------------
+
+
+async def capacity(args: argparse.Namespace, target: Target) -> dict:
+    wire = WIRES[args.protocol]
+    port = target.port(args.protocol)
+    await asyncio.sleep(0.5)
+    rss0, cpu0, t0 = target.rss(), target.cpu(), time.monotonic()
+    conns = await bounded_gather(
+        args.connections, lambda i: guest_in_room(wire, port, f"idle{i}", None), args.concurrency)
+    elapsed = time.monotonic() - t0
+    cpu = target.cpu() - cpu0
+    await asyncio.sleep(1.0)
+    rss1 = target.rss()
+    alive = sum(not c.lost for c in conns)
+    for conn in conns:
+        conn.close()
+    n = args.connections
+    return {
+        "scenario": f"capacity {n} idle logged-in guests",
+        "protocol": args.protocol,
+        "connect_login_s": round(elapsed, 2),
+        "logins_per_s": round(n / elapsed),
+        "server_cpu_ms_per_conn": round(cpu / n * 1000, 3),
+        "rss_before_mib": round(rss0 / 2**20, 1),
+        "rss_after_mib": round(rss1 / 2**20, 1),
+        "rss_kib_per_conn": round((rss1 - rss0) / n / 1024, 2),
+        "alive": alive,
+    }
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+def account(i: int) -> tuple[str, str]:
+    return f"storm{i}", PASSWORD.format(i)
+
+
+async def create_accounts(args, target: Target, count: int) -> None:
+    wire = WIRES["line"]
+    port = target.port("line")
+
+    async def one(i: int) -> None:
+        conn = await connect(wire, port)
+        try:
+            await conn.request(wire.signup(*account(i)), timeout=120)
+        except RuntimeError as error:
+            if "409" not in str(error):  # already there
+                raise
+        conn.close()
+
+    await bounded_gather(count, one, 4)
+
+
+def accounts_data(args: argparse.Namespace, count: int) -> Path:
+    """A data directory holding ``count`` accounts, created once (signup costs a hash each) and
+    copied for every run, so account creation is never inside a measured phase."""
+    kind = args.members_service
+    cached = CACHE / f"{kind}-{count}"
+    if not (cached / "done").exists():
+        shutil.rmtree(cached, ignore_errors=True)
+        cached.mkdir(parents=True)
+        print(f"# creating {count} accounts in {cached} (once)", file=sys.stderr)
+        daemon = Daemon(args, [], data=cached / "chatd")
+        try:
+            members = daemon.start_members(cached / "members") if kind == "remote" else ""
+            daemon.start(members)
+            asyncio.run(create_accounts(args, Target(args, daemon), count))
+        finally:
+            daemon.stop()
+        (cached / "done").touch()
+    return cached
+
+
+def spawn_with_accounts(args: argparse.Namespace, extra: list[str], count: int) -> Daemon:
+    cached = accounts_data(args, count)
+    daemon = Daemon(args, extra)
+    shutil.copytree(cached / "chatd", daemon.data, ignore=shutil.ignore_patterns("lock", "*.lock"))
+    members = ""
+    if args.members_service == "remote":
+        data = daemon.dir / "members"
+        shutil.copytree(cached / "members", data,
+                        ignore=shutil.ignore_patterns("lock", "*.lock", "members.sock"))
+        members = daemon.start_members(data)
+    daemon.start(members)
+    return daemon
+
+
+async def login_all(wire, port: int, indices: range, concurrency: int) -> dict:
+    """Log each account in on a fresh connection (then close it); latencies and outcomes."""
+    times: list[float] = []
+    refused: dict[str, int] = {}
+
+    async def one(i: int) -> None:
+        conn = await connect(wire, port)
+        start = time.monotonic()
+        try:
+            await conn.request(wire.login(*account(i)), timeout=120)
+            times.append(time.monotonic() - start)
+        except (RuntimeError, TimeoutError) as error:
+            key = str(error)[:3]
+            refused[key] = refused.get(key, 0) + 1
+        conn.close()
+
+    t0 = time.monotonic()
+    await bounded_gather(len(indices), lambda k: one(indices[k]), concurrency)
+    return {"wall": time.monotonic() - t0, "times": times, "refused": refused}
+
+
+async def auths(args: argparse.Namespace, target: Target) -> dict:
+    wire = WIRES[args.protocol]
+    port = target.port(args.protocol)
+    cpu0, mcpu0 = target.cpu(), target.members_cpu()
+    result = await login_all(wire, port, range(args.logins), args.concurrency)
+    wall = result["wall"]
+    ok = len(result["times"])
+    return {
+        "scenario": f"auths {args.logins} logins, {args.concurrency} at a time, "
+                    f"{args.members_service} member service",
+        "protocol": args.protocol,
+        "auths_per_s": round(ok / wall, 2),
+        "login_p50_ms": round(percentile(result["times"], 50) * 1000, 1),
+        "login_max_ms": round(max(result["times"]) * 1000, 1) if ok else None,
+        "chatd_cpu_s": round(target.cpu() - cpu0, 3),
+        "members_cpu_s": round(target.members_cpu() - mcpu0, 3),
+        "ok": ok,
+        "refused": result["refused"],
+    }
+
+
+async def loginstorm(args: argparse.Namespace, target: Target) -> dict:
+    wire = WIRES[args.protocol]
+    port = target.port(args.protocol)
+    room = await paced_room(args, target, "storm")
+    await room.run(args.rate, 1.0)
+    await room.drain()
+    room.take_samples()
+    await room.run(args.rate, args.before)
+    before = room.take_samples()
+    # Connect the storm first (greetings read), then send every login in one turn.
+    storm = await bounded_gather(args.logins, lambda i: connect(wire, port), args.concurrency)
+    times: list[float] = []
+    refused: dict[str, int] = {}
+    done = asyncio.get_running_loop().create_future()
+    remaining = [len(storm)]
+
+    async def one(i: int, conn: Conn, start: float) -> None:
+        try:
+            await conn.expect(wire.login(*account(i))[1], timeout=args.storm_limit)
+            times.append(time.monotonic() - start)
+        except (RuntimeError, TimeoutError) as error:
+            key = str(error)[:3]
+            refused[key] = refused.get(key, 0) + 1
+        remaining[0] -= 1
+        if not remaining[0] and not done.done():
+            done.set_result(None)
+
+    cpu0, mcpu0, t0 = target.cpu(), target.members_cpu(), time.monotonic()
+    for i, conn in enumerate(storm):
+        conn.write(wire.login(*account(i))[0])
+    waits = [asyncio.ensure_future(one(i, c, t0)) for i, c in enumerate(storm)]
+    await room.run(args.rate, args.storm_limit, until=done)
+    storm_wall = time.monotonic() - t0
+    cpu, mcpu = target.cpu() - cpu0, target.members_cpu() - mcpu0
+    during = room.take_samples()
+    ratio = await room.drain()
+    for w in waits:
+        w.cancel()
+    for conn in storm + room.conns:
+        conn.close()
+    b99 = percentile(before, 99)
+    d99 = percentile(during, 99)
+    return {
+        "scenario": f"loginstorm {args.logins} logins while 1x{args.members} chats at "
+                    f"{args.rate:g} msg/s, {args.members_service} member service",
+        "protocol": args.protocol,
+        **ms_summary(before, "before_"),
+        **ms_summary(during, "during_"),
+        "p99_ratio": round(d99 / b99, 2) if b99 else None,
+        "storm_s": round(storm_wall, 2),
+        "logins_ok": len(times),
+        "logins_per_s": round(len(times) / storm_wall, 2),
+        "login_p50_ms": round(percentile(times, 50) * 1000, 1),
+        "login_max_ms": round(max(times) * 1000, 1) if times else None,
+        "refused": refused,
+        "chatd_cpu_s": round(cpu, 3),
+        "members_cpu_s": round(mcpu, 3),
+        "delivery_ratio": round(ratio, 6),
+        "order_violations": sum(k.disorder for k in room.checkers),
+    }
+
+
+# -- command line ----------------------------------------------------------------------------
+
+SCENARIOS = {
+    "fanout": fanout,
+    "latency": latency,
+    "capacity": capacity,
+    "loginstorm": loginstorm,
+    "auths": auths,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--protocol", choices=WIRES, default="line")
+    common.add_argument("--runs", type=int, default=1, help="repeat, print each and the median")
+    common.add_argument("--pid", type=int, help="target a running daemon: its PID (for CPU)")
+    common.add_argument("--port", type=int, help="target a running daemon: the protocol's port")
+    common.add_argument("--source", default=str(HERE.parent),
+                        help="chatd source tree to run (PYTHONPATH) [default: this checkout]")
+    common.add_argument("--daemon-arg", action="append", default=[],
+                        help="extra argument for the spawned chatd (repeatable)")
+    common.add_argument("--profile", help="run the spawned chatd under cProfile, stats to FILE")
+    common.add_argument("--keep", action="store_true", help="keep the daemon's temp directory")
+    common.add_argument("--concurrency", type=int, default=100,
+                        help="connections being set up at once")
+    common.add_argument("--json", action="store_true", help="print JSON lines only")
+    sub = top.add_subparsers(dest="scenario", required=True)
+
+    p = sub.add_parser("fanout", parents=[common], help="deliveries per server CPU-second")
+    p.add_argument("--rooms", type=int, default=1)
+    p.add_argument("--members", type=int, default=100)
+    p.add_argument("--senders", type=int, default=1)
+    p.add_argument("--window", type=int, default=16, help="messages in flight per sender")
+    p.add_argument("--duration", type=float, default=10.0)
+
+    p = sub.add_parser("latency", parents=[common], help="p50/p99/max at a paced rate")
+    p.add_argument("--members", type=int, default=100)
+    p.add_argument("--senders", type=int, default=10)
+    p.add_argument("--samplers", type=int, default=10, help="members that time each message")
+    p.add_argument("--rate", type=float, default=1000.0, help="messages per second, all senders")
+    p.add_argument("--duration", type=float, default=10.0)
+
+    p = sub.add_parser("capacity", parents=[common], help="idle logged-in connections")
+    p.add_argument("--connections", type=int, default=9000)
+
+    for name, help_ in (("loginstorm", "chat latency during a burst of logins"),
+                        ("auths", "account logins per second")):
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.add_argument("--members-service", dest="members_service", choices=("embedded", "remote"),
+                       default="embedded", help="accounts in chatd, or in twistd chatd-members")
+        p.add_argument("--logins", type=int, default=200)
+        if name == "loginstorm":
+            p.add_argument("--members", type=int, default=100)
+            p.add_argument("--senders", type=int, default=10)
+            p.add_argument("--samplers", type=int, default=10)
+            p.add_argument("--rate", type=float, default=200.0)
+            p.add_argument("--before", type=float, default=5.0, help="seconds measured before")
+            p.add_argument("--storm-limit", type=float, default=60.0,
+                           help="longest the storm is watched, seconds")
+    return top
+
+
+def median_of(results: list[dict]) -> dict:
+    out: dict = {}
+    for key, value in results[0].items():
+        values = [r[key] for r in results]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and all(
+                isinstance(v, (int, float)) for v in values):
+            out[key] = statistics.median(values)
+        else:
+            out[key] = value
+    out["runs"] = len(results)
+    return out
+
+
+def run_once(args: argparse.Namespace) -> dict:
+    daemon = None
+    extra = list(args.daemon_arg)
+    if args.pid is None and args.port is None:
+        if args.scenario in ("loginstorm", "auths"):
+            # Every login of the storm queued for a hash rather than refused with 503.
+            if not any(a.startswith("--hash-queue") for a in extra):
+                extra += ["--hash-queue", str(max(64, args.logins + 16))]
+            daemon = spawn_with_accounts(args, extra, args.logins)
+        else:
+            daemon = Daemon(args, extra)
+            daemon.start()
+    elif args.pid is None or args.port is None:
+        raise SystemExit("--pid and --port go together")
+    target = Target(args, daemon)
+    try:
+        if uvloop is not None:
+            uvloop.install()
+        return asyncio.run(asyncio.wait_for(SCENARIOS[args.scenario](args, target), 300))
+    finally:
+        if daemon is not None:
+            daemon.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    raise_fd_limit()
+    results = []
+    for _ in range(args.runs):
+        result = run_once(args)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    if args.runs > 1:
+        print(json.dumps({"median": median_of(results)}), flush=True)
+
+
+try:
+    import uvloop
+except ImportError:  # plain asyncio works, a little slower
+    uvloop = None  # type: ignore[assignment]
+
+if __name__ == "__main__":
+    main()
