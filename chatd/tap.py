@@ -176,7 +176,7 @@ class Reload(Service):
     (listeners, data directory, member service, hashing) are reported if they differ."""
 
     RESTART_ONLY = ("line", "irc", "metrics", "data", "members", "members_secret",
-                    "hash_time_cost",
+                    "signups_per_address", "signups_total", "hash_time_cost",
                     "hash_memory_kib", "hash_parallelism", "hash_threads", "hash_queue")
 
     def __init__(self, options: Options, reactor: Any, apply: Callable[[Settings], None],

@@ -198,3 +198,19 @@ class Signups(LimitsTestCase):
         self.assertEqual(codes(world.connect().send("/signup user5 password1")), ["201"])
         self.assertEqual(codes(world.connect().send("/signup user6 password1")), ["429"],
                          "the overall limit applies to exempt addresses too")
+
+
+class RefusedSignupsAreFree(LimitsTestCase):
+    def test_refused_signups_do_not_count(self) -> None:
+        from chatd.auth.checkers import SignupLimits
+        from chatd.auth.realm import make_portal
+
+        world = self.world()
+        world.portal = make_portal(world.server, world.directory, True,
+                                   SignupLimits(world.clock, per_address=2, overall=10))
+        world.factory.portal = world.portal
+        self.assertEqual(codes(world.connect().send("/signup ann short")), ["411"])
+        world.connect().send("/signup bea password1")
+        self.assertEqual(codes(world.connect().send("/signup BEA password1")), ["409"])
+        self.assertEqual(codes(world.connect().send("/signup cid password1")), ["201"])
+        self.assertEqual(codes(world.connect().send("/signup dee password1")), ["429"])

@@ -87,12 +87,15 @@ class SignupChecker:
         wait = max(self._overall.wait(""), self._per_address.wait(peer) if limited else 0)
         if wait:
             raise RateLimited(f"too many new accounts lately; try again in {wait:.0f} seconds")
-        self._overall.record("")
-        if limited:
-            self._per_address.record(peer)
-        return self._directory.signup(name, credentials.password).addCallback(
-            _account_identity, peer
-        )
+
+        def created(account: Account) -> Identity:
+            # Only accounts actually made count: a refused signup (409, 411, 502) doesn't.
+            self._overall.record("")
+            if limited:
+                self._per_address.record(peer)
+            return _account_identity(account, peer)
+
+        return self._directory.signup(name, credentials.password).addCallback(created)
 
 
 @implementer(ICredentialsChecker)
@@ -122,7 +125,8 @@ class GuestChecker:
         def free(account: Account | None) -> Identity:
             if account is not None:
                 raise NameTaken(
-                    f"{name} is a registered name; /login {name} PASSWORD, or pick another"
+                    f"{name} is, or looks like, the registered name {account.name}; "
+                    f"/login {account.name} PASSWORD, or pick another"
                 )
             return Identity(name, guest=True, peer=credentials.peer)
 

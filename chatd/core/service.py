@@ -114,7 +114,7 @@ class ChatServer:
         """Raise ServerFull now, rather than after a signup has created the account."""
         if self.session_count >= self.limits.max_users:
             raise ServerFull(
-                f"the server is full ({self.limits.max_users} sessions); try again later"
+                f"the server is full ({self.limits.max_users} logged in); try again later"
             )
 
     def connect(self, name: str, guest: bool, mind: IChatMind, limited: bool = True) -> Session:

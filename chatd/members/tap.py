@@ -83,6 +83,12 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         self["data"] = Path(self["data"]).expanduser().absolute()
+        # The default socket lives in the data directory, and twistd binds it before any
+        # service starts: the directory must exist by then.
+        try:
+            self["data"].mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            raise usage.UsageError(f"--data {self['data']}: {error.strerror}") from None
         if self["listen"] is None:
             self["listen"] = default_endpoint(self["data"])
         from twisted.internet import reactor
