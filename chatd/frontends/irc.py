@@ -14,7 +14,6 @@ connection, queueing behind a login that is still hashing. Domain errors become 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,6 @@ from twisted.cred.credentials import ICredentials
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
@@ -38,10 +36,9 @@ from chatd.core.service import Session
 from chatd.core.stats import Stats
 from chatd.frontends import irc_codec as codec
 from chatd.frontends.admission import Admission
-from chatd.frontends.connections import Connections
+from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.irc_codec import SERVER_NAME, channel, message, numeric, source
-from chatd.frontends.line_codec import LineFramer, TooLong
-from chatd.frontends.outbox import Flusher, Outbox
+from chatd.frontends.line_codec import TooLong
 from chatd.interfaces import IChatMind, IChatSession
 
 log = Logger()
@@ -87,8 +84,6 @@ _RETRY_NICK = frozenset({irc.ERR_ERRONEUSNICKNAME, irc.ERR_NICKNAMEINUSE})
 
 _CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect"}
 
-# Lines queued behind a slow command before reading from the socket pauses.
-_QUEUE_PAUSE = 32
 # PRIVMSG and NOTICE targets per line (TARGMAX in ISUPPORT).
 _MAX_TARGETS = 4
 # SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
@@ -161,32 +156,18 @@ def _owns(user: User, room: Room) -> bool:
 
 
 @implementer(IChatMind)
-class IRCProtocol(Protocol):
+class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
-    # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
-    transport: Any
+    kind = "IRC"
 
-    def __init__(self, portal: Portal, options: Options, clock: IReactorTime,
-                 flusher: Flusher, away: dict[str, str], connections: Connections,
-                 admission: Admission, stats: Stats) -> None:
-        self._stats = stats
-        self._connections = connections
-        self._admission = admission
-        self._portal = portal
-        self._flusher = flusher
-        self._options = options
-        self._clock = clock
-        self._away = away
-        self._framer = LineFramer(codec.MAX_TAGS + codec.MAX_BODY)
-        self._queue: deque[bytes | TooLong] = deque()
-        self._busy = False
-        self._paused = False
-        self._closed = False
+    def __init__(self, home: IRCFactory) -> None:
+        super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)
+        self._portal = home.portal
+        self._stats = home.stats
+        self._away = home.away
         self._timer: IDelayedCall | None = None
         self._pinged = False
-        self._leave_reason = LeaveReason.LOST
-        self._quit_message = ""
         # Registration state: what the client has sent so far.
         self._nick: str | None = None
         self._user_sent = False
@@ -195,63 +176,26 @@ class IRCProtocol(Protocol):
         self._caps: set[str] = set()
         self._sasl: list[str] | None = None
         self.registered = False
-        self.session: Session | None = None
-        self.outbox: Outbox
-        self.peer = ""  # host:port, for logs
-        self.host = ""  # the address alone: what per-address limits count by
-        self._admitted = False
-        self._before_login = 0
-        self._login_timer: IDelayedCall | None = None
 
     # -- connection --------------------------------------------------------------------
 
-    def connectionMade(self) -> None:
-        address = self.transport.getPeer()
-        self.host = str(getattr(address, "host", address))
-        self.peer = f"{self.host}:{getattr(address, 'port', '')}"
-        log.info("IRC connection from {peer}", peer=self.peer)
-        self.outbox = Outbox(
-            self.transport, self._flusher, self._options.max_output, self._overflowed
-        )
-        self._connections.add(self, self._close)
-        refused = self._admission.admit(self.host)
-        if refused is not None:
-            log.info("refused IRC connection from {peer}: {why}", peer=self.peer, why=refused)
-            self._close(refused)
-            return
-        self._admitted = True
-        if self._options.login_timeout:
-            self._login_timer = self._clock.callLater(
-                self._options.login_timeout, self._login_too_slow
-            )
+    def admitted(self) -> None:
         self._keep_alive()
 
-    def _overflowed(self) -> None:
-        """The client stopped reading and too much piled up: drop it, tell its rooms."""
-        log.warn("dropping IRC {peer}: it stopped reading with over {limit} bytes queued",
-                 peer=self.peer, limit=self._options.max_output)
-        self._leave_reason = LeaveReason.SLOW
-        self.transport.abortConnection()
+    def activity(self) -> None:
+        self._keep_alive()
 
-    def _login_too_slow(self) -> None:
-        self._login_timer = None
-        self._close(f"Registration timeout: {self._options.login_timeout:g} seconds")
+    def login_timeout_text(self) -> str:
+        return f"Registration timeout: {self._options.login_timeout:g} seconds"
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._connections.remove(self)
-        if self._admitted:
-            self._admission.release(self.host, named=self.session is not None)
-        if self._login_timer is not None:
-            self._login_timer.cancel()
-        self._closed = True
-        self.outbox.stopProducing()
-        self._queue.clear()
+    def too_much_text(self) -> str:
+        return f"More than {self._options.max_bytes_before_login} bytes before registering"
+
+    def gone(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         if self.session is not None:
             self._away.pop(self.session.user.key, None)
-            self.session.quit(self._leave_reason, self._quit_message)
-        log.info("IRC connection from {peer} closed", peer=self.peer)
 
     def _keep_alive(self) -> None:
         """(Re)start the silence timer: PING after ``ping_interval``, close if no answer."""
@@ -263,14 +207,14 @@ class IRCProtocol(Protocol):
 
     def _silent(self) -> None:
         if self._pinged:
-            self._leave_reason = LeaveReason.TIMEOUT
-            self._close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
+            self.leave_reason = LeaveReason.TIMEOUT
+            self.close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
             return
         self._pinged = True
         self.outbox.write(message("", "PING", SERVER_NAME))
         self._timer = self._clock.callLater(self._options.ping_timeout, self._silent)
 
-    def _close(self, why: str) -> None:
+    def close(self, why: str) -> None:
         self.outbox.write(message("", "ERROR", f"Closing link: {why}"))
         self.outbox.close()
 
@@ -315,37 +259,7 @@ class IRCProtocol(Protocol):
 
     # -- input -------------------------------------------------------------------------
 
-    def dataReceived(self, data: bytes) -> None:
-        if self.session is None:
-            self._before_login += len(data)
-            if self._before_login > self._options.max_bytes_before_login and not self._busy:
-                self._close(f"More than {self._options.max_bytes_before_login} bytes before "
-                            "registering")
-                return
-        self._keep_alive()
-        self._queue.extend(self._framer.feed(data))
-        self._drain()
-
-    def _drain(self) -> None:
-        while self._queue and not self._busy and not self.outbox.closed:
-            result = self._line(self._queue.popleft())
-            if result is not None:
-                self._busy = True
-                result.addBoth(self._finished)
-        if self.outbox.closed:
-            return
-        if len(self._queue) > _QUEUE_PAUSE and not self._paused:
-            self._paused = True
-            self.transport.pauseProducing()
-        elif self._paused and not self._queue:
-            self._paused = False
-            self.transport.resumeProducing()
-
-    def _finished(self, _: object) -> None:
-        self._busy = False
-        self._drain()
-
-    def _line(self, item: bytes | TooLong) -> Deferred[None] | None:
+    def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
         if item is TooLong.LINE or (
             isinstance(item, bytes) and codec.body_length(item) > codec.MAX_BODY
@@ -392,8 +306,8 @@ class IRCProtocol(Protocol):
         )
         if isinstance(error, errors.Flooding):
             log.warn("IRC {peer} disconnected for flooding", peer=self.peer)
-            self._leave_reason = LeaveReason.FLOOD
-            self._close("Excess Flood")
+            self.leave_reason = LeaveReason.FLOOD
+            self.close("Excess Flood")
             return code
         if code == codec.ERR_UNKNOWNERROR:
             self.send(code, command, str(error))
@@ -512,7 +426,7 @@ class IRCProtocol(Protocol):
             error = failure.value
             assert isinstance(error, errors.ChatError)
             if self.error(error, NICK, nick, "NICK") not in _RETRY_NICK:
-                self._close(str(error))
+                self.close(str(error))
 
         return self._log_in(credentials).addCallbacks(lambda _: self._welcome(), refused)
 
@@ -524,11 +438,7 @@ class IRCProtocol(Protocol):
             if self._closed:
                 logout()
                 return None
-            self.session = session
-            self._admission.named(self.host)
-            if self._login_timer is not None:
-                self._login_timer.cancel()
-                self._login_timer = None
+            self.logged_in(session)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in over IRC ({kind}) from {peer}", name=session.name,
                      kind=kind, peer=self.peer)
@@ -623,8 +533,8 @@ class IRCProtocol(Protocol):
         """Any line proves the client alive (dataReceived reset the timer)."""
 
     def do_quit(self, text: str = "", *_: str) -> None:
-        self._leave_reason, self._quit_message = LeaveReason.QUIT, text
-        self._close(f"Quit: {text}" if text else "Quit")
+        self.leave_reason, self.quit_message = LeaveReason.QUIT, text
+        self.close(f"Quit: {text}" if text else "Quit")
 
     # -- channels ----------------------------------------------------------------------
 
@@ -866,8 +776,10 @@ class IRCProtocol(Protocol):
         self.send(irc.RPL_LUSERME, f"I have {users} clients and 0 servers")
 
 
-class IRCFactory(ServerFactory):
+class IRCFactory(FrontendFactory):
     """Builds IRC connections; holds the away messages IRC users set (an IRC-only notion)."""
+
+    options: Options
 
     def __init__(
         self,
@@ -877,17 +789,10 @@ class IRCFactory(ServerFactory):
         admission: Admission,
         stats: Stats,
     ) -> None:
-        self.admission = admission
-        self.stats = stats
-        self.portal = portal
-        self.options = options
-        self.clock = clock
-        self.flusher = Flusher(clock)
+        super().__init__(portal, options, clock, admission, stats)
         self.away: dict[str, str] = {}
-        self.connections = Connections(clock)
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
-        protocol = IRCProtocol(self.portal, self.options, self.clock, self.flusher, self.away,
-                               self.connections, self.admission, self.stats)
+        protocol = IRCProtocol(self)
         protocol.factory = self
         return protocol

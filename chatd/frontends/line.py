@@ -8,16 +8,13 @@ behaves as typed. Domain errors become reply codes in ``_CODES`` and nowhere els
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.cred.credentials import ICredentials
-from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
-from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
@@ -28,12 +25,9 @@ from chatd.auth.credentials import AccountLogin, GuestNick, Signup
 from chatd.core.events import Event, LeaveReason
 from chatd.core.rooms import Room
 from chatd.core.service import Session
-from chatd.core.stats import Stats
 from chatd.core.text import for_log
-from chatd.frontends.admission import Admission
-from chatd.frontends.connections import Connections
-from chatd.frontends.line_codec import Code, LineFramer, TooLong, multiline, render_event, reply
-from chatd.frontends.outbox import Flusher, Outbox
+from chatd.frontends.connection import ChatConnection, FrontendFactory
+from chatd.frontends.line_codec import Code, TooLong, multiline, render_event, reply
 from chatd.interfaces import IChatMind, IChatSession
 
 log = Logger()
@@ -64,8 +58,6 @@ _CODES: dict[type[errors.ChatError], Code] = {
     errors.ServerFull: Code.SERVER_FULL,
 }
 
-# Lines queued behind a slow command before reading from the socket pauses.
-_QUEUE_PAUSE = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +135,7 @@ def _room_line(room: Room) -> str:
 
 
 @implementer(IChatMind, IHalfCloseableProtocol)
-class LineProtocol(Protocol, TimeoutMixin):
+class LineProtocol(ChatConnection, TimeoutMixin):
     """One telnet/netcat connection.
 
     Half-closes are honoured: ``printf '/nick a\\n/join x\\nhi\\n' | nc HOST PORT`` ends its
@@ -151,51 +143,18 @@ class LineProtocol(Protocol, TimeoutMixin):
     before the connection closes.
     """
 
-    # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
-    transport: Any
+    kind = "line"
 
     def __init__(self, home: LineFactory) -> None:
-        portal, options, clock = home.portal, home.options, home.clock
-        self._home = home
-        self._flusher = home.flusher
-        self._portal = portal
-        self._options = options
+        super().__init__(home, home.options.max_line)
+        self._portal = home.portal
         # TimeoutMixin reads its clock from here, so tests can pass a task.Clock.
-        self.callLater = clock.callLater  # type: ignore[method-assign, assignment]
-        self._framer = LineFramer(options.max_line)
-        self._queue: deque[bytes | TooLong] = deque()
-        self._busy = False
-        self._paused = False
-        self._closed = False
+        self.callLater = home.clock.callLater  # type: ignore[method-assign, assignment]
         self._input_done = False
-        self._leave_reason = LeaveReason.LOST
-        self._quit_message = ""
-        self._admitted = False
-        self._before_login = 0  # bytes received while anonymous
-        self._login_timer: IDelayedCall | None = None
-        self._clock = clock
-        self.session: Session | None = None
-        self.outbox: Outbox
-        self.peer = ""  # host:port, for logs
-        self.host = ""  # the address alone: what login throttles count by
 
     # -- connection --------------------------------------------------------------------
 
-    def connectionMade(self) -> None:
-        address = self.transport.getPeer()
-        self.host = str(getattr(address, "host", address))
-        self.peer = f"{self.host}:{getattr(address, 'port', '')}"
-        log.info("line connection from {peer}", peer=self.peer)
-        self._home.connections.add(self, self.close)
-        self.outbox = Outbox(
-            self.transport, self._flusher, self._options.max_output, self._overflowed
-        )
-        refused = self._home.admission.admit(self.host)
-        if refused is not None:
-            log.info("refused line connection from {peer}: {why}", peer=self.peer, why=refused)
-            self.close(refused)
-            return
-        self._admitted = True
+    def admitted(self) -> None:
         guests = "/nick NAME to chat as a guest, " if self._options.guests else ""
         self.send(
             Code.GREETING,
@@ -204,18 +163,15 @@ class LineProtocol(Protocol, TimeoutMixin):
         )
         if self._options.idle_timeout:
             self.setTimeout(self._options.idle_timeout)
-        if self._options.login_timeout:
-            self._login_timer = self._clock.callLater(
-                self._options.login_timeout, self._login_too_slow
-            )
 
-    def _login_too_slow(self) -> None:
-        self._login_timer = None
-        self._leave_reason = LeaveReason.TIMEOUT
-        self.close(f"no login within {self._options.login_timeout:g} seconds; goodbye")
+    def activity(self) -> None:
+        self.resetTimeout()
+
+    def too_much_text(self) -> str:
+        return super().too_much_text() + "; goodbye"
 
     def timeoutConnection(self) -> None:
-        self._leave_reason = LeaveReason.TIMEOUT
+        self.leave_reason = LeaveReason.TIMEOUT
         self.close(f"idle for {self._options.idle_timeout:g} seconds; goodbye")
 
     def close(self, why: str) -> None:
@@ -223,73 +179,28 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.send(Code.CLOSING, why)
         self.outbox.close()
 
-    def _overflowed(self) -> None:
-        """The client stopped reading and too much piled up: drop it, tell its rooms."""
-        log.warn("dropping {peer} ({name}): it stopped reading and over {limit} bytes queued",
-                 peer=self.peer, name=self.session.name if self.session else "anonymous",
-                 limit=self._options.max_output)
-        self._leave_reason = LeaveReason.SLOW
-        self.transport.abortConnection()
-
     def readConnectionLost(self) -> None:
         self._input_done = True
-        self._drain()
+        self.drain()
 
     def writeConnectionLost(self) -> None:
         self.transport.loseConnection()
 
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._home.connections.remove(self)
-        if self._admitted:
-            self._home.admission.release(self.host, named=self.session is not None)
-        if self._login_timer is not None:
-            self._login_timer.cancel()
-        self._closed = True
-        self.outbox.stopProducing()
-        self._queue.clear()
+    def drain(self) -> None:
+        super().drain()
+        if self._input_done and self.idle() and not self.outbox.closed:
+            self.outbox.close()
+
+    def gone(self) -> None:
         self.setTimeout(None)
-        if self.session is not None:
-            self.session.quit(self._leave_reason, self._quit_message)
-        log.info("line connection from {peer} closed", peer=self.peer)
 
     def deliver(self, event: Event) -> None:
         self.outbox.write(event.encoded(render_event))
 
     # -- input -------------------------------------------------------------------------
 
-    def dataReceived(self, data: bytes) -> None:
-        if self.session is None:
-            self._before_login += len(data)
-            if self._before_login > self._options.max_bytes_before_login and not self._busy:
-                self.close(f"more than {self._options.max_bytes_before_login} bytes before "
-                           "logging in; goodbye")
-                return
-        self.resetTimeout()
-        self._queue.extend(self._framer.feed(data))
-        self._drain()
-
-    def _drain(self) -> None:
-        while self._queue and not self._busy and not self.outbox.closed:
-            item = self._queue.popleft()
-            result = self._line(item)
-            if result is not None:
-                self._busy = True
-                result.addBoth(self._finished)
-        if self.outbox.closed:
-            return
-        if self._input_done and not self._queue and not self._busy:
-            self.outbox.close()
-            return
-        if len(self._queue) > _QUEUE_PAUSE and not self._paused:
-            self._paused = True
-            self.transport.pauseProducing()
-        elif self._paused and not self._queue:
-            self._paused = False
-            self.transport.resumeProducing()
-
-    def _finished(self, _: object) -> None:
-        self._busy = False
-        self._drain()
+    def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
+        return self._line(item)
 
     def _line(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
@@ -350,7 +261,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         if isinstance(error, errors.Flooding):
             log.warn("{peer} ({name}) disconnected for flooding", peer=self.peer,
                      name=self.session.name if self.session else "anonymous")
-            self._leave_reason = LeaveReason.FLOOD
+            self.leave_reason = LeaveReason.FLOOD
             self.close("disconnected for flooding")
 
     def send(self, code: Code, text: str) -> None:
@@ -369,11 +280,7 @@ class LineProtocol(Protocol, TimeoutMixin):
             if self._closed:
                 logout()
                 return
-            self.session = session
-            self._home.admission.named(self.host)
-            if self._login_timer is not None:
-                self._login_timer.cancel()
-                self._login_timer = None
+            self.logged_in(session)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) from {peer}", name=session.name, kind=kind,
                      peer=self.peer)
@@ -409,7 +316,7 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.outbox.write(multiline(Code.HELP, lines, "end of help"))
 
     def do_quit(self, message: str = "") -> None:
-        self._leave_reason, self._quit_message = LeaveReason.QUIT, message
+        self.leave_reason, self.quit_message = LeaveReason.QUIT, message
         self.send(Code.BYE, "bye")
         self.outbox.close()
 
@@ -506,22 +413,8 @@ def _number(text: str) -> int:
     return int(text)
 
 
-class LineFactory(ServerFactory):
-    def __init__(
-        self,
-        portal: Portal,
-        options: Options,
-        clock: IReactorTime,
-        admission: Admission,
-        stats: Stats,
-    ) -> None:
-        self.admission = admission
-        self.stats = stats
-        self.portal = portal
-        self.options = options
-        self.clock = clock
-        self.flusher = Flusher(clock)
-        self.connections = Connections(clock)
+class LineFactory(FrontendFactory):
+    options: Options
 
     def buildProtocol(self, addr: Any) -> LineProtocol:
         protocol = LineProtocol(self)

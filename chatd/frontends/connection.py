@@ -1,0 +1,204 @@
+"""What every frontend's connections share, whatever their wire format.
+
+``FrontendFactory`` holds what a frontend's connections have in common (the portal, the
+settings, the clock, admission, counters, the flusher and the registry used at shutdown).
+``ChatConnection`` is the connection's life outside its protocol:
+
+* admission at connect, the time and byte limits before login, and release at close;
+* the ``Outbox`` (coalesced output, slow readers dropped past ``max_output``);
+* input framed by ``LineFramer`` and handled strictly one line at a time: while one line's
+  reply waits on a password hash or a durable write, later lines queue, and reading pauses
+  once the queue is long, so pasted commands behave as typed;
+* logging the session out, with the reason its rooms hear, when the connection goes.
+
+A frontend subclasses it and supplies ``handle`` (one framed line), ``close`` (tell the client
+why, in its own format, then close) and the texts of its own refusals.
+"""
+
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+from collections import deque
+from typing import Any
+
+from twisted.cred.portal import Portal
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chatd.core.events import LeaveReason
+from chatd.core.service import Session
+from chatd.core.stats import Stats
+from chatd.frontends.admission import Admission
+from chatd.frontends.connections import Connections
+from chatd.frontends.line_codec import LineFramer, TooLong
+from chatd.frontends.outbox import Flusher, Outbox
+
+log = Logger()
+
+# Lines queued behind a slow command before reading from the socket pauses.
+QUEUE_PAUSE = 32
+
+
+class FrontendFactory(ServerFactory):
+    def __init__(
+        self,
+        portal: Portal,
+        options: Any,
+        clock: IReactorTime,
+        admission: Admission,
+        stats: Stats,
+    ) -> None:
+        self.portal = portal
+        self.options = options  # the frontend's Options: read by each new connection
+        self.clock = clock
+        self.admission = admission
+        self.stats = stats
+        self.flusher = Flusher(clock)
+        self.connections = Connections(clock)
+
+
+class ChatConnection(Protocol, metaclass=ABCMeta):
+    # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
+    transport: Any
+    kind = "?"  # the protocol's name, for logs
+
+    def __init__(self, home: FrontendFactory, max_line: int) -> None:
+        self._home = home
+        self._options = home.options
+        self._clock = home.clock
+        self._framer = LineFramer(max_line)
+        self._queue: deque[bytes | TooLong] = deque()
+        self._busy = False
+        self._paused = False
+        self._closed = False
+        self._admitted = False
+        self._before_login = 0  # bytes received while anonymous
+        self._login_timer: IDelayedCall | None = None
+        self.leave_reason = LeaveReason.LOST
+        self.quit_message = ""
+        self.session: Session | None = None
+        self.outbox: Outbox
+        self.peer = ""  # host:port, for logs
+        self.host = ""  # the address alone: what per-address limits count by
+
+    # -- what a frontend supplies -----------------------------------------------------
+
+    @abstractmethod
+    def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
+        """Handle one framed line; a Deferred if its reply is still to come."""
+
+    @abstractmethod
+    def close(self, why: str) -> None:
+        """Tell the client why, in the frontend's format; close once the output is sent."""
+
+    def admitted(self) -> None:
+        """The connection was let in: greet, start timers."""
+
+    def activity(self) -> None:
+        """Input arrived (for idle and keep-alive timers)."""
+
+    def login_timeout_text(self) -> str:
+        return f"no login within {self._options.login_timeout:g} seconds; goodbye"
+
+    def too_much_text(self) -> str:
+        return f"more than {self._options.max_bytes_before_login} bytes before logging in"
+
+    def gone(self) -> None:
+        """The connection is closed; release the frontend's own state."""
+
+    # -- connection --------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        address = self.transport.getPeer()
+        self.host = str(getattr(address, "host", address))
+        self.peer = f"{self.host}:{getattr(address, 'port', '')}"
+        log.info("{kind} connection from {peer}", kind=self.kind, peer=self.peer)
+        home = self._home
+        home.connections.add(self, self.close)
+        self.outbox = Outbox(self.transport, home.flusher, self._options.max_output,
+                             self._overflowed)
+        refused = home.admission.admit(self.host)
+        if refused is not None:
+            log.info("refused {kind} connection from {peer}: {why}", kind=self.kind,
+                     peer=self.peer, why=refused)
+            self.close(refused)
+            return
+        self._admitted = True
+        if self._options.login_timeout:
+            self._login_timer = self._clock.callLater(
+                self._options.login_timeout, self._login_too_slow
+            )
+        self.admitted()
+
+    def _login_too_slow(self) -> None:
+        self._login_timer = None
+        self.leave_reason = LeaveReason.TIMEOUT
+        self.close(self.login_timeout_text())
+
+    def _overflowed(self) -> None:
+        """The client stopped reading and too much piled up: drop it, tell its rooms."""
+        log.warn("dropping {kind} {peer} ({name}): it stopped reading and over {limit} bytes "
+                 "queued", kind=self.kind, peer=self.peer,
+                 name=self.session.name if self.session else "anonymous",
+                 limit=self._options.max_output)
+        self.leave_reason = LeaveReason.SLOW
+        self.transport.abortConnection()
+
+    def logged_in(self, session: Session) -> None:
+        self.session = session
+        self._home.admission.named(self.host)
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._home.connections.remove(self)
+        if self._admitted:
+            self._home.admission.release(self.host, named=self.session is not None)
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+        self._closed = True
+        self.outbox.stopProducing()
+        self._queue.clear()
+        self.gone()
+        if self.session is not None:
+            self.session.quit(self.leave_reason, self.quit_message)
+        log.info("{kind} connection from {peer} closed", kind=self.kind, peer=self.peer)
+
+    # -- input -------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.session is None:
+            self._before_login += len(data)
+            if self._before_login > self._options.max_bytes_before_login and not self._busy:
+                self.close(self.too_much_text())
+                return
+        self.activity()
+        self._queue.extend(self._framer.feed(data))
+        self.drain()
+
+    def drain(self) -> None:
+        while self._queue and not self._busy and not self.outbox.closed:
+            result = self.handle(self._queue.popleft())
+            if result is not None:
+                self._busy = True
+                result.addBoth(self._finished)
+        if self.outbox.closed:
+            return
+        if len(self._queue) > QUEUE_PAUSE and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()
+        elif self._paused and not self._queue:
+            self._paused = False
+            self.transport.resumeProducing()
+
+    def idle(self) -> bool:
+        """No line waiting and none being handled."""
+        return not self._queue and not self._busy
+
+    def _finished(self, _: object) -> None:
+        self._busy = False
+        self.drain()
