@@ -119,12 +119,14 @@ class Daemon:
     def _twistd(self) -> str:
         return str(Path(sys.executable).with_name("twistd"))
 
-    def start_members(self, data: Path) -> str:
+    def start_members(self, data: Path, extra: list[str] = ()) -> str:
         """Start ``twistd chatd-members`` on ``data``; the client endpoint for ``--members``."""
         self.members_data = data
+        # chatd-members does not create a missing data directory before it listens there.
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
         log = self.dir / "members.log"
         command = [self._twistd(), "-n", "--pidfile=", "--logfile", str(log), "chatd-members",
-                   "--data", str(data)]
+                   "--data", str(data), *extra]
         self.members = subprocess.Popen(command, env=self._env(), cwd=self.dir,
                                         stdin=subprocess.DEVNULL)
         sock = data / "members.sock"
@@ -167,6 +169,12 @@ class Daemon:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"chatd did not listen within 20 s; see {log}") from None
                 time.sleep(0.1)
+        if self.args.py_spy:
+            # Sampling profiler attached from outside: collapsed stacks to the given file.
+            self.spy = subprocess.Popen(
+                [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid),
+                 "--format", "raw", "--rate", "250", "--nonblocking", "--output",
+                 self.args.py_spy], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
         for proc in (self.proc, self.members):
@@ -177,6 +185,8 @@ class Daemon:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(5)
+        if getattr(self, "spy", None) is not None:
+            self.spy.wait(30)
         if not self.args.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
@@ -726,6 +736,9 @@ def accounts_data(args: argparse.Namespace, count: int) -> Path:
     copied for every run, so account creation is never inside a measured phase."""
     kind = args.members_service
     cached = CACHE / f"{kind}-{count}"
+    for done in CACHE.glob(f"{kind}-*/done"):  # a cache with more accounts will do
+        if int(done.parent.name.split("-")[1]) >= count:
+            return done.parent
     if not (cached / "done").exists():
         shutil.rmtree(cached, ignore_errors=True)
         cached.mkdir(parents=True)
@@ -750,7 +763,7 @@ def spawn_with_accounts(args: argparse.Namespace, extra: list[str], count: int) 
         data = daemon.dir / "members"
         shutil.copytree(cached / "members", data,
                         ignore=shutil.ignore_patterns("lock", "*.lock", "members.sock"))
-        members = daemon.start_members(data)
+        members = daemon.start_members(data, ["--hash-queue", str(max(64, args.logins + 16))])
     daemon.start(members)
     return daemon
 
@@ -767,7 +780,7 @@ async def login_all(wire, port: int, indices: range, concurrency: int) -> dict:
             await conn.request(wire.login(*account(i)), timeout=120)
             times.append(time.monotonic() - start)
         except (RuntimeError, TimeoutError) as error:
-            key = str(error)[:3]
+            key = str(error)[:3] if str(error)[:3].isdigit() else type(error).__name__
             refused[key] = refused.get(key, 0) + 1
         conn.close()
 
@@ -800,7 +813,7 @@ async def auths(args: argparse.Namespace, target: Target) -> dict:
 async def loginstorm(args: argparse.Namespace, target: Target) -> dict:
     wire = WIRES[args.protocol]
     port = target.port(args.protocol)
-    room = await paced_room(args, target, "storm")
+    room = await paced_room(args, target, "chat")
     await room.run(args.rate, 1.0)
     await room.drain()
     room.take_samples()
@@ -818,7 +831,7 @@ async def loginstorm(args: argparse.Namespace, target: Target) -> dict:
             await conn.expect(wire.login(*account(i))[1], timeout=args.storm_limit)
             times.append(time.monotonic() - start)
         except (RuntimeError, TimeoutError) as error:
-            key = str(error)[:3]
+            key = str(error)[:3] if str(error)[:3].isdigit() else type(error).__name__
             refused[key] = refused.get(key, 0) + 1
         remaining[0] -= 1
         if not remaining[0] and not done.done():
@@ -883,6 +896,8 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--daemon-arg", action="append", default=[],
                         help="extra argument for the spawned chatd (repeatable)")
     common.add_argument("--profile", help="run the spawned chatd under cProfile, stats to FILE")
+    common.add_argument("--py-spy", help="sample the spawned chatd with py-spy, collapsed "
+                        "stacks to FILE (see bench/profile_summary.py)")
     common.add_argument("--keep", action="store_true", help="keep the daemon's temp directory")
     common.add_argument("--concurrency", type=int, default=100,
                         help="connections being set up at once")
@@ -941,9 +956,12 @@ def run_once(args: argparse.Namespace) -> dict:
     extra = list(args.daemon_arg)
     if args.pid is None and args.port is None:
         if args.scenario in ("loginstorm", "auths"):
-            # Every login of the storm queued for a hash rather than refused with 503.
+            # Every login of the storm is queued for a hash rather than refused with 503, and
+            # waits for it rather than being closed by the 30 s login timeout.
             if not any(a.startswith("--hash-queue") for a in extra):
                 extra += ["--hash-queue", str(max(64, args.logins + 16))]
+            if not any(a.startswith("--login-timeout") for a in extra):
+                extra += ["--login-timeout", "0"]
             daemon = spawn_with_accounts(args, extra, args.logins)
         else:
             daemon = Daemon(args, extra)
