@@ -242,9 +242,17 @@ def load_settings(command_line: dict[str, Any], config: Path | None) -> Settings
     if settings.default_room_limit > settings.max_room_limit:
         raise ConfigError("default-room-limit: must not exceed max-room-limit")
     if settings.members and settings.members_secret is None:
-        if not settings.members.startswith("unix:"):
+        secret = secret_beside(settings.members)
+        if secret is None:
             raise ConfigError("members-secret: required with a members endpoint that is not unix:")
-        socket = Path(settings.members[5:].split(":")[0].removeprefix("path="))
-        settings = replace(settings, members_secret=socket.with_name("members.secret"))
+        settings = replace(settings, members_secret=secret)
     return settings
+
+
+def secret_beside(endpoint: str) -> Path | None:
+    """For a ``unix:`` member-service endpoint, the secret file the member daemon makes
+    beside its socket; None for other endpoints."""
+    if not endpoint.startswith("unix:"):
+        return None
+    return Path(endpoint[5:].split(":")[0].removeprefix("path=")).with_name("members.secret")
 

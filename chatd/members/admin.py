@@ -23,6 +23,7 @@ from twisted.protocols import amp
 from twisted.python.threadpool import ThreadPool
 
 from chatd.auth.passwords import Argon2Hasher, HashParameters
+from chatd.config import secret_beside
 from chatd.errors import ChatError, StartupError
 from chatd.members import commands
 from chatd.members.local import AccountInfo, LocalDirectory
@@ -137,7 +138,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                        help="offline: the data directory of a STOPPED daemon "
                        "(chatd-members, or chatd with embedded accounts)")
     parser.add_argument("--secret-file", type=Path,
-                        help=f"shared secret [default: {DEFAULT_DATA}/members.secret]")
+                        help="shared secret [default: members.secret beside a unix: socket]")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list accounts")
     for name, text in (("show", "show one account"),
@@ -149,10 +150,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def _online(reactor: Any, args: argparse.Namespace) -> None:
-    endpoint = endpoints.clientFromString(
-        reactor, args.members or f"unix:{DEFAULT_DATA}/members.sock"
-    )
-    secret = read_secret(args.secret_file or Path(DEFAULT_DATA) / "members.secret")
+    where = args.members or f"unix:{DEFAULT_DATA}/members.sock"
+    endpoint = endpoints.clientFromString(reactor, where)
+    secret_file = args.secret_file or secret_beside(where)
+    if secret_file is None:
+        raise StartupError("--secret-file is needed with a --members endpoint that is not unix:")
+    secret = read_secret(secret_file)
     protocol = await endpoint.connect(Factory.forProtocol(amp.AMP))
     try:
         await protocol.callRemote(commands.Hello, secret=secret)

@@ -22,7 +22,7 @@ from twisted.python.threadpool import ThreadPool
 
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.errors import StartupError
-from chatd.members.local import LocalDirectory
+from chatd.members.local import LocalDirectory, LoginThrottle
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
@@ -79,6 +79,10 @@ class Options(usage.Options):
         ["hash-parallelism", None, 4, "argon2id lanes per hash", _positive],
         ["hash-threads", None, 2, "threads hashing passwords", _positive],
         ["hash-queue", None, 64, "hashes waiting or running before logins get 'busy'", _positive],
+        ["login-failures-per-account", None, 5, "failed logins per account before one a minute",
+         _positive],
+        ["login-failures-per-address", None, 10,
+         "failed logins per address before one per 30 seconds", _positive],
     ]
 
     def postOptions(self) -> None:
@@ -146,7 +150,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     )
     journal = Journal(data / "members.journal", "chatd-members")
     directory = LocalDirectory(
-        KeyedFile(journal, JournalWriter(journal, reactor, journal_pool)), hasher, reactor
+        KeyedFile(journal, JournalWriter(journal, reactor, journal_pool)),
+        hasher,
+        reactor,
+        LoginThrottle(account_burst=options["login-failures-per-account"],
+                      address_burst=options["login-failures-per-address"]),
     )
     factory = MemberServerFactory(directory, "", reactor)
     MemberDataService(options, directory, factory).setServiceParent(top)
