@@ -190,6 +190,7 @@ class Reload(Service):
     def startService(self) -> None:
         super().startService()
         self._previous = signal.signal(signal.SIGHUP, self._signalled)
+        log.info("ready; SIGHUP reloads the limits and TLS certificates")
 
     def stopService(self) -> None:
         signal.signal(signal.SIGHUP, self._previous or signal.SIG_DFL)

@@ -29,6 +29,11 @@ class ReloadAndTLSTests(SynchronousTestCase):
             "--line", f"ssl:0:interface=127.0.0.1:privateKey={self.key}:certKey={self.cert}",
         ], exempt=False).start()
         self.addCleanup(self.daemon.cleanup)
+        # Started services log in order; SIGHUP is only safe once its handler is in.
+        deadline = time.monotonic() + 5
+        while "SIGHUP reloads" not in self.daemon.run_log():
+            self.assertLess(time.monotonic(), deadline, self.daemon.run_log())
+            time.sleep(0.02)
 
     def tls(self, **settings: object) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.ca))
