@@ -7,6 +7,7 @@ speak of users, and a member limit counts users.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chatd.core.records import RoomRecord
@@ -36,7 +37,9 @@ class User:
 class Room:
     """A room: temporary (no owner; gone when empty) or persistent (owned by an account)."""
 
-    __slots__ = ("key", "limit", "members", "name", "owner", "password_hash", "topic")
+    __slots__ = (
+        "_targets", "key", "limit", "members", "name", "owner", "password_hash", "topic"
+    )
 
     def __init__(
         self,
@@ -54,6 +57,21 @@ class Room:
         self.password_hash = password_hash
         self.topic = topic
         self.members: dict[str, User] = {}
+        # Every member session's deliver, flattened: rebuilt after a membership change, so a
+        # message costs one call per recipient and nothing more.
+        self._targets: list[Callable[[Event], None]] | None = None
+
+    def add(self, user: User) -> None:
+        self.members[user.key] = user
+        self._targets = None
+
+    def discard(self, user: User) -> None:
+        del self.members[user.key]
+        self._targets = None
+
+    def sessions_changed(self) -> None:
+        """A member logged in or out on one of several devices."""
+        self._targets = None
 
     @classmethod
     def from_record(cls, record: RoomRecord) -> Room:
@@ -83,9 +101,13 @@ class Room:
 
     def fanout(self, event: Event) -> None:
         """Hand ``event`` to every member's sessions. No per-recipient work but the call."""
-        for user in self.members.values():
-            for session in user.sessions:
-                session.mind.deliver(event)
+        targets = self._targets
+        if targets is None:
+            targets = self._targets = [
+                session.mind.deliver for user in self.members.values() for session in user.sessions
+            ]
+        for deliver in targets:
+            deliver(event)
 
 
 class LocalBus:

@@ -140,6 +140,8 @@ class ChatServer:
         # A second session of an account is in the account's rooms already; talk in one.
         session.current = next(iter(user.rooms.values()), None)
         user.sessions.append(session)
+        for room in user.rooms.values():
+            room.sessions_changed()
         self.session_count += 1
         return session
 
@@ -164,14 +166,14 @@ class ChatServer:
             raise NoSuchRoom(f"{room.name} was deleted")
         if len(room.members) >= room.limit:
             raise RoomFull(f"{room.name} is full (limit {room.limit}); try later")
-        room.members[user.key] = user
+        room.add(user)
         user.rooms[room.key] = room
         self.bus.publish(room, Joined(room.name, user.name))
 
     def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "") -> None:
         """Take ``user`` out of ``room``, telling everyone in it (the leaver included)."""
         self.bus.publish(room, Left(room.name, user.name, reason, message))
-        del room.members[user.key]
+        room.discard(user)
         del user.rooms[room.key]
         for session in user.sessions:
             if session.current is room:
@@ -182,6 +184,8 @@ class ChatServer:
     def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
         user = session.user
         user.sessions.remove(session)
+        for room in user.rooms.values():
+            room.sessions_changed()
         self.session_count -= 1
         if user.sessions:
             return

@@ -84,22 +84,29 @@ class Outbox:
     @property
     def queued(self) -> int:
         """Bytes waiting here (not yet handed to the transport)."""
-        return self._size
+        return sum(map(len, self._chunks))
 
     def write(self, data: bytes) -> None:
+        # The hot path of every delivery: nothing but an append while the client reads.
+        if self._paused or self.closed:
+            self._held(data)
+            return
+        self._chunks.append(data)
+        if not self._scheduled:
+            self._scheduled = True
+            self._flusher.schedule(self)
+
+    def _held(self, data: bytes) -> None:
+        """A write while the client is not reading: counted against ``limit``."""
         if self.closed:
             return
         self._chunks.append(data)
         self._size += len(data)
-        if self._paused:
-            if self._size > self.limit:
-                self.closed = True
-                self._chunks.clear()
-                self._size = 0
-                self.on_overflow()
-        elif not self._scheduled:
-            self._scheduled = True
-            self._flusher.schedule(self)
+        if self._size > self.limit:
+            self.closed = True
+            self._chunks.clear()
+            self._size = 0
+            self.on_overflow()
 
     def flush(self) -> None:
         """Hand everything waiting to the transport (unless the client is not reading)."""
@@ -108,7 +115,6 @@ class Outbox:
             return
         data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
         self._chunks.clear()
-        self._size = 0
         self.transport.write(data)
 
     def close(self) -> None:
@@ -118,13 +124,13 @@ class Outbox:
         if self._chunks:
             self.transport.write(b"".join(self._chunks))
             self._chunks.clear()
-            self._size = 0
         self.closed = True
         self.transport.unregisterProducer()
         self.transport.loseConnection()
 
     def pauseProducing(self) -> None:
         self._paused = True
+        self._size = self.queued
 
     def resumeProducing(self) -> None:
         self._paused = False
