@@ -19,7 +19,17 @@ if TYPE_CHECKING:
 
 
 class IChatMind(Interface):
-    """A connection as the core sees it."""
+    """A connection as the core sees it.
+
+    Room messages, the bulk of all traffic, take a shorter way when the mind offers one:
+    the core renders the message once per ``render`` and hands the bytes to each mind's
+    ``write``, skipping the sender's own session where ``echo`` is false. Every other event,
+    and every message to a mind whose ``render`` is None, goes through ``deliver``.
+    """
+
+    render = Attribute("Callable[[Event], bytes] | None: the wire format of room messages.")
+    write = Attribute("Callable[[bytes], None]: queue bytes for the client.")
+    echo = Attribute("Whether the client wants its own room messages back.")
 
     def deliver(event: Event) -> None:
         """Render and send one event. Called on the reactor thread; must not raise."""

@@ -81,6 +81,12 @@ class MemoryRoomStore:
 
 @implementer(IChatMind)
 class RecordingMind:
+    """Keeps every event; no wire format, so room messages come through ``deliver`` too."""
+
+    render = None
+    echo = True
+    write = None
+
     def __init__(self) -> None:
         self.events: list[Event] = []
 

@@ -638,3 +638,42 @@ class LookAlikes(LineTestCase):
         lines = self.world.connect().send("/nick pаypal")  # Cyrillic а
         self.assertEqual(codes(lines), ["409"])
         self.assertEqual(codes(self.world.connect().send("/signup PAYPA1 password1")), ["409"])
+
+
+class FanOut(LineTestCase):
+    def test_room_message_is_rendered_once_and_skips_irc_senders_only(self) -> None:
+        from chatd.core.events import Said
+
+        from fakes import RecordingMind
+
+        ann, bea = self.guest("ann", "lobby"), self.guest("bea", "lobby")
+        spy = RecordingMind()
+        self.world.server.connect("spy", True, spy).join("lobby")
+        ann.read(), bea.read()
+        renders: list[object] = []
+        real = Said.encoded
+
+        def counting(event: Said, render: object) -> bytes:
+            renders.append(render)
+            return real(event, render)  # type: ignore[arg-type]
+
+        Said.encoded = counting  # type: ignore[method-assign]
+        self.addCleanup(setattr, Said, "encoded", real)
+        ann.send("hello")
+        self.assertEqual(len(renders), 1, "one render for both line sessions")
+        self.assertEqual(bea.read(), ["101 [lobby] <ann> hello"])
+        self.assertEqual([type(e).__name__ for e in spy.events][-1], "Said",
+                         "a mind without a wire format gets the event itself")
+
+    def test_membership_changes_rebuild_the_targets(self) -> None:
+        ann = self.guest("ann", "lobby")
+        ann.read()
+        ann.send("one")
+        bea = self.guest("bea", "lobby")
+        ann.read()
+        ann.send("two")
+        self.assertEqual(bea.read(), ["101 [lobby] <ann> two"])
+        bea.send("/leave")
+        ann.read()
+        ann.send("three")
+        self.assertEqual(bea.read(), [])

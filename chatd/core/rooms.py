@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chatd.core.events import Event, Said
 from chatd.core.records import RoomRecord
 
 if TYPE_CHECKING:
-    from chatd.core.events import Event
     from chatd.core.service import Session
+
+Render = Callable[[Event], bytes]
+Write = Callable[[bytes], None]
 
 
 class User:
@@ -38,7 +41,17 @@ class Room:
     """A room: temporary (no owner; gone when empty) or persistent (owned by an account)."""
 
     __slots__ = (
-        "_targets", "key", "limit", "members", "name", "owner", "password_hash", "topic"
+        "_echo",
+        "_no_echo",
+        "_plain",
+        "_targets",
+        "key",
+        "limit",
+        "members",
+        "name",
+        "owner",
+        "password_hash",
+        "topic",
     )
 
     def __init__(
@@ -57,9 +70,13 @@ class Room:
         self.password_hash = password_hash
         self.topic = topic
         self.members: dict[str, User] = {}
-        # Every member session's deliver, flattened: rebuilt after a membership change, so a
-        # message costs one call per recipient and nothing more.
+        # Every member session's deliver, flattened, for events; and for room messages, the
+        # sessions' writes grouped by wire format (see IChatMind). Rebuilt after a membership
+        # change, so a message costs one render per format and one call per recipient.
         self._targets: list[Callable[[Event], None]] | None = None
+        self._echo: dict[Render, list[Write]] = {}
+        self._no_echo: dict[Render, list[tuple[int, Write]]] = {}
+        self._plain: list[Callable[[Event], None]] = []  # minds without a render
 
     def add(self, user: User) -> None:
         self.members[user.key] = user
@@ -99,14 +116,46 @@ class Room:
             self.key, self.name, self.owner, self.limit, self.password_hash, self.topic
         )
 
+    def _rebuild(self) -> list[Callable[[Event], None]]:
+        targets: list[Callable[[Event], None]] = []
+        self._echo, self._no_echo, self._plain = {}, {}, []
+        for user in self.members.values():
+            for session in user.sessions:
+                mind = session.mind
+                targets.append(mind.deliver)
+                if mind.render is None:
+                    self._plain.append(mind.deliver)
+                    continue
+                if mind.echo:
+                    self._echo.setdefault(mind.render, []).append(mind.write)
+                else:
+                    self._no_echo.setdefault(mind.render, []).append((session.id, mind.write))
+        self._targets = targets
+        return targets
+
     def fanout(self, event: Event) -> None:
         """Hand ``event`` to every member's sessions. No per-recipient work but the call."""
         targets = self._targets
         if targets is None:
-            targets = self._targets = [
-                session.mind.deliver for user in self.members.values() for session in user.sessions
-            ]
+            targets = self._rebuild()
         for deliver in targets:
+            deliver(event)
+
+    def say(self, event: Said) -> None:
+        """A room message: rendered once per format, written to each session."""
+        if self._targets is None:
+            self._rebuild()
+        for render, writes in self._echo.items():
+            data = event.encoded(render)
+            for write in writes:
+                write(data)
+        origin = event.origin
+        for render, pairs in self._no_echo.items():
+            data = event.encoded(render)
+            for session_id, write in pairs:
+                if session_id != origin:
+                    write(data)
+        for deliver in self._plain:
             deliver(event)
 
 
@@ -120,4 +169,7 @@ class LocalBus:
     __slots__ = ()
 
     def publish(self, room: Room, event: Event) -> None:
-        room.fanout(event)
+        if type(event) is Said:
+            room.say(event)
+        else:
+            room.fanout(event)

@@ -160,6 +160,12 @@ class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
     kind = "IRC"
+    render = staticmethod(codec.render_event)
+    echo = False  # IRC clients show their own messages without an echo
+
+    @property
+    def write(self) -> Callable[[bytes], None]:
+        return self.outbox.write
 
     def __init__(self, home: IRCFactory) -> None:
         super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)

@@ -144,6 +144,8 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     """
 
     kind = "line"
+    render = staticmethod(render_event)
+    echo = True  # the sender sees its own message, in order with everyone else's
 
     def __init__(self, home: LineFactory) -> None:
         super().__init__(home, home.options.max_line)
@@ -196,6 +198,10 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def deliver(self, event: Event) -> None:
         self.outbox.write(event.encoded(render_event))
+
+    @property
+    def write(self) -> Callable[[bytes], None]:
+        return self.outbox.write
 
     # -- input -------------------------------------------------------------------------
 
