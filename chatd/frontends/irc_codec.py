@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 from twisted.words.protocols import irc
@@ -212,7 +213,14 @@ def incoming_text(text: str) -> tuple[str, bool]:
                 break
         else:
             text = " ".join(extracted["normal"])
+    # Twisted's formatting parser is a state machine per character: run it only on text
+    # that carries a formatting code.
+    if _FORMATTING.search(text) is None:
+        return text, action
     return irc.stripFormatting(text), action
+
+
+_FORMATTING = re.compile("[\x02\x03\x0f\x11\x16\x1d\x1e\x1f]")
 
 
 def sasl_plain(data: str) -> tuple[str, str] | None:
