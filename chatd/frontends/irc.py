@@ -159,6 +159,10 @@ def _owns(user: User, room: Room) -> bool:
 class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
+    __slots__ = (
+        "_away", "_cap_negotiating", "_caps", "_nick", "_password", "_pinged", "_portal",
+        "_sasl", "_stats", "_timer", "_user_sent", "registered",
+    )
     kind = "IRC"
     render = staticmethod(codec.render_event)
     echo = False  # IRC clients show their own messages without an echo

@@ -143,6 +143,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     before the connection closes.
     """
 
+    __slots__ = ("_input_done", "_portal", "callLater")
     kind = "line"
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
