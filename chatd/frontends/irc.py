@@ -34,6 +34,7 @@ from chatd.core.names import fold
 from chatd.core.rooms import Room, User
 from chatd.core.service import Session
 from chatd.core.stats import Stats
+from chatd.core.text import clean_text
 from chatd.frontends import irc_codec as codec
 from chatd.frontends.admission import Admission
 from chatd.frontends.connection import ChatConnection, FrontendFactory
@@ -761,7 +762,8 @@ class IRCProtocol(ChatConnection):
     def do_away(self, text: str = "", *_: str) -> None:
         key = self._require_session().user.key
         if text:
-            self._away[key] = text
+            # Shown to others in 301/WHOIS: the same rules as a message (no escapes, no CR).
+            self._away[key] = clean_text(codec.incoming_text(text)[0])
             self.send(irc.RPL_NOWAWAY, "You have been marked as being away")
         else:
             self._away.pop(key, None)
