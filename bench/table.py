@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Markdown rows of the medians in ``run_all.sh`` output: ``python bench/table.py results.jsonl``."""
+"""Markdown rows of the medians in run_all.sh output: python bench/table.py results.jsonl"""
 
 from __future__ import annotations
 
