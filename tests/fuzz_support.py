@@ -15,6 +15,7 @@ first example (imports, journal files) is not a bug.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterable
@@ -99,7 +100,7 @@ def streams(line: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
 def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
     """``data`` in pieces, cut at ``cuts`` (taken modulo its length)."""
     points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 cut_points = st.lists(st.integers(0, 10_000), max_size=12)
