@@ -237,7 +237,8 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     def _command(self, verb: str, arguments: str) -> Deferred[None] | None:
         command = _COMMANDS.get(verb)
         if command is None:
-            self.send(Code.BAD_SYNTAX, f"unknown command /{verb}; /help lists them")
+            self.send(Code.BAD_SYNTAX,
+                      f"unknown command /{for_log(verb, 32)}; /help lists them")
             return None
         d = maybeDeferred(self._run, command, arguments)
         d.addErrback(self._failed, verb)
