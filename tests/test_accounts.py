@@ -185,3 +185,28 @@ class LookAlikeTests(TestCase):
         self.failureResultOf(pending, RuntimeError)
         self.hasher.hold = False
         self.successResultOf(directory.signup("b0b", "password1"))
+
+
+class PriorityTests(TestCase):
+    async def test_hashing_threads_run_at_a_lower_priority(self) -> None:
+        import os
+        import sys
+        import threading
+
+        if not sys.platform.startswith("linux"):
+            self.fail("this daemon targets Linux; per-thread priority is checked there")
+        pool = ThreadPool(0, 1, "test-nice")
+        pool.start()
+        self.addCleanup(pool.stop)
+        hasher = Argon2Hasher(reactor, pool, CHEAP)
+        seen: list[int] = []
+        real = hasher._hasher
+
+        class Recording:
+            def hash(self, password: str) -> str:
+                seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+                return real.hash(password)
+
+        hasher._hasher = Recording()  # type: ignore[assignment]
+        await hasher.hash("password1")
+        self.assertEqual(seen, [os.getpriority(os.PRIO_PROCESS, 0) + 10])

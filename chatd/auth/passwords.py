@@ -8,6 +8,10 @@ is refused with ServerBusy instead of growing memory and latency without bound.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -24,6 +28,28 @@ from chatd.errors import ServerBusy
 from chatd.interfaces import IPasswordHasher
 
 T = TypeVar("T")
+
+
+_thread = threading.local()
+
+
+def _lowered(work: Callable[[], T]) -> Callable[[], T]:
+    """``work``, run at a lower CPU priority than the reactor (once per hashing thread).
+
+    On two cores, a storm of logins would otherwise take the core the reactor needs, and
+    chat latency would grow with it. On Linux the nice value is per thread, and argon2's
+    own lane threads inherit it from the thread that starts them.
+    """
+
+    def run() -> T:
+        if not getattr(_thread, "lowered", False):
+            _thread.lowered = True
+            if sys.platform.startswith("linux"):
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        return work()
+
+    return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +94,7 @@ class Argon2Hasher:
             self._queued -= 1
             return result
 
-        return deferToThreadPool(self._reactor, self._pool, work).addBoth(done)
+        return deferToThreadPool(self._reactor, self._pool, _lowered(work)).addBoth(done)
 
     def hash(self, password: str) -> Deferred[str]:
         return self._run(lambda: self._hasher.hash(password))
