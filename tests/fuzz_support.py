@@ -134,6 +134,11 @@ class FuzzCase(TestCase):
         self.addCleanup(globalLogPublisher.removeObserver, recorder)
         return recorder
 
+    def forget_errors(self, recorder: _Recorder) -> None:
+        """At an example's start: what an earlier, failed example logged is not this one's."""
+        self.flushLoggedErrors()
+        recorder.events.clear()
+
     def assert_no_errors(self, recorder: _Recorder) -> None:
         """No failure or error was logged: checked per example, so hypothesis can shrink."""
         flushed = self.flushLoggedErrors()

@@ -229,6 +229,7 @@ class OneConnection(FuzzCase):
     def test_each_line_answered_whatever_the_reads(self, stream: bytes, cuts: list[int]
                                                    ) -> None:
         # Line at a time: each line's whole answer is known.
+        self.forget_errors(self.recorder)
         one = Tracked(World(self.fresh_path(), options=OPTIONS))
         expected: list[Reply] = []
         for line in reference_lines(stream):
@@ -251,6 +252,7 @@ class OneConnection(FuzzCase):
     @bounded(40)
     @given(stream=streams(raw_lines(line_words, 2048)), cuts=cut_points)
     def test_before_login_limit_closes_cleanly(self, stream: bytes, cuts: list[int]) -> None:
+        self.forget_errors(self.recorder)
         world = World(self.fresh_path(), options=Options(max_bytes_before_login=256))
         conn = Tracked(world)
         for piece in split_at(stream * 3, cuts):
@@ -265,9 +267,15 @@ class OneConnection(FuzzCase):
         self.assert_no_errors(self.recorder)
 
 
+# What people in rooms do, weighted up: random lines alone seldom get anyone into a room.
+SESSION = ["/join lobby", "/join dev", "/join #Lobby", "/join own", "/leave", "/leave lobby",
+           "/leave dev", "hello", "/me waves", "/msg ann hi", "/msg acct hi", "/quit",
+           "/quit bye", "/create own", "/delete own", "/topic lobby t", "/who lobby"]
 step = st.one_of(
     st.tuples(st.just("line"), st.integers(0, 3), line_words),
     st.tuples(st.just("line"), st.integers(0, 3), st.sampled_from(LOGINS)),
+    st.tuples(st.just("line"), st.integers(0, 3), st.sampled_from(SESSION)),
+    st.tuples(st.just("line"), st.integers(0, 3), st.sampled_from(SESSION)),
     st.tuples(st.just("drop"), st.integers(0, 3), st.just("")),
     st.tuples(st.just("tick"), st.integers(0, 3), st.sampled_from(["0.5", "5", "61"])),
 )
@@ -281,6 +289,7 @@ class ManyConnections(FuzzCase):
     @given(steps=st.lists(step, min_size=1, max_size=40))
     def test_random_sessions_keep_the_core_consistent(self, steps: list[tuple[str, int, str]]
                                                       ) -> None:
+        self.forget_errors(self.recorder)
         world = World(self.fresh_path(), options=OPTIONS)
         slots: list[Tracked | None] = [None] * 4
         for kind, index, arg in steps:
