@@ -12,7 +12,6 @@ same for every recipient, so an event renders once for all IRC connections.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 
@@ -119,12 +118,25 @@ def _fit(data: bytes, limit: int) -> bytes:
     return data[:limit].decode("utf-8", "ignore").encode("utf-8")
 
 
+# Control characters a server line must never carry (CR and LF would forge a line; ESC would
+# reach terminals), \x01 excepted: it delimits CTCP ACTION. Relayed text is clean already;
+# this guards the parameters that echo what a client sent (a PING token, a bad command).
+_UNSAFE = re.compile("[\x00\x02-\x1f\x7f-\x9f]")
+
+
+def _middle(word: str) -> str:
+    """A parameter that is not the last: one word, not empty, not starting with ``:``, and
+    short (an echoed 500-byte command would push the reply's text off the line)."""
+    word = word.replace(" ", "_").lstrip(":")[:64]
+    return word or "*"
+
+
 def message(prefix: str, command: str, *params: str) -> bytes:
     """One server line; the last parameter gets a ``:`` when it needs one."""
     words = [f":{prefix}", command] if prefix else [command]
     if params:
-        *middle, last = params
-        words.extend(middle)
+        *middle, last = (_UNSAFE.sub("", param) for param in params)
+        words.extend(_middle(word) for word in middle)
         needs_colon = not last or " " in last or last.startswith(":")
         words.append(f":{last}" if needs_colon else last)
     return _fit(" ".join(words).encode("utf-8"), MAX_BODY) + b"\r\n"
@@ -231,7 +243,7 @@ def sasl_plain(data: str) -> tuple[str, str] | None:
     """
     try:
         decoded = base64.b64decode(data, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
         return None
     parts = decoded.split("\0")
     if len(parts) != 3 or not parts[1] or (parts[0] and parts[0] != parts[1]):
