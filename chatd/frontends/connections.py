@@ -23,9 +23,6 @@ class Connections:
         self._live: dict[object, Closer] = {}
         self._drained: Deferred[None] | None = None
 
-    def __len__(self) -> int:
-        return len(self._live)
-
     def __iter__(self) -> Iterator[Any]:
         return iter(list(self._live))
 
