@@ -78,7 +78,9 @@ class RemoteDirectory:
         endpoint: IStreamClientEndpoint,
         secret: str,
         clock: IReactorTime,
-        timeout: float = 10.0,
+        # Longer than a full default hash queue takes to drain (64 hashes at ~4 a second), so
+        # a login the service accepted is not given up on while it waits its turn.
+        timeout: float = 30.0,
     ) -> None:
         self.secret = secret
         self._clock = clock
