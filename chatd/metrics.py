@@ -36,7 +36,7 @@ class ChatCollector:
         for name, factory in self.frontends.items():
             live = list(factory.connections)
             connections.add_metric([name], len(live))
-            queued.add_metric([name], sum(c.outbox.queued for c in live if hasattr(c, "outbox")))
+            queued.add_metric([name], sum(c.outbox.queued for c in live))
         yield connections
         yield queued
         users = GaugeMetricFamily("chatd_sessions", "Logged-in sessions, by protocol",

@@ -124,9 +124,9 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         # Not logged here: the login (or the close of a connection that never logged in)
         # says where it came from. One line per connection, not three, at 9,000 connects.
         home = self._home
-        home.connections.add(self, self.close)
         self.outbox = Outbox(self.transport, home.flusher, self._options.max_output,
                              self._overflowed)
+        home.connections.add(self, self.close)
         refused = home.admission.admit(self.host)
         if refused is not None:
             log.info("refused {kind} connection from {peer}: {why}", kind=self.kind,

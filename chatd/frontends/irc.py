@@ -29,7 +29,7 @@ from zope.interface import implementer
 
 from chatd import errors
 from chatd.auth.credentials import AccountLogin, GuestNick, Signup
-from chatd.core.events import Event, Joined, LeaveReason, Left, Said
+from chatd.core.events import Event, Joined, LeaveReason, Left
 from chatd.core.names import fold
 from chatd.core.rooms import Room, User
 from chatd.core.service import Session
@@ -230,11 +230,8 @@ class IRCProtocol(ChatConnection):
         self.outbox.close()
 
     def deliver(self, event: Event) -> None:
-        # The core echoes a message to its sender; IRC clients show their own without one.
-        if isinstance(event, Said) and self.session is not None and (
-            event.origin == self.session.id
-        ):
-            return
+        # Room messages don't come here: the core writes them to ``write`` in the IRC format
+        # and, as ``echo`` is False, skips the sender (IRC clients show their own lines).
         if codec.is_quit(event) and self._still_shared(event):
             return
         self.outbox.write(event.encoded(codec.render_event))
