@@ -45,6 +45,10 @@ class NotAllowed(ChatError):
     """The user lacks the right: not the owner, a guest doing an account's thing, ..."""
 
 
+class TooManyRooms(NotAllowed):
+    """The user is in ``max-rooms-per-user`` rooms already."""
+
+
 class RoomFull(ChatError):
     """The room is at its member limit."""
 

@@ -179,7 +179,8 @@ class CodecProperties(FuzzCase):
         if parsed is not None:
             self.assertTrue(parsed.command)
             self.assertEqual(parsed.command, parsed.command.upper())
-            self.assertFalse(any(c.isspace() for c in parsed.command))
+            self.assertNotIn(" ", parsed.command)
+            self.assertFalse(parsed.command.isspace())
 
     @bounded(300)
     @given(middle=st.lists(st.from_regex(r"[A-Za-z0-9#*_.\-]{1,12}", fullmatch=True),

@@ -24,6 +24,7 @@ from chatd.core.events import (
     Said,
     TopicSet,
 )
+from chatd.core.service import Limits
 from chatd.frontends import irc_codec as codec
 from chatd.frontends.irc import IRCFactory, IRCProtocol, Options
 from chatd.frontends.line_codec import render_event as render_line
@@ -76,6 +77,17 @@ class ParseTests(TestCase):
         self.assertEqual(codec.incoming_text("\x01ACTION waves\x01"), ("waves", True))
         self.assertEqual(codec.incoming_text("\x02bold\x02 \x0304,05red\x03"),
                          ("bold red", False))
+
+    def test_every_formatting_code_is_stripped(self) -> None:
+        # Italics, strikethrough, monospace, hex colour, reverse, reset, underline.
+        text = ("\x1ditalic\x1d \x1estrike\x1e \x11mono\x11 \x04FF0000,00ff00hex\x04 "
+                "\x16rev\x0f \x1fund\x1f \x0312,4col\x03 \x04plain")
+        self.assertEqual(codec.incoming_text(text),
+                         ("italic strike mono hex rev und col plain", False))
+
+    def test_parameters_split_on_ascii_spaces_only(self) -> None:
+        self.assertEqual(codec.parse_message("JOIN #r\rx key\u00a0two"),
+                         codec.Message("JOIN", ("#r\rx", "key\u00a0two")))
 
 
 class FormatTests(TestCase):
@@ -458,6 +470,43 @@ class ChannelTests(IRCTestCase):
         owner.read()
         self.assertIn(("owner!owner@chatd", "MODE", ["#club", "-k"]), owner.send("MODE #club -k"))
         self.assertIsNone(self.world.server.rooms["club"].password_hash)
+
+    def test_a_key_with_a_space_or_a_bad_limit_is_refused_with_696(self) -> None:
+        owner_line = self.line_account("owner")
+        owner_line.send("/create club 10")
+        owner_line.drop()
+        owner = self.connect()
+        owner.send("PASS password1", "NICK owner", "USER x 0 * :x", "JOIN #club")
+        self.assertEqual(find(owner.send("MODE #club +k :two words"), "696")[1:4],
+                         ["#club", "k", "two_words"])
+        self.assertEqual(find(owner.send("MODE #club +l ten"), "696")[1:4],
+                         ["#club", "l", "ten"])
+        self.assertIsNone(self.world.server.rooms["club"].password_hash)
+
+    def test_control_characters_do_not_split_parameters(self) -> None:
+        client = self.guest("ann")
+        self.assertEqual(find(client.send("JOIN #r\rx"), "403")[1], "#rx")  # CR never echoed
+        self.assertNotIn("r", self.world.server.rooms)
+
+    def test_too_many_channels_gets_405(self) -> None:
+        self.world.server.limits = Limits(messages_burst=1_000_000, max_rooms_per_user=1)
+        client = self.guest("ann", "#a")
+        self.assertEqual(find(client.send("JOIN #b"), "405")[1], "#b")
+
+    def test_a_locked_rooms_members_are_hidden_from_non_members(self) -> None:
+        alice = self.line_account("alice")
+        alice.send("/create den 10 sesame")
+        ann = self.guest("ann", "#lobby")
+        self.assertEqual(commands(ann.send("NAMES #den")), ["366"])
+        self.assertEqual(commands(ann.send("WHO #den")), ["315"])
+        alice.send("/join lobby")
+        lines = ann.send("WHOIS alice")
+        self.assertEqual(find(lines, "319"), ["ann", "alice", "#lobby"])
+        # A member sees them.
+        ann.send("JOIN #den sesame")
+        self.assertEqual(find(ann.send("NAMES #den"), "353")[3], "@alice ann")
+        self.assertEqual(commands(ann.send("WHO #den")), ["352", "352", "315"])
+        self.assertIn("@#den", find(ann.send("WHOIS alice"), "319")[2].split())
 
     def test_temporary_rooms_have_no_modes_to_set(self) -> None:
         client = self.guest("ann", "#a")

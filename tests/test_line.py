@@ -97,6 +97,19 @@ class Guests(LineTestCase):
         self.assertEqual(codes(lines), ["409"])
         self.assertIn("/login", lines[0])
 
+    def test_lookalike_of_an_online_guest_is_refused(self) -> None:
+        self.guest("paypal")
+        for name in ("paypa1", "PAYPAL", "pаypal"):  # the last with a Cyrillic а
+            self.assertEqual(codes(self.world.connect().send(f"/nick {name}")), ["409"])
+        self.assertEqual(codes(self.world.connect().send("/signup paypa1 password1")), ["409"])
+
+    def test_invisible_characters_in_a_nick_are_refused(self) -> None:
+        self.account("Alice")
+        for name in ("Alice\u034f", "Alice\ufe0f", "Alice\u3164", "Alice\u115f", "\u3164"):
+            self.assertEqual(codes(self.world.connect().send(f"/nick {name}")), ["410"])
+            self.assertEqual(codes(self.world.connect().send(f"/signup {name} password1")),
+                             ["410"])
+
     def test_invalid_name(self) -> None:
         client = self.world.connect()
         for bad in ("a:b", "-x", "x" * 33, "a\u202eb", "zero\u200bwidth"):
@@ -476,6 +489,28 @@ class OwnedRooms(LineTestCase):
         bea = self.guest("bea")
         self.assertEqual(codes(bea.send("/who club")), ["403"])
         self.assertEqual(alice.send("/who club"), ["211-alice", "211 1 member in club"])
+
+    def test_only_ascii_spaces_separate_arguments(self) -> None:
+        alice = self.account("alice")
+        alice.send("/create lockd 5 sekrit")
+        bea = self.guest("bea")
+        # NBSP, VT, FF, NEL and U+2028 are not separators: the room name is refused whole.
+        for space in ("\u00a0", "\x0b", "\x0c", "\x85", "\u2028"):
+            self.assertEqual(codes(bea.send(f"/join lockd{space}sekrit")), ["410"])
+        self.assertNotIn("bea", [user.name for user in self.world.server.rooms["lockd"]
+                                 .members.values()])
+        self.assertEqual(codes(bea.send("/join  lockd   sekrit ")), ["103", "200"])
+
+    def test_room_passwords_are_one_printable_word(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(codes(alice.send("/create r1 5 pass\u00a0word")), ["400"])
+        alice.send("/create r2 5")
+        self.assertEqual(codes(alice.send("/lock r2 pass\u2028word")), ["400"])
+
+    def test_too_many_rooms_is_not_allowed(self) -> None:
+        self.world.server.limits = Limits(messages_burst=1_000_000, max_rooms_per_user=1)
+        bea = self.guest("bea", "a")
+        self.assertEqual(codes(bea.send("/join b")), ["403"])
 
     def test_settings_of_temporary_rooms_are_refused(self) -> None:
         alice = self.account("alice")

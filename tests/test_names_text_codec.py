@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.core.events import Said
-from chatd.core.names import check_room_name, check_user_name, fold
+from chatd.core.names import ReservedNames, check_room_name, check_user_name, fold
 from chatd.core.text import clean_text
 from chatd.errors import BadName, BadText
 from chatd.frontends.line_codec import (
@@ -37,6 +37,26 @@ class Names(SynchronousTestCase):
                      "a\u200bb", "a\x00", "[a]", "#a"):
             self.assertRaises(BadName, check_user_name, name)
 
+    def test_invisible_characters_are_refused(self) -> None:
+        # Default-ignorable code points, though some are letters (Hangul fillers) or marks
+        # (variation selectors, the combining grapheme joiner): "Alice" plus one looks
+        # exactly like "Alice", and U+3164 alone looks blank.
+        for name in ("Alice\u034f", "Alice\ufe0f", "Alice\u3164", "Alice\u115f", "\u3164",
+                     "\u3164\u3164", "Ali\u00adce", "paypal\u034f", "Alice\U000e0041",
+                     "a\u2060b", "a\uffa0"):
+            self.assertRaises(BadName, check_user_name, name)
+            self.assertRaises(BadName, check_room_name, name)
+
+    def test_reserved_names_and_their_lookalikes(self) -> None:
+        reserved = ReservedNames()
+        for name in ("chatd", "ChatD", "NickServ", "admin", "ADMIN", "Adm1n", "root",
+                     "r00t", "chanserv"):
+            self.assertRaises(BadName, reserved.check, name)
+        for name in ("alice", "administrate", "rooty"):
+            reserved.check(name)
+        ReservedNames(("alice",)).check("admin")  # the setting replaces the list
+        self.assertRaises(BadName, ReservedNames(("alice",)).check, "ALlCE")
+
 
 class Text(SynchronousTestCase):
     def test_clean(self) -> None:
@@ -46,16 +66,27 @@ class Text(SynchronousTestCase):
     def test_control_set_is_unicode_cc(self) -> None:
         import unicodedata
 
-        from chatd.core.text import _CONTROL
+        from chatd.core.text import _REFUSED
 
+        layout = {0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
         for code in range(0x110000):
             char = chr(code)
-            self.assertEqual(bool(_CONTROL.match(char)), unicodedata.category(char) == "Cc")
+            self.assertEqual(bool(_REFUSED.match(char)),
+                             unicodedata.category(char) == "Cc" or code in layout)
 
     def test_refused(self) -> None:
         for text in ("", "   ", "\x1b[31mred", "a\rb", "nul\x00", "c1\x85", "del\x7f",
                      "x" * 1025):
             self.assertRaises(BadText, clean_text, text)
+
+    def test_bidi_overrides_and_separators_are_refused(self) -> None:
+        # An unterminated U+202E would reverse what the terminal shows after it.
+        for text in ("hi \u202eevil", "a\u202ab", "a\u2066b", "a\u2069", "one\u2028two",
+                     "p\u2029q"):
+            self.assertRaises(BadText, clean_text, text)
+        # Marks and joiners reorder nothing beyond a character: emoji and RTL text stay.
+        for text in ("\u05e9\u05dc\u05d5\u05dd\u200f!", "👩\u200d💻", "a\u200eb"):
+            self.assertEqual(clean_text(text), text)
 
 
 class Framer(SynchronousTestCase):

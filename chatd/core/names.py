@@ -4,14 +4,26 @@ Names are compared after NFKC normalisation and case folding (NFKC_Casefold in s
 ``Alice``, ``ALICE`` and ``Ａｌｉｃｅ`` (full-width) are one name. Only letters, digits,
 combining marks and ``_ - .`` are allowed, which keeps out spaces, control characters, bidi
 overrides, zero-width characters and the punctuation the wire formats use as separators.
+Unicode's default-ignorable code points are refused too, although some are letters or marks
+(Hangul fillers, variation selectors, the combining grapheme joiner): they render as nothing,
+so ``Alice`` plus one of them would look exactly like ``Alice``.
 """
 
+import re
 import unicodedata
 
 from chatd.errors import BadName
 
 MAX_NAME_LENGTH = 32
 _PUNCTUATION = frozenset("_-.")
+
+# Default_Ignorable_Code_Point (Unicode 15.1 DerivedCoreProperties.txt), which
+# ``unicodedata`` does not expose.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
 
 
 def fold(name: str) -> str:
@@ -28,6 +40,11 @@ def _check(raw: str, what: str) -> str:
     first = unicodedata.category(name[0])
     if not (first[0] in "LN" or name[0] == "_"):
         raise BadName(f"a {what} name must start with a letter, a digit or _")
+    invisible = _IGNORABLE.search(name)
+    if invisible is not None:
+        raise BadName(
+            f"{what} names can't contain invisible characters (U+{ord(invisible.group()):04X})"
+        )
     for char in name:
         category = unicodedata.category(char)
         if category[0] not in "LNM" and char not in _PUNCTUATION:
@@ -70,3 +87,31 @@ def skeleton(name: str) -> str:
     (``paypal``, ``pаypal`` with a Cyrillic а, ``PAYPAL``, ``paypa1``)."""
     text = unicodedata.normalize("NFKC", name).translate(_LOOKALIKES)
     return fold(text).replace("rn", "m")
+
+
+# Names a guest or a new account may not take, because people would mistake whoever has one
+# for the server or its staff. ``reserved-names`` in the settings replaces this list.
+DEFAULT_RESERVED = (
+    "chatd", "server", "services", "system", "admin", "administrator", "root", "operator",
+    "oper", "ircop", "sysop", "moderator", "staff", "support", "help", "info", "security",
+    "abuse", "postmaster", "webmaster", "hostmaster", "nickserv", "chanserv", "memoserv",
+    "operserv", "hostserv", "botserv", "saslserv", "global", "nobody", "anonymous",
+    "everyone", "here", "channel",
+)
+
+
+class ReservedNames:
+    """Reserved names, compared by their folded form and by how they look."""
+
+    __slots__ = ("_folded", "_shapes")
+
+    def __init__(self, names: tuple[str, ...] = DEFAULT_RESERVED) -> None:
+        self._folded = frozenset(fold(name) for name in names)
+        self._shapes = frozenset(skeleton(name) for name in names) | frozenset(
+            skeleton(name.upper()) for name in names
+        )
+
+    def check(self, name: str) -> None:
+        """Raise BadName if ``name`` is, or looks like, a reserved name."""
+        if fold(name) in self._folded or skeleton(name) in self._shapes:
+            raise BadName(f"{name} is reserved for the server; pick another name")

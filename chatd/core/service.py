@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatd.core.events import Joined, LeaveReason, Left, Private, RoomChanged, Said, TopicSet
-from chatd.core.names import check_room_name, check_user_name, fold
+from chatd.core.names import check_room_name, check_user_name, fold, skeleton
 from chatd.core.ratelimit import FailureLimiter, TokenBucket
 from chatd.core.records import RoomRecord
 from chatd.core.rooms import LocalBus, Room, User
@@ -36,6 +36,7 @@ from chatd.errors import (
     RateLimited,
     RoomFull,
     ServerFull,
+    TooManyRooms,
     TooManySessions,
     WrongRoomPassword,
 )
@@ -94,6 +95,9 @@ class ChatServer:
         self.stats = Stats()
         self.bus = LocalBus()
         self.users: dict[str, User] = {}
+        # What each online user's name looks like (skeleton -> user key), so a newcomer can't
+        # take a look-alike of someone online, guest or account.
+        self._shapes: dict[str, str] = {}
         self.rooms: dict[str, Room] = {}
         self.session_count = 0
         # Room names whose /create is waiting on a hash or a durable write.
@@ -108,7 +112,8 @@ class ChatServer:
         log.info("loaded {count} persistent rooms", count=len(self.rooms))
 
     def is_online(self, name: str) -> bool:
-        return fold(name) in self.users
+        """Whether ``name``, or a name that looks like it, is online."""
+        return fold(name) in self.users or skeleton(name) in self._shapes
 
     def check_capacity(self) -> None:
         """Raise ServerFull now, rather than after a signup has created the account."""
@@ -136,6 +141,7 @@ class ChatServer:
                 )
         else:
             user = self.users[key] = User(name, key, guest)
+            self._shapes.setdefault(skeleton(name), key)
         session = Session(self, user, mind, limited)
         # A second session of an account is in the account's rooms already; talk in one.
         session.current = next(iter(user.rooms.values()), None)
@@ -192,6 +198,9 @@ class ChatServer:
         for room in list(user.rooms.values()):
             self.remove(user, room, reason, message)
         del self.users[user.key]
+        shape = skeleton(user.name)
+        if self._shapes.get(shape) == user.key:
+            del self._shapes[shape]
 
 
 def _check_limit(server: ChatServer, limit: int) -> int:
@@ -202,8 +211,12 @@ def _check_limit(server: ChatServer, limit: int) -> int:
 
 
 def _check_room_password(password: str) -> str:
+    """A room password is one word of printable characters: every protocol can send it, and
+    no protocol splits it differently (a space, NBSP or U+2028 would)."""
     if not 1 <= len(password) <= MAX_ROOM_PASSWORD_LENGTH:
         raise BadSyntax(f"a room password has 1 to {MAX_ROOM_PASSWORD_LENGTH} characters")
+    if any(char.isspace() or not char.isprintable() for char in password):
+        raise BadSyntax("a room password can't contain spaces or control characters")
     return password
 
 
@@ -288,7 +301,7 @@ class Session:
         if key in server._creating:
             raise NoSuchRoom(f"{display} is being created right now; try again in a moment")
         if len(self.user.rooms) >= server.limits.max_rooms_per_user:
-            raise NotAllowed(
+            raise TooManyRooms(
                 f"you are in {len(self.user.rooms)} rooms, the most allowed; /leave one first"
             )
         if room is None:
@@ -329,15 +342,24 @@ class Session:
         self.server.remove(self.user, room, LeaveReason.LEFT)
         return room
 
+    def sees_members(self, room: Room) -> bool:
+        """The one rule for every protocol: a locked room's members are for its members to
+        see; anyone may see who is in an open room."""
+        return not room.locked or room.key in self.user.rooms
+
     def who(self, name: str | None = None) -> Room:
-        """The room whose members to list: the current one, or any named one that is not
-        locked (a locked room's members are for its members to see)."""
+        """The room whose members to list: the current one, or any named one whose members
+        this session may see (``sees_members``)."""
         if name is None:
             return self._member_room(None)
         room = self.server.find_room(name)
-        if room.locked and room.key not in self.user.rooms:
+        if not self.sees_members(room):
             raise NotAllowed(f"{room.name} is locked; only its members see who is in it")
         return room
+
+    def rooms_of(self, user: User) -> list[Room]:
+        """The rooms ``user`` is in that this session may know of (see ``sees_members``)."""
+        return [room for room in user.rooms.values() if self.sees_members(room)]
 
     def create(self, name: str, limit: int | None, password: str | None) -> Deferred[Room]:
         """Create a persistent room owned by this account, and join it."""

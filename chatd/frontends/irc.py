@@ -63,6 +63,7 @@ _NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
     (errors.NotInRoom, None): (irc.ERR_NOTONCHANNEL, True),
     (errors.BadText, TARGET): (irc.ERR_CANNOTSENDTOCHAN, True),
     (errors.NotAllowed, CHANNEL): (irc.ERR_CHANOPRIVSNEEDED, True),
+    (errors.TooManyRooms, None): (irc.ERR_TOOMANYCHANNELS, True),
     (errors.RoomFull, None): (irc.ERR_CHANNELISFULL, True),
     (errors.WrongRoomPassword, None): (irc.ERR_BADCHANNELKEY, True),
     (errors.WrongCredentials, SASL): (codec.ERR_SASLFAIL, False),
@@ -582,11 +583,12 @@ class IRCProtocol(ChatConnection):
             self.send(irc.RPL_NOTOPIC, channel(room.name), "No topic is set")
 
     def do_names(self, channels: str = "", *_: str) -> None:
-        server = self._require_session().server
+        session = self._require_session()
         for name in channels.split(",") if channels else []:
             try:
-                room = server.find_room(name)
+                room = session.who(name)
             except errors.ChatError:
+                # Unknown, or locked and we are not in it: as IRC does for a secret channel.
                 self.send(irc.RPL_ENDOFNAMES, name, "End of /NAMES list")
             else:
                 self._send_names(room)
@@ -646,15 +648,22 @@ class IRCProtocol(ChatConnection):
                 self.send(irc.ERR_UNKNOWNMODE, letter, "is unknown mode char to me")
         return out
 
-    def _mode_one(self, name: str, change: str, value: str) -> Deferred[None]:
+    def _mode_one(self, name: str, change: str, value: str) -> Deferred[None] | None:
         session = self._require_session()
+        if change == "+k" and (not value or any(c.isspace() for c in value)):
+            # The line protocol's /lock can't send such a key; refuse it here too.
+            self.send(codec.ERR_INVALIDMODEPARAM, channel(name), "k", value or "*",
+                      "a key is one word without spaces")
+            return None
         if change == "+k":
             done = session.lock(name, value)
         elif change == "-k":
             done = session.unlock(name)
         elif change == "+l":
-            if not value.isdigit():
-                raise errors.BadSyntax(f"{value!r} is not a member limit")
+            if not (value.isascii() and value.isdigit()):
+                self.send(codec.ERR_INVALIDMODEPARAM, channel(name), "l", value,
+                          "a member limit is a whole number")
+                return None
             done = session.set_limit(name, int(value))
         else:
             done = session.set_limit(name, session.server.limits.max_room_limit)
@@ -723,10 +732,11 @@ class IRCProtocol(ChatConnection):
                   user.name, flags, f"0 {real}")
 
     def do_who(self, mask: str = "*", *_: str) -> None:
-        server = self._require_session().server
+        session = self._require_session()
+        server = session.server
         try:
             if _is_channel(mask):
-                room = server.find_room(mask)
+                room = session.who(mask)
                 for user in _members(room):
                     self._who_line(user, channel(room.name), room)
             elif mask not in ("*", "0"):
@@ -746,7 +756,7 @@ class IRCProtocol(ChatConnection):
             real = "chatd guest" if user.guest else "chatd account"
             self.send(irc.RPL_WHOISUSER, user.name, user.name, codec.USER_HOST, "*", real)
             rooms = [("@" if _owns(user, room) else "") + channel(room.name)
-                     for room in user.rooms.values()]
+                     for room in session.rooms_of(user)]
             if rooms:
                 self.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
             self.send(irc.RPL_WHOISSERVER, user.name, SERVER_NAME, "chatd")

@@ -48,6 +48,7 @@ RPL_WHOISACCOUNT = "330"
 ERR_UNKNOWNERROR = "400"
 ERR_INPUTTOOLONG = "417"
 ERR_INVALIDCAPCMD = "410"
+ERR_INVALIDMODEPARAM = "696"
 RPL_LOGGEDIN = "900"
 RPL_SASLSUCCESS = "903"
 ERR_SASLFAIL = "904"
@@ -102,7 +103,10 @@ def parse_message(line: str) -> Message | None:
     if line.startswith(":"):
         _, _, line = line.partition(" ")
     head, colon, trailing = line.partition(" :")
-    words = head.split()
+    # ASCII spaces alone separate parameters (str.split() would also split on CR, VT, NBSP,
+    # so "JOIN #r\rx" would join #r with the key x); a word of nothing but white space is
+    # dropped, so "\r" alone is a blank line, not a command.
+    words = [word for word in head.split(" ") if word and not word.isspace()]
     if not words:
         return None
     params = words[1:]
@@ -225,14 +229,18 @@ def incoming_text(text: str) -> tuple[str, bool]:
                 break
         else:
             text = " ".join(extracted["normal"])
-    # Twisted's formatting parser is a state machine per character: run it only on text
-    # that carries a formatting code.
-    if _FORMATTING.search(text) is None:
-        return text, action
-    return irc.stripFormatting(text), action
+    return _FORMATTING.sub("", text), action
 
 
-_FORMATTING = re.compile("[\x02\x03\x0f\x11\x16\x1d\x1e\x1f]")
+# Every formatting code of modern.ircdocs.horse/formatting: bold, italics, underline,
+# strikethrough, monospace, reverse, reset, a colour with its optional "fg[,bg]" digits and a
+# hex colour with its optional "RRGGBB[,RRGGBB]". (Twisted's stripFormatting knows only the
+# first few, and leaves the rest for the core to refuse.)
+_FORMATTING = re.compile(
+    "[\x02\x0f\x11\x16\x1d\x1e\x1f]"
+    "|\x03(?:[0-9]{1,2}(?:,[0-9]{1,2})?)?"
+    "|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
+)
 
 
 def sasl_plain(data: str) -> tuple[str, str] | None:

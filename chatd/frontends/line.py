@@ -46,6 +46,7 @@ _CODES: dict[type[errors.ChatError], Code] = {
     errors.BadText: Code.BAD_TEXT,
     errors.WrongCredentials: Code.WRONG_CREDENTIALS,
     errors.WrongRoomPassword: Code.WRONG_ROOM_PASSWORD,
+    errors.TooManyRooms: Code.NOT_ALLOWED,
     errors.RoomFull: Code.ROOM_FULL,
     errors.TooManySessions: Code.TOO_MANY_SESSIONS,
     errors.GuestsDisabled: Code.GUESTS_DISABLED,
@@ -118,10 +119,25 @@ _COMMANDS: dict[str, Command] = {
 }
 
 
+def split_words(text: str, most: int = 0) -> list[str]:
+    """Split on runs of ASCII spaces only; with ``most``, the last of at most ``most`` words is
+    the rest of the line as typed. Other white space (a tab, NBSP, U+2028) is part of a word,
+    where the name and password rules refuse it, so every protocol splits a line alike."""
+    words: list[str] = []
+    rest = text.lstrip(" ")
+    while rest:
+        if most and len(words) == most - 1:
+            words.append(rest)
+            break
+        word, _, rest = rest.partition(" ")
+        words.append(word)
+        rest = rest.lstrip(" ")
+    return words
+
+
 def split_arguments(text: str, command: Command) -> list[str]:
-    """Split on spaces; with ``rest``, the last argument is the rest of the line as typed."""
-    # With maxsplit, the last piece keeps its inner spacing: the message as typed.
-    args = text.split(None, command.max_args - 1) if command.rest else text.split()
+    """Split into arguments; with ``rest``, the last one is the rest of the line as typed."""
+    args = split_words(text, command.max_args if command.rest else 0)
     if not command.min_args <= len(args) <= command.max_args:
         raise errors.BadSyntax(f"usage: {command.usage}")
     return args
