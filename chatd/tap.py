@@ -32,14 +32,14 @@ from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.auth.realm import make_portal
 from chatd.config import KEYS, ConfigError, Settings, load_settings
 from chatd.core.service import ChatServer, Limits
-from chatd.errors import StartupError
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
 from chatd.frontends.connections import Connections
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
-from chatd.interfaces import IMemberDirectory
+from chatd.kernel.errors import StartupError
+from chatd.kernel.interfaces import IMemberDirectory
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory, LoginThrottle
 from chatd.members.tap import read_secret

@@ -11,12 +11,12 @@ from zope.interface import implementer
 
 from chatd.auth.checkers import SignupLimits
 from chatd.auth.realm import make_portal
-from chatd.core.events import Event
-from chatd.core.records import RoomRecord
 from chatd.core.service import ChatServer, Limits
 from chatd.frontends.admission import Admission, AdmissionLimits
 from chatd.frontends.line import LineFactory, LineProtocol, Options
-from chatd.interfaces import IChatMind, IPasswordHasher, IRoomStore
+from chatd.kernel.events import Event
+from chatd.kernel.interfaces import IChatMind, IPasswordHasher, IRoomStore
+from chatd.kernel.records import RoomRecord
 from chatd.members.local import LocalDirectory
 from chatd.storage.journal import Journal, SyncJournalWriter
 from chatd.storage.keyed import KeyedFile

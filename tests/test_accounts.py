@@ -10,7 +10,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import TestCase
 
 from chatd.auth.passwords import Argon2Hasher, HashParameters
-from chatd.errors import BadPassword, NameTaken, ServerBusy, WrongCredentials
+from chatd.kernel.errors import BadPassword, NameTaken, ServerBusy, WrongCredentials
 from chatd.members.local import LocalDirectory
 
 from fakes import keyed_file
@@ -157,7 +157,7 @@ class LookAlikeTests(TestCase):
         return directory
 
     def test_skeleton(self) -> None:
-        from chatd.core.names import skeleton
+        from chatd.kernel.names import skeleton
 
         for name in ("pаypal", "PAYPAL", "paypa1", "ΡΑΥΡΑL", "pауpаl"):
             self.assertEqual(skeleton(name), skeleton("paypal"), name)

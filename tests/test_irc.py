@@ -14,7 +14,11 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 from twisted.words.protocols.irc import parsemsg
 
-from chatd.core.events import (
+from chatd.core.service import Limits
+from chatd.frontends import irc_codec as codec
+from chatd.frontends.irc import IRCFactory, IRCProtocol, Options
+from chatd.frontends.line_codec import render_event as render_line
+from chatd.kernel.events import (
     Joined,
     LeaveReason,
     Left,
@@ -24,10 +28,6 @@ from chatd.core.events import (
     Said,
     TopicSet,
 )
-from chatd.core.service import Limits
-from chatd.frontends import irc_codec as codec
-from chatd.frontends.irc import IRCFactory, IRCProtocol, Options
-from chatd.frontends.line_codec import render_event as render_line
 
 from fakes import Client, RecordingMind, World
 

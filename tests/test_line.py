@@ -212,7 +212,7 @@ class Accounts(LineTestCase):
         self.assertEqual(codes(world.connect().send("/nick bea")), ["504"])
 
     def test_busy_hasher(self) -> None:
-        from chatd.errors import ServerBusy
+        from chatd.kernel.errors import ServerBusy
 
         def busy(password: str) -> None:
             raise ServerBusy("busy, retry")
@@ -455,7 +455,7 @@ class OwnedRooms(LineTestCase):
     def test_failed_write_changes_nothing(self) -> None:
         from twisted.internet.defer import fail
 
-        from chatd.errors import StorageFailed
+        from chatd.kernel.errors import StorageFailed
 
         alice = self.account("alice")
         alice.send("/create club 5")
@@ -677,7 +677,7 @@ class LookAlikes(LineTestCase):
 
 class FanOut(LineTestCase):
     def test_room_message_is_rendered_once_and_skips_irc_senders_only(self) -> None:
-        from chatd.core.events import Said
+        from chatd.kernel.events import Said
 
         from fakes import RecordingMind
 

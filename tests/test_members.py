@@ -14,7 +14,7 @@ from twisted.protocols import amp
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import TestCase
 
-from chatd.errors import AccountsUnavailable, NameTaken, NoSuchUser, WrongCredentials
+from chatd.kernel.errors import AccountsUnavailable, NameTaken, NoSuchUser, WrongCredentials
 from chatd.members import commands
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory

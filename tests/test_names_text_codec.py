@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.core.events import Said
-from chatd.core.names import ReservedNames, check_room_name, check_user_name, fold
-from chatd.core.text import clean_text
-from chatd.errors import BadName, BadText
 from chatd.frontends.line_codec import (
     LineFramer,
     ServerLine,
@@ -15,6 +11,10 @@ from chatd.frontends.line_codec import (
     parse_server_line,
     render_event,
 )
+from chatd.kernel.errors import BadName, BadText
+from chatd.kernel.events import Said
+from chatd.kernel.names import ReservedNames, check_room_name, check_user_name, fold
+from chatd.kernel.text import clean_text
 
 
 class Names(SynchronousTestCase):
@@ -66,7 +66,7 @@ class Text(SynchronousTestCase):
     def test_control_set_is_unicode_cc(self) -> None:
         import unicodedata
 
-        from chatd.core.text import _REFUSED
+        from chatd.kernel.text import _REFUSED
 
         layout = {0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
         for code in range(0x110000):

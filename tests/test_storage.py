@@ -8,8 +8,8 @@ from twisted.internet import reactor
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import TestCase
 
-from chatd.core.records import RoomRecord
-from chatd.errors import StartupError, StorageFailed
+from chatd.kernel.errors import StartupError, StorageFailed
+from chatd.kernel.records import RoomRecord
 from chatd.storage.journal import (
     DirectoryLock,
     Journal,

@@ -16,11 +16,11 @@ from chatd.auth.credentials import (
     IGuestCredentials,
     ISignupCredentials,
 )
-from chatd.core.names import check_user_name
-from chatd.core.ratelimit import WindowCounter
-from chatd.core.records import Account
-from chatd.errors import GuestsDisabled, NameTaken, RateLimited
-from chatd.interfaces import IMemberDirectory
+from chatd.kernel.errors import GuestsDisabled, NameTaken, RateLimited
+from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.names import check_user_name
+from chatd.kernel.ratelimit import WindowCounter
+from chatd.kernel.records import Account
 
 NameInUse = Callable[[str], bool]
 

@@ -24,8 +24,8 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from chatd.errors import ServerBusy
-from chatd.interfaces import IPasswordHasher
+from chatd.kernel.errors import ServerBusy
+from chatd.kernel.interfaces import IPasswordHasher
 
 T = TypeVar("T")
 

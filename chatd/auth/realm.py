@@ -11,7 +11,7 @@ from zope.interface import implementer
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
 from chatd.auth.credentials import Identity
 from chatd.core.service import ChatServer
-from chatd.interfaces import IChatMind, IChatSession, IMemberDirectory
+from chatd.kernel.interfaces import IChatMind, IChatSession, IMemberDirectory
 
 
 @implementer(IRealm)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chatd.core.events import Event, Said
-from chatd.core.records import RoomRecord
+from chatd.kernel.events import Event, Said
+from chatd.kernel.records import RoomRecord
 
 if TYPE_CHECKING:
     from chatd.core.service import Session

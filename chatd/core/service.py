@@ -3,7 +3,7 @@
 Nothing here knows a wire format or a socket. Frontends call ``Session`` methods and render the
 events handed to their ``IChatMind``. Operations that only touch memory (say, leave, message)
 are synchronous; those that must hash a password or make a room change durable return a
-Deferred that fires once the change is safe, and fail with a ``chatd.errors`` exception.
+Deferred that fires once the change is safe, and fail with a ``chatd.kernel.errors`` exception.
 """
 
 from __future__ import annotations
@@ -17,14 +17,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatd.core.events import Joined, LeaveReason, Left, Private, RoomChanged, Said, TopicSet
-from chatd.core.names import check_room_name, check_user_name, fold, skeleton
-from chatd.core.ratelimit import FailureLimiter, TokenBucket
-from chatd.core.records import RoomRecord
 from chatd.core.rooms import LocalBus, Room, User
 from chatd.core.stats import Stats
-from chatd.core.text import clean_text
-from chatd.errors import (
+from chatd.kernel.errors import (
     BadSyntax,
     BadText,
     Flooding,
@@ -40,13 +35,18 @@ from chatd.errors import (
     TooManySessions,
     WrongRoomPassword,
 )
-from chatd.interfaces import (
+from chatd.kernel.events import Joined, LeaveReason, Left, Private, RoomChanged, Said, TopicSet
+from chatd.kernel.interfaces import (
     IChatMind,
     IChatSession,
     IMemberDirectory,
     IPasswordHasher,
     IRoomStore,
 )
+from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
+from chatd.kernel.ratelimit import FailureLimiter, TokenBucket
+from chatd.kernel.records import RoomRecord
+from chatd.kernel.text import clean_text
 
 log = Logger()
 

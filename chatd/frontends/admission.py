@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 
-from chatd.core.ratelimit import WindowCounter
+from chatd.kernel.ratelimit import WindowCounter
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -27,13 +27,13 @@ from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chatd.core.events import LeaveReason
 from chatd.core.service import Session
 from chatd.core.stats import Stats
 from chatd.frontends.admission import Admission
 from chatd.frontends.connections import Connections
 from chatd.frontends.line_codec import LineFramer, TooLong
 from chatd.frontends.outbox import Flusher, Outbox
+from chatd.kernel.events import LeaveReason
 
 log = Logger()
 

@@ -27,20 +27,20 @@ from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 from zope.interface import implementer
 
-from chatd import errors
 from chatd.auth.credentials import AccountLogin, GuestNick, Signup
-from chatd.core.events import Event, Joined, LeaveReason, Left
-from chatd.core.names import fold
 from chatd.core.rooms import Room, User
 from chatd.core.service import Session
 from chatd.core.stats import Stats
-from chatd.core.text import clean_text
 from chatd.frontends import irc_codec as codec
 from chatd.frontends.admission import Admission
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.irc_codec import SERVER_NAME, channel, message, numeric, source
 from chatd.frontends.line_codec import TooLong
-from chatd.interfaces import IChatMind, IChatSession
+from chatd.kernel import errors
+from chatd.kernel.events import Event, Joined, LeaveReason, Left
+from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.names import fold
+from chatd.kernel.text import clean_text
 
 log = Logger()
 

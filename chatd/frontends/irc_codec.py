@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from twisted.words.protocols import irc
 
-from chatd.core.events import (
+from chatd.core.service import MAX_TOPIC_LENGTH
+from chatd.kernel.events import (
     Event,
     Joined,
     LeaveReason,
@@ -28,8 +29,7 @@ from chatd.core.events import (
     Said,
     TopicSet,
 )
-from chatd.core.names import MAX_NAME_LENGTH
-from chatd.core.service import MAX_TOPIC_LENGTH
+from chatd.kernel.names import MAX_NAME_LENGTH
 
 SERVER_NAME = "chatd"
 VERSION = "chatd-0.1"

@@ -20,15 +20,15 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatd import errors
 from chatd.auth.credentials import AccountLogin, GuestNick, Signup
-from chatd.core.events import Event, LeaveReason
 from chatd.core.rooms import Room
 from chatd.core.service import Session
-from chatd.core.text import for_log
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.line_codec import Code, TooLong, multiline, render_event, reply
-from chatd.interfaces import IChatMind, IChatSession
+from chatd.kernel import errors
+from chatd.kernel.events import Event, LeaveReason
+from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.text import for_log
 
 log = Logger()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from chatd.core.events import (
+from chatd.kernel.events import (
     Event,
     Joined,
     LeaveReason,

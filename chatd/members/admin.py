@@ -24,7 +24,7 @@ from twisted.python.threadpool import ThreadPool
 
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.config import secret_beside
-from chatd.errors import ChatError, StartupError
+from chatd.kernel.errors import ChatError, StartupError
 from chatd.members import commands
 from chatd.members.local import AccountInfo, LocalDirectory
 from chatd.members.tap import DEFAULT_DATA, read_secret

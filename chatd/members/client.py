@@ -22,9 +22,9 @@ from twisted.protocols import amp
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatd.core.records import Account
-from chatd.errors import AccountsUnavailable
-from chatd.interfaces import IMemberDirectory
+from chatd.kernel.errors import AccountsUnavailable
+from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.records import Account
 from chatd.members import commands
 
 log = Logger()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from twisted.protocols import amp
 
-from chatd.errors import (
+from chatd.kernel.errors import (
     AccountLocked,
     BadName,
     BadPassword,

@@ -15,11 +15,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatd.core.names import check_user_name, fold, skeleton
-from chatd.core.ratelimit import FailureLimiter
-from chatd.core.records import Account
-from chatd.core.text import for_log
-from chatd.errors import (
+from chatd.kernel.errors import (
     AccountLocked,
     BadName,
     BadPassword,
@@ -28,7 +24,11 @@ from chatd.errors import (
     RateLimited,
     WrongCredentials,
 )
-from chatd.interfaces import IMemberDirectory, IPasswordHasher
+from chatd.kernel.interfaces import IMemberDirectory, IPasswordHasher
+from chatd.kernel.names import check_user_name, fold, skeleton
+from chatd.kernel.ratelimit import FailureLimiter
+from chatd.kernel.records import Account
+from chatd.kernel.text import for_log
 from chatd.storage.keyed import KeyedFile
 
 log = Logger()

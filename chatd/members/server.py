@@ -16,7 +16,7 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.protocols import amp
 
-from chatd.core.records import Account
+from chatd.kernel.records import Account
 from chatd.members import commands
 from chatd.members.local import LocalDirectory
 

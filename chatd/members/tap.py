@@ -21,7 +21,7 @@ from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
 from chatd.auth.passwords import Argon2Hasher, HashParameters
-from chatd.errors import StartupError
+from chatd.kernel.errors import StartupError
 from chatd.members.local import LocalDirectory, LoginThrottle
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter

@@ -30,7 +30,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
-from chatd.errors import StartupError, StorageFailed
+from chatd.kernel.errors import StartupError, StorageFailed
 
 log = Logger()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from chatd.core.records import RoomRecord
-from chatd.interfaces import IRoomStore
+from chatd.kernel.interfaces import IRoomStore
+from chatd.kernel.records import RoomRecord
 from chatd.storage.keyed import KeyedFile
 
 

@@ -43,7 +43,7 @@ _SAID = re.compile(r"\[(?P<room>[^\]\s]+)\] <(?P<nick>[^>\s]+)> (?P<text>.*)", r
 _ACTION = re.compile(r"\[(?P<room>[^\]\s]+)\] \* (?P<nick>\S+) (?P<text>.*)", re.DOTALL)
 _PRIVATE = re.compile(r"\*(?P<nick>[^*\s]+)\* (?P<text>.*)", re.DOTALL)
 _ROOM_EVENT = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<text>.*)", re.DOTALL)
-# Names hold only letters, digits, marks and _ - . (chatd.core.names), so ":" ends one.
+# Names hold only letters, digits, marks and _ - . (chatd.kernel.names), so ":" ends one.
 _WELCOME = re.compile(r"welcome(?: back)?, (?P<nick>[^\s:,]+)")
 
 # What each kind of event is marked with, so membership churn reads apart from conversation.

@@ -12,7 +12,7 @@ so ``Alice`` plus one of them would look exactly like ``Alice``.
 import re
 import unicodedata
 
-from chatd.errors import BadName
+from chatd.kernel.errors import BadName
 
 MAX_NAME_LENGTH = 32
 _PUNCTUATION = frozenset("_-.")

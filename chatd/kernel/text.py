@@ -14,7 +14,7 @@ which reorder nothing beyond a character, and zero-width joiners (emoji) stay al
 
 import re
 
-from chatd.errors import BadText
+from chatd.kernel.errors import BadText
 
 MAX_TEXT_LENGTH = 1024
 # Unicode's Cc category (C0, DEL and C1), then the bidi and separator characters: one regex

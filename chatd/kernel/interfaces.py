@@ -14,8 +14,8 @@ from zope.interface import Attribute, Interface
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
-    from chatd.core.events import Event
-    from chatd.core.records import Account, RoomRecord
+    from chatd.kernel.events import Event
+    from chatd.kernel.records import Account, RoomRecord
 
 
 class IChatMind(Interface):
