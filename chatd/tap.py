@@ -30,8 +30,10 @@ from twisted.python.threadpool import ThreadPool
 from chatd.auth.checkers import SignupLimits
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.auth.realm import make_portal
+from chatd.bus.local import LocalBus
 from chatd.config import KEYS, ConfigError, Settings, load_settings
 from chatd.core.service import ChatServer, Limits
+from chatd.delivery import Delivery
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
 from chatd.frontends.connections import Connections
 from chatd.frontends.irc import IRCFactory
@@ -301,12 +303,16 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         directory = local = LocalDirectory(
             keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings)
         )
+    bus = LocalBus()
+    delivery = Delivery()
+    bus.listen(delivery)
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
         directory,
         core_limits(settings),
         reactor,
+        bus,
     )
     DataService(settings.data, server, local).setServiceParent(top)
     for pool in (hash_pool, journal_pool):
@@ -317,6 +323,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     admission = Admission(reactor, admission_limits(settings), parse_networks(settings.exempt))
     portal = make_portal(
         server,
+        delivery,
         directory,
         guests=not settings.require_account,
         signups=SignupLimits(reactor, settings.signups_per_address, settings.signups_total),

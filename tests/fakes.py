@@ -11,11 +11,13 @@ from zope.interface import implementer
 
 from chatd.auth.checkers import SignupLimits
 from chatd.auth.realm import make_portal
+from chatd.bus.local import LocalBus
 from chatd.core.service import ChatServer, Limits
+from chatd.delivery import Delivery
 from chatd.frontends.admission import Admission, AdmissionLimits
 from chatd.frontends.line import LineFactory, LineProtocol, Options
 from chatd.kernel.events import Event
-from chatd.kernel.interfaces import IChatMind, IPasswordHasher, IRoomStore
+from chatd.kernel.interfaces import IChatMind, IChatSession, IPasswordHasher, IRoomStore
 from chatd.kernel.records import RoomRecord
 from chatd.members.local import LocalDirectory
 from chatd.storage.journal import Journal, SyncJournalWriter
@@ -108,12 +110,16 @@ class World:
         self.store = MemoryRoomStore()
         # Tests send faster than people type; the message rate is tested with its own Limits.
         limits = limits or Limits(messages_burst=1_000_000)
-        self.server = ChatServer(self.store, self.hasher, self.directory, limits, self.clock)
+        self.bus = LocalBus()
+        self.delivery = Delivery()
+        self.bus.listen(self.delivery)
+        self.server = ChatServer(self.store, self.hasher, self.directory, limits, self.clock,
+                                 self.bus)
         # Every fake connection comes from one address: per-address limits are generous here
         # and tested on their own with ``admission``.
         self.admission = Admission(self.clock, admission or AdmissionLimits(
             per_address=10_000, new_per_address=10_000, unnamed_per_address=10_000))
-        self.portal = make_portal(self.server, self.directory, guests,
+        self.portal = make_portal(self.server, self.delivery, self.directory, guests,
                                   SignupLimits(self.clock, 10_000, 10_000),
                                   exempt=self.admission.is_exempt)
         self.factory = LineFactory(self.portal, options or Options(), self.clock, self.admission,
@@ -121,6 +127,13 @@ class World:
 
     def connect(self) -> Client:
         return Client(self.factory)
+
+    def spy(self, name: str) -> tuple[IChatSession, RecordingMind]:
+        """A guest session whose events a RecordingMind keeps (no wire format)."""
+        mind = RecordingMind()
+        session = self.server.connect(name, True)
+        self.delivery.attach(session.key, session.id, mind)
+        return session, mind
 
 
 class Client:

@@ -168,7 +168,7 @@ def check_state(server: ChatServer) -> None:
         for session in user.sessions:
             assert not session.closed, f"a closed session of {key!r} is still online"
             assert session.user is user
-            current = session.current
+            current = session.current_room
             assert current is None or user.rooms.get(current.key) is current, (
                 f"{key!r}'s current room {current.key!r} is not one of theirs")
     assert server.session_count == total, (server.session_count, total)

@@ -29,7 +29,7 @@ from chatd.kernel.events import (
     TopicSet,
 )
 
-from fakes import Client, RecordingMind, World
+from fakes import Client, World
 
 Line = tuple[str, str, list[str]]
 
@@ -583,8 +583,8 @@ class TalkTests(IRCTestCase):
         self.guest("ann", "#a")
         self.guest("bob", "#a")
         self.line_guest("cy", "a")
-        spy = RecordingMind()
-        self.world.server.connect("spy", True, spy).join("a")
+        spy_session, spy = self.world.spy("spy")
+        spy_session.join("a")
         self.guest("dee", "#a")
         event = spy.events[-1]
         self.assertIsInstance(event, Joined)

@@ -679,11 +679,10 @@ class FanOut(LineTestCase):
     def test_room_message_is_rendered_once_and_skips_irc_senders_only(self) -> None:
         from chatd.kernel.events import Said
 
-        from fakes import RecordingMind
 
         ann, bea = self.guest("ann", "lobby"), self.guest("bea", "lobby")
-        spy = RecordingMind()
-        self.world.server.connect("spy", True, spy).join("lobby")
+        spy_session, spy = self.world.spy("spy")
+        spy_session.join("lobby")
         ann.read(), bea.read()
         renders: list[object] = []
         real = Said.encoded

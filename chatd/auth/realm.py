@@ -1,4 +1,5 @@
-"""The one Realm every frontend logs in through: an Identity becomes a core Session."""
+"""The one Realm every frontend logs in through: an Identity becomes a core Session, and the
+frontend's mind is attached to delivery until the session logs out."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from zope.interface import implementer
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
 from chatd.auth.credentials import Identity
 from chatd.core.service import ChatServer
-from chatd.kernel.interfaces import IChatMind, IChatSession, IMemberDirectory
+from chatd.kernel.interfaces import IChatMind, IChatSession, IDelivery, IMemberDirectory
 
 
 @implementer(IRealm)
 class ChatRealm:
-    def __init__(self, server: ChatServer, exempt: Callable[[str], bool]) -> None:
+    def __init__(
+        self, server: ChatServer, delivery: IDelivery, exempt: Callable[[str], bool]
+    ) -> None:
         self._server = server
+        self._delivery = delivery
         self._exempt = exempt
 
     # The Portal passes our checkers' Identity and the frontend's mind through untouched;
@@ -28,13 +32,21 @@ class ChatRealm:
         if IChatSession not in interfaces:
             raise ValueError("chatd only hands out IChatSession avatars")
         session = self._server.connect(
-            avatarId.name, avatarId.guest, mind, limited=not self._exempt(avatarId.peer)
+            avatarId.name, avatarId.guest, limited=not self._exempt(avatarId.peer)
         )
-        return IChatSession, session, session.quit
+        self._delivery.attach(session.key, session.id, mind)
+
+        def logout() -> None:
+            """Quit (unless the frontend quit with its own reason first), then detach."""
+            session.quit()
+            self._delivery.detach(session.key, session.id)
+
+        return IChatSession, session, logout
 
 
 def make_portal(
     server: ChatServer,
+    delivery: IDelivery,
     directory: IMemberDirectory,
     guests: bool,
     signups: SignupLimits,
@@ -43,7 +55,7 @@ def make_portal(
     """The Portal with the three ways in: login, signup, and (if allowed) a guest nick.
     ``exempt`` says which addresses skip the per-address and rate limits."""
     return Portal(
-        ChatRealm(server, exempt),
+        ChatRealm(server, delivery, exempt),
         [
             AccountChecker(directory),
             SignupChecker(directory, server.is_online, server.check_capacity, signups, exempt),

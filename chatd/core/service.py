@@ -1,9 +1,11 @@
 """The chat core: who is online, which rooms exist, and every operation a session can ask for.
 
-Nothing here knows a wire format or a socket. Frontends call ``Session`` methods and render the
-events handed to their ``IChatMind``. Operations that only touch memory (say, leave, message)
-are synchronous; those that must hash a password or make a room change durable return a
-Deferred that fires once the change is safe, and fail with a ``chatd.kernel.errors`` exception.
+Nothing here knows a wire format, a socket or a connection. Frontends call ``Session`` methods
+(the ``IChatSession`` contract) and get frozen views back; every change is published as one
+event on the injected bus, addressed to a room or a user, and delivery (outside the core)
+takes it to the sessions. Operations that only touch memory (say, leave, message) are
+synchronous; those that must hash a password or make a room change durable return a Deferred
+that fires once the change is safe, and fail with a ``chatd.kernel.errors`` exception.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatd.core.rooms import LocalBus, Room, User
+from chatd.core.rooms import Room, User
 from chatd.core.stats import Stats
 from chatd.kernel.errors import (
     BadSyntax,
@@ -35,9 +37,18 @@ from chatd.kernel.errors import (
     TooManySessions,
     WrongRoomPassword,
 )
-from chatd.kernel.events import Joined, LeaveReason, Left, Private, RoomChanged, Said, TopicSet
+from chatd.kernel.events import (
+    Event,
+    Joined,
+    LeaveReason,
+    Left,
+    Private,
+    RoomChanged,
+    Said,
+    TopicSet,
+)
 from chatd.kernel.interfaces import (
-    IChatMind,
+    IBus,
     IChatSession,
     IMemberDirectory,
     IPasswordHasher,
@@ -46,11 +57,11 @@ from chatd.kernel.interfaces import (
 from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter, TokenBucket
 from chatd.kernel.records import RoomRecord
-from chatd.kernel.text import clean_text
+from chatd.kernel.text import MAX_TOPIC_LENGTH, clean_text
+from chatd.kernel.views import Membership, MemberView, RoomView, ServerView, UserView
 
 log = Logger()
 
-MAX_TOPIC_LENGTH = 300
 MAX_ROOM_PASSWORD_LENGTH = 128
 
 
@@ -83,27 +94,35 @@ class ChatServer:
         directory: IMemberDirectory,
         limits: Limits,
         clock: IReactorTime,
+        bus: IBus,
+        node: str = "chatd",
     ) -> None:
         self.store = store
         self.directory = directory
         self.clock = clock
+        self.bus = bus
         self.wrong_room_passwords = FailureLimiter(
             clock, limits.room_password_burst, limits.room_password_interval
         )
         self.hasher = hasher
         self.limits = limits
         self.stats = Stats()
-        self.bus = LocalBus()
         self.users: dict[str, User] = {}
         # What each online user's name looks like (skeleton -> user key), so a newcomer can't
         # take a look-alike of someone online, guest or account.
         self._shapes: dict[str, str] = {}
         self.rooms: dict[str, Room] = {}
         self.session_count = 0
+        # Event and session ids: the node's name and a counter, unique across nodes.
+        self._prefix = f"{node}-"
+        self._counter = itertools.count(1)
         # Room names whose /create is waiting on a hash or a durable write.
         self._creating: set[str] = set()
         # Changes to persistent rooms, one at a time (see Session._change).
         self.changes = DeferredLock()
+
+    def next_id(self) -> str:
+        return f"{self._prefix}{next(self._counter):x}"
 
     def load_rooms(self) -> None:
         """Bring back the persistent rooms (empty, since membership is never stored)."""
@@ -122,7 +141,7 @@ class ChatServer:
                 f"the server is full ({self.limits.max_users} logged in); try again later"
             )
 
-    def connect(self, name: str, guest: bool, mind: IChatMind, limited: bool = True) -> Session:
+    def connect(self, name: str, guest: bool, limited: bool = True) -> Session:
         """Make a session for ``name`` (already authenticated, or a guest name checked free).
 
         ``limited`` is False for trusted addresses (``exempt``): no message rate limit."""
@@ -142,17 +161,12 @@ class ChatServer:
         else:
             user = self.users[key] = User(name, key, guest)
             self._shapes.setdefault(skeleton(name), key)
-        session = Session(self, user, mind, limited)
+        session = Session(self, user, self.next_id(), limited)
         # A second session of an account is in the account's rooms already; talk in one.
-        session.current = next(iter(user.rooms.values()), None)
+        session.current_room = next(iter(user.rooms.values()), None)
         user.sessions.append(session)
-        for room in user.rooms.values():
-            room.sessions_changed()
         self.session_count += 1
         return session
-
-    def room_list(self) -> list[Room]:
-        return sorted(self.rooms.values(), key=lambda room: room.key)
 
     def find_room(self, name: str) -> Room:
         room = self.rooms.get(fold(check_room_name(name)))
@@ -166,32 +180,42 @@ class ChatServer:
             raise NoSuchUser(f"nobody called {name} is online")
         return user
 
+    def room_view(self, room: Room, members: bool = False) -> RoomView:
+        listed: tuple[MemberView, ...] = ()
+        if members:
+            listed = tuple(
+                MemberView(user.name, user.key, user.guest, room.owned_by(user))
+                for user in sorted(room.members.values(), key=lambda user: user.key)
+            )
+        return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
+                        room.owner, room.topic, listed)
+
     def admit(self, user: User, room: Room) -> None:
         """Add ``user`` to ``room`` after its password (if any) was checked."""
         if room.key not in self.rooms:
             raise NoSuchRoom(f"{room.name} was deleted")
         if len(room.members) >= room.limit:
             raise RoomFull(f"{room.name} is full (limit {room.limit}); try later")
-        room.add(user)
+        room.members[user.key] = user
         user.rooms[room.key] = room
-        self.bus.publish(room, Joined(room.name, user.name))
+        self.bus.to_room(room.key, Joined(room.name, user.name, id=self.next_id(),
+                                          at=self.clock.seconds()))
 
     def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "") -> None:
         """Take ``user`` out of ``room``, telling everyone in it (the leaver included)."""
-        self.bus.publish(room, Left(room.name, user.name, reason, message))
-        room.discard(user)
+        self.bus.to_room(room.key, Left(room.name, user.name, reason, message,
+                                        id=self.next_id(), at=self.clock.seconds()))
+        del room.members[user.key]
         del user.rooms[room.key]
         for session in user.sessions:
-            if session.current is room:
-                session.current = next(iter(user.rooms.values()), None)
+            if session.current_room is room:
+                session.current_room = next(iter(user.rooms.values()), None)
         if not room.members and not room.persistent:
             del self.rooms[room.key]
 
     def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
         user = session.user
         user.sessions.remove(session)
-        for room in user.rooms.values():
-            room.sessions_changed()
         self.session_count -= 1
         if user.sessions:
             return
@@ -222,18 +246,15 @@ def _check_room_password(password: str) -> str:
 
 @implementer(IChatSession)
 class Session:
-    """One logged-in connection: the avatar every frontend drives."""
+    """One logged-in connection: the avatar every frontend drives (``IChatSession``)."""
 
-    __slots__ = ("bucket", "closed", "current", "id", "mind", "server", "strikes", "user")
+    __slots__ = ("bucket", "closed", "current_room", "id", "server", "strikes", "user")
 
-    _ids = itertools.count(1)
-
-    def __init__(self, server: ChatServer, user: User, mind: IChatMind, limited: bool) -> None:
-        self.id = next(Session._ids)
+    def __init__(self, server: ChatServer, user: User, id: str, limited: bool) -> None:
+        self.id = id
         self.server = server
         self.user = user
-        self.mind = mind
-        self.current: Room | None = None
+        self.current_room: Room | None = None
         self.closed = False
         self.bucket = (
             TokenBucket(server.limits.messages_burst, server.clock.seconds()) if limited else None
@@ -263,15 +284,23 @@ class Session:
         return self.user.name
 
     @property
+    def key(self) -> str:
+        return self.user.key
+
+    @property
     def guest(self) -> bool:
         return self.user.guest
+
+    @property
+    def current(self) -> str | None:
+        return None if self.current_room is None else self.current_room.name
 
     def _member_room(self, name: str | None) -> Room:
         """The named room, or the current one, provided the user is in it."""
         if name is None:
-            if self.current is None:
+            if self.current_room is None:
                 raise NotInRoom("you are not in a room; /join one first")
-            return self.current
+            return self.current_room
         room = self.server.find_room(name)
         if room.key not in self.user.rooms:
             raise NotInRoom(f"you are not in {room.name}")
@@ -283,21 +312,63 @@ class Session:
             raise NotAllowed(
                 f"{room.name} is a temporary room without settings; /create makes one that has"
             )
-        if self.user.guest or fold(room.owner) != self.user.key:
+        if not room.owned_by(self.user):
             raise NotAllowed(f"only the owner of {room.name} can do that")
         return room
 
+    # -- what the session may see ----------------------------------------------------------
+
+    def sees_members(self, room: Room) -> bool:
+        """The one rule for every protocol: a locked room's members are for its members to
+        see; anyone may see who is in an open room."""
+        return not room.locked or room.key in self.user.rooms
+
+    def rooms(self) -> list[RoomView]:
+        view = self.server.room_view
+        return [view(room) for room in sorted(self.server.rooms.values(), key=_by_key)]
+
+    def room(self, name: str) -> RoomView:
+        return self.server.room_view(self.server.find_room(name))
+
+    def who(self, name: str | None = None) -> RoomView:
+        """The room with its members: the current one, or any named one whose members this
+        session may see (``sees_members``)."""
+        room = self._member_room(None) if name is None else self.server.find_room(name)
+        if not self.sees_members(room):
+            raise NotAllowed(f"{room.name} is locked; only its members see who is in it")
+        return self.server.room_view(room, members=True)
+
+    def my_rooms(self) -> list[str]:
+        return [room.name for room in self.user.rooms.values()]
+
+    def shares_room(self, name: str, besides: str) -> bool:
+        key, other = fold(name), fold(besides)
+        return any(key in room.members for room in self.user.rooms.values() if room.key != other)
+
+    def whois(self, name: str) -> UserView:
+        return self._user_view(self.server.find_user(name))
+
+    def _user_view(self, user: User) -> UserView:
+        rooms = tuple(Membership(room.name, room.owned_by(user))
+                      for room in user.rooms.values() if self.sees_members(room))
+        return UserView(user.name, user.key, user.guest, len(user.sessions), rooms)
+
+    def server_info(self) -> ServerView:
+        server = self.server
+        return ServerView(server.session_count, len(server.users), len(server.rooms),
+                          server.limits.max_room_limit)
+
     # -- rooms -------------------------------------------------------------------------
 
-    def join(self, name: str, password: str | None = None) -> Deferred[Room]:
+    def join(self, name: str, password: str | None = None) -> Deferred[RoomView]:
         """Join (or, if it does not exist, create a temporary) room and make it current."""
         server = self.server
         display = check_room_name(name)
         key = fold(display)
         room = server.rooms.get(key)
         if room is not None and room.key in self.user.rooms:
-            self.current = room
-            return succeed(room)
+            self.current_room = room
+            return succeed(server.room_view(room))
         if key in server._creating:
             raise NoSuchRoom(f"{display} is being created right now; try again in a moment")
         if len(self.user.rooms) >= server.limits.max_rooms_per_user:
@@ -323,45 +394,27 @@ class Session:
     def _attempt_key(self, room: Room) -> str:
         return f"{self.user.key}\0{room.key}"
 
-    def _admit_verified(self, ok: bool, room: Room) -> Room:
+    def _admit_verified(self, ok: bool, room: Room) -> RoomView:
         if not ok:
             self.server.wrong_room_passwords.failed(self._attempt_key(room))
             raise WrongRoomPassword(f"wrong password for {room.name}")
         if room.key in self.user.rooms:
-            self.current = room
-            return room
+            self.current_room = room
+            return self.server.room_view(room)
         return self._enter(room)
 
-    def _enter(self, room: Room) -> Room:
+    def _enter(self, room: Room) -> RoomView:
         self.server.admit(self.user, room)
-        self.current = room
-        return room
+        self.current_room = room
+        return self.server.room_view(room)
 
-    def leave(self, name: str | None = None) -> Room:
+    def leave(self, name: str | None = None) -> RoomView:
         room = self._member_room(name)
         self.server.remove(self.user, room, LeaveReason.LEFT)
-        return room
+        return self.server.room_view(room)
 
-    def sees_members(self, room: Room) -> bool:
-        """The one rule for every protocol: a locked room's members are for its members to
-        see; anyone may see who is in an open room."""
-        return not room.locked or room.key in self.user.rooms
-
-    def who(self, name: str | None = None) -> Room:
-        """The room whose members to list: the current one, or any named one whose members
-        this session may see (``sees_members``)."""
-        if name is None:
-            return self._member_room(None)
-        room = self.server.find_room(name)
-        if not self.sees_members(room):
-            raise NotAllowed(f"{room.name} is locked; only its members see who is in it")
-        return room
-
-    def rooms_of(self, user: User) -> list[Room]:
-        """The rooms ``user`` is in that this session may know of (see ``sees_members``)."""
-        return [room for room in user.rooms.values() if self.sees_members(room)]
-
-    def create(self, name: str, limit: int | None, password: str | None) -> Deferred[Room]:
+    def create(self, name: str, limit: int | None, password: str | None
+               ) -> Deferred[RoomView]:
         """Create a persistent room owned by this account, and join it."""
         server = self.server
         if self.user.guest:
@@ -378,12 +431,12 @@ class Session:
             room = Room(display, key, limit, self.user.name, password_hash)
             return server.store.save(room.record()).addCallback(lambda _: room)
 
-        def register(room: Room) -> Room:
+        def register(room: Room) -> RoomView:
             server.rooms[key] = room
             log.info("{user} created room {room}", user=self.name, room=display)
             if not self.closed:
-                self._enter(room)
-            return room
+                return self._enter(room)
+            return server.room_view(room)
 
         def release(result: object) -> object:
             server._creating.discard(key)
@@ -432,7 +485,8 @@ class Session:
 
         def apply() -> None:
             room.topic = topic
-            self.server.bus.publish(room, TopicSet(room.name, self.name, topic))
+            self._publish(room, TopicSet(room.name, self.name, topic, id=self.server.next_id(),
+                                          at=self.server.clock.seconds()))
 
         if not room.persistent:
             apply()
@@ -443,7 +497,9 @@ class Session:
         def apply() -> None:
             for field, value in fields.items():
                 setattr(room, field, value)
-            self.server.bus.publish(room, RoomChanged(room.name, self.name, change))
+            self._publish(room, RoomChanged(room.name, self.name, change,
+                                             id=self.server.next_id(),
+                                             at=self.server.clock.seconds()))
             log.info("{user} changed room {room}: {change}", user=self.name, room=room.name,
                      change=change)
 
@@ -485,17 +541,24 @@ class Session:
         stats = self.server.stats
         stats.messages_in += 1
         stats.deliveries += len(room.members)
-        self.server.bus.publish(room, Said(room.name, self.name, text, action, self.id))
+        server = self.server
+        server.bus.to_room(room.key, Said(room.name, self.user.name, text, action, self.id,
+                                          id=server.next_id(), at=server.clock.seconds()))
 
-    def message(self, name: str, text: str) -> User:
+    def message(self, name: str, text: str) -> UserView:
         """Send a private message to every session of an online user."""
         user = self.server.find_user(name)
         text = clean_text(text)
         self._spend()
         self.server.stats.messages_in += 1
         self.server.stats.deliveries += 1
-        user.deliver(Private(self.name, user.name, text))
-        return user
+        self.server.bus.to_user(user.key, Private(
+            self.name, user.name, text, id=self.server.next_id(), at=self.server.clock.seconds()
+        ))
+        return self._user_view(user)
+
+    def _publish(self, room: Room, event: Event) -> None:
+        self.server.bus.to_room(room.key, event)
 
     def change_password(self, old: str, new: str) -> Deferred[None]:
         if self.user.guest:
@@ -515,3 +578,7 @@ class Session:
             message = ""
         self.server.disconnect(self, reason, message)
         log.info("{user} logged out ({reason})", user=self.name, reason=reason.value)
+
+
+def _by_key(room: Room) -> str:
+    return room.key

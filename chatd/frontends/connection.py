@@ -18,6 +18,7 @@ why, in its own format, then close) and the texts of its own refusals.
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from twisted.cred.portal import Portal
@@ -27,13 +28,13 @@ from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chatd.core.service import Session
 from chatd.core.stats import Stats
 from chatd.frontends.admission import Admission
 from chatd.frontends.connections import Connections
 from chatd.frontends.line_codec import LineFramer, TooLong
 from chatd.frontends.outbox import Flusher, Outbox
 from chatd.kernel.events import LeaveReason
+from chatd.kernel.interfaces import IChatSession
 
 log = Logger()
 
@@ -63,7 +64,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     # Thousands of idle connections are the common case: slots keep each one small.
     __slots__ = (
         "_admitted", "_before_login", "_busy", "_clock", "_closed", "_framer", "_home",
-        "_login_timer", "_options", "_paused", "_queue", "host", "leave_reason", "outbox",
+        "_login_timer", "_logout", "_options", "_paused", "_queue", "host", "leave_reason",
+        "outbox",
         "peer", "quit_message", "session",
     )
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
@@ -85,7 +87,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self._login_timer: IDelayedCall | None = None
         self.leave_reason = LeaveReason.LOST
         self.quit_message = ""
-        self.session: Session | None = None
+        self.session: IChatSession | None = None
+        self._logout: Callable[[], None] | None = None
         self.outbox: Outbox
         self.peer = ""  # host:port, for logs
         self.host = ""  # the address alone: what per-address limits count by
@@ -154,8 +157,9 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self.leave_reason = LeaveReason.SLOW
         self.transport.abortConnection()
 
-    def logged_in(self, session: Session) -> None:
+    def logged_in(self, session: IChatSession, logout: Callable[[], None]) -> None:
         self.session = session
+        self._logout = logout
         self._home.admission.named(self.host)
         if self._login_timer is not None:
             self._login_timer.cancel()
@@ -171,8 +175,9 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self.outbox.stopProducing()
         self._queue.clear()
         self.gone()
-        if self.session is not None:
+        if self.session is not None and self._logout is not None:
             self.session.quit(self.leave_reason, self.quit_message)
+            self._logout()
         log.info("{kind} connection from {peer} closed ({who})", kind=self.kind, peer=self.peer,
                  who=self.session.name if self.session else "never logged in")
 

@@ -28,8 +28,6 @@ from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from chatd.auth.credentials import AccountLogin, GuestNick, Signup
-from chatd.core.rooms import Room, User
-from chatd.core.service import Session
 from chatd.core.stats import Stats
 from chatd.frontends import irc_codec as codec
 from chatd.frontends.admission import Admission
@@ -41,6 +39,7 @@ from chatd.kernel.events import Event, Joined, LeaveReason, Left
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
 from chatd.kernel.text import clean_text
+from chatd.kernel.views import MemberView, RoomView, UserView
 
 log = Logger()
 
@@ -149,14 +148,6 @@ def _is_channel(name: str) -> bool:
     return name.startswith(codec.CHANNEL_PREFIX)
 
 
-def _members(room: Room) -> list[User]:
-    return sorted(room.members.values(), key=lambda user: user.key)
-
-
-def _owns(user: User, room: Room) -> bool:
-    return room.owner is not None and not user.guest and fold(room.owner) == user.key
-
-
 @implementer(IChatMind)
 class IRCProtocol(ChatConnection):
     """One IRC client connection."""
@@ -207,7 +198,7 @@ class IRCProtocol(ChatConnection):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         if self.session is not None:
-            self._away.pop(self.session.user.key, None)
+            self._away.pop(self.session.key, None)
 
     def _keep_alive(self) -> None:
         """(Re)start the silence timer: PING after ``ping_interval``, close if no answer."""
@@ -237,7 +228,7 @@ class IRCProtocol(ChatConnection):
             return
         self.outbox.write(event.encoded(codec.render_event))
         if (isinstance(event, Joined) and self.session is not None
-                and fold(event.who) == self.session.user.key):
+                and fold(event.who) == self.session.key):
             self._channel_greeting(event.room)
 
     def _still_shared(self, event: Event) -> bool:
@@ -247,20 +238,12 @@ class IRCProtocol(ChatConnection):
         so the last shared room's event is the one to show.
         """
         assert isinstance(event, Left)
-        if self.session is None:
-            return False
-        who, room = fold(event.who), fold(event.room)
-        return any(
-            who in other.members
-            for other in self.session.user.rooms.values()
-            if other.key != room
-        )
+        return self.session is not None and self.session.shares_room(event.who, event.room)
 
     def _channel_greeting(self, room_name: str) -> None:
         """After our own JOIN: the topic and the names, as IRC clients expect."""
-        session = self._require_session()
         try:
-            room = session.server.find_room(room_name)
+            room = self._require_session().who(room_name)
         except errors.ChatError:
             return
         self._send_topic(room)
@@ -349,7 +332,7 @@ class IRCProtocol(ChatConnection):
     def send(self, code: str, *params: str) -> None:
         self.outbox.write(numeric(code, self.client(), *params))
 
-    def _require_session(self) -> Session:
+    def _require_session(self) -> IChatSession:
         assert self.session is not None, "registered connections have a session"
         return self.session
 
@@ -402,7 +385,7 @@ class IRCProtocol(ChatConnection):
             self.send(irc.ERR_NONICKNAMEGIVEN, "No nickname given")
             return None
         if self.registered:
-            if fold(nick) != self._require_session().user.key:
+            if fold(nick) != self._require_session().key:
                 self.send(codec.ERR_UNKNOWNERROR, "NICK",
                           "changing nick is not supported; reconnect with the new nick")
             return None
@@ -439,15 +422,15 @@ class IRCProtocol(ChatConnection):
 
         return self._log_in(credentials).addCallbacks(lambda _: self._welcome(), refused)
 
-    def _log_in(self, credentials: ICredentials) -> Deferred[Session | None]:
+    def _log_in(self, credentials: ICredentials) -> Deferred[IChatSession | None]:
         """Portal login; the session is kept, or given back if the client left meanwhile."""
 
-        def logged_in(result: Any) -> Session | None:
+        def logged_in(result: Any) -> IChatSession | None:
             _, session, logout = result
             if self._closed:
                 logout()
                 return None
-            self.logged_in(session)
+            self.logged_in(session, logout)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in over IRC ({kind}) from {peer}", name=session.name,
                      kind=kind, peer=self.peer)
@@ -501,7 +484,7 @@ class IRCProtocol(ChatConnection):
             return None
         name, password = plain
 
-        def done(session: Session | None) -> None:
+        def done(session: IChatSession | None) -> None:
             if session is not None:
                 self.send(codec.RPL_SASLSUCCESS, "SASL authentication successful")
 
@@ -528,7 +511,7 @@ class IRCProtocol(ChatConnection):
             return None
         nick = self._nick
 
-        def done(session: Session | None) -> None:
+        def done(session: IChatSession | None) -> None:
             if session is not None:
                 self.outbox.write(message(SERVER_NAME, "REGISTER", "SUCCESS", session.name,
                                              "your account is created and you are logged in"))
@@ -550,8 +533,8 @@ class IRCProtocol(ChatConnection):
     def do_join(self, channels: str, keys: str = "", *_: str) -> Deferred[None] | None:
         session = self._require_session()
         if channels == "0":
-            for room in list(session.user.rooms.values()):
-                session.leave(room.name)
+            for name in session.my_rooms():
+                session.leave(name)
             return None
         names = channels.split(",")
         passwords = keys.split(",") if keys else []
@@ -559,7 +542,7 @@ class IRCProtocol(ChatConnection):
                  for i, name in enumerate(names) if name]
         return self._each(CHANNEL, None, self._join_one, pairs, "JOIN")
 
-    def _join_one(self, name: str, key: str) -> Deferred[Room]:
+    def _join_one(self, name: str, key: str) -> Deferred[RoomView]:
         # Our own JOIN, topic and names arrive through deliver(), as for other sessions.
         return self._require_session().join(name, key or None)
 
@@ -572,11 +555,10 @@ class IRCProtocol(ChatConnection):
         session = self._require_session()
         if text:
             return session.set_topic(name, text[0])
-        room = session.server.find_room(name)
-        self._send_topic(room, query=True)
+        self._send_topic(session.room(name), query=True)
         return None
 
-    def _send_topic(self, room: Room, query: bool = False) -> None:
+    def _send_topic(self, room: RoomView, query: bool = False) -> None:
         if room.topic:
             self.send(irc.RPL_TOPIC, channel(room.name), room.topic)
         elif query:
@@ -595,18 +577,17 @@ class IRCProtocol(ChatConnection):
         if not channels:
             self.send(irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
 
-    def _send_names(self, room: Room) -> None:
-        names = [("@" if _owns(user, room) else "") + user.name for user in _members(room)]
+    def _send_names(self, room: RoomView) -> None:
+        names = [("@" if member.owner else "") + member.name for member in room.members]
         self.outbox.write(codec.name_lines(self.client(), channel(room.name), names))
 
     def do_list(self, channels: str = "", *_: str) -> None:
-        server = self._require_session().server
+        session = self._require_session()
         wanted = {fold(name.lstrip("#")) for name in channels.split(",") if name}
         self.send(irc.RPL_LISTSTART, "Channel", "Users  Name")
-        for room in server.room_list():
+        for room in session.rooms():
             if not wanted or room.key in wanted:
-                self.send(irc.RPL_LIST, channel(room.name), str(len(room.members)),
-                          room.topic)
+                self.send(irc.RPL_LIST, channel(room.name), str(room.count), room.topic)
         self.send(irc.RPL_LISTEND, "End of /LIST")
 
     def do_mode(self, target: str, *changes: str) -> Deferred[None] | None:
@@ -614,7 +595,7 @@ class IRCProtocol(ChatConnection):
         if not _is_channel(target):
             self._user_mode(target, changes)
             return None
-        room = session.server.find_room(target)
+        room = session.room(target)
         if not changes:
             modes, values = "+l", [str(room.limit)]
             if room.locked:
@@ -624,7 +605,7 @@ class IRCProtocol(ChatConnection):
         return self._each(CHANNEL, target, self._mode_one,
                           self._mode_changes(room, changes), "MODE")
 
-    def _mode_changes(self, room: Room, changes: tuple[str, ...]) -> list[tuple[str, ...]]:
+    def _mode_changes(self, room: RoomView, changes: tuple[str, ...]) -> list[tuple[str, ...]]:
         """``+kl key 10`` as [(``+k``, key), (``+l``, ``10``)]; list queries answered here."""
         out: list[tuple[str, ...]] = []
         args = list(changes[1:])
@@ -666,14 +647,14 @@ class IRCProtocol(ChatConnection):
                 return None
             done = session.set_limit(name, int(value))
         else:
-            done = session.set_limit(name, session.server.limits.max_room_limit)
+            done = session.set_limit(name, session.server_info().max_room_limit)
         shown = [value] if change in ("+k", "+l") else []
         return done.addCallback(lambda _: self.outbox.write(
             message(source(session.name), "MODE", channel(name), change, *shown)))
 
     def _user_mode(self, target: str, changes: tuple[str, ...]) -> None:
         session = self._require_session()
-        if fold(target) != session.user.key:
+        if fold(target) != session.key:
             self.send(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
             return
         if not changes:
@@ -685,7 +666,7 @@ class IRCProtocol(ChatConnection):
 
     # -- talking -----------------------------------------------------------------------
 
-    def _relay(self, target: str, text: str) -> User | None:
+    def _relay(self, target: str, text: str) -> UserView | None:
         """Say ``text`` in a channel, or send it to a nick (the user it reached)."""
         session = self._require_session()
         text, action = codec.incoming_text(text)
@@ -724,23 +705,21 @@ class IRCProtocol(ChatConnection):
 
     # -- people ------------------------------------------------------------------------
 
-    def _who_line(self, user: User, chan: str, room: Room | None) -> None:
-        flags = ("G" if user.key in self._away else "H") + (
-            "@" if room is not None and _owns(user, room) else "")
+    def _who_line(self, user: MemberView | UserView, chan: str, owner: bool) -> None:
+        flags = ("G" if user.key in self._away else "H") + ("@" if owner else "")
         real = "chatd guest" if user.guest else "chatd account"
         self.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER_NAME,
                   user.name, flags, f"0 {real}")
 
     def do_who(self, mask: str = "*", *_: str) -> None:
         session = self._require_session()
-        server = session.server
         try:
             if _is_channel(mask):
                 room = session.who(mask)
-                for user in _members(room):
-                    self._who_line(user, channel(room.name), room)
+                for member in room.members:
+                    self._who_line(member, channel(room.name), member.owner)
             elif mask not in ("*", "0"):
-                self._who_line(server.find_user(mask), "*", None)
+                self._who_line(session.whois(mask), "*", False)
         except errors.ChatError:
             pass  # WHO of nobody is an empty list, not an error
         self.send(irc.RPL_ENDOFWHO, mask, "End of WHO list")
@@ -749,14 +728,14 @@ class IRCProtocol(ChatConnection):
         nick = params[-1].split(",")[0]
         session = self._require_session()
         try:
-            user = session.server.find_user(nick)
+            user = session.whois(nick)
         except errors.ChatError as error:
             self.error(error, NICK, nick, "WHOIS")
         else:
             real = "chatd guest" if user.guest else "chatd account"
             self.send(irc.RPL_WHOISUSER, user.name, user.name, codec.USER_HOST, "*", real)
-            rooms = [("@" if _owns(user, room) else "") + channel(room.name)
-                     for room in session.rooms_of(user)]
+            rooms = [("@" if membership.owner else "") + channel(membership.room)
+                     for membership in user.rooms]
             if rooms:
                 self.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
             self.send(irc.RPL_WHOISSERVER, user.name, SERVER_NAME, "chatd")
@@ -767,7 +746,7 @@ class IRCProtocol(ChatConnection):
         self.send(irc.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
 
     def do_away(self, text: str = "", *_: str) -> None:
-        key = self._require_session().user.key
+        key = self._require_session().key
         if text:
             # Shown to others in 301/WHOIS: the same rules as a message (no escapes, no CR).
             self._away[key] = clean_text(codec.incoming_text(text)[0])
@@ -788,10 +767,10 @@ class IRCProtocol(ChatConnection):
         self.send(irc.RPL_ENDOFMOTD, "End of /MOTD command.")
 
     def do_lusers(self, *_: str) -> None:
-        server = self._require_session().server
-        users = server.session_count
+        server = self._require_session().server_info()
+        users = server.sessions
         self.send(irc.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
-        self.send(irc.RPL_LUSERCHANNELS, str(len(server.rooms)), "channels formed")
+        self.send(irc.RPL_LUSERCHANNELS, str(server.rooms), "channels formed")
         self.send(irc.RPL_LUSERME, f"I have {users} clients and 0 servers")
 
 

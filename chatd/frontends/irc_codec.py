@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from twisted.words.protocols import irc
 
-from chatd.core.service import MAX_TOPIC_LENGTH
 from chatd.kernel.events import (
     Event,
     Joined,
@@ -30,6 +29,7 @@ from chatd.kernel.events import (
     TopicSet,
 )
 from chatd.kernel.names import MAX_NAME_LENGTH
+from chatd.kernel.text import MAX_TOPIC_LENGTH
 
 SERVER_NAME = "chatd"
 VERSION = "chatd-0.1"

@@ -21,14 +21,13 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.auth.credentials import AccountLogin, GuestNick, Signup
-from chatd.core.rooms import Room
-from chatd.core.service import Session
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.line_codec import Code, TooLong, multiline, render_event, reply
 from chatd.kernel import errors
 from chatd.kernel.events import Event, LeaveReason
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.text import for_log
+from chatd.kernel.views import RoomView
 
 log = Logger()
 
@@ -143,11 +142,11 @@ def split_arguments(text: str, command: Command) -> list[str]:
     return args
 
 
-def _room_line(room: Room) -> str:
+def _room_line(room: RoomView) -> str:
     state = "locked" if room.locked else "open"
     owner = f"owned by {room.owner}" if room.persistent else "temporary"
     topic = f": {room.topic}" if room.topic else ""
-    return f"{room.name} {len(room.members)}/{room.limit} {state} {owner}{topic}"
+    return f"{room.name} {room.count}/{room.limit} {state} {owner}{topic}"
 
 
 @implementer(IChatMind, IHalfCloseableProtocol)
@@ -265,7 +264,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self._require_session()
         return getattr(self, command.handler)(*split_arguments(arguments, command))
 
-    def _require_session(self) -> Session:
+    def _require_session(self) -> IChatSession:
         if self.session is None:
             raise errors.NotNamed(
                 "log in first: /nick NAME (guest), /login NAME PASSWORD or /signup NAME PASSWORD"
@@ -299,12 +298,12 @@ class LineProtocol(ChatConnection, TimeoutMixin):
                 f"you are {self.session.name} already; /quit and reconnect to change"
             )
 
-        def logged_in(result: tuple[Any, Session, Callable[[], None]]) -> None:
+        def logged_in(result: tuple[Any, IChatSession, Callable[[], None]]) -> None:
             _, session, logout = result
             if self._closed:
                 logout()
                 return
-            self.logged_in(session)
+            self.logged_in(session, logout)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) from {peer}", name=session.name, kind=kind,
                      peer=self.peer)
@@ -347,14 +346,14 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     # -- rooms -------------------------------------------------------------------------
 
     def do_rooms(self) -> None:
-        rooms = self._require_session().server.room_list()
+        rooms = self._require_session().rooms()
         lines = [_room_line(room) for room in rooms]
         self.outbox.write(multiline(Code.ROOMS, lines, _count(len(rooms), "room")))
 
     def do_join(self, name: str, password: str | None = None) -> Deferred[None]:
-        def joined(room: Room) -> None:
+        def joined(room: RoomView) -> None:
             topic = f"; topic: {room.topic}" if room.topic else ""
-            self.send(Code.OK, f"you are in {room.name} ({_count(len(room.members), 'member')})"
+            self.send(Code.OK, f"you are in {room.name} ({_count(room.count, 'member')})"
                       f"{topic}")
 
         return self._require_session().join(name, password).addCallback(joined)
@@ -365,7 +364,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def do_who(self, name: str | None = None) -> None:
         room = self._require_session().who(name)
-        names = sorted((user.name for user in room.members.values()), key=str.casefold)
+        names = sorted((member.name for member in room.members), key=str.casefold)
         lines, line = [], ""
         for member in names:
             if line and len(line) + len(member) > 400:
@@ -388,7 +387,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     def do_create(
         self, name: str, limit: str | None = None, password: str | None = None
     ) -> Deferred[None]:
-        def created(room: Room) -> None:
+        def created(room: RoomView) -> None:
             lock = ", locked" if room.locked else ""
             self.send(Code.OK, f"created {room.name} (limit {room.limit}{lock}); you own it")
 

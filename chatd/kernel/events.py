@@ -1,15 +1,22 @@
-"""What the core tells sessions: immutable events, each rendered once per wire format.
+"""What the core publishes: immutable events, each rendered once per wire format.
 
-A room's event is created once and handed to every member's mind. ``encoded`` keeps the bytes
-each wire format made of it, so a 1,000-member room costs one render per protocol, not one per
-recipient.
+The core makes one event per change and publishes it on the bus; delivery hands it to every
+member's sink. ``encoded`` keeps the bytes each wire format made of it, so a 1,000-member
+room costs one render per protocol, not one per recipient.
+
+Every event has an ``id``, unique across processes (the node's name, then a counter), and
+``at``, the time it happened (from the core's injected clock), so that history and other
+nodes can name and order it. ``to_dict``/``from_dict`` are its serialisation for a bus that
+crosses processes: a JSON object with ``type`` (the class name) and the fields, never the
+rendering cache. ``docs/design.md`` shows an example.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 class LeaveReason(enum.Enum):
@@ -28,6 +35,8 @@ class LeaveReason(enum.Enum):
 class Event:
     """Base of all events; holds the per-format encoding cache."""
 
+    id: str = field(default="", kw_only=True)
+    at: float = field(default=0.0, kw_only=True)
     wire: dict[Callable[[Event], bytes], bytes] = field(
         default_factory=dict, kw_only=True, repr=False, compare=False
     )
@@ -45,13 +54,13 @@ class Event:
 class Said(Event):
     """A message (or, with ``action``, an emote) in a room. ``origin`` is the id of the
     session that sent it: protocols whose clients don't expect their own messages back
-    (IRC) skip it; a plain number, so the event can cross a broker between nodes."""
+    (IRC) skip it; a string unique across nodes, so the event can cross a broker."""
 
     room: str
     sender: str
     text: str
     action: bool = False
-    origin: int = 0
+    origin: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -104,3 +113,30 @@ class Notice(Event):
     """A message from the server itself."""
 
     text: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls for cls in (Said, Private, Joined, Left, TopicSet, RoomChanged, Notice)
+}
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """``event`` as a JSON-ready object (what a bus between processes sends)."""
+    out: dict[str, Any] = {"type": type(event).__name__}
+    for f in fields(event):
+        if f.name != "wire":
+            value = getattr(event, f.name)
+            out[f.name] = value.value if isinstance(value, LeaveReason) else value
+    return out
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """The event ``to_dict`` made; ValueError if ``data`` is not one."""
+    try:
+        cls = EVENT_TYPES[data["type"]]
+        values = {f.name: data[f.name] for f in fields(cls) if f.name != "wire" and f.name in data}
+        if "reason" in values:
+            values["reason"] = LeaveReason(values["reason"])
+        return cls(**values)
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"not an event: {error}") from None

@@ -17,6 +17,7 @@ import re
 from chatd.kernel.errors import BadText
 
 MAX_TEXT_LENGTH = 1024
+MAX_TOPIC_LENGTH = 300
 # Unicode's Cc category (C0, DEL and C1), then the bidi and separator characters: one regex
 # scan instead of a loop per character.
 _REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")

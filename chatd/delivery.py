@@ -1,0 +1,157 @@
+"""Local delivery: from the bus to the sessions connected to this process.
+
+The core publishes each event once, addressed to a room or a user, and knows nothing of
+connections or wire formats. Delivery listens on the bus and keeps, per room, the write
+groups of its members' sessions by wire format, built from the Joined and Left events it sees
+and the sessions attached to it at login:
+
+* a room message (``Said``) is rendered once per format and each session's ``write`` is
+  called with the bytes, skipping the sending session where the protocol does not echo;
+* every other room event goes to each member session's ``deliver``, where a protocol may add
+  what its clients expect around it (IRC's channel greeting after a JOIN);
+* a user's events (private messages) go to each of that user's sessions' ``deliver``.
+
+Groups are rebuilt only when membership or a member's sessions change, so a message costs
+one render per format and one call per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zope.interface import implementer
+
+from chatd.kernel.events import Event, Joined, Left, Said
+from chatd.kernel.interfaces import IChatMind, IDelivery
+from chatd.kernel.names import fold
+
+Render = Callable[[Event], bytes]
+Write = Callable[[bytes], None]
+Deliver = Callable[[Event], None]
+
+
+class _Room:
+    """A room's members (user keys) and, once built, its sessions' targets."""
+
+    __slots__ = ("echo", "members", "no_echo", "plain", "targets")
+
+    def __init__(self) -> None:
+        self.members: set[str] = set()
+        self.targets: list[Deliver] | None = None
+        self.echo: dict[Render, list[Write]] = {}
+        self.no_echo: dict[Render, list[tuple[str, Write]]] = {}
+        self.plain: list[Deliver] = []  # minds without a render get every event whole
+
+
+@implementer(IDelivery)
+class Delivery:
+    __slots__ = ("_memberships", "_rooms", "_sinks")
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, _Room] = {}
+        # user key -> that user's sessions here: (session id, mind)
+        self._sinks: dict[str, list[tuple[str, IChatMind]]] = {}
+        # user key -> the rooms it is in, as the events told
+        self._memberships: dict[str, set[str]] = {}
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def attach(self, user_key: str, session_id: str, mind: IChatMind) -> None:
+        """A session logged in: its user's rooms' events reach ``mind`` from now on."""
+        self._sinks.setdefault(user_key, []).append((session_id, mind))
+        self._changed(user_key)
+
+    def detach(self, user_key: str, session_id: str) -> None:
+        """A session logged out (after the core told its rooms)."""
+        sinks = self._sinks.get(user_key, [])
+        sinks[:] = [pair for pair in sinks if pair[0] != session_id]
+        if not sinks:
+            self._sinks.pop(user_key, None)
+        self._changed(user_key)
+
+    def _changed(self, user_key: str) -> None:
+        for room_key in self._memberships.get(user_key, ()):
+            room = self._rooms.get(room_key)
+            if room is not None:
+                room.targets = None
+
+    # -- the bus -----------------------------------------------------------------------
+
+    def room_event(self, room_key: str, event: Event) -> None:
+        room = self._rooms.get(room_key)
+        kind = type(event)
+        if kind is Said:
+            if room is not None:
+                self._say(room, event)  # type: ignore[arg-type]
+            return
+        if kind is Joined:
+            if room is None:
+                room = self._rooms[room_key] = _Room()
+            self._member(room, room_key, fold(event.who), True)  # type: ignore[attr-defined]
+            self._fanout(room, event)
+        elif room is None:
+            return
+        elif kind is Left:
+            self._fanout(room, event)  # the leaver hears it too
+            self._member(room, room_key, fold(event.who), False)  # type: ignore[attr-defined]
+            if not room.members:
+                del self._rooms[room_key]
+        else:
+            self._fanout(room, event)
+
+    def user_event(self, user_key: str, event: Event) -> None:
+        for _, mind in self._sinks.get(user_key, ()):
+            mind.deliver(event)
+
+    # -- rooms -------------------------------------------------------------------------
+
+    def _member(self, room: _Room, room_key: str, user_key: str, present: bool) -> None:
+        rooms = self._memberships.setdefault(user_key, set())
+        if present:
+            room.members.add(user_key)
+            rooms.add(room_key)
+        else:
+            room.members.discard(user_key)
+            rooms.discard(room_key)
+            if not rooms:
+                del self._memberships[user_key]
+        room.targets = None
+
+    def _build(self, room: _Room) -> list[Deliver]:
+        targets: list[Deliver] = []
+        room.echo, room.no_echo, room.plain = {}, {}, []
+        for user_key in room.members:
+            for session_id, mind in self._sinks.get(user_key, ()):
+                targets.append(mind.deliver)
+                render = mind.render
+                if render is None:
+                    room.plain.append(mind.deliver)
+                elif mind.echo:
+                    room.echo.setdefault(render, []).append(mind.write)
+                else:
+                    room.no_echo.setdefault(render, []).append((session_id, mind.write))
+        room.targets = targets
+        return targets
+
+    def _fanout(self, room: _Room, event: Event) -> None:
+        targets = room.targets
+        if targets is None:
+            targets = self._build(room)
+        for deliver in targets:
+            deliver(event)
+
+    def _say(self, room: _Room, event: Said) -> None:
+        if room.targets is None:
+            self._build(room)
+        for render, writes in room.echo.items():
+            data = event.encoded(render)
+            for write in writes:
+                write(data)
+        origin = event.origin
+        for render, pairs in room.no_echo.items():
+            data = event.encoded(render)
+            for session_id, write in pairs:
+                if session_id != origin:
+                    write(data)
+        for deliver in room.plain:
+            deliver(event)

@@ -1,0 +1,70 @@
+"""What a frontend may see of the core: frozen snapshots, made by the core, answered by
+``IChatSession``.
+
+A frontend never holds a core object: it gets these views, which the core builds with its
+rules already applied (a locked room's members are missing for a non-member; ``owner`` on a
+member is the core's ownership rule, written once). So a frontend can't change the core by
+accident, nor apply a rule differently from another frontend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """One member of a room as others see it."""
+
+    name: str
+    key: str
+    guest: bool
+    owner: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """A room. ``members`` is empty unless asked for and visible (sorted by folded name);
+    ``count`` is always the number of members."""
+
+    name: str
+    key: str
+    limit: int
+    count: int
+    locked: bool
+    owner: str | None
+    topic: str
+    members: tuple[MemberView, ...] = ()
+
+    @property
+    def persistent(self) -> bool:
+        return self.owner is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """One room a user is in, and whether that user owns it."""
+
+    room: str
+    owner: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """Someone online. ``rooms`` lists only the rooms the asking session may know of."""
+
+    name: str
+    key: str
+    guest: bool
+    sessions: int
+    rooms: tuple[Membership, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerView:
+    """The server's counts and the limits a client may need to know."""
+
+    sessions: int
+    users: int
+    rooms: int
+    max_room_limit: int
