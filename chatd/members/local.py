@@ -26,6 +26,7 @@ from chatd.errors import (
     NameTaken,
     NoSuchUser,
     RateLimited,
+    ServerBusy,
     WrongCredentials,
 )
 from chatd.interfaces import IMemberDirectory, IPasswordHasher
@@ -35,6 +36,8 @@ log = Logger()
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
+
+TOO_LATE = "the member service was too busy to make the account in time; try again soon"
 
 
 def check_new_password(password: str) -> str:
@@ -125,7 +128,11 @@ class LocalDirectory:
 
     # -- what the chat daemon asks -----------------------------------------------------
 
-    def signup(self, name: str, password: str) -> Deferred[Account]:
+    def signup(
+        self, name: str, password: str, not_after: float | None = None
+    ) -> Deferred[Account]:
+        """The new account; with ``not_after`` (this clock's seconds), stored only if the
+        hash is done by then, as a remote caller reports the signup failed after it."""
         display = check_user_name(name)
         check_new_password(password)
         key = fold(display)
@@ -142,6 +149,8 @@ class LocalDirectory:
         created = self._clock.seconds()
 
         def store(hashed: str) -> Deferred[None]:
+            if not_after is not None and self._clock.seconds() > not_after:
+                raise ServerBusy(TOO_LATE)
             return self._file.put(
                 key, {"name": display, "hash": hashed, "created": created, "locked": False}
             )
