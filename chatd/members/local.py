@@ -30,7 +30,7 @@ from chatd.errors import (
     WrongCredentials,
 )
 from chatd.interfaces import IMemberDirectory, IPasswordHasher
-from chatd.storage.keyed import KeyedFile
+from chatd.storage.keyed import Fields, KeyedFile, fields_problem
 
 log = Logger()
 
@@ -81,6 +81,17 @@ def _scheme(hashed: str) -> str:
     return f"{parts[1]} {parts[3]}" if len(parts) > 3 else "unknown"
 
 
+# Older records may lack the creation time and the locked flag (read as 0 and False).
+_ACCOUNT_REQUIRED: Fields = {"name": (str,), "hash": (str,)}
+_ACCOUNT_OPTIONAL: Fields = {"created": (int, float), "locked": (bool,)}
+
+
+def account_problem(record: dict[str, Any]) -> str | None:
+    """What makes a stored account unusable (a missing or mistyped field), or None: such a
+    record is a damaged one, refused at load like a bad checksum."""
+    return fields_problem(record, "account", _ACCOUNT_REQUIRED, _ACCOUNT_OPTIONAL)
+
+
 @implementer(IMemberDirectory)
 class LocalDirectory:
     def __init__(
@@ -109,7 +120,7 @@ class LocalDirectory:
             throttle.address_burst, throttle.address_interval)
 
     def load(self) -> int:
-        accounts = self._file.load()
+        accounts = self._file.load(account_problem)
         self._skeletons = {skeleton(record["name"]): key for key, record in accounts.items()}
         return len(accounts)
 
