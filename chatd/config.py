@@ -30,6 +30,7 @@ class Settings:
     irc: tuple[str, ...] = ()
     members: str = ""
     members_secret: Path | None = None
+    members_timeout: float = 5.0
     max_output: int = 256 * 1024
     data: Path = Path("chatd-data")
     max_users: int = 10_000
@@ -87,6 +88,16 @@ def _seconds(value: Any) -> float:
         raise ValueError(f"expected a number of seconds, got {value!r}") from None
     if isinstance(value, bool) or not 0 <= number <= 7 * 86400:
         raise ValueError(f"expected seconds from 0 (off) to 604800, got {value!r}")
+    return number
+
+
+def _deadline(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if isinstance(value, bool) or not 0.1 <= number <= 60:
+        raise ValueError(f"expected seconds from 0.1 to 60, got {value!r}")
     return number
 
 
@@ -157,6 +168,8 @@ KEYS: dict[str, Key] = {
                    "members.sock); empty: accounts embedded in the data directory"),
     "members-secret": Key(_path, "file with the member service's shared secret (mode 0600) "
                           "[default: members.secret beside the unix socket]"),
+    "members-timeout": Key(_deadline, "seconds the member service may go without answering "
+                           "before logins, signups and guest nicks get 502"),
     "max-output": Key(_integer(4096, 64 * 1024 * 1024),
                       "bytes queued for a client that stopped reading before it is dropped"),
     "max-users": Key(_integer(1, 1_000_000), "most sessions logged in at once"),

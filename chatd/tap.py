@@ -42,6 +42,7 @@ from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
 from chatd.kernel.errors import StartupError
 from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.ratelimit import FailureLimiter
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory, LoginThrottle
 from chatd.members.tap import read_secret
@@ -296,7 +297,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     local: LocalDirectory | None = None
     if settings.members:
         remote = RemoteDirectory(
-            endpoints.clientFromString(reactor, settings.members), options.members_secret, reactor
+            endpoints.clientFromString(reactor, settings.members), options.members_secret,
+            reactor, deadline=settings.members_timeout,
         )
         directory = remote
     else:
@@ -321,6 +323,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         remote.service.setServiceParent(top)
 
     admission = Admission(reactor, admission_limits(settings), parse_networks(settings.exempt))
+    throttle = login_throttle(settings)
+    # Guest nicks that hit a registered name, per address: counted as failed logins are.
+    name_probes = FailureLimiter(reactor, throttle.address_burst, throttle.address_interval)
     portal = make_portal(
         server,
         delivery,
@@ -328,6 +333,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         guests=not settings.require_account,
         signups=SignupLimits(reactor, settings.signups_per_address, settings.signups_total),
         exempt=admission.is_exempt,
+        name_probes=name_probes,
     )
     factory = LineFactory(portal, line_options(settings), reactor, admission, server.stats)
     irc_factory = IRCFactory(portal, irc_options(settings), reactor, admission, server.stats)
@@ -349,8 +355,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         admission.configure(admission_limits(new))
         factory.options = line_options(new)
         irc_factory.options = irc_options(new)
+        name_probes.burst = new.login_failures_per_address
         if local is not None:
             local.configure(login_throttle(new))
+        else:
+            remote.deadline = new.members_timeout
 
     Reload(options, reactor, apply, certificates).setServiceParent(top)
     return top

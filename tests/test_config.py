@@ -71,6 +71,14 @@ class OptionsTests(SynchronousTestCase):
         self.assertRefused("not valid TOML", "--config", self.config("= = =\n"))
         self.assertRefused("--config /nonexistent.toml", "--config", "/nonexistent.toml")
 
+    def test_members_timeout(self) -> None:
+        self.assertEqual(self.parse().members_timeout, 5.0)
+        self.assertEqual(self.parse("--members-timeout", "1.5").members_timeout, 1.5)
+        self.assertRefused("--members-timeout: expected seconds from 0.1 to 60",
+                           "--members-timeout", "0")
+        self.assertRefused("members-timeout: expected a number", "--config",
+                           self.config('members-timeout = "soon"\n'))
+
     def test_room_limits_consistent(self) -> None:
         self.assertRefused("default-room-limit", "--default-room-limit", "50",
                            "--max-room-limit", "10")

@@ -232,6 +232,7 @@ class OneConnection(FuzzCase):
     # Found by this test: a SASL PLAIN response that is not ASCII is an internal error.
     @example(stream=b"AUTHENTICATE PLAIN\r\nAUTHENTICATE \xc3\xa9\r\n", cuts=[])
     @example(stream=b"a" * 510 + b"\n", cuts=[])  # 421 cut to 512 bytes loses its text
+    @example(stream=b"\x01\n", cuts=[])  # 421 echoed a CTCP delimiter as the command
     @example(stream=b"@" + b"t" * 5000 + b" PING x\r\nPING y\r\n", cuts=[100, 4700])
     def test_any_bytes_any_split(self, stream: bytes, cuts: list[int]) -> None:
         self.forget_errors(self.recorder)

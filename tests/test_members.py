@@ -1,6 +1,7 @@
 """The member service's AMP protocol (both ends in memory via iosim) and the remote directory
 over real loopback: errors cross as the same classes, the secret gates everything, an outage
-fails fast and recovers by itself."""
+fails fast and recovers by itself; a stalled service (in memory, on a fake clock) is given up
+on within the deadline, and a signup reported as failed is never made."""
 
 from __future__ import annotations
 
@@ -9,14 +10,24 @@ from pathlib import Path
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IProtocol
 from twisted.internet.task import Clock, deferLater
+from twisted.internet.testing import StringTransport
 from twisted.protocols import amp
+from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import TestCase
 
-from chatd.kernel.errors import AccountsUnavailable, NameTaken, NoSuchUser, WrongCredentials
+from chatd.kernel.errors import (
+    AccountsUnavailable,
+    NameTaken,
+    NoSuchUser,
+    ServerBusy,
+    WrongCredentials,
+)
 from chatd.members import commands
-from chatd.members.client import RemoteDirectory
+from chatd.members.client import MemberClientProtocol, RemoteDirectory
 from chatd.members.local import LocalDirectory
 from chatd.members.server import MemberServerFactory
 
@@ -29,7 +40,8 @@ class AMPTests(TestCase):
     def setUp(self) -> None:
         directory = Path(self.mktemp())
         directory.mkdir(parents=True)
-        self.directory = LocalDirectory(keyed_file(directory / "m.journal"), FakeHasher(),
+        self.hasher = FakeHasher()
+        self.directory = LocalDirectory(keyed_file(directory / "m.journal"), self.hasher,
                                         reactor)
         self.directory.load()
         factory = MemberServerFactory(self.directory, SECRET, reactor)
@@ -82,6 +94,23 @@ class AMPTests(TestCase):
                                        new="password2"))
         self.assertIsNone(self.successResultOf(self.call(commands.Lookup, name="nobody"))["name"])
 
+    def test_a_signup_that_arrives_after_its_deadline_is_refused_unhashed(self) -> None:
+        self.hello()
+        self.hasher.hold = True
+        late = reactor.seconds() - 1
+        self.failureResultOf(
+            self.call(commands.Signup, name="Ann", password="password1", not_after=late),
+            ServerBusy,
+        )
+        self.assertEqual(self.hasher.held, [], "nothing was hashed")
+        self.assertIsNone(self.successResultOf(self.call(commands.Lookup, name="ann"))["name"])
+
+    def test_ping_is_answered_after_hello_only(self) -> None:
+        self.server._clock = Clock()
+        self.failureResultOf(self.call(commands.Ping), commands.NotAuthenticated)
+        self.hello()
+        self.assertEqual(self.successResultOf(self.call(commands.Ping)), {})
+
     def test_admin_commands_and_paging(self) -> None:
         self.hello()
         for i in range(commands.PAGE + 5):
@@ -102,6 +131,155 @@ class AMPTests(TestCase):
                                        password="password9", peer=""))
         self.successResultOf(self.call(commands.DeleteAccount, name="user003"))
         self.failureResultOf(self.call(commands.ShowAccount, name="user003"), NoSuchUser)
+
+
+class _ClientEnd(StringTransport):
+    """The client's end of a Link: closing it tells the client at once (a reactor would a
+    moment later)."""
+
+    def __init__(self, protocol: IProtocol) -> None:
+        super().__init__()
+        self.protocol = protocol
+
+    def loseConnection(self) -> None:
+        if not self.disconnecting:
+            super().loseConnection()
+            self.protocol.connectionLost(Failure(ConnectionDone("closed")))
+
+
+class Link:
+    """A member client and server joined in memory, and a switch that stops the server as
+    SIGSTOP does: what the client sends waits (in the 'socket'), nothing comes back, and it
+    is all read once the server goes on."""
+
+    def __init__(self, client: amp.AMP, server: amp.AMP) -> None:
+        self.client, self.server = client, server
+        self.client_end = _ClientEnd(client)
+        self.server_end = StringTransport()
+        self.stopped = False
+        server.makeConnection(self.server_end)
+        client.makeConnection(self.client_end)
+        self.pump()
+
+    def pump(self) -> None:
+        while not self.stopped:
+            up, down = self.client_end.value(), self.server_end.value()
+            self.client_end.clear()
+            self.server_end.clear()
+            if not up and not down:
+                return
+            if up:
+                self.server.dataReceived(up)
+            if down and not self.client_end.disconnecting:
+                self.client.dataReceived(down)
+
+
+class StalledServiceTests(TestCase):
+    """The remote directory against a service that stops answering, on a fake clock:
+    deadline 5 s, the patience for a queued hash 30 s."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.hasher = FakeHasher()
+        path = Path(self.mktemp())
+        path.mkdir(parents=True)
+        self.local = LocalDirectory(keyed_file(path / "m.journal"), self.hasher, self.clock)
+        self.local.load()
+        self.successResultOf(self.local.signup("Ann", "password1"))
+        # The endpoint is never used: the link below stands for the connection.
+        self.remote = RemoteDirectory(TCP4ClientEndpoint(reactor, "127.0.0.1", 1), SECRET,
+                                      self.clock, deadline=5, timeout=30)
+        server = MemberServerFactory(self.local, SECRET, self.clock).buildProtocol(None)
+        self.link = Link(MemberClientProtocol(self.remote), server)
+        self.assertIsNotNone(self.remote._protocol)
+
+    def advance(self, seconds: float, step: float = 0.5) -> None:
+        """Time passes, the link carrying whatever is sent meanwhile."""
+        for _ in range(round(seconds / step)):
+            self.clock.advance(step)
+            self.link.pump()
+
+    def test_a_login_waiting_its_turn_for_a_hash_waits_while_the_service_answers(self) -> None:
+        self.hasher.hold = True
+        login = self.remote.authenticate("ann", "password1", "10.0.0.1")
+        self.link.pump()
+        self.advance(25)
+        self.assertNoResult(login)
+        self.hasher.release()
+        self.link.pump()
+        self.assertEqual(self.successResultOf(login).name, "Ann")
+
+    def test_a_login_to_a_stalled_service_gets_502_within_the_deadline(self) -> None:
+        self.link.stopped = True
+        login = self.remote.authenticate("ann", "password1", "10.0.0.1")
+        self.advance(4.5)
+        self.assertNoResult(login)
+        self.advance(0.5)
+        self.failureResultOf(login, AccountsUnavailable)
+        self.assertIsNone(self.remote._protocol, "the stalled connection is dropped")
+        self.failureResultOf(self.remote.authenticate("ann", "password1", "p"),
+                             AccountsUnavailable)
+
+    def test_a_login_already_waiting_when_the_service_stalls_gets_502(self) -> None:
+        self.hasher.hold = True
+        login = self.remote.authenticate("ann", "password1", "10.0.0.1")
+        self.advance(10)
+        self.link.stopped = True
+        self.advance(7.5)  # the next ping within half the deadline, then the deadline
+        self.failureResultOf(login, AccountsUnavailable)
+
+    def test_a_guest_name_check_gets_502_within_the_deadline(self) -> None:
+        self.link.stopped = True
+        lookup = self.remote.lookup("ann")
+        self.advance(4.5)
+        self.assertNoResult(lookup)
+        self.advance(0.5)
+        self.failureResultOf(lookup, AccountsUnavailable)
+
+    def test_a_signup_the_stalled_service_reads_later_is_not_made(self) -> None:
+        self.link.stopped = True
+        signup = self.remote.signup("Bob", "password1")
+        self.advance(4.5)
+        self.assertNoResult(signup)
+        self.advance(0.5)
+        failure = self.failureResultOf(signup, AccountsUnavailable)
+        self.assertIn("the account was not made", failure.getErrorMessage())
+        self.link.stopped = False
+        self.link.pump()
+        self.assertIsNone(self.successResultOf(self.local.lookup("bob")))
+        self.successResultOf(self.local.signup("Bob", "password2"))
+
+    def test_a_signup_hashed_after_its_deadline_is_not_stored(self) -> None:
+        self.hasher.hold = True
+        signup = self.remote.signup("Bob", "password1")
+        self.advance(5)
+        self.failureResultOf(signup, AccountsUnavailable)
+        self.hasher.release()
+        self.link.pump()
+        self.assertIsNone(self.successResultOf(self.local.lookup("bob")))
+        self.hasher.hold = False
+        self.successResultOf(self.local.signup("Bob", "password2"))
+
+    def test_a_signup_cut_off_by_a_stall_is_reported_only_after_its_deadline(self) -> None:
+        self.hasher.hold = True
+        login = self.remote.authenticate("ann", "password1", "10.0.0.1")
+        self.link.pump()
+        self.link.stopped = True
+        self.advance(3.5)  # a ping went out at 2.5 s and is not answered
+        signup = self.remote.signup("Bob", "password1")
+        self.advance(4)  # the ping's deadline: the connection is dropped
+        self.failureResultOf(login, AccountsUnavailable)
+        self.assertNoResult(signup)  # the service could still store it until 8.5 s - margin
+        self.advance(1)
+        self.failureResultOf(signup, AccountsUnavailable)
+
+    def test_a_signup_answered_in_time_is_made(self) -> None:
+        self.hasher.hold = True
+        signup = self.remote.signup("Bob", "password1")
+        self.advance(3)
+        self.hasher.release()
+        self.link.pump()
+        self.assertEqual(self.successResultOf(signup).name, "Bob")
 
 
 class RemoteDirectoryTests(TestCase):

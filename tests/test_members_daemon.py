@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,14 @@ from twisted.trial.unittest import TestCase
 
 from chatd.members import commands
 
-from tests.integration.harness import CHEAP_HASH, TWISTD, Daemon, daemon_env, run_twistd
+from tests.integration.harness import (
+    CHEAP_HASH,
+    TWISTD,
+    Daemon,
+    daemon_env,
+    last_line,
+    run_twistd,
+)
 
 _PORT = re.compile(r"MemberServerFactory starting on (\d+)")
 
@@ -172,6 +180,51 @@ class MembersDaemonTests(TestCase):
         )
         self.assertNotEqual(wrong.returncode, 0)
         self.assertIn("chatd-admin:", wrong.stderr)
+
+
+class SecondDaemonOnTheSocketTests(TestCase):
+    """The default endpoint, a unix socket in the data directory: twistd binds it before any
+    service starts, so a second daemon fails there, and must say so in one line."""
+
+    def setUp(self) -> None:
+        # Short paths: a unix socket's path has at most 107 bytes.
+        self.data = Path(tempfile.mkdtemp(prefix="cm-"))
+        self.addCleanup(shutil.rmtree, self.data, True)
+        self.first = MembersDaemon(self.data)
+        self.addCleanup(shutil.rmtree, self.first.cwd, True)
+        self.addCleanup(self.first.kill)
+        with self.first.log.open("ab") as log:
+            self.first.process = subprocess.Popen(
+                [str(TWISTD), "-n", "--pidfile=", "chatd-members", "--data", str(self.data),
+                 *CHEAP_HASH], cwd=self.first.cwd, env=daemon_env(), stdout=log,
+                stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while "accounts in" not in self.first.log.read_text():
+            if time.monotonic() > deadline or self.first.process.poll() is not None:
+                self.fail(f"chatd-members did not start:\n{self.first.log.read_text()}")
+            time.sleep(0.05)
+
+    def refused(self, *args: str) -> str:
+        """Run a second daemon; it must exit non-zero with no traceback. Its last line."""
+        second = run_twistd(["-n", "--pidfile=", "chatd-members", *args, *CHEAP_HASH],
+                            cwd=self.first.cwd)
+        output = second.stdout + second.stderr
+        self.assertNotEqual(second.returncode, 0, output)
+        self.assertNotIn("Traceback", output)
+        return last_line(output)
+
+    def test_a_second_daemon_on_the_same_data_says_one_is_already_running(self) -> None:
+        last = self.refused("--data", str(self.data))
+        self.assertIn(f"chatd-members: unix:{self.data}/members.sock:mode=600:lockfile=1 is "
+                      "in use: chatd-members is already running there", last)
+
+    def test_a_second_daemon_on_the_same_socket_says_one_is_already_running(self) -> None:
+        other = Path(tempfile.mkdtemp(prefix="cm-"))
+        self.addCleanup(shutil.rmtree, other, True)
+        socket = f"unix:{self.data}/members.sock:lockfile=1"
+        last = self.refused("--data", str(other), "--listen", socket)
+        self.assertIn(f"chatd-members: {socket} is in use: chatd-members is already running "
+                      "there; stop it or choose another --listen", last)
 
 
 class ChatWithRemoteMembersTests(TestCase):

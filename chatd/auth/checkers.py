@@ -19,7 +19,7 @@ from chatd.auth.credentials import (
 from chatd.kernel.errors import GuestsDisabled, NameTaken, RateLimited
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.names import check_user_name
-from chatd.kernel.ratelimit import WindowCounter
+from chatd.kernel.ratelimit import FailureLimiter, WindowCounter
 from chatd.kernel.records import Account
 
 NameInUse = Callable[[str], bool]
@@ -100,16 +100,29 @@ class SignupChecker:
 
 @implementer(ICredentialsChecker)
 class GuestChecker:
-    """A free nick that no account owns, while guests are allowed."""
+    """A free nick that no account owns, while guests are allowed.
+
+    Whether a nick is refused as registered tells whether the account exists, so a nick that
+    is, or looks like, a registered name counts against ``probes`` per address, as a failed
+    login does; over the limit, the answer is 429 without asking the directory. Exempt
+    addresses are not counted.
+    """
 
     credentialInterfaces = (IGuestCredentials,)
 
     def __init__(
-        self, directory: IMemberDirectory, name_in_use: NameInUse, allowed: bool
+        self,
+        directory: IMemberDirectory,
+        name_in_use: NameInUse,
+        allowed: bool,
+        probes: FailureLimiter,
+        exempt: Callable[[str], bool],
     ) -> None:
         self._directory = directory
         self._name_in_use = name_in_use
         self._allowed = allowed
+        self._probes = probes
+        self._exempt = exempt
 
     def requestAvatarId(  # type: ignore[override]
         self, credentials: IGuestCredentials
@@ -121,13 +134,22 @@ class GuestChecker:
         name = check_user_name(credentials.name)
         if self._name_in_use(name):
             raise NameTaken(f"{name} is in use right now; pick another name")
+        peer = credentials.peer
+        limited = not self._exempt(peer)
+        wait = self._probes.wait(peer) if limited else 0
+        if wait:
+            raise RateLimited(
+                f"too many tries of registered names; try again in {wait:.0f} seconds"
+            )
 
         def free(account: Account | None) -> Identity:
             if account is not None:
+                if limited:
+                    self._probes.failed(peer)
                 raise NameTaken(
                     f"{name} is, or looks like, the registered name {account.name}; "
                     f"/login {account.name} PASSWORD, or pick another"
                 )
-            return Identity(name, guest=True, peer=credentials.peer)
+            return Identity(name, guest=True, peer=peer)
 
         return self._directory.lookup(name).addCallback(free)

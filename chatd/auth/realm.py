@@ -13,6 +13,8 @@ from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, Sig
 from chatd.auth.credentials import Identity
 from chatd.core.service import ChatServer
 from chatd.kernel.interfaces import IChatMind, IChatSession, IDelivery, IMemberDirectory
+from chatd.kernel.ratelimit import FailureLimiter
+from chatd.members.local import LoginThrottle
 
 
 @implementer(IRealm)
@@ -51,14 +53,22 @@ def make_portal(
     guests: bool,
     signups: SignupLimits,
     exempt: Callable[[str], bool] = lambda peer: False,
+    name_probes: FailureLimiter | None = None,
 ) -> Portal:
     """The Portal with the three ways in: login, signup, and (if allowed) a guest nick.
-    ``exempt`` says which addresses skip the per-address and rate limits."""
+    ``exempt`` says which addresses skip the per-address and rate limits; ``name_probes``
+    counts guest nicks that hit a registered name, per address (by default with the failed
+    logins' default limits)."""
+    if name_probes is None:
+        throttle = LoginThrottle()
+        name_probes = FailureLimiter(
+            signups.clock, throttle.address_burst, throttle.address_interval
+        )
     return Portal(
         ChatRealm(server, delivery, exempt),
         [
             AccountChecker(directory),
             SignupChecker(directory, server.is_online, server.check_capacity, signups, exempt),
-            GuestChecker(directory, server.is_online, guests),
+            GuestChecker(directory, server.is_online, guests, name_probes, exempt),
         ],
     )

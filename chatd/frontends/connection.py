@@ -5,6 +5,10 @@ settings, the clock, admission, counters, the flusher and the registry used at s
 ``ChatConnection`` is the connection's life outside its protocol:
 
 * admission at connect, the time and byte limits before login, and release at close;
+* bounded closing: a TLS connection must finish its handshake within ``handshake_timeout``,
+  one closed before its handshake is aborted, and any close that takes longer than
+  ``close_grace`` (a client that stops reading) is aborted, so no socket outlives its
+  welcome;
 * the ``Outbox`` (coalesced output, slow readers dropped past ``max_output``);
 * input framed by ``LineFramer`` and handled strictly one line at a time: while one line's
   reply waits on a password hash or a durable write, later lines queue, and reading pauses
@@ -23,10 +27,12 @@ from typing import Any
 
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IHandshakeListener, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from chatd.core.stats import Stats
 from chatd.frontends.admission import Admission
@@ -40,6 +46,13 @@ log = Logger()
 
 # Lines queued behind a slow command before reading from the socket pauses.
 QUEUE_PAUSE = 32
+# Seconds a TLS client has, from its connect, to finish the handshake. Until it does, the
+# connection holds a descriptor and an admission slot and can be told nothing.
+HANDSHAKE_TIMEOUT = 10.0
+# Seconds a closing connection has to take its goodbye before it is aborted. Closing waits
+# for the client to read what is queued (and, over TLS, to answer the close_notify); one
+# that never does would otherwise keep its socket for good.
+CLOSE_GRACE = 10.0
 
 
 class FrontendFactory(ServerFactory):
@@ -50,23 +63,28 @@ class FrontendFactory(ServerFactory):
         clock: IReactorTime,
         admission: Admission,
         stats: Stats,
+        *,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        close_grace: float = CLOSE_GRACE,
     ) -> None:
         self.portal = portal
         self.options = options  # the frontend's Options: read by each new connection
         self.clock = clock
         self.admission = admission
         self.stats = stats
+        self.handshake_timeout = handshake_timeout
+        self.close_grace = close_grace
         self.flusher = Flusher(clock)
         self.connections = Connections(clock)
 
 
+@implementer(IHandshakeListener)
 class ChatConnection(Protocol, metaclass=ABCMeta):
     # Thousands of idle connections are the common case: slots keep each one small.
     __slots__ = (
-        "_admitted", "_before_login", "_busy", "_clock", "_closed", "_framer", "_home",
-        "_login_timer", "_logout", "_options", "_paused", "_queue", "host", "leave_reason",
-        "outbox",
-        "peer", "quit_message", "session",
+        "_admitted", "_before_login", "_busy", "_clock", "_closed", "_deadline", "_framer",
+        "_handshaken", "_home", "_login_timer", "_logout", "_options", "_paused", "_queue",
+        "host", "leave_reason", "outbox", "peer", "quit_message", "session",
     )
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
@@ -85,6 +103,11 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self._admitted = False
         self._before_login = 0  # bytes received while anonymous
         self._login_timer: IDelayedCall | None = None
+        # False from a TLS connect until its handshake is done; True at once without TLS.
+        self._handshaken = True
+        # When the connection is aborted unless it first gets past where it is: the TLS
+        # handshake, then (once closing) the close.
+        self._deadline: IDelayedCall | None = None
         self.leave_reason = LeaveReason.LOST
         self.quit_message = ""
         self.session: IChatSession | None = None
@@ -128,8 +151,15 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         # says where it came from. One line per connection, not three, at 9,000 connects.
         home = self._home
         self.outbox = Outbox(self.transport, home.flusher, self._options.max_output,
-                             self._overflowed)
+                             self._overflowed, self._closing)
         home.connections.add(self, self.close)
+        # Twisted calls connectionMade before the TLS handshake starts: the deadline runs
+        # from the connect, like the login timer, and a refusal below is an abort.
+        if isinstance(self.transport, TLSMemoryBIOProtocol):
+            self._handshaken = False
+            self._deadline = self._clock.callLater(
+                home.handshake_timeout, self._abort,
+                f"no TLS handshake within {home.handshake_timeout:g} seconds")
         refused = home.admission.admit(self.host)
         if refused is not None:
             log.info("refused {kind} connection from {peer}: {why}", kind=self.kind,
@@ -147,6 +177,35 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self._login_timer = None
         self.leave_reason = LeaveReason.TIMEOUT
         self.close(self.login_timeout_text())
+
+    def handshakeCompleted(self) -> None:
+        """The TLS layer is up: the client can now read what it is sent, goodbyes included."""
+        self._handshaken = True
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _closing(self) -> None:
+        """The outbox has asked the transport to close: make sure that it does.
+
+        Before a TLS handshake, Twisted's ``loseConnection`` keeps the socket until the
+        handshake completes so that the goodbye can be encrypted; a client that sends
+        nothing never completes it. Such a client could not read the goodbye anyway, so the
+        connection is aborted now. Otherwise the client gets ``close_grace`` seconds to
+        read what is queued.
+        """
+        if not self._handshaken:
+            self.transport.abortConnection()
+            return
+        grace = self._home.close_grace
+        self._deadline = self._clock.callLater(
+            grace, self._abort, f"still not closed {grace:g} seconds after its goodbye")
+
+    def _abort(self, why: str) -> None:
+        self._deadline = None
+        log.info("aborting {kind} connection from {peer}: {why}", kind=self.kind,
+                 peer=self.peer, why=why)
+        self.transport.abortConnection()
 
     def _overflowed(self) -> None:
         """The client stopped reading and too much piled up: drop it, tell its rooms."""
@@ -171,6 +230,9 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
             self._home.admission.release(self.host, named=self.session is not None)
         if self._login_timer is not None:
             self._login_timer.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         self._closed = True
         self.outbox.stopProducing()
         self._queue.clear()

@@ -131,8 +131,12 @@ _UNSAFE = re.compile("[\x00\x02-\x1f\x7f-\x9f]")
 def _middle(word: str) -> str:
     """A parameter that is not the last: one word, not empty, not starting with ``:``, and
     short (an echoed 500-byte command would push the reply's text off the line)."""
-    word = word.replace(" ", "_").lstrip(":")[:64]
+    word = _CTCP.sub("", word).replace(" ", "_").lstrip(":")[:64]
     return word or "*"
+
+
+# \x01 is CTCP's delimiter in a message's text, never part of a middle parameter.
+_CTCP = re.compile("\x01")
 
 
 def message(prefix: str, command: str, *params: str) -> bytes:

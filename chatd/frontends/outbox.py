@@ -14,6 +14,8 @@ Every frontend writes through an ``Outbox`` instead of ``transport.write``:
   once more than ``limit`` bytes wait, ``on_overflow`` is called (the frontend drops the
   client with a reason). Memory per connection is bounded by the transport's buffer plus
   ``limit``, and everyone else is unaffected.
+* **Closing.** ``close`` hands what waits to the transport, asks it to close once that is
+  sent, and tells the connection (``on_close``), which bounds how long that may take.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class Outbox:
         "_size",
         "closed",
         "limit",
+        "on_close",
         "on_overflow",
         "transport",
     )
@@ -94,12 +97,14 @@ class Outbox:
         flusher: Flusher,
         limit: int,
         on_overflow: Callable[[], None],
+        on_close: Callable[[], None],
         pause_at: int = 16 * 1024,
     ) -> None:
         self.transport = transport
         self._flusher = flusher
         self.limit = limit
         self.on_overflow = on_overflow
+        self.on_close = on_close
         self._chunks: list[bytes] = []
         self._size = 0
         self._paused = False
@@ -152,7 +157,12 @@ class Outbox:
         self.transport.write(data)
 
     def close(self) -> None:
-        """Send what waits, then close the connection once the transport has sent it too."""
+        """Send what waits, then close the connection once the transport has sent it too.
+
+        Every way a connection closes itself comes here, so ``on_close`` is where it can be
+        bounded: the transport's "once sent" waits on the client (to read, or to finish a
+        TLS handshake), which may never come.
+        """
         if self.closed:
             return
         if self._chunks:
@@ -161,6 +171,7 @@ class Outbox:
         self.closed = True
         self.transport.unregisterProducer()
         self.transport.loseConnection()
+        self.on_close()
 
     def pauseProducing(self) -> None:
         self._paused = True

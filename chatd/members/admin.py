@@ -1,9 +1,10 @@
-"""``chatd-admin``: list, show, reset, lock, unlock and delete accounts.
+"""``chatd-admin``: list, show, reset, lock, unlock and delete accounts; repair journals.
 
 Online, it talks to ``twistd chatd-members`` over AMP with the same shared secret as the chat
 daemons. Offline (``--data DIR``), it opens a stopped daemon's data directory itself, taking
 the same lock, so it can't race a running daemon; that is also how accounts of the default
-embedded directory (``twistd chatd``'s own data directory) are administered.
+embedded directory (``twistd chatd``'s own data directory) are administered, and how a journal
+that a daemon refused to load is repaired.
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.config import secret_beside
 from chatd.kernel.errors import ChatError, StartupError
 from chatd.members import commands
-from chatd.members.local import AccountInfo, LocalDirectory
+from chatd.members.local import AccountInfo, LocalDirectory, account_problem
 from chatd.members.tap import DEFAULT_DATA, read_secret
-from chatd.storage.journal import DirectoryLock, Journal, SyncJournalWriter
+from chatd.storage.journal import Check, DirectoryLock, Journal, SyncJournalWriter
 from chatd.storage.keyed import KeyedFile
+from chatd.storage.rooms import room_problem
+
+# The journals a data directory may hold: their kind and the check of their values.
+JOURNALS: dict[str, tuple[str, Check]] = {
+    "members.journal": ("chatd-members", account_problem),
+    "rooms.journal": ("chatd-rooms", room_problem),
+}
 
 
 class Backend(Protocol):
@@ -146,6 +154,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                        ("lock", "refuse the account's logins"), ("unlock", "allow them again"),
                        ("delete", "delete the account")):
         sub.add_parser(name, help=text).add_argument("name")
+    sub.add_parser("repair", help="offline (--data): rewrite damaged journals without their "
+                   "damaged records, keeping a copy of each")
     return parser.parse_args(argv)
 
 
@@ -182,8 +192,42 @@ async def _offline(reactor: Any, args: argparse.Namespace) -> None:
         lock.release()
 
 
+def repair(data: Path) -> None:
+    """Repair every journal in ``data`` (a stopped daemon's), saying what was dropped."""
+    lock = DirectoryLock(data)
+    lock.acquire()
+    try:
+        found = [name for name in JOURNALS if (data / name).exists()]
+        if not found:
+            raise StartupError(f"{data} has no {' or '.join(JOURNALS)}")
+        for name in found:
+            kind, check = JOURNALS[name]
+            journal = Journal(data / name, kind)
+            scan, copy = KeyedFile(journal, SyncJournalWriter(journal)).repair(check)
+            for damage in scan.damaged:
+                print(f"{name}: skipped {damage.size} bytes at byte {damage.offset}: "
+                      f"{damage.reason}")
+            if copy is None:
+                print(f"{name}: intact, {len(scan.records)} records; nothing changed")
+                continue
+            salvaged = f" ({scan.salvaged} recovered from damaged lines)" if scan.salvaged else ""
+            print(f"{name}: {len(scan.records)} records kept{salvaged}, "
+                  f"{len(scan.damaged)} damaged skipped; the original is in {copy.name}")
+    finally:
+        lock.release()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.command == "repair":
+        if args.data is None:
+            raise SystemExit("chatd-admin: repair works on a stopped daemon's files; "
+                             "give --data DIR")
+        try:
+            repair(args.data)
+        except (StartupError, OSError) as e:
+            raise SystemExit(f"chatd-admin: {e}") from None
+        return
 
     async def run(reactor: Any) -> None:
         try:

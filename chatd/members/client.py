@@ -2,21 +2,34 @@
 
 A ClientService keeps one connection up, reconnecting with back-off, and says ``Hello`` with
 the shared secret before the connection is used. While there is no trusted connection, every
-call fails at once with AccountsUnavailable (a 502 to the user) instead of waiting; a call
-that gets no answer within ``timeout`` seconds fails the same way. Users already logged in are
-unaffected: chat never asks the directory anything.
+call fails at once with AccountsUnavailable (a 502 to the user) instead of waiting. Users
+already logged in are unaffected: chat never asks the directory anything.
+
+Two limits on waiting. ``deadline`` (``members-timeout``) is how long the service may go
+without answering anything. A login may rightly wait longer, its hash queued behind others in
+a login storm (up to ``timeout``, longer than a full hash queue takes to drain), so while one
+waits the client pings; a ping unanswered within ``deadline`` means the service is stalled
+(stopped, swapped out, wedged): the connection is dropped, which fails every waiting call with
+a 502, and a new one is made. A name lookup needs no hash, so it is given ``deadline`` alone.
+
+A signup is never half made. It carries ``not_after``, the last wall-clock moment the service
+may store it (the service checks right before its durable write), and a failed signup is
+reported no sooner than ``deadline`` after it was sent, ``clock_margin`` after ``not_after``.
+As long as this host's clock is not ahead of the service's by more than that margin (on one
+host, with one clock, it never is), a 502 for a signup means the account was not made.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred, TimeoutError, fail
 from twisted.internet.error import ConnectionClosed
-from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.protocols import amp
 from twisted.python.failure import Failure
@@ -29,11 +42,22 @@ from chatd.members import commands
 
 log = Logger()
 
+T = TypeVar("T")
+
 _DOWN = "accounts are unavailable right now (the member service is unreachable); try again soon"
+_NOT_MADE = ("the member service did not answer in time, so the account was not made; "
+             "try again soon")
+
+
+def clock_margin(deadline: float) -> float:
+    """How far ahead of the member service's clock this host's may run before a signup
+    reported as not made could still be made: a quarter of the deadline, at most a second."""
+    return min(1.0, deadline / 4)
 
 
 class MemberClientProtocol(amp.AMP):
-    """Says Hello first, and tells its directory when it is trusted and when it is gone.
+    """Says Hello first, tells its directory when it is trusted and when it is gone, and
+    watches for a stalled service while a long call waits.
 
     (Not ClientService's prepareConnection: that hands over a proxy, and a refused Hello
     followed by the server's close trips its state machine.)
@@ -42,6 +66,10 @@ class MemberClientProtocol(amp.AMP):
     def __init__(self, directory: RemoteDirectory) -> None:
         super().__init__()
         self._directory = directory
+        # Calls sent that may wait longer than the deadline, and not answered yet.
+        self._watched = 0
+        self._ping: Deferred[Any] | None = None
+        self._next_ping: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -55,7 +83,54 @@ class MemberClientProtocol(amp.AMP):
         self._directory.refusals += 1
         self.transport.loseConnection()  # type: ignore[union-attr]
 
+    def call(self, command: type[amp.Command], timeout: float,
+             **arguments: Any) -> Deferred[dict[str, Any]]:
+        """The answer to ``command``; TimeoutError after ``timeout`` seconds, or the
+        connection's loss if the service stalls first."""
+        d = self.callRemote(command, **arguments)
+        d.addTimeout(timeout, self._directory.clock)
+        if timeout <= self._directory.deadline:
+            return d
+        self._watched += 1
+        self._watch()
+        return d.addBoth(self._answered)
+
+    def _answered(self, result: T) -> T:
+        self._watched -= 1
+        return result
+
+    def _watch(self) -> None:
+        """A ping in flight now, unless one already is or no call waits: each call that
+        starts is covered by a ping sent no earlier than itself."""
+        if self._ping is not None or not self._watched:
+            return
+        if self._next_ping is not None and self._next_ping.active():
+            self._next_ping.cancel()
+        self._next_ping = None
+        self._ping = self.callRemote(commands.Ping)
+        self._ping.addTimeout(self._directory.deadline, self._directory.clock)
+        self._ping.addCallbacks(self._alive, self._ping_failed)
+
+    def _alive(self, _: object) -> None:
+        self._ping = None
+        if self._watched:  # keep watching, every half deadline, while calls wait
+            self._next_ping = self._directory.clock.callLater(
+                self._directory.deadline / 2, self._watch
+            )
+
+    def _ping_failed(self, failure: Failure) -> None:
+        self._ping = None
+        if failure.check(TimeoutError):
+            log.warn("the member service answered no ping within {deadline} s; it is stalled: "
+                     "dropping the connection", deadline=self._directory.deadline)
+            self._directory._down(self)
+            self.transport.abortConnection()  # type: ignore[union-attr]
+        elif not failure.check(ConnectionClosed):
+            self._alive(None)  # an error is an answer too (a service that predates Ping)
+
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        if self._next_ping is not None and self._next_ping.active():
+            self._next_ping.cancel()
         super().connectionLost(reason)
         self._directory._down(self)
 
@@ -78,12 +153,15 @@ class RemoteDirectory:
         endpoint: IStreamClientEndpoint,
         secret: str,
         clock: IReactorTime,
+        # How long the service may go without answering at all (members-timeout).
+        deadline: float = 5.0,
         # Longer than a full default hash queue takes to drain (64 hashes at ~4 a second), so
         # a login the service accepted is not given up on while it waits its turn.
         timeout: float = 30.0,
     ) -> None:
         self.secret = secret
-        self._clock = clock
+        self.clock = clock
+        self.deadline = deadline
         self._timeout = timeout
         self._protocol: MemberClientProtocol | None = None
         # Refused Hellos in a row: they count as failed attempts for the back-off, although
@@ -107,27 +185,48 @@ class RemoteDirectory:
             self._protocol = None
             log.warn("lost the member service; reconnecting")
 
-    def _call(self, command: type[amp.Command], **arguments: Any) -> Deferred[dict[str, Any]]:
+    def _call(
+        self, command: type[amp.Command], timeout: float, **arguments: Any
+    ) -> Deferred[dict[str, Any]]:
         if self._protocol is None:
             return fail(AccountsUnavailable(_DOWN))
-        d = self._protocol.callRemote(command, **arguments)
-        d.addTimeout(self._timeout, self._clock)
-        return d.addErrback(_unavailable)
+        return self._protocol.call(command, timeout, **arguments).addErrback(_unavailable)
 
     def signup(self, name: str, password: str) -> Deferred[Account]:
-        return self._call(commands.Signup, name=name, password=password).addCallback(_account)
+        if self._protocol is None:  # not sent, so surely not made
+            return fail(AccountsUnavailable(_DOWN))
+        answer_by = self.clock.seconds() + self.deadline
+        return self._call(
+            commands.Signup, self.deadline, name=name, password=password,
+            not_after=answer_by - clock_margin(self.deadline),
+        ).addErrback(self._not_made, answer_by).addCallback(_account)
+
+    def _not_made(self, failure: Failure, answer_by: float) -> Deferred[dict[str, Any]]:
+        """A signup sent but unanswered is reported only once the service may no longer
+        store it (a stall found by a ping, or a lost connection, can come sooner)."""
+        if not failure.check(AccountsUnavailable):
+            return fail(failure)
+
+        def report() -> dict[str, Any]:
+            raise AccountsUnavailable(_NOT_MADE)
+
+        return deferLater(self.clock, max(0.0, answer_by - self.clock.seconds()), report)
 
     def authenticate(self, name: str, password: str, peer: str) -> Deferred[Account]:
         return self._call(
-            commands.Authenticate, name=name, password=password, peer=peer
+            commands.Authenticate, self._waiting(), name=name, password=password, peer=peer
         ).addCallback(_account)
 
     def change_password(self, name: str, old: str, new: str) -> Deferred[None]:
-        return self._call(commands.ChangePassword, name=name, old=old, new=new).addCallback(
-            lambda _: None
-        )
+        return self._call(
+            commands.ChangePassword, self._waiting(), name=name, old=old, new=new
+        ).addCallback(lambda _: None)
+
+    def _waiting(self) -> float:
+        """How long a call that hashes may wait while the service answers pings."""
+        return max(self._timeout, self.deadline)
 
     def lookup(self, name: str) -> Deferred[Account | None]:
-        return self._call(commands.Lookup, name=name).addCallback(
+        return self._call(commands.Lookup, self.deadline, name=name).addCallback(
             lambda r: _account(r) if r.get("name") else None
         )

@@ -72,8 +72,26 @@ class Hello(amp.Command):
     errors = _HELLO_ERRORS
 
 
+class Ping(amp.Command):
+    """Answered at once, with no hashing or storage: proof the service is not stalled while
+    a login waits its turn for a hash."""
+
+    arguments = _NOTHING
+    response = _NOTHING
+    errors = _ERRORS
+
+
 class Signup(amp.Command):
-    arguments = [(b"name", amp.Unicode()), (b"password", amp.Unicode())]
+    """Make an account. ``not_after`` (wall-clock seconds since the epoch) is the last moment
+    the service may store it: the caller reports the signup as not made only once that has
+    passed, so the service refuses it after then instead. Absent (chatd-admin, older
+    clients): no deadline."""
+
+    arguments = [
+        (b"name", amp.Unicode()),
+        (b"password", amp.Unicode()),
+        (b"not_after", amp.Float(optional=True)),
+    ]
     response = _ACCOUNT
     errors = _ERRORS
 

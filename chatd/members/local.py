@@ -22,6 +22,7 @@ from chatd.kernel.errors import (
     NameTaken,
     NoSuchUser,
     RateLimited,
+    ServerBusy,
     WrongCredentials,
 )
 from chatd.kernel.interfaces import IMemberDirectory, IPasswordHasher
@@ -29,12 +30,14 @@ from chatd.kernel.names import check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.records import Account
 from chatd.kernel.text import for_log
-from chatd.storage.keyed import KeyedFile
+from chatd.storage.keyed import Fields, KeyedFile, fields_problem
 
 log = Logger()
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
+
+TOO_LATE = "the member service was too busy to make the account in time; try again soon"
 
 
 def check_new_password(password: str) -> str:
@@ -78,6 +81,17 @@ def _scheme(hashed: str) -> str:
     return f"{parts[1]} {parts[3]}" if len(parts) > 3 else "unknown"
 
 
+# Older records may lack the creation time and the locked flag (read as 0 and False).
+_ACCOUNT_REQUIRED: Fields = {"name": (str,), "hash": (str,)}
+_ACCOUNT_OPTIONAL: Fields = {"created": (int, float), "locked": (bool,)}
+
+
+def account_problem(record: dict[str, Any]) -> str | None:
+    """What makes a stored account unusable (a missing or mistyped field), or None: such a
+    record is a damaged one, refused at load like a bad checksum."""
+    return fields_problem(record, "account", _ACCOUNT_REQUIRED, _ACCOUNT_OPTIONAL)
+
+
 @implementer(IMemberDirectory)
 class LocalDirectory:
     def __init__(
@@ -106,7 +120,7 @@ class LocalDirectory:
             throttle.address_burst, throttle.address_interval)
 
     def load(self) -> int:
-        accounts = self._file.load()
+        accounts = self._file.load(account_problem)
         self._skeletons = {skeleton(record["name"]): key for key, record in accounts.items()}
         return len(accounts)
 
@@ -125,7 +139,11 @@ class LocalDirectory:
 
     # -- what the chat daemon asks -----------------------------------------------------
 
-    def signup(self, name: str, password: str) -> Deferred[Account]:
+    def signup(
+        self, name: str, password: str, not_after: float | None = None
+    ) -> Deferred[Account]:
+        """The new account; with ``not_after`` (this clock's seconds), stored only if the
+        hash is done by then, as a remote caller reports the signup failed after it."""
         display = check_user_name(name)
         check_new_password(password)
         key = fold(display)
@@ -142,6 +160,8 @@ class LocalDirectory:
         created = self._clock.seconds()
 
         def store(hashed: str) -> Deferred[None]:
+            if not_after is not None and self._clock.seconds() > not_after:
+                raise ServerBusy(TOO_LATE)
             return self._file.put(
                 key, {"name": display, "hash": hashed, "created": created, "locked": False}
             )

@@ -1,7 +1,9 @@
 """The member service's AMP server: the directory, behind a shared secret.
 
 Until a connection has said ``Hello`` with the right secret, every command is refused; a
-wrong secret is logged with the peer's address and the connection closed.
+wrong secret is logged with the peer's address and the connection closed. A signup that
+arrives after its ``not_after`` is refused unhashed; the directory checks it again right
+before storing (see chatd.members.client for why).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.protocols import amp
 
+from chatd.kernel.errors import ServerBusy
 from chatd.kernel.records import Account
 from chatd.members import commands
-from chatd.members.local import LocalDirectory
+from chatd.members.local import TOO_LATE, LocalDirectory
 
 log = Logger()
 
@@ -57,10 +60,21 @@ class MemberServerProtocol(amp.AMP):
         log.info("member client connected from {peer}", peer=self._peer())
         return {}
 
-    @commands.Signup.responder
-    def signup(self, name: str, password: str) -> Deferred[dict[str, Any]]:
+    @commands.Ping.responder
+    def ping(self) -> dict[str, Any]:
         self._check()
-        return self._directory.signup(name, password).addCallback(_account)
+        return {}
+
+    @commands.Signup.responder
+    def signup(
+        self, name: str, password: str, not_after: float | None = None
+    ) -> Deferred[dict[str, Any]]:
+        self._check()
+        if not_after is not None and self._clock.seconds() > not_after:
+            # It waited here (the service was stopped, or busy) past the moment its caller
+            # reports it not made: no hash for a signup nobody waits for.
+            raise ServerBusy(TOO_LATE)
+        return self._directory.signup(name, password, not_after).addCallback(_account)
 
     @commands.Authenticate.responder
     def authenticate(self, name: str, password: str, peer: str) -> Deferred[dict[str, Any]]:

@@ -8,14 +8,16 @@ endpoint is a unix socket inside the data directory, reachable only by the daemo
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
 from pathlib import Path
 from typing import Any
 
-from twisted.application.service import MultiService, Service
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet import endpoints
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
@@ -133,6 +135,35 @@ class MemberDataService(Service):
         self.lock.release()
 
 
+class ListenOrExit(MultiService):
+    """Holds the listener, so that a port or socket that can't be had stops start-up with one
+    line and exit status 1, as a held data directory does, instead of twistd's traceback.
+
+    twistd binds listeners in privilegedStartService, before any service starts: a second
+    daemon on the same socket fails here, before it reaches the data directory's lock.
+    """
+
+    def __init__(self, description: str, service: IService) -> None:
+        super().__init__()
+        self.description = description
+        service.setServiceParent(self)
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except CannotListenError as error:
+            reason = error.socketError
+            held = reason == "Cannot acquire lock"  # a unix socket's lockfile=1
+            if held or getattr(reason, "errno", None) == errno.EADDRINUSE:
+                raise SystemExit(
+                    f"chatd-members: {self.description} is in use: chatd-members is already "
+                    "running there; stop it or choose another --listen"
+                ) from None
+            raise SystemExit(
+                f"chatd-members: can't listen on {self.description}: {reason}"
+            ) from None
+
+
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
@@ -160,5 +191,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     MemberDataService(options, directory, factory).setServiceParent(top)
     for pool in (hash_pool, journal_pool):
         ThreadPoolService(pool).setServiceParent(top)
-    listener(reactor, options["listen"], factory)[0].setServiceParent(top)
+    ListenOrExit(options["listen"], listener(reactor, options["listen"], factory)[0]
+                 ).setServiceParent(top)
     return top

@@ -4,11 +4,16 @@ The file's first line names its kind and format version. Each later line is one 
 
     <crc32 of the JSON, 8 hex digits> <JSON object>\\n
 
-An append is written and fsync'ed before it is acknowledged. A crash can only tear the last
-line; at load a line that is incomplete or fails its checksum ends the replay, is logged, and
-is cut off so the next append starts on a clean line. Every earlier record is intact. Compaction
-writes the live records to a temporary file, fsyncs it, renames it over the journal and fsyncs
-the directory, so at every instant one complete file is in place.
+An append is written and fsync'ed before it is acknowledged; one that fails (disk full, I/O
+error) is cut off again before the error is reported, so the file ends on a record boundary
+and the next append is not glued to half a record. A crash can only tear the last line, so at
+load an incomplete last line, or a last line that fails its checksum, is logged and cut off;
+every earlier record is intact. Damage anywhere else (a flipped bit, a record of the wrong
+shape) is not the trace of a crash: the load refuses, naming the file and byte offset, and
+leaves the file untouched, because cutting there would delete every later record. ``repair``,
+run offline by an operator, keeps a copy of the file and rewrites it without the damaged
+records. Compaction writes the live records to a temporary file, fsyncs it, renames it over the
+journal and fsyncs the directory, so at every instant one complete file is in place.
 
 ``Journal`` is synchronous; ``JournalWriter`` runs its writes, in order, on one worker thread,
 so fsync never stalls the reactor.
@@ -19,8 +24,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,6 +43,12 @@ from chatd.kernel.errors import StartupError, StorageFailed
 log = Logger()
 
 Record = dict[str, Any]
+# Says what is wrong with a record whose checksum is right (wrong types, say), or None.
+Check = Callable[[Record], str | None]
+
+# Where a record may begin inside a damaged line: a failed append of an older version left
+# half a record, and the next append was glued to it on the same line.
+_RECORD_START = re.compile(rb"[0-9a-f]{8} \{")
 
 
 def encode_record(record: Record) -> bytes:
@@ -68,6 +82,44 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """Bytes of a journal that hold no usable record."""
+
+    offset: int
+    size: int
+    reason: str
+
+
+@dataclass(slots=True)
+class Scan:
+    """A journal read from end to end, without stopping at damage."""
+
+    records: list[Record] = field(default_factory=list)
+    damaged: list[Damage] = field(default_factory=list)
+    # A record recovered from the end of a damaged line (see _RECORD_START), per damage.
+    salvaged: int = 0
+    # Where an incomplete or unreadable last line begins, if there is one.
+    torn_tail: int | None = None
+
+
+def _problem(line: bytes, check: Check | None) -> tuple[Record | None, str]:
+    record = decode_record(line)
+    if record is None:
+        return None, "checksum or format is wrong"
+    problem = check(record) if check is not None else None
+    return (None, problem) if problem else (record, "")
+
+
+def _salvage(line: bytes, check: Check | None) -> Record | None:
+    """A whole record at the end of a damaged line, or None."""
+    for start in _RECORD_START.finditer(line, 1):
+        record, _ = _problem(line[start.start():], check)
+        if record is not None:
+            return record
+    return None
+
+
 class Journal:
     """One journal file of one kind (``chatd-members``, ``chatd-rooms``)."""
 
@@ -76,12 +128,11 @@ class Journal:
     def __init__(self, path: Path, kind: str) -> None:
         self.path = path
         self.header = f"{kind} {self.VERSION}\n".encode()
+        # The length the file must be cut back to before anything more is appended: set when
+        # a failed append could not even be cut off, cleared once it has been.
+        self._cut_to: int | None = None
 
-    def load(self) -> list[Record]:
-        """Replay the file (creating it if missing); cut a torn tail."""
-        if not self.path.exists():
-            self.rewrite([])
-            return []
+    def _read(self) -> bytes:
         if self.path.stat().st_mode & 0o077:
             os.chmod(self.path, 0o600)  # made by an older version, or copied in by hand
         with self.path.open("rb") as f:
@@ -91,42 +142,139 @@ class Journal:
             raise StartupError(
                 f"{self.path} is not a {self.header.decode().strip()} file (it starts {first!r})"
             )
-        records: list[Record] = []
+        return data
+
+    def _scan(self, data: bytes, check: Check | None) -> Scan:
+        scan = Scan()
         offset = len(self.header)
         while offset < len(data):
             end = data.find(b"\n", offset)
-            record = None if end < 0 else decode_record(data[offset:end])
-            if record is None:
-                log.warn(
-                    "{path}: damaged record at byte {offset} ({size} bytes to the end of the "
-                    "file) skipped; every record before it was kept",
-                    path=str(self.path), offset=offset, size=len(data) - offset,
-                )
-                with self.path.open("r+b") as f:
-                    f.truncate(offset)
-                    os.fsync(f.fileno())
+            if end < 0:
+                scan.torn_tail = offset
+                scan.damaged.append(Damage(offset, len(data) - offset, "incomplete last line"))
                 break
-            records.append(record)
+            line = data[offset:end]
+            record, reason = _problem(line, check)
+            if record is not None:
+                scan.records.append(record)
+            elif end + 1 == len(data) and decode_record(line) is None:
+                # Only a write in progress at a crash can leave a bad checksum last.
+                scan.torn_tail = offset
+                scan.damaged.append(Damage(offset, end + 1 - offset, reason))
+            else:
+                scan.damaged.append(Damage(offset, end + 1 - offset, reason))
+                salvaged = _salvage(line, check)
+                if salvaged is not None:
+                    scan.records.append(salvaged)
+                    scan.salvaged += 1
             offset = end + 1
-        return records
+        return scan
 
-    def append(self, record: Record) -> None:
-        """Write one record durably."""
-        with _open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as f:
-            f.write(encode_record(record))
+    def load(self, check: Check | None = None) -> list[Record]:
+        """Replay the file (creating it if missing); cut a torn tail, refuse other damage.
+
+        ``check`` says what is wrong with a record that has the right checksum but not the
+        shape its reader needs; such a record counts as damaged.
+        """
+        if not self.path.exists():
+            self.rewrite([])
+            return []
+        data = self._read()
+        scan = self._scan(data, check)
+        middle = [d for d in scan.damaged if d.offset != scan.torn_tail]
+        if middle:
+            first = middle[0]
+            raise StartupError(
+                f"{self.path}: damaged record at byte {first.offset} ({first.reason}); "
+                f"{len(data) - first.offset - first.size} bytes of records follow it, so "
+                f"the file was left as it is. Restore it from a backup, or run "
+                f"'chatd-admin --data {self.path.parent} repair', which keeps a copy and "
+                f"every intact record"
+            )
+        if scan.torn_tail is not None:
+            log.warn(
+                "{path}: incomplete last record at byte {offset} ({size} bytes, left by a "
+                "crash) cut off; every record before it was kept",
+                path=str(self.path), offset=scan.torn_tail, size=len(data) - scan.torn_tail,
+            )
+            with self.path.open("r+b") as f:
+                f.truncate(scan.torn_tail)
+                os.fsync(f.fileno())
+        return scan.records
+
+    def repair(self, check: Check | None = None) -> tuple[Scan, Path | None]:
+        """Rewrite the file without its damaged records, after copying it aside.
+
+        For an operator, on a stopped daemon's data directory. Returns what was found and
+        the copy of the original (None when nothing was damaged and nothing was changed).
+        """
+        data = self._read()
+        scan = self._scan(data, check)
+        if not scan.damaged:
+            return scan, None
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        copy = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        with _open_private(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL) as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        self.rewrite(scan.records)
+        return scan, copy
+
+    def _open_for_append(self) -> BinaryIO:
+        """The file, unbuffered, positioned at its end."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "wb", buffering=0)
+
+    def _cut(self, f: BinaryIO, size: int) -> None:
+        try:
+            f.truncate(size)
+            os.fsync(f.fileno())
+        except OSError as error:
+            self._cut_to = size
+            log.error(
+                "{path}: could not cut a failed write back to {size} bytes ({error}); "
+                "nothing more is written to it until that works",
+                path=str(self.path), size=size, error=str(error),
+            )
+        else:
+            self._cut_to = None
+
+    def append(self, record: Record) -> None:
+        """Write one record durably, or leave the file as it was and raise."""
+        line = encode_record(record)
+        with self._open_for_append() as f:
+            if self._cut_to is not None:
+                self._cut(f, self._cut_to)
+                if self._cut_to is not None:
+                    raise StorageFailed(
+                        f"{self.path} ends in a failed write that can't be cut off"
+                    )
+            start = os.fstat(f.fileno()).st_size
+            try:
+                written = 0
+                while written < len(line):
+                    written += f.write(line[written:]) or 0
+                os.fsync(f.fileno())
+            except OSError:
+                self._cut(f, start)
+                raise
 
     def rewrite(self, records: Iterable[Record]) -> None:
         """Replace the whole file with ``records``, atomically and durably."""
         temporary = self.path.with_name(self.path.name + ".tmp")
-        with _open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as f:
-            f.write(self.header)
-            for record in records:
-                f.write(encode_record(record))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, self.path)
+        try:
+            with _open_private(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) as f:
+                f.write(self.header)
+                for record in records:
+                    f.write(encode_record(record))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+        except OSError:
+            temporary.unlink(missing_ok=True)  # its space is wanted back on a full disk
+            raise
+        self._cut_to = None  # the file that needed it is gone
         fsync_directory(self.path.parent)
 
 

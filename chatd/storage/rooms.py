@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from chatd.kernel.interfaces import IRoomStore
 from chatd.kernel.records import RoomRecord
-from chatd.storage.keyed import KeyedFile
+from chatd.storage.keyed import Fields, KeyedFile, fields_problem
+
+# Absent optional fields mean no password and an empty topic.
+_ROOM_REQUIRED: Fields = {"name": (str,), "owner": (str,), "limit": (int,)}
+_ROOM_OPTIONAL: Fields = {"password_hash": (str, type(None)), "topic": (str,)}
+
+
+def room_problem(value: dict[str, Any]) -> str | None:
+    """What makes a stored room unusable (a missing or mistyped field), or None."""
+    return fields_problem(value, "room", _ROOM_REQUIRED, _ROOM_OPTIONAL)
 
 
 @implementer(IRoomStore)
@@ -25,7 +36,7 @@ class FileRoomStore:
                 password_hash=value.get("password_hash"),
                 topic=value.get("topic", ""),
             )
-            for key, value in self._file.load().items()
+            for key, value in self._file.load(room_problem).items()
         ]
 
     def save(self, record: RoomRecord) -> Deferred[None]:

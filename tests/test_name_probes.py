@@ -1,0 +1,89 @@
+"""Guest nicks that hit a registered name are counted per address, like failed logins, so
+``/nick`` can't be used to list the accounts quickly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.auth.checkers import GuestChecker
+from chatd.auth.credentials import GuestNick
+from chatd.kernel.errors import NameTaken, RateLimited
+from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.ratelimit import FailureLimiter
+from chatd.kernel.records import Account
+from chatd.members.local import LocalDirectory
+
+from fakes import FakeHasher, World, keyed_file
+
+
+class CountingDirectory:
+    """The embedded directory, counting the name checks asked of it."""
+
+    def __init__(self, directory: LocalDirectory) -> None:
+        self._directory = directory
+        self.lookups = 0
+
+    def lookup(self, name: str) -> Deferred[Account | None]:
+        self.lookups += 1
+        return self._directory.lookup(name)
+
+
+class NickOverTheWireTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        path = Path(self.mktemp())
+        path.mkdir(parents=True)
+        self.world = World(path)
+        alice = self.world.connect()
+        alice.send("/signup Alice password1")
+        alice.drop()
+
+    def nick(self, name: str) -> str:
+        return self.world.connect().send(f"/nick {name}")[-1]
+
+    def test_registered_names_tried_past_the_login_failure_limit_get_429(self) -> None:
+        for _ in range(10):
+            self.assertTrue(self.nick("Alice").startswith("409 "))
+        self.assertTrue(self.nick("Alice").startswith("429 "))
+        self.assertTrue(self.nick("Bob").startswith("429 "), "a free name too: nothing is asked")
+        self.world.clock.advance(30)
+        self.assertTrue(self.nick("Bob").startswith("201 "))
+
+    def test_free_names_are_not_counted(self) -> None:
+        for i in range(30):
+            self.assertTrue(self.nick(f"guest{i}").startswith("201 "))
+        self.assertTrue(self.nick("Alice").startswith("409 "))
+
+
+class GuestCheckerTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        path = Path(self.mktemp())
+        path.mkdir(parents=True)
+        local = LocalDirectory(keyed_file(path / "m.journal"), FakeHasher(), self.clock)
+        local.load()
+        self.successResultOf(local.signup("Alice", "password1"))
+        self.directory = CountingDirectory(local)
+        self.probes = FailureLimiter(self.clock, burst=3, interval=30.0)
+
+    def checker(self, exempt: bool = False) -> GuestChecker:
+        directory: IMemberDirectory = self.directory  # type: ignore[assignment]
+        return GuestChecker(directory, lambda name: False, True, self.probes,
+                            lambda peer: exempt)
+
+    def test_over_the_limit_the_directory_is_not_asked(self) -> None:
+        checker = self.checker()
+        for name in ("alice", "ALICE", "A1ice"):  # a look-alike counts as well
+            self.failureResultOf(checker.requestAvatarId(GuestNick(name, "10.0.0.1")), NameTaken)
+        self.assertRaises(RateLimited, checker.requestAvatarId, GuestNick("zed", "10.0.0.1"))
+        self.assertEqual(self.directory.lookups, 3)
+        self.successResultOf(checker.requestAvatarId(GuestNick("zed", "10.0.0.2")))
+
+    def test_exempt_addresses_are_not_counted(self) -> None:
+        checker = self.checker(exempt=True)
+        for _ in range(20):
+            self.failureResultOf(checker.requestAvatarId(GuestNick("alice", "127.0.0.1")),
+                                 NameTaken)
