@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from chatd.frontends.line_codec import DEFAULT_PORT
+from chatd.kernel.errors import BadName
+from chatd.kernel.names import DEFAULT_RESERVED, check_user_name
 
 DEFAULT_LINE = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
 
@@ -62,6 +64,7 @@ class Settings:
     login_failures_per_account: int = 5
     login_failures_per_address: int = 10
     room_password_failures: int = 3
+    reserved_names: tuple[str, ...] = DEFAULT_RESERVED
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -145,6 +148,19 @@ def _rate(value: Any) -> float:
     return number
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected a list of names (comma-separated on the command line)")
+    names = tuple(item.strip() for item in items if item.strip())
+    for name in names:
+        try:
+            check_user_name(name)
+        except BadName as error:
+            raise ValueError(f"{name!r}: {error}") from None
+    return names
+
+
 def _path(value: Any) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ValueError("expected a directory path")
@@ -216,6 +232,9 @@ KEYS: dict[str, Key] = {
                                   "wrong room passwords per user and room before one a minute"),
     "hash-queue": Key(_integer(1, 100_000),
                       "hashes waiting or running before logins get 503 busy"),
+    "reserved-names": Key(_names, "names (and their look-alikes) no guest or new account may "
+                          "take, comma-separated; replaces the default list (chatd, admin, "
+                          "root, nickserv, ...)"),
 }
 
 

@@ -42,6 +42,7 @@ from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
 from chatd.kernel.errors import StartupError
 from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory, LoginThrottle
@@ -180,7 +181,8 @@ class Reload(Service):
 
     RESTART_ONLY = ("line", "irc", "metrics", "data", "members", "members_secret",
                     "signups_per_address", "signups_total", "hash_time_cost",
-                    "hash_memory_kib", "hash_parallelism", "hash_threads", "hash_queue")
+                    "hash_memory_kib", "hash_parallelism", "hash_threads", "hash_queue",
+                    "reserved_names")
 
     def __init__(self, options: Options, reactor: Any, apply: Callable[[Settings], None],
                  certificates: list[ReloadableTLS]) -> None:
@@ -334,6 +336,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         signups=SignupLimits(reactor, settings.signups_per_address, settings.signups_total),
         exempt=admission.is_exempt,
         name_probes=name_probes,
+        reserved=ReservedNames(settings.reserved_names),
     )
     factory = LineFactory(portal, line_options(settings), reactor, admission, server.stats)
     irc_factory = IRCFactory(portal, irc_options(settings), reactor, admission, server.stats)

@@ -82,3 +82,11 @@ class OptionsTests(SynchronousTestCase):
     def test_room_limits_consistent(self) -> None:
         self.assertRefused("default-room-limit", "--default-room-limit", "50",
                            "--max-room-limit", "10")
+
+    def test_reserved_names_replace_the_default_list(self) -> None:
+        self.assertIn("nickserv", self.parse().reserved_names)
+        self.assertEqual(self.parse("--reserved-names", "boss, owner").reserved_names,
+                         ("boss", "owner"))
+        self.assertEqual(self.parse("--config", self.config('reserved-names = ["boss"]\n'))
+                         .reserved_names, ("boss",))
+        self.assertRaises(UsageError, self.parse, "--reserved-names", "a b")

@@ -248,6 +248,11 @@ class RegistrationTests(IRCTestCase):
         self.assertFalse(client.closed)
         self.assertEqual(find(client.send("NICK ann2"), "001")[0], "ann2")
 
+    def test_the_servers_name_is_reserved(self) -> None:
+        client = self.connect()
+        lines = client.send("NICK chatd", "USER u 0 * :u")
+        self.assertEqual(find(lines, "432")[1], "chatd")
+
     def test_bad_nick_gets_432(self) -> None:
         client = self.connect()
         lines = client.send("NICK [ann]", "USER x 0 * :x")

@@ -103,6 +103,12 @@ class Guests(LineTestCase):
             self.assertEqual(codes(self.world.connect().send(f"/nick {name}")), ["409"])
         self.assertEqual(codes(self.world.connect().send("/signup paypa1 password1")), ["409"])
 
+    def test_server_like_names_are_reserved(self) -> None:
+        for name in ("chatd", "NickServ", "admin", "r00t"):
+            self.assertEqual(codes(self.world.connect().send(f"/nick {name}")), ["410"])
+            self.assertEqual(codes(self.world.connect().send(f"/signup {name} password1")),
+                             ["410"])
+
     def test_invisible_characters_in_a_nick_are_refused(self) -> None:
         self.account("Alice")
         for name in ("Alice\u034f", "Alice\ufe0f", "Alice\u3164", "Alice\u115f", "\u3164"):

@@ -13,6 +13,7 @@ from chatd.auth.checkers import GuestChecker
 from chatd.auth.credentials import GuestNick
 from chatd.kernel.errors import NameTaken, RateLimited
 from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.records import Account
 from chatd.members.local import LocalDirectory
@@ -72,7 +73,7 @@ class GuestCheckerTests(SynchronousTestCase):
     def checker(self, exempt: bool = False) -> GuestChecker:
         directory: IMemberDirectory = self.directory  # type: ignore[assignment]
         return GuestChecker(directory, lambda name: False, True, self.probes,
-                            lambda peer: exempt)
+                            lambda peer: exempt, ReservedNames())
 
     def test_over_the_limit_the_directory_is_not_asked(self) -> None:
         checker = self.checker()

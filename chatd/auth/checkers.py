@@ -18,7 +18,7 @@ from chatd.auth.credentials import (
 )
 from chatd.kernel.errors import GuestsDisabled, NameTaken, RateLimited
 from chatd.kernel.interfaces import IMemberDirectory
-from chatd.kernel.names import check_user_name
+from chatd.kernel.names import ReservedNames, check_user_name
 from chatd.kernel.ratelimit import FailureLimiter, WindowCounter
 from chatd.kernel.records import Account
 
@@ -67,11 +67,13 @@ class SignupChecker:
         check_capacity: Callable[[], None],
         limits: SignupLimits,
         exempt: Callable[[str], bool],
+        reserved: ReservedNames,
     ) -> None:
         self._directory = directory
         self._name_in_use = name_in_use
         self._check_capacity = check_capacity
         self._exempt = exempt
+        self._reserved = reserved
         self._per_address = WindowCounter(limits.clock, limits.per_address, limits.window)
         self._overall = WindowCounter(limits.clock, limits.overall, limits.window)
 
@@ -79,9 +81,11 @@ class SignupChecker:
         self, credentials: ISignupCredentials
     ) -> Deferred[Identity]:
         name = check_user_name(credentials.name)
+        self._reserved.check(name)
         self._check_capacity()
         if self._name_in_use(name):
-            raise NameTaken(f"{name} is in use by a guest right now; pick another name")
+            raise NameTaken(f"{name}, or a name that looks like it, is in use by a guest right "
+                            "now; pick another name")
         peer = credentials.peer
         limited = not self._exempt(peer)
         wait = max(self._overall.wait(""), self._per_address.wait(peer) if limited else 0)
@@ -117,12 +121,14 @@ class GuestChecker:
         allowed: bool,
         probes: FailureLimiter,
         exempt: Callable[[str], bool],
+        reserved: ReservedNames,
     ) -> None:
         self._directory = directory
         self._name_in_use = name_in_use
         self._allowed = allowed
         self._probes = probes
         self._exempt = exempt
+        self._reserved = reserved
 
     def requestAvatarId(  # type: ignore[override]
         self, credentials: IGuestCredentials
@@ -132,8 +138,10 @@ class GuestChecker:
                 "this server requires an account: /signup NAME PASSWORD or /login NAME PASSWORD"
             )
         name = check_user_name(credentials.name)
+        self._reserved.check(name)
         if self._name_in_use(name):
-            raise NameTaken(f"{name} is in use right now; pick another name")
+            raise NameTaken(f"{name}, or a name that looks like it, is in use right now; "
+                            "pick another name")
         peer = credentials.peer
         limited = not self._exempt(peer)
         wait = self._probes.wait(peer) if limited else 0

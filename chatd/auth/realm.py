@@ -13,6 +13,7 @@ from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, Sig
 from chatd.auth.credentials import Identity
 from chatd.core.service import ChatServer
 from chatd.kernel.interfaces import IChatMind, IChatSession, IDelivery, IMemberDirectory
+from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.members.local import LoginThrottle
 
@@ -54,11 +55,13 @@ def make_portal(
     signups: SignupLimits,
     exempt: Callable[[str], bool] = lambda peer: False,
     name_probes: FailureLimiter | None = None,
+    reserved: ReservedNames | None = None,
 ) -> Portal:
     """The Portal with the three ways in: login, signup, and (if allowed) a guest nick.
     ``exempt`` says which addresses skip the per-address and rate limits; ``name_probes``
     counts guest nicks that hit a registered name, per address (by default with the failed
-    logins' default limits)."""
+    logins' default limits); ``reserved`` are names no guest or new account may take."""
+    reserved = reserved or ReservedNames()
     if name_probes is None:
         throttle = LoginThrottle()
         name_probes = FailureLimiter(
@@ -68,7 +71,8 @@ def make_portal(
         ChatRealm(server, delivery, exempt),
         [
             AccountChecker(directory),
-            SignupChecker(directory, server.is_online, server.check_capacity, signups, exempt),
-            GuestChecker(directory, server.is_online, guests, name_probes, exempt),
+            SignupChecker(directory, server.is_online, server.check_capacity, signups, exempt,
+                          reserved),
+            GuestChecker(directory, server.is_online, guests, name_probes, exempt, reserved),
         ],
     )
