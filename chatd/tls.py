@@ -20,6 +20,8 @@ from twisted.internet.interfaces import IOpenSSLContextFactory, IProtocolFactory
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions, TLSVersion
 from zope.interface import implementer
 
+from chatd.twisted_private import fail_loudly, parsed_tls_options, replace_tls_options
+
 MOZILLA_INTERMEDIATE = ":".join([
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
     "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
@@ -29,7 +31,7 @@ MOZILLA_INTERMEDIATE = ":".join([
 
 
 def _hardened(endpoint: SSL4ServerEndpoint) -> CertificateOptions:
-    parsed: CertificateOptions = endpoint._sslContextFactory  # the parser's, files read
+    parsed: CertificateOptions = parsed_tls_options(endpoint)  # the parser's, files read
     return CertificateOptions(
         privateKey=parsed.privateKey,
         certificate=parsed.certificate,
@@ -71,8 +73,7 @@ def listener(
     tls = None
     if isinstance(endpoint, SSL4ServerEndpoint):
         tls = ReloadableTLS(reactor, description)
-        endpoint._sslContextFactory = tls  # replaces the parser's default options
+        replace_tls_options(endpoint, tls)  # in place of the parser's default options
     service = StreamServerEndpointService(endpoint, factory)
-    # As strports.service does: a port that can't be bound stops start-up with the error.
-    service._raiseSynchronously = True
+    fail_loudly(service)
     return service, tls

@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.auth.checkers import GuestChecker
-from chatd.auth.credentials import GuestNick
+from chatd.kernel.credentials import GuestNick
 from chatd.kernel.errors import NameTaken, RateLimited
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.names import ReservedNames

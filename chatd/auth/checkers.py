@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
-from chatd.auth.credentials import (
+from chatd.kernel.credentials import (
     IAccountCredentials,
     Identity,
     IGuestCredentials,

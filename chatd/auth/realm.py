@@ -10,8 +10,8 @@ from twisted.cred.portal import IRealm, Portal
 from zope.interface import implementer
 
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
-from chatd.auth.credentials import Identity
 from chatd.core.service import ChatServer
+from chatd.kernel.credentials import Identity
 from chatd.kernel.interfaces import IChatMind, IChatSession, IDelivery, IMemberDirectory
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter

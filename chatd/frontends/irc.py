@@ -27,7 +27,6 @@ from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 from zope.interface import implementer
 
-from chatd.auth.credentials import AccountLogin, GuestNick, Signup
 from chatd.core.stats import Stats
 from chatd.frontends import irc_codec as codec
 from chatd.frontends.admission import Admission
@@ -35,6 +34,7 @@ from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.irc_codec import SERVER_NAME, channel, message, numeric, source
 from chatd.frontends.line_codec import TooLong
 from chatd.kernel import errors
+from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.events import Event, Joined, LeaveReason, Left
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold

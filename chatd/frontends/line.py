@@ -20,10 +20,10 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatd.auth.credentials import AccountLogin, GuestNick, Signup
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.line_codec import Code, TooLong, multiline, render_event, reply
 from chatd.kernel import errors
+from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.events import Event, LeaveReason
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.text import for_log

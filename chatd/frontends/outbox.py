@@ -27,6 +27,8 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from zope.interface import implementer
 
+from chatd.twisted_private import nothing_buffered
+
 
 def send_now(transport: tcp.Connection, data: bytes) -> bytes:
     """Send ``data`` on a plain TCP (or unix) socket at once; return what is left unsent.
@@ -37,13 +39,7 @@ def send_now(transport: tcp.Connection, data: bytes) -> bytes:
     the cost of a delivery. Anything unsent, or any socket error, is left to
     ``transport.write``, which keeps its ordering, back-pressure and error handling.
     """
-    if (
-        transport._tempDataLen
-        or len(transport.dataBuffer) != transport.offset
-        or transport.disconnecting
-        or not transport.connected
-        or transport._writeDisconnected
-    ):
+    if not nothing_buffered(transport):
         return data
     try:
         sent = transport.socket.send(data)

@@ -1,0 +1,45 @@
+"""The Twisted private attributes chatd relies on (chatd/twisted_private.py) still exist.
+
+When a Twisted release renames one, this fails naming it, before anything subtler breaks.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet import reactor, tcp
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import CertificateOptions
+from twisted.trial.unittest import TestCase
+
+from chatd.twisted_private import USED, nothing_buffered
+
+
+class PrivateAttributesTests(TestCase):
+    def instances(self) -> dict[type, object]:
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        connection = tcp.Connection(a, Protocol(), reactor)  # type: ignore[arg-type]
+        endpoint = SSL4ServerEndpoint(reactor, 0, CertificateOptions())  # type: ignore[arg-type]
+        service = StreamServerEndpointService(
+            TCP4ServerEndpoint(reactor, 0), Factory.forProtocol(Protocol)
+        )
+        return {tcp.Connection: connection, SSL4ServerEndpoint: endpoint,
+                StreamServerEndpointService: service}
+
+    def test_every_attribute_used_exists(self) -> None:
+        instances = self.instances()
+        for cls, name in USED:
+            self.assertTrue(hasattr(instances[cls], name),
+                            f"Twisted's {cls.__name__} has no {name} any more: see "
+                            "chatd/twisted_private.py")
+
+    def test_a_fresh_connection_has_nothing_buffered(self) -> None:
+        connection = self.instances()[tcp.Connection]
+        connection.connected = True  # type: ignore[attr-defined]
+        self.assertTrue(nothing_buffered(connection))  # type: ignore[arg-type]
+        connection._tempDataLen = 1  # what write() does before the reactor's next pass
+        self.assertFalse(nothing_buffered(connection))  # type: ignore[arg-type]
