@@ -27,8 +27,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from twisted.words.protocols import irc
 
-from chatd.frontends import irc_codec as codec
-from chatd.frontends.irc import _COMMANDS, IRCFactory, Options
+from chatd.frontends.irc import COMMANDS as IRC_COMMANDS
+from chatd.frontends.irc import IRCFactory, Options, codec
 
 from fakes import World
 from tests.fuzz_support import (
@@ -119,7 +119,7 @@ def plain(account: str, password: str) -> str:
     return base64.b64encode(f"\0{account}\0{password}".encode()).decode()
 
 
-IRC_VERBS = [*_COMMANDS, "privmsg", "Join", "FROB", "", ":", "\tJOIN", "PRIVMSG\x00"]
+IRC_VERBS = [*IRC_COMMANDS, "privmsg", "Join", "FROB", "", ":", "\tJOIN", "PRIVMSG\x00"]
 LOGINS = ["NICK ann", "NICK bob", "NICK acct", "USER u 0 * :Real Name", "PASS password1",
           "CAP LS 302", "CAP REQ :sasl", "CAP END", "AUTHENTICATE PLAIN",
           f"AUTHENTICATE {plain('acct', 'password1')}", "REGISTER * x password1"]

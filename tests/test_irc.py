@@ -15,8 +15,7 @@ from twisted.trial.unittest import TestCase
 from twisted.words.protocols.irc import parsemsg
 
 from chatd.core.service import Limits
-from chatd.frontends import irc_codec as codec
-from chatd.frontends.irc import IRCFactory, IRCProtocol, Options
+from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec
 from chatd.frontends.line_codec import render_event as render_line
 from chatd.kernel.events import (
     Joined,

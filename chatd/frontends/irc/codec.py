@@ -164,6 +164,11 @@ def channel(room: str) -> str:
     return f"{CHANNEL_PREFIX}{room}"
 
 
+def is_channel(name: str) -> bool:
+    """Whether a target names a channel (else a nick)."""
+    return name.startswith(CHANNEL_PREFIX)
+
+
 def text_lines(prefix: str, command: str, target: str, text: str, action: bool = False
                ) -> bytes:
     """``text`` as as many ``command`` lines as it takes to keep each within 512 bytes."""

@@ -1,0 +1,87 @@
+"""Channel commands: JOIN, PART, TOPIC, NAMES, LIST, and the greeting after one's own JOIN."""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred
+from twisted.words.protocols import irc
+
+from chatd.frontends.irc import codec
+from chatd.frontends.irc.codec import channel
+from chatd.frontends.irc.context import Context, each
+from chatd.frontends.irc.replies import CHANNEL
+from chatd.kernel import errors
+from chatd.kernel.names import fold
+from chatd.kernel.views import RoomView
+
+
+def join(ctx: Context, channels: str, keys: str = "", *_: str) -> Deferred[None] | None:
+    session = ctx.me
+    if channels == "0":
+        for name in session.my_rooms():
+            session.leave(name)
+        return None
+    names = channels.split(",")
+    passwords = keys.split(",") if keys else []
+    pairs = [(name, passwords[i] if i < len(passwords) else "")
+             for i, name in enumerate(names) if name]
+    # Our own JOIN, topic and names arrive through deliver(), as for other sessions.
+    return each(ctx, CHANNEL, None, lambda name, key: session.join(name, key or None), pairs,
+                "JOIN")
+
+
+def part(ctx: Context, channels: str, *_: str) -> Deferred[None]:
+    return each(ctx, CHANNEL, None, ctx.me.leave,
+                [(name,) for name in channels.split(",") if name], "PART")
+
+
+def topic(ctx: Context, name: str, *text: str) -> Deferred[None] | None:
+    session = ctx.me
+    if text:
+        return session.set_topic(name, text[0])
+    send_topic(ctx, session.room(name), query=True)
+    return None
+
+
+def send_topic(ctx: Context, room: RoomView, query: bool = False) -> None:
+    if room.topic:
+        ctx.send(irc.RPL_TOPIC, channel(room.name), room.topic)
+    elif query:
+        ctx.send(irc.RPL_NOTOPIC, channel(room.name), "No topic is set")
+
+
+def names(ctx: Context, channels: str = "", *_: str) -> None:
+    session = ctx.me
+    for name in channels.split(",") if channels else []:
+        try:
+            room = session.who(name)
+        except errors.ChatError:
+            # Unknown, or locked and we are not in it: as IRC does for a secret channel.
+            ctx.send(irc.RPL_ENDOFNAMES, name, "End of /NAMES list")
+        else:
+            send_names(ctx, room)
+    if not channels:
+        ctx.send(irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+
+
+def send_names(ctx: Context, room: RoomView) -> None:
+    listed = [("@" if member.owner else "") + member.name for member in room.members]
+    ctx.write(codec.name_lines(ctx.client(), channel(room.name), listed))
+
+
+def greet(ctx: Context, room_name: str) -> None:
+    """After our own JOIN: the topic and the names, as IRC clients expect."""
+    try:
+        room = ctx.me.who(room_name)
+    except errors.ChatError:
+        return
+    send_topic(ctx, room)
+    send_names(ctx, room)
+
+
+def list_rooms(ctx: Context, channels: str = "", *_: str) -> None:
+    wanted = {fold(name.lstrip("#")) for name in channels.split(",") if name}
+    ctx.send(irc.RPL_LISTSTART, "Channel", "Users  Name")
+    for room in ctx.me.rooms():
+        if not wanted or room.key in wanted:
+            ctx.send(irc.RPL_LIST, channel(room.name), str(room.count), room.topic)
+    ctx.send(irc.RPL_LISTEND, "End of /LIST")

@@ -1,0 +1,96 @@
+"""The command table: every IRC command chatd answers, with its handler, its fewest
+parameters, whether it needs registration, and what its first parameter names (the *target
+kind* ``replies`` maps errors by). A table, not method lookups: what a client may send before
+registering is declared here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from chatd.frontends.irc import channels, messages, modes, queries
+from chatd.frontends.irc.codec import SERVER_NAME, message
+from chatd.frontends.irc.context import Context
+from chatd.frontends.irc.replies import CHANNEL, NICK, REGISTER, SASL, TARGET
+
+# A handler returns None, or a Deferred when its reply is still to come.
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    handler: Handler
+    min_params: int = 0
+    registered: bool = True
+    target: str | None = None
+
+
+# -- registration: the state machine decides, the protocol carries it out -------------------
+
+def cap(ctx: Context, subcommand: str, *args: str) -> Deferred[Any] | None:
+    return ctx.run(ctx.registration.cap(subcommand, *args))
+
+
+def password(ctx: Context, given: str, *_: str) -> Deferred[Any] | None:
+    return ctx.run(ctx.registration.password(given))
+
+
+def nick(ctx: Context, name: str | None = None, *_: str) -> Deferred[Any] | None:
+    return ctx.run(ctx.registration.nick(name))
+
+
+def user(ctx: Context, *_: str) -> Deferred[Any] | None:
+    return ctx.run(ctx.registration.user())
+
+
+def authenticate(ctx: Context, data: str, *_: str) -> Deferred[Any] | None:
+    return ctx.run(ctx.registration.authenticate(data))
+
+
+def register(ctx: Context, account: str, _email: str, given: str, *_: str
+             ) -> Deferred[Any] | None:
+    return ctx.run(ctx.registration.register(account, given))
+
+
+# -- the connection ------------------------------------------------------------------------
+
+def ping(ctx: Context, token: str, *_: str) -> None:
+    ctx.write(message(SERVER_NAME, "PONG", SERVER_NAME, token))
+
+
+def pong(ctx: Context, *_: str) -> None:
+    """Any line proves the client alive (the protocol reset its timer on input)."""
+
+
+def quit_(ctx: Context, text: str = "", *_: str) -> None:
+    ctx.quit(text)
+
+
+COMMANDS: dict[str, Command] = {
+    "CAP": Command(cap, 1, registered=False),
+    "PASS": Command(password, 1, registered=False),
+    "NICK": Command(nick, 0, registered=False, target=NICK),
+    "USER": Command(user, 4, registered=False),
+    "AUTHENTICATE": Command(authenticate, 1, registered=False, target=SASL),
+    "REGISTER": Command(register, 3, registered=False, target=REGISTER),
+    "PING": Command(ping, 1, registered=False),
+    "PONG": Command(pong, 0, registered=False),
+    "QUIT": Command(quit_, 0, registered=False),
+    "JOIN": Command(channels.join, 1, target=CHANNEL),
+    "PART": Command(channels.part, 1, target=CHANNEL),
+    "PRIVMSG": Command(messages.privmsg, 0, target=TARGET),
+    "NOTICE": Command(messages.notice, 0, target=TARGET),
+    "NAMES": Command(channels.names, 0, target=CHANNEL),
+    "LIST": Command(channels.list_rooms, 0, target=CHANNEL),
+    "TOPIC": Command(channels.topic, 1, target=CHANNEL),
+    "MODE": Command(modes.mode, 1, target=CHANNEL),
+    "WHO": Command(queries.who, 0, target=CHANNEL),
+    "WHOIS": Command(queries.whois, 1, target=NICK),
+    "AWAY": Command(queries.away, 0),
+    "MOTD": Command(queries.motd, 0),
+    "LUSERS": Command(queries.lusers, 0),
+}

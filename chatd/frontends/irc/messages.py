@@ -1,0 +1,60 @@
+"""Talking: PRIVMSG and NOTICE to channels and nicks.
+
+Only what a client sends passes here; what it receives is rendered once per event by
+delivery (``codec.render_event``), never per recipient.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred
+from twisted.words.protocols import irc
+
+from chatd.frontends.irc import codec
+from chatd.frontends.irc.context import Context, each
+from chatd.frontends.irc.replies import TARGET
+from chatd.kernel import errors
+from chatd.kernel.views import UserView
+
+# PRIVMSG and NOTICE targets per line (TARGMAX in ISUPPORT).
+MAX_TARGETS = 4
+
+
+def _relay(ctx: Context, target: str, text: str) -> UserView | None:
+    """Say ``text`` in a channel, or send it to a nick (the user it reached)."""
+    session = ctx.me
+    text, action = codec.incoming_text(text)
+    if not codec.is_channel(target):
+        return session.message(target, text)
+    session.say(text, target, action=action)
+    return None
+
+
+def _privmsg_one(ctx: Context, target: str, text: str) -> None:
+    user = _relay(ctx, target, text)
+    away = None if user is None else ctx.away.get(user.key)
+    if user is not None and away is not None:
+        ctx.send(irc.RPL_AWAY, user.name, away)
+
+
+def privmsg(ctx: Context, targets: str = "", text: str = "", *_: str
+            ) -> Deferred[None] | None:
+    if not targets:
+        ctx.send(irc.ERR_NORECIPIENT, "No recipient given (PRIVMSG)")
+        return None
+    if not text:
+        ctx.send(irc.ERR_NOTEXTTOSEND, "No text to send")
+        return None
+    if targets.count(",") >= MAX_TARGETS:
+        ctx.send(irc.ERR_TOOMANYTARGETS, targets, f"at most {MAX_TARGETS} targets")
+        return None
+    return each(ctx, TARGET, None, lambda target, said: _privmsg_one(ctx, target, said),
+                [(target, text) for target in targets.split(",") if target], "PRIVMSG")
+
+
+def notice(ctx: Context, targets: str = "", text: str = "", *_: str) -> None:
+    """Relayed like PRIVMSG, but (as IRC requires) no error is ever sent back."""
+    for target in targets.split(",")[:MAX_TARGETS]:
+        try:
+            _relay(ctx, target, text)
+        except errors.ChatError:
+            continue

@@ -1,0 +1,269 @@
+"""The IRC connection: framing hand-off, keep-alive, events out, and command dispatch.
+
+Everything IRC-specific that is not about a socket lives beside this module: registration
+(``registration``, sans-IO), the command table (``commands``) and its handlers, errors as
+numerics (``replies``), and the wire format (``codec``). ``IRCProtocol`` glues them to a
+``ChatConnection`` and is the handlers' ``Context``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from twisted.cred.credentials import ICredentials
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.words.protocols import irc
+from zope.interface import implementer
+
+from chatd.frontends.connection import ChatConnection, FrontendFactory
+from chatd.frontends.irc import channels, codec, queries, replies
+from chatd.frontends.irc.codec import SERVER_NAME, message, numeric
+from chatd.frontends.irc.commands import COMMANDS
+from chatd.frontends.irc.options import Options
+from chatd.frontends.irc.registration import (
+    Action,
+    Close,
+    LogIn,
+    Refuse,
+    Registration,
+    Reply,
+    Send,
+    Welcome,
+)
+from chatd.frontends.line_codec import TooLong
+from chatd.kernel import errors
+from chatd.kernel.events import Event, Joined, LeaveReason, Left
+from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.names import fold
+
+log = Logger()
+
+
+@implementer(IChatMind)
+class IRCProtocol(ChatConnection):
+    """One IRC client connection."""
+
+    __slots__ = ("_away", "_pinged", "_registration", "_timer")
+    kind = "IRC"
+    render = staticmethod(codec.render_event)
+    echo = False  # IRC clients show their own messages without an echo
+
+    @property
+    def write(self) -> Callable[[bytes], None]:
+        return self.outbox.write
+
+    def __init__(self, home: IRCFactory) -> None:
+        super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)
+        self._away = home.away
+        self._timer: IDelayedCall | None = None
+        self._pinged = False
+        self._registration: Registration  # made once admitted, when the address is known
+
+    # -- connection --------------------------------------------------------------------
+
+    def admitted(self) -> None:
+        self._registration = Registration(self.host)
+        self._keep_alive()
+
+    def activity(self) -> None:
+        self._keep_alive()
+
+    def login_timeout_text(self) -> str:
+        return f"Registration timeout: {self._options.login_timeout:g} seconds"
+
+    def too_much_text(self) -> str:
+        return f"More than {self._options.max_bytes_before_login} bytes before registering"
+
+    def gone(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        if self.session is not None:
+            self._away.pop(self.session.key, None)
+
+    def _keep_alive(self) -> None:
+        """(Re)start the silence timer: PING after ``ping_interval``, close if no answer."""
+        self._pinged = False
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(self._options.ping_interval)
+        else:
+            self._timer = self._clock.callLater(self._options.ping_interval, self._silent)
+
+    def _silent(self) -> None:
+        if self._pinged:
+            self.leave_reason = LeaveReason.TIMEOUT
+            self.close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
+            return
+        self._pinged = True
+        self.outbox.write(message("", "PING", SERVER_NAME))
+        self._timer = self._clock.callLater(self._options.ping_timeout, self._silent)
+
+    def close(self, why: str) -> None:
+        self.outbox.write(message("", "ERROR", f"Closing link: {why}"))
+        self.outbox.close()
+
+    def quit(self, text: str) -> None:
+        self.leave_reason, self.quit_message = LeaveReason.QUIT, text
+        self.close(f"Quit: {text}" if text else "Quit")
+
+    # -- events out --------------------------------------------------------------------
+
+    def deliver(self, event: Event) -> None:
+        # Room messages don't come here: delivery writes them to ``write`` in the IRC format
+        # and, as ``echo`` is False, skips the sender (IRC clients show their own lines).
+        if codec.is_quit(event) and self._still_shared(event):
+            return
+        self.outbox.write(event.encoded(codec.render_event))
+        if (isinstance(event, Joined) and self.session is not None
+                and fold(event.who) == self.session.key):
+            channels.greet(self, event.room)
+
+    def _still_shared(self, event: Event) -> bool:
+        """Whether a quitting user is in another of our channels, which will carry the QUIT.
+
+        The core tells each room in turn and removes the user from each after telling it,
+        so the last shared room's event is the one to show.
+        """
+        assert isinstance(event, Left)
+        return self.session is not None and self.session.shares_room(event.who, event.room)
+
+    # -- input -------------------------------------------------------------------------
+
+    def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
+        """Handle one line; a Deferred if its reply is still to come."""
+        if item is TooLong.LINE or (
+            isinstance(item, bytes) and codec.body_length(item) > codec.MAX_BODY
+        ):
+            self._home.stats.rejected["LineTooLong"] += 1
+            self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
+            return None
+        assert isinstance(item, bytes)
+        parsed = codec.parse_message(codec.decode_line(item))
+        if parsed is None:
+            return None
+        command = COMMANDS.get(parsed.command)
+        if command is None:
+            self.send(irc.ERR_UNKNOWNCOMMAND, parsed.command, "Unknown command")
+            return None
+        if command.registered and not self._registration.registered:
+            self.send(irc.ERR_NOTREGISTERED, "You have not registered")
+            return None
+        if len(parsed.params) < command.min_params:
+            self.send(irc.ERR_NEEDMOREPARAMS, parsed.command, "Not enough parameters")
+            return None
+        target = parsed.params[0] if parsed.params else "*"
+        d = maybeDeferred(command.handler, self, *parsed.params)
+        d.addErrback(self.refused, command.target, target, parsed.command)
+        return None if d.called else d
+
+    def run(self, actions: list[Action]) -> Deferred[Any] | None:
+        """Carry out the registration machine's actions; a login is always the last."""
+        for action in actions:
+            match action:
+                case Reply(code=code, params=params):
+                    self.send(code, *params)
+                case Send(command=command, params=params, prefix=prefix):
+                    self.outbox.write(message(prefix, command, *params))
+                case Welcome():
+                    queries.welcome(self)
+                case Refuse(error=error, kind=kind, target=target, command=command):
+                    self.error(error, kind, target, command)
+                case Close(why=why):
+                    self.close(why)
+                case LogIn(credentials=credentials):
+                    return self._log_in(credentials)
+        return None
+
+    def _log_in(self, credentials: ICredentials) -> Deferred[Any]:
+        """Portal login; the session is kept, or given back if the client left meanwhile."""
+
+        def logged_in(result: Any) -> Deferred[None] | None:
+            _, session, logout = result
+            if self._closed:
+                logout()
+                return None
+            self.logged_in(session, logout)
+            kind = "guest" if session.guest else "account"
+            log.info("{name} logged in over IRC ({kind}) from {peer}", name=session.name,
+                     kind=kind, peer=self.peer)
+            return self.run(self._registration.logged_in(session.name, session.key,
+                                                         session.guest))
+
+        def refused(failure: Failure) -> Deferred[None] | None:
+            failure.trap(errors.ChatError)
+            assert isinstance(failure.value, errors.ChatError)
+            return self.run(self._registration.refused(failure.value))
+
+        return self._home.portal.login(credentials, self, IChatSession).addCallbacks(
+            logged_in, refused)
+
+    def refused(self, failure: Failure, kind: str | None, target: str, command: str) -> None:
+        if not isinstance(failure.value, errors.ChatError):
+            log.failure("IRC {command} from {peer} failed", failure, command=command,
+                        peer=self.peer)
+            self.send(codec.ERR_UNKNOWNERROR, command, "internal server error; it was logged")
+            return
+        self.error(failure.value, kind, target, command)
+
+    def error(self, error: errors.ChatError, kind: str | None, target: str,
+              command: str) -> str:
+        """Send the reply ``replies`` gives ``error``; return that numeric or FAIL code."""
+        stats = self._home.stats
+        stats.rejected[type(error).__name__] += 1
+        if isinstance(error, errors.WrongCredentials):
+            stats.login_failures += 1
+        if isinstance(error, errors.Flooding):
+            log.warn("IRC {peer} disconnected for flooding", peer=self.peer)
+            self.leave_reason = LeaveReason.FLOOD
+            self.close("Excess Flood")
+            return replies.code_for(error, kind)[0]
+        code, line = replies.error_line(self.client(), error, kind, target, command)
+        self.outbox.write(line)
+        return code
+
+    # -- the handlers' context ---------------------------------------------------------
+
+    @property
+    def me(self) -> IChatSession:
+        assert self.session is not None, "registered connections have a session"
+        return self.session
+
+    @property
+    def registration(self) -> Registration:
+        return self._registration
+
+    @property
+    def away(self) -> dict[str, str]:
+        return self._away
+
+    @property
+    def motd(self) -> tuple[str, ...]:
+        return self._options.motd
+
+    def client(self) -> str:
+        """How numerics address this client: its nick, or ``*`` before it has one."""
+        # A nick is only accepted once it logs in, so until then the client is "*".
+        return "*" if self.session is None else self.session.name
+
+    def send(self, code: str, *params: str) -> None:
+        self.outbox.write(numeric(code, self.client(), *params))
+
+
+class IRCFactory(FrontendFactory):
+    """Builds IRC connections; holds the away messages IRC users set (an IRC-only notion)."""
+
+    options: Options
+
+    @cached_property
+    def away(self) -> dict[str, str]:
+        """Away messages by user key: set by AWAY, shown in 301 and WHOIS, dropped on quit."""
+        return {}
+
+    def buildProtocol(self, addr: Any) -> IRCProtocol:
+        protocol = IRCProtocol(self)
+        protocol.factory = self
+        return protocol

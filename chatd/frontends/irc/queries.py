@@ -1,0 +1,96 @@
+"""People and server queries: WHO, WHOIS, AWAY, MOTD, LUSERS, and the welcome burst."""
+
+from __future__ import annotations
+
+from twisted.words.protocols import irc
+
+from chatd.frontends.irc import codec
+from chatd.frontends.irc.codec import SERVER_NAME, channel
+from chatd.frontends.irc.context import Context
+from chatd.frontends.irc.replies import NICK
+from chatd.kernel import errors
+from chatd.kernel.text import clean_text
+from chatd.kernel.views import MemberView, UserView
+
+
+def _who_line(ctx: Context, user: MemberView | UserView, chan: str, owner: bool) -> None:
+    flags = ("G" if user.key in ctx.away else "H") + ("@" if owner else "")
+    real = "chatd guest" if user.guest else "chatd account"
+    ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER_NAME, user.name, flags,
+             f"0 {real}")
+
+
+def who(ctx: Context, mask: str = "*", *_: str) -> None:
+    session = ctx.me
+    try:
+        if codec.is_channel(mask):
+            room = session.who(mask)
+            for member in room.members:
+                _who_line(ctx, member, channel(room.name), member.owner)
+        elif mask not in ("*", "0"):
+            _who_line(ctx, session.whois(mask), "*", False)
+    except errors.ChatError:
+        pass  # WHO of nobody is an empty list, not an error
+    ctx.send(irc.RPL_ENDOFWHO, mask, "End of WHO list")
+
+
+def whois(ctx: Context, *params: str) -> None:
+    nick = params[-1].split(",")[0]
+    try:
+        user = ctx.me.whois(nick)
+    except errors.ChatError as error:
+        ctx.error(error, NICK, nick, "WHOIS")
+    else:
+        real = "chatd guest" if user.guest else "chatd account"
+        ctx.send(irc.RPL_WHOISUSER, user.name, user.name, codec.USER_HOST, "*", real)
+        rooms = [("@" if membership.owner else "") + channel(membership.room)
+                 for membership in user.rooms]
+        if rooms:
+            ctx.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
+        ctx.send(irc.RPL_WHOISSERVER, user.name, SERVER_NAME, "chatd")
+        if user.key in ctx.away:
+            ctx.send(irc.RPL_AWAY, user.name, ctx.away[user.key])
+        if not user.guest:
+            ctx.send(codec.RPL_WHOISACCOUNT, user.name, user.name, "is logged in as")
+    ctx.send(irc.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+
+
+def away(ctx: Context, text: str = "", *_: str) -> None:
+    key = ctx.me.key
+    if text:
+        # Shown to others in 301/WHOIS: the same rules as a message (no escapes, no CR).
+        ctx.away[key] = clean_text(codec.incoming_text(text)[0])
+        ctx.send(irc.RPL_NOWAWAY, "You have been marked as being away")
+    else:
+        ctx.away.pop(key, None)
+        ctx.send(irc.RPL_UNAWAY, "You are no longer marked as being away")
+
+
+def motd(ctx: Context, *_: str) -> None:
+    if not ctx.motd:
+        ctx.send(irc.ERR_NOMOTD, "MOTD File is missing")
+        return
+    ctx.send(irc.RPL_MOTDSTART, f"- {SERVER_NAME} Message of the day - ")
+    for line in ctx.motd:
+        ctx.send(irc.RPL_MOTD, f"- {line}")
+    ctx.send(irc.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+
+def lusers(ctx: Context, *_: str) -> None:
+    server = ctx.me.server_info()
+    users = server.sessions
+    ctx.send(irc.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
+    ctx.send(irc.RPL_LUSERCHANNELS, str(server.rooms), "channels formed")
+    ctx.send(irc.RPL_LUSERME, f"I have {users} clients and 0 servers")
+
+
+def welcome(ctx: Context) -> None:
+    """What a client gets once registered: 001-005, then LUSERS and MOTD."""
+    nick = ctx.me.name
+    ctx.send(irc.RPL_WELCOME, f"Welcome to the {SERVER_NAME} IRC network, {nick}")
+    ctx.send(irc.RPL_YOURHOST, f"Your host is {SERVER_NAME}, running {codec.VERSION}")
+    ctx.send(irc.RPL_CREATED, "This server speaks IRC to chatd's rooms")
+    ctx.send(irc.RPL_MYINFO, SERVER_NAME, codec.VERSION, "i", "klo", "kl")
+    ctx.write(codec.isupport_lines(nick))
+    lusers(ctx)
+    motd(ctx)

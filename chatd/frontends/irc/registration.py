@@ -1,0 +1,280 @@
+"""IRC registration as a sans-IO state machine: inputs in, actions out, no transport.
+
+A client registers by sending ``NICK`` and ``USER``; it may first open a ``CAP`` negotiation
+(which holds registration until ``CAP END``), log in with ``PASS``, SASL ``PLAIN``
+(``AUTHENTICATE``) or create an account with the IRCv3 ``REGISTER`` draft. This module decides
+what each of those lines means in the current state and answers with *actions*: replies to
+send, credentials to log in with, the welcome, a close. The protocol runs the actions (the
+portal login is its only asynchronous step) and reports the login's outcome back with
+``logged_in`` or ``refused``, which answer with more actions.
+
+The state is one of ``State``; CAP negotiation and authentication overlap (SASL happens inside
+a negotiation), so "authenticated while negotiating" is a state of its own rather than two
+booleans. The protocol handles commands one at a time and queues lines behind a login, so no
+input arrives while a login is outstanding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from twisted.cred.credentials import ICredentials
+from twisted.words.protocols import irc
+
+from chatd.frontends.irc import codec
+from chatd.frontends.irc.codec import source
+from chatd.frontends.irc.replies import NICK, REGISTER, SASL, code_for
+from chatd.kernel import errors
+from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
+from chatd.kernel.names import fold
+
+CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect"}
+# SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
+SASL_MAX = 4096
+SASL_CHUNK = 400
+# Registration failures after which the client may simply send another NICK.
+RETRY_NICK = frozenset({irc.ERR_ERRONEUSNICKNAME, irc.ERR_NICKNAMEINUSE})
+
+
+class State(Enum):
+    """Where a connection is in registering."""
+
+    ANONYMOUS = "anonymous"  # not logged in; NICK and USER register it
+    NEGOTIATING = "negotiating CAP"  # not logged in; registration waits for CAP END
+    AUTHENTICATED = "authenticated"  # logged in (SASL, REGISTER), not yet welcomed
+    AUTHENTICATED_NEGOTIATING = "authenticated, negotiating CAP"
+    REGISTERED = "registered"  # welcomed: every command is open
+
+
+_NEGOTIATING = frozenset({State.NEGOTIATING, State.AUTHENTICATED_NEGOTIATING})
+_LOGGED_IN = frozenset({State.AUTHENTICATED, State.AUTHENTICATED_NEGOTIATING,
+                        State.REGISTERED})
+# What opening and closing a CAP negotiation, and logging in, do to the state.
+_OPEN = {State.ANONYMOUS: State.NEGOTIATING,
+         State.AUTHENTICATED: State.AUTHENTICATED_NEGOTIATING}
+_CLOSE = {v: k for k, v in _OPEN.items()}
+_LOG_IN = {State.ANONYMOUS: State.AUTHENTICATED,
+           State.NEGOTIATING: State.AUTHENTICATED_NEGOTIATING}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A numeric to the client (the protocol adds the client's name)."""
+
+    code: str
+    params: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A server line that is not a numeric (CAP, AUTHENTICATE, FAIL, REGISTER)."""
+
+    command: str
+    params: tuple[str, ...]
+    prefix: str = codec.SERVER_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class LogIn:
+    """Log in through the portal with these credentials; report back with ``logged_in`` or
+    ``refused``."""
+
+    credentials: ICredentials
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Registration is complete: send the welcome burst (001-005, LUSERS, MOTD)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """Send the reply for a domain error, as the command table's target kinds map it."""
+
+    error: errors.ChatError
+    kind: str
+    target: str
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the connection, telling the client why."""
+
+    why: str
+
+
+Action = Reply | Send | LogIn | Welcome | Refuse | Close
+
+
+class Registration:
+    """One connection's registration: what it has sent so far and what that leads to."""
+
+    __slots__ = ("_host", "_nick", "_password", "_pending", "_sasl", "_user", "caps", "guest",
+                 "key", "name", "state")
+
+    def __init__(self, host: str) -> None:
+        self._host = host  # the client's address: every credential carries it
+        self.state = State.ANONYMOUS
+        self._nick: str | None = None
+        self._user = False
+        self._password: str | None = None
+        self._sasl: list[str] | None = None  # SASL PLAIN chunks so far, once started
+        # The outstanding login: what the failed command named, that name, the command.
+        self._pending: tuple[str, str, str] = (NICK, "", "NICK")
+        self.caps: set[str] = set()
+        self.name: str | None = None  # the session's display name, once logged in
+        self.key = ""
+        self.guest = True
+
+    @property
+    def registered(self) -> bool:
+        return self.state is State.REGISTERED
+
+    @property
+    def client(self) -> str:
+        """How replies address the client: its name once logged in, ``*`` before."""
+        return "*" if self.name is None else self.name
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def cap(self, subcommand: str, *args: str) -> list[Action]:
+        verb = subcommand.upper()
+        if verb == "LS":
+            self.state = _OPEN.get(self.state, self.state)
+            modern = bool(args) and args[0].isdigit() and int(args[0]) >= 302
+            offered = " ".join(
+                f"{name}={value}" if modern else name for name, value in CAPABILITIES.items()
+            )
+            return [Send("CAP", (self.client, "LS", offered))]
+        if verb == "REQ":
+            self.state = _OPEN.get(self.state, self.state)
+            wanted = args[0].split() if args else []
+            names = [name.lstrip("-") for name in wanted]
+            if wanted and all(name in CAPABILITIES for name in names):
+                for name, asked in zip(names, wanted, strict=True):
+                    if asked.startswith("-"):
+                        self.caps.discard(name)
+                    else:
+                        self.caps.add(name)
+                reply = "ACK"
+            else:
+                reply = "NAK"
+            return [Send("CAP", (self.client, reply, " ".join(wanted)))]
+        if verb == "LIST":
+            return [Send("CAP", (self.client, "LIST", " ".join(sorted(self.caps))))]
+        if verb == "END":
+            self.state = _CLOSE.get(self.state, self.state)
+            return self._try_register()
+        return [Reply(codec.ERR_INVALIDCAPCMD, (subcommand, "Invalid CAP command"))]
+
+    def password(self, password: str) -> list[Action]:
+        if self.state in _LOGGED_IN:
+            return [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
+        self._password = password
+        return []
+
+    def nick(self, nick: str | None) -> list[Action]:
+        if nick is None:
+            return [Reply(irc.ERR_NONICKNAMEGIVEN, ("No nickname given",))]
+        if self.registered:
+            if fold(nick) == self.key:
+                return []
+            return [Reply(codec.ERR_UNKNOWNERROR, (
+                "NICK", "changing nick is not supported; reconnect with the new nick"))]
+        self._nick = nick
+        return self._try_register()
+
+    def user(self) -> list[Action]:
+        if self.registered:
+            return [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
+        self._user = True
+        return self._try_register()
+
+    def authenticate(self, data: str) -> list[Action]:
+        if self.state in _LOGGED_IN:
+            return [Reply(codec.ERR_SASLALREADY, ("You have already authenticated",))]
+        if data == "*":
+            self._sasl = None
+            return [Reply(codec.ERR_SASLABORTED, ("SASL authentication aborted",))]
+        if self._sasl is None:
+            if data.upper() != "PLAIN":
+                return [Reply(codec.RPL_SASLMECHS, ("PLAIN", "are available SASL mechanisms")),
+                        Reply(codec.ERR_SASLFAIL, ("SASL authentication failed",))]
+            self._sasl = []
+            return [Send("AUTHENTICATE", ("+",), prefix="")]
+        self._sasl.append("" if data == "+" else data)
+        if sum(map(len, self._sasl)) > SASL_MAX:
+            self._sasl = None
+            return [Reply(codec.ERR_SASLTOOLONG, ("SASL message too long",))]
+        if len(data) == SASL_CHUNK:
+            return []  # more chunks follow
+        response, self._sasl = "".join(self._sasl), None
+        plain = codec.sasl_plain(response)
+        if plain is None:
+            return [Reply(codec.ERR_SASLFAIL, ("SASL authentication failed: malformed PLAIN",))]
+        self._pending = (SASL, data, "AUTHENTICATE")
+        return [LogIn(AccountLogin(plain[0], plain[1], self._host))]
+
+    def register(self, account: str, password: str) -> list[Action]:
+        if self.state in _LOGGED_IN:
+            code, why = ("ALREADY_AUTHENTICATED", "you are logged in already") if (
+                not self.guest) else (
+                "TEMPORARILY_UNAVAILABLE", "register before connecting: set your client's "
+                "account registration (or use the line protocol's /signup) and reconnect")
+            return [Send("FAIL", ("REGISTER", code, account, why))]
+        if self._nick is None:
+            return [Send("FAIL", ("REGISTER", "NEED_NICK", account, "send NICK first"))]
+        if account != "*" and fold(account) != fold(self._nick):
+            return [Send("FAIL", ("REGISTER", "ACCOUNT_NAME_MUST_BE_NICK", account,
+                                  "the account name is your nick"))]
+        self._pending = (REGISTER, account, "REGISTER")
+        return [LogIn(Signup(self._nick, password, self._host))]
+
+    # -- the outcome of a LogIn --------------------------------------------------------
+
+    def logged_in(self, name: str, key: str, guest: bool) -> list[Action]:
+        """The portal accepted the last ``LogIn``'s credentials."""
+        self.name, self.key, self.guest = name, key, guest
+        self.state = _LOG_IN.get(self.state, self.state)
+        actions: list[Action] = []
+        if not guest:
+            actions.append(Reply(codec.RPL_LOGGEDIN, (
+                source(name), name, f"You are now logged in as {name}")))
+        kind = self._pending[0]
+        if kind == SASL:
+            actions.append(Reply(codec.RPL_SASLSUCCESS, ("SASL authentication successful",)))
+        elif kind == REGISTER:
+            actions.append(Send("REGISTER", (
+                "SUCCESS", name, "your account is created and you are logged in")))
+        else:
+            actions.extend(self._welcome())
+        return actions
+
+    def refused(self, error: errors.ChatError) -> list[Action]:
+        """The portal refused the last ``LogIn``'s credentials with ``error``."""
+        kind, target, command = self._pending
+        actions: list[Action] = [Refuse(error, kind, target, command)]
+        if kind == NICK and code_for(error, NICK)[0] not in RETRY_NICK:
+            actions.append(Close(str(error)))
+        return actions
+
+    # -- transitions -------------------------------------------------------------------
+
+    def _try_register(self) -> list[Action]:
+        """Once NICK, USER and any CAP negotiation are done: log in, then welcome."""
+        if (self.state in _NEGOTIATING or self.registered or self._nick is None
+                or not self._user):
+            return []
+        if self.state is State.AUTHENTICATED:
+            return self._welcome()
+        self._pending = (NICK, self._nick, "NICK")
+        credentials: ICredentials = (
+            GuestNick(self._nick, self._host) if self._password is None
+            else AccountLogin(self._nick, self._password, self._host))
+        return [LogIn(credentials)]
+
+    def _welcome(self) -> list[Action]:
+        self.state = State.REGISTERED
+        return [Welcome()]

@@ -1,0 +1,217 @@
+"""IRC registration as a state machine, with no transport, portal or clock: lines in, actions
+out, and the login's outcome fed back by hand."""
+
+from __future__ import annotations
+
+import base64
+
+from twisted.trial.unittest import TestCase
+from twisted.words.protocols import irc
+
+from chatd.frontends.irc import codec
+from chatd.frontends.irc.registration import (
+    SASL_CHUNK,
+    Close,
+    LogIn,
+    Refuse,
+    Registration,
+    Reply,
+    Send,
+    State,
+    Welcome,
+)
+from chatd.kernel import errors
+from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
+
+HOST = "192.0.2.7"
+
+
+def plain(account: str, password: str) -> str:
+    return base64.b64encode(f"\0{account}\0{password}".encode()).decode()
+
+
+class GuestTests(TestCase):
+    def test_nick_then_user_logs_in_a_guest_then_welcomes(self) -> None:
+        machine = Registration(HOST)
+        self.assertEqual(machine.nick("ann"), [])
+        self.assertEqual(machine.user(), [LogIn(GuestNick("ann", HOST))])
+        self.assertIs(machine.state, State.ANONYMOUS)
+        self.assertEqual(machine.logged_in("ann", "ann", guest=True), [Welcome()])
+        self.assertIs(machine.state, State.REGISTERED)
+        self.assertEqual(machine.client, "ann")
+
+    def test_a_password_makes_it_an_account_login(self) -> None:
+        machine = Registration(HOST)
+        machine.password("secret-1")
+        machine.user()
+        self.assertEqual(machine.nick("owner"), [LogIn(AccountLogin("owner", "secret-1", HOST))])
+        self.assertEqual(machine.logged_in("owner", "owner", guest=False), [
+            Reply(codec.RPL_LOGGEDIN, ("owner!owner@chatd", "owner",
+                                       "You are now logged in as owner")),
+            Welcome(),
+        ])
+
+    def test_a_nick_in_use_may_be_retried_without_closing(self) -> None:
+        machine = Registration(HOST)
+        machine.nick("ann")
+        machine.user()
+        error = errors.NameTaken("taken")
+        self.assertEqual(machine.refused(error), [Refuse(error, "nick", "ann", "NICK")])
+        self.assertEqual(machine.client, "*")
+        self.assertEqual(machine.nick("ann2"), [LogIn(GuestNick("ann2", HOST))])
+
+    def test_a_wrong_password_closes(self) -> None:
+        machine = Registration(HOST)
+        machine.password("nope")
+        machine.nick("owner")
+        machine.user()
+        error = errors.WrongCredentials("wrong")
+        self.assertEqual(machine.refused(error),
+                         [Refuse(error, "nick", "owner", "NICK"), Close(str(error))])
+
+    def test_a_missing_nick_is_431(self) -> None:
+        self.assertEqual(Registration(HOST).nick(None),
+                         [Reply(irc.ERR_NONICKNAMEGIVEN, ("No nickname given",))])
+
+
+class NegotiationTests(TestCase):
+    def test_cap_ls_holds_registration_until_cap_end(self) -> None:
+        machine = Registration(HOST)
+        self.assertEqual(machine.cap("LS", "302"), [Send("CAP", (
+            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect"))])
+        self.assertIs(machine.state, State.NEGOTIATING)
+        self.assertEqual(machine.nick("ann") + machine.user(), [])
+        self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
+        self.assertIs(machine.state, State.ANONYMOUS)
+
+    def test_old_clients_get_capability_names_without_values(self) -> None:
+        self.assertEqual(Registration(HOST).cap("LS"),
+                         [Send("CAP", ("*", "LS", "sasl draft/account-registration"))])
+
+    def test_cap_req_acks_known_capabilities_and_naks_the_rest(self) -> None:
+        machine = Registration(HOST)
+        self.assertEqual(machine.cap("REQ", "sasl"), [Send("CAP", ("*", "ACK", "sasl"))])
+        self.assertEqual(machine.cap("REQ", "sasl frob"),
+                         [Send("CAP", ("*", "NAK", "sasl frob"))])
+        self.assertEqual(machine.cap("LIST"), [Send("CAP", ("*", "LIST", "sasl"))])
+        machine.cap("REQ", "-sasl")
+        self.assertEqual(machine.caps, set())
+        self.assertEqual(machine.cap("frob"),
+                         [Reply(codec.ERR_INVALIDCAPCMD, ("frob", "Invalid CAP command"))])
+
+    def test_sasl_inside_a_negotiation_then_cap_end_welcomes_without_a_second_login(
+            self) -> None:
+        machine = Registration(HOST)
+        machine.cap("LS", "302")
+        machine.nick("owner")
+        machine.user()
+        self.assertEqual(machine.authenticate("PLAIN"), [Send("AUTHENTICATE", ("+",), "")])
+        self.assertEqual(machine.authenticate(plain("owner", "pw")),
+                         [LogIn(AccountLogin("owner", "pw", HOST))])
+        self.assertEqual(machine.logged_in("owner", "owner", guest=False)[1:],
+                         [Reply(codec.RPL_SASLSUCCESS, ("SASL authentication successful",))])
+        self.assertIs(machine.state, State.AUTHENTICATED_NEGOTIATING)
+        self.assertEqual(machine.cap("END"), [Welcome()])
+        self.assertIs(machine.state, State.REGISTERED)
+
+    def test_cap_after_registration_reopens_nothing(self) -> None:
+        machine = Registration(HOST)
+        machine.nick("ann")
+        machine.user()
+        machine.logged_in("ann", "ann", guest=True)
+        self.assertEqual(machine.cap("LS"),
+                         [Send("CAP", ("ann", "LS", "sasl draft/account-registration"))])
+        self.assertEqual(machine.cap("END"), [])
+        self.assertIs(machine.state, State.REGISTERED)
+
+
+class SaslTests(TestCase):
+    def test_a_refused_sasl_login_is_reported_and_the_connection_stays(self) -> None:
+        machine = Registration(HOST)
+        machine.authenticate("PLAIN")
+        response = plain("owner", "wrong")
+        machine.authenticate(response)
+        error = errors.WrongCredentials("wrong")
+        self.assertEqual(machine.refused(error), [Refuse(error, "sasl", response,
+                                                         "AUTHENTICATE")])
+
+    def test_other_mechanisms_abort_and_malformed_responses(self) -> None:
+        machine = Registration(HOST)
+        self.assertEqual([a.code for a in machine.authenticate("EXTERNAL")
+                          if isinstance(a, Reply)], [codec.RPL_SASLMECHS, codec.ERR_SASLFAIL])
+        machine.authenticate("PLAIN")
+        self.assertEqual(machine.authenticate("*"),
+                         [Reply(codec.ERR_SASLABORTED, ("SASL authentication aborted",))])
+        machine.authenticate("PLAIN")
+        self.assertEqual(machine.authenticate("bm90IHBsYWlu"), [Reply(
+            codec.ERR_SASLFAIL, ("SASL authentication failed: malformed PLAIN",))])
+
+    def test_responses_come_in_400_byte_chunks_up_to_a_limit(self) -> None:
+        machine = Registration(HOST)
+        response = plain("owner", "p" * 400)
+        machine.authenticate("PLAIN")
+        self.assertEqual(machine.authenticate(response[:SASL_CHUNK]), [])
+        self.assertEqual(machine.authenticate(response[SASL_CHUNK:]),
+                         [LogIn(AccountLogin("owner", "p" * 400, HOST))])
+        machine = Registration(HOST)
+        machine.authenticate("PLAIN")
+        replies = [machine.authenticate("A" * SASL_CHUNK) for _ in range(11)]
+        self.assertEqual(replies[-1],
+                         [Reply(codec.ERR_SASLTOOLONG, ("SASL message too long",))])
+
+    def test_authenticating_twice_is_907(self) -> None:
+        machine = Registration(HOST)
+        machine.authenticate("PLAIN")
+        machine.authenticate(plain("owner", "pw"))
+        machine.logged_in("owner", "owner", guest=False)
+        self.assertIs(machine.state, State.AUTHENTICATED)
+        self.assertEqual(machine.authenticate("PLAIN"), [
+            Reply(codec.ERR_SASLALREADY, ("You have already authenticated",))])
+
+
+class RegisterDraftTests(TestCase):
+    def test_register_needs_a_nick_and_takes_it_as_the_account_name(self) -> None:
+        machine = Registration(HOST)
+        self.assertEqual(machine.register("*", "pw"), [
+            Send("FAIL", ("REGISTER", "NEED_NICK", "*", "send NICK first"))])
+        machine.nick("newbie")
+        self.assertEqual(machine.register("other", "pw"), [Send("FAIL", (
+            "REGISTER", "ACCOUNT_NAME_MUST_BE_NICK", "other", "the account name is your nick"))])
+        self.assertEqual(machine.register("NEWBIE", "a-long-password"),
+                         [LogIn(Signup("newbie", "a-long-password", HOST))])
+        self.assertEqual(machine.logged_in("newbie", "newbie", guest=False)[1:], [Send(
+            "REGISTER", ("SUCCESS", "newbie", "your account is created and you are logged in"))])
+
+    def test_a_refused_signup_is_a_fail_naming_the_account(self) -> None:
+        machine = Registration(HOST)
+        machine.nick("owner")
+        machine.register("owner", "a-long-password")
+        error = errors.NameTaken("exists")
+        self.assertEqual(machine.refused(error), [Refuse(error, "register", "owner", "REGISTER")])
+
+    def test_register_once_logged_in_is_refused(self) -> None:
+        machine = Registration(HOST)
+        machine.nick("ann")
+        machine.user()
+        machine.logged_in("ann", "ann", guest=True)
+        [fail] = machine.register("ann", "pw")
+        assert isinstance(fail, Send)
+        self.assertEqual(fail.params[:2], ("REGISTER", "TEMPORARILY_UNAVAILABLE"))
+
+
+class RegisteredTests(TestCase):
+    def setUp(self) -> None:
+        self.machine = Registration(HOST)
+        self.machine.nick("Ann")
+        self.machine.user()
+        self.machine.logged_in("Ann", "ann", guest=True)
+
+    def test_reregistering_is_462(self) -> None:
+        again = [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
+        self.assertEqual(self.machine.user(), again)
+        self.assertEqual(self.machine.password("x"), again)
+
+    def test_the_same_nick_is_nothing_and_another_is_refused(self) -> None:
+        self.assertEqual(self.machine.nick("ANN"), [])
+        self.assertEqual(self.machine.nick("bob"), [Reply(codec.ERR_UNKNOWNERROR, (
+            "NICK", "changing nick is not supported; reconnect with the new nick"))])
