@@ -26,6 +26,7 @@ from chatd.kernel.errors import (
     ServerBusy,
     WrongCredentials,
 )
+from chatd.kernel.records import Account
 from chatd.members import commands
 from chatd.members.client import MemberClientProtocol, RemoteDirectory
 from chatd.members.local import LocalDirectory
@@ -74,17 +75,17 @@ class AMPTests(TestCase):
 
     def test_account_commands(self) -> None:
         self.hello()
-        self.assertEqual(
-            self.successResultOf(self.call(commands.Signup, name="Ann", password="password1")),
-            {"name": "Ann", "key": "ann"},
-        )
+        made = self.successResultOf(self.call(commands.Signup, name="Ann", password="password1"))
+        self.assertEqual((made["name"], made["key"]), ("Ann", "ann"))
+        self.assertRegex(made["id"], "^[0-9a-f]{16}$")
         self.failureResultOf(self.call(commands.Signup, name="ANN", password="password1"),
                              NameTaken)
         self.assertEqual(
             self.successResultOf(self.call(commands.Authenticate, name="ann",
                                            password="password1", peer="10.0.0.1")),
-            {"name": "Ann", "key": "ann"},
+            made,
         )
+        self.assertEqual(self.successResultOf(self.call(commands.Lookup, name="ANN")), made)
         failure = self.failureResultOf(
             self.call(commands.Authenticate, name="ann", password="nope-nope", peer="p"),
             WrongCredentials,
@@ -280,6 +281,58 @@ class StalledServiceTests(TestCase):
         self.hasher.release()
         self.link.pump()
         self.assertEqual(self.successResultOf(signup).name, "Bob")
+
+
+class AccountEndedTests(TestCase):
+    """The service tells watching chat daemons of each account deleted or locked; the remote
+    directory passes it to its watchers (the core, which ends the sessions)."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        path = Path(self.mktemp())
+        path.mkdir(parents=True)
+        self.local = LocalDirectory(keyed_file(path / "m.journal"), FakeHasher(), self.clock)
+        self.local.load()
+        self.ann = self.successResultOf(self.local.signup("Ann", "password1"))
+        self.remote = RemoteDirectory(TCP4ClientEndpoint(reactor, "127.0.0.1", 1), SECRET,
+                                      self.clock)
+        self.ended: list[tuple[Account, str]] = []
+        self.remote.watch(lambda account, why: self.ended.append((account, why)))
+        self.factory = MemberServerFactory(self.local, SECRET, self.clock)
+        self.link = Link(MemberClientProtocol(self.remote), self.factory.buildProtocol(None))
+
+    def test_a_deletion_and_a_lock_reach_the_chat_daemon(self) -> None:
+        self.successResultOf(self.local.set_locked("ann", True))
+        self.link.pump()
+        self.successResultOf(self.local.set_locked("ann", False))
+        self.successResultOf(self.local.delete("ann"))
+        self.link.pump()
+        self.assertEqual(self.ended, [(self.ann, "locked"), (self.ann, "deleted")])
+        self.assertIsNotNone(self.remote._protocol, "the connection stays up")
+
+    def test_a_watcher_that_fails_does_not_drop_the_connection(self) -> None:
+        def broken(account: Account, why: str) -> None:
+            raise ZeroDivisionError("a frontend that can't render it")
+
+        self.remote.watch(broken)
+        self.successResultOf(self.local.delete("ann"))
+        self.link.pump()
+        self.assertEqual(self.ended, [(self.ann, "deleted")])
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertIsNotNone(self.remote._protocol)
+
+    def test_connections_that_did_not_ask_are_not_told(self) -> None:
+        admin = amp.AMP()
+        link = Link(admin, self.factory.buildProtocol(None))
+        said = admin.callRemote(commands.Hello, secret=SECRET)
+        link.pump()
+        self.successResultOf(said)
+        self.assertEqual(len(self.factory.watchers), 1, "the chat daemon alone")
+        self.successResultOf(self.local.delete("ann"))
+        link.pump()  # an AMP peer without the command would drop the connection
+        self.assertFalse(link.client_end.disconnecting)
+        self.link.server.connectionLost(Failure(ConnectionDone("closed")))
+        self.assertEqual(self.factory.watchers, set(), "gone with its connection")
 
 
 class RemoteDirectoryTests(TestCase):

@@ -36,7 +36,7 @@ class SignupLimits:
 
 
 def _account_identity(account: Account, peer: str) -> Identity:
-    return Identity(account.name, guest=False, peer=peer)
+    return Identity(account.name, guest=False, peer=peer, account_id=account.id)
 
 
 @implementer(ICredentialsChecker)

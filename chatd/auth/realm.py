@@ -35,7 +35,8 @@ class ChatRealm:
         if IChatSession not in interfaces:
             raise ValueError("chatd only hands out IChatSession avatars")
         session = self._server.connect(
-            avatarId.name, avatarId.guest, limited=not self._exempt(avatarId.peer)
+            avatarId.name, avatarId.guest, limited=not self._exempt(avatarId.peer),
+            account_id=avatarId.account_id,
         )
         self._delivery.attach(session.key, session.id, mind)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chatd.kernel.names import fold
 from chatd.kernel.records import RoomRecord
 
 if TYPE_CHECKING:
@@ -19,20 +18,29 @@ if TYPE_CHECKING:
 class User:
     """Someone online: a guest nick (one session) or an account (one or more sessions)."""
 
-    __slots__ = ("guest", "key", "name", "rooms", "sessions")
+    __slots__ = ("account_id", "guest", "key", "name", "rooms", "sessions")
 
-    def __init__(self, name: str, key: str, guest: bool) -> None:
+    def __init__(self, name: str, key: str, guest: bool, account_id: str = "") -> None:
         self.name = name
         self.key = key
         self.guest = guest
+        # The account's id (empty for a guest): what owns rooms, never the name.
+        self.account_id = account_id
         self.sessions: list[Session] = []
         self.rooms: dict[str, Room] = {}
 
 
 class Room:
-    """A room: temporary (no owner; gone when empty) or persistent (owned by an account)."""
+    """A room: temporary (no owner; gone when empty) or persistent (owned by an account).
 
-    __slots__ = ("key", "limit", "members", "name", "owner", "password_hash", "topic")
+    ``owner`` is the owner's display name, kept for show and for rooms stored before account
+    ids; ``owner_id`` is what owns it. Empty (a room not yet resolved, see
+    ChatServer.resolve_owners) or an id no account has (the account was deleted), it is owned
+    by nobody until an operator gives it to an account.
+    """
+
+    __slots__ = ("key", "limit", "members", "name", "owner", "owner_id", "password_hash",
+                 "topic")
 
     def __init__(
         self,
@@ -42,11 +50,13 @@ class Room:
         owner: str | None = None,
         password_hash: str | None = None,
         topic: str = "",
+        owner_id: str = "",
     ) -> None:
         self.name = name
         self.key = key
         self.limit = limit
         self.owner = owner
+        self.owner_id = owner_id
         self.password_hash = password_hash
         self.topic = topic
         self.members: dict[str, User] = {}
@@ -60,6 +70,7 @@ class Room:
             record.owner,
             record.password_hash,
             record.topic,
+            record.owner_id,
         )
 
     @property
@@ -71,12 +82,14 @@ class Room:
         return self.password_hash is not None
 
     def owned_by(self, user: User) -> bool:
-        """The ownership rule, in one place: an account whose name is the room's owner."""
-        return self.owner is not None and not user.guest and fold(self.owner) == user.key
+        """The ownership rule, in one place: the account whose id the room holds (never a
+        name: a deleted account's name registered again owns nothing of the old one's)."""
+        return bool(self.owner_id) and not user.guest and user.account_id == self.owner_id
 
     def record(self) -> RoomRecord:
         """The durable part of this room (a persistent room only)."""
         assert self.owner is not None
         return RoomRecord(
-            self.key, self.name, self.owner, self.limit, self.password_hash, self.topic
+            self.key, self.name, self.owner, self.limit, self.password_hash, self.topic,
+            self.owner_id,
         )

@@ -6,6 +6,11 @@ event on the injected bus, addressed to a room or a user, and delivery (outside 
 takes it to the sessions. Operations that only touch memory (say, leave, message) are
 synchronous; those that must hash a password or make a room change durable return a Deferred
 that fires once the change is safe, and fail with a ``chatd.kernel.errors`` exception.
+
+Rooms are owned by account ids, not names (``Room.owned_by``). The core watches the member
+directory: when an account is deleted or locked, its sessions here end (``SessionEnded`` on
+its user key, after it has left its rooms) and its rooms keep their settings, owned by nobody
+until an operator gives them to an account.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredLock, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.defer import Deferred, DeferredList, DeferredLock, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -45,6 +51,7 @@ from chatd.kernel.events import (
     Private,
     RoomChanged,
     Said,
+    SessionEnded,
     TopicSet,
 )
 from chatd.kernel.interfaces import (
@@ -56,13 +63,22 @@ from chatd.kernel.interfaces import (
 )
 from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter, TokenBucket
-from chatd.kernel.records import RoomRecord
+from chatd.kernel.records import NO_OWNER, Account, RoomRecord
 from chatd.kernel.text import MAX_TOPIC_LENGTH, clean_text
 from chatd.kernel.views import Membership, MemberView, RoomView, ServerView, UserView
 
 log = Logger()
 
 MAX_ROOM_PASSWORD_LENGTH = 128
+
+# What the rooms hear (a quit message) and the sessions are told, by why the directory gave.
+_ENDED = {
+    "deleted": "account deleted by an operator",
+    "locked": "account locked by an operator",
+}
+
+# Seconds between tries to resolve old rooms' owners while the directory can't answer.
+RESOLVE_RETRY = (1.0, 60.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +136,10 @@ class ChatServer:
         self._creating: set[str] = set()
         # Changes to persistent rooms, one at a time (see Session._change).
         self.changes = DeferredLock()
+        # The next try at resolve_owners, while the directory is unreachable.
+        self._resolve_retry: IDelayedCall | None = None
+        self._resolve_delay = RESOLVE_RETRY[0]
+        directory.watch(self.end_account)
 
     def next_id(self) -> str:
         return f"{self._prefix}{next(self._counter):x}"
@@ -129,6 +149,78 @@ class ChatServer:
         for record in self.store.load():
             self.rooms[record.key] = Room.from_record(record)
         log.info("loaded {count} persistent rooms", count=len(self.rooms))
+        self.resolve_owners()
+
+    def resolve_owners(self) -> None:
+        """Give each room stored before account ids the id of the account that has its
+        owner's name now (the best the old records allow), or NO_OWNER if none has, so that
+        a name registered later gets nothing. The embedded directory answers at once; a
+        member service once it is reachable (tried again, with back-off, until then). Until
+        resolved, a room is owned by nobody."""
+        self._resolve_retry = None
+        waiting = [room for room in self.rooms.values()
+                   if room.owner is not None and not room.owner_id]
+        if not waiting:
+            return
+        answers = [self.directory.lookup(room.owner).addCallback(self._resolved, room)
+                   for room in waiting if room.owner is not None]
+
+        def retry(results: list[tuple[bool, Any]]) -> None:
+            failed = [result for ok, result in results if not ok]
+            if not failed:
+                return
+            delay = self._resolve_delay
+            self._resolve_delay = min(delay * 2, RESOLVE_RETRY[1])
+            log.warn("the owners of {count} rooms from before account ids are not resolved "
+                     "({why}); nobody owns them yet; trying again in {delay:g} s",
+                     count=len(failed), why=failed[0].getErrorMessage(), delay=delay)
+            self._resolve_retry = self.clock.callLater(delay, self.resolve_owners)
+
+        DeferredList(answers, consumeErrors=True).addCallback(retry)
+
+    def _resolved(self, account: Account | None, room: Room) -> Deferred[None] | None:
+        assert room.owner is not None
+        if account is not None and not account.id:
+            log.warn("the member service gives no account ids (an older version): room "
+                     "{room} is owned by nobody until it is upgraded", room=room.name)
+            return None
+        found = account is not None and account.key == fold(room.owner)
+        owner_id = account.id if account is not None and found else NO_OWNER
+
+        def work() -> Deferred[None]:
+            if self.rooms.get(room.key) is not room or room.owner_id:
+                return succeed(None)
+            return self.store.save(replace(room.record(), owner_id=owner_id)).addCallback(apply)
+
+        def apply(_: object) -> None:
+            room.owner_id = owner_id
+            log.info("room {room} from before account ids: {whose}", room=room.name,
+                     whose=f"owned by the account {room.owner} ({owner_id})" if found
+                     else f"its owner {room.owner} has no account now, so nobody owns it")
+
+        return self.changes.run(work)
+
+    def end_account(self, account: Account, why: str) -> None:
+        """The directory says ``account`` was deleted or locked (``why``): end its sessions
+        here. Nothing if it is not online here, or if the name online is another account's."""
+        user = self.users.get(account.key)
+        if user is None or user.guest or user.account_id != account.id:
+            return
+        self.end_user(user, _ENDED.get(why, f"account {why}"))
+
+    def end_user(self, user: User, reason: str) -> None:
+        """End every session of ``user``: its rooms hear it quit with ``reason``, then its
+        sessions get SessionEnded (their connections close on it). Its rooms stay."""
+        count = len(user.sessions)
+        for session in list(user.sessions):
+            session.quit(LeaveReason.QUIT, reason)
+        self.bus.to_user(user.key, SessionEnded(user.name, reason, id=self.next_id(),
+                                                at=self.clock.seconds()))
+        owned = [room.name for room in self.rooms.values()
+                 if user.account_id and room.owner_id == user.account_id]
+        log.info("ended {count} sessions of {user}: {reason}; the rooms it owned ({rooms}) "
+                 "keep their settings and have no owner unless the account comes back",
+                 count=count, user=user.name, reason=reason, rooms=", ".join(owned) or "none")
 
     def is_online(self, name: str) -> bool:
         """Whether ``name``, or a name that looks like it, is online."""
@@ -141,13 +233,22 @@ class ChatServer:
                 f"the server is full ({self.limits.max_users} logged in); try again later"
             )
 
-    def connect(self, name: str, guest: bool, limited: bool = True) -> Session:
-        """Make a session for ``name`` (already authenticated, or a guest name checked free).
+    def connect(
+        self, name: str, guest: bool, limited: bool = True, account_id: str = ""
+    ) -> Session:
+        """Make a session for ``name`` (already authenticated, or a guest name checked free);
+        ``account_id`` is the account's id.
 
         ``limited`` is False for trusted addresses (``exempt``): no message rate limit."""
         key = fold(name)
-        self.check_capacity()
         user = self.users.get(key)
+        if user is not None and not guest and not user.guest and user.account_id != account_id:
+            # The account online under this name is not this one: it was deleted while we
+            # could not hear of it (the member service unreachable), and the name registered
+            # again. Its sessions end now.
+            self.end_user(user, _ENDED["deleted"])
+            user = None
+        self.check_capacity()
         if user is not None:
             if guest or user.guest:
                 raise NameTaken(f"{user.name} is in use right now; pick another name")
@@ -159,7 +260,7 @@ class ChatServer:
                     "log out there first"
                 )
         else:
-            user = self.users[key] = User(name, key, guest)
+            user = self.users[key] = User(name, key, guest, account_id)
             self._shapes.setdefault(skeleton(name), key)
         session = Session(self, user, self.next_id(), limited)
         # A second session of an account is in the account's rooms already; talk in one.
@@ -261,8 +362,16 @@ class Session:
         )
         self.strikes = 0
 
+    def _check_open(self) -> None:
+        """What changes something (join, create, a room's settings, talking) refuses a
+        session that has ended, such as one the server ended (SessionEnded) whose connection
+        has not closed yet."""
+        if self.closed:
+            raise NotAllowed("this session has ended; log in again")
+
     def _spend(self) -> None:
         """One message's worth of the session's rate; RateLimited, then Flooding."""
+        self._check_open()
         if self.bucket is None:
             return
         limits = self.server.limits
@@ -307,6 +416,7 @@ class Session:
         return room
 
     def _owned_room(self, name: str) -> Room:
+        self._check_open()
         room = self.server.find_room(name)
         if room.owner is None:
             raise NotAllowed(
@@ -362,6 +472,7 @@ class Session:
 
     def join(self, name: str, password: str | None = None) -> Deferred[RoomView]:
         """Join (or, if it does not exist, create a temporary) room and make it current."""
+        self._check_open()
         server = self.server
         display = check_room_name(name)
         key = fold(display)
@@ -404,6 +515,7 @@ class Session:
         return self._enter(room)
 
     def _enter(self, room: Room) -> RoomView:
+        self._check_open()  # it may have ended while its room password was checked
         self.server.admit(self.user, room)
         self.current_room = room
         return self.server.room_view(room)
@@ -417,8 +529,13 @@ class Session:
                ) -> Deferred[RoomView]:
         """Create a persistent room owned by this account, and join it."""
         server = self.server
+        self._check_open()
         if self.user.guest:
             raise NotAllowed("guests can't own rooms; /signup for an account first")
+        owner_id = self.user.account_id
+        if not owner_id:
+            raise NotAllowed("rooms can't be owned: the member service is older than account "
+                             "ids; ask an operator to upgrade it")
         display = check_room_name(name)
         key = fold(display)
         if key in server.rooms or key in server._creating:
@@ -428,7 +545,7 @@ class Session:
             _check_room_password(password)
 
         def save(password_hash: str | None) -> Deferred[Room]:
-            room = Room(display, key, limit, self.user.name, password_hash)
+            room = Room(display, key, limit, self.user.name, password_hash, owner_id=owner_id)
             return server.store.save(room.record()).addCallback(lambda _: room)
 
         def register(room: Room) -> RoomView:

@@ -58,9 +58,11 @@ class GuestNick:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """The avatar ID every checker returns: the display name, whether it is a guest, and the
-    address it logs in from (for the realm's exemption check)."""
+    """The avatar ID every checker returns: the display name, whether it is a guest, the
+    address it logs in from (for the realm's exemption check) and, for an account, its id
+    (what owns rooms)."""
 
     name: str
     guest: bool
     peer: str = ""
+    account_id: str = ""

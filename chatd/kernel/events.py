@@ -115,8 +115,19 @@ class Notice(Event):
     text: str
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SessionEnded(Event):
+    """The server ended every session of ``user`` (its account was deleted or locked): each
+    of its connections should say ``reason`` and close. Published on the user's key after the
+    sessions left their rooms."""
+
+    user: str
+    reason: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__name__: cls for cls in (Said, Private, Joined, Left, TopicSet, RoomChanged, Notice)
+    cls.__name__: cls
+    for cls in (Said, Private, Joined, Left, TopicSet, RoomChanged, Notice, SessionEnded)
 }
 
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from zope.interface import Attribute, Interface
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from twisted.internet.defer import Deferred
 
     from chatd.kernel.events import Event, LeaveReason
@@ -176,6 +178,10 @@ class IMemberDirectory(Interface):
 
     def lookup(name: str) -> Deferred[Account | None]:
         """The account with that name, or None."""
+
+    def watch(ended: Callable[[Account, str], None]) -> None:
+        """From now on, call ``ended(account, why)`` when an account is deleted or locked
+        (``why``: "deleted" or "locked"), so its sessions can be ended."""
 
 
 class IRoomStore(Interface):

@@ -2,19 +2,29 @@
 
 from dataclasses import dataclass
 
+# A room's ``owner_id`` when its owner's account was already gone as the room was given
+# account ids: no account id is ever this (they are hex), so nobody owns the room.
+NO_OWNER = "-"
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A registered account as the chat side sees it (the hash never leaves the directory)."""
+    """A registered account as the chat side sees it (the hash never leaves the directory).
+
+    ``id`` is given at signup and never changes nor returns: what owns rooms, so whoever
+    registers a deleted account's name gets the name and nothing else. Empty from a member
+    service that predates account ids; such an account owns nothing."""
 
     name: str
     key: str
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
 class RoomRecord:
     """A persistent room's definition; ``key`` is the folded name, ``owner`` the owner's
-    display name (compared folded)."""
+    display name (for show), ``owner_id`` the owning account's id (empty in a room stored
+    before account ids, until the start-up resolves it; NO_OWNER if that account was gone)."""
 
     key: str
     name: str
@@ -22,3 +32,4 @@ class RoomRecord:
     limit: int
     password_hash: str | None
     topic: str
+    owner_id: str = ""

@@ -12,6 +12,11 @@ waits the client pings; a ping unanswered within ``deadline`` means the service 
 (stopped, swapped out, wedged): the connection is dropped, which fails every waiting call with
 a 502, and a new one is made. A name lookup needs no hash, so it is given ``deadline`` alone.
 
+The service tells this daemon of every account deleted or locked (``AccountEnded``, asked for
+with ``watch`` in the Hello); the directory passes it to its watchers (the core), which end
+that account's sessions. One made while the connection was down is not heard of: such a
+session lasts until it logs out, or until the name's new owner logs in here.
+
 A signup is never half made. It carries ``not_after``, the last wall-clock moment the service
 may store it (the service checks right before its durable write), and a failed signup is
 reported no sooner than ``deadline`` after it was sent, ``clock_margin`` after ``not_after``.
@@ -39,6 +44,7 @@ from chatd.kernel.errors import AccountsUnavailable
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.records import Account
 from chatd.members import commands
+from chatd.members.local import Ended
 
 log = Logger()
 
@@ -73,7 +79,7 @@ class MemberClientProtocol(amp.AMP):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self.callRemote(commands.Hello, secret=self._directory.secret).addCallbacks(
+        self.callRemote(commands.Hello, secret=self._directory.secret, watch=True).addCallbacks(
             lambda _: self._directory._up(self), self._refused
         )
 
@@ -82,6 +88,11 @@ class MemberClientProtocol(amp.AMP):
                   why=failure.getErrorMessage())
         self._directory.refusals += 1
         self.transport.loseConnection()  # type: ignore[union-attr]
+
+    @commands.AccountEnded.responder
+    def account_ended(self, name: str, key: str, id: str, why: str) -> dict[str, Any]:
+        self._directory._ended(Account(name, key, id), why)
+        return {}
 
     def call(self, command: type[amp.Command], timeout: float,
              **arguments: Any) -> Deferred[dict[str, Any]]:
@@ -136,7 +147,7 @@ class MemberClientProtocol(amp.AMP):
 
 
 def _account(response: dict[str, Any]) -> Account:
-    return Account(response["name"], response["key"])
+    return Account(response["name"], response["key"], response.get("id") or "")
 
 
 def _unavailable(failure: Failure) -> Failure:
@@ -167,6 +178,7 @@ class RemoteDirectory:
         # Refused Hellos in a row: they count as failed attempts for the back-off, although
         # each one connected.
         self.refusals = 0
+        self._watchers: list[Ended] = []
         backoff = backoffPolicy(initialDelay=0.5, maxDelay=10.0)
         self.service = ClientService(
             endpoint,
@@ -179,6 +191,17 @@ class RemoteDirectory:
         self._protocol = protocol
         self.refusals = 0
         log.info("connected to the member service")
+
+    def watch(self, ended: Ended) -> None:
+        self._watchers.append(ended)
+
+    def _ended(self, account: Account, why: str) -> None:
+        log.info("the member service says {key} was {why}", key=account.key, why=why)
+        for ended in self._watchers:
+            try:
+                ended(account, why)
+            except Exception:  # keep the connection: an error here must not drop it
+                log.failure("ending the sessions of {key} failed", key=account.key)
 
     def _down(self, protocol: MemberClientProtocol) -> None:
         if self._protocol is protocol:

@@ -1,7 +1,9 @@
 """The member service's AMP commands, shared by the server, the remote directory and
 chatd-admin, so both ends always agree on names, arguments and errors.
 
-A connection must send ``Hello`` with the shared secret before anything else. Domain errors
+A connection must send ``Hello`` with the shared secret before anything else; a chat daemon
+says ``watch`` in it, and the service then sends it ``AccountEnded`` whenever an account is
+deleted or locked, so the daemon ends that account's sessions. Domain errors
 cross the wire as declared AMP errors, so the chat daemon re-raises the very exception
 class (with its message) that the directory raised, and maps it to its own reply codes.
 """
@@ -47,18 +49,26 @@ _ERRORS: dict[type[Exception], bytes] = {
 Arguments = list[tuple[bytes, amp.Argument]]
 _NOTHING: Arguments = []
 _HELLO_ERRORS: dict[type[Exception], bytes] = {BadSecret: b"BAD_SECRET"}
-_ACCOUNT: Arguments = [(b"name", amp.Unicode()), (b"key", amp.Unicode())]
+# ``id`` is optional so that a chat daemon can talk to a member service that predates
+# account ids (its accounts then own no rooms; upgrade the member service first).
+_ACCOUNT: Arguments = [
+    (b"name", amp.Unicode()),
+    (b"key", amp.Unicode()),
+    (b"id", amp.Unicode(optional=True)),
+]
 _INFO: Arguments = [
     (b"name", amp.Unicode()),
     (b"key", amp.Unicode()),
     (b"locked", amp.Boolean()),
     (b"created", amp.Float()),
     (b"scheme", amp.Unicode()),
+    (b"id", amp.Unicode(optional=True)),
 ]
 
 _MAYBE_ACCOUNT: Arguments = [
     (b"name", amp.Unicode(optional=True)),
     (b"key", amp.Unicode(optional=True)),
+    (b"id", amp.Unicode(optional=True)),
 ]
 _PAGE: Arguments = [(b"accounts", amp.AmpList(_INFO))]
 
@@ -67,7 +77,9 @@ PAGE = 200
 
 
 class Hello(amp.Command):
-    arguments = [(b"secret", amp.Unicode())]
+    """``watch``: send me AccountEnded (a chat daemon; chatd-admin and older daemons don't)."""
+
+    arguments = [(b"secret", amp.Unicode()), (b"watch", amp.Boolean(optional=True))]
     response = _NOTHING
     errors = _HELLO_ERRORS
 
@@ -144,3 +156,18 @@ class DeleteAccount(amp.Command):
     arguments = [(b"name", amp.Unicode())]
     response = _NOTHING
     errors = _ERRORS
+
+
+class AccountEnded(amp.Command):
+    """From the service to each watching chat daemon: this account was deleted or locked
+    (``why``: "deleted" or "locked"), so end its sessions. ``id`` says which account, should
+    the name have been registered again since."""
+
+    arguments = [
+        (b"name", amp.Unicode()),
+        (b"key", amp.Unicode()),
+        (b"id", amp.Unicode()),
+        (b"why", amp.Unicode()),
+    ]
+    response = _NOTHING
+    requiresAnswer = False

@@ -7,6 +7,9 @@ a remote directory's must be, so callers can't tell the two apart.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -73,6 +76,7 @@ class AccountInfo:
     locked: bool
     created: float
     scheme: str
+    id: str = ""
 
 
 def _scheme(hashed: str) -> str:
@@ -81,9 +85,25 @@ def _scheme(hashed: str) -> str:
     return f"{parts[1]} {parts[3]}" if len(parts) > 3 else "unknown"
 
 
-# Older records may lack the creation time and the locked flag (read as 0 and False).
+# Older records may lack the creation time, the locked flag and the id (see legacy_id).
 _ACCOUNT_REQUIRED: Fields = {"name": (str,), "hash": (str,)}
-_ACCOUNT_OPTIONAL: Fields = {"created": (int, float), "locked": (bool,)}
+_ACCOUNT_OPTIONAL: Fields = {"created": (int, float), "locked": (bool,), "id": (str,)}
+
+Ended = Callable[[Account, str], None]
+
+
+def new_account_id() -> str:
+    """A new account's id: random, so no later account can have it."""
+    return secrets.token_hex(8)
+
+
+def legacy_id(key: str, record: dict[str, Any]) -> str:
+    """The id of an account stored before accounts had ids: derived from its key and creation
+    time, so it is the same at every load (and in chatd-admin) without a write at load; it is
+    stored with the account's next change. An account made since has a random id, so a name
+    registered again after a deletion never gets the old account's id."""
+    seed = f"{key}\0{float(record.get('created', 0))!r}".encode()
+    return hashlib.sha256(seed).hexdigest()[:16]
 
 
 def account_problem(record: dict[str, Any]) -> str | None:
@@ -111,6 +131,8 @@ class LocalDirectory:
         self._pending: set[str] = set()
         # skeleton -> account key: a new name may not look like a registered one.
         self._skeletons: dict[str, str] = {}
+        # Told of every account deleted or locked (chat daemons end its sessions).
+        self._watchers: list[Ended] = []
 
     def configure(self, throttle: LoginThrottle) -> None:
         """New throttle settings (a reload); what each key has used so far is kept."""
@@ -121,8 +143,21 @@ class LocalDirectory:
 
     def load(self) -> int:
         accounts = self._file.load(account_problem)
+        for key, record in accounts.items():
+            record.setdefault("id", legacy_id(key, record))
         self._skeletons = {skeleton(record["name"]): key for key, record in accounts.items()}
         return len(accounts)
+
+    def watch(self, ended: Ended) -> None:
+        self._watchers.append(ended)
+
+    def _ended(self, key: str, record: dict[str, Any], why: str) -> None:
+        account = _account(key, record)
+        for ended in self._watchers:
+            try:
+                ended(account, why)
+            except Exception:  # the change is durable: say so, and log what failed after it
+                log.failure("ending the sessions of {key} failed", key=key)
 
     def _record(self, name: str) -> tuple[str, dict[str, Any]]:
         try:
@@ -158,13 +193,13 @@ class LocalDirectory:
         self._pending.add(key)
         self._skeletons[shape] = key
         created = self._clock.seconds()
+        record = {"name": display, "hash": "", "created": created, "locked": False,
+                  "id": new_account_id()}
 
         def store(hashed: str) -> Deferred[None]:
             if not_after is not None and self._clock.seconds() > not_after:
                 raise ServerBusy(TOO_LATE)
-            return self._file.put(
-                key, {"name": display, "hash": hashed, "created": created, "locked": False}
-            )
+            return self._file.put(key, {**record, "hash": hashed})
 
         def release(result: object) -> object:
             self._pending.discard(key)
@@ -179,7 +214,7 @@ class LocalDirectory:
             raise
         d = hashing.addCallback(store).addBoth(release)
         log.info("account {name} signing up", name=display)
-        return d.addCallback(lambda _: Account(display, key))
+        return d.addCallback(lambda _: _account(key, record))
 
     def _verify(self, name: str, password: str, peer: str = "") -> Deferred[str]:
         """The account key if the password is right; WrongCredentials otherwise.
@@ -216,7 +251,7 @@ class LocalDirectory:
                 raise AccountLocked(f"the account {record['name']} is locked; ask an operator")
             if self._hasher.needs_rehash(record["hash"]):
                 self._rehash(key, password)
-            return Account(record["name"], key)
+            return _account(key, record)
 
         return self._verify(name, password, peer).addCallback(allowed)
 
@@ -245,7 +280,7 @@ class LocalDirectory:
             if key not in self._file.live:
                 return succeed(None)
             record = self._file.live[key]
-        return succeed(Account(record["name"], key))
+        return succeed(_account(key, record))
 
     # -- what an administrator asks ----------------------------------------------------
 
@@ -256,6 +291,7 @@ class LocalDirectory:
             bool(record.get("locked")),
             float(record.get("created", 0)),
             _scheme(record["hash"]),
+            record["id"],
         )
 
     def accounts(self) -> list[AccountInfo]:
@@ -273,13 +309,24 @@ class LocalDirectory:
         return self._hasher.hash(new).addCallback(lambda hashed: self._replace(key, hash=hashed))
 
     def set_locked(self, name: str, locked: bool) -> Deferred[None]:
-        key, _ = self._record(name)
+        """Lock or unlock; once a lock is durable, the watchers end the account's sessions."""
+        key, record = self._record(name)
         log.info("account {key} {what} by an administrator", key=key,
                  what="locked" if locked else "unlocked")
-        return self._replace(key, locked=locked)
+        d = self._replace(key, locked=locked)
+        if locked:
+            d.addCallback(lambda _: self._ended(key, record, "locked"))
+        return d
 
     def delete(self, name: str) -> Deferred[None]:
+        """Delete; once that is durable, the watchers end the account's sessions. Its rooms
+        stay, owned by its id, which no account will have again: nobody owns them until an
+        operator gives them to an account (chatd-admin give-room)."""
         key, record = self._record(name)
         log.info("account {key} deleted by an administrator", key=key)
         self._skeletons.pop(skeleton(record["name"]), None)
-        return self._file.delete(key)
+        return self._file.delete(key).addCallback(lambda _: self._ended(key, record, "deleted"))
+
+
+def _account(key: str, record: dict[str, Any]) -> Account:
+    return Account(record["name"], key, record["id"])

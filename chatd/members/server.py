@@ -1,7 +1,9 @@
 """The member service's AMP server: the directory, behind a shared secret.
 
 Until a connection has said ``Hello`` with the right secret, every command is refused; a
-wrong secret is logged with the peer's address and the connection closed. A signup that
+wrong secret is logged with the peer's address and the connection closed. Chat daemons that
+asked to ``watch`` in their Hello are sent ``AccountEnded`` for each account deleted or locked,
+once that is durable, so they end its sessions. A signup that
 arrives after its ``not_after`` is refused unhashed; the directory checks it again right
 before storing (see chatd.members.client for why).
 """
@@ -14,9 +16,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import ServerFactory
+from twisted.internet.protocol import ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols import amp
+from twisted.python.failure import Failure
 
 from chatd.kernel.errors import ServerBusy
 from chatd.kernel.records import Account
@@ -27,15 +30,25 @@ log = Logger()
 
 
 def _account(account: Account | None) -> dict[str, Any]:
-    return {} if account is None else {"name": account.name, "key": account.key}
+    if account is None:
+        return {}
+    return {"name": account.name, "key": account.key, "id": account.id}
 
 
 class MemberServerProtocol(amp.AMP):
     transport: Any  # a connected stream transport
 
-    def __init__(self, directory: LocalDirectory, secret: str, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        directory: LocalDirectory,
+        secret: str,
+        clock: IReactorTime,
+        watchers: set[MemberServerProtocol] | None = None,
+    ) -> None:
         super().__init__()
         self._directory = directory
+        # The connections told of ended accounts (the factory's set), once they ask.
+        self._watchers = set() if watchers is None else watchers
         self._secret = secret.encode()
         self._clock = clock
         self._trusted = False
@@ -50,15 +63,21 @@ class MemberServerProtocol(amp.AMP):
             raise commands.NotAuthenticated("say Hello with the shared secret first")
 
     @commands.Hello.responder
-    def hello(self, secret: str) -> dict[str, Any]:
+    def hello(self, secret: str, watch: bool | None = None) -> dict[str, Any]:
         if not hmac.compare_digest(secret.encode(), self._secret):
             log.warn("wrong member-service secret from {peer}; closing", peer=self._peer())
             # Close after the error reply has been written.
             self._clock.callLater(0, self.transport.loseConnection)
             raise commands.BadSecret("wrong secret")
         self._trusted = True
+        if watch:
+            self._watchers.add(self)
         log.info("member client connected from {peer}", peer=self._peer())
         return {}
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._watchers.discard(self)
+        super().connectionLost(reason)
 
     @commands.Ping.responder
     def ping(self) -> dict[str, Any]:
@@ -123,8 +142,18 @@ class MemberServerFactory(ServerFactory):
         self.directory = directory
         self.secret = secret
         self.clock = clock
+        self.watchers: set[MemberServerProtocol] = set()
+        directory.watch(self._ended)
+
+    def _ended(self, account: Account, why: str) -> None:
+        """Tell every watching chat daemon (no answer is asked: one that is gone is gone)."""
+        log.info("telling {count} chat daemons that {key} was {why}",
+                 count=len(self.watchers), key=account.key, why=why)
+        for protocol in list(self.watchers):
+            protocol.callRemote(commands.AccountEnded, name=account.name, key=account.key,
+                                id=account.id, why=why)
 
     def buildProtocol(self, addr: Any) -> MemberServerProtocol:
-        protocol = MemberServerProtocol(self.directory, self.secret, self.clock)
+        protocol = MemberServerProtocol(self.directory, self.secret, self.clock, self.watchers)
         protocol.factory = self
         return protocol

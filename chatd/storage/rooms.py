@@ -1,4 +1,8 @@
-"""Persistent room definitions in ``rooms.journal`` under the data directory."""
+"""Persistent room definitions in ``rooms.journal`` under the data directory.
+
+A room names its owner twice: ``owner``, the display name, and ``owner_id``, the account id
+that owns it. Rooms stored before account ids have no ``owner_id``; the core gives them one at
+start-up (see ChatServer.resolve_owners)."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from chatd.kernel.interfaces import IRoomStore
 from chatd.kernel.records import RoomRecord
 from chatd.storage.keyed import Fields, KeyedFile, fields_problem
 
-# Absent optional fields mean no password and an empty topic.
+# Absent optional fields mean no password, an empty topic and an owner not yet resolved.
 _ROOM_REQUIRED: Fields = {"name": (str,), "owner": (str,), "limit": (int,)}
-_ROOM_OPTIONAL: Fields = {"password_hash": (str, type(None)), "topic": (str,)}
+_ROOM_OPTIONAL: Fields = {"password_hash": (str, type(None)), "topic": (str,),
+                          "owner_id": (str,)}
 
 
 def room_problem(value: dict[str, Any]) -> str | None:
@@ -35,6 +40,7 @@ class FileRoomStore:
                 limit=value["limit"],
                 password_hash=value.get("password_hash"),
                 topic=value.get("topic", ""),
+                owner_id=value.get("owner_id", ""),
             )
             for key, value in self._file.load(room_problem).items()
         ]
@@ -48,6 +54,7 @@ class FileRoomStore:
                 "limit": record.limit,
                 "password_hash": record.password_hash,
                 "topic": record.topic,
+                "owner_id": record.owner_id,
             },
         )
 
