@@ -1,19 +1,26 @@
-"""``chatd-admin --data DIR repair``: the operator's way past a journal that a daemon refused."""
+"""``chatd-admin --data DIR repair``: the operator's way past a journal that a daemon refused;
+``rooms`` and ``give-room``: who owns each room, and the way to give a deleted account's rooms
+to another account."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
+from twisted.internet import defer
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from chatd.kernel.errors import StartupError
-from chatd.members.admin import main, repair
-from chatd.members.local import account_problem
+from chatd.kernel.records import RoomRecord
+from chatd.members.admin import Offline, _run, main, parse, repair, rooms
+from chatd.members.local import LocalDirectory, account_problem
 from chatd.storage.journal import DirectoryLock
+from chatd.storage.rooms import FileRoomStore
 
-from fakes import keyed_file
+from fakes import FakeHasher, keyed_file
 
 
 def account(i: int) -> dict[str, object]:
@@ -74,3 +81,71 @@ class RepairCommandTests(TestCase):
         error = self.assertRaises(SystemExit, main, ["repair"])
         self.assertIn("give --data DIR", str(error))
 
+
+
+class RoomOwnerCommandTests(TestCase):
+    """``chatd-admin --data DIR rooms | give-room | delete`` on a stopped chatd with embedded
+    accounts: what a deleted account's rooms become, and how an operator gives them away."""
+
+    def setUp(self) -> None:
+        self.data = Path(self.mktemp())
+        self.data.mkdir(parents=True)
+        directory = self.directory()
+        self.victim = self.successResultOf(directory.signup("victim", "password1"))
+        self.ann = self.successResultOf(directory.signup("Ann", "password1"))
+        store = FileRoomStore(keyed_file(self.data / "rooms.journal", "chatd-rooms"))
+        store.load()
+        store.save(RoomRecord("vault", "Vault", "victim", 5, "fake$sesame", "", self.victim.id))
+        store.save(RoomRecord("old", "Old", "Ann", 5, None, ""))
+
+    def directory(self) -> LocalDirectory:
+        directory = LocalDirectory(keyed_file(self.data / "members.journal", "chatd-members"),
+                                   FakeHasher(), Clock())
+        directory.load()
+        return directory
+
+    def output(self, run: Callable[[], object]) -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            run()
+        return out.getvalue()
+
+    def delete(self, name: str) -> str:
+        args = parse(["--data", str(self.data), "delete", name])
+        backend = Offline(self.directory())
+        return self.output(lambda: self.successResultOf(defer.ensureDeferred(_run(backend,
+                                                                                   args))))
+
+    def test_deleting_an_account_says_its_rooms_have_no_owner_now(self) -> None:
+        said = self.delete("victim")
+        self.assertIn("victim deleted\n", said)
+        self.assertIn("its rooms Vault keep their settings and have no owner now; chatd-admin "
+                      f"--data {self.data} give-room ROOM ACCOUNT", said)
+        self.assertIn("it owned no rooms here", self.delete("ann"))
+
+    def test_rooms_lists_each_owner(self) -> None:
+        self.delete("victim")
+        listed = self.output(lambda: rooms(self.data))
+        self.assertRegex(listed, r"Vault +victim +[0-9a-f]{16} +nobody: the account was deleted")
+        self.assertRegex(listed, r"Old +Ann +- +not resolved yet")
+        self.assertIn("2 rooms", listed)
+
+    def test_give_room_makes_an_account_the_owner(self) -> None:
+        self.delete("victim")
+        said = self.output(lambda: rooms(self.data, ("vault", "ann", None)))
+        self.assertEqual(said, f"Vault now belongs to Ann ({self.ann.id})\n")
+        stored = FileRoomStore(keyed_file(self.data / "rooms.journal", "chatd-rooms")).load()
+        vault = next(record for record in stored if record.key == "vault")
+        self.assertEqual((vault.owner, vault.owner_id, vault.password_hash),
+                         ("Ann", self.ann.id, "fake$sesame"))
+
+    def test_give_room_without_the_accounts_needs_the_id(self) -> None:
+        (self.data / "members.journal").unlink()
+        error = self.assertRaises(StartupError, rooms, self.data, ("vault", "ann", None))
+        self.assertIn("--id", str(error))
+        said = self.output(lambda: rooms(self.data, ("vault", "ann", "0123456789abcdef")))
+        self.assertEqual(said, "Vault now belongs to ann (0123456789abcdef)\n")
+
+    def test_rooms_need_the_data_directory(self) -> None:
+        error = self.assertRaises(SystemExit, main, ["give-room", "vault", "ann"])
+        self.assertIn("give --data DIR", str(error))

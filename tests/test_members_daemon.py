@@ -284,6 +284,39 @@ class ChatWithRemoteMembersTests(TestCase):
         alice.close()
         bob.close()
 
+    def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from chatd.members.admin import main; main()",
+             "--members", f"tcp:127.0.0.1:{self.members.port}",
+             "--secret-file", str(self.members.data / "members.secret"), *args],
+            capture_output=True, text=True, timeout=20, env=daemon_env(),
+        )
+
+    def test_a_deleted_accounts_sessions_end_and_its_name_gets_none_of_its_rooms(self) -> None:
+        self.until(lambda: self.login_code("/signup victim password1") == 201, 10,
+                   "the first connection to the member service")
+        victim = self.chat.connect()
+        victim.login("login", "victim", "password1")
+        victim.ok("/create vault 10 sesame")
+        bob = self.chat.connect()
+        bob.login("nick", "bob")
+        bob.ok("/join vault sesame")
+
+        deleted = self.admin("delete", "victim")
+        self.assertEqual(deleted.returncode, 0, deleted.stderr)
+        self.assertIn("victim deleted; its sessions on every connected chat daemon were ended",
+                      deleted.stdout)
+        bob.wait_event("104 [vault] victim quit: account deleted by an operator")
+        self.assertEqual(victim.command("/join lobby").code, 403, "its session has ended")
+
+        again = self.chat.connect()
+        again.login("signup", "victim", "password2")
+        self.assertEqual(again.command("/unlock vault").code, 403)
+        self.assertEqual(again.command("/delete vault").code, 403)
+        self.assertEqual(again.command("/join vault").code, 431)
+        for client in (victim, bob, again):
+            client.close()
+
     def test_wrong_secret_means_no_accounts(self) -> None:
         wrong = Path(self.mktemp()).absolute()
         wrong.write_text("x" * 40 + "\n")

@@ -1,10 +1,15 @@
-"""``chatd-admin``: list, show, reset, lock, unlock and delete accounts; repair journals.
+"""``chatd-admin``: list, show, reset, lock, unlock and delete accounts; list rooms and give
+one to an account; repair journals.
 
 Online, it talks to ``twistd chatd-members`` over AMP with the same shared secret as the chat
 daemons. Offline (``--data DIR``), it opens a stopped daemon's data directory itself, taking
 the same lock, so it can't race a running daemon; that is also how accounts of the default
 embedded directory (``twistd chatd``'s own data directory) are administered, and how a journal
 that a daemon refused to load is repaired.
+
+Rooms live in each chat daemon's data directory and are owned by account ids: ``rooms`` and
+``give-room`` work offline there. A deleted account's rooms keep their settings and have no
+owner until ``give-room`` gives each to an account.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import argparse
 import getpass
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,16 +27,20 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory
 from twisted.protocols import amp
 from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
 
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.config import secret_beside
-from chatd.kernel.errors import ChatError, StartupError
+from chatd.kernel.errors import ChatError, NoSuchRoom, StartupError
+from chatd.kernel.interfaces import IPasswordHasher
+from chatd.kernel.names import check_room_name, check_user_name, fold
+from chatd.kernel.records import NO_OWNER, RoomRecord
 from chatd.members import commands
 from chatd.members.local import AccountInfo, LocalDirectory, account_problem
 from chatd.members.tap import DEFAULT_DATA, read_secret
 from chatd.storage.journal import Check, DirectoryLock, Journal, SyncJournalWriter
 from chatd.storage.keyed import KeyedFile
-from chatd.storage.rooms import room_problem
+from chatd.storage.rooms import FileRoomStore, room_problem
 
 # The journals a data directory may hold: their kind and the check of their values.
 JOURNALS: dict[str, tuple[str, Check]] = {
@@ -48,6 +57,11 @@ class Backend(Protocol):
     def delete(self, name: str) -> Deferred[None]: ...
 
 
+def _info(row: dict[str, Any]) -> AccountInfo:
+    """An AMP answer as an AccountInfo (no id from a service that predates account ids)."""
+    return AccountInfo(**{**row, "id": row.get("id") or ""})
+
+
 class Remote:
     """The member service over AMP."""
 
@@ -60,15 +74,13 @@ class Remote:
         after = ""
         while True:
             page = (yield self._amp.callRemote(commands.ListAccounts, after=after))["accounts"]
-            found += [AccountInfo(**row) for row in page]
+            found += [_info(row) for row in page]
             if len(page) < commands.PAGE:
                 return found
             after = page[-1]["key"]
 
     def show(self, name: str) -> Deferred[AccountInfo]:
-        return self._amp.callRemote(commands.ShowAccount, name=name).addCallback(
-            lambda r: AccountInfo(**r)
-        )
+        return self._amp.callRemote(commands.ShowAccount, name=name).addCallback(_info)
 
     def reset(self, name: str, password: str) -> Deferred[None]:
         return self._amp.callRemote(commands.ResetPassword, name=name, password=password)
@@ -131,10 +143,110 @@ async def _run(backend: Backend, args: argparse.Namespace) -> None:
         print(f"password of {args.name} reset")
     elif args.command in ("lock", "unlock"):
         await backend.set_locked(args.name, args.command == "lock")
-        print(f"{args.name} {args.command}ed")
+        print(f"{args.name} {args.command}ed" + (_SESSIONS_ENDED if args.command == "lock"
+                                                 and not args.data else ""))
     elif args.command == "delete":
+        info = await backend.show(args.name)
         await backend.delete(args.name)
-        print(f"{args.name} deleted")
+        print(f"{info.name} deleted" + ("" if args.data else _SESSIONS_ENDED))
+        print(_orphans(args.data, info))
+
+
+# Online, the member service told every connected chat daemon.
+_SESSIONS_ENDED = "; its sessions on every connected chat daemon were ended"
+
+
+def _orphans(data: Path | None, info: AccountInfo) -> str:
+    """What happened to a deleted account's rooms."""
+    give = "give-room ROOM ACCOUNT gives one to an account"
+    if data is None or not (data / "rooms.journal").exists():
+        return ("its rooms, in each chat daemon's data directory, keep their settings and have "
+                f"no owner now; chatd-admin --data DIR {give} (with that chatd stopped)")
+    rooms = [r.name for r in _room_store(data).load() if info.id and r.owner_id == info.id]
+    if not rooms:
+        return "it owned no rooms here"
+    return (f"its rooms {', '.join(rooms)} keep their settings and have no owner now; "
+            f"chatd-admin --data {data} {give}")
+
+
+def _room_store(data: Path) -> FileRoomStore:
+    journal = Journal(data / "rooms.journal", "chatd-rooms")
+    return FileRoomStore(KeyedFile(journal, SyncJournalWriter(journal)))
+
+
+def _owner_status(record: RoomRecord, accounts: dict[str, AccountInfo] | None) -> str:
+    if not record.owner_id:
+        return "not resolved yet (from before account ids: chatd resolves it at start)"
+    if record.owner_id == NO_OWNER:
+        return "nobody: its owner had no account when chatd resolved it"
+    if accounts is None:
+        return "accounts are in the member service (chatd-admin show NAME gives an id)"
+    account = accounts.get(record.owner_id)
+    if account is None:
+        return "nobody: the account was deleted"
+    return f"{account.name}" + (" (locked)" if account.locked else "")
+
+
+def rooms(data: Path, give: tuple[str, str, str | None] | None = None) -> None:
+    """Offline, on a stopped chatd's ``data``: list its rooms and their owners, or give the
+    room ``give[0]`` to the account ``give[1]`` (whose id is ``give[2]`` if the accounts are
+    not in ``data``, but in a member service)."""
+    lock = DirectoryLock(data)
+    lock.acquire()
+    try:
+        if not (data / "rooms.journal").exists():
+            raise StartupError(f"{data} has no rooms.journal")
+        store = _room_store(data)
+        records = {record.key: record for record in store.load()}
+        directory: LocalDirectory | None = None
+        if (data / "members.journal").exists():
+            journal = Journal(data / "members.journal", "chatd-members")
+            directory = LocalDirectory(KeyedFile(journal, SyncJournalWriter(journal)),
+                                       _NoHasher(), task.Clock())
+            directory.load()
+        if give is None:
+            accounts = None if directory is None else {a.id: a for a in directory.accounts()}
+            print(f"{'ROOM':<24} {'OWNER':<24} {'OWNER ID':<16} OWNED BY")
+            for record in sorted(records.values(), key=lambda r: r.key):
+                print(f"{record.name:<24} {record.owner:<24} {record.owner_id or '-':<16} "
+                      f"{_owner_status(record, accounts)}")
+            print(f"{len(records)} room{'' if len(records) == 1 else 's'}")
+            return
+        room, name, account_id = give
+        found = records.get(fold(check_room_name(room)))
+        if found is None:
+            raise NoSuchRoom(f"{data} has no room {room}")
+        if directory is not None:
+            info = directory.show(name)
+            name, account_id = info.name, info.id
+        elif not account_id:
+            raise StartupError("the accounts are not in this data directory: give the "
+                               "account's id with --id (chatd-admin show NAME prints it)")
+        failures: list[Any] = []
+        store.save(replace(found, owner=check_user_name(name), owner_id=account_id)
+                   ).addErrback(failures.append)
+        if failures:
+            failures[0].raiseException()
+        print(f"{found.name} now belongs to {name} ({account_id})")
+    finally:
+        lock.release()
+
+
+@implementer(IPasswordHasher)
+class _NoHasher:
+    """Listing and looking up accounts hash nothing."""
+
+    def hash(self, password: str) -> Deferred[str]:
+        raise NotImplementedError("rooms and give-room hash no password")
+
+    def verify(self, hashed: str, password: str) -> Deferred[bool]:
+        raise NotImplementedError("rooms and give-room check no password")
+
+    def verify_nobody(self, password: str) -> Deferred[bool]:
+        raise NotImplementedError("rooms and give-room check no password")
+
+    def needs_rehash(self, hashed: str) -> bool:
+        return False
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -156,6 +268,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
         sub.add_parser(name, help=text).add_argument("name")
     sub.add_parser("repair", help="offline (--data): rewrite damaged journals without their "
                    "damaged records, keeping a copy of each")
+    sub.add_parser("rooms", help="offline (--data of a stopped chatd): list rooms and who owns "
+                   "each")
+    give = sub.add_parser("give-room", help="offline (--data of a stopped chatd): make an "
+                          "account the owner of a room")
+    give.add_argument("room")
+    give.add_argument("name", help="the account")
+    give.add_argument("--id", help="the account's id, when the accounts are in a member "
+                      "service (chatd-admin show NAME prints it)")
     return parser.parse_args(argv)
 
 
@@ -219,13 +339,17 @@ def repair(data: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
-    if args.command == "repair":
+    if args.command in ("repair", "rooms", "give-room"):
         if args.data is None:
-            raise SystemExit("chatd-admin: repair works on a stopped daemon's files; "
+            raise SystemExit(f"chatd-admin: {args.command} works on a stopped daemon's files; "
                              "give --data DIR")
         try:
-            repair(args.data)
-        except (StartupError, OSError) as e:
+            if args.command == "repair":
+                repair(args.data)
+            else:
+                rooms(args.data, (args.room, args.name, args.id)
+                      if args.command == "give-room" else None)
+        except (ChatError, StartupError, OSError) as e:
             raise SystemExit(f"chatd-admin: {e}") from None
         return
 
