@@ -69,8 +69,9 @@ class Settings:
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        if isinstance(value, bool):
-            raise ValueError(f"expected a whole number from {low} to {high}")
+        # A float (TOML 5.5, or 5.0) is refused rather than truncated: 5.5 users is a typo.
+        if isinstance(value, bool | float):
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}")
         try:
             number = int(value)
         except (TypeError, ValueError):
@@ -240,6 +241,20 @@ KEYS: dict[str, Key] = {
 
 def _attribute(key: str) -> str:
     return key.replace("-", "_")
+
+
+def described(key: str) -> str:
+    """A key's help text with its default, for ``--help``."""
+    value = getattr(Settings(), _attribute(key))
+    if isinstance(value, tuple):
+        shown = ",".join(value) if value else "none"
+    elif value is None or value == "":
+        shown = "none"
+    elif isinstance(value, bool):
+        shown = "on" if value else "off"
+    else:
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{KEYS[key].help} [default: {shown}]"
 
 
 def _apply(settings: Settings, values: dict[str, Any], origin: Callable[[str], str]) -> Settings:

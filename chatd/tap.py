@@ -31,7 +31,7 @@ from chatd.auth.checkers import SignupLimits
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.auth.realm import make_portal
 from chatd.bus.local import LocalBus
-from chatd.config import KEYS, ConfigError, Settings, load_settings
+from chatd.config import KEYS, ConfigError, Settings, described, load_settings
 from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
@@ -64,10 +64,10 @@ class Options(usage.Options):
         "the command line wins. See etc/chatd.toml.example."
     )
     optParameters = [
-        [key, None, None, spec.help] for key, spec in KEYS.items()
+        [key, None, None, described(key)] for key, spec in KEYS.items()
         if key not in ("line", "irc", "exempt") and not spec.flag
     ]
-    optFlags = [[key, None, spec.help] for key, spec in KEYS.items() if spec.flag]
+    optFlags = [[key, None, described(key)] for key, spec in KEYS.items() if spec.flag]
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,17 +80,17 @@ class Options(usage.Options):
 
     def opt_line(self, endpoint: str) -> None:
         """line-protocol listener, a Twisted endpoint string (repeatable; ssl:PORT:privateKey=
-        KEY:certKey=CERT for TLS)"""
+        KEY:certKey=CERT for TLS) [default: tcp:7777:interface=127.0.0.1]"""
         self["line"].append(endpoint)
 
     def opt_irc(self, endpoint: str) -> None:
         """IRC listener, a Twisted endpoint string (repeatable; off unless given;
-        ssl:6697:privateKey=KEY:certKey=CERT for TLS)"""
+        ssl:6697:privateKey=KEY:certKey=CERT for TLS) [default: none]"""
         self["irc"].append(endpoint)
 
     def opt_exempt(self, network: str) -> None:
         """trusted address or network (CIDR), exempt from the per-address and rate limits
-        (repeatable)"""
+        (repeatable) [default: none]"""
         self["exempt"].append(network)
 
     def opt_config(self, path: str) -> None:

@@ -90,3 +90,15 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(self.parse("--config", self.config('reserved-names = ["boss"]\n'))
                          .reserved_names, ("boss",))
         self.assertRaises(UsageError, self.parse, "--reserved-names", "a b")
+
+    def test_a_float_is_not_a_whole_number(self) -> None:
+        for text in ("max-users = 5.5\n", "max-users = 5.0\n"):
+            self.assertRefused("max-users: expected a whole number", "--config",
+                               self.config(text))
+        self.assertRefused("--max-users: expected a whole number", "--max-users", "5.5")
+
+    def test_help_shows_every_default(self) -> None:
+        text = str(Options())
+        for fragment in ("[default: 10000]", "[default: chatd-data]", "[default: off]",
+                         "[default: tcp:7777:interface=127.0.0.1]", "[default: 2]"):
+            self.assertIn(fragment, " ".join(text.split()))
