@@ -176,6 +176,14 @@ class ChatTests(ClientTestCase):
         self.assertIn(f"127.0.0.1:{port} refused the connection; is chatd running there?",
                       result.stderr)
 
+    def test_tls_at_the_plain_port_says_so(self) -> None:
+        daemon = self.start_daemon()
+        result = run_client("--tls", "127.0.0.1", str(daemon.port), stdin="/nick tess\n")
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout, "")
+        self.assertRegex(result.stderr, rf"TLS: 127\.0\.0\.1:{daemon.port} does not speak "
+                                        r"TLS \(.+\); try without --tls")
+
     def test_the_server_going_away_ends_the_session(self) -> None:
         daemon = self.start_daemon()
         dave = self.running("127.0.0.1", str(daemon.port))
@@ -203,6 +211,14 @@ class TLSTests(ClientTestCase):
                       result.stdout.splitlines())
         self.assertIn(f"* connected to localhost:{self.daemon.port} with TLS, certificate "
                       "verified", result.stderr)
+
+    def test_plain_at_the_tls_port_says_so(self) -> None:
+        for stdin in ("/nick tess\n", ""):
+            result = run_client("localhost", str(self.daemon.port), stdin=stdin)
+            self.assertEqual(result.returncode, 1, stdin)
+            self.assertEqual(result.stdout, "")
+            self.assertIn(f"localhost:{self.daemon.port} closed the connection without a "
+                          "greeting: that port probably expects TLS; try --tls", result.stderr)
 
     def test_refused_without_the_ca(self) -> None:
         result = run_client("--tls", "localhost", str(self.daemon.port), stdin="/nick tess\n")

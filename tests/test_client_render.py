@@ -113,6 +113,8 @@ class TranscriptTests(TestCase):
         self.assertEqual(redact("/join room pw"), f"/join room {MASK}")
         self.assertEqual(redact("/create room 10 pw"), f"/create room 10 {MASK}")
         self.assertEqual(redact("/lock room pw"), f"/lock room {MASK}")
+        # A password can't hold a space; one typed with spaces is masked whole all the same.
+        self.assertEqual(redact("/login alice correct horse"), f"/login alice {MASK} {MASK}")
 
     def test_lines_without_passwords_are_kept_as_typed(self) -> None:
         for typed in ["/join room", "/create room 10", "/msg bob  two  spaces", "hello",
@@ -180,10 +182,10 @@ class OptionTests(TestCase):
 
     def test_everything(self) -> None:
         options = parse_args(["--tls", "--ca", "ca.pem", "--raw", "--wait", "2",
-                              "--connect-timeout", "3", "chat.example", "7000"])
+                              "--connect-timeout", "3", "--remember", "chat.example", "7000"])
         self.assertEqual(options, ClientOptions(host="chat.example", port=7000, tls=True,
                                                 ca=Path("ca.pem"), raw=True, wait=2.0,
-                                                connect_timeout=3.0))
+                                                connect_timeout=3.0, remember=True))
 
     def test_bad_ports(self) -> None:
         for port in ["0", "65536", "http", "-1"]:

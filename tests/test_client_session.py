@@ -132,15 +132,18 @@ class SessionTests(TestCase):
         client.handle_input("hello")
         self.assertEqual(self.display.notes, ["* not connected; type /reconnect to connect"])
 
-    def test_a_dropped_connection_offers_reconnect(self) -> None:
+    def test_a_connection_closed_before_the_greeting_offers_reconnect(self) -> None:
         client = self.client()
         protocol, _ = self.connected(client)
         protocol.connectionLost(Failure(ConnectionLost()))
         self.assertFalse(client.connected)
         self.assertNoResult(client.finished)
+        # Nothing was said: a wrong port or a TLS port, which retrying would not mend.
         self.assertEqual(self.display.notes[-2:], [
-            "* the connection to chat.example:7777 was lost",
+            "* chat.example:7777 closed the connection without a greeting: that port "
+            "probably expects TLS; try --tls",
             "* type /reconnect to connect again, Ctrl-D to exit"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
         client.handle_input("/reconnect")
         self.connected_again()
         self.assertTrue(client.connected)
@@ -203,6 +206,7 @@ class SessionTests(TestCase):
     def test_quit_hangs_up_if_the_server_does_not(self) -> None:
         client = self.client()
         protocol, transport = self.connected(client)
+        protocol.dataReceived(b"220 chatd ready\r\n")
         client.handle_input("/QUIT see you")
         self.clock.advance(QUIT_TIMEOUT - 0.1)
         self.assertFalse(transport.disconnecting)

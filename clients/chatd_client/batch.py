@@ -4,7 +4,8 @@ For scripts and tests: ``printf '/nick a\\n/join x\\nhi\\n' | chatd-client local
 stdout carries only the server's lines (rendered plainly, or verbatim with ``--raw``); the
 client's own remarks go to stderr. When stdin ends the client listens ``--wait`` seconds
 more, then sends /quit, whose reply the server sends after every earlier one, and exits when
-the server hangs up: status 0 after /quit, 1 if the connection failed or dropped.
+the server hangs up: status 0 after /quit, 1 if the connection failed or dropped (or the
+server hung up without ever greeting, as a TLS port does). A script is not reconnected.
 
 Lines are sent as they are read, without waiting for replies (chat lines get none to wait
 for), so a ``/save`` in a script holds what had arrived when it was read, not the replies to

@@ -2,7 +2,19 @@
 client commands, the transcript, and when the session is over.
 
 The terminal and the non-interactive front ends differ only in their ``Display`` and in
-whether a dropped connection ends the session (a script has nobody to type /reconnect).
+whether a dropped connection ends the session (a script has nobody to watch it come back).
+
+At a terminal, a connection that drops after the server greeted is retried by itself, after
+1 s, then 2, 4 ... up to 30 s between attempts, until it is back, the person presses Ctrl-C
+(``interrupt``) or quits. A connection that never greeted is not: that is a wrong port or a
+TLS mismatch, which retrying will not mend. Once connected again (by itself or by
+``/reconnect``) the client restores the session: after the greeting it logs in again (a
+guest's nick always; an account only with a password remembered under ``--remember``, else
+it asks the person to), and once welcomed it rejoins the rooms it was in, the current one
+last so that it stays current, then sends the lines typed meanwhile. Those are held, at most
+``MAX_HELD``, from the drop until the session is back; the server runs a connection's lines
+in order, so they reach the rooms after the rejoins. Held lines that can't be sent (Ctrl-C,
+/quit, a failed attempt with nobody retrying) are reported as not sent.
 """
 
 from __future__ import annotations
@@ -13,20 +25,32 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.python.failure import Failure
 
-from chatd.frontends.line_codec import Code, parse_server_line
+from chatd.frontends.line_codec import Code, ServerLine, parse_server_line
 from chatd_client.commands import CLIENT_HELP, Mistake, Reconnect, Save, Send, interpret
 from chatd_client.connection import (
     MAX_SERVER_LINE,
     ConnectionFactory,
+    NoGreeting,
     ServerConnection,
+    SpeaksTLS,
     describe_failure,
 )
+from chatd_client.memory import Memory
 from chatd_client.options import ClientOptions
 from chatd_client.render import Fragments, client_note, plain, render_text, welcome_name
+from chatd_client.rooms import Rooms
 from chatd_client.transcript import Transcript
 
 # How long the server gets to answer /quit before the client hangs up by itself.
 QUIT_TIMEOUT = 5.0
+# The wait before the first automatic reconnection attempt; it doubles after each failure.
+FIRST_RETRY = 1.0
+LONGEST_RETRY = 30.0
+# Lines typed while the session is away, kept to send once it is back.
+MAX_HELD = 50
+# Words of a 109 after which the server does not want the client straight back (idle, no
+# login, too much before login, flooding).
+_SENT_AWAY = ("goodbye", "flooding")
 
 
 class Display(Protocol):
@@ -35,6 +59,10 @@ class Display(Protocol):
 
     def note(self, fragments: Fragments) -> None:
         """Show something the client itself has to say."""
+
+
+def _lines(count: int) -> str:
+    return "1 line" if count == 1 else f"{count} lines"
 
 
 class Client:
@@ -61,12 +89,28 @@ class Client:
         self._quitting = False
         self._reconnecting = False
         self._quit_timer: IDelayedCall | None = None
+        # Automatic reconnection: on while retrying, the pending attempt, the next wait.
+        self._auto = False
+        self._retry: IDelayedCall | None = None
+        self._retry_delay = FIRST_RETRY
+        self._sent_away = False
+        # Restoring the session on a new connection: None, "greeting" or "login".
+        self._restoring: str | None = None
+        self._rejoin: list[str] | None = None
+        self._held: list[str] = []
+        self.memory = Memory(options.remember)
+        self.rooms = Rooms()
         self.nick: str | None = None
         self.finished: Deferred[int] = Deferred()
 
     @property
     def connected(self) -> bool:
         return self._connection is not None
+
+    @property
+    def waiting(self) -> bool:
+        """Connecting, or about to try again: what the person types is held for later."""
+        return self._connection is None and (self._connecting or self._retry is not None)
 
     # -- connecting ----------------------------------------------------------------------
 
@@ -88,40 +132,72 @@ class Client:
     def _connected(self, connection: ServerConnection) -> bool:
         self._connecting = False
         self._connection = connection
+        self._auto = False
+        self._retry_delay = FIRST_RETRY
         how = " with TLS, certificate verified" if self._options.tls else ""
         self.note(f"connected to {self._options.host}:{self._options.port}{how}")
+        if self.memory.identity is not None:
+            self._restoring = "greeting"
+        else:
+            self._send_held()
         return True
 
     def _not_connected(self, failure: Failure) -> bool:
         self._connecting = False
         self.note(describe_failure(failure, self._options))
-        if self._stay_on_loss:
+        if self._auto:
+            self._schedule_retry()
+        elif self._stay_on_loss:
             self.note("type /reconnect to try again, Ctrl-D to exit")
+            self._drop_held()
         else:
             self._finish(1)
         return False
 
     def _lost(self, reason: Failure) -> None:
+        greeted = (self._connection is not None and self._connection.received
+                   and not reason.check(NoGreeting, SpeaksTLS))
         self._connection = None
+        if self._rejoin is None and self.memory.identity is not None:
+            self._rejoin = self.rooms.rejoin_order()
+        self.rooms = Rooms()
         self.nick = None
+        self._restoring = None
+        sent_away, self._sent_away = self._sent_away, False
         if self._quit_timer is not None and self._quit_timer.active():
             self._quit_timer.cancel()
         if self._reconnecting:
             self._reconnecting = False
             self.note("disconnected; connecting again")
             self.connect()
-        elif self._quitting:
+        elif self._quitting and greeted:
             self.note("disconnected")
             self._finish(0)
         else:
             self.note(describe_failure(reason, self._options))
-            if self._stay_on_loss:
-                self.note("type /reconnect to connect again, Ctrl-D to exit")
-            else:
+            if not self._stay_on_loss or self._quitting:
                 self._finish(1)
+            elif greeted and not sent_away:
+                self._auto = True
+                self._schedule_retry()
+            else:
+                self.note("type /reconnect to connect again, Ctrl-D to exit")
+
+    def _schedule_retry(self) -> None:
+        delay = self._retry_delay
+        self._retry_delay = min(delay * 2, LONGEST_RETRY)
+        self.note(f"connecting again in {delay:g} s (Ctrl-C to stop trying, Ctrl-D to exit)")
+        self._retry = self._clock.callLater(delay, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        self.connect()
 
     def reconnect(self) -> None:
-        if self._connecting:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry_now()
+        elif self._connecting:
             self.note("already connecting; wait for it")
         elif self._connection is not None:
             self._reconnecting = True
@@ -129,17 +205,88 @@ class Client:
         else:
             self.connect()
 
+    def interrupt(self) -> None:
+        """Ctrl-C: stop reconnecting by itself, if it is (the terminal clears the line)."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        elif not (self._auto and self._connecting):
+            return
+        self._auto = False
+        self._retry_delay = FIRST_RETRY
+        if self._connecting:
+            self.note("not trying again after this attempt")
+        else:
+            self.note("stopped trying; type /reconnect to connect, Ctrl-D to exit")
+        self._drop_held()
+
     def quit(self) -> None:
         """End the session politely: /quit if connected (the server answers every line sent
         before it first), else at once."""
+        self._drop_held()
         if self._connection is None:
+            if self._retry is not None:
+                self._retry.cancel()
+                self._retry = None
             self._finish(0)
         elif not self._quitting:
-            self.send("/quit")
+            self._transmit("/quit")
 
     def _finish(self, status: int) -> None:
         if not self.finished.called:
             self.finished.callback(status)
+
+    # -- restoring the session after a reconnect -----------------------------------------
+
+    def _restore(self, line: ServerLine) -> None:
+        """Take the next step of logging in and rejoining, after the server's ``line``."""
+        identity = self.memory.identity
+        if self._restoring == "greeting" and line.code == Code.GREETING and identity:
+            login = identity.login_line()
+            if login is None:
+                self._restoring = None
+                self.note(f"log in again with /login {identity.name} PASSWORD"
+                          f"{self._afterwards()} (start chatd-client with --remember to "
+                          "have that done for you)")
+            else:
+                self._restoring = "login"
+                self.note(f"logging in again as {identity.name}")
+                self._transmit(login)
+        elif line.code == Code.WELCOME and (self._restoring or self._rejoin is not None):
+            self._restoring = None
+            rooms, self._rejoin = self._rejoin or [], None
+            if rooms:
+                self.note(f"joining {', '.join(rooms)} again")
+            for room in rooms:
+                self._transmit(self.memory.join_line(room))
+            self._send_held()
+        elif self._restoring == "login" and line.final and line.code >= 400 and identity:
+            self._restoring = None
+            if line.code == Code.WRONG_CREDENTIALS:
+                self.memory.forget_password()
+            self.note(f"could not log in again as {identity.name}; log in yourself"
+                      f"{self._afterwards()}")
+
+    def _afterwards(self) -> str:
+        """What the client will do once the person has logged in, for the note asking them."""
+        rooms = self._rejoin or []
+        parts = [f"join {', '.join(rooms)} again"] if rooms else []
+        if self._held:
+            parts.append(f"send the {_lines(len(self._held))} typed meanwhile")
+        return f", and the client will {' and '.join(parts)}" if parts else ""
+
+    def _send_held(self) -> None:
+        held, self._held = self._held, []
+        if held:
+            self.note(f"sending the {_lines(len(held))} typed while disconnected")
+        for line in held:
+            self._transmit(line)
+
+    def _drop_held(self) -> None:
+        if self._held:
+            self.note(f"the {_lines(len(self._held))} typed while disconnected "
+                      f"{'was' if len(self._held) == 1 else 'were'} not sent")
+            self._held = []
 
     # -- lines ---------------------------------------------------------------------------
 
@@ -165,10 +312,26 @@ class Client:
                 self.send(send.line)
 
     def send(self, line: str) -> None:
-        if self._connection is None:
+        """Send a typed line now, or hold it while the session is away."""
+        if Send(line).verb == "quit" and (self._connection is None or self._restoring):
+            self.quit()
+        elif self.waiting or (self._connection is not None and self._restoring):
+            if len(self._held) >= MAX_HELD:
+                self.note(f"not sent: {MAX_HELD} lines are already waiting for the connection")
+                return
+            if not self._held:
+                self.note("not connected: what you type is kept and sent once the session "
+                          "is back")
+            self._held.append(line)
+        elif self._connection is None:
             self.note("not connected; type /reconnect to connect")
-            return
+        else:
+            self._transmit(line)
+
+    def _transmit(self, line: str) -> None:
+        assert self._connection is not None
         self.transcript.sent(line)
+        self.memory.sent(line)
         self._connection.send_line(line)
         if Send(line).verb == "quit":
             self._quitting = True
@@ -176,15 +339,22 @@ class Client:
 
     def _line(self, raw: str) -> None:
         line = parse_server_line(raw)
-        name = None if line is None else welcome_name(line)
-        if name is not None:
-            self.nick = name
+        if line is not None:
+            name = welcome_name(line)
+            if name is not None:
+                self.nick = name
+            self.memory.received(line)
+            self.rooms.follow(line, self.nick)
+            if line.code == Code.CLOSING and any(word in line.text for word in _SENT_AWAY):
+                self._sent_away = True
         fragments = render_text(raw, self.nick)
         self.transcript.received(plain(fragments))
         self._display.server_line(raw, fragments)
         if line is not None and line.code == Code.HELP and line.final:
             for text in CLIENT_HELP:
                 self.note(text)
+        if line is not None and self._connection is not None:
+            self._restore(line)
 
     def _too_long(self) -> None:
         self.note(f"the server sent a line over {MAX_SERVER_LINE} bytes; it was dropped")

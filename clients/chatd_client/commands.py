@@ -4,15 +4,46 @@ server. Client commands are never sent, so the server's command set stays its ow
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 CLIENT_HELP = [
     "client commands (not sent to the server):",
     "  /save FILE    write this session's transcript to FILE (passwords masked)",
-    "  /reconnect    close the connection, if any, and connect again",
+    "  /reconnect    connect again now (closing the connection, if any)",
+    "  Ctrl-C        clear the line; while reconnecting, stop trying",
     "  Ctrl-D        /quit and exit",
 ]
+
+# Where the password arguments of a server command start (0-based, after the command word).
+# Every word from there on is treated as secret: a server password has no spaces, so a
+# person who typed one with spaces typed the rest of it in the following words.
+_SECRET_FROM: dict[str, int] = {
+    "login": 1,
+    "signup": 1,
+    "passwd": 0,
+    "join": 1,
+    "create": 2,
+    "lock": 1,
+}
+
+# The server splits arguments on runs of ASCII spaces only (a tab is part of a word).
+_WORD = re.compile(r"[^ ]+")
+
+
+def secret_spans(line: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` character ranges of ``line`` that hold a password, including
+    one still being typed; used to mask a line on screen and in the transcript alike."""
+    if not line.startswith("/") or line.startswith("//"):
+        return []
+    words = [(match.start(), match.end()) for match in _WORD.finditer(line, 1)]
+    if not words or words[0][0] != 1:
+        return []
+    first = _SECRET_FROM.get(line[1:words[0][1]].lower())
+    if first is None:
+        return []
+    return words[1 + first:]
 
 
 @dataclass(frozen=True, slots=True)

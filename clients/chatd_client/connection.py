@@ -3,6 +3,12 @@ plain words for whatever ends a connection.
 
 TLS goes through ``optionsForClientTLS``, so the certificate chain is checked by OpenSSL and
 the host name by service_identity; ``--ca`` swaps the platform trust store for a private CA.
+
+A client pointed at the wrong kind of port gets OpenSSL's or TCP's view of it ("wrong version
+number", "the server closed the connection"), which does not say what to do. So the plain
+client notices TLS records where the greeting should be, or a server that hangs up having
+said nothing at all (a chatd always greets first, a TLS server waits for a handshake that
+never comes), and the TLS client recognises OpenSSL's words for a peer that is not TLS.
 """
 
 from __future__ import annotations
@@ -44,8 +50,21 @@ _PEM_CERTIFICATE = re.compile(
 )
 
 
+# OpenSSL's reasons (across versions) for a handshake answered by something that is not TLS.
+_NOT_TLS_REASONS = ("wrong version number", "unknown protocol", "http request",
+                    "https proxy request", "packet length too long", "record layer failure")
+
+
 class TrustError(Exception):
     """The --ca file can't be used; the message says why."""
+
+
+class SpeaksTLS(Exception):
+    """The plain client received a TLS record (an alert or a handshake) from the server."""
+
+
+class NoGreeting(Exception):
+    """The server closed a plain connection before sending a single byte."""
 
 
 def load_trust_root(path: Path) -> Any:
@@ -98,7 +117,14 @@ class ServerConnection(Protocol):
         self._on_too_long = on_too_long
         self._on_lost = on_lost
         self._framer = LineFramer(MAX_SERVER_LINE)
+        self._head = b""  # the first bytes received, kept until it is clear they are no TLS
+        self._verdict: Failure | None = None
         self.ready: Deferred[None] = Deferred()
+
+    @property
+    def received(self) -> bool:
+        """Whether the server has sent anything yet (a chatd greets as soon as it accepts)."""
+        return bool(self._head)
 
     def connectionMade(self) -> None:
         if not self._tls:
@@ -108,6 +134,16 @@ class ServerConnection(Protocol):
         self.ready.callback(None)
 
     def dataReceived(self, data: bytes) -> None:
+        if self._verdict is not None:
+            return
+        if len(self._head) < 2:
+            self._head += data[:2 - len(self._head)]
+            # A TLS record starts with its type (0x15 alert, 0x16 handshake) and major version 3.
+            if (not self._tls and len(self._head) == 2 and self._head[0] in (0x15, 0x16)
+                    and self._head[1] == 0x03):
+                self._verdict = Failure(SpeaksTLS())
+                self.abort()
+                return
         for item in self._framer.feed(data):
             if item is TooLong.LINE:
                 self._on_too_long()
@@ -116,6 +152,11 @@ class ServerConnection(Protocol):
                 self._on_line(item.decode("utf-8", errors="replace"))
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._verdict is not None:
+            reason = self._verdict
+        elif not self._tls and not self._head and reason.check(error.ConnectionDone,
+                                                                error.ConnectionLost):
+            reason = Failure(NoGreeting())
         if not self.ready.called:
             self.ready.errback(reason)
             return
@@ -164,14 +205,22 @@ def describe_failure(failure: Failure, options: ClientOptions) -> str:
         return f"can't find the host {options.host!r}"
     if failure.check(error.TimeoutError):
         return f"no answer from {where} within {options.connect_timeout:g} seconds"
+    if failure.check(SpeaksTLS):
+        return f"{where} answered with TLS: that port expects TLS; try --tls"
+    if failure.check(NoGreeting):
+        return (f"{where} closed the connection without a greeting: that port probably "
+                "expects TLS; try --tls")
     if failure.check(SSL.Error):
         assert isinstance(failure.value, SSL.Error)
+        reasons = _ssl_reasons(failure.value)
+        if any(words in reasons.lower() for words in _NOT_TLS_REASONS):
+            return f"TLS: {where} does not speak TLS ({reasons}); try without --tls"
         hint = (f"is {options.ca} the CA that signed the server's certificate?"
                 if options.ca is not None
                 else "if the server's certificate comes from a private CA, pass it with "
                      "--ca FILE")
         return (f"TLS: the certificate of {options.host} could not be verified "
-                f"({_ssl_reasons(failure.value)}); {hint}")
+                f"({reasons}); {hint}")
     if failure.check(VerificationError):
         # The chain is trusted, but the certificate names another host.
         return (f"TLS: the server's certificate is not valid for {options.host!r} "

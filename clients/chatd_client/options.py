@@ -19,6 +19,7 @@ class ClientOptions:
     raw: bool = False
     wait: float = 0.5
     connect_timeout: float = 10.0
+    remember: bool = False
 
 
 def _port(text: str) -> int:
@@ -47,10 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatd-client",
         description=(
-            "Chat on a chatd server. On a terminal: line editing, history and colour; type "
-            "/help for the server's commands, /save FILE to write this session's transcript, "
-            "/reconnect to connect again. With stdin not a terminal, each input line is sent "
-            "as typed and the server's lines are printed plainly, for scripts."
+            "Chat on a chatd server. On a terminal: line editing, history, colour, the current "
+            "room in the prompt, passwords shown as *; type /help for the server's commands, "
+            "/save FILE to write this session's transcript, /reconnect to connect again; a "
+            "dropped connection is retried by itself. With stdin not a terminal, each input "
+            "line is sent as typed and the server's lines are printed plainly, for scripts."
         ),
     )
     parser.add_argument("host", help="server host name or address")
@@ -67,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wait", type=_seconds(0), default=0.5, metavar="SECONDS",
                         help="without a terminal: how long to keep listening after stdin ends "
                              "(default 0.5)")
+    parser.add_argument("--remember", action="store_true",
+                        help="keep the passwords you type (/login, /signup, /passwd, locked "
+                             "rooms) in this process's memory, so that after a dropped "
+                             "connection the client logs in and rejoins by itself; without "
+                             "it, it asks you to /login again (a guest's nick is always "
+                             "taken again)")
     parser.add_argument("--connect-timeout", type=_seconds(0.1), default=10.0, metavar="SECONDS",
                         help="give up connecting after this long (default 10)")
     return parser
@@ -79,4 +87,5 @@ def parse_args(argv: Sequence[str] | None = None) -> ClientOptions:
     if args.ca is not None and not args.tls:
         parser.error("--ca only makes sense with --tls")
     return ClientOptions(host=args.host, port=args.port, tls=args.tls, ca=args.ca,
-                         raw=args.raw, wait=args.wait, connect_timeout=args.connect_timeout)
+                         raw=args.raw, wait=args.wait, connect_timeout=args.connect_timeout,
+                         remember=args.remember)

@@ -3,7 +3,9 @@
 Incoming lines are printed with ``print_formatted_text``, which, while the prompt runs, erases
 it, prints above, and redraws it with the half-typed line intact; ``patch_stdout`` does the
 same for any stray write to stdout. History is kept in memory only, since typed lines include
-passwords.
+passwords, and the password arguments of /login, /signup, /passwd, /join, /create and /lock
+show as ``*`` while typed (and in the scrollback, which is the last drawing of the prompt).
+The prompt shows the current room and the name, or that the session is away.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Any
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
+from prompt_toolkit.layout.utils import explode_text_fragments
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from chatd_client.client import Client
+from chatd_client.commands import secret_spans
 from chatd_client.connection import client_endpoint
 from chatd_client.options import ClientOptions
 from chatd_client.render import STYLE, Fragments, use_colour
@@ -41,17 +46,45 @@ class TerminalDisplay:
                              color_depth=self.color_depth)
 
 
+class MaskPasswords(Processor):
+    """Shows each character of a password argument as ``*``, one for one, so the cursor
+    stays where the person typed."""
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        document = ti.document
+        start = document.translate_row_col_to_index(ti.lineno, 0)
+        line = document.lines[ti.lineno]
+        # Past the line's own characters come additions (a placeholder), left alone.
+        secret = [index - start for first, end in secret_spans(document.text)
+                  for index in range(first, end) if 0 <= index - start < len(line)]
+        if not secret:
+            return Transformation(ti.fragments)
+        fragments = explode_text_fragments(ti.fragments)
+        for index in secret:
+            style, _, *handler = fragments[index]
+            fragments[index] = (style, "*", *handler)  # type: ignore[assignment]
+        return Transformation(fragments)
+
+
+def prompt_fragments(client: Client) -> FormattedText:
+    """``[room] name> `` while connected; otherwise whether the client is trying."""
+    if not client.connected:
+        state = "connecting" if client.waiting else "not connected"
+        return FormattedText([("class:client", f"({state})"), ("class:prompt", "> ")])
+    room = client.rooms.current
+    fragments = [("class:room", f"[{room}] ")] if room else []
+    return FormattedText([*fragments, ("class:prompt", f"{client.nick or ''}> ")])
+
+
 async def run(reactor: Any, options: ClientOptions) -> int:
     """Run the session until /quit or Ctrl-D; return the exit status."""
     display = TerminalDisplay(use_colour(True, os.environ))
     client = Client(reactor, options, client_endpoint(reactor, options), display,
                     Transcript(), stay_on_loss=True)
     session: PromptSession[str] = PromptSession(
-        history=InMemoryHistory(), style=STYLE, color_depth=display.color_depth
+        history=InMemoryHistory(), style=STYLE, color_depth=display.color_depth,
+        input_processors=[MaskPasswords()],
     )
-
-    def prompt() -> FormattedText:
-        return FormattedText([("class:prompt", f"{client.nick or ''}> ")])
 
     def finished(status: int) -> int:
         # The server hung up after /quit while the prompt waits for input: stop waiting.
@@ -65,12 +98,15 @@ async def run(reactor: Any, options: ClientOptions) -> int:
         client.connect()
         while not client.finished.called:
             try:
-                line = await session.prompt_async(prompt)
+                line = await session.prompt_async(lambda: prompt_fragments(client))
             except KeyboardInterrupt:
-                continue  # Ctrl-C clears the line, as in a shell; Ctrl-D leaves.
+                # Ctrl-C clears the line, as in a shell, and stops reconnecting; Ctrl-D leaves.
+                client.interrupt()
+                continue
             except EOFError:
                 client.quit()
                 break
             client.handle_input(line)
-            # The prompt shows the name the server gave us; redraw it with the next line.
+            # The prompt shows the room and name the server gave us; every change of them
+            # comes with a printed line, which redraws it.
         return await client.finished.asFuture(loop)

@@ -15,31 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-MASK = "********"
+from chatd_client.commands import secret_spans
 
-# Which arguments (0-based, after the command word) of each server command are passwords.
-_SECRET_ARGUMENTS: dict[str, tuple[int, ...]] = {
-    "login": (1,),
-    "signup": (1,),
-    "passwd": (0, 1),
-    "join": (1,),
-    "create": (2,),
-    "lock": (1,),
-}
+MASK = "********"
 
 
 def redact(line: str) -> str:
     """``line`` with the password arguments of a command masked."""
-    if not line.startswith("/") or line.startswith("//"):
-        return line
-    words = line[1:].split()
-    if not words:
-        return line
-    secret = _SECRET_ARGUMENTS.get(words[0].lower(), ())
-    if not any(index + 1 < len(words) for index in secret):
-        return line
-    masked = [MASK if index - 1 in secret else word for index, word in enumerate(words)]
-    return "/" + " ".join(masked)
+    masked, end = [], 0
+    for start, stop in secret_spans(line):
+        masked.append(line[end:start] + MASK)
+        end = stop
+    return "".join(masked) + line[end:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,72 @@
+"""Which rooms this connection is in, and which one is current, as far as the client can tell
+from the server's lines.
+
+The server's rule (docs/protocol.md, "The current room"): the current room is the one joined
+(or re-joined) last; when it is left, it becomes the room the user has been in longest, if
+any. The client mirrors that from the replies to its own commands (``200 you are in ROOM``,
+``200 created ROOM``) and from the join and leave events that name its own nick, which is
+also how it learns of a room another session of the same account joined or left, and of a
+room deleted under it. What it can't see is which room the server picked as current for a
+second session of an account at login; until the person joins one, the prompt shows none.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from chatd.frontends.line_codec import Code, ServerLine
+
+_ENTERED = re.compile(r"(?:you are in|created) (?P<room>[^\s(]+) \(")
+_LEFT_REPLY = re.compile(r"you left (?P<room>\S+)")
+_MEMBERSHIP = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<nick>\S+) (?P<rest>.*)", re.DOTALL)
+
+
+def fold(name: str) -> str:
+    """A user or room name as the server compares it: NFKC, case-folded, without IRC's ``#``
+    (which the server accepts in front of a room name)."""
+    return unicodedata.normalize("NFKC", name.removeprefix("#")).casefold()
+
+
+class Rooms:
+    """The rooms of one connection, in the order they were joined."""
+
+    def __init__(self) -> None:
+        # fold(name) -> name as the server writes it; dicts keep insertion order.
+        self._rooms: dict[str, str] = {}
+        self.current: str | None = None
+
+    def names(self) -> list[str]:
+        return list(self._rooms.values())
+
+    def rejoin_order(self) -> list[str]:
+        """The rooms in an order whose ``/join``s leave the current room current."""
+        current = [] if self.current is None else [self.current]
+        return [name for name in self._rooms.values() if name != self.current] + current
+
+    def follow(self, line: ServerLine, own_nick: str | None) -> None:
+        """Update from one server line; ``own_nick`` is the name the server gave us."""
+        if line.code == Code.OK and line.final:
+            if entered := _ENTERED.match(line.text):
+                self._enter(entered["room"])
+            elif left := _LEFT_REPLY.fullmatch(line.text):
+                self._leave(left["room"])
+        elif line.code in (Code.JOINED, Code.LEFT) and own_nick is not None:
+            event = _MEMBERSHIP.fullmatch(line.text)
+            if event is None or fold(event["nick"]) != fold(own_nick):
+                return
+            if line.code == Code.LEFT:
+                self._leave(event["room"])
+            elif event["rest"] == "joined":
+                # Joined by this session (the 200 that follows makes it current) or by another
+                # session of the account (which leaves this one's current room alone).
+                self._rooms.setdefault(fold(event["room"]), event["room"])
+
+    def _enter(self, room: str) -> None:
+        self._rooms.setdefault(fold(room), room)
+        self.current = self._rooms[fold(room)]
+
+    def _leave(self, room: str) -> None:
+        self._rooms.pop(fold(room), None)
+        if self.current is not None and fold(self.current) == fold(room):
+            self.current = next(iter(self._rooms.values()), None)
