@@ -55,7 +55,7 @@ class DeletedAccountTests(SynchronousTestCase):
     def test_deleting_an_account_ends_its_sessions_and_its_rooms_hear_it_leave(self) -> None:
         self.successResultOf(self.world.directory.delete("victim"))
         ended = [e for e in self.mind.events if isinstance(e, SessionEnded)]
-        self.assertEqual([(e.user, e.reason) for e in ended],
+        self.assertEqual([(e.user, e.why) for e in ended],
                          [("victim", "account deleted by an operator")])
         left = [e for e in self.bob_mind.events if isinstance(e, Left)]
         self.assertEqual([(e.room, e.who, e.reason, e.message) for e in left],
@@ -95,7 +95,7 @@ class DeletedAccountTests(SynchronousTestCase):
     def test_locking_an_account_ends_its_sessions(self) -> None:
         self.successResultOf(self.world.directory.set_locked("victim", True))
         ended = [e for e in self.mind.events if isinstance(e, SessionEnded)]
-        self.assertEqual([e.reason for e in ended], ["account locked by an operator"])
+        self.assertEqual([e.why for e in ended], ["account locked by an operator"])
         self.assertNotIn("victim", self.world.server.users)
         self.assertEqual(self.world.server.rooms["vault"].members.keys(), {"bob"})
         self.successResultOf(self.world.directory.set_locked("victim", False))

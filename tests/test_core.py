@@ -25,6 +25,7 @@ from chatd.kernel.events import (
     Private,
     RoomChanged,
     Said,
+    SessionEnded,
     TopicSet,
     from_dict,
     to_dict,
@@ -71,7 +72,8 @@ class CoreTestCase(TestCase):
                                  node="n1")
 
     def login(self, name: str, guest: bool = True) -> tuple[Session, RecordingMind]:
-        session = self.server.connect(name, guest)
+        # An account's id stands in for the one its directory would give (one per name here).
+        session = self.server.connect(name, guest, account_id="" if guest else f"id-{name}")
         mind = RecordingMind()
         self.delivery.attach(session.key, session.id, mind)
         return session, mind
@@ -250,6 +252,7 @@ class Serialisation(TestCase):
             TopicSet("r", "ann", "t", id="c", at=4.0),
             RoomChanged("r", "ann", "unlocked", id="d", at=5.0),
             Notice("maintenance", id="e", at=6.0),
+            SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

@@ -118,11 +118,11 @@ class Notice(Event):
 @dataclass(frozen=True, slots=True, eq=False)
 class SessionEnded(Event):
     """The server ended every session of ``user`` (its account was deleted or locked): each
-    of its connections should say ``reason`` and close. Published on the user's key after the
-    sessions left their rooms."""
+    of its connections should say ``why`` and close. Published on the user's key after the
+    sessions left their rooms. (Not ``reason``: from_dict reads that field as a LeaveReason.)"""
 
     user: str
-    reason: str
+    why: str
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
