@@ -212,6 +212,26 @@ class Sessions(CoreTestCase):
         self.assertEqual(plain(mind2.events[-1]),
                          plain(Said("lobby", "gina", "from the first", False, gina.id)))
 
+    def test_a_logged_out_session_gets_nothing_more(self) -> None:
+        gina, mind = self.login("gina", guest=False)
+        gina2, _ = self.login("gina", guest=False)
+        self.successResultOf(gina.join("lobby"))
+        gina.quit()
+        self.delivery.detach(gina.key, gina.id)
+        count = len(mind.events)
+        gina2.say("still here")
+        self.assertEqual(len(mind.events), count)
+        self.assertIn("gina", self.server.rooms["lobby"].members)  # the user stays
+
+    def test_a_join_from_one_session_gives_the_others_a_room_to_talk_in(self) -> None:
+        gina, _ = self.login("gina", guest=False)
+        gina2, _ = self.login("gina", guest=False)
+        self.assertIsNone(gina2.current)
+        self.successResultOf(gina.join("lobby"))
+        self.assertEqual(gina2.current, "lobby")
+        self.successResultOf(gina2.join("den"))
+        self.assertEqual((gina.current, gina2.current), ("lobby", "den"))
+
     def test_guest_names_and_look_alikes_are_taken_while_online(self) -> None:
         self.login("paypal")
         self.assertTrue(self.server.is_online("PAYPA1"))

@@ -7,12 +7,19 @@ The join and leave notices therefore speak of users, and a member limit counts u
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from chatd.kernel.events import LeaveReason
 from chatd.kernel.records import RoomRecord
 
-if TYPE_CHECKING:
-    from chatd.core.service import Session
+
+class Seat(Protocol):
+    """What the core needs of a user's session: which room it talks in, and ending it. (A
+    Session; named by its shape so that this module does not import the one that uses it.)"""
+
+    current_room: Room | None
+
+    def quit(self, reason: LeaveReason = LeaveReason.LOST, message: str = "") -> None: ...
 
 
 class User:
@@ -26,7 +33,7 @@ class User:
         self.guest = guest
         # The account's id (empty for a guest): what owns rooms, never the name.
         self.account_id = account_id
-        self.sessions: list[Session] = []
+        self.sessions: list[Seat] = []
         self.rooms: dict[str, Room] = {}
 
 

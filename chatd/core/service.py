@@ -299,6 +299,11 @@ class ChatServer:
             raise RoomFull(f"{room.name} is full (limit {room.limit}); try later")
         room.members[user.key] = user
         user.rooms[room.key] = room
+        # The user's other sessions are in the room now too; one that had no room to talk
+        # in talks here (it would otherwise answer a plain line with 406 in a room it is in).
+        for seat in user.sessions:
+            if seat.current_room is None:
+                seat.current_room = room
         self.bus.to_room(room.key, Joined(room.name, user.name, id=self.next_id(),
                                           at=self.clock.seconds()))
 
@@ -604,6 +609,8 @@ class Session:
             room.topic = topic
             self._publish(room, TopicSet(room.name, self.name, topic, id=self.server.next_id(),
                                           at=self.server.clock.seconds()))
+            log.info("{user} {what} the topic of {room}", user=self.name, room=room.name,
+                     what="set" if topic else "cleared")
 
         if not room.persistent:
             apply()
