@@ -595,6 +595,20 @@ class TalkTests(IRCTestCase):
         self.assertEqual(set(event.wire), {codec.render_event, render_line})
 
 
+class EndedSessionTests(IRCTestCase):
+    def test_an_account_deleted_by_an_operator_is_closed_with_the_reason(self) -> None:
+        self.line_account("victim").drop()
+        client = self.connect()
+        client.send("PASS password1", "NICK victim", "USER v 0 * :v", "JOIN #lobby")
+        bob = self.guest("bob", "#lobby")
+        self.successResultOf(self.world.directory.delete("victim"))
+        self.assertEqual(client.read()[-1],
+                         ("", "ERROR", ["Closing link: account deleted by an operator"]))
+        self.assertTrue(client.closed)
+        self.assertEqual(bob.read(), [("victim!victim@chatd", "QUIT",
+                                       ["Quit: account deleted by an operator"])])
+
+
 class PeopleAndServerTests(IRCTestCase):
     def test_who_and_whois(self) -> None:
         ann = self.guest("ann", "#a")

@@ -37,7 +37,7 @@ from chatd.frontends.irc.registration import (
 )
 from chatd.frontends.line_codec import TooLong
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, Left
+from chatd.kernel.events import Event, Joined, LeaveReason, Left, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
 
@@ -116,6 +116,11 @@ class IRCProtocol(ChatConnection):
         # Room messages don't come here: delivery writes them to ``write`` in the IRC format
         # and, as ``echo`` is False, skips the sender (IRC clients show their own lines).
         if codec.is_quit(event) and self._still_shared(event):
+            return
+        if isinstance(event, SessionEnded):
+            # The server ended this session (account deleted or locked): say why, then close;
+            # connectionLost logs out as for any close.
+            self.close(event.why)
             return
         self.outbox.write(event.encoded(codec.render_event))
         if (isinstance(event, Joined) and self.session is not None
