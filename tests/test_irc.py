@@ -417,6 +417,20 @@ class ChannelTests(IRCTestCase):
         self.assertEqual(lines[0], ("ann!ann@chatd", "JOIN", ["#locked"]))
         self.assertEqual(find(lines, "353")[3], "ann @owner")
 
+    def test_refusals_carry_irc_texts_not_line_protocol_advice(self) -> None:
+        owner = self.line_account("owner")
+        owner.send("/create den 10 sesame")
+        client = self.guest("ann")
+        lines = client.send("JOIN #den", "PRIVMSG #nowhere :hi", "WHOIS nobody",
+                            "MODE #den -k")
+        self.assertEqual([(cmd, params[-1]) for _, cmd, params in lines], [
+            ("475", "Cannot join channel (+k)"),
+            ("401", "No such nick/channel"),
+            ("401", "No such nick/channel"),
+            ("318", "End of /WHOIS list"),
+            ("482", "You're not channel operator"),
+        ])
+
     def test_full_channel(self) -> None:
         owner = self.line_account("owner")
         owner.send("/create tiny 1")
@@ -428,7 +442,7 @@ class ChannelTests(IRCTestCase):
         client.read()
         self.assertEqual(client.send("PART #a,#zzz :bye"), [
             ("ann!ann@chatd", "PART", ["#a"]),
-            ("chatd", "403", ["ann", "#zzz", "there is no room #zzz; /rooms lists them"]),
+            ("chatd", "403", ["ann", "#zzz", "No such channel"]),
         ])
         self.assertEqual(line.read(), ["104 [a] ann left"])
         self.assertEqual(find(self.guest("cy").send("PART #a"), "442")[1], "#a")
@@ -518,7 +532,7 @@ class ChannelTests(IRCTestCase):
 
     def test_user_mode(self) -> None:
         client = self.guest("ann")
-        self.assertEqual(client.send("MODE ann +i"), [])
+        self.assertEqual(find(client.send("MODE ann +i"), "221"), ["ann", "+"])
         self.assertEqual(find(client.send("MODE ann"), "221"), ["ann", "+"])
         self.assertEqual(commands(client.send("MODE bob +i")), ["502"])
 
@@ -593,6 +607,20 @@ class TalkTests(IRCTestCase):
         event = spy.events[-1]
         self.assertIsInstance(event, Joined)
         self.assertEqual(set(event.wire), {codec.render_event, render_line})
+
+
+class SecondSessionTests(IRCTestCase):
+    def test_a_new_session_of_an_account_in_rooms_is_told_of_each(self) -> None:
+        first = self.line_account("gina")
+        first.send("/join lobby", "/topic lobby hello all")
+        self.line_guest("bob", "lobby")
+        client = self.connect()
+        lines = client.send("PASS password1", "NICK gina", "USER g 0 * :g")
+        after = [line for line in lines if line[1] in ("JOIN", "332", "353", "366")]
+        self.assertEqual(after[0], ("gina!gina@chatd", "JOIN", ["#lobby"]))
+        self.assertEqual(find(after, "332")[1:], ["#lobby", "hello all"])
+        self.assertEqual(find(after, "353")[3], "bob gina")
+        self.assertGreater(commands(lines).index("JOIN"), commands(lines).index("001"))
 
 
 class EndedSessionTests(IRCTestCase):

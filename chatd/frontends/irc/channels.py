@@ -6,7 +6,7 @@ from twisted.internet.defer import Deferred
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import channel
+from chatd.frontends.irc.codec import channel, message, source
 from chatd.frontends.irc.context import Context, each
 from chatd.frontends.irc.replies import CHANNEL
 from chatd.kernel import errors
@@ -76,6 +76,15 @@ def greet(ctx: Context, room_name: str) -> None:
         return
     send_topic(ctx, room)
     send_names(ctx, room)
+
+
+def rejoined(ctx: Context) -> None:
+    """A new session of an account that is in rooms already (on another device) is in them
+    too: tell the client, as if it had joined each (JOIN, topic, names), or it would get the
+    rooms' traffic without a window to show it in."""
+    for name in ctx.me.my_rooms():
+        ctx.write(message(source(ctx.me.name), "JOIN", channel(name)))
+        greet(ctx, name)
 
 
 def list_rooms(ctx: Context, channels: str = "", *_: str) -> None:

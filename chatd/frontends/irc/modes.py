@@ -87,9 +87,9 @@ def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:
     if fold(target) != ctx.me.key:
         ctx.send(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
         return
-    if not changes:
-        ctx.send(irc.RPL_UMODEIS, "+")
-        return
-    # Clients set +i by habit; every chatd user is already invisible to WHO masks.
-    if changes[0].strip("+-i"):
+    # Clients set +i by habit; every chatd user is already invisible to WHO masks, so +i and
+    # -i change nothing, and the answer to them, as to a query, is the modes as they are.
+    if changes and changes[0].strip("+-i"):
         ctx.send(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+        return
+    ctx.send(irc.RPL_UMODEIS, "+")

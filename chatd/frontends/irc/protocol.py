@@ -175,6 +175,7 @@ class IRCProtocol(ChatConnection):
                     self.outbox.write(message(prefix, command, *params))
                 case Welcome():
                     queries.welcome(self)
+                    channels.rejoined(self)
                 case Refuse(error=error, kind=kind, target=target, command=command):
                     self.error(error, kind, target, command)
                 case Close(why=why):

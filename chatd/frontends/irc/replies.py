@@ -53,6 +53,19 @@ NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
 
 _UNKNOWN = (codec.ERR_UNKNOWNERROR, False)
 
+# The texts IRC servers send with these numerics (modern.ircdocs.horse). The core's sentences
+# advise line-protocol commands ("/join den PASSWORD", "/rooms lists them"), which an IRC
+# user can't type; for these the numeric says it all, so the usual text goes with it.
+_TEXTS = {
+    irc.ERR_BADCHANNELKEY: "Cannot join channel (+k)",
+    irc.ERR_CHANNELISFULL: "Cannot join channel (+l)",
+    irc.ERR_NOSUCHCHANNEL: "No such channel",
+    irc.ERR_NOSUCHNICK: "No such nick/channel",
+    irc.ERR_TOOMANYCHANNELS: "You have joined too many channels",
+    irc.ERR_NOTONCHANNEL: "You're not on that channel",
+    irc.ERR_CHANOPRIVSNEEDED: "You're not channel operator",
+}
+
 
 def code_for(error: errors.ChatError, kind: str | None) -> tuple[str, bool]:
     """The numeric (or FAIL code) for ``error`` after a command naming a ``kind``, and
@@ -68,6 +81,7 @@ def error_line(client: str, error: errors.ChatError, kind: str | None, target: s
         return code, numeric(code, client, command, str(error))
     if not code[0].isdigit():
         return code, message(SERVER_NAME, "FAIL", command, code, target, str(error))
+    text = _TEXTS.get(code, str(error))
     if with_target:
-        return code, numeric(code, client, target, str(error))
-    return code, numeric(code, client, str(error))
+        return code, numeric(code, client, target, text)
+    return code, numeric(code, client, text)
