@@ -25,7 +25,8 @@ import re
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from chatd.frontends.line import _COMMANDS, Options
+from chatd.frontends.interpreter import COMMANDS
+from chatd.frontends.line import Options
 from chatd.frontends.line_codec import Code, LineFramer, TooLong, parse_server_line
 
 from fakes import Client, World
@@ -66,7 +67,7 @@ Reply = tuple[int, bool, str]  # code, final, text
 
 # -- inputs -----------------------------------------------------------------------------
 
-VERBS = [*_COMMANDS, "JOIN", "Quit", "frobnicate", "", "/", "nick\x00", "join\r"]
+VERBS = [*COMMANDS, "JOIN", "Quit", "frobnicate", "", "/", "nick\x00", "join\r"]
 LOGINS = ["/nick ann", "/nick bob", "/nick Ann", "/signup acct password1",
           "/login acct password1", "/login acct wrong-password", "/signup ann password1"]
 USUAL = ["/join lobby", "/join #dev", "/join dev secret", "/leave", "/leave lobby", "/who",

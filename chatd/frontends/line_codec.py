@@ -9,6 +9,7 @@ The bundled client imports this module to frame and read the server's lines.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chatd.kernel.events import (
@@ -78,7 +79,7 @@ def reply(code: Code, text: str) -> bytes:
     return f"{code:03d} {text}\r\n".encode()
 
 
-def multiline(code: Code, lines: list[str], last: str) -> bytes:
+def multiline(code: Code, lines: Iterable[str], last: str) -> bytes:
     """``lines`` as ``CODE-...`` continuation lines, then ``CODE last``."""
     return "".join(f"{code:03d}-{line}\r\n" for line in lines).encode() + reply(code, last)
 

@@ -1,6 +1,8 @@
-"""What a connection has still to send: one write per reactor turn, and a bound on slow readers.
+"""The stream sink: what a connection has still to send, one write per reactor turn, and a
+bound on slow readers.
 
-Every frontend writes through an ``Outbox`` instead of ``transport.write``:
+Every stream frontend writes through an ``Outbox`` (an ``ISink``) instead of
+``transport.write``:
 
 * **Coalescing.** Lines written during one reactor turn (a burst of room messages, an event
   and the reply that follows it) are joined and handed to the transport once, when the shared
@@ -15,7 +17,8 @@ Every frontend writes through an ``Outbox`` instead of ``transport.write``:
   client with a reason). Memory per connection is bounded by the transport's buffer plus
   ``limit``, and everyone else is unaffected.
 * **Closing.** ``close`` hands what waits to the transport, asks it to close once that is
-  sent, and tells the connection (``on_close``), which bounds how long that may take.
+  sent, and tells the connection (``on_close``), which bounds how long that may take;
+  ``abort`` drops the connection at once.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from zope.interface import implementer
 
+from chatd.frontends.sink import ISink
 from chatd.twisted_private import nothing_buffered
 
 
@@ -71,7 +75,7 @@ class Flusher:
             outbox.flush()
 
 
-@implementer(IPushProducer)
+@implementer(IPushProducer, ISink)
 class Outbox:
     __slots__ = (
         "_chunks",
@@ -168,6 +172,13 @@ class Outbox:
         self.transport.unregisterProducer()
         self.transport.loseConnection()
         self.on_close()
+
+    def abort(self) -> None:
+        """Drop the connection now: nothing that waits is sent."""
+        self.closed = True
+        self._chunks.clear()
+        self._size = 0
+        self.transport.abortConnection()
 
     def pauseProducing(self) -> None:
         self._paused = True

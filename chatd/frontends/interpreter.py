@@ -1,0 +1,361 @@
+"""The line command language, sans-IO: one line of text in, one reply out.
+
+``LineInterpreter.feed(client, text)`` takes one decoded line as a person types it
+(``/join lobby``, ``hello all``), makes the call on the client's session, and returns the
+final reply (a
+``Reply``: a code, its text, and continuation lines for a multi-line reply), None when there
+is none to give (a blank line; a message, which its echo acknowledges), or a Deferred of
+either when the call waits on a password hash or a durable write. It holds no transport and
+writes nothing: the line protocol frames and decodes the bytes and writes the reply, and a
+datagram or a browser frame can carry the same language.
+
+Every command is one row of ``COMMANDS``: what it calls, its usage and summary (for /help and
+a 400), its arguments, whether it needs a name, and the reply it earns when the call succeeds.
+Domain errors become reply codes in ``CODES`` and nowhere else. The interpreter reaches the
+world through an ``ICommandClient``: the session once there is one, and a login through the
+frontend's portal. It keeps nothing of its own per client, so a frontend has one for all of
+its clients and an idle connection pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.cred.credentials import ICredentials
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import Attribute, Interface
+
+from chatd.frontends.line_codec import Code, multiline, reply
+from chatd.frontends.policy import Counters
+from chatd.kernel import errors
+from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
+from chatd.kernel.events import LeaveReason
+from chatd.kernel.interfaces import IChatSession
+from chatd.kernel.text import for_log
+from chatd.kernel.views import RoomView
+
+log = Logger()
+
+CODES: dict[type[errors.ChatError], Code] = {
+    errors.BadSyntax: Code.BAD_SYNTAX,
+    errors.NotNamed: Code.NOT_NAMED,
+    errors.AlreadyNamed: Code.ALREADY_NAMED,
+    errors.NotAllowed: Code.NOT_ALLOWED,
+    errors.NoSuchRoom: Code.NO_SUCH_ROOM,
+    errors.NoSuchUser: Code.NO_SUCH_USER,
+    errors.NotInRoom: Code.NOT_IN_ROOM,
+    errors.NameTaken: Code.NAME_TAKEN,
+    errors.BadName: Code.BAD_NAME,
+    errors.BadPassword: Code.BAD_PASSWORD,
+    errors.BadText: Code.BAD_TEXT,
+    errors.WrongCredentials: Code.WRONG_CREDENTIALS,
+    errors.WrongRoomPassword: Code.WRONG_ROOM_PASSWORD,
+    errors.TooManyRooms: Code.NOT_ALLOWED,
+    errors.RoomFull: Code.ROOM_FULL,
+    errors.TooManySessions: Code.TOO_MANY_SESSIONS,
+    errors.GuestsDisabled: Code.GUESTS_DISABLED,
+    errors.AccountLocked: Code.ACCOUNT_LOCKED,
+    errors.RateLimited: Code.RATE_LIMITED,
+    errors.Flooding: Code.RATE_LIMITED,
+    errors.AccountsUnavailable: Code.ACCOUNTS_UNAVAILABLE,
+    errors.StorageFailed: Code.STORAGE_FAILED,
+    errors.ServerBusy: Code.BUSY,
+    errors.ServerFull: Code.SERVER_FULL,
+}
+
+
+class ICommandClient(Interface):
+    """The connection an interpreter serves, whatever carries its lines."""
+
+    session = Attribute("IChatSession | None: the client's session, once logged in.")
+    host = Attribute("str: the client's address, which its credentials carry.")
+    peer = Attribute("str: where the client is, for logs.")
+
+    def log_in(credentials: ICredentials) -> Deferred[IChatSession | None]:
+        """Log in through the frontend's portal and keep the session; None if the client
+        left meanwhile. Fails with a ChatError when the login is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """The client is to go once its reply is out: why its rooms are told it left, its quit
+    message, and (if any) the text of a closing notice after the reply."""
+
+    reason: LeaveReason
+    message: str = ""
+    notice: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The one final reply to a line: ``CODE text``, after ``CODE-line`` for each of
+    ``lines`` (a multi-line reply); with ``end``, the client is closed after it."""
+
+    code: Code
+    text: str
+    lines: Sequence[str] = ()
+    end: Ending | None = None
+
+    def encode(self) -> bytes:
+        if self.lines:
+            return multiline(self.code, self.lines, self.text)
+        return reply(self.code, self.text)
+
+
+Answer = Reply | None | Deferred[Reply | None]
+
+
+def _nothing(*_: object) -> None:
+    return None
+
+
+def _ok(text: str) -> Callable[..., Reply]:
+    return lambda *_: Reply(Code.OK, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One slash command.
+
+    ``run`` is called with the session (or, for a command that needs no name, the
+    ``ICommandClient``) and the arguments, and may return a Deferred; ``done`` is called with what
+    ``run`` gave and the same arguments, and returns the reply (None: no reply). With
+    ``rest``, the last argument is the rest of the line as typed.
+    """
+
+    run: Callable[..., Any]
+    usage: str
+    summary: str
+    min_args: int = 0
+    max_args: int = 0
+    rest: bool = False
+    named: bool = True
+    done: Callable[..., Reply | None] = _nothing
+
+
+def split_words(text: str, most: int = 0) -> list[str]:
+    """Split on runs of ASCII spaces only; with ``most``, the last of at most ``most`` words is
+    the rest of the line as typed. Other white space (a tab, NBSP, U+2028) is part of a word,
+    where the name and password rules refuse it, so every protocol splits a line alike."""
+    words: list[str] = []
+    rest = text.lstrip(" ")
+    while rest:
+        if most and len(words) == most - 1:
+            words.append(rest)
+            break
+        word, _, rest = rest.partition(" ")
+        words.append(word)
+        rest = rest.lstrip(" ")
+    return words
+
+
+def split_arguments(text: str, command: Command) -> list[str]:
+    """Split into arguments; with ``rest``, the last one is the rest of the line as typed."""
+    args = split_words(text, command.max_args if command.rest else 0)
+    if not command.min_args <= len(args) <= command.max_args:
+        raise errors.BadSyntax(f"usage: {command.usage}")
+    return args
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _number(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise errors.BadSyntax(f"{text!r} is not a number")
+    return int(text)
+
+
+def _log_in(client: ICommandClient, credentials: ICredentials
+            ) -> Deferred[IChatSession | None]:
+    """What /signup, /login and /nick call: one login per client."""
+    session = client.session
+    if session is not None:
+        raise errors.AlreadyNamed(
+            f"you are {session.name} already; /quit and reconnect to change")
+    result: Deferred[IChatSession | None] = client.log_in(credentials)
+    return result
+
+
+def _welcome(text: str) -> Callable[..., Reply | None]:
+    """The reply to a login: None if the client left before it was done."""
+    return lambda session, *_: (None if session is None
+                                else Reply(Code.WELCOME, text.format(name=session.name)))
+
+
+def _room_line(room: RoomView) -> str:
+    state = "locked" if room.locked else "open"
+    owner = f"owned by {room.owner}" if room.persistent else "temporary"
+    topic = f": {room.topic}" if room.topic else ""
+    return f"{room.name} {room.count}/{room.limit} {state} {owner}{topic}"
+
+
+def _rooms(rooms: list[RoomView]) -> Reply:
+    return Reply(Code.ROOMS, _count(len(rooms), "room"), [_room_line(room) for room in rooms])
+
+
+def _joined(room: RoomView, *_: str) -> Reply:
+    topic = f"; topic: {room.topic}" if room.topic else ""
+    return Reply(Code.OK, f"you are in {room.name} ({_count(room.count, 'member')}){topic}")
+
+
+def _members(room: RoomView, *_: str) -> Reply:
+    names = sorted((member.name for member in room.members), key=str.casefold)
+    lines, line = [], ""
+    for member in names:
+        if line and len(line) + len(member) > 400:
+            lines.append(line)
+            line = ""
+        line = f"{line} {member}" if line else member
+    if line:
+        lines.append(line)
+    return Reply(Code.MEMBERS, f"{_count(len(names), 'member')} in {room.name}", lines)
+
+
+def _created(room: RoomView, *_: str) -> Reply:
+    lock = ", locked" if room.locked else ""
+    return Reply(Code.OK, f"created {room.name} (limit {room.limit}{lock}); you own it")
+
+
+def _help(*_: object) -> Reply:
+    width = max(len(c.usage) for c in COMMANDS.values())
+    lines = [f"{c.usage:<{width}}  {c.summary}" for c in COMMANDS.values()]
+    lines.append(f"{'TEXT':<{width}}  say TEXT in your current room (//TEXT if it starts "
+                 "with /)")
+    return Reply(Code.HELP, "end of help", lines)
+
+
+def _bye(_: None, message: str = "") -> Reply:
+    return Reply(Code.BYE, "bye", end=Ending(LeaveReason.QUIT, message))
+
+
+COMMANDS: dict[str, Command] = {
+    "help": Command(_nothing, "/help", "this list", named=False, done=_help),
+    "signup": Command(
+        lambda client, name, password: _log_in(client, Signup(name, password, client.host)),
+        "/signup NAME PASSWORD", "create an account and log in", 2, 2, named=False,
+        done=_welcome("welcome, {name}: your account is created and you are logged in")),
+    "login": Command(
+        lambda client, name, password: _log_in(client,
+                                               AccountLogin(name, password, client.host)),
+        "/login NAME PASSWORD", "log in to your account", 2, 2, named=False,
+        done=_welcome("welcome back, {name}")),
+    "nick": Command(
+        lambda client, name: _log_in(client, GuestNick(name, client.host)),
+        "/nick NAME", "chat as a guest (no password)", 1, 1, named=False,
+        done=_welcome("welcome, {name}: you are a guest; /join a room to talk")),
+    "rooms": Command(lambda session: session.rooms(), "/rooms",
+                     "list rooms: members/limit, locked, owner, topic", done=_rooms),
+    "join": Command(lambda session, name, password=None: session.join(name, password),
+                    "/join ROOM [PASSWORD]",
+                    "join a room (creating a temporary one if none) and talk there", 1, 2,
+                    done=_joined),
+    "leave": Command(lambda session, name=None: session.leave(name), "/leave [ROOM]",
+                     "leave a room (default: the current one)", 0, 1,
+                     done=lambda room, *_: Reply(Code.OK, f"you left {room.name}")),
+    "who": Command(lambda session, name=None: session.who(name), "/who [ROOM]",
+                   "list a room's members", 0, 1, done=_members),
+    "msg": Command(lambda session, name, text: session.message(name, text), "/msg USER TEXT",
+                   "send a private message", 2, 2, rest=True,
+                   done=lambda user, *_: Reply(Code.OK, f"sent to {user.name}")),
+    # Acknowledged by its echo, like a message.
+    "me": Command(lambda session, text: session.say(text, action=True), "/me TEXT",
+                  "act in the current room (* you TEXT)", 1, 1, rest=True),
+    "create": Command(
+        lambda session, name, limit=None, password=None: session.create(
+            name, None if limit is None else _number(limit), password),
+        "/create ROOM [LIMIT] [PASSWORD]", "create a persistent room you own, and join it",
+        1, 3, done=_created),
+    "topic": Command(
+        lambda session, name, text="": session.set_topic(name, text), "/topic ROOM [TEXT]",
+        "set (or clear) a room's topic", 1, 2, rest=True,
+        done=lambda _, name, text="": Reply(Code.OK,
+                                            "topic set" if text.strip() else "topic cleared")),
+    "limit": Command(lambda session, name, limit: session.set_limit(name, _number(limit)),
+                     "/limit ROOM N", "owner: change the member limit", 2, 2,
+                     done=lambda _, name, limit: Reply(Code.OK,
+                                                       f"member limit set to {int(limit)}")),
+    "lock": Command(lambda session, name, password: session.lock(name, password),
+                    "/lock ROOM PASSWORD", "owner: require a password to join", 2, 2,
+                    done=_ok("room locked")),
+    "unlock": Command(lambda session, name: session.unlock(name), "/unlock ROOM",
+                      "owner: remove the room's password", 1, 1, done=_ok("room unlocked")),
+    "delete": Command(lambda session, name: session.delete(name), "/delete ROOM",
+                      "owner: delete the room", 1, 1, done=_ok("room deleted")),
+    "passwd": Command(lambda session, old, new: session.change_password(old, new),
+                      "/passwd OLD NEW", "change your password", 2, 2,
+                      done=_ok("password changed")),
+    "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
+                    named=False, done=_bye),
+}
+
+
+class LineInterpreter:
+    """The command language, for every client of a frontend."""
+
+    __slots__ = ("_counters",)
+
+    def __init__(self, counters: Counters) -> None:
+        self._counters = counters
+
+    def feed(self, client: ICommandClient, text: str) -> Answer:
+        """One line as ``client`` typed it: the reply to it, now or as a Deferred."""
+        if not text.strip():
+            return None
+        if text.startswith("/") and not text.startswith("//"):
+            verb, _, arguments = text[1:].partition(" ")
+            return self._command(client, verb.lower(), arguments)
+        try:
+            _session(client).say(text[1:] if text.startswith("//") else text)
+        except errors.ChatError as error:
+            return self._refusal(client, error)
+        return None
+
+    def _command(self, client: ICommandClient, verb: str, arguments: str) -> Answer:
+        command = COMMANDS.get(verb)
+        if command is None:
+            return Reply(Code.BAD_SYNTAX,
+                         f"unknown command /{for_log(verb, 32)}; /help lists them")
+        try:
+            target = _session(client) if command.named else client
+            args = split_arguments(arguments, command)
+            result = command.run(target, *args)
+            if isinstance(result, Deferred):
+                return result.addCallback(command.done, *args).addErrback(
+                    self._failed, client, verb)
+            return command.done(result, *args)
+        except errors.ChatError as error:
+            return self._refusal(client, error)
+        except Exception:
+            return self._failed(Failure(), client, verb)
+
+    def _failed(self, failure: Failure, client: ICommandClient, verb: str) -> Reply:
+        if isinstance(failure.value, errors.ChatError):
+            return self._refusal(client, failure.value)
+        log.failure("/{verb} from {peer} failed", failure, verb=verb, peer=client.peer)
+        return Reply(Code.INTERNAL_ERROR, "internal server error; it has been logged")
+
+    def _refusal(self, client: ICommandClient, error: errors.ChatError) -> Reply:
+        self._counters.rejected[type(error).__name__] += 1
+        code = CODES.get(type(error), Code.BAD_SYNTAX)
+        if isinstance(error, errors.Flooding):
+            session = client.session
+            log.warn("{peer} ({name}) disconnected for flooding", peer=client.peer,
+                     name=session.name if session else "anonymous")
+            return Reply(code, str(error),
+                         end=Ending(LeaveReason.FLOOD, notice="disconnected for flooding"))
+        return Reply(code, str(error))
+
+
+def _session(client: ICommandClient) -> IChatSession:
+    session: IChatSession | None = client.session
+    if session is None:
+        raise errors.NotNamed(
+            "log in first: /nick NAME (guest), /login NAME PASSWORD or /signup NAME PASSWORD"
+        )
+    return session
