@@ -717,3 +717,27 @@ class FanOut(LineTestCase):
         ann.read()
         ann.send("three")
         self.assertEqual(bea.read(), [])
+
+
+class EndedSessions(LineTestCase):
+    def test_a_deleted_accounts_connections_are_told_why_and_closed(self) -> None:
+        laptop = self.account("alice")
+        laptop.send("/join lobby")
+        phone = self.world.connect()
+        phone.send("/login alice password1")
+        bob = self.guest("bob", "lobby")
+        laptop.read()
+        self.successResultOf(self.world.directory.delete("alice"))
+        for client in (laptop, phone):
+            self.assertEqual(client.read()[-1], "109 account deleted by an operator")
+            self.assertTrue(client.transport.disconnecting)
+        self.assertEqual(bob.read(), ["104 [lobby] alice quit: account deleted by an operator"])
+        laptop.drop()
+        phone.drop()
+        self.assertEqual(bob.read(), [], "the rooms were told once")
+
+    def test_a_locked_accounts_connection_is_told_why_and_closed(self) -> None:
+        alice = self.account("alice")
+        self.world.directory.set_locked("alice", True)
+        self.assertEqual(alice.read(), ["109 account locked by an operator"])
+        self.assertTrue(alice.transport.disconnecting)

@@ -29,7 +29,7 @@ from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
 from chatd.frontends.line_codec import Code, TooLong, render_event, reply
 from chatd.frontends.policy import Counters
 from chatd.kernel import errors
-from chatd.kernel.events import Event, LeaveReason
+from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.text import for_log
 
@@ -106,6 +106,11 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.setTimeout(None)
 
     def deliver(self, event: Event) -> None:
+        if type(event) is SessionEnded:
+            # The server ended this session (account deleted or locked): say why (109), then
+            # close; connectionLost logs out as for any close.
+            self.close(event.why)
+            return
         self.outbox.write(event.encoded(render_event))
 
     @property
