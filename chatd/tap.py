@@ -5,7 +5,11 @@ The service tree, started in this order and stopped in reverse::
     data                     (lock the data directory, load accounts and rooms)
     hash pool, journal pool  (threads: argon2id; ordered fsyncs)
     member service client    (with --members: AMP to twistd chatd-members)
-    line and IRC listeners   (one per --line and per --irc endpoint)
+    frontend listeners       (one per endpoint of each registered frontend: --line, --irc)
+
+Frontends are known only through their entries in ``chatd.frontends.registry``: this module
+walks them to build each factory, listen on its endpoints, count it in the metrics, close its
+connections at shutdown and give it new Options on a reload.
 
 The listeners bind their ports earlier, in twistd's privileged start (so ports below 1024
 work with --uid), but accept nothing until the reactor runs, after the data is loaded. At
@@ -16,9 +20,9 @@ data directory's lock is released.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
@@ -31,22 +35,21 @@ from chatd.auth.checkers import SignupLimits
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.auth.realm import make_portal
 from chatd.bus.local import LocalBus
-from chatd.config import KEYS, ConfigError, Settings, described, load_settings
+from chatd.config import KEYS, load
 from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
-from chatd.frontends.connections import Connections
-from chatd.frontends.irc import IRCFactory
-from chatd.frontends.irc import Options as IRCOptions
-from chatd.frontends.line import LineFactory
-from chatd.frontends.line import Options as LineOptions
+from chatd.frontends.connection import FrontendFactory
+from chatd.frontends.entry import Frontend
+from chatd.frontends.registry import FRONTENDS
 from chatd.kernel.errors import StartupError
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
+from chatd.kernel.settings import ConfigError, Key, Settings, SettingsOptions
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory, LoginThrottle
-from chatd.members.tap import read_secret
+from chatd.members.secret import read_secret
 from chatd.metrics import metrics_site
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
@@ -57,70 +60,43 @@ from chatd.tls import ReloadableTLS, listener
 log = Logger()
 
 
-class Options(usage.Options):
-    synopsis = "[--config FILE] [--line ENDPOINT ...] [--irc ENDPOINT ...] [--data DIR] [options]"
+class Options(SettingsOptions):
+    """One option per key of ``chatd.config.KEYS`` (frontends' included), and --config.
+    ``frontends`` are the entries makeService runs; ``settings_keys`` must hold their keys."""
+
+    synopsis = " ".join(["[--config FILE]", *(f"[--{f.name} ENDPOINT ...]" for f in FRONTENDS),
+                         "[--data DIR] [options]"])
     longdesc = (
         "Run the chat daemon. Every option is also a key of the TOML file given by --config; "
         "the command line wins. See etc/chatd.toml.example."
     )
-    optParameters = [
-        [key, None, None, described(key)] for key, spec in KEYS.items()
-        if key not in ("line", "irc", "exempt") and not spec.flag
-    ]
-    optFlags = [[key, None, described(key)] for key, spec in KEYS.items() if spec.flag]
+    frontends: tuple[Frontend, ...] = FRONTENDS
+    settings_keys: ClassVar[Mapping[str, Key]] = KEYS
 
     def __init__(self) -> None:
         super().__init__()
-        self["line"] = []
-        self["irc"] = []
-        self["exempt"] = []
-        self.config: Path | None = None
-        self.settings = Settings()
         self.members_secret = ""
 
-    def opt_line(self, endpoint: str) -> None:
-        """line-protocol listener, a Twisted endpoint string (repeatable; ssl:PORT:privateKey=
-        KEY:certKey=CERT for TLS) [default: tcp:7777:interface=127.0.0.1]"""
-        self["line"].append(endpoint)
-
-    def opt_irc(self, endpoint: str) -> None:
-        """IRC listener, a Twisted endpoint string (repeatable; off unless given;
-        ssl:6697:privateKey=KEY:certKey=CERT for TLS) [default: none]"""
-        self["irc"].append(endpoint)
-
-    def opt_exempt(self, network: str) -> None:
-        """trusted address or network (CIDR), exempt from the per-address and rate limits
-        (repeatable) [default: none]"""
-        self["exempt"].append(network)
-
-    def opt_config(self, path: str) -> None:
-        """TOML file of settings (see etc/chatd.toml.example)"""
-        self.config = Path(path)
+    def load(self, command_line: Mapping[str, Any], config: Path | None) -> Settings:
+        return load(self.settings_keys, command_line, config)
 
     def postOptions(self) -> None:
-        # What the command line gave, kept so that a SIGHUP reload can apply it again.
-        self.given: dict[str, Any] = {
-            key: self[key] for key in KEYS if self.get(key) not in (None, [], 0)
-        }
-        try:
-            self.settings = load_settings(self.given, self.config)
-        except ConfigError as error:
-            raise usage.UsageError(str(error)) from None
+        super().postOptions()
+        settings = self.settings
         from twisted.internet import reactor
 
-        if self.settings.members:
+        if settings.members:
             try:
-                endpoints.clientFromString(reactor, self.settings.members)
+                endpoints.clientFromString(reactor, settings.members)
             except Exception as error:
-                raise usage.UsageError(f"--members {self.settings.members!r}: {error}") from None
-            assert self.settings.members_secret is not None  # load_settings fills it in
+                raise usage.UsageError(f"--members {settings.members!r}: {error}") from None
             try:
-                self.members_secret = read_secret(self.settings.members_secret)
+                self.members_secret = read_secret(settings.members_secret)
             except StartupError as error:
                 raise usage.UsageError(f"--members-secret: {error}") from None
-        metrics = (self.settings.metrics,) if self.settings.metrics else ()
-        for option, descriptions in (("line", self.settings.line), ("irc", self.settings.irc),
-                                     ("metrics", metrics)):
+        served = [(frontend.name, frontend.listeners(settings)) for frontend in self.frontends]
+        served.append(("metrics", (settings.metrics,) if settings.metrics else ()))
+        for option, descriptions in served:
             for description in descriptions:
                 try:
                     endpoints.serverFromString(reactor, description)
@@ -165,24 +141,21 @@ class ShutdownNotice(Service):
     """Added last, so stopped first: every connection hears why it is closing (109) and gets
     what was queued for it, before the listeners and the data go."""
 
-    def __init__(self, frontends: list[Connections]) -> None:
+    def __init__(self, frontends: list[tuple[Frontend, FrontendFactory]]) -> None:
         self.frontends = frontends
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
         why = "the server is shutting down; reconnect in a minute"
-        return DeferredList([connections.shutdown(why) for connections in self.frontends])
+        return DeferredList([frontend.shutdown(factory, why)
+                             for frontend, factory in self.frontends])
 
 
 class Reload(Service):
     """SIGHUP: read the configuration again and apply its limits, and re-read the TLS
     certificate files, without dropping anyone. Settings that only a restart can change
-    (listeners, data directory, member service, hashing) are reported if they differ."""
-
-    RESTART_ONLY = ("line", "irc", "metrics", "data", "members", "members_secret",
-                    "signups_per_address", "signups_total", "hash_time_cost",
-                    "hash_memory_kib", "hash_parallelism", "hash_threads", "hash_queue",
-                    "reserved_names")
+    (the keys not ``reloadable``: listeners, data directory, member service, hashing) are
+    reported if they differ."""
 
     def __init__(self, options: Options, reactor: Any, apply: Callable[[Settings], None],
                  certificates: list[ReloadableTLS]) -> None:
@@ -205,13 +178,14 @@ class Reload(Service):
         self.reactor.callFromThread(self.reload)
 
     def reload(self) -> None:
+        options = self.options
         try:
-            settings = load_settings(self.options.given, self.options.config)
+            settings = options.load(options.given, options.config)
         except ConfigError as error:
             log.error("reload refused, settings unchanged: {error}", error=str(error))
             return
-        changed = [key for key in self.RESTART_ONLY
-                   if getattr(settings, key) != getattr(self.options.settings, key)]
+        changed = [name for name, key in options.settings_keys.items()
+                   if not key.reloadable and settings[name] != options.settings[name]]
         if changed:
             log.warn("reload: {keys} changed; restart to apply", keys=", ".join(changed))
         self.apply(settings)
@@ -256,22 +230,9 @@ def login_throttle(settings: Settings) -> LoginThrottle:
     )
 
 
-def line_options(settings: Settings) -> LineOptions:
-    return LineOptions(
-        max_line=settings.max_line,
-        idle_timeout=settings.idle_timeout,
-        max_output=settings.max_output,
-        guests=not settings.require_account,
-        login_timeout=settings.login_timeout,
-        max_bytes_before_login=settings.max_bytes_before_login,
-    )
-
-
-def irc_options(settings: Settings) -> IRCOptions:
-    return IRCOptions(
-        max_output=settings.max_output,
-        login_timeout=settings.login_timeout,
-        max_bytes_before_login=settings.max_bytes_before_login,
+def hash_parameters(settings: Settings) -> HashParameters:
+    return HashParameters(
+        settings.hash_time_cost, settings.hash_memory_kib, settings.hash_parallelism
     )
 
 
@@ -282,14 +243,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     top = MultiService()
     hash_pool = ThreadPool(0, settings.hash_threads, "chatd-hash")
     journal_pool = ThreadPool(1, 1, "chatd-journal")
-    hasher = Argon2Hasher(
-        reactor,
-        hash_pool,
-        HashParameters(
-            settings.hash_time_cost, settings.hash_memory_kib, settings.hash_parallelism
-        ),
-        settings.hash_queue,
-    )
+    hasher = Argon2Hasher(reactor, hash_pool, hash_parameters(settings), settings.hash_queue)
 
     def keyed(name: str, kind: str) -> KeyedFile:
         journal = Journal(settings.data / name, kind)
@@ -338,26 +292,29 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         name_probes=name_probes,
         reserved=ReservedNames(settings.reserved_names),
     )
-    factory = LineFactory(portal, line_options(settings), reactor, admission, server.stats)
-    irc_factory = IRCFactory(portal, irc_options(settings), reactor, admission, server.stats)
+    running = [
+        (frontend, frontend.factory(portal, frontend.options(settings), reactor, admission,
+                                    server.stats))
+        for frontend in options.frontends
+    ]
     certificates = []
-    for descriptions, frontend in ((settings.line, factory), (settings.irc, irc_factory)):
-        for description in descriptions:
-            service, tls = listener(reactor, description, frontend)
+    for frontend, factory in running:
+        for description in frontend.listeners(settings):
+            service, tls = listener(reactor, description, factory)
             service.setServiceParent(top)
             if tls is not None:
                 certificates.append(tls)
     if settings.metrics:
-        site = metrics_site(server, {"line": factory, "irc": irc_factory})
+        site = metrics_site(server, {frontend.name: factory for frontend, factory in running})
         listener(reactor, settings.metrics, site)[0].setServiceParent(top)
-    ShutdownNotice([factory.connections, irc_factory.connections]).setServiceParent(top)
+    ShutdownNotice(running).setServiceParent(top)
 
     def apply(new: Settings) -> None:
         server.limits = core_limits(new)
         server.wrong_room_passwords.burst = new.room_password_failures
         admission.configure(admission_limits(new))
-        factory.options = line_options(new)
-        irc_factory.options = irc_options(new)
+        for frontend, factory in running:
+            frontend.reload(factory, new)
         name_probes.burst = new.login_failures_per_address
         if local is not None:
             local.configure(login_throttle(new))

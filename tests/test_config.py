@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.config import DEFAULT_LINE, KEYS, Settings
-from chatd.tap import Options
+from chatd.auth.passwords import HashParameters
+from chatd.config import KEYS
+from chatd.core.service import Limits
+from chatd.frontends.admission import AdmissionLimits
+from chatd.frontends.irc import Options as IRCOptions
+from chatd.frontends.line import DEFAULT_LINE
+from chatd.frontends.line import Options as LineOptions
+from chatd.kernel.settings import Settings
+from chatd.members.local import LoginThrottle
+from chatd.members.tap import KEYS as MEMBER_KEYS
+from chatd.members.tap import Options as MemberOptions
+from chatd.tap import (
+    Options,
+    admission_limits,
+    core_limits,
+    hash_parameters,
+    login_throttle,
+)
 
 
 class OptionsTests(SynchronousTestCase):
@@ -24,7 +39,7 @@ class OptionsTests(SynchronousTestCase):
         return str(path)
 
     def test_every_setting_has_a_key(self) -> None:
-        self.assertEqual({k.replace("-", "_") for k in KEYS}, {f.name for f in fields(Settings)})
+        self.assertEqual(set(self.parse().keys()), set(KEYS))
 
     def test_defaults(self) -> None:
         settings = self.parse()
@@ -102,3 +117,87 @@ class OptionsTests(SynchronousTestCase):
         for fragment in ("[default: 10000]", "[default: chatd-data]", "[default: off]",
                          "[default: tcp:7777:interface=127.0.0.1]", "[default: 2]"):
             self.assertIn(fragment, " ".join(text.split()))
+
+    def test_direct_send_is_on_unless_turned_off(self) -> None:
+        self.assertTrue(self.parse().direct_send)
+        self.assertFalse(self.parse("--direct-send", "false").direct_send)
+        self.assertFalse(self.parse("--config", self.config("direct-send = false\n"))
+                         .direct_send)
+        settings = self.parse("--direct-send", "off")
+        self.assertFalse(LineOptions.from_settings(settings).direct_send)
+        self.assertFalse(IRCOptions.from_settings(settings).direct_send)
+        self.assertRefused("--direct-send: expected true or false", "--direct-send", "maybe")
+
+    def test_reload_tells_which_keys_need_a_restart(self) -> None:
+        restart_only = {name for name, key in KEYS.items() if not key.reloadable}
+        for name in ("line", "irc", "metrics", "data", "members", "members-secret",
+                     "signups-per-address", "signups-total", "hash-time-cost", "hash-queue",
+                     "reserved-names", "exempt"):
+            self.assertIn(name, restart_only)
+        for name in ("max-users", "messages-burst", "max-line", "direct-send",
+                     "members-timeout", "login-failures-per-address"):
+            self.assertNotIn(name, restart_only)
+
+
+class DefaultsTests(SynchronousTestCase):
+    """Each default is written once, in its key: the components' own defaults are the same."""
+
+    def test_components_take_their_defaults_from_the_keys(self) -> None:
+        settings = Options().settings
+        self.assertEqual(Limits(), core_limits(settings))
+        self.assertEqual(AdmissionLimits(), admission_limits(settings))
+        self.assertEqual(LoginThrottle(), login_throttle(settings))
+        self.assertEqual(HashParameters(), hash_parameters(settings))
+        self.assertEqual(LineOptions(), LineOptions.from_settings(settings))
+        self.assertEqual(IRCOptions(), IRCOptions.from_settings(settings))
+
+    def test_the_member_daemon_shares_the_hashing_and_throttle_keys(self) -> None:
+        for name in ("hash-time-cost", "hash-memory-kib", "hash-parallelism", "hash-threads",
+                     "hash-queue", "login-failures-per-account", "login-failures-per-address"):
+            self.assertIs(MEMBER_KEYS[name], KEYS[name])
+
+
+class MemberOptionsTests(SynchronousTestCase):
+    """``twistd chatd-members`` reads its settings as chatd does, TOML file included."""
+
+    def parse(self, *argv: str) -> Settings:
+        options = MemberOptions()
+        options.parseOptions(list(argv))
+        return options.settings
+
+    def config(self, text: str) -> str:
+        path = Path(self.mktemp())
+        path.write_text(text)
+        return str(path)
+
+    def test_a_toml_file_then_the_command_line(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        path = self.config(f'data = "{data}"\nhash-queue = 7\nhash-threads = 3\n'
+                           'login-failures-per-account = 2\n')
+        settings = self.parse("--config", path, "--hash-threads", "4")
+        self.assertEqual((settings.hash_queue, settings.hash_threads), (7, 4))
+        self.assertEqual(settings.login_failures_per_account, 2)
+        self.assertEqual(settings.data, data)
+        self.assertTrue(data.is_dir())
+        self.assertEqual(settings.listen, f"unix:{data}/members.sock:mode=600:lockfile=1")
+        self.assertIsNone(settings.secret_file)
+
+    def test_bad_settings_get_one_line_naming_the_key(self) -> None:
+        data = str(Path(self.mktemp()).absolute())
+        for argv, fragment in (
+            (["--config", self.config("frobs = 1\n")], "frobs: unknown setting"),
+            (["--config", self.config("hash-queue = 5.5\n")], "hash-queue: expected a whole"),
+            (["--hash-threads", "0"], "--hash-threads: expected a whole number from 1 to 64"),
+            (["--config", "/nonexistent.toml"], "--config /nonexistent.toml"),
+            (["--listen", "nope:1"], "--listen 'nope:1'"),
+        ):
+            error = self.assertRaises(UsageError, self.parse, "--data", data, *argv)
+            self.assertIn(fragment, str(error))
+            self.assertNotIn("\n", str(error))
+
+    def test_help_shows_every_default(self) -> None:
+        text = "".join(str(MemberOptions()).split())  # help wraps at hyphens too
+        for fragment in ("--config", "[default: chatd-members-data]", "[default: 64]",
+                         "[default: unix:DATA/members.sock:mode=600:lockfile=1]",
+                         "[default: DATA/members.secret, created if missing]"):
+            self.assertIn("".join(fragment.split()), text)

@@ -18,6 +18,7 @@ from chatd.kernel.credentials import (
 )
 from chatd.kernel.errors import GuestsDisabled, NameTaken, RateLimited
 from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.names import ReservedNames, check_user_name
 from chatd.kernel.ratelimit import FailureLimiter, WindowCounter
 from chatd.kernel.records import Account
@@ -30,8 +31,8 @@ class SignupLimits:
     """New accounts per address, and overall, in any ``window`` seconds."""
 
     clock: IReactorTime
-    per_address: int = 3
-    overall: int = 30
+    per_address: int = DEFAULTS["signups-per-address"]
+    overall: int = DEFAULTS["signups-total"]
     window: float = 600.0
 
 

@@ -26,6 +26,7 @@ from zope.interface import implementer
 
 from chatd.kernel.errors import ServerBusy
 from chatd.kernel.interfaces import IPasswordHasher
+from chatd.kernel.keys import DEFAULTS
 
 T = TypeVar("T")
 
@@ -57,9 +58,9 @@ class HashParameters:
     """argon2id cost: time (passes), memory in KiB, lanes. Defaults are RFC 9106's second
     recommended option, about 50 ms and 64 MiB per hash on one core here."""
 
-    time_cost: int = 3
-    memory_kib: int = 65536
-    parallelism: int = 4
+    time_cost: int = DEFAULTS["hash-time-cost"]
+    memory_kib: int = DEFAULTS["hash-memory-kib"]
+    parallelism: int = DEFAULTS["hash-parallelism"]
 
 
 @implementer(IPasswordHasher)
@@ -71,7 +72,7 @@ class Argon2Hasher:
         reactor: IReactorFromThreads,
         pool: ThreadPool,
         parameters: HashParameters,
-        max_queued: int = 64,
+        max_queued: int = DEFAULTS["hash-queue"],
     ) -> None:
         self._reactor = reactor
         self._pool = pool

@@ -61,6 +61,7 @@ from chatd.kernel.interfaces import (
     IPasswordHasher,
     IRoomStore,
 )
+from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter, TokenBucket
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
@@ -85,18 +86,18 @@ RESOLVE_RETRY = (1.0, 60.0)
 class Limits:
     """The core's limits, taken from the settings."""
 
-    max_users: int = 10_000
-    max_sessions_per_account: int = 5
-    default_room_limit: int = 100
-    max_room_limit: int = 10_000
-    max_rooms_per_user: int = 50
+    max_users: int = DEFAULTS["max-users"]
+    max_sessions_per_account: int = DEFAULTS["max-sessions-per-account"]
+    default_room_limit: int = DEFAULTS["default-room-limit"]
+    max_room_limit: int = DEFAULTS["max-room-limit"]
+    max_rooms_per_user: int = DEFAULTS["max-rooms-per-user"]
     # Messages (room and private) per session: a burst, then a steady rate; after
     # ``flood_strikes`` refusals in a row the session is disconnected.
-    messages_burst: int = 10
-    messages_per_second: float = 2.0
-    flood_strikes: int = 20
+    messages_burst: int = DEFAULTS["messages-burst"]
+    messages_per_second: float = DEFAULTS["messages-per-second"]
+    flood_strikes: int = DEFAULTS["flood-strikes"]
     # Wrong room passwords per user and room: a burst, then one per interval seconds.
-    room_password_burst: int = 3
+    room_password_burst: int = DEFAULTS["room-password-failures"]
     room_password_interval: float = 60.0
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 
+from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.ratelimit import WindowCounter
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -23,11 +24,11 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True, slots=True)
 class AdmissionLimits:
-    max_connections: int = 20_000
-    per_address: int = 16
-    new_per_address: int = 32  # in any window of new_window seconds
+    max_connections: int = DEFAULTS["max-connections"]
+    per_address: int = DEFAULTS["max-connections-per-address"]
+    new_per_address: int = DEFAULTS["new-connections-per-address"]  # in any new_window s
     new_window: float = 600.0
-    unnamed_per_address: int = 3
+    unnamed_per_address: int = DEFAULTS["max-unnamed-per-address"]
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:

@@ -130,7 +130,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         # says where it came from. One line per connection, not three, at 9,000 connects.
         home = self._home
         self.outbox = Outbox(self.transport, home.flusher, self._options.max_output,
-                             self._overflowed, self._closing)
+                             self._overflowed, self._closing,
+                             direct=self._options.direct_send)
         self.policy = ConnectionPolicy(home, self._options, self, self.outbox, self.host)
         home.connections.add(self, self.close)
         # Twisted calls connectionMade before the TLS handshake starts.

@@ -25,12 +25,15 @@ from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
 from chatd.frontends.connection import ChatConnection, FrontendFactory
+from chatd.frontends.entry import Frontend
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
-from chatd.frontends.line_codec import Code, TooLong, render_event, reply
+from chatd.frontends.line_codec import DEFAULT_PORT, Code, TooLong, render_event, reply
 from chatd.frontends.policy import Counters
 from chatd.kernel import errors
 from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.settings import Settings, listeners
 from chatd.kernel.text import for_log
 
 log = Logger()
@@ -38,14 +41,27 @@ log = Logger()
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """The line frontend's settings."""
+    """The line frontend's settings (defaults: the shared keys', ``chatd.kernel.keys``)."""
 
-    max_line: int = 2048
-    idle_timeout: float = 0
-    max_output: int = 256 * 1024
-    guests: bool = True
-    login_timeout: float = 30.0
-    max_bytes_before_login: int = 4096
+    max_line: int = DEFAULTS["max-line"]
+    idle_timeout: float = DEFAULTS["idle-timeout"]
+    max_output: int = DEFAULTS["max-output"]
+    guests: bool = not DEFAULTS["require-account"]
+    login_timeout: float = DEFAULTS["login-timeout"]
+    max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
+    direct_send: bool = DEFAULTS["direct-send"]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Options:
+        return cls(
+            max_line=settings.max_line,
+            idle_timeout=settings.idle_timeout,
+            max_output=settings.max_output,
+            guests=not settings.require_account,
+            login_timeout=settings.login_timeout,
+            max_bytes_before_login=settings.max_bytes_before_login,
+            direct_send=settings.direct_send,
+        )
 
 
 @implementer(IChatMind, IHalfCloseableProtocol, ICommandClient)
@@ -205,3 +221,17 @@ class LineFactory(FrontendFactory):
         protocol = LineProtocol(self)
         protocol.factory = self
         return protocol
+
+
+# The default accepts connections from this host only.
+DEFAULT_LINE = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
+
+FRONTEND = Frontend(
+    name="line",
+    keys={
+        "line": listeners("line-protocol listener, a Twisted endpoint string (repeatable; "
+                          "ssl:PORT:privateKey=KEY:certKey=CERT for TLS)", (DEFAULT_LINE,)),
+    },
+    options=Options.from_settings,
+    factory=LineFactory,
+)

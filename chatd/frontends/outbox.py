@@ -99,6 +99,7 @@ class Outbox:
         on_overflow: Callable[[], None],
         on_close: Callable[[], None],
         pause_at: int = 16 * 1024,
+        direct: bool = True,
     ) -> None:
         self.transport = transport
         self._flusher = flusher
@@ -110,7 +111,8 @@ class Outbox:
         self._paused = False
         self._scheduled = False
         self.closed = False
-        self._direct = isinstance(transport, tcp.Connection)
+        # ``direct-send = false`` keeps every write on Twisted's buffered path.
+        self._direct = direct and isinstance(transport, tcp.Connection)
         if hasattr(transport, "bufferSize"):
             # A plain TCP transport pauses its producer past bufferSize (64 KiB by default).
             transport.bufferSize = pause_at

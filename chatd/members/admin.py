@@ -30,14 +30,14 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from chatd.auth.passwords import Argon2Hasher, HashParameters
-from chatd.config import secret_beside
 from chatd.kernel.errors import ChatError, NoSuchRoom, StartupError
 from chatd.kernel.interfaces import IPasswordHasher
 from chatd.kernel.names import check_room_name, check_user_name, fold
 from chatd.kernel.records import NO_OWNER, RoomRecord
 from chatd.members import commands
 from chatd.members.local import AccountInfo, LocalDirectory, account_problem
-from chatd.members.tap import DEFAULT_DATA, read_secret
+from chatd.members.secret import read_secret, secret_beside
+from chatd.members.tap import DEFAULT_DATA
 from chatd.storage.journal import Check, DirectoryLock, Journal, SyncJournalWriter
 from chatd.storage.keyed import KeyedFile
 from chatd.storage.rooms import FileRoomStore, room_problem

@@ -42,6 +42,7 @@ from zope.interface import implementer
 
 from chatd.kernel.errors import AccountsUnavailable
 from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.records import Account
 from chatd.members import commands
 from chatd.members.local import Ended
@@ -165,7 +166,7 @@ class RemoteDirectory:
         secret: str,
         clock: IReactorTime,
         # How long the service may go without answering at all (members-timeout).
-        deadline: float = 5.0,
+        deadline: float = DEFAULTS["members-timeout"],
         # Longer than a full default hash queue takes to drain (64 hashes at ~4 a second), so
         # a login the service accepted is not given up on while it waits its turn.
         timeout: float = 30.0,

@@ -29,6 +29,7 @@ from chatd.kernel.errors import (
     WrongCredentials,
 )
 from chatd.kernel.interfaces import IMemberDirectory, IPasswordHasher
+from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.names import check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.records import Account
@@ -61,9 +62,9 @@ def _wrong(_: object = None) -> NoReturn:
 class LoginThrottle:
     """Failed logins allowed at once, and seconds per further one, per account and address."""
 
-    account_burst: int = 5
+    account_burst: int = DEFAULTS["login-failures-per-account"]
     account_interval: float = 60.0
-    address_burst: int = 10
+    address_burst: int = DEFAULTS["login-failures-per-address"]
     address_interval: float = 30.0
 
 

@@ -4,16 +4,16 @@ It owns its data directory (locked against a second daemon) and serves the direc
 on ``--listen``. Every client must present the shared secret from ``--secret-file``; the file
 is created (random, mode 0600) on first start, and refused if others can read it. The default
 endpoint is a unix socket inside the data directory, reachable only by the daemon's own user.
+Its settings are read as chatd's are (``chatd.kernel.settings``): defaults < the TOML file
+given by ``--config`` < the command line, with the hashing and failed-login keys shared with
+chatd (``chatd.kernel.keys``).
 """
 
 from __future__ import annotations
 
 import errno
-import os
-import secrets
-import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import endpoints
@@ -24,7 +24,10 @@ from twisted.python.threadpool import ThreadPool
 
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.kernel.errors import StartupError
+from chatd.kernel.keys import HASHING, LOGIN_FAILURES
+from chatd.kernel.settings import Key, Settings, SettingsOptions, path, text
 from chatd.members.local import LocalDirectory, LoginThrottle
+from chatd.members.secret import read_secret
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
@@ -35,82 +38,59 @@ log = Logger()
 
 DEFAULT_DATA = "chatd-members-data"
 
+# The member daemon's keys: its own, then those shared with chatd. It has no reload.
+KEYS: dict[str, Key] = {
+    "listen": Key(text, "AMP endpoint to serve", "", reloadable=False,
+                  shown="unix:DATA/members.sock:mode=600:lockfile=1"),
+    "data": Key(path, "data directory (members.journal, lock, default secret)",
+                Path(DEFAULT_DATA), reloadable=False),
+    "secret-file": Key(path, "shared secret file, mode 0600", None, reloadable=False,
+                       shown="DATA/members.secret, created if missing"),
+    **HASHING,
+    **LOGIN_FAILURES,
+}
+
 
 def default_endpoint(data: Path) -> str:
     # lockfile=1: Twisted removes the socket a killed daemon left behind.
     return f"unix:{data / 'members.sock'}:mode=600:lockfile=1"
 
 
-def read_secret(path: Path, create: bool = False) -> str:
-    """The shared secret in ``path``, refusing a file that group or others can read."""
-    if create and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32) + "\n")
-        log.info("created a new member-service secret in {path}", path=str(path))
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text().strip()
-    except OSError as error:
-        raise StartupError(f"secret file {path}: {error.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise StartupError(f"secret file {path} is readable by others; chmod 600 it")
-    if len(text) < 16:
-        raise StartupError(f"secret file {path} holds fewer than 16 characters")
-    return text
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(f"{value} is not a positive whole number")
-    return number
-
-
-class Options(usage.Options):
-    synopsis = "[--listen ENDPOINT] [--data DIR] [--secret-file FILE]"
-    longdesc = "Run the chatd member service (accounts), for chat daemons started with --members."
-    optParameters = [
-        ["listen", None, None, "AMP endpoint to serve [default: unix:DATA/members.sock:mode=600]"],
-        ["data", None, DEFAULT_DATA, "data directory (members.journal, lock, default secret)"],
-        ["secret-file", None, None, "shared secret file, mode 0600 [default: DATA/members.secret, "
-         "created if missing]"],
-        ["hash-time-cost", None, 3, "argon2id passes per password hash", _positive],
-        ["hash-memory-kib", None, 65536, "argon2id memory per hash, KiB", _positive],
-        ["hash-parallelism", None, 4, "argon2id lanes per hash", _positive],
-        ["hash-threads", None, 2, "threads hashing passwords", _positive],
-        ["hash-queue", None, 64, "hashes waiting or running before logins get 'busy'", _positive],
-        ["login-failures-per-account", None, 5, "failed logins per account before one a minute",
-         _positive],
-        ["login-failures-per-address", None, 10,
-         "failed logins per address before one per 30 seconds", _positive],
-    ]
+class Options(SettingsOptions):
+    synopsis = "[--config FILE] [--listen ENDPOINT] [--data DIR] [--secret-file FILE] [options]"
+    longdesc = (
+        "Run the chatd member service (accounts), for chat daemons started with --members. "
+        "Every option is also a key of the TOML file given by --config; the command line "
+        "wins. See etc/chatd-members.toml.example."
+    )
+    settings_keys: ClassVar[dict[str, Key]] = KEYS
 
     def postOptions(self) -> None:
-        self["data"] = Path(self["data"]).expanduser().absolute()
+        super().postOptions()
+        data = self.settings.data.expanduser().absolute()
         # The default socket lives in the data directory, and twistd binds it before any
         # service starts: the directory must exist by then.
         try:
-            self["data"].mkdir(parents=True, exist_ok=True, mode=0o700)
+            data.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as error:
-            raise usage.UsageError(f"--data {self['data']}: {error.strerror}") from None
-        if self["listen"] is None:
-            self["listen"] = default_endpoint(self["data"])
+            raise usage.UsageError(f"--data {data}: {error.strerror}") from None
+        listen = self.settings.listen or default_endpoint(data)
+        self.settings = self.settings.replace({"data": data, "listen": listen})
         from twisted.internet import reactor
 
         try:
-            endpoints.serverFromString(reactor, self["listen"])
+            endpoints.serverFromString(reactor, listen)
         except Exception as error:
-            raise usage.UsageError(f"--listen {self['listen']!r}: {error}") from None
+            raise usage.UsageError(f"--listen {listen!r}: {error}") from None
 
 
 class MemberDataService(Service):
     """Locks the data directory, reads the secret and loads accounts before listening."""
 
-    def __init__(self, options: Options, directory: LocalDirectory, factory: MemberServerFactory):
-        self.options = options
-        self.path: Path = options["data"]
+    def __init__(self, settings: Settings, directory: LocalDirectory,
+                 factory: MemberServerFactory) -> None:
+        self.secret_file: Path | None = settings.secret_file
+        self.path: Path = settings.data
         self.lock = DirectoryLock(self.path)
         self.directory = directory
         self.factory = factory
@@ -121,9 +101,8 @@ class MemberDataService(Service):
         try:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.lock.acquire()
-            secret_file = self.options["secret-file"]
-            path = Path(secret_file) if secret_file else self.path / "members.secret"
-            self.factory.secret = read_secret(path, create=secret_file is None)
+            path = self.secret_file or self.path / "members.secret"
+            self.factory.secret = read_secret(path, create=self.secret_file is None)
             count = self.directory.load()
         except (StartupError, OSError) as error:
             raise SystemExit(f"chatd-members: {error}") from None
@@ -167,30 +146,30 @@ class ListenOrExit(MultiService):
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
-    data: Path = options["data"]
+    settings = options.settings
     top = MultiService()
-    hash_pool = ThreadPool(0, options["hash-threads"], "members-hash")
+    hash_pool = ThreadPool(0, settings.hash_threads, "members-hash")
     journal_pool = ThreadPool(1, 1, "members-journal")
     hasher = Argon2Hasher(
         reactor,
         hash_pool,
         HashParameters(
-            options["hash-time-cost"], options["hash-memory-kib"], options["hash-parallelism"]
+            settings.hash_time_cost, settings.hash_memory_kib, settings.hash_parallelism
         ),
-        options["hash-queue"],
+        settings.hash_queue,
     )
-    journal = Journal(data / "members.journal", "chatd-members")
+    journal = Journal(settings.data / "members.journal", "chatd-members")
     directory = LocalDirectory(
         KeyedFile(journal, JournalWriter(journal, reactor, journal_pool)),
         hasher,
         reactor,
-        LoginThrottle(account_burst=options["login-failures-per-account"],
-                      address_burst=options["login-failures-per-address"]),
+        LoginThrottle(account_burst=settings.login_failures_per_account,
+                      address_burst=settings.login_failures_per_address),
     )
     factory = MemberServerFactory(directory, "", reactor)
-    MemberDataService(options, directory, factory).setServiceParent(top)
+    MemberDataService(settings, directory, factory).setServiceParent(top)
     for pool in (hash_pool, journal_pool):
         ThreadPoolService(pool).setServiceParent(top)
-    ListenOrExit(options["listen"], listener(reactor, options["listen"], factory)[0]
+    ListenOrExit(settings.listen, listener(reactor, settings.listen, factory)[0]
                  ).setServiceParent(top)
     return top

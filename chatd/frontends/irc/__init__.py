@@ -18,11 +18,15 @@ The package, from the wire inwards:
   handlers grouped by concern in ``channels``, ``messages``, ``modes`` and ``queries``,
   each taking a ``context.Context``;
 * ``replies``: domain errors as numerics, in one place;
-* ``protocol``: ``IRCProtocol`` (the thin glue) and ``IRCFactory``; ``options``: settings.
+* ``protocol``: ``IRCProtocol`` (the thin glue) and ``IRCFactory``; ``options``: its keys
+  and settings; ``FRONTEND`` (here): its entry in ``chatd.frontends.registry``.
 """
 
+from chatd.frontends.entry import Frontend
 from chatd.frontends.irc.commands import COMMANDS
-from chatd.frontends.irc.options import Options
+from chatd.frontends.irc.options import KEYS, Options
 from chatd.frontends.irc.protocol import IRCFactory, IRCProtocol
 
-__all__ = ["COMMANDS", "IRCFactory", "IRCProtocol", "Options"]
+FRONTEND = Frontend(name="irc", keys=KEYS, options=Options.from_settings, factory=IRCFactory)
+
+__all__ = ["COMMANDS", "FRONTEND", "IRCFactory", "IRCProtocol", "Options"]

@@ -1,21 +1,40 @@
-"""The IRC frontend's settings, parsed once from the configuration (``chatd.tap``)."""
+"""The IRC frontend's settings, made from the daemon's settings at start and at each reload."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.settings import Settings, listeners
+
+KEYS = {
+    "irc": listeners("IRC listener, a Twisted endpoint string (repeatable; off unless given; "
+                     "ssl:6697:privateKey=KEY:certKey=CERT for TLS)"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Options:
     """The IRC frontend's settings: keep-alive timing, the most output queued for a client
-    that stopped reading, and the message of the day."""
+    that stopped reading, and the message of the day. The defaults of those that are
+    settings are the shared keys' (``chatd.kernel.keys``)."""
 
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
-    max_output: int = 256 * 1024
-    login_timeout: float = 30.0
-    max_bytes_before_login: int = 4096
+    max_output: int = DEFAULTS["max-output"]
+    login_timeout: float = DEFAULTS["login-timeout"]
+    max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
+    direct_send: bool = DEFAULTS["direct-send"]
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
     )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Options:
+        return cls(
+            max_output=settings.max_output,
+            login_timeout=settings.login_timeout,
+            max_bytes_before_login=settings.max_bytes_before_login,
+            direct_send=settings.direct_send,
+        )

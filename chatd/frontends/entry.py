@@ -1,0 +1,54 @@
+"""What a frontend gives the daemon: one ``Frontend`` entry, listed in ``chatd.frontends.registry``.
+
+The tap knows frontends only through these entries: it adds each one's keys to the settings,
+builds its factory, listens on the endpoints of its listener key, counts its connections in
+the metrics, tells its connections why at shutdown, and hands it new Options on a reload. So
+adding a frontend is one new module (its protocol, its ``Options`` and its entry) and one line
+in the registry; ``chatd/tap.py`` and ``chatd/config.py`` do not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from chatd.frontends.connection import FrontendFactory
+from chatd.kernel.settings import Key, Settings
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """One frontend.
+
+    ``name`` is the protocol's name (the metrics label) and the name of its listener key,
+    which ``keys`` must declare (``chatd.kernel.settings.listeners``): the endpoints it serves.
+    ``keys`` are its own settings, added to the daemon's; the shared ones (connection limits
+    and the like) are in ``chatd.kernel.keys``. ``options`` makes its Options from the
+    settings, at start and at each reload. ``factory`` is called as
+    ``factory(portal, options, reactor, admission, stats)`` and returns its protocol factory.
+    """
+
+    name: str
+    keys: Mapping[str, Key]
+    options: Callable[[Settings], Any]
+    factory: Callable[..., FrontendFactory]
+
+    def __post_init__(self) -> None:
+        if self.name not in self.keys:
+            raise ValueError(f"frontend {self.name}: no listener key {self.name!r} in its keys")
+
+    def listeners(self, settings: Settings) -> tuple[str, ...]:
+        """The endpoint strings to listen on."""
+        endpoints: tuple[str, ...] = settings[self.name]
+        return endpoints
+
+    def shutdown(self, factory: FrontendFactory, why: str) -> Deferred[None]:
+        """Tell every connection why it is closing; fires once they are gone (bounded)."""
+        return factory.connections.shutdown(why)
+
+    def reload(self, factory: FrontendFactory, settings: Settings) -> None:
+        """New Options from reloaded settings: connections made from now on use them."""
+        factory.options = self.options(settings)

@@ -1,0 +1,117 @@
+"""The settings more than one part of chatd reads, each declared once, grouped by who reads it.
+
+The components take their defaults from here (``Limits``, ``AdmissionLimits``, the frontends'
+``Options``, ``LoginThrottle``, ``HashParameters``, ``SignupLimits``, ``Argon2Hasher``,
+``RemoteDirectory``), so a default is written in one place: its key. Each daemon assembles
+its table from these groups and its own keys (``chatd.config``, ``chatd.members.tap``); each
+frontend declares its listener key beside its code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatd.kernel.names import DEFAULT_RESERVED
+from chatd.kernel.settings import (
+    Key,
+    boolean,
+    deadline,
+    defaults,
+    names,
+    path,
+    rate,
+    seconds,
+    text,
+    whole,
+)
+
+# Sessions and rooms: the core's limits (chatd.core.service.Limits) and the Portal's.
+SESSIONS: dict[str, Key] = {
+    "max-users": Key(whole(1, 1_000_000), "most sessions logged in at once", 10_000),
+    "require-account": Key(boolean, "refuse guests: only accounts may chat", False, flag=True),
+    "max-sessions-per-account": Key(whole(1, 1000), "sessions one account may have at once "
+                                    "(1: refuse a second login)", 5),
+    "default-room-limit": Key(whole(1, 1_000_000),
+                              "member limit of temporary rooms and of /create without one", 100),
+    "max-room-limit": Key(whole(1, 1_000_000), "highest member limit an owner may set", 10_000),
+    "max-rooms-per-user": Key(whole(1, 100_000), "rooms one user may be in at once", 50),
+    "reserved-names": Key(names, "names (and their look-alikes) no guest or new account may "
+                          "take, comma-separated; replaces the default list (chatd, admin, "
+                          "root, nickserv, ...)", DEFAULT_RESERVED, reloadable=False),
+}
+
+# Rates: messages and room passwords (the core), signups (the Portal).
+RATES: dict[str, Key] = {
+    "messages-burst": Key(whole(1, 1_000_000), "messages a session may send at once", 10),
+    "messages-per-second": Key(rate, "messages a session may send per second after a burst",
+                               2.0),
+    "flood-strikes": Key(whole(1, 1_000_000),
+                         "refused messages in a row before a session is disconnected", 20),
+    "room-password-failures": Key(whole(1, 1000), "wrong room passwords per user and room "
+                                  "before one a minute", 3),
+    "signups-per-address": Key(whole(1, 1_000_000),
+                               "new accounts per address in any 10 minutes", 3,
+                               reloadable=False),
+    "signups-total": Key(whole(1, 1_000_000), "new accounts in any 10 minutes, overall", 30,
+                         reloadable=False),
+}
+
+# Failed logins (chatd.members.local.LoginThrottle): chatd's embedded accounts and the
+# member service each have their own.
+LOGIN_FAILURES: dict[str, Key] = {
+    "login-failures-per-account": Key(whole(1, 1000),
+                                      "failed logins per account before one a minute", 5),
+    "login-failures-per-address": Key(whole(1, 100_000),
+                                      "failed logins per address before one per 30 seconds", 10),
+}
+
+# Connections: admission (chatd.frontends.admission) and every frontend's Options.
+CONNECTIONS: dict[str, Key] = {
+    "max-connections": Key(whole(1, 1_000_000), "connections at once, all addresses", 20_000),
+    "max-connections-per-address": Key(whole(1, 100_000), "connections at once per address",
+                                       16),
+    "new-connections-per-address": Key(whole(1, 1_000_000),
+                                       "new connections per address in any 10 minutes", 32),
+    "max-unnamed-per-address": Key(whole(1, 100_000),
+                                   "connections per address not yet logged in", 3),
+    "login-timeout": Key(seconds, "close a connection not logged in after this many seconds "
+                         "(0: never)", 30.0),
+    "max-bytes-before-login": Key(whole(256, 1_048_576),
+                                  "bytes a connection may send before logging in", 4096),
+    "max-line": Key(whole(64, 65536), "longest input line in bytes; longer lines get 413", 2048),
+    "max-output": Key(whole(4096, 64 * 1024 * 1024),
+                      "bytes queued for a client that stopped reading before it is dropped",
+                      256 * 1024),
+    "idle-timeout": Key(seconds, "close a connection silent for this many seconds (0: never)",
+                        0.0),
+    "direct-send": Key(boolean, "send output straight to the socket when nothing waits in "
+                       "Twisted's buffer (a third of a delivery's cost); false: always through "
+                       "the buffer", True),
+}
+
+# Password hashing (chatd.auth.passwords): chatd and the member service alike.
+HASHING: dict[str, Key] = {
+    "hash-time-cost": Key(whole(1, 100), "argon2id passes per password hash", 3,
+                          reloadable=False),
+    "hash-memory-kib": Key(whole(8, 4_194_304), "argon2id memory per hash, KiB", 65536,
+                           reloadable=False),
+    "hash-parallelism": Key(whole(1, 64), "argon2id lanes per hash", 4, reloadable=False),
+    "hash-threads": Key(whole(1, 64), "threads hashing passwords", 2, reloadable=False),
+    "hash-queue": Key(whole(1, 100_000), "hashes waiting or running before logins get 'busy' (503)",
+                      64, reloadable=False),
+}
+
+# chatd's client of the member service (chatd.members.client).
+MEMBER_SERVICE: dict[str, Key] = {
+    "members": Key(text, "member service client endpoint (e.g. unix:/var/lib/chatd-members/"
+                   "members.sock); empty: accounts embedded in the data directory", "",
+                   reloadable=False),
+    "members-secret": Key(path, "file with the member service's shared secret (mode 0600)",
+                          None, reloadable=False, shown="members.secret beside a unix: socket"),
+    "members-timeout": Key(deadline, "seconds the member service may go without answering "
+                           "before logins, signups and guest nicks get 502", 5.0),
+}
+
+DEFAULTS: dict[str, Any] = defaults(
+    {**SESSIONS, **RATES, **LOGIN_FAILURES, **CONNECTIONS, **HASHING, **MEMBER_SERVICE}
+)
