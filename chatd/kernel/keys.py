@@ -28,7 +28,9 @@ from chatd.kernel.settings import (
 # Sessions and rooms: the core's limits (chatd.core.service.Limits) and the Portal's.
 SESSIONS: dict[str, Key] = {
     "max-users": Key(whole(1, 1_000_000), "most sessions logged in at once", 10_000),
-    "require-account": Key(boolean, "refuse guests: only accounts may chat", False, flag=True),
+    # Restart-only: the guest checker is built with it once.
+    "require-account": Key(boolean, "refuse guests: only accounts may chat", False, flag=True,
+                           reloadable=False),
     "max-sessions-per-account": Key(whole(1, 1000), "sessions one account may have at once "
                                     "(1: refuse a second login)", 5),
     "default-room-limit": Key(whole(1, 1_000_000),
