@@ -362,7 +362,7 @@ class Rooms(LineTestCase):
     def test_bad_text(self) -> None:
         ann = self.guest("ann", "lobby")
         self.assertEqual(codes(ann.send("bell \x07 ring")), ["412"])
-        self.assertEqual(codes(ann.send("\x1b[2Jclear")), ["412"])
+        self.assertEqual(codes(ann.send("\x1bPclear")), ["412"])  # ESC P: no key sends it
         self.assertEqual(codes(ann.send("/msg ann \x1b]0;x")), ["412"])
         self.assertEqual(ann.send("tab\there"), ["101 [lobby] <ann> tab here"])
 
@@ -741,3 +741,13 @@ class EndedSessions(LineTestCase):
         self.world.directory.set_locked("alice", True)
         self.assertEqual(alice.read(), ["109 account locked by an operator"])
         self.assertTrue(alice.transport.disconnecting)
+
+
+class WhatANewcomerTypes(LineTestCase):
+    def test_a_command_after_leading_spaces_is_a_command_not_text(self) -> None:
+        ann = self.guest("ann", "lobby")
+        bob = self.guest("bob", "lobby")
+        ann.read()
+        self.assertEqual(ann.send(" /msg bob secret"), ["200 sent to bob"])
+        self.assertEqual(ann.send("\t /me waves"), ["107 [lobby] * ann waves"])
+        self.assertEqual(bob.read(), ["102 *ann* secret", "107 [lobby] * ann waves"])

@@ -307,8 +307,10 @@ class LineInterpreter:
         """One line as ``client`` typed it: the reply to it, now or as a Deferred."""
         if not text.strip():
             return None
-        if text.startswith("/") and not text.startswith("//"):
-            verb, _, arguments = text[1:].partition(" ")
+        # " /msg bob secret" is a command typed after a stray space, never text for the room.
+        command = text.lstrip(" \t")
+        if command.startswith("/") and not command.startswith("//"):
+            verb, _, arguments = command[1:].partition(" ")
             return self._command(client, verb.lower(), arguments)
         try:
             _session(client).say(text[1:] if text.startswith("//") else text)

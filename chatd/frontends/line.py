@@ -26,8 +26,9 @@ from zope.interface import implementer
 from chatd.frontends.admission import Admission
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
-from chatd.frontends.line_codec import Code, TooLong, render_event, reply
+from chatd.frontends.line_codec import Code, TooLong, edit_line, render_event, reply
 from chatd.frontends.policy import Counters
+from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
 from chatd.kernel import errors
 from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
@@ -57,7 +58,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     before the connection closes.
     """
 
-    __slots__ = ("_interpreter", "_portal", "callLater")
+    __slots__ = ("_interpreter", "_portal", "_telnet", "callLater")
     kind = "line"
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
@@ -68,6 +69,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         # TimeoutMixin reads its clock from here, so tests can pass a task.Clock.
         self.callLater = home.clock.callLater  # type: ignore[method-assign, assignment]
         self._interpreter = home.interpreter
+        self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
 
     # -- connection --------------------------------------------------------------------
 
@@ -119,6 +121,25 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     # -- input -------------------------------------------------------------------------
 
+    def frame(self, data: bytes) -> list[bytes | TooLong]:
+        """Lines, with telnet's commands taken out (and answered) first, if there are any."""
+        telnet = self._telnet
+        if telnet is None:
+            if IAC not in data:
+                return self._framer.feed(data)
+            telnet = self._telnet = TelnetFilter(
+                self.outbox.write, lambda: self.close("telnet subnegotiation too long"))
+        elif telnet.passes(data):
+            return self._framer.feed(data)
+        lines: list[bytes | TooLong] = []
+        for piece in telnet.feed(data):
+            if piece is DISCARD:
+                self._framer.discard()
+            else:
+                assert isinstance(piece, bytes)
+                lines.extend(self._framer.feed(piece))
+        return lines
+
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
         if item is TooLong.LINE:
@@ -128,7 +149,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             return None
         assert isinstance(item, bytes)
         try:
-            text = item.decode("utf-8")
+            text = edit_line(item).decode("utf-8")
         except UnicodeDecodeError:
             self._home.stats.rejected["BadEncoding"] += 1
             self.send(Code.BAD_ENCODING, "that line is not valid UTF-8; it was ignored")
