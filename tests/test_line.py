@@ -394,7 +394,7 @@ class OwnedRooms(LineTestCase):
         self.guest("bea", "lobby")
         self.assertEqual(codes(alice.send("/create lobby")), ["409"])
         self.assertEqual(codes(alice.send("/create club 0")), ["400"])
-        self.assertEqual(codes(alice.send("/create club many")), ["400"])
+        self.assertEqual(codes(alice.send("/create club many pw")), ["400"])
         self.assertEqual(codes(alice.send("/create c:b")), ["410"])
         alice.send("/create club")
         self.assertEqual(codes(alice.send("/create CLUB")), ["409"])
@@ -751,3 +751,62 @@ class WhatANewcomerTypes(LineTestCase):
         self.assertEqual(ann.send(" /msg bob secret"), ["200 sent to bob"])
         self.assertEqual(ann.send("\t /me waves"), ["107 [lobby] * ann waves"])
         self.assertEqual(bob.read(), ["102 *ann* secret", "107 [lobby] * ann waves"])
+
+    def test_a_second_session_talks_in_the_room_the_first_joined(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent,
+                      limits=Limits(max_sessions_per_account=2, messages_burst=100))
+        first, second = world.connect(), world.connect()
+        first.send("/signup gina password1")
+        second.send("/login gina password1")
+        first.send("/join lobby")
+        self.assertEqual(second.read(), ["103 [lobby] gina joined"])
+        self.assertEqual(second.send("hi"), ["101 [lobby] <gina> hi"])
+        self.assertEqual(first.read(), ["101 [lobby] <gina> hi"])
+
+    def test_a_new_session_is_told_the_rooms_it_is_in(self) -> None:
+        laptop = self.account("alice")
+        laptop.send("/join lobby", "/topic lobby tea at four", "/join den")
+        self.assertEqual(self.world.connect().send("/login alice password1"), [
+            "108 [lobby] you are in lobby (1 member); you talk here; topic: tea at four",
+            "108 [den] you are in den (1 member)",
+            "201 welcome back, alice",
+        ])
+
+    def test_signup_of_a_name_online_says_it_is_registered(self) -> None:
+        self.account("alice")
+        self.assertEqual(self.world.connect().send("/signup alice other-pw1"),
+                         ["409 the name alice is registered already; /login or pick another"])
+
+    def test_nick_of_an_account_online_gives_the_login_hint(self) -> None:
+        self.account("alice")
+        self.assertEqual(self.world.connect().send("/nick alice"), [
+            "409 alice is, or looks like, the registered name alice; /login alice PASSWORD, "
+            "or pick another"])
+
+    def test_a_guest_online_is_still_in_use(self) -> None:
+        self.guest("gus")
+        self.assertEqual(codes(self.world.connect().send("/signup gus password1")), ["409"])
+        self.assertIn("in use", self.world.connect().send("/nick GUS")[0])
+
+    def test_create_with_a_password_and_no_limit(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(alice.send("/create den2 opensesame")[-1:],
+                         ["200 created den2 (limit 100, locked); you own it"])
+        self.assertEqual(codes(alice.send("/create den3 12x"))[-1:], ["200"])
+        self.assertEqual(codes(alice.send("/create den4 12x pw")), ["400"])
+
+    def test_passwd_with_a_wrong_old_password_says_so(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(alice.send("/passwd nope newpass123"),
+                         ["430 that is not your current password; nothing changed"])
+
+    def test_clearing_a_topic_that_is_not_set_changes_nothing(self) -> None:
+        ann = self.guest("ann", "lobby")
+        bob = self.guest("bob", "lobby")
+        ann.read()
+        self.assertEqual(ann.send("/topic lobby"),
+                         ["200 lobby has no topic; /topic lobby TEXT sets one"])
+        self.assertEqual(bob.read(), [])
+        ann.send("/topic lobby hello")
+        self.assertEqual(ann.send("/topic lobby"),
+                         ["105 [lobby] ann cleared the topic", "200 topic cleared"])

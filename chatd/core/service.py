@@ -23,6 +23,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList, DeferredLock, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.core.rooms import Room, User
@@ -41,6 +42,7 @@ from chatd.kernel.errors import (
     ServerFull,
     TooManyRooms,
     TooManySessions,
+    WrongCredentials,
     WrongRoomPassword,
 )
 from chatd.kernel.events import (
@@ -225,6 +227,16 @@ class ChatServer:
     def is_online(self, name: str) -> bool:
         """Whether ``name``, or a name that looks like it, is online."""
         return fold(name) in self.users or skeleton(name) in self._shapes
+
+    def guest_online(self, name: str) -> bool:
+        """Whether a guest has ``name``, or a name that looks like it, online. (An account
+        online is the directory's to answer for: it says the name is registered, /login.)"""
+        users = self.users
+        for key in (fold(name), self._shapes.get(skeleton(name))):
+            user = users.get(key) if key is not None else None
+            if user is not None and user.guest:
+                return True
+        return False
 
     def check_capacity(self) -> None:
         """Raise ServerFull now, rather than after a signup has created the account."""
@@ -604,6 +616,8 @@ class Session:
         topic = clean_text(topic).strip() if topic.strip() else ""
         if len(topic) > MAX_TOPIC_LENGTH:
             raise BadSyntax(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
+        if not topic and not room.topic:
+            return succeed(None)  # no topic to clear: nothing changes, nobody is told
 
         def apply() -> None:
             room.topic = topic
@@ -687,7 +701,14 @@ class Session:
     def change_password(self, old: str, new: str) -> Deferred[None]:
         if self.user.guest:
             raise NotAllowed("guests have no password; /signup for an account")
-        return self.server.directory.change_password(self.user.name, old, new)
+
+
+        def wrong_old(failure: Failure) -> None:
+            failure.trap(WrongCredentials)
+            raise WrongCredentials("that is not your current password; nothing changed")
+
+        return self.server.directory.change_password(self.user.name, old, new).addErrback(
+            wrong_old)
 
     # -- leaving -----------------------------------------------------------------------
 

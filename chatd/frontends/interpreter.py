@@ -222,6 +222,25 @@ def _created(room: RoomView, *_: str) -> Reply:
     return Reply(Code.OK, f"created {room.name} (limit {room.limit}{lock}); you own it")
 
 
+def _create(session: IChatSession, name: str, limit: str | None = None,
+            password: str | None = None) -> Deferred[RoomView]:
+    """``/create ROOM [LIMIT] [PASSWORD]``: a second word that is not a number is the
+    password (``/create den opensesame``)."""
+    if limit is not None and password is None and not (limit.isascii() and limit.isdigit()):
+        limit, password = None, limit
+    return session.create(name, None if limit is None else _number(limit), password)
+
+
+def _topic(session: IChatSession, name: str, text: str = "") -> Deferred[str] | str:
+    """Set, or (with no text) clear, a topic; there being no topic to clear is said so."""
+    if text.strip():
+        return session.set_topic(name, text).addCallback(lambda _: "topic set")
+    room = session.room(name)
+    if not room.topic:
+        return f"{room.name} has no topic; /topic {room.name} TEXT sets one"
+    return session.set_topic(name, "").addCallback(lambda _: "topic cleared")
+
+
 def _help(*_: object) -> Reply:
     width = max(len(c.usage) for c in COMMANDS.values())
     lines = [f"{c.usage:<{width}}  {c.summary}" for c in COMMANDS.values()]
@@ -267,15 +286,10 @@ COMMANDS: dict[str, Command] = {
     "me": Command(lambda session, text: session.say(text, action=True), "/me TEXT",
                   "act in the current room (* you TEXT)", 1, 1, rest=True),
     "create": Command(
-        lambda session, name, limit=None, password=None: session.create(
-            name, None if limit is None else _number(limit), password),
-        "/create ROOM [LIMIT] [PASSWORD]", "create a persistent room you own, and join it",
+        _create, "/create ROOM [LIMIT] [PASSWORD]", "create a persistent room you own, and join it",
         1, 3, done=_created),
-    "topic": Command(
-        lambda session, name, text="": session.set_topic(name, text), "/topic ROOM [TEXT]",
-        "set (or clear) a room's topic", 1, 2, rest=True,
-        done=lambda _, name, text="": Reply(Code.OK,
-                                            "topic set" if text.strip() else "topic cleared")),
+    "topic": Command(_topic, "/topic ROOM [TEXT]", "set (or clear) a room's topic", 1, 2,
+                     rest=True, done=lambda said, *_: Reply(Code.OK, said)),
     "limit": Command(lambda session, name, limit: session.set_limit(name, _number(limit)),
                      "/limit ROOM N", "owner: change the member limit", 2, 2,
                      done=lambda _, name, limit: Reply(Code.OK,

@@ -180,6 +180,17 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     # -- logging in --------------------------------------------------------------------
 
+    def _tell_rooms(self, session: IChatSession) -> None:
+        """A session of an account already in rooms (another session joined them) is in
+        them too: one 108 per room, the one plain text goes to marked, before the welcome."""
+        for name in session.my_rooms():
+            room = session.room(name)
+            members = f"{room.count} member{'' if room.count == 1 else 's'}"
+            here = "; you talk here" if name == session.current else ""
+            topic = f"; topic: {room.topic}" if room.topic else ""
+            self.send(Code.IN_ROOM, f"[{room.name}] you are in {room.name} ({members}){here}"
+                                    f"{topic}")
+
     def log_in(self, credentials: ICredentials) -> Deferred[IChatSession | None]:
         """Portal login; the session is kept, or given back if the client left meanwhile."""
 
@@ -190,6 +201,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
                 logout()
                 return None
             self.logged_in(session, logout)
+            self._tell_rooms(session)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) from {peer}", name=session.name, kind=kind,
                      peer=self.peer)

@@ -38,6 +38,7 @@ class Code(enum.IntEnum):
     TOPIC = 105
     ROOM_CHANGED = 106
     ACTION = 107
+    IN_ROOM = 108
     CLOSING = 109
     # Replies: done.
     OK = 200
