@@ -43,7 +43,8 @@ class GreetingAndHelp(LineTestCase):
         self.assertEqual(
             transport.value(),
             b"220 chatd ready. /nick NAME to chat as a guest, /signup NAME PASSWORD or "
-            b"/login NAME PASSWORD for an account, /help for all commands\r\n",
+            b"/login NAME PASSWORD for an account, /help for all commands (log in within 30 "
+            b"seconds; /help gives you longer)\r\n",
         )
 
     def test_help_is_multiline_and_works_anonymously(self) -> None:

@@ -75,10 +75,12 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def admitted(self) -> None:
         guests = "/nick NAME to chat as a guest, " if self._options.guests else ""
+        limit = self._options.login_timeout
+        within = f" (log in within {limit:g} seconds; /help gives you longer)" if limit else ""
         self.send(
             Code.GREETING,
             f"chatd ready. {guests}/signup NAME PASSWORD or /login NAME PASSWORD for an "
-            "account, /help for all commands",
+            f"account, /help for all commands{within}",
         )
         if self._options.idle_timeout:
             self.setTimeout(self._options.idle_timeout)
@@ -88,6 +90,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def too_much_text(self) -> str:
         return super().too_much_text() + "; goodbye"
+
+    def login_timeout_text(self) -> str:
+        return super().login_timeout_text() + " (connect again to start over)"
 
     def timeoutConnection(self) -> None:
         self.leave_reason = LeaveReason.TIMEOUT
@@ -154,6 +159,8 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self._home.stats.rejected["BadEncoding"] += 1
             self.send(Code.BAD_ENCODING, "that line is not valid UTF-8; it was ignored")
             return None
+        if self.session is None and text.lstrip(" \t")[:5].lower() == "/help":
+            self.policy.more_time()  # someone reading the help before logging in
         answer = self._interpreter.feed(self, text)
         if isinstance(answer, Deferred):
             answered = answer.addCallback(self._answer)
