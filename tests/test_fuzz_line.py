@@ -59,6 +59,7 @@ _EVENTS = {
     Code.ROOM_CHANGED: rf"\[{_N}\] {_N}: (member limit is now \d+|locked with a password"
                        r"|unlocked)",
     Code.ACTION: rf"\[{_N}\] \* {_N} .+",
+    Code.IN_ROOM: rf"\[{_N}\] you are in {_N} \(\d+ members?\)(; you talk here)?(; topic: .+)?",
     Code.CLOSING: r".+",
 }
 _MULTILINE = {Code.ROOMS, Code.MEMBERS, Code.HELP}

@@ -811,3 +811,17 @@ class WhatANewcomerTypes(LineTestCase):
         ann.send("/topic lobby hello")
         self.assertEqual(ann.send("/topic lobby"),
                          ["105 [lobby] ann cleared the topic", "200 topic cleared"])
+
+    def test_away_is_seen_by_msg_whois_and_irc(self) -> None:
+        alice = self.account("alice")
+        alice.send("/join lobby")
+        bob = self.guest("bob")
+        self.assertEqual(alice.send("/away at lunch"), ["200 you are away: at lunch"])
+        self.assertEqual(bob.send("/msg alice hi"), ["200 sent to alice (away: at lunch)"])
+        self.assertEqual(bob.send("/whois alice"),
+                         ["212 alice is an account, 1 session; in lobby; away: at lunch"])
+        self.assertEqual(self.world.server.users["alice"].away, "at lunch")
+        self.assertEqual(alice.send("/away")[-1], "200 you are back")
+        self.assertEqual(bob.send("/msg alice hi")[-1], "200 sent to alice")
+        self.assertEqual(alice.send("/whois bob")[-1], "212 bob is a guest")
+        self.assertEqual(codes(alice.send("/away bell \x07")), ["412"])

@@ -297,7 +297,7 @@ class ChatServer:
         listed: tuple[MemberView, ...] = ()
         if members:
             listed = tuple(
-                MemberView(user.name, user.key, user.guest, room.owned_by(user))
+                MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away)
                 for user in sorted(room.members.values(), key=lambda user: user.key)
             )
         return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
@@ -478,7 +478,7 @@ class Session:
     def _user_view(self, user: User) -> UserView:
         rooms = tuple(Membership(room.name, room.owned_by(user))
                       for room in user.rooms.values() if self.sees_members(room))
-        return UserView(user.name, user.key, user.guest, len(user.sessions), rooms)
+        return UserView(user.name, user.key, user.guest, len(user.sessions), rooms, user.away)
 
     def server_info(self) -> ServerView:
         server = self.server
@@ -694,6 +694,11 @@ class Session:
             self.name, user.name, text, id=self.server.next_id(), at=self.server.clock.seconds()
         ))
         return self._user_view(user)
+
+    def set_away(self, text: str) -> None:
+        """Away with ``text``, or back with none: the user's, shown to everyone who asks."""
+        self._check_open()
+        self.user.away = clean_text(text).strip() if text.strip() else ""
 
     def _publish(self, room: Room, event: Event) -> None:
         self.server.bus.to_room(room.key, event)

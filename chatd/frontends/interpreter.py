@@ -36,7 +36,7 @@ from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.events import LeaveReason
 from chatd.kernel.interfaces import IChatSession
 from chatd.kernel.text import for_log
-from chatd.kernel.views import RoomView
+from chatd.kernel.views import RoomView, UserView
 
 log = Logger()
 
@@ -241,6 +241,24 @@ def _topic(session: IChatSession, name: str, text: str = "") -> Deferred[str] | 
     return session.set_topic(name, "").addCallback(lambda _: "topic cleared")
 
 
+def _sent(user: UserView, *_: str) -> Reply:
+    away = f" (away: {user.away})" if user.away else ""
+    return Reply(Code.OK, f"sent to {user.name}{away}")
+
+
+def _whois(user: UserView, *_: str) -> Reply:
+    kind = "a guest" if user.guest else f"an account, {_count(user.sessions, 'session')}"
+    rooms = ", ".join(f"{m.room} (owner)" if m.owner else m.room for m in user.rooms)
+    where = f"; in {rooms}" if rooms else ""
+    away = f"; away: {user.away}" if user.away else ""
+    return Reply(Code.WHOIS, f"{user.name} is {kind}{where}{away}")
+
+
+def _away(_: None, text: str = "") -> Reply:
+    return Reply(Code.OK, f"you are away: {text.strip()}" if text.strip()
+                 else "you are back")
+
+
 def _help(*_: object) -> Reply:
     width = max(len(c.usage) for c in COMMANDS.values())
     lines = [f"{c.usage:<{width}}  {c.summary}" for c in COMMANDS.values()]
@@ -280,8 +298,13 @@ COMMANDS: dict[str, Command] = {
     "who": Command(lambda session, name=None: session.who(name), "/who [ROOM]",
                    "list a room's members", 0, 1, done=_members),
     "msg": Command(lambda session, name, text: session.message(name, text), "/msg USER TEXT",
-                   "send a private message", 2, 2, rest=True,
-                   done=lambda user, *_: Reply(Code.OK, f"sent to {user.name}")),
+                   "send a private message", 2, 2, rest=True, done=_sent),
+    "whois": Command(lambda session, name: session.whois(name), "/whois NAME",
+                     "who someone online is: guest or account, rooms, away", 1, 1,
+                     done=_whois),
+    "away": Command(lambda session, text="": session.set_away(text), "/away [TEXT]",
+                    "mark yourself away (TEXT is shown to others); without TEXT, back", 0, 1,
+                    rest=True, done=_away),
     # Acknowledged by its echo, like a message.
     "me": Command(lambda session, text: session.say(text, action=True), "/me TEXT",
                   "act in the current room (* you TEXT)", 1, 1, rest=True),

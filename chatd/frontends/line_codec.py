@@ -45,6 +45,7 @@ class Code(enum.IntEnum):
     WELCOME = 201
     ROOMS = 210
     MEMBERS = 211
+    WHOIS = 212
     HELP = 214
     GREETING = 220
     BYE = 221
