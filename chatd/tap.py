@@ -257,6 +257,10 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             reactor, deadline=settings.members_timeout,
         )
         directory = remote
+        embedded = settings.data / "members.journal"
+        if embedded.exists() and embedded.stat().st_size:
+            log.warn("{path} holds embedded accounts, which are not used while --members is "
+                     "given: only the member service's accounts can log in", path=embedded)
     else:
         directory = local = LocalDirectory(
             keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings)

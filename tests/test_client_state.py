@@ -44,6 +44,11 @@ class RoomsTests(TestCase):
         self.assertEqual((rooms.names(), rooms.current), (["den", "lobby"], "den"))
         self.assertEqual(rooms.rejoin_order(), ["lobby", "den"])
 
+    def test_the_rooms_a_new_session_is_told_of_are_followed(self) -> None:
+        rooms = self.rooms("108 [lobby] you are in lobby (2 members); topic: tea",
+                           "108 [den] you are in den (1 member); you talk here", nick="")
+        self.assertEqual((rooms.names(), rooms.current), (["lobby", "den"], "den"))
+
     def test_a_created_room_is_current(self) -> None:
         rooms = self.rooms("103 [Den] pat joined", "200 created Den (limit 10, locked); you own it")
         self.assertEqual(rooms.current, "Den")

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from chatd.frontends.interpreter import COMMANDS
 from chatd.frontends.line import Options
-from chatd.frontends.line_codec import Code, LineFramer, TooLong, parse_server_line
+from chatd.frontends.line_codec import Code, LineFramer, TooLong, edit_line, parse_server_line
 
 from fakes import Client, World
 from tests.fuzz_support import (
@@ -59,6 +59,7 @@ _EVENTS = {
     Code.ROOM_CHANGED: rf"\[{_N}\] {_N}: (member limit is now \d+|locked with a password"
                        r"|unlocked)",
     Code.ACTION: rf"\[{_N}\] \* {_N} .+",
+    Code.IN_ROOM: rf"\[{_N}\] you are in {_N} \(\d+ members?\)(; you talk here)?(; topic: .+)?",
     Code.CLOSING: r".+",
 }
 _MULTILINE = {Code.ROOMS, Code.MEMBERS, Code.HELP}
@@ -166,7 +167,7 @@ def check_one_line(conn: Tracked, line: bytes, out: list[Reply]) -> None:
         assert codes == [Code.LINE_TOO_LONG], (line, out)
         return
     try:
-        text = body.decode("utf-8")
+        text = edit_line(body).decode("utf-8")  # as a terminal shows it: ^H, DEL, arrows
     except UnicodeDecodeError:
         assert codes == [Code.BAD_ENCODING], (line, out)
         return
@@ -186,6 +187,11 @@ def check_one_line(conn: Tracked, line: bytes, out: list[Reply]) -> None:
     if Code.BYE in done or Code.CLOSING in codes:
         assert conn.closing, "221 or 109 but the connection stays open"
         assert codes[-1] in (Code.BYE, Code.CLOSING), out
+
+
+def without_iac(stream: bytes) -> bytes:
+    """On the line protocol 0xFF is telnet's IAC, never text (tests/test_telnet.py)."""
+    return stream.replace(b"\xff", b"")
 
 
 def reference_lines(stream: bytes) -> list[bytes]:
@@ -218,7 +224,7 @@ class OneConnection(FuzzCase):
         self.recorder = self.watch_logs()
 
     @bounded(120)
-    @given(stream=streams(raw_lines(line_words, MAX_LINE)), cuts=cut_points)
+    @given(stream=streams(raw_lines(line_words, MAX_LINE)).map(without_iac), cuts=cut_points)
     # Found by this test: an unknown command's name is echoed with its control characters.
     @example(stream=b"/foo\x1b[2J\n", cuts=[])
     @example(stream=b"/x\ry\n", cuts=[])
@@ -251,7 +257,7 @@ class OneConnection(FuzzCase):
         self.assert_no_errors(self.recorder)
 
     @bounded(40)
-    @given(stream=streams(raw_lines(line_words, 2048)), cuts=cut_points)
+    @given(stream=streams(raw_lines(line_words, 2048)).map(without_iac), cuts=cut_points)
     def test_before_login_limit_closes_cleanly(self, stream: bytes, cuts: list[int]) -> None:
         self.forget_errors(self.recorder)
         world = World(self.fresh_path(), options=Options(max_bytes_before_login=256))

@@ -562,6 +562,19 @@ class TalkTests(IRCTestCase):
         self.assertEqual(commands(ann.send("AWAY")), ["PRIVMSG", "305"])
         self.assertEqual(find(cy.send("PRIVMSG nobody :hi"), "401")[1], "nobody")
 
+    def test_away_is_one_status_for_both_protocols(self) -> None:
+        ann = self.guest("ann")
+        bob = self.line_guest("bob")
+        bob.send("/away on the phone")
+        self.assertEqual(ann.send("PRIVMSG bob :hi"),
+                         [("chatd", "301", ["ann", "bob", "on the phone"])])
+        self.assertEqual(find(ann.send("WHOIS bob"), "301"), ["ann", "bob", "on the phone"])
+        self.assertEqual(find(ann.send("WHO bob"), "352")[6], "G")
+        ann.send("AWAY :lunch")
+        self.assertEqual(bob.send("/msg ann hi")[-1], "200 sent to ann (away: lunch)")
+        ann.send("AWAY")
+        self.assertEqual(bob.send("/whois ann"), ["212 ann is a guest"])
+
     def test_message_to_a_channel_not_joined(self) -> None:
         self.guest("ann", "#a")
         bob = self.guest("bob")

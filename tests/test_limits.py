@@ -136,9 +136,20 @@ class BeforeLogin(LimitsTestCase):
         slow, quick = world.connect(), world.connect()
         quick.send("/nick quick")
         world.clock.advance(30)
-        self.assertEqual(slow.read(), ["109 no login within 30 seconds; goodbye"])
+        self.assertEqual(slow.read(), ["109 no login within 30 seconds; goodbye "
+                                       "(connect again to start over)"])
         self.assertTrue(slow.transport.disconnecting)
         self.assertFalse(quick.transport.disconnecting)
+
+    def test_reading_the_help_before_login_gives_more_time(self) -> None:
+        world = self.world(options=Options(login_timeout=30))
+        reader = world.connect()
+        world.clock.advance(25)
+        self.assertEqual(reader.send(" /HELP")[-1], "214 end of help")
+        world.clock.advance(25)
+        self.assertFalse(reader.transport.disconnecting)
+        world.clock.advance(5)
+        self.assertTrue(reader.transport.disconnecting)
 
     def test_bytes_before_login(self) -> None:
         world = self.world(options=Options(max_bytes_before_login=300))

@@ -43,7 +43,8 @@ class GreetingAndHelp(LineTestCase):
         self.assertEqual(
             transport.value(),
             b"220 chatd ready. /nick NAME to chat as a guest, /signup NAME PASSWORD or "
-            b"/login NAME PASSWORD for an account, /help for all commands\r\n",
+            b"/login NAME PASSWORD for an account, /help for all commands (log in within 30 "
+            b"seconds; /help gives you longer)\r\n",
         )
 
     def test_help_is_multiline_and_works_anonymously(self) -> None:
@@ -362,7 +363,7 @@ class Rooms(LineTestCase):
     def test_bad_text(self) -> None:
         ann = self.guest("ann", "lobby")
         self.assertEqual(codes(ann.send("bell \x07 ring")), ["412"])
-        self.assertEqual(codes(ann.send("\x1b[2Jclear")), ["412"])
+        self.assertEqual(codes(ann.send("\x1bPclear")), ["412"])  # ESC P: no key sends it
         self.assertEqual(codes(ann.send("/msg ann \x1b]0;x")), ["412"])
         self.assertEqual(ann.send("tab\there"), ["101 [lobby] <ann> tab here"])
 
@@ -394,7 +395,7 @@ class OwnedRooms(LineTestCase):
         self.guest("bea", "lobby")
         self.assertEqual(codes(alice.send("/create lobby")), ["409"])
         self.assertEqual(codes(alice.send("/create club 0")), ["400"])
-        self.assertEqual(codes(alice.send("/create club many")), ["400"])
+        self.assertEqual(codes(alice.send("/create club many pw")), ["400"])
         self.assertEqual(codes(alice.send("/create c:b")), ["410"])
         alice.send("/create club")
         self.assertEqual(codes(alice.send("/create CLUB")), ["409"])
@@ -741,3 +742,86 @@ class EndedSessions(LineTestCase):
         self.world.directory.set_locked("alice", True)
         self.assertEqual(alice.read(), ["109 account locked by an operator"])
         self.assertTrue(alice.transport.disconnecting)
+
+
+class WhatANewcomerTypes(LineTestCase):
+    def test_a_command_after_leading_spaces_is_a_command_not_text(self) -> None:
+        ann = self.guest("ann", "lobby")
+        bob = self.guest("bob", "lobby")
+        ann.read()
+        self.assertEqual(ann.send(" /msg bob secret"), ["200 sent to bob"])
+        self.assertEqual(ann.send("\t /me waves"), ["107 [lobby] * ann waves"])
+        self.assertEqual(bob.read(), ["102 *ann* secret", "107 [lobby] * ann waves"])
+
+    def test_a_second_session_talks_in_the_room_the_first_joined(self) -> None:
+        world = World(Path(self.mktemp()).absolute().parent,
+                      limits=Limits(max_sessions_per_account=2, messages_burst=100))
+        first, second = world.connect(), world.connect()
+        first.send("/signup gina password1")
+        second.send("/login gina password1")
+        first.send("/join lobby")
+        self.assertEqual(second.read(), ["103 [lobby] gina joined"])
+        self.assertEqual(second.send("hi"), ["101 [lobby] <gina> hi"])
+        self.assertEqual(first.read(), ["101 [lobby] <gina> hi"])
+
+    def test_a_new_session_is_told_the_rooms_it_is_in(self) -> None:
+        laptop = self.account("alice")
+        laptop.send("/join lobby", "/topic lobby tea at four", "/join den")
+        self.assertEqual(self.world.connect().send("/login alice password1"), [
+            "108 [lobby] you are in lobby (1 member); you talk here; topic: tea at four",
+            "108 [den] you are in den (1 member)",
+            "201 welcome back, alice",
+        ])
+
+    def test_signup_of_a_name_online_says_it_is_registered(self) -> None:
+        self.account("alice")
+        self.assertEqual(self.world.connect().send("/signup alice other-pw1"),
+                         ["409 the name alice is registered already; /login or pick another"])
+
+    def test_nick_of_an_account_online_gives_the_login_hint(self) -> None:
+        self.account("alice")
+        self.assertEqual(self.world.connect().send("/nick alice"), [
+            "409 alice is, or looks like, the registered name alice; /login alice PASSWORD, "
+            "or pick another"])
+
+    def test_a_guest_online_is_still_in_use(self) -> None:
+        self.guest("gus")
+        self.assertEqual(codes(self.world.connect().send("/signup gus password1")), ["409"])
+        self.assertIn("in use", self.world.connect().send("/nick GUS")[0])
+
+    def test_create_with_a_password_and_no_limit(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(alice.send("/create den2 opensesame")[-1:],
+                         ["200 created den2 (limit 100, locked); you own it"])
+        self.assertEqual(codes(alice.send("/create den3 12x"))[-1:], ["200"])
+        self.assertEqual(codes(alice.send("/create den4 12x pw")), ["400"])
+
+    def test_passwd_with_a_wrong_old_password_says_so(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(alice.send("/passwd nope newpass123"),
+                         ["430 that is not your current password; nothing changed"])
+
+    def test_clearing_a_topic_that_is_not_set_changes_nothing(self) -> None:
+        ann = self.guest("ann", "lobby")
+        bob = self.guest("bob", "lobby")
+        ann.read()
+        self.assertEqual(ann.send("/topic lobby"),
+                         ["200 lobby has no topic; /topic lobby TEXT sets one"])
+        self.assertEqual(bob.read(), [])
+        ann.send("/topic lobby hello")
+        self.assertEqual(ann.send("/topic lobby"),
+                         ["105 [lobby] ann cleared the topic", "200 topic cleared"])
+
+    def test_away_is_seen_by_msg_whois_and_irc(self) -> None:
+        alice = self.account("alice")
+        alice.send("/join lobby")
+        bob = self.guest("bob")
+        self.assertEqual(alice.send("/away at lunch"), ["200 you are away: at lunch"])
+        self.assertEqual(bob.send("/msg alice hi"), ["200 sent to alice (away: at lunch)"])
+        self.assertEqual(bob.send("/whois alice"),
+                         ["212 alice is an account, 1 session; in lobby; away: at lunch"])
+        self.assertEqual(self.world.server.users["alice"].away, "at lunch")
+        self.assertEqual(alice.send("/away")[-1], "200 you are back")
+        self.assertEqual(bob.send("/msg alice hi")[-1], "200 sent to alice")
+        self.assertEqual(alice.send("/whois bob")[-1], "212 bob is a guest")
+        self.assertEqual(codes(alice.send("/away bell \x07")), ["412"])

@@ -156,7 +156,8 @@ class AfterTheHandshake(TLSTestCase):
         client = self.client(world.factory)
         world.clock.advance(30)
         client.pump()
-        self.assertEqual(client.lines()[-1], "109 no login within 30 seconds; goodbye")
+        self.assertEqual(client.lines()[-1], "109 no login within 30 seconds; goodbye "
+                                             "(connect again to start over)")
         self.assertTrue(client.server_socket.disconnecting, "closed after TLS close_notify")
         self.assertFalse(client.server_socket.disconnected, "not aborted")
 

@@ -23,7 +23,7 @@ from chatd.kernel.names import ReservedNames, check_user_name
 from chatd.kernel.ratelimit import FailureLimiter, WindowCounter
 from chatd.kernel.records import Account
 
-NameInUse = Callable[[str], bool]
+NameInUse = Callable[[str], bool]  # whether a guest has the name (or a look-alike) online
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,8 +72,8 @@ def make_portal(
         ChatRealm(server, delivery, exempt),
         [
             AccountChecker(directory),
-            SignupChecker(directory, server.is_online, server.check_capacity, signups, exempt,
+            SignupChecker(directory, server.guest_online, server.check_capacity, signups, exempt,
                           reserved),
-            GuestChecker(directory, server.is_online, guests, name_probes, exempt, reserved),
+            GuestChecker(directory, server.guest_online, guests, name_probes, exempt, reserved),
         ],
     )

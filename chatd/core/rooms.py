@@ -25,7 +25,7 @@ class Seat(Protocol):
 class User:
     """Someone online: a guest nick (one session) or an account (one or more sessions)."""
 
-    __slots__ = ("account_id", "guest", "key", "name", "rooms", "sessions")
+    __slots__ = ("account_id", "away", "guest", "key", "name", "rooms", "sessions")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "") -> None:
         self.name = name
@@ -35,6 +35,9 @@ class User:
         self.account_id = account_id
         self.sessions: list[Seat] = []
         self.rooms: dict[str, Room] = {}
+        # Why the user is away ("" if not): one status for every session and protocol, gone
+        # with the user's last session.
+        self.away = ""
 
 
 class Room:

@@ -23,6 +23,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList, DeferredLock, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.core.rooms import Room, User
@@ -41,6 +42,7 @@ from chatd.kernel.errors import (
     ServerFull,
     TooManyRooms,
     TooManySessions,
+    WrongCredentials,
     WrongRoomPassword,
 )
 from chatd.kernel.events import (
@@ -227,6 +229,16 @@ class ChatServer:
         """Whether ``name``, or a name that looks like it, is online."""
         return fold(name) in self.users or skeleton(name) in self._shapes
 
+    def guest_online(self, name: str) -> bool:
+        """Whether a guest has ``name``, or a name that looks like it, online. (An account
+        online is the directory's to answer for: it says the name is registered, /login.)"""
+        users = self.users
+        for key in (fold(name), self._shapes.get(skeleton(name))):
+            user = users.get(key) if key is not None else None
+            if user is not None and user.guest:
+                return True
+        return False
+
     def check_capacity(self) -> None:
         """Raise ServerFull now, rather than after a signup has created the account."""
         if self.session_count >= self.limits.max_users:
@@ -286,7 +298,7 @@ class ChatServer:
         listed: tuple[MemberView, ...] = ()
         if members:
             listed = tuple(
-                MemberView(user.name, user.key, user.guest, room.owned_by(user))
+                MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away)
                 for user in sorted(room.members.values(), key=lambda user: user.key)
             )
         return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
@@ -467,7 +479,7 @@ class Session:
     def _user_view(self, user: User) -> UserView:
         rooms = tuple(Membership(room.name, room.owned_by(user))
                       for room in user.rooms.values() if self.sees_members(room))
-        return UserView(user.name, user.key, user.guest, len(user.sessions), rooms)
+        return UserView(user.name, user.key, user.guest, len(user.sessions), rooms, user.away)
 
     def server_info(self) -> ServerView:
         server = self.server
@@ -605,6 +617,8 @@ class Session:
         topic = clean_text(topic).strip() if topic.strip() else ""
         if len(topic) > MAX_TOPIC_LENGTH:
             raise BadSyntax(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
+        if not topic and not room.topic:
+            return succeed(None)  # no topic to clear: nothing changes, nobody is told
 
         def apply() -> None:
             room.topic = topic
@@ -682,13 +696,25 @@ class Session:
         ))
         return self._user_view(user)
 
+    def set_away(self, text: str) -> None:
+        """Away with ``text``, or back with none: the user's, shown to everyone who asks."""
+        self._check_open()
+        self.user.away = clean_text(text).strip() if text.strip() else ""
+
     def _publish(self, room: Room, event: Event) -> None:
         self.server.bus.to_room(room.key, event)
 
     def change_password(self, old: str, new: str) -> Deferred[None]:
         if self.user.guest:
             raise NotAllowed("guests have no password; /signup for an account")
-        return self.server.directory.change_password(self.user.name, old, new)
+
+
+        def wrong_old(failure: Failure) -> None:
+            failure.trap(WrongCredentials)
+            raise WrongCredentials("that is not your current password; nothing changed")
+
+        return self.server.directory.change_password(self.user.name, old, new).addErrback(
+            wrong_old)
 
     # -- leaving -----------------------------------------------------------------------
 

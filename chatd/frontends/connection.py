@@ -179,7 +179,11 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         if not self.policy.received(len(data)):
             return
         self.activity()
-        self.policy.push(self._framer.feed(data))
+        self.policy.push(self.frame(data))
+
+    def frame(self, data: bytes) -> list[bytes | TooLong]:
+        """The lines ``data`` completes (a frontend may first take out what is not text)."""
+        return self._framer.feed(data)
 
     def pause_reading(self) -> None:
         self.transport.pauseProducing()

@@ -36,7 +36,7 @@ from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.events import LeaveReason
 from chatd.kernel.interfaces import IChatSession
 from chatd.kernel.text import for_log
-from chatd.kernel.views import RoomView
+from chatd.kernel.views import RoomView, UserView
 
 log = Logger()
 
@@ -222,6 +222,43 @@ def _created(room: RoomView, *_: str) -> Reply:
     return Reply(Code.OK, f"created {room.name} (limit {room.limit}{lock}); you own it")
 
 
+def _create(session: IChatSession, name: str, limit: str | None = None,
+            password: str | None = None) -> Deferred[RoomView]:
+    """``/create ROOM [LIMIT] [PASSWORD]``: a second word that is not a number is the
+    password (``/create den opensesame``)."""
+    if limit is not None and password is None and not (limit.isascii() and limit.isdigit()):
+        limit, password = None, limit
+    return session.create(name, None if limit is None else _number(limit), password)
+
+
+def _topic(session: IChatSession, name: str, text: str = "") -> Deferred[str] | str:
+    """Set, or (with no text) clear, a topic; there being no topic to clear is said so."""
+    if text.strip():
+        return session.set_topic(name, text).addCallback(lambda _: "topic set")
+    room = session.room(name)
+    if not room.topic:
+        return f"{room.name} has no topic; /topic {room.name} TEXT sets one"
+    return session.set_topic(name, "").addCallback(lambda _: "topic cleared")
+
+
+def _sent(user: UserView, *_: str) -> Reply:
+    away = f" (away: {user.away})" if user.away else ""
+    return Reply(Code.OK, f"sent to {user.name}{away}")
+
+
+def _whois(user: UserView, *_: str) -> Reply:
+    kind = "a guest" if user.guest else f"an account, {_count(user.sessions, 'session')}"
+    rooms = ", ".join(f"{m.room} (owner)" if m.owner else m.room for m in user.rooms)
+    where = f"; in {rooms}" if rooms else ""
+    away = f"; away: {user.away}" if user.away else ""
+    return Reply(Code.WHOIS, f"{user.name} is {kind}{where}{away}")
+
+
+def _away(_: None, text: str = "") -> Reply:
+    return Reply(Code.OK, f"you are away: {text.strip()}" if text.strip()
+                 else "you are back")
+
+
 def _help(*_: object) -> Reply:
     width = max(len(c.usage) for c in COMMANDS.values())
     lines = [f"{c.usage:<{width}}  {c.summary}" for c in COMMANDS.values()]
@@ -261,21 +298,21 @@ COMMANDS: dict[str, Command] = {
     "who": Command(lambda session, name=None: session.who(name), "/who [ROOM]",
                    "list a room's members", 0, 1, done=_members),
     "msg": Command(lambda session, name, text: session.message(name, text), "/msg USER TEXT",
-                   "send a private message", 2, 2, rest=True,
-                   done=lambda user, *_: Reply(Code.OK, f"sent to {user.name}")),
+                   "send a private message", 2, 2, rest=True, done=_sent),
+    "whois": Command(lambda session, name: session.whois(name), "/whois NAME",
+                     "who someone online is: guest or account, rooms, away", 1, 1,
+                     done=_whois),
+    "away": Command(lambda session, text="": session.set_away(text), "/away [TEXT]",
+                    "mark yourself away (TEXT is shown to others); without TEXT, back", 0, 1,
+                    rest=True, done=_away),
     # Acknowledged by its echo, like a message.
     "me": Command(lambda session, text: session.say(text, action=True), "/me TEXT",
                   "act in the current room (* you TEXT)", 1, 1, rest=True),
     "create": Command(
-        lambda session, name, limit=None, password=None: session.create(
-            name, None if limit is None else _number(limit), password),
-        "/create ROOM [LIMIT] [PASSWORD]", "create a persistent room you own, and join it",
+        _create, "/create ROOM [LIMIT] [PASSWORD]", "create a persistent room you own, and join it",
         1, 3, done=_created),
-    "topic": Command(
-        lambda session, name, text="": session.set_topic(name, text), "/topic ROOM [TEXT]",
-        "set (or clear) a room's topic", 1, 2, rest=True,
-        done=lambda _, name, text="": Reply(Code.OK,
-                                            "topic set" if text.strip() else "topic cleared")),
+    "topic": Command(_topic, "/topic ROOM [TEXT]", "set (or clear) a room's topic", 1, 2,
+                     rest=True, done=lambda said, *_: Reply(Code.OK, said)),
     "limit": Command(lambda session, name, limit: session.set_limit(name, _number(limit)),
                      "/limit ROOM N", "owner: change the member limit", 2, 2,
                      done=lambda _, name, limit: Reply(Code.OK,
@@ -307,8 +344,10 @@ class LineInterpreter:
         """One line as ``client`` typed it: the reply to it, now or as a Deferred."""
         if not text.strip():
             return None
-        if text.startswith("/") and not text.startswith("//"):
-            verb, _, arguments = text[1:].partition(" ")
+        # " /msg bob secret" is a command typed after a stray space, never text for the room.
+        command = text.lstrip(" \t")
+        if command.startswith("/") and not command.startswith("//"):
+            verb, _, arguments = command[1:].partition(" ")
             return self._command(client, verb.lower(), arguments)
         try:
             _session(client).say(text[1:] if text.startswith("//") else text)

@@ -27,8 +27,9 @@ from chatd.frontends.admission import Admission
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.entry import Frontend
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
-from chatd.frontends.line_codec import DEFAULT_PORT, Code, TooLong, render_event, reply
+from chatd.frontends.line_codec import DEFAULT_PORT, Code, TooLong, edit_line, render_event, reply
 from chatd.frontends.policy import Counters
+from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
 from chatd.kernel import errors
 from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
@@ -73,7 +74,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     before the connection closes.
     """
 
-    __slots__ = ("_interpreter", "_portal", "callLater")
+    __slots__ = ("_interpreter", "_portal", "_telnet", "callLater")
     kind = "line"
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
@@ -84,15 +85,18 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         # TimeoutMixin reads its clock from here, so tests can pass a task.Clock.
         self.callLater = home.clock.callLater  # type: ignore[method-assign, assignment]
         self._interpreter = home.interpreter
+        self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
 
     # -- connection --------------------------------------------------------------------
 
     def admitted(self) -> None:
         guests = "/nick NAME to chat as a guest, " if self._options.guests else ""
+        limit = self._options.login_timeout
+        within = f" (log in within {limit:g} seconds; /help gives you longer)" if limit else ""
         self.send(
             Code.GREETING,
             f"chatd ready. {guests}/signup NAME PASSWORD or /login NAME PASSWORD for an "
-            "account, /help for all commands",
+            f"account, /help for all commands{within}",
         )
         if self._options.idle_timeout:
             self.setTimeout(self._options.idle_timeout)
@@ -102,6 +106,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def too_much_text(self) -> str:
         return super().too_much_text() + "; goodbye"
+
+    def login_timeout_text(self) -> str:
+        return super().login_timeout_text() + " (connect again to start over)"
 
     def timeoutConnection(self) -> None:
         self.leave_reason = LeaveReason.TIMEOUT
@@ -135,6 +142,25 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     # -- input -------------------------------------------------------------------------
 
+    def frame(self, data: bytes) -> list[bytes | TooLong]:
+        """Lines, with telnet's commands taken out (and answered) first, if there are any."""
+        telnet = self._telnet
+        if telnet is None:
+            if IAC not in data:
+                return self._framer.feed(data)
+            telnet = self._telnet = TelnetFilter(
+                self.outbox.write, lambda: self.close("telnet subnegotiation too long"))
+        elif telnet.passes(data):
+            return self._framer.feed(data)
+        lines: list[bytes | TooLong] = []
+        for piece in telnet.feed(data):
+            if piece is DISCARD:
+                self._framer.discard()
+            else:
+                assert isinstance(piece, bytes)
+                lines.extend(self._framer.feed(piece))
+        return lines
+
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
         if item is TooLong.LINE:
@@ -144,11 +170,13 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             return None
         assert isinstance(item, bytes)
         try:
-            text = item.decode("utf-8")
+            text = edit_line(item).decode("utf-8")
         except UnicodeDecodeError:
             self._home.stats.rejected["BadEncoding"] += 1
             self.send(Code.BAD_ENCODING, "that line is not valid UTF-8; it was ignored")
             return None
+        if self.session is None and text.lstrip(" \t")[:5].lower() == "/help":
+            self.policy.more_time()  # someone reading the help before logging in
         answer = self._interpreter.feed(self, text)
         if isinstance(answer, Deferred):
             answered = answer.addCallback(self._answer)
@@ -175,6 +203,17 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     # -- logging in --------------------------------------------------------------------
 
+    def _tell_rooms(self, session: IChatSession) -> None:
+        """A session of an account already in rooms (another session joined them) is in
+        them too: one 108 per room, the one plain text goes to marked, before the welcome."""
+        for name in session.my_rooms():
+            room = session.room(name)
+            members = f"{room.count} member{'' if room.count == 1 else 's'}"
+            here = "; you talk here" if name == session.current else ""
+            topic = f"; topic: {room.topic}" if room.topic else ""
+            self.send(Code.IN_ROOM, f"[{room.name}] you are in {room.name} ({members}){here}"
+                                    f"{topic}")
+
     def log_in(self, credentials: ICredentials) -> Deferred[IChatSession | None]:
         """Portal login; the session is kept, or given back if the client left meanwhile."""
 
@@ -185,6 +224,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
                 logout()
                 return None
             self.logged_in(session, logout)
+            self._tell_rooms(session)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) from {peer}", name=session.name, kind=kind,
                      peer=self.peer)

@@ -9,6 +9,7 @@ The bundled client imports this module to frame and read the server's lines.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -37,12 +38,14 @@ class Code(enum.IntEnum):
     TOPIC = 105
     ROOM_CHANGED = 106
     ACTION = 107
+    IN_ROOM = 108
     CLOSING = 109
     # Replies: done.
     OK = 200
     WELCOME = 201
     ROOMS = 210
     MEMBERS = 211
+    WHOIS = 212
     HELP = 214
     GREETING = 220
     BYE = 221
@@ -120,6 +123,32 @@ def render_event(event: Event) -> bytes:
     raise TypeError(f"no line rendering for {event!r}")
 
 
+# What a terminal's keys send: CSI (arrow keys ``ESC [ A``, Home, Delete ``ESC [ 3 ~``; also a
+# sequence cut off by the end of the line) and SS3 (arrow keys in application mode,
+# ``ESC O A``). Any other escape is left for the text rules to refuse (412).
+_KEYS = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*(?:[@-~]|$)|O(?:[@-~]|$))")
+_ERASE = (0x08, 0x7F)  # ^H and DEL: what a terminal's backspace key sends
+
+
+def edit_line(line: bytes) -> bytes:
+    """A line as a terminal in raw mode would have shown it: escape sequences (arrow keys)
+    dropped, each ^H or DEL erasing the character before it (a whole UTF-8 character)."""
+    if b"\x1b" in line:
+        line = _KEYS.sub(b"", line)
+    if b"\x08" not in line and b"\x7f" not in line:
+        return line
+    out = bytearray()
+    for byte in line:
+        if byte in _ERASE:
+            while out and 0x80 <= out[-1] < 0xC0:  # UTF-8 continuation bytes
+                out.pop()
+            if out:
+                out.pop()
+        else:
+            out.append(byte)
+    return bytes(out)
+
+
 class TooLong(enum.Enum):
     """Marks, in the framer's output, where a line over the limit was thrown away."""
 
@@ -139,6 +168,11 @@ class LineFramer:
 
     def __init__(self, max_length: int) -> None:
         self.max_length = max_length
+        self._buffer = b""
+        self._discarding = False
+
+    def discard(self) -> None:
+        """Abandon the line being typed (telnet's Interrupt Process)."""
         self._buffer = b""
         self._discarding = False
 

@@ -154,6 +154,12 @@ class ConnectionPolicy(Generic[Item]):
                                                      self._login_too_slow)
         return True
 
+    def more_time(self) -> None:
+        """The client is still working its way to a login (reading /help): its login timer
+        starts again."""
+        if self._login_timer is not None:
+            self._login_timer.reset(self._limits.login_timeout)
+
     def handshaken(self) -> None:
         """The opening handshake is done: the client can now read what it is sent."""
         self._handshaken = True

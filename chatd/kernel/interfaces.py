@@ -143,6 +143,10 @@ class IChatSession(Interface):
     def change_password(old: str, new: str) -> Deferred[None]:
         """Change this account's password."""
 
+    def set_away(text: str) -> None:
+        """Mark the user away with ``text`` (every session, every protocol), or back with ""
+        (BadText: the rules of a message)."""
+
     def quit(reason: LeaveReason = ..., message: str = "") -> None:
         """End this session; the first reason given is the one the rooms hear."""
 

@@ -20,6 +20,7 @@ class MemberView:
     key: str
     guest: bool
     owner: bool
+    away: str = ""  # why the member is away; "" if not
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class UserView:
     guest: bool
     sessions: int
     rooms: tuple[Membership, ...] = ()
+    away: str = ""  # why the user is away; "" if not
 
 
 @dataclass(frozen=True, slots=True)

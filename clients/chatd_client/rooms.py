@@ -19,6 +19,9 @@ from chatd.frontends.line_codec import Code, ServerLine
 
 _ENTERED = re.compile(r"(?:you are in|created) (?P<room>[^\s(]+) \(")
 _LEFT_REPLY = re.compile(r"you left (?P<room>\S+)")
+# 108, at login: a room this account's other sessions had joined; "you talk here" if current.
+_IN_ROOM = re.compile(
+    r"\[(?P<room>[^\]\s]+)\] you are in \S+ \(\d+ members?\)(?P<here>; you talk here)?")
 _MEMBERSHIP = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<nick>\S+) (?P<rest>.*)", re.DOTALL)
 
 
@@ -51,6 +54,12 @@ class Rooms:
                 self._enter(entered["room"])
             elif left := _LEFT_REPLY.fullmatch(line.text):
                 self._leave(left["room"])
+        elif line.code == Code.IN_ROOM:
+            if in_room := _IN_ROOM.match(line.text):
+                if in_room["here"]:
+                    self._enter(in_room["room"])
+                else:
+                    self._rooms.setdefault(fold(in_room["room"]), in_room["room"])
         elif line.code in (Code.JOINED, Code.LEFT) and own_nick is not None:
             event = _MEMBERSHIP.fullmatch(line.text)
             if event is None or fold(event["nick"]) != fold(own_nick):

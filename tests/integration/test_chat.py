@@ -328,13 +328,26 @@ class ChatTests(unittest.TestCase):
     def test_invalid_utf8(self) -> None:
         client = self.named("Bytes")
         self.join(client, "byteroom")
-        client.send_raw(b"caf\xc3 \xff\xfe\r\n")
+        client.send_raw(b"caf\xc3 \xfe\r\n")  # 0xFF would be telnet's IAC
         self.assertEqual(client.read_reply().code, 414)
         client.send("café ok")
         client.wait_event("101 [byteroom] <Bytes> café ok")
         client.send("bell \x07 here")
         self.assertEqual(client.read_reply().code, 412)
         self.assertEqual(client.command("/who").code, 211)
+
+    # -- telnet ---------------------------------------------------------------------------
+
+    def test_ctrl_c_from_telnet_is_answered_and_the_session_goes_on(self) -> None:
+        client = self.guest("tilly")
+        client.send_raw(b"/join half-typed\xff\xf4\xff\xfd\x06")  # typed, then Ctrl-C
+        answer = b""
+        deadline = time.monotonic() + 10
+        while b"\xff\xfc\x06" not in answer and time.monotonic() < deadline:
+            answer += client.sock.recv(64)
+        self.assertEqual(answer, b"\xff\xfc\x06")  # IAC WONT TIMING-MARK: telnet resumes
+        self.assertEqual(client.command("/rooms").code, 210)
+        self.assertFalse(any("half-typed" in str(line) for line in client.events))
 
 
 if __name__ == "__main__":

@@ -78,7 +78,8 @@ class LimitsDaemonTests(SynchronousTestCase):
         daemon = self.daemon("--login-timeout", "1", "--max-bytes-before-login", "300")
         idle = self.track(daemon.connect())
         self.assertEqual([str(line) for line in idle.wait_closed(timeout=5)],
-                         ["109 no login within 1 seconds; goodbye"])
+                         ["109 no login within 1 seconds; goodbye "
+                          "(connect again to start over)"])
         chatty = self.track(daemon.connect())
         chatty.send_raw(b"x" * 400 + b"\r\n")
         lines = [str(line) for line in chatty.wait_closed()]

@@ -130,7 +130,8 @@ class SilentTLSClientsTests(TLSDaemonTestCase):
         client = LineClient.connect(self.daemon.port, tls=self.context)
         self.addCleanup(client.close)
         self.assertEqual([str(line) for line in client.wait_closed(timeout=LOGIN_TIMEOUT + 5)],
-                         [f"109 no login within {LOGIN_TIMEOUT:g} seconds; goodbye"])
+                         [f"109 no login within {LOGIN_TIMEOUT:g} seconds; goodbye "
+                          "(connect again to start over)"])
 
     def test_a_client_that_stalls_mid_handshake_is_closed(self) -> None:
         baseline = open_fds(self.pid)

@@ -30,10 +30,6 @@ class Context(Protocol):
         """The registration state machine."""
 
     @property
-    def away(self) -> dict[str, str]:
-        """Away messages by user key, shared by the frontend's connections."""
-
-    @property
     def motd(self) -> tuple[str, ...]:
         """The message of the day, one line per item."""
 

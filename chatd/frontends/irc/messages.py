@@ -31,9 +31,8 @@ def _relay(ctx: Context, target: str, text: str) -> UserView | None:
 
 def _privmsg_one(ctx: Context, target: str, text: str) -> None:
     user = _relay(ctx, target, text)
-    away = None if user is None else ctx.away.get(user.key)
-    if user is not None and away is not None:
-        ctx.send(irc.RPL_AWAY, user.name, away)
+    if user is not None and user.away:
+        ctx.send(irc.RPL_AWAY, user.name, user.away)
 
 
 def privmsg(ctx: Context, targets: str = "", text: str = "", *_: str

@@ -9,7 +9,6 @@ numerics (``replies``), and the wire format (``codec``). ``IRCProtocol`` glues t
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any
 
 from twisted.cred.credentials import ICredentials
@@ -48,7 +47,7 @@ log = Logger()
 class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
-    __slots__ = ("_away", "_pinged", "_registration", "_timer")
+    __slots__ = ("_pinged", "_registration", "_timer")
     kind = "IRC"
     render = staticmethod(codec.render_event)
     echo = False  # IRC clients show their own messages without an echo
@@ -59,7 +58,6 @@ class IRCProtocol(ChatConnection):
 
     def __init__(self, home: IRCFactory) -> None:
         super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)
-        self._away = home.away
         self._timer: IDelayedCall | None = None
         self._pinged = False
         self._registration: Registration  # made once admitted, when the address is known
@@ -82,8 +80,6 @@ class IRCProtocol(ChatConnection):
     def gone(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
-        if self.session is not None:
-            self._away.pop(self.session.key, None)
 
     def _keep_alive(self) -> None:
         """(Re)start the silence timer: PING after ``ping_interval``, close if no answer."""
@@ -243,10 +239,6 @@ class IRCProtocol(ChatConnection):
         return self._registration
 
     @property
-    def away(self) -> dict[str, str]:
-        return self._away
-
-    @property
     def motd(self) -> tuple[str, ...]:
         return self._options.motd
 
@@ -260,14 +252,9 @@ class IRCProtocol(ChatConnection):
 
 
 class IRCFactory(FrontendFactory):
-    """Builds IRC connections; holds the away messages IRC users set (an IRC-only notion)."""
+    """Builds IRC connections."""
 
     options: Options
-
-    @cached_property
-    def away(self) -> dict[str, str]:
-        """Away messages by user key: set by AWAY, shown in 301 and WHOIS, dropped on quit."""
-        return {}
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
         protocol = IRCProtocol(self)

@@ -9,12 +9,11 @@ from chatd.frontends.irc.codec import SERVER_NAME, channel
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.replies import NICK
 from chatd.kernel import errors
-from chatd.kernel.text import clean_text
 from chatd.kernel.views import MemberView, UserView
 
 
 def _who_line(ctx: Context, user: MemberView | UserView, chan: str, owner: bool) -> None:
-    flags = ("G" if user.key in ctx.away else "H") + ("@" if owner else "")
+    flags = ("G" if user.away else "H") + ("@" if owner else "")
     real = "chatd guest" if user.guest else "chatd account"
     ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER_NAME, user.name, flags,
              f"0 {real}")
@@ -48,21 +47,24 @@ def whois(ctx: Context, *params: str) -> None:
         if rooms:
             ctx.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
         ctx.send(irc.RPL_WHOISSERVER, user.name, SERVER_NAME, "chatd")
-        if user.key in ctx.away:
-            ctx.send(irc.RPL_AWAY, user.name, ctx.away[user.key])
+        if user.away:
+            ctx.send(irc.RPL_AWAY, user.name, user.away)
         if not user.guest:
             ctx.send(codec.RPL_WHOISACCOUNT, user.name, user.name, "is logged in as")
     ctx.send(irc.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
 
 
 def away(ctx: Context, text: str = "", *_: str) -> None:
-    key = ctx.me.key
-    if text:
-        # Shown to others in 301/WHOIS: the same rules as a message (no escapes, no CR).
-        ctx.away[key] = clean_text(codec.incoming_text(text)[0])
+    # Shown to others in 301/WHOIS and to line users: the rules of a message (no escapes).
+    text = codec.incoming_text(text)[0] if text else ""
+    try:
+        ctx.me.set_away(text)
+    except errors.ChatError as error:
+        ctx.error(error, None, "AWAY", "AWAY")
+        return
+    if text.strip():
         ctx.send(irc.RPL_NOWAWAY, "You have been marked as being away")
     else:
-        ctx.away.pop(key, None)
         ctx.send(irc.RPL_UNAWAY, "You are no longer marked as being away")
 
 
