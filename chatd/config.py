@@ -17,7 +17,7 @@ from typing import Any
 
 from chatd.frontends.line_codec import DEFAULT_PORT
 from chatd.kernel.errors import BadName
-from chatd.kernel.names import DEFAULT_RESERVED, check_user_name
+from chatd.kernel.names import DEFAULT_RESERVED, check_room_name, check_user_name
 
 DEFAULT_LINE = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
 
@@ -65,6 +65,15 @@ class Settings:
     login_failures_per_address: int = 10
     room_password_failures: int = 3
     reserved_names: tuple[str, ...] = DEFAULT_RESERVED
+    # History and transcripts (docs/operations.md).
+    history_max_count: int = 1000
+    history_max_age: float = 30 * 86400.0
+    history_batch: float = 0.2
+    history_private: bool = False
+    history_replay: int = 20
+    history_replay_plain: bool = True
+    transcripts: tuple[str, ...] = ()
+    transcripts_dir: Path | None = None
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -162,6 +171,40 @@ def _names(value: Any) -> tuple[str, ...]:
     return names
 
 
+def _age(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if isinstance(value, bool) or not 0 <= number <= 100 * 365 * 86400:
+        raise ValueError(f"expected seconds from 0 (no limit) to 3153600000, got {value!r}")
+    return number
+
+
+def _window(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if isinstance(value, bool) or not 0.001 <= number <= 10:
+        raise ValueError(f"expected seconds from 0.001 to 10, got {value!r}")
+    return number
+
+
+def _rooms(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected room names or * (comma-separated on the command line)")
+    rooms = tuple(item.strip() for item in items if item.strip())
+    for room in rooms:
+        if room != "*":
+            try:
+                check_room_name(room)
+            except BadName as error:
+                raise ValueError(f"{room!r}: {error}") from None
+    return rooms
+
+
 def _path(value: Any) -> Path:
     if not isinstance(value, str | Path) or not str(value):
         raise ValueError("expected a directory path")
@@ -236,6 +279,21 @@ KEYS: dict[str, Key] = {
     "reserved-names": Key(_names, "names (and their look-alikes) no guest or new account may "
                           "take, comma-separated; replaces the default list (chatd, admin, "
                           "root, nickserv, ...)"),
+    "history-max-count": Key(_integer(0, 1_000_000),
+                             "messages kept per room (and per account's private conversation)"
+                             " for replay and /history (0: no history)"),
+    "history-max-age": Key(_age, "seconds a message is kept in history (0: no age limit)"),
+    "history-batch": Key(_window, "seconds between history writes; a crash loses at most "
+                         "this window of history"),
+    "history-private": Key(_boolean, "keep private messages between accounts in history "
+                           "(readable only by the two parties)", flag=True),
+    "history-replay": Key(_integer(0, 1000), "messages replayed to a member who joins a room "
+                          "(0: none)"),
+    "history-replay-plain": Key(_boolean, "replay history on join to IRC clients without "
+                                "server-time (as plain PRIVMSGs with the time in the text)"),
+    "transcripts": Key(_rooms, "rooms with plain-text transcripts, comma-separated, or * for "
+                       "every room"),
+    "transcripts-dir": Key(_path, "directory of the transcripts [default: DATA/transcripts]"),
 }
 
 

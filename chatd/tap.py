@@ -40,6 +40,9 @@ from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
+from chatd.history.files import FileHistory
+from chatd.history.memory import Retention
+from chatd.history.transcripts import Transcripts
 from chatd.kernel.errors import StartupError
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.names import ReservedNames
@@ -161,6 +164,30 @@ class DataService(Service):
         self.lock.release()
 
 
+class HistoryService(Service):
+    """Loads history at start (after the data directory is locked) and, at stop, hands what
+    is queued to the history thread (whose pool, stopped next, finishes it); transcripts
+    too."""
+
+    def __init__(self, history: FileHistory | None, transcripts: Transcripts | None) -> None:
+        self.history = history
+        self.transcripts = transcripts
+
+    def startService(self) -> None:
+        if self.history is not None:
+            try:
+                self.history.load()
+            except OSError as error:
+                raise SystemExit(f"chatd: history: {error}") from None
+            self.history.start()
+        super().startService()
+
+    def stopService(self) -> Deferred[Any]:
+        super().stopService()
+        return DeferredList([part.stop() for part in (self.history, self.transcripts)
+                             if part is not None])
+
+
 class ShutdownNotice(Service):
     """Added last, so stopped first: every connection hears why it is closing (109) and gets
     what was queued for it, before the listeners and the data go."""
@@ -182,7 +209,8 @@ class Reload(Service):
     RESTART_ONLY = ("line", "irc", "metrics", "data", "members", "members_secret",
                     "signups_per_address", "signups_total", "hash_time_cost",
                     "hash_memory_kib", "hash_parallelism", "hash_threads", "hash_queue",
-                    "reserved_names")
+                    "reserved_names", "history_max_count", "history_max_age", "history_private",
+                    "history_batch", "transcripts", "transcripts_dir")
 
     def __init__(self, options: Options, reactor: Any, apply: Callable[[Settings], None],
                  certificates: list[ReloadableTLS]) -> None:
@@ -256,8 +284,14 @@ def login_throttle(settings: Settings) -> LoginThrottle:
     )
 
 
+def retention(settings: Settings) -> Retention:
+    return Retention(settings.history_max_count, settings.history_max_age,
+                     settings.history_private)
+
+
 def line_options(settings: Settings) -> LineOptions:
     return LineOptions(
+        replay=settings.history_replay if settings.history_max_count else 0,
         max_line=settings.max_line,
         idle_timeout=settings.idle_timeout,
         max_output=settings.max_output,
@@ -269,6 +303,8 @@ def line_options(settings: Settings) -> LineOptions:
 
 def irc_options(settings: Settings) -> IRCOptions:
     return IRCOptions(
+        replay=settings.history_replay if settings.history_max_count else 0,
+        replay_plain=settings.history_replay_plain,
         max_output=settings.max_output,
         login_timeout=settings.login_timeout,
         max_bytes_before_login=settings.max_bytes_before_login,
@@ -310,6 +346,19 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     bus = LocalBus()
     delivery = Delivery()
     bus.listen(delivery)
+    # History and transcripts write on a thread of their own, in batches.
+    history_pool = ThreadPool(1, 1, "chatd-history")
+    history = None
+    if settings.history_max_count:
+        history = FileHistory(settings.data / "history", reactor, retention(settings), reactor,
+                              history_pool, settings.history_batch)
+        bus.listen(history)
+    transcripts = None
+    if settings.transcripts:
+        transcripts = Transcripts(settings.transcripts_dir or settings.data / "transcripts",
+                                  settings.transcripts, reactor, reactor, history_pool,
+                                  settings.history_batch)
+        bus.listen(transcripts)
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
@@ -317,10 +366,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         core_limits(settings),
         reactor,
         bus,
+        history=history,
     )
     DataService(settings.data, server, local).setServiceParent(top)
-    for pool in (hash_pool, journal_pool):
+    for pool in (hash_pool, journal_pool, history_pool):
         ThreadPoolService(pool).setServiceParent(top)
+    HistoryService(history, transcripts).setServiceParent(top)
     if settings.members:
         remote.service.setServiceParent(top)
 

@@ -26,11 +26,13 @@ from zope.interface import implementer
 from chatd.frontends.admission import Admission
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
-from chatd.frontends.line_codec import Code, TooLong, render_event, reply
+from chatd.frontends.line_codec import Code, TooLong, render_event, render_history, reply
 from chatd.frontends.policy import Counters
 from chatd.kernel import errors
-from chatd.kernel.events import Event, LeaveReason, SessionEnded
+from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
+from chatd.kernel.history import HistoryQuery
 from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.names import fold
 from chatd.kernel.text import for_log
 
 log = Logger()
@@ -46,6 +48,8 @@ class Options:
     guests: bool = True
     login_timeout: float = 30.0
     max_bytes_before_login: int = 4096
+    # Messages of a room's history replayed (110) to a member who joins it (0: none).
+    replay: int = 0
 
 
 @implementer(IChatMind, IHalfCloseableProtocol, ICommandClient)
@@ -112,6 +116,19 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self.close(event.why)
             return
         self.outbox.write(event.encoded(render_event))
+        if (isinstance(event, Joined) and self._options.replay and self.session is not None
+                and fold(event.who) == self.session.key):
+            self._replay(event.room)
+
+    def _replay(self, room: str) -> None:
+        """After our own join: the room's last messages, each a 110 line."""
+        assert self.session is not None
+        try:
+            events = self.session.history(room, HistoryQuery("latest", self._options.replay))
+        except errors.ChatError:
+            return
+        for event in events:
+            self.outbox.write(render_history(event))
 
     @property
     def write(self) -> Callable[[bytes], None]:

@@ -15,6 +15,9 @@ class Options:
     max_output: int = 256 * 1024
     login_timeout: float = 30.0
     max_bytes_before_login: int = 4096
+    # Messages replayed on JOIN (0: none), and whether to clients without server-time.
+    replay: int = 0
+    replay_plain: bool = True
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
