@@ -23,9 +23,15 @@ from chatd.history.transcripts import Transcripts, escape
 from chatd.kernel.errors import NotInRoom
 from chatd.kernel.events import Joined, Private, Said
 from chatd.kernel.history import HistoryQuery, private_key, select
+
 from fakes import Client, World
 
 DAY = 86400.0
+
+
+class Here:
+    def here(self: Any) -> Path:
+        return Path(self.mktemp()).absolute().parent
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
@@ -211,9 +217,9 @@ class FileHistoryTests(TestCase):
         self.assertEqual(self.store().load(), 1)
 
 
-class AccessTests(TestCase):
+class AccessTests(TestCase, Here):
     def setUp(self) -> None:
-        self.world = World(Path(self.mktemp()).absolute().parent, options=Options(replay=5),
+        self.world = World(self.here(), options=Options(replay=5),
                            history=MemoryHistory(Clock(), Retention(private=True)))
 
     def account(self, name: str) -> Client:
@@ -264,10 +270,10 @@ class AccessTests(TestCase):
         self.assertEqual(guest.send("/history ann"), ["200 0 messages of history in ann"])
 
 
-class LineReplayTests(TestCase):
+class LineReplayTests(TestCase, Here):
     def setUp(self) -> None:
         self.clock = Clock()
-        self.world = World(Path(self.mktemp()).absolute().parent, options=Options(replay=2),
+        self.world = World(self.here(), options=Options(replay=2),
                            history=MemoryHistory(Clock(), Retention()))
 
     def test_replay_after_reconnect_comes_after_the_join_with_time_and_sender(self) -> None:
@@ -302,7 +308,7 @@ class LineReplayTests(TestCase):
         self.assertTrue(ann.send("/history lobby sideways x 5")[-1].startswith("400"))
 
     def test_replay_off_sends_no_110(self) -> None:
-        world = World(Path(self.mktemp()).absolute().parent, history=MemoryHistory(Clock(), Retention()))
+        world = World(self.here(), history=MemoryHistory(Clock(), Retention()))
         ann = world.connect()
         ann.send("/nick ann", "/join lobby", "hello")
         bob = world.connect()
@@ -325,9 +331,9 @@ class RawIRC:
         return data.split("\r\n")[:-1]
 
 
-class IRCHistoryTests(TestCase):
+class IRCHistoryTests(TestCase, Here):
     def setUp(self) -> None:
-        self.world = World(Path(self.mktemp()).absolute().parent, history=MemoryHistory(Clock(), Retention()))
+        self.world = World(self.here(), history=MemoryHistory(Clock(), Retention()))
         self.world.clock.advance(T0)
         self.factory = IRCFactory(self.world.portal, IRCOptions(replay=5), self.world.clock,
                                   self.world.admission, self.world.server.stats)
@@ -425,7 +431,8 @@ class TranscriptTests(TestCase):
                                   SyncPool(), window=0.2)  # type: ignore[arg-type]
         midnight = 1_700_006_400.0  # 2023-11-15T00:00:00Z
         transcripts.room_event("lobby", Joined("Lobby", "ann", id="1", at=midnight - 1))
-        transcripts.room_event("lobby", Said("Lobby", "ann", "late \x1b[31m\u202e", at=midnight - 1))
+        transcripts.room_event("lobby", Said("Lobby", "ann", "late \x1b[31m\u202e",
+                                             at=midnight - 1))
         transcripts.room_event("other", Said("other", "ann", "not kept", at=midnight))
         clock.advance(0.2)
         transcripts.room_event("lobby", Said("Lobby", "ann", "early", action=True, at=midnight))
