@@ -16,7 +16,15 @@ from typing import Any
 
 from chatd.frontends.entry import Frontend
 from chatd.frontends.registry import FRONTENDS
-from chatd.kernel.keys import CONNECTIONS, HASHING, LOGIN_FAILURES, MEMBER_SERVICE, RATES, SESSIONS
+from chatd.kernel.keys import (
+    CONNECTIONS,
+    HASHING,
+    HISTORY,
+    LOGIN_FAILURES,
+    MEMBER_SERVICE,
+    RATES,
+    SESSIONS,
+)
 from chatd.kernel.settings import (
     ConfigError,
     Key,
@@ -44,7 +52,8 @@ def keys_for(frontends: Iterable[Frontend]) -> dict[str, Key]:
     """The table for a daemon running ``frontends``; a key declared twice is refused."""
     table: dict[str, Key] = {}
     groups = [frontend.keys for frontend in frontends]
-    groups += [DAEMON, MEMBER_SERVICE, SESSIONS, CONNECTIONS, RATES, LOGIN_FAILURES, HASHING]
+    groups += [DAEMON, MEMBER_SERVICE, SESSIONS, CONNECTIONS, RATES, LOGIN_FAILURES, HASHING,
+               HISTORY]
     for group in groups:
         twice = table.keys() & group.keys()
         if twice:

@@ -42,6 +42,9 @@ from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
 from chatd.frontends.connection import FrontendFactory
 from chatd.frontends.entry import Frontend
 from chatd.frontends.registry import FRONTENDS
+from chatd.history.files import FileHistory
+from chatd.history.memory import Retention
+from chatd.history.transcripts import Transcripts
 from chatd.kernel.errors import StartupError
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.names import ReservedNames
@@ -137,6 +140,30 @@ class DataService(Service):
         self.lock.release()
 
 
+class HistoryService(Service):
+    """Loads history at start (after the data directory is locked) and, at stop, hands what
+    is queued to the history thread (whose pool, stopped next, finishes it); transcripts
+    too."""
+
+    def __init__(self, history: FileHistory | None, transcripts: Transcripts | None) -> None:
+        self.history = history
+        self.transcripts = transcripts
+
+    def startService(self) -> None:
+        if self.history is not None:
+            try:
+                self.history.load()
+            except OSError as error:
+                raise SystemExit(f"chatd: history: {error}") from None
+            self.history.start()
+        super().startService()
+
+    def stopService(self) -> Deferred[Any]:
+        super().stopService()
+        return DeferredList([part.stop() for part in (self.history, self.transcripts)
+                             if part is not None])
+
+
 class ShutdownNotice(Service):
     """Added last, so stopped first: every connection hears why it is closing (109) and gets
     what was queued for it, before the listeners and the data go."""
@@ -230,6 +257,11 @@ def login_throttle(settings: Settings) -> LoginThrottle:
     )
 
 
+def retention(settings: Settings) -> Retention:
+    return Retention(settings.history_max_count, settings.history_max_age,
+                     settings.history_private)
+
+
 def hash_parameters(settings: Settings) -> HashParameters:
     return HashParameters(
         settings.hash_time_cost, settings.hash_memory_kib, settings.hash_parallelism
@@ -268,6 +300,19 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     bus = LocalBus()
     delivery = Delivery()
     bus.listen(delivery)
+    # History and transcripts write on a thread of their own, in batches.
+    history_pool = ThreadPool(1, 1, "chatd-history")
+    history = None
+    if settings.history_max_count:
+        history = FileHistory(settings.data / "history", reactor, retention(settings), reactor,
+                              history_pool, settings.history_batch)
+        bus.listen(history)
+    transcripts = None
+    if settings.transcripts:
+        transcripts = Transcripts(settings.transcripts_dir or settings.data / "transcripts",
+                                  settings.transcripts, reactor, reactor, history_pool,
+                                  settings.history_batch)
+        bus.listen(transcripts)
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
@@ -275,10 +320,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         core_limits(settings),
         reactor,
         bus,
+        history=history,
     )
     DataService(settings.data, server, local).setServiceParent(top)
-    for pool in (hash_pool, journal_pool):
+    for pool in (hash_pool, journal_pool, history_pool):
         ThreadPoolService(pool).setServiceParent(top)
+    HistoryService(history, transcripts).setServiceParent(top)
     if settings.members:
         remote.service.setServiceParent(top)
 

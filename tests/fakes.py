@@ -17,7 +17,13 @@ from chatd.delivery import Delivery
 from chatd.frontends.admission import Admission, AdmissionLimits
 from chatd.frontends.line import LineFactory, LineProtocol, Options
 from chatd.kernel.events import Event
-from chatd.kernel.interfaces import IChatMind, IChatSession, IPasswordHasher, IRoomStore
+from chatd.kernel.interfaces import (
+    IChatMind,
+    IChatSession,
+    IHistoryStore,
+    IPasswordHasher,
+    IRoomStore,
+)
 from chatd.kernel.records import RoomRecord
 from chatd.members.local import LocalDirectory
 from chatd.storage.journal import Journal, SyncJournalWriter
@@ -101,7 +107,8 @@ class World:
 
     def __init__(self, path: Path, limits: Limits | None = None, guests: bool = True,
                  options: Options | None = None,
-                 admission: AdmissionLimits | None = None) -> None:
+                 admission: AdmissionLimits | None = None,
+                 history: IHistoryStore | None = None) -> None:
         self.hasher = FakeHasher()
         self.clock = Clock()
         self.directory = LocalDirectory(keyed_file(path / "members.journal"), self.hasher,
@@ -113,8 +120,10 @@ class World:
         self.bus = LocalBus()
         self.delivery = Delivery()
         self.bus.listen(self.delivery)
+        if history is not None:
+            self.bus.listen(history)
         self.server = ChatServer(self.store, self.hasher, self.directory, limits, self.clock,
-                                 self.bus)
+                                 self.bus, history=history)
         # Every fake connection comes from one address: per-address limits are generous here
         # and tested on their own with ``admission``.
         self.admission = Admission(self.clock, admission or AdmissionLimits(

@@ -124,7 +124,8 @@ class Publishing(CoreTestCase):
         self.assertEqual((view.name, view.sessions), ("gina", 2))
         self.assertEqual(self.published(), [("user", "gina", Private)])
         self.assertEqual(gina_mind.events, gina2_mind.events)  # the very same event
-        self.assertEqual(plain(*gina_mind.events), plain(Private("bob", "gina", "psst")))
+        self.assertEqual(plain(*gina_mind.events),
+                         plain(Private("bob", "gina", "psst", "", "id-gina")))
 
     def test_leaving_tells_the_room_and_the_leaver_then_the_empty_room_goes(self) -> None:
         ann, ann_mind = self.login("ann")

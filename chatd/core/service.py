@@ -31,6 +31,7 @@ from chatd.core.stats import Stats
 from chatd.kernel.errors import (
     BadSyntax,
     BadText,
+    ChatError,
     Flooding,
     NameTaken,
     NoSuchRoom,
@@ -56,9 +57,11 @@ from chatd.kernel.events import (
     SessionEnded,
     TopicSet,
 )
+from chatd.kernel.history import HistoryQuery, private_key
 from chatd.kernel.interfaces import (
     IBus,
     IChatSession,
+    IHistoryStore,
     IMemberDirectory,
     IPasswordHasher,
     IRoomStore,
@@ -115,8 +118,11 @@ class ChatServer:
         clock: IReactorTime,
         bus: IBus,
         node: str = "chatd",
+        history: IHistoryStore | None = None,
     ) -> None:
         self.store = store
+        # Where sessions read what was said (None: history is off); it listens on the bus.
+        self.history = history
         self.directory = directory
         self.clock = clock
         self.bus = bus
@@ -692,7 +698,8 @@ class Session:
         self.server.stats.messages_in += 1
         self.server.stats.deliveries += 1
         self.server.bus.to_user(user.key, Private(
-            self.name, user.name, text, id=self.server.next_id(), at=self.server.clock.seconds()
+            self.name, user.name, text, self.user.account_id, user.account_id,
+            id=self.server.next_id(), at=self.server.clock.seconds()
         ))
         return self._user_view(user)
 
@@ -700,6 +707,50 @@ class Session:
         """Away with ``text``, or back with none: the user's, shown to everyone who asks."""
         self._check_open()
         self.user.away = clean_text(text).strip() if text.strip() else ""
+
+    # -- history -----------------------------------------------------------------------
+
+    def _readable_room(self, name: str | None) -> Room:
+        """The history access rule, in one place: only a room's members read its history.
+        A member of a locked room gave its password to join, so its history is never read
+        by someone who could not join. (A ban check belongs here, once rooms have bans.)"""
+        return self._member_room(name)
+
+    def history(self, name: str | None, query: HistoryQuery) -> list[Event]:
+        room = self._readable_room(name)
+        store = self.server.history
+        return [] if store is None else store.query(room.key, query)
+
+    def private_history(self, name: str, query: HistoryQuery) -> list[Event]:
+        """Only under this session's own account id: a guest has none, and nobody can name
+        another account's conversations."""
+        peer = fold(check_user_name(name))
+        store = self.server.history
+        if store is None or self.user.guest or not self.user.account_id:
+            return []
+        return store.query(private_key(self.user.account_id, peer), query)
+
+    def history_targets(self, start: float, end: float, limit: int
+                        ) -> list[tuple[str, float]]:
+        store = self.server.history
+        if store is None:
+            return []
+        names = {room.key: room.name for room in self.user.rooms.values()}
+        prefix = ""
+        if not self.user.guest and self.user.account_id:
+            prefix = private_key(self.user.account_id, "")
+        found = [
+            (names.get(key, key[len(prefix):] if prefix and key.startswith(prefix) else key), at)
+            for key, at in store.latest(list(names), prefix).items()
+            if start < at < end
+        ]
+        return sorted(found, key=lambda item: item[1])[:limit]
+
+    def is_room(self, name: str) -> bool:
+        try:
+            return fold(check_room_name(name)) in self.server.rooms
+        except ChatError:
+            return False
 
     def _publish(self, room: Room, event: Event) -> None:
         self.server.bus.to_room(room.key, event)

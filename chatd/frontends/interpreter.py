@@ -29,16 +29,26 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
 
-from chatd.frontends.line_codec import Code, multiline, reply
+from chatd.frontends.line_codec import (
+    Code,
+    multiline,
+    parse_timestamp,
+    render_history,
+    reply,
+)
 from chatd.frontends.policy import Counters
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
-from chatd.kernel.events import LeaveReason
+from chatd.kernel.events import Event, LeaveReason
+from chatd.kernel.history import MAX_REQUEST, HistoryQuery
 from chatd.kernel.interfaces import IChatSession
 from chatd.kernel.text import for_log
 from chatd.kernel.views import RoomView, UserView
 
 log = Logger()
+
+# Messages /history gives without a count.
+DEFAULT_HISTORY = 20
 
 CODES: dict[type[errors.ChatError], Code] = {
     errors.BadSyntax: Code.BAD_SYNTAX,
@@ -93,17 +103,20 @@ class Ending:
 @dataclass(frozen=True, slots=True)
 class Reply:
     """The one final reply to a line: ``CODE text``, after ``CODE-line`` for each of
-    ``lines`` (a multi-line reply); with ``end``, the client is closed after it."""
+    ``lines`` (a multi-line reply); with ``end``, the client is closed after it. ``events``
+    are whole event lines (1xx) sent before it, such as /history's 110 lines."""
 
     code: Code
     text: str
     lines: Sequence[str] = ()
     end: Ending | None = None
+    events: Sequence[bytes] = ()
 
     def encode(self) -> bytes:
+        before = b"".join(self.events)
         if self.lines:
-            return multiline(self.code, self.lines, self.text)
-        return reply(self.code, self.text)
+            return before + multiline(self.code, self.lines, self.text)
+        return before + reply(self.code, self.text)
 
 
 Answer = Reply | None | Deferred[Reply | None]
@@ -267,6 +280,47 @@ def _help(*_: object) -> Reply:
     return Reply(Code.HELP, "end of help", lines)
 
 
+_DIRECTIONS = ("before", "after", "around")
+
+
+def _history(session: IChatSession, *args: str) -> tuple[str, list[Event]]:
+    """/history [ROOM] [N] and /history ROOM before|after|around TIME|ID N: a room this user
+    is in, or (a name that is no room) the private messages with that user."""
+    if len(args) == 4:
+        name, direction, ref, count = args
+        if direction.lower() not in _DIRECTIONS:
+            raise errors.BadSyntax(f"usage: {COMMANDS['history'].usage}")
+        at = parse_timestamp(ref)
+        query = HistoryQuery(direction.lower(), _limit(count),  # type: ignore[arg-type]
+                             ref if at is None else at)
+    elif len(args) == 3:
+        raise errors.BadSyntax(f"usage: {COMMANDS['history'].usage}")
+    else:
+        words = list(args)
+        if len(words) == 1 and words[0].isascii() and words[0].isdigit() and not (
+                session.is_room(words[0])):
+            words.insert(0, "")
+        name = words[0] if words else ""
+        query = HistoryQuery("latest", _limit(words[1]) if len(words) > 1 else DEFAULT_HISTORY)
+    if name and not session.is_room(name):
+        return name, session.private_history(name, query)
+    target = name or session.current
+    return target or "", session.history(name or None, query)
+
+
+def _limit(text: str) -> int:
+    count = _number(text)
+    if not 1 <= count <= MAX_REQUEST:
+        raise errors.BadSyntax(f"ask for 1 to {MAX_REQUEST} messages")
+    return count
+
+
+def _history_reply(found: tuple[str, list[Event]], *_: str) -> Reply:
+    name, events = found
+    return Reply(Code.OK, f"{_count(len(events), 'message')} of history in {name}",
+                 events=[render_history(event) for event in events])
+
+
 def _bye(_: None, message: str = "") -> Reply:
     return Reply(Code.BYE, "bye", end=Ending(LeaveReason.QUIT, message))
 
@@ -327,6 +381,10 @@ COMMANDS: dict[str, Command] = {
     "passwd": Command(lambda session, old, new: session.change_password(old, new),
                       "/passwd OLD NEW", "change your password", 2, 2,
                       done=_ok("password changed")),
+    "history": Command(_history, "/history [ROOM] [N] | /history ROOM before|after|around "
+                       "TIME|ID N", "messages said before: the last N (default "
+                       f"{DEFAULT_HISTORY}), or N from a time or message id (110 lines)", 0, 4,
+                       done=_history_reply),
     "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
                     named=False, done=_bye),
 }

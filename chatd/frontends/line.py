@@ -27,13 +27,23 @@ from chatd.frontends.admission import Admission
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.entry import Frontend
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
-from chatd.frontends.line_codec import DEFAULT_PORT, Code, TooLong, edit_line, render_event, reply
+from chatd.frontends.line_codec import (
+    DEFAULT_PORT,
+    Code,
+    TooLong,
+    edit_line,
+    render_event,
+    render_history,
+    reply,
+)
 from chatd.frontends.policy import Counters
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
 from chatd.kernel import errors
-from chatd.kernel.events import Event, LeaveReason, SessionEnded
+from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
+from chatd.kernel.history import HistoryQuery
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.names import fold
 from chatd.kernel.settings import Settings, listeners
 from chatd.kernel.text import for_log
 
@@ -51,6 +61,8 @@ class Options:
     login_timeout: float = DEFAULTS["login-timeout"]
     max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
     direct_send: bool = DEFAULTS["direct-send"]
+    # Messages of a room's history replayed (110) to a member who joins it (0: none).
+    replay: int = DEFAULTS["history-replay"]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -62,6 +74,7 @@ class Options:
             login_timeout=settings.login_timeout,
             max_bytes_before_login=settings.max_bytes_before_login,
             direct_send=settings.direct_send,
+            replay=settings.history_replay if settings.history_max_count else 0,
         )
 
 
@@ -135,6 +148,19 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self.close(event.why)
             return
         self.outbox.write(event.encoded(render_event))
+        if (isinstance(event, Joined) and self._options.replay and self.session is not None
+                and fold(event.who) == self.session.key):
+            self._replay(event.room)
+
+    def _replay(self, room: str) -> None:
+        """After our own join: the room's last messages, each a 110 line."""
+        assert self.session is not None
+        try:
+            events = self.session.history(room, HistoryQuery("latest", self._options.replay))
+        except errors.ChatError:
+            return
+        for event in events:
+            self.outbox.write(render_history(event))
 
     @property
     def write(self) -> Callable[[bytes], None]:

@@ -12,6 +12,7 @@ import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from chatd.kernel.events import (
     Event,
@@ -40,6 +41,7 @@ class Code(enum.IntEnum):
     ACTION = 107
     IN_ROOM = 108
     CLOSING = 109
+    HISTORY = 110
     # Replies: done.
     OK = 200
     WELCOME = 201
@@ -147,6 +149,34 @@ def edit_line(line: bytes) -> bytes:
         else:
             out.append(byte)
     return bytes(out)
+
+def timestamp(at: float) -> str:
+    """An event's time as IRCv3 server-time writes it: ``2025-01-02T03:04:05.678Z`` (UTC)."""
+    moment = datetime.fromtimestamp(at, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(text: str) -> float | None:
+    """Seconds since the epoch from ``timestamp``'s format (or without fraction or Z, read
+    as UTC); None if ``text`` is not such a time."""
+    try:
+        moment = datetime.fromisoformat(text.removesuffix("Z").removesuffix("z"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def render_history(event: Event) -> bytes:
+    """A kept message as a ``110`` line: its time, its id, then the text of the live line
+    (``[room] <sender> text``, ``[room] * sender text`` or ``*sender* text``, with ``->
+    recipient`` after a private message's sender)."""
+    if isinstance(event, Private):
+        text = f"*{event.sender}* -> {event.recipient} {event.text}"
+    else:
+        text = render_event(event).decode()[4:].removesuffix("\r\n")
+    return reply(Code.HISTORY, f"{timestamp(event.at)} {event.id} {text}")
 
 
 class TooLong(enum.Enum):

@@ -65,11 +65,16 @@ class Said(Event):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Private(Event):
-    """A private message to one user (all of that user's sessions)."""
+    """A private message to one user (all of that user's sessions). ``sender_id`` and
+    ``recipient_id`` are the parties' account ids (empty for a guest): history keeps a
+    private message only under an account id, so a guest who later takes a name reads none
+    of its past conversations."""
 
     sender: str
     recipient: str
     text: str
+    sender_id: str = ""
+    recipient_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

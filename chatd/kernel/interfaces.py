@@ -7,6 +7,8 @@ room or a user; ``IBusListener`` is what delivery (and, later, history) subscrib
 ``IChatMind`` is a connection as delivery sees it: where the events of its session go.
 ``IMemberDirectory`` is where accounts live (embedded, or the AMP member service);
 ``IPasswordHasher`` and ``IRoomStore`` are the core's only ways to do slow or durable work.
+``IHistoryStore`` keeps what was said, listening on the bus; the core reads it for sessions,
+applying the access rules.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
     from chatd.kernel.events import Event, LeaveReason
+    from chatd.kernel.history import HistoryQuery
     from chatd.kernel.records import Account, RoomRecord
     from chatd.kernel.views import RoomView, ServerView, UserView
 
@@ -150,6 +153,23 @@ class IChatSession(Interface):
     def quit(reason: LeaveReason = ..., message: str = "") -> None:
         """End this session; the first reason given is the one the rooms hear."""
 
+    def history(name: str | None, query: HistoryQuery) -> list[Event]:
+        """Messages said in a room this user is in (the current one for None), oldest first
+        (NotInRoom, NoSuchRoom, NotAllowed). Empty when history is off."""
+
+    def private_history(name: str, query: HistoryQuery) -> list[Event]:
+        """This account's private messages with the user ``name``, oldest first; empty for a
+        guest or when private messages are not kept."""
+
+    def history_targets(start: float, end: float, limit: int) -> list[tuple[str, float]]:
+        """The rooms this user is in and the users this account exchanged private messages
+        with, each with the time of its latest kept message, if that is between ``start``
+        and ``end``; oldest first, at most ``limit``. Rooms are named as rooms, users as
+        users (a frontend tells them apart with ``is_room``)."""
+
+    def is_room(name: str) -> bool:
+        """Whether ``name`` names a room that exists (else it may name a user)."""
+
 
 class IPasswordHasher(Interface):
     """Memory-hard password hashing, off the reactor thread."""
@@ -199,3 +219,16 @@ class IRoomStore(Interface):
 
     def delete(key: str) -> Deferred[None]:
         """Forget a room; fires once the write is durable."""
+
+
+class IHistoryStore(IBusListener):
+    """What was said: room messages, and (if kept) private messages, by conversation key (a
+    room key, or ``chatd.kernel.history.private_key``). It listens on the bus; it applies no
+    access rule (the core does). Reads are answered from memory, on the reactor thread."""
+
+    def query(key: str, query: HistoryQuery) -> list[Event]:
+        """``query`` over the conversation ``key`` (``chatd.kernel.history.select``)."""
+
+    def latest(keys: list[str], prefix: str) -> dict[str, float]:
+        """The time of the latest kept message of each of ``keys`` and of every conversation
+        whose key starts with ``prefix`` (when ``prefix`` is not empty), if it has any."""

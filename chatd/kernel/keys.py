@@ -14,15 +14,18 @@ from typing import Any
 from chatd.kernel.names import DEFAULT_RESERVED
 from chatd.kernel.settings import (
     Key,
+    age,
     boolean,
     deadline,
     defaults,
     names,
     path,
     rate,
+    rooms,
     seconds,
     text,
     whole,
+    window,
 )
 
 # Sessions and rooms: the core's limits (chatd.core.service.Limits) and the Portal's.
@@ -114,6 +117,30 @@ MEMBER_SERVICE: dict[str, Key] = {
                            "before logins, signups and guest nicks get 502", 5.0),
 }
 
+# Room history and transcripts (chatd.history); replay is read by every frontend.
+HISTORY: dict[str, Key] = {
+    "history-max-count": Key(whole(0, 1_000_000), "messages kept per room (and per account's "
+                             "private conversation) for replay and /history (0: no history)",
+                             1000, reloadable=False),
+    "history-max-age": Key(age, "seconds a message is kept in history (0: no age limit)",
+                           30 * 86400.0, reloadable=False),
+    "history-batch": Key(window, "seconds between history writes; a crash loses at most this "
+                         "window of history", 0.2, reloadable=False),
+    "history-private": Key(boolean, "keep private messages between accounts in history "
+                           "(readable only by the two parties)", False, flag=True,
+                           reloadable=False),
+    "history-replay": Key(whole(0, 1000), "messages replayed to a member who joins a room "
+                          "(0: none)", 20),
+    "history-replay-plain": Key(boolean, "replay history on join to IRC clients without "
+                                "server-time (as plain PRIVMSGs with the time in the text)",
+                                True),
+    "transcripts": Key(rooms, "rooms with plain-text transcripts, comma-separated, or * for "
+                       "every room", (), reloadable=False),
+    "transcripts-dir": Key(path, "directory of the transcripts", None, reloadable=False,
+                           shown="DATA/transcripts"),
+}
+
 DEFAULTS: dict[str, Any] = defaults(
-    {**SESSIONS, **RATES, **LOGIN_FAILURES, **CONNECTIONS, **HASHING, **MEMBER_SERVICE}
+    {**SESSIONS, **RATES, **LOGIN_FAILURES, **CONNECTIONS, **HASHING, **MEMBER_SERVICE,
+     **HISTORY}
 )

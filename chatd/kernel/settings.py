@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from twisted.python import usage
 
 from chatd.kernel.errors import BadName
-from chatd.kernel.names import check_user_name
+from chatd.kernel.names import check_room_name, check_user_name
 
 
 class ConfigError(ValueError):
@@ -75,6 +75,22 @@ def deadline(value: Any) -> float:
     number = _number(value, "of seconds")
     if not 0.1 <= number <= 60:
         raise ValueError(f"expected seconds from 0.1 to 60, got {value!r}")
+    return number
+
+
+def age(value: Any) -> float:
+    """Seconds from 0 (no limit) to a century: how long something is kept."""
+    number = _number(value, "of seconds")
+    if not 0 <= number <= 100 * 365 * 86400:
+        raise ValueError(f"expected seconds from 0 (no limit) to 3153600000, got {value!r}")
+    return number
+
+
+def window(value: Any) -> float:
+    """Seconds from 0.001 to 10: how long writes are gathered before they are made."""
+    number = _number(value, "of seconds")
+    if not 0.001 <= number <= 10:
+        raise ValueError(f"expected seconds from 0.001 to 10, got {value!r}")
     return number
 
 
@@ -134,6 +150,21 @@ def names(value: Any) -> tuple[str, ...]:
             check_user_name(name)
         except BadName as error:
             raise ValueError(f"{name!r}: {error}") from None
+    return found
+
+
+def rooms(value: Any) -> tuple[str, ...]:
+    """Room names, or ``*`` for every room: a TOML list, or comma-separated."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected room names or * (comma-separated on the command line)")
+    found = tuple(item.strip() for item in items if item.strip())
+    for room in found:
+        if room != "*":
+            try:
+                check_room_name(room)
+            except BadName as error:
+                raise ValueError(f"{room!r}: {error}") from None
     return found
 
 

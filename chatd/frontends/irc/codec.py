@@ -28,6 +28,7 @@ from chatd.kernel.events import (
     Said,
     TopicSet,
 )
+from chatd.kernel.history import MAX_REQUEST
 from chatd.kernel.names import MAX_NAME_LENGTH
 from chatd.kernel.text import MAX_TOPIC_LENGTH
 
@@ -69,6 +70,8 @@ ISUPPORT = (
     "PREFIX=(o)@",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
     f"NETWORK={SERVER_NAME}",
+    f"CHATHISTORY={MAX_REQUEST}",
+    "MSGREFTYPES=timestamp,msgid",
 )
 
 
@@ -148,6 +151,19 @@ def message(prefix: str, command: str, *params: str) -> bytes:
         needs_colon = not last or " " in last or last.startswith(":")
         words.append(f":{last}" if needs_colon else last)
     return _fit(" ".join(words).encode("utf-8"), MAX_BODY) + b"\r\n"
+
+
+_TAG_ESCAPES = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r",
+                              "\n": "\\n"})
+
+
+def tagged(tags: dict[str, str], line: bytes) -> bytes:
+    """``line`` (a whole server line) with IRCv3 message tags in front, values escaped."""
+    if not tags:
+        return line
+    text = ";".join(f"{key}={value.translate(_TAG_ESCAPES)}" if value else key
+                    for key, value in tags.items())
+    return b"@" + text.encode("utf-8") + b" " + line
 
 
 def numeric(code: str, client: str, *params: str) -> bytes:

@@ -25,6 +25,9 @@ class Options:
     login_timeout: float = DEFAULTS["login-timeout"]
     max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
     direct_send: bool = DEFAULTS["direct-send"]
+    # Messages replayed on JOIN (0: none), and whether to clients without server-time.
+    replay: int = DEFAULTS["history-replay"]
+    replay_plain: bool = DEFAULTS["history-replay-plain"]
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
@@ -37,4 +40,6 @@ class Options:
             login_timeout=settings.login_timeout,
             max_bytes_before_login=settings.max_bytes_before_login,
             direct_send=settings.direct_send,
+            replay=settings.history_replay if settings.history_max_count else 0,
+            replay_plain=settings.history_replay_plain,
         )

@@ -20,7 +20,7 @@ from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from chatd.frontends.connection import ChatConnection, FrontendFactory
-from chatd.frontends.irc import channels, codec, queries, replies
+from chatd.frontends.irc import channels, chathistory, codec, queries, replies
 from chatd.frontends.irc.codec import SERVER_NAME, message, numeric
 from chatd.frontends.irc.commands import COMMANDS
 from chatd.frontends.irc.options import Options
@@ -122,6 +122,8 @@ class IRCProtocol(ChatConnection):
         if (isinstance(event, Joined) and self.session is not None
                 and fold(event.who) == self.session.key):
             channels.greet(self, event.room)
+            chathistory.replay(self, event.room, self._options.replay,
+                               self._options.replay_plain)
 
     def _still_shared(self, event: Event) -> bool:
         """Whether a quitting user is in another of our channels, which will carry the QUIT.

@@ -1,0 +1,171 @@
+"""History over IRC: replay after one's own JOIN, and the IRCv3 ``draft/chathistory``
+command (LATEST, BEFORE, AFTER, AROUND, BETWEEN, TARGETS).
+
+History lines are the messages as first sent (``PRIVMSG``, with ``ACTION`` for an emote),
+rendered by ``codec.render_event``, with tags as the client negotiated them: ``time``
+(``server-time``), ``msgid`` (``message-tags``) and ``batch`` (``batch``; the lines then come
+inside ``BATCH +ref chathistory TARGET`` ... ``BATCH -ref``). A client that negotiated
+``draft/chathistory`` asks for history itself, so (as the spec says) it gets no replay on
+JOIN; one without ``server-time`` gets replay with the time written into the text, or none
+(``history-replay-plain``). Access is the core's: a channel one is not in, or a nick one has
+no private history with, answers ``FAIL CHATHISTORY INVALID_TARGET`` or an empty batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from chatd.frontends.irc import codec
+from chatd.frontends.irc.codec import SERVER_NAME, channel, message, tagged
+from chatd.frontends.irc.context import Context
+from chatd.frontends.line_codec import parse_timestamp, timestamp
+from chatd.kernel import errors
+from chatd.kernel.events import Event, Said
+from chatd.kernel.history import MAX_REQUEST, HistoryQuery, Ref
+
+# Batch references: unique within the process, so within every connection.
+_batches = itertools.count(1)
+
+_SUBCOMMANDS = {"LATEST": 3, "BEFORE": 3, "AFTER": 3, "AROUND": 3, "BETWEEN": 4, "TARGETS": 3}
+
+
+def _open_batch(ctx: Context, kind: str, *params: str) -> str | None:
+    if "batch" not in ctx.registration.caps:
+        return None
+    ref = f"h{next(_batches)}"
+    ctx.write(message(SERVER_NAME, "BATCH", f"+{ref}", kind, *params))
+    return ref
+
+
+def _close_batch(ctx: Context, ref: str | None) -> None:
+    if ref is not None:
+        ctx.write(message(SERVER_NAME, "BATCH", f"-{ref}"))
+
+
+def send_history(ctx: Context, target: str, events: Sequence[Event]) -> None:
+    """``events`` as tagged lines, in a ``chathistory`` batch when the client has batch."""
+    caps = ctx.registration.caps
+    ref = _open_batch(ctx, "chathistory", target)
+    for event in events:
+        tags: dict[str, str] = {}
+        if ref is not None:
+            tags["batch"] = ref
+        if "message-tags" in caps:
+            tags["msgid"] = event.id
+        if "server-time" in caps:
+            tags["time"] = timestamp(event.at)
+        ctx.write(tagged(tags, event.encoded(codec.render_event)))
+    _close_batch(ctx, ref)
+
+
+def _plain(event: Event) -> Event:
+    """A message with its time in front of its text, for a client that can't read tags."""
+    if not isinstance(event, Said):
+        return event
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.at))
+    return replace(event, text=f"[{stamp} UTC] {event.text}", wire={})
+
+
+def replay(ctx: Context, room: str, count: int, plain: bool) -> None:
+    """After our own JOIN of ``room``: its last ``count`` messages, as the caps allow."""
+    caps = ctx.registration.caps
+    if not count or "draft/chathistory" in caps or ("server-time" not in caps and not plain):
+        return
+    try:
+        events = ctx.me.history(room, HistoryQuery("latest", count))
+    except errors.ChatError:
+        return
+    if "server-time" not in caps:
+        events = [_plain(event) for event in events]
+    if events:
+        send_history(ctx, channel(room), events)
+
+
+def _fail(ctx: Context, code: str, *context: str) -> None:
+    text = {"INVALID_PARAMS": "Invalid parameters",
+            "INVALID_TARGET": "Messages could not be retrieved"}[code]
+    ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", code, *context, text))
+
+
+def _reference(text: str, star: bool = False) -> Ref | None:
+    """``timestamp=...`` or ``msgid=...`` (``*`` where ``star``); ValueError otherwise."""
+    if star and text == "*":
+        return None
+    kind, _, value = text.partition("=")
+    if kind == "msgid" and value:
+        return value
+    if kind == "timestamp":
+        at = parse_timestamp(value)
+        if at is not None:
+            return at
+    raise ValueError(text)
+
+
+def _limit(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ValueError(text)
+    return min(int(text), MAX_REQUEST)
+
+
+def chathistory(ctx: Context, subcommand: str, *params: str) -> None:
+    verb = subcommand.upper()
+    wanted = _SUBCOMMANDS.get(verb)
+    if wanted is None:
+        ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", "INVALID_PARAMS", subcommand,
+                          "Unknown command"))
+        return
+    if len(params) != wanted:
+        ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
+                          "Insufficient parameters" if len(params) < wanted
+                          else "Too many parameters"))
+        return
+    if verb == "TARGETS":
+        _targets(ctx, *params)
+        return
+    target, *refs, count = params
+    try:
+        parsed = [_reference(ref, star=verb == "LATEST") for ref in refs]
+        limit = _limit(count)
+    except ValueError as error:
+        ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
+                          str(error), "Invalid timestamp or msgid"))
+        return
+    query = HistoryQuery(verb.lower(), limit, *parsed)  # type: ignore[arg-type]
+    session = ctx.me
+    try:
+        if codec.is_channel(target):
+            events = session.history(target, query)
+            name = channel(session.room(target).name)
+        elif target == "*":
+            raise errors.NotAllowed("no history across every conversation")
+        else:
+            events = session.private_history(target, query)
+            name = target
+    except errors.ChatError:
+        _fail(ctx, "INVALID_TARGET", verb, target)
+        return
+    send_history(ctx, name, events)
+
+
+def _targets(ctx: Context, start: str, end: str, count: str) -> None:
+    try:
+        first, second = _reference(start), _reference(end)
+        limit = _limit(count)
+        if not isinstance(first, float) or not isinstance(second, float):
+            raise ValueError(start if not isinstance(first, float) else end)
+    except ValueError as error:
+        ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", "INVALID_PARAMS", "TARGETS",
+                          str(error), "Invalid timestamp"))
+        return
+    session = ctx.me
+    low, high = sorted((first, second))
+    found = session.history_targets(low, high, limit)
+    ref = _open_batch(ctx, "draft/chathistory-targets")
+    for name, at in found:
+        shown = channel(name) if session.is_room(name) else name
+        line = message(SERVER_NAME, "CHATHISTORY", "TARGETS", shown, timestamp(at))
+        ctx.write(tagged({"batch": ref} if ref else {}, line))
+    _close_batch(ctx, ref)

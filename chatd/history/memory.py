@@ -1,0 +1,100 @@
+"""History kept in memory: the retained messages of every conversation, and the rules of
+retention (by count and by age). The file store is this plus persistence; tests use this
+alone.
+
+Only messages are kept: ``Said`` in rooms and, with ``keep_private``, ``Private`` between
+accounts (one copy per account party, see ``private_key``). Joins, parts and topic changes
+belong to transcripts, not to "what did I miss". Appending is a deque append, so keeping
+history costs a room message one call and no per-recipient work.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IReactorTime
+from zope.interface import implementer
+
+from chatd.kernel.events import Event, Private, Said
+from chatd.kernel.history import HistoryQuery, private_key, select
+from chatd.kernel.interfaces import IHistoryStore
+from chatd.kernel.names import fold
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much is kept: ``count`` messages per conversation, none older than ``age``
+    seconds (0: no age limit); private messages only with ``private``."""
+
+    count: int = 1000
+    age: float = 0.0
+    private: bool = False
+
+
+@implementer(IHistoryStore)
+class MemoryHistory:
+    def __init__(self, clock: IReactorTime, retention: Retention) -> None:
+        self.clock = clock
+        self.retention = retention
+        self.kept: dict[str, deque[Event]] = {}
+
+    # -- the bus -----------------------------------------------------------------------
+
+    def room_event(self, room_key: str, event: Event) -> None:
+        if type(event) is Said:
+            self._keep(room_key, event)
+
+    def user_event(self, user_key: str, event: Event) -> None:
+        if type(event) is Private and self.retention.private:
+            assert isinstance(event, Private)
+            if event.sender_id:
+                self._keep(private_key(event.sender_id, fold(event.recipient)), event)
+            if event.recipient_id:
+                self._keep(private_key(event.recipient_id, fold(event.sender)), event)
+
+    def _keep(self, key: str, event: Event) -> None:
+        events = self.kept.get(key)
+        if events is None:
+            events = self.kept[key] = deque(maxlen=self.retention.count)
+        events.append(event)
+        self.kept_one(key, event)
+
+    def kept_one(self, key: str, event: Event) -> None:
+        """Called after each message is kept (the file store queues its write here)."""
+
+    # -- retention ---------------------------------------------------------------------
+
+    def expire(self, key: str) -> int:
+        """Drop the messages of ``key`` older than the age limit; how many went."""
+        events = self.kept.get(key)
+        if not events or not self.retention.age:
+            return 0
+        oldest = self.clock.seconds() - self.retention.age
+        dropped = 0
+        while events and events[0].at < oldest:
+            events.popleft()
+            dropped += 1
+        if not events:
+            del self.kept[key]
+        return dropped
+
+    # -- reading -----------------------------------------------------------------------
+
+    def query(self, key: str, query: HistoryQuery) -> list[Event]:
+        self.expire(key)
+        events = self.kept.get(key)
+        return select(list(events), query) if events else []
+
+    def latest(self, keys: list[str], prefix: str) -> dict[str, float]:
+        wanted: Iterable[str] = keys
+        if prefix:
+            wanted = [*keys, *(key for key in self.kept if key.startswith(prefix))]
+        out: dict[str, float] = {}
+        for key in wanted:
+            self.expire(key)
+            events = self.kept.get(key)
+            if events:
+                out[key] = events[-1].at
+        return out
