@@ -9,6 +9,7 @@ that matches. Every wait has a deadline, and ``closed()`` waits for the server t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -124,8 +125,6 @@ class WebSocketClient:
     def close(self) -> None:
         if self.protocol.state != self.protocol.STATE_CLOSED:
             self.protocol.sendClose(1000)
-            try:
+            with contextlib.suppress(TimeoutError):
                 self.closed()
-            except (TimeoutError, asyncio.TimeoutError):
-                pass
         self.loop.close()

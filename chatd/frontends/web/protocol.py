@@ -127,7 +127,8 @@ class WebProtocol(WebSocketServerProtocol):
         if client is None:
             return
         if isBinary:
-            self.sendClose(1003, "text messages only")
+            # 1003 (unsupported data) is the protocol's own code, which sendClose refuses.
+            self.sendCloseFrame(1003, b"text messages only")
             return
         client.received(payload)
 

@@ -2,7 +2,7 @@
 
 =============  ===================================================
 ``/``          the browser client (``static/index.html``)
-``/app.js``    its script; ``/app.css`` its styles
+``/app.js``    its script; ``/app.css`` its styles; ``/favicon.svg``
 ``/ws``        the WebSocket speaking the JSON protocol
 =============  ===================================================
 
@@ -39,6 +39,7 @@ PAGES = {
     b"": ("index.html", "text/html; charset=utf-8"),
     b"app.js": ("app.js", "text/javascript; charset=utf-8"),
     b"app.css": ("app.css", "text/css; charset=utf-8"),
+    b"favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 SECURITY_HEADERS = {
     b"Content-Security-Policy": (
@@ -71,6 +72,27 @@ class SecureRequest(Request):
         super().process()
 
 
+class UpgradeOnly(Resource):
+    """The WebSocket path: an upgrade goes to autobahn; any other request is answered here
+    (426), so that it too carries the security headers."""
+
+    isLeaf = True
+
+    def __init__(self, websocket: WebSocketResource) -> None:
+        super().__init__()
+        self._websocket = websocket
+
+    def render(self, request: Request) -> bytes:
+        upgrade = request.getHeader(b"upgrade") or b""
+        if request.method == b"GET" and upgrade.lower() == b"websocket":
+            rendered: bytes = self._websocket.render(request)
+            return rendered
+        request.setResponseCode(426)
+        request.setHeader(b"Upgrade", b"websocket")
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return b"this is chatd's WebSocket endpoint; the page is at /\n"
+
+
 def page_resources() -> dict[bytes, Data]:
     """The shipped files, read once from the package."""
     static = files("chatd.frontends.web") / "static"
@@ -95,6 +117,10 @@ class WebFactory(FrontendFactory):
             autoPingTimeout=PING_TIMEOUT,
             openHandshakeTimeout=self.handshake_timeout,
             closeHandshakeTimeout=5,
+            # A browser that breaks a rule (too big, not UTF-8) is told why with a close
+            # code (1009, 1007) before the connection goes, not just dropped.
+            failByDrop=False,
+            webStatus=False,
             # Compression stays off: it would re-encode every broadcast per browser, and
             # compressing secrets beside attacker text is how CRIME and BREACH work.
             perMessageCompressionAccept=None,
@@ -103,7 +129,7 @@ class WebFactory(FrontendFactory):
         root = Resource()
         for path, resource in page_resources().items():
             root.putChild(path, resource)
-        root.putChild(WEBSOCKET_PATH, WebSocketResource(websocket))
+        root.putChild(WEBSOCKET_PATH, UpgradeOnly(WebSocketResource(websocket)))
         self.site = Site(root, timeout=HTTP_TIMEOUT)
         self.site.requestFactory = SecureRequest
         self.site.displayTracebacks = False

@@ -311,6 +311,8 @@
       case "TopicSet":
       case "RoomChanged": {
         const k = key("room", ev.room);
+        // Our own join is told before the reply to /join: the conversation opens with it.
+        if (ev.type === "Joined" && ev.who === state.me) open("room", ev.room).left = false;
         const conversation = state.conversations.get(k);
         if (!conversation) break;
         if (ev.type === "TopicSet") {
@@ -447,5 +449,6 @@
     status.classList.toggle("down", down);
   }
 
+  updateInputs();
   connect();
 })();
