@@ -1,82 +1,58 @@
-"""A blocking WebSocket client for tests: autobahn's asyncio client on a private event loop.
+"""A WebSocket client for tests: autobahn's Twisted client, on trial's reactor.
 
-``WebSocketClient.connect(port)`` does the opening handshake (with an Origin, or none);
-``send(line)`` sends ``{"line": ...}``; ``read()`` returns the next JSON message the server
-sent, ``reply()`` the next one that is not an event, ``wait_event(pred)`` the first event
-that matches. Every wait has a deadline, and ``closed()`` waits for the server to close.
+(autobahn's asyncio flavour would switch txaio, process-wide, away from Twisted, which the
+daemon's own modules use; so the tests speak Twisted too.) ``connect(port)`` does the opening
+handshake (with an Origin, or none); ``send(line)`` sends ``{"line": ...}``; ``read()`` fires
+with the next JSON message, ``reply()`` with the next one that is not an event,
+``wait_event(pred)`` with the first event that matches, ``closed()`` with what came before
+the server closed and its close code. Every wait has a deadline.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
-import txaio
-from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, DeferredQueue, inlineCallbacks
 
 TIMEOUT = 5.0
-
-
-class _Protocol(WebSocketClientProtocol):
-    inbox: asyncio.Queue[Any]
-
-    def onOpen(self) -> None:
-        self.factory.opened.set_result(self)
-
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        self.inbox.put_nowait(json.loads(payload))
-
-    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        if not self.factory.opened.done():
-            self.factory.opened.set_exception(ConnectionRefusedError(f"{code} {reason}"))
-        self.inbox.put_nowait(("closed", code, reason))
 
 
 class HandshakeRefused(Exception):
     """The server did not accept the opening handshake."""
 
 
+class _Protocol(WebSocketClientProtocol):
+    def onOpen(self) -> None:
+        self.factory.opened.callback(self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.factory.inbox.put(json.loads(payload))
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if not self.factory.opened.called:
+            self.factory.opened.errback(HandshakeRefused(f"{code} {reason}"))
+        self.factory.inbox.put(("closed", code, reason))
+
+
 class WebSocketClient:
-    def __init__(self, loop: asyncio.AbstractEventLoop, protocol: _Protocol) -> None:
-        self.loop = loop
+    def __init__(self, protocol: _Protocol, inbox: DeferredQueue[Any]) -> None:
         self.protocol = protocol
+        self.inbox = inbox
 
-    @classmethod
-    def connect(cls, port: int, origin: str | None = None, path: str = "/ws",
-                max_message: int = 0) -> WebSocketClient:
-        loop = asyncio.new_event_loop()
-        # autobahn schedules its timers through txaio, on txaio's loop: make it this one.
-        txaio.use_asyncio()
-        txaio.config.loop = loop
-        factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}{path}", origin=origin,
-                                         loop=loop)
+    @staticmethod
+    def connect(port: int, origin: str | None = None) -> Deferred[WebSocketClient]:
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws", origin=origin)
         factory.protocol = _Protocol
-        factory.setProtocolOptions(maxFramePayloadSize=max_message,
-                                   maxMessagePayloadSize=max_message)
-        factory.opened = loop.create_future()
-
-        def build() -> _Protocol:
-            protocol = _Protocol()
-            protocol.factory = factory
-            protocol.inbox = asyncio.Queue()
-            return protocol
-
-        async def open_() -> _Protocol:
-            await loop.create_connection(build, "127.0.0.1", port)
-            try:
-                return await asyncio.wait_for(factory.opened, TIMEOUT)
-            except ConnectionRefusedError as error:
-                raise HandshakeRefused(str(error)) from None
-
-        try:
-            protocol = loop.run_until_complete(open_())
-        except BaseException:
-            loop.close()
-            raise
-        return cls(loop, protocol)
+        factory.opened = Deferred()
+        factory.inbox = DeferredQueue()
+        reactor.connectTCP("127.0.0.1", port, factory, timeout=TIMEOUT)  # type: ignore[attr-defined]
+        opened: Deferred[Any] = factory.opened
+        return opened.addTimeout(TIMEOUT, reactor).addCallback(
+            lambda protocol: WebSocketClient(protocol, factory.inbox))
 
     def send(self, line: str, request: object = None) -> None:
         message: dict[str, Any] = {"line": line}
@@ -86,45 +62,43 @@ class WebSocketClient:
 
     def send_raw(self, payload: bytes, binary: bool = False) -> None:
         self.protocol.sendMessage(payload, isBinary=binary)
-        self.loop.run_until_complete(asyncio.sleep(0))
 
-    def read(self, timeout: float = TIMEOUT) -> Any:
-        return self.loop.run_until_complete(
-            asyncio.wait_for(self.protocol.inbox.get(), timeout))
+    def read(self) -> Deferred[Any]:
+        return self.inbox.get().addTimeout(TIMEOUT, reactor)
 
-    def reply(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+    @inlineCallbacks
+    def reply(self) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         """The next message that is not an event (1xx)."""
         while True:
-            message = self.read(timeout)
+            message = yield self.read()
             if isinstance(message, tuple):
                 raise AssertionError(f"closed while waiting for a reply: {message}")
             if not 100 <= message["code"] < 200:
                 return dict(message)
 
-    def command(self, line: str) -> dict[str, Any]:
+    def command(self, line: str) -> Deferred[dict[str, Any]]:
         self.send(line)
         return self.reply()
 
-    def wait_event(self, matches: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    @inlineCallbacks
+    def wait_event(self, matches: Callable[[dict[str, Any]], bool]
+                   ) -> Generator[Deferred[Any], Any, dict[str, Any]]:
         while True:
-            message = self.read()
+            message = yield self.read()
             if isinstance(message, tuple):
                 raise AssertionError(f"closed while waiting for an event: {message}")
             if 100 <= message["code"] < 200 and matches(message):
                 return dict(message)
 
-    def closed(self) -> tuple[list[Any], int | None]:
+    @inlineCallbacks
+    def closed(self) -> Generator[Deferred[Any], Any, tuple[list[Any], int | None]]:
         """Everything read until the server closed, and the close code."""
         seen = []
         while True:
-            message = self.read()
+            message = yield self.read()
             if isinstance(message, tuple):
                 return seen, message[1]
             seen.append(message)
 
     def close(self) -> None:
-        if self.protocol.state != self.protocol.STATE_CLOSED:
-            self.protocol.sendClose(1000)
-            with contextlib.suppress(TimeoutError):
-                self.closed()
-        self.loop.close()
+        self.protocol.dropConnection(abort=True)
