@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
@@ -24,10 +24,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatd.frontends.admission import Network
-from chatd.frontends.interpreter import ICommandClient, Reply
+from chatd.frontends.admission import Admission, Network
+from chatd.frontends.connections import Connections
+from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
 from chatd.frontends.line_codec import Code
-from chatd.frontends.policy import ConnectionPolicy
+from chatd.frontends.policy import ConnectionPolicy, Counters
 from chatd.frontends.web.codec import (
     BadRequest,
     notice_payload,
@@ -35,16 +36,29 @@ from chatd.frontends.web.codec import (
     render_payload,
     reply_payload,
 )
-from chatd.frontends.web.sink import WebSink
+from chatd.frontends.web.options import Options
+from chatd.frontends.web.sink import Prepared, WebSink
 from chatd.kernel import errors
 from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.text import for_log
 
-if TYPE_CHECKING:
-    from chatd.frontends.web.site import WebFactory
-
 log = Logger()
+
+
+class WebFactory(Protocol):
+    """What the browsers of one web frontend share (``chatd.frontends.web.site.WebFactory``)."""
+
+    portal: Any
+    options: Options
+    clock: Any
+    admission: Admission
+    stats: Counters
+    handshake_timeout: float
+    close_grace: float
+    connections: Connections
+    interpreter: LineInterpreter
+    prepared: Prepared
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
