@@ -2,7 +2,7 @@
 """chatbench: a load generator for chatd that opens real loopback sockets and prints figures.
 
 Not part of the test run. See ``bench/README.md`` and ``docs/performance.md`` for how to run
-it and what the figures mean. Scenarios (one subcommand each, ``--protocol line|irc``):
+it and what the figures mean. Scenarios (one subcommand each, ``--protocol line|irc|web``):
 
 * ``fanout``     R rooms x M members, S closed-loop senders with W messages in flight each:
                  deliveries/s, server CPU-seconds (``/proc/PID/stat``), deliveries per server
