@@ -2,7 +2,7 @@
 """chatbench: a load generator for chatd that opens real loopback sockets and prints figures.
 
 Not part of the test run. See ``bench/README.md`` and ``docs/performance.md`` for how to run
-it and what the figures mean. Scenarios (one subcommand each, ``--protocol line|irc``):
+it and what the figures mean. Scenarios (one subcommand each, ``--protocol line|irc|web``):
 
 * ``fanout``     R rooms x M members, S closed-loop senders with W messages in flight each:
                  deliveries/s, server CPU-seconds (``/proc/PID/stat``), deliveries per server
@@ -98,6 +98,7 @@ class Daemon:
         self.data = data or self.dir / "data"
         self.line_port = free_port()
         self.irc_port = free_port()
+        self.web_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.members: subprocess.Popen[bytes] | None = None
         self.members_data: Path | None = None
@@ -108,7 +109,7 @@ class Daemon:
         return self.proc.pid
 
     def port(self, protocol: str) -> int:
-        return self.irc_port if protocol == "irc" else self.line_port
+        return {"irc": self.irc_port, "web": self.web_port}.get(protocol, self.line_port)
 
     def _env(self) -> dict[str, str]:
         source = Path(self.args.source).resolve()
@@ -147,6 +148,7 @@ class Daemon:
             "chatd", "--data", str(self.data),
             "--line", f"tcp:{self.line_port}:interface={HOST}:{backlog}",
             "--irc", f"tcp:{self.irc_port}:interface={HOST}:{backlog}",
+            "--web", f"tcp:{self.web_port}:interface={HOST}:{backlog}",
             "--exempt", "127.0.0.0/8",
             "--default-room-limit", "10000", "--max-room-limit", "10000",
             "--signups-total", "1000000",
@@ -164,6 +166,7 @@ class Daemon:
             try:
                 socket.create_connection((HOST, self.line_port), timeout=1).close()
                 socket.create_connection((HOST, self.irc_port), timeout=1).close()
+                socket.create_connection((HOST, self.web_port), timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -290,7 +293,49 @@ class IrcWire:
         return line.split(b" :", 1)[1]
 
 
-WIRES = {"line": LineWire(), "irc": IrcWire()}
+class WebWire(LineWire):
+    """The web frontend: the line protocol as JSON over a WebSocket (``/ws``). ``WebConn``
+    turns each server frame into one "line" (its JSON payload), so the line logic applies."""
+
+    name = "web"
+    echo = True
+
+    @staticmethod
+    def is_error(line: bytes) -> bool:
+        return line[:9] in (b'{"code":4', b'{"code":5')
+
+    @staticmethod
+    def frame(text: str) -> bytes:
+        """A masked client text frame of ``{"line": text}`` (the zero mask: XOR is a no-op)."""
+        payload = json.dumps({"line": text}).encode()
+        size = len(payload)
+        header = bytes([0x81, 0x80 | size]) if size < 126 else (
+            bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big"))
+        return header + b"\0\0\0\0" + payload
+
+    def guest(self, nick: str) -> tuple[bytes, bytes]:
+        return self.frame(f"/nick {nick}"), b'"code":201'
+
+    def login(self, name: str, password: str) -> tuple[bytes, bytes]:
+        return self.frame(f"/login {name} {password}"), b'"code":201'
+
+    def signup(self, name: str, password: str) -> tuple[bytes, bytes]:
+        return self.frame(f"/signup {name} {password}"), b'"code":201'
+
+    def join(self, room: str) -> tuple[bytes, bytes]:
+        return self.frame(f"/join {room}"), b'"code":200'
+
+    def say(self, room: str, text: str) -> bytes:
+        return self.frame(text)
+
+    @staticmethod
+    def said(line: bytes) -> bytes | None:
+        if not line.startswith(b'{"code":101'):
+            return None
+        return json.loads(line)["event"]["text"].encode()
+
+
+WIRES = {"line": LineWire(), "irc": IrcWire(), "web": WebWire()}
 
 
 # -- client connections ----------------------------------------------------------------------
@@ -311,6 +356,8 @@ class Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.lost = False
         self.last_data = time.monotonic()
+        self.raw = b""
+        self.upgraded = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -320,6 +367,8 @@ class Conn(asyncio.Protocol):
         self._wake()
 
     def data_received(self, data: bytes) -> None:
+        if self.wire.name == "web":
+            data = self._unframe(data)
         if self.mode == "count":
             self.count += data.count(b"\n")
             return
@@ -336,6 +385,37 @@ class Conn(asyncio.Protocol):
                 self.write(b"PONG " + line[5:].rstrip(b"\r") + b"\r\n")
         self.lines.extend(lines)
         self._wake()
+
+    def _unframe(self, data: bytes) -> bytes:
+        """WebSocket: the 101 response dropped, each server frame's payload as one line."""
+        self.raw += data
+        out = []
+        if not self.upgraded:
+            end = self.raw.find(b"\r\n\r\n")
+            if end < 0:
+                return b""
+            self.upgraded = True
+            self.raw = self.raw[end + 4:]
+        raw, at = self.raw, 0
+        while len(raw) - at >= 2:
+            size, start = raw[at + 1] & 0x7F, at + 2
+            if size == 126:
+                if len(raw) - at < 4:
+                    break
+                size, start = int.from_bytes(raw[at + 2:at + 4], "big"), at + 4
+            elif size == 127:
+                if len(raw) - at < 10:
+                    break
+                size, start = int.from_bytes(raw[at + 2:at + 10], "big"), at + 10
+            if len(raw) - start < size:
+                break
+            if raw[at] & 0x0F == 0x9:  # a ping: answer with a (masked) pong
+                self.write(bytes([0x8A, 0x80 | size]) + b"\0\0\0\0" + raw[start:start + size])
+            else:
+                out.append(raw[start:start + size])
+            at = start + size
+        self.raw = raw[at:]
+        return b"".join(line + b"\n" for line in out)
 
     def _wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -392,6 +472,11 @@ async def connect(wire: LineWire | IrcWire, port: int, greeting: bool = True) ->
     _, conn = await asyncio.wait_for(
         loop.create_connection(lambda: Conn(wire), HOST, port), 30
     )
+    if wire.name == "web":
+        conn.write(f"GET /ws HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        await conn.expect(b'"code":220')
     if greeting and wire.name == "line":
         await conn.expect(b"220 ")
     return conn

@@ -1,0 +1,17 @@
+"""The web frontend: a browser client over WebSocket, in the same rooms as everyone else.
+
+``--web ENDPOINT`` serves one twisted.web site (``site``): the page at ``/`` (plain HTML, CSS
+and JavaScript in ``static/``, no build step) and the WebSocket at ``/ws``, on autobahn's
+Twisted WebSocket server. The WebSocket speaks the line protocol in JSON (``codec``), run by
+the same ``LineInterpreter`` and ``ConnectionPolicy`` as a line connection (``protocol``),
+with output through a ``WebSink`` that frames a broadcast once for every browser (``sink``).
+``options`` holds its keys; ``FRONTEND`` (here) is its entry in ``chatd.frontends.registry``.
+"""
+
+from chatd.frontends.entry import Frontend
+from chatd.frontends.web.options import KEYS, Options
+from chatd.frontends.web.site import WebFactory
+
+FRONTEND = Frontend(name="web", keys=KEYS, options=Options.from_settings, factory=WebFactory)
+
+__all__ = ["FRONTEND", "Options", "WebFactory"]

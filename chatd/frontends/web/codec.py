@@ -1,0 +1,75 @@
+"""The web protocol's wire format, with no transport: JSON objects, one per WebSocket message.
+
+It is the line protocol in JSON, one to one: the browser sends ``{"line": "/join lobby"}``
+(what a person would type), and every message it gets back is what a line client would get,
+``{"code": 201, "text": "welcome, ann"}``, with a multi-line reply's continuation lines in
+``lines`` and an event's fields in ``event`` (the event's own ``to_dict``, less the sender's
+session id). ``docs/protocol.md`` has examples. An event's ``text`` is the line protocol's
+rendering of it, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chatd.frontends.interpreter import Reply
+from chatd.frontends.line_codec import Code, render_event
+from chatd.kernel.events import Event, to_dict
+
+# Fields of an event a browser is not told: the sending session's id (used for echo).
+_PRIVATE_FIELDS = ("origin",)
+# Longest request id echoed back, in characters (an id is the client's to choose).
+MAX_ID = 64
+
+
+class BadRequest(ValueError):
+    """A message that is not ``{"line": TEXT}`` (with an optional ``id``)."""
+
+
+def _dump(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def render_payload(event: Event) -> bytes:
+    """An event as one JSON message. Pass this function itself to ``Event.encoded``."""
+    line = render_event(event).decode()  # "CODE TEXT\r\n"
+    fields = to_dict(event)
+    for name in _PRIVATE_FIELDS:
+        fields.pop(name, None)
+    return _dump({"code": int(line[:3]), "event": fields, "text": line[4:-2]})
+
+
+def reply_payload(reply: Reply, request: object = None) -> bytes:
+    """The final reply to a request, echoing its ``id`` if it had one."""
+    message: dict[str, Any] = {"code": int(reply.code), "text": reply.text}
+    if reply.lines:
+        message["lines"] = list(reply.lines)
+    if request is not None:
+        message["id"] = request
+    return _dump(message)
+
+
+def notice_payload(code: Code, text: str) -> bytes:
+    """A message from the connection itself: the greeting (220), a closing notice (109)."""
+    return _dump({"code": int(code), "text": text})
+
+
+def parse_request(payload: bytes) -> tuple[str, object]:
+    """``(line, id)`` from a browser's message; BadRequest says what is wrong with it."""
+    try:
+        message = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest('not JSON; send {"line": TEXT}') from None
+    if not isinstance(message, dict) or not isinstance(message.get("line"), str):
+        raise BadRequest('expected {"line": TEXT}')
+    request = message.get("id")
+    if request is not None and not (
+        (isinstance(request, int) and not isinstance(request, bool) and abs(request) < 2**53)
+        or (isinstance(request, str) and len(request) <= MAX_ID)
+    ):
+        raise BadRequest(f"id must be a number or a string of at most {MAX_ID} characters")
+    line: str = message["line"]
+    if "\n" in line or "\r" in line:
+        raise BadRequest("one line per message: no CR or LF")
+    return line, request

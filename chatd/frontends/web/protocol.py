@@ -1,0 +1,311 @@
+"""One browser: autobahn's WebSocket protocol (the wire) and a ``WebClient`` (the chat side).
+
+``WebProtocol`` is autobahn's Twisted server protocol: it checks the opening handshake (the
+Origin against ``web-origin``, the client's address behind a trusted proxy), caps message
+size, answers pings, and hands each text message to its ``WebClient``. The client is what
+the rest of chatd sees: the mind delivery writes to, the ``ICommandClient`` the
+``LineInterpreter`` serves, and the ``Guarded`` side of a ``ConnectionPolicy`` (admission, the
+login timer, one request at a time, a bounded close), exactly as a line connection is. It is
+a separate object so that none of its names can collide with autobahn's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from autobahn.twisted.websocket import WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
+from twisted.cred.credentials import ICredentials
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chatd.frontends.admission import Admission, Network
+from chatd.frontends.connections import Connections
+from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
+from chatd.frontends.line_codec import Code
+from chatd.frontends.policy import ConnectionPolicy, Counters
+from chatd.frontends.web.codec import (
+    BadRequest,
+    notice_payload,
+    parse_request,
+    render_payload,
+    reply_payload,
+)
+from chatd.frontends.web.options import Options
+from chatd.frontends.web.sink import Prepared, WebSink
+from chatd.kernel import errors
+from chatd.kernel.events import Event, LeaveReason, SessionEnded
+from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.text import for_log
+
+log = Logger()
+
+
+class WebFactory(Protocol):
+    """What the browsers of one web frontend share (``chatd.frontends.web.site.WebFactory``)."""
+
+    portal: Any
+    options: Options
+    clock: Any
+    admission: Admission
+    stats: Counters
+    handshake_timeout: float
+    close_grace: float
+    connections: Connections
+    interpreter: LineInterpreter
+    prepared: Prepared
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether a handshake's Origin may open the WebSocket.
+
+    A browser always sends Origin; a page on another site could otherwise open a WebSocket
+    with the user's network position (cross-site WebSocket hijacking). With ``allowed`` (the
+    ``web-origin`` setting) it must be one of them; without, it must name the host the
+    browser asked for (same origin). No Origin at all is a non-browser client, which no page
+    can make a browser imitate.
+    """
+    if not origin:  # autobahn gives "" when the header is absent
+        return True
+    origin = origin.rstrip("/").lower()
+    if allowed:
+        return origin in allowed
+    parts = urlsplit(origin)
+    return (parts.scheme in ("http", "https") and host is not None
+            and parts.netloc == host.lower())
+
+
+def client_address(peer: str, forwarded: str | None, trusted: tuple[Network, ...]) -> str:
+    """The client's address: the socket's peer, or, when the peer is a trusted proxy, the
+    last address in X-Forwarded-For that is not a trusted proxy itself (the first hop a
+    trusted proxy saw; anything left of it the client could have written)."""
+    if not trusted or forwarded is None or not _within(peer, trusted):
+        return peer
+    for hop in reversed([part.strip() for part in forwarded.split(",")]):
+        try:
+            address = ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a garbled header: believe nothing in it
+        if not any(address in network for network in trusted):
+            return str(address)
+    return peer
+
+
+def _within(host: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+class WebProtocol(WebSocketServerProtocol):
+    """The WebSocket wire; its autobahn factory's ``home`` is the ``WebFactory``."""
+
+    transport: Any  # a TCP or TLS transport, taken over from twisted.web
+    client: WebClient | None = None
+    _host = ""
+    _port: object = ""
+
+    @property
+    def home(self) -> WebFactory:
+        home: WebFactory = self.factory.home
+        return home
+
+    def onConnect(self, request: ConnectionRequest) -> None:
+        options = self.home.options
+        # Per connection, so that a reload's limit applies to new browsers.
+        self.maxMessagePayloadSize = self.maxFramePayloadSize = options.max_message
+        if not origin_allowed(request.origin, request.headers.get("host"), options.origins):
+            self.home.stats.rejected["WebOrigin"] += 1
+            log.info("refused WebSocket from {peer}: origin {origin} not allowed",
+                     peer=self.transport.getPeer(), origin=for_log(str(request.origin), 100))
+            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
+        peer = self.transport.getPeer()
+        self._host = client_address(str(getattr(peer, "host", peer)),
+                                    request.headers.get("x-forwarded-for"),
+                                    options.trusted_proxies)
+        self._port = getattr(peer, "port", "")
+
+    def onOpen(self) -> None:
+        self.client = WebClient(self.home, self, self._host, f"{self._host}:{self._port}")
+        self.client.open()
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        client = self.client
+        if client is None:
+            return
+        if isBinary:
+            # 1003 (unsupported data) is the protocol's own code, which sendClose refuses.
+            self.sendCloseFrame(1003, b"text messages only")
+            return
+        client.received(payload)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            client.lost()
+
+
+@implementer(IChatMind, ICommandClient)
+class WebClient:
+    """A browser as chatd sees it: a mind, a command client, and a policy's guarded side."""
+
+    __slots__ = ("_closed", "_home", "_logout", "_options", "_protocol", "host",
+                 "leave_reason", "peer", "policy", "quit_message", "session", "sink")
+    kind = "web"
+    render = staticmethod(render_payload)
+    echo = True  # like the line protocol: the sender sees its message in order
+
+    def __init__(self, home: WebFactory, protocol: WebProtocol, host: str, peer: str) -> None:
+        self._home = home
+        self._options = home.options
+        self._protocol = protocol
+        self.host = host
+        self.peer = peer
+        self._closed = False
+        self.leave_reason = LeaveReason.LOST
+        self.quit_message = ""
+        self.session: IChatSession | None = None
+        self._logout: Callable[[], None] | None = None
+        self.sink = WebSink(protocol, home.prepared, self._options.max_output,
+                            self._overflowed, self._closing)
+        self.policy: ConnectionPolicy[bytes] = ConnectionPolicy(
+            home, self._options, self, self.sink, host)
+
+    # -- life ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._home.connections.add(self, self.close)
+        if self.policy.open():
+            guests = "/nick NAME to chat as a guest, " if self._options.guests else ""
+            self._send(notice_payload(
+                Code.GREETING, f"chatd ready. {guests}/signup NAME PASSWORD or /login NAME "
+                "PASSWORD for an account, /help for all commands"))
+
+    def close(self, why: str) -> None:
+        """Tell the browser why (109), then close the WebSocket."""
+        self._send(notice_payload(Code.CLOSING, why))
+        self.sink.close()
+
+    def _closing(self) -> None:
+        self.policy.closing()
+
+    def _overflowed(self) -> None:
+        log.warn("dropping web {peer} ({name}): it stopped reading and over {limit} bytes "
+                 "queued", peer=self.peer, name=self.session.name if self.session else
+                 "anonymous", limit=self._options.max_output)
+        self.leave_reason = LeaveReason.SLOW
+        self.sink.abort()
+
+    def lost(self) -> None:
+        self._home.connections.remove(self)
+        self.policy.lost()
+        self._closed = True
+        self.sink.stopProducing()
+        if self.session is not None and self._logout is not None:
+            self.session.quit(self.leave_reason, self.quit_message)
+            self._logout()
+        log.info("web connection from {peer} closed ({who})", peer=self.peer,
+                 who=self.session.name if self.session else "never logged in")
+
+    def login_timeout_text(self) -> str:
+        return f"no login within {self._options.login_timeout:g} seconds; goodbye"
+
+    def too_much_text(self) -> str:
+        return f"more than {self._options.max_bytes_before_login} bytes before logging in"
+
+    def pause_reading(self) -> None:
+        self._protocol.transport.pauseProducing()
+
+    def resume_reading(self) -> None:
+        self._protocol.transport.resumeProducing()
+
+    # -- output --------------------------------------------------------------------------
+
+    @property
+    def write(self) -> Callable[[bytes], None]:
+        return self.sink.write
+
+    def _send(self, payload: bytes) -> None:
+        self.sink.write(payload)
+
+    def deliver(self, event: Event) -> None:
+        if type(event) is SessionEnded:
+            self.close(event.why)
+            return
+        self.sink.write(event.encoded(render_payload))
+
+    # -- input ---------------------------------------------------------------------------
+
+    def received(self, payload: bytes) -> None:
+        if self.policy.received(len(payload)):
+            self.policy.push([payload])
+
+    def handle(self, item: bytes) -> Deferred[None] | None:
+        """One request; a Deferred if its reply is still to come."""
+        try:
+            text, request = parse_request(item)
+        except BadRequest as error:
+            self._home.stats.rejected["WebBadRequest"] += 1
+            self._send(reply_payload(Reply(Code.BAD_SYNTAX, str(error))))
+            return None
+        if len(text.encode()) > self._options.max_line:
+            self._home.stats.rejected["LineTooLong"] += 1
+            self._send(reply_payload(Reply(
+                Code.LINE_TOO_LONG,
+                f"line too long (over {self._options.max_line} bytes); it was ignored"),
+                request))
+            return None
+        answer = self._home.interpreter.feed(self, text)
+        if isinstance(answer, Deferred):
+            answered = answer.addCallback(self._answer, request)
+            return None if answered.called else answered
+        self._answer(answer, request)
+        return None
+
+    def _answer(self, answer: Reply | None, request: object) -> None:
+        if answer is None:
+            return
+        self._send(reply_payload(answer, request))
+        end = answer.end
+        if end is not None:
+            self.leave_reason, self.quit_message = end.reason, end.message
+            if end.notice:
+                self.close(end.notice)
+            else:
+                self.sink.close()
+
+    # -- logging in ----------------------------------------------------------------------
+
+    def log_in(self, credentials: ICredentials) -> Deferred[IChatSession | None]:
+        """Portal login; the session is kept, or given back if the browser left meanwhile."""
+
+        def logged_in(result: tuple[Any, IChatSession, Callable[[], None]]
+                      ) -> IChatSession | None:
+            _, session, logout = result
+            if self._closed:
+                logout()
+                return None
+            self.session = session
+            self._logout = logout
+            self.policy.logged_in()
+            kind = "guest" if session.guest else "account"
+            log.info("{name} logged in ({kind}) from web {peer}", name=session.name,
+                     kind=kind, peer=self.peer)
+            return session
+
+        def refused(failure: Failure) -> Failure:
+            if failure.check(errors.WrongCredentials):
+                self._home.stats.login_failures += 1
+            log.info("login refused from web {peer}: {why}", peer=self.peer,
+                     why=for_log(failure.getErrorMessage(), 200))
+            return failure
+
+        return self._home.portal.login(credentials, self, IChatSession).addCallbacks(
+            logged_in, refused)

@@ -1,0 +1,144 @@
+"""The web frontend's one twisted.web site: the page, its two files, and the WebSocket.
+
+=============  ===================================================
+``/``          the browser client (``static/index.html``)
+``/app.js``    its script; ``/app.css`` its styles; ``/favicon.svg``
+``/ws``        the WebSocket speaking the JSON protocol
+=============  ===================================================
+
+Nothing else is served: no directory listings, no other files. Every HTTP response carries
+the security headers (``SECURITY_HEADERS``: a Content-Security-Policy with no inline script
+or style and ``frame-ancestors 'none'``, nosniff, no referrer), and HSTS over https.
+``WebFactory`` is the frontend's factory as the tap sees it (portal, options, connections);
+it hands each connection to the site.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory
+from twisted.cred.portal import Portal
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+from twisted.web.static import Data
+
+from chatd.frontends.admission import Admission
+from chatd.frontends.connection import FrontendFactory
+from chatd.frontends.interpreter import LineInterpreter
+from chatd.frontends.policy import Counters
+from chatd.frontends.web.options import Options
+from chatd.frontends.web.protocol import WebProtocol
+from chatd.frontends.web.sink import Prepared
+
+WEBSOCKET_PATH = b"ws"
+PAGES = {
+    b"": ("index.html", "text/html; charset=utf-8"),
+    b"app.js": ("app.js", "text/javascript; charset=utf-8"),
+    b"app.css": ("app.css", "text/css; charset=utf-8"),
+    b"favicon.svg": ("favicon.svg", "image/svg+xml"),
+}
+SECURITY_HEADERS = {
+    b"Content-Security-Policy": (
+        b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        b"img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    b"X-Content-Type-Options": b"nosniff",
+    b"Referrer-Policy": b"no-referrer",
+    b"X-Frame-Options": b"DENY",
+    b"Cross-Origin-Opener-Policy": b"same-origin",
+    b"Cross-Origin-Resource-Policy": b"same-origin",
+    b"Permissions-Policy": b"camera=(), microphone=(), geolocation=()",
+    b"Cache-Control": b"no-cache",
+}
+HSTS = b"max-age=31536000"
+# Seconds an HTTP connection may sit idle (the WebSocket, once open, has pings instead).
+HTTP_TIMEOUT = 30
+# WebSocket keep-alive: a ping this often, and the browser dropped if it does not answer.
+PING_INTERVAL = 30.0
+PING_TIMEOUT = 20.0
+
+
+class SecureRequest(Request):
+    """A request whose every response, errors included, carries the security headers."""
+
+    def process(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.setHeader(name, value)
+        if self.isSecure():
+            self.setHeader(b"Strict-Transport-Security", HSTS)
+        super().process()
+
+
+class UpgradeOnly(Resource):
+    """The WebSocket path: an upgrade goes to autobahn; any other request is answered here
+    (426), so that it too carries the security headers."""
+
+    isLeaf = True
+
+    def __init__(self, websocket: WebSocketResource) -> None:
+        super().__init__()
+        self._websocket = websocket
+
+    def render(self, request: Request) -> bytes:
+        upgrade = request.getHeader(b"upgrade") or b""
+        if request.method == b"GET" and upgrade.lower() == b"websocket":
+            rendered: bytes = self._websocket.render(request)
+            return rendered
+        request.setResponseCode(426)
+        request.setHeader(b"Upgrade", b"websocket")
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return b"this is chatd's WebSocket endpoint; the page is at /\n"
+
+
+def page_resources() -> dict[bytes, Data]:
+    """The shipped files, read once from the package."""
+    static = files("chatd.frontends.web") / "static"
+    return {path: Data(static.joinpath(name).read_bytes(), kind)
+            for path, (name, kind) in PAGES.items()}
+
+
+class WebFactory(FrontendFactory):
+    options: Options
+
+    def __init__(self, portal: Portal, options: Options, clock: IReactorTime,
+                 admission: Admission, stats: Counters, **limits: float) -> None:
+        super().__init__(portal, options, clock, admission, stats, **limits)
+        self.interpreter = LineInterpreter(stats)
+        websocket = WebSocketServerFactory()
+        websocket.protocol = WebProtocol
+        websocket.home = self  # type: ignore[attr-defined]
+        websocket.setProtocolOptions(
+            maxFramePayloadSize=options.max_message,
+            maxMessagePayloadSize=options.max_message,
+            autoPingInterval=PING_INTERVAL,
+            autoPingTimeout=PING_TIMEOUT,
+            openHandshakeTimeout=self.handshake_timeout,
+            closeHandshakeTimeout=5,
+            # A browser that breaks a rule (too big, not UTF-8) is told why with a close
+            # code (1009, 1007) before the connection goes, not just dropped.
+            failByDrop=False,
+            webStatus=False,
+            # Compression stays off: it would re-encode every broadcast per browser, and
+            # compressing secrets beside attacker text is how CRIME and BREACH work.
+            perMessageCompressionAccept=None,
+        )
+        self.prepared = Prepared(websocket)
+        root = Resource()
+        for path, resource in page_resources().items():
+            root.putChild(path, resource)
+        root.putChild(WEBSOCKET_PATH, UpgradeOnly(WebSocketResource(websocket)))
+        self.site = Site(root, timeout=HTTP_TIMEOUT)
+        self.site.requestFactory = SecureRequest
+        self.site.displayTracebacks = False
+
+    def startFactory(self) -> None:
+        self.site.doStart()
+
+    def stopFactory(self) -> None:
+        self.site.doStop()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self.site.buildProtocol(addr)

@@ -1,0 +1,157 @@
+"""The web frontend of the real daemon, over loopback, with autobahn's WebSocket client.
+
+The JSON protocol beside a line user in the same room; the handshake's Origin check; the
+message size limit; the message rate limit and its disconnect for flooding; the page and its
+security headers.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import tempfile
+from pathlib import Path
+
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial import unittest
+
+from tests.integration.harness import Daemon, guest
+from tests.integration.test_web_browser import web_port
+from tests.integration.websocket_client import HandshakeRefused, WebSocketClient
+
+
+class WebDaemonTests(unittest.TestCase):
+    extra: tuple[str, ...] = ()
+    exempt = True
+
+    def setUp(self) -> None:
+        data = tempfile.TemporaryDirectory(prefix="chatd-web-")
+        self.addCleanup(data.cleanup)
+        self.daemon = Daemon(Path(data.name), ["--web", "tcp:0:interface=127.0.0.1",
+                                               "--web-max-message", "1024", *self.extra],
+                             exempt=self.exempt).start()
+        self.addCleanup(self.daemon.cleanup)
+        self.port = web_port(self.daemon)
+        self.origin = f"http://127.0.0.1:{self.port}"
+
+    @inlineCallbacks
+    def browser(self, name: str | None = None):  # type: ignore[no-untyped-def]
+        client = yield WebSocketClient.connect(self.port, origin=self.origin)
+        self.addCleanup(client.close)
+        self.assertEqual((yield client.read())["code"], 220)
+        if name is not None:
+            self.assertEqual((yield client.command(f"/nick {name}"))["code"], 201)
+        return client
+
+
+class ProtocolTests(WebDaemonTests):
+    @inlineCallbacks
+    def test_a_browser_logs_in_and_talks_with_a_line_user(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser())
+        signed = (yield web.command("/signup ann correct-horse"))
+        self.assertEqual(signed, {"code": 201, "text": "welcome, ann: your account is created "
+                                                      "and you are logged in"})
+        self.assertEqual((yield web.command("/join lobby"))["code"], 200)
+        line = guest(self.daemon, "carol")
+        line.ok("/join lobby")
+        joined = (yield web.wait_event(lambda m: m["event"]["type"] == "Joined"
+                                and m["event"]["who"] == "carol"))
+        self.assertEqual((joined["code"], joined["text"]), (103, "[lobby] carol joined"))
+        line.send("hi ann")
+        said = (yield web.wait_event(lambda m: m["event"]["type"] == "Said"))
+        self.assertEqual(said["code"], 101)
+        self.assertEqual(said["text"], "[lobby] <carol> hi ann")
+        self.assertEqual({k: said["event"][k] for k in ("room", "sender", "text", "action")},
+                         {"room": "lobby", "sender": "carol", "text": "hi ann", "action": False})
+        self.assertNotIn("origin", said["event"])  # the sender's session id stays inside
+        web.send("hello carol")
+        yield web.wait_event(lambda m: m["text"] == "[lobby] <ann> hello carol")  # its echo
+        self.assertEqual(str(line.wait_event(lambda e: "hello carol" in e.text)),
+                         "101 [lobby] <ann> hello carol")
+        web.send("/msg carol psst", request="m1")
+        self.assertEqual((yield web.reply()), {"code": 200, "text": "sent to carol", "id": "m1"})
+        self.assertEqual(str(line.wait_event(lambda e: e.code == 102)), "102 *ann* psst")
+        line.close()
+
+    @inlineCallbacks
+    def test_replies_mirror_the_line_protocol_with_their_continuation_lines(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        yield web.command("/join lobby")
+        who = (yield web.command("/who"))
+        self.assertEqual(who, {"code": 211, "text": "1 member in lobby", "lines": ["ann"]})
+        self.assertEqual((yield web.command("/frobnicate"))["code"], 400)
+        self.assertEqual((yield web.command("/quit"))["code"], 221)
+        _, code = (yield web.closed())
+        self.assertEqual(code, 1000)
+
+    @inlineCallbacks
+    def test_a_message_that_is_not_a_line_request_gets_400(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        web.send_raw(b"not json")
+        self.assertEqual((yield web.reply())["code"], 400)
+        web.send_raw(json.dumps({"text": "hi"}).encode())
+        self.assertEqual((yield web.reply())["code"], 400)
+        web.send_raw(json.dumps({"line": "hi\n/quit"}).encode())
+        self.assertEqual((yield web.reply())["code"], 400)
+
+    @inlineCallbacks
+    def test_a_page_on_another_site_cannot_open_the_websocket(self):  # type: ignore[no-untyped-def]
+        for origin in ("http://evil.example", f"http://127.0.0.1:{self.port + 1}", "null"):
+            yield self.assertFailure(WebSocketClient.connect(self.port, origin=origin),
+                                     HandshakeRefused)
+        yield self.browser("ann")  # the page's own origin is let in
+
+    @inlineCallbacks
+    def test_a_message_over_the_size_limit_closes_the_connection(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        web.send(json.dumps({"line": "x" * 2000}))
+        _, code = (yield web.closed())
+        self.assertEqual(code, 1009)
+
+    @inlineCallbacks
+    def test_binary_messages_are_refused(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        web.send_raw(b"\x00\x01", binary=True)
+        _, code = (yield web.closed())
+        self.assertEqual(code, 1003)
+
+    def test_the_page_and_every_response_carry_the_security_headers(self) -> None:
+        for path in ("/", "/app.js", "/app.css", "/no-such-page", "/ws"):
+            with self.subTest(path=path):
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", path)
+                response = connection.getresponse()
+                body = response.read()
+                connection.close()
+                csp = response.getheader("Content-Security-Policy") or ""
+                self.assertIn("frame-ancestors 'none'", csp)
+                self.assertNotIn("unsafe-inline", csp)
+                self.assertEqual(response.getheader("X-Content-Type-Options"), "nosniff")
+                self.assertEqual(response.getheader("Referrer-Policy"), "no-referrer")
+                if path == "/":
+                    self.assertEqual(response.status, 200)
+                    self.assertNotIn(b"<script>", body)  # no inline script
+                    self.assertNotIn(b"<style", body)
+                if path == "/app.js":
+                    self.assertNotIn(b"innerHTML", body)
+
+
+class FloodTests(WebDaemonTests):
+    exempt = False  # loopback is limited here, as any address
+    extra = ("--messages-burst", "3", "--messages-per-second", "0.01", "--flood-strikes", "4")
+
+    @inlineCallbacks
+    def test_a_flooding_browser_is_rate_limited_then_disconnected(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        yield web.command("/join lobby")
+        for number in range(3):
+            web.send(f"message {number}")
+            self.assertEqual((yield web.read())["code"], 101)  # its own echo
+        web.send("one too many")
+        self.assertEqual((yield web.reply())["code"], 429)
+        for number in range(3):
+            web.send(f"more {number}")
+        seen, code = (yield web.closed())
+        self.assertEqual([m["code"] for m in seen if m["code"] >= 200], [429, 429, 429])
+        self.assertIn({"code": 109, "text": "disconnected for flooding"}, seen)
+        self.assertEqual(code, 1000)
