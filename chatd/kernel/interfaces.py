@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from chatd.kernel.events import Event, LeaveReason
     from chatd.kernel.records import Account, RoomRecord
-    from chatd.kernel.views import RoomView, ServerView, UserView
+    from chatd.kernel.views import RoomView, ServerView, TokenView, UserView
 
 
 class IBusListener(Interface):
@@ -113,8 +113,13 @@ class IChatSession(Interface):
     def join(name: str, password: str | None = None) -> Deferred[RoomView]:
         """Join (or create a temporary) room and make it current."""
 
-    def leave(name: str | None = None) -> RoomView:
-        """Leave a room."""
+    def leave(name: str | None = None, reason: LeaveReason = ..., message: str = ""
+              ) -> RoomView:
+        """Leave a room; the room hears ``reason`` (by default: left) and ``message``."""
+
+    def token(name: str) -> TokenView:
+        """A new token for a room this session is in (NotInRoom), for its UDP channel. It
+        ends when it expires, when the user leaves the room, or when this session ends."""
 
     def create(name: str, limit: int | None, password: str | None) -> Deferred[RoomView]:
         """Create a persistent room this account owns, and join it."""
@@ -145,6 +150,21 @@ class IChatSession(Interface):
 
     def quit(reason: LeaveReason = ..., message: str = "") -> None:
         """End this session; the first reason given is the one the rooms hear."""
+
+
+class ITokenSeat(Interface):
+    """The avatar a valid room token logs in as (``chatd.kernel.credentials.TokenUse``): a
+    session's seat in one room, for as long as the token lasts. The realm attaches the mind
+    given with the login to delivery, and the logout it returns detaches it."""
+
+    session = Attribute("IChatSession: the session the token was issued to.")
+    room = Attribute("str: the room's display name.")
+    token = Attribute("str: the token.")
+    expires = Attribute("float: when it expires (the server clock's seconds).")
+    ended = Attribute("bool: whether it has ended (expired, left, logged out).")
+
+    def watch(ended: Callable[[str], None]) -> None:
+        """Call ``ended(why)`` once, when the token ends (at once if it has)."""
 
 
 class IPasswordHasher(Interface):
