@@ -74,6 +74,7 @@ class ICommandClient(Interface):
     session = Attribute("IChatSession | None: the client's session, once logged in.")
     host = Attribute("str: the client's address, which its credentials carry.")
     peer = Attribute("str: where the client is, for logs.")
+    udp_port = Attribute("int | None: the UDP channel's port a /token names; None: it is off.")
 
     def log_in(credentials: ICredentials) -> Deferred[IChatSession | None]:
         """Log in through the frontend's portal and keep the session; None if the client
@@ -230,6 +231,16 @@ def _help(*_: object) -> Reply:
     return Reply(Code.HELP, "end of help", lines)
 
 
+def _token(client: ICommandClient, name: str) -> Reply:
+    """``230 ROOM TOKEN PORT SECONDS``: what the UDP channel needs, in a fixed shape."""
+    session = _session(client)
+    port = client.udp_port
+    if port is None:
+        raise errors.NotAllowed("this server has no UDP channel")
+    token = session.token(name)
+    return Reply(Code.TOKEN, f"{token.room} {token.token} {port} {token.lifetime:g}")
+
+
 def _bye(_: None, message: str = "") -> Reply:
     return Reply(Code.BYE, "bye", end=Ending(LeaveReason.QUIT, message))
 
@@ -290,6 +301,8 @@ COMMANDS: dict[str, Command] = {
     "passwd": Command(lambda session, old, new: session.change_password(old, new),
                       "/passwd OLD NEW", "change your password", 2, 2,
                       done=_ok("password changed")),
+    "token": Command(_token, "/token ROOM", "a token to speak in ROOM over UDP (230 ROOM TOKEN "
+                     "PORT SECONDS)", 1, 1, named=False, done=lambda answer, *_: answer),
     "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
                     named=False, done=_bye),
 }

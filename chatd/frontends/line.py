@@ -29,6 +29,7 @@ from chatd.frontends.entry import Frontend
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
 from chatd.frontends.line_codec import DEFAULT_PORT, Code, TooLong, render_event, reply
 from chatd.frontends.policy import Counters
+from chatd.frontends.udp import token_port
 from chatd.kernel import errors
 from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
@@ -50,6 +51,7 @@ class Options:
     login_timeout: float = DEFAULTS["login-timeout"]
     max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
     direct_send: bool = DEFAULTS["direct-send"]
+    udp_port: int | None = None  # the UDP channel's, for /token; None: off
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -61,6 +63,7 @@ class Options:
             login_timeout=settings.login_timeout,
             max_bytes_before_login=settings.max_bytes_before_login,
             direct_send=settings.direct_send,
+            udp_port=token_port(settings),
         )
 
 
@@ -99,6 +102,11 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def activity(self) -> None:
         self.resetTimeout()
+
+    @property
+    def udp_port(self) -> int | None:
+        port: int | None = self._options.udp_port
+        return port
 
     def too_much_text(self) -> str:
         return super().too_much_text() + "; goodbye"

@@ -44,6 +44,7 @@ class Code(enum.IntEnum):
     ROOMS = 210
     MEMBERS = 211
     HELP = 214
+    TOKEN = 230
     GREETING = 220
     BYE = 221
     # Replies: the client's mistake.

@@ -7,7 +7,7 @@ reload each one.
 
 from __future__ import annotations
 
-from chatd.frontends import irc, line
+from chatd.frontends import irc, line, udp
 from chatd.frontends.entry import Frontend
 
-FRONTENDS: tuple[Frontend, ...] = (line.FRONTEND, irc.FRONTEND)
+FRONTENDS: tuple[Frontend, ...] = (line.FRONTEND, irc.FRONTEND, udp.FRONTEND)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatd.frontends.udp import token_port
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Settings, listeners
 
@@ -25,6 +26,7 @@ class Options:
     login_timeout: float = DEFAULTS["login-timeout"]
     max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
     direct_send: bool = DEFAULTS["direct-send"]
+    udp_port: int | None = None  # the UDP channel's, for TOKEN; None: off
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
@@ -37,4 +39,5 @@ class Options:
             login_timeout=settings.login_timeout,
             max_bytes_before_login=settings.max_bytes_before_login,
             direct_send=settings.direct_send,
+            udp_port=token_port(settings),
         )

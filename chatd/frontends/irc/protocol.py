@@ -250,6 +250,10 @@ class IRCProtocol(ChatConnection):
     def motd(self) -> tuple[str, ...]:
         return self._options.motd
 
+    @property
+    def udp_port(self) -> int | None:
+        return self._options.udp_port
+
     def client(self) -> str:
         """How numerics address this client: its nick, or ``*`` before it has one."""
         # A nick is only accepted once it logs in, so until then the client is "*".
