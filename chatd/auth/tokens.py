@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.core.tokens import Grant, Tokens
@@ -22,11 +23,14 @@ class TokenChecker:
 
     def __init__(self, tokens: Tokens) -> None:
         self._tokens = tokens
+        # One refusal for every bad token: a flood of them costs no traceback each.
+        self._refusal = Failure(WrongCredentials("unknown, ended or expired token, or not "
+                                                 "this room's"))
 
     def requestAvatarId(  # type: ignore[override]
         self, credentials: ITokenCredentials
     ) -> Deferred[Grant]:
         grant = self._tokens.find(credentials.token)
         if grant is None or grant.room_key != fold(credentials.room):
-            return fail(WrongCredentials("unknown, ended or expired token, or not this room's"))
+            return fail(self._refusal)
         return succeed(grant)

@@ -25,6 +25,9 @@ from chatd.kernel.events import Event, Said
 
 # C0 and C1 controls and DEL: never in a room name, a token or a message.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# What the server's tokens look like (``secrets.token_urlsafe``): anything else is refused
+# here, before the token is looked up.
+_TOKEN = re.compile(rb"[A-Za-z0-9_-]{16,64}")
 COOKIE_MARK = "\x00"
 ACTION = "/me "
 
@@ -65,14 +68,17 @@ def parse(data: bytes, max_size: int) -> Datagram:
     end = 2 + room_length + token_length
     if room_length == 0 or token_length == 0 or end > size:
         raise Invalid("Lengths")
+    token_bytes = data[2 + room_length:end]
+    if _TOKEN.fullmatch(token_bytes) is None:
+        raise Invalid("TokenShape")
     try:
         room = data[2:2 + room_length].decode("utf-8")
-        token = data[2 + room_length:end].decode("ascii")
         text = data[end:].decode("utf-8")
     except UnicodeDecodeError:
         raise Invalid("BadEncoding") from None
-    if _CONTROL.search(room) or _CONTROL.search(token):
+    if _CONTROL.search(room):
         raise Invalid("Control")
+    token = token_bytes.decode("ascii")
     if text.startswith(COOKIE_MARK):
         cookie = text[1:]
         if not cookie or _CONTROL.search(cookie):
