@@ -167,7 +167,7 @@ class UdpChannel(TestCase):
                          [(room, "", f"you are in {room} over UDP")])
 
     def test_a_validated_member_talks_with_a_line_member_both_ways(self) -> None:
-        line, token = self.member("uma")
+        _, token = self.member("uma")
         other = self.world.connect()
         other.send("/nick lena", "/join lobby")
         self.validate(token)
@@ -241,7 +241,7 @@ class UdpChannel(TestCase):
 
     def test_a_silent_member_leaves_the_room_and_the_room_is_told(self) -> None:
         frontend = self.make(Options(idle_timeout=30))
-        line, token = self.member("uma")
+        _, token = self.member("uma")
         other = self.world.connect()
         other.send("/nick lena", "/join lobby")
         self.validate(token, frontend=frontend)
@@ -269,7 +269,7 @@ class UdpChannel(TestCase):
 
     def test_a_message_too_fast_is_refused_with_a_notice(self) -> None:
         self.world.server.limits = type(self.world.server.limits)(messages_burst=1)
-        line, token = self.member("uma")
+        _, token = self.member("uma")
         self.validate(token)
         self.send(encode("lobby", token, "one"))
         sent = self.send(encode("lobby", token, "two"))

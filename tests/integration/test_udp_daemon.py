@@ -13,7 +13,7 @@ import time
 import unittest
 from pathlib import Path
 
-from tests.integration.harness import Daemon, LineClient, guest
+from tests.integration.harness import Daemon, LineClient, daemon_env, guest
 from tests.integration.test_irc_daemon import IrcSocket, irc_port
 from tests.integration.udp import UdpClient, decode, encode, free_udp_port
 
@@ -232,6 +232,36 @@ class UdpDaemonTests(unittest.TestCase):
         udp.wait("lobby", "uma", "still here")
         # Counted, but the log is not flooded (one line per 10 seconds at most).
         self.assertLessEqual(daemon.run_log().count("invalid UDP datagrams"), 3)
+
+    def test_the_bundled_client_chats_over_udp(self) -> None:
+        daemon = self.start()
+        other = guest(daemon, "lena")
+        self.addCleanup(other.close)
+        other.ok("/join lobby")
+        client = subprocess.Popen(
+            [sys.executable, "-m", "chatd_client", "--udp", "--raw", "--wait", "1",
+             "127.0.0.1", str(daemon.port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=daemon_env())
+        self.addCleanup(client.kill)
+        assert client.stdin is not None and client.stdout is not None
+        client.stdin.write(b"/nick uma\n/join lobby\n")
+        client.stdin.flush()
+        deadline = time.monotonic() + 10
+        while "uma speaks in lobby over UDP" not in daemon.run_log():
+            self.assertLess(time.monotonic(), deadline, daemon.run_log())
+            time.sleep(0.05)
+        client.stdin.write(b"hello over udp\n")
+        client.stdin.flush()
+        other.wait_event("101 [lobby] <uma> hello over udp")
+        other.send("hi back")
+        client.stdin.close()
+        self.assertEqual(client.wait(15), 0)
+        lines = client.stdout.read().decode().splitlines()
+        self.assertIn("100 [lobby] you are in lobby over UDP", lines)
+        # Each message once: the datagram shown, its TCP copy not.
+        self.assertEqual(lines.count("101 [lobby] <lena> hi back"), 1)
+        self.assertEqual(lines.count("101 [lobby] <uma> hello over udp"), 1)
 
     def test_udp_is_off_unless_asked_for(self) -> None:
         data = tempfile.TemporaryDirectory(prefix="chatd-it-udp-")
