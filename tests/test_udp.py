@@ -8,9 +8,13 @@ from pathlib import Path
 
 from hypothesis import example, given
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
+from test_irc import IRCClient, find
 from twisted.internet.endpoints import serverFromString
 from twisted.trial.unittest import TestCase
 
+from chatd.frontends.irc import IRCFactory
+from chatd.frontends.irc import Options as IrcOptions
 from chatd.frontends.line import Options as LineOptions
 from chatd.frontends.udp import Options, UdpFrontend, token_port
 from chatd.frontends.udp.codec import (
@@ -23,6 +27,7 @@ from chatd.frontends.udp.codec import (
 )
 from chatd.frontends.udp.endpoint import UDPServerEndpoint, UDPServerParser, udp_port
 from chatd.kernel.settings import Settings
+from chatd.metrics import ChatCollector
 
 from fakes import Client, World
 from tests.fuzz_support import CONTROL
@@ -288,3 +293,58 @@ class UdpChannel(TestCase):
         self.assertEqual(line.send("/token elsewhere")[0].split(" ")[0], "404")
         line.send("/join other", "/leave other")
         self.assertEqual(line.send("/token lobby2")[0].split(" ")[0], "404")
+
+    def test_a_validated_address_can_not_speak_in_another_room_with_its_token(self) -> None:
+        line, token = self.member("uma")
+        line.send("/join other")
+        self.validate(token)
+        self.send(encode("other", token, "wrong room"))
+        self.assertNotIn("101 [other] <uma> wrong room", line.read())
+        self.assertEqual(self.world.server.stats.rejected["UdpWrongRoom"], 1)
+        self.send(encode("LOBBY", token, "folded name"))
+        self.assertIn("101 [lobby] <uma> folded name", line.read())
+
+    def test_a_cookie_sent_again_is_answered_again(self) -> None:
+        _, token = self.member("uma")
+        self.validate(token)
+        sent = self.send(encode("lobby", token, "\x00whatever"))
+        self.assertEqual([fields(data) for data, _ in sent],
+                         [("lobby", "", "you are in lobby over UDP")])
+
+    def test_the_metrics_count_udp_members_and_dropped_datagrams(self) -> None:
+        _, token = self.member("uma")
+        self.validate(token)
+        self.send(b"\x01")
+        registry = CollectorRegistry()
+        registry.register(ChatCollector(self.world.server, {"udp": self.frontend}))
+        text = generate_latest(registry).decode()
+        self.assertIn('chatd_connections{protocol="udp"} 1.0', text)
+        self.assertIn('chatd_sessions{protocol="udp"} 1.0', text)
+        self.assertIn('chatd_rejected_inputs_total{reason="UdpShort"} 1.0', text)
+
+    def test_at_shutdown_each_member_is_told_why(self) -> None:
+        _, token = self.member("uma")
+        self.validate(token)
+        done = self.frontend.connections.shutdown("the server is shutting down")
+        self.assertEqual(fields(self.transport.take()[-1][0])[2], "the server is shutting down")
+        self.assertTrue(done.called)
+        self.assertEqual(self.frontend.members, {})
+
+    def test_irc_token_is_answered_with_a_notice(self) -> None:
+        world = self.world
+        for port in (7778, None):
+            factory = IRCFactory(world.portal, IrcOptions(udp_port=port), world.clock,
+                                 world.admission, world.server.stats)
+            irc = IRCClient(factory)
+            nick = f"ivan{port or 0}"
+            irc.send(f"NICK {nick}", f"USER {nick} 0 * :Ivan", "JOIN #lobby")
+            lines = irc.send("TOKEN #lobby")
+            if port is None:
+                self.assertNotIn("NOTICE", [command for _, command, _ in lines])
+                continue
+            word, channel, token, got_port, lifetime = find(lines, "NOTICE")[1].split(" ")
+            self.assertEqual((word, channel, got_port, lifetime),
+                             ("TOKEN", "#lobby", "7778", "3600"))
+            self.validate(token)
+            irc.send("PRIVMSG #elsewhere :x")
+            self.assertEqual(find(irc.send("TOKEN #elsewhere"), "403")[1], "#elsewhere")

@@ -22,7 +22,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.internet.task import LoopingCall
 
-# Seconds between keep-alives of an open room (the server drops a silent member).
+# Seconds between keep-alives (the server drops a silent member; a room not yet open asks
+# for its challenge again).
 KEEPALIVE = 20.0
 OPEN = "you are in {room} over UDP"
 ACTION = "/me "
@@ -97,7 +98,9 @@ class UdpChannel(DatagramProtocol):
             self.transport.write(encode(room, token, message), (self._host, port))
 
     def _keep(self) -> None:
-        for room in list(self.open):
+        """A keep-alive for every room with a token: for an open room it keeps the member;
+        for one not open yet (the challenge or its answer lost) it asks again."""
+        for room in list(self._tokens):
             self._send(room, "")
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:

@@ -80,6 +80,10 @@ class UdpMember:
         return self
 
     @property
+    def room(self) -> str:
+        return self._room
+
+    @property
     def host(self) -> str:
         return self.address[0]
 
@@ -138,6 +142,10 @@ class UdpMember:
     def heard(self, datagram: Datagram) -> None:
         """A datagram from this member's address with its token."""
         self._arm()
+        if datagram.kind is Kind.COOKIE:
+            # The client did not hear that it is in (a datagram lost): say it again.
+            self.send(notice(self._room, f"you are in {self._room} over UDP"))
+            return
         if datagram.kind is not Kind.MESSAGE:
             return
         text, action = datagram.text, False

@@ -31,6 +31,7 @@ from chatd.frontends.udp.cookies import Address, Cookies
 from chatd.frontends.udp.member import UdpMember
 from chatd.kernel.credentials import TokenUse
 from chatd.kernel.interfaces import ITokenSeat
+from chatd.kernel.names import fold
 from chatd.kernel.text import for_log
 
 log = Logger()
@@ -82,6 +83,9 @@ class UdpFrontend(FrontendFactory):
             return
         member = self.members.get((address, datagram.token))
         if member is not None:
+            if datagram.room != member.room and fold(datagram.room) != fold(member.room):
+                self.invalid("WrongRoom", address)
+                return
             member.heard(datagram)
             return
         credentials = TokenUse(datagram.token, datagram.room, address[0])
@@ -106,8 +110,6 @@ class UdpFrontend(FrontendFactory):
             self.invalid("BadCookie", address)
             return
         key = (address, seat.token)
-        if key in self.members:  # a second echo of the same cookie
-            return
         options = self.options
         if len(self.members) >= options.max_members or \
                 self.per_host[address[0]] >= options.members_per_address:
