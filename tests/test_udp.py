@@ -348,3 +348,16 @@ class UdpChannel(TestCase):
             self.validate(token)
             irc.send("PRIVMSG #elsewhere :x")
             self.assertEqual(find(irc.send("TOKEN #elsewhere"), "403")[1], "#elsewhere")
+
+    def test_a_token_validated_from_a_new_address_moves_its_member_there(self) -> None:
+        line, token = self.member("uma")
+        self.validate(token)
+        moved = (ADDRESS[0], 40001)  # the NAT gave the client another port
+        [(answer, _)] = self.send(encode("lobby", token, ""), moved)
+        sent = self.send(encode("lobby", token, fields(answer)[2]), moved)
+        self.assertEqual([(fields(data)[2], to) for data, to in sent],
+                         [(f"this token is in use from {moved[0]}:{moved[1]} now", ADDRESS),
+                          ("you are in lobby over UDP", moved)])
+        self.assertEqual([m.address for m in self.frontend.connections], [moved])
+        line.send("still one copy")
+        self.assertEqual([to for _, to in self.transport.take()], [moved])

@@ -50,6 +50,9 @@ class UdpFrontend(FrontendFactory):
         super().__init__(portal, options, clock, admission, stats, **limits)
         self.cookies = Cookies(clock)
         self.members: dict[tuple[Address, str], UdpMember] = {}
+        # One member per token: validating a token from a new address (a NAT that changed
+        # the client's port) stops the member at the old one.
+        self.by_token: dict[str, UdpMember] = {}
         self.per_host: Counter[str] = Counter()
         self._dropped = 0
         self._last_log = float("-inf")
@@ -110,6 +113,9 @@ class UdpFrontend(FrontendFactory):
             self.invalid("BadCookie", address)
             return
         key = (address, seat.token)
+        moved = self.by_token.get(seat.token)
+        if moved is not None:
+            moved.ended(f"this token is in use from {address[0]}:{address[1]} now")
         options = self.options
         if len(self.members) >= options.max_members or \
                 self.per_host[address[0]] >= options.members_per_address:
@@ -117,6 +123,7 @@ class UdpFrontend(FrontendFactory):
             return
         member = UdpMember(self, transport, address, seat)
         self.members[key] = member
+        self.by_token[seat.token] = member
         self.per_host[address[0]] += 1
         self.connections.add(member, lambda why: member.ended(why))
         credentials = TokenUse(seat.token, seat.room, address[0])
@@ -135,6 +142,8 @@ class UdpFrontend(FrontendFactory):
     def gone(self, member: UdpMember) -> None:
         """A member stopped (its token ended, idle, or the server closing)."""
         key = (member.address, member.token)
+        if self.by_token.get(member.token) is member:
+            del self.by_token[member.token]
         if self.members.get(key) is member:
             del self.members[key]
             self.per_host[member.host] -= 1
