@@ -297,12 +297,14 @@ class UdpChannel(TestCase):
     def test_a_validated_address_can_not_speak_in_another_room_with_its_token(self) -> None:
         line, token = self.member("uma")
         line.send("/join other")
+        other = self.world.connect()
+        other.send("/nick lena", "/join lobby", "/join other")
         self.validate(token)
         self.send(encode("other", token, "wrong room"))
-        self.assertNotIn("101 [other] <uma> wrong room", line.read())
+        self.assertNotIn("101 [other] <uma> wrong room", other.read())
         self.assertEqual(self.world.server.stats.rejected["UdpWrongRoom"], 1)
         self.send(encode("LOBBY", token, "folded name"))
-        self.assertIn("101 [lobby] <uma> folded name", line.read())
+        self.assertIn("101 [lobby] <uma> folded name", other.read())
 
     def test_a_cookie_sent_again_is_answered_again(self) -> None:
         _, token = self.member("uma")
@@ -349,15 +351,37 @@ class UdpChannel(TestCase):
             irc.send("PRIVMSG #elsewhere :x")
             self.assertEqual(find(irc.send("TOKEN #elsewhere"), "403")[1], "#elsewhere")
 
-    def test_a_token_validated_from_a_new_address_moves_its_member_there(self) -> None:
+    def test_a_seat_validated_from_a_new_address_or_token_moves_there(self) -> None:
         line, token = self.member("uma")
         self.validate(token)
         moved = (ADDRESS[0], 40001)  # the NAT gave the client another port
         [(answer, _)] = self.send(encode("lobby", token, ""), moved)
         sent = self.send(encode("lobby", token, fields(answer)[2]), moved)
         self.assertEqual([(fields(data)[2], to) for data, to in sent],
-                         [(f"this token is in use from {moved[0]}:{moved[1]} now", ADDRESS),
+                         [(f"you speak in lobby from {moved[0]}:{moved[1]} now", ADDRESS),
                           ("you are in lobby over UDP", moved)])
         self.assertEqual([m.address for m in self.frontend.connections], [moved])
         line.send("still one copy")
         self.assertEqual([to for _, to in self.transport.take()], [moved])
+        newer = line.send("/token lobby")[0].split(" ")[2]
+        [(answer, _)] = self.send(encode("lobby", newer, ""), moved)
+        sent = self.send(encode("lobby", newer, fields(answer)[2]), moved)
+        self.assertEqual([fields(data)[2] for data, _ in sent],
+                         [f"you speak in lobby from {moved[0]}:{moved[1]} now",
+                          "you are in lobby over UDP"])
+        self.assertEqual([m.token for m in self.frontend.connections], [newer])
+
+    def test_while_a_member_speaks_over_udp_its_tcp_session_gets_no_messages(self) -> None:
+        line, token = self.member("uma")
+        other = self.world.connect()
+        other.send("/nick lena", "/join lobby")
+        line.read()
+        self.validate(token)
+        other.send("to the room")
+        self.assertNotIn("101 [lobby] <lena> to the room", line.read())
+        self.assertIn((b"\x05\x04lobbylenato the room", ADDRESS), self.transport.take())
+        other.send("/topic lobby hello")  # other events still come over TCP
+        self.assertIn("105 [lobby] lena set the topic: hello", line.read())
+        self.world.clock.advance(3600)  # the token ends: messages come over TCP again
+        other.send("back on TCP")
+        self.assertIn("101 [lobby] <lena> back on TCP", line.read())

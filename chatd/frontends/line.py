@@ -80,6 +80,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     kind = "line"
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
+    seat = None  # a connection, not a seat in one room (IChatMind.seat)
 
     def __init__(self, home: LineFactory) -> None:
         super().__init__(home, home.options.max_line)

@@ -70,6 +70,10 @@ class IChatMind(Interface):
     render = Attribute("Callable[[Event], bytes] | None: the wire format; None: deliver all.")
     write = Attribute("Callable[[bytes], None]: queue bytes for the client.")
     echo = Attribute("Whether the client wants its own room messages back.")
+    seat = Attribute(
+        "Optional; (session id, room key) for a mind that speaks for a session in one room "
+        "only (a UDP member): it gets that room's events alone, and that room's messages in "
+        "place of the session's other minds. Absent or None for a connection.")
 
     def deliver(event: Event) -> None:
         """Render and send one event. Called on the reactor thread; must not raise."""

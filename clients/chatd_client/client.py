@@ -355,23 +355,21 @@ class Client:
         self.transcript.received(plain(fragments))
         self._display.server_line(raw, fragments)
 
-    def _udp_follow(self, line: ServerLine) -> bool:
-        """With --udp: ask for a token for each room entered, start the channel with each
-        token, and keep the TCP copies of messages of rooms open over UDP from showing
-        twice. True if the line is not to be shown."""
+    def _udp_follow(self, line: ServerLine) -> None:
+        """With --udp: ask for a token for each room entered, and start the channel with
+        each token. (While a room is open over UDP, the server sends its messages there and
+        not on TCP.)"""
         udp = self.udp
         if udp is None:
-            return False
+            return
         if line.code == Code.TOKEN:
             room, token, port = line.text.split(" ")[:3]
             udp.start(room, token, int(port))
-        elif line.code == Code.OK and line.text.startswith("you are in "):
+        elif line.code == Code.OK and line.text.startswith("you are in ") and \
+                self._connection is not None:
             room = line.text.removeprefix("you are in ").split(" ")[0]
-            if self._connection is not None:
+            if not udp.has(room):
                 self._transmit(f"/token {room}")
-        elif line.code in (Code.SAID, Code.ACTION) and line.text.startswith("["):
-            return line.text[1:].split("]")[0] in udp.open
-        return False
 
     def _transmit(self, line: str) -> None:
         assert self._connection is not None
@@ -392,8 +390,7 @@ class Client:
             self.rooms.follow(line, self.nick)
             if line.code == Code.CLOSING and any(word in line.text for word in _SENT_AWAY):
                 self._sent_away = True
-            if self._udp_follow(line):
-                return
+            self._udp_follow(line)
         fragments = render_text(raw, self.nick)
         self.transcript.received(plain(fragments))
         self._display.server_line(raw, fragments)

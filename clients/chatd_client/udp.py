@@ -79,6 +79,10 @@ class UdpChannel(DatagramProtocol):
         if not self._keepalive.running:
             self._keepalive.start(KEEPALIVE, now=False)
 
+    def has(self, room: str) -> bool:
+        """Whether ``room`` has a token (open, or being let in)."""
+        return room in self._tokens
+
     def say(self, room: str, text: str) -> bool:
         """Send ``text`` to an open room; False if the room is not open over UDP."""
         if room not in self.open:

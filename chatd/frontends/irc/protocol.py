@@ -52,6 +52,7 @@ class IRCProtocol(ChatConnection):
     kind = "IRC"
     render = staticmethod(codec.render_event)
     echo = False  # IRC clients show their own messages without an echo
+    seat = None  # a connection, not a seat in one room (IChatMind.seat)
 
     @property
     def write(self) -> Callable[[bytes], None]:

@@ -1,9 +1,9 @@
 """A UDP member: one validated address speaking in one room with one token.
 
-It is both a mind (delivery gives it the user's events: room messages rendered once per
-message by ``render_datagram``) and its own datagram sink (``ISink``): each write is one
-datagram to the address, with nothing queued. Delivery hands it the messages of every room
-its user is in; it sends only its own room's, told by the room name at the head of the bytes.
+It is both a mind (delivery gives it its room's events: messages rendered once per message
+by ``render_datagram``) and its own datagram sink (``ISink``): each write is one datagram to
+the address, with nothing queued. Its ``seat`` tells delivery that, while it lasts, its
+session's messages in that room go here and not to the session's TCP connection.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from chatd.frontends.udp.cookies import Address
 from chatd.kernel import errors
 from chatd.kernel.events import Event, Joined, LeaveReason, Left, RoomChanged, TopicSet
 from chatd.kernel.interfaces import IChatMind, IChatSession, ITokenSeat
+from chatd.kernel.names import fold
 
 log = Logger()
 
@@ -54,8 +55,8 @@ def describe(event: Event) -> str | None:
 
 @implementer(IChatMind, ISink)
 class UdpMember:
-    __slots__ = ("_home", "_logout", "_room", "_room_bytes", "_timer", "_transport",
-                 "address", "closed", "seat", "session", "token")
+    __slots__ = ("_home", "_logout", "_room", "_timer", "_transport", "address", "closed",
+                 "grant", "seat", "session", "token")
     render = staticmethod(render_datagram)
     echo = True  # the sender sees its own message, in order with everyone else's
     queued = 0  # a datagram is sent or lost; nothing waits
@@ -65,11 +66,12 @@ class UdpMember:
         self._home = home
         self._transport = transport
         self.address = address
-        self.seat = seat
+        self.grant = seat
         self.session: IChatSession = seat.session
         self.token: str = seat.token
         self._room: str = seat.room
-        self._room_bytes = seat.room.encode()
+        # Delivery: this room's messages come here, not to the session's connection.
+        self.seat = (self.session.id, fold(seat.room))
         self.closed = False
         self._logout: Callable[[], None] | None = None
         self._timer: IDelayedCall | None = None
@@ -92,7 +94,7 @@ class UdpMember:
     def seated(self, logout: Callable[[], None]) -> None:
         """Logged in with the token: from now on it gets the room's traffic."""
         self._logout = logout
-        self.seat.watch(self.ended)
+        self.grant.watch(self.ended)
         self._arm()
 
     def _arm(self) -> None:
@@ -168,10 +170,8 @@ class UdpMember:
     # -- output --------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """A rendered room message: sent if it is this member's room's."""
-        room = self._room_bytes
-        if data[0] == len(room) and data[2:2 + len(room)] == room:
-            self.send(data)
+        """A rendered message of this member's room (delivery gives it no other room's)."""
+        self.send(data)
 
     def deliver(self, event: Event) -> None:
         if getattr(event, "room", None) != self._room:

@@ -50,9 +50,10 @@ class UdpFrontend(FrontendFactory):
         super().__init__(portal, options, clock, admission, stats, **limits)
         self.cookies = Cookies(clock)
         self.members: dict[tuple[Address, str], UdpMember] = {}
-        # One member per token: validating a token from a new address (a NAT that changed
-        # the client's port) stops the member at the old one.
-        self.by_token: dict[str, UdpMember] = {}
+        # One member per session and room (``UdpMember.seat``): validating a token of theirs
+        # from a new address (a NAT that changed the client's port), or a newer token, stops
+        # the member there was.
+        self.by_seat: dict[tuple[str, str], UdpMember] = {}
         self.per_host: Counter[str] = Counter()
         self._dropped = 0
         self._last_log = float("-inf")
@@ -113,17 +114,17 @@ class UdpFrontend(FrontendFactory):
             self.invalid("BadCookie", address)
             return
         key = (address, seat.token)
-        moved = self.by_token.get(seat.token)
+        member = UdpMember(self, transport, address, seat)
+        moved = self.by_seat.get(member.seat)
         if moved is not None:
-            moved.ended(f"this token is in use from {address[0]}:{address[1]} now")
+            moved.ended(f"you speak in {seat.room} from {address[0]}:{address[1]} now")
         options = self.options
         if len(self.members) >= options.max_members or \
                 self.per_host[address[0]] >= options.members_per_address:
             self.invalid("Full", address)
             return
-        member = UdpMember(self, transport, address, seat)
         self.members[key] = member
-        self.by_token[seat.token] = member
+        self.by_seat[member.seat] = member
         self.per_host[address[0]] += 1
         self.connections.add(member, lambda why: member.ended(why))
         credentials = TokenUse(seat.token, seat.room, address[0])
@@ -136,14 +137,14 @@ class UdpFrontend(FrontendFactory):
         if member.closed:
             return
         log.info("{name} speaks in {room} over UDP from {host}", name=member.session.name,
-                 room=member.seat.room, host=member.host)
-        member.send(notice(member.seat.room, f"you are in {member.seat.room} over UDP"))
+                 room=member.room, host=member.host)
+        member.send(notice(member.room, f"you are in {member.room} over UDP"))
 
     def gone(self, member: UdpMember) -> None:
         """A member stopped (its token ended, idle, or the server closing)."""
         key = (member.address, member.token)
-        if self.by_token.get(member.token) is member:
-            del self.by_token[member.token]
+        if self.by_seat.get(member.seat) is member:
+            del self.by_seat[member.seat]
         if self.members.get(key) is member:
             del self.members[key]
             self.per_host[member.host] -= 1
