@@ -946,7 +946,7 @@ async def udpfanout(args: argparse.Namespace, target: Target) -> dict:
     checker = Checker(wire, senders)
     members[0].checker = checker
     for conn in tcp + senders_conns:
-        conn.to_count()  # the members' TCP sessions get the room's lines too; counted apart
+        conn.to_count()  # the members' TCP sessions: other events only
     for member in members:
         member.count = 0
     cpu0, t0 = target.cpu(), time.monotonic()
