@@ -125,6 +125,8 @@ class UdpMember:
             return
         self.send(notice(self._room, why))
         self.closed = True
+        log.info("{name} stopped speaking in {room} over UDP from {host}: {why}",
+                 name=self.session.name, room=self._room, host=self.host, why=why)
         timer, self._timer = self._timer, None
         if timer is not None and timer.active():
             timer.cancel()
