@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from test_irc import IRCClient, find
 from twisted.internet.endpoints import serverFromString
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from chatd.frontends.irc import IRCFactory
@@ -385,3 +386,20 @@ class UdpChannel(TestCase):
         self.world.clock.advance(3600)  # the token ends: messages come over TCP again
         other.send("back on TCP")
         self.assertIn("101 [lobby] <lena> back on TCP", line.read())
+
+    def test_dropped_datagrams_are_logged_once_per_interval_with_their_count(self) -> None:
+        seen: list[dict] = []
+        globalLogPublisher.addObserver(seen.append)
+        self.addCleanup(globalLogPublisher.removeObserver, seen.append)
+
+        def dropped() -> list[int]:
+            return [event["count"] for event in seen
+                    if "invalid UDP datagrams" in event.get("log_format", "")]
+
+        for _ in range(1000):
+            self.send(b"\x01")
+        self.assertEqual(dropped(), [1])
+        self.world.clock.advance(10)
+        self.assertEqual(dropped(), [1, 999])
+        self.world.clock.advance(60)
+        self.assertEqual(dropped(), [1, 999])

@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from twisted.cred.portal import Portal
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -57,6 +57,8 @@ class UdpFrontend(FrontendFactory):
         self.per_host: Counter[str] = Counter()
         self._dropped = 0
         self._last_log = float("-inf")
+        self._latest = ("", "")
+        self._flush: IDelayedCall | None = None
 
     def datagram_protocol(self) -> UdpProtocol:
         return UdpProtocol(self)
@@ -67,15 +69,28 @@ class UdpFrontend(FrontendFactory):
         self.stats.rejected[f"Udp{reason}"] += 1
 
     def invalid(self, reason: str, address: Address) -> None:
-        """Drop a datagram: counted always, logged at most once per LOG_INTERVAL."""
+        """Drop a datagram: counted always, logged at most once per LOG_INTERVAL (the first
+        one at once, then how many were dropped since, LOG_INTERVAL later)."""
         self.rejected(reason)
         self._dropped += 1
-        now = self.clock.seconds()
-        if now - self._last_log >= LOG_INTERVAL:
-            log.info("dropped {count} invalid UDP datagrams (the latest: {reason} from "
-                     "{host})", count=self._dropped, reason=reason, host=for_log(address[0]))
-            self._dropped = 0
-            self._last_log = now
+        self._latest = (reason, address[0])
+        if self._flush is not None:
+            return
+        wait = self._last_log + LOG_INTERVAL - self.clock.seconds()
+        if wait <= 0:
+            self._log_dropped()
+        else:
+            self._flush = self.clock.callLater(wait, self._log_dropped)
+
+    def _log_dropped(self) -> None:
+        self._flush = None
+        if not self._dropped:
+            return
+        reason, host = self._latest
+        log.info("dropped {count} invalid UDP datagrams (the latest: {reason} from {host})",
+                 count=self._dropped, reason=reason, host=for_log(host))
+        self._dropped = 0
+        self._last_log = self.clock.seconds()
 
     # -- datagrams -----------------------------------------------------------------------
 
