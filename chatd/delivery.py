@@ -9,7 +9,10 @@ and the sessions attached to it at login:
   called with the bytes, skipping the sending session where the protocol does not echo;
 * every other room event goes to each member session's ``deliver``, where a protocol may add
   what its clients expect around it (IRC's channel greeting after a JOIN);
-* a user's events (private messages) go to each of that user's sessions' ``deliver``.
+* a user's events (private messages) go to each of that user's sessions' ``deliver``;
+* a mind with a ``seat`` (a UDP member: a session's seat in one room) is in that room's
+  groups only, and in that room the session's other minds get no messages (the seat carries
+  them; they still get the room's other events).
 
 Groups are rebuilt only when membership or a member's sessions change, so a message costs
 one render per format and one call per recipient.
@@ -82,22 +85,22 @@ class Delivery:
         kind = type(event)
         if kind is Said:
             if room is not None:
-                self._say(room, event)  # type: ignore[arg-type]
+                self._say(room, room_key, event)  # type: ignore[arg-type]
             return
         if kind is Joined:
             if room is None:
                 room = self._rooms[room_key] = _Room()
             self._member(room, room_key, fold(event.who), True)  # type: ignore[attr-defined]
-            self._fanout(room, event)
+            self._fanout(room, room_key, event)
         elif room is None:
             return
         elif kind is Left:
-            self._fanout(room, event)  # the leaver hears it too
+            self._fanout(room, room_key, event)  # the leaver hears it too
             self._member(room, room_key, fold(event.who), False)  # type: ignore[attr-defined]
             if not room.members:
                 del self._rooms[room_key]
         else:
-            self._fanout(room, event)
+            self._fanout(room, room_key, event)
 
     def user_event(self, user_key: str, event: Event) -> None:
         for _, mind in self._sinks.get(user_key, ()):
@@ -117,12 +120,22 @@ class Delivery:
                 del self._memberships[user_key]
         room.targets = None
 
-    def _build(self, room: _Room) -> list[Deliver]:
+    def _build(self, room: _Room, room_key: str) -> list[Deliver]:
         targets: list[Deliver] = []
         room.echo, room.no_echo, room.plain = {}, {}, []
+        # Sessions that speak in this room through a seat (a UDP member): the seat gets the
+        # room's messages in their place (IChatMind.seat).
+        seated = {seat[0] for user_key in room.members
+                  for _, mind in self._sinks.get(user_key, ())
+                  if (seat := getattr(mind, "seat", None)) is not None and seat[1] == room_key}
         for user_key in room.members:
             for session_id, mind in self._sinks.get(user_key, ()):
+                seat = getattr(mind, "seat", None)
+                if seat is not None and seat[1] != room_key:
+                    continue  # a seat in another room of the user's
                 targets.append(mind.deliver)
+                if session_id in seated:
+                    continue
                 render = mind.render
                 if render is None:
                     room.plain.append(mind.deliver)
@@ -133,16 +146,16 @@ class Delivery:
         room.targets = targets
         return targets
 
-    def _fanout(self, room: _Room, event: Event) -> None:
+    def _fanout(self, room: _Room, room_key: str, event: Event) -> None:
         targets = room.targets
         if targets is None:
-            targets = self._build(room)
+            targets = self._build(room, room_key)
         for deliver in targets:
             deliver(event)
 
-    def _say(self, room: _Room, event: Said) -> None:
+    def _say(self, room: _Room, room_key: str, event: Said) -> None:
         if room.targets is None:
-            self._build(room)
+            self._build(room, room_key)
         for render, writes in room.echo.items():
             data = event.encoded(render)
             for write in writes:

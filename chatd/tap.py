@@ -238,6 +238,7 @@ def core_limits(settings: Settings) -> Limits:
         messages_per_second=settings.messages_per_second,
         flood_strikes=settings.flood_strikes,
         room_password_burst=settings.room_password_failures,
+        token_lifetime=settings.token_lifetime,
     )
 
 

@@ -10,9 +10,17 @@ from twisted.cred.portal import IRealm, Portal
 from zope.interface import implementer
 
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
+from chatd.auth.tokens import TokenChecker
 from chatd.core.service import ChatServer
+from chatd.core.tokens import Grant
 from chatd.kernel.credentials import Identity
-from chatd.kernel.interfaces import IChatMind, IChatSession, IDelivery, IMemberDirectory
+from chatd.kernel.interfaces import (
+    IChatMind,
+    IChatSession,
+    IDelivery,
+    IMemberDirectory,
+    ITokenSeat,
+)
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.members.local import LoginThrottle
@@ -26,14 +34,17 @@ class ChatRealm:
         self._server = server
         self._delivery = delivery
         self._exempt = exempt
+        self._seats = 0
 
     # The Portal passes our checkers' Identity and the frontend's mind through untouched;
     # IRealm's stub types are narrower than twisted.cred's contract.
     def requestAvatar(  # type: ignore[override]
         self, avatarId: Identity, mind: IChatMind, *interfaces: Any
     ) -> tuple[Any, Any, Callable[[], None]]:
-        if IChatSession not in interfaces:
-            raise ValueError("chatd only hands out IChatSession avatars")
+        if ITokenSeat in interfaces and isinstance(avatarId, Grant):
+            return self._seat(avatarId, mind)
+        if IChatSession not in interfaces or not isinstance(avatarId, Identity):
+            raise ValueError("chatd only hands out IChatSession and ITokenSeat avatars")
         session = self._server.connect(
             avatarId.name, avatarId.guest, limited=not self._exempt(avatarId.peer),
             account_id=avatarId.account_id,
@@ -46,6 +57,24 @@ class ChatRealm:
             self._delivery.detach(session.key, session.id)
 
         return IChatSession, session, logout
+
+    def _seat(self, grant: Grant, mind: IChatMind | None) -> tuple[Any, Any, Callable[[], None]]:
+        """A token's seat. With a mind, the mind gets the user's events (under an id of its
+        own, beside the session's) until the logout; without, the seat is only looked at."""
+        if mind is None:
+            return ITokenSeat, grant, lambda: None
+        self._seats += 1
+        key, seat_id = grant.session.key, f"{grant.session.id}/seat-{self._seats:x}"
+        self._delivery.attach(key, seat_id, mind)
+        detached = False
+
+        def logout() -> None:
+            nonlocal detached
+            if not detached:
+                detached = True
+                self._delivery.detach(key, seat_id)
+
+        return ITokenSeat, grant, logout
 
 
 def make_portal(
@@ -71,6 +100,7 @@ def make_portal(
     return Portal(
         ChatRealm(server, delivery, exempt),
         [
+            TokenChecker(server.tokens),
             AccountChecker(directory),
             SignupChecker(directory, server.guest_online, server.check_capacity, signups, exempt,
                           reserved),

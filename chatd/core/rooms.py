@@ -18,6 +18,10 @@ class Seat(Protocol):
     Session; named by its shape so that this module does not import the one that uses it.)"""
 
     current_room: Room | None
+    id: str
+
+    @property
+    def key(self) -> str: ...
 
     def quit(self, reason: LeaveReason = LeaveReason.LOST, message: str = "") -> None: ...
 

@@ -28,6 +28,7 @@ from zope.interface import implementer
 
 from chatd.core.rooms import Room, User
 from chatd.core.stats import Stats
+from chatd.core.tokens import Tokens
 from chatd.kernel.errors import (
     BadSyntax,
     BadText,
@@ -71,7 +72,14 @@ from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter, TokenBucket
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
 from chatd.kernel.text import MAX_TOPIC_LENGTH, clean_text
-from chatd.kernel.views import Membership, MemberView, RoomView, ServerView, UserView
+from chatd.kernel.views import (
+    Membership,
+    MemberView,
+    RoomView,
+    ServerView,
+    TokenView,
+    UserView,
+)
 
 log = Logger()
 
@@ -104,6 +112,8 @@ class Limits:
     # Wrong room passwords per user and room: a burst, then one per interval seconds.
     room_password_burst: int = DEFAULTS["room-password-failures"]
     room_password_interval: float = 60.0
+    # Seconds a room token (for the UDP channel) lives.
+    token_lifetime: float = DEFAULTS["token-lifetime"]
 
 
 class ChatServer:
@@ -137,6 +147,7 @@ class ChatServer:
         # take a look-alike of someone online, guest or account.
         self._shapes: dict[str, str] = {}
         self.rooms: dict[str, Room] = {}
+        self.tokens = Tokens(clock)
         self.session_count = 0
         # Event and session ids: the node's name and a counter, unique across nodes.
         self._prefix = f"{node}-"
@@ -327,7 +338,10 @@ class ChatServer:
                                           at=self.clock.seconds()))
 
     def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "") -> None:
-        """Take ``user`` out of ``room``, telling everyone in it (the leaver included)."""
+        """Take ``user`` out of ``room``, telling everyone in it (the leaver included). The
+        one place a member leaves a room: its tokens for the room end here."""
+        self.tokens.end_member([session.id for session in user.sessions], room.key,
+                               f"you are no longer in {room.name} ({reason.value})")
         self.bus.to_room(room.key, Left(room.name, user.name, reason, message,
                                         id=self.next_id(), at=self.clock.seconds()))
         del room.members[user.key]
@@ -339,6 +353,7 @@ class ChatServer:
             del self.rooms[room.key]
 
     def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
+        self.tokens.end_session(session.id, "you logged out")
         user = session.user
         user.sessions.remove(session)
         self.session_count -= 1
@@ -544,10 +559,20 @@ class Session:
         self.current_room = room
         return self.server.room_view(room)
 
-    def leave(self, name: str | None = None) -> RoomView:
+    def leave(self, name: str | None = None, reason: LeaveReason = LeaveReason.LEFT,
+              message: str = "") -> RoomView:
         room = self._member_room(name)
-        self.server.remove(self.user, room, LeaveReason.LEFT)
+        self.server.remove(self.user, room, reason, message)
         return self.server.room_view(room)
+
+    def token(self, name: str) -> TokenView:
+        """A new token for a room this session is in, for the UDP channel."""
+        self._check_open()
+        room = self._member_room(name)
+        lifetime = self.server.limits.token_lifetime
+        grant = self.server.tokens.issue(self, room, lifetime)
+        log.info("{user} got a token for {room}", user=self.name, room=room.name)
+        return TokenView(grant.token, room.name, grant.expires, lifetime)
 
     def create(self, name: str, limit: int | None, password: str | None
                ) -> Deferred[RoomView]:

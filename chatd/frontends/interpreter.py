@@ -84,6 +84,7 @@ class ICommandClient(Interface):
     session = Attribute("IChatSession | None: the client's session, once logged in.")
     host = Attribute("str: the client's address, which its credentials carry.")
     peer = Attribute("str: where the client is, for logs.")
+    udp_port = Attribute("int | None: the UDP channel's port a /token names; None: it is off.")
 
     def log_in(credentials: ICredentials) -> Deferred[IChatSession | None]:
         """Log in through the frontend's portal and keep the session; None if the client
@@ -321,6 +322,16 @@ def _history_reply(found: tuple[str, list[Event]], *_: str) -> Reply:
                  events=[render_history(event) for event in events])
 
 
+def _token(client: ICommandClient, name: str) -> Reply:
+    """``230 ROOM TOKEN PORT SECONDS``: what the UDP channel needs, in a fixed shape."""
+    session = _session(client)
+    port = client.udp_port
+    if port is None:
+        raise errors.NotAllowed("this server has no UDP channel")
+    token = session.token(name)
+    return Reply(Code.TOKEN, f"{token.room} {token.token} {port} {token.lifetime:g}")
+
+
 def _bye(_: None, message: str = "") -> Reply:
     return Reply(Code.BYE, "bye", end=Ending(LeaveReason.QUIT, message))
 
@@ -385,6 +396,8 @@ COMMANDS: dict[str, Command] = {
                        "TIME|ID N", "messages said before: the last N (default "
                        f"{DEFAULT_HISTORY}), or N from a time or message id (110 lines)", 0, 4,
                        done=_history_reply),
+    "token": Command(_token, "/token ROOM", "a token to speak in ROOM over UDP (230 ROOM TOKEN "
+                     "PORT SECONDS)", 1, 1, named=False, done=lambda answer, *_: answer),
     "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
                     named=False, done=_bye),
 }

@@ -38,6 +38,7 @@ from chatd.frontends.line_codec import (
 )
 from chatd.frontends.policy import Counters
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
+from chatd.frontends.udp import token_port
 from chatd.kernel import errors
 from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
 from chatd.kernel.history import HistoryQuery
@@ -63,6 +64,7 @@ class Options:
     direct_send: bool = DEFAULTS["direct-send"]
     # Messages of a room's history replayed (110) to a member who joins it (0: none).
     replay: int = DEFAULTS["history-replay"]
+    udp_port: int | None = None  # the UDP channel's, for /token; None: off
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -75,6 +77,7 @@ class Options:
             max_bytes_before_login=settings.max_bytes_before_login,
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
+            udp_port=token_port(settings),
         )
 
 
@@ -91,6 +94,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     kind = "line"
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
+    seat = None  # a connection, not a seat in one room (IChatMind.seat)
 
     def __init__(self, home: LineFactory) -> None:
         super().__init__(home, home.options.max_line)
@@ -116,6 +120,11 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def activity(self) -> None:
         self.resetTimeout()
+
+    @property
+    def udp_port(self) -> int | None:
+        port: int | None = self._options.udp_port
+        return port
 
     def too_much_text(self) -> str:
         return super().too_much_text() + "; goodbye"

@@ -49,6 +49,7 @@ class Code(enum.IntEnum):
     MEMBERS = 211
     WHOIS = 212
     HELP = 214
+    TOKEN = 230
     GREETING = 220
     BYE = 221
     # Replies: the client's mistake.

@@ -7,7 +7,7 @@ reload each one.
 
 from __future__ import annotations
 
-from chatd.frontends import irc, line, web
+from chatd.frontends import irc, line, udp, web
 from chatd.frontends.entry import Frontend
 
-FRONTENDS: tuple[Frontend, ...] = (line.FRONTEND, irc.FRONTEND, web.FRONTEND)
+FRONTENDS: tuple[Frontend, ...] = (line.FRONTEND, irc.FRONTEND, web.FRONTEND, udp.FRONTEND)

@@ -33,6 +33,14 @@ class IGuestCredentials(ICredentials):
     peer = Attribute("Where the connection comes from.")
 
 
+class ITokenCredentials(ICredentials):
+    """A room token (``IChatSession.token``) presented on the UDP channel."""
+
+    token = Attribute("The token, as sent.")
+    room = Attribute("The room name sent with it: the token is valid for that room only.")
+    peer = Attribute("Where the datagram comes from.")
+
+
 @implementer(IAccountCredentials)
 @dataclass(frozen=True)
 class AccountLogin:
@@ -53,6 +61,14 @@ class Signup:
 @dataclass(frozen=True)
 class GuestNick:
     name: str
+    peer: str = ""
+
+
+@implementer(ITokenCredentials)
+@dataclass(frozen=True)
+class TokenUse:
+    token: str = field(repr=False)
+    room: str
     peer: str = ""
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chatd.kernel.events import Event, LeaveReason
     from chatd.kernel.history import HistoryQuery
     from chatd.kernel.records import Account, RoomRecord
-    from chatd.kernel.views import RoomView, ServerView, UserView
+    from chatd.kernel.views import RoomView, ServerView, TokenView, UserView
 
 
 class IBusListener(Interface):
@@ -73,6 +73,10 @@ class IChatMind(Interface):
     render = Attribute("Callable[[Event], bytes] | None: the wire format; None: deliver all.")
     write = Attribute("Callable[[bytes], None]: queue bytes for the client.")
     echo = Attribute("Whether the client wants its own room messages back.")
+    seat = Attribute(
+        "Optional; (session id, room key) for a mind that speaks for a session in one room "
+        "only (a UDP member): it gets that room's events alone, and that room's messages in "
+        "place of the session's other minds. Absent or None for a connection.")
 
     def deliver(event: Event) -> None:
         """Render and send one event. Called on the reactor thread; must not raise."""
@@ -116,8 +120,13 @@ class IChatSession(Interface):
     def join(name: str, password: str | None = None) -> Deferred[RoomView]:
         """Join (or create a temporary) room and make it current."""
 
-    def leave(name: str | None = None) -> RoomView:
-        """Leave a room."""
+    def leave(name: str | None = None, reason: LeaveReason = ..., message: str = ""
+              ) -> RoomView:
+        """Leave a room; the room hears ``reason`` (by default: left) and ``message``."""
+
+    def token(name: str) -> TokenView:
+        """A new token for a room this session is in (NotInRoom), for its UDP channel. It
+        ends when it expires, when the user leaves the room, or when this session ends."""
 
     def create(name: str, limit: int | None, password: str | None) -> Deferred[RoomView]:
         """Create a persistent room this account owns, and join it."""
@@ -169,6 +178,21 @@ class IChatSession(Interface):
 
     def is_room(name: str) -> bool:
         """Whether ``name`` names a room that exists (else it may name a user)."""
+
+
+class ITokenSeat(Interface):
+    """The avatar a valid room token logs in as (``chatd.kernel.credentials.TokenUse``): a
+    session's seat in one room, for as long as the token lasts. The realm attaches the mind
+    given with the login to delivery, and the logout it returns detaches it."""
+
+    session = Attribute("IChatSession: the session the token was issued to.")
+    room = Attribute("str: the room's display name.")
+    token = Attribute("str: the token.")
+    expires = Attribute("float: when it expires (the server clock's seconds).")
+    ended = Attribute("bool: whether it has ended (expired, left, logged out).")
+
+    def watch(ended: Callable[[str], None]) -> None:
+        """Call ``ended(why)`` once, when the token ends (at once if it has)."""
 
 
 class IPasswordHasher(Interface):

@@ -40,6 +40,8 @@ SESSIONS: dict[str, Key] = {
                               "member limit of temporary rooms and of /create without one", 100),
     "max-room-limit": Key(whole(1, 1_000_000), "highest member limit an owner may set", 10_000),
     "max-rooms-per-user": Key(whole(1, 100_000), "rooms one user may be in at once", 50),
+    "token-lifetime": Key(whole(1, 7 * 86400), "seconds a room token for the UDP channel "
+                          "(/token) lives", 3600),
     "reserved-names": Key(names, "names (and their look-alikes) no guest or new account may "
                           "take, comma-separated; replaces the default list (chatd, admin, "
                           "root, nickserv, ...)", DEFAULT_RESERVED, reloadable=False),

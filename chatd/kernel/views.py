@@ -70,3 +70,15 @@ class ServerView:
     users: int
     rooms: int
     max_room_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    """A room token (``IChatSession.token``): what a UDP datagram carries to speak in
+    ``room`` as this session, until ``expires`` (the server clock's seconds) or until the
+    member leaves the room or logs out. ``lifetime`` is its life in seconds from now."""
+
+    token: str
+    room: str
+    expires: float
+    lifetime: float

@@ -94,6 +94,8 @@ def run(reactor: Any, options: ClientOptions) -> Deferred[int]:
     display = StreamDisplay(None, options.raw, sys.stderr)
     client = Client(reactor, options, client_endpoint(reactor, options), display, transcript,
                     stay_on_loss=False)
+    if client.udp is not None:
+        reactor.listenUDP(0, client.udp)
     lines = InputLines(client, reactor, options.wait)
     stdio = StandardIO(lines, reactor=reactor)
     display.stdio = stdio

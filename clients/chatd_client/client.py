@@ -40,6 +40,7 @@ from chatd_client.options import ClientOptions
 from chatd_client.render import Fragments, client_note, plain, render_text, welcome_name
 from chatd_client.rooms import Rooms
 from chatd_client.transcript import Transcript
+from chatd_client.udp import UdpChannel
 
 # How long the server gets to answer /quit before the client hangs up by itself.
 QUIT_TIMEOUT = 5.0
@@ -102,6 +103,10 @@ class Client:
         self.rooms = Rooms()
         self.nick: str | None = None
         self.finished: Deferred[int] = Deferred()
+        # --udp: the channel the rooms' messages take once their tokens are validated.
+        self.udp: UdpChannel | None = None
+        if options.udp:  # the front end binds it (listen_udp)
+            self.udp = UdpChannel(clock, options.host, self._udp_line, self._token)
 
     @property
     def connected(self) -> bool:
@@ -325,8 +330,46 @@ class Client:
             self._held.append(line)
         elif self._connection is None:
             self.note("not connected; type /reconnect to connect")
-        else:
+        elif not self._by_udp(line):
             self._transmit(line)
+
+    def _by_udp(self, line: str) -> bool:
+        """With --udp, text for an open room goes as a datagram (it comes back as one)."""
+        udp, room = self.udp, self.rooms.current
+        if udp is None or room is None or (line.startswith("/") and not line.startswith(
+                ("//", "/me "))):
+            return False
+        text = line[1:] if line.startswith("//") else line
+        if not udp.say(room, text):
+            return False
+        self.transcript.sent(line)
+        return True
+
+    def _token(self, room: str) -> None:
+        if self._connection is not None and room in self.rooms.names():
+            self._transmit(f"/token {room}")
+
+    def _udp_line(self, raw: str) -> None:
+        """A datagram, as the line it would have been on TCP."""
+        fragments = render_text(raw, self.nick)
+        self.transcript.received(plain(fragments))
+        self._display.server_line(raw, fragments)
+
+    def _udp_follow(self, line: ServerLine) -> None:
+        """With --udp: ask for a token for each room entered, and start the channel with
+        each token. (While a room is open over UDP, the server sends its messages there and
+        not on TCP.)"""
+        udp = self.udp
+        if udp is None:
+            return
+        if line.code == Code.TOKEN:
+            room, token, port = line.text.split(" ")[:3]
+            udp.start(room, token, int(port))
+        elif line.code == Code.OK and line.text.startswith("you are in ") and \
+                self._connection is not None:
+            room = line.text.removeprefix("you are in ").split(" ")[0]
+            if not udp.has(room):
+                self._transmit(f"/token {room}")
 
     def _transmit(self, line: str) -> None:
         assert self._connection is not None
@@ -347,6 +390,7 @@ class Client:
             self.rooms.follow(line, self.nick)
             if line.code == Code.CLOSING and any(word in line.text for word in _SENT_AWAY):
                 self._sent_away = True
+            self._udp_follow(line)
         fragments = render_text(raw, self.nick)
         self.transcript.received(plain(fragments))
         self._display.server_line(raw, fragments)

@@ -20,6 +20,7 @@ class ClientOptions:
     wait: float = 0.5
     connect_timeout: float = 10.0
     remember: bool = False
+    udp: bool = False
 
 
 def _port(text: str) -> int:
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "connection the client logs in and rejoins by itself; without "
                              "it, it asks you to /login again (a guest's nick is always "
                              "taken again)")
+    parser.add_argument("--udp", action="store_true",
+                        help="send and receive the messages of the rooms you join over the "
+                             "server's UDP channel (the client fetches a /token for each); "
+                             "logging in, joining and commands stay on TCP")
     parser.add_argument("--connect-timeout", type=_seconds(0.1), default=10.0, metavar="SECONDS",
                         help="give up connecting after this long (default 10)")
     return parser
@@ -88,4 +93,4 @@ def parse_args(argv: Sequence[str] | None = None) -> ClientOptions:
         parser.error("--ca only makes sense with --tls")
     return ClientOptions(host=args.host, port=args.port, tls=args.tls, ca=args.ca,
                          raw=args.raw, wait=args.wait, connect_timeout=args.connect_timeout,
-                         remember=args.remember)
+                         remember=args.remember, udp=args.udp)

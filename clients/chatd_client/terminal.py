@@ -81,6 +81,8 @@ async def run(reactor: Any, options: ClientOptions) -> int:
     display = TerminalDisplay(use_colour(True, os.environ))
     client = Client(reactor, options, client_endpoint(reactor, options), display,
                     Transcript(), stay_on_loss=True)
+    if client.udp is not None:
+        reactor.listenUDP(0, client.udp)
     session: PromptSession[str] = PromptSession(
         history=InMemoryHistory(), style=STYLE, color_depth=display.color_depth,
         input_processors=[MaskPasswords()],

@@ -1,4 +1,5 @@
-"""Channel commands: JOIN, PART, TOPIC, NAMES, LIST, and the greeting after one's own JOIN."""
+"""Channel commands: JOIN, PART, TOPIC, NAMES, LIST, TOKEN, and the greeting after one's own
+JOIN."""
 
 from __future__ import annotations
 
@@ -32,6 +33,17 @@ def join(ctx: Context, channels: str, keys: str = "", *_: str) -> Deferred[None]
 def part(ctx: Context, channels: str, *_: str) -> Deferred[None]:
     return each(ctx, CHANNEL, None, ctx.me.leave,
                 [(name,) for name in channels.split(",") if name], "PART")
+
+
+def token(ctx: Context, name: str, *_: str) -> None:
+    """chatd's own ``TOKEN #room``: a token to speak in the channel over the UDP channel,
+    answered with ``NOTICE nick :TOKEN #room TOKEN PORT SECONDS``."""
+    port = ctx.udp_port
+    if port is None:
+        raise errors.NotAllowed("this server has no UDP channel")
+    view = ctx.me.token(name)
+    ctx.write(message(codec.SERVER_NAME, "NOTICE", ctx.client(),
+                      f"TOKEN {channel(view.room)} {view.token} {port} {view.lifetime:g}"))
 
 
 def topic(ctx: Context, name: str, *text: str) -> Deferred[None] | None:

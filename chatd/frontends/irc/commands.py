@@ -87,6 +87,7 @@ COMMANDS: dict[str, Command] = {
     "NAMES": Command(channels.names, 0, target=CHANNEL),
     "LIST": Command(channels.list_rooms, 0, target=CHANNEL),
     "TOPIC": Command(channels.topic, 1, target=CHANNEL),
+    "TOKEN": Command(channels.token, 1, target=CHANNEL),
     "MODE": Command(modes.mode, 1, target=CHANNEL),
     "WHO": Command(queries.who, 0, target=CHANNEL),
     "WHOIS": Command(queries.whois, 1, target=NICK),

@@ -34,6 +34,10 @@ class Context(Protocol):
         """The message of the day, one line per item."""
 
     @property
+    def udp_port(self) -> int | None:
+        """The UDP channel's port, which TOKEN names; None: the channel is off."""
+
+    @property
     def write(self) -> Callable[[bytes], None]:
         """Queue server lines for the client."""
 

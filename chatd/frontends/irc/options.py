@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatd.frontends.udp import token_port
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Settings, listeners
 
@@ -28,6 +29,7 @@ class Options:
     # Messages replayed on JOIN (0: none), and whether to clients without server-time.
     replay: int = DEFAULTS["history-replay"]
     replay_plain: bool = DEFAULTS["history-replay-plain"]
+    udp_port: int | None = None  # the UDP channel's, for TOKEN; None: off
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
@@ -42,4 +44,5 @@ class Options:
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
             replay_plain=settings.history_replay_plain,
+            udp_port=token_port(settings),
         )

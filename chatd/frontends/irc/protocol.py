@@ -51,6 +51,7 @@ class IRCProtocol(ChatConnection):
     kind = "IRC"
     render = staticmethod(codec.render_event)
     echo = False  # IRC clients show their own messages without an echo
+    seat = None  # a connection, not a seat in one room (IChatMind.seat)
 
     @property
     def write(self) -> Callable[[bytes], None]:
@@ -243,6 +244,10 @@ class IRCProtocol(ChatConnection):
     @property
     def motd(self) -> tuple[str, ...]:
         return self._options.motd
+
+    @property
+    def udp_port(self) -> int | None:
+        return self._options.udp_port
 
     def client(self) -> str:
         """How numerics address this client: its nick, or ``*`` before it has one."""

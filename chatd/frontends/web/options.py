@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatd.frontends.admission import Network, parse_networks
+from chatd.frontends.udp import token_port
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Key, Settings, endpoints, listeners, networks, whole
 
@@ -36,6 +37,7 @@ class Options:
     origins: tuple[str, ...] = ()
     trusted_proxies: tuple[Network, ...] = ()
     max_message: int = KEYS["web-max-message"].default
+    udp_port: int | None = None  # the UDP channel's, for /token; None: off
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -48,4 +50,5 @@ class Options:
             origins=tuple(origin.rstrip("/").lower() for origin in settings.web_origin),
             trusted_proxies=parse_networks(settings.web_trusted_proxies),
             max_message=settings.web_max_message,
+            udp_port=token_port(settings),
         )

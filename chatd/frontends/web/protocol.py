@@ -161,6 +161,12 @@ class WebClient:
     kind = "web"
     render = staticmethod(render_payload)
     echo = True  # like the line protocol: the sender sees its message in order
+    seat = None  # a connection, not a seat in one room (IChatMind.seat)
+
+    @property
+    def udp_port(self) -> int | None:
+        port: int | None = self._options.udp_port
+        return port
 
     def __init__(self, home: WebFactory, protocol: WebProtocol, host: str, peer: str) -> None:
         self._home = home

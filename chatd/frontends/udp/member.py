@@ -1,0 +1,191 @@
+"""A UDP member: one validated address speaking in one room with one token.
+
+It is both a mind (delivery gives it its room's events: messages rendered once per message
+by ``render_datagram``) and its own datagram sink (``ISink``): each write is one datagram to
+the address, with nothing queued. Its ``seat`` tells delivery that, while it lasts, its
+session's messages in that room go here and not to the session's TCP connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chatd.frontends.sink import ISink
+from chatd.frontends.udp.codec import ACTION, Datagram, Kind, notice, render_datagram
+from chatd.frontends.udp.cookies import Address
+from chatd.kernel import errors
+from chatd.kernel.events import Event, Joined, LeaveReason, Left, RoomChanged, TopicSet
+from chatd.kernel.interfaces import IChatMind, IChatSession, ITokenSeat
+from chatd.kernel.names import fold
+
+log = Logger()
+
+
+class Home(Protocol):
+    """What a member needs of its frontend (``UdpFrontend``)."""
+
+    options: Any
+    clock: IReactorTime
+
+    def rejected(self, reason: str) -> None: ...
+
+    def gone(self, member: UdpMember) -> None: ...
+
+
+def describe(event: Event) -> str | None:
+    """A room event other than a message, as a notice's text; None for the rest."""
+    if isinstance(event, Joined):
+        return f"{event.who} joined"
+    if isinstance(event, Left):
+        said = f": {event.message}" if event.message else ""
+        return f"{event.who} {event.reason.value}{said}"
+    if isinstance(event, TopicSet):
+        return f"{event.who} set the topic: {event.topic}" if event.topic \
+            else f"{event.who} cleared the topic"
+    if isinstance(event, RoomChanged):
+        return f"{event.who} changed the room: {event.change}"
+    return None
+
+
+@implementer(IChatMind, ISink)
+class UdpMember:
+    __slots__ = ("_home", "_logout", "_room", "_timer", "_transport", "address", "closed",
+                 "grant", "seat", "session", "token")
+    render = staticmethod(render_datagram)
+    echo = True  # the sender sees its own message, in order with everyone else's
+    queued = 0  # a datagram is sent or lost; nothing waits
+
+    def __init__(self, home: Home, transport: Any, address: Address, seat: ITokenSeat
+                 ) -> None:
+        self._home = home
+        self._transport = transport
+        self.address = address
+        self.grant = seat
+        self.session: IChatSession = seat.session
+        self.token: str = seat.token
+        self._room: str = seat.room
+        # Delivery: this room's messages come here, not to the session's connection.
+        self.seat = (self.session.id, fold(seat.room))
+        self.closed = False
+        self._logout: Callable[[], None] | None = None
+        self._timer: IDelayedCall | None = None
+
+    @property
+    def outbox(self) -> UdpMember:
+        """Its sink (itself), as the metrics read every frontend's connections."""
+        return self
+
+    @property
+    def room(self) -> str:
+        return self._room
+
+    @property
+    def host(self) -> str:
+        return self.address[0]
+
+    # -- life ----------------------------------------------------------------------------
+
+    def seated(self, logout: Callable[[], None]) -> None:
+        """Logged in with the token: from now on it gets the room's traffic."""
+        self._logout = logout
+        self.grant.watch(self.ended)
+        self._arm()
+
+    def _arm(self) -> None:
+        idle = self._home.options.idle_timeout
+        if not idle or self.closed:
+            return
+        timer = self._timer
+        if timer is not None and timer.active():
+            timer.reset(idle)
+        else:
+            self._timer = self._home.clock.callLater(idle, self.idle)
+
+    def idle(self) -> None:
+        """Silent for the idle timeout: the user leaves the room, as a TCP user who timed
+        out does; the token ends with that, and so does this member."""
+        self._timer = None
+        seconds = self._home.options.idle_timeout
+        # (ChatError: the room was left another way meanwhile.)
+        with contextlib.suppress(errors.ChatError):
+            self.session.leave(self._room, LeaveReason.TIMEOUT, f"UDP silent for {seconds:g} s")
+        if not self.closed:
+            self.ended(f"idle for {seconds:g} seconds")
+
+    def ended(self, why: str) -> None:
+        """The token ended (expired, left, kicked, logged out) or the server closes: say why
+        and stop."""
+        if self.closed:
+            return
+        self.send(notice(self._room, why))
+        self.closed = True
+        log.info("{name} stopped speaking in {room} over UDP from {host}: {why}",
+                 name=self.session.name, room=self._room, host=self.host, why=why)
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+        logout, self._logout = self._logout, None
+        if logout is not None:
+            logout()
+        self._home.gone(self)
+
+    def close(self) -> None:
+        self.ended("closed by the server")
+
+    def abort(self) -> None:
+        self.ended("closed by the server")
+
+    # -- input ---------------------------------------------------------------------------
+
+    def heard(self, datagram: Datagram) -> None:
+        """A datagram from this member's address with its token."""
+        self._arm()
+        if datagram.kind is Kind.COOKIE:
+            # The client did not hear that it is in (a datagram lost): say it again.
+            self.send(notice(self._room, f"you are in {self._room} over UDP"))
+            return
+        if datagram.kind is not Kind.MESSAGE:
+            return
+        text, action = datagram.text, False
+        if text.startswith(ACTION):
+            text, action = text[len(ACTION):], True
+        try:
+            self.session.say(text, self._room, action)
+        except errors.Flooding as error:
+            self._home.rejected(type(error).__name__)
+            log.warn("UDP {host} ({name}) dropped for flooding", host=self.host,
+                     name=self.session.name)
+            try:
+                self.session.leave(self._room, LeaveReason.FLOOD)
+            except errors.ChatError:
+                self.ended(str(error))
+        except errors.ChatError as error:
+            self._home.rejected(type(error).__name__)
+            self.send(notice(self._room, str(error)))
+
+    # -- output --------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """A rendered message of this member's room (delivery gives it no other room's)."""
+        self.send(data)
+
+    def deliver(self, event: Event) -> None:
+        if getattr(event, "room", None) != self._room:
+            return
+        text = describe(event)
+        if text is not None:
+            self.send(notice(self._room, text))
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self._transport.write(data, self.address)
+        except OSError:
+            self._home.rejected("SendFailed")
