@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "chatd.bus": {"chatd.kernel"},
     "chatd.delivery": {"chatd.kernel"},
     "chatd.storage": {"chatd.kernel"},
+    "chatd.files": {"chatd.kernel", "chatd.storage"},
     "chatd.twisted_private": set(),
     "chatd.frontends": {"chatd.kernel", "chatd.twisted_private"},
     "chatd.members": {"chatd.kernel", "chatd.storage", "chatd.auth.passwords", "chatd.threads",

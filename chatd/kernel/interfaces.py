@@ -6,7 +6,8 @@ returns, with every operation a user can ask for, answering with frozen views
 room or a user; ``IBusListener`` is what delivery (and, later, history) subscribes with.
 ``IChatMind`` is a connection as delivery sees it: where the events of its session go.
 ``IMemberDirectory`` is where accounts live (embedded, or the AMP member service);
-``IPasswordHasher`` and ``IRoomStore`` are the core's only ways to do slow or durable work.
+``IPasswordHasher``, ``IRoomStore`` and ``IFileStore`` are the core's only ways to do slow or
+durable work.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from zope.interface import Attribute, Interface
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import BinaryIO
 
     from twisted.internet.defer import Deferred
 
     from chatd.kernel.events import Event, LeaveReason
     from chatd.kernel.records import Account, RoomRecord
-    from chatd.kernel.views import RoomView, ServerView, UserView
+    from chatd.kernel.views import FileView, RoomView, ServerView, UserView
 
 
 class IBusListener(Interface):
@@ -146,6 +148,16 @@ class IChatSession(Interface):
     def quit(reason: LeaveReason = ..., message: str = "") -> None:
         """End this session; the first reason given is the one the rooms hear."""
 
+    def send_file(name: str, room: str | None, size: int, sha256: str | None = None
+                  ) -> IUpload:
+        """Start sharing a file of ``size`` bytes with a room this user is in: the frontend
+        streams the bytes into the upload, and the room hears ``FileShared`` once it is
+        stored. NotInRoom, BadName, FileTooLarge, QuotaExceeded, NotAllowed (sharing off)."""
+
+    def open_file(file_id: str) -> tuple[FileView, BinaryIO]:
+        """A shared file to send, open for reading, if this user is in its room now
+        (NoSuchFile, NotAllowed): leaving a room ends access to its files."""
+
 
 class IPasswordHasher(Interface):
     """Memory-hard password hashing, off the reactor thread."""
@@ -195,3 +207,49 @@ class IRoomStore(Interface):
 
     def delete(key: str) -> Deferred[None]:
         """Forget a room; fires once the write is durable."""
+
+
+class IUpload(Interface):
+    """One file being received: bytes in, in order, then ``finish`` or ``abort``.
+
+    Writes are queued and made off the reactor thread; ``pending`` says how many wait, so
+    the frontend can stop reading from its client while the disk catches up (``drained``).
+    The file is stored under an id, never under its name, and is durable (its data, its
+    directory entry and its metadata fsync'ed) before ``finish`` fires."""
+
+    size = Attribute("int: the bytes declared.")
+    received = Attribute("int: the bytes written (or queued) so far.")
+    pending = Attribute("int: bytes queued, not yet on disk.")
+
+    def write(data: bytes) -> None:
+        """Queue ``data``; at most ``size - received`` bytes."""
+
+    def drained() -> Deferred[None]:
+        """Fires once nothing is pending."""
+
+    def finish() -> Deferred[FileView]:
+        """All ``size`` bytes were written: check the declared SHA-256, make the file
+        durable, record it. Fails with BadUpload or StorageFailed (the file removed)."""
+
+    def abort() -> None:
+        """The sender went or gave up: remove the partial file, release its quota."""
+
+
+class IFileStore(Interface):
+    """Shared files and their metadata, under the data directory; quotas and retention."""
+
+    def load() -> None:
+        """At start: remove what interrupted uploads left, read the metadata, expire."""
+
+    def begin(room_key: str, room: str, sender_key: str, sender: str, name: str, size: int,
+              sha256: str | None) -> IUpload:
+        """Reserve room for an upload of ``size`` bytes (FileTooLarge, QuotaExceeded)."""
+
+    def find(file_id: str) -> FileView | None:
+        """A stored file's metadata."""
+
+    def open(file_id: str) -> BinaryIO:
+        """The stored file, open for reading (NoSuchFile)."""
+
+    def expire() -> Deferred[None]:
+        """Delete the files older than the retention."""
