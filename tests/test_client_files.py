@@ -13,6 +13,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd_client.commands import GetFile, Mistake, Send, SendFile, interpret
 from chatd_client.transfers import create_new, local_name, progress_bar
+
 from tests.test_client_loopback import WAIT, ClientTestCase, RunningClient
 
 DATA = bytes(range(256)) * 64 + os.urandom(3 * 1024 * 1024)
