@@ -894,7 +894,7 @@ def _reply(sock: socket.socket, buffer: bytearray, deadline: float) -> bytes:
     """The next line that is not an event (1xx)."""
     while True:
         line = _read_line(sock, buffer, deadline)
-        if not line[:1] == b"1":
+        if line[:1] != b"1":
             return line
 
 

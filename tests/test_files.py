@@ -11,7 +11,6 @@ from twisted.trial.unittest import TestCase
 from chatd.files.store import FileLimits
 from chatd.frontends.line import Options
 from chatd.kernel.errors import BadName
-from chatd.kernel.events import FileShared
 from chatd.kernel.names import clean_file_name
 
 from tests.fakes import Client, World
@@ -280,10 +279,3 @@ class DownloadBackPressureTests(TestCase):
             data = raw(client)
             body = data[data.index(b"351 "):].split(b"\r\n", 1)[1]
             self.assertEqual(body[:len(self.data)], self.data)
-
-
-class FileSharedEventTests(TestCase):
-    def test_the_event_survives_the_bus_serialisation(self) -> None:
-        from chatd.kernel.events import from_dict, to_dict
-        event = FileShared("lobby", "alice", "a.txt", 3, "f" * 32, id="n-1", at=1.0)
-        self.assertEqual(to_dict(from_dict(to_dict(event))), to_dict(event))
