@@ -113,6 +113,21 @@ class SendAndGetTests(TestCase):
         data, _ = download(self.bob, stored[0].split()[1])
         self.assertEqual(data, b"\x00\n\r\xff")
 
+    def test_a_file_pipelined_behind_a_waiting_command_still_arrives(self) -> None:
+        # Over 64 KiB sent ahead of the 350 pauses reading; the upload must resume it.
+        data = bytes(range(256)) * 400
+        owner = self.world.connect()
+        owner.send("/signup owner password1", "/create locked 10 secret")
+        self.world.hasher.hold = True
+        self.alice.send_bytes(b"/join locked secret\r\n")
+        self.alice.send_bytes(f"/send lobby a.bin {len(data)}\r\n".encode() + data[:70_000])
+        self.assertTrue(self.alice.transport.producerState == "paused"
+                        or self.alice.protocol._paused_by)
+        self.world.hasher.release()
+        lines = self.alice.send_bytes(data[70_000:])
+        self.assertTrue([line for line in lines if line.startswith("250 ")], lines)
+        self.assertEqual(self.alice.protocol._paused_by, 0)
+
     def test_an_empty_file_is_stored_at_once(self) -> None:
         lines = self.alice.send("/send lobby empty 0")
         self.assertEqual(lines[0], "350 send 0 bytes")
@@ -279,3 +294,13 @@ class DownloadBackPressureTests(TestCase):
             data = raw(client)
             body = data[data.index(b"351 "):].split(b"\r\n", 1)[1]
             self.assertEqual(body[:len(self.data)], self.data)
+
+
+class IrcNoticeTests(TestCase):
+    def test_irc_shows_a_shared_file_as_a_notice_to_the_channel(self) -> None:
+        from chatd.frontends.irc.codec import render_event
+        from chatd.kernel.events import FileShared
+
+        line = render_event(FileShared("lobby", "alice", "a.txt", 3, "f" * 32))
+        self.assertEqual(line, (":chatd NOTICE #lobby :alice shared a file: a.txt (3 bytes); "
+                                f"fetch it with /get {'f' * 32} on the line protocol\r\n").encode())

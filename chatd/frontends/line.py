@@ -180,13 +180,18 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self.send(Code.BAD_ENCODING, "that line is not valid UTF-8; it was ignored")
             return None
         answer = self._interpreter.feed(self, text)
+        # The line the framer stopped at (a /send): once it is answered, what was held after
+        # it is lines again. Any other line leaves the framer as it is.
+        stopped = self._framer.holding and starts_upload(item)
         if isinstance(answer, Deferred):
-            answered: Deferred[None] = answer.addCallback(self._answer).addBoth(
-                self._frame_again)
+            answered: Deferred[None] = answer.addCallback(self._answer)
+            if stopped:
+                answered.addBoth(self._frame_again)
             return None if answered.called else answered
         if answer is not None:
             self._answer(answer)
-        self._frame_again(None)
+        if stopped:
+            self._frame_again(None)
         return None
 
     def _frame_again(self, result: Any) -> Any:
@@ -228,8 +233,10 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self._upload = (upload, done)
         self.send(Code.SEND_BYTES, f"send {size} bytes")
         self.divert(self._take_bytes)
-        # What the client sent ahead of the 350 is the file's start (SMTP's BDAT).
+        # What the client sent ahead of the 350 is the file's start (SMTP's BDAT). Reading
+        # may have paused for it (PAUSE_HELD): the rest of the file must come in now.
         self._framer.feed(self._take_bytes(self._framer.take()))
+        self.resume_reading(PAUSE_HELD)
         return done
 
     def _take_bytes(self, data: bytes) -> bytes:
