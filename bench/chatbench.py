@@ -19,6 +19,9 @@ it and what the figures mean. Scenarios (one subcommand each, ``--protocol line|
                  ratio (UDP may drop; loopback rarely does).
 * ``auths``      account logins (fresh connection, login, close) through the embedded or the
                  remote member service: authentications per second.
+* ``files``      one file of --size MiB sent with /send and fetched with /get over loopback:
+                 MiB/s each way (upload: 350 to 250, so the fsync counts), next to
+                 ``cat FILE | nc`` into ``nc -l`` as the physical reference.
 
 Receivers are cheap on purpose: most connections only count newlines in whatever the kernel
 hands them; a few "checker" connections per room parse every line to verify order and to
@@ -1065,6 +1068,89 @@ async def udpfanout(args: argparse.Namespace, target: Target) -> dict:
 
 # -- command line ----------------------------------------------------------------------------
 
+def _read_line(sock: socket.socket, buffer: bytearray, deadline: float) -> bytes:
+    """One server line (CRLF stripped); ``buffer`` keeps what came after it."""
+    while b"\n" not in buffer:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError(f"closed; have {bytes(buffer[:200])!r}")
+        buffer += chunk
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line.rstrip(b"\r")
+
+
+def _reply(sock: socket.socket, buffer: bytearray, deadline: float) -> bytes:
+    """The next line that is not an event (1xx)."""
+    while True:
+        line = _read_line(sock, buffer, deadline)
+        if line[:1] != b"1":
+            return line
+
+
+def _files_blocking(args: argparse.Namespace, port: int) -> dict:
+    size = args.size * 1024 * 1024
+    deadline = time.monotonic() + 240
+    with tempfile.TemporaryDirectory(prefix="chatbench-files-") as scratch:
+        path = Path(scratch) / "payload.bin"
+        with path.open("wb") as out:
+            for _ in range(args.size):
+                out.write(os.urandom(1024 * 1024))
+        result: dict = {"scenario": "files", "size_mib": args.size}
+        nc = shutil.which("nc")
+        if nc is not None:
+            listen_port = free_port()
+            listener = subprocess.Popen([nc, "-l", "127.0.0.1", str(listen_port)],
+                                        stdout=subprocess.DEVNULL)
+            time.sleep(0.3)
+            start = time.monotonic()
+            subprocess.run(f"cat {path} | {nc} -N 127.0.0.1 {listen_port}", shell=True,
+                           check=True, timeout=120)
+            listener.wait(120)
+            result["nc_mib_s"] = round(args.size / (time.monotonic() - start), 1)
+
+        def guest(nick: str) -> tuple[socket.socket, bytearray]:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            buffer = bytearray()
+            _read_line(sock, buffer, deadline)  # greeting
+            for line in (f"/nick {nick}", "/join benchfiles"):
+                sock.sendall(line.encode() + b"\r\n")
+                _reply(sock, buffer, deadline)
+            return sock, buffer
+
+        up, up_buffer = guest("uploader")
+        up.sendall(f"/send benchfiles payload.bin {size}\r\n".encode())
+        assert _reply(up, up_buffer, deadline).startswith(b"350 ")
+        start = time.monotonic()
+        with path.open("rb") as source:
+            for block in iter(lambda: source.read(1 << 20), b""):
+                up.sendall(block)
+        stored = _reply(up, up_buffer, deadline)
+        result["upload_mib_s"] = round(args.size / (time.monotonic() - start), 1)
+        assert stored.startswith(b"250 "), stored
+        file_id = stored.split()[1].decode()
+
+        down, down_buffer = guest("downloader")
+        down.sendall(f"/get {file_id}\r\n".encode())
+        head = _reply(down, down_buffer, deadline)
+        assert head.startswith(b"351 "), head
+        start = time.monotonic()
+        got = len(down_buffer)
+        down_buffer.clear()
+        chunk = bytearray(1 << 20)
+        while got < size:
+            got += down.recv_into(chunk)
+        result["download_mib_s"] = round(args.size / (time.monotonic() - start), 1)
+        for sock in (up, down):
+            sock.close()
+        return result
+
+
+async def files(args: argparse.Namespace, target: Target) -> dict:
+    return await asyncio.to_thread(_files_blocking, args, target.port("line"))
+
+
 SCENARIOS = {
     "fanout": fanout,
     "latency": latency,
@@ -1072,6 +1158,7 @@ SCENARIOS = {
     "loginstorm": loginstorm,
     "auths": auths,
     "udpfanout": udpfanout,
+    "files": files,
 }
 
 
@@ -1134,6 +1221,8 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--before", type=float, default=5.0, help="seconds measured before")
             p.add_argument("--storm-limit", type=float, default=60.0,
                            help="longest the storm is watched, seconds")
+    p = sub.add_parser("files", parents=[common], help="upload and download MiB/s")
+    p.add_argument("--size", type=int, default=256, help="the file's size, MiB")
     return top
 
 
@@ -1167,6 +1256,10 @@ def run_once(args: argparse.Namespace) -> dict:
                 args.udp_port = free_udp_port()
                 extra += ["--udp", f"udp:{args.udp_port}:interface={HOST}",
                           "--udp-idle-timeout", "0", "--udp-members-per-address", "100000"]
+            if args.scenario == "files":
+                limit = str(args.size * 1024 * 1024 * 4)
+                extra += ["--max-file-size", limit, "--file-quota-per-user", limit,
+                          "--file-quota-per-room", limit, "--file-store-size", limit]
             daemon = Daemon(args, extra)
             daemon.start()
     elif args.pid is None or args.port is None:

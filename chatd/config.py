@@ -18,6 +18,7 @@ from chatd.frontends.entry import Frontend
 from chatd.frontends.registry import FRONTENDS
 from chatd.kernel.keys import (
     CONNECTIONS,
+    FILES,
     HASHING,
     HISTORY,
     LOGIN_FAILURES,
@@ -38,8 +39,8 @@ from chatd.members.secret import secret_beside
 
 # The chat daemon's own keys: where it keeps its data and what it serves besides chat.
 DAEMON: dict[str, Key] = {
-    "data": Key(path, "data directory (accounts, rooms, lock file)", Path("chatd-data"),
-                reloadable=False),
+    "data": Key(path, "data directory (accounts, rooms, shared files, lock file)",
+                Path("chatd-data"), reloadable=False),
     "metrics": Key(text, "endpoint serving Prometheus metrics at /metrics, e.g. "
                    "tcp:9101:interface=127.0.0.1 (empty: off)", "", reloadable=False),
     "exempt": Key(networks, "trusted address or network (CIDR), exempt from the per-address "
@@ -53,7 +54,7 @@ def keys_for(frontends: Iterable[Frontend]) -> dict[str, Key]:
     table: dict[str, Key] = {}
     groups = [frontend.keys for frontend in frontends]
     groups += [DAEMON, MEMBER_SERVICE, SESSIONS, CONNECTIONS, RATES, LOGIN_FAILURES, HASHING,
-               HISTORY]
+               HISTORY, FILES]
     for group in groups:
         twice = table.keys() & group.keys()
         if twice:

@@ -2,8 +2,9 @@
 
 The service tree, started in this order and stopped in reverse::
 
-    data                     (lock the data directory, load accounts and rooms)
-    hash pool, journal pool  (threads: argon2id; ordered fsyncs)
+    data                     (lock the data directory, load accounts, rooms, shared files)
+    file expiry              (every 10 minutes: shared files past their retention)
+    hash, journal, files     (thread pools: argon2id; ordered fsyncs; uploads' writes)
     member service client    (with --members: AMP to twistd chatd-members)
     frontend listeners       (one per endpoint of each registered frontend: --line, --irc)
 
@@ -21,12 +22,15 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
@@ -38,6 +42,7 @@ from chatd.bus.local import LocalBus
 from chatd.config import KEYS, load
 from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
+from chatd.files.store import FileLimits, FileStore
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
 from chatd.frontends.connection import FrontendFactory
 from chatd.frontends.entry import Frontend
@@ -61,6 +66,9 @@ from chatd.threads import ThreadPoolService
 from chatd.tls import ReloadableTLS, listener
 
 log = Logger()
+
+# Seconds between deletions of the shared files past their retention.
+EXPIRE_EVERY = 600.0
 
 
 class Options(SettingsOptions):
@@ -117,12 +125,14 @@ class DataService(Service):
     """
 
     def __init__(
-        self, path: Path, server: ChatServer, directory: LocalDirectory | None
+        self, path: Path, server: ChatServer, directory: LocalDirectory | None,
+        files: FileStore,
     ) -> None:
         self.path = path
         self.lock = DirectoryLock(path)
         self.server = server
         self.directory = directory
+        self.files = files
 
     def startService(self) -> None:
         try:
@@ -130,6 +140,7 @@ class DataService(Service):
             self.lock.acquire()
             accounts = "remote" if self.directory is None else self.directory.load()
             self.server.load_rooms()
+            self.files.load()
         except (StartupError, OSError) as error:
             raise SystemExit(f"chatd: {error}") from None
         log.info("data in {path}: {accounts} accounts", path=str(self.path), accounts=accounts)
@@ -269,6 +280,16 @@ def hash_parameters(settings: Settings) -> HashParameters:
     )
 
 
+def file_limits(settings: Settings) -> FileLimits:
+    return FileLimits(
+        max_file_size=settings.max_file_size,
+        per_user=settings.file_quota_per_user,
+        per_room=settings.file_quota_per_room,
+        total=settings.file_store_size,
+        retention_days=settings.file_retention_days,
+    )
+
+
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
@@ -276,6 +297,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     top = MultiService()
     hash_pool = ThreadPool(0, settings.hash_threads, "chatd-hash")
     journal_pool = ThreadPool(1, 1, "chatd-journal")
+    # Uploads' writes and fsyncs: each upload's in order, several uploads at once.
+    files_pool = ThreadPool(0, 4, "chatd-files")
     hasher = Argon2Hasher(reactor, hash_pool, hash_parameters(settings), settings.hash_queue)
 
     def keyed(name: str, kind: str) -> KeyedFile:
@@ -314,6 +337,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                                   settings.transcripts, reactor, reactor, history_pool,
                                   settings.history_batch)
         bus.listen(transcripts)
+    files = FileStore(settings.data / "files", keyed("files.journal", "chatd-files"),
+                      partial(deferToThreadPool, reactor, files_pool), reactor,
+                      file_limits(settings))
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
@@ -322,9 +348,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         reactor,
         bus,
         history=history,
+        files=files,
     )
-    DataService(settings.data, server, local).setServiceParent(top)
-    for pool in (hash_pool, journal_pool, history_pool):
+    DataService(settings.data, server, local, files).setServiceParent(top)
+    TimerService(EXPIRE_EVERY, files.expire).setServiceParent(top)
+    for pool in (hash_pool, journal_pool, history_pool, files_pool):
         ThreadPoolService(pool).setServiceParent(top)
     HistoryService(history, transcripts).setServiceParent(top)
     if settings.members:
@@ -363,6 +391,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
     def apply(new: Settings) -> None:
         server.limits = core_limits(new)
+        files.limits = file_limits(new)
         server.wrong_room_passwords.burst = new.room_password_failures
         admission.configure(admission_limits(new))
         for frontend, factory in running:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
@@ -14,6 +14,7 @@ from chatd.auth.realm import make_portal
 from chatd.bus.local import LocalBus
 from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
+from chatd.files.store import FileLimits, FileStore
 from chatd.frontends.admission import Admission, AdmissionLimits
 from chatd.frontends.line import LineFactory, LineProtocol, Options
 from chatd.kernel.events import Event
@@ -108,7 +109,8 @@ class World:
     def __init__(self, path: Path, limits: Limits | None = None, guests: bool = True,
                  options: Options | None = None,
                  admission: AdmissionLimits | None = None,
-                 history: IHistoryStore | None = None) -> None:
+                 history: IHistoryStore | None = None,
+                 file_limits: FileLimits | None = None) -> None:
         self.hasher = FakeHasher()
         self.clock = Clock()
         self.directory = LocalDirectory(keyed_file(path / "members.journal"), self.hasher,
@@ -122,8 +124,12 @@ class World:
         self.bus.listen(self.delivery)
         if history is not None:
             self.bus.listen(history)
+        # Shared files on disk, written on the calling thread (``maybeDeferred``).
+        self.files = FileStore(path / "files", keyed_file(path / "files.journal"),
+                               maybeDeferred, self.clock, file_limits or FileLimits())
+        self.files.load()
         self.server = ChatServer(self.store, self.hasher, self.directory, limits, self.clock,
-                                 self.bus, history=history)
+                                 self.bus, history=history, files=self.files)
         # Every fake connection comes from one address: per-address limits are generous here
         # and tested on their own with ``admission``.
         self.admission = Admission(self.clock, admission or AdmissionLimits(

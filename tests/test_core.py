@@ -18,6 +18,7 @@ from chatd.kernel import errors
 from chatd.kernel.events import (
     EVENT_TYPES,
     Event,
+    FileShared,
     Joined,
     LeaveReason,
     Left,
@@ -274,6 +275,7 @@ class Serialisation(TestCase):
             RoomChanged("r", "ann", "unlocked", id="d", at=5.0),
             Notice("maintenance", id="e", at=6.0),
             SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
+            FileShared("r", "ann", "a.txt", 3, "f" * 32, id="g", at=8.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "chatd.delivery": {"chatd.kernel"},
     "chatd.storage": {"chatd.kernel"},
     "chatd.history": {"chatd.kernel", "chatd.storage"},
+    "chatd.files": {"chatd.kernel", "chatd.storage"},
     "chatd.twisted_private": set(),
     "chatd.frontends": {"chatd.kernel", "chatd.twisted_private"},
     "chatd.members": {"chatd.kernel", "chatd.storage", "chatd.auth.passwords", "chatd.threads",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO
 
 from twisted.internet.defer import Deferred, DeferredList, DeferredLock, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -35,6 +35,7 @@ from chatd.kernel.errors import (
     ChatError,
     Flooding,
     NameTaken,
+    NoSuchFile,
     NoSuchRoom,
     NoSuchUser,
     NotAllowed,
@@ -49,6 +50,7 @@ from chatd.kernel.errors import (
 )
 from chatd.kernel.events import (
     Event,
+    FileShared,
     Joined,
     LeaveReason,
     Left,
@@ -62,17 +64,20 @@ from chatd.kernel.history import HistoryQuery, private_key
 from chatd.kernel.interfaces import (
     IBus,
     IChatSession,
+    IFileStore,
     IHistoryStore,
     IMemberDirectory,
     IPasswordHasher,
     IRoomStore,
+    IUpload,
 )
 from chatd.kernel.keys import DEFAULTS
-from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
+from chatd.kernel.names import check_room_name, check_user_name, clean_file_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter, TokenBucket
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
 from chatd.kernel.text import MAX_TOPIC_LENGTH, clean_text
 from chatd.kernel.views import (
+    FileView,
     Membership,
     MemberView,
     RoomView,
@@ -129,10 +134,12 @@ class ChatServer:
         bus: IBus,
         node: str = "chatd",
         history: IHistoryStore | None = None,
+        files: IFileStore | None = None,
     ) -> None:
         self.store = store
         # Where sessions read what was said (None: history is off); it listens on the bus.
         self.history = history
+        self.files = files  # None: file sharing is off
         self.directory = directory
         self.clock = clock
         self.bus = bus
@@ -792,6 +799,37 @@ class Session:
         return self.server.directory.change_password(self.user.name, old, new).addErrback(
             wrong_old)
 
+    # -- files -------------------------------------------------------------------------
+
+    def _files(self) -> IFileStore:
+        files = self.server.files
+        if files is None:
+            raise NotAllowed("file sharing is off on this server")
+        return files
+
+    def send_file(self, name: str, room_name: str | None, size: int,
+                  sha256: str | None = None) -> IUpload:
+        """Start sharing a file with a room this user is in; the room hears of it once it is
+        stored (``SharedUpload``)."""
+        self._check_open()
+        files = self._files()
+        room = self._member_room(room_name)
+        upload = files.begin(room.key, room.name, self.user.key, self.user.name,
+                             clean_file_name(name), size, sha256)
+        return SharedUpload(upload, self.server)
+
+    def open_file(self, file_id: str) -> tuple[FileView, BinaryIO]:
+        """The rule for every protocol: a file is for the members of its room, now. Whoever
+        leaves the room loses access to its files, as to its messages."""
+        self._check_open()
+        files = self._files()
+        view = files.find(file_id)
+        if view is None:
+            raise NoSuchFile(f"no file {file_id[:40]}; it may have expired")
+        if view.room_key not in self.user.rooms:
+            raise NotAllowed(f"only the members of {view.room} can fetch its files")
+        return view, files.open(file_id)
+
     # -- leaving -----------------------------------------------------------------------
 
     def quit(self, reason: LeaveReason = LeaveReason.LOST, message: str = "") -> None:
@@ -805,6 +843,51 @@ class Session:
             message = ""
         self.server.disconnect(self, reason, message)
         log.info("{user} logged out ({reason})", user=self.name, reason=reason.value)
+
+
+@implementer(IUpload)
+class SharedUpload:
+    """An upload that tells its room once the file is stored."""
+
+    __slots__ = ("_server", "_upload")
+
+    def __init__(self, upload: IUpload, server: ChatServer) -> None:
+        self._upload = upload
+        self._server = server
+
+    @property
+    def size(self) -> int:
+        return int(self._upload.size)
+
+    @property
+    def received(self) -> int:
+        return int(self._upload.received)
+
+    @property
+    def pending(self) -> int:
+        return int(self._upload.pending)
+
+    def write(self, data: bytes) -> None:
+        self._upload.write(data)
+
+    def drained(self) -> Deferred[None]:
+        return self._upload.drained()
+
+    def abort(self) -> None:
+        self._upload.abort()
+
+    def finish(self) -> Deferred[FileView]:
+        def shared(view: FileView) -> FileView:
+            server = self._server
+            log.info("{user} shared {name} ({size} bytes, {id}) with {room}", user=view.sender,
+                     name=view.name, size=view.size, id=view.id, room=view.room)
+            if view.room_key in server.rooms:
+                server.bus.to_room(view.room_key, FileShared(
+                    view.room, view.sender, view.name, view.size, view.id,
+                    id=server.next_id(), at=server.clock.seconds()))
+            return view
+
+        return self._upload.finish().addCallback(shared)
 
 
 def _by_key(room: Room) -> str:

@@ -45,6 +45,15 @@ from chatd.kernel.interfaces import IChatSession
 
 log = Logger()
 
+# Why reading from a client is paused (bits): its queue of lines is long (the policy's), an
+# upload waits on the disk, or bytes after a /send wait unframed for its answer.
+PAUSE_QUEUE = 1
+PAUSE_DISK = 2
+PAUSE_HELD = 4
+# Bytes held unframed after a /send before reading pauses: a client should send none before
+# the 350 reply, so this is only what a pipelining client sent ahead.
+HOLD_LIMIT = 64 * 1024
+
 
 class FrontendFactory(ServerFactory):
     def __init__(
@@ -73,18 +82,24 @@ class FrontendFactory(ServerFactory):
 class ChatConnection(Protocol, metaclass=ABCMeta):
     # Thousands of idle connections are the common case: slots keep each one small.
     __slots__ = (
-        "_clock", "_closed", "_framer", "_home", "_logout", "_options", "host",
-        "leave_reason", "outbox", "peer", "policy", "quit_message", "session",
+        "_clock", "_closed", "_framer", "_home", "_intake", "_logout", "_options",
+        "_paused_by", "host", "leave_reason", "outbox", "peer", "policy", "quit_message",
+        "session",
     )
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
     kind = "?"  # the protocol's name, for logs
 
-    def __init__(self, home: FrontendFactory, max_line: int) -> None:
+    def __init__(self, home: FrontendFactory, max_line: int,
+                 stop_at: Callable[[bytes], bool] | None = None) -> None:
         self._home = home
         self._options = home.options
         self._clock = home.clock
-        self._framer = LineFramer(max_line)
+        self._framer = LineFramer(max_line, stop_at)
+        # While set, what the client sends goes here first, raw (an upload's bytes); it gives
+        # back what is past its end, which is framed as lines again.
+        self._intake: Callable[[bytes], bytes] | None = None
+        self._paused_by = 0  # the PAUSE_* reasons reading is paused for
         self._closed = False
         self.leave_reason = LeaveReason.LOST
         self.quit_message = ""
@@ -179,17 +194,37 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         if not self.policy.received(len(data)):
             return
         self.activity()
+        intake = self._intake
+        if intake is not None:
+            data = intake(data)
+            if not data:
+                return
+        framer = self._framer
         self.policy.push(self.frame(data))
+        if framer.holding and framer.held > HOLD_LIMIT:
+            self.pause_reading(PAUSE_HELD)
 
     def frame(self, data: bytes) -> list[bytes | TooLong]:
         """The lines ``data`` completes (a frontend may first take out what is not text)."""
         return self._framer.feed(data)
 
-    def pause_reading(self) -> None:
-        self.transport.pauseProducing()
+    def divert(self, intake: Callable[[bytes], bytes] | None) -> None:
+        """Send what the client sends to ``intake`` first (None: lines only again)."""
+        self._intake = intake
 
-    def resume_reading(self) -> None:
-        self.transport.resumeProducing()
+    def pause_reading(self, why: int = 1) -> None:
+        """Stop reading from the client for ``why`` (a PAUSE_* bit), until it is resumed
+        for every reason it was paused for."""
+        if not self._paused_by:
+            self.transport.pauseProducing()
+        self._paused_by |= why
+
+    def resume_reading(self, why: int = 1) -> None:
+        if not self._paused_by & why:
+            return
+        self._paused_by &= ~why
+        if not self._paused_by:
+            self.transport.resumeProducing()
 
     def drain(self) -> None:
         """Handle the lines that can be handled now."""

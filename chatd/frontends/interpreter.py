@@ -75,6 +75,10 @@ CODES: dict[type[errors.ChatError], Code] = {
     errors.StorageFailed: Code.STORAGE_FAILED,
     errors.ServerBusy: Code.BUSY,
     errors.ServerFull: Code.SERVER_FULL,
+    errors.BadUpload: Code.BAD_UPLOAD,
+    errors.NoSuchFile: Code.NO_SUCH_FILE,
+    errors.FileTooLarge: Code.FILE_TOO_LARGE,
+    errors.QuotaExceeded: Code.QUOTA_EXCEEDED,
 }
 
 
@@ -89,6 +93,15 @@ class ICommandClient(Interface):
     def log_in(credentials: ICredentials) -> Deferred[IChatSession | None]:
         """Log in through the frontend's portal and keep the session; None if the client
         left meanwhile. Fails with a ChatError when the login is refused."""
+
+    def upload_file(room: str, name: str, size: int, sha256: str | None
+                    ) -> Deferred[Reply]:
+        """Take a file of ``size`` raw bytes from the client for ``room`` (after telling it to
+        send them); the final reply once it is stored. Raises or fails with a ChatError."""
+
+    def download_file(file_id: str) -> Deferred[Reply]:
+        """Send a stored file's raw bytes (after saying how many); the final reply once
+        they are out. Raises a ChatError."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +349,31 @@ def _bye(_: None, message: str = "") -> Reply:
     return Reply(Code.BYE, "bye", end=Ending(LeaveReason.QUIT, message))
 
 
+def _sha256(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if len(text) != 64 or any(char not in "0123456789abcdefABCDEF" for char in text):
+        raise errors.BadSyntax("SHA256 is 64 hex digits")
+    return text.lower()
+
+
+def _send(client: ICommandClient, room: str, name: str, size: str, sha256: str | None = None
+          ) -> Deferred[Reply]:
+    _session(client)
+    result: Deferred[Reply] = client.upload_file(room, name, _number(size), _sha256(sha256))
+    return result
+
+
+def _get(client: ICommandClient, file_id: str) -> Deferred[Reply]:
+    _session(client)
+    result: Deferred[Reply] = client.download_file(file_id)
+    return result
+
+
+def _given(answer: Reply, *_: str) -> Reply:
+    return answer
+
+
 COMMANDS: dict[str, Command] = {
     "help": Command(_nothing, "/help", "this list", named=False, done=_help),
     "signup": Command(
@@ -398,6 +436,11 @@ COMMANDS: dict[str, Command] = {
                        done=_history_reply),
     "token": Command(_token, "/token ROOM", "a token to speak in ROOM over UDP (230 ROOM TOKEN "
                      "PORT SECONDS)", 1, 1, named=False, done=lambda answer, *_: answer),
+    "send": Command(_send, "/send ROOM NAME SIZE [SHA256]",
+                    "share a file: after the 350 reply, send exactly SIZE raw bytes", 3, 4,
+                    named=False, done=_given),
+    "get": Command(_get, "/get ID", "fetch a shared file: a 351 reply, then its raw bytes",
+                   1, 1, named=False, done=_given),
     "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
                     named=False, done=_bye),
 }

@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
-from chatd.frontends.connection import ChatConnection, FrontendFactory
+from chatd.frontends.connection import PAUSE_DISK, PAUSE_HELD, ChatConnection, FrontendFactory
 from chatd.frontends.entry import Frontend
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
 from chatd.frontends.line_codec import (
@@ -42,13 +42,20 @@ from chatd.frontends.udp import token_port
 from chatd.kernel import errors
 from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
 from chatd.kernel.history import HistoryQuery
-from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.interfaces import IChatMind, IChatSession, IUpload
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.names import fold
 from chatd.kernel.settings import Settings, listeners
 from chatd.kernel.text import for_log
 
 log = Logger()
+
+# Where a connection is after an upload: none just ended; its bytes are all in and nothing
+# has come past them (yet); bytes came past them before the final reply, so the next line
+# is the tail of a file sent with more than its SIZE unless it is a command.
+NO_UPLOAD, UPLOADED, EXCESS = 0, 1, 2
+# Bytes of an upload waiting for the disk before reading from its client pauses.
+UPLOAD_BACKLOG = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +97,17 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     before the connection closes.
     """
 
-    __slots__ = ("_interpreter", "_portal", "_telnet", "callLater")
+    __slots__ = ("_after_upload", "_interpreter", "_portal", "_telnet", "_upload", "callLater")
     kind = "line"
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
 
     def __init__(self, home: LineFactory) -> None:
-        super().__init__(home, home.options.max_line)
+        super().__init__(home, home.options.max_line, starts_upload)
         self._portal = home.portal
+        self._upload: tuple[IUpload, Deferred[Reply]] | None = None
+        self._after_upload = NO_UPLOAD
         # TimeoutMixin reads its clock from here, so tests can pass a task.Clock.
         self.callLater = home.clock.callLater  # type: ignore[method-assign, assignment]
         self._interpreter = home.interpreter
@@ -142,6 +151,13 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.outbox.close()
 
     def readConnectionLost(self) -> None:
+        if self._upload is not None:
+            upload, done = self._upload
+            self._end_upload()
+            upload.abort()
+            done.errback(errors.BadUpload(
+                f"the input ended after {upload.received} of {upload.size} bytes; "
+                "the file was not stored"))
         self.policy.end_of_input()
 
     def writeConnectionLost(self) -> None:
@@ -149,6 +165,12 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def gone(self) -> None:
         self.setTimeout(None)
+        if self._upload is not None:
+            upload, _ = self._upload
+            self._end_upload()
+            upload.abort()
+            log.info("{peer} went {received} bytes into an upload of {size}; it was removed",
+                     peer=self.peer, received=upload.received, size=upload.size)
 
     def deliver(self, event: Event) -> None:
         if type(event) is SessionEnded:
@@ -178,7 +200,20 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     # -- input -------------------------------------------------------------------------
 
     def frame(self, data: bytes) -> list[bytes | TooLong]:
-        """Lines, with telnet's commands taken out (and answered) first, if there are any."""
+        """Lines, with telnet's commands taken out (and answered) first, if there are any.
+
+        The raw bytes of an upload are never read as telnet: once the framer holds what
+        follows a ``/send`` line, and from the end of such a line within ``data``, bytes go
+        to the framer as they came (a file may hold any byte, 0xFF included)."""
+        if self._framer.holding:
+            return self._framer.feed(data)
+        if IAC in data:
+            cut = _after_upload_line(data)
+            if 0 <= cut < len(data):
+                return self._frame_text(data[:cut]) + self._framer.feed(data[cut:])
+        return self._frame_text(data)
+
+    def _frame_text(self, data: bytes) -> list[bytes | TooLong]:
         telnet = self._telnet
         if telnet is None:
             if IAC not in data:
@@ -204,6 +239,14 @@ class LineProtocol(ChatConnection, TimeoutMixin):
                       f"line too long (over {self._options.max_line} bytes); it was ignored")
             return None
         assert isinstance(item, bytes)
+        if self._after_upload == EXCESS:
+            self._after_upload = NO_UPLOAD
+            if item and not item.startswith(b"/"):
+                # The tail of a file sent with more bytes than its SIZE: never said in a room.
+                self._home.stats.rejected["BadUpload"] += 1
+                self.send(Code.BAD_UPLOAD, "that line came straight after an upload and is "
+                          "not a command: more bytes than SIZE were sent? it was ignored")
+                return None
         try:
             text = edit_line(item).decode("utf-8")
         except UnicodeDecodeError:
@@ -213,12 +256,31 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         if self.session is None and text.lstrip(" \t")[:5].lower() == "/help":
             self.policy.more_time()  # someone reading the help before logging in
         answer = self._interpreter.feed(self, text)
+        # The line the framer stopped at (a /send): once it is answered, what was held after
+        # it is lines again. Any other line leaves the framer as it is.
+        stopped = self._framer.holding and starts_upload(item)
         if isinstance(answer, Deferred):
-            answered = answer.addCallback(self._answer)
+            answered: Deferred[None] = answer.addCallback(self._answer)
+            if stopped:
+                answered.addBoth(self._frame_again)
             return None if answered.called else answered
         if answer is not None:
             self._answer(answer)
+        if stopped:
+            self._frame_again(None)
         return None
+
+    def _frame_again(self, result: Any) -> Any:
+        """A /send has its final reply: what the client sent after it is lines again."""
+        framer = self._framer
+        if framer.holding:
+            # Only bytes that came before the final reply can be a file's excess: a line
+            # typed after it is the user's.
+            if self._after_upload == UPLOADED:
+                self._after_upload = EXCESS if framer.held else NO_UPLOAD
+            self.resume_reading(PAUSE_HELD)
+            self.policy.push(framer.release(), drain=False)
+        return result
 
     def _answer(self, answer: Reply | None) -> None:
         """Write the reply; close the connection after it if it says so."""
@@ -235,6 +297,57 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def send(self, code: Code, text: str) -> None:
         self.outbox.write(reply(code, text))
+
+    # -- files -------------------------------------------------------------------------
+
+    def upload_file(self, room: str, name: str, size: int, sha256: str | None
+                    ) -> Deferred[Reply]:
+        """``/send``: 350, then the next ``size`` bytes the client sends are the file's."""
+        assert self.session is not None
+        upload = self.session.send_file(name, room, size, sha256)
+        done: Deferred[Reply] = Deferred()
+        self._upload = (upload, done)
+        self.send(Code.SEND_BYTES, f"send {size} bytes")
+        self.divert(self._take_bytes)
+        # What the client sent ahead of the 350 is the file's start (SMTP's BDAT). Reading
+        # may have paused for it (PAUSE_HELD): the rest of the file must come in now.
+        self._framer.feed(self._take_bytes(self._framer.take()))
+        self.resume_reading(PAUSE_HELD)
+        return done
+
+    def _take_bytes(self, data: bytes) -> bytes:
+        """The upload's share of ``data``; what is past its SIZE is given back."""
+        assert self._upload is not None
+        upload, done = self._upload
+        wanted = upload.size - upload.received
+        if data:
+            upload.write(data[:wanted])
+        if upload.pending > UPLOAD_BACKLOG:
+            self.pause_reading(PAUSE_DISK)
+            upload.drained().addCallback(lambda _: self.resume_reading(PAUSE_DISK))
+        if upload.received == upload.size:
+            self._end_upload()
+            self._after_upload = EXCESS if len(data) > wanted else UPLOADED
+            upload.finish().addCallbacks(
+                lambda view: done.callback(Reply(
+                    Code.FILE_STORED, f"{view.id} {view.size} {view.sha256} {view.name}")),
+                done.errback)
+        return data[wanted:]
+
+    def _end_upload(self) -> None:
+        self._upload = None
+        self.divert(None)
+        self.resume_reading(PAUSE_DISK)
+
+    def download_file(self, file_id: str) -> Deferred[Reply]:
+        """``/get``: 351 SIZE NAME, the raw bytes, then 251."""
+        assert self.session is not None
+        view, source = self.session.open_file(file_id)
+        self.send(Code.BYTES_FOLLOW, f"{view.size} {view.name}")
+        log.info("{peer} fetching {id} ({size} bytes)", peer=self.peer, id=view.id,
+                 size=view.size)
+        return self.outbox.send_raw(source, view.size).addCallback(
+            lambda _: Reply(Code.FILE_SENT, f"{view.id} {view.size} {view.sha256}"))
 
     # -- logging in --------------------------------------------------------------------
 
@@ -275,6 +388,23 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         return self._portal.login(credentials, self, IChatSession).addCallbacks(
             logged_in, refused
         )
+
+
+def starts_upload(line: bytes) -> bool:
+    """Whether raw bytes may follow this line (``/send``): the framer stops after it."""
+    return line[:6].lower() == b"/send "
+
+
+def _after_upload_line(data: bytes) -> int:
+    """Where the bytes after the first ``/send`` line in ``data`` start, or -1."""
+    start = 0
+    while True:
+        end = data.find(b"\n", start)
+        if end < 0:
+            return -1
+        if starts_upload(data[start:end]):
+            return end + 1
+        start = end + 1
 
 
 class LineFactory(FrontendFactory):

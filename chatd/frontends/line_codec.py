@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chatd.kernel.events import (
     Event,
+    FileShared,
     Joined,
     LeaveReason,
     Left,
@@ -42,6 +43,7 @@ class Code(enum.IntEnum):
     IN_ROOM = 108
     CLOSING = 109
     HISTORY = 110
+    FILE_SHARED = 111
     # Replies: done.
     OK = 200
     WELCOME = 201
@@ -52,6 +54,11 @@ class Code(enum.IntEnum):
     TOKEN = 230
     GREETING = 220
     BYE = 221
+    FILE_STORED = 250
+    FILE_SENT = 251
+    # Intermediate replies: the command goes on with raw bytes (see docs/protocol.md).
+    SEND_BYTES = 350
+    BYTES_FOLLOW = 351
     # Replies: the client's mistake.
     BAD_SYNTAX = 400
     NOT_NAMED = 401
@@ -66,6 +73,10 @@ class Code(enum.IntEnum):
     BAD_TEXT = 412
     LINE_TOO_LONG = 413
     BAD_ENCODING = 414
+    BAD_UPLOAD = 415
+    NO_SUCH_FILE = 416
+    FILE_TOO_LARGE = 417
+    QUOTA_EXCEEDED = 418
     RATE_LIMITED = 429
     WRONG_CREDENTIALS = 430
     WRONG_ROOM_PASSWORD = 431
@@ -121,6 +132,8 @@ def render_event(event: Event) -> bytes:
             return reply(Code.TOPIC, f"[{room}] {who} cleared the topic")
         case RoomChanged(room=room, who=who, change=change):
             return reply(Code.ROOM_CHANGED, f"[{room}] {who}: {change}")
+        case FileShared(room=room, sender=sender, name=name, size=size, file_id=file_id):
+            return reply(Code.FILE_SHARED, f"[{room}] {sender} shared {file_id} {size} {name}")
         case Notice(text=text):
             return reply(Code.NOTICE, text)
     raise TypeError(f"no line rendering for {event!r}")
@@ -193,14 +206,36 @@ class LineFramer:
     ``TooLong.LINE`` and everything up to its LF is discarded, however many reads that takes,
     so the tail of an over-long line is never taken as a command. Memory stays bounded by the
     limit. (LineOnlyReceiver drops the connection instead, and LineReceiver would run the tail.)
+
+    A line that ``stop_at`` picks (the line protocol's ``/send``, which raw bytes may follow)
+    is the last one framed: the bytes after it are held, unframed (``holding``), until the
+    protocol either takes them as raw bytes (``take``) or lets them be framed (``release``).
     """
 
-    __slots__ = ("_buffer", "_discarding", "max_length")
+    __slots__ = ("_buffer", "_discarding", "holding", "max_length", "stop_at")
 
-    def __init__(self, max_length: int) -> None:
+    def __init__(self, max_length: int,
+                 stop_at: Callable[[bytes], bool] | None = None) -> None:
         self.max_length = max_length
+        self.stop_at = stop_at
         self._buffer = b""
         self._discarding = False
+        self.holding = False
+
+    @property
+    def held(self) -> int:
+        """Bytes waiting here unframed."""
+        return len(self._buffer)
+
+    def take(self) -> bytes:
+        """The bytes held, handed over raw."""
+        data, self._buffer = self._buffer, b""
+        return data
+
+    def release(self) -> list[bytes | TooLong]:
+        """Frame again, starting with the bytes held."""
+        self.holding = False
+        return self.feed(b"")
 
     def discard(self) -> None:
         """Abandon the line being typed (telnet's Interrupt Process)."""
@@ -210,7 +245,11 @@ class LineFramer:
     def feed(self, data: bytes) -> list[bytes | TooLong]:
         out: list[bytes | TooLong] = []
         buffer = self._buffer + data
+        if self.holding:
+            self._buffer = buffer
+            return out
         start = 0
+        stop_at = self.stop_at
         while True:
             end = buffer.find(b"\n", start)
             if end < 0:
@@ -222,7 +261,14 @@ class LineFramer:
                 continue
             if line.endswith(b"\r"):
                 line = line[:-1]
-            out.append(TooLong.LINE if len(line) > self.max_length else line)
+            if len(line) > self.max_length:
+                out.append(TooLong.LINE)
+                continue
+            out.append(line)
+            if stop_at is not None and stop_at(line):
+                self.holding = True
+                self._buffer = buffer[start:]
+                return out
         rest = buffer[start:]
         # +1 leaves room for a CR that may still be followed by its LF.
         if len(rest) > self.max_length + 1:

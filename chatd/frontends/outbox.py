@@ -16,6 +16,11 @@ Every stream frontend writes through an ``Outbox`` (an ``ISink``) instead of
   once more than ``limit`` bytes wait, ``on_overflow`` is called (the frontend drops the
   client with a reason). Memory per connection is bounded by the transport's buffer plus
   ``limit``, and everyone else is unaffected.
+* **Raw bytes.** ``send_raw`` streams a file after what is queued (a download): chunks are
+  read only when the transport wants more, so a download holds one chunk in memory however
+  large the file. Lines written meanwhile (events) wait until the file is out, and count
+  against ``limit`` as they do while the client is not reading: a client that stops reading
+  mid-download is dropped by the same rule, with the same bound.
 * **Closing.** ``close`` hands what waits to the transport, asks it to close once that is
   sent, and tells the connection (``on_close``), which bounds how long that may take;
   ``abort`` drops the connection at once.
@@ -24,14 +29,30 @@ Every stream frontend writes through an ``Outbox`` (an ``ISink``) instead of
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 from twisted.internet import tcp
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from zope.interface import implementer
 
 from chatd.frontends.sink import ISink
 from chatd.twisted_private import nothing_buffered
+
+# Bytes of a raw send read and handed to the transport at a time.
+RAW_CHUNK = 64 * 1024
+
+
+class RawSend:
+    """A raw send in progress: where its bytes come from, how many are left, who waits."""
+
+    __slots__ = ("done", "head", "left", "source")
+
+    def __init__(self, source: BinaryIO, left: int, done: Deferred[None], head: bytes) -> None:
+        self.head = head
+        self.source = source
+        self.left = left
+        self.done = done
 
 
 def send_now(transport: tcp.Connection, data: bytes) -> bytes:
@@ -82,6 +103,7 @@ class Outbox:
         "_direct",
         "_flusher",
         "_paused",
+        "_raw",
         "_scheduled",
         "_size",
         "closed",
@@ -110,6 +132,7 @@ class Outbox:
         self._size = 0
         self._paused = False
         self._scheduled = False
+        self._raw: RawSend | None = None
         self.closed = False
         # ``direct-send = false`` keeps every write on Twisted's buffered path.
         self._direct = direct and isinstance(transport, tcp.Connection)
@@ -125,7 +148,7 @@ class Outbox:
 
     def write(self, data: bytes) -> None:
         # The hot path of every delivery: nothing but an append while the client reads.
-        if self._paused or self.closed:
+        if self._paused or self.closed or self._raw is not None:
             self._held(data)
             return
         self._chunks.append(data)
@@ -148,7 +171,7 @@ class Outbox:
     def flush(self) -> None:
         """Hand everything waiting to the transport (unless the client is not reading)."""
         self._scheduled = False
-        if self._paused or self.closed or not self._chunks:
+        if self._paused or self.closed or not self._chunks or self._raw is not None:
             return
         data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
         self._chunks.clear()
@@ -157,6 +180,54 @@ class Outbox:
             if not data:
                 return
         self.transport.write(data)
+
+    def send_raw(self, source: BinaryIO, size: int) -> Deferred[None]:
+        """Send ``size`` bytes read from ``source`` after what is queued; fires once the last
+        is handed to the transport. ``source`` is closed when done or when the client goes.
+        Reads are of ``RAW_CHUNK`` bytes, from the page cache in the common case: a short
+        synchronous read, like twisted.protocols.basic.FileSender's."""
+        assert self._raw is None, "one raw send at a time"
+        done: Deferred[None] = Deferred()
+        if self.closed:
+            source.close()
+            return done
+        # What is queued (the reply announcing the bytes) goes first.
+        head = b"".join(self._chunks)
+        self._chunks.clear()
+        self._size = len(head)
+        self._raw = RawSend(source, size, done, head)
+        self._pump()
+        return done
+
+    def _pump(self) -> None:
+        """Hand the transport chunks of the raw send until it pauses us or the file is out."""
+        raw = self._raw
+        while raw is not None and not self._paused and not self.closed:
+            if raw.head:
+                head, raw.head = raw.head, b""
+                self._size = 0
+                self.transport.write(head)
+            elif raw.left:
+                chunk = raw.source.read(min(RAW_CHUNK, raw.left))
+                if not chunk:  # the file shrank under us: the client can't be told in-band
+                    self._end_raw()
+                    self.abort()
+                    return
+                raw.left -= len(chunk)
+                self.transport.write(chunk)
+            if not raw.left:
+                self._end_raw()
+                self._size = self.queued if self._paused else 0
+                if self._chunks and not self._scheduled:
+                    self._scheduled = True
+                    self._flusher.schedule(self)
+                raw.done.callback(None)
+                return
+
+    def _end_raw(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            raw.source.close()
 
     def close(self) -> None:
         """Send what waits, then close the connection once the transport has sent it too.
@@ -167,6 +238,11 @@ class Outbox:
         """
         if self.closed:
             return
+        if self._raw is not None:
+            # Mid-file, a goodbye would be read as the file's bytes: the client sees the
+            # file cut short by the close instead.
+            self._end_raw()
+            self._chunks.clear()
         if self._chunks:
             self.transport.write(b"".join(self._chunks))
             self._chunks.clear()
@@ -177,6 +253,7 @@ class Outbox:
 
     def abort(self) -> None:
         """Drop the connection now: nothing that waits is sent."""
+        self._end_raw()
         self.closed = True
         self._chunks.clear()
         self._size = 0
@@ -188,11 +265,15 @@ class Outbox:
 
     def resumeProducing(self) -> None:
         self._paused = False
+        if self._raw is not None:
+            self._pump()
+            return
         if self._chunks and not self._scheduled and not self.closed:
             self._scheduled = True
             self._flusher.schedule(self)
 
     def stopProducing(self) -> None:
+        self._end_raw()
         self.closed = True
         self._chunks.clear()
         self._size = 0

@@ -225,10 +225,12 @@ class ConnectionPolicy(Generic[Item]):
                 return False
         return True
 
-    def push(self, items: list[Item]) -> None:
-        """Queue what arrived, and handle what can be handled now."""
+    def push(self, items: list[Item], drain: bool = True) -> None:
+        """Queue what arrived, and handle what can be handled now (with ``drain``; without,
+        from inside ``handle``: the running drain takes them in turn)."""
         self._queue.extend(items)
-        self.drain()
+        if drain:
+            self.drain()
 
     def drain(self) -> None:
         queue = self._queue

@@ -108,3 +108,19 @@ class Flooding(RateLimited):
 
 class AccountsUnavailable(ChatError):
     """The member service can't be reached; logins and signups fail until it is back."""
+
+
+class NoSuchFile(ChatError):
+    """No shared file has that id (never shared, expired, or not this server's)."""
+
+
+class FileTooLarge(ChatError):
+    """A file over the server's maximum file size."""
+
+
+class QuotaExceeded(ChatError):
+    """Storing the file would pass the sender's, the room's or the whole store's quota."""
+
+
+class BadUpload(ChatError):
+    """An upload did not arrive as declared (a SHA-256 mismatch, bytes past its SIZE)."""

@@ -130,9 +130,22 @@ class SessionEnded(Event):
     why: str
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class FileShared(Event):
+    """A member shared a file with a room: its members may fetch it by ``file_id`` (the
+    line protocol's ``/get``) while they stay members. ``name`` is already sanitised."""
+
+    room: str
+    sender: str
+    name: str
+    size: int
+    file_id: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
-    for cls in (Said, Private, Joined, Left, TopicSet, RoomChanged, Notice, SessionEnded)
+    for cls in (Said, Private, Joined, Left, TopicSet, RoomChanged, Notice, SessionEnded,
+                FileShared)
 }
 
 

@@ -9,6 +9,8 @@ room or a user; ``IBusListener`` is what delivery (and, later, history) subscrib
 ``IPasswordHasher`` and ``IRoomStore`` are the core's only ways to do slow or durable work.
 ``IHistoryStore`` keeps what was said, listening on the bus; the core reads it for sessions,
 applying the access rules.
+``IPasswordHasher``, ``IRoomStore`` and ``IFileStore`` are the core's only ways to do slow or
+durable work.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from zope.interface import Attribute, Interface
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import BinaryIO
 
     from twisted.internet.defer import Deferred
 
     from chatd.kernel.events import Event, LeaveReason
     from chatd.kernel.history import HistoryQuery
     from chatd.kernel.records import Account, RoomRecord
-    from chatd.kernel.views import RoomView, ServerView, TokenView, UserView
+    from chatd.kernel.views import FileView, RoomView, ServerView, TokenView, UserView
 
 
 class IBusListener(Interface):
@@ -179,6 +182,16 @@ class IChatSession(Interface):
     def is_room(name: str) -> bool:
         """Whether ``name`` names a room that exists (else it may name a user)."""
 
+    def send_file(name: str, room: str | None, size: int, sha256: str | None = None
+                  ) -> IUpload:
+        """Start sharing a file of ``size`` bytes with a room this user is in: the frontend
+        streams the bytes into the upload, and the room hears ``FileShared`` once it is
+        stored. NotInRoom, BadName, FileTooLarge, QuotaExceeded, NotAllowed (sharing off)."""
+
+    def open_file(file_id: str) -> tuple[FileView, BinaryIO]:
+        """A shared file to send, open for reading, if this user is in its room now
+        (NoSuchFile, NotAllowed): leaving a room ends access to its files."""
+
 
 class ITokenSeat(Interface):
     """The avatar a valid room token logs in as (``chatd.kernel.credentials.TokenUse``): a
@@ -193,7 +206,6 @@ class ITokenSeat(Interface):
 
     def watch(ended: Callable[[str], None]) -> None:
         """Call ``ended(why)`` once, when the token ends (at once if it has)."""
-
 
 class IPasswordHasher(Interface):
     """Memory-hard password hashing, off the reactor thread."""
@@ -256,3 +268,47 @@ class IHistoryStore(IBusListener):
     def latest(keys: list[str], prefix: str) -> dict[str, float]:
         """The time of the latest kept message of each of ``keys`` and of every conversation
         whose key starts with ``prefix`` (when ``prefix`` is not empty), if it has any."""
+class IUpload(Interface):
+    """One file being received: bytes in, in order, then ``finish`` or ``abort``.
+
+    Writes are queued and made off the reactor thread; ``pending`` says how many wait, so
+    the frontend can stop reading from its client while the disk catches up (``drained``).
+    The file is stored under an id, never under its name, and is durable (its data, its
+    directory entry and its metadata fsync'ed) before ``finish`` fires."""
+
+    size = Attribute("int: the bytes declared.")
+    received = Attribute("int: the bytes written (or queued) so far.")
+    pending = Attribute("int: bytes queued, not yet on disk.")
+
+    def write(data: bytes) -> None:
+        """Queue ``data``; at most ``size - received`` bytes."""
+
+    def drained() -> Deferred[None]:
+        """Fires once nothing is pending."""
+
+    def finish() -> Deferred[FileView]:
+        """All ``size`` bytes were written: check the declared SHA-256, make the file
+        durable, record it. Fails with BadUpload or StorageFailed (the file removed)."""
+
+    def abort() -> None:
+        """The sender went or gave up: remove the partial file, release its quota."""
+
+
+class IFileStore(Interface):
+    """Shared files and their metadata, under the data directory; quotas and retention."""
+
+    def load() -> None:
+        """At start: remove what interrupted uploads left, read the metadata, expire."""
+
+    def begin(room_key: str, room: str, sender_key: str, sender: str, name: str, size: int,
+              sha256: str | None) -> IUpload:
+        """Reserve room for an upload of ``size`` bytes (FileTooLarge, QuotaExceeded)."""
+
+    def find(file_id: str) -> FileView | None:
+        """A stored file's metadata."""
+
+    def open(file_id: str) -> BinaryIO:
+        """The stored file, open for reading (NoSuchFile)."""
+
+    def expire() -> Deferred[None]:
+        """Delete the files older than the retention."""

@@ -142,7 +142,25 @@ HISTORY: dict[str, Key] = {
                            shown="DATA/transcripts"),
 }
 
+MIB = 1024 * 1024
+
+# Shared files (chatd.files.store.FileStore): sizes in bytes.
+FILES: dict[str, Key] = {
+    "max-file-size": Key(whole(0, 1 << 40), "largest file one upload may share, bytes "
+                         "(0: file sharing off)", 64 * MIB),
+    "file-quota-per-user": Key(whole(0, 1 << 40), "bytes of stored files one user may have "
+                               "shared", 256 * MIB),
+    "file-quota-per-room": Key(whole(0, 1 << 40), "bytes of stored files one room may hold",
+                               1024 * MIB),
+    "file-store-size": Key(whole(0, 1 << 44), "bytes of stored files in all, the whole "
+                           "store", 4096 * MIB),
+    "file-retention-days": Key(whole(0, 36500), "days a shared file is kept (0: until the "
+                               "store is cleared by hand)", 7),
+    "file-link-lifetime": Key(whole(10, 86400), "seconds a signed download link (HTTP) "
+                              "stays valid", 300),
+}
+
 DEFAULTS: dict[str, Any] = defaults(
     {**SESSIONS, **RATES, **LOGIN_FAILURES, **CONNECTIONS, **HASHING, **MEMBER_SERVICE,
-     **HISTORY}
+     **HISTORY, **FILES}
 )

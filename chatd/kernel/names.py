@@ -115,3 +115,39 @@ class ReservedNames:
         """Raise BadName if ``name`` is, or looks like, a reserved name."""
         if fold(name) in self._folded or skeleton(name) in self._shapes:
             raise BadName(f"{name} is reserved for the server; pick another name")
+
+
+MAX_FILE_NAME_LENGTH = 100
+# Characters a file name never keeps: path separators, and what a shell or a terminal would
+# take for something else. Control, format (bidi overrides, zero-width) and separator
+# characters are dropped by category below.
+_FILE_UNSAFE = frozenset('/\\:*?"<>|')
+
+
+def clean_file_name(raw: str) -> str:
+    """A shared file's display name: safe to show and to save under, on any system.
+
+    The name is only ever shown and offered as a download name; the store never builds a
+    path from it. Still, a client saving it must not be tricked: path separators and shell or
+    Windows metacharacters become ``_``; control, format (bidi, zero-width) and line or
+    paragraph separator characters and default-ignorables are dropped; leading dots and
+    spaces go (no hidden files, no ``..``); the result is NFC and at most
+    ``MAX_FILE_NAME_LENGTH`` characters, keeping a short extension. BadName if nothing is
+    left."""
+    text = unicodedata.normalize("NFC", raw)
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp") or _IGNORABLE.match(char):
+            continue
+        kept.append("_" if char in _FILE_UNSAFE else " " if char.isspace() else char)
+    name = re.sub(r"\.{2,}", ".", "".join(kept)).strip().lstrip(".").strip()
+    if len(name) > MAX_FILE_NAME_LENGTH:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem and 0 < len(extension) <= 10:
+            name = stem[:MAX_FILE_NAME_LENGTH - len(extension) - 1].rstrip() + "." + extension
+        else:
+            name = name[:MAX_FILE_NAME_LENGTH].rstrip()
+    if not name or name.strip("._ ") == "":
+        raise BadName(f"{raw[:40]!r} is not a usable file name")
+    return name

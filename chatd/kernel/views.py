@@ -82,3 +82,22 @@ class TokenView:
     room: str
     expires: float
     lifetime: float
+
+
+@dataclass(frozen=True, slots=True)
+class FileView:
+    """A shared file's metadata, as the file store keeps it and a member sees it.
+
+    ``name`` is the sanitised display name, never a path: the stored file is named by ``id``.
+    ``room_key`` and ``sender_key`` are folded names, what the quotas and the membership rule
+    count by; ``at`` is when the upload was acknowledged."""
+
+    id: str
+    room: str
+    room_key: str
+    sender: str
+    sender_key: str
+    name: str
+    size: int
+    sha256: str
+    at: float

@@ -19,6 +19,7 @@ in order, so they reach the rooms after the rejoins. Held lines that can't be se
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from twisted.internet.defer import Deferred
@@ -26,12 +27,22 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClien
 from twisted.python.failure import Failure
 
 from chatd.frontends.line_codec import Code, ServerLine, parse_server_line
-from chatd_client.commands import CLIENT_HELP, Mistake, Reconnect, Save, Send, interpret
+from chatd_client.commands import (
+    CLIENT_HELP,
+    GetFile,
+    Mistake,
+    Reconnect,
+    Save,
+    Send,
+    SendFile,
+    interpret,
+)
 from chatd_client.connection import (
     MAX_SERVER_LINE,
     ConnectionFactory,
     NoGreeting,
     ServerConnection,
+    Sink,
     SpeaksTLS,
     describe_failure,
 )
@@ -40,6 +51,7 @@ from chatd_client.options import ClientOptions
 from chatd_client.render import Fragments, client_note, plain, render_text, welcome_name
 from chatd_client.rooms import Rooms
 from chatd_client.transcript import Transcript
+from chatd_client.transfers import Download, Upload
 from chatd_client.udp import UdpChannel
 
 # How long the server gets to answer /quit before the client hangs up by itself.
@@ -107,6 +119,8 @@ class Client:
         self.udp: UdpChannel | None = None
         if options.udp:  # the front end binds it (listen_udp)
             self.udp = UdpChannel(clock, options.host, self._udp_line, self._token)
+        # The file being sent or fetched: one at a time.
+        self.transfer: Upload | Download | None = None
 
     @property
     def connected(self) -> bool:
@@ -132,7 +146,8 @@ class Client:
         return connection.ready.addCallback(lambda _: connection)
 
     def _build(self) -> ServerConnection:
-        return ServerConnection(self._options.tls, self._line, self._too_long, self._lost)
+        return ServerConnection(self._options.tls, self._line, self._too_long, self._lost,
+                                self._bytes_follow)
 
     def _connected(self, connection: ServerConnection) -> bool:
         self._connecting = False
@@ -163,6 +178,12 @@ class Client:
         greeted = (self._connection is not None and self._connection.received
                    and not reason.check(NoGreeting, SpeaksTLS))
         self._connection = None
+        transfer, self.transfer = self.transfer, None
+        if transfer is not None:
+            if isinstance(transfer, Download):
+                transfer.abandon()
+            self.note("the connection went before the file was through; it was not "
+                      + ("saved" if isinstance(transfer, Download) else "shared"))
         if self._rejoin is None and self.memory.identity is not None:
             self._rejoin = self.rooms.rejoin_order()
         self.rooms = Rooms()
@@ -315,6 +336,84 @@ class Client:
                 self.reconnect()
             case Send() as send:
                 self.send(send.line)
+            case SendFile(path=path):
+                self.transcript.sent(line)
+                self._send_file(path)
+            case GetFile(file_id=file_id, directory=directory):
+                self.transcript.sent(line)
+                self._get_file(file_id, directory)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def _can_transfer(self) -> bool:
+        if self._connection is None or self._restoring:
+            self.note("not connected: files can be sent and fetched once the session is back")
+            return False
+        if self.transfer is not None:
+            self.note("a file is already on its way; wait for it to finish")
+            return False
+        return True
+
+    def _send_file(self, path: Path) -> None:
+        if not self._can_transfer():
+            return
+        room = self.rooms.current
+        if room is None:
+            self.note("join a room first: a file is shared with the current room")
+            return
+        try:
+            upload = Upload(path, self.note)
+        except OSError as problem:
+            self.note(f"can't send {path}: {problem.strerror or problem}")
+            return
+        self.transfer = upload
+        self.note(f"offering {path.name} ({upload.size} bytes) to {room}")
+        self._transmit(upload.command(room))
+
+    def _get_file(self, file_id: str, directory: Path) -> None:
+        if not self._can_transfer():
+            return
+        if not directory.is_dir():
+            self.note(f"can't fetch into {directory}: not a directory")
+            return
+        self.transfer = Download(file_id, directory, self.note)
+        self._transmit(f"/get {file_id}")
+
+    def _bytes_follow(self, size: int, name: str) -> Sink | None:
+        """A 351: where its raw bytes go (nowhere if no /get of ours asked for them)."""
+        download = self.transfer
+        if not isinstance(download, Download) or download.path is not None:
+            return None
+        try:
+            download.begin(size, name)
+        except OSError as problem:
+            self.note(f"can't save {name}: {problem.strerror or problem}; discarding it")
+            self.transfer = None
+            return None
+        self.note(f"fetching {name} ({size} bytes) into {download.path}")
+        return download.bytes
+
+    def _transfer_reply(self, line: ServerLine) -> None:
+        """Follow a transfer through the server's replies."""
+        transfer = self.transfer
+        if transfer is None or line.is_event or not line.final:
+            return
+        if isinstance(transfer, Upload) and not transfer.sending and line.code == Code.SEND_BYTES:
+            assert self._connection is not None
+            transfer.go_ahead(self._connection.transport)
+            return
+        if line.code in (Code.SEND_BYTES, Code.BYTES_FOLLOW):
+            return
+        self.transfer = None
+        if line.code == Code.FILE_STORED:
+            self.note(f"shared {transfer.path.name} as {line.text.split()[0]}"
+                      if isinstance(transfer, Upload) else line.text)
+        elif line.code == Code.FILE_SENT and isinstance(transfer, Download):
+            self.note(f"saved to {transfer.path}")
+        elif line.code >= 400:
+            if isinstance(transfer, Download):
+                transfer.abandon()
+            self.note("the transfer did not happen (see the reply above)")
 
     def send(self, line: str) -> None:
         """Send a typed line now, or hold it while the session is away."""
@@ -391,6 +490,7 @@ class Client:
             if line.code == Code.CLOSING and any(word in line.text for word in _SENT_AWAY):
                 self._sent_away = True
             self._udp_follow(line)
+            self._transfer_reply(line)
         fragments = render_text(raw, self.nick)
         self.transcript.received(plain(fragments))
         self._display.server_line(raw, fragments)

@@ -12,6 +12,8 @@ CLIENT_HELP = [
     "client commands (not sent to the server):",
     "  /save FILE    write this session's transcript to FILE (passwords masked)",
     "  /reconnect    connect again now (closing the connection, if any)",
+    "  /send PATH    share a file with the current room (with a progress bar)",
+    "  /get ID [DIR] fetch a shared file into DIR (default: here); never overwrites",
     "  Ctrl-C        clear the line; while reconnecting, stop trying",
     "  Ctrl-D        /quit and exit",
 ]
@@ -77,7 +79,18 @@ class Mistake:
     message: str
 
 
-Action = Send | Save | Reconnect | Mistake
+@dataclass(frozen=True, slots=True)
+class SendFile:
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class GetFile:
+    file_id: str
+    directory: Path
+
+
+Action = Send | Save | Reconnect | Mistake | SendFile | GetFile
 
 
 def interpret(line: str) -> Action | None:
@@ -94,4 +107,15 @@ def interpret(line: str) -> Action | None:
             if rest.strip():
                 return Mistake("usage: /reconnect (it takes no arguments)")
             return Reconnect()
+        case "/send" if len(rest.split()) < 3:
+            # One argument: a local file. (The server's own form, ROOM NAME SIZE, has three
+            # or more and needs a client that sends the bytes: this one does it for you.)
+            if not rest.strip():
+                return Mistake("usage: /send PATH")
+            return SendFile(Path(rest.strip()).expanduser())
+        case "/get":
+            words = rest.split()
+            if not 1 <= len(words) <= 2:
+                return Mistake("usage: /get ID [DIR]")
+            return GetFile(words[0], Path(words[1] if len(words) == 2 else ".").expanduser())
     return Send(line)

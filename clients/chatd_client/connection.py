@@ -111,12 +111,17 @@ class ServerConnection(Protocol):
         on_line: Callable[[str], None],
         on_too_long: Callable[[], None],
         on_lost: Callable[[Failure], None],
+        on_bytes: Callable[[int, str], Sink | None] = lambda size, name: None,
     ) -> None:
         self._tls = tls
         self._on_line = on_line
         self._on_too_long = on_too_long
         self._on_lost = on_lost
-        self._framer = LineFramer(MAX_SERVER_LINE)
+        self._on_bytes = on_bytes
+        # A 351 reply is followed by raw bytes (a /get): the framer stops after it.
+        self._framer = LineFramer(MAX_SERVER_LINE, _bytes_follow)
+        self._raw_left = 0  # raw bytes still to come
+        self._raw_sink: Sink | None = None
         self._head = b""  # the first bytes received, kept until it is clear they are no TLS
         self._verdict: Failure | None = None
         self.ready: Deferred[None] = Deferred()
@@ -144,12 +149,38 @@ class ServerConnection(Protocol):
                 self._verdict = Failure(SpeaksTLS())
                 self.abort()
                 return
-        for item in self._framer.feed(data):
-            if item is TooLong.LINE:
-                self._on_too_long()
-            else:
-                assert isinstance(item, bytes)
-                self._on_line(item.decode("utf-8", errors="replace"))
+        framer = self._framer
+        while data:
+            if self._raw_left:
+                part, data = data[:self._raw_left], data[self._raw_left:]
+                self._raw_left -= len(part)
+                sink = self._raw_sink
+                if sink is not None:
+                    sink(part)
+                    if not self._raw_left:
+                        sink(None)
+                continue
+            line = ""
+            for item in framer.feed(data):
+                if item is TooLong.LINE:
+                    self._on_too_long()
+                else:
+                    assert isinstance(item, bytes)
+                    line = item.decode("utf-8", errors="replace")
+                    self._on_line(line)
+            data = b""
+            if framer.holding:  # the last line was a 351: its bytes come next
+                data = framer.take()
+                framer.release()
+                self._start_raw(line[4:])
+
+    def _start_raw(self, announced: str) -> None:
+        """After ``351 SIZE NAME``: the next SIZE bytes go to the download, or nowhere."""
+        size_text, _, name = announced.partition(" ")
+        self._raw_left = int(size_text) if size_text.isdigit() else 0
+        self._raw_sink = self._on_bytes(self._raw_left, name)
+        if not self._raw_left and self._raw_sink is not None:
+            self._raw_sink(None)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._verdict is not None:
@@ -176,6 +207,14 @@ class ServerConnection(Protocol):
 
     def abort(self) -> None:
         self._transport().abortConnection()
+
+
+# Where a download's raw bytes go: each piece, then None once all are in.
+Sink = Callable[[bytes | None], None]
+
+
+def _bytes_follow(line: bytes) -> bool:
+    return line.startswith(b"351 ")
 
 
 class ConnectionFactory(Factory):

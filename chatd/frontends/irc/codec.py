@@ -19,6 +19,7 @@ from twisted.words.protocols import irc
 
 from chatd.kernel.events import (
     Event,
+    FileShared,
     Joined,
     LeaveReason,
     Left,
@@ -234,6 +235,10 @@ def render_event(event: Event) -> bytes:
             return message(source(who), "TOPIC", channel(room), topic)
         case RoomChanged(room=room, who=who, change=change):
             return message(SERVER_NAME, "NOTICE", channel(room), f"{who}: {change}")
+        case FileShared(room=room, sender=sender, name=name, size=size, file_id=file_id):
+            return message(SERVER_NAME, "NOTICE", channel(room),
+                           f"{sender} shared a file: {name} ({size} bytes); fetch it with "
+                           f"/get {file_id} on the line protocol")
         case Notice(text=text):
             return message(SERVER_NAME, "NOTICE", "*", text)
     raise TypeError(f"no IRC rendering for {event!r}")

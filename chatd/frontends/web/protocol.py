@@ -163,6 +163,17 @@ class WebClient:
     echo = True  # like the line protocol: the sender sees its message in order
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
 
+    def upload_file(self, room: str, name: str, size: int, sha256: str | None
+                    ) -> Deferred[Reply]:
+        """A browser sends no raw bytes over this protocol: files go over the line protocol
+        (``/send``); the browser is told so, with the line protocol's code."""
+        raise errors.NotAllowed("sharing a file from the browser is not supported; use the "
+                                "line protocol's /send (chatd-client /send PATH)")
+
+    def download_file(self, file_id: str) -> Deferred[Reply]:
+        raise errors.NotAllowed("fetching a file in the browser is not supported; use the "
+                                "line protocol's /get (chatd-client /get ID)")
+
     @property
     def udp_port(self) -> int | None:
         port: int | None = self._options.udp_port
