@@ -202,7 +202,7 @@ class TerminalTests(TestCase):
         self.addCleanup(other.kill)
         other.type("/nick quinn", "/join den door-pw", "/who den")
         other.wait_for("2 members in den")
-        self.assertIn("pat quinn", other.seen)
+        self.assertIn("@pat quinn", other.seen)  # pat owns den: its operator
         terminal.type(b"\x04")
         self.assertEqual(terminal.wait(), 0)
         for secret in (b"s3cret-pw", b"door-pw"):

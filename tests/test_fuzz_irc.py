@@ -54,6 +54,7 @@ OPTIONS = Options(max_bytes_before_login=10**9)
 Message = tuple[str, str, list[str]]
 
 COMMANDS = {"PING", "PONG", "ERROR", "CAP", "AUTHENTICATE", "FAIL", "REGISTER", "JOIN", "PART",
+            "NICK", "INVITE",
             "QUIT", "KICK", "TOPIC", "NOTICE", "PRIVMSG", "MODE"}
 NUMERICS = set(irc.symbolic_to_numeric.values()) | {
     value for name, value in vars(codec).items()

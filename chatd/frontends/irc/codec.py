@@ -19,9 +19,12 @@ from twisted.words.protocols import irc
 
 from chatd.kernel.events import (
     Event,
+    Invited,
     Joined,
     LeaveReason,
     Left,
+    ModeChanged,
+    NickChanged,
     Notice,
     Private,
     RoomChanged,
@@ -49,6 +52,8 @@ ERR_UNKNOWNERROR = "400"
 ERR_INPUTTOOLONG = "417"
 ERR_INVALIDCAPCMD = "410"
 ERR_INVALIDMODEPARAM = "696"
+ERR_NICKLOCKED = "902"
+RPL_WHOISACTUALLY = "338"
 RPL_LOGGEDIN = "900"
 RPL_SASLSUCCESS = "903"
 ERR_SASLFAIL = "904"
@@ -65,8 +70,8 @@ ISUPPORT = (
     # Names compare after NFKC and case folding: PRECIS-like, hence RFC 8265's token.
     "CASEMAPPING=rfc8265",
     f"LINELEN={MAX_LINE}",
-    "CHANMODES=,k,l,",
-    "PREFIX=(o)@",
+    "CHANMODES=b,k,l,imt",
+    "PREFIX=(ov)@+",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
     f"NETWORK={SERVER_NAME}",
 )
@@ -126,6 +131,12 @@ def _fit(data: bytes, limit: int) -> bytes:
 # reach terminals), \x01 excepted: it delimits CTCP ACTION. Relayed text is clean already;
 # this guards the parameters that echo what a client sent (a PING token, a bad command).
 _UNSAFE = re.compile("[\x00\x02-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, most: int = 100) -> str:
+    """Text a client gave for show (a real name): formatting and control characters out,
+    at most ``most`` characters."""
+    return _UNSAFE.sub("", _FORMATTING.sub("", text)).replace("\x01", "")[:most]
 
 
 def _middle(word: str) -> str:
@@ -201,14 +212,20 @@ def is_quit(event: Event) -> bool:
 def render_event(event: Event) -> bytes:
     """An event as IRC lines. Pass this function itself to ``Event.encoded``."""
     match event:
-        case Said(room=room, sender=sender, text=text, action=action):
-            return text_lines(source(sender), "PRIVMSG", channel(room), text, action)
-        case Private(sender=sender, recipient=recipient, text=text):
-            return text_lines(source(sender), "PRIVMSG", recipient, text)
+        case Said(room=room, sender=sender, text=text, action=action, notice=notice):
+            return text_lines(source(sender), "NOTICE" if notice else "PRIVMSG", channel(room),
+                              text, action)
+        case Private(sender=sender, recipient=recipient, text=text, notice=notice):
+            return text_lines(source(sender), "NOTICE" if notice else "PRIVMSG", recipient,
+                              text)
         case Joined(room=room, who=who):
             return message(source(who), "JOIN", channel(room))
-        case Left(room=room, who=who, reason=LeaveReason.LEFT):
+        case Left(room=room, who=who, reason=LeaveReason.LEFT, message=said):
+            if said:
+                return message(source(who), "PART", channel(room), said)
             return message(source(who), "PART", channel(room))
+        case Left(room=room, who=who, reason=LeaveReason.KICKED, message=said, by=by):
+            return message(source(by), "KICK", channel(room), who, said or by)
         case Left(room=room, who=who, reason=LeaveReason.DELETED):
             return message(SERVER_NAME, "KICK", channel(room), who, "the room was deleted")
         case Left(who=who, reason=reason, message=said):
@@ -216,11 +233,36 @@ def render_event(event: Event) -> bytes:
             return message(source(who), "QUIT", f"{words}: {said}" if said else words)
         case TopicSet(room=room, who=who, topic=topic):
             return message(source(who), "TOPIC", channel(room), topic)
+        case ModeChanged(room=room, who=who, mode=mode, arg=arg):
+            shown = [ban_display(arg) if mode[1] == "b" else arg] if arg else []
+            return message(source(who), "MODE", channel(room), mode, *shown)
+        case Invited(room=room, who=who, by=by):
+            return message(source(by), "INVITE", who, channel(room))
+        case NickChanged(old=old, new=new):
+            return message(source(old), "NICK", new)
         case RoomChanged(room=room, who=who, change=change):
             return message(SERVER_NAME, "NOTICE", channel(room), f"{who}: {change}")
         case Notice(text=text):
             return message(SERVER_NAME, "NOTICE", "*", text)
     raise TypeError(f"no IRC rendering for {event!r}")
+
+
+def ban_display(mask: str) -> str:
+    """A chatd ban (a name pattern) as an IRC ban mask: every user's user name is its nick
+    and every host is hidden, so the name pattern is all there is to match."""
+    return f"{mask}!*@*"
+
+
+def ban_pattern(mask: str) -> str | None:
+    """The name pattern an IRC ban mask comes to: its nick part, else its user part; None
+    for a mask on the host alone, which chatd can't match (hosts are hidden)."""
+    nick, _, rest = mask.partition("!")
+    user = rest.partition("@")[0]
+    for part in (nick, user):
+        if part and part.strip("*"):
+            return part
+    host = mask.partition("@")[2]
+    return "*" if not host.strip("*") and nick else None
 
 
 def incoming_text(text: str) -> tuple[str, bool]:

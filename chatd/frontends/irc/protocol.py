@@ -37,7 +37,7 @@ from chatd.frontends.irc.registration import (
 )
 from chatd.frontends.line_codec import TooLong
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, Left, SessionEnded
+from chatd.kernel.events import Event, Joined, LeaveReason, Left, NickChanged, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
 
@@ -48,7 +48,7 @@ log = Logger()
 class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
-    __slots__ = ("_away", "_pinged", "_registration", "_timer")
+    __slots__ = ("_away", "_pinged", "_realnames", "_registration", "_timer")
     kind = "IRC"
     render = staticmethod(codec.render_event)
     echo = False  # IRC clients show their own messages without an echo
@@ -60,6 +60,7 @@ class IRCProtocol(ChatConnection):
     def __init__(self, home: IRCFactory) -> None:
         super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)
         self._away = home.away
+        self._realnames = home.realnames
         self._timer: IDelayedCall | None = None
         self._pinged = False
         self._registration: Registration  # made once admitted, when the address is known
@@ -84,6 +85,7 @@ class IRCProtocol(ChatConnection):
             self._timer.cancel()
         if self.session is not None:
             self._away.pop(self.session.key, None)
+            self._realnames.pop(self.session.key, None)
 
     def _keep_alive(self) -> None:
         """(Re)start the silence timer: PING after ``ping_interval``, close if no answer."""
@@ -122,10 +124,22 @@ class IRCProtocol(ChatConnection):
             # connectionLost logs out as for any close.
             self.close(event.why)
             return
+        if isinstance(event, NickChanged):
+            self._renamed(event)
         self.outbox.write(event.encoded(codec.render_event))
         if (isinstance(event, Joined) and self.session is not None
                 and fold(event.who) == self.session.key):
             channels.greet(self, event.room)
+
+    def _renamed(self, event: NickChanged) -> None:
+        """Someone we share a channel with (or we) changed nick: IRC state keyed by name
+        follows (away message, real name; our registration's name)."""
+        old, new = fold(event.old), fold(event.new)
+        for table in (self._away, self._realnames):
+            if old in table:
+                table[new] = table.pop(old)
+        if self.session is not None and self.session.key == new:
+            self._registration.name, self._registration.key = event.new, new
 
     def _still_shared(self, event: Event) -> bool:
         """Whether a quitting user is in another of our channels, which will carry the QUIT.
@@ -174,6 +188,7 @@ class IRCProtocol(ChatConnection):
                 case Send(command=command, params=params, prefix=prefix):
                     self.outbox.write(message(prefix, command, *params))
                 case Welcome():
+                    self._realnames[self.me.key] = self._registration.realname
                     queries.welcome(self)
                     channels.rejoined(self)
                 case Refuse(error=error, kind=kind, target=target, command=command):
@@ -250,6 +265,18 @@ class IRCProtocol(ChatConnection):
     def motd(self) -> tuple[str, ...]:
         return self._options.motd
 
+    @property
+    def caps(self) -> set[str]:
+        return self._registration.caps
+
+    @property
+    def realnames(self) -> dict[str, str]:
+        return self._realnames
+
+    @property
+    def server_name(self) -> str:
+        return SERVER_NAME
+
     def client(self) -> str:
         """How numerics address this client: its nick, or ``*`` before it has one."""
         # A nick is only accepted once it logs in, so until then the client is "*".
@@ -267,6 +294,11 @@ class IRCFactory(FrontendFactory):
     @cached_property
     def away(self) -> dict[str, str]:
         """Away messages by user key: set by AWAY, shown in 301 and WHOIS, dropped on quit."""
+        return {}
+
+    @cached_property
+    def realnames(self) -> dict[str, str]:
+        """Real names by user key, from USER: shown in WHO and WHOIS, dropped on quit."""
         return {}
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:

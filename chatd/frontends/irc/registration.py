@@ -112,7 +112,7 @@ class Registration:
     """One connection's registration: what it has sent so far and what that leads to."""
 
     __slots__ = ("_host", "_nick", "_password", "_pending", "_sasl", "_user", "caps", "guest",
-                 "key", "name", "state")
+                 "key", "name", "realname", "state")
 
     def __init__(self, host: str) -> None:
         self._host = host  # the client's address: every credential carries it
@@ -124,6 +124,7 @@ class Registration:
         # The outstanding login: what the failed command named, that name, the command.
         self._pending: tuple[str, str, str] = (NICK, "", "NICK")
         self.caps: set[str] = set()
+        self.realname = ""  # from USER: shown in WHO and WHOIS
         self.name: str | None = None  # the session's display name, once logged in
         self.key = ""
         self.guest = True
@@ -178,17 +179,15 @@ class Registration:
     def nick(self, nick: str | None) -> list[Action]:
         if nick is None:
             return [Reply(irc.ERR_NONICKNAMEGIVEN, ("No nickname given",))]
-        if self.registered:
-            if fold(nick) == self.key:
-                return []
-            return [Reply(codec.ERR_UNKNOWNERROR, (
-                "NICK", "changing nick is not supported; reconnect with the new nick"))]
         self._nick = nick
         return self._try_register()
 
-    def user(self) -> list[Action]:
+    def user(self, realname: str) -> list[Action]:
         if self.registered:
             return [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
+        if not realname.strip():
+            return [Reply(irc.ERR_NEEDMOREPARAMS, ("USER", "Not enough parameters"))]
+        self.realname = codec.printable(realname)
         self._user = True
         return self._try_register()
 

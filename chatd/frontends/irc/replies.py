@@ -33,6 +33,10 @@ NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
     (errors.NotInRoom, None): (irc.ERR_NOTONCHANNEL, True),
     (errors.BadText, TARGET): (irc.ERR_CANNOTSENDTOCHAN, True),
     (errors.NotAllowed, CHANNEL): (irc.ERR_CHANOPRIVSNEEDED, True),
+    (errors.NotAllowed, TARGET): (irc.ERR_CANNOTSENDTOCHAN, True),
+    (errors.NotAllowed, NICK): (codec.ERR_NICKLOCKED, False),
+    (errors.Banned, None): (irc.ERR_BANNEDFROMCHAN, True),
+    (errors.InviteOnly, None): (irc.ERR_INVITEONLYCHAN, True),
     (errors.TooManyRooms, None): (irc.ERR_TOOMANYCHANNELS, True),
     (errors.RoomFull, None): (irc.ERR_CHANNELISFULL, True),
     (errors.WrongRoomPassword, None): (irc.ERR_BADCHANNELKEY, True),
@@ -64,6 +68,8 @@ _TEXTS = {
     irc.ERR_TOOMANYCHANNELS: "You have joined too many channels",
     irc.ERR_NOTONCHANNEL: "You're not on that channel",
     irc.ERR_CHANOPRIVSNEEDED: "You're not channel operator",
+    irc.ERR_BANNEDFROMCHAN: "Cannot join channel (+b)",
+    irc.ERR_INVITEONLYCHAN: "Cannot join channel (+i)",
 }
 
 
