@@ -284,7 +284,8 @@ class RegistrationTests(IRCTestCase):
         client = self.connect()
         lines = client.send("CAP LS 302", "NICK owner", "USER x 0 * :x")
         self.assertEqual(lines, [("chatd", "CAP", [
-            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect"])])
+            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
+            "userhost-in-names cap-notify"])])
         self.assertEqual(client.send("CAP REQ :sasl"),
                          [("chatd", "CAP", ["*", "ACK", "sasl"])])
         self.assertEqual(client.send("AUTHENTICATE PLAIN"), [("", "AUTHENTICATE", ["+"])])

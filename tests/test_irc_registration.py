@@ -78,7 +78,8 @@ class NegotiationTests(TestCase):
     def test_cap_ls_holds_registration_until_cap_end(self) -> None:
         machine = Registration(HOST)
         self.assertEqual(machine.cap("LS", "302"), [Send("CAP", (
-            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect"))])
+            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
+            "userhost-in-names cap-notify"))])
         self.assertIs(machine.state, State.NEGOTIATING)
         self.assertEqual(machine.nick("ann") + machine.user("Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
@@ -86,7 +87,8 @@ class NegotiationTests(TestCase):
 
     def test_old_clients_get_capability_names_without_values(self) -> None:
         self.assertEqual(Registration(HOST).cap("LS"),
-                         [Send("CAP", ("*", "LS", "sasl draft/account-registration"))])
+                         [Send("CAP", ("*", "LS", "sasl draft/account-registration multi-prefix "
+                                               "userhost-in-names cap-notify"))])
 
     def test_cap_req_acks_known_capabilities_and_naks_the_rest(self) -> None:
         machine = Registration(HOST)
@@ -120,7 +122,8 @@ class NegotiationTests(TestCase):
         machine.user("Real Name")
         machine.logged_in("ann", "ann", guest=True)
         self.assertEqual(machine.cap("LS"),
-                         [Send("CAP", ("ann", "LS", "sasl draft/account-registration"))])
+                         [Send("CAP", ("ann", "LS", "sasl draft/account-registration multi-prefix "
+                                               "userhost-in-names cap-notify"))])
         self.assertEqual(machine.cap("END"), [])
         self.assertIs(machine.state, State.REGISTERED)
 

@@ -29,7 +29,11 @@ from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.names import fold
 
-CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect"}
+# What each capability's value is in CAP LS 302 (empty: none). multi-prefix and
+# userhost-in-names change NAMES, WHO and WHOIS; cap-notify is acknowledged, as the list never
+# changes while chatd runs.
+CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
+                "multi-prefix": "", "userhost-in-names": "", "cap-notify": ""}
 # SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
 SASL_MAX = 4096
 SASL_CHUNK = 400
@@ -146,7 +150,8 @@ class Registration:
             self.state = _OPEN.get(self.state, self.state)
             modern = bool(args) and args[0].isdigit() and int(args[0]) >= 302
             offered = " ".join(
-                f"{name}={value}" if modern else name for name, value in CAPABILITIES.items()
+                f"{name}={value}" if modern and value else name
+                for name, value in CAPABILITIES.items()
             )
             return [Send("CAP", (self.client, "LS", offered))]
         if verb == "REQ":
