@@ -9,9 +9,11 @@ twistd plugin turns into a one-line error.
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,8 @@ class Settings:
     login_failures_per_address: int = 10
     room_password_failures: int = 3
     reserved_names: tuple[str, ...] = DEFAULT_RESERVED
+    server_name: str = field(default_factory=lambda: default_server_name())
+    min_password_length: int = 8
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -147,6 +151,23 @@ def _rate(value: Any) -> float:
     if isinstance(value, bool) or not 0.01 <= number <= 1_000_000:
         raise ValueError(f"expected 0.01 to 1000000 per second, got {value!r}")
     return number
+
+
+def default_server_name() -> str:
+    """The host's name if it is one IRC can carry (a dotted DNS-like name), else
+    ``chatd.local``."""
+    name = socket.gethostname()
+    return name if _SERVER_NAME.fullmatch(name) and "." in name else "chatd.local"
+
+
+_SERVER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?")
+
+
+def _server_name(value: Any) -> str:
+    if not isinstance(value, str) or not _SERVER_NAME.fullmatch(value) or ".." in value:
+        raise ValueError(f"expected a host-like name (letters, digits, dots, hyphens), got "
+                         f"{value!r}")
+    return value
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -236,6 +257,10 @@ KEYS: dict[str, Key] = {
     "reserved-names": Key(_names, "names (and their look-alikes) no guest or new account may "
                           "take, comma-separated; replaces the default list (chatd, admin, "
                           "root, nickserv, ...)"),
+    "server-name": Key(_server_name, "the IRC server name: the prefix of server lines, in "
+                       "001-004 and PONG (default: the host name, or chatd.local)"),
+    "min-password-length": Key(_integer(1, 128), "the fewest characters an account password "
+                               "may have"),
 }
 
 

@@ -182,7 +182,7 @@ class Reload(Service):
     RESTART_ONLY = ("line", "irc", "metrics", "data", "members", "members_secret",
                     "signups_per_address", "signups_total", "hash_time_cost",
                     "hash_memory_kib", "hash_parallelism", "hash_threads", "hash_queue",
-                    "reserved_names")
+                    "reserved_names", "server_name")
 
     def __init__(self, options: Options, reactor: Any, apply: Callable[[Settings], None],
                  certificates: list[ReloadableTLS]) -> None:
@@ -272,6 +272,7 @@ def irc_options(settings: Settings) -> IRCOptions:
         max_output=settings.max_output,
         login_timeout=settings.login_timeout,
         max_bytes_before_login=settings.max_bytes_before_login,
+        server_name=settings.server_name,
     )
 
 
@@ -305,11 +306,13 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         directory = remote
     else:
         directory = local = LocalDirectory(
-            keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings)
+            keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings),
+            settings.min_password_length,
         )
     bus = LocalBus()
     delivery = Delivery()
     bus.listen(delivery)
+    reserved = ReservedNames(settings.reserved_names)
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
@@ -317,6 +320,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         core_limits(settings),
         reactor,
         bus,
+        reserved=reserved,
     )
     DataService(settings.data, server, local).setServiceParent(top)
     for pool in (hash_pool, journal_pool):
@@ -336,7 +340,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         signups=SignupLimits(reactor, settings.signups_per_address, settings.signups_total),
         exempt=admission.is_exempt,
         name_probes=name_probes,
-        reserved=ReservedNames(settings.reserved_names),
+        reserved=reserved,
     )
     factory = LineFactory(portal, line_options(settings), reactor, admission, server.stats)
     irc_factory = IRCFactory(portal, irc_options(settings), reactor, admission, server.stats)
@@ -361,6 +365,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         name_probes.burst = new.login_failures_per_address
         if local is not None:
             local.configure(login_throttle(new))
+            local.min_password = new.min_password_length
         else:
             remote.deadline = new.members_timeout
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
+from chatd.config import ConfigError, default_server_name, load_settings
 from chatd.core.service import Limits
+from chatd.frontends.irc import IRCFactory, Options, codec
 from chatd.kernel.errors import Banned
 from chatd.kernel.records import RoomRecord
 from chatd.storage.rooms import FileRoomStore, room_problem
@@ -217,3 +219,34 @@ class IRCNicks(IRCTestCase):
         self.assertEqual(find(client.send("NICK ann", "USER ann 0 * :"), "461")[1], "USER")
         self.assertIn("001", commands(client.send("USER ann 0 * :Ann \xe9")))
         self.assertEqual(find(client.send("WHOIS ann"), "311")[5], "Ann \xe9")
+
+
+class ServerNameAndPasswords(IRCTestCase):
+    def test_the_server_name_prefixes_server_lines_welcome_and_pong(self) -> None:
+        self.addCleanup(setattr, codec.SERVER, "value", codec.SERVER.value)
+        self.factory = IRCFactory(self.world.portal, Options(server_name="irc.example.org"),
+                                  self.world.clock, self.world.admission,
+                                  self.world.server.stats)
+        client = self.connect()
+        lines = client.send("NICK ann", "USER ann 0 * :Ann")
+        self.assertEqual({prefix for prefix, cmd, _ in lines if cmd.isdigit()},
+                         {"irc.example.org"})
+        self.assertEqual(find(lines, "004")[1], "irc.example.org")
+        self.assertIn("irc.example.org", find(lines, "001")[-1])
+        self.assertEqual(client.send("PING t"),
+                         [("irc.example.org", "PONG", ["irc.example.org", "t"])])
+
+    def test_the_setting_defaults_to_a_dotted_host_name_or_chatd_local(self) -> None:
+        name = default_server_name()
+        self.assertTrue(name == "chatd.local" or "." in name, name)
+        self.assertEqual(load_settings({"server-name": "irc.example.org"}, None).server_name,
+                         "irc.example.org")
+        self.assertRaises(ConfigError, load_settings, {"server-name": "bad name"}, None)
+
+    def test_min_password_length_is_a_setting(self) -> None:
+        self.assertEqual(load_settings({"min-password-length": "4"}, None).min_password_length,
+                         4)
+        self.world.directory.min_password = 4
+        self.assertEqual(self.world.connect().send("/signup shorty abcd")[0][:3], "201")
+        self.world.directory.min_password = 8
+        self.assertEqual(self.world.connect().send("/signup shorter abcdefg")[0][:3], "411")

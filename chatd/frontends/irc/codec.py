@@ -34,7 +34,16 @@ from chatd.kernel.events import (
 from chatd.kernel.names import MAX_NAME_LENGTH
 from chatd.kernel.text import MAX_TOPIC_LENGTH
 
-SERVER_NAME = "chatd"
+
+class ServerName:
+    """The server's name, the prefix of every server line and the name in 001-004, PONG and
+    WHOIS (``server-name``). One holder for the process: events are rendered once for every
+    IRC connection, and the one IRC frontend sets it when it is made (``IRCFactory``)."""
+
+    value = "chatd"
+
+
+SERVER = ServerName()
 VERSION = "chatd-0.1"
 # Every user's host part: chatd does not reveal addresses to other users.
 USER_HOST = "chatd"
@@ -73,7 +82,6 @@ ISUPPORT = (
     "CHANMODES=b,k,l,imt",
     "PREFIX=(ov)@+",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
-    f"NETWORK={SERVER_NAME}",
 )
 
 
@@ -163,7 +171,7 @@ def message(prefix: str, command: str, *params: str) -> bytes:
 
 def numeric(code: str, client: str, *params: str) -> bytes:
     """A numeric reply from the server to ``client`` (``*`` before it has a nick)."""
-    return message(SERVER_NAME, code, client, *params)
+    return message(SERVER.value, code, client, *params)
 
 
 def source(nick: str) -> str:
@@ -227,7 +235,7 @@ def render_event(event: Event) -> bytes:
         case Left(room=room, who=who, reason=LeaveReason.KICKED, message=said, by=by):
             return message(source(by), "KICK", channel(room), who, said or by)
         case Left(room=room, who=who, reason=LeaveReason.DELETED):
-            return message(SERVER_NAME, "KICK", channel(room), who, "the room was deleted")
+            return message(SERVER.value, "KICK", channel(room), who, "the room was deleted")
         case Left(who=who, reason=reason, message=said):
             words = _QUIT_WORDS[reason]
             return message(source(who), "QUIT", f"{words}: {said}" if said else words)
@@ -241,9 +249,9 @@ def render_event(event: Event) -> bytes:
         case NickChanged(old=old, new=new):
             return message(source(old), "NICK", new)
         case RoomChanged(room=room, who=who, change=change):
-            return message(SERVER_NAME, "NOTICE", channel(room), f"{who}: {change}")
+            return message(SERVER.value, "NOTICE", channel(room), f"{who}: {change}")
         case Notice(text=text):
-            return message(SERVER_NAME, "NOTICE", "*", text)
+            return message(SERVER.value, "NOTICE", "*", text)
     raise TypeError(f"no IRC rendering for {event!r}")
 
 
@@ -329,4 +337,5 @@ def name_lines(client: str, chan: str, names: list[str]) -> bytes:
 
 
 def isupport_lines(client: str) -> bytes:
-    return numeric(irc.RPL_ISUPPORT, client, *ISUPPORT, "are supported by this server")
+    return numeric(irc.RPL_ISUPPORT, client, *ISUPPORT, f"NETWORK={SERVER.value}",
+                   "are supported by this server")

@@ -22,7 +22,7 @@ from zope.interface import implementer
 
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.irc import channels, codec, queries, replies
-from chatd.frontends.irc.codec import SERVER_NAME, message, numeric
+from chatd.frontends.irc.codec import SERVER, message, numeric
 from chatd.frontends.irc.commands import COMMANDS
 from chatd.frontends.irc.options import Options
 from chatd.frontends.irc.registration import (
@@ -101,7 +101,7 @@ class IRCProtocol(ChatConnection):
             self.close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
             return
         self._pinged = True
-        self.outbox.write(message("", "PING", SERVER_NAME))
+        self.outbox.write(message("", "PING", SERVER.value))
         self._timer = self._clock.callLater(self._options.ping_timeout, self._silent)
 
     def close(self, why: str) -> None:
@@ -186,7 +186,8 @@ class IRCProtocol(ChatConnection):
                 case Reply(code=code, params=params):
                     self.send(code, *params)
                 case Send(command=command, params=params, prefix=prefix):
-                    self.outbox.write(message(prefix, command, *params))
+                    self.outbox.write(message(SERVER.value if prefix is None else prefix,
+                                              command, *params))
                 case Welcome():
                     self._realnames[self.me.key] = self._registration.realname
                     queries.welcome(self)
@@ -275,7 +276,7 @@ class IRCProtocol(ChatConnection):
 
     @property
     def server_name(self) -> str:
-        return SERVER_NAME
+        return SERVER.value
 
     def client(self) -> str:
         """How numerics address this client: its nick, or ``*`` before it has one."""
@@ -290,6 +291,11 @@ class IRCFactory(FrontendFactory):
     """Builds IRC connections; holds the away messages IRC users set (an IRC-only notion)."""
 
     options: Options
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Restart-only: every IRC line of this process carries it.
+        codec.SERVER.value = self.options.server_name
 
     @cached_property
     def away(self) -> dict[str, str]:

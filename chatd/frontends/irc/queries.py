@@ -6,7 +6,7 @@ from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
 from chatd.frontends.irc.channels import prefixes
-from chatd.frontends.irc.codec import SERVER_NAME, channel
+from chatd.frontends.irc.codec import SERVER, channel
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.replies import NICK
 from chatd.kernel import errors
@@ -21,7 +21,7 @@ def _real_name(ctx: Context, key: str, guest: bool) -> str:
 
 def _who_line(ctx: Context, user: MemberView | UserView, chan: str, marks: str) -> None:
     flags = ("G" if user.key in ctx.away else "H") + marks
-    ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER_NAME, user.name, flags,
+    ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER.value, user.name, flags,
              f"0 {_real_name(ctx, user.key, user.guest)}")
 
 
@@ -53,7 +53,7 @@ def whois(ctx: Context, *params: str) -> None:
                  + channel(membership.room) for membership in user.rooms]
         if rooms:
             ctx.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
-        ctx.send(irc.RPL_WHOISSERVER, user.name, SERVER_NAME, "chatd")
+        ctx.send(irc.RPL_WHOISSERVER, user.name, SERVER.value, "chatd")
         if user.key in ctx.away:
             ctx.send(irc.RPL_AWAY, user.name, ctx.away[user.key])
         ctx.send(irc.RPL_WHOISIDLE, user.name, str(int(user.idle)), str(int(user.signon)),
@@ -78,7 +78,7 @@ def motd(ctx: Context, *_: str) -> None:
     if not ctx.motd:
         ctx.send(irc.ERR_NOMOTD, "MOTD File is missing")
         return
-    ctx.send(irc.RPL_MOTDSTART, f"- {SERVER_NAME} Message of the day - ")
+    ctx.send(irc.RPL_MOTDSTART, f"- {SERVER.value} Message of the day - ")
     for line in ctx.motd:
         ctx.send(irc.RPL_MOTD, f"- {line}")
     ctx.send(irc.RPL_ENDOFMOTD, "End of /MOTD command.")
@@ -95,10 +95,10 @@ def lusers(ctx: Context, *_: str) -> None:
 def welcome(ctx: Context) -> None:
     """What a client gets once registered: 001-005, then LUSERS and MOTD."""
     nick = ctx.me.name
-    ctx.send(irc.RPL_WELCOME, f"Welcome to the {SERVER_NAME} IRC network, {nick}")
-    ctx.send(irc.RPL_YOURHOST, f"Your host is {SERVER_NAME}, running {codec.VERSION}")
+    ctx.send(irc.RPL_WELCOME, f"Welcome to the {SERVER.value} IRC network, {nick}")
+    ctx.send(irc.RPL_YOURHOST, f"Your host is {SERVER.value}, running {codec.VERSION}")
     ctx.send(irc.RPL_CREATED, "This server speaks IRC to chatd's rooms")
-    ctx.send(irc.RPL_MYINFO, SERVER_NAME, codec.VERSION, "i", "biklmotv", "bklov")
+    ctx.send(irc.RPL_MYINFO, SERVER.value, codec.VERSION, "i", "biklmotv", "bklov")
     ctx.write(codec.isupport_lines(nick))
     lusers(ctx)
     motd(ctx)

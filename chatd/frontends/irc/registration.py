@@ -76,7 +76,7 @@ class Send:
 
     command: str
     params: tuple[str, ...]
-    prefix: str = codec.SERVER_NAME
+    prefix: str | None = None  # None: the server's name
 
 
 @dataclass(frozen=True, slots=True)

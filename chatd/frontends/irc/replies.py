@@ -11,7 +11,7 @@ from __future__ import annotations
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import SERVER_NAME, message, numeric
+from chatd.frontends.irc.codec import SERVER, message, numeric
 from chatd.kernel import errors
 
 # What a failed command's first parameter names, which decides the numeric for some errors.
@@ -86,7 +86,7 @@ def error_line(client: str, error: errors.ChatError, kind: str | None, target: s
     if code == codec.ERR_UNKNOWNERROR:
         return code, numeric(code, client, command, str(error))
     if not code[0].isdigit():
-        return code, message(SERVER_NAME, "FAIL", command, code, target, str(error))
+        return code, message(SERVER.value, "FAIL", command, code, target, str(error))
     text = _TEXTS.get(code, str(error))
     if with_target:
         return code, numeric(code, client, target, text)
