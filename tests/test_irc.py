@@ -101,14 +101,15 @@ class FormatTests(TestCase):
         self.assertLessEqual(len(line), 512)
         line.decode("utf-8")
 
-    def test_long_message_is_split_into_several_privmsgs(self) -> None:
+    def test_a_long_message_is_one_privmsg_cut_on_a_character_boundary(self) -> None:
         text = "ü" * 1000
-        data = codec.render_event(Said("lobby", "ann", text))
+        data = codec.render_event(Said("lobby", "ann", text, action=True))
         lines = data.split(b"\r\n")[:-1]
-        self.assertGreater(len(lines), 1)
-        self.assertTrue(all(len(line) + 2 <= 512 for line in lines))
-        texts = [parse(line.decode())[2][1] for line in lines]
-        self.assertEqual("".join(texts), text)
+        self.assertEqual(len(lines), 1)
+        self.assertLessEqual(len(lines[0]) + 2, 512)
+        said = parse(lines[0].decode())[2][1]
+        self.assertTrue(said.startswith("\x01ACTION ü") and said.endswith("ü\x01"), said)
+        self.assertTrue(text.startswith(said.removeprefix("\x01ACTION ").removesuffix("\x01")))
 
     def test_events(self) -> None:
         render = codec.render_event
@@ -688,7 +689,7 @@ class PeopleAndServerTests(IRCTestCase):
         bob = self.line_guest("bob", "a")
         ann.read()
         ann.protocol.outbox.pauseProducing()
-        for _ in range(300):
+        for _ in range(600):
             bob.send("x" * 1000)
         self.assertTrue(ann.closed)
         ann.drop()

@@ -188,19 +188,15 @@ def is_channel(name: str) -> bool:
     return name.startswith(CHANNEL_PREFIX)
 
 
-def text_lines(prefix: str, command: str, target: str, text: str, action: bool = False
-               ) -> bytes:
-    """``text`` as as many ``command`` lines as it takes to keep each within 512 bytes."""
+def text_line(prefix: str, command: str, target: str, text: str, action: bool = False
+              ) -> bytes:
+    """``text`` as one ``command`` line, cut on a UTF-8 boundary to fit 512 bytes with its
+    prefix: a message is one line for an IRC recipient, as its sender sent it (clients and
+    bots take two lines for two messages)."""
     head = f":{prefix} {command} {target} :".encode()
     wrap = (b"\x01ACTION ", b"\x01") if action else (b"", b"")
     budget = MAX_BODY - len(head) - len(wrap[0]) - len(wrap[1])
-    data = text.encode("utf-8")
-    out = []
-    while data:
-        piece = _fit(data, budget)
-        out.append(head + wrap[0] + piece + wrap[1] + b"\r\n")
-        data = data[len(piece):]
-    return b"".join(out)
+    return head + wrap[0] + _fit(text.encode("utf-8"), budget) + wrap[1] + b"\r\n"
 
 
 _QUIT_WORDS = {
@@ -221,10 +217,10 @@ def render_event(event: Event) -> bytes:
     """An event as IRC lines. Pass this function itself to ``Event.encoded``."""
     match event:
         case Said(room=room, sender=sender, text=text, action=action, notice=notice):
-            return text_lines(source(sender), "NOTICE" if notice else "PRIVMSG", channel(room),
+            return text_line(source(sender), "NOTICE" if notice else "PRIVMSG", channel(room),
                               text, action)
         case Private(sender=sender, recipient=recipient, text=text, notice=notice):
-            return text_lines(source(sender), "NOTICE" if notice else "PRIVMSG", recipient,
+            return text_line(source(sender), "NOTICE" if notice else "PRIVMSG", recipient,
                               text)
         case Joined(room=room, who=who):
             return message(source(who), "JOIN", channel(room))
