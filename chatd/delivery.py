@@ -12,7 +12,8 @@ and the sessions attached to it at login:
 * a user's events (private messages) go to each of that user's sessions' ``deliver``;
 * a mind with a ``seat`` (a UDP member: a session's seat in one room) is in that room's
   groups only, and in that room the session's other minds get no messages (the seat carries
-  them; they still get the room's other events).
+  them; they still get the room's other events);
+* a guest's new name (``NickChanged``) moves its sessions and memberships to the new key.
 
 Groups are rebuilt only when membership or a member's sessions change, so a message costs
 one render per format and one call per recipient.
@@ -24,7 +25,7 @@ from collections.abc import Callable
 
 from zope.interface import implementer
 
-from chatd.kernel.events import Event, Joined, Left, Said
+from chatd.kernel.events import Event, Joined, Left, NickChanged, Said
 from chatd.kernel.interfaces import IChatMind, IDelivery
 from chatd.kernel.names import fold
 
@@ -103,8 +104,27 @@ class Delivery:
             self._fanout(room, room_key, event)
 
     def user_event(self, user_key: str, event: Event) -> None:
+        if type(event) is NickChanged:
+            self._renamed(fold(event.old), fold(event.new))
         for _, mind in self._sinks.get(user_key, ()):
             mind.deliver(event)
+
+    def _renamed(self, old: str, new: str) -> None:
+        """Move a renamed user's sessions and memberships to its new key (once: the event
+        reaches each user who shares a room with it, and the first does the move)."""
+        if old == new or (old not in self._memberships and old not in self._sinks):
+            return
+        if old in self._sinks:
+            self._sinks[new] = self._sinks.pop(old)
+        rooms = self._memberships.pop(old, set())
+        if rooms:
+            self._memberships[new] = rooms
+        for room_key in rooms:
+            room = self._rooms.get(room_key)
+            if room is not None:
+                room.members.discard(old)
+                room.members.add(new)
+                room.targets = None
 
     # -- rooms -------------------------------------------------------------------------
 

@@ -319,7 +319,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                      "given: only the member service's accounts can log in", path=embedded)
     else:
         directory = local = LocalDirectory(
-            keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings)
+            keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings),
+            settings.min_password_length,
         )
     bus = LocalBus()
     delivery = Delivery()
@@ -340,6 +341,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     files = FileStore(settings.data / "files", keyed("files.journal", "chatd-files"),
                       partial(deferToThreadPool, reactor, files_pool), reactor,
                       file_limits(settings))
+    reserved = ReservedNames(settings.reserved_names)
     server = ChatServer(
         FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
         hasher,
@@ -349,6 +351,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         bus,
         history=history,
         files=files,
+        reserved=reserved,
     )
     DataService(settings.data, server, local, files).setServiceParent(top)
     TimerService(EXPIRE_EVERY, files.expire).setServiceParent(top)
@@ -370,7 +373,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         signups=SignupLimits(reactor, settings.signups_per_address, settings.signups_total),
         exempt=admission.is_exempt,
         name_probes=name_probes,
-        reserved=ReservedNames(settings.reserved_names),
+        reserved=reserved,
     )
     running = [
         (frontend, frontend.factory(portal, frontend.options(settings), reactor, admission,
@@ -399,6 +402,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         name_probes.burst = new.login_failures_per_address
         if local is not None:
             local.configure(login_throttle(new))
+            local.min_password = new.min_password_length
         else:
             remote.deadline = new.members_timeout
 

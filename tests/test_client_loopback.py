@@ -135,7 +135,7 @@ class ChatTests(ClientTestCase):
             "[lobby] <alice> hello bob",
             "[lobby] * alice waves",
             "sent to bob",
-            "alice bob",
+            "alice @bob",  # bob opened the room: its operator
             "2 members in lobby",
             "bye",
         ])

@@ -202,7 +202,10 @@ class TerminalTests(TestCase):
         self.addCleanup(other.kill)
         other.type("/nick quinn", "/join den door-pw", "/who den")
         other.wait_for("2 members in den")
-        self.assertIn("pat quinn", other.seen)
+        self.assertIn("@pat quinn", other.seen)  # pat owns den: its operator
+        # Ctrl-D once pat's client has shown quinn arrive and drawn its prompt again.
+        terminal.read_match(rb"\[den\] " + STYLE + rb"pat>",
+                            after=terminal.read_until(b"quinn joined"))
         terminal.type(b"\x04")
         self.assertEqual(terminal.wait(), 0)
         for secret in (b"s3cret-pw", b"door-pw"):

@@ -19,9 +19,12 @@ from chatd.kernel.events import (
     EVENT_TYPES,
     Event,
     FileShared,
+    Invited,
     Joined,
     LeaveReason,
     Left,
+    ModeChanged,
+    NickChanged,
     Notice,
     Private,
     RoomChanged,
@@ -148,7 +151,7 @@ class Publishing(CoreTestCase):
         self.successResultOf(owner.set_limit("club", 5))
         self.assertEqual(plain(*mind.events[-2:]),
                          plain(TopicSet("club", "owner", "about clubs"),
-                               RoomChanged("club", "owner", "member limit is now 5")))
+                               ModeChanged("club", "owner", "+l", "5")))
         self.assertEqual(self.store.rooms["club"].limit, 5)
 
 
@@ -160,7 +163,7 @@ class Views(CoreTestCase):
         self.successResultOf(bea.join("club"))
         view = bea.who("club")
         self.assertEqual(view.members, (MemberView("bea", "bea", True, False),
-                                        MemberView("owner", "owner", False, True)))
+                                        MemberView("owner", "owner", False, True, operator=True)))
         self.assertEqual((view.count, view.limit, view.persistent), (2, 10, True))
 
     def test_a_locked_rooms_members_are_for_its_members(self) -> None:
@@ -273,6 +276,10 @@ class Serialisation(TestCase):
             Left("r", "ann", LeaveReason.QUIT, "bye", id="b", at=3.0),
             TopicSet("r", "ann", "t", id="c", at=4.0),
             RoomChanged("r", "ann", "unlocked", id="d", at=5.0),
+            ModeChanged("r", "ann", "+o", "bob", id="d2", at=5.5),
+            Invited("r", "bob", "ann", id="d3", at=5.6),
+            NickChanged("ann", "anna", id="d4", at=5.7),
+            Left("r", "bob", LeaveReason.KICKED, "spam", "ann", id="d5", at=5.8),
             Notice("maintenance", id="e", at=6.0),
             SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
             FileShared("r", "ann", "a.txt", 3, "f" * 32, id="g", at=8.0),

@@ -54,15 +54,22 @@ _EVENTS = {
     Code.PRIVATE: rf"\*{_N}\* .+",
     Code.JOINED: rf"\[{_N}\] {_N} joined",
     Code.LEFT: rf"\[{_N}\] {_N} (left|quit|lost connection|timed out|was removed: the room "
-               r"was deleted|was dropped: not reading|was disconnected for flooding)(: .+)?",
+               r"was deleted|was dropped: not reading|was disconnected for flooding"
+               rf"|was kicked by {_N})(: .+)?",
     Code.TOPIC: rf"\[{_N}\] {_N} (set the topic: .+|cleared the topic)",
     Code.ROOM_CHANGED: rf"\[{_N}\] {_N}: (member limit is now \d+|locked with a password"
-                       r"|unlocked)",
+                       rf"|unlocked|made {_N} an operator|{_N} is no longer an operator"
+                       rf"|gave {_N} voice|took {_N}'s voice|(banned|lifted the ban on) \S+"
+                       r"|made the room invite-only|opened the room to everyone"
+                       r"|(un)?moderated the room.*|(un)?locked the topic: .+)",
     Code.ACTION: rf"\[{_N}\] \* {_N} .+",
     Code.IN_ROOM: rf"\[{_N}\] you are in {_N} \(\d+ members?\)(; you talk here)?(; topic: .+)?",
     Code.CLOSING: r".+",
+    Code.NOTICE_SAID: rf"(\[{_N}\] )?-{_N}- .+",
+    Code.INVITED: rf"\[{_N}\] {_N} invites you; /join {_N}",
+    Code.NICK_CHANGED: rf"{_N} is now called {_N}",
 }
-_MULTILINE = {Code.ROOMS, Code.MEMBERS, Code.HELP}
+_MULTILINE = {Code.ROOMS, Code.MEMBERS, Code.HELP, Code.BANS}
 
 Reply = tuple[int, bool, str]  # code, final, text
 
@@ -76,7 +83,9 @@ USUAL = ["/join lobby", "/join #dev", "/join dev secret", "/leave", "/leave lobb
          "/topic lobby hello there", "/topic lobby", "/topic own \x1b[31m", "/lock own pw",
          "/unlock own", "/limit own 1", "/limit own x", "/delete own", "/delete dev",
          "/msg ann hello", "/msg bob \x00", "/me waves", "/me", "hello", "//etc", "/quit",
-         "/quit see you", "/passwd password1 password2"]
+         "/quit see you", "/passwd password1 password2", "/op bob", "/deop ann",
+         "/voice bob", "/kick bob go away", "/ban bob", "/ban b*", "/unban bob", "/bans",
+         "/invite bob", "/mode +imt", "/mode -m", "/mode", "/nick carol"]
 commands = st.tuples(
     st.sampled_from(VERBS),
     st.lists(st.one_of(user_names, room_names, messages,

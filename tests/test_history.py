@@ -233,6 +233,14 @@ class AccessTests(TestCase, Here):
         self.assertEqual(bob.send("/history lobby")[-1],
                          "406 you are not in lobby")
 
+    def test_a_member_banned_since_it_joined_reads_no_history(self) -> None:
+        ann, bob = self.account("ann"), self.account("bob")
+        ann.send("/join lobby", "before the ban")
+        bob.send("/join lobby")
+        self.assertIn("before the ban", " ".join(bob.send("/history lobby")))
+        ann.send("/ban bob")
+        self.assertEqual(bob.send("/history lobby")[-1][:3], "436")
+
     def test_a_locked_rooms_history_is_not_for_those_who_cant_join(self) -> None:
         ann, bob = self.account("ann"), self.account("bob")
         ann.send("/create vault 10 sesame", "the code is 42")

@@ -200,7 +200,7 @@ class InRooms(InterpreterTestCase):
         client = self.guest("ann")
         self.answer(client, "/join lobby")
         self.assertEqual(self.answer(client, "/who").encode(),  # type: ignore[union-attr]
-                         b"211-ann\r\n211 1 member in lobby\r\n")
+                         b"211-@ann\r\n211 1 member in lobby\r\n")  # who opened it runs it
         self.assertEqual(self.answer(client, "/rooms").encode(),  # type: ignore[union-attr]
                          b"210-lobby 1/100 open temporary\r\n210 1 room\r\n")
 

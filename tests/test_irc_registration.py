@@ -34,7 +34,7 @@ class GuestTests(TestCase):
     def test_nick_then_user_logs_in_a_guest_then_welcomes(self) -> None:
         machine = Registration(HOST)
         self.assertEqual(machine.nick("ann"), [])
-        self.assertEqual(machine.user(), [LogIn(GuestNick("ann", HOST))])
+        self.assertEqual(machine.user("Real Name"), [LogIn(GuestNick("ann", HOST))])
         self.assertIs(machine.state, State.ANONYMOUS)
         self.assertEqual(machine.logged_in("ann", "ann", guest=True), [Welcome()])
         self.assertIs(machine.state, State.REGISTERED)
@@ -43,7 +43,7 @@ class GuestTests(TestCase):
     def test_a_password_makes_it_an_account_login(self) -> None:
         machine = Registration(HOST)
         machine.password("secret-1")
-        machine.user()
+        machine.user("Real Name")
         self.assertEqual(machine.nick("owner"), [LogIn(AccountLogin("owner", "secret-1", HOST))])
         self.assertEqual(machine.logged_in("owner", "owner", guest=False), [
             Reply(codec.RPL_LOGGEDIN, ("owner!owner@chatd", "owner",
@@ -54,7 +54,7 @@ class GuestTests(TestCase):
     def test_a_nick_in_use_may_be_retried_without_closing(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user()
+        machine.user("Real Name")
         error = errors.NameTaken("taken")
         self.assertEqual(machine.refused(error), [Refuse(error, "nick", "ann", "NICK")])
         self.assertEqual(machine.client, "*")
@@ -64,7 +64,7 @@ class GuestTests(TestCase):
         machine = Registration(HOST)
         machine.password("nope")
         machine.nick("owner")
-        machine.user()
+        machine.user("Real Name")
         error = errors.WrongCredentials("wrong")
         self.assertEqual(machine.refused(error),
                          [Refuse(error, "nick", "owner", "NICK"), Close(str(error))])
@@ -78,17 +78,18 @@ class NegotiationTests(TestCase):
     def test_cap_ls_holds_registration_until_cap_end(self) -> None:
         machine = Registration(HOST)
         self.assertEqual(machine.cap("LS", "302"), [Send("CAP", (
-            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect server-time "
-            "message-tags batch draft/chathistory"))])
+            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
+            "userhost-in-names cap-notify server-time message-tags batch draft/chathistory"))])
         self.assertIs(machine.state, State.NEGOTIATING)
-        self.assertEqual(machine.nick("ann") + machine.user(), [])
+        self.assertEqual(machine.nick("ann") + machine.user("Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
         self.assertIs(machine.state, State.ANONYMOUS)
 
     def test_old_clients_get_capability_names_without_values(self) -> None:
         self.assertEqual(Registration(HOST).cap("LS"),
-                         [Send("CAP", ("*", "LS", "sasl draft/account-registration server-time "
-                                                 "message-tags batch draft/chathistory"))])
+                         [Send("CAP", ("*", "LS", "sasl draft/account-registration multi-prefix "
+                                               "userhost-in-names cap-notify server-time "
+                                               "message-tags batch draft/chathistory"))])
 
     def test_cap_req_acks_known_capabilities_and_naks_the_rest(self) -> None:
         machine = Registration(HOST)
@@ -106,7 +107,7 @@ class NegotiationTests(TestCase):
         machine = Registration(HOST)
         machine.cap("LS", "302")
         machine.nick("owner")
-        machine.user()
+        machine.user("Real Name")
         self.assertEqual(machine.authenticate("PLAIN"), [Send("AUTHENTICATE", ("+",), "")])
         self.assertEqual(machine.authenticate(plain("owner", "pw")),
                          [LogIn(AccountLogin("owner", "pw", HOST))])
@@ -119,11 +120,12 @@ class NegotiationTests(TestCase):
     def test_cap_after_registration_reopens_nothing(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user()
+        machine.user("Real Name")
         machine.logged_in("ann", "ann", guest=True)
         self.assertEqual(machine.cap("LS"),
-                         [Send("CAP", ("ann", "LS", "sasl draft/account-registration server-time "
-                                                 "message-tags batch draft/chathistory"))])
+                         [Send("CAP", ("ann", "LS", "sasl draft/account-registration multi-prefix "
+                                               "userhost-in-names cap-notify server-time "
+                                               "message-tags batch draft/chathistory"))])
         self.assertEqual(machine.cap("END"), [])
         self.assertIs(machine.state, State.REGISTERED)
 
@@ -195,7 +197,7 @@ class RegisterDraftTests(TestCase):
     def test_register_once_logged_in_is_refused(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user()
+        machine.user("Real Name")
         machine.logged_in("ann", "ann", guest=True)
         [fail] = machine.register("ann", "pw")
         assert isinstance(fail, Send)
@@ -206,15 +208,14 @@ class RegisteredTests(TestCase):
     def setUp(self) -> None:
         self.machine = Registration(HOST)
         self.machine.nick("Ann")
-        self.machine.user()
+        self.machine.user("Real Name")
         self.machine.logged_in("Ann", "ann", guest=True)
 
     def test_reregistering_is_462(self) -> None:
         again = [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
-        self.assertEqual(self.machine.user(), again)
+        self.assertEqual(self.machine.user("Real Name"), again)
         self.assertEqual(self.machine.password("x"), again)
 
-    def test_the_same_nick_is_nothing_and_another_is_refused(self) -> None:
-        self.assertEqual(self.machine.nick("ANN"), [])
-        self.assertEqual(self.machine.nick("bob"), [Reply(codec.ERR_UNKNOWNERROR, (
-            "NICK", "changing nick is not supported; reconnect with the new nick"))])
+    def test_no_nick_after_registering_is_431(self) -> None:
+        self.assertEqual(self.machine.nick(None),
+                         [Reply(irc.ERR_NONICKNAMEGIVEN, ("No nickname given",))])

@@ -122,8 +122,27 @@ class Guests(LineTestCase):
         for bad in ("a:b", "-x", "x" * 33, "a\u202eb", "zero\u200bwidth"):
             self.assertEqual(codes(client.send(f"/nick {bad}")), ["410"], bad)
 
-    def test_second_nick_is_refused(self) -> None:
-        self.assertEqual(codes(self.guest("ann").send("/nick bea")), ["402"])
+    def test_a_guest_changes_its_name_and_whoever_shares_a_room_sees_it(self) -> None:
+        ann, bob = self.guest("ann"), self.guest("bob")
+        ann.send("/join lobby")
+        bob.send("/join lobby")
+        ann.read()
+        self.assertEqual(ann.send("/nick anna"),
+                         ["114 ann is now called anna", "200 you are now called anna"])
+        self.assertEqual(bob.read(), ["114 ann is now called anna"])
+        self.assertEqual(bob.send("/who"), ["211-@anna bob", "211 2 members in lobby"])
+        ann.send("hi")
+        self.assertEqual(bob.read(), ["101 [lobby] <anna> hi"])
+
+    def test_a_nick_in_use_or_bad_is_refused_and_accounts_keep_their_name(self) -> None:
+        ann = self.guest("ann")
+        self.guest("bob")
+        self.assertEqual(codes(ann.send("/nick bob")), ["409"])
+        self.assertEqual(codes(ann.send("/nick b\x00b")), ["410"])
+        account = self.world.connect()
+        account.send("/signup carol password1")
+        self.assertEqual(codes(account.send("/nick caro")), ["403"])
+        self.assertEqual(codes(ann.send("/nick carol")), ["409"])
 
     def test_guests_off(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent, guests=False)
@@ -319,8 +338,8 @@ class Rooms(LineTestCase):
         ann = self.guest("ann", "lobby")
         self.guest("Bea", "lobby")
         ann.read()
-        self.assertEqual(ann.send("/who"), ["211-ann Bea", "211 2 members in lobby"])
-        self.assertEqual(ann.send("/who LOBBY"), ["211-ann Bea", "211 2 members in lobby"])
+        self.assertEqual(ann.send("/who"), ["211-@ann Bea", "211 2 members in lobby"])
+        self.assertEqual(ann.send("/who LOBBY"), ["211-@ann Bea", "211 2 members in lobby"])
         self.assertEqual(codes(ann.send("/who nowhere")), ["404"])
         self.assertEqual(codes(self.guest("cid").send("/who")), ["406"])
 
@@ -495,7 +514,7 @@ class OwnedRooms(LineTestCase):
         alice.send("/create club 5 sesame")
         bea = self.guest("bea")
         self.assertEqual(codes(bea.send("/who club")), ["403"])
-        self.assertEqual(alice.send("/who club"), ["211-alice", "211 1 member in club"])
+        self.assertEqual(alice.send("/who club"), ["211-@alice", "211 1 member in club"])
 
     def test_only_ascii_spaces_separate_arguments(self) -> None:
         alice = self.account("alice")
@@ -519,10 +538,15 @@ class OwnedRooms(LineTestCase):
         bea = self.guest("bea", "a")
         self.assertEqual(codes(bea.send("/join b")), ["403"])
 
-    def test_settings_of_temporary_rooms_are_refused(self) -> None:
+    def test_a_temporary_room_is_set_by_its_operators_only(self) -> None:
         alice = self.account("alice")
         alice.send("/join lobby")
-        self.assertEqual(codes(alice.send("/limit lobby 3")), ["403"])
+        bea = self.guest("bea")
+        bea.send("/join lobby")
+        self.assertEqual(codes(bea.send("/limit lobby 3")), ["403"])
+        alice.read()
+        self.assertEqual(codes(alice.send("/limit lobby 3")), ["106", "200"])
+        self.assertEqual(codes(alice.send("/delete lobby")), ["403"])
         self.assertEqual(codes(alice.send("/delete nowhere")), ["404"])
 
     def test_join_while_room_is_being_created(self) -> None:

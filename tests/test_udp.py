@@ -245,6 +245,17 @@ class UdpChannel(TestCase):
         self.assertEqual(fields(self.transport.take()[-1][0])[2], "you logged out")
         self.assertEqual(self.send(encode("lobby", token, "hi")), [])
 
+    def test_a_kicked_member_s_token_ends_with_its_membership(self) -> None:
+        operator = self.world.connect()
+        operator.send("/nick opal", "/join lobby")
+        _, token = self.member("uma")
+        self.validate(token)
+        operator.send("/kick uma")
+        self.assertEqual([fields(data) for data, _ in self.transport.take()][-1],
+                         ("lobby", "", "you are no longer in lobby (kicked)"))
+        self.assertEqual(list(self.frontend.connections), [])
+        self.assertEqual(self.send(encode("lobby", token, "hi")), [])
+
     def test_a_silent_member_leaves_the_room_and_the_room_is_told(self) -> None:
         frontend = self.make(Options(idle_timeout=30))
         _, token = self.member("uma")

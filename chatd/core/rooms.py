@@ -7,10 +7,28 @@ The join and leave notices therefore speak of users, and a member limit counts u
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Protocol
 
 from chatd.kernel.events import LeaveReason
+from chatd.kernel.names import fold
 from chatd.kernel.records import RoomRecord
+
+# The mode letters a room can have set: invite-only, moderated, topic locked to operators.
+FLAGS = "imt"
+
+
+@lru_cache(maxsize=1024)
+def _pattern(mask: str) -> re.Pattern[str]:
+    """A ban mask (folded; ``*`` any run, ``?`` any one character) as a regular expression."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                              for c in mask), re.DOTALL)
+
+
+def ban_mask(mask: str) -> str:
+    """How a ban is kept and compared: folded, so ``Ann`` bans ``ann``."""
+    return fold(mask)
 
 
 class Seat(Protocol):
@@ -29,9 +47,11 @@ class Seat(Protocol):
 class User:
     """Someone online: a guest nick (one session) or an account (one or more sessions)."""
 
-    __slots__ = ("account_id", "away", "guest", "key", "name", "rooms", "sessions")
+    __slots__ = ("account_id", "active", "away", "guest", "key", "name", "rooms", "sessions",
+                 "signon")
 
-    def __init__(self, name: str, key: str, guest: bool, account_id: str = "") -> None:
+    def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
+                 now: float = 0.0) -> None:
         self.name = name
         self.key = key
         self.guest = guest
@@ -42,6 +62,8 @@ class User:
         # Why the user is away ("" if not): one status for every session and protocol, gone
         # with the user's last session.
         self.away = ""
+        # When it logged in and last talked (WHOIS shows the idle time).
+        self.signon = self.active = now
 
 
 class Room:
@@ -51,10 +73,15 @@ class Room:
     ids; ``owner_id`` is what owns it. Empty (a room not yet resolved, see
     ChatServer.resolve_owners) or an id no account has (the account was deleted), it is owned
     by nobody until an operator gives it to an account.
+
+    Moderation: the owner is always an operator; ``operators`` and ``voiced`` are the members
+    made so (the first member of a temporary room, and whoever an operator names), kept while
+    they stay. ``bans`` and ``flags`` (see FLAGS) are stored with a persistent room;
+    ``invited`` (user keys an operator invited) lasts as long as the room in memory.
     """
 
-    __slots__ = ("key", "limit", "members", "name", "owner", "owner_id", "password_hash",
-                 "topic")
+    __slots__ = ("bans", "flags", "invited", "key", "limit", "members", "name", "operators",
+                 "owner", "owner_id", "password_hash", "topic", "voiced")
 
     def __init__(
         self,
@@ -65,6 +92,8 @@ class Room:
         password_hash: str | None = None,
         topic: str = "",
         owner_id: str = "",
+        bans: tuple[str, ...] = (),
+        flags: str = "",
     ) -> None:
         self.name = name
         self.key = key
@@ -74,6 +103,11 @@ class Room:
         self.password_hash = password_hash
         self.topic = topic
         self.members: dict[str, User] = {}
+        self.bans = list(bans)
+        self.flags = set(flags)
+        self.operators: set[str] = set()
+        self.voiced: set[str] = set()
+        self.invited: set[str] = set()
 
     @classmethod
     def from_record(cls, record: RoomRecord) -> Room:
@@ -85,6 +119,8 @@ class Room:
             record.password_hash,
             record.topic,
             record.owner_id,
+            record.bans,
+            record.modes,
         )
 
     @property
@@ -100,10 +136,57 @@ class Room:
         name: a deleted account's name registered again owns nothing of the old one's)."""
         return bool(self.owner_id) and not user.guest and user.account_id == self.owner_id
 
+    def is_operator(self, user: User) -> bool:
+        """The operator rule, in one place: the owner, and the members made operators."""
+        return user.key in self.operators or self.owned_by(user)
+
+    def is_voiced(self, user: User) -> bool:
+        return user.key in self.voiced
+
+    def may_speak(self, user: User) -> bool:
+        """In a moderated room (+m) only operators and voiced members talk."""
+        return "m" not in self.flags or user.key in self.voiced or self.is_operator(user)
+
+    def may_set_topic(self, user: User) -> bool:
+        """With the topic locked (+t), operators only; otherwise any member."""
+        if "t" in self.flags:
+            return self.is_operator(user)
+        return user.key in self.members or self.owned_by(user)
+
+    def banned(self, user: User) -> str | None:
+        """The ban mask that keeps ``user`` out, or None. The owner is never banned from
+        its own room, nor is anyone an operator invited."""
+        if self.owned_by(user) or user.key in self.invited:
+            return None
+        return next((mask for mask in self.bans if _pattern(mask).fullmatch(user.key)), None)
+
+    def shuts_out(self, user: User) -> bool:
+        """Invite-only (+i) and ``user`` neither invited nor the owner."""
+        return "i" in self.flags and user.key not in self.invited and not self.owned_by(user)
+
+    def forget(self, key: str) -> None:
+        """A member left: its operator and voice status go with it (as on IRC)."""
+        self.operators.discard(key)
+        self.voiced.discard(key)
+
+    def rekey(self, old: str, user: User) -> None:
+        """A member was renamed from the key ``old``."""
+        if self.members.pop(old, None) is not None:
+            self.members[user.key] = user
+        for keys in (self.operators, self.voiced, self.invited):
+            if old in keys:
+                keys.discard(old)
+                keys.add(user.key)
+
+    @property
+    def modes(self) -> str:
+        """The set flags, in order (``imt``)."""
+        return "".join(flag for flag in FLAGS if flag in self.flags)
+
     def record(self) -> RoomRecord:
         """The durable part of this room (a persistent room only)."""
         assert self.owner is not None
         return RoomRecord(
             self.key, self.name, self.owner, self.limit, self.password_hash, self.topic,
-            self.owner_id,
+            self.owner_id, tuple(self.bans), self.modes,
         )

@@ -26,14 +26,17 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatd.core.rooms import Room, User
+from chatd.core.rooms import FLAGS, Room, User, ban_mask
 from chatd.core.stats import Stats
 from chatd.core.tokens import Tokens
 from chatd.kernel.errors import (
+    AlreadyInRoom,
     BadSyntax,
     BadText,
+    Banned,
     ChatError,
     Flooding,
+    InviteOnly,
     NameTaken,
     NoSuchFile,
     NoSuchRoom,
@@ -51,11 +54,13 @@ from chatd.kernel.errors import (
 from chatd.kernel.events import (
     Event,
     FileShared,
+    Invited,
     Joined,
     LeaveReason,
     Left,
+    ModeChanged,
+    NickChanged,
     Private,
-    RoomChanged,
     Said,
     SessionEnded,
     TopicSet,
@@ -72,7 +77,14 @@ from chatd.kernel.interfaces import (
     IUpload,
 )
 from chatd.kernel.keys import DEFAULTS
-from chatd.kernel.names import check_room_name, check_user_name, clean_file_name, fold, skeleton
+from chatd.kernel.names import (
+    ReservedNames,
+    check_room_name,
+    check_user_name,
+    clean_file_name,
+    fold,
+    skeleton,
+)
 from chatd.kernel.ratelimit import FailureLimiter, TokenBucket
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
 from chatd.kernel.text import MAX_TOPIC_LENGTH, clean_text
@@ -89,6 +101,9 @@ from chatd.kernel.views import (
 log = Logger()
 
 MAX_ROOM_PASSWORD_LENGTH = 128
+# Bans per room, and the longest ban mask.
+MAX_BANS = 100
+MAX_BAN_LENGTH = 64
 
 # What the rooms hear (a quit message) and the sessions are told, by why the directory gave.
 _ENDED = {
@@ -135,11 +150,14 @@ class ChatServer:
         node: str = "chatd",
         history: IHistoryStore | None = None,
         files: IFileStore | None = None,
+        reserved: ReservedNames | None = None,
     ) -> None:
         self.store = store
         # Where sessions read what was said (None: history is off); it listens on the bus.
         self.history = history
         self.files = files  # None: file sharing is off
+        # Names no guest may take, by login or by a nick change.
+        self.reserved = reserved or ReservedNames()
         self.directory = directory
         self.clock = clock
         self.bus = bus
@@ -297,7 +315,7 @@ class ChatServer:
                     "log out there first"
                 )
         else:
-            user = self.users[key] = User(name, key, guest, account_id)
+            user = self.users[key] = User(name, key, guest, account_id, self.clock.seconds())
             self._shapes.setdefault(skeleton(name), key)
         session = Session(self, user, self.next_id(), limited)
         # A second session of an account is in the account's rooms already; talk in one.
@@ -322,11 +340,12 @@ class ChatServer:
         listed: tuple[MemberView, ...] = ()
         if members:
             listed = tuple(
-                MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away)
+                MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away,
+                           room.is_operator(user), room.is_voiced(user))
                 for user in sorted(room.members.values(), key=lambda user: user.key)
             )
         return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
-                        room.owner, room.topic, listed)
+                        room.owner, room.topic, listed, room.modes)
 
     def admit(self, user: User, room: Room) -> None:
         """Add ``user`` to ``room`` after its password (if any) was checked."""
@@ -334,6 +353,8 @@ class ChatServer:
             raise NoSuchRoom(f"{room.name} was deleted")
         if len(room.members) >= room.limit:
             raise RoomFull(f"{room.name} is full (limit {room.limit}); try later")
+        if not room.members and not room.persistent:
+            room.operators.add(user.key)  # a temporary room's first member runs it, as on IRC
         room.members[user.key] = user
         user.rooms[room.key] = room
         # The user's other sessions are in the room now too; one that had no room to talk
@@ -344,20 +365,47 @@ class ChatServer:
         self.bus.to_room(room.key, Joined(room.name, user.name, id=self.next_id(),
                                           at=self.clock.seconds()))
 
-    def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "") -> None:
-        """Take ``user`` out of ``room``, telling everyone in it (the leaver included). The
-        one place a member leaves a room: its tokens for the room end here."""
+    def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "",
+               by: str = "") -> None:
+        """Take ``user`` out of ``room``, telling everyone in it (the leaver included);
+        ``by`` is the operator who kicked it. The one place a member leaves a room: its
+        tokens for the room end here."""
         self.tokens.end_member([session.id for session in user.sessions], room.key,
                                f"you are no longer in {room.name} ({reason.value})")
-        self.bus.to_room(room.key, Left(room.name, user.name, reason, message,
+        self.bus.to_room(room.key, Left(room.name, user.name, reason, message, by,
                                         id=self.next_id(), at=self.clock.seconds()))
         del room.members[user.key]
         del user.rooms[room.key]
+        room.forget(user.key)
         for session in user.sessions:
             if session.current_room is room:
                 session.current_room = next(iter(user.rooms.values()), None)
         if not room.members and not room.persistent:
             del self.rooms[room.key]
+
+    def rename(self, user: User, new: str) -> None:
+        """``user`` (a guest, its name checked free) is called ``new`` from now on; every
+        user who shares a room with it, and itself, hear it (once each)."""
+        old, old_key = user.name, user.key
+        key = fold(new)
+        del self.users[old_key]
+        shape = skeleton(old)
+        if self._shapes.get(shape) == old_key:
+            del self._shapes[shape]
+        user.name, user.key = new, key
+        self.users[key] = user
+        self._shapes.setdefault(skeleton(new), key)
+        told = {key}
+        for room in user.rooms.values():
+            room.rekey(old_key, user)
+            told.update(room.members)
+        for other in self.rooms.values():
+            if old_key in other.invited:
+                other.rekey(old_key, user)
+        event = NickChanged(old, new, id=self.next_id(), at=self.clock.seconds())
+        for recipient in sorted(told):
+            self.bus.to_user(recipient, event)
+        log.info("{old} is now called {new}", old=old, new=new)
 
     def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
         self.tokens.end_session(session.id, "you logged out")
@@ -379,6 +427,23 @@ def _check_limit(server: ChatServer, limit: int) -> int:
     if not 1 <= limit <= maximum:
         raise BadSyntax(f"a room's member limit must be between 1 and {maximum}")
     return limit
+
+
+def _reason(text: str) -> str:
+    """A part or kick reason as the room hears it: clean one-line text, or none."""
+    try:
+        return clean_text(text).strip() if text.strip() else ""
+    except BadText:
+        return ""
+
+
+def _check_mask(mask: str) -> str:
+    """A ban mask: one word of at most MAX_BAN_LENGTH printable characters."""
+    if not 1 <= len(mask) <= MAX_BAN_LENGTH or any(
+            c.isspace() or not c.isprintable() for c in mask):
+        raise BadSyntax(f"a ban is a name or a pattern (* and ?) of 1 to {MAX_BAN_LENGTH} "
+                        "characters without spaces")
+    return mask
 
 
 def _check_room_password(password: str) -> str:
@@ -461,6 +526,14 @@ class Session:
             raise NotInRoom(f"you are not in {room.name}")
         return room
 
+    def _operated_room(self, name: str) -> Room:
+        """A room this user is an operator of (the owner is one)."""
+        self._check_open()
+        room = self.server.find_room(name)
+        if not room.is_operator(self.user):
+            raise NotAllowed(f"only an operator of {room.name} can do that")
+        return room
+
     def _owned_room(self, name: str) -> Room:
         self._check_open()
         room = self.server.find_room(name)
@@ -505,9 +578,11 @@ class Session:
         return self._user_view(self.server.find_user(name))
 
     def _user_view(self, user: User) -> UserView:
-        rooms = tuple(Membership(room.name, room.owned_by(user))
+        rooms = tuple(Membership(room.name, room.owned_by(user), room.is_operator(user),
+                                 room.is_voiced(user))
                       for room in user.rooms.values() if self.sees_members(room))
-        return UserView(user.name, user.key, user.guest, len(user.sessions), rooms, user.away)
+        return UserView(user.name, user.key, user.guest, len(user.sessions), rooms, user.away,
+                        self.server.clock.seconds() - user.active, user.signon)
 
     def server_info(self) -> ServerView:
         server = self.server
@@ -535,7 +610,11 @@ class Session:
         if room is None:
             room = server.rooms[key] = Room(display, key, server.limits.default_room_limit)
             log.info("{user} opened temporary room {room}", user=self.name, room=display)
-        elif room.password_hash is not None:
+        elif room.banned(self.user) is not None:
+            raise Banned(f"you are banned from {room.name}")
+        elif room.shuts_out(self.user):
+            raise InviteOnly(f"{room.name} is invite-only; ask an operator to /invite you")
+        elif room.password_hash is not None and self.user.key not in room.invited:
             if not password:
                 raise WrongRoomPassword(f"{room.name} is locked; /join {room.name} PASSWORD")
             wait = server.wrong_room_passwords.wait(self._attempt_key(room))
@@ -563,13 +642,14 @@ class Session:
     def _enter(self, room: Room) -> RoomView:
         self._check_open()  # it may have ended while its room password was checked
         self.server.admit(self.user, room)
+        room.invited.discard(self.user.key)  # an invitation is good for one join
         self.current_room = room
         return self.server.room_view(room)
 
     def leave(self, name: str | None = None, reason: LeaveReason = LeaveReason.LEFT,
               message: str = "") -> RoomView:
         room = self._member_room(name)
-        self.server.remove(self.user, room, reason, message)
+        self.server.remove(self.user, room, reason, _reason(message))
         return self.server.room_view(room)
 
     def token(self, name: str) -> TokenView:
@@ -601,7 +681,9 @@ class Session:
             _check_room_password(password)
 
         def save(password_hash: str | None) -> Deferred[Room]:
-            room = Room(display, key, limit, self.user.name, password_hash, owner_id=owner_id)
+            # A persistent room's topic is its owner's unless an operator unlocks it (-t).
+            room = Room(display, key, limit, self.user.name, password_hash, owner_id=owner_id,
+                        flags="t")
             return server.store.save(room.record()).addCallback(lambda _: room)
 
         def register(room: Room) -> RoomView:
@@ -647,11 +729,12 @@ class Session:
         return server.changes.run(work)
 
     def set_topic(self, name: str, topic: str) -> Deferred[None]:
+        self._check_open()
         room = self.server.find_room(name)
-        if room.persistent:
-            room = self._owned_room(name)
-        elif room.key not in self.user.rooms:
-            raise NotInRoom(f"join {room.name} to set its topic")
+        if not room.may_set_topic(self.user):
+            if room.key not in self.user.rooms and not room.persistent:
+                raise NotInRoom(f"join {room.name} to set its topic")
+            raise NotAllowed(f"only an operator of {room.name} can set its topic")
         topic = clean_text(topic).strip() if topic.strip() else ""
         if len(topic) > MAX_TOPIC_LENGTH:
             raise BadSyntax(f"a topic has at most {MAX_TOPIC_LENGTH} characters")
@@ -670,31 +753,169 @@ class Session:
             return succeed(None)
         return self._change(room, lambda r: replace(r, topic=topic), apply)
 
-    def _settings(self, room: Room, change: str, **fields: object) -> Deferred[None]:
-        def apply() -> None:
-            for field, value in fields.items():
-                setattr(room, field, value)
-            self._publish(room, RoomChanged(room.name, self.name, change,
-                                             id=self.server.next_id(),
-                                             at=self.server.clock.seconds()))
-            log.info("{user} changed room {room}: {change}", user=self.name, room=room.name,
-                     change=change)
+    def _settings(self, room: Room, mode: str, arg: str, update: Callable[[], None],
+                  record: Callable[[RoomRecord], RoomRecord] | None = None) -> Deferred[None]:
+        """Apply an operator's change (``update``) and tell the room (ModeChanged): a
+        persistent room's stored part (``record``) durably first, a temporary room's or an
+        in-memory one (operators, voice) at once."""
 
-        return self._change(room, lambda r: replace(r, **fields), apply)  # type: ignore[arg-type]
+        def apply() -> None:
+            update()
+            self._publish(room, ModeChanged(room.name, self.name, mode, arg,
+                                            id=self.server.next_id(),
+                                            at=self.server.clock.seconds()))
+            log.info("{user} changed room {room}: {mode} {arg}", user=self.name,
+                     room=room.name, mode=mode, arg=arg if mode[1] != "k" else "")
+
+        if record is None or not room.persistent:
+            apply()
+            return succeed(None)
+        return self._change(room, record, apply)
 
     def set_limit(self, name: str, limit: int) -> Deferred[None]:
-        room = self._owned_room(name)
+        room = self._operated_room(name)
         limit = _check_limit(self.server, limit)
-        return self._settings(room, f"member limit is now {limit}", limit=limit)
+        return self._settings(room, "+l", str(limit), lambda: setattr(room, "limit", limit),
+                              lambda r: replace(r, limit=limit))
 
     def lock(self, name: str, password: str) -> Deferred[None]:
-        room = self._owned_room(name)
-        return self.server.hasher.hash(_check_room_password(password)).addCallback(
-            lambda hashed: self._settings(room, "locked with a password", password_hash=hashed)
-        )
+        room = self._operated_room(name)
+
+        def hashed(value: str) -> Deferred[None]:
+            return self._settings(room, "+k", password,
+                                  lambda: setattr(room, "password_hash", value),
+                                  lambda r: replace(r, password_hash=value))
+
+        return self.server.hasher.hash(_check_room_password(password)).addCallback(hashed)
 
     def unlock(self, name: str) -> Deferred[None]:
-        return self._settings(self._owned_room(name), "unlocked", password_hash=None)
+        room = self._operated_room(name)
+        return self._settings(room, "-k", "", lambda: setattr(room, "password_hash", None),
+                              lambda r: replace(r, password_hash=None))
+
+    # -- moderation --------------------------------------------------------------------
+
+    def _member(self, room: Room, name: str) -> User:
+        user = self.server.find_user(name)
+        if user.key not in room.members:
+            raise NotInRoom(f"{user.name} is not in {room.name}")
+        return user
+
+    def op(self, name: str, who: str, on: bool = True) -> None:
+        """Operator: make a member an operator, or (``on`` False) no longer one."""
+        room = self._operated_room(name)
+        user = self._member(room, who)
+        if not on and room.owned_by(user):
+            raise NotAllowed(f"{user.name} owns {room.name} and is always its operator")
+        if on == (user.key in room.operators or room.owned_by(user)):
+            return
+        keys = room.operators
+        self._settings(room, "+o" if on else "-o", user.name,
+                       lambda: keys.add(user.key) if on else keys.discard(user.key))
+
+    def voice(self, name: str, who: str, on: bool = True) -> None:
+        """Operator: let a member talk in a moderated room, or (``on`` False) no longer."""
+        room = self._operated_room(name)
+        user = self._member(room, who)
+        if on == (user.key in room.voiced):
+            return
+        keys = room.voiced
+        self._settings(room, "+v" if on else "-v", user.name,
+                       lambda: keys.add(user.key) if on else keys.discard(user.key))
+
+    def set_flag(self, name: str, flag: str, on: bool) -> Deferred[None]:
+        """Operator: set or clear a flag: ``i`` invite-only, ``m`` moderated, ``t`` topic
+        locked to operators."""
+        if len(flag) != 1 or flag not in FLAGS:
+            raise BadSyntax(f"a room's flags are {', '.join(FLAGS)}")
+        room = self._operated_room(name)
+        if on == (flag in room.flags):
+            return succeed(None)
+        flags = set(room.flags) | {flag} if on else set(room.flags) - {flag}
+        modes = "".join(f for f in FLAGS if f in flags)
+        return self._settings(room, ("+" if on else "-") + flag, "",
+                              lambda: setattr(room, "flags", flags),
+                              lambda r: replace(r, modes=modes))
+
+    def kick(self, name: str, who: str, reason: str = "") -> None:
+        """Operator: put a member out of the room, telling the room why."""
+        room = self._operated_room(name)
+        user = self._member(room, who)
+        if room.owned_by(user) and not room.owned_by(self.user):
+            raise NotAllowed(f"{user.name} owns {room.name} and can't be kicked")
+        self.server.remove(user, room, LeaveReason.KICKED, _reason(reason), self.name)
+        log.info("{op} kicked {user} from {room}", op=self.name, user=user.name,
+                 room=room.name)
+
+    def ban(self, name: str, mask: str) -> Deferred[None]:
+        """Operator: keep out whoever's name matches ``mask`` (a name, or ``*`` and ``?``)."""
+        room = self._operated_room(name)
+        mask = ban_mask(_check_mask(mask))
+        if mask in room.bans:
+            return succeed(None)
+        if len(room.bans) >= MAX_BANS:
+            raise NotAllowed(f"{room.name} has {MAX_BANS} bans, the most allowed")
+        bans = [*room.bans, mask]
+        return self._settings(room, "+b", mask, lambda: setattr(room, "bans", bans),
+                              lambda r: replace(r, bans=tuple(bans)))
+
+    def unban(self, name: str, mask: str) -> Deferred[None]:
+        room = self._operated_room(name)
+        mask = ban_mask(mask)
+        if mask not in room.bans:
+            return succeed(None)
+        bans = [ban for ban in room.bans if ban != mask]
+        return self._settings(room, "-b", mask, lambda: setattr(room, "bans", bans),
+                              lambda r: replace(r, bans=tuple(bans)))
+
+    def bans(self, name: str) -> list[str]:
+        """A room's ban masks; anyone who may see its members may see them."""
+        room = self.server.find_room(name)
+        if not self.sees_members(room):
+            raise NotAllowed(f"{room.name} is locked; only its members see its bans")
+        return list(room.bans)
+
+    def invite(self, name: str, who: str) -> UserView:
+        """Let someone into the room past invite-only, a ban and the password, and tell
+        them. A member may invite; in an invite-only room, operators only."""
+        self._check_open()
+        room = self._member_room(name)
+        if "i" in room.flags and not room.is_operator(self.user):
+            raise NotAllowed(f"only an operator of {room.name} can invite to it")
+        user = self.server.find_user(who)
+        if user.key in room.members:
+            raise AlreadyInRoom(f"{user.name} is in {room.name} already")
+        room.invited.add(user.key)
+        server = self.server
+        server.bus.to_user(user.key, Invited(room.name, user.name, self.name,
+                                             id=server.next_id(), at=server.clock.seconds()))
+        return self._user_view(user)
+
+    # -- names -------------------------------------------------------------------------
+
+    def rename(self, new: str) -> Deferred[None]:
+        """A guest takes another free name; everyone who shares a room with it is told."""
+        self._check_open()
+        user, server = self.user, self.server
+        if not user.guest:
+            raise NotAllowed(f"{user.name} is an account's name; accounts keep their name")
+        new = check_user_name(new)
+        if new == user.name:
+            return succeed(None)
+        key = fold(new)
+        if key != user.key:
+            server.reserved.check(new)
+            if server.is_online(new):
+                raise NameTaken(f"{new}, or a name that looks like it, is in use right now")
+
+        def free(account: Account | None) -> None:
+            if account is not None and key != user.key:
+                raise NameTaken(f"{new} is the registered name {account.name}; pick another")
+            if self.closed or (key != user.key and server.is_online(new)):
+                raise NameTaken(f"{new} is in use right now")
+            server.rename(user, new)
+
+        return server.directory.lookup(new).addCallback(free)
 
     def delete(self, name: str) -> Deferred[None]:
         server = self.server
@@ -710,27 +931,34 @@ class Session:
 
     # -- talking -----------------------------------------------------------------------
 
-    def say(self, text: str, room_name: str | None = None, action: bool = False) -> None:
+    def say(self, text: str, room_name: str | None = None, action: bool = False,
+            notice: bool = False) -> None:
         """Say ``text`` in a room this user is in (the current one by default)."""
         room = self._member_room(room_name)
+        if not room.may_speak(self.user):
+            raise NotAllowed(f"{room.name} is moderated; only operators and voiced members "
+                             "talk")
         text = clean_text(text)
         self._spend()
+        self.user.active = self.server.clock.seconds()
         stats = self.server.stats
         stats.messages_in += 1
         stats.deliveries += len(room.members)
         server = self.server
         server.bus.to_room(room.key, Said(room.name, self.user.name, text, action, self.id,
-                                          id=server.next_id(), at=server.clock.seconds()))
+                                          notice, id=server.next_id(),
+                                          at=server.clock.seconds()))
 
-    def message(self, name: str, text: str) -> UserView:
+    def message(self, name: str, text: str, notice: bool = False) -> UserView:
         """Send a private message to every session of an online user."""
         user = self.server.find_user(name)
         text = clean_text(text)
         self._spend()
+        self.user.active = self.server.clock.seconds()
         self.server.stats.messages_in += 1
         self.server.stats.deliveries += 1
         self.server.bus.to_user(user.key, Private(
-            self.name, user.name, text, self.user.account_id, user.account_id,
+            self.name, user.name, text, self.user.account_id, user.account_id, notice,
             id=self.server.next_id(), at=self.server.clock.seconds()
         ))
         return self._user_view(user)
@@ -743,10 +971,13 @@ class Session:
     # -- history -----------------------------------------------------------------------
 
     def _readable_room(self, name: str | None) -> Room:
-        """The history access rule, in one place: only a room's members read its history.
-        A member of a locked room gave its password to join, so its history is never read
-        by someone who could not join. (A ban check belongs here, once rooms have bans.)"""
-        return self._member_room(name)
+        """The history access rule, in one place: only a room's members read its history,
+        and not one banned since it joined (Banned). A member of a locked room gave its
+        password to join, so its history is never read by someone who could not join."""
+        room = self._member_room(name)
+        if room.banned(self.user) is not None:
+            raise Banned(f"you are banned from {room.name}")
+        return room
 
     def history(self, name: str | None, query: HistoryQuery) -> list[Event]:
         room = self._readable_room(name)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.cred.credentials import ICredentials
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
@@ -66,6 +66,9 @@ CODES: dict[type[errors.ChatError], Code] = {
     errors.WrongRoomPassword: Code.WRONG_ROOM_PASSWORD,
     errors.TooManyRooms: Code.NOT_ALLOWED,
     errors.RoomFull: Code.ROOM_FULL,
+    errors.Banned: Code.BANNED,
+    errors.InviteOnly: Code.INVITE_ONLY,
+    errors.AlreadyInRoom: Code.ALREADY_IN_ROOM,
     errors.TooManySessions: Code.TOO_MANY_SESSIONS,
     errors.GuestsDisabled: Code.GUESTS_DISABLED,
     errors.AccountLocked: Code.ACCOUNT_LOCKED,
@@ -209,6 +212,59 @@ def _log_in(client: ICommandClient, credentials: ICredentials
     return result
 
 
+def _nick(client: ICommandClient, name: str) -> Deferred[Any]:
+    """Before a login, chat as a guest; a guest already in, take another name."""
+    session = client.session
+    if session is None:
+        return _log_in(client, GuestNick(name, client.host)).addCallback(
+            _welcome("welcome, {name}: you are a guest; /join a room to talk"))
+    if not session.guest:
+        raise errors.NotAllowed(f"{session.name} is your account's name; accounts keep "
+                                "their name")
+    return session.rename(name).addCallback(
+        lambda _: Reply(Code.OK, f"you are now called {session.name}"))
+
+
+def _here(session: IChatSession) -> str:
+    """The current room, which the moderation commands act on."""
+    current: str | None = session.current
+    if current is None:
+        raise errors.NotInRoom("you are not in a room; /join one first")
+    return current
+
+
+def _mode(session: IChatSession, changes: str = "") -> Deferred[Reply] | Reply:
+    """``/mode`` shows the current room's flags; ``/mode +i-t`` sets and clears them."""
+    room = _here(session)
+    if not changes:
+        view = session.room(room)
+        return Reply(Code.OK, f"{view.name} modes: +{view.modes}" if view.modes
+                     else f"{view.name} has no flags set")
+    steps: list[tuple[str, bool]] = []
+    on = True
+    for letter in changes:
+        if letter in "+-":
+            on = letter == "+"
+        elif letter in "imt":
+            steps.append((letter, on))
+        else:
+            raise errors.BadSyntax(f"unknown flag {letter!r}: the flags are i, m and t")
+
+    def step(_: object, flag: str, on: bool) -> Deferred[None]:
+        return session.set_flag(room, flag, on)
+
+    done: Deferred[Any] = succeed(None)
+    for flag, value in steps:
+        done.addCallback(step, flag, value)
+    return done.addCallback(lambda _: _mode(session))
+
+
+def _bans(session: IChatSession) -> Reply:
+    room = _here(session)
+    masks = session.bans(room)
+    return Reply(Code.BANS, f"{_count(len(masks), 'ban')} in {room}", masks)
+
+
 def _welcome(text: str) -> Callable[..., Reply | None]:
     """The reply to a login: None if the client left before it was done."""
     return lambda session, *_: (None if session is None
@@ -232,7 +288,10 @@ def _joined(room: RoomView, *_: str) -> Reply:
 
 
 def _members(room: RoomView, *_: str) -> Reply:
-    names = sorted((member.name for member in room.members), key=str.casefold)
+    # Operators marked @, voiced members +, as IRC shows them.
+    names = sorted(("@" if member.operator else "+" if member.voiced else "") + member.name
+                   for member in room.members)
+    names.sort(key=lambda name: name.lstrip("@+").casefold())
     lines, line = [], ""
     for member in names:
         if line and len(line) + len(member) > 400:
@@ -385,18 +444,19 @@ COMMANDS: dict[str, Command] = {
                                                AccountLogin(name, password, client.host)),
         "/login NAME PASSWORD", "log in to your account", 2, 2, named=False,
         done=_welcome("welcome back, {name}")),
-    "nick": Command(
-        lambda client, name: _log_in(client, GuestNick(name, client.host)),
-        "/nick NAME", "chat as a guest (no password)", 1, 1, named=False,
-        done=_welcome("welcome, {name}: you are a guest; /join a room to talk")),
+    "nick": Command(_nick, "/nick NAME",
+                    "chat as a guest (no password); a guest: change your name", 1, 1,
+                    named=False, done=lambda reply, *_: reply),
     "rooms": Command(lambda session: session.rooms(), "/rooms",
                      "list rooms: members/limit, locked, owner, topic", done=_rooms),
     "join": Command(lambda session, name, password=None: session.join(name, password),
                     "/join ROOM [PASSWORD]",
                     "join a room (creating a temporary one if none) and talk there", 1, 2,
                     done=_joined),
-    "leave": Command(lambda session, name=None: session.leave(name), "/leave [ROOM]",
-                     "leave a room (default: the current one)", 0, 1,
+    "leave": Command(lambda session, name=None, reason="": session.leave(name, message=reason),
+                     "/leave [ROOM [REASON]]",
+                     "leave a room (default: the current one), telling it why", 0, 2,
+                     rest=True,
                      done=lambda room, *_: Reply(Code.OK, f"you left {room.name}")),
     "who": Command(lambda session, name=None: session.who(name), "/who [ROOM]",
                    "list a room's members", 0, 1, done=_members),
@@ -417,14 +477,42 @@ COMMANDS: dict[str, Command] = {
     "topic": Command(_topic, "/topic ROOM [TEXT]", "set (or clear) a room's topic", 1, 2,
                      rest=True, done=lambda said, *_: Reply(Code.OK, said)),
     "limit": Command(lambda session, name, limit: session.set_limit(name, _number(limit)),
-                     "/limit ROOM N", "owner: change the member limit", 2, 2,
+                     "/limit ROOM N", "operator: change the member limit", 2, 2,
                      done=lambda _, name, limit: Reply(Code.OK,
                                                        f"member limit set to {int(limit)}")),
     "lock": Command(lambda session, name, password: session.lock(name, password),
-                    "/lock ROOM PASSWORD", "owner: require a password to join", 2, 2,
+                    "/lock ROOM PASSWORD", "operator: require a password to join", 2, 2,
                     done=_ok("room locked")),
     "unlock": Command(lambda session, name: session.unlock(name), "/unlock ROOM",
-                      "owner: remove the room's password", 1, 1, done=_ok("room unlocked")),
+                      "operator: remove the room's password", 1, 1, done=_ok("room unlocked")),
+    "op": Command(lambda session, name: session.op(_here(session), name), "/op NAME",
+                  "operator: make a member of the current room an operator", 1, 1,
+                  done=lambda _, name: Reply(Code.OK, f"{name} is an operator")),
+    "deop": Command(lambda session, name: session.op(_here(session), name, False),
+                    "/deop NAME", "operator: take a member's operator status", 1, 1,
+                    done=lambda _, name: Reply(Code.OK, f"{name} is not an operator")),
+    "voice": Command(lambda session, name: session.voice(_here(session), name), "/voice NAME",
+                     "operator: let a member talk in the moderated current room", 1, 1,
+                     done=lambda _, name: Reply(Code.OK, f"{name} has voice")),
+    "devoice": Command(lambda session, name: session.voice(_here(session), name, False),
+                       "/devoice NAME", "operator: take a member's voice", 1, 1,
+                       done=lambda _, name: Reply(Code.OK, f"{name} has no voice")),
+    "kick": Command(lambda session, name, reason="": session.kick(_here(session), name, reason),
+                    "/kick NAME [REASON]", "operator: put a member out of the current room",
+                    1, 2, rest=True, done=lambda _, name, *__: Reply(Code.OK, f"kicked {name}")),
+    "ban": Command(lambda session, mask: session.ban(_here(session), mask), "/ban NAME|MASK",
+                   "operator: keep a name, or names matching * and ?, out of the current room",
+                   1, 1, done=lambda _, mask: Reply(Code.OK, f"banned {mask}")),
+    "unban": Command(lambda session, mask: session.unban(_here(session), mask),
+                     "/unban NAME|MASK", "operator: lift a ban", 1, 1,
+                     done=lambda _, mask: Reply(Code.OK, f"lifted the ban on {mask}")),
+    "bans": Command(_bans, "/bans", "list the current room's bans", done=lambda reply: reply),
+    "invite": Command(lambda session, name: session.invite(_here(session), name),
+                      "/invite NAME", "invite someone online into the current room", 1, 1,
+                      done=lambda user, *_: Reply(Code.OK, f"invited {user.name}")),
+    "mode": Command(_mode, "/mode [+|-FLAGS]",
+                    "show or (operator) set the current room's flags: i invite-only, "
+                    "m moderated, t topic locked", 0, 1, done=lambda reply, *_: reply),
     "delete": Command(lambda session, name: session.delete(name), "/delete ROOM",
                       "owner: delete the room", 1, 1, done=_ok("room deleted")),
     "passwd": Command(lambda session, old, new: session.change_password(old, new),

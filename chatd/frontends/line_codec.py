@@ -17,9 +17,12 @@ from datetime import UTC, datetime
 from chatd.kernel.events import (
     Event,
     FileShared,
+    Invited,
     Joined,
     LeaveReason,
     Left,
+    ModeChanged,
+    NickChanged,
     Notice,
     Private,
     RoomChanged,
@@ -44,12 +47,16 @@ class Code(enum.IntEnum):
     CLOSING = 109
     HISTORY = 110
     FILE_SHARED = 111
+    NOTICE_SAID = 112
+    INVITED = 113
+    NICK_CHANGED = 114
     # Replies: done.
     OK = 200
     WELCOME = 201
     ROOMS = 210
     MEMBERS = 211
     WHOIS = 212
+    BANS = 213
     HELP = 214
     TOKEN = 230
     GREETING = 220
@@ -84,6 +91,9 @@ class Code(enum.IntEnum):
     TOO_MANY_SESSIONS = 433
     GUESTS_DISABLED = 434
     ACCOUNT_LOCKED = 435
+    BANNED = 436
+    INVITE_ONLY = 437
+    ALREADY_IN_ROOM = 438
     # Replies: the server's fault or state.
     INTERNAL_ERROR = 500
     STORAGE_FAILED = 501
@@ -109,23 +119,61 @@ _LEFT_WORDS = {
     LeaveReason.DELETED: "was removed: the room was deleted",
     LeaveReason.SLOW: "was dropped: not reading",
     LeaveReason.FLOOD: "was disconnected for flooding",
+    LeaveReason.KICKED: "was kicked",
 }
+
+# A mode change as the line protocol says it, after "[room] who: ".
+_MODE_WORDS = {
+    "+o": "made {arg} an operator",
+    "-o": "{arg} is no longer an operator",
+    "+v": "gave {arg} voice",
+    "-v": "took {arg}'s voice",
+    "+b": "banned {arg}",
+    "-b": "lifted the ban on {arg}",
+    "+i": "made the room invite-only",
+    "-i": "opened the room to everyone",
+    "+m": "moderated the room: only operators and voiced members talk",
+    "-m": "unmoderated the room",
+    "+t": "locked the topic: only operators set it",
+    "-t": "unlocked the topic: any member sets it",
+    "+l": "member limit is now {arg}",
+    "+k": "locked with a password",
+    "-k": "unlocked",
+}
+
+
+def mode_words(mode: str, arg: str) -> str:
+    """A ModeChanged as a phrase (never the room password a +k carries)."""
+    return _MODE_WORDS.get(mode, "changed the mode {mode} {arg}").format(mode=mode, arg=arg)
 
 
 def render_event(event: Event) -> bytes:
     """An event as one line. Pass this function itself to ``Event.encoded``."""
     match event:
+        case Said(room=room, sender=sender, text=text, notice=True):
+            return reply(Code.NOTICE_SAID, f"[{room}] -{sender}- {text}")
         case Said(room=room, sender=sender, text=text, action=False):
             return reply(Code.SAID, f"[{room}] <{sender}> {text}")
         case Said(room=room, sender=sender, text=text):
             return reply(Code.ACTION, f"[{room}] * {sender} {text}")
+        case Private(sender=sender, text=text, notice=True):
+            return reply(Code.NOTICE_SAID, f"-{sender}- {text}")
         case Private(sender=sender, text=text):
             return reply(Code.PRIVATE, f"*{sender}* {text}")
         case Joined(room=room, who=who):
             return reply(Code.JOINED, f"[{room}] {who} joined")
+        case Left(room=room, who=who, reason=LeaveReason.KICKED, message=message, by=by):
+            said = f": {message}" if message else ""
+            return reply(Code.LEFT, f"[{room}] {who} was kicked by {by}{said}")
         case Left(room=room, who=who, reason=reason, message=message):
             said = f": {message}" if message else ""
             return reply(Code.LEFT, f"[{room}] {who} {_LEFT_WORDS[reason]}{said}")
+        case ModeChanged(room=room, who=who, mode=mode, arg=arg):
+            return reply(Code.ROOM_CHANGED, f"[{room}] {who}: {mode_words(mode, arg)}")
+        case Invited(room=room, by=by):
+            return reply(Code.INVITED, f"[{room}] {by} invites you; /join {room}")
+        case NickChanged(old=old, new=new):
+            return reply(Code.NICK_CHANGED, f"{old} is now called {new}")
         case TopicSet(room=room, who=who, topic=topic):
             if topic:
                 return reply(Code.TOPIC, f"[{room}] {who} set the topic: {topic}")

@@ -49,6 +49,18 @@ class TooManyRooms(NotAllowed):
     """The user is in ``max-rooms-per-user`` rooms already."""
 
 
+class Banned(ChatError):
+    """A ban of the room matches the user."""
+
+
+class InviteOnly(ChatError):
+    """The room is invite-only (+i) and the user was not invited."""
+
+
+class AlreadyInRoom(ChatError):
+    """The user named is in the room already (an invitation to it is pointless)."""
+
+
 class RoomFull(ChatError):
     """The room is at its member limit."""
 

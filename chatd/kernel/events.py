@@ -29,6 +29,7 @@ class LeaveReason(enum.Enum):
     DELETED = "room deleted"
     SLOW = "dropped: not reading"
     FLOOD = "disconnected for flooding"
+    KICKED = "kicked"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -61,6 +62,8 @@ class Said(Event):
     text: str
     action: bool = False
     origin: str = ""
+    # A notice (IRC NOTICE): shown as one, never answered automatically.
+    notice: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -75,6 +78,7 @@ class Private(Event):
     text: str
     sender_id: str = ""
     recipient_id: str = ""
+    notice: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -87,12 +91,14 @@ class Joined(Event):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Left(Event):
-    """Someone left a room, and why (a quit carries the user's message)."""
+    """Someone left a room, and why (a part or quit carries the user's message; a kick, the
+    operator's reason, and ``by``, the operator)."""
 
     room: str
     who: str
     reason: LeaveReason
     message: str = ""
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -111,6 +117,36 @@ class RoomChanged(Event):
     room: str
     who: str
     change: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ModeChanged(Event):
+    """An operator changed one of a room's modes: ``mode`` is a sign and an IRC mode letter
+    (``+o``, ``-b``, ``+i``, ``+l``, ...) and ``arg`` its argument (a name, a mask, a limit,
+    a key), empty for a flag."""
+
+    room: str
+    who: str
+    mode: str
+    arg: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Invited(Event):
+    """``by`` invited ``who`` to ``room``; published to ``who``."""
+
+    room: str
+    who: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NickChanged(Event):
+    """A guest is now called ``new``; published to every user who shares a room with it,
+    and to itself."""
+
+    old: str
+    new: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -144,8 +180,8 @@ class FileShared(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
-    for cls in (Said, Private, Joined, Left, TopicSet, RoomChanged, Notice, SessionEnded,
-                FileShared)
+    for cls in (Said, Private, Joined, Left, TopicSet, RoomChanged, ModeChanged, Invited,
+                NickChanged, Notice, SessionEnded, FileShared)
 }
 
 

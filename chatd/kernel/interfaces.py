@@ -138,21 +138,52 @@ class IChatSession(Interface):
         """Set or (with an empty topic) clear a room's topic."""
 
     def set_limit(name: str, limit: int) -> Deferred[None]:
-        """Owner: change a room's member limit."""
+        """Operator: change a room's member limit."""
 
     def lock(name: str, password: str) -> Deferred[None]:
-        """Owner: require a password to join."""
+        """Operator: require a password to join."""
 
     def unlock(name: str) -> Deferred[None]:
-        """Owner: remove the password."""
+        """Operator: remove the password."""
+
+    def op(name: str, who: str, on: bool = True) -> None:
+        """Operator: make a member an operator (``on``) or no longer one."""
+
+    def voice(name: str, who: str, on: bool = True) -> None:
+        """Operator: give a member voice (``on``, talk in a moderated room) or take it."""
+
+    def set_flag(name: str, flag: str, on: bool) -> Deferred[None]:
+        """Operator: set or clear ``i`` (invite-only), ``m`` (moderated) or ``t`` (topic
+        locked to operators)."""
+
+    def kick(name: str, who: str, reason: str = "") -> None:
+        """Operator: put a member out of the room with a reason."""
+
+    def ban(name: str, mask: str) -> Deferred[None]:
+        """Operator: keep out names matching ``mask`` (``*``, ``?``); stored with a
+        persistent room."""
+
+    def unban(name: str, mask: str) -> Deferred[None]:
+        """Operator: remove a ban."""
+
+    def bans(name: str) -> list[str]:
+        """A room's ban masks."""
+
+    def invite(name: str, who: str) -> UserView:
+        """Invite an online user into a room we are in (AlreadyInRoom, NotAllowed)."""
+
+    def rename(new: str) -> Deferred[None]:
+        """A guest takes another name (NameTaken, BadName; NotAllowed for an account)."""
 
     def delete(name: str) -> Deferred[None]:
         """Owner: delete the room (its members leave)."""
 
-    def say(text: str, room: str | None = None, action: bool = False) -> None:
-        """Say ``text`` in a room (RateLimited, Flooding, BadText, NotInRoom)."""
+    def say(text: str, room: str | None = None, action: bool = False,
+            notice: bool = False) -> None:
+        """Say ``text`` in a room (RateLimited, Flooding, BadText, NotInRoom; NotAllowed in a
+        moderated room without voice)."""
 
-    def message(name: str, text: str) -> UserView:
+    def message(name: str, text: str, notice: bool = False) -> UserView:
         """Send a private message to every session of an online user."""
 
     def change_password(old: str, new: str) -> Deferred[None]:

@@ -45,6 +45,9 @@ SESSIONS: dict[str, Key] = {
     "reserved-names": Key(names, "names (and their look-alikes) no guest or new account may "
                           "take, comma-separated; replaces the default list (chatd, admin, "
                           "root, nickserv, ...)", DEFAULT_RESERVED, reloadable=False),
+    # The embedded accounts' (chatd.members.local.LocalDirectory), applied again on reload.
+    "min-password-length": Key(whole(1, 128), "the fewest characters an account password may "
+                               "have", 8),
 }
 
 # Rates: messages and room passwords (the core), signups (the Portal).

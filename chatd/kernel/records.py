@@ -33,3 +33,6 @@ class RoomRecord:
     password_hash: str | None
     topic: str
     owner_id: str = ""
+    # Ban masks (a name, or a pattern with * and ?) and the mode letters set ("i", "m", "t").
+    bans: tuple[str, ...] = ()
+    modes: str = "t"

@@ -14,19 +14,22 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class MemberView:
-    """One member of a room as others see it."""
+    """One member of a room as others see it: ``operator`` (the owner is one) and
+    ``voiced`` as the room's Room methods decide."""
 
     name: str
     key: str
     guest: bool
     owner: bool
     away: str = ""  # why the member is away; "" if not
+    operator: bool = False
+    voiced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RoomView:
     """A room. ``members`` is empty unless asked for and visible (sorted by folded name);
-    ``count`` is always the number of members."""
+    ``count`` is always the number of members; ``modes`` the set flags (``imt``)."""
 
     name: str
     key: str
@@ -36,6 +39,7 @@ class RoomView:
     owner: str | None
     topic: str
     members: tuple[MemberView, ...] = ()
+    modes: str = ""
 
     @property
     def persistent(self) -> bool:
@@ -44,15 +48,18 @@ class RoomView:
 
 @dataclass(frozen=True, slots=True)
 class Membership:
-    """One room a user is in, and whether that user owns it."""
+    """One room a user is in, and whether that user owns it, is an operator, has voice."""
 
     room: str
     owner: bool
+    operator: bool = False
+    voiced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class UserView:
-    """Someone online. ``rooms`` lists only the rooms the asking session may know of."""
+    """Someone online. ``rooms`` lists only the rooms the asking session may know of;
+    ``idle`` is the seconds since the user last talked; ``signon`` when it logged in."""
 
     name: str
     key: str
@@ -60,6 +67,8 @@ class UserView:
     sessions: int
     rooms: tuple[Membership, ...] = ()
     away: str = ""  # why the user is away; "" if not
+    idle: float = 0.0
+    signon: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,16 +38,16 @@ from chatd.storage.keyed import Fields, KeyedFile, fields_problem
 
 log = Logger()
 
-MIN_PASSWORD = 8
+MIN_PASSWORD: int = DEFAULTS["min-password-length"]
 MAX_PASSWORD = 128
 
 TOO_LATE = "the member service was too busy to make the account in time; try again soon"
 
 
-def check_new_password(password: str) -> str:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+def check_new_password(password: str, minimum: int = MIN_PASSWORD) -> str:
+    if not minimum <= len(password) <= MAX_PASSWORD:
         raise BadPassword(
-            f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters; choose another"
+            f"a password has {minimum} to {MAX_PASSWORD} characters; choose another"
         )
     if any(not char.isprintable() for char in password):
         raise BadPassword("a password can't contain control characters")
@@ -121,8 +121,11 @@ class LocalDirectory:
         hasher: IPasswordHasher,
         clock: IReactorTime,
         throttle: LoginThrottle = LoginThrottle(),
+        min_password: int = MIN_PASSWORD,
     ) -> None:
         self._file = file
+        # The fewest characters a new password may have (``min-password-length``).
+        self.min_password = min_password
         self._hasher = hasher
         self._clock = clock
         self._by_account = FailureLimiter(clock, throttle.account_burst, throttle.account_interval)
@@ -181,7 +184,7 @@ class LocalDirectory:
         """The new account; with ``not_after`` (this clock's seconds), stored only if the
         hash is done by then, as a remote caller reports the signup failed after it."""
         display = check_user_name(name)
-        check_new_password(password)
+        check_new_password(password, self.min_password)
         key = fold(display)
         if key in self._file.live or key in self._pending:
             raise NameTaken(f"the name {display} is registered already; /login or pick another")
@@ -264,7 +267,7 @@ class LocalDirectory:
         d.addErrback(lambda f: log.failure("rehash of {key} failed", f, key=key))
 
     def change_password(self, name: str, old: str, new: str) -> Deferred[None]:
-        check_new_password(new)
+        check_new_password(new, self.min_password)
         return self._verify(name, old).addCallback(
             lambda key: self._hasher.hash(new).addCallback(
                 lambda hashed: self._replace(key, hash=hashed)
@@ -304,7 +307,7 @@ class LocalDirectory:
         return self._info(*self._record(name))
 
     def reset_password(self, name: str, new: str) -> Deferred[None]:
-        check_new_password(new)
+        check_new_password(new, self.min_password)
         key, _ = self._record(name)
         log.info("password of {key} reset by an administrator", key=key)
         return self._hasher.hash(new).addCallback(lambda hashed: self._replace(key, hash=hashed))

@@ -2,7 +2,8 @@
 
 A room names its owner twice: ``owner``, the display name, and ``owner_id``, the account id
 that owns it. Rooms stored before account ids have no ``owner_id``; the core gives them one at
-start-up (see ChatServer.resolve_owners)."""
+start-up (see ChatServer.resolve_owners). ``bans`` and ``modes`` (moderation) are absent from
+rooms stored before them: no bans, topic locked to operators."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from chatd.storage.keyed import Fields, KeyedFile, fields_problem
 # Absent optional fields mean no password, an empty topic and an owner not yet resolved.
 _ROOM_REQUIRED: Fields = {"name": (str,), "owner": (str,), "limit": (int,)}
 _ROOM_OPTIONAL: Fields = {"password_hash": (str, type(None)), "topic": (str,),
-                          "owner_id": (str,)}
+                          "owner_id": (str,), "bans": (list,), "modes": (str,)}
 
 
 def room_problem(value: dict[str, Any]) -> str | None:
     """What makes a stored room unusable (a missing or mistyped field), or None."""
-    return fields_problem(value, "room", _ROOM_REQUIRED, _ROOM_OPTIONAL)
+    problem = fields_problem(value, "room", _ROOM_REQUIRED, _ROOM_OPTIONAL)
+    if problem is None and not all(isinstance(ban, str) for ban in value.get("bans", [])):
+        return f"the room's bans are {value['bans']!r:.40}"
+    return problem
 
 
 @implementer(IRoomStore)
@@ -41,6 +45,8 @@ class FileRoomStore:
                 password_hash=value.get("password_hash"),
                 topic=value.get("topic", ""),
                 owner_id=value.get("owner_id", ""),
+                bans=tuple(value.get("bans", ())),
+                modes=value.get("modes", "t"),
             )
             for key, value in self._file.load(room_problem).items()
         ]
@@ -55,6 +61,8 @@ class FileRoomStore:
                 "password_hash": record.password_hash,
                 "topic": record.topic,
                 "owner_id": record.owner_id,
+                "bans": list(record.bans),
+                "modes": record.modes,
             },
         )
 

@@ -52,6 +52,9 @@ _EVENT_MARKS = {
     Code.LEFT: ("membership", "<-- "),
     Code.TOPIC: ("topic", "-- "),
     Code.ROOM_CHANGED: ("topic", "-- "),
+    Code.NOTICE_SAID: ("topic", "-- "),
+    Code.INVITED: ("topic", "-- "),
+    Code.NICK_CHANGED: ("membership", "--- "),
 }
 
 

@@ -173,3 +173,55 @@ class IRCDaemonTests(unittest.TestCase):
         self.assertIn("bob\thello weechat", channel_log)
         server_log = (home / "logs" / "irc.server.chatd.weechatlog").read_text()
         self.assertIn("SASL authentication successful", server_log)
+
+    def test_weechat_ops_kicks_bans_and_changes_nick(self) -> None:
+        """WeeChat opens a temporary channel (so it is its operator), makes a line user an
+        operator, kicks and bans another, and changes its nick; the line users see each."""
+        if WEECHAT is None:
+            if os.environ.get("CI"):
+                self.fail("weechat-headless is needed: apt-get install weechat-headless")
+            raise unittest.SkipTest("apt-get install weechat-headless to run this test")
+        daemon = self.start("--irc", "tcp:0:interface=127.0.0.1")
+        bob, carl = guest(daemon, "bob"), guest(daemon, "carl")
+        self.addCleanup(bob.close)
+        self.addCleanup(carl.close)
+        home = Path(tempfile.mkdtemp(prefix="chatd-it-weechat-"))
+        self.addCleanup(shutil.rmtree, home)
+        server = "irc.server.chatd"
+        # Seconds after the welcome; bob and carl join (below) once weechat has the channel.
+        # Three seconds apart: WeeChat queues its lines 2 s apart (anti-flood), and its QUIT
+        # would pass a queued NICK.
+        after = (r"/wait 5 /mode #mod +o bob\;/wait 8 /kick #mod carl go away"
+                 r"\;/wait 11 /ban #mod carl\;/wait 14 /nick weenew\;/wait 17 /quit done")
+        commands = ";".join([
+            f"/server add chatd 127.0.0.1/{irc_port(daemon)} -notls",
+            f"/set {server}.nicks weeop",
+            f"/set {server}.autojoin #mod",
+            f'/set {server}.command "{after}"',
+            "/connect chatd",
+        ])
+        weechat = subprocess.Popen(
+            [str(WEECHAT), "--stdout", "-d", str(home), "-r", commands],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while bob.command("/who mod").code != 211:
+                self.assertLess(time.monotonic(), deadline, "weechat never joined #mod")
+                time.sleep(0.2)
+            bob.ok("/join mod")
+            carl.ok("/join mod")
+            bob.wait_event("106 [mod] weeop: made bob an operator", timeout=15)
+            carl.wait_event("104 [mod] carl was kicked by weeop: go away", timeout=10)
+            bob.wait_event(lambda line: line.code == 106 and "banned carl" in line.text,
+                           timeout=10)
+            bob.wait_event("114 weeop is now called weenew", timeout=10)
+            self.assertEqual(carl.command("/join mod").code, 436)
+            bob.wait_event("104 [mod] weenew quit: done", timeout=10)
+            self.assertEqual(weechat.wait(10), 0)
+        finally:
+            if weechat.poll() is None:
+                weechat.kill()
+                weechat.wait(5)
+        server_log = (home / "logs" / "irc.server.chatd.weechatlog").read_text()
+        self.assertIn("weenew", server_log)

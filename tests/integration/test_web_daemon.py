@@ -78,7 +78,8 @@ class ProtocolTests(WebDaemonTests):
         web = (yield self.browser("ann"))
         yield web.command("/join lobby")
         who = (yield web.command("/who"))
-        self.assertEqual(who, {"code": 211, "text": "1 member in lobby", "lines": ["ann"]})
+        # The first member of a temporary room is its operator, marked as /who marks it.
+        self.assertEqual(who, {"code": 211, "text": "1 member in lobby", "lines": ["@ann"]})
         self.assertEqual((yield web.command("/frobnicate"))["code"], 400)
         self.assertEqual((yield web.command("/quit"))["code"], 221)
         _, code = (yield web.closed())

@@ -1,5 +1,5 @@
-"""Channel commands: JOIN, PART, TOPIC, NAMES, LIST, TOKEN, and the greeting after one's own
-JOIN."""
+"""Channel commands: JOIN, PART, KICK, INVITE, TOPIC, NAMES, LIST, TOKEN, and the greeting
+after one's own JOIN."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def join(ctx: Context, channels: str, keys: str = "", *_: str) -> Deferred[None]
                 "JOIN")
 
 
-def part(ctx: Context, channels: str, *_: str) -> Deferred[None]:
-    return each(ctx, CHANNEL, None, ctx.me.leave,
+def part(ctx: Context, channels: str, reason: str = "", *_: str) -> Deferred[None]:
+    return each(ctx, CHANNEL, None, lambda name: ctx.me.leave(name, message=reason),
                 [(name,) for name in channels.split(",") if name], "PART")
 
 
@@ -42,8 +42,34 @@ def token(ctx: Context, name: str, *_: str) -> None:
     if port is None:
         raise errors.NotAllowed("this server has no UDP channel")
     view = ctx.me.token(name)
-    ctx.write(message(codec.SERVER_NAME, "NOTICE", ctx.client(),
+    ctx.write(message(codec.SERVER.value, "NOTICE", ctx.client(),
                       f"TOKEN {channel(view.room)} {view.token} {port} {view.lifetime:g}"))
+
+
+def kick(ctx: Context, name: str, nicks: str, reason: str = "", *_: str) -> Deferred[None]:
+    """KICK #room nick[,nick] [:reason]; the room's Left (KICK) event is the answer."""
+
+    def one(nick: str) -> None:
+        try:
+            ctx.me.kick(name, nick, reason)
+        except errors.NotInRoom:
+            ctx.send(irc.ERR_USERNOTINCHANNEL, nick, channel(name.lstrip("#")),
+                     "They aren't on that channel")
+
+    return each(ctx, CHANNEL, name, one, [(nick,) for nick in nicks.split(",") if nick],
+                "KICK")
+
+
+def invite(ctx: Context, nick: str, name: str, *_: str) -> None:
+    """INVITE nick #room: 341 to us, INVITE to them (the core's Invited event)."""
+    try:
+        user = ctx.me.invite(name, nick)
+    except errors.AlreadyInRoom:
+        ctx.send(irc.ERR_USERONCHANNEL, nick, name, "is already on channel")
+    except errors.NoSuchUser:
+        ctx.send(irc.ERR_NOSUCHNICK, nick, "No such nick/channel")
+    else:
+        ctx.send(irc.RPL_INVITING, user.name, name)
 
 
 def topic(ctx: Context, name: str, *text: str) -> Deferred[None] | None:
@@ -75,8 +101,16 @@ def names(ctx: Context, channels: str = "", *_: str) -> None:
         ctx.send(irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
 
 
+def prefixes(ctx: Context, operator: bool, voiced: bool) -> str:
+    """A member's status prefix: the highest one, or (multi-prefix) all of them."""
+    marks = ("@" if operator else "") + ("+" if voiced else "")
+    return marks if "multi-prefix" in ctx.caps else marks[:1]
+
+
 def send_names(ctx: Context, room: RoomView) -> None:
-    listed = [("@" if member.owner else "") + member.name for member in room.members]
+    full = "userhost-in-names" in ctx.caps
+    listed = [prefixes(ctx, member.operator, member.voiced)
+              + (source(member.name) if full else member.name) for member in room.members]
     ctx.write(codec.name_lines(ctx.client(), channel(room.name), listed))
 
 

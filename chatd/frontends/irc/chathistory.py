@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import SERVER_NAME, channel, message, tagged
+from chatd.frontends.irc.codec import SERVER, channel, message, tagged
 from chatd.frontends.irc.context import Context
 from chatd.frontends.line_codec import parse_timestamp, timestamp
 from chatd.kernel import errors
@@ -36,13 +36,13 @@ def _open_batch(ctx: Context, kind: str, *params: str) -> str | None:
     if "batch" not in ctx.registration.caps:
         return None
     ref = f"h{next(_batches)}"
-    ctx.write(message(SERVER_NAME, "BATCH", f"+{ref}", kind, *params))
+    ctx.write(message(SERVER.value, "BATCH", f"+{ref}", kind, *params))
     return ref
 
 
 def _close_batch(ctx: Context, ref: str | None) -> None:
     if ref is not None:
-        ctx.write(message(SERVER_NAME, "BATCH", f"-{ref}"))
+        ctx.write(message(SERVER.value, "BATCH", f"-{ref}"))
 
 
 def send_history(ctx: Context, target: str, events: Sequence[Event]) -> None:
@@ -87,7 +87,7 @@ def replay(ctx: Context, room: str, count: int, plain: bool) -> None:
 def _fail(ctx: Context, code: str, *context: str) -> None:
     text = {"INVALID_PARAMS": "Invalid parameters",
             "INVALID_TARGET": "Messages could not be retrieved"}[code]
-    ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", code, *context, text))
+    ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", code, *context, text))
 
 
 def _reference(text: str, star: bool = False) -> Ref | None:
@@ -114,11 +114,11 @@ def chathistory(ctx: Context, subcommand: str, *params: str) -> None:
     verb = subcommand.upper()
     wanted = _SUBCOMMANDS.get(verb)
     if wanted is None:
-        ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", "INVALID_PARAMS", subcommand,
+        ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", "INVALID_PARAMS", subcommand,
                           "Unknown command"))
         return
     if len(params) != wanted:
-        ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
+        ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
                           "Insufficient parameters" if len(params) < wanted
                           else "Too many parameters"))
         return
@@ -130,7 +130,7 @@ def chathistory(ctx: Context, subcommand: str, *params: str) -> None:
         parsed = [_reference(ref, star=verb == "LATEST") for ref in refs]
         limit = _limit(count)
     except ValueError as error:
-        ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
+        ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
                           str(error), "Invalid timestamp or msgid"))
         return
     query = HistoryQuery(verb.lower(), limit, *parsed)  # type: ignore[arg-type]
@@ -157,7 +157,7 @@ def _targets(ctx: Context, start: str, end: str, count: str) -> None:
         if not isinstance(first, float) or not isinstance(second, float):
             raise ValueError(start if not isinstance(first, float) else end)
     except ValueError as error:
-        ctx.write(message(SERVER_NAME, "FAIL", "CHATHISTORY", "INVALID_PARAMS", "TARGETS",
+        ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", "INVALID_PARAMS", "TARGETS",
                           str(error), "Invalid timestamp"))
         return
     session = ctx.me
@@ -166,6 +166,6 @@ def _targets(ctx: Context, start: str, end: str, count: str) -> None:
     ref = _open_batch(ctx, "draft/chathistory-targets")
     for name, at in found:
         shown = channel(name) if session.is_room(name) else name
-        line = message(SERVER_NAME, "CHATHISTORY", "TARGETS", shown, timestamp(at))
+        line = message(SERVER.value, "CHATHISTORY", "TARGETS", shown, timestamp(at))
         ctx.write(tagged({"batch": ref} if ref else {}, line))
     _close_batch(ctx, ref)

@@ -20,9 +20,12 @@ from twisted.words.protocols import irc
 from chatd.kernel.events import (
     Event,
     FileShared,
+    Invited,
     Joined,
     LeaveReason,
     Left,
+    ModeChanged,
+    NickChanged,
     Notice,
     Private,
     RoomChanged,
@@ -33,7 +36,16 @@ from chatd.kernel.history import MAX_REQUEST
 from chatd.kernel.names import MAX_NAME_LENGTH
 from chatd.kernel.text import MAX_TOPIC_LENGTH
 
-SERVER_NAME = "chatd"
+
+class ServerName:
+    """The server's name, the prefix of every server line and the name in 001-004, PONG and
+    WHOIS (``server-name``). One holder for the process: events are rendered once for every
+    IRC connection, and the one IRC frontend sets it when it is made (``IRCFactory``)."""
+
+    value = "chatd"
+
+
+SERVER = ServerName()
 VERSION = "chatd-0.1"
 # Every user's host part: chatd does not reveal addresses to other users.
 USER_HOST = "chatd"
@@ -51,6 +63,8 @@ ERR_UNKNOWNERROR = "400"
 ERR_INPUTTOOLONG = "417"
 ERR_INVALIDCAPCMD = "410"
 ERR_INVALIDMODEPARAM = "696"
+ERR_NICKLOCKED = "902"
+RPL_WHOISACTUALLY = "338"
 RPL_LOGGEDIN = "900"
 RPL_SASLSUCCESS = "903"
 ERR_SASLFAIL = "904"
@@ -67,10 +81,9 @@ ISUPPORT = (
     # Names compare after NFKC and case folding: PRECIS-like, hence RFC 8265's token.
     "CASEMAPPING=rfc8265",
     f"LINELEN={MAX_LINE}",
-    "CHANMODES=,k,l,",
-    "PREFIX=(o)@",
+    "CHANMODES=b,k,l,imt",
+    "PREFIX=(ov)@+",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
-    f"NETWORK={SERVER_NAME}",
     f"CHATHISTORY={MAX_REQUEST}",
     "MSGREFTYPES=timestamp,msgid",
 )
@@ -132,6 +145,12 @@ def _fit(data: bytes, limit: int) -> bytes:
 _UNSAFE = re.compile("[\x00\x02-\x1f\x7f-\x9f]")
 
 
+def printable(text: str, most: int = 100) -> str:
+    """Text a client gave for show (a real name): formatting and control characters out,
+    at most ``most`` characters."""
+    return _UNSAFE.sub("", _FORMATTING.sub("", text)).replace("\x01", "")[:most]
+
+
 def _middle(word: str) -> str:
     """A parameter that is not the last: one word, not empty, not starting with ``:``, and
     short (an echoed 500-byte command would push the reply's text off the line)."""
@@ -169,7 +188,7 @@ def tagged(tags: dict[str, str], line: bytes) -> bytes:
 
 def numeric(code: str, client: str, *params: str) -> bytes:
     """A numeric reply from the server to ``client`` (``*`` before it has a nick)."""
-    return message(SERVER_NAME, code, client, *params)
+    return message(SERVER.value, code, client, *params)
 
 
 def source(nick: str) -> str:
@@ -186,19 +205,15 @@ def is_channel(name: str) -> bool:
     return name.startswith(CHANNEL_PREFIX)
 
 
-def text_lines(prefix: str, command: str, target: str, text: str, action: bool = False
-               ) -> bytes:
-    """``text`` as as many ``command`` lines as it takes to keep each within 512 bytes."""
+def text_line(prefix: str, command: str, target: str, text: str, action: bool = False
+              ) -> bytes:
+    """``text`` as one ``command`` line, cut on a UTF-8 boundary to fit 512 bytes with its
+    prefix: a message is one line for an IRC recipient, as its sender sent it (clients and
+    bots take two lines for two messages)."""
     head = f":{prefix} {command} {target} :".encode()
     wrap = (b"\x01ACTION ", b"\x01") if action else (b"", b"")
     budget = MAX_BODY - len(head) - len(wrap[0]) - len(wrap[1])
-    data = text.encode("utf-8")
-    out = []
-    while data:
-        piece = _fit(data, budget)
-        out.append(head + wrap[0] + piece + wrap[1] + b"\r\n")
-        data = data[len(piece):]
-    return b"".join(out)
+    return head + wrap[0] + _fit(text.encode("utf-8"), budget) + wrap[1] + b"\r\n"
 
 
 _QUIT_WORDS = {
@@ -218,30 +233,61 @@ def is_quit(event: Event) -> bool:
 def render_event(event: Event) -> bytes:
     """An event as IRC lines. Pass this function itself to ``Event.encoded``."""
     match event:
-        case Said(room=room, sender=sender, text=text, action=action):
-            return text_lines(source(sender), "PRIVMSG", channel(room), text, action)
-        case Private(sender=sender, recipient=recipient, text=text):
-            return text_lines(source(sender), "PRIVMSG", recipient, text)
+        case Said(room=room, sender=sender, text=text, action=action, notice=notice):
+            return text_line(source(sender), "NOTICE" if notice else "PRIVMSG", channel(room),
+                              text, action)
+        case Private(sender=sender, recipient=recipient, text=text, notice=notice):
+            return text_line(source(sender), "NOTICE" if notice else "PRIVMSG", recipient,
+                              text)
         case Joined(room=room, who=who):
             return message(source(who), "JOIN", channel(room))
-        case Left(room=room, who=who, reason=LeaveReason.LEFT):
+        case Left(room=room, who=who, reason=LeaveReason.LEFT, message=said):
+            if said:
+                return message(source(who), "PART", channel(room), said)
             return message(source(who), "PART", channel(room))
+        case Left(room=room, who=who, reason=LeaveReason.KICKED, message=said, by=by):
+            return message(source(by), "KICK", channel(room), who, said or by)
         case Left(room=room, who=who, reason=LeaveReason.DELETED):
-            return message(SERVER_NAME, "KICK", channel(room), who, "the room was deleted")
+            return message(SERVER.value, "KICK", channel(room), who, "the room was deleted")
         case Left(who=who, reason=reason, message=said):
             words = _QUIT_WORDS[reason]
             return message(source(who), "QUIT", f"{words}: {said}" if said else words)
         case TopicSet(room=room, who=who, topic=topic):
             return message(source(who), "TOPIC", channel(room), topic)
+        case ModeChanged(room=room, who=who, mode=mode, arg=arg):
+            shown = [ban_display(arg) if mode[1] == "b" else arg] if arg else []
+            return message(source(who), "MODE", channel(room), mode, *shown)
+        case Invited(room=room, who=who, by=by):
+            return message(source(by), "INVITE", who, channel(room))
+        case NickChanged(old=old, new=new):
+            return message(source(old), "NICK", new)
         case RoomChanged(room=room, who=who, change=change):
-            return message(SERVER_NAME, "NOTICE", channel(room), f"{who}: {change}")
+            return message(SERVER.value, "NOTICE", channel(room), f"{who}: {change}")
         case FileShared(room=room, sender=sender, name=name, size=size, file_id=file_id):
-            return message(SERVER_NAME, "NOTICE", channel(room),
+            return message(SERVER.value, "NOTICE", channel(room),
                            f"{sender} shared a file: {name} ({size} bytes); fetch it with "
                            f"/get {file_id} on the line protocol")
         case Notice(text=text):
-            return message(SERVER_NAME, "NOTICE", "*", text)
+            return message(SERVER.value, "NOTICE", "*", text)
     raise TypeError(f"no IRC rendering for {event!r}")
+
+
+def ban_display(mask: str) -> str:
+    """A chatd ban (a name pattern) as an IRC ban mask: every user's user name is its nick
+    and every host is hidden, so the name pattern is all there is to match."""
+    return f"{mask}!*@*"
+
+
+def ban_pattern(mask: str) -> str | None:
+    """The name pattern an IRC ban mask comes to: its nick part, else its user part; None
+    for a mask on the host alone, which chatd can't match (hosts are hidden)."""
+    nick, _, rest = mask.partition("!")
+    user = rest.partition("@")[0]
+    for part in (nick, user):
+        if part and part.strip("*"):
+            return part
+    host = mask.partition("@")[2]
+    return "*" if not host.strip("*") and nick else None
 
 
 def incoming_text(text: str) -> tuple[str, bool]:
@@ -308,4 +354,5 @@ def name_lines(client: str, chan: str, names: list[str]) -> bytes:
 
 
 def isupport_lines(client: str) -> bytes:
-    return numeric(irc.RPL_ISUPPORT, client, *ISUPPORT, "are supported by this server")
+    return numeric(irc.RPL_ISUPPORT, client, *ISUPPORT, f"NETWORK={SERVER.value}",
+                   "are supported by this server")

@@ -13,7 +13,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from chatd.frontends.irc import channels, chathistory, messages, modes, queries
-from chatd.frontends.irc.codec import SERVER_NAME, message
+from chatd.frontends.irc.codec import SERVER, message
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.replies import CHANNEL, NICK, REGISTER, SASL, TARGET
 
@@ -40,11 +40,16 @@ def password(ctx: Context, given: str, *_: str) -> Deferred[Any] | None:
 
 
 def nick(ctx: Context, name: str | None = None, *_: str) -> Deferred[Any] | None:
-    return ctx.run(ctx.registration.nick(name))
+    """Before registration, part of registering; after, a guest's change of name (the
+    core's NickChanged is the NICK line everyone sharing a channel, and we, see)."""
+    if name is None or not ctx.registration.registered:
+        return ctx.run(ctx.registration.nick(name))
+    return ctx.me.rename(name)
 
 
-def user(ctx: Context, *_: str) -> Deferred[Any] | None:
-    return ctx.run(ctx.registration.user())
+def user(ctx: Context, _user: str, _mode: str, _unused: str, realname: str, *_: str
+         ) -> Deferred[Any] | None:
+    return ctx.run(ctx.registration.user(realname))
 
 
 def authenticate(ctx: Context, data: str, *_: str) -> Deferred[Any] | None:
@@ -59,7 +64,7 @@ def register(ctx: Context, account: str, _email: str, given: str, *_: str
 # -- the connection ------------------------------------------------------------------------
 
 def ping(ctx: Context, token: str, *_: str) -> None:
-    ctx.write(message(SERVER_NAME, "PONG", SERVER_NAME, token))
+    ctx.write(message(SERVER.value, "PONG", SERVER.value, token))
 
 
 def pong(ctx: Context, *_: str) -> None:
@@ -82,6 +87,8 @@ COMMANDS: dict[str, Command] = {
     "QUIT": Command(quit_, 0, registered=False),
     "JOIN": Command(channels.join, 1, target=CHANNEL),
     "PART": Command(channels.part, 1, target=CHANNEL),
+    "KICK": Command(channels.kick, 2, target=CHANNEL),
+    "INVITE": Command(channels.invite, 2, target=CHANNEL),
     "PRIVMSG": Command(messages.privmsg, 0, target=TARGET),
     "NOTICE": Command(messages.notice, 0, target=TARGET),
     "NAMES": Command(channels.names, 0, target=CHANNEL),

@@ -30,6 +30,18 @@ class Context(Protocol):
         """The registration state machine."""
 
     @property
+    def caps(self) -> set[str]:
+        """The IRCv3 capabilities this client enabled."""
+
+    @property
+    def realnames(self) -> dict[str, str]:
+        """Real names (from USER) by user key, shared by the frontend's connections."""
+
+    @property
+    def server_name(self) -> str:
+        """The server's name (``server-name``): the prefix of every server line."""
+
+    @property
     def motd(self) -> tuple[str, ...]:
         """The message of the day, one line per item."""
 

@@ -19,13 +19,14 @@ from chatd.kernel.views import UserView
 MAX_TARGETS = 4
 
 
-def _relay(ctx: Context, target: str, text: str) -> UserView | None:
-    """Say ``text`` in a channel, or send it to a nick (the user it reached)."""
+def _relay(ctx: Context, target: str, text: str, notice: bool = False) -> UserView | None:
+    """Say ``text`` in a channel, or send it to a nick (the user it reached); a notice
+    stays one for every recipient."""
     session = ctx.me
     text, action = codec.incoming_text(text)
     if not codec.is_channel(target):
-        return session.message(target, text)
-    session.say(text, target, action=action)
+        return session.message(target, text, notice)
+    session.say(text, target, action=action, notice=notice)
     return None
 
 
@@ -54,6 +55,6 @@ def notice(ctx: Context, targets: str = "", text: str = "", *_: str) -> None:
     """Relayed like PRIVMSG, but (as IRC requires) no error is ever sent back."""
     for target in targets.split(",")[:MAX_TARGETS]:
         try:
-            _relay(ctx, target, text)
+            _relay(ctx, target, text, notice=True)
         except errors.ChatError:
             continue

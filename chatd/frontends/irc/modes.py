@@ -1,24 +1,28 @@
-"""MODE: a channel's key (+k) and member limit (+l), list queries, and user modes.
+"""MODE: channel modes as chatd's room moderation, list queries, and user modes.
 
-chatd rooms have a password and a member limit and nothing else, so those are the channel
-modes; ban, exception and invite lists are always empty.
+A room's modes are the core's: operators (+o) and voice (+v), bans (+b, a name pattern, so
+``nick!*@*``), invite-only (+i), moderated (+m), topic locked (+t), a key (+k) and a member
+limit (+l). Each change is the core's to allow and its ModeChanged event, sent to everyone in
+the channel, is the MODE line clients see (the setter included); this module only parses the
+request and answers the queries. Exception and invite-exception lists are always empty.
 """
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import channel, message, source
+from chatd.frontends.irc.codec import channel
 from chatd.frontends.irc.context import Context, each
 from chatd.frontends.irc.replies import CHANNEL
+from chatd.kernel import errors
 from chatd.kernel.names import fold
 from chatd.kernel.views import RoomView
 
-_LIST_ENDS = {"b": (irc.RPL_ENDOFBANLIST, "End of channel ban list"),
-              "e": (irc.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+_LIST_ENDS = {"e": (irc.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
               "I": (irc.RPL_ENDOFINVITELIST, "End of channel invite list")}
+_FLAGS = "imt"
 
 
 def mode(ctx: Context, target: str, *changes: str) -> Deferred[None] | None:
@@ -27,60 +31,94 @@ def mode(ctx: Context, target: str, *changes: str) -> Deferred[None] | None:
         return None
     room = ctx.me.room(target)
     if not changes:
-        modes, values = "+l", [str(room.limit)]
-        if room.locked:
-            modes, values = "+kl", ["*", *values]
-        ctx.send(irc.RPL_CHANNELMODEIS, channel(room.name), modes, *values)
+        send_modes(ctx, room)
         return None
     return each(ctx, CHANNEL, target, lambda *change: _change(ctx, *change),
                 _changes(ctx, room, changes), "MODE")
 
 
+def send_modes(ctx: Context, room: RoomView) -> None:
+    """324: the flags, then +k (its value is never known: chatd keeps only a hash) and +l."""
+    modes, values = "+" + room.modes, []
+    if room.locked:
+        modes, values = modes + "k", ["*"]
+    ctx.send(irc.RPL_CHANNELMODEIS, channel(room.name), modes + "l", *values, str(room.limit))
+
+
 def _changes(ctx: Context, room: RoomView, changes: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """``+kl key 10`` as [(``+k``, key), (``+l``, ``10``)]; list queries answered here."""
+    """``+ok-l ann key`` as [(room, ``+o``, ann), (room, ``+k``, key), (room, ``-l``, "")];
+    list queries are answered here, unknown letters refused (472) and the rest still done.
+    o, v and b take a parameter either way, k and l when set (a -k key is read if given)."""
     out: list[tuple[str, ...]] = []
     args = list(changes[1:])
     sign = "+"
     for letter in changes[0]:
         if letter in "+-":
             sign = letter
-        elif letter in "beI" and not args:
+        elif letter == "b" and not args:
+            _ban_list(ctx, room)
+        elif letter in _LIST_ENDS and not args:
             end = _LIST_ENDS[letter]
             ctx.send(end[0], channel(room.name), end[1])
-        elif letter == "k" or (letter == "l" and sign == "+"):
-            if sign == "+" and not args:
+        elif letter in "ovb" or (letter in "kl" and sign == "+"):
+            if not args:
                 ctx.send(irc.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
-                return []
-            out.append((room.name, sign + letter, args.pop(0) if args else ""))
-        elif letter == "l":
-            out.append((room.name, "-l", ""))
+                continue
+            out.append((room.name, sign + letter, args.pop(0)))
+        elif letter == "k":  # -k: the key is optional (clients often leave it out)
+            out.append((room.name, "-k", args.pop(0) if args else ""))
+        elif letter in _FLAGS or letter == "l":
+            out.append((room.name, sign + letter, ""))
         else:
             ctx.send(irc.ERR_UNKNOWNMODE, letter, "is unknown mode char to me")
     return out
 
 
+def _ban_list(ctx: Context, room: RoomView) -> None:
+    for mask in ctx.me.bans(room.name):
+        ctx.send(irc.RPL_BANLIST, channel(room.name), codec.ban_display(mask))
+    ctx.send(irc.RPL_ENDOFBANLIST, channel(room.name), "End of channel ban list")
+
+
+def _invalid(ctx: Context, name: str, letter: str, value: str, why: str) -> None:
+    ctx.send(codec.ERR_INVALIDMODEPARAM, channel(name), letter, value or "*", why)
+
+
 def _change(ctx: Context, name: str, change: str, value: str) -> Deferred[None] | None:
     session = ctx.me
-    if change == "+k" and (not value or any(c.isspace() for c in value)):
-        # The line protocol's /lock can't send such a key; refuse it here too.
-        ctx.send(codec.ERR_INVALIDMODEPARAM, channel(name), "k", value or "*",
-                 "a key is one word without spaces")
+    sign, letter = change[0] == "+", change[1]
+    if letter in "ov":
+        try:
+            (session.op if letter == "o" else session.voice)(name, value, sign)
+        except errors.NotInRoom:
+            ctx.send(irc.ERR_USERNOTINCHANNEL, value, channel(name),
+                     "They aren't on that channel")
+        except errors.NoSuchUser:
+            ctx.send(irc.ERR_NOSUCHNICK, value, "No such nick/channel")
         return None
-    if change == "+k":
-        done = session.lock(name, value)
-    elif change == "-k":
-        done = session.unlock(name)
-    elif change == "+l":
-        if not (value.isascii() and value.isdigit()):
-            ctx.send(codec.ERR_INVALIDMODEPARAM, channel(name), "l", value,
-                     "a member limit is a whole number")
+    if letter == "b":
+        pattern = codec.ban_pattern(value)
+        if pattern is None:
+            _invalid(ctx, name, "b", value, "hosts are hidden: ban a nick pattern")
             return None
-        done = session.set_limit(name, int(value))
-    else:
-        done = session.set_limit(name, session.server_info().max_room_limit)
-    shown = [value] if change in ("+k", "+l") else []
-    return done.addCallback(lambda _: ctx.write(
-        message(source(session.name), "MODE", channel(name), change, *shown)))
+        return session.ban(name, pattern) if sign else session.unban(name, pattern)
+    if letter in _FLAGS:
+        return session.set_flag(name, letter, sign)
+    if letter == "k" and not sign:
+        return session.unlock(name)
+    if letter == "l" and not sign:
+        return session.set_limit(name, session.server_info().max_room_limit)
+    if letter == "l" and not (value.isascii() and value.isdigit() and int(value) > 0):
+        _invalid(ctx, name, "l", value, "a member limit is a whole number above 0")
+        return None
+    try:
+        # The core refuses a key with spaces (the line protocol's /lock can't send one) and
+        # a limit over max-room-limit: the value is bad, so 696 says which.
+        return session.lock(name, value) if letter == "k" else session.set_limit(
+            name, int(value))
+    except errors.BadSyntax as error:
+        _invalid(ctx, name, letter, value, str(error))
+        return succeed(None)
 
 
 def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:

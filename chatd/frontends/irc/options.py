@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import re
+import socket
 from dataclasses import dataclass
+from typing import Any
 
 from chatd.frontends.udp import token_port
 from chatd.kernel.keys import DEFAULTS
-from chatd.kernel.settings import Settings, listeners
+from chatd.kernel.settings import Key, Settings, listeners
+
+_SERVER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?")
+
+
+def default_server_name() -> str:
+    """The host's name if it is one IRC can carry (a dotted DNS-like name), else
+    ``chatd.local``."""
+    name = socket.gethostname()
+    return name if _SERVER_NAME.fullmatch(name) and "." in name else "chatd.local"
+
+
+def server_name(value: Any) -> str:
+    if not isinstance(value, str) or not _SERVER_NAME.fullmatch(value) or ".." in value:
+        raise ValueError(f"expected a host-like name (letters, digits, dots, hyphens), got "
+                         f"{value!r}")
+    return value
+
 
 KEYS = {
     "irc": listeners("IRC listener, a Twisted endpoint string (repeatable; off unless given; "
                      "ssl:6697:privateKey=KEY:certKey=CERT for TLS)"),
+    "server-name": Key(server_name, "the IRC server name: the prefix of server lines, in "
+                       "001-004 and PONG", default_server_name(), reloadable=False,
+                       shown="the host name, or chatd.local"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
     """The IRC frontend's settings: keep-alive timing, the most output queued for a client
-    that stopped reading, and the message of the day. The defaults of those that are
-    settings are the shared keys' (``chatd.kernel.keys``)."""
+    that stopped reading, the message of the day, and the server's name. The defaults of
+    those that are settings are the keys' (``chatd.kernel.keys``, ``KEYS`` here)."""
 
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
@@ -30,6 +53,7 @@ class Options:
     replay: int = DEFAULTS["history-replay"]
     replay_plain: bool = DEFAULTS["history-replay-plain"]
     udp_port: int | None = None  # the UDP channel's, for TOKEN; None: off
+    server_name: str = "chatd"
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
@@ -45,4 +69,5 @@ class Options:
             replay=settings.history_replay if settings.history_max_count else 0,
             replay_plain=settings.history_replay_plain,
             udp_port=token_port(settings),
+            server_name=settings.server_name,
         )

@@ -9,6 +9,7 @@ numerics (``replies``), and the wire format (``codec``). ``IRCProtocol`` glues t
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 from twisted.cred.credentials import ICredentials
@@ -21,7 +22,7 @@ from zope.interface import implementer
 
 from chatd.frontends.connection import ChatConnection, FrontendFactory
 from chatd.frontends.irc import channels, chathistory, codec, queries, replies
-from chatd.frontends.irc.codec import SERVER_NAME, message, numeric
+from chatd.frontends.irc.codec import SERVER, message, numeric
 from chatd.frontends.irc.commands import COMMANDS
 from chatd.frontends.irc.options import Options
 from chatd.frontends.irc.registration import (
@@ -36,7 +37,7 @@ from chatd.frontends.irc.registration import (
 )
 from chatd.frontends.line_codec import TooLong
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, Left, SessionEnded
+from chatd.kernel.events import Event, Joined, LeaveReason, Left, NickChanged, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
 
@@ -47,7 +48,7 @@ log = Logger()
 class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
-    __slots__ = ("_pinged", "_registration", "_timer")
+    __slots__ = ("_pinged", "_realnames", "_registration", "_timer")
     kind = "IRC"
     render = staticmethod(codec.render_event)
     echo = False  # IRC clients show their own messages without an echo
@@ -59,6 +60,7 @@ class IRCProtocol(ChatConnection):
 
     def __init__(self, home: IRCFactory) -> None:
         super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)
+        self._realnames = home.realnames
         self._timer: IDelayedCall | None = None
         self._pinged = False
         self._registration: Registration  # made once admitted, when the address is known
@@ -81,6 +83,8 @@ class IRCProtocol(ChatConnection):
     def gone(self) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
+        if self.session is not None:
+            self._realnames.pop(self.session.key, None)
 
     def _keep_alive(self) -> None:
         """(Re)start the silence timer: PING after ``ping_interval``, close if no answer."""
@@ -96,7 +100,7 @@ class IRCProtocol(ChatConnection):
             self.close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
             return
         self._pinged = True
-        self.outbox.write(message("", "PING", SERVER_NAME))
+        self.outbox.write(message("", "PING", SERVER.value))
         self._timer = self._clock.callLater(self._options.ping_timeout, self._silent)
 
     def close(self, why: str) -> None:
@@ -119,12 +123,23 @@ class IRCProtocol(ChatConnection):
             # connectionLost logs out as for any close.
             self.close(event.why)
             return
+        if isinstance(event, NickChanged):
+            self._renamed(event)
         self.outbox.write(event.encoded(codec.render_event))
         if (isinstance(event, Joined) and self.session is not None
                 and fold(event.who) == self.session.key):
             channels.greet(self, event.room)
             chathistory.replay(self, event.room, self._options.replay,
                                self._options.replay_plain)
+
+    def _renamed(self, event: NickChanged) -> None:
+        """Someone we share a channel with (or we) changed nick: IRC state keyed by name
+        follows (real name; our registration's name; the core keeps the away message)."""
+        old, new = fold(event.old), fold(event.new)
+        if old in self._realnames:
+            self._realnames[new] = self._realnames.pop(old)
+        if self.session is not None and self.session.key == new:
+            self._registration.name, self._registration.key = event.new, new
 
     def _still_shared(self, event: Event) -> bool:
         """Whether a quitting user is in another of our channels, which will carry the QUIT.
@@ -171,8 +186,10 @@ class IRCProtocol(ChatConnection):
                 case Reply(code=code, params=params):
                     self.send(code, *params)
                 case Send(command=command, params=params, prefix=prefix):
-                    self.outbox.write(message(prefix, command, *params))
+                    self.outbox.write(message(SERVER.value if prefix is None else prefix,
+                                              command, *params))
                 case Welcome():
+                    self._realnames[self.me.key] = self._registration.realname
                     queries.welcome(self)
                     channels.rejoined(self)
                 case Refuse(error=error, kind=kind, target=target, command=command):
@@ -249,6 +266,18 @@ class IRCProtocol(ChatConnection):
     def udp_port(self) -> int | None:
         return self._options.udp_port
 
+    @property
+    def caps(self) -> set[str]:
+        return self._registration.caps
+
+    @property
+    def realnames(self) -> dict[str, str]:
+        return self._realnames
+
+    @property
+    def server_name(self) -> str:
+        return SERVER.value
+
     def client(self) -> str:
         """How numerics address this client: its nick, or ``*`` before it has one."""
         # A nick is only accepted once it logs in, so until then the client is "*".
@@ -262,6 +291,16 @@ class IRCFactory(FrontendFactory):
     """Builds IRC connections."""
 
     options: Options
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Restart-only: every IRC line of this process carries it.
+        codec.SERVER.value = self.options.server_name
+
+    @cached_property
+    def realnames(self) -> dict[str, str]:
+        """Real names by user key, from USER: shown in WHO and WHOIS, dropped on quit."""
+        return {}
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
         protocol = IRCProtocol(self)

@@ -5,18 +5,23 @@ from __future__ import annotations
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import SERVER_NAME, channel
+from chatd.frontends.irc.channels import prefixes
+from chatd.frontends.irc.codec import SERVER, channel
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.replies import NICK
 from chatd.kernel import errors
 from chatd.kernel.views import MemberView, UserView
 
 
-def _who_line(ctx: Context, user: MemberView | UserView, chan: str, owner: bool) -> None:
-    flags = ("G" if user.away else "H") + ("@" if owner else "")
-    real = "chatd guest" if user.guest else "chatd account"
-    ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER_NAME, user.name, flags,
-             f"0 {real}")
+def _real_name(ctx: Context, key: str, guest: bool) -> str:
+    """The real name a user gave (USER), or, for one not on IRC, what it is."""
+    return ctx.realnames.get(key) or ("chatd guest" if guest else "chatd account")
+
+
+def _who_line(ctx: Context, user: MemberView | UserView, chan: str, marks: str) -> None:
+    flags = ("G" if user.away else "H") + marks
+    ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER.value, user.name, flags,
+             f"0 {_real_name(ctx, user.key, user.guest)}")
 
 
 def who(ctx: Context, mask: str = "*", *_: str) -> None:
@@ -25,9 +30,10 @@ def who(ctx: Context, mask: str = "*", *_: str) -> None:
         if codec.is_channel(mask):
             room = session.who(mask)
             for member in room.members:
-                _who_line(ctx, member, channel(room.name), member.owner)
+                _who_line(ctx, member, channel(room.name),
+                          prefixes(ctx, member.operator, member.voiced))
         elif mask not in ("*", "0"):
-            _who_line(ctx, session.whois(mask), "*", False)
+            _who_line(ctx, session.whois(mask), "*", "")
     except errors.ChatError:
         pass  # WHO of nobody is an empty list, not an error
     ctx.send(irc.RPL_ENDOFWHO, mask, "End of WHO list")
@@ -40,15 +46,17 @@ def whois(ctx: Context, *params: str) -> None:
     except errors.ChatError as error:
         ctx.error(error, NICK, nick, "WHOIS")
     else:
-        real = "chatd guest" if user.guest else "chatd account"
-        ctx.send(irc.RPL_WHOISUSER, user.name, user.name, codec.USER_HOST, "*", real)
-        rooms = [("@" if membership.owner else "") + channel(membership.room)
-                 for membership in user.rooms]
+        ctx.send(irc.RPL_WHOISUSER, user.name, user.name, codec.USER_HOST, "*",
+                 _real_name(ctx, user.key, user.guest))
+        rooms = [prefixes(ctx, membership.operator, membership.voiced)
+                 + channel(membership.room) for membership in user.rooms]
         if rooms:
             ctx.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
-        ctx.send(irc.RPL_WHOISSERVER, user.name, SERVER_NAME, "chatd")
+        ctx.send(irc.RPL_WHOISSERVER, user.name, SERVER.value, "chatd")
         if user.away:
             ctx.send(irc.RPL_AWAY, user.name, user.away)
+        ctx.send(irc.RPL_WHOISIDLE, user.name, str(int(user.idle)), str(int(user.signon)),
+                 "seconds idle, signon time")
         if not user.guest:
             ctx.send(codec.RPL_WHOISACCOUNT, user.name, user.name, "is logged in as")
     ctx.send(irc.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
@@ -72,7 +80,7 @@ def motd(ctx: Context, *_: str) -> None:
     if not ctx.motd:
         ctx.send(irc.ERR_NOMOTD, "MOTD File is missing")
         return
-    ctx.send(irc.RPL_MOTDSTART, f"- {SERVER_NAME} Message of the day - ")
+    ctx.send(irc.RPL_MOTDSTART, f"- {SERVER.value} Message of the day - ")
     for line in ctx.motd:
         ctx.send(irc.RPL_MOTD, f"- {line}")
     ctx.send(irc.RPL_ENDOFMOTD, "End of /MOTD command.")
@@ -89,10 +97,10 @@ def lusers(ctx: Context, *_: str) -> None:
 def welcome(ctx: Context) -> None:
     """What a client gets once registered: 001-005, then LUSERS and MOTD."""
     nick = ctx.me.name
-    ctx.send(irc.RPL_WELCOME, f"Welcome to the {SERVER_NAME} IRC network, {nick}")
-    ctx.send(irc.RPL_YOURHOST, f"Your host is {SERVER_NAME}, running {codec.VERSION}")
+    ctx.send(irc.RPL_WELCOME, f"Welcome to the {SERVER.value} IRC network, {nick}")
+    ctx.send(irc.RPL_YOURHOST, f"Your host is {SERVER.value}, running {codec.VERSION}")
     ctx.send(irc.RPL_CREATED, "This server speaks IRC to chatd's rooms")
-    ctx.send(irc.RPL_MYINFO, SERVER_NAME, codec.VERSION, "i", "klo", "kl")
+    ctx.send(irc.RPL_MYINFO, SERVER.value, codec.VERSION, "i", "biklmotv", "bklov")
     ctx.write(codec.isupport_lines(nick))
     lusers(ctx)
     motd(ctx)

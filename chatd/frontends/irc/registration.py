@@ -29,9 +29,12 @@ from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.names import fold
 
+# What each capability's value is in CAP LS 302 (empty: none). multi-prefix and
+# userhost-in-names change NAMES, WHO and WHOIS; cap-notify is acknowledged, as the list never
+# changes while chatd runs. History (chathistory.py): tags on replayed lines, the batch around
+# them, and the CHATHISTORY command.
 CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
-                # History (chathistory.py): tags on replayed lines, the batch around them,
-                # and the CHATHISTORY command.
+                "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "batch": "", "draft/chathistory": ""}
 # SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
 SASL_MAX = 4096
@@ -75,7 +78,7 @@ class Send:
 
     command: str
     params: tuple[str, ...]
-    prefix: str = codec.SERVER_NAME
+    prefix: str | None = None  # None: the server's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,7 @@ class Registration:
     """One connection's registration: what it has sent so far and what that leads to."""
 
     __slots__ = ("_host", "_nick", "_password", "_pending", "_sasl", "_user", "caps", "guest",
-                 "key", "name", "state")
+                 "key", "name", "realname", "state")
 
     def __init__(self, host: str) -> None:
         self._host = host  # the client's address: every credential carries it
@@ -127,6 +130,7 @@ class Registration:
         # The outstanding login: what the failed command named, that name, the command.
         self._pending: tuple[str, str, str] = (NICK, "", "NICK")
         self.caps: set[str] = set()
+        self.realname = ""  # from USER: shown in WHO and WHOIS
         self.name: str | None = None  # the session's display name, once logged in
         self.key = ""
         self.guest = True
@@ -182,17 +186,15 @@ class Registration:
     def nick(self, nick: str | None) -> list[Action]:
         if nick is None:
             return [Reply(irc.ERR_NONICKNAMEGIVEN, ("No nickname given",))]
-        if self.registered:
-            if fold(nick) == self.key:
-                return []
-            return [Reply(codec.ERR_UNKNOWNERROR, (
-                "NICK", "changing nick is not supported; reconnect with the new nick"))]
         self._nick = nick
         return self._try_register()
 
-    def user(self) -> list[Action]:
+    def user(self, realname: str) -> list[Action]:
         if self.registered:
             return [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
+        if not realname.strip():
+            return [Reply(irc.ERR_NEEDMOREPARAMS, ("USER", "Not enough parameters"))]
+        self.realname = codec.printable(realname)
         self._user = True
         return self._try_register()
 

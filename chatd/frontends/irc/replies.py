@@ -11,7 +11,7 @@ from __future__ import annotations
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import SERVER_NAME, message, numeric
+from chatd.frontends.irc.codec import SERVER, message, numeric
 from chatd.kernel import errors
 
 # What a failed command's first parameter names, which decides the numeric for some errors.
@@ -33,6 +33,10 @@ NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
     (errors.NotInRoom, None): (irc.ERR_NOTONCHANNEL, True),
     (errors.BadText, TARGET): (irc.ERR_CANNOTSENDTOCHAN, True),
     (errors.NotAllowed, CHANNEL): (irc.ERR_CHANOPRIVSNEEDED, True),
+    (errors.NotAllowed, TARGET): (irc.ERR_CANNOTSENDTOCHAN, True),
+    (errors.NotAllowed, NICK): (codec.ERR_NICKLOCKED, False),
+    (errors.Banned, None): (irc.ERR_BANNEDFROMCHAN, True),
+    (errors.InviteOnly, None): (irc.ERR_INVITEONLYCHAN, True),
     (errors.TooManyRooms, None): (irc.ERR_TOOMANYCHANNELS, True),
     (errors.RoomFull, None): (irc.ERR_CHANNELISFULL, True),
     (errors.WrongRoomPassword, None): (irc.ERR_BADCHANNELKEY, True),
@@ -64,6 +68,8 @@ _TEXTS = {
     irc.ERR_TOOMANYCHANNELS: "You have joined too many channels",
     irc.ERR_NOTONCHANNEL: "You're not on that channel",
     irc.ERR_CHANOPRIVSNEEDED: "You're not channel operator",
+    irc.ERR_BANNEDFROMCHAN: "Cannot join channel (+b)",
+    irc.ERR_INVITEONLYCHAN: "Cannot join channel (+i)",
 }
 
 
@@ -80,7 +86,7 @@ def error_line(client: str, error: errors.ChatError, kind: str | None, target: s
     if code == codec.ERR_UNKNOWNERROR:
         return code, numeric(code, client, command, str(error))
     if not code[0].isdigit():
-        return code, message(SERVER_NAME, "FAIL", command, code, target, str(error))
+        return code, message(SERVER.value, "FAIL", command, code, target, str(error))
     text = _TEXTS.get(code, str(error))
     if with_target:
         return code, numeric(code, client, target, text)
