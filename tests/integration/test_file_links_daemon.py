@@ -14,6 +14,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.files.links import LinkSigner
+
 from tests.integration.harness import Daemon, LineClient, guest
 from tests.integration.test_files_daemon import send_file
 from tests.integration.test_irc_daemon import IrcSocket, irc_port
