@@ -7,6 +7,7 @@ The service tree, started in this order and stopped in reverse::
     hash, journal, files     (thread pools: argon2id; ordered fsyncs; uploads' writes)
     member service client    (with --members: AMP to twistd chatd-members)
     frontend listeners       (one per endpoint of each registered frontend: --line, --irc)
+    file links               (with --web: the link secret, /files on the web site, web-url)
 
 Frontends are known only through their entries in ``chatd.frontends.registry``: this module
 walks them to build each factory, listen on its endpoints, count it in the metrics, close its
