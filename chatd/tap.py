@@ -7,6 +7,7 @@ The service tree, started in this order and stopped in reverse::
     hash, journal, files     (thread pools: argon2id; ordered fsyncs; uploads' writes)
     member service client    (with --members: AMP to twistd chatd-members)
     frontend listeners       (one per endpoint of each registered frontend: --line, --irc)
+    file links               (with --web: the link secret, /files on the web site, web-url)
 
 Frontends are known only through their entries in ``chatd.frontends.registry``: this module
 walks them to build each factory, listen on its endpoints, count it in the metrics, close its
@@ -29,11 +30,14 @@ from typing import Any, ClassVar
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
 
 from chatd.auth.checkers import SignupLimits
 from chatd.auth.passwords import Argon2Hasher, HashParameters
@@ -42,15 +46,18 @@ from chatd.bus.local import LocalBus
 from chatd.config import KEYS, load
 from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
+from chatd.files.links import LinkSigner, link_secret
 from chatd.files.store import FileLimits, FileStore
+from chatd.files.web import FileResource
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
 from chatd.frontends.connection import FrontendFactory
 from chatd.frontends.entry import Frontend
 from chatd.frontends.registry import FRONTENDS
+from chatd.frontends.web import WebFactory
 from chatd.history.files import FileHistory
 from chatd.history.memory import Retention
 from chatd.history.transcripts import Transcripts
-from chatd.kernel.errors import StartupError
+from chatd.kernel.errors import NotAllowed, StartupError
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
@@ -173,6 +180,72 @@ class HistoryService(Service):
         super().stopService()
         return DeferredList([part.stop() for part in (self.history, self.transcripts)
                              if part is not None])
+
+
+@implementer(IStreamServerEndpoint)
+class Heard:
+    """An endpoint that tells ``heard`` the port it listens on (its real port if 0 was
+    asked for): how the web frontend's URL is found when ``web-url`` is not given."""
+
+    def __init__(self, endpoint: IStreamServerEndpoint,
+                 heard: Callable[[IListeningPort], None]) -> None:
+        self.endpoint = endpoint
+        self.heard = heard
+
+    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        def heard(port: IListeningPort) -> IListeningPort:
+            self.heard(port)
+            return port
+
+        listening: Deferred[IListeningPort] = self.endpoint.listen(factory)
+        return listening.addCallback(heard)
+
+
+class FileLinks(Service):
+    """Shared files over HTTP, where the web frontend is on: once the data directory is
+    locked, reads (or makes) the link secret, mounts ``/files`` on the web site and gives
+    the core its link maker, which starts links with the public URL (``web-url``, or the
+    first web listener's address)."""
+
+    def __init__(self, secret: Path, clock: Any, lifetime: int, files: FileStore,
+                 server: ChatServer, web: WebFactory, url: str) -> None:
+        self.secret = secret
+        self.clock = clock
+        self.lifetime = lifetime
+        self.files = files
+        self.server = server
+        self.web = web
+        self.url = url
+        self.signer: LinkSigner | None = None
+
+    def heard(self, port: IListeningPort, scheme: str) -> None:
+        """The first web listener is up: its address is the URL, unless ``web-url`` says
+        otherwise or it listens on every interface (no one name reaches it)."""
+        if self.url:
+            return
+        host = port.getHost()
+        if not isinstance(host, IPv4Address | IPv6Address) or host.host in ("0.0.0.0", "::"):
+            log.warn("no download links for shared files: the web listener has no one "
+                     "address; set web-url to the page's public URL")
+            return
+        shown = f"[{host.host}]" if ":" in host.host else host.host
+        self.url = f"{scheme}://{shown}:{host.port}"
+
+    def link(self, file_id: str) -> tuple[str, int]:
+        if self.signer is None or not self.url:
+            raise NotAllowed("no download links here: they need the web frontend and its "
+                             "web-url; /get ID fetches the file")
+        return self.url + self.signer.make(file_id), self.signer.lifetime
+
+    def startService(self) -> None:
+        try:
+            secret = link_secret(self.secret)
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"chatd: download links: {error}") from None
+        self.signer = LinkSigner(secret, self.clock, self.lifetime)
+        self.web.mount(b"files", FileResource(self.files, self.signer))
+        self.server.links = self.link
+        super().startService()
 
 
 class ShutdownNotice(Service):
@@ -381,12 +454,22 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         for frontend in options.frontends
     ]
     certificates = []
+    links = None
     for frontend, factory in running:
+        if isinstance(factory, WebFactory) and links is None:
+            links = FileLinks(settings.data / "files.secret", reactor, settings.file_link_lifetime,
+                              files, server, factory, settings.web_url)
         for description in frontend.listeners(settings):
             service, tls = listener(reactor, description, factory)
+            if links is not None and factory is links.web and not links.url:
+                scheme = "https" if description.startswith("ssl:") else "http"
+                service.endpoint = Heard(service.endpoint,
+                                         partial(links.heard, scheme=scheme))
             service.setServiceParent(top)
             if tls is not None:
                 certificates.append(tls)
+    if links is not None and settings.max_file_size:
+        links.setServiceParent(top)
     if settings.metrics:
         site = metrics_site(server, {frontend.name: factory for frontend, factory in running})
         listener(reactor, settings.metrics, site)[0].setServiceParent(top)
@@ -395,6 +478,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     def apply(new: Settings) -> None:
         server.limits = core_limits(new)
         files.limits = file_limits(new)
+        if links is not None and links.signer is not None:
+            links.signer.lifetime = new.file_link_lifetime
         server.wrong_room_passwords.burst = new.room_password_failures
         admission.configure(admission_limits(new))
         for frontend, factory in running:

@@ -304,3 +304,65 @@ class IrcNoticeTests(TestCase):
         line = render_event(FileShared("lobby", "alice", "a.txt", 3, "f" * 32))
         self.assertEqual(line, (":chatd NOTICE #lobby :alice shared a file: a.txt (3 bytes); "
                                 f"fetch it with /get {'f' * 32} on the line protocol\r\n").encode())
+
+
+class LinkCommandTests(TestCase):
+    """``/link ID``: a signed HTTP link, made only for a member, only where links are on."""
+
+    def setUp(self) -> None:
+        from chatd.files.links import LinkSigner
+
+        path = Path(self.mktemp())
+        path.mkdir()
+        self.world = World(path)
+        self.signer = LinkSigner(b"k" * 32, self.world.clock, lifetime=60)
+        self.alice = self.world.connect()
+        self.alice.send("/nick alice", "/join lobby")
+        self.file_id = upload(self.alice, "lobby", "a.txt", b"abc")
+
+    def links_on(self) -> None:
+        self.world.server.links = lambda file_id: ("https://chat.example" +
+                                                   self.signer.make(file_id), 60)
+
+    def test_a_member_gets_a_link_the_signer_accepts(self) -> None:
+        self.links_on()
+        [line] = self.alice.send(f"/link {self.file_id}")
+        code, file_id, seconds, url = line.split(" ")
+        self.assertEqual((code, file_id, seconds), ("252", self.file_id, "60"))
+        prefix = f"https://chat.example/files/{self.file_id}?expires="
+        self.assertTrue(url.startswith(prefix), url)
+        expires, _, sig = url[len(prefix):].partition("&sig=")
+        self.assertIsNone(self.signer.check(self.file_id, expires, sig))
+
+    def test_someone_not_in_the_room_gets_no_link(self) -> None:
+        self.links_on()
+        carol = self.world.connect()
+        carol.send("/nick carol")
+        self.assertEqual(carol.send(f"/link {self.file_id}"),
+                         ["403 only the members of lobby can fetch its files"])
+
+    def test_whoever_leaves_the_room_gets_no_link(self) -> None:
+        self.links_on()
+        self.alice.send("/leave lobby")
+        self.assertTrue(self.alice.send(f"/link {self.file_id}")[0].startswith("403 "))
+
+    def test_without_the_web_frontend_there_is_no_link(self) -> None:
+        self.assertEqual(self.alice.send(f"/link {self.file_id}"), [
+            "403 no download links here: they need the web frontend and its web-url; "
+            "/get ID fetches the file"])
+
+    def test_an_unknown_file_is_416(self) -> None:
+        self.links_on()
+        self.assertTrue(self.alice.send(f"/link {'0' * 32}")[0].startswith("416 "))
+
+
+class IrcLinkTests(TestCase):
+    def test_the_notice_carries_the_link_and_says_it_is_short_lived(self) -> None:
+        from chatd.frontends.irc.codec import file_shared
+        from chatd.kernel.events import FileShared
+
+        line = file_shared(FileShared("lobby", "alice", "a.txt", 3, "f" * 32),
+                           ("https://chat.example/files/x?expires=9&sig=ab", 300))
+        self.assertTrue(line.endswith(b"on the line protocol or at "
+                                      b"https://chat.example/files/x?expires=9&sig=ab "
+                                      b"(link valid 300 s)\r\n"), line)

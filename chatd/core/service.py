@@ -151,8 +151,12 @@ class ChatServer:
         history: IHistoryStore | None = None,
         files: IFileStore | None = None,
         reserved: ReservedNames | None = None,
+        links: Callable[[str], tuple[str, int]] | None = None,
     ) -> None:
         self.store = store
+        # A file id -> a signed download URL and its lifetime (None: no HTTP links); the
+        # daemon sets it when the web frontend serves files.
+        self.links = links
         # Where sessions read what was said (None: history is off); it listens on the bus.
         self.history = history
         self.files = files  # None: file sharing is off
@@ -1052,14 +1056,26 @@ class Session:
     def open_file(self, file_id: str) -> tuple[FileView, BinaryIO]:
         """The rule for every protocol: a file is for the members of its room, now. Whoever
         leaves the room loses access to its files, as to its messages."""
+        view = self._readable(file_id)
+        return view, self._files().open(file_id)
+
+    def file_link(self, file_id: str) -> tuple[str, int]:
+        """A signed URL anyone holding it may fetch the file by, until it expires: made
+        only for a member, under the rule of ``open_file``."""
+        view = self._readable(file_id)
+        if self.server.links is None:
+            raise NotAllowed("no download links here: they need the web frontend and its "
+                             "web-url; /get ID fetches the file")
+        return self.server.links(view.id)
+
+    def _readable(self, file_id: str) -> FileView:
         self._check_open()
-        files = self._files()
-        view = files.find(file_id)
+        view = self._files().find(file_id)
         if view is None:
             raise NoSuchFile(f"no file {file_id[:40]}; it may have expired")
         if view.room_key not in self.user.rooms:
             raise NotAllowed(f"only the members of {view.room} can fetch its files")
-        return view, files.open(file_id)
+        return view
 
     # -- leaving -----------------------------------------------------------------------
 

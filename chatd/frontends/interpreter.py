@@ -429,6 +429,11 @@ def _get(client: ICommandClient, file_id: str) -> Deferred[Reply]:
     return result
 
 
+def _link(answer: tuple[str, int], file_id: str) -> Reply:
+    url, seconds = answer
+    return Reply(Code.FILE_LINK, f"{file_id} {seconds} {url}")
+
+
 def _given(answer: Reply, *_: str) -> Reply:
     return answer
 
@@ -529,6 +534,9 @@ COMMANDS: dict[str, Command] = {
                     named=False, done=_given),
     "get": Command(_get, "/get ID", "fetch a shared file: a 351 reply, then its raw bytes",
                    1, 1, named=False, done=_given),
+    "link": Command(lambda session, file_id: session.file_link(file_id), "/link ID",
+                    "a short-lived signed HTTP link to a shared file (252 ID SECONDS URL)",
+                    1, 1, done=_link),
     "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
                     named=False, done=_bye),
 }

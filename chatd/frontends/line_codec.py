@@ -63,6 +63,7 @@ class Code(enum.IntEnum):
     BYE = 221
     FILE_STORED = 250
     FILE_SENT = 251
+    FILE_LINK = 252
     # Intermediate replies: the command goes on with raw bytes (see docs/protocol.md).
     SEND_BYTES = 350
     BYTES_FOLLOW = 351

@@ -223,6 +223,11 @@ class IChatSession(Interface):
         """A shared file to send, open for reading, if this user is in its room now
         (NoSuchFile, NotAllowed): leaving a room ends access to its files."""
 
+    def file_link(file_id: str) -> tuple[str, int]:
+        """A short-lived signed URL of a shared file, and the seconds it stays valid, under
+        the rule of ``open_file`` (NoSuchFile, NotAllowed: not a member now, or no links on
+        this server, which needs the web frontend and its public URL)."""
+
 
 class ITokenSeat(Interface):
     """The avatar a valid room token logs in as (``chatd.kernel.credentials.TokenUse``): a

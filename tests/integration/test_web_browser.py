@@ -16,6 +16,7 @@ import unittest
 from pathlib import Path
 
 from tests.integration.harness import Daemon, guest
+from tests.integration.test_files_daemon import send_file
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -90,6 +91,14 @@ class BrowserChatTests(unittest.TestCase):
             self.assertEqual(ann.locator("#injected").count(), 0)
             line.wait_event(lambda e: "hello from ann's browser" in e.text)
             line.wait_event(lambda e: "bob here, on a phone" in e.text)
+            # A file shared on the line protocol: its download button fetches a fresh link.
+            send_file(line, "lobby", "notes.txt", b"file body\n")
+            expect(ann.locator("#log")).to_contain_text("carol shared notes.txt (10 bytes)")
+            with ann.expect_download() as waiting:
+                ann.locator("#log button.download").last.click()
+            download = waiting.value
+            self.assertEqual(download.suggested_filename, "notes.txt")
+            self.assertEqual(Path(download.path()).read_bytes(), b"file body\n")
 
             for name, (page, errors) in pages.items():
                 shot = self.artifacts / f"{name}.png"

@@ -13,9 +13,12 @@ import tempfile
 from pathlib import Path
 
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
 from tests.integration.harness import Daemon, guest
+from tests.integration.test_file_links_daemon import fetch
+from tests.integration.test_files_daemon import send_file
 from tests.integration.test_web_browser import web_port
 from tests.integration.websocket_client import HandshakeRefused, WebSocketClient
 
@@ -72,6 +75,21 @@ class ProtocolTests(WebDaemonTests):
         self.assertEqual((yield web.reply()), {"code": 200, "text": "sent to carol", "id": "m1"})
         self.assertEqual(str(line.wait_event(lambda e: e.code == 102)), "102 *ann* psst")
         line.close()
+
+    @inlineCallbacks
+    def test_a_browser_asks_for_a_link_to_a_shared_file_and_it_downloads(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        self.assertEqual((yield web.command("/join lobby"))["code"], 200)
+        line = guest(self.daemon, "carol")
+        self.addCleanup(line.close)
+        line.ok("/join lobby")
+        file_id = send_file(line, "lobby", "a.bin", bytes(range(256)))
+        shared = (yield web.wait_event(lambda m: m["event"]["type"] == "FileShared"))
+        self.assertEqual((shared["code"], shared["event"]["file_id"]), (111, file_id))
+        linked = (yield web.command(f"/link {file_id}"))
+        self.assertEqual(linked["code"], 252)
+        url = linked["text"].split(" ")[2]
+        self.assertEqual((yield deferToThread(fetch, url))[::2], (200, bytes(range(256))))
 
     @inlineCallbacks
     def test_replies_mirror_the_line_protocol_with_their_continuation_lines(self):  # type: ignore[no-untyped-def]

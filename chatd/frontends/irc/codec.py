@@ -230,6 +230,17 @@ def is_quit(event: Event) -> bool:
     return isinstance(event, Left) and event.reason in _QUIT_WORDS
 
 
+def file_shared(event: FileShared, link: tuple[str, int] | None) -> bytes:
+    """The NOTICE telling a channel of a shared file; with ``link`` (a URL made for this
+    member, and its lifetime in seconds), the URL to download it by."""
+    text = (f"{event.sender} shared a file: {event.name} ({event.size} bytes); fetch it with "
+            f"/get {event.file_id} on the line protocol")
+    if link is not None:
+        url, seconds = link
+        text += f" or at {url} (link valid {seconds} s)"
+    return message(SERVER.value, "NOTICE", channel(event.room), text)
+
+
 def render_event(event: Event) -> bytes:
     """An event as IRC lines. Pass this function itself to ``Event.encoded``."""
     match event:
@@ -263,10 +274,8 @@ def render_event(event: Event) -> bytes:
             return message(source(old), "NICK", new)
         case RoomChanged(room=room, who=who, change=change):
             return message(SERVER.value, "NOTICE", channel(room), f"{who}: {change}")
-        case FileShared(room=room, sender=sender, name=name, size=size, file_id=file_id):
-            return message(SERVER.value, "NOTICE", channel(room),
-                           f"{sender} shared a file: {name} ({size} bytes); fetch it with "
-                           f"/get {file_id} on the line protocol")
+        case FileShared():
+            return file_shared(event, None)
         case Notice(text=text):
             return message(SERVER.value, "NOTICE", "*", text)
     raise TypeError(f"no IRC rendering for {event!r}")

@@ -37,7 +37,15 @@ from chatd.frontends.irc.registration import (
 )
 from chatd.frontends.line_codec import TooLong
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, Left, NickChanged, SessionEnded
+from chatd.kernel.events import (
+    Event,
+    FileShared,
+    Joined,
+    LeaveReason,
+    Left,
+    NickChanged,
+    SessionEnded,
+)
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
 
@@ -113,6 +121,16 @@ class IRCProtocol(ChatConnection):
 
     # -- events out --------------------------------------------------------------------
 
+    def _link(self, file_id: str) -> tuple[str, int] | None:
+        """A download URL made for this member (IRC has no way to fetch a file itself), or
+        None where there are no links."""
+        if self.session is None:
+            return None
+        try:
+            return self.session.file_link(file_id)
+        except errors.ChatError:
+            return None
+
     def deliver(self, event: Event) -> None:
         # Room messages don't come here: delivery writes them to ``write`` in the IRC format
         # and, as ``echo`` is False, skips the sender (IRC clients show their own lines).
@@ -125,6 +143,9 @@ class IRCProtocol(ChatConnection):
             return
         if isinstance(event, NickChanged):
             self._renamed(event)
+        if isinstance(event, FileShared):
+            self.outbox.write(codec.file_shared(event, self._link(event.file_id)))
+            return
         self.outbox.write(event.encoded(codec.render_event))
         if (isinstance(event, Joined) and self.session is not None
                 and fold(event.who) == self.session.key):

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from chatd.frontends.admission import Network, parse_networks
 from chatd.frontends.udp import token_port
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Key, Settings, endpoints, listeners, networks, whole
+
+
+def base_url(value: Any) -> str:
+    """An http(s) URL with a host and nothing after the path, or empty; no trailing slash."""
+    if not isinstance(value, str):
+        raise ValueError("expected a URL")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or \
+            parts.fragment:
+        raise ValueError(f"expected http://HOST[:PORT][/PATH] or https://..., got {value!r}")
+    return value.rstrip("/")
+
 
 KEYS = {
     "web": listeners("browser client listener: the page at /, its WebSocket at /ws; a Twisted "
@@ -19,6 +35,10 @@ KEYS = {
     "web-trusted-proxies": Key(networks, "reverse proxies whose X-Forwarded-For is believed "
                                "(addresses or CIDR, repeatable); none: the socket's peer is "
                                "the client's address", ()),
+    "web-url": Key(base_url, "the web frontend's public base URL, e.g. https://chat.example.org, "
+                   "that download links of shared files start with; none: the first web "
+                   "listener's address if it names one (interface=...), else no links",
+                   "", reloadable=False, shown="from the first web listener"),
     "web-max-message": Key(whole(256, 1_048_576), "largest WebSocket message (and frame) a "
                            "browser may send, in bytes; larger ones close the connection "
                            "(1009)", 8192),

@@ -4,6 +4,7 @@
 ``/``          the browser client (``static/index.html``)
 ``/app.js``    its script; ``/app.css`` its styles; ``/favicon.svg``
 ``/ws``        the WebSocket speaking the JSON protocol
+``/files``     shared files, by signed link (mounted by the daemon, ``mount``)
 =============  ===================================================
 
 Nothing else is served: no directory listings, no other files. Every HTTP response carries
@@ -126,13 +127,18 @@ class WebFactory(FrontendFactory):
             perMessageCompressionAccept=None,
         )
         self.prepared = Prepared(websocket)
-        root = Resource()
+        self.root = Resource()
         for path, resource in page_resources().items():
-            root.putChild(path, resource)
-        root.putChild(WEBSOCKET_PATH, UpgradeOnly(WebSocketResource(websocket)))
-        self.site = Site(root, timeout=HTTP_TIMEOUT)
+            self.root.putChild(path, resource)
+        self.root.putChild(WEBSOCKET_PATH, UpgradeOnly(WebSocketResource(websocket)))
+        self.site = Site(self.root, timeout=HTTP_TIMEOUT)
         self.site.requestFactory = SecureRequest
         self.site.displayTracebacks = False
+
+    def mount(self, path: bytes, resource: Resource) -> None:
+        """Serve ``resource`` at ``/path`` too: how the daemon adds what a frontend can't
+        import (shared files' downloads, ``chatd.files.web``, at ``/files``)."""
+        self.root.putChild(path, resource)
 
     def startFactory(self) -> None:
         self.site.doStart()

@@ -323,9 +323,28 @@
         add(k, { at, text: text.replace(/^\[[^\]]*\] /, ""), kind: "event" });
         break;
       }
+      case "FileShared": {
+        const k = key("room", ev.room);
+        if (!state.conversations.has(k)) break;
+        add(k, { at, text: `${ev.sender} shared ${ev.name} (${ev.size} bytes)`, kind: "event",
+                 file: ev.file_id });
+        break;
+      }
       default:
         note(state.active, text, "notice");
     }
+  }
+
+  async function download(fileId) {
+    // A fresh signed link, made for this member when asked (links are short-lived, and a
+    // room's event is the same for every member): 252 ID SECONDS URL.
+    const reply = await request(`/link ${fileId}`);
+    const url = reply.code === 252 ? reply.text.split(" ")[2] : "";
+    if (!/^https?:\/\//.test(url || "")) {
+      note(state.active, reply.text, "error");
+      return;
+    }
+    window.location.assign(url);  // served as an attachment: the page stays
   }
 
   function drawEntry(entry) {
@@ -348,6 +367,14 @@
     body.className = "text";
     body.textContent = entry.text;
     item.append(body);
+    if (entry.file) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "small secondary download";
+      button.textContent = "download";
+      button.addEventListener("click", () => download(entry.file));
+      item.append(button);
+    }
     return item;
   }
 
