@@ -389,7 +389,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         embedded = settings.data / "members.journal"
         if embedded.exists() and embedded.stat().st_size:
             log.warn("{path} holds embedded accounts, which are not used while --members is "
-                     "given: only the member service's accounts can log in", path=embedded)
+                     "given: only the member service's accounts can log in; chatd-admin "
+                     "--data {data} export-accounts --to MEMBERS_DATA moves them (both "
+                     "daemons stopped)", path=embedded, data=settings.data)
     else:
         directory = local = LocalDirectory(
             keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings),

@@ -8,6 +8,7 @@ import contextlib
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
@@ -148,4 +149,99 @@ class RoomOwnerCommandTests(TestCase):
 
     def test_rooms_need_the_data_directory(self) -> None:
         error = self.assertRaises(SystemExit, main, ["give-room", "vault", "ann"])
+        self.assertIn("give --data DIR", str(error))
+
+
+class ExportAccountsTests(TestCase):
+    """``export-accounts``: chatd's embedded accounts into the member service's journal."""
+
+    def setUp(self) -> None:
+        self.chatd = Path(self.mktemp())
+        self.members = Path(self.mktemp())
+        self.chatd.mkdir(parents=True)
+        self.members.mkdir(parents=True)
+        embedded = keyed_file(self.chatd / "members.journal", "chatd-members")
+        embedded.load()
+        embedded.put("ann", {"name": "Ann", "hash": "fake$a", "created": 5.0, "locked": True,
+                             "id": "id-ann"})
+        # An account from before account ids: its id is derived, and must stay the same.
+        embedded.put("bob", {"name": "bob", "hash": "fake$b", "created": 7.0, "locked": False})
+
+    def export(self, *extra: str) -> tuple[str, int]:
+        out = io.StringIO()
+        code = 0
+        with contextlib.redirect_stdout(out):
+            try:
+                main(["--data", str(self.chatd), "export-accounts", "--to", str(self.members),
+                      *extra])
+            except SystemExit as exit:
+                assert isinstance(exit.code, int), exit.code
+                code = exit.code
+        return out.getvalue(), code
+
+    def service(self) -> LocalDirectory:
+        directory = LocalDirectory(keyed_file(self.members / "members.journal",
+                                              "chatd-members"), FakeHasher(), Clock())
+        directory.load()
+        return directory
+
+    def test_every_account_is_copied_with_its_hash_id_creation_and_lock(self) -> None:
+        before = {a.name: a for a in self.embedded_accounts()}
+        output, code = self.export()
+        self.assertEqual(code, 0)
+        self.assertIn("2 accounts exported", output)
+        after = {a.name: a for a in self.service().accounts()}
+        self.assertEqual(after, before)
+        self.assertTrue(after["Ann"].locked)
+        self.assertEqual(after["Ann"].id, "id-ann")
+        raw = keyed_file(self.members / "members.journal", "chatd-members").load()
+        self.assertEqual(raw["ann"]["hash"], "fake$a")
+        self.assertFalse((self.chatd / "members.journal").exists(),
+                         "moved: chatd no longer warns of unused accounts")
+        self.assertTrue((self.chatd / "members.journal.exported").exists())
+
+    def embedded_accounts(self) -> list[Any]:
+        directory = LocalDirectory(keyed_file(self.chatd / "members.journal", "chatd-members"),
+                                   FakeHasher(), Clock())
+        directory.load()
+        return directory.accounts()
+
+    def test_names_the_service_has_are_refused_and_reported(self) -> None:
+        service = keyed_file(self.members / "members.journal", "chatd-members")
+        service.load()
+        service.put("b0b", {"name": "b0b", "hash": "fake$other", "created": 1.0, "id": "x"})
+        output, code = self.export()
+        self.assertEqual(code, 1)
+        self.assertIn("bob: not exported", output)
+        self.assertIn("1 not exported: bob", output)
+        accounts = {a.name: a for a in self.service().accounts()}
+        self.assertEqual(sorted(accounts), ["Ann", "b0b"], "the look-alike b0b kept")
+        self.assertEqual(accounts["b0b"].id, "x")
+        self.assertTrue((self.chatd / "members.journal").exists(), "nothing moved")
+
+    def test_a_second_run_skips_what_the_first_copied(self) -> None:
+        service = keyed_file(self.members / "members.journal", "chatd-members")
+        service.load()
+        service.put("bob", {"name": "bob", "hash": "fake$other", "created": 1.0, "id": "x"})
+        self.assertEqual(self.export()[1], 1)
+        service = keyed_file(self.members / "members.journal", "chatd-members")
+        service.load()
+        service.delete("bob")
+        output, code = self.export()
+        self.assertEqual(code, 0)
+        self.assertIn("1 account exported", output)
+        self.assertIn("(1 already there)", output)
+        self.assertEqual(sorted(a.name for a in self.service().accounts()), ["Ann", "bob"])
+
+    def test_a_running_member_service_is_refused(self) -> None:
+        lock = DirectoryLock(self.members)
+        lock.acquire()
+        self.addCleanup(lock.release)
+        error = self.assertRaises(SystemExit, main, [
+            "--data", str(self.chatd), "export-accounts", "--to", str(self.members)])
+        self.assertIn("in use by another daemon", str(error))
+        self.assertTrue((self.chatd / "members.journal").exists())
+
+    def test_export_needs_the_data_directory(self) -> None:
+        error = self.assertRaises(SystemExit, main, ["export-accounts", "--to", "x"])
         self.assertIn("give --data DIR", str(error))

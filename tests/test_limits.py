@@ -31,9 +31,9 @@ class LimitsTestCase(TestCase):
 
 
 class MessageRate(LimitsTestCase):
-    def test_burst_then_rate_then_flood(self) -> None:
+    def test_burst_then_rate_then_flood_without_a_paste_queue(self) -> None:
         world = self.world(limits=Limits(messages_burst=3, messages_per_second=1,
-                                         flood_strikes=4))
+                                         flood_strikes=4), options=Options(paste_queue=0))
         ann = self.guest(world, "ann", "lobby")
         bea = self.guest(world, "bea", "lobby")
         ann.read()
@@ -64,6 +64,87 @@ class MessageRate(LimitsTestCase):
         ann = self.guest(world, "ann", "lobby")
         ann.read()
         self.assertEqual(codes(ann.send(*[str(i) for i in range(50)])), ["101"] * 50)
+
+
+class Pasting(LimitsTestCase):
+    """Fakelag: a paste's lines past the burst wait for the rate instead of getting 429."""
+
+    def paster(self, paste_queue: int = 20, flood_strikes: int = 20) -> tuple[World, Client,
+                                                                             Client]:
+        world = self.world(limits=Limits(messages_burst=10, messages_per_second=2,
+                                         flood_strikes=flood_strikes),
+                           options=Options(paste_queue=paste_queue))
+        ann = self.guest(world, "ann", "lobby")
+        bea = self.guest(world, "bea", "lobby")
+        ann.read()
+        return world, ann, bea
+
+    def step(self, world: World, seconds: float) -> None:
+        """Time passing as it does, a quarter of a second at a time."""
+        for _ in range(int(seconds * 4)):
+            world.clock.advance(0.25)
+
+    def test_a_paste_of_thirty_lines_is_all_said_in_order_at_the_rate(self) -> None:
+        world, ann, bea = self.paster()
+        lines = [f"line {i}" for i in range(30)]
+        said = ann.send_bytes("".join(f"{line}\r\n" for line in lines).encode())
+        self.assertEqual(len(bea.read()), 10, "the burst goes out at once")
+        self.assertTrue(ann.protocol._paused_by, "reading pauses while a line waits")
+        heard_at = []
+        for step in range(40):
+            world.clock.advance(0.25)
+            heard = bea.read()
+            heard_at += [(step + 1) * 0.25] * len(heard)
+        self.assertEqual(len(heard_at), 20)
+        self.assertEqual(heard_at, [0.5 * (i + 1) for i in range(20)], "two a second")
+        said = [line.split("> ", 1)[1] for line in said + ann.read()]
+        self.assertEqual(said, lines, "the sender sees every line, in order, no 429")
+        self.assertFalse(ann.protocol._paused_by, "reading resumes once the paste is out")
+
+    def test_commands_in_a_paste_wait_their_turn_but_are_never_held_back(self) -> None:
+        world, ann, _bea = self.paster()
+        burst = ann.send_bytes(b"".join(b"%d\r\n" % i for i in range(11)) + b"/who\r\n")
+        self.assertEqual(codes(burst), ["101"] * 10, "the /who waits behind line 10")
+        world.clock.advance(0.5)
+        self.assertEqual(codes(ann.read())[:2], ["101", "211"])
+
+    def test_past_the_paste_queue_lines_get_429(self) -> None:
+        world, ann, bea = self.paster(paste_queue=5)
+        burst = ann.send_bytes(b"".join(b"%d\r\n" % i for i in range(20)))
+        self.assertEqual(codes(burst), ["101"] * 10)
+        self.step(world, 10)
+        replies = ann.read()
+        self.assertEqual(codes(replies), ["101"] * 5 + ["429"] * 5)
+        self.assertEqual([line[-2:] for line in bea.read()][-5:],
+                         ["10", "11", "12", "13", "14"])
+
+    def test_a_flood_still_disconnects(self) -> None:
+        world, ann, _bea = self.paster(paste_queue=5, flood_strikes=4)
+        replies = ann.send_bytes(b"".join(b"%d\r\n" % i for i in range(40)))
+        self.step(world, 10)
+        replies += ann.read()
+        self.assertEqual(replies[-2:], ["429 disconnected for flooding (4 messages too fast)",
+                                        "109 disconnected for flooding"])
+        self.assertEqual(codes(replies), ["101"] * 15 + ["429"] * 4 + ["109"])
+        self.assertTrue(ann.transport.disconnecting)
+
+    def test_a_line_after_a_pause_goes_out_at_once_again(self) -> None:
+        world, ann, _bea = self.paster(paste_queue=2)
+        replies = ann.send_bytes(b"".join(b"%d\r\n" % i for i in range(12)))
+        world.clock.advance(1)
+        self.assertEqual(codes(replies + ann.read()), ["101"] * 12)
+        world.clock.advance(60)
+        self.assertEqual(codes(ann.send(*[str(i) for i in range(12)])), ["101"] * 10,
+                         "a new paste: its burst, then two held back")
+        world.clock.advance(1)
+        self.assertEqual(codes(ann.read()), ["101"] * 2)
+
+    def test_a_client_that_leaves_while_a_line_waits_leaves_no_timer(self) -> None:
+        world, ann, _bea = self.paster()
+        ann.send(*[str(i) for i in range(12)])
+        ann.drop()
+        self.assertEqual([call for call in world.clock.getDelayedCalls()
+                          if "_say_held" in repr(call)], [])
 
 
 class Connections(LimitsTestCase):

@@ -13,6 +13,8 @@ from twisted.trial.unittest import TestCase
 
 from chatd.tap import Options, makeService
 
+from fakes import keyed_file
+
 
 class Reader(Protocol):
     """Collects lines; ``expect`` waits (bounded) until a line starting with a prefix."""
@@ -140,3 +142,43 @@ class MetricsTests(TestCase):
                          'chatd_rejected_inputs_total{reason="LineTooLong"} 1.0',
                          'chatd_output_queued_bytes{protocol="line"} 0.0'):
             self.assertIn(expected, text)
+
+
+class EmbeddedAccountsWarningTests(TestCase):
+    """With --members, accounts in chatd's own members.journal are not used: the log says so
+    at start-up, and how to move them."""
+
+    def make(self, data: Path) -> list[str]:
+        secret = Path(self.mktemp()).absolute()
+        secret.write_text("s" * 64 + "\n")
+        secret.chmod(0o600)
+        logged: list[str] = []
+
+        def observe(event: dict) -> None:
+            logged.append(formatEvent(event) or "")
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        options = Options()
+        options.parseOptions(["--line", "tcp:0:interface=127.0.0.1", "--data", str(data),
+                              "--members", f"unix:{data}/nowhere.sock",
+                              "--members-secret", str(secret)])
+        makeService(options, reactor)  # built, never started: the warning comes at assembly
+        return [line for line in logged if "embedded accounts" in line]
+
+    def test_embedded_accounts_are_named_with_the_command_that_moves_them(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        data.mkdir()
+        journal = keyed_file(data / "members.journal", "chatd-members")
+        journal.load()
+        journal.put("ann", {"name": "ann", "hash": "fake$x", "created": 1.0})
+        [warning] = self.make(data)
+        self.assertIn(f"{data / 'members.journal'} holds embedded accounts, which are not used "
+                      "while --members is given", warning)
+        self.assertIn(f"chatd-admin --data {data} export-accounts --to MEMBERS_DATA moves them",
+                      warning)
+
+    def test_no_warning_without_embedded_accounts(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        data.mkdir()
+        self.assertEqual(self.make(data), [])

@@ -503,6 +503,14 @@ class Session:
             f"(bursts of {limits.messages_burst}); that one was not sent"
         )
 
+    def send_delay(self) -> float:
+        """Seconds until a message would be within the rate; 0 if now. Spends nothing."""
+        if self.bucket is None:
+            return 0.0
+        limits = self.server.limits
+        return self.bucket.wait(
+            limits.messages_burst, limits.messages_per_second, self.server.clock.seconds())
+
     @property
     def name(self) -> str:
         return self.user.name

@@ -46,10 +46,12 @@ from chatd.kernel.interfaces import IChatSession
 log = Logger()
 
 # Why reading from a client is paused (bits): its queue of lines is long (the policy's), an
-# upload waits on the disk, or bytes after a /send wait unframed for its answer.
+# upload waits on the disk, bytes after a /send wait unframed for its answer, or a pasted
+# line waits for the message rate.
 PAUSE_QUEUE = 1
 PAUSE_DISK = 2
 PAUSE_HELD = 4
+PAUSE_PASTE = 8
 # Bytes held unframed after a /send before reading pauses: a client should send none before
 # the 350 reply, so this is only what a pipelining client sent ahead.
 HOLD_LIMIT = 64 * 1024

@@ -554,9 +554,8 @@ class LineInterpreter:
         """One line as ``client`` typed it: the reply to it, now or as a Deferred."""
         if not text.strip():
             return None
-        # " /msg bob secret" is a command typed after a stray space, never text for the room.
-        command = text.lstrip(" \t")
-        if command.startswith("/") and not command.startswith("//"):
+        if not is_message(text):
+            command = text.lstrip(" \t")
             verb, _, arguments = command[1:].partition(" ")
             return self._command(client, verb.lower(), arguments)
         try:
@@ -599,6 +598,13 @@ class LineInterpreter:
             return Reply(code, str(error),
                          end=Ending(LeaveReason.FLOOD, notice="disconnected for flooding"))
         return Reply(code, str(error))
+
+
+def is_message(text: str) -> bool:
+    """Whether a line is text for the current room rather than a command (or nothing).
+    " /msg bob secret" is a command typed after a stray space, never text for the room."""
+    command = text.lstrip(" \t")
+    return bool(text.strip()) and (not command.startswith("/") or command.startswith("//"))
 
 
 def _session(client: ICommandClient) -> IChatSession:

@@ -17,16 +17,22 @@ from typing import Any
 from twisted.cred.credentials import ICredentials
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
-from chatd.frontends.connection import PAUSE_DISK, PAUSE_HELD, ChatConnection, FrontendFactory
+from chatd.frontends.connection import (
+    PAUSE_DISK,
+    PAUSE_HELD,
+    PAUSE_PASTE,
+    ChatConnection,
+    FrontendFactory,
+)
 from chatd.frontends.entry import Frontend
-from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
+from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply, is_message
 from chatd.frontends.line_codec import (
     DEFAULT_PORT,
     Code,
@@ -72,6 +78,8 @@ class Options:
     # Messages of a room's history replayed (110) to a member who joins it (0: none).
     replay: int = DEFAULTS["history-replay"]
     udp_port: int | None = None  # the UDP channel's, for /token; None: off
+    # Text lines over the message rate held back and sent at the rate before 429 (0: none).
+    paste_queue: int = DEFAULTS["paste-queue"]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -85,6 +93,7 @@ class Options:
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
             udp_port=token_port(settings),
+            paste_queue=settings.paste_queue,
         )
 
 
@@ -97,7 +106,8 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     before the connection closes.
     """
 
-    __slots__ = ("_after_upload", "_interpreter", "_portal", "_telnet", "_upload", "callLater")
+    __slots__ = ("_after_upload", "_held_back", "_interpreter", "_paste_call", "_portal",
+                 "_telnet", "_upload", "callLater")
     kind = "line"
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
@@ -112,6 +122,10 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.callLater = home.clock.callLater  # type: ignore[method-assign, assignment]
         self._interpreter = home.interpreter
         self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
+        # Text lines held back for the message rate since one last went out at once (a
+        # paste's lines past the burst), and the timer of the one waiting now.
+        self._held_back = 0
+        self._paste_call: IDelayedCall | None = None
 
     # -- connection --------------------------------------------------------------------
 
@@ -165,6 +179,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def gone(self) -> None:
         self.setTimeout(None)
+        if self._paste_call is not None and self._paste_call.active():
+            self._paste_call.cancel()
+        self._paste_call = None
         if self._upload is not None:
             upload, _ = self._upload
             self._end_upload()
@@ -255,6 +272,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             return None
         if self.session is None and text.lstrip(" \t")[:5].lower() == "/help":
             self.policy.more_time()  # someone reading the help before logging in
+        held = self._hold_back(text)
+        if held is not None:
+            return held
         answer = self._interpreter.feed(self, text)
         # The line the framer stopped at (a /send): once it is answered, what was held after
         # it is lines again. Any other line leaves the framer as it is.
@@ -269,6 +289,40 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         if stopped:
             self._frame_again(None)
         return None
+
+    def _hold_back(self, text: str) -> Deferred[None] | None:
+        """Fakelag: a text line over the message rate waits for it (a Deferred that fires
+        once it is said), with reading paused and the lines after it queued behind it, up
+        to ``paste-queue`` lines in a row; past that it is refused (429) as ever. None: the
+        line is handled now."""
+        session = self.session
+        if session is None or not self._options.paste_queue or not is_message(text):
+            return None
+        delay = session.send_delay()
+        if delay <= 0:
+            self._held_back = 0
+            return None
+        if self._held_back >= self._options.paste_queue or delay == float("inf"):
+            return None
+        self._held_back += 1
+        self.pause_reading(PAUSE_PASTE)
+        said: Deferred[None] = Deferred()
+        self._paste_call = self._home.clock.callLater(delay, self._say_held, text, said)
+        return said
+
+    def _say_held(self, text: str, said: Deferred[None]) -> None:
+        """A held line's time has come (or, by a rounding error, nearly: then wait on)."""
+        self._paste_call = None
+        session = self.session
+        delay = session.send_delay() if session is not None else 0.0
+        if 0 < delay < float("inf"):
+            self._paste_call = self._home.clock.callLater(delay, self._say_held, text, said)
+            return
+        self.resume_reading(PAUSE_PASTE)
+        answer = self._interpreter.feed(self, text)
+        assert not isinstance(answer, Deferred)  # text for a room is answered at once
+        self._answer(answer)
+        said.callback(None)
 
     def _frame_again(self, result: Any) -> Any:
         """A /send has its final reply: what the client sent after it is lines again."""

@@ -186,6 +186,10 @@ class IChatSession(Interface):
     def message(name: str, text: str, notice: bool = False) -> UserView:
         """Send a private message to every session of an online user."""
 
+    def send_delay() -> float:
+        """Seconds until a message (``say``, ``message``) would be within the session's
+        rate; 0 if now. Spends nothing: a frontend that holds a pasted line back asks it."""
+
     def change_password(old: str, new: str) -> Deferred[None]:
         """Change this account's password."""
 

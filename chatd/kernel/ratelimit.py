@@ -34,6 +34,14 @@ class TokenBucket:
         self._tokens = tokens - 1
         return True
 
+    def wait(self, burst: float, rate: float, now: float) -> float:
+        """Seconds until ``take`` would succeed, spending nothing; 0 if now (infinite with
+        no rate): what a sender that holds its lines back instead of losing them waits."""
+        tokens = min(burst, self._tokens + (now - self._stamp) * rate)
+        if tokens >= 1:
+            return 0.0
+        return (1 - tokens) / rate if rate > 0 else float("inf")
+
 
 class WindowCounter:
     """At most ``limit`` events per key in any ``window`` seconds."""

@@ -1,5 +1,5 @@
 """``chatd-admin``: list, show, reset, lock, unlock and delete accounts; list rooms and give
-one to an account; repair journals.
+one to an account; repair journals; move embedded accounts into the member service.
 
 Online, it talks to ``twistd chatd-members`` over AMP with the same shared secret as the chat
 daemons. Offline (``--data DIR``), it opens a stopped daemon's data directory itself, taking
@@ -32,13 +32,19 @@ from zope.interface import implementer
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.kernel.errors import ChatError, NoSuchRoom, StartupError
 from chatd.kernel.interfaces import IPasswordHasher
-from chatd.kernel.names import check_room_name, check_user_name, fold
+from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.records import NO_OWNER, RoomRecord
 from chatd.members import commands
-from chatd.members.local import AccountInfo, LocalDirectory, account_problem
+from chatd.members.local import AccountInfo, LocalDirectory, account_problem, legacy_id
 from chatd.members.secret import read_secret, secret_beside
 from chatd.members.tap import DEFAULT_DATA
-from chatd.storage.journal import Check, DirectoryLock, Journal, SyncJournalWriter
+from chatd.storage.journal import (
+    Check,
+    DirectoryLock,
+    Journal,
+    SyncJournalWriter,
+    fsync_directory,
+)
 from chatd.storage.keyed import KeyedFile
 from chatd.storage.rooms import FileRoomStore, room_problem
 
@@ -276,6 +282,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     give.add_argument("name", help="the account")
     give.add_argument("--id", help="the account's id, when the accounts are in a member "
                       "service (chatd-admin show NAME prints it)")
+    export = sub.add_parser("export-accounts", help="offline (--data of a stopped chatd): "
+                            "move its embedded accounts into a stopped member service's")
+    export.add_argument("--to", type=Path, required=True, metavar="MEMBERS_DATA",
+                        help="the member service's data directory (chatd-members --data)")
     return parser.parse_args(argv)
 
 
@@ -312,6 +322,80 @@ async def _offline(reactor: Any, args: argparse.Namespace) -> None:
         lock.release()
 
 
+def _accounts_file(data: Path) -> KeyedFile:
+    journal = Journal(data / "members.journal", "chatd-members")
+    return KeyedFile(journal, SyncJournalWriter(journal))
+
+
+def export_accounts(data: Path, to: Path) -> list[str]:
+    """Offline, both daemons stopped: copy every account of chatd's embedded directory in
+    ``data`` (hash, id, created, locked) into the member service's in ``to``; the names
+    refused because ``to`` already has them (or a look-alike) with another account.
+
+    Each copy is fsync'ed as it is written (the journal's append). An account already there
+    with the same id and hash was exported before and is skipped, so a second run after
+    settling the refused names finishes the job. Once every account is in ``to``, the
+    embedded journal is renamed ``members.journal.exported``: nothing is used twice, and
+    chatd no longer warns of accounts that are not used.
+    """
+    if data.resolve() == to.resolve():
+        raise StartupError("--data and --to are the same directory")
+    if not (data / "members.journal").exists():
+        raise StartupError(f"{data} has no members.journal: no embedded accounts to export")
+    if not to.is_dir():
+        raise StartupError(f"{to} is not a directory (the member service's --data)")
+    locks = [DirectoryLock(data), DirectoryLock(to)]
+    locks[0].acquire()
+    try:
+        locks[1].acquire()
+        try:
+            return _export(data, to)
+        finally:
+            locks[1].release()
+    finally:
+        locks[0].release()
+
+
+def _export(data: Path, to: Path) -> list[str]:
+    source = _accounts_file(data).load(account_problem)
+    target = _accounts_file(to)
+    there = target.load(account_problem)
+    shapes = {skeleton(record["name"]): key for key, record in there.items()}
+    copied, already, refused = 0, 0, []
+    failures: list[Any] = []
+    for key, record in sorted(source.items()):
+        record = {**record, "id": record.get("id") or legacy_id(key, record)}
+        clash_key = key if key in there else shapes.get(skeleton(record["name"]))
+        if clash_key is not None:
+            clash = there[clash_key]
+            same = (clash.get("id") or legacy_id(clash_key, clash)) == record["id"]
+            if same and clash["hash"] == record["hash"]:
+                already += 1
+            else:
+                refused.append(record["name"])
+                print(f"{record['name']}: not exported: {to} already has the account "
+                      f"{clash['name']}")
+            continue
+        target.put(key, record).addErrback(failures.append)
+        if failures:
+            failures[0].raiseException()
+        there[key] = record
+        shapes[skeleton(record["name"])] = key
+        copied += 1
+    before = f" ({already} already there)" if already else ""
+    print(f"{copied} account{'' if copied == 1 else 's'} exported to "
+          f"{to / 'members.journal'}{before}")
+    if refused:
+        print(f"{len(refused)} not exported: {', '.join(refused)}; {data / 'members.journal'} "
+              "is unchanged: rename or delete those accounts, then run this again")
+        return refused
+    (data / "members.journal").rename(data / "members.journal.exported")
+    fsync_directory(data)
+    print(f"{data / 'members.journal'} is now members.journal.exported: start chatd with "
+          "--members and these accounts log in through the member service")
+    return refused
+
+
 def repair(data: Path) -> None:
     """Repair every journal in ``data`` (a stopped daemon's), saying what was dropped."""
     lock = DirectoryLock(data)
@@ -339,13 +423,16 @@ def repair(data: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
-    if args.command in ("repair", "rooms", "give-room"):
+    if args.command in ("repair", "rooms", "give-room", "export-accounts"):
         if args.data is None:
             raise SystemExit(f"chatd-admin: {args.command} works on a stopped daemon's files; "
                              "give --data DIR")
         try:
             if args.command == "repair":
                 repair(args.data)
+            elif args.command == "export-accounts":
+                if export_accounts(args.data, args.to):
+                    raise SystemExit(1)
             else:
                 rooms(args.data, (args.room, args.name, args.id)
                       if args.command == "give-room" else None)

@@ -23,7 +23,8 @@ class ReloadAndTLSTests(SynchronousTestCase):
         shutil.copy(key, self.key)
         shutil.copy(cert, self.cert)
         self.config = self.dir / "chatd.toml"
-        self.config.write_text("messages-burst = 3\nmessages-per-second = 0.1\n")
+        # No paste queue: the line over the rate is refused at once, not held back.
+        self.config.write_text("messages-burst = 3\nmessages-per-second = 0.1\npaste-queue = 0\n")
         self.daemon = Daemon(self.dir / "data", [
             "--config", str(self.config),
             "--line", f"ssl:0:interface=127.0.0.1:privateKey={self.key}:certKey={self.cert}",
