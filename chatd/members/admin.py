@@ -240,16 +240,16 @@ def rooms(data: Path, give: tuple[str, str, str | None] | None = None) -> None:
 
 @implementer(IPasswordHasher)
 class _NoHasher:
-    """Listing and looking up accounts hash nothing."""
+    """Listing and looking up accounts hash nothing: a call here is a bug in chatd-admin."""
 
     def hash(self, password: str) -> Deferred[str]:
-        raise NotImplementedError("rooms and give-room hash no password")
+        raise RuntimeError("rooms and give-room hash no password")
 
     def verify(self, hashed: str, password: str) -> Deferred[bool]:
-        raise NotImplementedError("rooms and give-room check no password")
+        raise RuntimeError("rooms and give-room check no password")
 
     def verify_nobody(self, password: str) -> Deferred[bool]:
-        raise NotImplementedError("rooms and give-room check no password")
+        raise RuntimeError("rooms and give-room check no password")
 
     def needs_rehash(self, hashed: str) -> bool:
         return False
