@@ -62,44 +62,28 @@ def _number(value: Any, unit: str) -> float:
         raise ValueError(f"expected a number {unit}, got {value!r}") from None
 
 
-def seconds(value: Any) -> float:
-    """Seconds from 0 (off) to a week."""
-    number = _number(value, "of seconds")
-    if not 0 <= number <= 7 * 86400:
-        raise ValueError(f"expected seconds from 0 (off) to 604800, got {value!r}")
-    return number
+def _between(low: float, high: float, unit: str, shown: str) -> Callable[[Any], float]:
+    """A number ``unit`` from ``low`` to ``high``; ``shown`` is the range as the error says it."""
+
+    def parse(value: Any) -> float:
+        number = _number(value, unit)
+        if not low <= number <= high:
+            raise ValueError(f"expected {shown}, got {value!r}")
+        return number
+
+    return parse
 
 
-def deadline(value: Any) -> float:
-    """Seconds from 0.1 to 60: how long to wait for an answer."""
-    number = _number(value, "of seconds")
-    if not 0.1 <= number <= 60:
-        raise ValueError(f"expected seconds from 0.1 to 60, got {value!r}")
-    return number
-
-
-def age(value: Any) -> float:
-    """Seconds from 0 (no limit) to a century: how long something is kept."""
-    number = _number(value, "of seconds")
-    if not 0 <= number <= 100 * 365 * 86400:
-        raise ValueError(f"expected seconds from 0 (no limit) to 3153600000, got {value!r}")
-    return number
-
-
-def window(value: Any) -> float:
-    """Seconds from 0.001 to 10: how long writes are gathered before they are made."""
-    number = _number(value, "of seconds")
-    if not 0.001 <= number <= 10:
-        raise ValueError(f"expected seconds from 0.001 to 10, got {value!r}")
-    return number
-
-
-def rate(value: Any) -> float:
-    """Events per second."""
-    number = _number(value, "per second")
-    if not 0.01 <= number <= 1_000_000:
-        raise ValueError(f"expected 0.01 to 1000000 per second, got {value!r}")
-    return number
+# Seconds from 0 (off) to a week.
+seconds = _between(0, 7 * 86400, "of seconds", "seconds from 0 (off) to 604800")
+# Seconds from 0.1 to 60: how long to wait for an answer.
+deadline = _between(0.1, 60, "of seconds", "seconds from 0.1 to 60")
+# Seconds from 0 (no limit) to a century: how long something is kept.
+age = _between(0, 100 * 365 * 86400, "of seconds", "seconds from 0 (no limit) to 3153600000")
+# Seconds from 0.001 to 10: how long writes are gathered before they are made.
+window = _between(0.001, 10, "of seconds", "seconds from 0.001 to 10")
+# Events per second.
+rate = _between(0.01, 1_000_000, "per second", "0.01 to 1000000 per second")
 
 
 def boolean(value: Any) -> bool:
