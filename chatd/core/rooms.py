@@ -47,8 +47,8 @@ class Seat(Protocol):
 class User:
     """Someone online: a guest nick (one session) or an account (one or more sessions)."""
 
-    __slots__ = ("account_id", "active", "away", "guest", "key", "name", "rooms", "sessions",
-                 "signon")
+    __slots__ = ("account_id", "active", "away", "guest", "key", "name", "remote", "rooms",
+                 "sessions", "signon")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
                  now: float = 0.0) -> None:
@@ -58,12 +58,20 @@ class User:
         # The account's id (empty for a guest): what owns rooms, never the name.
         self.account_id = account_id
         self.sessions: list[Seat] = []
+        # In a cluster, the user's sessions on other nodes: node name -> how many (kept by
+        # chatd.core.replica from what those nodes publish; empty on a single node).
+        self.remote: dict[str, int] = {}
         self.rooms: dict[str, Room] = {}
         # Why the user is away ("" if not): one status for every session and protocol, gone
         # with the user's last session.
         self.away = ""
         # When it logged in and last talked (WHOIS shows the idle time).
         self.signon = self.active = now
+
+    @property
+    def session_total(self) -> int:
+        """Its sessions here and on every other node."""
+        return len(self.sessions) + sum(self.remote.values())
 
 
 class Room:

@@ -73,6 +73,7 @@ from chatd.kernel.interfaces import (
     IHistoryStore,
     IMemberDirectory,
     IPasswordHasher,
+    IRoomGate,
     IRoomStore,
     IUpload,
 )
@@ -178,6 +179,10 @@ class ChatServer:
         self.rooms: dict[str, Room] = {}
         self.tokens = Tokens(clock)
         self.session_count = 0
+        # In a cluster: the sessions on other nodes (chatd.core.replica keeps it), and where
+        # a join reserves its place before it is admitted (None: this node alone decides).
+        self.remote_sessions = 0
+        self.gate: IRoomGate | None = None
         # Event and session ids: the node's name and a counter, unique across nodes.
         self._prefix = f"{node}-"
         self._counter = itertools.count(1)
@@ -287,7 +292,7 @@ class ChatServer:
 
     def check_capacity(self) -> None:
         """Raise ServerFull now, rather than after a signup has created the account."""
-        if self.session_count >= self.limits.max_users:
+        if self.session_count + self.remote_sessions >= self.limits.max_users:
             raise ServerFull(
                 f"the server is full ({self.limits.max_users} logged in); try again later"
             )
@@ -312,15 +317,15 @@ class ChatServer:
             if guest or user.guest:
                 raise NameTaken(f"{user.name} is in use right now; pick another name")
             limit = self.limits.max_sessions_per_account
-            if len(user.sessions) >= limit:
+            if user.session_total >= limit:
                 raise TooManySessions(
                     f"{user.name} is already logged in "
                     f"{'elsewhere' if limit == 1 else f'{limit} times'}; "
                     "log out there first"
                 )
         else:
-            user = self.users[key] = User(name, key, guest, account_id, self.clock.seconds())
-            self._shapes.setdefault(skeleton(name), key)
+            user = User(name, key, guest, account_id, self.clock.seconds())
+            self.track(user)
         session = Session(self, user, self.next_id(), limited)
         # A second session of an account is in the account's rooms already; talk in one.
         session.current_room = next(iter(user.rooms.values()), None)
@@ -390,36 +395,47 @@ class ChatServer:
     def rename(self, user: User, new: str) -> None:
         """``user`` (a guest, its name checked free) is called ``new`` from now on; every
         user who shares a room with it, and itself, hear it (once each)."""
-        old, old_key = user.name, user.key
-        key = fold(new)
-        del self.users[old_key]
-        shape = skeleton(old)
-        if self._shapes.get(shape) == old_key:
-            del self._shapes[shape]
-        user.name, user.key = new, key
-        self.users[key] = user
-        self._shapes.setdefault(skeleton(new), key)
-        told = {key}
+        old = user.name
+        told = self.renamed(user, new)
+        event = NickChanged(old, new, id=self.next_id(), at=self.clock.seconds())
+        for recipient in sorted(told):
+            self.bus.to_user(recipient, event)
+        log.info("{old} is now called {new}", old=old, new=new)
+
+    def renamed(self, user: User, new: str) -> set[str]:
+        """Call ``user`` ``new`` in the registry and its rooms; the keys of who shares a room
+        with it, and its own (whom a rename is told to). Publishes nothing."""
+        old_key = user.key
+        self.untrack(user)
+        user.name, user.key = new, fold(new)
+        self.track(user)
+        told = {user.key}
         for room in user.rooms.values():
             room.rekey(old_key, user)
             told.update(room.members)
         for other in self.rooms.values():
             if old_key in other.invited:
                 other.rekey(old_key, user)
-        event = NickChanged(old, new, id=self.next_id(), at=self.clock.seconds())
-        for recipient in sorted(told):
-            self.bus.to_user(recipient, event)
-        log.info("{old} is now called {new}", old=old, new=new)
+        return told
 
     def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
         self.tokens.end_session(session.id, "you logged out")
         user = session.user
         user.sessions.remove(session)
         self.session_count -= 1
-        if user.sessions:
-            return
+        if user.sessions or user.remote:
+            return  # still online (on another node, in a cluster): still in its rooms
         for room in list(user.rooms.values()):
             self.remove(user, room, reason, message)
+        self.untrack(user)
+
+    def track(self, user: User) -> None:
+        """``user`` is online: found by its name and by what its name looks like."""
+        self.users[user.key] = user
+        self._shapes.setdefault(skeleton(user.name), user.key)
+
+    def untrack(self, user: User) -> None:
+        """``user`` is no longer online (in no room by now)."""
         del self.users[user.key]
         shape = skeleton(user.name)
         if self._shapes.get(shape) == user.key:
@@ -593,12 +609,12 @@ class Session:
         rooms = tuple(Membership(room.name, room.owned_by(user), room.is_operator(user),
                                  room.is_voiced(user))
                       for room in user.rooms.values() if self.sees_members(room))
-        return UserView(user.name, user.key, user.guest, len(user.sessions), rooms, user.away,
+        return UserView(user.name, user.key, user.guest, user.session_total, rooms, user.away,
                         self.server.clock.seconds() - user.active, user.signon)
 
     def server_info(self) -> ServerView:
         server = self.server
-        return ServerView(server.session_count, len(server.users), len(server.rooms),
+        return ServerView(server.session_count + server.remote_sessions, len(server.users), len(server.rooms),
                           server.limits.max_room_limit)
 
     # -- rooms -------------------------------------------------------------------------
@@ -637,19 +653,40 @@ class Session:
             return server.hasher.verify(room.password_hash, password).addCallback(
                 self._admit_verified, room
             )
-        return succeed(self._enter(room))
+        return self._admit(room)
 
     def _attempt_key(self, room: Room) -> str:
         return f"{self.user.key}\0{room.key}"
 
-    def _admit_verified(self, ok: bool, room: Room) -> RoomView:
+    def _admit_verified(self, ok: bool, room: Room) -> RoomView | Deferred[RoomView]:
         if not ok:
             self.server.wrong_room_passwords.failed(self._attempt_key(room))
             raise WrongRoomPassword(f"wrong password for {room.name}")
         if room.key in self.user.rooms:
             self.current_room = room
             return self.server.room_view(room)
-        return self._enter(room)
+        return self._admit(room)
+
+    def _admit(self, room: Room) -> Deferred[RoomView]:
+        """Enter ``room`` once the cluster's gate (if any) has reserved this user's place in
+        it, so that a member limit holds across nodes; the place is given back if entering
+        fails after all."""
+        gate = self.server.gate
+        if gate is None:
+            return succeed(self._enter(room))
+        user = self.user
+
+        def reserved(_: object) -> RoomView:
+            if room.key in user.rooms:
+                self.current_room = room
+                return self.server.room_view(room)
+            try:
+                return self._enter(room)
+            except BaseException:
+                gate.release(room.key, user.key)
+                raise
+
+        return gate.reserve(room.key, user.key, room.limit).addCallback(reserved)
 
     def _enter(self, room: Room) -> RoomView:
         self._check_open()  # it may have ended while its room password was checked
@@ -698,12 +735,12 @@ class Session:
                         flags="t")
             return server.store.save(room.record()).addCallback(lambda _: room)
 
-        def register(room: Room) -> RoomView:
+        def register(room: Room) -> Deferred[RoomView]:
             server.rooms[key] = room
             log.info("{user} created room {room}", user=self.name, room=display)
             if not self.closed:
-                return self._enter(room)
-            return server.room_view(room)
+                return self._admit(room)
+            return succeed(server.room_view(room))
 
         def release(result: object) -> object:
             server._creating.discard(key)

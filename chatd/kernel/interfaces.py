@@ -55,6 +55,17 @@ class IBus(Interface):
         """Add a listener; it gets every event published from now on."""
 
 
+class IRoomGate(Interface):
+    """Where a join reserves its place before the core admits it, so that a room's member
+    limit holds across the nodes of a cluster (chatd.cluster); absent on a single node."""
+
+    def reserve(room_key: str, user_key: str, limit: int) -> Deferred[None]:
+        """A place for ``user_key`` in the room, or fail with RoomFull."""
+
+    def release(room_key: str, user_key: str) -> None:
+        """Give back a place reserved for a join that did not happen."""
+
+
 class IDelivery(IBusListener):
     """Takes the bus's events to the sessions connected to this process."""
 
