@@ -10,13 +10,17 @@ which the twistd plugin turns into a one-line error.
 
 from __future__ import annotations
 
+import re
+import socket
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from chatd.cluster.url import parse_redis_url
 from chatd.frontends.entry import Frontend
 from chatd.frontends.registry import FRONTENDS
 from chatd.kernel.keys import (
+    CLUSTER,
     CONNECTIONS,
     FILES,
     HASHING,
@@ -54,7 +58,7 @@ def keys_for(frontends: Iterable[Frontend]) -> dict[str, Key]:
     table: dict[str, Key] = {}
     groups = [frontend.keys for frontend in frontends]
     groups += [DAEMON, MEMBER_SERVICE, SESSIONS, CONNECTIONS, RATES, LOGIN_FAILURES, HASHING,
-               HISTORY, FILES]
+               HISTORY, FILES, CLUSTER]
     for group in groups:
         twice = table.keys() & group.keys()
         if twice:
@@ -66,6 +70,12 @@ def keys_for(frontends: Iterable[Frontend]) -> dict[str, Key]:
 KEYS = keys_for(FRONTENDS)
 
 
+def default_node_name() -> str:
+    """The host's name as a node name: its first label, without what a name can't hold."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0]).strip("-._")
+    return name[:63] or "chatd"
+
+
 def load(keys: Mapping[str, Key], command_line: Mapping[str, Any], config: Path | None
          ) -> Settings:
     """The settings (see ``load_settings``), checked across keys: room limits that agree, and
@@ -73,6 +83,13 @@ def load(keys: Mapping[str, Key], command_line: Mapping[str, Any], config: Path 
     settings = load_settings(keys, command_line, config)
     if settings.default_room_limit > settings.max_room_limit:
         raise ConfigError("default-room-limit: must not exceed max-room-limit")
+    if settings.cluster:
+        try:
+            parse_redis_url(settings.cluster)
+        except ValueError as error:
+            raise ConfigError(f"cluster: {error}") from None
+        if not settings.node_name:
+            settings = settings.replace({"node-name": default_node_name()})
     if settings.members and settings.members_secret is None:
         secret = secret_beside(settings.members)
         if secret is None:

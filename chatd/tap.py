@@ -58,7 +58,7 @@ from chatd.history.files import FileHistory
 from chatd.history.memory import Retention
 from chatd.history.transcripts import Transcripts
 from chatd.kernel.errors import NotAllowed, StartupError
-from chatd.kernel.interfaces import IMemberDirectory
+from chatd.kernel.interfaces import IBusListener, IDelivery, IMemberDirectory
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.settings import ConfigError, Key, Settings, SettingsOptions
@@ -112,6 +112,8 @@ class Options(SettingsOptions):
                 self.members_secret = read_secret(settings.members_secret)
             except StartupError as error:
                 raise usage.UsageError(f"--members-secret: {error}") from None
+        if settings.cluster:
+            self._claim_node_name()
         served = [(frontend.name, frontend.listeners(settings)) for frontend in self.frontends]
         served.append(("metrics", (settings.metrics,) if settings.metrics else ()))
         for option, descriptions in served:
@@ -120,6 +122,21 @@ class Options(SettingsOptions):
                     endpoints.serverFromString(reactor, description)
                 except Exception as error:  # any parser or TLS file error names the endpoint
                     raise usage.UsageError(f"--{option} {description!r}: {error}") from None
+
+
+    def _claim_node_name(self) -> None:
+        """Refuse to start under a node name a live node holds (chatd.cluster.claim)."""
+        from chatd.cluster.claim import NameHeld, claim
+        from chatd.cluster.url import parse_redis_url
+
+        settings = self.settings
+        url = parse_redis_url(settings.cluster)
+        try:
+            if not claim(url, settings.node_name, settings.cluster_heartbeat):
+                log.warn("cluster: Redis at {where} is out of reach; starting alone, joining "
+                         "the others once it answers", where=url.shown)
+        except NameHeld as error:
+            raise usage.UsageError(f"--node-name: {error}") from None
 
 
 class DataService(Service):
@@ -397,22 +414,21 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings),
             settings.min_password_length,
         )
-    bus = LocalBus()
     delivery = Delivery()
-    bus.listen(delivery)
+    listeners: list[IBusListener] = [delivery]
     # History and transcripts write on a thread of their own, in batches.
     history_pool = ThreadPool(1, 1, "chatd-history")
     history = None
     if settings.history_max_count:
         history = FileHistory(settings.data / "history", reactor, retention(settings), reactor,
                               history_pool, settings.history_batch)
-        bus.listen(history)
+        listeners.append(history)
     transcripts = None
     if settings.transcripts:
         transcripts = Transcripts(settings.transcripts_dir or settings.data / "transcripts",
                                   settings.transcripts, reactor, reactor, history_pool,
                                   settings.history_batch)
-        bus.listen(transcripts)
+        listeners.append(transcripts)
     files = FileStore(settings.data / "files", keyed("files.journal", "chatd-files"),
                       partial(deferToThreadPool, reactor, files_pool), reactor,
                       file_limits(settings))
@@ -423,11 +439,26 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         directory,
         core_limits(settings),
         reactor,
-        bus,
+        LocalBus(),
+        node=settings.node_name or "chatd",
         history=history,
         files=files,
         reserved=reserved,
     )
+    realm_delivery: IDelivery = delivery
+    cluster = None
+    if settings.cluster:
+        # Imported only here: without --cluster nothing of Redis is loaded.
+        from chatd.cluster.node import ClusterDelivery, ClusterNode
+        from chatd.cluster.url import parse_redis_url
+
+        cluster = ClusterNode(reactor, parse_redis_url(settings.cluster), settings.node_name,
+                              settings.cluster_heartbeat, server, delivery)
+        server.bus = cluster.bus
+        listeners.append(cluster)
+        realm_delivery = ClusterDelivery(delivery, cluster)
+    for listening in listeners:
+        server.bus.listen(listening)
     DataService(settings.data, server, local, files).setServiceParent(top)
     TimerService(EXPIRE_EVERY, files.expire).setServiceParent(top)
     for pool in (hash_pool, journal_pool, history_pool, files_pool):
@@ -435,6 +466,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     HistoryService(history, transcripts).setServiceParent(top)
     if settings.members:
         remote.service.setServiceParent(top)
+    if cluster is not None:
+        cluster.setServiceParent(top)
 
     admission = Admission(reactor, admission_limits(settings), parse_networks(settings.exempt))
     throttle = login_throttle(settings)
@@ -442,7 +475,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     name_probes = FailureLimiter(reactor, throttle.address_burst, throttle.address_interval)
     portal = make_portal(
         server,
-        delivery,
+        realm_delivery,
         directory,
         guests=not settings.require_account,
         signups=SignupLimits(reactor, settings.signups_per_address, settings.signups_total),

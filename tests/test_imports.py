@@ -34,6 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "chatd.threads": set(),
     "chatd.tls": {"chatd.twisted_private"},
     "chatd.metrics": {"chatd.kernel", "chatd.core"},
+    # A node of a cluster: the Redis link and presence, applied to the core through
+    # chatd.core.replica; imported by the tap only with --cluster.
+    "chatd.cluster": {"chatd.kernel", "chatd.core", "chatd.bus"},
 }
 # May import anything: they assemble the parts.
 ASSEMBLERS = {"chatd.tap", "chatd.config", "chatd.__init__"}

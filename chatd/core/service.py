@@ -614,8 +614,8 @@ class Session:
 
     def server_info(self) -> ServerView:
         server = self.server
-        return ServerView(server.session_count + server.remote_sessions, len(server.users), len(server.rooms),
-                          server.limits.max_room_limit)
+        return ServerView(server.session_count + server.remote_sessions, len(server.users),
+                          len(server.rooms), server.limits.max_room_limit)
 
     # -- rooms -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ frontend declares its listener key beside its code.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chatd.kernel.names import DEFAULT_RESERVED
@@ -148,6 +149,32 @@ HISTORY: dict[str, Key] = {
                            shown="DATA/transcripts"),
 }
 
+# Several nodes sharing rooms through Redis (chatd.cluster); the URL is checked by
+# chatd.config, which may import chatd.cluster.url.
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def node_name(value: Any) -> str:
+    """A node's name: letters, digits, ``.``, ``_`` and ``-``, up to 63 (empty: the host's)."""
+    if not isinstance(value, str):
+        raise ValueError("expected a name")
+    if value and NODE_NAME.fullmatch(value) is None:
+        raise ValueError("a node name has 1 to 63 letters, digits, '.', '_' or '-', starting "
+                         f"with a letter or digit; got {value!r}")
+    return value
+
+
+CLUSTER: dict[str, Key] = {
+    "cluster": Key(text, "share rooms with other chatd nodes through Redis at this URL: "
+                   "redis://[:PASSWORD@]HOST[:PORT][/DB], rediss:// for TLS (empty: this "
+                   "node alone)", "", reloadable=False),
+    "node-name": Key(node_name, "this node's name in the cluster, unique among live nodes",
+                     "", reloadable=False, shown="the host name"),
+    "cluster-heartbeat": Key(deadline, "seconds without a heartbeat "
+                             "after which the other nodes take a node for dead and its "
+                             "members leave their rooms", 10.0, reloadable=False),
+}
+
 MIB = 1024 * 1024
 
 # Shared files (chatd.files.store.FileStore): sizes in bytes.
@@ -168,5 +195,5 @@ FILES: dict[str, Key] = {
 
 DEFAULTS: dict[str, Any] = defaults(
     {**SESSIONS, **RATES, **LOGIN_FAILURES, **CONNECTIONS, **HASHING, **MEMBER_SERVICE,
-     **HISTORY, **FILES}
+     **HISTORY, **FILES, **CLUSTER}
 )

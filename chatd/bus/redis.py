@@ -1,0 +1,283 @@
+"""The bus of a cluster: events cross nodes through Redis pub/sub, one PUBLISH per event.
+
+Channels (``PREFIX`` then):
+
+* ``presence``: every node listens. Room events other than messages (Joined, Left, topic,
+  modes, ...), renames, and the nodes' presence notes (``Router.presence``): every node keeps
+  who is in which room, even rooms it has no member in;
+* ``room:KEY``: a room's messages (Said, FileShared); a node listens only while the room has
+  members connected to it (``interest``);
+* ``node:NAME``: events for users with sessions on that node (private messages, invitations,
+  ends of sessions); the publisher sends one per node holding the user, usually one.
+
+A message is a JSON object: ``n`` the publishing node, then ``r`` (a room key) or ``u`` (a
+user key) with ``e`` the event (``chatd.kernel.events.to_dict``) and ``x`` what other nodes
+need to apply it (``Router.annotate``), or ``p`` a presence note.
+
+Order: this node delivers its own events when Redis hands them back, not when they are
+published, so every node delivers a room's events in the one order Redis put them in. The
+cost is a round trip to Redis before a sender sees its own line. Two things keep that safe:
+a room's messages wait (``MAX_WAITING`` at most) until this node's SUBSCRIBE to the room is
+acknowledged, so its first member's first line comes back; and events published but not yet
+back when the link to Redis drops (``in_flight``) are delivered here at once. While Redis is
+out of reach (``down``) events are delivered here at once and published nowhere: the node
+keeps serving its own members and queues nothing.
+
+Nothing here imports a Redis client: the link hands ``up`` its publish and subscribe calls,
+and calls ``received`` with what arrives, so this is tested without Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chatd.kernel.events import Event, FileShared, NickChanged, Said, from_dict, to_dict
+from chatd.kernel.interfaces import IBus, IBusListener
+
+log = Logger()
+
+PREFIX = "chatd:"
+PRESENCE = PREFIX + "presence"
+# Room events that go on the room's own channel; the rest go on presence.
+TRAFFIC = (Said, FileShared)
+# Own messages held while a room's subscription is on its way; more are delivered at once.
+MAX_WAITING = 1000
+# Own events published and not yet back; more are delivered here at once (Redis is slow).
+MAX_IN_FLIGHT = 10_000
+
+
+def room_channel(room_key: str) -> str:
+    return f"{PREFIX}room:{room_key}"
+
+
+def node_channel(node: str) -> str:
+    return f"{PREFIX}node:{node}"
+
+
+class Router(Protocol):
+    """What the bus asks of the cluster that runs it (chatd.cluster.node)."""
+
+    def annotate(self, room_key: str, event: Event) -> dict[str, Any] | None:
+        """What other nodes need besides ``event`` to apply it (a room's state)."""
+
+    def nodes_of(self, user_key: str) -> Iterable[str]:
+        """The nodes holding sessions of ``user_key`` (this one included)."""
+
+    def local_interest(self, room_key: str) -> bool:
+        """Whether the room has members with sessions on this node."""
+
+    def remote_room_event(self, node: str, room_key: str, event: Event,
+                          extra: dict[str, Any]) -> None:
+        """Apply another node's room event to this node's state, before delivery."""
+
+    def renamed(self, node: str, event: NickChanged) -> Iterable[str]:
+        """Apply a rename (another node's: ``node`` is not this one); the user keys here
+        to tell it to."""
+
+    def presence(self, node: str, note: dict[str, Any]) -> None:
+        """Another node's presence note (sessions, hello, ask)."""
+
+
+class Stats:
+    """Counters for ``--metrics``."""
+
+    __slots__ = ("lag", "lag_count", "local", "publishes", "receives")
+
+    def __init__(self) -> None:
+        self.publishes = 0
+        self.receives = 0
+        self.local = 0  # events delivered here without Redis (it was out of reach)
+        self.lag = 0.0  # seconds from an event's time to its delivery here, summed
+        self.lag_count = 0
+
+
+@implementer(IBus)
+class RedisBus:
+    def __init__(self, node: str, router: Router, clock: Callable[[], float]) -> None:
+        self.node = node
+        self.router = router
+        self.clock = clock
+        self.stats = Stats()
+        self._listeners: list[IBusListener] = []
+        self._publish: Callable[[str, str], object] | None = None
+        self._subscribe: Callable[[str], Deferred[Any]] | None = None
+        self._unsubscribe: Callable[[str], Deferred[Any]] | None = None
+        # Room key -> own messages held until the subscription is acknowledged.
+        self._waiting: dict[str, list[tuple[str, str, str, Event]]] = {}
+        self._subscribed: set[str] = set()
+        # Own events published and not back yet: id -> (room or user, key, event).
+        self.in_flight: dict[str, tuple[str, str, Event]] = {}
+        # The last rename published (the core hands it once per recipient).
+        self._renamed = ""
+
+    @property
+    def up(self) -> bool:
+        return self._publish is not None
+
+    def listen(self, listener: IBusListener) -> None:
+        self._listeners.append(listener)
+
+    # -- the link ----------------------------------------------------------------------
+
+    def connected(self, publish: Callable[[str, str], object],
+                  subscribe: Callable[[str], Deferred[Any]],
+                  unsubscribe: Callable[[str], Deferred[Any]]) -> None:
+        """Redis is reachable: publish and subscribe through these from now on. The caller
+        has subscribed to presence and this node's channel; rooms are subscribed by
+        ``interest``."""
+        self._publish, self._subscribe, self._unsubscribe = publish, subscribe, unsubscribe
+        self._subscribed.clear()
+
+    def disconnected(self) -> None:
+        """Redis is out of reach: what was published and not back is delivered here now,
+        and from now on everything is delivered here at once."""
+        self._publish = self._subscribe = self._unsubscribe = None
+        self._subscribed.clear()
+        held = [item for waiting in self._waiting.values() for item in waiting]
+        self._waiting.clear()
+        flying, self.in_flight = self.in_flight, {}
+        for kind, key, event in [*flying.values(), *((k, r, e) for k, r, _, e in held)]:
+            if type(event) is NickChanged:
+                for user_key in self.router.renamed("", event):
+                    self._deliver("user", user_key, event)
+            else:
+                self._deliver(kind, key, event)
+
+    # -- publishing --------------------------------------------------------------------
+
+    def to_room(self, room_key: str, event: Event) -> None:
+        envelope: dict[str, Any] = {"n": self.node, "r": room_key, "e": to_dict(event)}
+        extra = self.router.annotate(room_key, event)
+        if extra:
+            envelope["x"] = extra
+        data = json.dumps(envelope, separators=(",", ":"))
+        if type(event) in TRAFFIC:
+            self.interest(room_key)
+            waiting = self._waiting.get(room_key)
+            if waiting is not None and len(waiting) < MAX_WAITING:
+                waiting.append(("room", room_key, data, event))
+                return
+            self._send(room_channel(room_key), data, "room", room_key, event)
+        else:
+            self._send(PRESENCE, data, "room", room_key, event)
+
+    def to_user(self, user_key: str, event: Event) -> None:
+        if type(event) is NickChanged:
+            first = event.id != self._renamed
+            self._renamed = event.id
+            if not self.up:
+                if first:
+                    list(self.router.renamed("", event))
+                self.stats.local += 1
+                self._deliver("user", user_key, event)  # the core tells each recipient
+                return
+            if not first:
+                return
+            data = json.dumps({"n": self.node, "u": user_key, "e": to_dict(event)},
+                              separators=(",", ":"))
+            self._send(PRESENCE, data, "user", user_key, event)
+            return
+        data = json.dumps({"n": self.node, "u": user_key, "e": to_dict(event)},
+                          separators=(",", ":"))
+        nodes = set(self.router.nodes_of(user_key))
+        for node in sorted(nodes - {self.node}):
+            if self._publish is not None:
+                self._publish(node_channel(node), data)
+                self.stats.publishes += 1
+        if self.node in nodes:
+            self._send(node_channel(self.node), data, "user", user_key, event)
+
+    def note(self, note: dict[str, Any]) -> None:
+        """Publish a presence note (nothing while Redis is out of reach)."""
+        if self._publish is not None:
+            self._publish(PRESENCE, json.dumps({"n": self.node, "p": note},
+                                               separators=(",", ":")))
+            self.stats.publishes += 1
+
+    def _send(self, channel: str, data: str, kind: str, key: str, event: Event) -> None:
+        """Publish an event this node delivers when it comes back (here at once if Redis
+        is out of reach or too far behind)."""
+        if self._publish is None:
+            self.stats.local += 1
+            self._deliver(kind, key, event)
+            return
+        self._publish(channel, data)
+        self.stats.publishes += 1
+        if len(self.in_flight) < MAX_IN_FLIGHT:
+            self.in_flight[event.id] = (kind, key, event)
+        else:
+            self._deliver(kind, key, event)
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    def interest(self, room_key: str) -> None:
+        """Subscribe to the room's messages if it has members here, else unsubscribe."""
+        if self._subscribe is None or self._unsubscribe is None:
+            return
+        wanted = self.router.local_interest(room_key)
+        if wanted and room_key not in self._subscribed:
+            self._subscribed.add(room_key)
+            self._waiting[room_key] = []
+            self._subscribe(room_channel(room_key)).addCallbacks(
+                lambda _: self._flush(room_key), lambda failure: None)
+        elif not wanted and room_key in self._subscribed:
+            self._subscribed.discard(room_key)
+            self._flush(room_key)
+            self._unsubscribe(room_channel(room_key)).addErrback(lambda failure: None)
+
+    def _flush(self, room_key: str) -> None:
+        for kind, key, data, event in self._waiting.pop(room_key, ()):
+            self._send(room_channel(room_key), data, kind, key, event)
+
+    # -- receiving ---------------------------------------------------------------------
+
+    def received(self, channel: str, data: str | bytes) -> None:
+        """A message Redis delivered on ``channel``."""
+        try:
+            envelope = json.loads(data)
+            node = envelope["n"]
+        except (ValueError, TypeError, KeyError):
+            log.warn("ignored a message on {channel} that is not chatd's", channel=channel)
+            return
+        self.stats.receives += 1
+        if "p" in envelope:
+            if node != self.node:
+                self.router.presence(node, envelope["p"])
+            return
+        try:
+            event = from_dict(envelope["e"])
+        except (ValueError, KeyError) as error:
+            log.warn("ignored an event on {channel}: {error}", channel=channel, error=error)
+            return
+        own = node == self.node
+        if own and self.in_flight.pop(event.id, None) is None:
+            return  # delivered here already (Redis was out of reach meanwhile)
+        if event.at:
+            self.stats.lag += max(0.0, self.clock() - event.at)
+            self.stats.lag_count += 1
+        if "r" in envelope:
+            room_key = envelope["r"]
+            if not own:
+                self.router.remote_room_event(node, room_key, event, envelope.get("x") or {})
+            self._deliver("room", room_key, event)
+            if type(event) not in TRAFFIC:
+                self.interest(room_key)
+        elif type(event) is NickChanged:
+            for user_key in self.router.renamed("" if own else node, event):
+                self._deliver("user", user_key, event)
+        else:
+            self._deliver("user", envelope["u"], event)
+
+    def _deliver(self, kind: str, key: str, event: Event) -> None:
+        if kind == "room":
+            for listener in self._listeners:
+                listener.room_event(key, event)
+        else:
+            for listener in self._listeners:
+                listener.user_event(key, event)

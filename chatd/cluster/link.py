@@ -1,0 +1,133 @@
+"""The two connections a node keeps to Redis, through txredisapi, with back-off.
+
+Redis pub/sub takes a connection of its own (a subscribed connection runs no other
+command), so a node keeps two: ``commands`` (PUBLISH, the heartbeat, scripts) and
+``subscriber``. Each is a ``ClientService`` that reconnects with exponential back-off
+(``BACKOFF``); the link calls ``ready`` once both are usable (authenticated, the database
+selected) and ``lost`` once when either goes, so the node resynchronises as a whole. A
+command that gets no answer in ``timeout`` seconds drops its connection (txredisapi's
+reply timeout), which is how a Redis that stopped answering without closing is noticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import txredisapi
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import MultiService
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chatd.cluster.url import RedisURL
+
+log = Logger()
+
+# Seconds before the first reconnection, and the most between two.
+BACKOFF = (0.25, 5.0)
+
+
+class _Commands(txredisapi.RedisProtocol):
+    def connectionLost(self, why: Failure) -> None:
+        super().connectionLost(why)
+        self.factory.link._gone(self)
+
+
+class _Subscriber(txredisapi.SubscriberProtocol):
+    def messageReceived(self, pattern: Any, channel: str, message: str) -> None:
+        self.factory.link.on_message(channel, message)
+
+    def connectionLost(self, why: Failure) -> None:
+        super().connectionLost(why)
+        self.factory.link._gone(self)
+
+
+class _Factory(Factory):
+    """What txredisapi's protocol asks of its factory (it calls ``stopTrying`` and
+    ``connectionError`` when AUTH or SELECT fails)."""
+
+    isLazy = False
+    noisy = False
+
+    def __init__(self, link: RedisLink, kind: type[Any]) -> None:
+        self.link = link
+        self.kind = kind
+
+    def buildProtocol(self, addr: Any) -> Any:
+        url = self.link.url
+        protocol = self.kind(charset="utf-8", replyTimeout=self.link.timeout,
+                             password=url.password, dbid=url.db or None,
+                             username=url.username)
+        protocol.factory = self
+        return protocol
+
+    def stopTrying(self) -> None:
+        pass  # the service tries again, with back-off; the error is logged
+
+    def connectionError(self, message: str) -> None:
+        log.error("cluster: {message}", message=message)
+
+
+class RedisLink(MultiService):
+    """Both connections; ``commands`` is the usable command connection, or None."""
+
+    def __init__(self, reactor: Any, url: RedisURL, timeout: float,
+                 ready: Callable[[], None], lost: Callable[[], None],
+                 on_message: Callable[[str, str], None]) -> None:
+        super().__init__()
+        self.url = url
+        self.timeout = timeout
+        self.ready_callback = ready
+        self.lost_callback = lost
+        self.on_message = on_message
+        self.commands: Any = None
+        self.subscriber: Any = None
+        self.reconnects = 0
+        self._was_ready = False
+        for kind, attribute in ((_Commands, "commands"), (_Subscriber, "subscriber")):
+            service = ClientService(
+                _endpoint(reactor, url, timeout), _Factory(self, kind), clock=reactor,
+                retryPolicy=backoffPolicy(*BACKOFF, factor=2.0),
+                prepareConnection=partial(self._made, attribute),
+            )
+            service.setServiceParent(self)
+
+    def _made(self, name: str, protocol: Any) -> Deferred[None]:
+        def usable(_: object) -> None:
+            setattr(self, name, protocol)
+            if self.commands is not None and self.subscriber is not None:
+                if self._was_ready:
+                    self.reconnects += 1
+                self._was_ready = True
+                log.info("cluster: connected to Redis at {where}", where=self.url.shown)
+                self.ready_callback()
+
+        ready: Deferred[None] = protocol.whenConnected().addCallback(usable)
+        return ready
+
+    def _gone(self, protocol: Any) -> None:
+        both = self.commands is not None and self.subscriber is not None
+        if protocol is self.commands:
+            self.commands = None
+        elif protocol is self.subscriber:
+            self.subscriber = None
+        else:
+            return
+        if both:
+            log.warn("cluster: lost Redis at {where}; reconnecting", where=self.url.shown)
+            self.lost_callback()
+
+    def stopService(self) -> Deferred[None]:
+        self.commands = self.subscriber = None
+        return super().stopService()
+
+
+def _endpoint(reactor: Any, url: RedisURL, timeout: float) -> Any:
+    host = endpoints.quoteStringArgument(url.host)
+    kind = "tls" if url.tls else "tcp"
+    return endpoints.clientFromString(reactor, f"{kind}:{host}:{url.port}:timeout={timeout:g}")

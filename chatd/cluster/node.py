@@ -1,0 +1,344 @@
+"""One node of a cluster: presence, heartbeat, the room gate, and what Redis's coming and
+going means for the node's members.
+
+``ClusterNode`` is the ``Router`` the RedisBus asks (which nodes hold a user, which rooms
+have members here, applying other nodes' events through ``chatd.core.replica``), a listener
+on that bus (keeping this node's places in the rooms' member limits), and the ``IRoomGate``
+the core reserves a place at before a join.
+
+Keys and channels in Redis (``PREFIX`` first):
+
+* ``hb:NODE``: the node's heartbeat, its current token, expiring after ``heartbeat``
+  seconds; refreshed every third of that. A node whose key is gone is dead: every other node
+  ends its sessions and its members leave their rooms (``connection lost``).
+* ``members:ROOM``: a hash of ``NODE|USER`` -> that node's token: the room's members, for
+  the member limit. ``RESERVE`` (a Lua script, so atomic) counts the distinct users whose
+  node's heartbeat holds the token their field holds, drops the others (a dead node's, or a
+  node's from before it lost Redis), and adds the joiner only if the room has space.
+* presence notes on the presence channel: ``sess`` (a user's sessions here, now), ``hello``
+  (the node's whole state, sent whenever it (re)connects) and ``ask`` (send me yours).
+
+The token changes at every (re)connection, so whatever a node held before it lost Redis
+stops counting at once, and its ``hello`` puts back what is true now.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from twisted.application.internet import TimerService
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chatd.bus.redis import PREFIX, PRESENCE, RedisBus, node_channel
+from chatd.cluster.link import RedisLink
+from chatd.cluster.url import RedisURL
+from chatd.core.replica import Local, Replica, room_state, user_state
+from chatd.core.service import ChatServer
+from chatd.kernel.errors import RoomFull
+from chatd.kernel.events import Event, Joined, Left, ModeChanged, NickChanged, Notice
+from chatd.kernel.interfaces import IBusListener, IChatMind, IDelivery, IRoomGate
+from chatd.kernel.names import fold
+
+log = Logger()
+
+HEARTBEAT = PREFIX + "hb:"
+MEMBERS = PREFIX + "members:"
+
+RESERVE = """
+local mine = ARGV[1] .. "|" .. ARGV[2]
+local fields = redis.call("HGETALL", KEYS[1])
+local alive, users, count = {}, {}, 0
+for i = 1, #fields, 2 do
+  local field, token = fields[i], fields[i + 1]
+  local sep = string.find(field, "|", 1, true)
+  local node, user = string.sub(field, 1, sep - 1), string.sub(field, sep + 1)
+  if alive[node] == nil then alive[node] = redis.call("GET", ARGV[5] .. node) or false end
+  if alive[node] == token then
+    if not users[user] then users[user] = true; count = count + 1 end
+  else
+    redis.call("HDEL", KEYS[1], field)
+  end
+end
+if not users[ARGV[2]] and count >= tonumber(ARGV[3]) then return 0 end
+redis.call("HSET", KEYS[1], mine, ARGV[4])
+return 1
+"""
+
+OUT_OF_REACH = ("the other chatd nodes are out of reach: you see and reach only this node's "
+                "members until they are back")
+BACK = "the other chatd nodes are reachable again"
+
+
+@implementer(IRoomGate, IBusListener)
+class ClusterNode(MultiService):
+    def __init__(self, reactor: Any, url: RedisURL, name: str, heartbeat: float,
+                 server: ChatServer, delivery: IDelivery) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.node_name = name
+        self.heartbeat = heartbeat
+        self.server = server
+        self.delivery = delivery
+        self.replica = Replica(server)
+        self.bus = RedisBus(name, self, reactor.seconds)
+        self.token = ""
+        # Other nodes: name -> the token of their last hello ("" if none heard yet).
+        self.peers: dict[str, str] = {}
+        # User key -> the sessions here the others were told of, and what they were told
+        # the user is (still known once its last session here is gone).
+        self._told: dict[str, int] = {}
+        self._names: dict[str, dict[str, Any]] = {}
+        self.ready = False
+        self._lost_once = False
+        self.link = RedisLink(reactor, url, max(1.0, heartbeat / 2), self._connected,
+                              self._lost, self.bus.received)
+        self.link.setServiceParent(self)
+        TimerService(heartbeat / 3, self.beat).setServiceParent(self)
+        server.gate = self
+
+    # -- the link ----------------------------------------------------------------------
+
+    def _connected(self) -> None:
+        subscriber = self.link.subscriber
+        token = secrets.token_hex(8)
+        answers = [subscriber.subscribe(PRESENCE),
+                   subscriber.subscribe(node_channel(self.node_name))]
+
+        def subscribed(results: list[tuple[bool, Any]]) -> None:
+            commands = self.link.commands
+            if not all(ok for ok, _ in results) or commands is None or self.link.subscriber is None:
+                return  # the link went meanwhile; the next connection starts again
+            self.token = token
+            commands.set(HEARTBEAT + self.node_name, token, pexpire=int(self.heartbeat * 1000))
+            self.bus.connected(commands.publish, self.link.subscriber.subscribe,
+                               self.link.subscriber.unsubscribe)
+            self.ready = True
+            for room in list(self.server.rooms.values()):
+                self.bus.interest(room.key)
+                for user in room.members.values():
+                    if user.sessions:
+                        commands.hset(MEMBERS + room.key, f"{self.node_name}|{user.key}", token)
+            self._hello()
+            self.bus.note({"k": "ask"})
+            if self._lost_once:
+                self._notice(BACK)
+            log.info("cluster: node {name} in step with the others", name=self.node_name)
+
+        DeferredList(answers, consumeErrors=True).addCallback(subscribed)
+
+    def _lost(self) -> None:
+        self.ready = False
+        self.bus.disconnected()
+        self._lost_once = True
+        self._notice(OUT_OF_REACH)
+
+    def _notice(self, text: str) -> None:
+        """Tell every session here, once."""
+        server = self.server
+        for key in [user.key for user in server.users.values() if user.sessions]:
+            self.delivery.user_event(key, Notice(text, id=server.next_id(),
+                                                 at=server.clock.seconds()))
+
+    def _hello(self) -> None:
+        self.bus.note({"k": "hello", "t": self.token,
+                       "s": self.replica.local_state(self.node_name)})
+
+    # -- heartbeat and the others' ----------------------------------------------------
+
+    def beat(self) -> Deferred[None] | None:
+        """Refresh this node's heartbeat, and end the nodes whose heartbeat is gone."""
+        commands = self.link.commands
+        if commands is None or not self.ready:
+            return None
+        commands.set(HEARTBEAT + self.node_name, self.token, pexpire=int(self.heartbeat * 1000))
+        peers = sorted(self._known())
+        if not peers:
+            return None
+        checked: Deferred[None] = commands.mget([HEARTBEAT + peer for peer in peers]).addCallback(
+            self._alive, peers)
+        return checked.addErrback(lambda failure: None)
+
+    def _known(self) -> set[str]:
+        known = set(self.peers)
+        for user in self.server.users.values():
+            known.update(user.remote)
+        known.discard(self.node_name)
+        return known
+
+    def _alive(self, tokens: list[str | None], peers: list[str]) -> None:
+        for peer, token in zip(peers, tokens, strict=True):
+            if token is None:
+                log.warn("cluster: node {peer} stopped beating; its members leave", peer=peer)
+                self.peers.pop(peer, None)
+                self._apply(self.replica.node_gone(peer))
+
+    def _apply(self, made: Local) -> None:
+        """Deliver here what this node made of another's change, and follow the rooms."""
+        for room_key, event in made:
+            self.bus._deliver("room", room_key, event)
+        for room_key in {room_key for room_key, _ in made}:
+            self.bus.interest(room_key)
+
+    # -- Router (what the bus asks) ----------------------------------------------------
+
+    def annotate(self, room_key: str, event: Event) -> dict[str, Any] | None:
+        kind = type(event)
+        if kind is Joined:
+            room = self.server.rooms.get(room_key)
+            user = self.server.users.get(fold(event.who))  # type: ignore[attr-defined]
+            if room is None or user is None:
+                return None
+            return {"room": room_state(room), "user": user_state(user)}
+        if kind is ModeChanged and event.mode == "+k":  # type: ignore[attr-defined]
+            room = self.server.rooms.get(room_key)
+            return {"password_hash": room.password_hash} if room is not None else None
+        return None
+
+    def nodes_of(self, user_key: str) -> Iterable[str]:
+        user = self.server.users.get(user_key)
+        if user is None:
+            # Gone from the core, maybe still attached here (SessionEnded follows the quit).
+            return (self.node_name,)
+        nodes = set(user.remote)
+        if user.sessions:
+            nodes.add(self.node_name)
+        return nodes
+
+    def local_interest(self, room_key: str) -> bool:
+        room = self.server.rooms.get(room_key)
+        return room is not None and any(user.sessions for user in room.members.values())
+
+    def remote_room_event(self, node: str, room_key: str, event: Event,
+                          extra: dict[str, Any]) -> None:
+        self.replica.room_event(node, room_key, event, extra)
+
+    def renamed(self, node: str, event: NickChanged) -> Iterable[str]:
+        old, new = fold(event.old), fold(event.new)
+        if node:
+            self.replica.renamed(event.old, event.new)
+        elif old in self._told:
+            self._told[new] = self._told.pop(old)
+            self._names[new] = {**self._names.pop(old, {}), "name": event.new}
+        user = self.server.users.get(new)
+        told = {new}
+        if user is not None:
+            for room in user.rooms.values():
+                told.update(key for key, member in room.members.items() if member.sessions)
+        return sorted(told)
+
+    def presence(self, node: str, note: dict[str, Any]) -> None:
+        kind = note.get("k")
+        if kind == "sess":
+            self.peers.setdefault(node, "")
+            self._apply(self.replica.sessions(node, note["u"], int(note["c"])))
+        elif kind == "hello":
+            self.peers[node] = str(note.get("t", ""))
+            self._apply(self.replica.load(node, note.get("s") or {}))
+        elif kind == "ask":
+            self._hello()
+
+    # -- sessions here (from ClusterDelivery) -----------------------------------------
+
+    def sessions_changed(self, user_key: str) -> None:
+        """Delivery attached or detached a session of ``user_key``: tell the others how
+        many sessions of it this node holds now."""
+        user = self.server.users.get(user_key)
+        count = len(user.sessions) if user is not None else 0
+        if user is not None:
+            self._names[user_key] = user_state(user)
+        state = self._names.get(user_key)
+        if state is None or self._told.get(user_key, 0) == count:
+            return
+        if count:
+            self._told[user_key] = count
+        else:
+            self._told.pop(user_key, None)
+            self._names.pop(user_key, None)
+        self.bus.note({"k": "sess", "u": state, "c": count})
+
+    # -- IBusListener: this node's places in the rooms' member limits -----------------
+
+    def room_event(self, room_key: str, event: Event) -> None:
+        commands = self.link.commands
+        if commands is None or not self.ready:
+            return
+        kind = type(event)
+        if kind is Joined:
+            user = self.server.users.get(fold(event.who))  # type: ignore[attr-defined]
+            if user is not None and user.sessions:
+                commands.hset(MEMBERS + room_key, f"{self.node_name}|{user.key}", self.token)
+        elif kind is Left:
+            key = fold(event.who)  # type: ignore[attr-defined]
+            user = self.server.users.get(key)
+            if user is None or user.sessions or room_key not in user.rooms:
+                commands.hdel(MEMBERS + room_key, f"{self.node_name}|{key}")
+
+    def user_event(self, user_key: str, event: Event) -> None:
+        pass
+
+    # -- IRoomGate ----------------------------------------------------------------------
+
+    def reserve(self, room_key: str, user_key: str, limit: int) -> Deferred[None]:
+        commands = self.link.commands
+        if commands is None or not self.ready:
+            return succeed(None)  # Redis out of reach: this node's count alone decides
+
+        def answered(result: object) -> None:
+            if result != 1:
+                room = self.server.rooms.get(room_key)
+                name = room.name if room is not None else room_key
+                raise RoomFull(f"{name} is full (limit {limit}); try later")
+
+        def unreachable(failure: Failure) -> None:
+            failure.trap(Exception)
+            if failure.check(RoomFull):
+                failure.raiseException()
+            log.warn("cluster: no answer from Redis for a join ({why}); this node's count "
+                     "decides", why=failure.getErrorMessage())
+
+        reserved: Deferred[None] = commands.eval(
+            RESERVE, [MEMBERS + room_key],
+            [self.node_name, user_key, limit, self.token, HEARTBEAT]).addCallback(answered)
+        return reserved.addErrback(unreachable)
+
+    def release(self, room_key: str, user_key: str) -> None:
+        commands = self.link.commands
+        if commands is not None and self.ready:
+            commands.hdel(MEMBERS + room_key, f"{self.node_name}|{user_key}")
+
+    def stopService(self) -> Deferred[None]:
+        commands = self.link.commands
+        if commands is not None and self.ready:
+            # Leave at once rather than after the heartbeat: the others end our sessions.
+            commands.delete(HEARTBEAT + self.node_name)
+        return super().stopService()
+
+
+@implementer(IDelivery)
+class ClusterDelivery:
+    """Delivery as the realm sees it: attaching and detaching sessions also tells the
+    cluster (``ClusterNode.sessions_changed``)."""
+
+    def __init__(self, inner: IDelivery, node: ClusterNode) -> None:
+        self.inner = inner
+        self.node = node
+
+    def attach(self, user_key: str, session_id: str, mind: IChatMind) -> None:
+        self.inner.attach(user_key, session_id, mind)
+        self.node.sessions_changed(user_key)
+
+    def detach(self, user_key: str, session_id: str) -> None:
+        self.inner.detach(user_key, session_id)
+        self.node.sessions_changed(user_key)
+
+    def room_event(self, room_key: str, event: Event) -> None:
+        self.inner.room_event(room_key, event)
+
+    def user_event(self, user_key: str, event: Event) -> None:
+        self.inner.user_event(user_key, event)

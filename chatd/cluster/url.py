@@ -1,0 +1,52 @@
+"""``--cluster redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`` (``rediss://`` for TLS), parsed
+once. Pure: the settings check it without importing a Redis client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_PORT = 6379
+
+
+@dataclass(frozen=True, slots=True)
+class RedisURL:
+    host: str
+    port: int = DEFAULT_PORT
+    db: int = 0
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """Where it is, without the password (for logs)."""
+        scheme = "rediss" if self.tls else "redis"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}/{self.db}"
+
+
+def parse_redis_url(value: Any) -> RedisURL:
+    """A ``redis://`` or ``rediss://`` URL; ValueError saying what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError("expected a redis:// or rediss:// URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ValueError(f"expected a redis:// or rediss:// URL, got {value!r}")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise ValueError("the URL names no host")
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise ValueError(f"the database is a number (redis://HOST:PORT/0), got {path!r}")
+    if parts.query or parts.fragment:
+        raise ValueError("the URL takes no ?query or #fragment")
+    return RedisURL(
+        parts.hostname, port, int(path or 0), parts.scheme == "rediss",
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password is not None else None,
+    )
