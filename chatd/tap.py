@@ -130,6 +130,11 @@ class Options(SettingsOptions):
         from chatd.cluster.url import parse_redis_url
 
         settings = self.settings
+        try:
+            import txredisapi  # noqa: F401
+        except ImportError:
+            raise usage.UsageError("--cluster needs txredisapi: pip install 'chatd[cluster]'"
+                                   ) from None
         url = parse_redis_url(settings.cluster)
         try:
             if not claim(url, settings.node_name, settings.cluster_heartbeat):

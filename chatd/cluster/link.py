@@ -97,7 +97,11 @@ class RedisLink(MultiService):
             )
             service.setServiceParent(self)
 
-    def _made(self, name: str, protocol: Any) -> Deferred[None]:
+    def _made(self, name: str, proxy: Any) -> Deferred[None]:
+        # ClientService hands over its proxy; the protocol itself is what loses the
+        # connection (``_gone``) and runs the commands.
+        protocol = getattr(proxy, "_protocol", proxy)
+
         def usable(_: object) -> None:
             setattr(self, name, protocol)
             if self.commands is not None and self.subscriber is not None:

@@ -154,7 +154,7 @@ class ClusterNode(MultiService):
     def beat(self) -> Deferred[None] | None:
         """Refresh this node's heartbeat, and end the nodes whose heartbeat is gone."""
         commands = self.link.commands
-        if commands is None or not self.ready:
+        if commands is None or not self.ready or not commands.connected:
             return None
         commands.set(HEARTBEAT + self.node_name, self.token, pexpire=int(self.heartbeat * 1000))
         peers = sorted(self._known())

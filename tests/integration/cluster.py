@@ -72,10 +72,15 @@ class Redis:
                 reply += chunk
             return reply.split(b"\r\n", 1)[0]
 
-    def stat(self, name: str) -> int:
-        """A number from INFO stats."""
+    def publishes(self) -> int:
+        """PUBLISH commands Redis has run."""
+        return self.stat("cmdstat_publish:calls", "commandstats")
+
+    def stat(self, name: str, section: str = "stats") -> int:
+        """A number from INFO (``name:NUMBER``)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=READ_TIMEOUT) as sock:
-            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n"
+                         % (len(section), section.encode()))
             reply = b""
             while b"\r\n" not in reply:
                 reply += sock.recv(65536)
@@ -83,9 +88,8 @@ class Redis:
             size = int(head[1:])
             while len(reply) < size:
                 reply += sock.recv(65536)
-        found = re.search(rb"%s:(\d+)" % name.encode(), reply)
-        assert found, reply
-        return int(found.group(1))
+        found = re.search(rb"%s[:=](\d+)" % re.escape(name.encode()), reply)
+        return int(found.group(1)) if found else 0
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -1,0 +1,197 @@
+"""Three chatd nodes sharing rooms through a real redis-server and one member service.
+
+Each test starts Redis on a free loopback port (persistence off), ``twistd chatd-members``
+and the nodes it needs, with a short heartbeat (``HEARTBEAT``) so that a dead node is
+noticed in a second or two.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from twisted.trial.unittest import SkipTest, TestCase
+
+from tests.integration.cluster import HEARTBEAT, REDIS, IrcClient, Node, Redis
+from tests.integration.harness import LineClient, guest, run_twistd
+from tests.test_members_daemon import MembersDaemon
+
+# What the machine may add to a heartbeat timeout: several daemons on shared cores.
+SLACK = 6.0
+
+
+class ClusterTests(TestCase):
+    def setUp(self) -> None:
+        if REDIS is None:
+            raise SkipTest("redis-server is not installed (apt-get install redis-server)")
+        self.redis = Redis().start()
+        self.addCleanup(self.redis.cleanup)
+        self.members = MembersDaemon(Path(self.mktemp()).absolute()).start()
+        self.addCleanup(self.members.kill)
+        self.nodes: dict[str, Node] = {}
+
+    def node(self, name: str, *extra: str) -> Node:
+        node = Node(Path(self.mktemp()).absolute(), name, self.redis, self.members, extra)
+        self.addCleanup(node.cleanup)
+        self.nodes[name] = node
+        node.start()
+        node.wait_log(f"node {name} in step")
+        return node
+
+    def line(self, node: Node, name: str) -> LineClient:
+        client = guest(node, name)
+        self.addCleanup(client.close)
+        return client
+
+    def irc(self, node: Node, nick: str) -> IrcClient:
+        client = IrcClient(node.irc_port, nick)
+        self.addCleanup(client.close)
+        return client
+
+    def until(self, condition: object, seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():  # type: ignore[operator]
+                return
+            time.sleep(0.1)
+        self.fail(f"timed out after {seconds}s waiting for {what}")
+
+    def who(self, client: LineClient, room: str) -> list[str]:
+        reply = client.command(f"/who {room}")
+        self.assertEqual(reply.code, 211, str(reply))
+        return sorted(name.lstrip("@+") for line in reply.lines for name in line.split())
+
+    def no_problems(self) -> None:
+        for node in self.nodes.values():
+            self.assertEqual(node.problems(), [], node.name)
+
+    def test_users_on_three_nodes_talk_in_one_room_and_see_each_other(self) -> None:
+        a, b, c = self.node("a"), self.node("b"), self.node("c")
+        ann = self.line(a, "ann")
+        bob, cat = self.irc(b, "bob"), self.irc(c, "cat")
+        ann.ok("/join lobby")
+        for client in (bob, cat):
+            client.send("JOIN #lobby")
+            client.wait(lambda line, client=client: f" 366 {client.nick} " in line)
+        ann.wait_event("103 [lobby] cat joined")
+        self.assertEqual(self.who(ann, "lobby"), ["ann", "bob", "cat"])
+        self.assertEqual(bob.names("#lobby"), {"ann", "bob", "cat"})
+        self.assertEqual(cat.names("#lobby"), {"ann", "bob", "cat"})
+        lobby = [line for line in ann.command("/rooms").lines if line.startswith("lobby ")]
+        self.assertEqual(lobby, ["lobby 3/100 open temporary"])
+
+        ann.send("hello from a")
+        for client in (bob, cat):
+            client.wait(lambda line: line.endswith("PRIVMSG #lobby :hello from a"))
+        bob.send("PRIVMSG #lobby :hello from b")
+        ann.wait_event("101 [lobby] <bob> hello from b")
+        cat.wait(lambda line: line.endswith("PRIVMSG #lobby :hello from b"))
+
+        # Private messages across nodes, both ways.
+        ann.ok("/msg cat psst")
+        cat.wait(lambda line: line.startswith(":ann!") and line.endswith("PRIVMSG cat :psst"))
+        cat.send("PRIVMSG ann :back at you")
+        ann.wait_event("102 *cat* back at you")
+        # A guest's name is taken on every node.
+        self.assertEqual(a.connect().command("/nick Bob").code, 409)
+
+        # One PUBLISH per room message, however many nodes and members.
+        before = self.redis.publishes()
+        ann.send("counted")
+        for client in (bob, cat):
+            client.wait(lambda line: line.endswith("PRIVMSG #lobby :counted"))
+        self.assertEqual(self.redis.publishes() - before, 1)
+        self.no_problems()
+
+    def test_a_room_limit_holds_across_nodes(self) -> None:
+        nodes = [self.node(name, "--default-room-limit", "2") for name in ("a", "b", "c")]
+        clients = [self.line(node, f"u{index}") for index, node in enumerate(nodes)]
+        # All three at once: two get in, one finds the room full, whichever node it is on.
+        answers: dict[int, int] = {}
+        ready = threading.Barrier(3)
+
+        def join(index: int) -> None:
+            ready.wait(5)
+            answers[index] = clients[index].command("/join small").code
+
+        threads = [threading.Thread(target=join, args=(i,)) for i in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        self.assertEqual(sorted(answers.values()), [200, 200, 432], answers)
+        outside = next(i for i, code in answers.items() if code == 432)
+        inside = [i for i in range(3) if i != outside]
+        # One leaves; its place is free for the one outside, on whichever node.
+        clients[inside[0]].ok("/leave small")
+        self.until(lambda: clients[outside].command("/join small").code == 200, 5,
+                   "the freed place to be taken")
+        self.no_problems()
+
+    def test_a_killed_node_s_members_leave_the_others_rooms(self) -> None:
+        a, b, c = self.node("a"), self.node("b"), self.node("c")
+        ann, bea, cid = self.line(a, "ann"), self.line(b, "bea"), self.line(c, "cid")
+        for client in (ann, bea, cid):
+            client.ok("/join lobby")
+        ann.wait_event("103 [lobby] cid joined")
+        cid.sync()
+        b.kill()
+        killed = time.monotonic()
+        for client in (ann, cid):
+            client.wait_event("104 [lobby] bea lost connection", timeout=HEARTBEAT + SLACK)
+        self.assertLess(time.monotonic() - killed, HEARTBEAT + SLACK)
+        self.assertEqual(self.who(ann, "lobby"), ["ann", "cid"])
+        self.assertEqual(self.who(cid, "lobby"), ["ann", "cid"])
+        self.assertEqual(ann.command("/msg bea hello?").code, 405)
+        # The name is free again, and b restarted under its name takes its place.
+        self.node("b")
+        bea = self.line(self.nodes["b"], "bea")
+        bea.ok("/join lobby")
+        for client in (ann, cid):
+            client.wait_event("103 [lobby] bea joined")
+        self.assertEqual(self.who(cid, "lobby"), ["ann", "bea", "cid"])
+        self.no_problems()
+
+    def test_a_live_node_s_name_is_refused(self) -> None:
+        a = self.node("a")
+        twin = Node(Path(self.mktemp()).absolute(), "a", self.redis, self.members)
+        result = run_twistd(twin.args(), twin.cwd, timeout=HEARTBEAT + 20)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("a live node is called a", result.stdout + result.stderr)
+        self.assertEqual(a.problems(), [])
+
+    def test_chat_goes_on_through_a_redis_restart_without_ghosts(self) -> None:
+        a, b = self.node("a"), self.node("b")
+        ann, amy = self.line(a, "ann"), self.line(a, "amy")
+        bea = self.line(b, "bea")
+        for client in (ann, amy, bea):
+            client.ok("/join lobby")
+        ann.wait_event("103 [lobby] bea joined")
+
+        self.redis.stop()
+        for client in (ann, bea):
+            client.wait_event(lambda line: line.code == 100 and "out of reach" in line.text,
+                              timeout=10)
+        # Each node goes on serving its own members.
+        ann.send("only a hears this")
+        amy.wait_event("101 [lobby] <ann> only a hears this")
+        bea.ok("/leave lobby")
+        bea.ok("/join lobby")  # a change the other node hears of once Redis is back
+
+        self.redis.start()
+        for client in (ann, bea):
+            client.wait_event(lambda line: line.code == 100 and "reachable again" in line.text,
+                              timeout=15)
+        self.until(lambda: self.who(ann, "lobby") == ["amy", "ann", "bea"], 10,
+                   "a to see b's member again")
+        self.assertEqual(self.who(bea, "lobby"), ["amy", "ann", "bea"])
+        ann.send("after the restart")
+        bea.wait_event("101 [lobby] <ann> after the restart")
+        bea.send("heard you")
+        ann.wait_event("101 [lobby] <bea> heard you")
+        # Nobody twice and nobody gone: the room counts three everywhere.
+        for client in (ann, bea):
+            rooms = [line for line in client.command("/rooms").lines if line.startswith("lobby ")]
+            self.assertEqual(rooms, ["lobby 3/100 open temporary"])
+        self.no_problems()

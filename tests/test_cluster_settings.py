@@ -1,0 +1,64 @@
+"""The cluster's settings: the Redis URL, node names, and nothing of Redis without them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.cluster.url import RedisURL, parse_redis_url
+from chatd.config import KEYS, load
+from chatd.kernel.settings import ConfigError
+from tests.integration.harness import daemon_env
+
+
+class RedisURLTests(SynchronousTestCase):
+    def test_host_port_database_password_and_tls(self) -> None:
+        self.assertEqual(parse_redis_url("redis://r.example"), RedisURL("r.example"))
+        self.assertEqual(parse_redis_url("redis://:s%40cret@10.0.0.2:7000/3"),
+                         RedisURL("10.0.0.2", 7000, 3, False, None, "s@cret"))
+        self.assertEqual(parse_redis_url("rediss://chat:pw@[::1]/0"),
+                         RedisURL("::1", 6379, 0, True, "chat", "pw"))
+
+    def test_the_shown_url_hides_the_password(self) -> None:
+        self.assertEqual(parse_redis_url("rediss://:pw@r:7000/2").shown, "rediss://r:7000/2")
+
+    def test_what_is_not_a_redis_url_is_refused_saying_why(self) -> None:
+        for bad, why in [("http://r", "redis://"), ("redis://r:port", "port"),
+                         ("redis://r/x", "database"), ("redis:///0", "no host"),
+                         ("redis://r/0?x=1", "query")]:
+            with self.assertRaises(ValueError) as caught:
+                parse_redis_url(bad)
+            self.assertIn(why, str(caught.exception))
+
+    def test_settings_check_the_url_and_name_the_node_after_the_host(self) -> None:
+        with self.assertRaises(ConfigError) as caught:
+            load(KEYS, {"cluster": "redis://r:99999"}, None)
+        self.assertIn("cluster:", str(caught.exception))
+        settings = load(KEYS, {"cluster": "redis://r"}, None)
+        self.assertRegex(settings.node_name, r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+        self.assertEqual(load(KEYS, {}, None).node_name, "")
+
+    def test_a_node_name_is_one_word(self) -> None:
+        for bad in ("two words", "-dash", "a|b", "x" * 64):
+            with self.assertRaises(ConfigError):
+                load(KEYS, {"cluster": "redis://r", "node-name": bad}, None)
+        self.assertEqual(load(KEYS, {"node-name": "chat-1.eu"}, None).node_name, "chat-1.eu")
+
+
+class WithoutClusterTests(SynchronousTestCase):
+    def test_nothing_of_redis_is_loaded_without_cluster(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        script = ("import sys\n"
+                  "from chatd.tap import Options, makeService\n"
+                  "options = Options()\n"
+                  f"options.parseOptions(['--data', {str(data)!r}])\n"
+                  "makeService(options)\n"
+                  "print(sorted(m for m in sys.modules if 'redis' in m\n"
+                  "             or m in ('chatd.cluster.node', 'chatd.cluster.link')))\n")
+        result = subprocess.run([sys.executable, "-c", script], env=daemon_env(),
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "[]")
