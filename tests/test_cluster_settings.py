@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from chatd.cluster.url import RedisURL, parse_redis_url
 from chatd.config import KEYS, load
 from chatd.kernel.settings import ConfigError
+
 from tests.integration.harness import daemon_env
 
 

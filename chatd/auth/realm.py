@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.cred.portal import IRealm, Portal
+from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
@@ -40,11 +41,27 @@ class ChatRealm:
     # IRealm's stub types are narrower than twisted.cred's contract.
     def requestAvatar(  # type: ignore[override]
         self, avatarId: Identity, mind: IChatMind, *interfaces: Any
-    ) -> tuple[Any, Any, Callable[[], None]]:
+    ) -> tuple[Any, Any, Callable[[], None]] | Deferred[tuple[Any, Any, Callable[[], None]]]:
         if ITokenSeat in interfaces and isinstance(avatarId, Grant):
             return self._seat(avatarId, mind)
         if IChatSession not in interfaces or not isinstance(avatarId, Identity):
             raise ValueError("chatd only hands out IChatSession and ITokenSeat avatars")
+        gate = self._server.gate
+        if gate is None:
+            return self._session(avatarId, mind)
+
+        def reserved(_: object) -> tuple[Any, Any, Callable[[], None]]:
+            try:
+                return self._session(avatarId, mind)
+            except BaseException:
+                gate.release_session()
+                raise
+
+        # In a cluster, max-users is held across nodes: a place first, then the session.
+        return gate.reserve_session(self._server.limits.max_users).addCallback(reserved)
+
+    def _session(self, avatarId: Identity, mind: IChatMind
+                 ) -> tuple[Any, Any, Callable[[], None]]:
         session = self._server.connect(
             avatarId.name, avatarId.guest, limited=not self._exempt(avatarId.peer),
             account_id=avatarId.account_id,

@@ -3,7 +3,7 @@ going means for the node's members.
 
 ``ClusterNode`` is the ``Router`` the RedisBus asks (which nodes hold a user, which rooms
 have members here, applying other nodes' events through ``chatd.core.replica``), a listener
-on that bus (keeping this node's places in the rooms' member limits), and the ``IRoomGate``
+on that bus (keeping this node's places in the rooms' member limits), and the ``IClusterGate``
 the core reserves a place at before a join.
 
 Keys and channels in Redis (``PREFIX`` first):
@@ -11,6 +11,9 @@ Keys and channels in Redis (``PREFIX`` first):
 * ``hb:NODE``: the node's heartbeat, its current token, expiring after ``heartbeat``
   seconds; refreshed every third of that. A node whose key is gone is dead: every other node
   ends its sessions and its members leave their rooms (``connection lost``).
+* ``sessions``: a hash of NODE -> its sessions, for ``max-users``: ``RESERVE_SESSION``
+  adds one to this node's if the live nodes' sum is below the limit; a logout takes it back;
+  a (re)connected node sets its own to what it holds.
 * ``members:ROOM``: a hash of ``NODE|USER`` -> that node's token: the room's members, for
   the member limit. ``RESERVE`` (a Lua script, so atomic) counts the distinct users whose
   node's heartbeat holds the token their field holds, drops the others (a dead node's, or a
@@ -40,15 +43,31 @@ from chatd.cluster.link import RedisLink
 from chatd.cluster.url import RedisURL
 from chatd.core.replica import Local, Replica, room_state, user_state
 from chatd.core.service import ChatServer
-from chatd.kernel.errors import RoomFull
+from chatd.kernel.errors import RoomFull, ServerFull
 from chatd.kernel.events import Event, Joined, Left, ModeChanged, NickChanged, Notice
-from chatd.kernel.interfaces import IBusListener, IChatMind, IDelivery, IRoomGate
+from chatd.kernel.interfaces import IBusListener, IChatMind, IClusterGate, IDelivery
 from chatd.kernel.names import fold
 
 log = Logger()
 
 HEARTBEAT = PREFIX + "hb:"
 MEMBERS = PREFIX + "members:"
+SESSIONS = PREFIX + "sessions"
+
+RESERVE_SESSION = """
+local fields = redis.call("HGETALL", KEYS[1])
+local total = 0
+for i = 1, #fields, 2 do
+  if redis.call("EXISTS", ARGV[3] .. fields[i]) == 1 then
+    total = total + tonumber(fields[i + 1])
+  else
+    redis.call("HDEL", KEYS[1], fields[i])
+  end
+end
+if total >= tonumber(ARGV[2]) then return 0 end
+redis.call("HINCRBY", KEYS[1], ARGV[1], 1)
+return 1
+"""
 
 RESERVE = """
 local mine = ARGV[1] .. "|" .. ARGV[2]
@@ -75,7 +94,7 @@ OUT_OF_REACH = ("the other chatd nodes are out of reach: you see and reach only 
 BACK = "the other chatd nodes are reachable again"
 
 
-@implementer(IRoomGate, IBusListener)
+@implementer(IClusterGate, IBusListener)
 class ClusterNode(MultiService):
     def __init__(self, reactor: Any, url: RedisURL, name: str, heartbeat: float,
                  server: ChatServer, delivery: IDelivery) -> None:
@@ -94,6 +113,8 @@ class ClusterNode(MultiService):
         # the user is (still known once its last session here is gone).
         self._told: dict[str, int] = {}
         self._names: dict[str, dict[str, Any]] = {}
+        # This node's sessions as ``sessions`` in Redis last counted them.
+        self._counted = 0
         self.ready = False
         self._lost_once = False
         self.link = RedisLink(reactor, url, max(1.0, heartbeat / 2), self._connected,
@@ -119,6 +140,8 @@ class ClusterNode(MultiService):
             self.bus.connected(commands.publish, self.link.subscriber.subscribe,
                                self.link.subscriber.unsubscribe)
             self.ready = True
+            self._counted = self.server.session_count
+            commands.hset(SESSIONS, self.node_name, self._counted)
             for room in list(self.server.rooms.values()):
                 self.bus.interest(room.key)
                 for user in room.members.values():
@@ -248,7 +271,12 @@ class ClusterNode(MultiService):
     def sessions_changed(self, user_key: str) -> None:
         """Delivery attached or detached a session of ``user_key``: tell the others how
         many sessions of it this node holds now."""
-        user = self.server.users.get(user_key)
+        server = self.server
+        commands = self.link.commands
+        if server.session_count < self._counted and commands is not None and self.ready:
+            commands.hincrby(SESSIONS, self.node_name, server.session_count - self._counted)
+        self._counted = server.session_count
+        user = server.users.get(user_key)
         count = len(user.sessions) if user is not None else 0
         if user is not None:
             self._names[user_key] = user_state(user)
@@ -282,7 +310,7 @@ class ClusterNode(MultiService):
     def user_event(self, user_key: str, event: Event) -> None:
         pass
 
-    # -- IRoomGate ----------------------------------------------------------------------
+    # -- IClusterGate ----------------------------------------------------------------------
 
     def reserve(self, room_key: str, user_key: str, limit: int) -> Deferred[None]:
         commands = self.link.commands
@@ -296,7 +324,6 @@ class ClusterNode(MultiService):
                 raise RoomFull(f"{name} is full (limit {limit}); try later")
 
         def unreachable(failure: Failure) -> None:
-            failure.trap(Exception)
             if failure.check(RoomFull):
                 failure.raiseException()
             log.warn("cluster: no answer from Redis for a join ({why}); this node's count "
@@ -311,6 +338,33 @@ class ClusterNode(MultiService):
         commands = self.link.commands
         if commands is not None and self.ready:
             commands.hdel(MEMBERS + room_key, f"{self.node_name}|{user_key}")
+
+    def reserve_session(self, max_users: int) -> Deferred[None]:
+        commands = self.link.commands
+        if commands is None or not self.ready:
+            return succeed(None)  # Redis out of reach: this node's count alone decides
+
+        def answered(result: object) -> None:
+            if result != 1:
+                raise ServerFull(f"the server is full ({max_users} logged in); try again later")
+            self._counted += 1
+
+        def unreachable(failure: Failure) -> None:
+            if failure.check(ServerFull):
+                failure.raiseException()
+            log.warn("cluster: no answer from Redis for a login ({why}); this node's count "
+                     "decides", why=failure.getErrorMessage())
+
+        reserved: Deferred[None] = commands.eval(
+            RESERVE_SESSION, [SESSIONS], [self.node_name, max_users, HEARTBEAT]
+        ).addCallback(answered)
+        return reserved.addErrback(unreachable)
+
+    def release_session(self) -> None:
+        commands = self.link.commands
+        if commands is not None and self.ready and self._counted > self.server.session_count:
+            self._counted -= 1
+            commands.hincrby(SESSIONS, self.node_name, -1)
 
     def stopService(self) -> Deferred[None]:
         commands = self.link.commands

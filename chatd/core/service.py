@@ -69,11 +69,11 @@ from chatd.kernel.history import HistoryQuery, private_key
 from chatd.kernel.interfaces import (
     IBus,
     IChatSession,
+    IClusterGate,
     IFileStore,
     IHistoryStore,
     IMemberDirectory,
     IPasswordHasher,
-    IRoomGate,
     IRoomStore,
     IUpload,
 )
@@ -182,7 +182,7 @@ class ChatServer:
         # In a cluster: the sessions on other nodes (chatd.core.replica keeps it), and where
         # a join reserves its place before it is admitted (None: this node alone decides).
         self.remote_sessions = 0
-        self.gate: IRoomGate | None = None
+        self.gate: IClusterGate | None = None
         # Event and session ids: the node's name and a counter, unique across nodes.
         self._prefix = f"{node}-"
         self._counter = itertools.count(1)

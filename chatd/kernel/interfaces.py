@@ -55,9 +55,16 @@ class IBus(Interface):
         """Add a listener; it gets every event published from now on."""
 
 
-class IRoomGate(Interface):
-    """Where a join reserves its place before the core admits it, so that a room's member
-    limit holds across the nodes of a cluster (chatd.cluster); absent on a single node."""
+class IClusterGate(Interface):
+    """Where a join, or a login, reserves its place before the core admits it, so that a
+    room's member limit and ``max-users`` hold across the nodes of a cluster
+    (chatd.cluster); absent on a single node."""
+
+    def reserve_session(max_users: int) -> Deferred[None]:
+        """A place for one more session in the cluster, or fail with ServerFull."""
+
+    def release_session() -> None:
+        """Give back a session's place reserved for a login that did not happen."""
 
     def reserve(room_key: str, user_key: str, limit: int) -> Deferred[None]:
         """A place for ``user_key`` in the room, or fail with RoomFull."""

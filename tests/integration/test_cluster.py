@@ -104,9 +104,13 @@ class ClusterTests(TestCase):
         self.assertEqual(self.redis.publishes() - before, 1)
         self.no_problems()
 
-    def test_a_room_limit_holds_across_nodes(self) -> None:
-        nodes = [self.node(name, "--default-room-limit", "2") for name in ("a", "b", "c")]
+    def test_a_room_limit_and_max_users_hold_across_nodes(self) -> None:
+        nodes = [self.node(name, "--default-room-limit", "2", "--max-users", "3")
+                 for name in ("a", "b", "c")]
         clients = [self.line(node, f"u{index}") for index, node in enumerate(nodes)]
+        # Three sessions in the cluster: a fourth is refused on any node.
+        for node in nodes:
+            self.assertEqual(node.connect().command("/nick extra").code, 504)
         # All three at once: two get in, one finds the room full, whichever node it is on.
         answers: dict[int, int] = {}
         ready = threading.Barrier(3)
