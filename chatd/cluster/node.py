@@ -1,9 +1,9 @@
 """One node of a cluster: presence, heartbeat, the room gate, and what Redis's coming and
 going means for the node's members.
 
-``ClusterNode`` is the ``Router`` the RedisBus asks (which nodes hold a user, which rooms
-have members here, applying other nodes' events through ``chatd.core.replica``), a listener
-on that bus (keeping this node's places in the rooms' member limits), and the ``IClusterGate``
+``ClusterNode`` keeps the link to Redis (``chatd.cluster.link``) and the node's heartbeat,
+runs its ``Presence`` (the RedisBus's ``Router``, without I/O), is a listener on the bus
+(keeping this node's places in the rooms' member limits), and is the ``IClusterGate``
 the core reserves a place at before a join.
 
 Keys and channels in Redis (``PREFIX`` first):
@@ -28,7 +28,6 @@ stops counting at once, and its ``hello`` puts back what is true now.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 from typing import Any
 
 from twisted.application.internet import TimerService
@@ -38,13 +37,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatd.bus.redis import PREFIX, PRESENCE, RedisBus, node_channel
+from chatd.bus.redis import PREFIX, PRESENCE, node_channel
 from chatd.cluster.link import RedisLink
+from chatd.cluster.presence import Presence
 from chatd.cluster.url import RedisURL
-from chatd.core.replica import Local, Replica, room_state, user_state
 from chatd.core.service import ChatServer
 from chatd.kernel.errors import RoomFull, ServerFull
-from chatd.kernel.events import Event, Joined, Left, ModeChanged, NickChanged, Notice
+from chatd.kernel.events import Event, Joined, Left
 from chatd.kernel.interfaces import IBusListener, IChatMind, IClusterGate, IDelivery
 from chatd.kernel.names import fold
 
@@ -103,16 +102,8 @@ class ClusterNode(MultiService):
         self.node_name = name
         self.heartbeat = heartbeat
         self.server = server
-        self.delivery = delivery
-        self.replica = Replica(server)
-        self.bus = RedisBus(name, self, reactor.seconds)
-        self.token = ""
-        # Other nodes: name -> the token of their last hello ("" if none heard yet).
-        self.peers: dict[str, str] = {}
-        # User key -> the sessions here the others were told of, and what they were told
-        # the user is (still known once its last session here is gone).
-        self._told: dict[str, int] = {}
-        self._names: dict[str, dict[str, Any]] = {}
+        self.presence = Presence(name, server, delivery, reactor.seconds)
+        self.bus = self.presence.bus
         # This node's sessions as ``sessions`` in Redis last counted them.
         self._counted = 0
         self.ready = False
@@ -135,7 +126,7 @@ class ClusterNode(MultiService):
             commands = self.link.commands
             if not all(ok for ok, _ in results) or commands is None or self.link.subscriber is None:
                 return  # the link went meanwhile; the next connection starts again
-            self.token = token
+            self.presence.token = token
             commands.set(HEARTBEAT + self.node_name, token, pexpire=int(self.heartbeat * 1000))
             self.bus.connected(commands.publish, self.link.subscriber.subscribe,
                                self.link.subscriber.unsubscribe)
@@ -147,10 +138,10 @@ class ClusterNode(MultiService):
                 for user in room.members.values():
                     if user.sessions:
                         commands.hset(MEMBERS + room.key, f"{self.node_name}|{user.key}", token)
-            self._hello()
+            self.presence.hello()
             self.bus.note({"k": "ask"})
             if self._lost_once:
-                self._notice(BACK)
+                self.presence.notice(BACK)
             log.info("cluster: node {name} in step with the others", name=self.node_name)
 
         DeferredList(answers, consumeErrors=True).addCallback(subscribed)
@@ -159,18 +150,7 @@ class ClusterNode(MultiService):
         self.ready = False
         self.bus.disconnected()
         self._lost_once = True
-        self._notice(OUT_OF_REACH)
-
-    def _notice(self, text: str) -> None:
-        """Tell every session here, once."""
-        server = self.server
-        for key in [user.key for user in server.users.values() if user.sessions]:
-            self.delivery.user_event(key, Notice(text, id=server.next_id(),
-                                                 at=server.clock.seconds()))
-
-    def _hello(self) -> None:
-        self.bus.note({"k": "hello", "t": self.token,
-                       "s": self.replica.local_state(self.node_name)})
+        self.presence.notice(OUT_OF_REACH)
 
     # -- heartbeat and the others' ----------------------------------------------------
 
@@ -179,116 +159,30 @@ class ClusterNode(MultiService):
         commands = self.link.commands
         if commands is None or not self.ready or not commands.connected:
             return None
-        commands.set(HEARTBEAT + self.node_name, self.token, pexpire=int(self.heartbeat * 1000))
-        peers = sorted(self._known())
+        commands.set(HEARTBEAT + self.node_name, self.presence.token,
+                     pexpire=int(self.heartbeat * 1000))
+        peers = sorted(self.presence.known())
         if not peers:
             return None
         checked: Deferred[None] = commands.mget([HEARTBEAT + peer for peer in peers]).addCallback(
             self._alive, peers)
         return checked.addErrback(lambda failure: None)
 
-    def _known(self) -> set[str]:
-        known = set(self.peers)
-        for user in self.server.users.values():
-            known.update(user.remote)
-        known.discard(self.node_name)
-        return known
-
     def _alive(self, tokens: list[str | None], peers: list[str]) -> None:
         for peer, token in zip(peers, tokens, strict=True):
             if token is None:
                 log.warn("cluster: node {peer} stopped beating; its members leave", peer=peer)
-                self.peers.pop(peer, None)
-                self._apply(self.replica.node_gone(peer))
-
-    def _apply(self, made: Local) -> None:
-        """Deliver here what this node made of another's change, and follow the rooms."""
-        for room_key, event in made:
-            self.bus._deliver("room", room_key, event)
-        for room_key in {room_key for room_key, _ in made}:
-            self.bus.interest(room_key)
-
-    # -- Router (what the bus asks) ----------------------------------------------------
-
-    def annotate(self, room_key: str, event: Event) -> dict[str, Any] | None:
-        kind = type(event)
-        if kind is Joined:
-            room = self.server.rooms.get(room_key)
-            user = self.server.users.get(fold(event.who))  # type: ignore[attr-defined]
-            if room is None or user is None:
-                return None
-            return {"room": room_state(room), "user": user_state(user)}
-        if kind is ModeChanged and event.mode == "+k":  # type: ignore[attr-defined]
-            room = self.server.rooms.get(room_key)
-            return {"password_hash": room.password_hash} if room is not None else None
-        return None
-
-    def nodes_of(self, user_key: str) -> Iterable[str]:
-        user = self.server.users.get(user_key)
-        if user is None:
-            # Gone from the core, maybe still attached here (SessionEnded follows the quit).
-            return (self.node_name,)
-        nodes = set(user.remote)
-        if user.sessions:
-            nodes.add(self.node_name)
-        return nodes
-
-    def local_interest(self, room_key: str) -> bool:
-        room = self.server.rooms.get(room_key)
-        return room is not None and any(user.sessions for user in room.members.values())
-
-    def remote_room_event(self, node: str, room_key: str, event: Event,
-                          extra: dict[str, Any]) -> None:
-        self.replica.room_event(node, room_key, event, extra)
-
-    def renamed(self, node: str, event: NickChanged) -> Iterable[str]:
-        old, new = fold(event.old), fold(event.new)
-        if node:
-            self.replica.renamed(event.old, event.new)
-        elif old in self._told:
-            self._told[new] = self._told.pop(old)
-            self._names[new] = {**self._names.pop(old, {}), "name": event.new}
-        user = self.server.users.get(new)
-        told = {new}
-        if user is not None:
-            for room in user.rooms.values():
-                told.update(key for key, member in room.members.items() if member.sessions)
-        return sorted(told)
-
-    def presence(self, node: str, note: dict[str, Any]) -> None:
-        kind = note.get("k")
-        if kind == "sess":
-            self.peers.setdefault(node, "")
-            self._apply(self.replica.sessions(node, note["u"], int(note["c"])))
-        elif kind == "hello":
-            self.peers[node] = str(note.get("t", ""))
-            self._apply(self.replica.load(node, note.get("s") or {}))
-        elif kind == "ask":
-            self._hello()
-
-    # -- sessions here (from ClusterDelivery) -----------------------------------------
+                self.presence.node_gone(peer)
 
     def sessions_changed(self, user_key: str) -> None:
-        """Delivery attached or detached a session of ``user_key``: tell the others how
-        many sessions of it this node holds now."""
+        """Delivery attached or detached a session of ``user_key``: a logout gives its
+        place in ``max-users`` back, and the others hear of the user's sessions here."""
         server = self.server
         commands = self.link.commands
         if server.session_count < self._counted and commands is not None and self.ready:
             commands.hincrby(SESSIONS, self.node_name, server.session_count - self._counted)
         self._counted = server.session_count
-        user = server.users.get(user_key)
-        count = len(user.sessions) if user is not None else 0
-        if user is not None:
-            self._names[user_key] = user_state(user)
-        state = self._names.get(user_key)
-        if state is None or self._told.get(user_key, 0) == count:
-            return
-        if count:
-            self._told[user_key] = count
-        else:
-            self._told.pop(user_key, None)
-            self._names.pop(user_key, None)
-        self.bus.note({"k": "sess", "u": state, "c": count})
+        self.presence.sessions_changed(user_key)
 
     # -- IBusListener: this node's places in the rooms' member limits -----------------
 
@@ -300,7 +194,8 @@ class ClusterNode(MultiService):
         if kind is Joined:
             user = self.server.users.get(fold(event.who))  # type: ignore[attr-defined]
             if user is not None and user.sessions:
-                commands.hset(MEMBERS + room_key, f"{self.node_name}|{user.key}", self.token)
+                commands.hset(MEMBERS + room_key, f"{self.node_name}|{user.key}",
+                              self.presence.token)
         elif kind is Left:
             key = fold(event.who)  # type: ignore[attr-defined]
             user = self.server.users.get(key)
@@ -331,7 +226,7 @@ class ClusterNode(MultiService):
 
         reserved: Deferred[None] = commands.eval(
             RESERVE, [MEMBERS + room_key],
-            [self.node_name, user_key, limit, self.token, HEARTBEAT]).addCallback(answered)
+            [self.node_name, user_key, limit, self.presence.token, HEARTBEAT]).addCallback(answered)
         return reserved.addErrback(unreachable)
 
     def release(self, room_key: str, user_key: str) -> None:
