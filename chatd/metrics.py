@@ -8,7 +8,7 @@ it (prometheus_client's own Twisted resource renders in a thread pool).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -72,9 +72,13 @@ class MetricsPage(Resource):
         return generate_latest(self.registry)
 
 
-def metrics_site(server: ChatServer, frontends: dict[str, Any]) -> Site:
+def metrics_site(server: ChatServer, frontends: dict[str, Any],
+                 more: Iterable[Any] = ()) -> Site:
+    """The /metrics page: the chat collector and ``more`` (the cluster's, with --cluster)."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(ChatCollector(server, frontends))
+    for collector in more:
+        registry.register(collector)
     root = Resource()
     root.putChild(b"metrics", MetricsPage(registry))
     return Site(root)

@@ -511,7 +511,13 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     if links is not None and settings.max_file_size:
         links.setServiceParent(top)
     if settings.metrics:
-        site = metrics_site(server, {frontend.name: factory for frontend, factory in running})
+        more = []
+        if cluster is not None:
+            from chatd.cluster.metrics import ClusterCollector
+
+            more.append(ClusterCollector(cluster))
+        site = metrics_site(server, {frontend.name: factory for frontend, factory in running},
+                            more)
         listener(reactor, settings.metrics, site)[0].setServiceParent(top)
     ShutdownNotice(running).setServiceParent(top)
 

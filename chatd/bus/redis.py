@@ -158,7 +158,8 @@ class RedisBus:
             envelope["x"] = extra
         data = json.dumps(envelope, separators=(",", ":"))
         if type(event) in TRAFFIC:
-            self.interest(room_key)
+            if room_key not in self._subscribed:
+                self.interest(room_key)  # its first member here: subscribe first
             waiting = self._waiting.get(room_key)
             if waiting is not None and len(waiting) < MAX_WAITING:
                 waiting.append(("room", room_key, data, event))

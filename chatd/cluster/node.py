@@ -107,6 +107,7 @@ class ClusterNode(MultiService):
         # This node's sessions as ``sessions`` in Redis last counted them.
         self._counted = 0
         self.ready = False
+        self._since = 0.0  # when the node was last in step with the others
         self._lost_once = False
         self.link = RedisLink(reactor, url, max(1.0, heartbeat / 2), self._connected,
                               self._lost, self.bus.received)
@@ -131,6 +132,7 @@ class ClusterNode(MultiService):
             self.bus.connected(commands.publish, self.link.subscriber.subscribe,
                                self.link.subscriber.unsubscribe)
             self.ready = True
+            self._since = self.reactor.seconds()
             self._counted = self.server.session_count
             commands.hset(SESSIONS, self.node_name, self._counted)
             for room in list(self.server.rooms.values()):
@@ -162,7 +164,9 @@ class ClusterNode(MultiService):
         commands.set(HEARTBEAT + self.node_name, self.presence.token,
                      pexpire=int(self.heartbeat * 1000))
         peers = sorted(self.presence.known())
-        if not peers:
+        if not peers or self.reactor.seconds() - self._since < self.heartbeat:
+            # Just (re)connected: the others may be reconnecting too (a restarted Redis
+            # lost every heartbeat); give them one timeout to beat again.
             return None
         checked: Deferred[None] = commands.mget([HEARTBEAT + peer for peer in peers]).addCallback(
             self._alive, peers)

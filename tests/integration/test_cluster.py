@@ -7,8 +7,10 @@ noticed in a second or two.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from twisted.trial.unittest import SkipTest, TestCase
@@ -67,7 +69,8 @@ class ClusterTests(TestCase):
             self.assertEqual(node.problems(), [], node.name)
 
     def test_users_on_three_nodes_talk_in_one_room_and_see_each_other(self) -> None:
-        a, b, c = self.node("a"), self.node("b"), self.node("c")
+        a = self.node("a", "--metrics", "tcp:0:interface=127.0.0.1")
+        b, c = self.node("b"), self.node("c")
         ann = self.line(a, "ann")
         bob, cat = self.irc(b, "bob"), self.irc(c, "cat")
         ann.ok("/join lobby")
@@ -102,6 +105,19 @@ class ClusterTests(TestCase):
         for client in (bob, cat):
             client.wait(lambda line: line.endswith("PRIVMSG #lobby :counted"))
         self.assertEqual(self.redis.publishes() - before, 1)
+
+        # --metrics shows the bus.
+        site = re.search(r"Site starting on (\d+)", a.run_log())
+        assert site is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{site.group(1)}/metrics",
+                                    timeout=5) as page:
+            metrics = page.read().decode()
+        self.assertIn("chatd_cluster_up 1.0", metrics)
+        self.assertIn("chatd_cluster_nodes 2.0", metrics)
+        self.assertIn("chatd_cluster_remote_sessions 2.0", metrics)
+        published = re.search(r"^chatd_cluster_publishes_total (\S+)$", metrics, re.M)
+        assert published is not None
+        self.assertGreater(float(published.group(1)), 0)
         self.no_problems()
 
     def test_a_room_limit_and_max_users_hold_across_nodes(self) -> None:
