@@ -58,7 +58,7 @@ from chatd.history.files import FileHistory
 from chatd.history.memory import Retention
 from chatd.history.transcripts import Transcripts
 from chatd.kernel.errors import NotAllowed, StartupError
-from chatd.kernel.interfaces import IBusListener, IDelivery, IMemberDirectory
+from chatd.kernel.interfaces import IBusListener, IDelivery, IHistoryStore, IMemberDirectory
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.settings import ConfigError, Key, Settings, SettingsOptions
@@ -423,10 +423,17 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     listeners: list[IBusListener] = [delivery]
     # History and transcripts write on a thread of their own, in batches.
     history_pool = ThreadPool(1, 1, "chatd-history")
-    history = None
-    if settings.history_max_count:
-        history = FileHistory(settings.data / "history", reactor, retention(settings), reactor,
-                              history_pool, settings.history_batch)
+    history: IHistoryStore | None = None
+    stored: FileHistory | None = None  # history in the data directory (one node)
+    shared = None  # history in Redis streams (a cluster)
+    if settings.history_max_count and settings.cluster:
+        from chatd.cluster.history import SharedHistory
+
+        history = shared = SharedHistory(reactor, retention(settings), settings.node_name)
+        listeners.append(history)
+    elif settings.history_max_count:
+        history = stored = FileHistory(settings.data / "history", reactor, retention(settings),
+                                       reactor, history_pool, settings.history_batch)
         listeners.append(history)
     transcripts = None
     if settings.transcripts:
@@ -458,7 +465,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         from chatd.cluster.url import parse_redis_url
 
         cluster = ClusterNode(reactor, parse_redis_url(settings.cluster), settings.node_name,
-                              settings.cluster_heartbeat, server, delivery)
+                              settings.cluster_heartbeat, server, delivery, shared)
         server.bus = cluster.bus
         listeners.append(cluster)
         realm_delivery = ClusterDelivery(delivery, cluster)
@@ -468,7 +475,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     TimerService(EXPIRE_EVERY, files.expire).setServiceParent(top)
     for pool in (hash_pool, journal_pool, history_pool, files_pool):
         ThreadPoolService(pool).setServiceParent(top)
-    HistoryService(history, transcripts).setServiceParent(top)
+    HistoryService(stored, transcripts).setServiceParent(top)
     if settings.members:
         remote.service.setServiceParent(top)
     if cluster is not None:

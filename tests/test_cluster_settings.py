@@ -63,3 +63,12 @@ class WithoutClusterTests(SynchronousTestCase):
                                 capture_output=True, text=True, timeout=60)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.strip(), "[]")
+
+
+class ExampleTests(SynchronousTestCase):
+    def test_the_example_cluster_s_node_files_load(self) -> None:
+        root = Path(__file__).resolve().parents[1] / "etc" / "cluster"
+        settings = [load(KEYS, {}, root / name) for name in ("chat-1.toml", "chat-2.toml")]
+        self.assertEqual({s.cluster for s in settings}, {settings[0].cluster})
+        self.assertEqual({s.members for s in settings}, {settings[0].members})
+        self.assertNotEqual(settings[0].line, settings[1].line)

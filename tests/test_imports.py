@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "chatd.metrics": {"chatd.kernel", "chatd.core"},
     # A node of a cluster: the Redis link and presence, applied to the core through
     # chatd.core.replica; imported by the tap only with --cluster.
-    "chatd.cluster": {"chatd.kernel", "chatd.core", "chatd.bus"},
+    "chatd.cluster": {"chatd.kernel", "chatd.core", "chatd.bus", "chatd.history"},
 }
 # May import anything: they assemble the parts.
 ASSEMBLERS = {"chatd.tap", "chatd.config", "chatd.__init__"}

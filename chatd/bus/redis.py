@@ -83,6 +83,9 @@ class Router(Protocol):
     def presence(self, node: str, note: dict[str, Any]) -> None:
         """Another node's presence note (sessions, hello, ask)."""
 
+    def subscribed(self, room_key: str) -> None:
+        """This node now hears the room's messages."""
+
 
 class Stats:
     """Counters for ``--metrics``."""
@@ -226,11 +229,15 @@ class RedisBus:
             self._subscribed.add(room_key)
             self._waiting[room_key] = []
             self._subscribe(room_channel(room_key)).addCallbacks(
-                lambda _: self._flush(room_key), lambda failure: None)
+                lambda _: self._acknowledged(room_key), lambda failure: None)
         elif not wanted and room_key in self._subscribed:
             self._subscribed.discard(room_key)
             self._flush(room_key)
             self._unsubscribe(room_channel(room_key)).addErrback(lambda failure: None)
+
+    def _acknowledged(self, room_key: str) -> None:
+        self._flush(room_key)
+        self.router.subscribed(room_key)
 
     def _flush(self, room_key: str) -> None:
         for kind, key, data, event in self._waiting.pop(room_key, ()):

@@ -38,6 +38,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.bus.redis import PREFIX, PRESENCE, node_channel
+from chatd.cluster.history import SharedHistory
 from chatd.cluster.link import RedisLink
 from chatd.cluster.presence import Presence
 from chatd.cluster.url import RedisURL
@@ -96,7 +97,8 @@ BACK = "the other chatd nodes are reachable again"
 @implementer(IClusterGate, IBusListener)
 class ClusterNode(MultiService):
     def __init__(self, reactor: Any, url: RedisURL, name: str, heartbeat: float,
-                 server: ChatServer, delivery: IDelivery) -> None:
+                 server: ChatServer, delivery: IDelivery,
+                 history: SharedHistory | None = None) -> None:
         super().__init__()
         self.reactor = reactor
         self.node_name = name
@@ -104,6 +106,10 @@ class ClusterNode(MultiService):
         self.server = server
         self.presence = Presence(name, server, delivery, reactor.seconds)
         self.bus = self.presence.bus
+        self.history = history
+        if history is not None:
+            history.commands = self._usable
+            self.presence.on_subscribed = history.backfill
         # This node's sessions as ``sessions`` in Redis last counted them.
         self._counted = 0
         self.ready = False
@@ -153,6 +159,10 @@ class ClusterNode(MultiService):
         self.bus.disconnected()
         self._lost_once = True
         self.presence.notice(OUT_OF_REACH)
+
+    def _usable(self) -> Any:
+        """The command connection while the node is in step, else None."""
+        return self.link.commands if self.ready else None
 
     # -- heartbeat and the others' ----------------------------------------------------
 
@@ -231,7 +241,13 @@ class ClusterNode(MultiService):
         reserved: Deferred[None] = commands.eval(
             RESERVE, [MEMBERS + room_key],
             [self.node_name, user_key, limit, self.presence.token, HEARTBEAT]).addCallback(answered)
-        return reserved.addErrback(unreachable)
+        reserved.addErrback(unreachable)
+        if self.history is not None and not self.presence.local_interest(room_key):
+            # The room's first member here: its history is read before the join is answered,
+            # so that the replay on join is the cluster's.
+            history = self.history
+            reserved.addCallback(lambda _: history.backfill(room_key))
+        return reserved
 
     def release(self, room_key: str, user_key: str) -> None:
         commands = self.link.commands

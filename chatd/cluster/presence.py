@@ -36,6 +36,8 @@ class Presence:
         # the user is (still known once its last session here is gone).
         self._told: dict[str, int] = {}
         self._names: dict[str, dict[str, Any]] = {}
+        # Called once this node hears a room's messages (the shared history reads it again).
+        self.on_subscribed: Callable[[str], object] = lambda room_key: None
 
     def notice(self, text: str) -> None:
         """Tell every session here, once."""
@@ -114,6 +116,9 @@ class Presence:
             for room in user.rooms.values():
                 told.update(key for key, member in room.members.items() if member.sessions)
         return sorted(told)
+
+    def subscribed(self, room_key: str) -> None:
+        self.on_subscribed(room_key)
 
     def presence(self, node: str, note: dict[str, Any]) -> None:
         kind = note.get("k")

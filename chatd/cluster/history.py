@@ -1,0 +1,116 @@
+"""Room history shared by the nodes of a cluster: a Redis stream per room.
+
+Each room's messages are a stream ``history:ROOM``, written by the node its sender is on
+(``KEEP``: XADD trimmed to about ``history-max-count`` entries, the key expiring after
+``history-max-age`` without a message). A node reads the stream into memory when it takes
+a room's first local member (before the join is answered, so replay on join has it) and
+again once subscribed to the room (what was said in between is merged in, by event id);
+from then on it keeps the room's messages as they arrive, like ``MemoryHistory``. So every
+node answers replay, ``/history`` and CHATHISTORY from the same messages.
+
+Reads stay synchronous and on the reactor thread (``IHistoryStore``): the core never waits
+for Redis to read history. Private messages (``history-private``) are kept by the nodes that
+deliver them, in memory. The stream is as durable as Redis is: turn on its persistence
+(``appendonly yes``) if history must outlive a restart of Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from chatd.bus.redis import PREFIX
+from chatd.history.memory import MemoryHistory, Retention
+from chatd.kernel.events import Event, Said, from_dict, to_dict
+
+log = Logger()
+
+STREAM = PREFIX + "history:"
+
+KEEP = """
+redis.call("XADD", KEYS[1], "MAXLEN", "~", ARGV[1], "*", "e", ARGV[2])
+if tonumber(ARGV[3]) > 0 then redis.call("PEXPIRE", KEYS[1], ARGV[3]) end
+"""
+
+
+class SharedHistory(MemoryHistory):
+    def __init__(self, clock: IReactorTime, retention: Retention, node: str) -> None:
+        super().__init__(clock, retention)
+        self._prefix = f"{node}-"
+        # The usable Redis command connection, or None (chatd.cluster.node sets it).
+        self.commands: Callable[[], Any] = lambda: None
+        # Room key -> the ids of the messages kept, so a message read twice is kept once.
+        self._ids: dict[str, set[str]] = {}
+
+    # -- keeping ---------------------------------------------------------------------------
+
+    def room_event(self, room_key: str, event: Event) -> None:
+        if type(event) is not Said:
+            return
+        self._keep(room_key, event)
+        commands = self.commands()
+        if commands is not None and event.id.startswith(self._prefix):
+            retention = self.retention
+            commands.eval(KEEP, [STREAM + room_key], [
+                retention.count, json.dumps(to_dict(event), separators=(",", ":")),
+                int(retention.age * 1000)]).addErrback(self._failed, room_key)
+
+    def _keep(self, key: str, event: Event) -> None:
+        ids = self._ids.setdefault(key, set())
+        if event.id in ids:
+            return
+        events = self.kept.get(key)
+        if events is not None and len(events) == events.maxlen:
+            ids.discard(events[0].id)
+        ids.add(event.id)
+        super()._keep(key, event)
+
+    def expire(self, key: str) -> int:
+        dropped = super().expire(key)
+        if key not in self.kept:
+            self._ids.pop(key, None)
+        elif dropped:
+            self._ids[key] = {event.id for event in self.kept[key]}
+        return dropped
+
+    def _failed(self, failure: Any, room_key: str) -> None:
+        log.warn("cluster: a message of {room} was not added to the shared history: {why}",
+                 room=room_key, why=failure.getErrorMessage())
+
+    # -- reading the stream ----------------------------------------------------------------
+
+    def backfill(self, room_key: str) -> Deferred[None]:
+        """Merge the room's stream into what this node keeps; fires when done (at once, and
+        with nothing merged, while Redis is out of reach or fails)."""
+        commands = self.commands()
+        if commands is None or not self.retention.count:
+            return succeed(None)
+        read: Deferred[None] = commands.execute_command(
+            "XREVRANGE", STREAM + room_key, "+", "-", "COUNT", self.retention.count
+        ).addCallback(self._merge, room_key)
+        return read.addErrback(self._failed, room_key)
+
+    def _merge(self, entries: list[Any], room_key: str) -> None:
+        read: list[Event] = []
+        for _, fields in reversed(entries or []):
+            try:
+                values = dict(zip(fields[::2], fields[1::2], strict=True))
+                event = from_dict(json.loads(values["e"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+            if type(event) is Said:
+                read.append(event)
+        if not read:
+            return
+        kept = self.kept.get(room_key, deque())
+        seen = {event.id for event in read}
+        merged = read + [event for event in kept if event.id not in seen]
+        merged.sort(key=lambda event: event.at)
+        self.kept[room_key] = deque(merged[-self.retention.count:], maxlen=self.retention.count)
+        self._ids[room_key] = {event.id for event in self.kept[room_key]}
