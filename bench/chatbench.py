@@ -19,6 +19,10 @@ it and what the figures mean. Scenarios (one subcommand each, ``--protocol line|
                  ratio (UDP may drop; loopback rarely does).
 * ``auths``      account logins (fresh connection, login, close) through the embedded or the
                  remote member service: authentications per second.
+* ``cluster``    ``fanout`` on one node, then on ``--nodes`` (2) nodes sharing a redis-server
+                 and one chatd-members, the room's members and senders spread over them:
+                 deliveries per CPU-second of the nodes and Redis together, next to one
+                 node's, and Redis PUBLISH commands per room message (from INFO).
 * ``files``      one file of --size MiB sent with /send and fetched with /get over loopback:
                  MiB/s each way (upload: 350 to 250, so the fsync counts), next to
                  ``cat FILE | nc`` into ``nc -l`` as the physical reference.
@@ -220,6 +224,15 @@ class Target:
         if self.daemon is not None:
             return self.daemon.port(protocol)
         return int(self.args.port)
+
+    def ports(self, protocol: str) -> list[int]:
+        """Where the members connect, in turn (several nodes of a cluster: spread over them)."""
+        return [self.port(protocol)]
+
+    def counters(self) -> dict[str, float]:
+        """More figures read at the start and the end of a measured phase (their change is
+        reported)."""
+        return {}
 
     @property
     def pid(self) -> int | None:
@@ -598,7 +611,7 @@ class Sender:
 
 async def fanout(args: argparse.Namespace, target: Target) -> dict:
     wire = WIRES[args.protocol]
-    port = target.port(args.protocol)
+    ports = target.ports(args.protocol)
     rooms, members, total_senders = args.rooms, args.members, args.senders
     per_room = [total_senders // rooms + (1 if r < total_senders % rooms else 0)
                 for r in range(rooms)]
@@ -608,7 +621,7 @@ async def fanout(args: argparse.Namespace, target: Target) -> dict:
     layout = [(r, i) for r in range(rooms) for i in range(members)]
     conns = await bounded_gather(
         len(layout),
-        lambda k: guest_in_room(wire, port, f"r{layout[k][0]}m{layout[k][1]}",
+        lambda k: guest_in_room(wire, ports[k % len(ports)], f"r{layout[k][0]}m{layout[k][1]}",
                                 f"bench{layout[k][0]}"),
         args.concurrency,
     )
@@ -629,6 +642,7 @@ async def fanout(args: argparse.Namespace, target: Target) -> dict:
     for r in range(rooms):
         for i in range(1, members):
             conns[r * members + i].to_count()
+    counters0 = target.counters()
     cpu0, own0, t0 = target.cpu(), own_cpu(), time.monotonic()
     for sender in senders:
         sender.start()
@@ -644,12 +658,15 @@ async def fanout(args: argparse.Namespace, target: Target) -> dict:
     while delivered() < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     t1, cpu1, own1 = time.monotonic(), target.cpu(), own_cpu()
+    counters = {key: round(value - counters0[key], 3)
+                for key, value in target.counters().items()}
     got = delivered()
     lost = sum(c.lost for c in conns)
     for conn in conns:
         conn.close()
     wall, cpu = t1 - t0, cpu1 - cpu0
     return {
+        **counters,
         "scenario": f"fanout {rooms}x{members} {total_senders} senders",
         "protocol": wire.name,
         "messages": sum(s.seq for s in senders),
@@ -1162,6 +1179,134 @@ SCENARIOS = {
 }
 
 
+# -- several nodes through Redis ---------------------------------------------------------------
+
+
+class Redis:
+    """A redis-server of our own on a free loopback port, persistence off."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="chatbench-redis-"))
+        server = shutil.which("redis-server")
+        if server is None:
+            raise SystemExit("the cluster scenario needs redis-server (apt-get install "
+                             "redis-server)")
+        self.proc = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly",
+             "no", "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.info("server")
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("redis-server did not start") from None
+                time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def info(self, section: str) -> str:
+        with socket.create_connection((HOST, self.port), timeout=5) as sock:
+            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n"
+                         % (len(section), section.encode()))
+            data = b""
+            while b"\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise OSError("redis closed")
+                data += chunk
+            head, _, data = data.partition(b"\r\n")
+            while len(data) < int(head[1:]):
+                data += sock.recv(65536)
+        return data.decode()
+
+    def publishes(self) -> int:
+        for line in self.info("commandstats").splitlines():
+            if line.startswith("cmdstat_publish:"):
+                return int(line.split("calls=")[1].split(",")[0])
+        return 0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ClusterTarget(Target):
+    """Several nodes: members connect to each in turn; CPU is the nodes' and Redis's."""
+
+    def __init__(self, args: argparse.Namespace, nodes: list[Daemon], redis: Redis):
+        super().__init__(args, nodes[0])
+        self.nodes = nodes
+        self.redis = redis
+
+    def ports(self, protocol: str) -> list[int]:
+        return [node.port(protocol) for node in self.nodes]
+
+    def cpu(self) -> float:
+        return sum(proc_cpu(node.pid) for node in self.nodes) + proc_cpu(self.redis.proc.pid)
+
+    def counters(self) -> dict[str, float]:
+        return {"redis_publishes": self.redis.publishes(),
+                "redis_cpu_s": proc_cpu(self.redis.proc.pid)}
+
+
+def run_cluster(args: argparse.Namespace) -> dict:
+    """The same fanout on one node, then on ``--nodes`` nodes sharing Redis and one member
+    service, the room's members (senders included) spread over them in turn."""
+    extra = list(args.daemon_arg)
+    single = Daemon(args, extra)
+    single.start()
+    try:
+        alone = asyncio.run(asyncio.wait_for(fanout(args, Target(args, single)), 300))
+    finally:
+        single.stop()
+    redis = Redis()
+    nodes: list[Daemon] = []
+    try:
+        members = ""
+        for index in range(args.nodes):
+            node = Daemon(args, [*extra, "--cluster", redis.url, "--node-name", f"bench-{index}"])
+            nodes.append(node)
+            if not members:
+                members = node.start_members(node.dir / "members")
+            node.start(members)
+            log = node.dir / "chatd.log"
+            deadline = time.monotonic() + 20
+            while "in step with the others" not in log.read_text(errors="replace"):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"node {index} did not reach Redis; see {log}")
+                time.sleep(0.1)
+        together = asyncio.run(asyncio.wait_for(
+            fanout(args, ClusterTarget(args, nodes, redis)), 300))
+    finally:
+        for node in reversed(nodes):  # the first stops the member service too
+            node.stop()
+        redis.stop()
+    messages = together["messages"]
+    return {
+        "scenario": f"cluster {args.nodes} nodes, 1x{args.members} {args.senders} senders",
+        "protocol": together["protocol"],
+        "one_node_deliveries_per_cpu_s": alone["deliveries_per_cpu_s"],
+        "one_node_deliveries_per_s": alone["deliveries_per_s"],
+        "cluster_deliveries_per_cpu_s": together["deliveries_per_cpu_s"],
+        "cluster_deliveries_per_s": together["deliveries_per_s"],
+        "cluster_server_cpu_s": together["server_cpu_s"],
+        "cluster_redis_cpu_s": together["redis_cpu_s"],
+        "cluster_messages": messages,
+        "redis_publishes_per_message": round(together["redis_publishes"] / messages, 4)
+        if messages else None,
+        "cluster_delivery_ratio": together["delivery_ratio"],
+        "cluster_order_violations": together["order_violations"],
+        "one_node_delivery_ratio": alone["delivery_ratio"],
+    }
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1187,6 +1332,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rooms", type=int, default=1)
     p.add_argument("--members", type=int, default=100)
     p.add_argument("--senders", type=int, default=1)
+    p.add_argument("--window", type=int, default=16, help="messages in flight per sender")
+    p.add_argument("--duration", type=float, default=10.0)
+
+    p = sub.add_parser("cluster", parents=[common],
+                       help="fanout on one node, then on several sharing Redis")
+    p.add_argument("--nodes", type=int, default=2)
+    p.add_argument("--rooms", type=int, default=1)
+    p.add_argument("--members", type=int, default=100)
+    p.add_argument("--senders", type=int, default=16)
     p.add_argument("--window", type=int, default=16, help="messages in flight per sender")
     p.add_argument("--duration", type=float, default=10.0)
 
@@ -1240,6 +1394,12 @@ def median_of(results: list[dict]) -> dict:
 
 
 def run_once(args: argparse.Namespace) -> dict:
+    if args.scenario == "cluster":
+        if args.pid is not None or args.port is not None:
+            raise SystemExit("the cluster scenario starts its own nodes")
+        if uvloop is not None:
+            uvloop.install()
+        return run_cluster(args)
     daemon = None
     extra = list(args.daemon_arg)
     if args.pid is None and args.port is None:

@@ -429,7 +429,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     if settings.history_max_count and settings.cluster:
         from chatd.cluster.history import SharedHistory
 
-        history = shared = SharedHistory(reactor, retention(settings), settings.node_name)
+        history = shared = SharedHistory(reactor, retention(settings))
         listeners.append(history)
     elif settings.history_max_count:
         history = stored = FileHistory(settings.data / "history", reactor, retention(settings),

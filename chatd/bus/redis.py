@@ -109,6 +109,9 @@ class RedisBus:
         self.stats = Stats()
         self._listeners: list[IBusListener] = []
         self._publish: Callable[[str, str], object] | None = None
+        # A room message's publish: (channel, data, room key); the cluster's adds it to the
+        # room's shared history in the same step (chatd.cluster.history).
+        self._message: Callable[[str, str, str], object] | None = None
         self._subscribe: Callable[[str], Deferred[Any]] | None = None
         self._unsubscribe: Callable[[str], Deferred[Any]] | None = None
         # Room key -> own messages held until the subscription is acknowledged.
@@ -130,17 +133,19 @@ class RedisBus:
 
     def connected(self, publish: Callable[[str, str], object],
                   subscribe: Callable[[str], Deferred[Any]],
-                  unsubscribe: Callable[[str], Deferred[Any]]) -> None:
-        """Redis is reachable: publish and subscribe through these from now on. The caller
-        has subscribed to presence and this node's channel; rooms are subscribed by
-        ``interest``."""
+                  unsubscribe: Callable[[str], Deferred[Any]],
+                  message: Callable[[str, str, str], object] | None = None) -> None:
+        """Redis is reachable: publish and subscribe through these from now on (``message``
+        for room messages, if given). The caller has subscribed to presence and this node's
+        channel; rooms are subscribed by ``interest``."""
         self._publish, self._subscribe, self._unsubscribe = publish, subscribe, unsubscribe
+        self._message = message or (lambda channel, data, room_key: publish(channel, data))
         self._subscribed.clear()
 
     def disconnected(self) -> None:
         """Redis is out of reach: what was published and not back is delivered here now,
         and from now on everything is delivered here at once."""
-        self._publish = self._subscribe = self._unsubscribe = None
+        self._publish = self._subscribe = self._unsubscribe = self._message = None
         self._subscribed.clear()
         held = [item for waiting in self._waiting.values() for item in waiting]
         self._waiting.clear()
@@ -211,7 +216,10 @@ class RedisBus:
             self.stats.local += 1
             self._deliver(kind, key, event)
             return
-        self._publish(channel, data)
+        if type(event) is Said and self._message is not None:
+            self._message(channel, data, key)
+        else:
+            self._publish(channel, data)
         self.stats.publishes += 1
         if len(self.in_flight) < MAX_IN_FLIGHT:
             self.in_flight[event.id] = (kind, key, event)

@@ -1,12 +1,15 @@
 """Room history shared by the nodes of a cluster: a Redis stream per room.
 
-Each room's messages are a stream ``history:ROOM``, written by the node its sender is on
-(``KEEP``: XADD trimmed to about ``history-max-count`` entries, the key expiring after
-``history-max-age`` without a message). A node reads the stream into memory when it takes
-a room's first local member (before the join is answered, so replay on join has it) and
-again once subscribed to the room (what was said in between is merged in, by event id);
-from then on it keeps the room's messages as they arrive, like ``MemoryHistory``. So every
-node answers replay, ``/history`` and CHATHISTORY from the same messages.
+Each room's messages are a stream ``history:ROOM``, written by the node its sender is on in
+the same step as the message is published (``PUBLISH_KEEP``, a Lua script: PUBLISH, then
+XADD trimmed to about ``history-max-count`` entries, the key expiring after
+``history-max-age`` without a message), so the stream's order is the order every node
+delivered the messages in, and a message costs one command. A node reads the stream into
+memory when it takes a room's first local member (before the join is answered, so the replay
+on join has it) and again once subscribed to the room (what was said in between is merged
+in, by event id); from then on it keeps the room's messages as they arrive, like
+``MemoryHistory``. So every node answers replay, ``/history`` and CHATHISTORY from the same
+messages.
 
 Reads stay synchronous and on the reactor thread (``IHistoryStore``): the core never waits
 for Redis to read history. Private messages (``history-private``) are kept by the nodes that
@@ -27,22 +30,22 @@ from twisted.logger import Logger
 
 from chatd.bus.redis import PREFIX
 from chatd.history.memory import MemoryHistory, Retention
-from chatd.kernel.events import Event, Said, from_dict, to_dict
+from chatd.kernel.events import Event, Said, from_dict
 
 log = Logger()
 
 STREAM = PREFIX + "history:"
 
-KEEP = """
-redis.call("XADD", KEYS[1], "MAXLEN", "~", ARGV[1], "*", "e", ARGV[2])
-if tonumber(ARGV[3]) > 0 then redis.call("PEXPIRE", KEYS[1], ARGV[3]) end
+PUBLISH_KEEP = """
+redis.call("PUBLISH", KEYS[1], ARGV[1])
+redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[2], "*", "m", ARGV[1])
+if tonumber(ARGV[3]) > 0 then redis.call("PEXPIRE", KEYS[2], ARGV[3]) end
 """
 
 
 class SharedHistory(MemoryHistory):
-    def __init__(self, clock: IReactorTime, retention: Retention, node: str) -> None:
+    def __init__(self, clock: IReactorTime, retention: Retention) -> None:
         super().__init__(clock, retention)
-        self._prefix = f"{node}-"
         # The usable Redis command connection, or None (chatd.cluster.node sets it).
         self.commands: Callable[[], Any] = lambda: None
         # Room key -> the ids of the messages kept, so a message read twice is kept once.
@@ -51,15 +54,20 @@ class SharedHistory(MemoryHistory):
     # -- keeping ---------------------------------------------------------------------------
 
     def room_event(self, room_key: str, event: Event) -> None:
-        if type(event) is not Said:
-            return
-        self._keep(room_key, event)
+        if type(event) is Said:
+            self._keep(room_key, event)
+
+    def publish(self, channel: str, data: str, room_key: str) -> Deferred[Any] | None:
+        """Publish a room message (the bus's envelope ``data``) and add it to the room's
+        stream, in one step; None while Redis is out of reach."""
         commands = self.commands()
-        if commands is not None and event.id.startswith(self._prefix):
-            retention = self.retention
-            commands.eval(KEEP, [STREAM + room_key], [
-                retention.count, json.dumps(to_dict(event), separators=(",", ":")),
-                int(retention.age * 1000)]).addErrback(self._failed, room_key)
+        if commands is None:
+            return None
+        retention = self.retention
+        published: Deferred[Any] = commands.eval(
+            PUBLISH_KEEP, [channel, STREAM + room_key],
+            [data, retention.count, int(retention.age * 1000)])
+        return published.addErrback(self._failed, room_key)
 
     def _keep(self, key: str, event: Event) -> None:
         ids = self._ids.setdefault(key, set())
@@ -80,8 +88,8 @@ class SharedHistory(MemoryHistory):
         return dropped
 
     def _failed(self, failure: Any, room_key: str) -> None:
-        log.warn("cluster: a message of {room} was not added to the shared history: {why}",
-                 room=room_key, why=failure.getErrorMessage())
+        log.warn("cluster: the shared history of {room}: {why}", room=room_key,
+                 why=failure.getErrorMessage())
 
     # -- reading the stream ----------------------------------------------------------------
 
@@ -101,7 +109,7 @@ class SharedHistory(MemoryHistory):
         for _, fields in reversed(entries or []):
             try:
                 values = dict(zip(fields[::2], fields[1::2], strict=True))
-                event = from_dict(json.loads(values["e"]))
+                event = from_dict(json.loads(values["m"])["e"])
             except (ValueError, KeyError, TypeError):
                 continue
             if type(event) is Said:

@@ -32,13 +32,34 @@ log = Logger()
 BACKOFF = (0.25, 5.0)
 
 
-class _Commands(txredisapi.RedisProtocol):
+class _AllAtOnce:
+    """Parse every reply that arrived in one read, in that read.
+
+    txredisapi's parser hands what follows a bulk reply to a ``callLater(0)``: each pub/sub
+    message then costs a reactor turn, and with it a flush of every member's output (one
+    send() per member per message instead of per turn), which made a cluster's deliveries
+    about 30 times dearer in CPU. Here what is left is parsed in a loop instead."""
+
+    _extra = b""
+
+    def setLineMode(self, extra: bytes = b"") -> None:
+        self.line_mode = 1
+        self._extra += extra
+
+    def dataReceived(self, data: bytes, unpause: bool = False) -> None:
+        super().dataReceived(data, unpause)  # type: ignore[misc]
+        while self._extra and self.transport is not None and not self.transport.disconnecting:  # type: ignore[attr-defined]
+            extra, self._extra = self._extra, b""
+            super().dataReceived(extra)  # type: ignore[misc]
+
+
+class _Commands(_AllAtOnce, txredisapi.RedisProtocol):
     def connectionLost(self, why: Failure) -> None:
         super().connectionLost(why)
         self.factory.link._gone(self)
 
 
-class _Subscriber(txredisapi.SubscriberProtocol):
+class _Subscriber(_AllAtOnce, txredisapi.SubscriberProtocol):
     def messageReceived(self, pattern: Any, channel: str, message: str) -> None:
         self.factory.link.on_message(channel, message)
 

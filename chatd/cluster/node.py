@@ -136,7 +136,8 @@ class ClusterNode(MultiService):
             self.presence.token = token
             commands.set(HEARTBEAT + self.node_name, token, pexpire=int(self.heartbeat * 1000))
             self.bus.connected(commands.publish, self.link.subscriber.subscribe,
-                               self.link.subscriber.unsubscribe)
+                               self.link.subscriber.unsubscribe,
+                               None if self.history is None else self.history.publish)
             self.ready = True
             self._since = self.reactor.seconds()
             self._counted = self.server.session_count
