@@ -108,6 +108,13 @@ class Node:
         self.presence.sessions_changed(session.key)
         return session, mind
 
+    def account(self, name: str) -> tuple[IChatSession, RecordingMind]:
+        session = self.server.connect(name, False, account_id=f"id-{name}")
+        mind = RecordingMind()
+        self.world.delivery.attach(session.key, session.id, mind)
+        self.presence.sessions_changed(session.key)
+        return session, mind
+
     def quit(self, session: IChatSession) -> None:
         session.quit(LeaveReason.QUIT)
         self.world.delivery.detach(session.key, session.id)
@@ -276,3 +283,28 @@ class ClusterBusTests(SynchronousTestCase):
         self.assertIn("ann", room.operators)  # the first member of a temporary room
         self.assertEqual([e.topic for e in bob_sees.events if isinstance(e, TopicSet)],
                          ["welcome"])
+
+    def test_an_account_on_two_nodes_is_one_member_heard_on_both(self) -> None:
+        amy, amy_on_a = self.a.account("amy")
+        amy.join("both")
+        self.pump()
+        # Logged in on b too, after it joined through a: b takes the room's messages now.
+        amy_b, amy_on_b = self.b.account("amy")
+        self.pump()
+        self.assertEqual(amy_b.my_rooms(), ["both"])
+        self.assertEqual(amy.whois("amy").sessions, 2)
+        amy_b.say("from b")
+        self.pump()
+        self.assertEqual(said(amy_on_a), ["amy: from b"])
+        self.assertEqual(said(amy_on_b), ["amy: from b"])
+        # Its session on a ends: it stays in the room, through b.
+        self.a.quit(amy)
+        self.pump()
+        for node in (self.a, self.b):
+            self.assertEqual(sorted(node.server.rooms["both"].members), ["amy"], node.name)
+        self.b.quit(amy_b)
+        self.pump()
+        for node in (self.a, self.b):
+            self.assertNotIn("both", node.server.rooms, node.name)
+            self.assertNotIn("amy", node.server.users, node.name)
+

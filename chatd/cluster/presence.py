@@ -140,6 +140,11 @@ class Presence:
         user = server.users.get(user_key)
         count = len(user.sessions) if user is not None else 0
         if user is not None:
+            # An account already in rooms through another node: this node hears them now
+            # (or, its last session here gone, may stop).
+            for room_key in list(user.rooms):
+                self.bus.interest(room_key)
+        if user is not None:
             self._names[user_key] = user_state(user)
         state = self._names.get(user_key)
         if state is None or self._told.get(user_key, 0) == count:
