@@ -16,7 +16,7 @@ from typing import Any
 
 from chatd.frontends.interpreter import Reply
 from chatd.frontends.line_codec import Code, render_event, render_history
-from chatd.kernel.events import Event, to_dict
+from chatd.kernel.events import Event, ModeChanged, to_dict
 
 # Fields of an event a browser is not told: the sending session's id (used for echo).
 _PRIVATE_FIELDS = ("origin",)
@@ -32,13 +32,19 @@ def _dump(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def render_payload(event: Event) -> bytes:
-    """An event as one JSON message. Pass this function itself to ``Event.encoded``."""
-    line = render_event(event).decode()  # "CODE TEXT\r\n"
+def _fields(event: Event) -> dict[str, Any]:
     fields = to_dict(event)
     for name in _PRIVATE_FIELDS:
         fields.pop(name, None)
-    return _dump({"code": int(line[:3]), "event": fields, "text": line[4:-2]})
+    if isinstance(event, ModeChanged) and event.mode == "+k":
+        fields["arg"] = ""  # the room's new password: the line protocol does not tell it
+    return fields
+
+
+def render_payload(event: Event) -> bytes:
+    """An event as one JSON message. Pass this function itself to ``Event.encoded``."""
+    line = render_event(event).decode()  # "CODE TEXT\r\n"
+    return _dump({"code": int(line[:3]), "event": _fields(event), "text": line[4:-2]})
 
 
 def history_payload(event: Event) -> bytes:
@@ -46,10 +52,7 @@ def history_payload(event: Event) -> bytes:
     line's text) and the message's own fields, so a browser shows it as it showed it live,
     marked as history by its code."""
     line = render_history(event).decode()  # "110 TEXT\r\n"
-    fields = to_dict(event)
-    for name in _PRIVATE_FIELDS:
-        fields.pop(name, None)
-    return _dump({"code": int(Code.HISTORY), "event": fields, "text": line[4:-2]})
+    return _dump({"code": int(Code.HISTORY), "event": _fields(event), "text": line[4:-2]})
 
 
 def reply_payload(reply: Reply, request: object = None) -> bytes:
