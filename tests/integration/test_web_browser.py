@@ -67,8 +67,11 @@ class BrowserChatTests(unittest.TestCase):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pages = {}
-            for name, size in (("ann", (1100, 700)), ("bob", (390, 780))):
-                page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+            # ann on a desktop in light colours, bob on a phone in dark ones.
+            for name, size, scheme in (("ann", (1100, 700), "light"),
+                                       ("bob", (390, 780), "dark")):
+                page = browser.new_page(viewport={"width": size[0], "height": size[1]},
+                                        color_scheme=scheme)
                 page.set_default_timeout(TIMEOUT_MS)
                 errors: list[str] = []
                 page.on("console", lambda m, e=errors: e.append(m.text)
