@@ -12,7 +12,9 @@ import hashlib
 import http.client
 import json
 import re
+import socket
 import tempfile
+import time
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,15 @@ class WebDaemonTests(unittest.TestCase):
         if name is not None:
             self.assertEqual((yield client.command(f"/nick {name}"))["code"], 201)
         return client
+
+    @inlineCallbacks
+    def upload_token(self, web: WebSocketClient, line: str):  # type: ignore[no-untyped-def]
+        """The token of the 350 that answers a /send."""
+        reply = (yield web.command(line))
+        self.assertEqual(reply["code"], 350, reply)
+        found = _UPLOAD.match(reply["text"])
+        self.assertIsNotNone(found, reply["text"])
+        return found.group(3)  # type: ignore[union-attr]
 
 
 class ProtocolTests(WebDaemonTests):
@@ -215,14 +226,6 @@ def post(port: int, body: bytes, token: str | None) -> Deferred[tuple[int, Any]]
 
 class UploadTests(WebDaemonTests):
     @inlineCallbacks
-    def send(self, web: WebSocketClient, line: str):  # type: ignore[no-untyped-def]
-        reply = (yield web.command(line))
-        self.assertEqual(reply["code"], 350, reply)
-        found = _UPLOAD.match(reply["text"])
-        self.assertIsNotNone(found, reply["text"])
-        return found.group(3)  # type: ignore[union-attr]
-
-    @inlineCallbacks
     def test_a_browser_shares_a_file_by_posting_it_and_the_room_hears_111(self):  # type: ignore[no-untyped-def]
         web = (yield self.browser("ann"))
         yield web.command("/join lobby")
@@ -230,7 +233,7 @@ class UploadTests(WebDaemonTests):
         self.addCleanup(line.close)
         line.ok("/join lobby")
         body = bytes(range(256)) * 1000  # past twisted.web's in-memory body size
-        token = (yield self.send(web, f"/send lobby photo.bin {len(body)}"))
+        token = (yield self.upload_token(web, f"/send lobby photo.bin {len(body)}"))
         # The browser's requests go on while the upload waits for its bytes.
         self.assertEqual((yield web.command("/who"))["code"], 211)
         code, answer = (yield post(self.port, body, token))
@@ -259,14 +262,42 @@ class UploadTests(WebDaemonTests):
         # Without a token, or with a body of another size than declared: nothing is stored.
         code, answer = (yield post(self.port, b"hello", None))
         self.assertEqual((code, answer["code"]), (400, 400))
-        token = (yield self.send(web, "/send lobby a.txt 5"))
+        token = (yield self.upload_token(web, "/send lobby a.txt 5"))
         code, answer = (yield post(self.port, b"hello!", token))
         self.assertEqual((code, answer["code"]), (400, 415))
         self.assertIn("5 bytes declared", answer["text"])
         # A browser may hold a few tokens at once, not more.
         for _ in range(4):
-            yield self.send(web, "/send lobby a.txt 5")
+            yield self.upload_token(web, "/send lobby a.txt 5")
         self.assertEqual((yield web.command("/send lobby a.txt 5"))["code"], 403)
+
+
+class UploadCutOffTests(WebDaemonTests):
+    extra = ("--file-quota-per-user", "1000")
+
+    @inlineCallbacks
+    def test_an_upload_cut_off_leaves_no_file_and_gives_its_quota_back(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        yield web.command("/join lobby")
+        token = (yield self.upload_token(web, "/send lobby big.bin 1000"))
+        self.assertEqual((yield web.command("/send lobby more.bin 1"))["code"], 418)
+        yield deferToThread(post_part, self.port, token, 1000, b"x" * 10)
+        files = self.daemon.data / "files"
+        for _ in range(100):  # the server sees the close: the partial file goes
+            if not list(files.glob("*.part")):
+                break
+            yield deferToThread(time.sleep, 0.05)
+        self.assertEqual(list(files.iterdir()), [])
+        self.assertEqual((yield web.command("/send lobby big.bin 1000"))["code"], 350)
+
+
+def post_part(port: int, token: str, length: int, part: bytes) -> None:
+    """Start a POST of ``length`` bytes, send ``part`` of them, and hang up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(
+            f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"X-Chatd-Upload: {token}\r\nContent-Length: {length}\r\n\r\n".encode() + part)
+        time.sleep(0.2)  # the server reads what came before the close
 
 
 class FloodTests(WebDaemonTests):
