@@ -196,6 +196,9 @@ class BrowserChatTests(unittest.TestCase):
             page.fill("#join-name", "lobby")
             page.click("button[data-verb=join]")
             expect(page.locator("#title")).to_have_text("lobby")
+            page.fill("#say", "said before the restart")
+            page.press("#say", "Enter")
+            expect(page.locator("#log")).to_contain_text("said before the restart")
             self.daemon.stop()
             expect(page.locator("#status")).to_contain_text("reconnecting")
             page.fill("#say", "typed while the server was away")
@@ -206,6 +209,9 @@ class BrowserChatTests(unittest.TestCase):
             # Logged in again and back in the room, by itself.
             expect(page.locator("#log li", has_text="ann joined")).to_have_count(2)
             expect(page.locator("#say")).to_have_value("typed while the server was away")
+            # The rejoin replays the room's history: what the page has already is not shown
+            # twice.
+            expect(page.locator("#log li", has_text="said before the restart")).to_have_count(1)
             line = guest(self.daemon, "carol")
             line.ok("/join lobby")
             page.press("#say", "Enter")
