@@ -26,7 +26,7 @@ from twisted.trial import unittest
 from twisted.web.client import Agent, FileBodyProducer, readBody
 from twisted.web.http_headers import Headers
 
-from tests.integration.harness import Daemon, guest
+from tests.integration.harness import Daemon, guest, make_tls_files
 from tests.integration.test_file_links_daemon import fetch
 from tests.integration.test_files_daemon import get_file, send_file
 from tests.integration.test_web_browser import web_port
@@ -298,6 +298,40 @@ def post_part(port: int, token: str, length: int, part: bytes) -> None:
             f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"X-Chatd-Upload: {token}\r\nContent-Length: {length}\r\n\r\n".encode() + part)
         time.sleep(0.2)  # the server reads what came before the close
+
+
+class SecureWebSocketTests(unittest.TestCase):
+    """wss: the same frames through the outbox over a TLS transport."""
+
+    def setUp(self) -> None:
+        data = tempfile.TemporaryDirectory(prefix="chatd-wss-")
+        self.addCleanup(data.cleanup)
+        self.ca, key, cert = make_tls_files(Path(data.name))
+        self.daemon = Daemon(Path(data.name) / "data", [
+            "--web", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"]).start()
+        self.addCleanup(self.daemon.cleanup)
+        found = re.search(r"WebFactory \(TLS\) starting on (\d+)", self.daemon.run_log())
+        assert found is not None, self.daemon.run_log()
+        self.port = int(found.group(1))
+
+    @inlineCallbacks
+    def test_a_browser_over_wss_talks_with_a_line_user(self):  # type: ignore[no-untyped-def]
+        web = (yield WebSocketClient.connect(self.port, ca=self.ca))
+        self.addCleanup(web.close)
+        self.assertEqual((yield web.read())["code"], 220)
+        self.assertEqual((yield web.command("/nick ann"))["code"], 201)
+        self.assertEqual((yield web.command("/join lobby"))["code"], 200)
+        line = guest(self.daemon, "carol")
+        self.addCleanup(line.close)
+        line.ok("/join lobby")
+        for number in range(50):
+            line.send(f"burst {number}")
+        for number in range(50):
+            said = (yield web.wait_event(lambda m: m["event"]["type"] == "Said"))
+            self.assertEqual(said["event"]["text"], f"burst {number}")
+        self.assertEqual((yield web.command("/quit"))["code"], 221)
+        _, code = (yield web.closed())
+        self.assertEqual(code, 1000)
 
 
 class FloodTests(WebDaemonTests):
