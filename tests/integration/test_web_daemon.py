@@ -272,6 +272,26 @@ class UploadTests(WebDaemonTests):
         self.assertEqual((yield web.command("/send lobby a.txt 5"))["code"], 403)
 
 
+class RequestBodyTests(WebDaemonTests):
+    @inlineCallbacks
+    def test_no_other_request_may_send_a_large_body(self):  # type: ignore[no-untyped-def]
+        status = (yield deferToThread(post_raw, self.port, "/", b"x" * 1000))
+        self.assertEqual(status, b"HTTP/1.1 405")  # a small one is read and refused as usual
+        status = (yield deferToThread(post_raw, self.port, "/", b"x" * 300_000))
+        self.assertEqual(status, b"")  # past 64 KiB: dropped, nothing written anywhere
+
+
+def post_raw(port: int, path: str, body: bytes) -> bytes:
+    """POST ``body`` with no token; the status line's start, or b"" if the server hung up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        try:
+            connection.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                               f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            return connection.recv(12)
+        except ConnectionError:
+            return b""
+
+
 class UploadCutOffTests(WebDaemonTests):
     extra = ("--file-quota-per-user", "1000")
 
