@@ -367,8 +367,9 @@ class ChatServer:
         for seat in user.sessions:
             if seat.current_room is None:
                 seat.current_room = room
-        self.bus.to_room(room.key, Joined(room.name, user.name, not user.guest, user.away,
-                                          id=self.next_id(), at=self.clock.seconds()))
+        self.bus.to_room(room.key, Joined(room.name, user.name, account=not user.guest,
+                                          away=user.away, id=self.next_id(),
+                                          at=self.clock.seconds()))
 
     def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "",
                by: str = "") -> None:
@@ -959,7 +960,8 @@ class Session:
         stats.deliveries += len(room.members)
         server = self.server
         server.bus.to_room(room.key, Said(room.name, self.user.name, text, action, self.id,
-                                          notice, not self.user.guest, id=server.next_id(),
+                                          notice, account=not self.user.guest,
+                                          id=server.next_id(),
                                           at=server.clock.seconds()))
 
     def message(self, name: str, text: str, notice: bool = False) -> UserView:
