@@ -9,6 +9,7 @@ agreeing with itself.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
@@ -17,7 +18,8 @@ from twisted.words.protocols.irc import parsemsg
 
 from chatd.frontends.irc import codec, rendering
 from chatd.frontends.line_codec import render_event as render_line
-from chatd.kernel.events import Event, Joined, Said
+from chatd.frontends.web.codec import render_payload
+from chatd.kernel.events import AwayChanged, Event, Joined, Said
 
 Tagged = tuple[dict[str, str], str, str, list[str]]
 
@@ -449,3 +451,13 @@ class ClientTagTests(CapsTestCase):
         [(tags, _, _, params)] = read(bob)
         self.assertEqual(params, ["#lobby", "re"])
         self.assertEqual(set(tags), {"msgid"})
+
+
+class AwayRenderingTests(CapsTestCase):
+    def test_away_changes_render_as_120_for_line_and_web_clients(self) -> None:
+        self.assertEqual(render_line(AwayChanged("ann", "lunch")),
+                         b"120 ann is away: lunch\r\n")
+        self.assertEqual(render_line(AwayChanged("ann")), b"120 ann is back\r\n")
+        payload = json.loads(render_payload(AwayChanged("ann", "lunch", id="c-1", at=2.0)))
+        self.assertEqual(payload, {"code": 120, "text": "ann is away: lunch", "event": {
+            "type": "AwayChanged", "id": "c-1", "at": 2.0, "who": "ann", "away": "lunch"}})
