@@ -18,7 +18,8 @@ class HistoryPayloadTests(unittest.TestCase):
         self.assertEqual(json.loads(history_payload(said)), {
             "code": 110,
             "event": {"type": "Said", "id": "chatd-9", "at": AT, "room": "lobby",
-                      "sender": "carol", "text": "hi all", "action": False, "notice": False},
+                      "sender": "carol", "text": "hi all", "action": False, "notice": False,
+                      "account": False},
             "text": "2026-01-01T00:00:00.500Z chatd-9 [lobby] <carol> hi all",
         })
 

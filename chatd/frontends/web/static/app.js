@@ -325,7 +325,6 @@
       case "Joined":
       case "Left":
       case "TopicSet":
-      case "RoomChanged":
       case "ModeChanged": {
         const k = key("room", ev.room);
         // Our own join is told before the reply to /join: the conversation opens with it.
