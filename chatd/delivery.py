@@ -15,8 +15,11 @@ and the sessions attached to it at login:
   them; they still get the room's other events);
 * a guest's new name (``NickChanged``) moves its sessions and memberships to the new key.
 
-Groups are rebuilt only when membership or a member's sessions change, so a message costs
-one render per format and one call per recipient.
+Groups are rebuilt only when membership or a member's sessions change, or when a mind's
+format or echo changes (an IRC client's CAP REQ: the mind calls ``regroup``, handed to it at
+attach), so a message costs one render per format and one call per recipient. A format is a
+render function: an IRC connection's is the one shared by every client with its set of
+capabilities, so a room's IRC clients cost one render per set in use.
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ class Delivery:
         """A session logged in: its user's rooms' events reach ``mind`` from now on."""
         self._sinks.setdefault(user_key, []).append((session_id, mind))
         self._changed(user_key)
+        attached = getattr(mind, "attached", None)
+        if attached is not None:
+            attached(self.regroup)
 
     def detach(self, user_key: str, session_id: str) -> None:
         """A session logged out (after the core told its rooms)."""
@@ -71,6 +77,10 @@ class Delivery:
         sinks[:] = [pair for pair in sinks if pair[0] != session_id]
         if not sinks:
             self._sinks.pop(user_key, None)
+        self._changed(user_key)
+
+    def regroup(self, user_key: str) -> None:
+        """A session of ``user_key`` changed its ``render`` or ``echo`` (IChatMind)."""
         self._changed(user_key)
 
     def _changed(self, user_key: str) -> None:

@@ -17,7 +17,16 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.bus.redis import PRESENCE, node_channel, room_channel
 from chatd.cluster.presence import Presence
-from chatd.kernel.events import Joined, LeaveReason, Left, NickChanged, Private, Said, TopicSet
+from chatd.kernel.events import (
+    AwayChanged,
+    Joined,
+    LeaveReason,
+    Left,
+    NickChanged,
+    Private,
+    Said,
+    TopicSet,
+)
 from chatd.kernel.interfaces import IChatSession
 
 from fakes import RecordingMind, World
@@ -307,4 +316,15 @@ class ClusterBusTests(SynchronousTestCase):
         for node in (self.a, self.b):
             self.assertNotIn("both", node.server.rooms, node.name)
             self.assertNotIn("amy", node.server.users, node.name)
+
+    def test_an_away_status_reaches_every_node_once(self) -> None:
+        ann, ann_sees, bob, bob_sees = self.lobby()
+        before = len(self.broker.publishes)
+        ann.set_away("lunch")
+        self.pump()
+        self.assertEqual(self.broker.publishes[before:], [PRESENCE])
+        self.assertEqual(bob.whois("ann").away, "lunch")
+        self.assertEqual([(e.who, e.away) for e in bob_sees.events if isinstance(e, AwayChanged)],
+                         [("ann", "lunch")])
+        self.assertEqual([e for e in ann_sees.events if isinstance(e, AwayChanged)], [])
 

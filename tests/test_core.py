@@ -17,6 +17,7 @@ from chatd.delivery import Delivery
 from chatd.kernel import errors
 from chatd.kernel.events import (
     EVENT_TYPES,
+    AwayChanged,
     Event,
     FileShared,
     Invited,
@@ -27,7 +28,6 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
-    RoomChanged,
     Said,
     SessionEnded,
     TopicSet,
@@ -215,7 +215,8 @@ class Sessions(CoreTestCase):
         self.assertEqual(gina2.current, "lobby")
         gina.say("from the first")
         self.assertEqual(plain(mind2.events[-1]),
-                         plain(Said("lobby", "gina", "from the first", False, gina.id)))
+                         plain(Said("lobby", "gina", "from the first", False, gina.id,
+                                    account=True)))
 
     def test_a_logged_out_session_gets_nothing_more(self) -> None:
         gina, mind = self.login("gina", guest=False)
@@ -275,7 +276,7 @@ class Serialisation(TestCase):
             Joined("r", "ann", id="a", at=2.0),
             Left("r", "ann", LeaveReason.QUIT, "bye", id="b", at=3.0),
             TopicSet("r", "ann", "t", id="c", at=4.0),
-            RoomChanged("r", "ann", "unlocked", id="d", at=5.0),
+            AwayChanged("ann", "lunch", id="d", at=5.0),
             ModeChanged("r", "ann", "+o", "bob", id="d2", at=5.5),
             Invited("r", "bob", "ann", id="d3", at=5.6),
             NickChanged("ann", "anna", id="d4", at=5.7),

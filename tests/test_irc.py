@@ -18,12 +18,13 @@ from chatd.core.service import Limits
 from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec
 from chatd.frontends.line_codec import render_event as render_line
 from chatd.kernel.events import (
+    AwayChanged,
     Joined,
     LeaveReason,
     Left,
+    ModeChanged,
     Notice,
     Private,
-    RoomChanged,
     Said,
     TopicSet,
 )
@@ -130,8 +131,10 @@ class FormatTests(TestCase):
                          b":chatd KICK #lobby ann :the room was deleted\r\n")
         self.assertEqual(render(TopicSet("lobby", "ann", "new topic")),
                          b":ann!ann@chatd TOPIC #lobby :new topic\r\n")
-        self.assertEqual(render(RoomChanged("lobby", "ann", "unlocked")),
-                         b":chatd NOTICE #lobby :ann: unlocked\r\n")
+        self.assertEqual(render(ModeChanged("lobby", "ann", "-k")),
+                         b":ann!ann@chatd MODE #lobby -k\r\n")
+        self.assertEqual(render(AwayChanged("ann", "lunch")), b":ann!ann@chatd AWAY lunch\r\n")
+        self.assertEqual(render(AwayChanged("ann")), b":ann!ann@chatd AWAY\r\n")
         self.assertEqual(render(Notice("restarting")), b":chatd NOTICE * restarting\r\n")
         for reason in LeaveReason:
             self.assertTrue(render(Left("lobby", "ann", reason)).endswith(b"\r\n"))
@@ -286,7 +289,8 @@ class RegistrationTests(IRCTestCase):
         lines = client.send("CAP LS 302", "NICK owner", "USER x 0 * :x")
         self.assertEqual(lines, [("chatd", "CAP", [
             "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
-            "userhost-in-names cap-notify server-time message-tags batch draft/chathistory"])])
+            "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
+            "away-notify echo-message batch draft/chathistory"])])
         self.assertEqual(client.send("CAP REQ :sasl"),
                          [("chatd", "CAP", ["*", "ACK", "sasl"])])
         self.assertEqual(client.send("AUTHENTICATE PLAIN"), [("", "AUTHENTICATE", ["+"])])

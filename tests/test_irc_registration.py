@@ -11,6 +11,7 @@ from twisted.words.protocols import irc
 from chatd.frontends.irc import codec
 from chatd.frontends.irc.registration import (
     SASL_CHUNK,
+    CapsChanged,
     Close,
     LogIn,
     Refuse,
@@ -79,7 +80,8 @@ class NegotiationTests(TestCase):
         machine = Registration(HOST)
         self.assertEqual(machine.cap("LS", "302"), [Send("CAP", (
             "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
-            "userhost-in-names cap-notify server-time message-tags batch draft/chathistory"))])
+            "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
+            "away-notify echo-message batch draft/chathistory"))])
         self.assertIs(machine.state, State.NEGOTIATING)
         self.assertEqual(machine.nick("ann") + machine.user("Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
@@ -89,10 +91,14 @@ class NegotiationTests(TestCase):
         self.assertEqual(Registration(HOST).cap("LS"),
                          [Send("CAP", ("*", "LS", "sasl draft/account-registration multi-prefix "
                                                "userhost-in-names cap-notify server-time "
-                                               "message-tags batch draft/chathistory"))])
+                                               "message-tags account-tag extended-join "
+                                               "away-notify echo-message batch "
+                                               "draft/chathistory"))])
 
     def test_cap_req_acks_known_capabilities_and_naks_the_rest(self) -> None:
         machine = Registration(HOST)
+        self.assertEqual(machine.cap("REQ", "sasl"),
+                         [Send("CAP", ("*", "ACK", "sasl")), CapsChanged()])
         self.assertEqual(machine.cap("REQ", "sasl"), [Send("CAP", ("*", "ACK", "sasl"))])
         self.assertEqual(machine.cap("REQ", "sasl frob"),
                          [Send("CAP", ("*", "NAK", "sasl frob"))])
@@ -125,7 +131,9 @@ class NegotiationTests(TestCase):
         self.assertEqual(machine.cap("LS"),
                          [Send("CAP", ("ann", "LS", "sasl draft/account-registration multi-prefix "
                                                "userhost-in-names cap-notify server-time "
-                                               "message-tags batch draft/chathistory"))])
+                                               "message-tags account-tag extended-join "
+                                               "away-notify echo-message batch "
+                                               "draft/chathistory"))])
         self.assertEqual(machine.cap("END"), [])
         self.assertIs(machine.state, State.REGISTERED)
 

@@ -37,7 +37,15 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatd.kernel.events import Event, FileShared, NickChanged, Said, from_dict, to_dict
+from chatd.kernel.events import (
+    AwayChanged,
+    Event,
+    FileShared,
+    NickChanged,
+    Said,
+    from_dict,
+    to_dict,
+)
 from chatd.kernel.interfaces import IBus, IBusListener
 
 log = Logger()
@@ -46,6 +54,9 @@ PREFIX = "chatd:"
 PRESENCE = PREFIX + "presence"
 # Room events that go on the room's own channel; the rest go on presence.
 TRAFFIC = (Said, FileShared)
+# Events about a user that the core hands to each user sharing a room with it: published once,
+# on presence (every node applies them), and delivered by each node to its own (``changed``).
+SHARED = (NickChanged, AwayChanged)
 # Own messages held while a room's subscription is on its way; more are delivered at once.
 MAX_WAITING = 1000
 # Own events published and not yet back; more are delivered here at once (Redis is slow).
@@ -76,9 +87,9 @@ class Router(Protocol):
                           extra: dict[str, Any]) -> None:
         """Apply another node's room event to this node's state, before delivery."""
 
-    def renamed(self, node: str, event: NickChanged) -> Iterable[str]:
-        """Apply a rename (another node's: ``node`` is not this one); the user keys here
-        to tell it to."""
+    def changed(self, node: str, event: Event) -> Iterable[str]:
+        """Apply a rename or an away status (another node's if ``node`` is not empty); the
+        user keys here to tell it to."""
 
     def presence(self, node: str, note: dict[str, Any]) -> None:
         """Another node's presence note (sessions, hello, ask)."""
@@ -119,8 +130,8 @@ class RedisBus:
         self._subscribed: set[str] = set()
         # Own events published and not back yet: id -> (room or user, key, event).
         self.in_flight: dict[str, tuple[str, str, Event]] = {}
-        # The last rename published (the core hands it once per recipient).
-        self._renamed = ""
+        # The last SHARED event published (the core hands it once per recipient).
+        self._shared = ""
 
     @property
     def up(self) -> bool:
@@ -151,8 +162,8 @@ class RedisBus:
         self._waiting.clear()
         flying, self.in_flight = self.in_flight, {}
         for kind, key, event in [*flying.values(), *((k, r, e) for k, r, _, e in held)]:
-            if type(event) is NickChanged:
-                for user_key in self.router.renamed("", event):
+            if type(event) in SHARED:
+                for user_key in self.router.changed("", event):
                     self._deliver("user", user_key, event)
             else:
                 self._deliver(kind, key, event)
@@ -177,12 +188,12 @@ class RedisBus:
             self._send(PRESENCE, data, "room", room_key, event)
 
     def to_user(self, user_key: str, event: Event) -> None:
-        if type(event) is NickChanged:
-            first = event.id != self._renamed
-            self._renamed = event.id
+        if type(event) in SHARED:
+            first = event.id != self._shared
+            self._shared = event.id
             if not self.up:
                 if first:
-                    list(self.router.renamed("", event))
+                    list(self.router.changed("", event))
                 self.stats.local += 1
                 self._deliver("user", user_key, event)  # the core tells each recipient
                 return
@@ -284,8 +295,8 @@ class RedisBus:
             self._deliver("room", room_key, event)
             if type(event) not in TRAFFIC:
                 self.interest(room_key)
-        elif type(event) is NickChanged:
-            for user_key in self.router.renamed("" if own else node, event):
+        elif type(event) in SHARED:
+            for user_key in self.router.changed("" if own else node, event):
                 self._deliver("user", user_key, event)
         else:
             self._deliver("user", envelope["u"], event)

@@ -307,6 +307,9 @@ class ClusterDelivery:
         self.inner.detach(user_key, session_id)
         self.node.sessions_changed(user_key)
 
+    def regroup(self, user_key: str) -> None:
+        self.inner.regroup(user_key)
+
     def room_event(self, room_key: str, event: Event) -> None:
         self.inner.room_event(room_key, event)
 

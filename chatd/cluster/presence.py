@@ -15,7 +15,7 @@ from typing import Any
 from chatd.bus.redis import RedisBus
 from chatd.core.replica import Local, Replica, room_state, user_state
 from chatd.core.service import ChatServer
-from chatd.kernel.events import Event, Joined, ModeChanged, NickChanged, Notice
+from chatd.kernel.events import AwayChanged, Event, Joined, ModeChanged, NickChanged, Notice
 from chatd.kernel.interfaces import IDelivery
 from chatd.kernel.names import fold
 
@@ -103,19 +103,34 @@ class Presence:
                           extra: dict[str, Any]) -> None:
         self.replica.room_event(node, room_key, event, extra)
 
-    def renamed(self, node: str, event: NickChanged) -> Iterable[str]:
+    def changed(self, node: str, event: Event) -> Iterable[str]:
+        if type(event) is AwayChanged:
+            return self._away(node, event)
+        assert isinstance(event, NickChanged)
         old, new = fold(event.old), fold(event.new)
         if node:
             self.replica.renamed(event.old, event.new)
         elif old in self._told:
             self._told[new] = self._told.pop(old)
             self._names[new] = {**self._names.pop(old, {}), "name": event.new}
-        user = self.server.users.get(new)
         told = {new}
+        told.update(self._sharing(new))
+        return sorted(told)
+
+    def _away(self, node: str, event: AwayChanged) -> Iterable[str]:
+        who = fold(event.who)
+        if node:
+            self.replica.away(event.who, event.away)
+        return sorted(self._sharing(who) - {who})
+
+    def _sharing(self, user_key: str) -> set[str]:
+        """Who has sessions here and shares a room with ``user_key``."""
+        user = self.server.users.get(user_key)
+        told: set[str] = set()
         if user is not None:
             for room in user.rooms.values():
                 told.update(key for key, member in room.members.items() if member.sessions)
-        return sorted(told)
+        return told
 
     def subscribed(self, room_key: str) -> None:
         self.on_subscribed(room_key)

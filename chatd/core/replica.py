@@ -11,7 +11,7 @@ anything (the event is already on its way to every node):
 * a room event from another node (``room_event``): Joined/Left change the room's members,
   TopicSet the topic, ModeChanged the modes, and a room this node did not know is made from
   the state the Joined carried (``room_state``);
-* a rename (``renamed``);
+* a rename (``renamed``) and an away status (``away``);
 * a node's whole state (``load``), when it says hello after (re)connecting, and its end
   (``node_gone``) when its heartbeat expired.
 
@@ -51,7 +51,8 @@ def room_state(room: Room) -> dict[str, Any]:
 
 
 def user_state(user: User) -> dict[str, Any]:
-    return {"name": user.name, "guest": user.guest, "account_id": user.account_id}
+    return {"name": user.name, "guest": user.guest, "account_id": user.account_id,
+            "away": user.away}
 
 
 class Replica:
@@ -70,6 +71,7 @@ class Replica:
         if user is None:
             user = User(state["name"], key, bool(state.get("guest")),
                         str(state.get("account_id", "")), server.clock.seconds())
+            user.away = str(state.get("away", ""))
             server.track(user)
         if node not in user.remote and count:
             self._count(user, node, count)
@@ -118,6 +120,12 @@ class Replica:
             return False
         self.server.renamed(user, new)
         return True
+
+    def away(self, name: str, away: str) -> None:
+        """Another node's user ``name`` is away with ``away`` (or back, empty)."""
+        user = self.server.users.get(fold(name))
+        if user is not None:
+            user.away = away
 
     # -- rooms -------------------------------------------------------------------------
 

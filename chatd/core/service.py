@@ -52,6 +52,7 @@ from chatd.kernel.errors import (
     WrongRoomPassword,
 )
 from chatd.kernel.events import (
+    AwayChanged,
     Event,
     FileShared,
     Invited,
@@ -371,7 +372,8 @@ class ChatServer:
         for seat in user.sessions:
             if seat.current_room is None:
                 seat.current_room = room
-        self.bus.to_room(room.key, Joined(room.name, user.name, id=self.next_id(),
+        self.bus.to_room(room.key, Joined(room.name, user.name, account=not user.guest,
+                                          away=user.away, id=self.next_id(),
                                           at=self.clock.seconds()))
 
     def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "",
@@ -995,7 +997,8 @@ class Session:
         stats.deliveries += len(room.members)
         server = self.server
         server.bus.to_room(room.key, Said(room.name, self.user.name, text, action, self.id,
-                                          notice, id=server.next_id(),
+                                          notice, account=not self.user.guest,
+                                          id=server.next_id(),
                                           at=server.clock.seconds()))
 
     def message(self, name: str, text: str, notice: bool = False) -> UserView:
@@ -1013,9 +1016,19 @@ class Session:
         return self._user_view(user)
 
     def set_away(self, text: str) -> None:
-        """Away with ``text``, or back with none: the user's, shown to everyone who asks."""
+        """Away with ``text``, or back with none: the user's, shown to everyone who asks,
+        and told (AwayChanged) to every other user who shares a room with it."""
         self._check_open()
-        self.user.away = clean_text(text).strip() if text.strip() else ""
+        user, server = self.user, self.server
+        away = clean_text(text).strip() if text.strip() else ""
+        if away == user.away:
+            return
+        user.away = away
+        told = {key for room in user.rooms.values() for key in room.members}
+        told.discard(user.key)
+        event = AwayChanged(user.name, away, id=server.next_id(), at=server.clock.seconds())
+        for recipient in sorted(told):
+            server.bus.to_user(recipient, event)
 
     # -- history -----------------------------------------------------------------------
 
@@ -1065,7 +1078,11 @@ class Session:
             return False
 
     def _publish(self, room: Room, event: Event) -> None:
+        """Tell the room of a change; an operator who made it from outside the room (an
+        owner who is not in it) hears it too, as an IRC server answers a MODE or TOPIC."""
         self.server.bus.to_room(room.key, event)
+        if self.user.key not in room.members:
+            self.server.bus.to_user(self.user.key, event)
 
     def change_password(self, old: str, new: str) -> Deferred[None]:
         if self.user.guest:

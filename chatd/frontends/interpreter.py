@@ -120,17 +120,18 @@ class Ending:
 @dataclass(frozen=True, slots=True)
 class Reply:
     """The one final reply to a line: ``CODE text``, after ``CODE-line`` for each of
-    ``lines`` (a multi-line reply); with ``end``, the client is closed after it. ``events``
-    are whole event lines (1xx) sent before it, such as /history's 110 lines."""
+    ``lines`` (a multi-line reply); with ``end``, the client is closed after it. ``history``
+    are kept messages sent before it as 110 events (/history's), each frontend rendering
+    them in its own format."""
 
     code: Code
     text: str
     lines: Sequence[str] = ()
     end: Ending | None = None
-    events: Sequence[bytes] = ()
+    history: Sequence[Event] = ()
 
     def encode(self) -> bytes:
-        before = b"".join(self.events)
+        before = b"".join(render_history(event) for event in self.history)
         if self.lines:
             return before + multiline(self.code, self.lines, self.text)
         return before + reply(self.code, self.text)
@@ -391,7 +392,7 @@ def _limit(text: str) -> int:
 def _history_reply(found: tuple[str, list[Event]], *_: str) -> Reply:
     name, events = found
     return Reply(Code.OK, f"{_count(len(events), 'message')} of history in {name}",
-                 events=[render_history(event) for event in events])
+                 history=events)
 
 
 def _token(client: ICommandClient, name: str) -> Reply:

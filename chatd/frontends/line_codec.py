@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chatd.kernel.events import (
+    AwayChanged,
     Event,
     FileShared,
     Invited,
@@ -25,7 +26,6 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
-    RoomChanged,
     Said,
     TopicSet,
 )
@@ -50,6 +50,7 @@ class Code(enum.IntEnum):
     NOTICE_SAID = 112
     INVITED = 113
     NICK_CHANGED = 114
+    AWAY = 120
     # Replies: done.
     OK = 200
     WELCOME = 201
@@ -175,12 +176,12 @@ def render_event(event: Event) -> bytes:
             return reply(Code.INVITED, f"[{room}] {by} invites you; /join {room}")
         case NickChanged(old=old, new=new):
             return reply(Code.NICK_CHANGED, f"{old} is now called {new}")
+        case AwayChanged(who=who, away=away):
+            return reply(Code.AWAY, f"{who} is away: {away}" if away else f"{who} is back")
         case TopicSet(room=room, who=who, topic=topic):
             if topic:
                 return reply(Code.TOPIC, f"[{room}] {who} set the topic: {topic}")
             return reply(Code.TOPIC, f"[{room}] {who} cleared the topic")
-        case RoomChanged(room=room, who=who, change=change):
-            return reply(Code.ROOM_CHANGED, f"[{room}] {who}: {change}")
         case FileShared(room=room, sender=sender, name=name, size=size, file_id=file_id):
             return reply(Code.FILE_SHARED, f"[{room}] {sender} shared {file_id} {size} {name}")
         case Notice(text=text):

@@ -238,6 +238,16 @@ class Outbox:
         """
         if self.closed:
             return
+        self.release()
+        self.transport.loseConnection()
+        self.on_close()
+
+    def release(self) -> None:
+        """Hand what waits to the transport, reading or not, and take no more writes: the
+        first half of ``close``, for a protocol that ends with a goodbye of its own (the
+        WebSocket's close frame, ``chatd.frontends.web.sink``)."""
+        if self.closed:
+            return
         if self._raw is not None:
             # Mid-file, a goodbye would be read as the file's bytes: the client sees the
             # file cut short by the close instead.
@@ -248,8 +258,6 @@ class Outbox:
             self._chunks.clear()
         self.closed = True
         self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        self.on_close()
 
     def abort(self) -> None:
         """Drop the connection now: nothing that waits is sent."""

@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from chatd.kernel.events import Event, Joined, Left, RoomChanged, Said, TopicSet
+from chatd.kernel.events import Event, Joined, Left, Said, TopicSet
 from chatd.kernel.interfaces import IBusListener
 from chatd.kernel.names import fold
 
@@ -67,8 +67,6 @@ def describe(event: Event) -> str | None:
             return f"-- {who} left ({reason.value}{said})"
         case TopicSet(who=who, topic=topic):
             return f"-- {who} set the topic: {topic}" if topic else f"-- {who} cleared the topic"
-        case RoomChanged(who=who, change=change):
-            return f"-- {who}: {change}"
     return None
 
 

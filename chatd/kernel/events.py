@@ -64,6 +64,8 @@ class Said(Event):
     origin: str = ""
     # A notice (IRC NOTICE): shown as one, never answered automatically.
     notice: bool = False
+    # The sender is logged in to the account of its name (False: a guest); IRC's account-tag.
+    account: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -83,10 +85,14 @@ class Private(Event):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Joined(Event):
-    """Someone joined a room."""
+    """Someone joined a room: ``account`` if logged in to the account of that name (not a
+    guest), and ``away``, the away message it had on joining ("" if none), which IRC's
+    extended-join and away-notify show with the JOIN."""
 
     room: str
     who: str
+    account: bool = False
+    away: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -108,15 +114,6 @@ class TopicSet(Event):
     room: str
     who: str
     topic: str
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class RoomChanged(Event):
-    """The owner changed a room's settings; ``change`` is a short human phrase."""
-
-    room: str
-    who: str
-    change: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -150,6 +147,15 @@ class NickChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class AwayChanged(Event):
+    """``who`` is away with the message ``away``, or back (``away`` empty); published to
+    every other user who shares a room with it (IRC's away-notify, the line protocol's 120)."""
+
+    who: str
+    away: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Notice(Event):
     """A message from the server itself."""
 
@@ -180,8 +186,8 @@ class FileShared(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
-    for cls in (Said, Private, Joined, Left, TopicSet, RoomChanged, ModeChanged, Invited,
-                NickChanged, Notice, SessionEnded, FileShared)
+    for cls in (Said, Private, Joined, Left, TopicSet, ModeChanged, Invited, NickChanged,
+                AwayChanged, Notice, SessionEnded, FileShared)
 }
 
 

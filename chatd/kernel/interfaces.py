@@ -82,6 +82,10 @@ class IDelivery(IBusListener):
     def detach(user_key: str, session_id: str) -> None:
         """A session logged out (after the core told its rooms)."""
 
+    def regroup(user_key: str) -> None:
+        """A session of ``user_key`` changed its mind's ``render`` or ``echo``: the rooms'
+        groups are rebuilt, so its next messages come in the new format."""
+
 
 class IChatMind(Interface):
     """A connection as delivery sees it.
@@ -89,6 +93,10 @@ class IChatMind(Interface):
     Room messages, the bulk of all traffic, are rendered once per ``render`` and handed to
     each mind's ``write``, skipping the sending session where ``echo`` is false. Every other
     event goes to ``deliver``, where a protocol may add what its clients expect around it.
+
+    A mind whose ``render`` or ``echo`` may change while it is attached (an IRC client's
+    CAP REQ) has a method ``attached(regroup)``: delivery calls it at attach with its
+    ``IDelivery.regroup``, which the mind calls with its user key after each change.
     """
 
     render = Attribute("Callable[[Event], bytes] | None: the wire format; None: deliver all.")

@@ -55,6 +55,7 @@ _EVENT_MARKS = {
     Code.NOTICE_SAID: ("topic", "-- "),
     Code.INVITED: ("topic", "-- "),
     Code.NICK_CHANGED: ("membership", "--- "),
+    Code.AWAY: ("membership", "--- "),
 }
 
 

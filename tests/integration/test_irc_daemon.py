@@ -173,6 +173,14 @@ class IRCDaemonTests(unittest.TestCase):
         self.assertIn("bob\thello weechat", channel_log)
         server_log = (home / "logs" / "irc.server.chatd.weechatlog").read_text()
         self.assertIn("SASL authentication successful", server_log)
+        # WeeChat asks for every capability it knows: live lines come tagged (server-time,
+        # message-tags), joins extended, and it still shows each message once, as sent.
+        enabled = re.search(r"client capability, enabled: (.*)", server_log)
+        assert enabled is not None, server_log
+        for cap in ("server-time", "message-tags", "extended-join", "away-notify"):
+            self.assertIn(cap, enabled.group(1).split())
+        self.assertIn("weebot [weebot]", channel_log)  # extended-join's account
+        self.assertEqual(channel_log.count("hello from weechat"), 1)
 
     def test_weechat_ops_kicks_bans_and_changes_nick(self) -> None:
         """WeeChat opens a temporary channel (so it is its operator), makes a line user an

@@ -1,8 +1,10 @@
 """The browser client in a real headless Chromium (Debian's ``chromium``, driven by
 playwright), against the real daemon, beside a line-protocol user.
 
-Two browser users and one line user chat in one room, and each sees the others' messages.
-A screenshot of each page is saved (the path is printed). Without Chromium the test is
+Two browser users and one line user chat in one room, and each sees the others' messages,
+the history from before they came, a file shared from a page; an operator moderates from
+the page with the keyboard; and a page outlives a restart of the server, with what was typed
+meanwhile. A screenshot of each page is saved (the path is printed). Without Chromium the test is
 skipped, except under CI (``CI`` set), where a missing browser fails it.
 """
 
@@ -11,18 +13,24 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import tempfile
 import unittest
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from tests.integration.harness import Daemon, guest
-from tests.integration.test_files_daemon import send_file
+from tests.integration.harness import Daemon, LineClient, guest
+from tests.integration.test_files_daemon import get_file, send_file
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 10_000
+# The page's back-off doubles from 1 s up to 30 s: a restart is met within a minute.
+RECONNECT_MS = 60_000
 _WEB_PORT = re.compile(r"WebFactory starting on (\d+)")
 # Where the README's picture of the page comes from: set to a path to refresh it.
 README_SHOT = os.environ.get("CHATD_WEB_SCREENSHOT")
@@ -54,11 +62,16 @@ class BrowserChatTests(unittest.TestCase):
         url = f"http://127.0.0.1:{web_port(self.daemon)}/"
         line = guest(self.daemon, "carol")
         line.ok("/join lobby")
+        line.send("said before anyone came")
+        line.wait_event(lambda e: "said before anyone came" in e.text)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pages = {}
-            for name, size in (("ann", (1100, 700)), ("bob", (390, 780))):
-                page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+            # ann on a desktop in light colours, bob on a phone in dark ones.
+            for name, size, scheme in (("ann", (1100, 700), "light"),
+                                       ("bob", (390, 780), "dark")):
+                page = browser.new_page(viewport={"width": size[0], "height": size[1]},
+                                        color_scheme=scheme)
                 page.set_default_timeout(TIMEOUT_MS)
                 errors: list[str] = []
                 page.on("console", lambda m, e=errors: e.append(m.text)
@@ -74,6 +87,12 @@ class BrowserChatTests(unittest.TestCase):
                 pages[name] = (page, errors)
 
             ann, bob = pages["ann"][0], pages["bob"][0]
+            # What was said before they came is shown, marked as history, with its time.
+            for page in (ann, bob):
+                earlier = page.locator("#log li.history", has_text="said before anyone came")
+                expect(earlier).to_have_count(1)
+                expect(earlier.locator(".tag")).to_have_text("history")
+                expect(earlier.locator("time")).to_have_attribute("datetime", re.compile(r"^20"))
             ann.fill("#say", "hello from ann's browser")
             ann.press("#say", "Enter")
             bob.fill("#say", "bob here, on a phone")
@@ -100,6 +119,17 @@ class BrowserChatTests(unittest.TestCase):
             self.assertEqual(download.suggested_filename, "notes.txt")
             self.assertEqual(Path(download.path()).read_bytes(), b"file body\n")
 
+            # A file shared from the page: chosen, POSTed, and the room hears of it.
+            upload = self.artifacts / "from ann.txt"
+            upload.write_bytes(b"a file from a browser\n")
+            ann.set_input_files("#file", str(upload))
+            expect(bob.locator("#log")).to_contain_text("ann shared from_ann.txt (22 bytes)")
+            shared = line.wait_event(lambda e: e.code == 111 and "from_ann.txt" in e.text)
+            file_id = shared.text.split(" ")[3]
+            self.assertEqual(get_file(line, file_id), b"a file from a browser\n")
+
+            self.moderate(ann, bob, line)
+
             for name, (page, errors) in pages.items():
                 shot = self.artifacts / f"{name}.png"
                 page.screenshot(path=str(shot))
@@ -110,3 +140,103 @@ class BrowserChatTests(unittest.TestCase):
             browser.close()
         line.close()
         self.assertEqual(self.daemon.problems(), [])
+
+    def moderate(self, ann: Any, bob: Any, line: LineClient) -> None:
+        """ann makes a room (its first member: its operator), bob joins; ann's page shows
+        the moderation controls, bob's does not, and ann uses them from the keyboard."""
+        from playwright.sync_api import expect
+
+        for page in (ann, bob):
+            page.fill("#join-name", "den")
+            page.press("#join-name", "Enter")
+            expect(page.locator("#title")).to_have_text("den")
+            page.focus("#room-panel summary")
+            page.keyboard.press("Enter")  # open the members panel
+        expect(ann.locator("#members")).to_contain_text("@ann")
+        expect(bob.locator("#members")).to_contain_text("@ann")
+        expect(ann.locator("#op-badge")).to_be_visible()
+        expect(ann.locator("#mod-form")).to_be_visible()
+        expect(bob.locator("#mod-form")).to_be_hidden()
+        expect(bob.locator("#mode-form")).to_be_hidden()
+        # Room modes: +m, then the room is told.
+        expect(ann.locator("#mode-t")).not_to_be_checked()
+        ann.check("#mode-m")
+        ann.focus("#mode-form button[type=submit]")
+        ann.keyboard.press("Enter")
+        expect(bob.locator("#log")).to_contain_text("moderated the room")
+        # Voice bob, then kick him with a reason: his page hears why.
+        ann.locator("#members button", has_text="bob").click()
+        expect(ann.locator("#mod-name")).to_have_value("bob")
+        ann.focus("button[data-command=voice]")
+        ann.keyboard.press("Enter")
+        expect(ann.locator("#members")).to_contain_text("+bob")
+        ann.fill("#mod-reason", "testing the kick")
+        ann.focus("button[data-command=kick]")
+        ann.keyboard.press("Enter")
+        expect(bob.locator("#log")).to_contain_text("bob was kicked by ann: testing the kick")
+        expect(ann.locator("#members")).not_to_contain_text("bob")
+        ann.locator("#tabs button", has_text="lobby").click()  # back where the others are
+
+    def test_the_page_reconnects_and_what_was_typed_survives(self) -> None:
+        """The server goes away and comes back: the page reconnects (with back-off), logs
+        in and rejoins by itself, and the draft typed meanwhile is still there and sent."""
+        from playwright.sync_api import expect
+
+        self.daemon.stop()
+        port = free_port()
+        self.daemon.extra = ["--web", f"tcp:{port}:interface=127.0.0.1"]
+        self.daemon.start()
+        with sync_playwright_browser() as browser:
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"http://127.0.0.1:{port}/")
+            expect(page.locator("#status")).to_have_text("connected")
+            page.fill("#login-name", "ann")
+            page.click("button[data-verb=nick]")
+            page.fill("#join-name", "lobby")
+            page.click("button[data-verb=join]")
+            expect(page.locator("#title")).to_have_text("lobby")
+            page.fill("#say", "said before the restart")
+            page.press("#say", "Enter")
+            expect(page.locator("#log")).to_contain_text("said before the restart")
+            self.daemon.stop()
+            expect(page.locator("#status")).to_contain_text("reconnecting")
+            page.fill("#say", "typed while the server was away")
+            page.press("#say", "Enter")  # nowhere to send it: it stays
+            expect(page.locator("#say")).to_have_value("typed while the server was away")
+            self.daemon.start()
+            expect(page.locator("#status")).to_have_text("connected", timeout=RECONNECT_MS)
+            # Logged in again and back in the room, by itself.
+            expect(page.locator("#log li", has_text="ann joined")).to_have_count(2)
+            expect(page.locator("#say")).to_have_value("typed while the server was away")
+            # The rejoin replays the room's history: what the page has already is not shown
+            # twice.
+            expect(page.locator("#log li", has_text="said before the restart")).to_have_count(1)
+            line = guest(self.daemon, "carol")
+            line.ok("/join lobby")
+            page.press("#say", "Enter")
+            said = line.wait_event(lambda e: "typed while the server was away" in e.text)
+            self.assertEqual(said.text, "[lobby] <ann> typed while the server was away")
+            expect(page.locator("#say")).to_have_value("")
+            page.screenshot(path=str(self.artifacts / "reconnected.png"))
+            line.close()
+        self.assertEqual(self.daemon.problems(), [])
+
+
+@contextmanager
+def sync_playwright_browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

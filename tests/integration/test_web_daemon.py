@@ -1,26 +1,39 @@
 """The web frontend of the real daemon, over loopback, with autobahn's WebSocket client.
 
-The JSON protocol beside a line user in the same room; the handshake's Origin check; the
-message size limit; the message rate limit and its disconnect for flooding; the page and its
-security headers.
+The JSON protocol beside a line user in the same room; history replayed on join; a file
+shared from the browser (``/send``, then an HTTP POST with twisted.web's Agent); the
+handshake's Origin check; the message size limit; the message rate limit and its disconnect
+for flooding; the page and its security headers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
+import re
+import socket
 import tempfile
+import time
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
+from twisted.web.client import Agent, FileBodyProducer, readBody
+from twisted.web.http_headers import Headers
 
-from tests.integration.harness import Daemon, guest
+from tests.integration.harness import Daemon, guest, make_tls_files
 from tests.integration.test_file_links_daemon import fetch
-from tests.integration.test_files_daemon import send_file
+from tests.integration.test_files_daemon import get_file, send_file
 from tests.integration.test_web_browser import web_port
-from tests.integration.websocket_client import HandshakeRefused, WebSocketClient
+from tests.integration.websocket_client import TIMEOUT, HandshakeRefused, WebSocketClient
+
+_UPLOAD = re.compile(r"^send (\d+) bytes: POST them to (/upload) with the header "
+                     r"X-Chatd-Upload: ([A-Za-z0-9_-]+) within 60 seconds$")
 
 
 class WebDaemonTests(unittest.TestCase):
@@ -45,6 +58,15 @@ class WebDaemonTests(unittest.TestCase):
         if name is not None:
             self.assertEqual((yield client.command(f"/nick {name}"))["code"], 201)
         return client
+
+    @inlineCallbacks
+    def upload_token(self, web: WebSocketClient, line: str):  # type: ignore[no-untyped-def]
+        """The token of the 350 that answers a /send."""
+        reply = (yield web.command(line))
+        self.assertEqual(reply["code"], 350, reply)
+        found = _UPLOAD.match(reply["text"])
+        self.assertIsNotNone(found, reply["text"])
+        return found.group(3)  # type: ignore[union-attr]
 
 
 class ProtocolTests(WebDaemonTests):
@@ -153,6 +175,183 @@ class ProtocolTests(WebDaemonTests):
                     self.assertNotIn(b"<style", body)
                 if path == "/app.js":
                     self.assertNotIn(b"innerHTML", body)
+
+
+class HistoryTests(WebDaemonTests):
+    @inlineCallbacks
+    def test_joining_replays_the_rooms_last_messages_as_110s_before_the_reply(self):  # type: ignore[no-untyped-def]
+        line = guest(self.daemon, "carol")
+        self.addCleanup(line.close)
+        line.ok("/join lobby")
+        line.send("first words")
+        line.send("/me waves")
+        line.wait_event(lambda e: "waves" in e.text)
+        web = (yield self.browser("ann"))
+        web.send("/join lobby", request=1)
+        joined = (yield web.read())
+        self.assertEqual((joined["code"], joined["event"]["who"]), (103, "ann"))
+        first, second, reply = (yield web.read()), (yield web.read()), (yield web.read())
+        self.assertEqual((reply["code"], reply["id"]), (200, 1))
+        self.assertEqual([first["code"], second["code"]], [110, 110])
+        self.assertEqual({k: first["event"][k] for k in ("type", "room", "sender", "text")},
+                         {"type": "Said", "room": "lobby", "sender": "carol",
+                          "text": "first words"})
+        self.assertTrue(second["event"]["action"])
+        self.assertNotIn("origin", first["event"])
+        # The line protocol's 110 text: TIME ID, then the live line's text.
+        self.assertRegex(first["text"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+                         + re.escape(first["event"]["id"]) + r" \[lobby\] <carol> first words$")
+        self.assertEqual(second["text"].split(" ", 2)[2], "[lobby] * carol waves")
+        # /history gives the same 110s, then its 200.
+        web.send("/history lobby 1", request=2)
+        kept, done = (yield web.read()), (yield web.read())
+        self.assertEqual((kept["code"], kept["event"]["text"]), (110, "waves"))
+        self.assertEqual((done["code"], done["id"]), (200, 2))
+
+
+def post(port: int, body: bytes, token: str | None) -> Deferred[tuple[int, Any]]:
+    """POST ``body`` to /upload (with the token's header), as the page's fetch does."""
+    headers = Headers({b"Content-Type": [b"application/octet-stream"]})
+    if token is not None:
+        headers.addRawHeader(b"X-Chatd-Upload", token.encode())
+    sent = Agent(reactor).request(b"POST", f"http://127.0.0.1:{port}/upload".encode(),
+                                  headers, FileBodyProducer(BytesIO(body)))
+
+    def read(response: Any) -> Deferred[tuple[int, Any]]:
+        return readBody(response).addCallback(
+            lambda data: (response.code, json.loads(data)))
+
+    return sent.addCallback(read).addTimeout(TIMEOUT, reactor)
+
+
+class UploadTests(WebDaemonTests):
+    @inlineCallbacks
+    def test_a_browser_shares_a_file_by_posting_it_and_the_room_hears_111(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        yield web.command("/join lobby")
+        line = guest(self.daemon, "carol")
+        self.addCleanup(line.close)
+        line.ok("/join lobby")
+        body = bytes(range(256)) * 1000  # past twisted.web's in-memory body size
+        token = (yield self.upload_token(web, f"/send lobby photo.bin {len(body)}"))
+        # The browser's requests go on while the upload waits for its bytes.
+        self.assertEqual((yield web.command("/who"))["code"], 211)
+        code, answer = (yield post(self.port, body, token))
+        self.assertEqual((code, answer["code"]), (200, 250), answer)
+        file_id, size, sha256, name = answer["text"].split(" ")
+        self.assertEqual((int(size), sha256, name),
+                         (len(body), hashlib.sha256(body).hexdigest(), "photo.bin"))
+        shared = line.wait_event(lambda e: e.code == 111)
+        self.assertEqual(shared.text, f"[lobby] ann shared {file_id} {len(body)} photo.bin")
+        told = (yield web.wait_event(lambda m: m["code"] == 111))
+        self.assertEqual(told["event"]["file_id"], file_id)
+        self.assertEqual(get_file(line, file_id), body)
+        # A token is good for one POST.
+        code, answer = (yield post(self.port, b"x", token))
+        self.assertEqual((code, answer["code"]), (403, 403))
+
+    @inlineCallbacks
+    def test_an_upload_is_refused_as_on_the_line_protocol(self):  # type: ignore[no-untyped-def]
+        line = guest(self.daemon, "carol")
+        self.addCleanup(line.close)
+        line.ok("/join lobby")
+        web = (yield self.browser("ann"))
+        self.assertEqual((yield web.command("/send lobby a.txt 5"))["code"], 406)  # not in it
+        yield web.command("/join lobby")
+        self.assertEqual((yield web.command("/send lobby a.txt 99999999999999"))["code"], 417)
+        # Without a token, or with a body of another size than declared: nothing is stored.
+        code, answer = (yield post(self.port, b"hello", None))
+        self.assertEqual((code, answer["code"]), (400, 400))
+        token = (yield self.upload_token(web, "/send lobby a.txt 5"))
+        code, answer = (yield post(self.port, b"hello!", token))
+        self.assertEqual((code, answer["code"]), (400, 415))
+        self.assertIn("5 bytes declared", answer["text"])
+        # A browser may hold a few tokens at once, not more.
+        for _ in range(4):
+            yield self.upload_token(web, "/send lobby a.txt 5")
+        self.assertEqual((yield web.command("/send lobby a.txt 5"))["code"], 403)
+
+
+class RequestBodyTests(WebDaemonTests):
+    @inlineCallbacks
+    def test_no_other_request_may_send_a_large_body(self):  # type: ignore[no-untyped-def]
+        status = (yield deferToThread(post_raw, self.port, "/", b"x" * 1000))
+        self.assertEqual(status, b"HTTP/1.1 405")  # a small one is read and refused as usual
+        status = (yield deferToThread(post_raw, self.port, "/", b"x" * 300_000))
+        self.assertEqual(status, b"")  # past 64 KiB: dropped, nothing written anywhere
+
+
+def post_raw(port: int, path: str, body: bytes) -> bytes:
+    """POST ``body`` with no token; the status line's start, or b"" if the server hung up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        try:
+            connection.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                               f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            return connection.recv(12)
+        except ConnectionError:
+            return b""
+
+
+class UploadCutOffTests(WebDaemonTests):
+    extra = ("--file-quota-per-user", "1000")
+
+    @inlineCallbacks
+    def test_an_upload_cut_off_leaves_no_file_and_gives_its_quota_back(self):  # type: ignore[no-untyped-def]
+        web = (yield self.browser("ann"))
+        yield web.command("/join lobby")
+        token = (yield self.upload_token(web, "/send lobby big.bin 1000"))
+        self.assertEqual((yield web.command("/send lobby more.bin 1"))["code"], 418)
+        yield deferToThread(post_part, self.port, token, 1000, b"x" * 10)
+        files = self.daemon.data / "files"
+        for _ in range(100):  # the server sees the close: the partial file goes
+            if not list(files.glob("*.part")):
+                break
+            yield deferToThread(time.sleep, 0.05)
+        self.assertEqual(list(files.iterdir()), [])
+        self.assertEqual((yield web.command("/send lobby big.bin 1000"))["code"], 350)
+
+
+def post_part(port: int, token: str, length: int, part: bytes) -> None:
+    """Start a POST of ``length`` bytes, send ``part`` of them, and hang up."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(
+            f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"X-Chatd-Upload: {token}\r\nContent-Length: {length}\r\n\r\n".encode() + part)
+        time.sleep(0.2)  # the server reads what came before the close
+
+
+class SecureWebSocketTests(unittest.TestCase):
+    """wss: the same frames through the outbox over a TLS transport."""
+
+    def setUp(self) -> None:
+        data = tempfile.TemporaryDirectory(prefix="chatd-wss-")
+        self.addCleanup(data.cleanup)
+        self.ca, key, cert = make_tls_files(Path(data.name))
+        self.daemon = Daemon(Path(data.name) / "data", [
+            "--web", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"]).start()
+        self.addCleanup(self.daemon.cleanup)
+        found = re.search(r"WebFactory \(TLS\) starting on (\d+)", self.daemon.run_log())
+        assert found is not None, self.daemon.run_log()
+        self.port = int(found.group(1))
+
+    @inlineCallbacks
+    def test_a_browser_over_wss_talks_with_a_line_user(self):  # type: ignore[no-untyped-def]
+        web = (yield WebSocketClient.connect(self.port, ca=self.ca))
+        self.addCleanup(web.close)
+        self.assertEqual((yield web.read())["code"], 220)
+        self.assertEqual((yield web.command("/nick ann"))["code"], 201)
+        self.assertEqual((yield web.command("/join lobby"))["code"], 200)
+        line = guest(self.daemon, "carol")
+        self.addCleanup(line.close)
+        line.ok("/join lobby")
+        for number in range(50):
+            line.send(f"burst {number}")
+        for number in range(50):
+            said = (yield web.wait_event(lambda m: m["event"]["type"] == "Said"))
+            self.assertEqual(said["event"]["text"], f"burst {number}")
+        self.assertEqual((yield web.command("/quit"))["code"], 221)
+        _, code = (yield web.closed())
+        self.assertEqual(code, 1000)
 
 
 class FloodTests(WebDaemonTests):

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, DeferredQueue, inlineCallbacks
+from twisted.internet.ssl import Certificate, optionsForClientTLS
 
 TIMEOUT = 5.0
 
@@ -44,12 +46,20 @@ class WebSocketClient:
         self.inbox = inbox
 
     @staticmethod
-    def connect(port: int, origin: str | None = None) -> Deferred[WebSocketClient]:
-        factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws", origin=origin)
+    def connect(port: int, origin: str | None = None, ca: Path | None = None
+                ) -> Deferred[WebSocketClient]:
+        """Over TLS (wss) when given the CA that signed the server's certificate."""
+        scheme = "ws" if ca is None else "wss"
+        factory = WebSocketClientFactory(f"{scheme}://127.0.0.1:{port}/ws", origin=origin)
         factory.protocol = _Protocol
         factory.opened = Deferred()
         factory.inbox = DeferredQueue()
-        reactor.connectTCP("127.0.0.1", port, factory, timeout=TIMEOUT)  # type: ignore[attr-defined]
+        if ca is None:
+            reactor.connectTCP("127.0.0.1", port, factory, timeout=TIMEOUT)  # type: ignore[attr-defined]
+        else:
+            trust = Certificate.loadPEM(ca.read_bytes())
+            reactor.connectSSL("127.0.0.1", port, factory,  # type: ignore[attr-defined]
+                               optionsForClientTLS("127.0.0.1", trust), timeout=TIMEOUT)
         opened: Deferred[Any] = factory.opened
         return opened.addTimeout(TIMEOUT, reactor).addCallback(
             lambda protocol: WebSocketClient(protocol, factory.inbox))

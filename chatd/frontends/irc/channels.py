@@ -11,6 +11,7 @@ from chatd.frontends.irc.codec import channel, message, source
 from chatd.frontends.irc.context import Context, each
 from chatd.frontends.irc.replies import CHANNEL
 from chatd.kernel import errors
+from chatd.kernel.events import Joined
 from chatd.kernel.names import fold
 from chatd.kernel.views import RoomView
 
@@ -128,8 +129,9 @@ def rejoined(ctx: Context) -> None:
     """A new session of an account that is in rooms already (on another device) is in them
     too: tell the client, as if it had joined each (JOIN, topic, names), or it would get the
     rooms' traffic without a window to show it in."""
-    for name in ctx.me.my_rooms():
-        ctx.write(message(source(ctx.me.name), "JOIN", channel(name)))
+    me = ctx.me
+    for name in me.my_rooms():
+        ctx.write(ctx.render(Joined(name, me.name, not me.guest, at=ctx.now())))
         greet(ctx, name)
 
 

@@ -3,7 +3,8 @@ command (LATEST, BEFORE, AFTER, AROUND, BETWEEN, TARGETS).
 
 History lines are the messages as first sent (``PRIVMSG``, with ``ACTION`` for an emote),
 rendered by ``codec.render_event``, with tags as the client negotiated them: ``time``
-(``server-time``), ``msgid`` (``message-tags``) and ``batch`` (``batch``; the lines then come
+(``server-time``), ``msgid`` (``message-tags``), ``account`` (``account-tag``, for what an
+account said) and ``batch`` (``batch``; the lines then come
 inside ``BATCH +ref chathistory TARGET`` ... ``BATCH -ref``). A client that negotiated
 ``draft/chathistory`` asks for history itself, so (as the spec says) it gets no replay on
 JOIN; one without ``server-time`` gets replay with the time written into the text, or none
@@ -21,6 +22,7 @@ from dataclasses import replace
 from chatd.frontends.irc import codec
 from chatd.frontends.irc.codec import SERVER, channel, message, tagged
 from chatd.frontends.irc.context import Context
+from chatd.frontends.irc.rendering import event_tags
 from chatd.frontends.line_codec import parse_timestamp, timestamp
 from chatd.kernel import errors
 from chatd.kernel.events import Event, Said
@@ -50,13 +52,8 @@ def send_history(ctx: Context, target: str, events: Sequence[Event]) -> None:
     caps = ctx.registration.caps
     ref = _open_batch(ctx, "chathistory", target)
     for event in events:
-        tags: dict[str, str] = {}
-        if ref is not None:
-            tags["batch"] = ref
-        if "message-tags" in caps:
-            tags["msgid"] = event.id
-        if "server-time" in caps:
-            tags["time"] = timestamp(event.at)
+        tags = {"batch": ref} if ref is not None else {}
+        tags.update(event_tags(event, caps))
         ctx.write(tagged(tags, event.encoded(codec.render_event)))
     _close_batch(ctx, ref)
 

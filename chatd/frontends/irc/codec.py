@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from twisted.words.protocols import irc
 
 from chatd.kernel.events import (
+    AwayChanged,
     Event,
     FileShared,
     Invited,
@@ -28,7 +29,6 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
-    RoomChanged,
     Said,
     TopicSet,
 )
@@ -272,8 +272,9 @@ def render_event(event: Event) -> bytes:
             return message(source(by), "INVITE", who, channel(room))
         case NickChanged(old=old, new=new):
             return message(source(old), "NICK", new)
-        case RoomChanged(room=room, who=who, change=change):
-            return message(SERVER.value, "NOTICE", channel(room), f"{who}: {change}")
+        case AwayChanged(who=who, away=away):
+            # away-notify: the message, or no parameter when back.
+            return message(source(who), "AWAY", *((away,) if away else ()))
         case FileShared():
             return file_shared(event, None)
         case Notice(text=text):

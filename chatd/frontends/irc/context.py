@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 from chatd.frontends.irc.registration import Action, Registration
 from chatd.kernel.errors import ChatError
+from chatd.kernel.events import Event
 from chatd.kernel.interfaces import IChatSession
 
 
@@ -52,6 +53,13 @@ class Context(Protocol):
     @property
     def write(self) -> Callable[[bytes], None]:
         """Queue server lines for the client."""
+
+    @property
+    def render(self) -> Callable[[Event], bytes]:
+        """How events look to this client (its capabilities' render function)."""
+
+    def now(self) -> float:
+        """The server clock's time (an echoed private message's server-time)."""
 
     def client(self) -> str:
         """How numerics address the client: its nick, or ``*`` before it has one."""

@@ -11,8 +11,10 @@ from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
 from chatd.frontends.irc.context import Context, each
+from chatd.frontends.irc.rendering import tags
 from chatd.frontends.irc.replies import TARGET
 from chatd.kernel import errors
+from chatd.kernel.events import Private
 from chatd.kernel.views import UserView
 
 # PRIVMSG and NOTICE targets per line (TARGMAX in ISUPPORT).
@@ -25,9 +27,24 @@ def _relay(ctx: Context, target: str, text: str, notice: bool = False) -> UserVi
     session = ctx.me
     text, action = codec.incoming_text(text)
     if not codec.is_channel(target):
-        return session.message(target, text, notice)
+        user = session.message(target, text, notice)
+        if "echo-message" in ctx.caps and user.key != session.key:
+            _echo(ctx, user.name, text, notice)
+        return user
+    # A channel message comes back through delivery when the client asked for echo-message.
     session.say(text, target, action=action, notice=notice)
     return None
+
+
+def _echo(ctx: Context, recipient: str, text: str, notice: bool) -> None:
+    """echo-message for a private message: the line the recipient got, as the sender sees
+    it. (The core tells only the recipient, so it is made here: with server-time and
+    account-tag, but with no msgid, which the core does not give the sender.)"""
+    me = ctx.me
+    event = Private(me.name, recipient, text, notice=notice)
+    line = codec.render_event(event)
+    ctx.write(codec.tagged(tags(ctx.caps, ctx.now(), account="" if me.guest else me.name),
+                           line))
 
 
 def _privmsg_one(ctx: Context, target: str, text: str) -> None:

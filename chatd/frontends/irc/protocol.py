@@ -27,6 +27,7 @@ from chatd.frontends.irc.commands import COMMANDS
 from chatd.frontends.irc.options import Options
 from chatd.frontends.irc.registration import (
     Action,
+    CapsChanged,
     Close,
     LogIn,
     Refuse,
@@ -35,9 +36,11 @@ from chatd.frontends.irc.registration import (
     Send,
     Welcome,
 )
+from chatd.frontends.irc.rendering import Render, Renderers, event_tags
 from chatd.frontends.line_codec import TooLong
 from chatd.kernel import errors
 from chatd.kernel.events import (
+    AwayChanged,
     Event,
     FileShared,
     Joined,
@@ -56,10 +59,9 @@ log = Logger()
 class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
-    __slots__ = ("_pinged", "_realnames", "_registration", "_timer")
+    __slots__ = ("_pinged", "_realnames", "_registration", "_regroup", "_renderers", "_timer",
+                 "echo", "render")
     kind = "IRC"
-    render = staticmethod(codec.render_event)
-    echo = False  # IRC clients show their own messages without an echo
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
 
     @property
@@ -69,9 +71,17 @@ class IRCProtocol(ChatConnection):
     def __init__(self, home: IRCFactory) -> None:
         super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)
         self._realnames = home.realnames
+        self._renderers = home.renderers
         self._timer: IDelayedCall | None = None
         self._pinged = False
         self._registration: Registration  # made once admitted, when the address is known
+        # The wire format, for the capabilities the client enabled (IChatMind.render), and
+        # whether its own messages come back (echo-message; IRC clients show their own lines
+        # without one otherwise). Delivery reads both when it builds a room's groups;
+        # ``_regroup`` (given at attach) has them rebuilt when a CAP REQ changes them.
+        self.render: Render = codec.render_event
+        self.echo = False
+        self._regroup: Callable[[str], None] | None = None
 
     # -- connection --------------------------------------------------------------------
 
@@ -121,6 +131,18 @@ class IRCProtocol(ChatConnection):
 
     # -- events out --------------------------------------------------------------------
 
+    def attached(self, regroup: Callable[[str], None]) -> None:
+        """Delivery took this mind (IChatMind.attached): ``regroup`` rebuilds its groups."""
+        self._regroup = regroup
+
+    def _caps_changed(self) -> None:
+        """A CAP REQ changed the capabilities: the live traffic's format and echo follow."""
+        caps = self._registration.caps
+        self.render = self._renderers(caps)
+        self.echo = "echo-message" in caps
+        if self._regroup is not None and self.session is not None:
+            self._regroup(self.session.key)
+
     def _link(self, file_id: str) -> tuple[str, int] | None:
         """A download URL made for this member (IRC has no way to fetch a file itself), or
         None where there are no links."""
@@ -132,9 +154,11 @@ class IRCProtocol(ChatConnection):
             return None
 
     def deliver(self, event: Event) -> None:
-        # Room messages don't come here: delivery writes them to ``write`` in the IRC format
-        # and, as ``echo`` is False, skips the sender (IRC clients show their own lines).
+        # Room messages don't come here: delivery writes them to ``write`` in our ``render``
+        # and, unless ``echo`` (echo-message), skips the sender.
         if codec.is_quit(event) and self._still_shared(event):
+            return
+        if type(event) is AwayChanged and "away-notify" not in self._registration.caps:
             return
         if isinstance(event, SessionEnded):
             # The server ended this session (account deleted or locked): say why, then close;
@@ -144,9 +168,10 @@ class IRCProtocol(ChatConnection):
         if isinstance(event, NickChanged):
             self._renamed(event)
         if isinstance(event, FileShared):
-            self.outbox.write(codec.file_shared(event, self._link(event.file_id)))
+            self.outbox.write(codec.tagged(event_tags(event, self._registration.caps),
+                                           codec.file_shared(event, self._link(event.file_id))))
             return
-        self.outbox.write(event.encoded(codec.render_event))
+        self.outbox.write(event.encoded(self.render))
         if (isinstance(event, Joined) and self.session is not None
                 and fold(event.who) == self.session.key):
             channels.greet(self, event.room)
@@ -217,6 +242,8 @@ class IRCProtocol(ChatConnection):
                     self.error(error, kind, target, command)
                 case Close(why=why):
                     self.close(why)
+                case CapsChanged():
+                    self._caps_changed()
                 case LogIn(credentials=credentials):
                     return self._log_in(credentials)
         return None
@@ -295,6 +322,9 @@ class IRCProtocol(ChatConnection):
     def realnames(self) -> dict[str, str]:
         return self._realnames
 
+    def now(self) -> float:
+        return self._clock.seconds()
+
     @property
     def server_name(self) -> str:
         return SERVER.value
@@ -320,8 +350,15 @@ class IRCFactory(FrontendFactory):
 
     @cached_property
     def realnames(self) -> dict[str, str]:
-        """Real names by user key, from USER: shown in WHO and WHOIS, dropped on quit."""
+        """Real names by user key, from USER: shown in WHO, WHOIS and extended-join, dropped
+        on quit."""
         return {}
+
+    @cached_property
+    def renderers(self) -> Renderers:
+        """The render function for each set of capabilities in use, shared by every
+        connection with that set (so a message is rendered once per set)."""
+        return Renderers(self.realnames)
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
         protocol = IRCProtocol(self)

@@ -8,20 +8,20 @@ from chatd.frontends.irc import codec
 from chatd.frontends.irc.channels import prefixes
 from chatd.frontends.irc.codec import SERVER, channel
 from chatd.frontends.irc.context import Context
+from chatd.frontends.irc.rendering import real_name
 from chatd.frontends.irc.replies import NICK
 from chatd.kernel import errors
 from chatd.kernel.views import MemberView, UserView
 
 
-def _real_name(ctx: Context, key: str, guest: bool) -> str:
-    """The real name a user gave (USER), or, for one not on IRC, what it is."""
-    return ctx.realnames.get(key) or ("chatd guest" if guest else "chatd account")
+def _real_name(ctx: Context, name: str, guest: bool) -> str:
+    return real_name(ctx.realnames, name, not guest)
 
 
 def _who_line(ctx: Context, user: MemberView | UserView, chan: str, marks: str) -> None:
     flags = ("G" if user.away else "H") + marks
     ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER.value, user.name, flags,
-             f"0 {_real_name(ctx, user.key, user.guest)}")
+             f"0 {_real_name(ctx, user.name, user.guest)}")
 
 
 def who(ctx: Context, mask: str = "*", *_: str) -> None:
@@ -47,7 +47,7 @@ def whois(ctx: Context, *params: str) -> None:
         ctx.error(error, NICK, nick, "WHOIS")
     else:
         ctx.send(irc.RPL_WHOISUSER, user.name, user.name, codec.USER_HOST, "*",
-                 _real_name(ctx, user.key, user.guest))
+                 _real_name(ctx, user.name, user.guest))
         rooms = [prefixes(ctx, membership.operator, membership.voiced)
                  + channel(membership.room) for membership in user.rooms]
         if rooms:

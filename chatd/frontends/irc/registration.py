@@ -31,11 +31,13 @@ from chatd.kernel.names import fold
 
 # What each capability's value is in CAP LS 302 (empty: none). multi-prefix and
 # userhost-in-names change NAMES, WHO and WHOIS; cap-notify is acknowledged, as the list never
-# changes while chatd runs. History (chathistory.py): tags on replayed lines, the batch around
-# them, and the CHATHISTORY command.
+# changes while chatd runs. server-time, message-tags, account-tag, extended-join and
+# away-notify change how events are rendered (rendering.py), echo-message whether one's own
+# messages come back; batch and draft/chathistory are history's (chathistory.py).
 CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
-                "server-time": "", "message-tags": "", "batch": "", "draft/chathistory": ""}
+                "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
+                "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": ""}
 # SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
 SASL_MAX = 4096
 SASL_CHUNK = 400
@@ -105,13 +107,19 @@ class Refuse:
 
 
 @dataclass(frozen=True, slots=True)
+class CapsChanged:
+    """The enabled capabilities changed (a CAP REQ was acknowledged): what is rendered for
+    the client, and whether its own messages come back, follow at once."""
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     """Close the connection, telling the client why."""
 
     why: str
 
 
-Action = Reply | Send | LogIn | Welcome | Refuse | Close
+Action = Reply | Send | LogIn | Welcome | Refuse | Close | CapsChanged
 
 
 class Registration:
@@ -160,16 +168,16 @@ class Registration:
             self.state = _OPEN.get(self.state, self.state)
             wanted = args[0].split() if args else []
             names = [name.lstrip("-") for name in wanted]
-            if wanted and all(name in CAPABILITIES for name in names):
-                for name, asked in zip(names, wanted, strict=True):
-                    if asked.startswith("-"):
-                        self.caps.discard(name)
-                    else:
-                        self.caps.add(name)
-                reply = "ACK"
-            else:
-                reply = "NAK"
-            return [Send("CAP", (self.client, reply, " ".join(wanted)))]
+            if not wanted or not all(name in CAPABILITIES for name in names):
+                return [Send("CAP", (self.client, "NAK", " ".join(wanted)))]
+            before = set(self.caps)
+            for name, asked in zip(names, wanted, strict=True):
+                if asked.startswith("-"):
+                    self.caps.discard(name)
+                else:
+                    self.caps.add(name)
+            acked: list[Action] = [Send("CAP", (self.client, "ACK", " ".join(wanted)))]
+            return [*acked, CapsChanged()] if self.caps != before else acked
         if verb == "LIST":
             return [Send("CAP", (self.client, "LIST", " ".join(sorted(self.caps))))]
         if verb == "END":

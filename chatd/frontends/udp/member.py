@@ -16,11 +16,12 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from chatd.frontends.line_codec import mode_words
 from chatd.frontends.sink import ISink
 from chatd.frontends.udp.codec import ACTION, Datagram, Kind, notice, render_datagram
 from chatd.frontends.udp.cookies import Address
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, Left, RoomChanged, TopicSet
+from chatd.kernel.events import Event, Joined, LeaveReason, Left, ModeChanged, TopicSet
 from chatd.kernel.interfaces import IChatMind, IChatSession, ITokenSeat
 from chatd.kernel.names import fold
 
@@ -48,8 +49,8 @@ def describe(event: Event) -> str | None:
     if isinstance(event, TopicSet):
         return f"{event.who} set the topic: {event.topic}" if event.topic \
             else f"{event.who} cleared the topic"
-    if isinstance(event, RoomChanged):
-        return f"{event.who} changed the room: {event.change}"
+    if isinstance(event, ModeChanged):
+        return f"{event.who}: {mode_words(event.mode, event.arg)}"
     return None
 
 

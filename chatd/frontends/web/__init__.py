@@ -4,7 +4,9 @@
 and JavaScript in ``static/``, no build step) and the WebSocket at ``/ws``, on autobahn's
 Twisted WebSocket server. The WebSocket speaks the line protocol in JSON (``codec``), run by
 the same ``LineInterpreter`` and ``ConnectionPolicy`` as a line connection (``protocol``),
-with output through a ``WebSink`` that frames a broadcast once for every browser (``sink``).
+with output through a ``WebSink`` that frames a broadcast once for every browser and writes
+it through the stream ``Outbox`` (``sink``). Files shared from the page are POSTed to
+``/upload`` with a token from ``/send`` (``uploads``).
 ``options`` holds its keys; ``FRONTEND`` (here) is its entry in ``chatd.frontends.registry``.
 """
 

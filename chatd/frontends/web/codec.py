@@ -4,7 +4,8 @@ It is the line protocol in JSON, one to one: the browser sends ``{"line": "/join
 (what a person would type), and every message it gets back is what a line client would get,
 ``{"code": 201, "text": "welcome, ann"}``, with a multi-line reply's continuation lines in
 ``lines`` and an event's fields in ``event`` (the event's own ``to_dict``, less the sender's
-session id). ``docs/protocol.md`` has examples. An event's ``text`` is the line protocol's
+session id); a message from history is a 110 with the kept message's fields.
+``docs/protocol.md`` has examples. An event's ``text`` is the line protocol's
 rendering of it, so the two can never disagree.
 """
 
@@ -14,8 +15,8 @@ import json
 from typing import Any
 
 from chatd.frontends.interpreter import Reply
-from chatd.frontends.line_codec import Code, render_event
-from chatd.kernel.events import Event, to_dict
+from chatd.frontends.line_codec import Code, render_event, render_history
+from chatd.kernel.events import Event, ModeChanged, to_dict
 
 # Fields of an event a browser is not told: the sending session's id (used for echo).
 _PRIVATE_FIELDS = ("origin",)
@@ -31,13 +32,27 @@ def _dump(message: dict[str, Any]) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def render_payload(event: Event) -> bytes:
-    """An event as one JSON message. Pass this function itself to ``Event.encoded``."""
-    line = render_event(event).decode()  # "CODE TEXT\r\n"
+def _fields(event: Event) -> dict[str, Any]:
     fields = to_dict(event)
     for name in _PRIVATE_FIELDS:
         fields.pop(name, None)
-    return _dump({"code": int(line[:3]), "event": fields, "text": line[4:-2]})
+    if isinstance(event, ModeChanged) and event.mode == "+k":
+        fields["arg"] = ""  # the room's new password: the line protocol does not tell it
+    return fields
+
+
+def render_payload(event: Event) -> bytes:
+    """An event as one JSON message. Pass this function itself to ``Event.encoded``."""
+    line = render_event(event).decode()  # "CODE TEXT\r\n"
+    return _dump({"code": int(line[:3]), "event": _fields(event), "text": line[4:-2]})
+
+
+def history_payload(event: Event) -> bytes:
+    """A kept message as a 110 event: the line protocol's 110 text (``TIME ID`` then the live
+    line's text) and the message's own fields, so a browser shows it as it showed it live,
+    marked as history by its code."""
+    line = render_history(event).decode()  # "110 TEXT\r\n"
+    return _dump({"code": int(Code.HISTORY), "event": _fields(event), "text": line[4:-2]})
 
 
 def reply_payload(reply: Reply, request: object = None) -> bytes:

@@ -58,6 +58,9 @@ class Options:
     trusted_proxies: tuple[Network, ...] = ()
     max_message: int = KEYS["web-max-message"].default
     udp_port: int | None = None  # the UDP channel's, for /token; None: off
+    direct_send: bool = DEFAULTS["direct-send"]
+    # Messages of a room's history replayed (110) to a member who joins it (0: none).
+    replay: int = DEFAULTS["history-replay"]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -71,4 +74,6 @@ class Options:
             trusted_proxies=parse_networks(settings.web_trusted_proxies),
             max_message=settings.web_max_message,
             udp_port=token_port(settings),
+            direct_send=settings.direct_send,
+            replay=settings.history_replay if settings.history_max_count else 0,
         )

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.cred.credentials import ICredentials
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -28,9 +28,11 @@ from chatd.frontends.admission import Admission, Network
 from chatd.frontends.connections import Connections
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
 from chatd.frontends.line_codec import Code
+from chatd.frontends.outbox import Flusher
 from chatd.frontends.policy import ConnectionPolicy, Counters
 from chatd.frontends.web.codec import (
     BadRequest,
+    history_payload,
     notice_payload,
     parse_request,
     render_payload,
@@ -38,9 +40,12 @@ from chatd.frontends.web.codec import (
 )
 from chatd.frontends.web.options import Options
 from chatd.frontends.web.sink import Prepared, WebSink
+from chatd.frontends.web.uploads import MAX_PENDING, TOKEN_HEADER, UPLOAD_PATH, Uploads
 from chatd.kernel import errors
-from chatd.kernel.events import Event, LeaveReason, SessionEnded
+from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
+from chatd.kernel.history import HistoryQuery
 from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.names import fold
 from chatd.kernel.text import for_log
 
 log = Logger()
@@ -59,6 +64,8 @@ class WebFactory(Protocol):
     connections: Connections
     interpreter: LineInterpreter
     prepared: Prepared
+    flusher: Flusher
+    uploads: Uploads
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
@@ -146,6 +153,15 @@ class WebProtocol(WebSocketServerProtocol):
             return
         client.received(payload)
 
+    def sendCloseFrame(self, code: int | None = None, reasonUtf8: bytes | None = None,
+                       isReply: bool = False) -> None:
+        """Every close frame autobahn sends (ours, its reply to the browser's, a refusal)
+        comes after the frames the sink holds, and no frame after it."""
+        client = self.client
+        if client is not None:
+            client.sink.release()
+        super().sendCloseFrame(code, reasonUtf8, isReply)
+
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         client, self.client = self.client, None
         if client is not None:
@@ -156,7 +172,7 @@ class WebProtocol(WebSocketServerProtocol):
 class WebClient:
     """A browser as chatd sees it: a mind, a command client, and a policy's guarded side."""
 
-    __slots__ = ("_closed", "_home", "_logout", "_options", "_protocol", "host",
+    __slots__ = ("_closed", "_home", "_logout", "_options", "_protocol", "_tokens", "host",
                  "leave_reason", "peer", "policy", "quit_message", "session", "sink")
     kind = "web"
     render = staticmethod(render_payload)
@@ -165,14 +181,24 @@ class WebClient:
 
     def upload_file(self, room: str, name: str, size: int, sha256: str | None
                     ) -> Deferred[Reply]:
-        """A browser sends no raw bytes over this protocol: files go over the line protocol
-        (``/send``); the browser is told so, with the line protocol's code."""
-        raise errors.NotAllowed("sharing a file from the browser is not supported; use the "
-                                "line protocol's /send (chatd-client /send PATH)")
+        """``/send``: the upload is begun (every check of the line protocol's), and the 350
+        names where to POST its bytes, with a one-use token (``uploads``). It is the
+        request's reply, so the browser's requests and messages go on meanwhile."""
+        assert self.session is not None
+        if len(self._tokens) >= MAX_PENDING:
+            raise errors.NotAllowed(f"{MAX_PENDING} uploads are waiting for their bytes "
+                                    "already; send those first")
+        upload = self.session.send_file(name, room, size, sha256)
+        uploads = self._home.uploads
+        token = uploads.issue(upload, self._tokens.discard)
+        self._tokens.add(token)
+        return succeed(Reply(Code.SEND_BYTES, (
+            f"send {size} bytes: POST them to /{UPLOAD_PATH.decode()} with the header "
+            f"{TOKEN_HEADER.decode()}: {token} within {uploads.window:g} seconds")))
 
     def download_file(self, file_id: str) -> Deferred[Reply]:
-        raise errors.NotAllowed("fetching a file in the browser is not supported; use the "
-                                "line protocol's /get (chatd-client /get ID)")
+        """A browser takes no raw bytes over this protocol: it downloads by link."""
+        raise errors.NotAllowed(f"a browser downloads by link: /link {file_id[:40]}")
 
     @property
     def udp_port(self) -> int | None:
@@ -190,8 +216,9 @@ class WebClient:
         self.quit_message = ""
         self.session: IChatSession | None = None
         self._logout: Callable[[], None] | None = None
-        self.sink = WebSink(protocol, home.prepared, self._options.max_output,
-                            self._overflowed, self._closing)
+        self._tokens: set[str] = set()  # upload tokens given out and not yet used
+        self.sink = WebSink(protocol, home.prepared, home.flusher, self._options.max_output,
+                            self._overflowed, self._closing, self._options.direct_send)
         self.policy: ConnectionPolicy[bytes] = ConnectionPolicy(
             home, self._options, self, self.sink, host)
 
@@ -225,6 +252,9 @@ class WebClient:
         self.policy.lost()
         self._closed = True
         self.sink.stopProducing()
+        for token in list(self._tokens):
+            self._home.uploads.cancel(token)
+        self._tokens.clear()
         if self.session is not None and self._logout is not None:
             self.session.quit(self.leave_reason, self.quit_message)
             self._logout()
@@ -257,6 +287,20 @@ class WebClient:
             self.close(event.why)
             return
         self.sink.write(event.encoded(render_payload))
+        if (isinstance(event, Joined) and self._options.replay and self.session is not None
+                and fold(event.who) == self.session.key):
+            self._replay(event.room)
+
+    def _replay(self, room: str) -> None:
+        """After our own join, as on the line protocol: the room's last messages, each a
+        110 (``history_payload``), before the reply to the /join."""
+        assert self.session is not None
+        try:
+            events = self.session.history(room, HistoryQuery("latest", self._options.replay))
+        except errors.ChatError:
+            return
+        for event in events:
+            self.sink.write(history_payload(event))
 
     # -- input ---------------------------------------------------------------------------
 
@@ -289,6 +333,8 @@ class WebClient:
     def _answer(self, answer: Reply | None, request: object) -> None:
         if answer is None:
             return
+        for event in answer.history:
+            self._send(history_payload(event))
         self._send(reply_payload(answer, request))
         end = answer.end
         if end is not None:

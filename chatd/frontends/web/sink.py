@@ -1,16 +1,21 @@
-"""The WebSocket sink: a browser's output, as prepared WebSocket messages, and a bound on
-browsers that stop reading.
+"""The WebSocket sink: a browser's output, as WebSocket frames prepared once per broadcast,
+written through the stream ``Outbox``.
 
 Delivery hands every member of a room the same payload bytes (``render_payload``, made once
-per event). ``Prepared`` turns those bytes into one autobahn ``PreparedMessage`` (the whole
-frame, header included) the first time a sink sees them, and every other sink handed the
-same bytes gets the same frame: a message to 1,000 browsers is encoded and framed once, and
-each browser costs one ``sendPreparedMessage``.
+per event). ``Prepared`` turns those bytes into one whole WebSocket frame (header included,
+by autobahn's ``prepareMessage``) the first time a sink sees them, and every other sink
+handed the same bytes gets the same frame: a message to 1,000 browsers is encoded and
+framed once.
 
-Like the stream ``Outbox``, the sink is its transport's streaming producer: when a browser
-stops reading, the transport's buffer fills and pauses the sink; from then on frames wait
-here, and past ``limit`` bytes the browser is dropped (``on_overflow``), so memory per
-browser is bounded and nobody else waits for it.
+Each browser then writes the frame's bytes into an ``Outbox`` over its transport, as a line
+or IRC connection writes its lines: the frames of one reactor turn go out in one send,
+straight to the socket when nothing is buffered, and the outbox is the transport's
+producer, so a browser that stops reading has its frames held, and is dropped
+(``on_overflow``) once more than ``limit`` bytes wait. Frames are whole messages, so joining
+them never splits one, and a control frame autobahn sends itself (a ping, a pong) may come
+between them, as the WebSocket protocol allows. Its close frame must come last:
+``WebProtocol`` calls ``release`` before sending one, which hands over what waits and takes
+no more.
 """
 
 from __future__ import annotations
@@ -18,10 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from autobahn.websocket.protocol import PreparedMessage
-from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from chatd.frontends.outbox import Flusher, Outbox
 from chatd.frontends.sink import ISink
 
 
@@ -37,97 +41,72 @@ class Prepared:
     def __init__(self, factory: Any) -> None:
         self._factory = factory  # autobahn's WebSocketServerFactory: it frames for servers
         self._payload: bytes | None = None
-        self._frame: PreparedMessage | None = None
+        self._frame = b""
         self.made = 0  # frames prepared so far, for tests and the benchmark
 
-    def __call__(self, payload: bytes) -> PreparedMessage:
-        if payload is not self._payload or self._frame is None:
-            self._frame = self._factory.prepareMessage(payload)
+    def __call__(self, payload: bytes) -> bytes:
+        if payload is not self._payload:
+            # A server's frame is not masked, so its bytes are the same for every browser.
+            self._frame = self._factory.prepareMessage(payload).payloadHybi
             self._payload = payload
             self.made += 1
         return self._frame
 
 
-@implementer(IPushProducer, ISink)
+@implementer(ISink)
 class WebSink:
-    __slots__ = ("_held", "_paused", "_prepared", "_protocol", "_size", "closed", "limit",
-                 "on_close", "on_overflow")
+    __slots__ = ("_outbox", "_prepared", "_protocol", "on_close")
 
     def __init__(
         self,
         protocol: Any,
         prepared: Prepared,
+        flusher: Flusher,
         limit: int,
         on_overflow: Callable[[], None],
         on_close: Callable[[], None],
-        pause_at: int = 16 * 1024,
+        direct: bool = True,
     ) -> None:
         self._protocol = protocol  # an open autobahn WebSocketServerProtocol
         self._prepared = prepared
-        self.limit = limit
-        self.on_overflow = on_overflow
         self.on_close = on_close
-        self._held: list[PreparedMessage] = []
-        self._size = 0
-        self._paused = False
-        self.closed = False
         transport = protocol.transport
-        if hasattr(transport, "bufferSize"):
-            transport.bufferSize = pause_at  # a plain TCP transport pauses past this
         # twisted.web's HTTP channel registered itself for the upgrade request; the
-        # WebSocket has taken the transport over, so the sink is its producer from now on.
+        # WebSocket has taken the transport over, so the outbox is its producer from now on.
         transport.unregisterProducer()
-        transport.registerProducer(self, True)
+        self._outbox = Outbox(transport, flusher, limit, on_overflow, _nothing, direct=direct)
+
+    @property
+    def closed(self) -> bool:
+        return self._outbox.closed
 
     @property
     def queued(self) -> int:
-        return self._size
+        return self._outbox.queued
 
     def write(self, data: bytes) -> None:
-        if self.closed:
-            return
-        frame = self._prepared(data)
-        if self._paused:
-            self._held.append(frame)
-            self._size += len(frame.payloadHybi)
-            if self._size > self.limit:
-                self.closed = True
-                self._held.clear()
-                self._size = 0
-                self.on_overflow()
-            return
-        self._protocol.sendPreparedMessage(frame)
+        self._outbox.write(self._prepared(data))
+
+    def release(self) -> None:
+        """Hand what waits to the transport and take no more: a close frame comes next."""
+        self._outbox.release()
 
     def close(self) -> None:
         """Send what waits, then the WebSocket close; the policy bounds the rest."""
-        if self.closed:
+        if self._outbox.closed:
             return
-        self._send_held()
-        self.closed = True
-        self._protocol.transport.unregisterProducer()
+        self._outbox.release()
         self._protocol.sendClose(1000)
         self.on_close()
 
     def abort(self) -> None:
-        self.closed = True
-        self._held.clear()
-        self._size = 0
-        self._protocol.transport.abortConnection()
-
-    def _send_held(self) -> None:
-        held, self._held, self._size = self._held, [], 0
-        for frame in held:
-            self._protocol.sendPreparedMessage(frame)
-
-    def pauseProducing(self) -> None:
-        self._paused = True
-
-    def resumeProducing(self) -> None:
-        self._paused = False
-        if not self.closed:
-            self._send_held()
+        self._outbox.abort()
 
     def stopProducing(self) -> None:
-        self.closed = True
-        self._held.clear()
-        self._size = 0
+        """The connection is gone: drop what waits."""
+        self._outbox.stopProducing()
+
+
+def _nothing() -> None:
+    """The outbox's ``on_close``: it never closes the connection itself (``close`` here
+    sends the WebSocket's close frame instead, and tells the policy)."""

@@ -4,6 +4,7 @@
 ``/``          the browser client (``static/index.html``)
 ``/app.js``    its script; ``/app.css`` its styles; ``/favicon.svg``
 ``/ws``        the WebSocket speaking the JSON protocol
+``/upload``    a file shared from the page: POST, with a token from ``/send`` (``uploads``)
 ``/files``     shared files, by signed link (mounted by the daemon, ``mount``)
 =============  ===================================================
 
@@ -34,6 +35,7 @@ from chatd.frontends.policy import Counters
 from chatd.frontends.web.options import Options
 from chatd.frontends.web.protocol import WebProtocol
 from chatd.frontends.web.sink import Prepared
+from chatd.frontends.web.uploads import UPLOAD_PATH, UploadResource, Uploads, request_body
 
 WEBSOCKET_PATH = b"ws"
 PAGES = {
@@ -63,7 +65,12 @@ PING_TIMEOUT = 20.0
 
 
 class SecureRequest(Request):
-    """A request whose every response, errors included, carries the security headers."""
+    """A request whose every response, errors included, carries the security headers, and
+    whose body goes into a file being shared or is capped (``uploads.request_body``)."""
+
+    def gotLength(self, length: int | None) -> None:
+        site: ChatSite = self.channel.site  # type: ignore[attr-defined]  # Site.buildProtocol sets it
+        self.content = request_body(self, length, site.uploads)
 
     def process(self) -> None:
         for name, value in SECURITY_HEADERS.items():
@@ -101,6 +108,14 @@ def page_resources() -> dict[bytes, Data]:
             for path, (name, kind) in PAGES.items()}
 
 
+class ChatSite(Site):
+    """The site, and the upload tokens its requests may claim."""
+
+    def __init__(self, root: Resource, uploads: Uploads, timeout: float) -> None:
+        super().__init__(root, timeout=timeout)
+        self.uploads = uploads
+
+
 class WebFactory(FrontendFactory):
     options: Options
 
@@ -131,7 +146,9 @@ class WebFactory(FrontendFactory):
         for path, resource in page_resources().items():
             self.root.putChild(path, resource)
         self.root.putChild(WEBSOCKET_PATH, UpgradeOnly(WebSocketResource(websocket)))
-        self.site = Site(self.root, timeout=HTTP_TIMEOUT)
+        self.uploads = Uploads(clock)
+        self.root.putChild(UPLOAD_PATH, UploadResource())
+        self.site = ChatSite(self.root, self.uploads, HTTP_TIMEOUT)
         self.site.requestFactory = SecureRequest
         self.site.displayTracebacks = False
 

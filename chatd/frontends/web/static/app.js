@@ -13,7 +13,11 @@
     pending: new Map(),      // request id -> resolve(reply)
     me: null,                // our name once logged in
     login: null,             // {verb, name, password}: to log in again after a reconnect
-    conversations: new Map(),// key -> {kind, name, entries, unread, topic, password}
+    conversations: new Map(),// key -> {kind, name, entries, ids, unread, topic, password, left}
+    rooms: new Map(),        // room key -> {limit, locked}: from the last /rooms
+    members: [],             // the active room's members, as /who gives them (@op, +voiced)
+    operator: false,         // whether we are an operator of the active room
+    modes: "",               // its flags (i, m, t) as /mode last gave them
     active: null,            // key of the conversation shown
     current: null,           // key of the room the server sends plain text to
     attempts: 0,             // failed connects in a row (for the back-off)
@@ -84,6 +88,7 @@
     const code = data.code;
     if (code === 220) { greeted(); return; }
     if (code === 109) { setStatus(data.text, true); note(state.active, data.text, "error"); return; }
+    if (code === 110 && data.event) { history(data.event); return; }
     if (code >= 100 && code < 200 && data.event) { event(code, data.event, data.text); return; }
     if (code >= 400) note(state.active, data.text, "error");
   }
@@ -109,6 +114,7 @@
       }
     }
     refreshRooms();
+    refreshMembers();
   }
 
   // -- logging in ----------------------------------------------------------------------
@@ -152,10 +158,12 @@
     if (reply.code !== 210) return;
     const list = $("rooms");
     list.replaceChildren();
+    state.rooms.clear();
     for (const line of reply.lines || []) {
       const found = ROOM_LINE.exec(line);
       if (!found) continue;
       const [, name, count, limit, lock, owner, topic] = found;
+      state.rooms.set(key("room", name), { limit: Number(limit), locked: lock === "locked" });
       const item = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
@@ -259,7 +267,8 @@
     const k = key(kind, name);
     let conversation = state.conversations.get(k);
     if (!conversation) {
-      conversation = { kind, name, entries: [], unread: 0, topic: "", password: "", left: false };
+      conversation = { kind, name, entries: [], ids: new Set(), unread: 0, topic: "", password: "",
+                       left: false };
       state.conversations.set(k, conversation);
       drawTabs();
     }
@@ -269,8 +278,23 @@
   function add(k, entry) {
     const conversation = state.conversations.get(k);
     if (!conversation) return;
-    conversation.entries.push(entry);
-    if (conversation.entries.length > MAX_ENTRIES) conversation.entries.shift();
+    // A message is shown once, whether it came live or from history (a rejoin replays it).
+    if (entry.id) {
+      if (conversation.ids.has(entry.id)) return;
+      conversation.ids.add(entry.id);
+    }
+    const entries = conversation.entries;
+    if (entry.history && entries.length && entries[entries.length - 1].at > entry.at) {
+      // Missed while away: put it where it belongs in time, and redraw.
+      let at = entries.length;
+      while (at > 0 && entries[at - 1].at > entry.at) at -= 1;
+      entries.splice(at, 0, entry);
+      if (entries.length > MAX_ENTRIES) conversation.ids.delete(entries.shift().id);
+      if (k === state.active) redraw(conversation); else { conversation.unread += 1; drawTabs(); }
+      return;
+    }
+    entries.push(entry);
+    if (entries.length > MAX_ENTRIES) conversation.ids.delete(entries.shift().id);
     if (k === state.active) {
       const log = $("log");
       const near = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
@@ -294,22 +318,14 @@
   function event(code, ev, text) {
     const at = ev.at || Date.now() / 1000;
     switch (ev.type) {
-      case "Said": {
-        const k = key("room", ev.room);
-        open("room", ev.room);
-        add(k, { at, who: ev.sender, text: ev.text, action: ev.action, mine: ev.sender === state.me });
+      case "Said":
+      case "Private":
+        message(ev, false);
         break;
-      }
-      case "Private": {
-        const other = ev.sender === state.me ? ev.recipient : ev.sender;
-        open("user", other);
-        add(key("user", other), { at, who: ev.sender, text: ev.text, mine: ev.sender === state.me });
-        break;
-      }
       case "Joined":
       case "Left":
       case "TopicSet":
-      case "RoomChanged": {
+      case "ModeChanged": {
         const k = key("room", ev.room);
         // Our own join is told before the reply to /join: the conversation opens with it.
         if (ev.type === "Joined" && ev.who === state.me) open("room", ev.room).left = false;
@@ -319,10 +335,18 @@
           conversation.topic = ev.topic;
           if (k === state.active) $("topic").textContent = ev.topic;
         }
-        if (ev.type === "Left" && ev.who === state.me) conversation.left = true;
+        if (ev.type === "Left" && ev.who === state.me) {
+          conversation.left = true;
+          if (k === state.active) { state.members = []; state.operator = false; drawMembers(); }
+        }
         add(k, { at, text: text.replace(/^\[[^\]]*\] /, ""), kind: "event" });
+        if (k === state.active && ev.type !== "TopicSet" && !conversation.left) membersChanged();
         break;
       }
+      case "NickChanged":
+        note(state.active, text, "notice");
+        membersChanged();
+        break;
       case "FileShared": {
         const k = key("room", ev.room);
         if (!state.conversations.has(k)) break;
@@ -333,6 +357,26 @@
       default:
         note(state.active, text, "notice");
     }
+  }
+
+  // A message, live (101, 102, 107) or from history (110, the same fields).
+  function message(ev, fromHistory) {
+    const entry = { at: ev.at || Date.now() / 1000, id: ev.id, who: ev.sender, text: ev.text,
+                    action: Boolean(ev.action), mine: ev.sender === state.me, history: fromHistory };
+    if (ev.type === "Said") {
+      open("room", ev.room);
+      add(key("room", ev.room), entry);
+    } else if (ev.type === "Private") {
+      const other = ev.sender === state.me ? ev.recipient : ev.sender;
+      open("user", other);
+      add(key("user", other), entry);
+    }
+  }
+
+  function history(ev) {
+    // Replayed after our own join (and given by /history): older messages, marked as such.
+    if (ev.type === "Said" && !state.conversations.has(key("room", ev.room))) return;
+    message(ev, true);
   }
 
   async function download(fileId) {
@@ -352,10 +396,23 @@
     const time = document.createElement("time");
     const date = new Date(entry.at * 1000);
     time.dateTime = date.toISOString();
-    time.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const today = date.toDateString() === new Date().toDateString();
+    time.textContent = today
+      ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+      : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    time.title = date.toLocaleString();
     item.append(time);
+    if (entry.history) {
+      const tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = "history";
+      item.append(tag);
+    }
     if (entry.who) {
-      if (entry.mine) item.className = "mine";
+      const classes = [];
+      if (entry.mine) classes.push("mine");
+      if (entry.history) classes.push("history");
+      item.className = classes.join(" ");
       const who = document.createElement("span");
       who.className = "who";
       who.textContent = entry.action ? `* ${entry.who}` : entry.who;
@@ -408,15 +465,199 @@
       : "Join a room to talk";
     $("topic").textContent = conversation ? conversation.topic : "";
     $("leave").hidden = !conversation;
-    const log = $("log");
-    log.replaceChildren();
+    $("log").replaceChildren();
     if (conversation) {
       conversation.unread = 0;
-      for (const entry of conversation.entries) log.append(drawEntry(entry));
-      log.scrollTop = log.scrollHeight;
+      redraw(conversation);
     }
+    const room = Boolean(conversation && conversation.kind === "room");
+    $("room-panel").hidden = !room;
+    $("share").hidden = !room;
+    state.members = [];
+    state.operator = false;
+    drawMembers();
+    if (room) refreshMembers();
     drawTabs();
     updateInputs();
+  }
+
+  function redraw(conversation) {
+    const log = $("log");
+    log.replaceChildren(...conversation.entries.map(drawEntry));
+    log.scrollTop = log.scrollHeight;
+  }
+
+  // -- members and moderation ------------------------------------------------------------
+
+  let membersTimer = null;
+  function membersChanged() {
+    // A burst of joins and leaves asks once.
+    clearTimeout(membersTimer);
+    membersTimer = setTimeout(refreshMembers, 300);
+  }
+
+  async function refreshMembers() {
+    const k = state.active;
+    const conversation = state.conversations.get(k);
+    if (!conversation || conversation.kind !== "room" || conversation.left || !state.me) return;
+    const reply = await request(`/who ${conversation.name}`);
+    if (reply.code !== 211 || state.active !== k) return;
+    state.members = (reply.lines || []).join(" ").split(" ").filter(Boolean);
+    state.operator = state.members.some((m) => m.startsWith("@")
+                                         && m.slice(1).toLowerCase() === (state.me || "").toLowerCase());
+    drawMembers();
+    if (state.operator) refreshModes();
+  }
+
+  function drawMembers() {
+    const list = $("members");
+    const names = $("member-names");
+    list.replaceChildren();
+    names.replaceChildren();
+    for (const member of state.members) {
+      const name = member.replace(/^[@+]/, "");
+      const item = document.createElement("li");
+      const role = member[0] === "@" ? "operator" : member[0] === "+" ? "voiced" : "";
+      if (state.operator) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "member";
+        button.textContent = member;
+        button.title = `moderate ${name}`;
+        button.addEventListener("click", () => { $("mod-name").value = name; $("mod-name").focus(); });
+        item.append(button);
+      } else {
+        item.textContent = member;
+      }
+      if (role) item.title = role;
+      list.append(item);
+      const option = document.createElement("option");
+      option.value = name;
+      names.append(option);
+    }
+    $("member-count").textContent = state.members.length ? `(${state.members.length})` : "";
+    $("op-badge").hidden = !state.operator;
+    $("mod-form").hidden = !state.operator;
+    $("mode-form").hidden = !state.operator;
+  }
+
+  // Moderation commands act on the current room: make the shown room current first.
+  async function inRoom(conversation) {
+    const k = key("room", conversation.name);
+    if (state.current === k) return true;
+    const pass = conversation.password ? ` ${conversation.password}` : "";
+    const reply = await request(`/join ${conversation.name}${pass}`);
+    if (reply.code !== 200) { note(k, reply.text, "error"); return false; }
+    conversation.left = false;
+    state.current = k;
+    return true;
+  }
+
+  async function roomCommand(line) {
+    const conversation = state.conversations.get(state.active);
+    if (!conversation || conversation.kind !== "room") return null;
+    if (!(await inRoom(conversation))) return null;
+    const reply = await request(line);
+    note(key("room", conversation.name), [...(reply.lines || []), reply.text].join("\n"),
+         reply.code >= 400 || reply.code === 0 ? "error" : "notice");
+    return reply;
+  }
+
+  $("mod-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const command = e.submitter ? e.submitter.dataset.command : "";
+    const name = $("mod-name").value.trim();
+    if (!command || !name) return;
+    const reason = command === "kick" ? $("mod-reason").value.trim() : "";
+    const reply = await roomCommand(`/${command} ${name}${reason ? " " + reason : ""}`);
+    if (reply && reply.code === 200) {
+      $("mod-reason").value = "";
+      membersChanged();
+    }
+  });
+
+  const FLAGS = ["i", "m", "t"];
+
+  async function refreshModes() {
+    const conversation = state.conversations.get(state.active);
+    if (!conversation || !(await inRoom(conversation))) return;
+    const reply = await request("/mode");
+    const found = / modes: \+(\w+)$/.exec(reply.text || "");
+    const set = reply.code === 200 && found ? found[1] : "";
+    for (const flag of FLAGS) $(`mode-${flag}`).checked = set.includes(flag);
+    const info = state.rooms.get(key("room", conversation.name));
+    $("mode-l").value = info ? String(info.limit) : "";
+    $("mode-k").value = "";
+    state.modes = set;
+  }
+
+  $("mode-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const conversation = state.conversations.get(state.active);
+    if (!conversation) return;
+    const on = FLAGS.filter((f) => $(`mode-${f}`).checked && !state.modes.includes(f));
+    const off = FLAGS.filter((f) => !$(`mode-${f}`).checked && state.modes.includes(f));
+    if (on.length || off.length) {
+      await roomCommand(`/mode ${on.length ? "+" + on.join("") : ""}${off.length ? "-" + off.join("") : ""}`);
+    }
+    const info = state.rooms.get(key("room", conversation.name));
+    const limit = $("mode-l").value.trim();
+    if (limit && (!info || Number(limit) !== info.limit)) {
+      await roomCommand(`/limit ${conversation.name} ${limit}`);
+    }
+    const password = $("mode-k").value;
+    if (password) {
+      const reply = await roomCommand(`/lock ${conversation.name} ${password}`);
+      if (reply && reply.code === 200) conversation.password = password;
+    }
+    await refreshRooms();
+    await refreshModes();
+  });
+
+  $("mode-unlock").addEventListener("click", async () => {
+    const conversation = state.conversations.get(state.active);
+    if (!conversation) return;
+    const reply = await roomCommand(`/unlock ${conversation.name}`);
+    if (reply && reply.code === 200) conversation.password = "";
+    refreshRooms();
+  });
+
+  // -- sharing a file ------------------------------------------------------------------
+
+  // The web protocol's /send is answered at once with where to POST the bytes.
+  const UPLOAD = /^send (\d+) bytes: POST them to (\/\S+) with the header ([\w-]+): (\S+) within/;
+
+  $("share").addEventListener("click", () => $("file").click());
+  $("file").addEventListener("change", async () => {
+    const file = $("file").files[0];
+    $("file").value = "";
+    if (file) await share(file);
+    $("say").focus();
+  });
+
+  async function share(file) {
+    const conversation = state.conversations.get(state.active);
+    if (!conversation || conversation.kind !== "room") return;
+    const k = key("room", conversation.name);
+    const name = file.name.replace(/\s+/g, "_") || "file";
+    const reply = await request(`/send ${conversation.name} ${name} ${file.size}`);
+    const found = UPLOAD.exec(reply.text || "");
+    if (reply.code !== 350 || !found) { note(k, reply.text, "error"); return; }
+    note(k, `sending ${file.name} (${file.size} bytes)…`, "notice");
+    try {
+      const response = await fetch(found[2], {
+        method: "POST",
+        headers: { [found[3]]: found[4], "Content-Type": "application/octet-stream" },
+        body: file,
+        credentials: "omit",
+        cache: "no-store",
+      });
+      const answer = await response.json();
+      // Stored: the room's 111 shows it, to us too.
+      if (answer.code !== 250) note(k, answer.text, "error");
+    } catch (error) {
+      note(k, `the file was not sent: ${error.message}`, "error");
+    }
   }
 
   // -- typing --------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""How an event looks to an IRC client, given the IRCv3 capabilities it enabled.
+
+Five capabilities change the lines an event makes: ``server-time`` (a ``time`` tag),
+``message-tags`` (a ``msgid`` tag on PRIVMSG and NOTICE), ``account-tag`` (an ``account``
+tag on what a logged-in user sent or did), ``extended-join`` (``JOIN #room ACCOUNT :REAL
+NAME``) and ``away-notify`` (an ``AWAY`` after the JOIN of someone away). Every other
+capability changes replies, never how an event is rendered.
+
+Delivery renders an event once per render function (``Event.encoded``), so each set of
+these capabilities gets one function, made once and shared by every connection with that set
+(``Renderers``): a room of a hundred IRC clients with two sets costs two renders of a
+message, not a hundred. A client with none of them renders with ``codec.render_event`` itself,
+as history and the other frontends' tests know it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from chatd.frontends.irc.codec import (
+    channel,
+    message,
+    render_event,
+    source,
+    tagged,
+)
+from chatd.frontends.line_codec import timestamp
+from chatd.kernel.events import Event, Joined, Private, Said
+from chatd.kernel.names import fold
+
+Render = Callable[[Event], bytes]
+
+# The capabilities that change how an event is rendered.
+OUTPUT_CAPS = frozenset({"server-time", "message-tags", "account-tag", "extended-join",
+                         "away-notify"})
+
+
+def tags(caps: Iterable[str], at: float, msgid: str = "", account: str = "") -> dict[str, str]:
+    """The tags of a line, as ``caps`` allow: ``account`` (account-tag; the name, if the
+    source is logged in), ``msgid`` (message-tags; a message's id) and ``time``
+    (server-time)."""
+    out: dict[str, str] = {}
+    if account and "account-tag" in caps:
+        out["account"] = account
+    if msgid and "message-tags" in caps:
+        out["msgid"] = msgid
+    if "server-time" in caps:
+        out["time"] = timestamp(at)
+    return out
+
+
+def account_of(event: Event) -> str:
+    """The account an event's source is logged in to ("" for a guest, or if the event does
+    not say). In chatd an account's user name is the account's name."""
+    if type(event) is Said:
+        return event.sender if event.account else ""
+    if type(event) is Private:
+        return event.sender if event.sender_id else ""
+    if type(event) is Joined:
+        return event.who if event.account else ""
+    return ""
+
+
+def event_tags(event: Event, caps: Iterable[str]) -> dict[str, str]:
+    """The tags ``caps`` put on ``event``'s line: a message id only on messages (the ids
+    CHATHISTORY knows)."""
+    msgid = event.id if type(event) in (Said, Private) else ""
+    return tags(caps, event.at, msgid, account_of(event))
+
+
+def real_name(realnames: dict[str, str], name: str, account: bool) -> str:
+    """The real name a user gave (USER; ``realnames`` by user key), or, for a user not on
+    IRC, what it is."""
+    return realnames.get(fold(name)) or ("chatd account" if account else "chatd guest")
+
+
+def renderer(caps: frozenset[str], names: Callable[[str, bool], str]) -> Render:
+    """The render function of a client with ``caps`` (of OUTPUT_CAPS); ``names(name,
+    account)`` is the real name extended-join shows for a user."""
+    if not caps:
+        return render_event
+    extended, away_notify = "extended-join" in caps, "away-notify" in caps
+
+    def render(event: Event) -> bytes:
+        tagging = event_tags(event, caps)
+        if type(event) is not Joined:
+            return tagged(tagging, event.encoded(render_event))
+        assert isinstance(event, Joined)
+        who = event.who
+        if extended:
+            line = message(source(who), "JOIN", channel(event.room),
+                           who if event.account else "*", names(who, event.account))
+        else:
+            line = event.encoded(render_event)
+        line = tagged(tagging, line)
+        if away_notify and event.away:
+            line += tagged(tagging, message(source(who), "AWAY", event.away))
+        return line
+
+    return render
+
+
+class Renderers:
+    """One render function per set of output capabilities, made on first use. The IRC
+    frontend keeps one, since extended-join's real names are the frontend's (from USER)."""
+
+    __slots__ = ("_made", "_realnames")
+
+    def __init__(self, realnames: dict[str, str]) -> None:
+        self._realnames = realnames  # user key -> the real name USER gave
+        self._made: dict[frozenset[str], Render] = {}
+
+    def __call__(self, caps: Iterable[str]) -> Render:
+        key = OUTPUT_CAPS.intersection(caps)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = renderer(
+                key, lambda name, account: real_name(self._realnames, name, account))
+        return made
