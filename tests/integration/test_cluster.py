@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import threading
 import time
 import urllib.request
@@ -243,7 +244,13 @@ class ClusterTests(TestCase):
             client.ok("/history hist 10")
             self.assertEqual(self.replayed(client), ["<ann> one", "<ann> two", "<bea> three"],
                              client.name)
+        # A node stopped with SIGTERM says goodbye: its members leave at once, cleanly.
         self.no_problems()
+        self.assertIn(c.stop(), (0, -signal.SIGTERM), c.run_log())
+        for client in (ann, bea):
+            client.wait_event(lambda line: line.code == 104 and line.text.startswith(
+                "[hist] cid "))
+        self.assertEqual(self.who(ann, "hist"), ["ann", "bea"])
 
     def replayed(self, client: LineClient) -> list[str]:
         client.sync()
