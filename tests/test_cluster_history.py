@@ -8,26 +8,57 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from txredisapi import ResponseError
 
-from chatd.cluster.history import STREAM, SharedHistory
+from chatd.cluster.history import PUBLISH_KEEP, PUBLISH_KEEP_SHA, STREAM, SharedHistory
 from chatd.history.memory import Retention
 from chatd.kernel.events import Joined, Said, to_dict
 from chatd.kernel.history import HistoryQuery
 
 
 class FakeStreams:
-    """PUBLISH_KEEP (the publish recorded, the entry added) and XREVRANGE, on lists."""
+    """A command connection as ``chatd.cluster.link.send`` uses it: frames written to its
+    transport are run at once (EVALSHA of PUBLISH_KEEP: the publish recorded, the entry
+    added), their replies queued; and XREVRANGE."""
 
     def __init__(self) -> None:
         self.streams: dict[str, list[tuple[str, list[str]]]] = {}
         self.published: list[str] = []
+        self.replies: list[object] = []
+        self.scripts = True  # False: Redis lost its scripts (NOSCRIPT) until an EVAL
+        self.transport = self
+        self.replyQueue = self
+
+    def write(self, frame: bytes) -> None:
+        parts = frame.split(b"\r\n")
+        args = [part.decode() for part in parts[2::2] if part]
+        assert args[0] == "EVALSHA" and args[1] == PUBLISH_KEEP_SHA.decode(), args
+        if not self.scripts:
+            self.replies.append(ResponseError("NOSCRIPT No matching script."))
+            return
+        self.run(args[3], args[4], args[5], int(args[6]))
 
     def eval(self, script: str, keys: list[str], args: list[Any]) -> Deferred[None]:
-        self.published.append(keys[0])
-        entries = self.streams.setdefault(keys[1], [])
-        entries.append((f"{len(entries) + 1}-0", ["m", args[0]]))
-        del entries[:-int(args[1])]
-        return succeed(None)
+        assert script == PUBLISH_KEEP
+        self.scripts = True
+        self.run(keys[0], keys[1], args[0], int(args[1]))
+        return succeed(self.replies.pop())
+
+    def run(self, channel: str, stream: str, data: str, count: int) -> None:
+        self.published.append(channel)
+        entries = self.streams.setdefault(stream, [])
+        entries.append((f"{len(entries) + 1}-0", ["m", data]))
+        del entries[:-count]
+        self.replies.append(None)
+
+    def get(self) -> Deferred[object]:
+        return succeed(self.replies.pop(0))
+
+    @staticmethod
+    def handle_reply(reply: object) -> object:
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     def execute_command(self, *args: Any) -> Deferred[Any]:
         assert args[0] == "XREVRANGE"
@@ -79,6 +110,13 @@ class SharedHistoryTests(SynchronousTestCase):
         self.successResultOf(self.b.backfill("lobby"))
         self.b.room_event("lobby", said("a", 4, "four"))
         self.assertEqual(self.texts(self.b), ["two", "three", "four"])
+
+    def test_a_redis_that_lost_the_script_is_sent_it_whole(self) -> None:
+        self.redis.scripts = False
+        self.publish(self.a, said("a", 1, "after a restart"))
+        self.assertEqual(self.redis.published, ["chatd:room:lobby"])
+        self.successResultOf(self.b.backfill("lobby"))
+        self.assertEqual(self.texts(self.b), ["after a restart"])
 
     def test_without_redis_a_node_keeps_what_it_hears(self) -> None:
         self.b.commands = lambda: None

@@ -19,6 +19,7 @@ deliver them, in memory. The stream is as durable as Redis is: turn on its persi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import deque
 from collections.abc import Callable
@@ -27,8 +28,11 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from txredisapi import ConnectionError, ResponseError
 
 from chatd.bus.redis import PREFIX
+from chatd.cluster.link import send
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.kernel.events import Event, Said, from_dict
 
@@ -41,6 +45,7 @@ redis.call("PUBLISH", KEYS[1], ARGV[1])
 redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[2], "*", "m", ARGV[1])
 if tonumber(ARGV[3]) > 0 then redis.call("PEXPIRE", KEYS[2], ARGV[3]) end
 """
+PUBLISH_KEEP_SHA = hashlib.sha1(PUBLISH_KEEP.encode()).hexdigest().encode()
 
 
 class SharedHistory(MemoryHistory):
@@ -64,10 +69,22 @@ class SharedHistory(MemoryHistory):
         if commands is None:
             return None
         retention = self.retention
-        published: Deferred[Any] = commands.eval(
-            PUBLISH_KEEP, [channel, STREAM + room_key],
-            [data, retention.count, int(retention.age * 1000)])
-        return published.addErrback(self._failed, room_key)
+        keys = [channel, STREAM + room_key]
+        args = [data, retention.count, int(retention.age * 1000)]
+
+        def unknown(failure: Failure) -> Deferred[Any]:
+            # Redis lost its scripts while connected (SCRIPT FLUSH; a restart reconnects,
+            # and the node loads it first): send it whole. The message may then come after
+            # the ones sent meanwhile.
+            failure.trap(ResponseError)
+            if "NOSCRIPT" not in failure.getErrorMessage():
+                return failure  # type: ignore[return-value]
+            sent: Deferred[Any] = commands.eval(PUBLISH_KEEP, keys, args)
+            return sent
+
+        published = send(commands, b"EVALSHA", PUBLISH_KEEP_SHA, b"2",
+                         *(str(value).encode() for value in (*keys, *args)))
+        return published.addErrback(unknown).addErrback(self._failed, room_key)
 
     def _keep(self, key: str, event: Event) -> None:
         ids = self._ids.setdefault(key, set())
@@ -88,6 +105,8 @@ class SharedHistory(MemoryHistory):
         return dropped
 
     def _failed(self, failure: Any, room_key: str) -> None:
+        if failure.check(ConnectionError):
+            return  # the link is going, and says so once
         log.warn("cluster: the shared history of {room}: {why}", room=room_key,
                  why=failure.getErrorMessage())
 

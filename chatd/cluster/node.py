@@ -28,8 +28,10 @@ stops counting at once, and its ``hello`` puts back what is true now.
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from typing import Any
 
+import txredisapi
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -38,8 +40,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.bus.redis import PREFIX, PRESENCE, node_channel
-from chatd.cluster.history import SharedHistory
-from chatd.cluster.link import RedisLink
+from chatd.cluster.history import PUBLISH_KEEP, SharedHistory
+from chatd.cluster.link import RedisLink, send
 from chatd.cluster.presence import Presence
 from chatd.cluster.url import RedisURL
 from chatd.core.service import ChatServer
@@ -135,7 +137,11 @@ class ClusterNode(MultiService):
                 return  # the link went meanwhile; the next connection starts again
             self.presence.token = token
             commands.set(HEARTBEAT + self.node_name, token, pexpire=int(self.heartbeat * 1000))
-            self.bus.connected(commands.publish, self.link.subscriber.subscribe,
+            if self.history is not None:
+                # Before any room message on this connection (Redis runs its commands in
+                # order): each is then one EVALSHA, never sent again whole out of its turn.
+                commands.execute_command("SCRIPT", "LOAD", PUBLISH_KEEP)
+            self.bus.connected(partial(_publish, commands), self.link.subscriber.subscribe,
                                self.link.subscriber.unsubscribe,
                                None if self.history is None else self.history.publish)
             self.ready = True
@@ -288,6 +294,17 @@ class ClusterNode(MultiService):
             # Leave at once rather than after the heartbeat: the others end our sessions.
             commands.delete(HEARTBEAT + self.node_name)
         return super().stopService()
+
+
+def _publish(commands: Any, channel: str, data: str) -> None:
+    send(commands, b"PUBLISH", channel.encode(), data.encode()).addErrback(_lost_with_link)
+
+
+def _lost_with_link(failure: Failure) -> None:
+    """A publish that got no answer: the link is going (and says so), or Redis refused it,
+    which is logged."""
+    if not failure.check(txredisapi.ConnectionError):
+        log.warn("cluster: Redis refused a publish: {why}", why=failure.getErrorMessage())
 
 
 @implementer(IDelivery)
