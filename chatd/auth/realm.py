@@ -22,7 +22,7 @@ from chatd.kernel.interfaces import (
     IMemberDirectory,
     ITokenSeat,
 )
-from chatd.kernel.names import ReservedNames
+from chatd.kernel.names import ReservedNames, fold
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.members.local import LoginThrottle
 
@@ -50,15 +50,19 @@ class ChatRealm:
         if gate is None:
             return self._session(avatarId, mind)
 
+        key, guest = fold(avatarId.name), avatarId.guest
+
         def reserved(_: object) -> tuple[Any, Any, Callable[[], None]]:
             try:
                 return self._session(avatarId, mind)
             except BaseException:
-                gate.release_session()
+                gate.release_session(key, guest)
                 raise
 
-        # In a cluster, max-users is held across nodes: a place first, then the session.
-        return gate.reserve_session(self._server.limits.max_users).addCallback(reserved)
+        # In a cluster, max-users and guest names are held across nodes: a place (and a
+        # guest's name) first, then the session.
+        return gate.reserve_session(key, guest, self._server.limits.max_users).addCallback(
+            reserved)
 
     def _session(self, avatarId: Identity, mind: IChatMind
                  ) -> tuple[Any, Any, Callable[[], None]]:

@@ -14,6 +14,10 @@ Keys and channels in Redis (``PREFIX`` first):
 * ``sessions``: a hash of NODE -> its sessions, for ``max-users``: ``RESERVE_SESSION``
   adds one to this node's if the live nodes' sum is below the limit; a logout takes it back;
   a (re)connected node sets its own to what it holds.
+* ``guests``: a hash of a guest's key -> ``NODE|TOKEN`` of the node it is on: a login as a
+  guest (``RESERVE_SESSION``) is refused the name while a live node holds it with its
+  current token; a node gives its guests' names back at logout and renames, and puts them
+  back when it (re)connects.
 * ``members:ROOM``: a hash of ``NODE|USER`` -> that node's token: the room's members, for
   the member limit. ``RESERVE`` (a Lua script, so atomic) counts the distinct users whose
   node's heartbeat holds the token their field holds, drops the others (a dead node's, or a
@@ -45,7 +49,7 @@ from chatd.cluster.link import RedisLink, send
 from chatd.cluster.presence import Presence
 from chatd.cluster.url import RedisURL
 from chatd.core.service import ChatServer
-from chatd.kernel.errors import RoomFull, ServerFull
+from chatd.kernel.errors import NameTaken, RoomFull, ServerFull
 from chatd.kernel.events import Event, Joined, Left
 from chatd.kernel.interfaces import IBusListener, IChatMind, IClusterGate, IDelivery
 from chatd.kernel.names import fold
@@ -55,6 +59,7 @@ log = Logger()
 HEARTBEAT = PREFIX + "hb:"
 MEMBERS = PREFIX + "members:"
 SESSIONS = PREFIX + "sessions"
+GUESTS = PREFIX + "guests"
 
 RESERVE_SESSION = """
 local fields = redis.call("HGETALL", KEYS[1])
@@ -66,9 +71,24 @@ for i = 1, #fields, 2 do
     redis.call("HDEL", KEYS[1], fields[i])
   end
 end
+local mine = ARGV[1] .. "|" .. ARGV[6]
+if ARGV[5] == "1" then
+  local holder = redis.call("HGET", KEYS[2], ARGV[4])
+  if holder and holder ~= mine then
+    local sep = string.find(holder, "|", 1, true)
+    local node = string.sub(holder, 1, sep - 1)
+    if redis.call("GET", ARGV[3] .. node) == string.sub(holder, sep + 1) then return 2 end
+  end
+end
 if total >= tonumber(ARGV[2]) then return 0 end
 redis.call("HINCRBY", KEYS[1], ARGV[1], 1)
+if ARGV[5] == "1" then redis.call("HSET", KEYS[2], ARGV[4], mine) end
 return 1
+"""
+
+# Give a guest name back, if this node (with this token) holds it.
+RELEASE_NAME = """
+if redis.call("HGET", KEYS[1], ARGV[1]) == ARGV[2] then redis.call("HDEL", KEYS[1], ARGV[1]) end
 """
 
 RESERVE = """
@@ -109,6 +129,7 @@ class ClusterNode(MultiService):
         self.presence = Presence(name, server, delivery, reactor.seconds)
         self.bus = self.presence.bus
         self.history = history
+        self.presence.on_renamed = self._renamed
         if history is not None:
             history.commands = self._usable
             self.presence.on_subscribed = history.backfill
@@ -148,6 +169,9 @@ class ClusterNode(MultiService):
             self._since = self.reactor.seconds()
             self._counted = self.server.session_count
             commands.hset(SESSIONS, self.node_name, self._counted)
+            for user in list(self.server.users.values()):
+                if user.guest and user.sessions:
+                    commands.hset(GUESTS, user.key, f"{self.node_name}|{token}")
             for room in list(self.server.rooms.values()):
                 self.bus.interest(room.key)
                 for user in room.members.values():
@@ -203,6 +227,9 @@ class ClusterNode(MultiService):
         if server.session_count < self._counted and commands is not None and self.ready:
             commands.hincrby(SESSIONS, self.node_name, server.session_count - self._counted)
         self._counted = server.session_count
+        user = server.users.get(user_key)
+        if user is None and self.presence.was_guest(user_key):
+            self.release_name(user_key)
         self.presence.sessions_changed(user_key)
 
     # -- IBusListener: this node's places in the rooms' member limits -----------------
@@ -261,32 +288,57 @@ class ClusterNode(MultiService):
         if commands is not None and self.ready:
             commands.hdel(MEMBERS + room_key, f"{self.node_name}|{user_key}")
 
-    def reserve_session(self, max_users: int) -> Deferred[None]:
+    def reserve_session(self, user_key: str, guest: bool, max_users: int) -> Deferred[None]:
         commands = self.link.commands
         if commands is None or not self.ready:
-            return succeed(None)  # Redis out of reach: this node's count alone decides
+            return succeed(None)  # Redis out of reach: this node's view alone decides
 
         def answered(result: object) -> None:
+            if result == 2:
+                raise NameTaken(f"{user_key} is in use right now; pick another name")
             if result != 1:
                 raise ServerFull(f"the server is full ({max_users} logged in); try again later")
             self._counted += 1
 
         def unreachable(failure: Failure) -> None:
-            if failure.check(ServerFull):
+            if failure.check(ServerFull, NameTaken):
                 failure.raiseException()
-            log.warn("cluster: no answer from Redis for a login ({why}); this node's count "
+            log.warn("cluster: no answer from Redis for a login ({why}); this node's view "
                      "decides", why=failure.getErrorMessage())
 
         reserved: Deferred[None] = commands.eval(
-            RESERVE_SESSION, [SESSIONS], [self.node_name, max_users, HEARTBEAT]
+            RESERVE_SESSION, [SESSIONS, GUESTS],
+            [self.node_name, max_users, HEARTBEAT, user_key, int(guest), self.presence.token]
         ).addCallback(answered)
         return reserved.addErrback(unreachable)
 
-    def release_session(self) -> None:
+    def release_session(self, user_key: str, guest: bool) -> None:
         commands = self.link.commands
-        if commands is not None and self.ready and self._counted > self.server.session_count:
+        if commands is None or not self.ready:
+            return
+        if self._counted > self.server.session_count:
             self._counted -= 1
             commands.hincrby(SESSIONS, self.node_name, -1)
+        user = self.server.users.get(user_key)
+        if guest and (user is None or not user.sessions):
+            self.release_name(user_key)
+
+    def _renamed(self, old: str, new: str) -> None:
+        self.release_name(old)
+        self.claim_name(new)
+
+    def release_name(self, user_key: str) -> None:
+        """This node's guest ``user_key`` is gone or renamed: its name is free."""
+        commands = self.link.commands
+        if commands is not None and self.ready:
+            commands.eval(RELEASE_NAME, [GUESTS],
+                          [user_key, f"{self.node_name}|{self.presence.token}"])
+
+    def claim_name(self, user_key: str) -> None:
+        """This node holds the guest ``user_key`` (renamed to it, or after reconnecting)."""
+        commands = self.link.commands
+        if commands is not None and self.ready:
+            commands.hset(GUESTS, user_key, f"{self.node_name}|{self.presence.token}")
 
     def stopService(self) -> Deferred[None]:
         commands = self.link.commands

@@ -36,8 +36,10 @@ class Presence:
         # the user is (still known once its last session here is gone).
         self._told: dict[str, int] = {}
         self._names: dict[str, dict[str, Any]] = {}
-        # Called once this node hears a room's messages (the shared history reads it again).
+        # Called once this node hears a room's messages (the shared history reads it again),
+        # and when a guest of this node took another name (old key, new key).
         self.on_subscribed: Callable[[str], object] = lambda room_key: None
+        self.on_renamed: Callable[[str, str], object] = lambda old, new: None
 
     def notice(self, text: str) -> None:
         """Tell every session here, once."""
@@ -113,6 +115,7 @@ class Presence:
         elif old in self._told:
             self._told[new] = self._told.pop(old)
             self._names[new] = {**self._names.pop(old, {}), "name": event.new}
+            self.on_renamed(old, new)
         told = {new}
         told.update(self._sharing(new))
         return sorted(told)
@@ -147,6 +150,10 @@ class Presence:
             self.hello()
 
     # -- sessions here -------------------------------------------------------------------
+
+    def was_guest(self, user_key: str) -> bool:
+        """Whether the others were told of ``user_key`` as a guest of this node."""
+        return bool(self._names.get(user_key, {}).get("guest"))
 
     def sessions_changed(self, user_key: str) -> None:
         """Delivery attached or detached a session of ``user_key``: tell the others how

@@ -60,11 +60,12 @@ class IClusterGate(Interface):
     room's member limit and ``max-users`` hold across the nodes of a cluster
     (chatd.cluster); absent on a single node."""
 
-    def reserve_session(max_users: int) -> Deferred[None]:
-        """A place for one more session in the cluster, or fail with ServerFull."""
+    def reserve_session(user_key: str, guest: bool, max_users: int) -> Deferred[None]:
+        """A place for one more session in the cluster (ServerFull), and for a guest its
+        name, which no other node's guest may hold (NameTaken)."""
 
-    def release_session() -> None:
-        """Give back a session's place reserved for a login that did not happen."""
+    def release_session(user_key: str, guest: bool) -> None:
+        """Give back what ``reserve_session`` reserved for a login that did not happen."""
 
     def reserve(room_key: str, user_key: str, limit: int) -> Deferred[None]:
         """A place for ``user_key`` in the room, or fail with RoomFull."""

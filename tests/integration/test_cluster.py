@@ -154,6 +154,31 @@ class ClusterTests(TestCase):
                    "the freed place to be taken")
         self.no_problems()
 
+    def test_a_guest_name_is_held_across_nodes_even_at_once(self) -> None:
+        nodes = [self.node("a"), self.node("b")]
+        clients = [node.connect() for node in nodes]
+        for client in clients:
+            self.addCleanup(client.close)
+        answers: dict[int, int] = {}
+        ready = threading.Barrier(2)
+
+        def nick(index: int) -> None:
+            ready.wait(5)
+            answers[index] = clients[index].command("/nick Twin").code
+
+        threads = [threading.Thread(target=nick, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        self.assertEqual(sorted(answers.values()), [201, 409], answers)
+        winner = next(i for i, code in answers.items() if code == 201)
+        clients[winner].command("/quit")
+        # Once it has gone, the name is free on the other node.
+        self.until(lambda: clients[1 - winner].command("/nick twin").code == 201, 5,
+                   "the name to be free")
+        self.no_problems()
+
     def test_a_killed_node_s_members_leave_the_others_rooms(self) -> None:
         a, b, c = self.node("a"), self.node("b"), self.node("c")
         ann, bea, cid = self.line(a, "ann"), self.line(b, "bea"), self.line(c, "cid")
