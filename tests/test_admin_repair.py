@@ -96,8 +96,9 @@ class RoomOwnerCommandTests(TestCase):
         self.ann = self.successResultOf(directory.signup("Ann", "password1"))
         store = FileRoomStore(keyed_file(self.data / "rooms.journal", "chatd-rooms"))
         store.load()
-        store.save(RoomRecord("vault", "Vault", "victim", 5, "fake$sesame", "", self.victim.id))
-        store.save(RoomRecord("old", "Old", "Ann", 5, None, ""))
+        store.create(RoomRecord("vault", "Vault", "victim", 5, "fake$sesame", "",
+                                self.victim.id))
+        store.create(RoomRecord("old", "Old", "Ann", 5, None, ""))
 
     def directory(self) -> LocalDirectory:
         directory = LocalDirectory(keyed_file(self.data / "members.journal", "chatd-members"),

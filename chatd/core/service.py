@@ -249,6 +249,41 @@ class ChatServer:
 
         return self.changes.run(work)
 
+    # -- room definitions changed elsewhere (another chat daemon, chatd-admin) ----------
+
+    def room_defined(self, record: RoomRecord) -> None:
+        """A persistent room was created or changed elsewhere (the member service says so,
+        once it is durable): take its definition. A room of that name here, persistent or
+        temporary, keeps its members and their operator and voice status. Nobody here is
+        told: the chat daemon that made the change published its events on the bus."""
+        room = self.rooms.get(record.key)
+        if room is None:
+            self.rooms[record.key] = Room.from_record(record)
+        else:
+            room.redefine(record)
+
+    def room_undefined(self, key: str) -> None:
+        """A persistent room was deleted elsewhere: its members here leave it (deleted) and
+        it is gone."""
+        room = self.rooms.get(key)
+        if room is None or not room.persistent:
+            return
+        for user in list(room.members.values()):
+            self.remove(user, room, LeaveReason.DELETED)
+        self.rooms.pop(key, None)
+        log.info("room {room} was deleted elsewhere", room=room.name)
+
+    def sync_rooms(self, records: list[RoomRecord]) -> None:
+        """Every persistent room's definition, read again (after a lost connection to the
+        member service, during which changes were not heard of): take each, and close the
+        persistent rooms no longer defined (except one being created here)."""
+        defined = {record.key for record in records}
+        for record in records:
+            self.room_defined(record)
+        for room in list(self.rooms.values()):
+            if room.persistent and room.key not in defined and room.key not in self._creating:
+                self.room_undefined(room.key)
+
     def end_account(self, account: Account, why: str) -> None:
         """The directory says ``account`` was deleted or locked (``why``): end its sessions
         here. Nothing if it is not online here, or if the name online is another account's."""
@@ -696,7 +731,7 @@ class Session:
             # A persistent room's topic is its owner's unless an operator unlocks it (-t).
             room = Room(display, key, limit, self.user.name, password_hash, owner_id=owner_id,
                         flags="t")
-            return server.store.save(room.record()).addCallback(lambda _: room)
+            return server.store.create(room.record()).addCallback(lambda _: room)
 
         def register(room: Room) -> RoomView:
             server.rooms[key] = room
@@ -936,7 +971,7 @@ class Session:
         def apply() -> None:
             for user in list(room.members.values()):
                 server.remove(user, room, LeaveReason.DELETED)
-            del server.rooms[room.key]
+            server.rooms.pop(room.key, None)  # a resync may have closed it meanwhile
             log.info("{user} deleted room {room}", user=self.name, room=room.name)
 
         return self._change(room, lambda _: None, apply)

@@ -26,6 +26,7 @@ host, with one clock, it never is), a 502 for a signup means the account was not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -43,7 +44,7 @@ from zope.interface import implementer
 from chatd.kernel.errors import AccountsUnavailable
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.keys import DEFAULTS
-from chatd.kernel.records import Account
+from chatd.kernel.records import Account, RoomRecord
 from chatd.members import commands
 from chatd.members.local import Ended
 
@@ -80,9 +81,9 @@ class MemberClientProtocol(amp.AMP):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self.callRemote(commands.Hello, secret=self._directory.secret, watch=True).addCallbacks(
-            lambda _: self._directory._up(self), self._refused
-        )
+        hello = {"rooms": True} if self._directory.rooms else {}
+        self.callRemote(commands.Hello, secret=self._directory.secret, watch=True,
+                        **hello).addCallbacks(lambda _: self._directory._up(self), self._refused)
 
     def _refused(self, failure: Failure) -> None:
         log.error("the member service refused us: {why} (check the secret file)",
@@ -93,6 +94,16 @@ class MemberClientProtocol(amp.AMP):
     @commands.AccountEnded.responder
     def account_ended(self, name: str, key: str, id: str, why: str) -> dict[str, Any]:
         self._directory._ended(Account(name, key, id), why)
+        return {}
+
+    @commands.RoomChanged.responder
+    def room_changed(self, **room: Any) -> dict[str, Any]:
+        self._directory._room_changed(room["key"], commands.room_record(room))
+        return {}
+
+    @commands.RoomDeleted.responder
+    def room_deleted(self, key: str) -> dict[str, Any]:
+        self._directory._room_changed(key, None)
         return {}
 
     def call(self, command: type[amp.Command], timeout: float,
@@ -180,6 +191,11 @@ class RemoteDirectory:
         # each one connected.
         self.refusals = 0
         self._watchers: list[Ended] = []
+        # Whether to ask for room definitions' changes (RemoteRooms sets it), and who hears
+        # them and of each new trusted connection.
+        self.rooms = False
+        self.room_watchers: list[Callable[[str, RoomRecord | None], None]] = []
+        self.connected: list[Callable[[], None]] = []
         backoff = backoffPolicy(initialDelay=0.5, maxDelay=10.0)
         self.service = ClientService(
             endpoint,
@@ -192,6 +208,8 @@ class RemoteDirectory:
         self._protocol = protocol
         self.refusals = 0
         log.info("connected to the member service")
+        for connected in self.connected:
+            connected()
 
     def watch(self, ended: Ended) -> None:
         self._watchers.append(ended)
@@ -203,6 +221,13 @@ class RemoteDirectory:
                 ended(account, why)
             except Exception:  # keep the connection: an error here must not drop it
                 log.failure("ending the sessions of {key} failed", key=account.key)
+
+    def _room_changed(self, key: str, record: RoomRecord | None) -> None:
+        for changed in self.room_watchers:
+            try:
+                changed(key, record)
+            except Exception:  # keep the connection: an error here must not drop it
+                log.failure("taking the new definition of room {key} failed", key=key)
 
     def _down(self, protocol: MemberClientProtocol) -> None:
         if self._protocol is protocol:
@@ -217,22 +242,30 @@ class RemoteDirectory:
         return self._protocol.call(command, timeout, **arguments).addErrback(_unavailable)
 
     def signup(self, name: str, password: str) -> Deferred[Account]:
+        return self.change(commands.Signup, _DOWN, _NOT_MADE, name=name,
+                           password=password).addCallback(_account)
+
+    def change(self, command: type[amp.Command], down: str, not_made: str,
+               **arguments: Any) -> Deferred[dict[str, Any]]:
+        """Send a change the service may make only until it is reported failed (as a
+        signup is): ``down`` if it can't be sent, ``not_made`` if it goes unanswered."""
         if self._protocol is None:  # not sent, so surely not made
-            return fail(AccountsUnavailable(_DOWN))
+            return fail(AccountsUnavailable(down))
         answer_by = self.clock.seconds() + self.deadline
         return self._call(
-            commands.Signup, self.deadline, name=name, password=password,
-            not_after=answer_by - clock_margin(self.deadline),
-        ).addErrback(self._not_made, answer_by).addCallback(_account)
+            command, self.deadline, not_after=answer_by - clock_margin(self.deadline),
+            **arguments,
+        ).addErrback(self._not_made, answer_by, not_made)
 
-    def _not_made(self, failure: Failure, answer_by: float) -> Deferred[dict[str, Any]]:
-        """A signup sent but unanswered is reported only once the service may no longer
+    def _not_made(self, failure: Failure, answer_by: float,
+                  message: str) -> Deferred[dict[str, Any]]:
+        """A change sent but unanswered is reported only once the service may no longer
         store it (a stall found by a ping, or a lost connection, can come sooner)."""
         if not failure.check(AccountsUnavailable):
             return fail(failure)
 
         def report() -> dict[str, Any]:
-            raise AccountsUnavailable(_NOT_MADE)
+            raise AccountsUnavailable(message)
 
         return deferLater(self.clock, max(0.0, answer_by - self.clock.seconds()), report)
 
