@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import defer, reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.protocol import Protocol
+from twisted.internet import defer, reactor, task
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, serverFromString
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from chatd.tap import Options, makeService
+from chatd.tap import Gated, Options, makeService
 
 from fakes import keyed_file
 
@@ -148,7 +148,7 @@ class EmbeddedAccountsWarningTests(TestCase):
     """With --members, accounts in chatd's own members.journal are not used: the log says so
     at start-up, and how to move them."""
 
-    def make(self, data: Path) -> list[str]:
+    def make(self, data: Path, what: str = "embedded accounts") -> list[str]:
         secret = Path(self.mktemp()).absolute()
         secret.write_text("s" * 64 + "\n")
         secret.chmod(0o600)
@@ -164,7 +164,7 @@ class EmbeddedAccountsWarningTests(TestCase):
                               "--members", f"unix:{data}/nowhere.sock",
                               "--members-secret", str(secret)])
         makeService(options, reactor)  # built, never started: the warning comes at assembly
-        return [line for line in logged if "embedded accounts" in line]
+        return [line for line in logged if what in line]
 
     def test_embedded_accounts_are_named_with_the_command_that_moves_them(self) -> None:
         data = Path(self.mktemp()).absolute()
@@ -182,3 +182,49 @@ class EmbeddedAccountsWarningTests(TestCase):
         data = Path(self.mktemp()).absolute()
         data.mkdir()
         self.assertEqual(self.make(data), [])
+
+    def test_own_room_definitions_are_named_with_the_command_that_moves_them(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        data.mkdir()
+        journal = keyed_file(data / "rooms.journal", "chatd-rooms")
+        journal.load()
+        journal.put("den", {"name": "Den", "owner": "ann", "limit": 5})
+        [warning] = self.make(data, "room definitions")
+        self.assertIn(f"{data / 'rooms.journal'} holds room definitions, which are not used",
+                      warning)
+        self.assertIn(f"chatd-admin --data {data} export-rooms --to MEMBERS_DATA moves them",
+                      warning)
+
+
+class GatedTests(TestCase):
+    """With a member service, the listeners accept nothing until the rooms are loaded."""
+
+    async def test_connections_wait_until_the_gate_opens(self) -> None:
+        opened: defer.Deferred[None] = defer.Deferred()
+        endpoint = Gated(serverFromString(reactor, "tcp:0:interface=127.0.0.1"), opened)
+        port = await endpoint.listen(Factory.forProtocol(Greeter))
+        self.addCleanup(port.stopListening)
+        client = await connectProtocol(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), Heard())
+        self.addCleanup(client.transport.loseConnection)  # type: ignore[union-attr]
+        await task.deferLater(reactor, 0.2, lambda: None)
+        self.assertEqual(client.data, b"", "the kernel's backlog holds it; nobody accepted")
+        opened.callback(None)
+        for _ in range(200):
+            if client.data:
+                break
+            await task.deferLater(reactor, 0.01, lambda: None)
+        self.assertEqual(client.data, b"hello")
+
+
+class Greeter(Protocol):
+    def connectionMade(self) -> None:
+        self.transport.write(b"hello")  # type: ignore[union-attr]
+
+
+class Heard(Protocol):
+    def __init__(self) -> None:
+        self.data = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data

@@ -96,7 +96,7 @@ class MemberClientProtocol(amp.AMP):
         self._directory._ended(Account(name, key, id), why)
         return {}
 
-    @commands.RoomChanged.responder
+    @commands.RoomDefined.responder
     def room_changed(self, **room: Any) -> dict[str, Any]:
         self._directory._room_changed(room["key"], commands.room_record(room))
         return {}

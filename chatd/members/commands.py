@@ -4,7 +4,7 @@ chatd-admin, so both ends always agree on names, arguments and errors.
 A connection must send ``Hello`` with the shared secret before anything else; a chat daemon
 says ``watch`` in it, and the service then sends it ``AccountEnded`` whenever an account is
 deleted or locked, so the daemon ends that account's sessions; one that also says ``rooms``
-is sent ``RoomChanged`` and ``RoomDeleted`` for each persistent room another client created,
+is sent ``RoomDefined`` and ``RoomDeleted`` for each persistent room another client created,
 changed or deleted, once that is durable. The service is the one authority for room
 definitions (``LoadRooms``, ``CreateRoom``, ``SaveRoom``, ``DeleteRoom``). Domain errors
 cross the wire as declared AMP errors, so the chat daemon re-raises the very exception
@@ -86,7 +86,7 @@ PAGE = 200
 
 class Hello(amp.Command):
     """``watch``: send me AccountEnded (a chat daemon; chatd-admin and older daemons don't).
-    ``rooms``: send me RoomChanged and RoomDeleted too (a chat daemon whose room definitions
+    ``rooms``: send me RoomDefined and RoomDeleted too (a chat daemon whose room definitions
     are in the service)."""
 
     arguments = [(b"secret", amp.Unicode()), (b"watch", amp.Boolean(optional=True)),
@@ -236,7 +236,7 @@ class DeleteRoom(amp.Command):
     errors = _ERRORS
 
 
-class RoomChanged(amp.Command):
+class RoomDefined(amp.Command):
     """From the service to each chat daemon that asked for ``rooms`` but the one that made
     the change: this room was created or changed (durably); take its definition."""
 

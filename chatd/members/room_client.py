@@ -4,7 +4,7 @@ connection, for chat daemons started with ``--members``.
 Several chat daemons share one member service, and through it one set of persistent rooms.
 Each creation, change and deletion is sent to the service, which makes it durable before it
 answers, so a change is applied here (and its events published) only once it is safe; the
-service then tells every other chat daemon (``RoomChanged``, ``RoomDeleted``), and each applies
+service then tells every other chat daemon (``RoomDefined``, ``RoomDeleted``), and each applies
 the new definition to its core in the order the service wrote them. A change that can't be
 sent (no connection) fails at once with a 502 and changes nothing; one sent but unanswered is
 reported as a 502 only once the service may no longer make it (as a signup is, see
@@ -161,7 +161,12 @@ class RemoteRooms:
         def made(_: object) -> None:
             self._heard_of(room_key, record)
 
-        return self._directory.change(command, _DOWN, _NOT_MADE, **arguments).addCallback(made)
+        # A Deferred of our own: AMP drops the connection when a command's error is still
+        # unhandled at the end of its Deferred's callbacks, and callers may add theirs later.
+        answer: Deferred[None] = Deferred()
+        self._directory.change(command, _DOWN, _NOT_MADE, **arguments).addCallback(
+            made).chainDeferred(answer)
+        return answer
 
     def create(self, record: RoomRecord) -> Deferred[None]:
         return self._change(commands.CreateRoom, record.key, record,

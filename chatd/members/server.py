@@ -4,7 +4,7 @@ Until a connection has said ``Hello`` with the right secret, every command is re
 wrong secret is logged with the peer's address and the connection closed. Chat daemons that
 asked to ``watch`` in their Hello are sent ``AccountEnded`` for each account deleted or locked,
 once that is durable, so they end its sessions. Those that also asked for ``rooms`` are sent
-``RoomChanged`` and ``RoomDeleted`` for each room definition another client created, changed or
+``RoomDefined`` and ``RoomDeleted`` for each room definition another client created, changed or
 deleted, once that is durable, in the order of the writes. A signup that
 arrives after its ``not_after`` is refused unhashed; the directory checks it again right
 before storing (see chatd.members.client for why); so is a room change.
@@ -230,7 +230,7 @@ class MemberServerFactory(ServerFactory):
             if record is None:
                 protocol.callRemote(commands.RoomDeleted, key=key)
             else:
-                protocol.callRemote(commands.RoomChanged, **commands.room_arguments(record))
+                protocol.callRemote(commands.RoomDefined, **commands.room_arguments(record))
 
     def buildProtocol(self, addr: Any) -> MemberServerProtocol:
         protocol = MemberServerProtocol(self.directory, self.secret, self.clock, self.watchers,
