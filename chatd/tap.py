@@ -15,9 +15,9 @@ walks them to build each factory, listen on its endpoints, count it in the metri
 connections at shutdown and give it new Options on a reload.
 
 The listeners bind their ports earlier, in twistd's privileged start (so ports below 1024
-work with --uid), but accept nothing until the reactor runs, after the data is loaded; with
---members, not until the room definitions have been read from the member service either
-(``Gated``: a user must not open a temporary room over a persistent one not yet loaded). At
+work with --uid), but accept nothing until the reactor runs, after the data is loaded (with
+--members, the room definitions come later, from the member service, and nobody logs in
+before: see chatd.members.room_client). At
 stop, the listeners close first and the journal thread finishes its queued writes before the
 data directory's lock is released.
 """
@@ -210,7 +210,7 @@ class Heard:
 
 class RoomsWarning(Service):
     """With a member service: one warning if the room definitions are not read within its
-    deadline (the daemon serves nobody until they are)."""
+    deadline (nobody logs in until they are)."""
 
     def __init__(self, rooms: RemoteRooms) -> None:
         self.rooms = rooms
@@ -222,27 +222,6 @@ class RoomsWarning(Service):
     def stopService(self) -> None:
         super().stopService()
         self.rooms.stopped()
-
-
-@implementer(IStreamServerEndpoint)
-class Gated:
-    """An endpoint whose port accepts nothing until ``opened`` fires: meanwhile connections
-    wait in the kernel's backlog (the port is bound, so --uid and low ports still work)."""
-
-    def __init__(self, endpoint: IStreamServerEndpoint, opened: Deferred[None]) -> None:
-        self.endpoint = endpoint
-        self.opened = opened
-
-    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
-        def paused(port: Any) -> Any:
-            if not self.opened.called:
-                port.stopReading()
-                self.opened.addCallback(lambda _: port.startReading() if port.connected
-                                        else None)
-            return port
-
-        listening: Deferred[IListeningPort] = self.endpoint.listen(factory)
-        return listening.addCallback(paused)
 
 
 class FileLinks(Service):
@@ -521,8 +500,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                               files, server, factory, settings.web_url)
         for description in frontend.listeners(settings):
             service, tls = listener(reactor, description, factory)
-            if remote_rooms is not None:
-                service.endpoint = Gated(service.endpoint, remote_rooms.loaded)
             if links is not None and factory is links.web and not links.url:
                 scheme = "https" if description.startswith("ssl:") else "http"
                 service.endpoint = Heard(service.endpoint,

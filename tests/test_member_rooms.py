@@ -207,7 +207,8 @@ class SharedRoomsTests(TestCase):
         path.mkdir(parents=True)
         self.clock = Clock()
         self.clock.advance(1000)
-        directory = LocalDirectory(keyed_file(path / "m.journal"), FakeHasher(), self.clock)
+        self.directory = directory = LocalDirectory(keyed_file(path / "m.journal"),
+                                                    FakeHasher(), self.clock)
         directory.load()
         self.ann = self.successResultOf(directory.signup("Ann", "password1"))
         self.bob = self.successResultOf(directory.signup("Bob", "password1"))
@@ -357,3 +358,15 @@ class SharedRoomsTests(TestCase):
         c.connect()
         self.successResultOf(c.rooms.loaded)
         self.assertEqual(sorted(c.server.rooms), ["old"])
+
+    def test_nobody_logs_in_before_the_definitions_are_read(self) -> None:
+        # A service that can't answer LoadRooms (it keeps no rooms): connected, not ready.
+        c = Node(self, MemberServerFactory(self.directory, SECRET, self.clock), self.clock)
+        c.connect()
+        self.assertIsNotNone(c.remote._protocol)
+        self.assertFalse(c.rooms.ready())
+        for call in (c.remote.lookup("ann"), c.remote.authenticate("ann", "password1", ""),
+                     c.remote.signup("Cy", "password1")):
+            failure = self.failureResultOf(call, AccountsUnavailable)
+            self.assertIn("still loading its rooms", failure.getErrorMessage())
+        self.assertIsNone(self.successResultOf(self.directory.lookup("cy")))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import defer, reactor, task
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, serverFromString
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from chatd.tap import Gated, Options, makeService
+from chatd.tap import Options, makeService
 
 from fakes import keyed_file
 
@@ -194,37 +194,3 @@ class EmbeddedAccountsWarningTests(TestCase):
                       warning)
         self.assertIn(f"chatd-admin --data {data} export-rooms --to MEMBERS_DATA moves them",
                       warning)
-
-
-class GatedTests(TestCase):
-    """With a member service, the listeners accept nothing until the rooms are loaded."""
-
-    async def test_connections_wait_until_the_gate_opens(self) -> None:
-        opened: defer.Deferred[None] = defer.Deferred()
-        endpoint = Gated(serverFromString(reactor, "tcp:0:interface=127.0.0.1"), opened)
-        port = await endpoint.listen(Factory.forProtocol(Greeter))
-        self.addCleanup(port.stopListening)
-        client = await connectProtocol(
-            TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), Heard())
-        self.addCleanup(client.transport.loseConnection)  # type: ignore[union-attr]
-        await task.deferLater(reactor, 0.2, lambda: None)
-        self.assertEqual(client.data, b"", "the kernel's backlog holds it; nobody accepted")
-        opened.callback(None)
-        for _ in range(200):
-            if client.data:
-                break
-            await task.deferLater(reactor, 0.01, lambda: None)
-        self.assertEqual(client.data, b"hello")
-
-
-class Greeter(Protocol):
-    def connectionMade(self) -> None:
-        self.transport.write(b"hello")  # type: ignore[union-attr]
-
-
-class Heard(Protocol):
-    def __init__(self) -> None:
-        self.data = b""
-
-    def dataReceived(self, data: bytes) -> None:
-        self.data += data

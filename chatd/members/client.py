@@ -17,6 +17,10 @@ with ``watch`` in the Hello); the directory passes it to its watchers (the core)
 that account's sessions. One made while the connection was down is not heard of: such a
 session lasts until it logs out, or until the name's new owner logs in here.
 
+With room definitions in the service too (chatd.members.room_client), nobody logs in (nor
+takes a guest nick) before they are read: until then every call fails at once with a 502
+saying so, so no user can open a temporary room over a persistent one not yet known.
+
 A signup is never half made. It carries ``not_after``, the last wall-clock moment the service
 may store it (the service checks right before its durable write), and a failed signup is
 reported no sooner than ``deadline`` after it was sent, ``clock_margin`` after ``not_after``.
@@ -53,6 +57,8 @@ log = Logger()
 T = TypeVar("T")
 
 _DOWN = "accounts are unavailable right now (the member service is unreachable); try again soon"
+_STARTING = ("this chat server is still loading its rooms from the member service; "
+             "try again in a moment")
 _NOT_MADE = ("the member service did not answer in time, so the account was not made; "
              "try again soon")
 
@@ -194,6 +200,9 @@ class RemoteDirectory:
         # Whether to ask for room definitions' changes (RemoteRooms sets it), and who hears
         # them and of each new trusted connection.
         self.rooms = False
+        # Whether logins, signups and name lookups may be sent: not before the room
+        # definitions are read, where they come from the service (RemoteRooms says).
+        self.ready: Callable[[], bool] = lambda: True
         self.room_watchers: list[Callable[[str, RoomRecord | None], None]] = []
         self.connected: list[Callable[[], None]] = []
         backoff = backoffPolicy(initialDelay=0.5, maxDelay=10.0)
@@ -234,9 +243,26 @@ class RemoteDirectory:
             self._protocol = None
             log.warn("lost the member service; reconnecting")
 
+    def _refusal(self, down: str = _DOWN) -> str | None:
+        """Why a call can't be sent now, or None."""
+        if self._protocol is None:
+            return down
+        if not self.ready():
+            return _STARTING
+        return None
+
     def _call(
         self, command: type[amp.Command], timeout: float, **arguments: Any
     ) -> Deferred[dict[str, Any]]:
+        refusal = self._refusal()
+        if refusal is not None:
+            return fail(AccountsUnavailable(refusal))
+        return self.send(command, timeout, **arguments)
+
+    def send(
+        self, command: type[amp.Command], timeout: float, **arguments: Any
+    ) -> Deferred[dict[str, Any]]:
+        """The answer, even before ``ready`` (how the room definitions are read)."""
         if self._protocol is None:
             return fail(AccountsUnavailable(_DOWN))
         return self._protocol.call(command, timeout, **arguments).addErrback(_unavailable)
@@ -249,8 +275,9 @@ class RemoteDirectory:
                **arguments: Any) -> Deferred[dict[str, Any]]:
         """Send a change the service may make only until it is reported failed (as a
         signup is): ``down`` if it can't be sent, ``not_made`` if it goes unanswered."""
-        if self._protocol is None:  # not sent, so surely not made
-            return fail(AccountsUnavailable(down))
+        refusal = self._refusal(down)
+        if refusal is not None:  # not sent, so surely not made
+            return fail(AccountsUnavailable(refusal))
         answer_by = self.clock.seconds() + self.deadline
         return self._call(
             command, self.deadline, not_after=answer_by - clock_margin(self.deadline),

@@ -11,8 +11,9 @@ reported as a 502 only once the service may no longer make it (as a signup is, s
 chatd.members.client).
 
 At start the definitions are read from the service (``LoadRooms``, in pages) as soon as the
-connection is up; until then the core has no persistent rooms, so the daemon accepts no
-connections before ``loaded`` fires (see chatd.tap). After a lost connection, changes made
+connection is up; until then the core has no persistent rooms, so the remote directory
+refuses every login, signup and guest nick (a 502 that says why): nobody can be in a room
+before the rooms are known. After a lost connection, changes made
 meanwhile were not heard of: the definitions are read again and the core brought in line
 (``sync_rooms``). A change heard of (pushed, or acknowledged to this daemon) while the pages
 are read is newer than the page that holds its room, so it wins over that page.
@@ -58,6 +59,7 @@ class RemoteRooms:
     def __init__(self, directory: RemoteDirectory) -> None:
         self._directory = directory
         directory.rooms = True
+        directory.ready = self.ready
         directory.room_watchers.append(self._pushed)
         directory.connected.append(self._connected)
         self._listener: RoomListener | None = None
@@ -68,6 +70,7 @@ class RemoteRooms:
         self._heard: dict[str, RoomRecord | None] | None = None
         self._reading = False
         self._warning: IDelayedCall | None = None
+        self._ready = False
 
     def follow(self, listener: RoomListener) -> None:
         """``listener`` is to hear of the definitions."""
@@ -75,7 +78,7 @@ class RemoteRooms:
 
     def started(self) -> None:
         """The daemon starts: if the definitions are not read within the deadline, say so
-        once (it waits for them before serving)."""
+        once (nobody logs in until they are)."""
         directory = self._directory
         if not self.loaded.called:
             self._warning = directory.clock.callLater(directory.deadline, self._late)
@@ -87,10 +90,14 @@ class RemoteRooms:
     def _late(self) -> None:
         self._warning = None
         log.warn("room definitions not loaded from the member service within {deadline} s; "
-                 "accepting no connections until they are (is chatd-members running, and "
-                 "is --members right?)", deadline=self._directory.deadline)
+                 "logins and guest nicks get 502 until they are (is chatd-members running, "
+                 "and are --members and the secret right?)", deadline=self._directory.deadline)
 
     # -- reading ------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """Whether the core has the definitions (so users may log in)."""
+        return self._ready
 
     def _connected(self) -> None:
         if not self._reading:
@@ -104,8 +111,8 @@ class RemoteRooms:
             found: dict[str, RoomRecord] = {}
             after = ""
             while True:
-                page = yield self._directory._call(commands.LoadRooms, self._directory.deadline,
-                                                   after=after)
+                page = yield self._directory.send(commands.LoadRooms, self._directory.deadline,
+                                                  after=after)
                 for box in page["rooms"]:
                     record = commands.room_record(box)
                     found[record.key] = record
@@ -128,6 +135,8 @@ class RemoteRooms:
             listener.sync_rooms(self._records)
             log.info("room definitions read again: {count} rooms", count=len(self._records))
             return
+        # Ready first: the core resolves old rooms' owners through the directory at once.
+        self._ready = True
         listener.load_rooms()
         self.stopped()
         self.loaded.callback(None)
@@ -139,7 +148,7 @@ class RemoteRooms:
 
     def _pushed(self, key: str, record: RoomRecord | None) -> None:
         self._heard_of(key, record)
-        if self._listener is None or not self.loaded.called:
+        if self._listener is None or not self._ready:
             return
         if record is None:
             self._listener.room_undefined(key)
