@@ -197,11 +197,10 @@ class RemoteDirectory:
         # each one connected.
         self.refusals = 0
         self._watchers: list[Ended] = []
-        # Whether to ask for room definitions' changes (RemoteRooms sets it), and who hears
-        # them and of each new trusted connection.
+        # RemoteRooms sets these: whether to ask for room definitions' changes; whether
+        # logins, signups and name lookups may be sent yet (not before the definitions are
+        # read); who hears of each change, and of each new trusted connection.
         self.rooms = False
-        # Whether logins, signups and name lookups may be sent: not before the room
-        # definitions are read, where they come from the service (RemoteRooms says).
         self.ready: Callable[[], bool] = lambda: True
         self.room_watchers: list[Callable[[str, RoomRecord | None], None]] = []
         self.connected: list[Callable[[], None]] = []
