@@ -370,3 +370,19 @@ class SharedRoomsTests(TestCase):
             failure = self.failureResultOf(call, AccountsUnavailable)
             self.assertIn("still loading its rooms", failure.getErrorMessage())
         self.assertIsNone(self.successResultOf(self.directory.lookup("cy")))
+
+    def test_changes_waiting_on_the_service_each_build_on_the_last(self) -> None:
+        ann = self.a.login(self.ann)
+        made = ann.create("Den", None, None)
+        self.pump()
+        self.successResultOf(made)
+        changes = [ann.ban("den", "x*"), ann.ban("den", "y*"), ann.set_flag("den", "i", True),
+                   ann.set_flag("den", "m", True)]
+        self.pump()
+        for change in changes:
+            self.successResultOf(change)
+        for node in (self.a, self.b):
+            den = node.server.rooms["den"]
+            self.assertEqual((den.bans, den.modes), (["x*", "y*"], "imt"))
+        self.assertEqual([(r.bans, r.modes) for r in self.book.records() if r.key == "den"],
+                         [(("x*", "y*"), "imt")])

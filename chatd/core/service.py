@@ -16,7 +16,7 @@ until an operator gives them to an account.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
@@ -762,16 +762,23 @@ class Session:
 
         Changes run one at a time (a DeferredLock), and each builds its record from the
         room as the previous change left it, so no write can undo another's. ``updated``
-        returning None deletes the room. A failed write changes nothing.
+        returning None deletes the room. A failed write changes nothing. Once saved, the room
+        takes the saved definition whole (so it is what the store has, even if another
+        node's change came in meanwhile), then ``apply`` tells the members.
         """
         server = self.server
+
+        def done(record: RoomRecord | None) -> None:
+            if record is not None:
+                room.redefine(record)
+            apply()
 
         def work() -> Deferred[None]:
             if server.rooms.get(room.key) is not room:
                 raise NoSuchRoom(f"{room.name} was deleted")
             record = updated(room.record())
             saved = server.store.delete(room.key) if record is None else server.store.save(record)
-            return saved.addCallback(lambda _: apply())
+            return saved.addCallback(lambda _: done(record))
 
         return server.changes.run(work)
 
@@ -878,11 +885,13 @@ class Session:
         room = self._operated_room(name)
         if on == (flag in room.flags):
             return succeed(None)
-        flags = set(room.flags) | {flag} if on else set(room.flags) - {flag}
-        modes = "".join(f for f in FLAGS if f in flags)
+        def flagged(flags: str) -> str:
+            kept = set(flags) | {flag} if on else set(flags) - {flag}
+            return "".join(f for f in FLAGS if f in kept)
+
         return self._settings(room, ("+" if on else "-") + flag, "",
-                              lambda: setattr(room, "flags", flags),
-                              lambda r: replace(r, modes=modes))
+                              lambda: setattr(room, "flags", set(flagged(room.modes))),
+                              lambda r: replace(r, modes=flagged(r.modes)))
 
     def kick(self, name: str, who: str, reason: str = "") -> None:
         """Operator: put a member out of the room, telling the room why."""
@@ -902,18 +911,24 @@ class Session:
             return succeed(None)
         if len(room.bans) >= MAX_BANS:
             raise NotAllowed(f"{room.name} has {MAX_BANS} bans, the most allowed")
-        bans = [*room.bans, mask]
-        return self._settings(room, "+b", mask, lambda: setattr(room, "bans", bans),
-                              lambda r: replace(r, bans=tuple(bans)))
+        def banned(bans: Sequence[str]) -> list[str]:
+            return list(bans) if mask in bans else [*bans, mask]
+
+        return self._settings(room, "+b", mask,
+                              lambda: setattr(room, "bans", banned(room.bans)),
+                              lambda r: replace(r, bans=tuple(banned(r.bans))))
 
     def unban(self, name: str, mask: str) -> Deferred[None]:
         room = self._operated_room(name)
         mask = ban_mask(mask)
         if mask not in room.bans:
             return succeed(None)
-        bans = [ban for ban in room.bans if ban != mask]
-        return self._settings(room, "-b", mask, lambda: setattr(room, "bans", bans),
-                              lambda r: replace(r, bans=tuple(bans)))
+        def lifted(bans: Sequence[str]) -> list[str]:
+            return [ban for ban in bans if ban != mask]
+
+        return self._settings(room, "-b", mask,
+                              lambda: setattr(room, "bans", lifted(room.bans)),
+                              lambda r: replace(r, bans=tuple(lifted(r.bans))))
 
     def bans(self, name: str) -> list[str]:
         """A room's ban masks; anyone who may see its members may see them."""
