@@ -6,13 +6,15 @@ restart of the member service. No Redis: the member service alone keeps them con
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
-from tests.integration.harness import Daemon, Reply, account
+from tests.integration.harness import Daemon, Reply, account, daemon_env
 from tests.test_members_daemon import MembersDaemon
 
 WAIT = 15.0
@@ -115,3 +117,50 @@ class SharedRoomDefinitionsTests(TestCase):
         listed = ann.command("/rooms")
         self.assertIn("den 1/100 open owned by ann", listed.lines)
         self.assertNotIn("lair", str(listed.lines))
+
+
+class MovingToTheMemberServiceTests(TestCase):
+    """A chatd with embedded accounts and rooms moves to a member service with chatd-admin
+    export-accounts and export-rooms; its rooms come back, owned as before."""
+
+    def test_exported_rooms_are_served_by_the_member_service(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        alone = Daemon(data).start()
+        self.addCleanup(alone.cleanup)
+        ann = account(alone, "signup", "ann", "password1")
+        ann.ok("/create den 5 sesame")
+        ann.ok("/topic den moved")
+        ann.close()
+        alone.stop()
+
+        members = MembersDaemon(Path(self.mktemp()).absolute())
+        members.data.mkdir(mode=0o700)
+        for command in ("export-accounts", "export-rooms"):
+            done = subprocess.run(
+                [sys.executable, "-c", "from chatd.members.admin import main; main()",
+                 "--data", str(data), command, "--to", str(members.data)],
+                capture_output=True, text=True, timeout=20, env=daemon_env())
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("1 room exported", done.stdout)
+        members.start()
+        self.addCleanup(members.kill)
+        self.assertIn("member service: 1 room definitions", members.log.read_text())
+
+        node = Daemon(data, [
+            "--members", f"tcp:127.0.0.1:{members.port}",
+            "--members-secret", str(members.data / "members.secret"),
+        ]).start()
+        self.addCleanup(node.cleanup)
+        deadline = time.monotonic() + WAIT
+        while "loaded 1 persistent rooms" not in node.run_log():
+            self.assertLess(time.monotonic(), deadline, node.run_log())
+            time.sleep(0.1)
+        self.assertNotIn("holds room definitions", node.run_log(), "nothing left behind")
+        ann = account(node, "login", "ann", "password1")
+        self.addCleanup(ann.close)
+        self.assertEqual(ann.command("/join den").code, 431, "still locked")
+        ann.ok("/join den sesame")
+        self.assertIn("topic: moved", ann.command("/join den").text)
+        ann.ok("/topic den owned as before")  # +t: only an operator, here its owner
+        ann.ok("/limit den 9")
+        self.assertEqual(node.problems(), [])
