@@ -885,6 +885,7 @@ class Session:
         room = self._operated_room(name)
         if on == (flag in room.flags):
             return succeed(None)
+
         def flagged(flags: str) -> str:
             kept = set(flags) | {flag} if on else set(flags) - {flag}
             return "".join(f for f in FLAGS if f in kept)
@@ -911,6 +912,7 @@ class Session:
             return succeed(None)
         if len(room.bans) >= MAX_BANS:
             raise NotAllowed(f"{room.name} has {MAX_BANS} bans, the most allowed")
+
         def banned(bans: Sequence[str]) -> list[str]:
             return list(bans) if mask in bans else [*bans, mask]
 
@@ -923,6 +925,7 @@ class Session:
         mask = ban_mask(mask)
         if mask not in room.bans:
             return succeed(None)
+
         def lifted(bans: Sequence[str]) -> list[str]:
             return [ban for ban in bans if ban != mask]
 

@@ -148,7 +148,6 @@ class MemberServerProtocol(amp.AMP):
         self._check()
         return self._directory.delete(name).addCallback(lambda _: {})
 
-
     # -- room definitions --------------------------------------------------------------
 
     def _book(self, not_after: float | None = None) -> RoomBook:
