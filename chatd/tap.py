@@ -2,7 +2,8 @@
 
 The service tree, started in this order and stopped in reverse::
 
-    data                     (lock the data directory, load accounts, rooms, shared files)
+    data                     (lock the data directory, load accounts, rooms, shared files;
+                              with --members, rooms come from the member service instead)
     file expiry              (every 10 minutes: shared files past their retention)
     hash, journal, files     (thread pools: argon2id; ordered fsyncs; uploads' writes)
     member service client    (with --members: AMP to twistd chatd-members)
@@ -14,7 +15,9 @@ walks them to build each factory, listen on its endpoints, count it in the metri
 connections at shutdown and give it new Options on a reload.
 
 The listeners bind their ports earlier, in twistd's privileged start (so ports below 1024
-work with --uid), but accept nothing until the reactor runs, after the data is loaded. At
+work with --uid), but accept nothing until the reactor runs, after the data is loaded (with
+--members, the room definitions come later, from the member service, and nobody logs in
+before: see chatd.members.room_client). At
 stop, the listeners close first and the journal thread finishes its queued writes before the
 data directory's lock is released.
 """
@@ -58,12 +61,19 @@ from chatd.history.files import FileHistory
 from chatd.history.memory import Retention
 from chatd.history.transcripts import Transcripts
 from chatd.kernel.errors import NotAllowed, StartupError
-from chatd.kernel.interfaces import IBusListener, IDelivery, IHistoryStore, IMemberDirectory
+from chatd.kernel.interfaces import (
+    IBusListener,
+    IDelivery,
+    IHistoryStore,
+    IMemberDirectory,
+    IRoomStore,
+)
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.settings import ConfigError, Key, Settings, SettingsOptions
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory, LoginThrottle
+from chatd.members.room_client import RemoteRooms
 from chatd.members.secret import read_secret
 from chatd.metrics import metrics_site
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
@@ -155,9 +165,11 @@ class DataService(Service):
 
     def __init__(
         self, path: Path, server: ChatServer, directory: LocalDirectory | None,
-        files: FileStore,
+        files: FileStore, rooms_here: bool = True,
     ) -> None:
         self.path = path
+        # False with a member service: the rooms come from it, once it is reachable.
+        self.rooms_here = rooms_here
         self.lock = DirectoryLock(path)
         self.server = server
         self.directory = directory
@@ -168,7 +180,8 @@ class DataService(Service):
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.lock.acquire()
             accounts = "remote" if self.directory is None else self.directory.load()
-            self.server.load_rooms()
+            if self.rooms_here:
+                self.server.load_rooms()
             self.files.load()
         except (StartupError, OSError) as error:
             raise SystemExit(f"chatd: {error}") from None
@@ -221,6 +234,22 @@ class Heard:
 
         listening: Deferred[IListeningPort] = self.endpoint.listen(factory)
         return listening.addCallback(heard)
+
+
+class RoomsWarning(Service):
+    """With a member service: one warning if the room definitions are not read within its
+    deadline (nobody logs in until they are)."""
+
+    def __init__(self, rooms: RemoteRooms) -> None:
+        self.rooms = rooms
+
+    def startService(self) -> None:
+        super().startService()
+        self.rooms.started()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.rooms.stopped()
 
 
 class FileLinks(Service):
@@ -402,6 +431,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
     directory: IMemberDirectory
     local: LocalDirectory | None = None
+    rooms: IRoomStore
+    remote_rooms: RemoteRooms | None = None
     if settings.members:
         remote = RemoteDirectory(
             endpoints.clientFromString(reactor, settings.members), options.members_secret,
@@ -414,7 +445,15 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                      "given: only the member service's accounts can log in; chatd-admin "
                      "--data {data} export-accounts --to MEMBERS_DATA moves them (both "
                      "daemons stopped)", path=embedded, data=settings.data)
+        rooms = remote_rooms = RemoteRooms(remote)
+        own_rooms = settings.data / "rooms.journal"
+        if own_rooms.exists() and own_rooms.stat().st_size:
+            log.warn("{path} holds room definitions, which are not used while --members is "
+                     "given: the rooms are the member service's; chatd-admin --data {data} "
+                     "export-rooms --to MEMBERS_DATA moves them (both daemons stopped)",
+                     path=own_rooms, data=settings.data)
     else:
+        rooms = FileRoomStore(keyed("rooms.journal", "chatd-rooms"))
         directory = local = LocalDirectory(
             keyed("members.journal", "chatd-members"), hasher, reactor, login_throttle(settings),
             settings.min_password_length,
@@ -446,7 +485,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                       file_limits(settings))
     reserved = ReservedNames(settings.reserved_names)
     server = ChatServer(
-        FileRoomStore(keyed("rooms.journal", "chatd-rooms")),
+        rooms,
         hasher,
         directory,
         core_limits(settings),
@@ -457,6 +496,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         files=files,
         reserved=reserved,
     )
+    if remote_rooms is not None:
+        remote_rooms.follow(server)
     realm_delivery: IDelivery = delivery
     cluster = None
     if settings.cluster:
@@ -471,13 +512,15 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         realm_delivery = ClusterDelivery(delivery, cluster)
     for listening in listeners:
         server.bus.listen(listening)
-    DataService(settings.data, server, local, files).setServiceParent(top)
+    DataService(settings.data, server, local, files, remote_rooms is None).setServiceParent(top)
     TimerService(EXPIRE_EVERY, files.expire).setServiceParent(top)
     for pool in (hash_pool, journal_pool, history_pool, files_pool):
         ThreadPoolService(pool).setServiceParent(top)
     HistoryService(stored, transcripts).setServiceParent(top)
     if settings.members:
         remote.service.setServiceParent(top)
+    if remote_rooms is not None:
+        RoomsWarning(remote_rooms).setServiceParent(top)
     if cluster is not None:
         cluster.setServiceParent(top)
 

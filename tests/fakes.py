@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
@@ -17,6 +17,7 @@ from chatd.delivery import Delivery
 from chatd.files.store import FileLimits, FileStore
 from chatd.frontends.admission import Admission, AdmissionLimits
 from chatd.frontends.line import LineFactory, LineProtocol, Options
+from chatd.kernel.errors import NameTaken
 from chatd.kernel.events import Event
 from chatd.kernel.interfaces import (
     IChatMind,
@@ -78,6 +79,11 @@ class MemoryRoomStore:
 
     def load(self) -> list[RoomRecord]:
         return list(self.rooms.values())
+
+    def create(self, record: RoomRecord) -> Deferred[None]:
+        if record.key in self.rooms:
+            return fail(NameTaken(f"a room called {record.name} already exists"))
+        return self.save(record)
 
     def save(self, record: RoomRecord) -> Deferred[None]:
         self.rooms[record.key] = record

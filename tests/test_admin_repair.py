@@ -1,6 +1,7 @@
 """``chatd-admin --data DIR repair``: the operator's way past a journal that a daemon refused;
 ``rooms`` and ``give-room``: who owns each room, and the way to give a deleted account's rooms
-to another account."""
+to another account, offline and online against the member service (in memory);
+``export-rooms``: a chatd's own rooms into the member service's file."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
+from twisted.protocols import amp
+from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import TestCase
 
 from chatd.kernel.errors import StartupError
 from chatd.kernel.records import RoomRecord
-from chatd.members.admin import Offline, _run, main, parse, repair, rooms
+from chatd.members import commands
+from chatd.members.admin import Offline, Remote, _run, main, parse, repair, rooms
 from chatd.members.local import LocalDirectory, account_problem
+from chatd.members.rooms import RoomBook
+from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock
 from chatd.storage.rooms import FileRoomStore
 
@@ -96,8 +102,9 @@ class RoomOwnerCommandTests(TestCase):
         self.ann = self.successResultOf(directory.signup("Ann", "password1"))
         store = FileRoomStore(keyed_file(self.data / "rooms.journal", "chatd-rooms"))
         store.load()
-        store.save(RoomRecord("vault", "Vault", "victim", 5, "fake$sesame", "", self.victim.id))
-        store.save(RoomRecord("old", "Old", "Ann", 5, None, ""))
+        store.create(RoomRecord("vault", "Vault", "victim", 5, "fake$sesame", "",
+                                self.victim.id))
+        store.create(RoomRecord("old", "Old", "Ann", 5, None, ""))
 
     def directory(self) -> LocalDirectory:
         directory = LocalDirectory(keyed_file(self.data / "members.journal", "chatd-members"),
@@ -147,9 +154,127 @@ class RoomOwnerCommandTests(TestCase):
         said = self.output(lambda: rooms(self.data, ("vault", "ann", "0123456789abcdef")))
         self.assertEqual(said, "Vault now belongs to ann (0123456789abcdef)\n")
 
-    def test_rooms_need_the_data_directory(self) -> None:
-        error = self.assertRaises(SystemExit, main, ["give-room", "vault", "ann"])
+    def test_export_rooms_needs_the_data_directory(self) -> None:
+        error = self.assertRaises(SystemExit, main, ["export-rooms", "--to", "x"])
         self.assertIn("give --data DIR", str(error))
+
+
+class OnlineRoomCommandTests(TestCase):
+    """``rooms``, ``give-room`` and ``delete`` against a member service that keeps the rooms,
+    over AMP in memory."""
+
+    def setUp(self) -> None:
+        path = Path(self.mktemp())
+        path.mkdir(parents=True)
+        self.directory = LocalDirectory(keyed_file(path / "members.journal", "chatd-members"),
+                                        FakeHasher(), reactor)
+        self.directory.load()
+        self.victim = self.successResultOf(self.directory.signup("victim", "password1"))
+        self.ann = self.successResultOf(self.directory.signup("Ann", "password1"))
+        self.book = RoomBook(FileRoomStore(keyed_file(path / "rooms.journal", "chatd-rooms")))
+        self.book.load()
+        self.successResultOf(self.book.create(
+            RoomRecord("vault", "Vault", "victim", 5, "fake$sesame", "", self.victim.id)))
+        self.told: list[str] = []
+        self.book.watch(lambda key, record, origin: self.told.append(key))
+        factory = MemberServerFactory(self.directory, "s" * 32, reactor, self.book)
+        self.client, _, self.pump = connectedServerAndClient(
+            lambda: factory.buildProtocol(None), amp.AMP)
+        self.client.callRemote(commands.Hello, secret="s" * 32)
+        self.pump.flush()
+
+    def admin(self, *argv: str) -> str:
+        args = parse(["--members", "tcp:127.0.0.1:1", *argv])
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            done = defer.ensureDeferred(_run(Remote(self.client), args))
+            for _ in range(50):
+                if done.called:
+                    break
+                self.pump.flush()
+            self.successResultOf(done)
+        return out.getvalue()
+
+    def test_rooms_lists_the_services_rooms_and_owners(self) -> None:
+        listed = self.admin("rooms")
+        self.assertRegex(listed, rf"Vault +victim +{self.victim.id} +victim")
+        self.assertIn("1 room\n", listed)
+
+    def test_deleting_an_account_names_its_rooms_and_give_room_gives_one(self) -> None:
+        said = self.admin("delete", "victim")
+        self.assertIn("its rooms Vault keep their settings and have no owner now", said)
+        self.assertRegex(self.admin("rooms"), r"Vault .* nobody: the account was deleted")
+        said = self.admin("give-room", "#vault", "ann")
+        self.assertIn(f"Vault now belongs to Ann ({self.ann.id})", said)
+        [vault] = self.book.records()
+        self.assertEqual((vault.owner, vault.owner_id, vault.password_hash),
+                         ("Ann", self.ann.id, "fake$sesame"))
+        self.assertEqual(self.told, ["vault"], "the chat daemons are told")
+
+
+class ExportRoomsTests(TestCase):
+    """``export-rooms``: a chatd's own rooms into the member service's room file."""
+
+    def setUp(self) -> None:
+        self.chatd = Path(self.mktemp())
+        self.members = Path(self.mktemp())
+        self.chatd.mkdir(parents=True)
+        self.members.mkdir(parents=True)
+        self.den = RoomRecord("den", "Den", "Ann", 5, "fake$x", "hi", "id-ann", ("eve",), "it")
+        self.old = RoomRecord("old", "Old", "Ann", 5, None, "")
+        own = FileRoomStore(keyed_file(self.chatd / "rooms.journal", "chatd-rooms"))
+        own.load()
+        own.create(self.den)
+        own.create(self.old)
+
+    def export(self) -> tuple[str, int]:
+        out = io.StringIO()
+        code = 0
+        with contextlib.redirect_stdout(out):
+            try:
+                main(["--data", str(self.chatd), "export-rooms", "--to", str(self.members)])
+            except SystemExit as exit:
+                assert isinstance(exit.code, int), exit.code
+                code = exit.code
+        return out.getvalue(), code
+
+    def service_rooms(self) -> list[RoomRecord]:
+        return FileRoomStore(keyed_file(self.members / "rooms.journal", "chatd-rooms")).load()
+
+    def test_every_room_is_copied_whole_and_the_own_file_set_aside(self) -> None:
+        output, code = self.export()
+        self.assertEqual(code, 0, output)
+        self.assertIn("2 rooms exported", output)
+        self.assertEqual(self.service_rooms(), [self.den, self.old])
+        self.assertFalse((self.chatd / "rooms.journal").exists())
+        self.assertTrue((self.chatd / "rooms.journal.exported").exists())
+
+    def test_a_different_room_of_the_same_name_is_refused_then_a_second_run_finishes(
+            self) -> None:
+        service = FileRoomStore(keyed_file(self.members / "rooms.journal", "chatd-rooms"))
+        service.load()
+        service.create(RoomRecord("den", "DEN", "Bob", 5, None, "", "id-bob"))
+        output, code = self.export()
+        self.assertEqual(code, 1)
+        self.assertIn("Den: not exported", output)
+        self.assertTrue((self.chatd / "rooms.journal").exists(), "nothing set aside")
+        service = FileRoomStore(keyed_file(self.members / "rooms.journal", "chatd-rooms"))
+        service.load()
+        service.delete("den")
+        output, code = self.export()
+        self.assertEqual(code, 0, output)
+        self.assertIn("1 room exported", output)
+        self.assertIn("(1 already there)", output)
+        self.assertEqual(self.service_rooms(), [self.den, self.old])
+
+    def test_a_running_member_service_is_refused(self) -> None:
+        lock = DirectoryLock(self.members)
+        lock.acquire()
+        self.addCleanup(lock.release)
+        error = self.assertRaises(SystemExit, main, [
+            "--data", str(self.chatd), "export-rooms", "--to", str(self.members)])
+        self.assertIn("in use by another daemon", str(error))
+        self.assertTrue((self.chatd / "rooms.journal").exists())
 
 
 class ExportAccountsTests(TestCase):

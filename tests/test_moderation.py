@@ -117,7 +117,7 @@ class StoredModeration(TestCase):
         store = FileRoomStore(keyed_file(path / "rooms.journal"))
         store.load()
         record = RoomRecord("club", "club", "ann", 10, None, "", "id1", ("b*",), "imt")
-        self.successResultOf(store.save(record))
+        self.successResultOf(store.create(record))
         self.assertEqual(FileRoomStore(keyed_file(path / "rooms.journal")).load(), [record])
         old = {"name": "den", "owner": "ann", "limit": 5}
         self.assertIsNone(room_problem(old))

@@ -324,10 +324,10 @@ class FailedAppendTests(TestCase):
         first = RoomRecord("one", "One", "alice", 5, None, "")
         failed = RoomRecord("two", "Two", "alice", 5, None, "")
         late = RoomRecord("three", "Three", "alice", 5, None, "")
-        self.successResultOf(store.save(first))
+        self.successResultOf(store.create(first))
         self.disk.failing_writes = 1
-        self.failureResultOf(store.save(failed), OSError)
-        self.successResultOf(store.save(late))
+        self.failureResultOf(store.create(failed), OSError)
+        self.successResultOf(store.create(late))
         reloaded = FileRoomStore(keyed_file(self.path, "chatd-rooms")).load()
         self.assertEqual(sorted(r.key for r in reloaded), ["one", "three"])
 
@@ -410,6 +410,7 @@ class ThreadedWriterTests(TestCase):
         store = FileRoomStore(KeyedFile(journal, self.writer(journal)))
         self.assertEqual(store.load(), [])
         record = RoomRecord("club", "Club", "alice", 5, None, "")
+        await store.create(record)
         for topic in ("one", "two", "three"):
             pending = store.save(RoomRecord("club", "Club", "alice", 5, "h", topic))
         await pending

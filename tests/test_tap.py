@@ -148,7 +148,7 @@ class EmbeddedAccountsWarningTests(TestCase):
     """With --members, accounts in chatd's own members.journal are not used: the log says so
     at start-up, and how to move them."""
 
-    def make(self, data: Path) -> list[str]:
+    def make(self, data: Path, what: str = "embedded accounts") -> list[str]:
         secret = Path(self.mktemp()).absolute()
         secret.write_text("s" * 64 + "\n")
         secret.chmod(0o600)
@@ -164,7 +164,7 @@ class EmbeddedAccountsWarningTests(TestCase):
                               "--members", f"unix:{data}/nowhere.sock",
                               "--members-secret", str(secret)])
         makeService(options, reactor)  # built, never started: the warning comes at assembly
-        return [line for line in logged if "embedded accounts" in line]
+        return [line for line in logged if what in line]
 
     def test_embedded_accounts_are_named_with_the_command_that_moves_them(self) -> None:
         data = Path(self.mktemp()).absolute()
@@ -182,3 +182,15 @@ class EmbeddedAccountsWarningTests(TestCase):
         data = Path(self.mktemp()).absolute()
         data.mkdir()
         self.assertEqual(self.make(data), [])
+
+    def test_own_room_definitions_are_named_with_the_command_that_moves_them(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        data.mkdir()
+        journal = keyed_file(data / "rooms.journal", "chatd-rooms")
+        journal.load()
+        journal.put("den", {"name": "Den", "owner": "ann", "limit": 5})
+        [warning] = self.make(data, "room definitions")
+        self.assertIn(f"{data / 'rooms.journal'} holds room definitions, which are not used",
+                      warning)
+        self.assertIn(f"chatd-admin --data {data} export-rooms --to MEMBERS_DATA moves them",
+                      warning)

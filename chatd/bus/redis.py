@@ -84,8 +84,9 @@ class Router(Protocol):
         """Whether the room has members with sessions on this node."""
 
     def remote_room_event(self, node: str, room_key: str, event: Event,
-                          extra: dict[str, Any]) -> None:
-        """Apply another node's room event to this node's state, before delivery."""
+                          extra: dict[str, Any]) -> bool:
+        """Apply another node's room event to this node's state, before delivery; False:
+        not to be delivered here (it told of nothing this node did not know)."""
 
     def changed(self, node: str, event: Event) -> Iterable[str]:
         """Apply a rename or an away status (another node's if ``node`` is not empty); the
@@ -290,8 +291,9 @@ class RedisBus:
             self.stats.lag_count += 1
         if "r" in envelope:
             room_key = envelope["r"]
-            if not own:
-                self.router.remote_room_event(node, room_key, event, envelope.get("x") or {})
+            if not own and not self.router.remote_room_event(node, room_key, event,
+                                                             envelope.get("x") or {}):
+                return
             self._deliver("room", room_key, event)
             if type(event) not in TRAFFIC:
                 self.interest(room_key)

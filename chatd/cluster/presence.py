@@ -102,8 +102,8 @@ class Presence:
         return room is not None and any(user.sessions for user in room.members.values())
 
     def remote_room_event(self, node: str, room_key: str, event: Event,
-                          extra: dict[str, Any]) -> None:
-        self.replica.room_event(node, room_key, event, extra)
+                          extra: dict[str, Any]) -> bool:
+        return self.replica.room_event(node, room_key, event, extra)
 
     def changed(self, node: str, event: Event) -> Iterable[str]:
         if type(event) is AwayChanged:

@@ -171,26 +171,34 @@ class Replica:
             server.rooms.pop(room.key, None)
 
     def room_event(self, node: str, room_key: str, event: Event,
-                   extra: dict[str, Any]) -> None:
-        """Apply a room event ``node`` published (before it is delivered here)."""
+                   extra: dict[str, Any]) -> bool:
+        """Apply a room event ``node`` published (before it is delivered here); False if it
+        is not to be delivered: a Left of someone not in the room here (a deleted persistent
+        room's members are taken out by the node that deleted it and, hearing of it from the
+        member service, by each node, so its members are told once)."""
         server = self.server
         kind = type(event)
         if kind is Joined:
             room = self._room(room_key, extra.get("room"))
             if room is not None:
                 self._join(self._user(node, extra.get("user") or {"name": event.who}), room)  # type: ignore[attr-defined]
-            return
+            return True
         room = server.rooms.get(room_key)
-        if room is None:
-            return
         if kind is Left:
             user = server.users.get(fold(event.who))  # type: ignore[attr-defined]
-            if user is not None and room.key in user.rooms:
-                self._remove(user, room, event.reason)  # type: ignore[attr-defined]
+            if user is None or room_key not in user.rooms:
+                return False
+            if room is None:
+                user.rooms.pop(room_key, None)
+                return False
+            self._remove(user, room, event.reason)  # type: ignore[attr-defined]
+        elif room is None:
+            return True
         elif kind is TopicSet:
             room.topic = event.topic  # type: ignore[attr-defined]
         elif kind is ModeChanged:
             _mode(room, event.mode, event.arg, extra)  # type: ignore[attr-defined]
+        return True
 
     # -- a node's whole state ----------------------------------------------------------
 

@@ -131,6 +131,18 @@ class Room:
             record.modes,
         )
 
+    def redefine(self, record: RoomRecord) -> None:
+        """Take a stored definition made elsewhere; members and who is operator, voiced or
+        invited stay as they are here."""
+        self.name = record.name
+        self.limit = record.limit
+        self.owner = record.owner
+        self.owner_id = record.owner_id
+        self.password_hash = record.password_hash
+        self.topic = record.topic
+        self.bans = list(record.bans)
+        self.flags = set(record.modes)
+
     @property
     def persistent(self) -> bool:
         return self.owner is not None

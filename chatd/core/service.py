@@ -16,7 +16,7 @@ until an operator gives them to an account.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
@@ -254,6 +254,41 @@ class ChatServer:
                      else f"its owner {room.owner} has no account now, so nobody owns it")
 
         return self.changes.run(work)
+
+    # -- room definitions changed elsewhere (another chat daemon, chatd-admin) ----------
+
+    def room_defined(self, record: RoomRecord) -> None:
+        """A persistent room was created or changed elsewhere (the member service says so,
+        once it is durable): take its definition. A room of that name here, persistent or
+        temporary, keeps its members and their operator and voice status. Nobody here is
+        told: the chat daemon that made the change published its events on the bus."""
+        room = self.rooms.get(record.key)
+        if room is None:
+            self.rooms[record.key] = Room.from_record(record)
+        else:
+            room.redefine(record)
+
+    def room_undefined(self, key: str) -> None:
+        """A persistent room was deleted elsewhere: its members here leave it (deleted) and
+        it is gone."""
+        room = self.rooms.get(key)
+        if room is None or not room.persistent:
+            return
+        for user in list(room.members.values()):
+            self.remove(user, room, LeaveReason.DELETED)
+        self.rooms.pop(key, None)
+        log.info("room {room} was deleted elsewhere", room=room.name)
+
+    def sync_rooms(self, records: list[RoomRecord]) -> None:
+        """Every persistent room's definition, read again (after a lost connection to the
+        member service, during which changes were not heard of): take each, and close the
+        persistent rooms no longer defined (except one being created here)."""
+        defined = {record.key for record in records}
+        for record in records:
+            self.room_defined(record)
+        for room in list(self.rooms.values()):
+            if room.persistent and room.key not in defined and room.key not in self._creating:
+                self.room_undefined(room.key)
 
     def end_account(self, account: Account, why: str) -> None:
         """The directory says ``account`` was deleted or locked (``why``): end its sessions
@@ -735,7 +770,7 @@ class Session:
             # A persistent room's topic is its owner's unless an operator unlocks it (-t).
             room = Room(display, key, limit, self.user.name, password_hash, owner_id=owner_id,
                         flags="t")
-            return server.store.save(room.record()).addCallback(lambda _: room)
+            return server.store.create(room.record()).addCallback(lambda _: room)
 
         def register(room: Room) -> Deferred[RoomView]:
             server.rooms[key] = room
@@ -766,16 +801,23 @@ class Session:
 
         Changes run one at a time (a DeferredLock), and each builds its record from the
         room as the previous change left it, so no write can undo another's. ``updated``
-        returning None deletes the room. A failed write changes nothing.
+        returning None deletes the room. A failed write changes nothing. Once saved, the room
+        takes the saved definition whole (so it is what the store has, even if another
+        node's change came in meanwhile), then ``apply`` tells the members.
         """
         server = self.server
+
+        def done(record: RoomRecord | None) -> None:
+            if record is not None:
+                room.redefine(record)
+            apply()
 
         def work() -> Deferred[None]:
             if server.rooms.get(room.key) is not room:
                 raise NoSuchRoom(f"{room.name} was deleted")
             record = updated(room.record())
             saved = server.store.delete(room.key) if record is None else server.store.save(record)
-            return saved.addCallback(lambda _: apply())
+            return saved.addCallback(lambda _: done(record))
 
         return server.changes.run(work)
 
@@ -882,11 +924,14 @@ class Session:
         room = self._operated_room(name)
         if on == (flag in room.flags):
             return succeed(None)
-        flags = set(room.flags) | {flag} if on else set(room.flags) - {flag}
-        modes = "".join(f for f in FLAGS if f in flags)
+
+        def flagged(flags: str) -> str:
+            kept = set(flags) | {flag} if on else set(flags) - {flag}
+            return "".join(f for f in FLAGS if f in kept)
+
         return self._settings(room, ("+" if on else "-") + flag, "",
-                              lambda: setattr(room, "flags", flags),
-                              lambda r: replace(r, modes=modes))
+                              lambda: setattr(room, "flags", set(flagged(room.modes))),
+                              lambda r: replace(r, modes=flagged(r.modes)))
 
     def kick(self, name: str, who: str, reason: str = "") -> None:
         """Operator: put a member out of the room, telling the room why."""
@@ -906,18 +951,26 @@ class Session:
             return succeed(None)
         if len(room.bans) >= MAX_BANS:
             raise NotAllowed(f"{room.name} has {MAX_BANS} bans, the most allowed")
-        bans = [*room.bans, mask]
-        return self._settings(room, "+b", mask, lambda: setattr(room, "bans", bans),
-                              lambda r: replace(r, bans=tuple(bans)))
+
+        def banned(bans: Sequence[str]) -> list[str]:
+            return list(bans) if mask in bans else [*bans, mask]
+
+        return self._settings(room, "+b", mask,
+                              lambda: setattr(room, "bans", banned(room.bans)),
+                              lambda r: replace(r, bans=tuple(banned(r.bans))))
 
     def unban(self, name: str, mask: str) -> Deferred[None]:
         room = self._operated_room(name)
         mask = ban_mask(mask)
         if mask not in room.bans:
             return succeed(None)
-        bans = [ban for ban in room.bans if ban != mask]
-        return self._settings(room, "-b", mask, lambda: setattr(room, "bans", bans),
-                              lambda r: replace(r, bans=tuple(bans)))
+
+        def lifted(bans: Sequence[str]) -> list[str]:
+            return [ban for ban in bans if ban != mask]
+
+        return self._settings(room, "-b", mask,
+                              lambda: setattr(room, "bans", lifted(room.bans)),
+                              lambda r: replace(r, bans=tuple(lifted(r.bans))))
 
     def bans(self, name: str) -> list[str]:
         """A room's ban masks; anyone who may see its members may see them."""
@@ -975,7 +1028,7 @@ class Session:
         def apply() -> None:
             for user in list(room.members.values()):
                 server.remove(user, room, LeaveReason.DELETED)
-            del server.rooms[room.key]
+            server.rooms.pop(room.key, None)  # a resync may have closed it meanwhile
             log.info("{user} deleted room {room}", user=self.name, room=room.name)
 
         return self._change(room, lambda _: None, apply)

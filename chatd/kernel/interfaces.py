@@ -312,16 +312,22 @@ class IMemberDirectory(Interface):
 
 
 class IRoomStore(Interface):
-    """Durable room definitions (membership is never stored)."""
+    """Durable room definitions (membership is never stored): a file of chatd's own, or the
+    member service's, shared by every chat daemon that uses it."""
 
     def load() -> list[RoomRecord]:
         """Every stored room; called once at start-up."""
 
+    def create(record: RoomRecord) -> Deferred[None]:
+        """Store a new room; fires once the write is durable. NameTaken if the key is
+        stored (another chat daemon made the room first)."""
+
     def save(record: RoomRecord) -> Deferred[None]:
-        """Store or replace a room; fires once the write is durable."""
+        """Replace a stored room; fires once the write is durable. NoSuchRoom if it is no
+        longer stored (deleted on another chat daemon)."""
 
     def delete(key: str) -> Deferred[None]:
-        """Forget a room; fires once the write is durable."""
+        """Forget a room; fires once the write is durable. NoSuchRoom if it is not stored."""
 
 
 class IHistoryStore(IBusListener):

@@ -123,7 +123,8 @@ MEMBER_SERVICE: dict[str, Key] = {
     "members-secret": Key(path, "file with the member service's shared secret (mode 0600)",
                           None, reloadable=False, shown="members.secret beside a unix: socket"),
     "members-timeout": Key(deadline, "seconds the member service may go without answering "
-                           "before logins, signups and guest nicks get 502", 5.0),
+                           "before logins, signups, guest nicks and room changes get 502",
+                           5.0),
 }
 
 # Room history and transcripts (chatd.history); replay is read by every frontend.

@@ -1,5 +1,5 @@
 """``chatd-admin``: list, show, reset, lock, unlock and delete accounts; list rooms and give
-one to an account; repair journals; move embedded accounts into the member service.
+one to an account; repair journals; move embedded accounts and rooms into the member service.
 
 Online, it talks to ``twistd chatd-members`` over AMP with the same shared secret as the chat
 daemons. Offline (``--data DIR``), it opens a stopped daemon's data directory itself, taking
@@ -7,9 +7,12 @@ the same lock, so it can't race a running daemon; that is also how accounts of t
 embedded directory (``twistd chatd``'s own data directory) are administered, and how a journal
 that a daemon refused to load is repaired.
 
-Rooms live in each chat daemon's data directory and are owned by account ids: ``rooms`` and
-``give-room`` work offline there. A deleted account's rooms keep their settings and have no
-owner until ``give-room`` gives each to an account.
+Rooms are owned by account ids. With embedded accounts they live in the chat daemon's data
+directory, and ``rooms`` and ``give-room`` work offline there; with a member service they live
+in its data directory, and both work online (every connected chat daemon hears of a room given)
+or offline there. A deleted account's rooms keep their settings and have no owner until
+``give-room`` gives each to an account. ``export-rooms`` moves a chat daemon's own rooms into
+a member service's, for the move from embedded accounts to a member service.
 """
 
 from __future__ import annotations
@@ -97,6 +100,20 @@ class Remote:
     def delete(self, name: str) -> Deferred[None]:
         return self._amp.callRemote(commands.DeleteAccount, name=name)
 
+    @defer.inlineCallbacks
+    def rooms(self) -> Any:
+        found: list[RoomRecord] = []
+        after = ""
+        while True:
+            page = yield self._amp.callRemote(commands.LoadRooms, after=after)
+            found += [commands.room_record(box) for box in page["rooms"]]
+            if not page["more"]:
+                return found
+            after = found[-1].key
+
+    def save_room(self, record: RoomRecord) -> Deferred[None]:
+        return self._amp.callRemote(commands.SaveRoom, **commands.room_arguments(record))
+
 
 class Offline:
     """A stopped daemon's directory, opened in this process."""
@@ -155,7 +172,27 @@ async def _run(backend: Backend, args: argparse.Namespace) -> None:
         info = await backend.show(args.name)
         await backend.delete(args.name)
         print(f"{info.name} deleted" + ("" if args.data else _SESSIONS_ENDED))
-        print(_orphans(args.data, info))
+        if isinstance(backend, Remote):
+            owned = [r.name for r in await backend.rooms() if info.id and r.owner_id == info.id]
+            print(f"its rooms {', '.join(owned)} keep their settings and have no owner now; "
+                  "chatd-admin give-room ROOM ACCOUNT gives one to an account" if owned
+                  else "it owned no rooms in the member service")
+        else:
+            print(_orphans(args.data, info))
+    elif args.command == "rooms":
+        assert isinstance(backend, Remote)
+        accounts = {a.id: a for a in await backend.accounts() if a.id}
+        _print_rooms(await backend.rooms(), accounts)
+    elif args.command == "give-room":
+        assert isinstance(backend, Remote)
+        info = await backend.show(args.name)
+        key = fold(check_room_name(args.room))
+        found = next((r for r in await backend.rooms() if r.key == key), None)
+        if found is None:
+            raise NoSuchRoom(f"the member service has no room {args.room}")
+        await backend.save_room(replace(found, owner=info.name, owner_id=info.id))
+        print(f"{found.name} now belongs to {info.name} ({info.id}); every connected chat "
+              "daemon was told")
 
 
 # Online, the member service told every connected chat daemon.
@@ -193,6 +230,14 @@ def _owner_status(record: RoomRecord, accounts: dict[str, AccountInfo] | None) -
     return f"{account.name}" + (" (locked)" if account.locked else "")
 
 
+def _print_rooms(records: list[RoomRecord], accounts: dict[str, AccountInfo] | None) -> None:
+    print(f"{'ROOM':<24} {'OWNER':<24} {'OWNER ID':<16} OWNED BY")
+    for record in sorted(records, key=lambda r: r.key):
+        print(f"{record.name:<24} {record.owner:<24} {record.owner_id or '-':<16} "
+              f"{_owner_status(record, accounts)}")
+    print(f"{len(records)} room{'' if len(records) == 1 else 's'}")
+
+
 def rooms(data: Path, give: tuple[str, str, str | None] | None = None) -> None:
     """Offline, on a stopped chatd's ``data``: list its rooms and their owners, or give the
     room ``give[0]`` to the account ``give[1]`` (whose id is ``give[2]`` if the accounts are
@@ -212,11 +257,7 @@ def rooms(data: Path, give: tuple[str, str, str | None] | None = None) -> None:
             directory.load()
         if give is None:
             accounts = None if directory is None else {a.id: a for a in directory.accounts()}
-            print(f"{'ROOM':<24} {'OWNER':<24} {'OWNER ID':<16} OWNED BY")
-            for record in sorted(records.values(), key=lambda r: r.key):
-                print(f"{record.name:<24} {record.owner:<24} {record.owner_id or '-':<16} "
-                      f"{_owner_status(record, accounts)}")
-            print(f"{len(records)} room{'' if len(records) == 1 else 's'}")
+            _print_rooms(list(records.values()), accounts)
             return
         room, name, account_id = give
         found = records.get(fold(check_room_name(room)))
@@ -274,10 +315,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         sub.add_parser(name, help=text).add_argument("name")
     sub.add_parser("repair", help="offline (--data): rewrite damaged journals without their "
                    "damaged records, keeping a copy of each")
-    sub.add_parser("rooms", help="offline (--data of a stopped chatd): list rooms and who owns "
-                   "each")
-    give = sub.add_parser("give-room", help="offline (--data of a stopped chatd): make an "
-                          "account the owner of a room")
+    sub.add_parser("rooms", help="list rooms and who owns each (the member service's, or "
+                   "offline with --data those of a stopped chatd or chatd-members)")
+    give = sub.add_parser("give-room", help="make an account the owner of a room (in the "
+                          "member service, or offline with --data)")
     give.add_argument("room")
     give.add_argument("name", help="the account")
     give.add_argument("--id", help="the account's id, when the accounts are in a member "
@@ -286,6 +327,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                             "move its embedded accounts into a stopped member service's")
     export.add_argument("--to", type=Path, required=True, metavar="MEMBERS_DATA",
                         help="the member service's data directory (chatd-members --data)")
+    rooms_export = sub.add_parser("export-rooms", help="offline (--data of a stopped chatd): "
+                                  "move its rooms into a stopped member service's")
+    rooms_export.add_argument("--to", type=Path, required=True, metavar="MEMBERS_DATA",
+                              help="the member service's data directory (chatd-members --data)")
     return parser.parse_args(argv)
 
 
@@ -396,6 +441,67 @@ def _export(data: Path, to: Path) -> list[str]:
     return refused
 
 
+def export_rooms(data: Path, to: Path) -> list[str]:
+    """Offline, both daemons stopped: copy every room of chatd's own ``rooms.journal`` in
+    ``data`` into the member service's in ``to``; the names refused because ``to`` already
+    has a different room by that name. Run after export-accounts, so the owners' account ids
+    are the member service's too.
+
+    As with export-accounts, each copy is fsync'ed as it is written, a room already there
+    unchanged is skipped (a second run finishes the job), and once every room is in ``to``
+    the chatd's journal is renamed ``rooms.journal.exported``.
+    """
+    if data.resolve() == to.resolve():
+        raise StartupError("--data and --to are the same directory")
+    if not (data / "rooms.journal").exists():
+        raise StartupError(f"{data} has no rooms.journal: no rooms to export")
+    if not to.is_dir():
+        raise StartupError(f"{to} is not a directory (the member service's --data)")
+    locks = [DirectoryLock(data), DirectoryLock(to)]
+    locks[0].acquire()
+    try:
+        locks[1].acquire()
+        try:
+            return _export_rooms(data, to)
+        finally:
+            locks[1].release()
+    finally:
+        locks[0].release()
+
+
+def _export_rooms(data: Path, to: Path) -> list[str]:
+    target = _room_store(to)
+    there = {record.key: record for record in target.load()}
+    copied, already, refused = 0, 0, []
+    failures: list[Any] = []
+    for record in _room_store(data).load():
+        clash = there.get(record.key)
+        if clash is not None:
+            if clash == record:
+                already += 1
+            else:
+                refused.append(record.name)
+                print(f"{record.name}: not exported: {to} already has a room {clash.name} "
+                      f"(owned by {clash.owner})")
+            continue
+        target.create(record).addErrback(failures.append)
+        if failures:
+            failures[0].raiseException()
+        copied += 1
+    before = f" ({already} already there)" if already else ""
+    print(f"{copied} room{'' if copied == 1 else 's'} exported to {to / 'rooms.journal'}"
+          f"{before}")
+    if refused:
+        print(f"{len(refused)} not exported: {', '.join(refused)}; {data / 'rooms.journal'} "
+              "is unchanged: delete or rename those rooms on one side, then run this again")
+        return refused
+    (data / "rooms.journal").rename(data / "rooms.journal.exported")
+    fsync_directory(data)
+    print(f"{data / 'rooms.journal'} is now rooms.journal.exported: start chatd with --members "
+          "and these rooms come from the member service")
+    return refused
+
+
 def repair(data: Path) -> None:
     """Repair every journal in ``data`` (a stopped daemon's), saying what was dropped."""
     lock = DirectoryLock(data)
@@ -423,7 +529,8 @@ def repair(data: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
-    if args.command in ("repair", "rooms", "give-room", "export-accounts"):
+    offline_only = ("repair", "export-accounts", "export-rooms")
+    if args.command in offline_only or (args.command in ("rooms", "give-room") and args.data):
         if args.data is None:
             raise SystemExit(f"chatd-admin: {args.command} works on a stopped daemon's files; "
                              "give --data DIR")
@@ -432,6 +539,9 @@ def main(argv: list[str] | None = None) -> None:
                 repair(args.data)
             elif args.command == "export-accounts":
                 if export_accounts(args.data, args.to):
+                    raise SystemExit(1)
+            elif args.command == "export-rooms":
+                if export_rooms(args.data, args.to):
                     raise SystemExit(1)
             else:
                 rooms(args.data, (args.room, args.name, args.id)

@@ -17,6 +17,10 @@ with ``watch`` in the Hello); the directory passes it to its watchers (the core)
 that account's sessions. One made while the connection was down is not heard of: such a
 session lasts until it logs out, or until the name's new owner logs in here.
 
+With room definitions in the service too (chatd.members.room_client), nobody logs in (nor
+takes a guest nick) before they are read: until then every call fails at once with a 502
+saying so, so no user can open a temporary room over a persistent one not yet known.
+
 A signup is never half made. It carries ``not_after``, the last wall-clock moment the service
 may store it (the service checks right before its durable write), and a failed signup is
 reported no sooner than ``deadline`` after it was sent, ``clock_margin`` after ``not_after``.
@@ -26,6 +30,7 @@ host, with one clock, it never is), a 502 for a signup means the account was not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -43,7 +48,7 @@ from zope.interface import implementer
 from chatd.kernel.errors import AccountsUnavailable
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.keys import DEFAULTS
-from chatd.kernel.records import Account
+from chatd.kernel.records import Account, RoomRecord
 from chatd.members import commands
 from chatd.members.local import Ended
 
@@ -52,6 +57,8 @@ log = Logger()
 T = TypeVar("T")
 
 _DOWN = "accounts are unavailable right now (the member service is unreachable); try again soon"
+_STARTING = ("this chat server is still loading its rooms from the member service; "
+             "try again in a moment")
 _NOT_MADE = ("the member service did not answer in time, so the account was not made; "
              "try again soon")
 
@@ -80,9 +87,9 @@ class MemberClientProtocol(amp.AMP):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self.callRemote(commands.Hello, secret=self._directory.secret, watch=True).addCallbacks(
-            lambda _: self._directory._up(self), self._refused
-        )
+        hello = {"rooms": True} if self._directory.rooms else {}
+        self.callRemote(commands.Hello, secret=self._directory.secret, watch=True,
+                        **hello).addCallbacks(lambda _: self._directory._up(self), self._refused)
 
     def _refused(self, failure: Failure) -> None:
         log.error("the member service refused us: {why} (check the secret file)",
@@ -93,6 +100,16 @@ class MemberClientProtocol(amp.AMP):
     @commands.AccountEnded.responder
     def account_ended(self, name: str, key: str, id: str, why: str) -> dict[str, Any]:
         self._directory._ended(Account(name, key, id), why)
+        return {}
+
+    @commands.RoomDefined.responder
+    def room_changed(self, **room: Any) -> dict[str, Any]:
+        self._directory._room_changed(room["key"], commands.room_record(room))
+        return {}
+
+    @commands.RoomDeleted.responder
+    def room_deleted(self, key: str) -> dict[str, Any]:
+        self._directory._room_changed(key, None)
         return {}
 
     def call(self, command: type[amp.Command], timeout: float,
@@ -180,6 +197,13 @@ class RemoteDirectory:
         # each one connected.
         self.refusals = 0
         self._watchers: list[Ended] = []
+        # RemoteRooms sets these: whether to ask for room definitions' changes; whether
+        # logins, signups and name lookups may be sent yet (not before the definitions are
+        # read); who hears of each change, and of each new trusted connection.
+        self.rooms = False
+        self.ready: Callable[[], bool] = lambda: True
+        self.room_watchers: list[Callable[[str, RoomRecord | None], None]] = []
+        self.connected: list[Callable[[], None]] = []
         backoff = backoffPolicy(initialDelay=0.5, maxDelay=10.0)
         self.service = ClientService(
             endpoint,
@@ -192,6 +216,8 @@ class RemoteDirectory:
         self._protocol = protocol
         self.refusals = 0
         log.info("connected to the member service")
+        for connected in self.connected:
+            connected()
 
     def watch(self, ended: Ended) -> None:
         self._watchers.append(ended)
@@ -204,35 +230,68 @@ class RemoteDirectory:
             except Exception:  # keep the connection: an error here must not drop it
                 log.failure("ending the sessions of {key} failed", key=account.key)
 
+    def _room_changed(self, key: str, record: RoomRecord | None) -> None:
+        for changed in self.room_watchers:
+            try:
+                changed(key, record)
+            except Exception:  # keep the connection: an error here must not drop it
+                log.failure("taking the new definition of room {key} failed", key=key)
+
     def _down(self, protocol: MemberClientProtocol) -> None:
         if self._protocol is protocol:
             self._protocol = None
             log.warn("lost the member service; reconnecting")
 
+    def _refusal(self, down: str = _DOWN) -> str | None:
+        """Why a call can't be sent now, or None."""
+        if self._protocol is None:
+            return down
+        if not self.ready():
+            return _STARTING
+        return None
+
     def _call(
         self, command: type[amp.Command], timeout: float, **arguments: Any
     ) -> Deferred[dict[str, Any]]:
+        refusal = self._refusal()
+        if refusal is not None:
+            return fail(AccountsUnavailable(refusal))
+        return self.send(command, timeout, **arguments)
+
+    def send(
+        self, command: type[amp.Command], timeout: float, **arguments: Any
+    ) -> Deferred[dict[str, Any]]:
+        """The answer, even before ``ready`` (how the room definitions are read)."""
         if self._protocol is None:
             return fail(AccountsUnavailable(_DOWN))
         return self._protocol.call(command, timeout, **arguments).addErrback(_unavailable)
 
     def signup(self, name: str, password: str) -> Deferred[Account]:
-        if self._protocol is None:  # not sent, so surely not made
-            return fail(AccountsUnavailable(_DOWN))
+        return self.change(commands.Signup, _DOWN, _NOT_MADE, name=name,
+                           password=password).addCallback(_account)
+
+    def change(self, command: type[amp.Command], down: str, not_made: str,
+               **arguments: Any) -> Deferred[dict[str, Any]]:
+        """Send a change the service may make only until it is reported failed (as a
+        signup is): ``down`` if it can't be sent, ``not_made`` if it goes unanswered."""
+        refusal = self._refusal(down)
+        if refusal is not None:  # not sent, so surely not made
+            return fail(AccountsUnavailable(refusal))
         answer_by = self.clock.seconds() + self.deadline
         return self._call(
-            commands.Signup, self.deadline, name=name, password=password,
-            not_after=answer_by - clock_margin(self.deadline),
-        ).addErrback(self._not_made, answer_by).addCallback(_account)
+            command, self.deadline, not_after=answer_by - clock_margin(self.deadline),
+            **arguments,
+        ).addErrback(self._not_made, answer_by, not_made)
 
-    def _not_made(self, failure: Failure, answer_by: float) -> Deferred[dict[str, Any]]:
-        """A signup sent but unanswered is reported only once the service may no longer
+    def _not_made(self, failure: Failure, answer_by: float,
+                  message: str) -> Deferred[dict[str, Any]]:
+        """A change sent but unanswered is reported only once the service may no longer
         store it (a stall found by a ping, or a lost connection, can come sooner)."""
         if not failure.check(AccountsUnavailable):
             return fail(failure)
 
         def report() -> dict[str, Any]:
-            raise AccountsUnavailable(_NOT_MADE)
+            raise AccountsUnavailable(message)
 
         return deferLater(self.clock, max(0.0, answer_by - self.clock.seconds()), report)
 

@@ -3,12 +3,17 @@ chatd-admin, so both ends always agree on names, arguments and errors.
 
 A connection must send ``Hello`` with the shared secret before anything else; a chat daemon
 says ``watch`` in it, and the service then sends it ``AccountEnded`` whenever an account is
-deleted or locked, so the daemon ends that account's sessions. Domain errors
+deleted or locked, so the daemon ends that account's sessions; one that also says ``rooms``
+is sent ``RoomDefined`` and ``RoomDeleted`` for each persistent room another client created,
+changed or deleted, once that is durable. The service is the one authority for room
+definitions (``LoadRooms``, ``CreateRoom``, ``SaveRoom``, ``DeleteRoom``). Domain errors
 cross the wire as declared AMP errors, so the chat daemon re-raises the very exception
 class (with its message) that the directory raised, and maps it to its own reply codes.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from twisted.protocols import amp
 
@@ -17,12 +22,14 @@ from chatd.kernel.errors import (
     BadName,
     BadPassword,
     NameTaken,
+    NoSuchRoom,
     NoSuchUser,
     RateLimited,
     ServerBusy,
     StorageFailed,
     WrongCredentials,
 )
+from chatd.kernel.records import RoomRecord
 
 
 class BadSecret(Exception):
@@ -44,6 +51,7 @@ _ERRORS: dict[type[Exception], bytes] = {
     ServerBusy: b"BUSY",
     StorageFailed: b"STORAGE_FAILED",
     NoSuchUser: b"NO_SUCH_ACCOUNT",
+    NoSuchRoom: b"NO_SUCH_ROOM",
 }
 
 Arguments = list[tuple[bytes, amp.Argument]]
@@ -77,9 +85,12 @@ PAGE = 200
 
 
 class Hello(amp.Command):
-    """``watch``: send me AccountEnded (a chat daemon; chatd-admin and older daemons don't)."""
+    """``watch``: send me AccountEnded (a chat daemon; chatd-admin and older daemons don't).
+    ``rooms``: send me RoomDefined and RoomDeleted too (a chat daemon whose room definitions
+    are in the service)."""
 
-    arguments = [(b"secret", amp.Unicode()), (b"watch", amp.Boolean(optional=True))]
+    arguments = [(b"secret", amp.Unicode()), (b"watch", amp.Boolean(optional=True)),
+                 (b"rooms", amp.Boolean(optional=True))]
     response = _NOTHING
     errors = _HELLO_ERRORS
 
@@ -171,3 +182,87 @@ class AccountEnded(amp.Command):
     ]
     response = _NOTHING
     requiresAnswer = False
+
+
+# A persistent room's definition (chatd.kernel.records.RoomRecord), field for field.
+ROOM: Arguments = [
+    (b"key", amp.Unicode()),
+    (b"name", amp.Unicode()),
+    (b"owner", amp.Unicode()),
+    (b"limit", amp.Integer()),
+    (b"password_hash", amp.Unicode(optional=True)),
+    (b"topic", amp.Unicode()),
+    (b"owner_id", amp.Unicode()),
+    (b"bans", amp.ListOf(amp.Unicode())),
+    (b"modes", amp.Unicode()),
+]
+# The last moment (the service's wall clock) the change may be stored: see Signup. Absent
+# (chatd-admin): no deadline.
+_NOT_AFTER: Arguments = [(b"not_after", amp.Float(optional=True))]
+
+# Bytes of room definitions per LoadRooms page, as estimated by the server: well under AMP's
+# 64 KiB per value, though one room with 100 long bans and a long topic is some 30 KiB.
+ROOM_PAGE_BYTES = 32_000
+
+
+class LoadRooms(amp.Command):
+    """One page of room definitions, in key order, after ``after`` (empty: from the start);
+    ``more`` says whether another page follows."""
+
+    arguments = [(b"after", amp.Unicode())]
+    response = [(b"rooms", amp.AmpList(ROOM)), (b"more", amp.Boolean())]
+    errors = _ERRORS
+
+
+class CreateRoom(amp.Command):
+    """Store a new room; NameTaken if one has its key (made on another chat daemon)."""
+
+    arguments = ROOM + _NOT_AFTER
+    response = _NOTHING
+    errors = _ERRORS
+
+
+class SaveRoom(amp.Command):
+    """Store a room's changed definition; NoSuchRoom if it was deleted meanwhile."""
+
+    arguments = ROOM + _NOT_AFTER
+    response = _NOTHING
+    errors = _ERRORS
+
+
+class DeleteRoom(amp.Command):
+    arguments = [(b"key", amp.Unicode()), *_NOT_AFTER]
+    response = _NOTHING
+    errors = _ERRORS
+
+
+class RoomDefined(amp.Command):
+    """From the service to each chat daemon that asked for ``rooms`` but the one that made
+    the change: this room was created or changed (durably); take its definition."""
+
+    arguments = ROOM
+    response = _NOTHING
+    requiresAnswer = False
+
+
+class RoomDeleted(amp.Command):
+    """From the service to each such chat daemon: this room was deleted (durably)."""
+
+    arguments = [(b"key", amp.Unicode())]
+    response = _NOTHING
+    requiresAnswer = False
+
+
+def room_arguments(record: RoomRecord) -> dict[str, Any]:
+    """A room definition as ROOM's arguments."""
+    return {"key": record.key, "name": record.name, "owner": record.owner,
+            "limit": record.limit, "password_hash": record.password_hash,
+            "topic": record.topic, "owner_id": record.owner_id, "bans": list(record.bans),
+            "modes": record.modes}
+
+
+def room_record(box: dict[str, Any]) -> RoomRecord:
+    """ROOM's arguments (extra ones ignored) as a room definition."""
+    return RoomRecord(box["key"], box["name"], box["owner"], box["limit"],
+                      box.get("password_hash"), box["topic"], box["owner_id"],
+                      tuple(box["bans"]), box["modes"])

@@ -3,9 +3,11 @@
 Until a connection has said ``Hello`` with the right secret, every command is refused; a
 wrong secret is logged with the peer's address and the connection closed. Chat daemons that
 asked to ``watch`` in their Hello are sent ``AccountEnded`` for each account deleted or locked,
-once that is durable, so they end its sessions. A signup that
+once that is durable, so they end its sessions. Those that also asked for ``rooms`` are sent
+``RoomDefined`` and ``RoomDeleted`` for each room definition another client created, changed or
+deleted, once that is durable, in the order of the writes. A signup that
 arrives after its ``not_after`` is refused unhashed; the directory checks it again right
-before storing (see chatd.members.client for why).
+before storing (see chatd.members.client for why); so is a room change.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from twisted.protocols import amp
 from twisted.python.failure import Failure
 
 from chatd.kernel.errors import ServerBusy
-from chatd.kernel.records import Account
+from chatd.kernel.records import Account, RoomRecord
 from chatd.members import commands
 from chatd.members.local import TOO_LATE, LocalDirectory
+from chatd.members.rooms import RoomBook
 
 log = Logger()
 
@@ -44,9 +47,14 @@ class MemberServerProtocol(amp.AMP):
         secret: str,
         clock: IReactorTime,
         watchers: set[MemberServerProtocol] | None = None,
+        rooms: RoomBook | None = None,
+        room_watchers: set[MemberServerProtocol] | None = None,
     ) -> None:
         super().__init__()
         self._directory = directory
+        self._rooms = rooms
+        # The connections told of changed room definitions (the factory's set), once they ask.
+        self._room_watchers = set() if room_watchers is None else room_watchers
         # The connections told of ended accounts (the factory's set), once they ask.
         self._watchers = set() if watchers is None else watchers
         self._secret = secret.encode()
@@ -63,7 +71,8 @@ class MemberServerProtocol(amp.AMP):
             raise commands.NotAuthenticated("say Hello with the shared secret first")
 
     @commands.Hello.responder
-    def hello(self, secret: str, watch: bool | None = None) -> dict[str, Any]:
+    def hello(self, secret: str, watch: bool | None = None,
+              rooms: bool | None = None) -> dict[str, Any]:
         if not hmac.compare_digest(secret.encode(), self._secret):
             log.warn("wrong member-service secret from {peer}; closing", peer=self._peer())
             # Close after the error reply has been written.
@@ -72,11 +81,14 @@ class MemberServerProtocol(amp.AMP):
         self._trusted = True
         if watch:
             self._watchers.add(self)
+        if rooms:
+            self._room_watchers.add(self)
         log.info("member client connected from {peer}", peer=self._peer())
         return {}
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._watchers.discard(self)
+        self._room_watchers.discard(self)
         super().connectionLost(reason)
 
     @commands.Ping.responder
@@ -136,14 +148,68 @@ class MemberServerProtocol(amp.AMP):
         self._check()
         return self._directory.delete(name).addCallback(lambda _: {})
 
+    # -- room definitions --------------------------------------------------------------
+
+    def _book(self, not_after: float | None = None) -> RoomBook:
+        self._check()
+        if self._rooms is None:
+            raise ServerBusy("this member service keeps no room definitions")
+        if not_after is not None and self._clock.seconds() > not_after:
+            # Its caller reports it not made from then on: don't make it.
+            raise ServerBusy("the member service was too busy to change the room in time; "
+                             "nothing changed; try again soon")
+        return self._rooms
+
+    @commands.LoadRooms.responder
+    def load_rooms(self, after: str) -> dict[str, Any]:
+        page: list[dict[str, Any]] = []
+        size = 0
+        for record in self._book().records():
+            if record.key <= after:
+                continue
+            size += _size(record)
+            if page and size > commands.ROOM_PAGE_BYTES:
+                return {"rooms": page, "more": True}
+            page.append(commands.room_arguments(record))
+        return {"rooms": page, "more": False}
+
+    @commands.CreateRoom.responder
+    def create_room(self, not_after: float | None = None,
+                    **room: Any) -> Deferred[dict[str, Any]]:
+        book = self._book(not_after)
+        return book.create(commands.room_record(room), self).addCallback(lambda _: {})
+
+    @commands.SaveRoom.responder
+    def save_room(self, not_after: float | None = None,
+                  **room: Any) -> Deferred[dict[str, Any]]:
+        book = self._book(not_after)
+        return book.save(commands.room_record(room), self).addCallback(lambda _: {})
+
+    @commands.DeleteRoom.responder
+    def delete_room(self, key: str, not_after: float | None = None) -> Deferred[dict[str, Any]]:
+        return self._book(not_after).delete(key, self).addCallback(lambda _: {})
+
+
+def _size(record: RoomRecord) -> int:
+    """A generous estimate of a room's bytes in a LoadRooms answer (UTF-8 of every field,
+    and AMP's length prefixes)."""
+    texts = [record.key, record.name, record.owner, record.password_hash or "", record.topic,
+             record.owner_id, record.modes, *record.bans]
+    return sum(len(text.encode()) + 4 for text in texts) + 200
+
 
 class MemberServerFactory(ServerFactory):
-    def __init__(self, directory: LocalDirectory, secret: str, clock: IReactorTime) -> None:
+    def __init__(self, directory: LocalDirectory, secret: str, clock: IReactorTime,
+                 rooms: RoomBook | None = None) -> None:
         self.directory = directory
         self.secret = secret
         self.clock = clock
+        self.rooms = rooms
         self.watchers: set[MemberServerProtocol] = set()
+        self.room_watchers: set[MemberServerProtocol] = set()
         directory.watch(self._ended)
+        if rooms is not None:
+            rooms.watch(self._room_changed)
 
     def _ended(self, account: Account, why: str) -> None:
         """Tell every watching chat daemon (no answer is asked: one that is gone is gone)."""
@@ -153,7 +219,20 @@ class MemberServerFactory(ServerFactory):
             protocol.callRemote(commands.AccountEnded, name=account.name, key=account.key,
                                 id=account.id, why=why)
 
+    def _room_changed(self, key: str, record: RoomRecord | None, origin: object) -> None:
+        """Tell every chat daemon that asked, but the one that made the change (it applies
+        the change itself, once acknowledged)."""
+        told = [protocol for protocol in list(self.room_watchers) if protocol is not origin]
+        log.info("telling {count} chat daemons that room {key} was {what}", count=len(told),
+                 key=key, what="deleted" if record is None else "defined")
+        for protocol in told:
+            if record is None:
+                protocol.callRemote(commands.RoomDeleted, key=key)
+            else:
+                protocol.callRemote(commands.RoomDefined, **commands.room_arguments(record))
+
     def buildProtocol(self, addr: Any) -> MemberServerProtocol:
-        protocol = MemberServerProtocol(self.directory, self.secret, self.clock, self.watchers)
+        protocol = MemberServerProtocol(self.directory, self.secret, self.clock, self.watchers,
+                                        self.rooms, self.room_watchers)
         protocol.factory = self
         return protocol

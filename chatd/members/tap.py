@@ -1,5 +1,8 @@
 """``twistd chatd-members``: the member service as its own daemon.
 
+It keeps the accounts (``members.journal``) and the persistent rooms' definitions
+(``rooms.journal``) of every chat daemon started with ``--members``.
+
 It owns its data directory (locked against a second daemon) and serves the directory over AMP
 on ``--listen``. Every client must present the shared secret from ``--secret-file``; the file
 is created (random, mode 0600) on first start, and refused if others can read it. The default
@@ -27,10 +30,12 @@ from chatd.kernel.errors import StartupError
 from chatd.kernel.keys import HASHING, LOGIN_FAILURES
 from chatd.kernel.settings import Key, Settings, SettingsOptions, path, text
 from chatd.members.local import LocalDirectory, LoginThrottle
+from chatd.members.rooms import RoomBook
 from chatd.members.secret import read_secret
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock, Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
+from chatd.storage.rooms import FileRoomStore
 from chatd.threads import ThreadPoolService
 from chatd.tls import listener
 
@@ -42,7 +47,7 @@ DEFAULT_DATA = "chatd-members-data"
 KEYS: dict[str, Key] = {
     "listen": Key(text, "AMP endpoint to serve", "", reloadable=False,
                   shown="unix:DATA/members.sock:mode=600:lockfile=1"),
-    "data": Key(path, "data directory (members.journal, lock, default secret)",
+    "data": Key(path, "data directory (members.journal, rooms.journal, lock, default secret)",
                 Path(DEFAULT_DATA), reloadable=False),
     "secret-file": Key(path, "shared secret file, mode 0600", None, reloadable=False,
                        shown="DATA/members.secret, created if missing"),
@@ -59,7 +64,8 @@ def default_endpoint(data: Path) -> str:
 class Options(SettingsOptions):
     synopsis = "[--config FILE] [--listen ENDPOINT] [--data DIR] [--secret-file FILE] [options]"
     longdesc = (
-        "Run the chatd member service (accounts), for chat daemons started with --members. "
+        "Run the chatd member service (accounts and room definitions), for chat daemons "
+        "started with --members. "
         "Every option is also a key of the TOML file given by --config; the command line "
         "wins. See etc/chatd-members.toml.example."
     )
@@ -85,15 +91,17 @@ class Options(SettingsOptions):
 
 
 class MemberDataService(Service):
-    """Locks the data directory, reads the secret and loads accounts before listening."""
+    """Locks the data directory, reads the secret and loads accounts and rooms before
+    listening."""
 
     def __init__(self, settings: Settings, directory: LocalDirectory,
-                 factory: MemberServerFactory) -> None:
+                 factory: MemberServerFactory, rooms: RoomBook) -> None:
         self.secret_file: Path | None = settings.secret_file
         self.path: Path = settings.data
         self.lock = DirectoryLock(self.path)
         self.directory = directory
         self.factory = factory
+        self.rooms = rooms
 
     def startService(self) -> None:
         # First to start (nothing else runs if this fails) and last to stop (the lock is held
@@ -104,8 +112,10 @@ class MemberDataService(Service):
             path = self.secret_file or self.path / "members.secret"
             self.factory.secret = read_secret(path, create=self.secret_file is None)
             count = self.directory.load()
+            rooms = self.rooms.load()
         except (StartupError, OSError) as error:
             raise SystemExit(f"chatd-members: {error}") from None
+        log.info("member service: {rooms} room definitions", rooms=rooms)
         log.info("member service: {count} accounts in {path}", count=count, path=str(self.path))
         super().startService()
 
@@ -158,16 +168,21 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         ),
         settings.hash_queue,
     )
-    journal = Journal(settings.data / "members.journal", "chatd-members")
+    def keyed(name: str, kind: str) -> KeyedFile:
+        journal = Journal(settings.data / name, kind)
+        return KeyedFile(journal, JournalWriter(journal, reactor, journal_pool))
+
     directory = LocalDirectory(
-        KeyedFile(journal, JournalWriter(journal, reactor, journal_pool)),
+        keyed("members.journal", "chatd-members"),
         hasher,
         reactor,
         LoginThrottle(account_burst=settings.login_failures_per_account,
                       address_burst=settings.login_failures_per_address),
     )
-    factory = MemberServerFactory(directory, "", reactor)
-    MemberDataService(settings, directory, factory).setServiceParent(top)
+    # The same file, of the same kind, as an embedded chatd's: chatd-admin reads both alike.
+    rooms = RoomBook(FileRoomStore(keyed("rooms.journal", "chatd-rooms")))
+    factory = MemberServerFactory(directory, "", reactor, rooms)
+    MemberDataService(settings, directory, factory, rooms).setServiceParent(top)
     for pool in (hash_pool, journal_pool):
         ThreadPoolService(pool).setServiceParent(top)
     ListenOrExit(settings.listen, listener(reactor, settings.listen, factory)[0]

@@ -3,15 +3,20 @@
 A room names its owner twice: ``owner``, the display name, and ``owner_id``, the account id
 that owns it. Rooms stored before account ids have no ``owner_id``; the core gives them one at
 start-up (see ChatServer.resolve_owners). ``bans`` and ``modes`` (moderation) are absent from
-rooms stored before them: no bans, topic locked to operators."""
+rooms stored before them: no bans, topic locked to operators.
+
+``create`` refuses a key that is stored, ``save`` and ``delete`` one that is not: where several
+chat daemons share one file through the member service, a room made or deleted on one of them
+can't be overwritten or brought back by another that had not heard of it yet."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from zope.interface import implementer
 
+from chatd.kernel.errors import NameTaken, NoSuchRoom
 from chatd.kernel.interfaces import IRoomStore
 from chatd.kernel.records import RoomRecord
 from chatd.storage.keyed import Fields, KeyedFile, fields_problem
@@ -36,6 +41,12 @@ class FileRoomStore:
         self._file = file
 
     def load(self) -> list[RoomRecord]:
+        """Read the journal (at start-up) and return every room."""
+        self._file.load(room_problem)
+        return self.records()
+
+    def records(self) -> list[RoomRecord]:
+        """Every room as stored now (or queued to be), in key order."""
         return [
             RoomRecord(
                 key=key,
@@ -48,10 +59,20 @@ class FileRoomStore:
                 bans=tuple(value.get("bans", ())),
                 modes=value.get("modes", "t"),
             )
-            for key, value in self._file.load(room_problem).items()
+            for key, value in sorted(self._file.live.items())
         ]
 
+    def create(self, record: RoomRecord) -> Deferred[None]:
+        if record.key in self._file.live:
+            return fail(NameTaken(f"a room called {record.name} already exists"))
+        return self._put(record)
+
     def save(self, record: RoomRecord) -> Deferred[None]:
+        if record.key not in self._file.live:
+            return fail(NoSuchRoom(f"{record.name} was deleted"))
+        return self._put(record)
+
+    def _put(self, record: RoomRecord) -> Deferred[None]:
         return self._file.put(
             record.key,
             {
@@ -67,4 +88,6 @@ class FileRoomStore:
         )
 
     def delete(self, key: str) -> Deferred[None]:
+        if key not in self._file.live:
+            return fail(NoSuchRoom("that room was deleted already"))
         return self._file.delete(key)

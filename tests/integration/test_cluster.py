@@ -18,7 +18,7 @@ from pathlib import Path
 from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.integration.cluster import HEARTBEAT, REDIS, IrcClient, Node, Redis
-from tests.integration.harness import LineClient, guest, run_twistd
+from tests.integration.harness import LineClient, account, guest, run_twistd
 from tests.test_members_daemon import MembersDaemon
 
 # What the machine may add to a heartbeat timeout: several daemons on shared cores.
@@ -177,6 +177,26 @@ class ClusterTests(TestCase):
         # Once it has gone, the name is free on the other node.
         self.until(lambda: clients[1 - winner].command("/nick twin").code == 201, 5,
                    "the name to be free")
+        self.no_problems()
+
+    def test_a_persistent_room_is_one_room_on_every_node(self) -> None:
+        a, b = self.node("a"), self.node("b")
+        own = account(a, "signup", "owner", "password1")
+        self.addCleanup(own.close)
+        self.assertIn(own.command("/create club 5").code, (200, 201))
+        bea = self.line(b, "bea")
+        # The member service tells b of the room; bea joins it there.
+        self.until(lambda: bea.command("/join club").code == 200, 5, "b to know the room")
+        own.wait_event("103 [club] bea joined")
+        own.ok("/topic club members only")
+        bea.wait_event("105 [club] owner set the topic: members only")
+        own.ok("/delete club")
+        bea.wait_event("104 [club] bea was removed: the room was deleted")
+        for client in (own, bea):
+            client.sync()
+            removed = [str(e) for e in client.events if e.code == 104]
+            self.assertEqual(len(removed), len(set(removed)), f"told twice: {removed}")
+        self.assertEqual(bea.command("/who club").code, 404)
         self.no_problems()
 
     def test_a_killed_node_s_members_leave_the_others_rooms(self) -> None:
