@@ -7,6 +7,8 @@ The service tree, started in this order and stopped in reverse::
     file expiry              (every 10 minutes: shared files past their retention)
     hash, journal, files     (thread pools: argon2id; ordered fsyncs; uploads' writes)
     member service client    (with --members: AMP to twistd chatd-members)
+    cluster node             (with --cluster: the Redis link, heartbeat and presence; the
+                              node name was claimed in Redis before, in postOptions)
     frontend listeners       (one per endpoint of each registered frontend: --line, --irc)
     file links               (with --web: the link secret, /files on the web site, web-url)
 
