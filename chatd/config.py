@@ -88,6 +88,10 @@ def load(keys: Mapping[str, Key], command_line: Mapping[str, Any], config: Path 
             parse_redis_url(settings.cluster)
         except ValueError as error:
             raise ConfigError(f"cluster: {error}") from None
+        if not settings.members:
+            # Embedded accounts and rooms would be each node's own: one name, two accounts.
+            raise ConfigError("cluster: the nodes must share one member service; give members "
+                              "(--members ENDPOINT of a twistd chatd-members)")
         if not settings.node_name:
             settings = settings.replace({"node-name": default_node_name()})
     if settings.members and settings.members_secret is None:

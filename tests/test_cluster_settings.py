@@ -15,6 +15,11 @@ from chatd.kernel.settings import ConfigError
 from tests.integration.harness import daemon_env
 
 
+# A node of a cluster shares one member service with the others (the secret's file is only
+# read at start, not here).
+SHARED = {"members": "tcp:members.example:7780", "members-secret": Path("members.secret")}
+
+
 class RedisURLTests(SynchronousTestCase):
     def test_host_port_database_password_and_tls(self) -> None:
         self.assertEqual(parse_redis_url("redis://r.example"), RedisURL("r.example"))
@@ -36,16 +41,21 @@ class RedisURLTests(SynchronousTestCase):
 
     def test_settings_check_the_url_and_name_the_node_after_the_host(self) -> None:
         with self.assertRaises(ConfigError) as caught:
-            load(KEYS, {"cluster": "redis://r:99999"}, None)
+            load(KEYS, {**SHARED, "cluster": "redis://r:99999"}, None)
         self.assertIn("cluster:", str(caught.exception))
-        settings = load(KEYS, {"cluster": "redis://r"}, None)
+        settings = load(KEYS, {**SHARED, "cluster": "redis://r"}, None)
         self.assertRegex(settings.node_name, r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
         self.assertEqual(load(KEYS, {}, None).node_name, "")
+
+    def test_a_cluster_without_a_member_service_is_refused(self) -> None:
+        with self.assertRaises(ConfigError) as caught:
+            load(KEYS, {"cluster": "redis://r"}, None)
+        self.assertIn("one member service", str(caught.exception))
 
     def test_a_node_name_is_one_word(self) -> None:
         for bad in ("two words", "-dash", "a|b", "x" * 64):
             with self.assertRaises(ConfigError):
-                load(KEYS, {"cluster": "redis://r", "node-name": bad}, None)
+                load(KEYS, {**SHARED, "cluster": "redis://r", "node-name": bad}, None)
         self.assertEqual(load(KEYS, {"node-name": "chat-1.eu"}, None).node_name, "chat-1.eu")
 
 
