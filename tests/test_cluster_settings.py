@@ -14,7 +14,6 @@ from chatd.kernel.settings import ConfigError
 
 from tests.integration.harness import daemon_env
 
-
 # A node of a cluster shares one member service with the others (the secret's file is only
 # read at start, not here).
 SHARED = {"members": "tcp:members.example:7780", "members-secret": Path("members.secret")}
