@@ -952,14 +952,14 @@ class Session:
                              "talk")
         text = clean_text(text)
         self._spend()
-        self.user.active = self.server.clock.seconds()
-        stats = self.server.stats
+        server = self.server
+        user = self.user
+        now = user.active = server.clock.seconds()
+        stats = server.stats
         stats.messages_in += 1
         stats.deliveries += len(room.members)
-        server = self.server
-        server.bus.to_room(room.key, Said(room.name, self.user.name, text, action, self.id,
-                                          notice, id=server.next_id(),
-                                          at=server.clock.seconds()))
+        server.bus.to_room(room.key, Said(room.name, user.name, text, action, self.id, notice,
+                                          id=server.next_id(), at=now))
 
     def message(self, name: str, text: str, notice: bool = False) -> UserView:
         """Send a private message to every session of an online user."""

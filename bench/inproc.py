@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""In-process fan-out cost, without sockets: a steadier figure than wall or CPU time.
+
+One room of ``--members`` line clients on ``StringTransport`` (the test suite's ``World``
+from ``tests/fakes.py`` of the tree given by ``--source``), one of them says ``--messages``
+room messages, each one line fed to ``dataReceived``; the fake clock ends a reactor turn
+every ``--batch`` messages (the outboxes flush). It prints the CPU time per message and per
+delivery. Its real use is under callgrind, whose instruction counts do not move with the
+machine's load; the slope between two message counts is the cost of one message:
+
+    for n in 200 800; do
+      PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n \\
+          python bench/inproc.py --messages $n --source DIR
+    done
+    bench/inproc.py --slope /tmp/cg.200 /tmp/cg.800     # instructions per message
+
+``--history`` keeps room history in memory (``MemoryHistory``, the reactor thread's share
+of the daemon's default; the disk writer thread is not in it), on trees that have it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def setup(source: Path, members: int, history: bool):
+    for sub in ("tests", "clients", ""):
+        sys.path.insert(0, str(source / sub) if sub else str(source))
+    from fakes import World  # type: ignore[import-not-found]
+
+    kwargs = {}
+    if history:
+        from twisted.internet.task import Clock
+
+        from chatd.history.memory import MemoryHistory, Retention  # type: ignore[import]
+
+        kwargs["history"] = MemoryHistory(Clock(), Retention())
+    world = World(Path(tempfile.mkdtemp(prefix="chatbench-inproc-")), **kwargs)
+    clients = []
+    for i in range(members):
+        client = world.connect()
+        client.send(f"/nick u{i}", "/join lobby")
+        clients.append(client)
+    for client in clients:
+        client.read()
+    return world, clients
+
+
+def run(world, clients, messages: int, batch: int) -> None:
+    sender = clients[0].protocol
+    line = b"s1 17 xxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+    for i in range(messages):
+        sender.dataReceived(line)
+        if i % batch == batch - 1:
+            world.clock.advance(0)
+            for client in clients:
+                client.transport.clear()
+    world.clock.advance(0)
+    for client in clients:
+        client.transport.clear()
+
+
+def total_instructions(path: str) -> int:
+    """The ``totals:``/``summary:`` line of a callgrind output file."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1])
+    raise SystemExit(f"{path}: no totals line")
+
+
+def main() -> None:
+    top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    top.add_argument("--source", default=str(Path(__file__).resolve().parent.parent))
+    top.add_argument("--members", type=int, default=100)
+    top.add_argument("--messages", type=int, default=2000)
+    top.add_argument("--batch", type=int, default=1, help="messages per reactor turn")
+    top.add_argument("--history", action="store_true")
+    top.add_argument("--repeat", type=int, default=1, help="timed repeats (best is printed)")
+    top.add_argument("--slope", nargs=2, metavar=("SMALL", "LARGE"),
+                     help="two callgrind files: instructions per message between them")
+    args = top.parse_args()
+    if args.slope:
+        small, large = args.slope
+        n_small = int(small.rsplit(".", 1)[1])
+        n_large = int(large.rsplit(".", 1)[1])
+        per = (total_instructions(large) - total_instructions(small)) / (n_large - n_small)
+        print(f"{per:,.0f} instructions per message")
+        return
+    world, clients = setup(Path(args.source), args.members, args.history)
+    best = float("inf")
+    for _ in range(max(1, min(args.repeat, 20))):
+        start = time.process_time()
+        run(world, clients, args.messages, args.batch)
+        best = min(best, time.process_time() - start)
+    per_message = best / args.messages
+    print(f"{args.source}: {per_message * 1e6:.1f} us per message, "
+          f"{args.messages * args.members / best / 1e6:.2f} M deliveries per CPU-s")
+
+
+if __name__ == "__main__":
+    main()
