@@ -14,6 +14,11 @@ machine's load; the slope between two message counts is the cost of one message:
     done
     bench/inproc.py --slope /tmp/cg.200 /tmp/cg.800     # instructions per message
 
+``--gc`` times every garbage collection during the messages (``gc.callbacks``): how many
+of each generation, the longest and the total, the pauses behind a latency tail; with
+``--idle N`` idle logged-in connections first (a bigger heap), and ``--freeze`` to apply
+the daemon's start-up ``gc.freeze()`` and thresholds (``chatd.tap.Collector``) first.
+
 ``--history`` keeps room history in memory (``MemoryHistory``, the reactor thread's share
 of the daemon's default; the disk writer thread is not in it), on trees that have it.
 """
@@ -50,6 +55,24 @@ def setup(source: Path, members: int, history: bool):
     return world, clients
 
 
+def gc_stats(collect: bool) -> dict[int, list[float]]:
+    """Start timing collections: generation -> pause seconds, filled in as they happen."""
+    import gc
+
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started = [0.0]
+
+    def timing(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - started[0])
+
+    if collect:
+        gc.callbacks.append(timing)
+    return pauses
+
+
 def run(world, clients, messages: int, batch: int) -> None:
     sender = clients[0].protocol
     line = b"s1 17 xxxxxxxxxxxxxxxxxxxxxxxx\r\n"
@@ -80,6 +103,10 @@ def main() -> None:
     top.add_argument("--messages", type=int, default=2000)
     top.add_argument("--batch", type=int, default=1, help="messages per reactor turn")
     top.add_argument("--history", action="store_true")
+    top.add_argument("--gc", action="store_true", help="time each garbage collection")
+    top.add_argument("--idle", type=int, default=0, help="idle logged-in connections first")
+    top.add_argument("--freeze", action="store_true",
+                     help="the daemon's gc.freeze() and thresholds after set-up")
     top.add_argument("--repeat", type=int, default=1, help="timed repeats (best is printed)")
     top.add_argument("--slope", nargs=2, metavar=("SMALL", "LARGE"),
                      help="two callgrind files: instructions per message between them")
@@ -92,11 +119,30 @@ def main() -> None:
         print(f"{per:,.0f} instructions per message")
         return
     world, clients = setup(Path(args.source), args.members, args.history)
+    idle = []
+    for i in range(min(args.idle, 20_000)):
+        client = world.connect()
+        client.send(f"/nick idle{i}")
+        idle.append(client)
+    if args.freeze:
+        import gc
+
+        from chatd.tap import GC_THRESHOLDS  # type: ignore[import]
+
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
+    pauses = gc_stats(args.gc)
     best = float("inf")
     for _ in range(max(1, min(args.repeat, 20))):
         start = time.process_time()
         run(world, clients, args.messages, args.batch)
         best = min(best, time.process_time() - start)
+    if args.gc:
+        for generation, times in pauses.items():
+            if times:
+                print(f"generation {generation}: {len(times)} collections, longest "
+                      f"{max(times) * 1e3:.2f} ms, total {sum(times) * 1e3:.1f} ms")
     per_message = best / args.messages
     print(f"{args.source}: {per_message * 1e6:.1f} us per message, "
           f"{args.messages * args.members / best / 1e6:.2f} M deliveries per CPU-s")

@@ -110,7 +110,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     """
 
     __slots__ = ("_after_upload", "_held_back", "_interpreter", "_paste_call", "_portal",
-                 "_telnet", "_upload", "callLater")
+                 "_telnet", "_upload")
     kind = "line"
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
@@ -121,8 +121,6 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self._portal = home.portal
         self._upload: tuple[IUpload, Deferred[Reply]] | None = None
         self._after_upload = NO_UPLOAD
-        # TimeoutMixin reads its clock from here, so tests can pass a task.Clock.
-        self.callLater = home.clock.callLater  # type: ignore[method-assign, assignment]
         self._interpreter = home.interpreter
         self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
         # Text lines held back for the message rate since one last went out at once (a
@@ -131,6 +129,11 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self._paste_call: IDelayedCall | None = None
 
     # -- connection --------------------------------------------------------------------
+
+    def callLater(self, period: float, func: Callable[[], object]) -> IDelayedCall:
+        """TimeoutMixin's clock: the factory's, so tests can pass a task.Clock (a method,
+        not a bound method kept on each connection)."""
+        return self._clock.callLater(period, func)
 
     def admitted(self) -> None:
         guests = "/nick NAME to chat as a guest, " if self._options.guests else ""
