@@ -32,7 +32,24 @@ import time
 from pathlib import Path
 
 
-def setup(source: Path, members: int, history: bool):
+class IrcClient:
+    """An IRC connection on a StringTransport, as ``World.connect`` gives a line one."""
+
+    def __init__(self, factory) -> None:
+        from twisted.internet.testing import StringTransport
+
+        self.protocol = factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, *lines: str) -> None:
+        self.protocol.dataReceived("".join(f"{line}\r\n" for line in lines).encode())
+
+    def read(self) -> None:
+        self.transport.clear()
+
+
+def setup(source: Path, members: int, history: bool, protocol: str = "line"):
     for sub in ("tests", "clients", ""):
         sys.path.insert(0, str(source / sub) if sub else str(source))
     from fakes import World  # type: ignore[import-not-found]
@@ -46,13 +63,29 @@ def setup(source: Path, members: int, history: bool):
         kwargs["history"] = MemoryHistory(Clock(), Retention())
     world = World(Path(tempfile.mkdtemp(prefix="chatbench-inproc-")), **kwargs)
     clients = []
-    for i in range(members):
-        client = world.connect()
-        client.send(f"/nick u{i}", "/join lobby")
-        clients.append(client)
+    if protocol == "irc":
+        from chatd.frontends.irc import IRCFactory, Options  # type: ignore[import]
+
+        factory = IRCFactory(world.portal, Options(), world.clock, world.admission,
+                             world.server.stats)
+        for i in range(members):
+            irc = IrcClient(factory)
+            irc.send(f"NICK u{i}", f"USER u{i} 0 * :u{i}", "JOIN #lobby")
+            world.clock.advance(0)
+            clients.append(irc)
+    else:
+        for i in range(members):
+            client = world.connect()
+            client.send(f"/nick u{i}", "/join lobby")
+            clients.append(client)
+    world.clock.advance(0)
     for client in clients:
         client.read()
+    world.line = (b"PRIVMSG #lobby :" if protocol == "irc" else b"") + LINE
     return world, clients
+
+
+LINE = b"s1 17 xxxxxxxxxxxxxxxxxxxxxxxx\r\n"
 
 
 def gc_stats(collect: bool) -> dict[int, list[float]]:
@@ -75,7 +108,7 @@ def gc_stats(collect: bool) -> dict[int, list[float]]:
 
 def run(world, clients, messages: int, batch: int) -> None:
     sender = clients[0].protocol
-    line = b"s1 17 xxxxxxxxxxxxxxxxxxxxxxxx\r\n"
+    line = world.line
     for i in range(messages):
         sender.dataReceived(line)
         if i % batch == batch - 1:
@@ -103,6 +136,7 @@ def main() -> None:
     top.add_argument("--messages", type=int, default=2000)
     top.add_argument("--batch", type=int, default=1, help="messages per reactor turn")
     top.add_argument("--history", action="store_true")
+    top.add_argument("--protocol", choices=("line", "irc"), default="line")
     top.add_argument("--gc", action="store_true", help="time each garbage collection")
     top.add_argument("--idle", type=int, default=0, help="idle logged-in connections first")
     top.add_argument("--freeze", action="store_true",
@@ -118,7 +152,7 @@ def main() -> None:
         per = (total_instructions(large) - total_instructions(small)) / (n_large - n_small)
         print(f"{per:,.0f} instructions per message")
         return
-    world, clients = setup(Path(args.source), args.members, args.history)
+    world, clients = setup(Path(args.source), args.members, args.history, args.protocol)
     idle = []
     for i in range(min(args.idle, 20_000)):
         client = world.connect()
