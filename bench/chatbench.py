@@ -157,11 +157,13 @@ class Daemon:
         command = [self._twistd(), "-n", "--pidfile=", "--logfile", str(log)]
         if self.args.profile:
             command += [f"--profile={self.args.profile}", "--profiler=cprofile", "--savestats"]
+        # Older trees (before the web frontend) are measured too, without it.
+        web = (Path(self.args.source) / "chatd" / "frontends" / "web").is_dir()
         command += [
             "chatd", "--data", str(self.data),
             "--line", f"tcp:{self.line_port}:interface={HOST}:{backlog}",
             "--irc", f"tcp:{self.irc_port}:interface={HOST}:{backlog}",
-            "--web", f"tcp:{self.web_port}:interface={HOST}:{backlog}",
+            *(["--web", f"tcp:{self.web_port}:interface={HOST}:{backlog}"] if web else []),
             "--exempt", "127.0.0.0/8",
             "--default-room-limit", "10000", "--max-room-limit", "10000",
             "--signups-total", "1000000",
@@ -179,7 +181,8 @@ class Daemon:
             try:
                 socket.create_connection((HOST, self.line_port), timeout=1).close()
                 socket.create_connection((HOST, self.irc_port), timeout=1).close()
-                socket.create_connection((HOST, self.web_port), timeout=1).close()
+                if web:
+                    socket.create_connection((HOST, self.web_port), timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
