@@ -37,7 +37,7 @@ from twisted.internet.interfaces import IPushProducer, IReactorTime
 from zope.interface import implementer
 
 from chatd.frontends.sink import ISink
-from chatd.twisted_private import nothing_buffered
+from chatd.twisted_private import send_now
 
 # Bytes of a raw send read and handed to the transport at a time.
 RAW_CHUNK = 64 * 1024
@@ -55,22 +55,6 @@ class RawSend:
         self.done = done
 
 
-def send_now(transport: tcp.Connection, data: bytes) -> bytes:
-    """Send ``data`` on a plain TCP (or unix) socket at once; return what is left unsent.
-
-    ``transport.write`` only buffers: it registers the socket with epoll, and the data goes
-    out on the next reactor pass, two epoll_ctl calls and a pass later. When nothing is
-    buffered on the transport, a direct non-blocking send() is equivalent and is a third of
-    the cost of a delivery. Anything unsent, or any socket error, is left to
-    ``transport.write``, which keeps its ordering, back-pressure and error handling.
-    """
-    if not nothing_buffered(transport):
-        return data
-    try:
-        sent = transport.socket.send(data)
-    except OSError:  # EAGAIN included; a real error, Twisted's doWrite reports
-        return data
-    return data[sent:]
 
 
 class Flusher:
