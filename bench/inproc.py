@@ -19,8 +19,10 @@ of each generation, the longest and the total, the pauses behind a latency tail;
 ``--idle N`` idle logged-in connections first (a bigger heap), and ``--freeze`` to apply
 the daemon's start-up ``gc.freeze()`` and thresholds (``chatd.tap.Collector``) first.
 
-``--history`` keeps room history in memory (``MemoryHistory``, the reactor thread's share
-of the daemon's default; the disk writer thread is not in it), on trees that have it.
+``--history`` keeps room history in memory (``MemoryHistory``), on trees that have it;
+``--history file`` as the daemon does by default (``FileHistory``: each message's record is
+made on the reactor thread as it is kept; the batch the writer thread would write every 0.2
+s is never handed over, as the fake clock never gets there).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class IrcClient:
         self.transport.clear()
 
 
-def setup(source: Path, members: int, history: bool, protocol: str = "line"):
+def setup(source: Path, members: int, history: str | None, protocol: str = "line"):
     for sub in ("tests", "clients", ""):
         sys.path.insert(0, str(source / sub) if sub else str(source))
     from fakes import World  # type: ignore[import-not-found]
@@ -61,6 +63,12 @@ def setup(source: Path, members: int, history: bool, protocol: str = "line"):
         from chatd.history.memory import MemoryHistory, Retention  # type: ignore[import]
 
         kwargs["history"] = MemoryHistory(Clock(), Retention())
+        if history == "file":
+            from chatd.history.files import FileHistory  # type: ignore[import]
+
+            kwargs["history"] = FileHistory(
+                Path(tempfile.mkdtemp(prefix="chatbench-inproc-history-")), Clock(),
+                Retention(), None, None)  # type: ignore[arg-type]
     world = World(Path(tempfile.mkdtemp(prefix="chatbench-inproc-")), **kwargs)
     clients = []
     if protocol == "irc":
@@ -135,7 +143,7 @@ def main() -> None:
     top.add_argument("--members", type=int, default=100)
     top.add_argument("--messages", type=int, default=2000)
     top.add_argument("--batch", type=int, default=1, help="messages per reactor turn")
-    top.add_argument("--history", action="store_true")
+    top.add_argument("--history", nargs="?", const="memory", choices=("memory", "file"))
     top.add_argument("--protocol", choices=("line", "irc"), default="line")
     top.add_argument("--gc", action="store_true", help="time each garbage collection")
     top.add_argument("--idle", type=int, default=0, help="idle logged-in connections first")
