@@ -161,11 +161,13 @@ class Daemon:
         command = [self._twistd(), "-n", "--pidfile=", "--logfile", str(log)]
         if self.args.profile:
             command += [f"--profile={self.args.profile}", "--profiler=cprofile", "--savestats"]
+        # Older trees (before the web frontend) are measured too, without it.
+        web = (Path(self.args.source) / "chatd" / "frontends" / "web").is_dir()
         command += [
             "chatd", "--data", str(self.data),
             "--line", f"tcp:{self.line_port}:interface={HOST}:{backlog}",
             "--irc", f"tcp:{self.irc_port}:interface={HOST}:{backlog}",
-            "--web", f"tcp:{self.web_port}:interface={HOST}:{backlog}",
+            *(["--web", f"tcp:{self.web_port}:interface={HOST}:{backlog}"] if web else []),
             "--exempt", "127.0.0.0/8",
             "--default-room-limit", "10000", "--max-room-limit", "10000",
             "--signups-total", "1000000",
@@ -183,7 +185,8 @@ class Daemon:
             try:
                 socket.create_connection((HOST, self.line_port), timeout=1).close()
                 socket.create_connection((HOST, self.irc_port), timeout=1).close()
-                socket.create_connection((HOST, self.web_port), timeout=1).close()
+                if web:
+                    socket.create_connection((HOST, self.web_port), timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -213,10 +216,96 @@ class Daemon:
             print(f"# kept {self.dir}", file=sys.stderr)
 
 
+NGIRCD_CONF = """\
+[Global]
+    Name = bench.chatd.invalid
+    Info = chatbench peer
+    Listen = {host}
+    Ports = {port}
+    PidFile = {dir}/ngircd.pid
+    MotdPhrase = chatbench
+[Limits]
+    MaxConnections = 0
+    MaxConnectionsIP = 0
+    MaxJoins = 0
+    MaxNickLength = 30
+    MaxPenaltyTime = 0
+    PingTimeout = 600
+    PongTimeout = 600
+[Options]
+    DNS = no
+    Ident = no
+    PAM = no
+"""
+
+
+class Ngircd:
+    """ngIRCd (Debian's ``ngircd``) as the peer to compare with: our own instance on a free
+    loopback port with its own config (never the system service), flood penalties off
+    (``MaxPenaltyTime = 0``, the counterpart of chatd's ``--exempt``), no per-address
+    limits, no DNS or ident look-ups. IRC only."""
+
+    members = None
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.dir = Path(tempfile.mkdtemp(prefix="chatbench-ngircd-"))
+        self.irc_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def binary() -> str | None:
+        return shutil.which("ngircd") or next(
+            (p for p in ("/usr/sbin/ngircd", "/usr/local/sbin/ngircd") if Path(p).exists()), None)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def port(self, protocol: str) -> int:
+        if protocol != "irc":
+            raise SystemExit("ngircd speaks IRC only: --protocol irc")
+        return self.irc_port
+
+    def start(self) -> None:
+        binary = self.binary()
+        if binary is None:
+            raise SystemExit("ngircd is not installed (Debian: apt-get install ngircd)")
+        conf = self.dir / "ngircd.conf"
+        conf.write_text(NGIRCD_CONF.format(host=HOST, port=self.irc_port, dir=self.dir))
+        log = (self.dir / "ngircd.log").open("wb")
+        self.proc = subprocess.Popen([binary, "--nodaemon", "--config", str(conf)],
+                                     stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, preexec_fn=raise_fd_limit)
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"ngircd exited at start; see {self.dir / 'ngircd.log'}")
+            try:
+                socket.create_connection((HOST, self.irc_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("ngircd did not listen within 20 s") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if not self.args.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Target:
     """Where the clients connect and whose CPU is read: a spawned daemon or ``--pid/--port``."""
 
-    def __init__(self, args: argparse.Namespace, daemon: Daemon | None):
+    def __init__(self, args: argparse.Namespace, daemon: Daemon | Ngircd | None):
         self.daemon = daemon
         self.args = args
 
@@ -754,6 +843,7 @@ def ms_summary(samples: list[int], prefix: str) -> dict:
     values = [s / 1e6 for s in samples]
     return {
         f"{prefix}p50_ms": round(percentile(values, 50), 3),
+        f"{prefix}p90_ms": round(percentile(values, 90), 3),
         f"{prefix}p99_ms": round(percentile(values, 99), 3),
         f"{prefix}max_ms": round(max(values), 3) if values else None,
         f"{prefix}samples": len(values),
@@ -1312,6 +1402,8 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--protocol", choices=WIRES, default="line")
+    common.add_argument("--server", choices=("chatd", "ngircd"), default="chatd",
+                        help="the daemon to spawn: chatd, or ngircd (IRC only) to compare")
     common.add_argument("--runs", type=int, default=1, help="repeat, print each and the median")
     common.add_argument("--pid", type=int, help="target a running daemon: its PID (for CPU)")
     common.add_argument("--port", type=int, help="target a running daemon: the protocol's port")
@@ -1375,6 +1467,25 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--before", type=float, default=5.0, help="seconds measured before")
             p.add_argument("--storm-limit", type=float, default=60.0,
                            help="longest the storm is watched, seconds")
+    p = sub.add_parser("curve", parents=[common], help="fan-out cost as rooms grow")
+    p.add_argument("--protocols", default="line,irc", help="comma-separated")
+    p.add_argument("--sizes", default="10,100,1000,5000", help="members of the one room")
+    p.add_argument("--room-counts", dest="room_counts", default="1,10,100",
+                   help="rooms, one sender each")
+    p.add_argument("--room-members", dest="room_members", type=int, default=10,
+                   help="members of each room in the rooms series")
+    p.add_argument("--senders", type=int, default=1, help="senders in the one room")
+    p.add_argument("--duration", type=float, default=3.0)
+    p.add_argument("--peers", action="store_true", help="ngircd's IRC curve too")
+    p.add_argument("--plot", help="write a PNG of the curve (needs matplotlib)")
+
+    p = sub.add_parser("compare", parents=[common], help="chatd against ngircd, same run")
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--rate", type=float, default=1000.0, help="latency: messages per second")
+    p.add_argument("--latency-duration", dest="latency_duration", type=float, default=10.0)
+    p.add_argument("--no-peer", dest="no_peer", action="store_true", help="chatd only")
+    p.add_argument("--plot", help="write a PNG bar chart (needs matplotlib)")
+
     p = sub.add_parser("files", parents=[common], help="upload and download MiB/s")
     p.add_argument("--size", type=int, default=256, help="the file's size, MiB")
     return top
@@ -1400,9 +1511,14 @@ def run_once(args: argparse.Namespace) -> dict:
         if uvloop is not None:
             uvloop.install()
         return run_cluster(args)
-    daemon = None
+    daemon: Daemon | Ngircd | None = None
     extra = list(args.daemon_arg)
-    if args.pid is None and args.port is None:
+    if args.server == "ngircd":
+        if args.scenario not in ("fanout", "latency", "capacity") or args.protocol != "irc":
+            raise SystemExit("--server ngircd: fanout, latency or capacity, --protocol irc")
+        daemon = Ngircd(args)
+        daemon.start()
+    elif args.pid is None and args.port is None:
         if args.scenario in ("loginstorm", "auths"):
             # Every login of the storm is queued for a hash rather than refused with 503, and
             # waits for it rather than being closed by the 30 s login timeout.
@@ -1428,15 +1544,187 @@ def run_once(args: argparse.Namespace) -> dict:
     try:
         if uvloop is not None:
             uvloop.install()
-        return asyncio.run(asyncio.wait_for(SCENARIOS[args.scenario](args, target), 300))
+        result = asyncio.run(asyncio.wait_for(SCENARIOS[args.scenario](args, target), 300))
+        return {"server": args.server, **result}
     finally:
         if daemon is not None:
             daemon.stop()
 
 
+# -- several runs in one: the cost curve, and chatd against ngircd -----------------------
+
+# The fan-out cells of issue 18's table: (rooms, members per room, senders in all).
+CELLS = ((1, 100, 1), (1, 100, 16), (1, 1000, 10), (10, 100, 10))
+
+
+def forwarded(args: argparse.Namespace) -> list[str]:
+    """The options of a curve or compare run that each of its single runs gets too."""
+    out = ["--source", args.source, "--concurrency", str(args.concurrency)]
+    for extra in args.daemon_arg:
+        out.append(f"--daemon-arg={extra}")
+    if args.keep:
+        out.append("--keep")
+    return out
+
+
+def measured(argv: list[str], runs: int) -> dict:
+    """The median of ``runs`` single runs of ``argv`` (each printed to stderr)."""
+    sub = parser().parse_args(argv)
+    results = []
+    for _ in range(runs):
+        result = run_once(sub)
+        print(json.dumps(result), file=sys.stderr, flush=True)
+        results.append(result)
+    return median_of(results)
+
+
+def curve(args: argparse.Namespace) -> list[dict]:
+    """Deliveries per server CPU-second as the work grows: one room of each of ``--sizes``
+    members, then each of ``--room-counts`` rooms of ``--room-members``, one closed-loop
+    sender per room (``--senders`` in the one room). Flat is the goal."""
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    counts = [int(x) for x in args.room_counts.split(",") if x]
+    points = []
+    for protocol in args.protocols.split(","):
+        servers = ["chatd"] + (["ngircd"] if protocol == "irc" and args.peers
+                               and Ngircd.binary() else [])
+        for server in servers:
+            common = ["--protocol", protocol, "--server", server, "--duration",
+                      str(args.duration), *forwarded(args)]
+            for size in sizes:
+                m = measured(["fanout", "--members", str(size), "--senders",
+                              str(min(args.senders, size - 1)), *common], args.runs)
+                points.append({"series": "members", "x": size, **m})
+                print(json.dumps(points[-1]), flush=True)
+            for count in counts:
+                m = measured(["fanout", "--rooms", str(count), "--members",
+                              str(args.room_members), "--senders", str(count), *common],
+                             args.runs)
+                points.append({"series": "rooms", "x": count, **m})
+                print(json.dumps(points[-1]), flush=True)
+    print("\n| series | x | server | protocol | deliveries per server CPU-s | deliveries/s |")
+    print("|---|---|---|---|---|---|")
+    for p in points:
+        print(f"| {p['series']} | {p['x']:,} | {p['server']} | {p['protocol']} | "
+              f"{p['deliveries_per_cpu_s']:,.0f} | {p['deliveries_per_s']:,.0f} |")
+    if args.plot:
+        plot_curve(points, args.plot)
+    return points
+
+
+def plot_curve(points: list[dict], path: str) -> None:
+    """Two panels (members per room; rooms), one line per server and protocol."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install -e '.[bench]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    titles = {"members": "one room of N members", "rooms": "N rooms"}
+    for ax, series in zip(axes, ("members", "rooms"), strict=True):
+        lines: dict[str, list[tuple[int, float]]] = {}
+        for p in points:
+            if p["series"] == series and p.get("deliveries_per_cpu_s"):
+                label = f"{p['server']} {p['protocol']}"
+                lines.setdefault(label, []).append((p["x"], p["deliveries_per_cpu_s"] / 1e6))
+        for label, xy in sorted(lines.items()):
+            xs, ys = zip(*sorted(xy), strict=True)
+            ax.plot(xs, ys, marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel(titles[series])
+        ax.set_ylabel("million deliveries per server CPU-second")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle("chatd fan-out cost curve (bench/chatbench.py curve)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"# plot: {path}", file=sys.stderr)
+
+
+def compare(args: argparse.Namespace) -> list[dict]:
+    """chatd (line and IRC) and, where installed, ngircd in the same run: issue 18's fan-out
+    cells and the latency at ``--rate`` into 100 members, medians of ``--runs``, with the
+    ratios to ngircd."""
+    peer = Ngircd.binary() is not None and not args.no_peer
+    if not peer:
+        print("# ngircd not installed: chatd only", file=sys.stderr)
+    columns = [("chatd", "line"), ("chatd", "irc")] + ([("ngircd", "irc")] if peer else [])
+    rows = []
+    for rooms, members, senders in CELLS:
+        row: dict = {"cell": f"{rooms} x {members}, {senders} sender{'s' * (senders > 1)}"}
+        for server, protocol in columns:
+            m = measured(["fanout", "--rooms", str(rooms), "--members", str(members),
+                          "--senders", str(senders), "--duration", str(args.duration),
+                          "--protocol", protocol, "--server", server, *forwarded(args)],
+                         args.runs)
+            row[f"{server} {protocol}"] = m["deliveries_per_cpu_s"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    latencies = {}
+    for server, protocol in columns:
+        m = measured(["latency", "--rate", str(args.rate), "--members", "100", "--duration",
+                      str(args.latency_duration), "--protocol", protocol, "--server", server,
+                      *forwarded(args)], args.runs)
+        latencies[f"{server} {protocol}"] = m
+        print(json.dumps({"latency": f"{server} {protocol}", **m}), flush=True)
+    names = [f"{server} {protocol}" for server, protocol in columns]
+    head = "| cell | " + " | ".join(names)
+    if peer:
+        head += " | line / ngircd | IRC / ngircd | IRC / line"
+    print("\nDeliveries per server CPU-second, medians of", args.runs)
+    print(head + " |")
+    print("|---" * (head.count("|")) + "|")
+    for row in rows:
+        cells = [f"{row[n] / 1e6:.2f} M" if row[n] else "-" for n in names]
+        if peer:
+            ng = row["ngircd irc"] or float("nan")
+            cells += [f"{row['chatd line'] / ng:.2f}", f"{row['chatd irc'] / ng:.2f}",
+                      f"{row['chatd irc'] / row['chatd line']:.2f}"]
+        print(f"| {row['cell']} | " + " | ".join(cells) + " |")
+    print(f"\nLatency at {args.rate:g} msg/s into 100 members, ms (p50 / p90 / p99 / max)")
+    for name, m in latencies.items():
+        print(f"| {name} | {m['p50_ms']} / {m['p90_ms']} / {m['p99_ms']} / {m['max_ms']} |")
+    if args.plot:
+        plot_compare(rows, names, args.plot)
+    return rows
+
+
+def plot_compare(rows: list[dict], names: list[str], path: str) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install -e '.[bench]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        ax.bar([k + i * width for k in range(len(rows))],
+               [(row[name] or 0) / 1e6 for row in rows], width, label=name)
+    ax.set_xticks([k + width * (len(names) - 1) / 2 for k in range(len(rows))],
+                  [row["cell"] for row in rows])
+    ax.set_ylabel("million deliveries per server CPU-second")
+    ax.set_title("fan-out, same run (bench/chatbench.py compare)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"# plot: {path}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     raise_fd_limit()
+    if args.scenario == "curve":
+        curve(args)
+        return
+    if args.scenario == "compare":
+        compare(args)
+        return
     results = []
     for _ in range(args.runs):
         result = run_once(args)

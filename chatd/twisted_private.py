@@ -39,6 +39,31 @@ def nothing_buffered(transport: tcp.Connection) -> bool:
     )
 
 
+def send_now(transport: tcp.Connection, data: bytes) -> bytes:
+    """Send ``data`` on a plain TCP (or unix) socket at once; return what is left unsent.
+
+    ``transport.write`` only buffers: it registers the socket with epoll, and the data goes
+    out on the next reactor pass, two epoll_ctl calls and a pass later. When nothing is
+    buffered on the transport (``nothing_buffered``, written out here: this runs for every
+    connection written to in a reactor turn), a direct non-blocking send() is equivalent
+    and is a third of the cost of a delivery. Anything unsent, or any socket error, is left
+    to ``transport.write``, which keeps its ordering, back-pressure and error handling.
+    """
+    if (
+        transport._tempDataLen
+        or len(transport.dataBuffer) != transport.offset
+        or transport.disconnecting
+        or not transport.connected
+        or transport._writeDisconnected
+    ):
+        return data
+    try:
+        sent = transport.socket.send(data)
+    except OSError:  # EAGAIN included; a real error, Twisted's doWrite reports
+        return data
+    return data[sent:]
+
+
 def parsed_tls_options(endpoint: SSL4ServerEndpoint) -> Any:
     """The CertificateOptions the ``ssl:`` parser built from the endpoint string's files."""
     return endpoint._sslContextFactory

@@ -14,7 +14,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import CertificateOptions
 from twisted.trial.unittest import TestCase
 
-from chatd.twisted_private import USED, nothing_buffered
+from chatd.twisted_private import USED, nothing_buffered, send_now
 
 
 class PrivateAttributesTests(TestCase):
@@ -43,3 +43,15 @@ class PrivateAttributesTests(TestCase):
         self.assertTrue(nothing_buffered(connection))  # type: ignore[arg-type]
         connection._tempDataLen = 1  # what write() does before the reactor's next pass
         self.assertFalse(nothing_buffered(connection))  # type: ignore[arg-type]
+
+    def test_send_now_sends_only_when_nothing_is_buffered(self) -> None:
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        a.setblocking(False)
+        connection = tcp.Connection(a, Protocol(), reactor)  # type: ignore[arg-type]
+        connection.connected = True  # type: ignore[attr-defined]
+        self.assertEqual(send_now(connection, b"now\r\n"), b"")  # type: ignore[arg-type]
+        self.assertEqual(b.recv(100), b"now\r\n")
+        connection._tempDataLen = 1
+        self.assertEqual(send_now(connection, b"later\r\n"), b"later\r\n")  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ until an operator gives them to an account.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -136,6 +137,22 @@ class Limits:
     room_password_interval: float = 60.0
     # Seconds a room token (for the UDP channel) lives.
     token_lifetime: float = DEFAULTS["token-lifetime"]
+
+
+# Names as typed -> keys: every message to a room or a user named by its sender (IRC always
+# names the channel) looks one up, and checking and folding a name costs more than the rest
+# of the message's way in. Pure functions of the string, so their answers are kept; a name
+# that is refused (BadName) raises each time and is not kept.
+@functools.lru_cache(maxsize=4096)
+def room_key(name: str) -> str:
+    """The key of the room ``name`` names (``#room`` accepted); BadName if it is no name."""
+    return fold(check_room_name(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def user_key(name: str) -> str:
+    """The key of the user ``name`` names; BadName if it is no name."""
+    return fold(check_user_name(name))
 
 
 class ChatServer:
@@ -370,13 +387,13 @@ class ChatServer:
         return session
 
     def find_room(self, name: str) -> Room:
-        room = self.rooms.get(fold(check_room_name(name)))
+        room = self.rooms.get(room_key(name))
         if room is None:
             raise NoSuchRoom(f"there is no room {name}; /rooms lists them")
         return room
 
     def find_user(self, name: str) -> User:
-        user = self.users.get(fold(check_user_name(name)))
+        user = self.users.get(user_key(name))
         if user is None:
             raise NoSuchUser(f"nobody called {name} is online")
         return user
@@ -1044,15 +1061,14 @@ class Session:
                              "talk")
         text = clean_text(text)
         self._spend()
-        self.user.active = self.server.clock.seconds()
-        stats = self.server.stats
+        server = self.server
+        user = self.user
+        now = user.active = server.clock.seconds()
+        stats = server.stats
         stats.messages_in += 1
         stats.deliveries += len(room.members)
-        server = self.server
-        server.bus.to_room(room.key, Said(room.name, self.user.name, text, action, self.id,
-                                          notice, account=not self.user.guest,
-                                          id=server.next_id(),
-                                          at=server.clock.seconds()))
+        server.bus.to_room(room.key, Said(room.name, user.name, text, action, self.id, notice,
+                                          account=not user.guest, id=server.next_id(), at=now))
 
     def message(self, name: str, text: str, notice: bool = False) -> UserView:
         """Send a private message to every session of an online user."""

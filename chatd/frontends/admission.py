@@ -20,6 +20,8 @@ from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.ratelimit import WindowCounter
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Addresses whose is_exempt answer is kept before the answers start over.
+EXEMPT_ANSWERS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,7 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
 
 
 class Admission:
-    __slots__ = ("_named", "_open", "_recent", "exempt", "limits", "total")
+    __slots__ = ("_exempt_answers", "_named", "_open", "_recent", "exempt", "limits", "total")
 
     def __init__(
         self, clock: IReactorTime, limits: AdmissionLimits, exempt: tuple[Network, ...] = ()
@@ -53,6 +55,9 @@ class Admission:
         self._open: Counter[str] = Counter()
         self._named: Counter[str] = Counter()
         self._recent = WindowCounter(clock, limits.new_per_address, limits.new_window)
+        # is_exempt's answers for ``exempt`` (the networks they were for): asked several
+        # times per connection, and parsing an address is most of a guest's connect.
+        self._exempt_answers: tuple[tuple[Network, ...], dict[str, bool]] = (exempt, {})
         self.configure(limits)
 
     def configure(self, limits: AdmissionLimits) -> None:
@@ -62,6 +67,16 @@ class Admission:
         self._recent.window = limits.new_window
 
     def is_exempt(self, host: str) -> bool:
+        networks, answers = self._exempt_answers
+        if networks is not self.exempt or len(answers) >= EXEMPT_ANSWERS:
+            answers = {}
+            self._exempt_answers = (self.exempt, answers)
+        answer = answers.get(host)
+        if answer is None:
+            answer = answers[host] = self._exempt(host)
+        return answer
+
+    def _exempt(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:  # a unix socket's peer: local, so trusted like loopback

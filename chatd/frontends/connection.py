@@ -193,7 +193,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     # -- input -------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if not self.policy.received(len(data)):
+        policy = self.policy
+        if not policy.named and not policy.received(len(data)):
             return
         self.activity()
         intake = self._intake
@@ -202,7 +203,7 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
             if not data:
                 return
         framer = self._framer
-        self.policy.push(self.frame(data))
+        policy.push(self.frame(data))
         if framer.holding and framer.held > HOLD_LIMIT:
             self.pause_reading(PAUSE_HELD)
 

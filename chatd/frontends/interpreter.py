@@ -559,8 +559,16 @@ class LineInterpreter:
             command = text.lstrip(" \t")
             verb, _, arguments = command[1:].partition(" ")
             return self._command(client, verb.lower(), arguments)
+        return self.say(client, text)
+
+    def say(self, client: ICommandClient, text: str) -> Reply | None:
+        """A line ``is_message`` says is text for the current room (a frontend that has
+        already asked calls this directly): said, or the refusal."""
+        session = client.session
         try:
-            _session(client).say(text[1:] if text.startswith("//") else text)
+            if session is None:
+                session = _session(client)  # raises NotNamed
+            session.say(text[1:] if text.startswith("//") else text)
         except errors.ChatError as error:
             return self._refusal(client, error)
         return None

@@ -37,7 +37,7 @@ from twisted.internet.interfaces import IPushProducer, IReactorTime
 from zope.interface import implementer
 
 from chatd.frontends.sink import ISink
-from chatd.twisted_private import nothing_buffered
+from chatd.twisted_private import send_now
 
 # Bytes of a raw send read and handed to the transport at a time.
 RAW_CHUNK = 64 * 1024
@@ -55,22 +55,6 @@ class RawSend:
         self.done = done
 
 
-def send_now(transport: tcp.Connection, data: bytes) -> bytes:
-    """Send ``data`` on a plain TCP (or unix) socket at once; return what is left unsent.
-
-    ``transport.write`` only buffers: it registers the socket with epoll, and the data goes
-    out on the next reactor pass, two epoll_ctl calls and a pass later. When nothing is
-    buffered on the transport, a direct non-blocking send() is equivalent and is a third of
-    the cost of a delivery. Anything unsent, or any socket error, is left to
-    ``transport.write``, which keeps its ordering, back-pressure and error handling.
-    """
-    if not nothing_buffered(transport):
-        return data
-    try:
-        sent = transport.socket.send(data)
-    except OSError:  # EAGAIN included; a real error, Twisted's doWrite reports
-        return data
-    return data[sent:]
 
 
 class Flusher:
@@ -102,6 +86,7 @@ class Outbox:
         "_chunks",
         "_direct",
         "_flusher",
+        "_hold",
         "_paused",
         "_raw",
         "_scheduled",
@@ -134,6 +119,10 @@ class Outbox:
         self._scheduled = False
         self._raw: RawSend | None = None
         self.closed = False
+        # Writes wait (counted against ``limit``) rather than go out: paused, closed, or a
+        # raw send in progress. One flag for the three, kept by ``_rehold``: every delivery
+        # reads it.
+        self._hold = False
         # ``direct-send = false`` keeps every write on Twisted's buffered path.
         self._direct = direct and isinstance(transport, tcp.Connection)
         if hasattr(transport, "bufferSize"):
@@ -146,9 +135,12 @@ class Outbox:
         """Bytes waiting here (not yet handed to the transport)."""
         return sum(map(len, self._chunks))
 
+    def _rehold(self) -> None:
+        self._hold = self._paused or self.closed or self._raw is not None
+
     def write(self, data: bytes) -> None:
         # The hot path of every delivery: nothing but an append while the client reads.
-        if self._paused or self.closed or self._raw is not None:
+        if self._hold:
             self._held(data)
             return
         self._chunks.append(data)
@@ -163,7 +155,7 @@ class Outbox:
         self._chunks.append(data)
         self._size += len(data)
         if self._size > self.limit:
-            self.closed = True
+            self.closed = self._hold = True
             self._chunks.clear()
             self._size = 0
             self.on_overflow()
@@ -171,7 +163,7 @@ class Outbox:
     def flush(self) -> None:
         """Hand everything waiting to the transport (unless the client is not reading)."""
         self._scheduled = False
-        if self._paused or self.closed or not self._chunks or self._raw is not None:
+        if self._hold or not self._chunks:
             return
         data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
         self._chunks.clear()
@@ -196,6 +188,7 @@ class Outbox:
         self._chunks.clear()
         self._size = len(head)
         self._raw = RawSend(source, size, done, head)
+        self._hold = True
         self._pump()
         return done
 
@@ -226,6 +219,7 @@ class Outbox:
 
     def _end_raw(self) -> None:
         raw, self._raw = self._raw, None
+        self._rehold()
         if raw is not None:
             raw.source.close()
 
@@ -256,23 +250,24 @@ class Outbox:
         if self._chunks:
             self.transport.write(b"".join(self._chunks))
             self._chunks.clear()
-        self.closed = True
+        self.closed = self._hold = True
         self.transport.unregisterProducer()
 
     def abort(self) -> None:
         """Drop the connection now: nothing that waits is sent."""
         self._end_raw()
-        self.closed = True
+        self.closed = self._hold = True
         self._chunks.clear()
         self._size = 0
         self.transport.abortConnection()
 
     def pauseProducing(self) -> None:
-        self._paused = True
+        self._paused = self._hold = True
         self._size = self.queued
 
     def resumeProducing(self) -> None:
         self._paused = False
+        self._rehold()
         if self._raw is not None:
             self._pump()
             return
@@ -282,6 +277,6 @@ class Outbox:
 
     def stopProducing(self) -> None:
         self._end_raw()
-        self.closed = True
+        self.closed = self._hold = True
         self._chunks.clear()
         self._size = 0

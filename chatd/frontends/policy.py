@@ -100,8 +100,8 @@ class ConnectionPolicy(Generic[Item]):
     # One per connection, and thousands of them are idle: slots keep each one small.
     __slots__ = (
         "_admitted", "_before_login", "_busy", "_deadline", "_guarded", "_handshaken",
-        "_home", "_input_done", "_limits", "_login_timer", "_named", "_paused", "_queue",
-        "_sink", "host",
+        "_home", "_input_done", "_limits", "_login_timer", "_paused", "_queue", "_sink",
+        "host", "named",
     )
 
     def __init__(self, home: Home, limits: Limits, guarded: Guarded[Item], sink: ISink,
@@ -117,7 +117,8 @@ class ConnectionPolicy(Generic[Item]):
         self._paused = False
         self._input_done = False
         self._admitted = False
-        self._named = False
+        # Logged in: past the login timer and the bytes-before-login cap (read-only outside).
+        self.named = False
         self._before_login = 0  # bytes received while anonymous
         self._login_timer: IDelayedCall | None = None
         # False until an opening handshake is done; True at once when there is none.
@@ -168,7 +169,7 @@ class ConnectionPolicy(Generic[Item]):
             self._deadline = None
 
     def logged_in(self) -> None:
-        self._named = True
+        self.named = True
         self._home.admission.named(self.host)
         if self._login_timer is not None:
             self._login_timer.cancel()
@@ -192,7 +193,7 @@ class ConnectionPolicy(Generic[Item]):
     def lost(self) -> None:
         """The client is gone: give back its admission slot, stop every timer."""
         if self._admitted:
-            self._home.admission.release(self.host, named=self._named)
+            self._home.admission.release(self.host, named=self.named)
         if self._login_timer is not None:
             self._login_timer.cancel()
             self._login_timer = None
@@ -218,7 +219,7 @@ class ConnectionPolicy(Generic[Item]):
     def received(self, size: int) -> bool:
         """``size`` bytes arrived; False if that is too much before a login (the client is
         being closed, and what it sent is to be ignored)."""
-        if not self._named:
+        if not self.named:
             self._before_login += size
             if self._before_login > self._limits.max_bytes_before_login and not self._busy:
                 self._guarded.close(self._guarded.too_much_text())
@@ -228,6 +229,8 @@ class ConnectionPolicy(Generic[Item]):
     def push(self, items: list[Item], drain: bool = True) -> None:
         """Queue what arrived, and handle what can be handled now (with ``drain``; without,
         from inside ``handle``: the running drain takes them in turn)."""
+        if not items:
+            return
         self._queue.extend(items)
         if drain:
             self.drain()

@@ -59,7 +59,7 @@ class TelnetFilter(telnet.Telnet):
 
     def passes(self, data: bytes) -> bool:
         """Whether ``data`` has no telnet command in it and none is half read."""
-        return self.state == "data" and IAC not in data
+        return self.state == "data" and IAC[0] not in data
 
     def feed(self, data: bytes) -> list[bytes | object]:
         """The application bytes in ``data``, with ``DISCARD`` where a line was abandoned."""

@@ -44,7 +44,12 @@ class MemoryHistory:
 
     def room_event(self, room_key: str, event: Event) -> None:
         if type(event) is Said:
-            self._keep(room_key, event)
+            # ``_keep`` written out: this runs for every message said.
+            events = self.kept.get(room_key)
+            if events is None:
+                events = self.kept[room_key] = deque(maxlen=self.retention.count)
+            events.append(event)
+            self.kept_one(room_key, event)
 
     def user_event(self, user_key: str, event: Event) -> None:
         if type(event) is Private and self.retention.private:

@@ -16,7 +16,18 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
+
+_E = TypeVar("_E")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def event(cls: type[_E]) -> type[_E]:
+    """An event class: a slotted dataclass, frozen for the type checker (no code may assign
+    to an event's fields) but not at run time, where a frozen dataclass's ``__init__`` sets
+    each field through ``object.__setattr__``: 2.3 us for a ``Said`` against 0.6 us, paid
+    once per message said."""
+    return dataclass(slots=True, eq=False)(cls)
 
 
 class LeaveReason(enum.Enum):
@@ -32,7 +43,7 @@ class LeaveReason(enum.Enum):
     KICKED = "kicked"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class Event:
     """Base of all events; holds the per-format encoding cache."""
 
@@ -51,7 +62,7 @@ class Event:
             return data
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class Said(Event):
     """A message (or, with ``action``, an emote) in a room. ``origin`` is the id of the
     session that sent it: protocols whose clients don't expect their own messages back
@@ -68,7 +79,7 @@ class Said(Event):
     account: bool = False
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class Private(Event):
     """A private message to one user (all of that user's sessions). ``sender_id`` and
     ``recipient_id`` are the parties' account ids (empty for a guest): history keeps a
@@ -83,7 +94,7 @@ class Private(Event):
     notice: bool = False
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class Joined(Event):
     """Someone joined a room: ``account`` if logged in to the account of that name (not a
     guest), and ``away``, the away message it had on joining ("" if none), which IRC's
@@ -95,7 +106,7 @@ class Joined(Event):
     away: str = ""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class Left(Event):
     """Someone left a room, and why (a part or quit carries the user's message; a kick, the
     operator's reason, and ``by``, the operator)."""
@@ -107,7 +118,7 @@ class Left(Event):
     by: str = ""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class TopicSet(Event):
     """A room's topic changed."""
 
@@ -116,7 +127,7 @@ class TopicSet(Event):
     topic: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class ModeChanged(Event):
     """An operator changed one of a room's modes: ``mode`` is a sign and an IRC mode letter
     (``+o``, ``-b``, ``+i``, ``+l``, ...) and ``arg`` its argument (a name, a mask, a limit,
@@ -128,7 +139,7 @@ class ModeChanged(Event):
     arg: str = ""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class Invited(Event):
     """``by`` invited ``who`` to ``room``; published to ``who``."""
 
@@ -137,7 +148,7 @@ class Invited(Event):
     by: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class NickChanged(Event):
     """A guest is now called ``new``; published to every user who shares a room with it,
     and to itself."""
@@ -146,7 +157,7 @@ class NickChanged(Event):
     new: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class AwayChanged(Event):
     """``who`` is away with the message ``away``, or back (``away`` empty); published to
     every other user who shares a room with it (IRC's away-notify, the line protocol's 120)."""
@@ -155,14 +166,14 @@ class AwayChanged(Event):
     away: str = ""
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class Notice(Event):
     """A message from the server itself."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class SessionEnded(Event):
     """The server ended every session of ``user`` (its account was deleted or locked): each
     of its connections should say ``why`` and close. Published on the user's key after the
@@ -172,7 +183,7 @@ class SessionEnded(Event):
     why: str
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@event
 class FileShared(Event):
     """A member shared a file with a room: its members may fetch it by ``file_id`` (the
     line protocol's ``/get``) while they stay members. ``name`` is already sanitised."""
