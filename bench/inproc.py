@@ -28,6 +28,8 @@ s is never handed over, as the fake clock never gets there).
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import sys
 import tempfile
 import time
@@ -66,10 +68,13 @@ def setup(source: Path, members: int, history: str | None, protocol: str = "line
         if history == "file":
             from chatd.history.files import FileHistory  # type: ignore[import]
 
-            kwargs["history"] = FileHistory(
-                Path(tempfile.mkdtemp(prefix="chatbench-inproc-history-")), Clock(),
-                Retention(), None, None)  # type: ignore[arg-type]
-    world = World(Path(tempfile.mkdtemp(prefix="chatbench-inproc-")), **kwargs)
+            history_dir = tempfile.mkdtemp(prefix="chatbench-inproc-history-")
+            atexit.register(shutil.rmtree, history_dir, True)
+            kwargs["history"] = FileHistory(Path(history_dir), Clock(), Retention(), None,
+                                            None)  # type: ignore[arg-type]
+    scratch = tempfile.mkdtemp(prefix="chatbench-inproc-")
+    atexit.register(shutil.rmtree, scratch, True)
+    world = World(Path(scratch), **kwargs)
     clients = []
     if protocol == "irc":
         from chatd.frontends.irc import IRCFactory, Options  # type: ignore[import]
