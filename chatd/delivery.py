@@ -40,13 +40,15 @@ Deliver = Callable[[Event], None]
 class _Room:
     """A room's members (user keys) and, once built, its sessions' targets."""
 
-    __slots__ = ("echo", "members", "no_echo", "plain", "targets")
+    __slots__ = ("echo", "members", "no_echo", "plain", "senders", "targets")
 
     def __init__(self) -> None:
         self.members: set[str] = set()
         self.targets: list[Deliver] | None = None
         self.echo: dict[Render, list[Write]] = {}
-        self.no_echo: dict[Render, list[tuple[str, Write]]] = {}
+        self.no_echo: dict[Render, list[Write]] = {}
+        # session id -> its write, for the formats that skip the sender
+        self.senders: dict[str, Write] = {}
         self.plain: list[Deliver] = []  # minds without a render get every event whole
 
 
@@ -141,8 +143,11 @@ class Delivery:
     def _member(self, room: _Room, room_key: str, user_key: str, present: bool) -> None:
         rooms = self._memberships.setdefault(user_key, set())
         if present:
+            joined = user_key not in room.members
             room.members.add(user_key)
             rooms.add(room_key)
+            if joined and room.targets is not None and self._add(room, user_key):
+                return  # filling a room of N costs N placements, not N rebuilds of N
         else:
             room.members.discard(user_key)
             rooms.discard(room_key)
@@ -152,7 +157,7 @@ class Delivery:
 
     def _build(self, room: _Room, room_key: str) -> list[Deliver]:
         targets: list[Deliver] = []
-        room.echo, room.no_echo, room.plain = {}, {}, []
+        room.echo, room.no_echo, room.plain, room.senders = {}, {}, [], {}
         # Sessions that speak in this room through a seat (a UDP member): the seat gets the
         # room's messages in their place (IChatMind.seat).
         seated = {seat[0] for user_key in room.members
@@ -163,18 +168,37 @@ class Delivery:
                 seat = getattr(mind, "seat", None)
                 if seat is not None and seat[1] != room_key:
                     continue  # a seat in another room of the user's
-                targets.append(mind.deliver)
                 if session_id in seated:
-                    continue
-                render = mind.render
-                if render is None:
-                    room.plain.append(mind.deliver)
-                elif mind.echo:
-                    room.echo.setdefault(render, []).append(mind.write)
+                    targets.append(mind.deliver)
                 else:
-                    room.no_echo.setdefault(render, []).append((session_id, mind.write))
+                    self._place(room, targets, session_id, mind)
         room.targets = targets
         return targets
+
+    def _add(self, room: _Room, user_key: str) -> bool:
+        """Place a joining user's sessions in a room's built groups; False (rebuild) when
+        one of them has a seat, which changes who else in the room gets messages."""
+        sinks = self._sinks.get(user_key, ())
+        if any(getattr(mind, "seat", None) is not None for _, mind in sinks):
+            return False
+        targets = room.targets
+        assert targets is not None
+        for session_id, mind in sinks:
+            self._place(room, targets, session_id, mind)
+        return True
+
+    @staticmethod
+    def _place(room: _Room, targets: list[Deliver], session_id: str, mind: IChatMind) -> None:
+        targets.append(mind.deliver)
+        render = mind.render
+        if render is None:
+            room.plain.append(mind.deliver)
+        elif mind.echo:
+            room.echo.setdefault(render, []).append(mind.write)
+        else:
+            write = mind.write
+            room.no_echo.setdefault(render, []).append(write)
+            room.senders[session_id] = write
 
     def _fanout(self, room: _Room, room_key: str, event: Event) -> None:
         targets = room.targets
@@ -190,11 +214,15 @@ class Delivery:
             data = event.encoded(render)
             for write in writes:
                 write(data)
-        origin = event.origin
-        for render, pairs in room.no_echo.items():
+        sender = room.senders.get(event.origin)
+        for render, writes in room.no_echo.items():
             data = event.encoded(render)
-            for session_id, write in pairs:
-                if session_id != origin:
+            if sender is None:
+                for write in writes:
                     write(data)
+            else:
+                for write in writes:
+                    if write is not sender:
+                        write(data)
         for deliver in room.plain:
             deliver(event)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from twisted.words.protocols import irc
 
@@ -89,8 +89,7 @@ ISUPPORT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """One client line: its command (upper case) and parameters; any prefix is ignored."""
 
     command: str
@@ -123,13 +122,14 @@ def parse_message(line: str) -> Message | None:
     # ASCII spaces alone separate parameters (str.split() would also split on CR, VT, NBSP,
     # so "JOIN #r\rx" would join #r with the key x); a word of nothing but white space is
     # dropped, so "\r" alone is a blank line, not a command.
-    words = [word for word in head.split(" ") if word and not word.isspace()]
-    if not words:
-        return None
-    params = words[1:]
+    words = head.split(" ")
+    if "" in words or not head.isprintable():  # doubled spaces, or CR/VT/NBSP in a word
+        words = [word for word in words if word and not word.isspace()]
+        if not words:
+            return None
     if colon:
-        params.append(trailing)
-    return Message(words[0].upper(), tuple(params))
+        words.append(trailing)
+    return Message(words[0].upper(), tuple(words[1:]))
 
 
 def _fit(data: bytes, limit: int) -> bytes:
@@ -315,6 +315,8 @@ def incoming_text(text: str) -> tuple[str, bool]:
                 break
         else:
             text = " ".join(extracted["normal"])
+    if text.isprintable():  # no control character, so no formatting code to strip
+        return text, action
     return _FORMATTING.sub("", text), action
 
 

@@ -7,6 +7,7 @@ delivery (``codec.render_event``), never per recipient.
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
@@ -63,6 +64,14 @@ def privmsg(ctx: Context, targets: str = "", text: str = "", *_: str
         return None
     if targets.count(",") >= MAX_TARGETS:
         ctx.send(irc.ERR_TOOMANYTARGETS, targets, f"at most {MAX_TARGETS} targets")
+        return None
+    if "," not in targets:
+        # One target, nearly every PRIVMSG: what ``each`` does for a list of one, without
+        # its Deferred chain (a fifth of an IRC message's cost).
+        try:
+            _privmsg_one(ctx, targets, text)
+        except Exception:
+            ctx.refused(Failure(), TARGET, targets, "PRIVMSG")
         return None
     return each(ctx, TARGET, None, lambda target, said: _privmsg_one(ctx, target, said),
                 [(target, text) for target in targets.split(",") if target], "PRIVMSG")

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from twisted.cred.credentials import ICredentials
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -220,10 +220,17 @@ class IRCProtocol(ChatConnection):
         if len(parsed.params) < command.min_params:
             self.send(irc.ERR_NEEDMOREPARAMS, parsed.command, "Not enough parameters")
             return None
+        try:
+            result = command.handler(self, *parsed.params)
+        except Exception:
+            target = parsed.params[0] if parsed.params else "*"
+            self.refused(Failure(), command.target, target, parsed.command)
+            return None
+        if not isinstance(result, Deferred):
+            return None
         target = parsed.params[0] if parsed.params else "*"
-        d = maybeDeferred(command.handler, self, *parsed.params)
-        d.addErrback(self.refused, command.target, target, parsed.command)
-        return None if d.called else d
+        result.addErrback(self.refused, command.target, target, parsed.command)
+        return None if result.called else result
 
     def run(self, actions: list[Action]) -> Deferred[Any] | None:
         """Carry out the registration machine's actions; a login is always the last."""
