@@ -39,9 +39,10 @@ from chatd.frontends.line_codec import (
 from chatd.frontends.policy import Counters
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
-from chatd.kernel.events import Event, LeaveReason
+from chatd.kernel.events import Event, Joined, LeaveReason
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery
 from chatd.kernel.interfaces import IChatSession
+from chatd.kernel.names import fold
 from chatd.kernel.text import for_log
 from chatd.kernel.views import RoomView, UserView
 
@@ -623,3 +624,15 @@ def _session(client: ICommandClient) -> IChatSession:
             "log in first: /nick NAME (guest), /login NAME PASSWORD or /signup NAME PASSWORD"
         )
     return session
+
+
+def replay_on_join(session: IChatSession | None, event: Event, count: int) -> list[Event]:
+    """The room's last ``count`` messages when ``event`` is this session's own join (line and
+    browser clients get them as 110s before the reply to /join); nothing otherwise."""
+    if (count and session is not None and type(event) is Joined
+            and fold(event.who) == session.key):
+        try:
+            return session.history(event.room, HistoryQuery("latest", count))
+        except errors.ChatError:
+            return []
+    return []

@@ -32,7 +32,13 @@ from chatd.frontends.connection import (
     FrontendFactory,
 )
 from chatd.frontends.entry import Frontend
-from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply, is_message
+from chatd.frontends.interpreter import (
+    ICommandClient,
+    LineInterpreter,
+    Reply,
+    is_message,
+    replay_on_join,
+)
 from chatd.frontends.line_codec import (
     DEFAULT_PORT,
     Code,
@@ -46,11 +52,9 @@ from chatd.frontends.policy import Counters
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
 from chatd.frontends.udp import token_port
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
-from chatd.kernel.history import HistoryQuery
+from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession, IUpload
 from chatd.kernel.keys import DEFAULTS
-from chatd.kernel.names import fold
 from chatd.kernel.settings import Settings, listeners
 from chatd.kernel.text import for_log
 
@@ -202,19 +206,8 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self.close(event.why)
             return
         self.outbox.write(event.encoded(render_event))
-        if (isinstance(event, Joined) and self._options.replay and self.session is not None
-                and fold(event.who) == self.session.key):
-            self._replay(event.room)
-
-    def _replay(self, room: str) -> None:
-        """After our own join: the room's last messages, each a 110 line."""
-        assert self.session is not None
-        try:
-            events = self.session.history(room, HistoryQuery("latest", self._options.replay))
-        except errors.ChatError:
-            return
-        for event in events:
-            self.outbox.write(render_history(event))
+        for kept in replay_on_join(self.session, event, self._options.replay):
+            self.outbox.write(render_history(kept))
 
     @property
     def write(self) -> Callable[[bytes], None]:

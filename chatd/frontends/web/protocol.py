@@ -26,7 +26,7 @@ from zope.interface import implementer
 
 from chatd.frontends.admission import Admission, Network
 from chatd.frontends.connections import Connections
-from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply
+from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply, replay_on_join
 from chatd.frontends.line_codec import Code
 from chatd.frontends.outbox import Flusher
 from chatd.frontends.policy import ConnectionPolicy, Counters
@@ -42,10 +42,8 @@ from chatd.frontends.web.options import Options
 from chatd.frontends.web.sink import Prepared, WebSink
 from chatd.frontends.web.uploads import MAX_PENDING, TOKEN_HEADER, UPLOAD_PATH, Uploads
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
-from chatd.kernel.history import HistoryQuery
+from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
-from chatd.kernel.names import fold
 from chatd.kernel.text import for_log
 
 log = Logger()
@@ -287,20 +285,10 @@ class WebClient:
             self.close(event.why)
             return
         self.sink.write(event.encoded(render_payload))
-        if (isinstance(event, Joined) and self._options.replay and self.session is not None
-                and fold(event.who) == self.session.key):
-            self._replay(event.room)
-
-    def _replay(self, room: str) -> None:
-        """After our own join, as on the line protocol: the room's last messages, each a
-        110 (``history_payload``), before the reply to the /join."""
-        assert self.session is not None
-        try:
-            events = self.session.history(room, HistoryQuery("latest", self._options.replay))
-        except errors.ChatError:
-            return
-        for event in events:
-            self.sink.write(history_payload(event))
+        # After our own join, as on the line protocol: the room's last messages, each a 110
+        # (``history_payload``), before the reply to the /join.
+        for kept in replay_on_join(self.session, event, self._options.replay):
+            self.sink.write(history_payload(kept))
 
     # -- input ---------------------------------------------------------------------------
 
