@@ -21,6 +21,7 @@ import argparse
 import getpass
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -383,10 +384,19 @@ def export_accounts(data: Path, to: Path) -> list[str]:
     embedded journal is renamed ``members.journal.exported``: nothing is used twice, and
     chatd no longer warns of accounts that are not used.
     """
+    return _exporting(data, to, "members.journal", "no embedded accounts to export", _export)
+
+
+
+def _exporting(data: Path, to: Path, journal: str, nothing: str,
+               export: Callable[[Path, Path], list[str]]) -> list[str]:
+    """Run ``export`` from a chatd's data directory into the member service's, with both
+    directories locked (neither daemon may run meanwhile); ``nothing`` says why there is
+    nothing to do when ``journal`` is absent."""
     if data.resolve() == to.resolve():
         raise StartupError("--data and --to are the same directory")
-    if not (data / "members.journal").exists():
-        raise StartupError(f"{data} has no members.journal: no embedded accounts to export")
+    if not (data / journal).exists():
+        raise StartupError(f"{data} has no {journal}: {nothing}")
     if not to.is_dir():
         raise StartupError(f"{to} is not a directory (the member service's --data)")
     locks = [DirectoryLock(data), DirectoryLock(to)]
@@ -394,12 +404,11 @@ def export_accounts(data: Path, to: Path) -> list[str]:
     try:
         locks[1].acquire()
         try:
-            return _export(data, to)
+            return export(data, to)
         finally:
             locks[1].release()
     finally:
         locks[0].release()
-
 
 def _export(data: Path, to: Path) -> list[str]:
     source = _accounts_file(data).load(account_problem)
@@ -451,22 +460,7 @@ def export_rooms(data: Path, to: Path) -> list[str]:
     unchanged is skipped (a second run finishes the job), and once every room is in ``to``
     the chatd's journal is renamed ``rooms.journal.exported``.
     """
-    if data.resolve() == to.resolve():
-        raise StartupError("--data and --to are the same directory")
-    if not (data / "rooms.journal").exists():
-        raise StartupError(f"{data} has no rooms.journal: no rooms to export")
-    if not to.is_dir():
-        raise StartupError(f"{to} is not a directory (the member service's --data)")
-    locks = [DirectoryLock(data), DirectoryLock(to)]
-    locks[0].acquire()
-    try:
-        locks[1].acquire()
-        try:
-            return _export_rooms(data, to)
-        finally:
-            locks[1].release()
-    finally:
-        locks[0].release()
+    return _exporting(data, to, "rooms.journal", "no rooms to export", _export_rooms)
 
 
 def _export_rooms(data: Path, to: Path) -> list[str]:
