@@ -21,7 +21,7 @@ from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from chatd.frontends.connection import ChatConnection, FrontendFactory
-from chatd.frontends.irc import channels, chathistory, codec, queries, replies
+from chatd.frontends.irc import channels, chathistory, codec, messages, queries, replies
 from chatd.frontends.irc.codec import SERVER, message, numeric
 from chatd.frontends.irc.commands import COMMANDS
 from chatd.frontends.irc.options import Options
@@ -207,6 +207,16 @@ class IRCProtocol(ChatConnection):
             self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
             return None
         assert isinstance(item, bytes)
+        if item.startswith(b"PRIVMSG #") and self._registration.registered:
+            # The fast path for most of the lines a busy server reads, with what the general
+            # path below would do for them: one channel, no tags, no prefix, some text.
+            line = codec.decode_line(item)
+            head, colon, text = line.partition(" :")
+            target = head[8:]
+            if colon and text and " " not in target and "," not in target \
+                    and target.isprintable():
+                messages.privmsg_single(self, target, text)
+                return None
         parsed = codec.parse_message(codec.decode_line(item))
         if parsed is None:
             return None
