@@ -257,6 +257,41 @@ class OneConnection(FuzzCase):
         self.assert_no_errors(self.recorder)
 
 
+    @bounded(120)
+    @given(tail=st.one_of(st.binary(max_size=40),
+                          st.builds(lambda name, text: f"{name} :{text}".encode(),
+                                    st.sampled_from(["lobby", "lobby,bob", "lobby bob", "dev",
+                                                     "lob\rby", "lobby\x1b", ""]),
+                                    messages)))
+    @example(tail=b"lobby :")
+    @example(tail=b"lobby :\xe9t\xe9")
+    @example(tail=b"lobby : hi")
+    @example(tail=b"lobby  :hi")
+    @example(tail=b"lobby,bob :hi")
+    @example(tail=b",bob \t!")  # found by this test: a private echo kept the tab
+    def test_the_privmsg_fast_path_does_what_the_general_path_does(self, tail: bytes
+                                                                   ) -> None:
+        # A prefix (which the server ignores) takes a line off the fast path: with and
+        # without one, the sender, a member of the channel and a nick target see the same.
+        def run(prefix: bytes) -> list[list[Message]]:
+            factory = irc_factory(World(self.fresh_path()))
+            ann, bob, cat = IrcConn(factory), IrcConn(factory), IrcConn(factory)
+            ann.feed(b"NICK ann\r\nUSER u 0 * :R\r\nCAP REQ :echo-message\r\n"
+                     b"JOIN #lobby\r\nJOIN #dev\r\n")
+            bob.feed(b"NICK bob\r\nUSER u 0 * :R\r\nAWAY :out\r\nJOIN #lobby\r\n")
+            cat.feed(b"NICK cat\r\nUSER u 0 * :R\r\nJOIN #lobby\r\n")
+            for conn in (ann, bob, cat):
+                conn.read()
+            out = [ann.feed(prefix + b"PRIVMSG #" + tail + b"\r\n"), bob.read(), cat.read()]
+            for conn in (ann, bob, cat):
+                conn.finish_close()
+            return out
+
+        self.forget_errors(self.recorder)
+        self.assertEqual(run(b""), run(b":ann!u@h "))
+        self.assert_no_errors(self.recorder)
+
+
 IRC_SLOTS, LINE_SLOTS = 4, 2
 # Registration in one step, and what registered people do, weighted up.
 REGISTER = ["NICK ann\r\nUSER u 0 * :R", "NICK bob\r\nUSER u 0 * :R",

@@ -701,6 +701,44 @@ class PeopleAndServerTests(IRCTestCase):
         ann.drop()
         self.assertIn(("ann!ann@chatd", "QUIT", ["Ping timeout"]), bob.read())
 
+    def test_keep_alive_is_one_sweep_a_second_while_there_are_connections(self) -> None:
+        clock = self.world.clock
+
+        def wait(seconds: float) -> None:  # as time passes: a quarter of a second at a time
+            for _ in range(round(seconds * 4)):
+                clock.advance(0.25)
+
+        wait(0.25)
+        ann = self.guest("ann")
+        self.assertEqual(len(clock.getDelayedCalls()), 1)  # the sweep, not a timer each
+        bob = self.guest("bob")
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        wait(119.5)  # 119.5 s of silence: not yet
+        self.assertEqual(ann.read(), [])
+        bob.send("PONG chatd")
+        wait(0.5)  # the sweep at 120.25: 120 s of silence
+        self.assertEqual(ann.read(), [("", "PING", ["chatd"])])
+        wait(59)
+        ann.send("PONG chatd")  # answered at 179.25: no close, the next PING 120 s on
+        wait(60.5)
+        self.assertEqual(bob.read(), [])  # silent since 119.75: 120 s at 239.75
+        wait(0.5)  # ... PING at the next sweep, 240.25
+        self.assertEqual(bob.read(), [("", "PING", ["chatd"])])
+        wait(59)
+        self.assertEqual(ann.read(), [("", "PING", ["chatd"])])
+        self.assertEqual(bob.read(), [])
+        wait(1)  # 60 s after its PING, at the sweep of 300.25
+        self.assertEqual(bob.read(), [("", "ERROR", ["Closing link: Ping timeout: 60 seconds"])])
+        self.assertTrue(bob.closed)
+        ann.send("PONG chatd")
+        wait(5)  # closed once, however long the close takes
+        self.assertEqual(bob.read(), [])
+        self.assertEqual(ann.read(), [])
+        self.assertFalse(ann.closed)
+        ann.drop()
+        bob.drop()
+        self.assertEqual(clock.getDelayedCalls(), [])  # no connection, no sweep
+
     def test_a_client_that_stops_reading_is_dropped(self) -> None:
         ann = self.guest("ann", "#a")
         bob = self.line_guest("bob", "a")

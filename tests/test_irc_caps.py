@@ -263,6 +263,15 @@ class EchoMessageTests(CapsTestCase):
         self.assertEqual(lines[0][0], {"time": iso(self.world.clock.seconds())})
         self.assertEqual(commands(bob.read()), ["PRIVMSG", "NOTICE"])
 
+    def test_a_private_echo_is_the_text_the_recipient_got(self) -> None:
+        # Found by the fast path's property test: the echo carried the tab the core makes
+        # a space, a control character in a server line.
+        ann = self.irc("ann", "echo-message")
+        bob = self.irc("bob")
+        self.assertEqual(untagged(send(ann, "PRIVMSG bob :a\tb")),
+                         [("ann!ann@chatd", "PRIVMSG", ["bob", "a b"])])
+        self.assertEqual(untagged(read(bob)), [("ann!ann@chatd", "PRIVMSG", ["bob", "a b"])])
+
     def test_a_refused_message_is_not_echoed(self) -> None:
         ann = self.irc("ann", "echo-message")
         self.assertEqual(commands(untagged(send(ann, "PRIVMSG #nowhere :hi",

@@ -16,6 +16,7 @@ from chatd.frontends.irc.rendering import tags
 from chatd.frontends.irc.replies import TARGET
 from chatd.kernel import errors
 from chatd.kernel.events import Private
+from chatd.kernel.text import clean_text
 from chatd.kernel.views import UserView
 
 # PRIVMSG and NOTICE targets per line (TARGMAX in ISUPPORT).
@@ -30,7 +31,8 @@ def _relay(ctx: Context, target: str, text: str, notice: bool = False) -> UserVi
     if not codec.is_channel(target):
         user = session.message(target, text, notice)
         if "echo-message" in ctx.caps and user.key != session.key:
-            _echo(ctx, user.name, text, notice)
+            # As the core relayed it (tabs made spaces), not as the client sent it.
+            _echo(ctx, user.name, clean_text(text), notice)
         return user
     # A channel message comes back through delivery when the client asked for echo-message.
     session.say(text, target, action=action, notice=notice)
@@ -54,6 +56,16 @@ def _privmsg_one(ctx: Context, target: str, text: str) -> None:
         ctx.send(irc.RPL_AWAY, user.name, user.away)
 
 
+def privmsg_single(ctx: Context, target: str, text: str) -> None:
+    """PRIVMSG to one target with some text, nearly every PRIVMSG: what ``each`` does for a
+    list of one, without its Deferred chain (a fifth of an IRC message's cost). Also the
+    end of ``IRCProtocol``'s fast path for ``PRIVMSG #channel :text``."""
+    try:
+        _privmsg_one(ctx, target, text)
+    except Exception:
+        ctx.refused(Failure(), TARGET, target, "PRIVMSG")
+
+
 def privmsg(ctx: Context, targets: str = "", text: str = "", *_: str
             ) -> Deferred[None] | None:
     if not targets:
@@ -66,12 +78,7 @@ def privmsg(ctx: Context, targets: str = "", text: str = "", *_: str
         ctx.send(irc.ERR_TOOMANYTARGETS, targets, f"at most {MAX_TARGETS} targets")
         return None
     if "," not in targets:
-        # One target, nearly every PRIVMSG: what ``each`` does for a list of one, without
-        # its Deferred chain (a fifth of an IRC message's cost).
-        try:
-            _privmsg_one(ctx, targets, text)
-        except Exception:
-            ctx.refused(Failure(), TARGET, targets, "PRIVMSG")
+        privmsg_single(ctx, targets, text)
         return None
     return each(ctx, TARGET, None, lambda target, said: _privmsg_one(ctx, target, said),
                 [(target, text) for target in targets.split(",") if target], "PRIVMSG")

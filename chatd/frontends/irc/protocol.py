@@ -14,16 +14,16 @@ from typing import Any
 
 from twisted.cred.credentials import ICredentials
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from chatd.frontends.connection import ChatConnection, FrontendFactory
-from chatd.frontends.irc import channels, chathistory, codec, queries, replies
+from chatd.frontends.irc import channels, chathistory, codec, messages, queries, replies
 from chatd.frontends.irc.codec import SERVER, message, numeric
 from chatd.frontends.irc.commands import COMMANDS
+from chatd.frontends.irc.keepalive import KeepAlive
 from chatd.frontends.irc.options import Options
 from chatd.frontends.irc.registration import (
     Action,
@@ -59,8 +59,8 @@ log = Logger()
 class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
-    __slots__ = ("_pinged", "_realnames", "_registration", "_regroup", "_renderers", "_timer",
-                 "echo", "render")
+    __slots__ = ("_keep_alive", "_realnames", "_registration", "_regroup", "_renderers", "echo",
+                 "heard", "pinged_at", "render")
     kind = "IRC"
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
 
@@ -72,8 +72,11 @@ class IRCProtocol(ChatConnection):
         super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)
         self._realnames = home.realnames
         self._renderers = home.renderers
-        self._timer: IDelayedCall | None = None
-        self._pinged = False
+        # Keep-alive (``keepalive.Pingable``): when the client last sent something, and when
+        # it was last pinged; the factory's one sweep reads them.
+        self._keep_alive = home.keep_alive
+        self.heard = 0.0
+        self.pinged_at = 0.0
         self._registration: Registration  # made once admitted, when the address is known
         # The wire format, for the capabilities the client enabled (IChatMind.render), and
         # whether its own messages come back (echo-message; IRC clients show their own lines
@@ -87,10 +90,10 @@ class IRCProtocol(ChatConnection):
 
     def admitted(self) -> None:
         self._registration = Registration(self.host)
-        self._keep_alive()
+        self._keep_alive.add(self)
 
     def activity(self) -> None:
-        self._keep_alive()
+        self.heard = self._clock.seconds()
 
     def login_timeout_text(self) -> str:
         return f"Registration timeout: {self._options.login_timeout:g} seconds"
@@ -99,27 +102,18 @@ class IRCProtocol(ChatConnection):
         return f"More than {self._options.max_bytes_before_login} bytes before registering"
 
     def gone(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
+        self._keep_alive.remove(self)
         if self.session is not None:
             self._realnames.pop(self.session.key, None)
 
-    def _keep_alive(self) -> None:
-        """(Re)start the silence timer: PING after ``ping_interval``, close if no answer."""
-        self._pinged = False
-        if self._timer is not None and self._timer.active():
-            self._timer.reset(self._options.ping_interval)
-        else:
-            self._timer = self._clock.callLater(self._options.ping_interval, self._silent)
-
-    def _silent(self) -> None:
-        if self._pinged:
-            self.leave_reason = LeaveReason.TIMEOUT
-            self.close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
-            return
-        self._pinged = True
+    def ping(self) -> None:
+        """Silent for ``ping-interval`` seconds (the factory's keep-alive sweep)."""
         self.outbox.write(message("", "PING", SERVER.value))
-        self._timer = self._clock.callLater(self._options.ping_timeout, self._silent)
+
+    def timed_out(self) -> None:
+        """No answer to the PING within ``ping-timeout`` seconds (the sweep)."""
+        self.leave_reason = LeaveReason.TIMEOUT
+        self.close(f"Ping timeout: {self._options.ping_timeout:g} seconds")
 
     def close(self, why: str) -> None:
         self.outbox.write(message("", "ERROR", f"Closing link: {why}"))
@@ -207,6 +201,16 @@ class IRCProtocol(ChatConnection):
             self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
             return None
         assert isinstance(item, bytes)
+        if item.startswith(b"PRIVMSG #") and self._registration.registered:
+            # The fast path for most of the lines a busy server reads, with what the general
+            # path below would do for them: one channel, no tags, no prefix, some text.
+            line = codec.decode_line(item)
+            head, colon, text = line.partition(" :")
+            target = head[8:]
+            if colon and text and " " not in target and "," not in target \
+                    and target.isprintable():
+                messages.privmsg_single(self, target, text)
+                return None
         parsed = codec.parse_message(codec.decode_line(item))
         if parsed is None:
             return None
@@ -366,6 +370,11 @@ class IRCFactory(FrontendFactory):
         """The render function for each set of capabilities in use, shared by every
         connection with that set (so a message is rendered once per set)."""
         return Renderers(self.realnames)
+
+    @cached_property
+    def keep_alive(self) -> KeepAlive:
+        """PING and ping-timeout for every connection, in one sweep a second."""
+        return KeepAlive(self.clock, self.options.ping_interval, self.options.ping_timeout)
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
         protocol = IRCProtocol(self)
