@@ -410,6 +410,22 @@ def _exporting(data: Path, to: Path, journal: str, nothing: str,
     finally:
         locks[0].release()
 
+
+def _exported(data: Path, to: Path, journal: str, noun: str, copied: int, already: int,
+              refused: list[str], fix: str, after: str) -> list[str]:
+    """The end of an export: say what was copied, and retire chatd's ``journal`` only once
+    nothing was refused (until then a second run finishes the job); the refused names."""
+    before = f" ({already} already there)" if already else ""
+    print(f"{copied} {noun}{'' if copied == 1 else 's'} exported to {to / journal}{before}")
+    if refused:
+        print(f"{len(refused)} not exported: {', '.join(refused)}; {data / journal} "
+              f"is unchanged: {fix}, then run this again")
+        return refused
+    (data / journal).rename(data / f"{journal}.exported")
+    fsync_directory(data)
+    print(f"{data / journal} is now {journal}.exported: start chatd with --members and {after}")
+    return refused
+
 def _export(data: Path, to: Path) -> list[str]:
     source = _accounts_file(data).load(account_problem)
     target = _accounts_file(to)
@@ -436,18 +452,9 @@ def _export(data: Path, to: Path) -> list[str]:
         there[key] = record
         shapes[skeleton(record["name"])] = key
         copied += 1
-    before = f" ({already} already there)" if already else ""
-    print(f"{copied} account{'' if copied == 1 else 's'} exported to "
-          f"{to / 'members.journal'}{before}")
-    if refused:
-        print(f"{len(refused)} not exported: {', '.join(refused)}; {data / 'members.journal'} "
-              "is unchanged: rename or delete those accounts, then run this again")
-        return refused
-    (data / "members.journal").rename(data / "members.journal.exported")
-    fsync_directory(data)
-    print(f"{data / 'members.journal'} is now members.journal.exported: start chatd with "
-          "--members and these accounts log in through the member service")
-    return refused
+    return _exported(data, to, "members.journal", "account", copied, already, refused,
+                     "rename or delete those accounts",
+                     "these accounts log in through the member service")
 
 
 def export_rooms(data: Path, to: Path) -> list[str]:
@@ -482,18 +489,9 @@ def _export_rooms(data: Path, to: Path) -> list[str]:
         if failures:
             failures[0].raiseException()
         copied += 1
-    before = f" ({already} already there)" if already else ""
-    print(f"{copied} room{'' if copied == 1 else 's'} exported to {to / 'rooms.journal'}"
-          f"{before}")
-    if refused:
-        print(f"{len(refused)} not exported: {', '.join(refused)}; {data / 'rooms.journal'} "
-              "is unchanged: delete or rename those rooms on one side, then run this again")
-        return refused
-    (data / "rooms.journal").rename(data / "rooms.journal.exported")
-    fsync_directory(data)
-    print(f"{data / 'rooms.journal'} is now rooms.journal.exported: start chatd with --members "
-          "and these rooms come from the member service")
-    return refused
+    return _exported(data, to, "rooms.journal", "room", copied, already, refused,
+                     "delete or rename those rooms on one side",
+                     "these rooms come from the member service")
 
 
 def repair(data: Path) -> None:
