@@ -77,11 +77,16 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def proc_cpu(pid: int) -> float:
-    """utime + stime of ``pid`` in seconds (fields 14 and 15 of /proc/PID/stat)."""
+def proc_times(pid: int) -> tuple[float, float]:
+    """utime and stime of ``pid`` in seconds (fields 14 and 15 of /proc/PID/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of ``pid`` in seconds."""
+    return sum(proc_times(pid))
 
 
 def proc_rss(pid: int) -> int:
@@ -329,6 +334,9 @@ class Target:
 
     def cpu(self) -> float:
         return proc_cpu(self.pid) if self.pid else float("nan")
+
+    def times(self) -> tuple[float, float]:
+        return proc_times(self.pid) if self.pid else (float("nan"), float("nan"))
 
     def members_cpu(self) -> float:
         if self.daemon is not None and self.daemon.members is not None:
@@ -889,11 +897,12 @@ async def capacity(args: argparse.Namespace, target: Target) -> dict:
     wire = WIRES[args.protocol]
     port = target.port(args.protocol)
     await asyncio.sleep(0.5)
-    rss0, cpu0, t0 = target.rss(), target.cpu(), time.monotonic()
+    rss0, times0, t0 = target.rss(), target.times(), time.monotonic()
     conns = await bounded_gather(
         args.connections, lambda i: guest_in_room(wire, port, f"idle{i}", None), args.concurrency)
     elapsed = time.monotonic() - t0
-    cpu = target.cpu() - cpu0
+    user, system = (b - a for a, b in zip(times0, target.times()))
+    cpu = user + system
     await asyncio.sleep(1.0)
     rss1 = target.rss()
     alive = sum(not c.lost for c in conns)
@@ -906,6 +915,7 @@ async def capacity(args: argparse.Namespace, target: Target) -> dict:
         "connect_login_s": round(elapsed, 2),
         "logins_per_s": round(n / elapsed),
         "server_cpu_ms_per_conn": round(cpu / n * 1000, 3),
+        "server_sys_share": round(system / cpu, 2) if cpu else None,
         "rss_before_mib": round(rss0 / 2**20, 1),
         "rss_after_mib": round(rss1 / 2**20, 1),
         "rss_kib_per_conn": round((rss1 - rss0) / n / 1024, 2),
