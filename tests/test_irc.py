@@ -139,6 +139,17 @@ class FormatTests(TestCase):
         for reason in LeaveReason:
             self.assertTrue(render(Left("lobby", "ann", reason)).endswith(b"\r\n"))
 
+    def test_fixed_numerics_are_what_numeric_makes_for_any_client(self) -> None:
+        fixed = (("002", ("Your host is s, running v",)),
+                 ("004", ("s", ":v", "a b", "c\x01d\x03", "x" * 100, "last")),
+                 ("372", ("- " + "é" * 300,)), ("372", (":lead",)), ("422", ("",)))
+        for server in ("s", "irc.example.org", ""):
+            lines = codec.Numerics(server, *fixed)
+            for client in ("ann", "*", "Ünï", "a b", ":x", "y" * 80, "\x01c\x02", ""):
+                self.assertEqual(lines.to(client),
+                                 b"".join(codec.message(server, code, client, *params)
+                                          for code, params in fixed), (server, client))
+
     def test_names_are_split_within_512_bytes(self) -> None:
         names = [f"user{i:04d}" for i in range(200)]
         data = codec.name_lines("me", "#big", names)
@@ -237,6 +248,29 @@ class RegistrationTests(IRCTestCase):
                       "CASEMAPPING=rfc8265", "LINELEN=512"):
             self.assertIn(token, isupport)
         self.assertTrue(self.world.server.is_online("ann"))
+
+    def test_welcome_and_motd_follow_the_server_name_and_message_of_the_day(self) -> None:
+        for server, motd in (("irc.example.org", ("first", "")), ("chatd", ())):
+            self.factory = IRCFactory(self.world.portal, Options(server_name=server, motd=motd),
+                                      self.world.clock, self.world.admission,
+                                      self.world.server.stats)
+            nick = f"n{len(motd)}"
+            lines = self.connect().send(f"NICK {nick}", f"USER {nick} 0 * :Real Name")
+            self.assertEqual({prefix for prefix, _, _ in lines}, {server})
+            self.assertEqual(lines[1:4], [
+                (server, "002", [nick, f"Your host is {server}, running {codec.VERSION}"]),
+                (server, "003", [nick, "This server speaks IRC to chatd's rooms"]),
+                (server, "004", [nick, server, codec.VERSION, "i", "biklmotv", "bklov"])])
+            self.assertEqual(find(lines, "005")[-2:], [f"NETWORK={server}",
+                                                       "are supported by this server"])
+            said = [(command, params) for _, command, params in lines[8:]]
+            if motd:
+                self.assertEqual(said, [
+                    ("375", [nick, f"- {server} Message of the day - "]),
+                    ("372", [nick, "- first"]), ("372", [nick, "- "]),
+                    ("376", [nick, "End of /MOTD command."])])
+            else:
+                self.assertEqual(said, [("422", [nick, "MOTD File is missing"])])
 
     def test_commands_before_registration_get_451(self) -> None:
         client = self.connect()

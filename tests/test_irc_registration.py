@@ -37,7 +37,7 @@ class GuestTests(TestCase):
         self.assertEqual(machine.nick("ann"), [])
         self.assertEqual(machine.user("Real Name"), [LogIn(GuestNick("ann", HOST))])
         self.assertIs(machine.state, State.ANONYMOUS)
-        self.assertEqual(machine.logged_in("ann", "ann", guest=True), [Welcome()])
+        self.assertEqual(machine.logged_in("ann", guest=True), [Welcome()])
         self.assertIs(machine.state, State.REGISTERED)
         self.assertEqual(machine.client, "ann")
 
@@ -46,7 +46,7 @@ class GuestTests(TestCase):
         machine.password("secret-1")
         machine.user("Real Name")
         self.assertEqual(machine.nick("owner"), [LogIn(AccountLogin("owner", "secret-1", HOST))])
-        self.assertEqual(machine.logged_in("owner", "owner", guest=False), [
+        self.assertEqual(machine.logged_in("owner", guest=False), [
             Reply(codec.RPL_LOGGEDIN, ("owner!owner@chatd", "owner",
                                        "You are now logged in as owner")),
             Welcome(),
@@ -117,7 +117,7 @@ class NegotiationTests(TestCase):
         self.assertEqual(machine.authenticate("PLAIN"), [Send("AUTHENTICATE", ("+",), "")])
         self.assertEqual(machine.authenticate(plain("owner", "pw")),
                          [LogIn(AccountLogin("owner", "pw", HOST))])
-        self.assertEqual(machine.logged_in("owner", "owner", guest=False)[1:],
+        self.assertEqual(machine.logged_in("owner", guest=False)[1:],
                          [Reply(codec.RPL_SASLSUCCESS, ("SASL authentication successful",))])
         self.assertIs(machine.state, State.AUTHENTICATED_NEGOTIATING)
         self.assertEqual(machine.cap("END"), [Welcome()])
@@ -127,7 +127,7 @@ class NegotiationTests(TestCase):
         machine = Registration(HOST)
         machine.nick("ann")
         machine.user("Real Name")
-        machine.logged_in("ann", "ann", guest=True)
+        machine.logged_in("ann", guest=True)
         self.assertEqual(machine.cap("LS"),
                          [Send("CAP", ("ann", "LS", "sasl draft/account-registration multi-prefix "
                                                "userhost-in-names cap-notify server-time "
@@ -136,6 +136,34 @@ class NegotiationTests(TestCase):
                                                "draft/chathistory"))])
         self.assertEqual(machine.cap("END"), [])
         self.assertIs(machine.state, State.REGISTERED)
+
+    def test_cap_req_after_registration_changes_the_caps(self) -> None:
+        machine = Registration(HOST)
+        machine.nick("ann")
+        machine.user("Real Name")
+        machine.logged_in("ann", guest=True)
+        before = machine.caps
+        self.assertEqual(machine.cap("REQ", "server-time echo-message"),
+                         [Send("CAP", ("ann", "ACK", "server-time echo-message")),
+                          CapsChanged()])
+        self.assertEqual(machine.caps, {"server-time", "echo-message"})
+        self.assertEqual(before, set())  # replaced, not changed in place
+        self.assertEqual(machine.cap("REQ", "server-time"),
+                         [Send("CAP", ("ann", "ACK", "server-time"))])
+        self.assertEqual(machine.cap("REQ", "-echo-message"),
+                         [Send("CAP", ("ann", "ACK", "-echo-message")), CapsChanged()])
+        self.assertEqual(machine.caps, {"server-time"})
+
+    def test_nick_after_registration_logs_nothing_in_again(self) -> None:
+        machine = Registration(HOST)
+        machine.nick("ann")
+        machine.user("Real Name")
+        machine.logged_in("ann", guest=True)
+        self.assertEqual(machine.nick("bob"), [])
+        self.assertEqual(machine.user("Other"),
+                         [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))])
+        self.assertEqual(machine.register("ann", "password1")[0].params[1],
+                         "TEMPORARILY_UNAVAILABLE")
 
 
 class SaslTests(TestCase):
@@ -176,7 +204,7 @@ class SaslTests(TestCase):
         machine = Registration(HOST)
         machine.authenticate("PLAIN")
         machine.authenticate(plain("owner", "pw"))
-        machine.logged_in("owner", "owner", guest=False)
+        machine.logged_in("owner", guest=False)
         self.assertIs(machine.state, State.AUTHENTICATED)
         self.assertEqual(machine.authenticate("PLAIN"), [
             Reply(codec.ERR_SASLALREADY, ("You have already authenticated",))])
@@ -192,7 +220,7 @@ class RegisterDraftTests(TestCase):
             "REGISTER", "ACCOUNT_NAME_MUST_BE_NICK", "other", "the account name is your nick"))])
         self.assertEqual(machine.register("NEWBIE", "a-long-password"),
                          [LogIn(Signup("newbie", "a-long-password", HOST))])
-        self.assertEqual(machine.logged_in("newbie", "newbie", guest=False)[1:], [Send(
+        self.assertEqual(machine.logged_in("newbie", guest=False)[1:], [Send(
             "REGISTER", ("SUCCESS", "newbie", "your account is created and you are logged in"))])
 
     def test_a_refused_signup_is_a_fail_naming_the_account(self) -> None:
@@ -206,7 +234,7 @@ class RegisterDraftTests(TestCase):
         machine = Registration(HOST)
         machine.nick("ann")
         machine.user("Real Name")
-        machine.logged_in("ann", "ann", guest=True)
+        machine.logged_in("ann", guest=True)
         [fail] = machine.register("ann", "pw")
         assert isinstance(fail, Send)
         self.assertEqual(fail.params[:2], ("REGISTER", "TEMPORARILY_UNAVAILABLE"))
@@ -217,7 +245,7 @@ class RegisteredTests(TestCase):
         self.machine = Registration(HOST)
         self.machine.nick("Ann")
         self.machine.user("Real Name")
-        self.machine.logged_in("Ann", "ann", guest=True)
+        self.machine.logged_in("Ann", guest=True)
 
     def test_reregistering_is_462(self) -> None:
         again = [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]

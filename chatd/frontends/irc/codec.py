@@ -54,6 +54,8 @@ USER_HOST = "chatd"
 MAX_LINE = 512
 MAX_TAGS = 4096
 MAX_BODY = MAX_LINE - 2
+# The longest line the framer takes: made once, not an int per connection.
+MAX_FRAME = MAX_TAGS + MAX_BODY
 CHANNEL_PREFIX = "#"
 
 # Numerics Twisted's irc module does not define (modern.ircdocs.horse, IRCv3 SASL).
@@ -166,11 +168,39 @@ def message(prefix: str, command: str, *params: str) -> bytes:
     """One server line; the last parameter gets a ``:`` when it needs one."""
     words = [f":{prefix}", command] if prefix else [command]
     if params:
-        *middle, last = (_UNSAFE.sub("", param) for param in params)
-        words.extend(_middle(word) for word in middle)
-        needs_colon = not last or " " in last or last.startswith(":")
-        words.append(f":{last}" if needs_colon else last)
+        words.extend(_parameters(params))
     return _fit(" ".join(words).encode("utf-8"), MAX_BODY) + b"\r\n"
+
+
+def _parameters(params: tuple[str, ...]) -> list[str]:
+    """A line's parameters as they go on the wire: control characters out, each middle one
+    word, the last with a ``:`` when it needs one."""
+    *middle, last = (_UNSAFE.sub("", param) for param in params)
+    words = [_middle(word) for word in middle]
+    needs_colon = not last or " " in last or last.startswith(":")
+    words.append(f":{last}" if needs_colon else last)
+    return words
+
+
+class Numerics:
+    """Numerics whose parameters after the client's name are the same for every client (the
+    welcome's 002-005, the MOTD): rendered once, then only addressed, each line exactly what
+    ``numeric`` makes of it."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self, server: str, *lines: tuple[str, tuple[str, ...]]) -> None:
+        """``lines``: each numeric's code and its parameters after the client's name (at
+        least one, so that the name is a middle parameter), from ``server``."""
+        head = f":{server} " if server else ""
+        self._lines = [(f"{head}{code} ".encode(), f" {' '.join(_parameters(params))}".encode())
+                       for code, params in lines]
+
+    def to(self, client: str) -> bytes:
+        """The lines, addressed to ``client``."""
+        name = _middle(_UNSAFE.sub("", client)).encode("utf-8")
+        return b"".join(_fit(head + name + tail, MAX_BODY) + b"\r\n"
+                        for head, tail in self._lines)
 
 
 _TAG_ESCAPES = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r",
@@ -363,8 +393,3 @@ def name_lines(client: str, chan: str, names: list[str]) -> bytes:
         out.append(numeric(irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
     out.append(numeric(irc.RPL_ENDOFNAMES, client, chan, "End of /NAMES list"))
     return b"".join(out)
-
-
-def isupport_lines(client: str) -> bytes:
-    return numeric(irc.RPL_ISUPPORT, client, *ISUPPORT, f"NETWORK={SERVER.value}",
-                   "are supported by this server")

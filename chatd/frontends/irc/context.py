@@ -31,7 +31,7 @@ class Context(Protocol):
         """The registration state machine."""
 
     @property
-    def caps(self) -> set[str]:
+    def caps(self) -> frozenset[str]:
         """The IRCv3 capabilities this client enabled."""
 
     @property

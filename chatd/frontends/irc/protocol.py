@@ -59,38 +59,36 @@ log = Logger()
 class IRCProtocol(ChatConnection):
     """One IRC client connection."""
 
-    __slots__ = ("_keep_alive", "_realnames", "_registration", "_regroup", "_renderers", "echo",
-                 "heard", "pinged_at", "render")
+    # Per connection only what differs between connections: what every connection shares
+    # (real names, renderers, keep-alive, delivery's regroup) is read from the factory.
+    __slots__ = ("_registration", "echo", "heard", "pinged_at", "render")
     kind = "IRC"
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
+    _home: IRCFactory
 
     @property
     def write(self) -> Callable[[bytes], None]:
         return self.outbox.write
 
     def __init__(self, home: IRCFactory) -> None:
-        super().__init__(home, codec.MAX_TAGS + codec.MAX_BODY)
-        self._realnames = home.realnames
-        self._renderers = home.renderers
+        super().__init__(home, codec.MAX_FRAME)
         # Keep-alive (``keepalive.Pingable``): when the client last sent something, and when
         # it was last pinged; the factory's one sweep reads them.
-        self._keep_alive = home.keep_alive
         self.heard = 0.0
         self.pinged_at = 0.0
         self._registration: Registration  # made once admitted, when the address is known
         # The wire format, for the capabilities the client enabled (IChatMind.render), and
         # whether its own messages come back (echo-message; IRC clients show their own lines
-        # without one otherwise). Delivery reads both when it builds a room's groups;
-        # ``_regroup`` (given at attach) has them rebuilt when a CAP REQ changes them.
+        # without one otherwise). Delivery reads both when it builds a room's groups; its
+        # ``regroup`` (kept by the factory) has them rebuilt when a CAP REQ changes them.
         self.render: Render = codec.render_event
         self.echo = False
-        self._regroup: Callable[[str], None] | None = None
 
     # -- connection --------------------------------------------------------------------
 
     def admitted(self) -> None:
         self._registration = Registration(self.host)
-        self._keep_alive.add(self)
+        self._home.keep_alive.add(self)
 
     def activity(self) -> None:
         self.heard = self._clock.seconds()
@@ -102,9 +100,9 @@ class IRCProtocol(ChatConnection):
         return f"More than {self._options.max_bytes_before_login} bytes before registering"
 
     def gone(self) -> None:
-        self._keep_alive.remove(self)
+        self._home.keep_alive.remove(self)
         if self.session is not None:
-            self._realnames.pop(self.session.key, None)
+            self._home.realnames.pop(self.session.key, None)
 
     def ping(self) -> None:
         """Silent for ``ping-interval`` seconds (the factory's keep-alive sweep)."""
@@ -126,16 +124,19 @@ class IRCProtocol(ChatConnection):
     # -- events out --------------------------------------------------------------------
 
     def attached(self, regroup: Callable[[str], None]) -> None:
-        """Delivery took this mind (IChatMind.attached): ``regroup`` rebuilds its groups."""
-        self._regroup = regroup
+        """Delivery took this mind (IChatMind.attached): ``regroup`` rebuilds its groups.
+
+        Delivery gives every mind the same ``regroup``, so the factory keeps one for all."""
+        self._home.regroup = regroup
 
     def _caps_changed(self) -> None:
         """A CAP REQ changed the capabilities: the live traffic's format and echo follow."""
         caps = self._registration.caps
-        self.render = self._renderers(caps)
+        self.render = self._home.renderers(caps)
         self.echo = "echo-message" in caps
-        if self._regroup is not None and self.session is not None:
-            self._regroup(self.session.key)
+        regroup = self._home.regroup
+        if regroup is not None and self.session is not None:
+            regroup(self.session.key)
 
     def _link(self, file_id: str) -> tuple[str, int] | None:
         """A download URL made for this member (IRC has no way to fetch a file itself), or
@@ -176,10 +177,11 @@ class IRCProtocol(ChatConnection):
         """Someone we share a channel with (or we) changed nick: IRC state keyed by name
         follows (real name; our registration's name; the core keeps the away message)."""
         old, new = fold(event.old), fold(event.new)
-        if old in self._realnames:
-            self._realnames[new] = self._realnames.pop(old)
+        realnames = self._home.realnames
+        if old in realnames:
+            realnames[new] = realnames.pop(old)
         if self.session is not None and self.session.key == new:
-            self._registration.name, self._registration.key = event.new, new
+            self._registration.name = event.new
 
     def _still_shared(self, event: Event) -> bool:
         """Whether a quitting user is in another of our channels, which will carry the QUIT.
@@ -246,7 +248,9 @@ class IRCProtocol(ChatConnection):
                     self.outbox.write(message(SERVER.value if prefix is None else prefix,
                                               command, *params))
                 case Welcome():
-                    self._realnames[self.me.key] = self._registration.realname
+                    realname = self._registration.realname
+                    assert realname is not None, "USER comes before the welcome"
+                    self._home.realnames[self.me.key] = realname
                     queries.welcome(self)
                     channels.rejoined(self)
                 case Refuse(error=error, kind=kind, target=target, command=command):
@@ -271,8 +275,7 @@ class IRCProtocol(ChatConnection):
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in over IRC ({kind}) from {peer}", name=session.name,
                      kind=kind, peer=self.peer)
-            return self.run(self._registration.logged_in(session.name, session.key,
-                                                         session.guest))
+            return self.run(self._registration.logged_in(session.name, session.guest))
 
         def refused(failure: Failure) -> Deferred[None] | None:
             failure.trap(errors.ChatError)
@@ -326,12 +329,12 @@ class IRCProtocol(ChatConnection):
         return self._options.udp_port
 
     @property
-    def caps(self) -> set[str]:
+    def caps(self) -> frozenset[str]:
         return self._registration.caps
 
     @property
     def realnames(self) -> dict[str, str]:
-        return self._realnames
+        return self._home.realnames
 
     def now(self) -> float:
         return self._clock.seconds()
@@ -358,6 +361,8 @@ class IRCFactory(FrontendFactory):
         super().__init__(*args, **kwargs)
         # Restart-only: every IRC line of this process carries it.
         codec.SERVER.value = self.options.server_name
+        # Delivery's ``regroup``, the same for every connection (``IRCProtocol.attached``).
+        self.regroup: Callable[[str], None] | None = None
 
     @cached_property
     def realnames(self) -> dict[str, str]:
@@ -377,6 +382,4 @@ class IRCFactory(FrontendFactory):
         return KeepAlive(self.clock, self.options.ping_interval, self.options.ping_timeout)
 
     def buildProtocol(self, addr: Any) -> IRCProtocol:
-        protocol = IRCProtocol(self)
-        protocol.factory = self
-        return protocol
+        return IRCProtocol(self)

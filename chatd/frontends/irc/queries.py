@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
@@ -76,14 +78,27 @@ def away(ctx: Context, text: str = "", *_: str) -> None:
         ctx.send(irc.RPL_UNAWAY, "You are no longer marked as being away")
 
 
+@lru_cache(maxsize=4)
+def _greeting(server: str, motd: tuple[str, ...]) -> tuple[codec.Numerics, codec.Numerics]:
+    """The welcome's 002-005, and the MOTD: the same for every client of ``server`` with
+    this message of the day, so rendered once, not at every registration."""
+    hello = codec.Numerics(
+        server,
+        (irc.RPL_YOURHOST, (f"Your host is {server}, running {codec.VERSION}",)),
+        (irc.RPL_CREATED, ("This server speaks IRC to chatd's rooms",)),
+        (irc.RPL_MYINFO, (server, codec.VERSION, "i", "biklmotv", "bklov")),
+        (irc.RPL_ISUPPORT, (*codec.ISUPPORT, f"NETWORK={server}",
+                            "are supported by this server")))
+    if not motd:
+        return hello, codec.Numerics(server, (irc.ERR_NOMOTD, ("MOTD File is missing",)))
+    return hello, codec.Numerics(
+        server, (irc.RPL_MOTDSTART, (f"- {server} Message of the day - ",)),
+        *((irc.RPL_MOTD, (f"- {line}",)) for line in motd),
+        (irc.RPL_ENDOFMOTD, ("End of /MOTD command.",)))
+
+
 def motd(ctx: Context, *_: str) -> None:
-    if not ctx.motd:
-        ctx.send(irc.ERR_NOMOTD, "MOTD File is missing")
-        return
-    ctx.send(irc.RPL_MOTDSTART, f"- {SERVER.value} Message of the day - ")
-    for line in ctx.motd:
-        ctx.send(irc.RPL_MOTD, f"- {line}")
-    ctx.send(irc.RPL_ENDOFMOTD, "End of /MOTD command.")
+    ctx.write(_greeting(SERVER.value, ctx.motd)[1].to(ctx.client()))
 
 
 def lusers(ctx: Context, *_: str) -> None:
@@ -97,10 +112,8 @@ def lusers(ctx: Context, *_: str) -> None:
 def welcome(ctx: Context) -> None:
     """What a client gets once registered: 001-005, then LUSERS and MOTD."""
     nick = ctx.me.name
+    hello, motd_lines = _greeting(SERVER.value, ctx.motd)
     ctx.send(irc.RPL_WELCOME, f"Welcome to the {SERVER.value} IRC network, {nick}")
-    ctx.send(irc.RPL_YOURHOST, f"Your host is {SERVER.value}, running {codec.VERSION}")
-    ctx.send(irc.RPL_CREATED, "This server speaks IRC to chatd's rooms")
-    ctx.send(irc.RPL_MYINFO, SERVER.value, codec.VERSION, "i", "biklmotv", "bklov")
-    ctx.write(codec.isupport_lines(nick))
+    ctx.write(hello.to(nick))
     lusers(ctx)
-    motd(ctx)
+    ctx.write(motd_lines.to(nick))

@@ -43,6 +43,10 @@ SASL_MAX = 4096
 SASL_CHUNK = 400
 # Registration failures after which the client may simply send another NICK.
 RETRY_NICK = frozenset({irc.ERR_ERRONEUSNICKNAME, irc.ERR_NICKNAMEINUSE})
+# What a connection holds while no login is outstanding: shared, since thousands of idle
+# registered connections keep them (an empty set alone is 216 bytes).
+_NO_CAPS: frozenset[str] = frozenset()
+_NO_LOGIN = (NICK, "", "NICK")
 
 
 class State(Enum):
@@ -125,22 +129,21 @@ Action = Reply | Send | LogIn | Welcome | Refuse | Close | CapsChanged
 class Registration:
     """One connection's registration: what it has sent so far and what that leads to."""
 
-    __slots__ = ("_host", "_nick", "_password", "_pending", "_sasl", "_user", "caps", "guest",
-                 "key", "name", "realname", "state")
+    __slots__ = ("_host", "_nick", "_password", "_pending", "_sasl", "caps", "guest", "name",
+                 "realname", "state")
 
     def __init__(self, host: str) -> None:
         self._host = host  # the client's address: every credential carries it
         self.state = State.ANONYMOUS
         self._nick: str | None = None
-        self._user = False
         self._password: str | None = None
         self._sasl: list[str] | None = None  # SASL PLAIN chunks so far, once started
         # The outstanding login: what the failed command named, that name, the command.
-        self._pending: tuple[str, str, str] = (NICK, "", "NICK")
-        self.caps: set[str] = set()
-        self.realname = ""  # from USER: shown in WHO and WHOIS
+        self._pending: tuple[str, str, str] = _NO_LOGIN
+        # Replaced, never changed in place, by a CAP REQ.
+        self.caps = _NO_CAPS
+        self.realname: str | None = None  # from USER (None: not sent): shown in WHO and WHOIS
         self.name: str | None = None  # the session's display name, once logged in
-        self.key = ""
         self.guest = True
 
     @property
@@ -170,14 +173,17 @@ class Registration:
             names = [name.lstrip("-") for name in wanted]
             if not wanted or not all(name in CAPABILITIES for name in names):
                 return [Send("CAP", (self.client, "NAK", " ".join(wanted)))]
-            before = set(self.caps)
+            before, caps = self.caps, set(self.caps)
             for name, asked in zip(names, wanted, strict=True):
                 if asked.startswith("-"):
-                    self.caps.discard(name)
+                    caps.discard(name)
                 else:
-                    self.caps.add(name)
+                    caps.add(name)
             acked: list[Action] = [Send("CAP", (self.client, "ACK", " ".join(wanted)))]
-            return [*acked, CapsChanged()] if self.caps != before else acked
+            if caps == before:
+                return acked
+            self.caps = frozenset(caps)
+            return [*acked, CapsChanged()]
         if verb == "LIST":
             return [Send("CAP", (self.client, "LIST", " ".join(sorted(self.caps))))]
         if verb == "END":
@@ -203,7 +209,6 @@ class Registration:
         if not realname.strip():
             return [Reply(irc.ERR_NEEDMOREPARAMS, ("USER", "Not enough parameters"))]
         self.realname = codec.printable(realname)
-        self._user = True
         return self._try_register()
 
     def authenticate(self, data: str) -> list[Action]:
@@ -248,15 +253,15 @@ class Registration:
 
     # -- the outcome of a LogIn --------------------------------------------------------
 
-    def logged_in(self, name: str, key: str, guest: bool) -> list[Action]:
+    def logged_in(self, name: str, guest: bool) -> list[Action]:
         """The portal accepted the last ``LogIn``'s credentials."""
-        self.name, self.key, self.guest = name, key, guest
+        self.name, self.guest = name, guest
         self.state = _LOG_IN.get(self.state, self.state)
         actions: list[Action] = []
         if not guest:
             actions.append(Reply(codec.RPL_LOGGEDIN, (
                 source(name), name, f"You are now logged in as {name}")))
-        kind = self._pending[0]
+        kind, self._pending = self._pending[0], _NO_LOGIN
         if kind == SASL:
             actions.append(Reply(codec.RPL_SASLSUCCESS, ("SASL authentication successful",)))
         elif kind == REGISTER:
@@ -279,7 +284,7 @@ class Registration:
     def _try_register(self) -> list[Action]:
         """Once NICK, USER and any CAP negotiation are done: log in, then welcome."""
         if (self.state in _NEGOTIATING or self.registered or self._nick is None
-                or not self._user):
+                or self.realname is None):
             return []
         if self.state is State.AUTHENTICATED:
             return self._welcome()
@@ -290,5 +295,6 @@ class Registration:
         return [LogIn(credentials)]
 
     def _welcome(self) -> list[Action]:
-        self.state = State.REGISTERED
+        # Registered: no command reads the nick or password sent to register again.
+        self.state, self._nick, self._password = State.REGISTERED, None, None
         return [Welcome()]
