@@ -140,15 +140,18 @@ class FormatTests(TestCase):
             self.assertTrue(render(Left("lobby", "ann", reason)).endswith(b"\r\n"))
 
     def test_fixed_numerics_are_what_numeric_makes_for_any_client(self) -> None:
-        fixed = (("002", ("Your host is s, running v",)),
+        short = (("002", ("Your host is s, running v",)),
                  ("004", ("s", ":v", "a b", "c\x01d\x03", "x" * 100, "last")),
-                 ("372", ("- " + "é" * 300,)), ("372", (":lead",)), ("422", ("",)))
-        for server in ("s", "irc.example.org", ""):
-            lines = codec.Numerics(server, *fixed)
-            for client in ("ann", "*", "Ünï", "a b", ":x", "y" * 80, "\x01c\x02", ""):
-                self.assertEqual(lines.to(client),
-                                 b"".join(codec.message(server, code, client, *params)
-                                          for code, params in fixed), (server, client))
+                 ("372", ("- " + "é" * 200,)), ("372", (":lead",)), ("422", ("",)))
+        cut = ("372", ("- " + "é" * 300,))  # too long for any name: cut to 512 bytes
+        for fixed in (short[:1], short, (*short, cut)):
+            for server in ("s", "irc.example.org", ""):
+                lines = codec.Numerics(server, *fixed)
+                for client in ("ann", "*", "Ünï", "a b", ":x", "y" * 80, "\x01c\x02", "",
+                               "z" * 60):
+                    self.assertEqual(lines.to(client),
+                                     b"".join(codec.message(server, code, client, *params)
+                                              for code, params in fixed), (server, client))
 
     def test_names_are_split_within_512_bytes(self) -> None:
         names = [f"user{i:04d}" for i in range(200)]

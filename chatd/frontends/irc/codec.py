@@ -175,9 +175,14 @@ def message(prefix: str, command: str, *params: str) -> bytes:
 def _parameters(params: tuple[str, ...]) -> list[str]:
     """A line's parameters as they go on the wire: control characters out, each middle one
     word, the last with a ``:`` when it needs one."""
-    *middle, last = (_UNSAFE.sub("", param) for param in params)
-    words = [_middle(word) for word in middle]
-    needs_colon = not last or " " in last or last.startswith(":")
+    # Most parameters are printable (so hold no control character) and, but for the last,
+    # short single words already: they go as they are, without a regex each.
+    *middle, last = params
+    words = [word if word.isprintable() and 0 < len(word) <= 64 and " " not in word
+             and word[0] != ":" else _middle(_UNSAFE.sub("", word)) for word in middle]
+    if not last.isprintable():
+        last = _UNSAFE.sub("", last)
+    needs_colon = not last or " " in last or last[0] == ":"
     words.append(f":{last}" if needs_colon else last)
     return words
 
@@ -187,7 +192,7 @@ class Numerics:
     welcome's 002-005, the MOTD): rendered once, then only addressed, each line exactly what
     ``numeric`` makes of it."""
 
-    __slots__ = ("_lines",)
+    __slots__ = ("_around", "_lines", "_room")
 
     def __init__(self, server: str, *lines: tuple[str, tuple[str, ...]]) -> None:
         """``lines``: each numeric's code and its parameters after the client's name (at
@@ -195,10 +200,19 @@ class Numerics:
         head = f":{server} " if server else ""
         self._lines = [(f"{head}{code} ".encode(), f" {' '.join(_parameters(params))}".encode())
                        for code, params in lines]
+        # What goes around each name, joined by it: every line at once, for any name short
+        # enough (``_room`` bytes) that no line needs cutting.
+        heads, tails = zip(*self._lines, strict=True)
+        self._around = [heads[0], *(tail + b"\r\n" + head
+                                    for tail, head in zip(tails, heads[1:], strict=False)),
+                        tails[-1] + b"\r\n"]
+        self._room = MAX_BODY - max(len(head) + len(tail) for head, tail in self._lines)
 
     def to(self, client: str) -> bytes:
         """The lines, addressed to ``client``."""
         name = _middle(_UNSAFE.sub("", client)).encode("utf-8")
+        if len(name) <= self._room:
+            return name.join(self._around)
         return b"".join(_fit(head + name + tail, MAX_BODY) + b"\r\n"
                         for head, tail in self._lines)
 
