@@ -901,7 +901,7 @@ async def capacity(args: argparse.Namespace, target: Target) -> dict:
     conns = await bounded_gather(
         args.connections, lambda i: guest_in_room(wire, port, f"idle{i}", None), args.concurrency)
     elapsed = time.monotonic() - t0
-    user, system = (b - a for a, b in zip(times0, target.times()))
+    user, system = (b - a for a, b in zip(times0, target.times(), strict=True))
     cpu = user + system
     await asyncio.sleep(1.0)
     rss1 = target.rss()
