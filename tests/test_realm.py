@@ -8,6 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.kernel.credentials import GuestNick
 from chatd.kernel.interfaces import IChatSession
+
 from fakes import RecordingMind, World
 
 
@@ -26,7 +27,7 @@ class QuitDetaches(SynchronousTestCase):
     def test_a_quit_session_hears_nothing_more_though_its_logout_was_never_called(self) -> None:
         old, old_mind = self.login("ann")
         old.quit()
-        new, new_mind = self.login("ann")  # the name is free again: same user key
+        _, new_mind = self.login("ann")  # the name is free again: same user key
         bob, _ = self.login("bob")
         bob.message("ann", "hello")
         self.assertEqual(len(new_mind.events), 1)

@@ -393,7 +393,7 @@ class ChatServer:
         session = Session(self, user, self.next_id(), limited)
         # A second session of an account is in the account's rooms already; talk in one.
         session.current_room = next(iter(user.rooms.values()), None)
-        user.sessions.append(session)
+        user.sessions = (*user.sessions, session)
         self.session_count += 1
         return session
 
@@ -492,7 +492,7 @@ class ChatServer:
     def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
         self.tokens.end_session(session.id, "you logged out")
         user = session.user
-        user.sessions.remove(session)
+        user.sessions = tuple(seat for seat in user.sessions if seat is not session)
         self.session_count -= 1
         if not user.sessions and not user.remote:
             # Its last session here (and on every other node, in a cluster): it leaves.

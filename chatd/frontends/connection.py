@@ -82,11 +82,13 @@ class FrontendFactory(ServerFactory):
 
 @implementer(IHandshakeListener)
 class ChatConnection(Protocol, metaclass=ABCMeta):
-    # Thousands of idle connections are the common case: slots keep each one small.
+    # Thousands of idle connections are the common case: slots keep each one small, down
+    # to what Twisted sets on a protocol (``transport``, ``connected``), which would
+    # otherwise give every connection a __dict__. (``factory`` is not set: ``_home`` is it.)
     __slots__ = (
         "_clock", "_closed", "_framer", "_home", "_intake", "_options",
-        "_paused_by", "host", "leave_reason", "outbox", "policy", "quit_message",
-        "session",
+        "_paused_by", "connected", "host", "leave_reason", "outbox", "policy", "quit_message",
+        "session", "transport",
     )
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
@@ -95,6 +97,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     def __init__(self, home: FrontendFactory, max_line: int,
                  stop_at: Callable[[bytes], bool] | None = None) -> None:
         self._home = home
+        self.transport = None
+        self.connected = 0
         self._options = home.options
         self._clock = home.clock
         self._framer = LineFramer(max_line, stop_at)

@@ -488,9 +488,7 @@ class LineFactory(FrontendFactory):
         self.interpreter = LineInterpreter(stats)  # one for every connection
 
     def buildProtocol(self, addr: Any) -> LineProtocol:
-        protocol = LineProtocol(self)
-        protocol.factory = self
-        return protocol
+        return LineProtocol(self)
 
 
 # The default accepts connections from this host only.
