@@ -1244,8 +1244,9 @@ class Session:
             message = clean_text(message) if message.strip() else ""
         except BadText:
             message = ""
+        # Not logged here: the frontend's one line for the closed connection names the
+        # session and this reason (a second line per logout cost as much as the first).
         self.server.disconnect(self, reason, message)
-        log.info("{user} logged out ({reason})", user=self.name, reason=reason.value)
 
 
 @implementer(IUpload)

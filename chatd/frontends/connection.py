@@ -193,7 +193,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         if self.session is not None:
             self.session.quit(self.leave_reason, self.quit_message)
         log.info("{kind} connection from {peer} closed ({who})", kind=self.kind, peer=self.peer,
-                 who=self.session.name if self.session else "never logged in")
+                 who=f"{self.session.name} logged out: {self.leave_reason.value}"
+                 if self.session else "never logged in")
 
     # -- input -------------------------------------------------------------------------
 

@@ -255,7 +255,8 @@ class WebClient:
         if self.session is not None:  # its quit is the portal's logout (chatd.auth.realm)
             self.session.quit(self.leave_reason, self.quit_message)
         log.info("web connection from {peer} closed ({who})", peer=self.peer,
-                 who=self.session.name if self.session else "never logged in")
+                 who=f"{self.session.name} logged out: {self.leave_reason.value}"
+                 if self.session else "never logged in")
 
     def login_timeout_text(self) -> str:
         return f"no login within {self._options.login_timeout:g} seconds; goodbye"
