@@ -234,11 +234,12 @@ class ConnectionPolicy(Generic[Item]):
 
     def push(self, items: list[Item], drain: bool = True) -> None:
         """Queue what arrived, and handle what can be handled now (with ``drain``; without,
-        from inside ``handle``: the running drain takes them in turn)."""
+        from inside ``handle``: the running drain takes them in turn). ``items`` is the
+        policy's from then on (a framer's fresh list: kept as the queue, not copied)."""
         if not items:
             return
         if self._queue is None:
-            self._queue = list(items)
+            self._queue = items
         else:
             self._queue.extend(items)
         if drain:
