@@ -740,7 +740,7 @@ async def fanout(args: argparse.Namespace, target: Target) -> dict:
         for i in range(1, members):
             conns[r * members + i].to_count()
     counters0 = target.counters()
-    cpu0, own0, t0 = target.cpu(), own_cpu(), time.monotonic()
+    cpu0, own0, t0, sys0 = target.cpu(), own_cpu(), time.monotonic(), target.times()[1]
     for sender in senders:
         sender.start()
     await asyncio.sleep(args.duration)
@@ -754,7 +754,7 @@ async def fanout(args: argparse.Namespace, target: Target) -> dict:
     deadline = time.monotonic() + 30
     while delivered() < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
-    t1, cpu1, own1 = time.monotonic(), target.cpu(), own_cpu()
+    t1, cpu1, own1, sys1 = time.monotonic(), target.cpu(), own_cpu(), target.times()[1]
     counters = {key: round(value - counters0[key], 3)
                 for key, value in target.counters().items()}
     got = delivered()
@@ -773,6 +773,7 @@ async def fanout(args: argparse.Namespace, target: Target) -> dict:
         "deliveries_per_s": round(got / wall),
         "deliveries_per_cpu_s": round(got / cpu) if cpu else None,
         "server_cpu_util": round(cpu / wall, 3),
+        "server_sys_share": round((sys1 - sys0) / cpu, 2) if cpu else None,
         "bench_cpu_util": round((own1 - own0) / wall, 3),
         "delivery_ratio": round(got / expected, 6) if expected else None,
         "order_violations": sum(k.disorder for k in checkers),
