@@ -73,6 +73,20 @@ def keyed_file(path: Path, kind: str = "chatd-test", slack: int = 256) -> KeyedF
 
 
 @implementer(IRoomStore)
+class OutboxOwner:
+    """An outbox's owner (``chatd.frontends.outbox.Owner``) that counts what it is told."""
+
+    def __init__(self) -> None:
+        self.overflowed = 0
+        self.closing = 0
+
+    def output_overflowed(self) -> None:
+        self.overflowed += 1
+
+    def output_closing(self) -> None:
+        self.closing += 1
+
+
 class MemoryRoomStore:
     def __init__(self) -> None:
         self.rooms: dict[str, RoomRecord] = {}

@@ -12,6 +12,8 @@ from twisted.trial.unittest import TestCase
 
 from chatd.frontends.outbox import Flusher, Outbox
 
+from fakes import OutboxOwner
+
 
 class DirectSendTests(TestCase):
     def outbox(self, direct: bool) -> tuple[Outbox, socket.socket, list[bytes]]:
@@ -25,7 +27,7 @@ class DirectSendTests(TestCase):
         connection.write = buffered.append  # type: ignore[method-assign]
         connection.registerProducer = lambda producer, streaming: None  # type: ignore[method-assign]
         clock = Clock()
-        box = Outbox(connection, Flusher(clock), 4096, lambda: None, lambda: None, direct=direct)
+        box = Outbox(connection, Flusher(clock), 4096, OutboxOwner(), direct=direct)
         box.write(b"hello\r\n")
         clock.advance(0)
         return box, theirs, buffered

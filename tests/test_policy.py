@@ -15,6 +15,8 @@ from chatd.frontends.policy import QUEUE_PAUSE, ConnectionPolicy
 from chatd.frontends.sink import ISink
 from chatd.kernel.events import LeaveReason
 
+from fakes import OutboxOwner
+
 
 @implementer(ISink)
 class ListSink:
@@ -217,7 +219,7 @@ class BoundedHandshakeAndClose(PolicyTestCase):
 class TheStreamSink(TestCase):
     def test_abort_sends_nothing_that_waits_and_drops_the_connection(self) -> None:
         clock, transport = Clock(), StringTransport()
-        outbox = Outbox(transport, Flusher(clock), 1024, lambda: None, lambda: None)
+        outbox = Outbox(transport, Flusher(clock), 1024, OutboxOwner())
         outbox.write(b"never sent\r\n")
         outbox.abort()
         clock.advance(0)

@@ -13,6 +13,8 @@ from chatd.frontends.outbox import Flusher
 from chatd.frontends.web.sink import Prepared, WebSink
 from chatd.frontends.web.uploads import Uploads
 
+from fakes import OutboxOwner
+
 CLOSE_FRAME = b"<close>"
 
 
@@ -48,13 +50,11 @@ class SinkTests(unittest.TestCase):
         self.clock = Clock()
         self.flusher = Flusher(self.clock)
         self.prepared = Prepared(WebSocketServerFactory())
-        self.overflowed: list[int] = []
-        self.closing: list[int] = []
+        self.owner = OutboxOwner()
 
     def sink(self, limit: int = 1000) -> tuple[WebSink, FakeWebSocket]:
         protocol = FakeWebSocket()
-        sink = WebSink(protocol, self.prepared, self.flusher, limit,
-                       lambda: self.overflowed.append(1), lambda: self.closing.append(1))
+        sink = WebSink(protocol, self.prepared, self.flusher, limit, self.owner)
         return sink, protocol
 
     def test_a_turns_frames_go_out_in_one_write_per_browser(self) -> None:
@@ -77,7 +77,7 @@ class SinkTests(unittest.TestCase):
         self.clock.advance(0)
         self.assertEqual((protocol.transport.value(), sink.queued), (b"", 12))
         sink.write(b"abcdefghij")
-        self.assertEqual(self.overflowed, [1])
+        self.assertEqual(self.owner.overflowed, 1)
         self.assertTrue(sink.closed)
 
     def test_held_frames_go_out_when_the_browser_reads_again(self) -> None:
@@ -97,7 +97,7 @@ class SinkTests(unittest.TestCase):
         sink.write(b"too late")
         self.clock.advance(0)
         self.assertEqual(protocol.transport.value(), frame(b"last words") + CLOSE_FRAME)
-        self.assertEqual(self.closing, [1])
+        self.assertEqual(self.owner.closing, 1)
 
     def test_release_before_autobahns_own_close_frame(self) -> None:
         sink, protocol = self.sink()

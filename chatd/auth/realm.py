@@ -1,5 +1,9 @@
 """The one Realm every frontend logs in through: an Identity becomes a core Session, and the
-frontend's mind is attached to delivery until the session logs out."""
+frontend's mind is attached to delivery until the session logs out.
+
+A session's logout is its ``quit``: the core tells the realm (``ChatServer.watch_sessions``)
+when any session has quit, and the realm detaches its mind then. So a login makes no logout
+closure, which each of thousands of idle connections would keep (208 bytes apiece)."""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ class ChatRealm:
         self._delivery = delivery
         self._exempt = exempt
         self._seats = 0
+        server.watch_sessions(delivery.detach)
 
     # The Portal passes our checkers' Identity and the frontend's mind through untouched;
     # IRealm's stub types are narrower than twisted.cred's contract.
@@ -71,13 +76,7 @@ class ChatRealm:
             account_id=avatarId.account_id,
         )
         self._delivery.attach(session.key, session.id, mind)
-
-        def logout() -> None:
-            """Quit (unless the frontend quit with its own reason first), then detach."""
-            session.quit()
-            self._delivery.detach(session.key, session.id)
-
-        return IChatSession, session, logout
+        return IChatSession, session, session.quit
 
     def _seat(self, grant: Grant, mind: IChatMind | None) -> tuple[Any, Any, Callable[[], None]]:
         """A token's seat. With a mind, the mind gets the user's events (under an id of its

@@ -79,10 +79,7 @@ class Replica:
 
     def _count(self, user: User, node: str, count: int) -> None:
         old = user.remote.get(node, 0)
-        if count:
-            user.remote[node] = count
-        else:
-            user.remote.pop(node, None)
+        user.count_remote(node, count)
         self.server.remote_sessions += count - old
 
     def sessions(self, node: str, state: dict[str, Any], count: int) -> Local:
@@ -145,7 +142,7 @@ class Replica:
 
     def _join(self, user: User, room: Room) -> None:
         room.members[user.key] = user
-        user.rooms[room.key] = room
+        user.enter(room)
         for seat in user.sessions:
             if seat.current_room is None:
                 seat.current_room = room
@@ -162,7 +159,7 @@ class Replica:
             server.tokens.end_member([session.id for session in user.sessions], room.key,
                                      f"you are no longer in {room.name} ({reason.value})")
         room.members.pop(user.key, None)
-        user.rooms.pop(room.key, None)
+        user.exit(room.key)
         room.forget(user.key)
         for seat in user.sessions:
             if seat.current_room is room:
@@ -189,7 +186,7 @@ class Replica:
             if user is None or room_key not in user.rooms:
                 return False
             if room is None:
-                user.rooms.pop(room_key, None)
+                user.exit(room_key)
                 return False
             self._remove(user, room, event.reason)  # type: ignore[attr-defined]
         elif room is None:

@@ -211,6 +211,10 @@ class ChatServer:
         # The next try at resolve_owners, while the directory is unreachable.
         self._resolve_retry: IDelayedCall | None = None
         self._resolve_delay = RESOLVE_RETRY[0]
+        # Told (user key, session id) once a session has quit and its rooms have heard;
+        # while end_user runs, the ids wait in ``_detached_later``.
+        self._session_watchers: list[Callable[[str, str], None]] = []
+        self._detached_later: list[str] | None = None
         directory.watch(self.end_account)
 
     def next_id(self) -> str:
@@ -319,10 +323,17 @@ class ChatServer:
         """End every session of ``user``: its rooms hear it quit with ``reason``, then its
         sessions get SessionEnded (their connections close on it). Its rooms stay."""
         count = len(user.sessions)
-        for session in list(user.sessions):
-            session.quit(LeaveReason.QUIT, reason)
-        self.bus.to_user(user.key, SessionEnded(user.name, reason, id=self.next_id(),
-                                                at=self.clock.seconds()))
+        # The sessions' minds are told they are detached only after SessionEnded reached them.
+        self._detached_later = []
+        try:
+            for session in list(user.sessions):
+                session.quit(LeaveReason.QUIT, reason)
+            self.bus.to_user(user.key, SessionEnded(user.name, reason, id=self.next_id(),
+                                                    at=self.clock.seconds()))
+        finally:
+            ended, self._detached_later = self._detached_later, None
+            for session_id in ended:
+                self._session_ended(user.key, session_id)
         owned = [room.name for room in self.rooms.values()
                  if user.account_id and room.owner_id == user.account_id]
         log.info("ended {count} sessions of {user}: {reason}; the rooms it owned ({rooms}) "
@@ -382,7 +393,7 @@ class ChatServer:
         session = Session(self, user, self.next_id(), limited)
         # A second session of an account is in the account's rooms already; talk in one.
         session.current_room = next(iter(user.rooms.values()), None)
-        user.sessions.append(session)
+        user.sessions = (*user.sessions, session)
         self.session_count += 1
         return session
 
@@ -418,7 +429,7 @@ class ChatServer:
         if not room.members and not room.persistent:
             room.operators.add(user.key)  # a temporary room's first member runs it, as on IRC
         room.members[user.key] = user
-        user.rooms[room.key] = room
+        user.enter(room)
         # The user's other sessions are in the room now too; one that had no room to talk
         # in talks here (it would otherwise answer a plain line with 406 in a room it is in).
         for seat in user.sessions:
@@ -438,7 +449,7 @@ class ChatServer:
         self.bus.to_room(room.key, Left(room.name, user.name, reason, message, by,
                                         id=self.next_id(), at=self.clock.seconds()))
         del room.members[user.key]
-        del user.rooms[room.key]
+        user.exit(room.key)
         room.forget(user.key)
         for session in user.sessions:
             if session.current_room is room:
@@ -472,16 +483,30 @@ class ChatServer:
                 other.rekey(old_key, user)
         return told
 
+    def watch_sessions(self, ended: Callable[[str, str], None]) -> None:
+        """Call ``ended(user key, session id)`` after each session quits (once its rooms
+        have heard): one listener for the server instead of a logout closure kept by each
+        of thousands of idle connections."""
+        self._session_watchers.append(ended)
+
     def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
         self.tokens.end_session(session.id, "you logged out")
         user = session.user
-        user.sessions.remove(session)
+        user.sessions = tuple(seat for seat in user.sessions if seat is not session)
         self.session_count -= 1
-        if user.sessions or user.remote:
-            return  # still online (on another node, in a cluster): still in its rooms
-        for room in list(user.rooms.values()):
-            self.remove(user, room, reason, message)
-        self.untrack(user)
+        if not user.sessions and not user.remote:
+            # Its last session here (and on every other node, in a cluster): it leaves.
+            for room in list(user.rooms.values()):
+                self.remove(user, room, reason, message)
+            self.untrack(user)
+        if self._detached_later is not None:
+            self._detached_later.append(session.id)
+        else:
+            self._session_ended(user.key, session.id)
+
+    def _session_ended(self, user_key: str, session_id: str) -> None:
+        for ended in self._session_watchers:
+            ended(user_key, session_id)
 
     def track(self, user: User) -> None:
         """``user`` is online: found by its name and by what its name looks like."""
@@ -1219,8 +1244,9 @@ class Session:
             message = clean_text(message) if message.strip() else ""
         except BadText:
             message = ""
+        # Not logged here: the frontend's one line for the closed connection names the
+        # session and this reason (a second line per logout cost as much as the first).
         self.server.disconnect(self, reason, message)
-        log.info("{user} logged out ({reason})", user=self.name, reason=reason.value)
 
 
 @implementer(IUpload)

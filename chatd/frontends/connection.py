@@ -82,11 +82,13 @@ class FrontendFactory(ServerFactory):
 
 @implementer(IHandshakeListener)
 class ChatConnection(Protocol, metaclass=ABCMeta):
-    # Thousands of idle connections are the common case: slots keep each one small.
+    # Thousands of idle connections are the common case: slots keep each one small, down
+    # to what Twisted sets on a protocol (``transport``, ``connected``), which would
+    # otherwise give every connection a __dict__. (``factory`` is not set: ``_home`` is it.)
     __slots__ = (
-        "_clock", "_closed", "_framer", "_home", "_intake", "_logout", "_options",
-        "_paused_by", "host", "leave_reason", "outbox", "peer", "policy", "quit_message",
-        "session",
+        "_clock", "_closed", "_framer", "_home", "_intake", "_options",
+        "_paused_by", "connected", "host", "leave_reason", "outbox", "policy", "quit_message",
+        "session", "transport",
     )
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
@@ -95,6 +97,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     def __init__(self, home: FrontendFactory, max_line: int,
                  stop_at: Callable[[bytes], bool] | None = None) -> None:
         self._home = home
+        self.transport = None
+        self.connected = 0
         self._options = home.options
         self._clock = home.clock
         self._framer = LineFramer(max_line, stop_at)
@@ -106,11 +110,14 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self.leave_reason = LeaveReason.LOST
         self.quit_message = ""
         self.session: IChatSession | None = None
-        self._logout: Callable[[], None] | None = None
         self.outbox: Outbox
         self.policy: ConnectionPolicy[bytes | TooLong]
-        self.peer = ""  # host:port, for logs
         self.host = ""  # the address alone: what per-address limits count by
+
+    @property
+    def peer(self) -> str:
+        """host:port, for logs: made when a line is logged, not kept by each connection."""
+        return f"{self.host}:{getattr(self.transport.getPeer(), 'port', '')}"
 
     # -- what a frontend supplies -----------------------------------------------------
 
@@ -142,15 +149,13 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
         self.host = str(getattr(address, "host", address))
-        self.peer = f"{self.host}:{getattr(address, 'port', '')}"
         # Not logged here: the login (or the close of a connection that never logged in)
         # says where it came from. One line per connection, not three, at 9,000 connects.
         home = self._home
-        self.outbox = Outbox(self.transport, home.flusher, self._options.max_output,
-                             self._overflowed, self._closing,
+        self.outbox = Outbox(self.transport, home.flusher, self._options.max_output, self,
                              direct=self._options.direct_send)
         self.policy = ConnectionPolicy(home, self._options, self, self.outbox, self.host)
-        home.connections.add(self, self.close)
+        home.connections.add(self)
         # Twisted calls connectionMade before the TLS handshake starts.
         tls = isinstance(self.transport, TLSMemoryBIOProtocol)
         if self.policy.open("TLS" if tls else None):
@@ -160,11 +165,11 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         """The TLS layer is up: the client can now read what it is sent, goodbyes included."""
         self.policy.handshaken()
 
-    def _closing(self) -> None:
+    def output_closing(self) -> None:
         """The outbox has asked the transport to close: the policy makes sure that it does."""
         self.policy.closing()
 
-    def _overflowed(self) -> None:
+    def output_overflowed(self) -> None:
         """The client stopped reading and too much piled up: drop it, tell its rooms."""
         log.warn("dropping {kind} {peer} ({name}): it stopped reading and over {limit} bytes "
                  "queued", kind=self.kind, peer=self.peer,
@@ -173,9 +178,10 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self.leave_reason = LeaveReason.SLOW
         self.outbox.abort()
 
-    def logged_in(self, session: IChatSession, logout: Callable[[], None]) -> None:
+    def logged_in(self, session: IChatSession) -> None:
+        """The portal's login succeeded. Its logout is the session's ``quit`` (see
+        ``chatd.auth.realm``), which ``connectionLost`` calls with the reason."""
         self.session = session
-        self._logout = logout
         self.policy.logged_in()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -184,11 +190,11 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self._closed = True
         self.outbox.stopProducing()
         self.gone()
-        if self.session is not None and self._logout is not None:
+        if self.session is not None:
             self.session.quit(self.leave_reason, self.quit_message)
-            self._logout()
         log.info("{kind} connection from {peer} closed ({who})", kind=self.kind, peer=self.peer,
-                 who=self.session.name if self.session else "never logged in")
+                 who=f"{self.session.name} logged out: {self.leave_reason.value}"
+                 if self.session else "never logged in")
 
     # -- input -------------------------------------------------------------------------
 

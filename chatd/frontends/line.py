@@ -436,7 +436,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             if self._closed:
                 logout()
                 return None
-            self.logged_in(session, logout)
+            self.logged_in(session)
             self._tell_rooms(session)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) from {peer}", name=session.name, kind=kind,
@@ -488,9 +488,7 @@ class LineFactory(FrontendFactory):
         self.interpreter = LineInterpreter(stats)  # one for every connection
 
     def buildProtocol(self, addr: Any) -> LineProtocol:
-        protocol = LineProtocol(self)
-        protocol.factory = self
-        return protocol
+        return LineProtocol(self)
 
 
 # The default accepts connections from this host only.

@@ -78,8 +78,11 @@ class Guarded(Protocol[Item_contra]):
     """The protocol side of a client, as its policy drives it."""
 
     kind: str  # the protocol's name, for logs
-    peer: str  # where the client is, for logs
     leave_reason: LeaveReason
+
+    @property
+    def peer(self) -> str:
+        """Where the client is, for logs."""
 
     def handle(self, item: Item_contra) -> Deferred[None] | None:
         """Handle one item; a Deferred if its reply is still to come."""
@@ -111,8 +114,9 @@ class ConnectionPolicy(Generic[Item]):
         self._guarded = guarded
         self._sink = sink
         self.host = host  # the address alone: what per-address limits count by
-        # A list, not a deque: an empty deque costs 760 bytes on each idle connection.
-        self._queue: list[Item] = []
+        # The items waiting to be handled, or None when none do (an empty list would cost
+        # each idle connection 56 bytes; a deque 760).
+        self._queue: list[Item] | None = None
         self._busy = False
         self._paused = False
         self._input_done = False
@@ -200,7 +204,9 @@ class ConnectionPolicy(Generic[Item]):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        self._queue.clear()
+        if self._queue is not None:
+            self._queue.clear()  # a drain running now stops at once
+            self._queue = None
 
     def _login_too_slow(self) -> None:
         self._login_timer = None
@@ -228,33 +234,43 @@ class ConnectionPolicy(Generic[Item]):
 
     def push(self, items: list[Item], drain: bool = True) -> None:
         """Queue what arrived, and handle what can be handled now (with ``drain``; without,
-        from inside ``handle``: the running drain takes them in turn)."""
+        from inside ``handle``: the running drain takes them in turn). ``items`` is the
+        policy's from then on (a framer's fresh list: kept as the queue, not copied)."""
         if not items:
             return
-        self._queue.extend(items)
+        if self._queue is None:
+            self._queue = items
+        else:
+            self._queue.extend(items)
         if drain:
             self.drain()
 
     def drain(self) -> None:
         queue = self._queue
         sink = self._sink
-        done = 0
-        while done < len(queue) and not self._busy and not sink.closed:
-            result = self._guarded.handle(queue[done])
-            done += 1
-            if result is not None:
-                self._busy = True
-                result.addBoth(self._finished)
-        del queue[:done]
+        if queue is not None:
+            done = 0
+            while done < len(queue) and not self._busy and not sink.closed:
+                result = self._guarded.handle(queue[done])
+                done += 1
+                if result is not None:
+                    self._busy = True
+                    result.addBoth(self._finished)
+            # ``handle`` may have pushed more (without draining) or ended the connection.
+            queue = self._queue
+            if queue is not None:
+                del queue[:done]
+                if not queue:
+                    queue = self._queue = None
         if sink.closed:
             return
-        if len(queue) > QUEUE_PAUSE and not self._paused:
+        if queue is not None and len(queue) > QUEUE_PAUSE and not self._paused:
             self._paused = True
             self._guarded.pause_reading()
-        elif self._paused and not queue:
+        elif self._paused and queue is None:
             self._paused = False
             self._guarded.resume_reading()
-        if self._input_done and not queue and not self._busy:
+        if self._input_done and queue is None and not self._busy:
             sink.close()
 
     def end_of_input(self) -> None:
@@ -264,7 +280,7 @@ class ConnectionPolicy(Generic[Item]):
 
     def idle(self) -> bool:
         """No item waiting and none being handled."""
-        return not self._queue and not self._busy
+        return self._queue is None and not self._busy
 
     def _finished(self, _: object) -> None:
         self._busy = False

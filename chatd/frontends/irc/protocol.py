@@ -271,7 +271,7 @@ class IRCProtocol(ChatConnection):
             if self._closed:
                 logout()
                 return None
-            self.logged_in(session, logout)
+            self.logged_in(session)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in over IRC ({kind}) from {peer}", name=session.name,
                      kind=kind, peer=self.peer)

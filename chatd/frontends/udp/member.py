@@ -136,8 +136,8 @@ class UdpMember:
             logout()
         self._home.gone(self)
 
-    def close(self) -> None:
-        self.ended("closed by the server")
+    def close(self, why: str = "closed by the server") -> None:
+        self.ended(why)
 
     def abort(self) -> None:
         self.ended("closed by the server")

@@ -141,7 +141,7 @@ class UdpFrontend(FrontendFactory):
         self.members[key] = member
         self.by_seat[member.seat] = member
         self.per_host[address[0]] += 1
-        self.connections.add(member, lambda why: member.ended(why))
+        self.connections.add(member)
         credentials = TokenUse(seat.token, seat.room, address[0])
         self.portal.login(credentials, member, ITokenSeat).addCallbacks(
             lambda result: self._seated(member, result[2]),

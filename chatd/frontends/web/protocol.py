@@ -170,7 +170,7 @@ class WebProtocol(WebSocketServerProtocol):
 class WebClient:
     """A browser as chatd sees it: a mind, a command client, and a policy's guarded side."""
 
-    __slots__ = ("_closed", "_home", "_logout", "_options", "_protocol", "_tokens", "host",
+    __slots__ = ("_closed", "_home", "_options", "_protocol", "_tokens", "host",
                  "leave_reason", "peer", "policy", "quit_message", "session", "sink")
     kind = "web"
     render = staticmethod(render_payload)
@@ -213,17 +213,16 @@ class WebClient:
         self.leave_reason = LeaveReason.LOST
         self.quit_message = ""
         self.session: IChatSession | None = None
-        self._logout: Callable[[], None] | None = None
         self._tokens: set[str] = set()  # upload tokens given out and not yet used
         self.sink = WebSink(protocol, home.prepared, home.flusher, self._options.max_output,
-                            self._overflowed, self._closing, self._options.direct_send)
+                            self, self._options.direct_send)
         self.policy: ConnectionPolicy[bytes] = ConnectionPolicy(
             home, self._options, self, self.sink, host)
 
     # -- life ----------------------------------------------------------------------------
 
     def open(self) -> None:
-        self._home.connections.add(self, self.close)
+        self._home.connections.add(self)
         if self.policy.open():
             guests = "/nick NAME to chat as a guest, " if self._options.guests else ""
             self._send(notice_payload(
@@ -235,10 +234,10 @@ class WebClient:
         self._send(notice_payload(Code.CLOSING, why))
         self.sink.close()
 
-    def _closing(self) -> None:
+    def output_closing(self) -> None:
         self.policy.closing()
 
-    def _overflowed(self) -> None:
+    def output_overflowed(self) -> None:
         log.warn("dropping web {peer} ({name}): it stopped reading and over {limit} bytes "
                  "queued", peer=self.peer, name=self.session.name if self.session else
                  "anonymous", limit=self._options.max_output)
@@ -253,11 +252,11 @@ class WebClient:
         for token in list(self._tokens):
             self._home.uploads.cancel(token)
         self._tokens.clear()
-        if self.session is not None and self._logout is not None:
+        if self.session is not None:  # its quit is the portal's logout (chatd.auth.realm)
             self.session.quit(self.leave_reason, self.quit_message)
-            self._logout()
         log.info("web connection from {peer} closed ({who})", peer=self.peer,
-                 who=self.session.name if self.session else "never logged in")
+                 who=f"{self.session.name} logged out: {self.leave_reason.value}"
+                 if self.session else "never logged in")
 
     def login_timeout_text(self) -> str:
         return f"no login within {self._options.login_timeout:g} seconds; goodbye"
@@ -344,7 +343,6 @@ class WebClient:
                 logout()
                 return None
             self.session = session
-            self._logout = logout
             self.policy.logged_in()
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) from web {peer}", name=session.name,

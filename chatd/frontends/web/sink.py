@@ -20,12 +20,11 @@ no more.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from zope.interface import implementer
 
-from chatd.frontends.outbox import Flusher, Outbox
+from chatd.frontends.outbox import Flusher, Outbox, Owner
 from chatd.frontends.sink import ISink
 
 
@@ -55,7 +54,7 @@ class Prepared:
 
 @implementer(ISink)
 class WebSink:
-    __slots__ = ("_outbox", "_prepared", "_protocol", "on_close")
+    __slots__ = ("_outbox", "_owner", "_prepared", "_protocol")
 
     def __init__(
         self,
@@ -63,18 +62,19 @@ class WebSink:
         prepared: Prepared,
         flusher: Flusher,
         limit: int,
-        on_overflow: Callable[[], None],
-        on_close: Callable[[], None],
+        owner: Owner,
         direct: bool = True,
     ) -> None:
         self._protocol = protocol  # an open autobahn WebSocketServerProtocol
         self._prepared = prepared
-        self.on_close = on_close
+        # Told of an overflow by the outbox, and of the close by ``close`` here: the outbox's
+        # own ``close`` is never used, as a WebSocket ends with its close frame.
+        self._owner = owner
         transport = protocol.transport
         # twisted.web's HTTP channel registered itself for the upgrade request; the
         # WebSocket has taken the transport over, so the outbox is its producer from now on.
         transport.unregisterProducer()
-        self._outbox = Outbox(transport, flusher, limit, on_overflow, _nothing, direct=direct)
+        self._outbox = Outbox(transport, flusher, limit, owner, direct=direct)
 
     @property
     def closed(self) -> bool:
@@ -97,7 +97,7 @@ class WebSink:
             return
         self._outbox.release()
         self._protocol.sendClose(1000)
-        self.on_close()
+        self._owner.output_closing()
 
     def abort(self) -> None:
         self._outbox.abort()
@@ -105,8 +105,3 @@ class WebSink:
     def stopProducing(self) -> None:
         """The connection is gone: drop what waits."""
         self._outbox.stopProducing()
-
-
-def _nothing() -> None:
-    """The outbox's ``on_close``: it never closes the connection itself (``close`` here
-    sends the WebSocket's close frame instead, and tells the policy)."""
