@@ -277,13 +277,19 @@ class LocalDirectory:
     def lookup(self, name: str) -> Deferred[Account | None]:
         """The account called ``name`` or one that looks like it (so a guest can't take a
         look-alike of a registered name)."""
+        # Every guest's login asks, and nearly all of them for a free name: no exceptions on
+        # the way to that answer.
+        live = self._file.live
         try:
-            key, record = self._record(name)
-        except NoSuchUser:
+            key = fold(check_user_name(name))
+        except BadName:
+            key = ""
+        record = live.get(key)
+        if record is None:
             key = self._skeletons.get(skeleton(name), "")
-            if key not in self._file.live:
+            record = live.get(key)
+            if record is None:
                 return succeed(None)
-            record = self._file.live[key]
         return succeed(_account(key, record))
 
     # -- what an administrator asks ----------------------------------------------------
