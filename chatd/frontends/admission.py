@@ -94,11 +94,10 @@ class Admission:
             if self._open[host] - self._named[host] >= limits.unnamed_per_address:
                 return (f"too many connections from {host} that have not logged in "
                         f"({limits.unnamed_per_address}); log in on those first")
-            wait = self._recent.wait(host)
+            wait = self._recent.take(host)  # counted unless refused
             if wait:
                 return (f"too many new connections from {host}; try again in "
                         f"{wait:.0f} seconds")
-            self._recent.record(host)
         self.total += 1
         self._open[host] += 1
         return None
