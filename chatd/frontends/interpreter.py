@@ -132,10 +132,11 @@ class Reply:
     history: Sequence[Event] = ()
 
     def encode(self) -> bytes:
-        before = b"".join(render_history(event) for event in self.history)
-        if self.lines:
-            return before + multiline(self.code, self.lines, self.text)
-        return before + reply(self.code, self.text)
+        encoded = (multiline(self.code, self.lines, self.text) if self.lines
+                   else reply(self.code, self.text))
+        if self.history:  # rarely: no generator and join for every other reply
+            return b"".join(render_history(event) for event in self.history) + encoded
+        return encoded
 
 
 Answer = Reply | None | Deferred[Reply | None]
