@@ -18,6 +18,7 @@ from chatd.frontends.interpreter import (
     ICommandClient,
     LineInterpreter,
     Reply,
+    split_words,
 )
 from chatd.frontends.line_codec import Code
 from chatd.kernel import errors
@@ -279,3 +280,14 @@ class Failures(InterpreterTestCase):
         for line in ("//rooms", " //rooms", "\t", " \t ", "plain"):
             self.assertIsNone(self.answer(StubClient(talker), line), line)
         self.assertEqual(talker.said, ["/rooms", " //rooms", "plain"])
+
+
+class Words(TestCase):
+    def test_words_are_split_on_runs_of_ascii_spaces_only(self) -> None:
+        self.assertEqual(split_words(""), [])
+        self.assertEqual(split_words("   "), [])
+        self.assertEqual(split_words("ann"), ["ann"])
+        self.assertEqual(split_words("a\tb\u00a0c"), ["a\tb\u00a0c"])
+        self.assertEqual(split_words("  ann   bob "), ["ann", "bob"])
+        self.assertEqual(split_words("ann", 2), ["ann"])
+        self.assertEqual(split_words(" bob  says  hi there ", 2), ["bob", "says  hi there "])

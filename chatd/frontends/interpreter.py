@@ -174,6 +174,8 @@ def split_words(text: str, most: int = 0) -> list[str]:
     """Split on runs of ASCII spaces only; with ``most``, the last of at most ``most`` words is
     the rest of the line as typed. Other white space (a tab, NBSP, U+2028) is part of a word,
     where the name and password rules refuse it, so every protocol splits a line alike."""
+    if " " not in text:  # one word or none: nearly every command's arguments
+        return [text] if text else []
     words: list[str] = []
     rest = text.lstrip(" ")
     while rest:
