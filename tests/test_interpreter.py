@@ -7,11 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from twisted.cred.credentials import ICredentials
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
-from chatd.frontends.interpreter import COMMANDS, Ending, ICommandClient, LineInterpreter, Reply
+from chatd.frontends.interpreter import (
+    COMMANDS,
+    Command,
+    Ending,
+    ICommandClient,
+    LineInterpreter,
+    Reply,
+    split_words,
+)
 from chatd.frontends.line_codec import Code
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick
@@ -73,6 +81,21 @@ class Flooder:
 
     def say(self, text: str, room: str | None = None, action: bool = False) -> None:
         raise errors.Flooding("disconnected for flooding (5 messages too fast)")
+
+
+class Talker:
+    """A session that has no rooms to list and keeps what it is told to say."""
+
+    name = "tal"
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def rooms(self) -> list[object]:
+        return []
+
+    def say(self, text: str, room: str | None = None, action: bool = False) -> None:
+        self.said.append(text)
 
 
 class Broken:
@@ -227,3 +250,44 @@ class Failures(InterpreterTestCase):
         self.assertEqual(answer, Reply(Code.INTERNAL_ERROR,
                                        "internal server error; it has been logged"))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_a_reply_that_fails_after_a_wait_is_a_500_and_is_logged(self) -> None:
+        broken = Command(lambda client: succeed("rooms"), "/broken", "a reply with a bug",
+                         named=False, done=lambda rooms, *_: Reply(Code.OK, rooms[99]))
+        COMMANDS["broken"] = broken
+        self.addCleanup(COMMANDS.pop, "broken")
+        self.assertEqual(self.answer(StubClient(None), "/broken"),
+                         Reply(Code.INTERNAL_ERROR, "internal server error; it has been logged"))
+        self.assertEqual(len(self.flushLoggedErrors(IndexError)), 1)
+
+    def test_a_refusal_from_a_reply_after_a_wait_maps_to_its_code(self) -> None:
+        def done(_: object) -> Reply:
+            raise errors.NoSuchRoom("there is no room x")
+
+        COMMANDS["refused"] = Command(lambda client: succeed(None), "/refused", "a refusal",
+                                      named=False, done=done)
+        self.addCleanup(COMMANDS.pop, "refused")
+        self.assertEqual(self.answer(StubClient(None), "/refused"),
+                         Reply(Code.NO_SUCH_ROOM, "there is no room x"))
+        self.assertEqual(self.counts.rejected["NoSuchRoom"], 1)
+
+    def test_commands_after_spaces_and_tabs_are_commands_and_double_slashes_are_text(
+            self) -> None:
+        talker = Talker()
+        for line in (" /rooms", "\t/rooms", " \t /ROOMS"):
+            self.assertEqual(self.answer(StubClient(talker), line),
+                             Reply(Code.ROOMS, "0 rooms", []), line)
+        for line in ("//rooms", " //rooms", "\t", " \t ", "plain"):
+            self.assertIsNone(self.answer(StubClient(talker), line), line)
+        self.assertEqual(talker.said, ["/rooms", " //rooms", "plain"])
+
+
+class Words(TestCase):
+    def test_words_are_split_on_runs_of_ascii_spaces_only(self) -> None:
+        self.assertEqual(split_words(""), [])
+        self.assertEqual(split_words("   "), [])
+        self.assertEqual(split_words("ann"), ["ann"])
+        self.assertEqual(split_words("a\tb\u00a0c"), ["a\tb\u00a0c"])
+        self.assertEqual(split_words("  ann   bob "), ["ann", "bob"])
+        self.assertEqual(split_words("ann", 2), ["ann"])
+        self.assertEqual(split_words(" bob  says  hi there ", 2), ["bob", "says  hi there "])

@@ -8,7 +8,12 @@ from pathlib import Path
 from twisted.trial.unittest import TestCase
 
 from chatd.core.service import Limits
-from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
+from chatd.frontends.admission import (
+    EXEMPT_ANSWERS,
+    Admission,
+    AdmissionLimits,
+    parse_networks,
+)
 from chatd.frontends.line import Options
 
 from fakes import Client, World
@@ -206,6 +211,20 @@ class Connections(LimitsTestCase):
             self.assertIsNone(admission.admit("::1"))
         self.assertIsNone(admission.admit("192.0.2.1"))
         self.assertIsNotNone(admission.admit("192.0.2.1"))
+
+    def test_exempt_answers_follow_the_networks_and_stay_bounded(self) -> None:
+        admission = Admission(World(Path(self.mktemp()).absolute().parent).clock,
+                              AdmissionLimits(), parse_networks(["10.0.0.0/8"]))
+        self.assertTrue(admission.is_exempt("10.1.2.3"))
+        self.assertFalse(admission.is_exempt("192.0.2.1"))
+        admission.exempt = parse_networks(["192.0.2.0/24"])
+        self.assertFalse(admission.is_exempt("10.1.2.3"), "answers kept for the old networks")
+        self.assertTrue(admission.is_exempt("192.0.2.1"))
+        self.assertTrue(admission.is_exempt("/tmp/chatd.sock"), "a unix socket's peer")
+        for i in range(EXEMPT_ANSWERS + 10):
+            self.assertEqual(admission.is_exempt(f"192.0.{2 + i // 256}.{i % 256}"),
+                             i < 256)
+        self.assertLessEqual(len(admission._exempt_answers), EXEMPT_ANSWERS)
 
     def test_bad_network(self) -> None:
         self.assertRaises(ValueError, parse_networks, ["10.0.0.0/33"])

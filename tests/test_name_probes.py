@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from chatd.auth.checkers import GuestChecker
-from chatd.kernel.credentials import GuestNick
+from chatd.kernel.credentials import GuestNick, Identity
 from chatd.kernel.errors import NameTaken, RateLimited
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.names import ReservedNames
@@ -67,6 +69,7 @@ class GuestCheckerTests(SynchronousTestCase):
         local = LocalDirectory(keyed_file(path / "m.journal"), FakeHasher(), self.clock)
         local.load()
         self.successResultOf(local.signup("Alice", "password1"))
+        self.local = local
         self.directory = CountingDirectory(local)
         self.probes = FailureLimiter(self.clock, burst=3, interval=30.0)
 
@@ -88,3 +91,35 @@ class GuestCheckerTests(SynchronousTestCase):
         for _ in range(20):
             self.failureResultOf(checker.requestAvatarId(GuestNick("alice", "127.0.0.1")),
                                  NameTaken)
+
+    def test_the_in_process_directory_answers_at_once_with_the_same_rules(self) -> None:
+        checker = GuestChecker(self.local, lambda name: False, True, self.probes,
+                               lambda peer: False, ReservedNames())
+        identity = checker.requestAvatarId(GuestNick("Zed", "10.0.0.1"))
+        self.assertEqual(identity, Identity("Zed", guest=True, peer="10.0.0.1"))
+        for name in ("alice", "ALICE", "A1ice"):
+            with self.assertRaises(NameTaken) as caught:
+                checker.requestAvatarId(GuestNick(name, "10.0.0.1"))
+            self.assertIn("the registered name Alice", str(caught.exception))
+        self.assertRaises(RateLimited, checker.requestAvatarId, GuestNick("zed", "10.0.0.1"))
+
+    def test_over_the_portal_both_directories_give_the_same_answers(self) -> None:
+        for directory in (self.local, self.directory):
+            checker = GuestChecker(directory, lambda name: False, True,  # type: ignore[arg-type]
+                                   FailureLimiter(self.clock, burst=3, interval=30.0),
+                                   lambda peer: False, ReservedNames())
+            portal = Portal(Realm(), [checker])
+            self.assertEqual(
+                self.successResultOf(portal.login(GuestNick("zed", "10.0.0.1"), None, IRealm)),
+                (IRealm, Identity("zed", guest=True, peer="10.0.0.1"), None))
+            self.failureResultOf(portal.login(GuestNick("a1ice", "10.0.0.1"), None, IRealm),
+                                 NameTaken)
+
+
+@implementer(IRealm)
+class Realm:
+    """Hands back the avatar ID it is given."""
+
+    def requestAvatar(self, avatarId: Identity, mind: object, *interfaces: object
+                      ) -> tuple[object, Identity, None]:
+        return interfaces[0], avatarId, None

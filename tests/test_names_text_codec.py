@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import string
+import unicodedata
+
+from fuzz_support import bounded
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.frontends.line_codec import (
@@ -13,8 +19,59 @@ from chatd.frontends.line_codec import (
 )
 from chatd.kernel.errors import BadName, BadText
 from chatd.kernel.events import Said
-from chatd.kernel.names import ReservedNames, check_room_name, check_user_name, fold
+from chatd.kernel.names import (
+    _IGNORABLE,
+    _LOOKALIKES,
+    MAX_NAME_LENGTH,
+    ReservedNames,
+    check_room_name,
+    check_user_name,
+    fold,
+    skeleton,
+)
 from chatd.kernel.text import clean_text
+
+
+def nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+# The rules written out once more the long way, without the ASCII shortcuts that names.py
+# takes for speed: the shortcuts must give the very same answers.
+def fold_by_the_rules(name: str) -> str:
+    return nfkc(nfkc(name).casefold())
+
+
+def skeleton_by_the_rules(name: str) -> str:
+    return fold_by_the_rules(nfkc(name).translate(_LOOKALIKES)).replace("rn", "m")
+
+
+def check_by_the_rules(raw: str) -> str | None:
+    """The display form, or None where a BadName is due."""
+    name = nfkc(raw)
+    if not name or len(name) > MAX_NAME_LENGTH or _IGNORABLE.search(name):
+        return None
+    if not (unicodedata.category(name[0])[0] in "LN" or name[0] == "_"):
+        return None
+    if any(unicodedata.category(c)[0] not in "LNM" and c not in "_-." for c in name):
+        return None
+    return name
+
+
+def checked(name: str) -> str | None:
+    try:
+        return check_user_name(name)
+    except BadName:
+        return None
+
+
+# Names as people type them (plain ASCII, the shortcuts' case) and as they don't.
+name_text = st.one_of(
+    st.text(alphabet=string.printable, max_size=40),
+    st.text(alphabet=st.sampled_from("Il10OornmM_-. aZ9\u0430\u0399\uff21\u200b\u00e9"),
+            max_size=12),
+    st.text(max_size=12),
+)
 
 
 class Names(SynchronousTestCase):
@@ -56,6 +113,32 @@ class Names(SynchronousTestCase):
             reserved.check(name)
         ReservedNames(("alice",)).check("admin")  # the setting replaces the list
         self.assertRaises(BadName, ReservedNames(("alice",)).check, "ALlCE")
+
+    def test_every_ascii_character_folds_and_looks_as_the_rules_say(self) -> None:
+        for code in range(128):
+            for name in (chr(code), f"a{chr(code)}", f"a{chr(code)}b" * 11):
+                self.assertEqual(fold(name), fold_by_the_rules(name), repr(name))
+                self.assertEqual(skeleton(name), skeleton_by_the_rules(name), repr(name))
+                self.assertEqual(checked(name), check_by_the_rules(name), repr(name))
+
+    def test_lookalikes_of_plain_names(self) -> None:
+        self.assertEqual(skeleton("PAYPAL"), skeleton("paypa1"))
+        self.assertEqual(skeleton("Il1"), "lll")
+        self.assertEqual(skeleton("r00m"), skeleton("ROOM"))
+        self.assertEqual(skeleton("rnodem"), skeleton("modem"))
+        self.assertEqual(skeleton("p\u0430ypal"), skeleton("PAYPAL"))  # Cyrillic а
+
+    @bounded(300)
+    @given(name_text)
+    def test_names_fold_look_and_check_as_the_rules_say(self, name: str) -> None:
+        self.assertEqual(fold(name), fold_by_the_rules(name))
+        self.assertEqual(skeleton(name), skeleton_by_the_rules(name))
+        self.assertEqual(checked(name), check_by_the_rules(name))
+        try:
+            room: str | None = check_room_name(f"#{name}")
+        except BadName:
+            room = None
+        self.assertEqual(room, check_by_the_rules(name))
 
 
 class Text(SynchronousTestCase):

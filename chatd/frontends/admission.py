@@ -45,20 +45,31 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
 
 
 class Admission:
-    __slots__ = ("_exempt_answers", "_named", "_open", "_recent", "exempt", "limits", "total")
+    __slots__ = ("_exempt_answers", "_exempt_networks", "_named", "_open", "_recent", "limits",
+                 "total")
 
     def __init__(
         self, clock: IReactorTime, limits: AdmissionLimits, exempt: tuple[Network, ...] = ()
     ) -> None:
-        self.exempt = exempt
+        # is_exempt's answers for ``exempt``: asked several times per connection, and parsing
+        # an address is most of a guest's connect. Setting ``exempt`` starts them over.
+        self._exempt_answers: dict[str, bool] = {}
+        self._exempt_networks = exempt
         self.total = 0
         self._open: Counter[str] = Counter()
         self._named: Counter[str] = Counter()
         self._recent = WindowCounter(clock, limits.new_per_address, limits.new_window)
-        # is_exempt's answers for ``exempt`` (the networks they were for): asked several
-        # times per connection, and parsing an address is most of a guest's connect.
-        self._exempt_answers: tuple[tuple[Network, ...], dict[str, bool]] = (exempt, {})
         self.configure(limits)
+
+    @property
+    def exempt(self) -> tuple[Network, ...]:
+        """The networks whose addresses skip the per-address limits."""
+        return self._exempt_networks
+
+    @exempt.setter
+    def exempt(self, networks: tuple[Network, ...]) -> None:
+        self._exempt_networks = networks
+        self._exempt_answers = {}
 
     def configure(self, limits: AdmissionLimits) -> None:
         """New limits (a reload); connections already open stay."""
@@ -67,12 +78,11 @@ class Admission:
         self._recent.window = limits.new_window
 
     def is_exempt(self, host: str) -> bool:
-        networks, answers = self._exempt_answers
-        if networks is not self.exempt or len(answers) >= EXEMPT_ANSWERS:
-            answers = {}
-            self._exempt_answers = (self.exempt, answers)
+        answers = self._exempt_answers
         answer = answers.get(host)
         if answer is None:
+            if len(answers) >= EXEMPT_ANSWERS:
+                answers.clear()
             answer = answers[host] = self._exempt(host)
         return answer
 
@@ -94,11 +104,10 @@ class Admission:
             if self._open[host] - self._named[host] >= limits.unnamed_per_address:
                 return (f"too many connections from {host} that have not logged in "
                         f"({limits.unnamed_per_address}); log in on those first")
-            wait = self._recent.wait(host)
+            wait = self._recent.take(host)  # counted unless refused
             if wait:
                 return (f"too many new connections from {host}; try again in "
                         f"{wait:.0f} seconds")
-            self._recent.record(host)
         self.total += 1
         self._open[host] += 1
         return None

@@ -132,10 +132,11 @@ class Reply:
     history: Sequence[Event] = ()
 
     def encode(self) -> bytes:
-        before = b"".join(render_history(event) for event in self.history)
-        if self.lines:
-            return before + multiline(self.code, self.lines, self.text)
-        return before + reply(self.code, self.text)
+        encoded = (multiline(self.code, self.lines, self.text) if self.lines
+                   else reply(self.code, self.text))
+        if self.history:  # rarely: no generator and join for every other reply
+            return b"".join(render_history(event) for event in self.history) + encoded
+        return encoded
 
 
 Answer = Reply | None | Deferred[Reply | None]
@@ -173,6 +174,8 @@ def split_words(text: str, most: int = 0) -> list[str]:
     """Split on runs of ASCII spaces only; with ``most``, the last of at most ``most`` words is
     the rest of the line as typed. Other white space (a tab, NBSP, U+2028) is part of a word,
     where the name and password rules refuse it, so every protocol splits a line alike."""
+    if " " not in text:  # one word or none: nearly every command's arguments
+        return [text] if text else []
     words: list[str] = []
     rest = text.lstrip(" ")
     while rest:
@@ -215,16 +218,27 @@ def _log_in(client: ICommandClient, credentials: ICredentials
 
 
 def _nick(client: ICommandClient, name: str) -> Deferred[Any]:
-    """Before a login, chat as a guest; a guest already in, take another name."""
+    """Before a login, chat as a guest (``_nicked`` welcomes the session); a guest already
+    in, take another name (a Reply)."""
     session = client.session
     if session is None:
-        return _log_in(client, GuestNick(name, client.host)).addCallback(
-            _welcome("welcome, {name}: you are a guest; /join a room to talk"))
+        return _log_in(client, GuestNick(name, client.host))
     if not session.guest:
         raise errors.NotAllowed(f"{session.name} is your account's name; accounts keep "
                                 "their name")
     return session.rename(name).addCallback(
         lambda _: Reply(Code.OK, f"you are now called {session.name}"))
+
+
+_WELCOME_GUEST = "welcome, {name}: you are a guest; /join a room to talk"
+
+
+def _nicked(answer: IChatSession | Reply | None, *_: str) -> Reply | None:
+    """/nick's reply: a rename's as it is; a guest's login welcomed here rather than in a
+    callback of its own, one fewer on the Deferred of every guest's login."""
+    if answer is None or isinstance(answer, Reply):
+        return answer
+    return Reply(Code.WELCOME, _WELCOME_GUEST.format(name=answer.name))
 
 
 def _here(session: IChatSession) -> str:
@@ -453,7 +467,7 @@ COMMANDS: dict[str, Command] = {
         done=_welcome("welcome back, {name}")),
     "nick": Command(_nick, "/nick NAME",
                     "chat as a guest (no password); a guest: change your name", 1, 1,
-                    named=False, done=lambda reply, *_: reply),
+                    named=False, done=_nicked),
     "rooms": Command(lambda session: session.rooms(), "/rooms",
                      "list rooms: members/limit, locked, owner, topic", done=_rooms),
     "join": Command(lambda session, name, password=None: session.join(name, password),
@@ -554,12 +568,12 @@ class LineInterpreter:
 
     def feed(self, client: ICommandClient, text: str) -> Answer:
         """One line as ``client`` typed it: the reply to it, now or as a Deferred."""
-        if not text.strip():
-            return None
-        if not is_message(text):
-            command = text.lstrip(" \t")
+        command = text.lstrip(" \t")
+        if command.startswith("/") and not command.startswith("//"):  # is_message's rule
             verb, _, arguments = command[1:].partition(" ")
             return self._command(client, verb.lower(), arguments)
+        if not text.strip():
+            return None
         return self.say(client, text)
 
     def say(self, client: ICommandClient, text: str) -> Reply | None:
@@ -584,11 +598,23 @@ class LineInterpreter:
             args = split_arguments(arguments, command)
             result = command.run(target, *args)
             if isinstance(result, Deferred):
-                return result.addCallback(command.done, *args).addErrback(
-                    self._failed, client, verb)
+                # One entry on the Deferred, not a callback and an errback after it: each
+                # costs a turn of its callback loop, on every login.
+                return result.addCallbacks(self._done, self._failed,
+                                           callbackArgs=(command, client, verb, args),
+                                           errbackArgs=(client, verb))
             return command.done(result, *args)
         except errors.ChatError as error:
             return self._refusal(client, error)
+        except Exception:
+            return self._failed(Failure(), client, verb)
+
+    def _done(self, result: Any, command: Command, client: ICommandClient, verb: str,
+              args: list[str]) -> Reply | None:
+        """The reply to a command whose call waited; what ``done`` raises is refused or
+        logged as a failed call's error is."""
+        try:
+            return command.done(result, *args)
         except Exception:
             return self._failed(Failure(), client, verb)
 

@@ -26,12 +26,24 @@ _IGNORABLE = re.compile(
 )
 
 
+# A name that passes every rule below without needing them: ASCII letters, digits and _ - .,
+# not starting with - or ., at most MAX_NAME_LENGTH long. ASCII text is its own NFKC form,
+# holds no default-ignorable code point, and its only letters and digits are these.
+_PLAIN_NAME = re.compile(f"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_NAME_LENGTH - 1}}}")
+
+
 def fold(name: str) -> str:
     """The key two names are compared by."""
+    if name.isascii():  # its own NFKC form, and casefold() of ASCII is lower()
+        return name.lower()
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
 def _check(raw: str, what: str) -> str:
+    # Every login checks a name (several times over): most are plain ASCII, settled by one
+    # regular expression; the rest, and every name refused, go the whole way.
+    if _PLAIN_NAME.fullmatch(raw):
+        return raw
     name = unicodedata.normalize("NFKC", raw)
     if not name:
         raise BadName(f"a {what} name can't be empty")
@@ -80,13 +92,23 @@ _LOOKALIKES = str.maketrans({
     # Latin and digits
     "ı": "i", "ɡ": "g", "I": "l", "1": "l", "0": "o",
 })
+# What ``skeleton`` does to ASCII text in one bytes.translate (the look-alikes, then the
+# case folding): str.translate with the dict above costs a look-up per character, several
+# times everything else a login does with its name.
+_ASCII_SHAPES = bytes(
+    ord(_LOOKALIKES.get(byte, chr(byte)).lower()) for byte in range(128)
+) + bytes(range(128, 256))
 
 
 def skeleton(name: str) -> str:
     """What ``name`` looks like: two names with one skeleton can be mistaken for each other
     (``paypal``, ``pаypal`` with a Cyrillic а, ``PAYPAL``, ``paypa1``)."""
-    text = unicodedata.normalize("NFKC", name).translate(_LOOKALIKES)
-    return fold(text).replace("rn", "m")
+    text = name if name.isascii() else unicodedata.normalize("NFKC", name)
+    if text.isascii():
+        text = text.encode().translate(_ASCII_SHAPES).decode()
+    else:
+        text = fold(text.translate(_LOOKALIKES))
+    return text.replace("rn", "m")
 
 
 # Names a guest or a new account may not take, because people would mistake whoever has one

@@ -73,7 +73,19 @@ class WindowCounter:
 
     def record(self, key: str) -> None:
         now = self.clock.seconds()
+        self._add(key, self._recent(key, now), now)
+
+    def take(self, key: str) -> float:
+        """``wait``, and if that is 0 the event recorded: one look at the key's events, for
+        a limit checked and counted at once (a new connection)."""
+        now = self.clock.seconds()
         events = self._recent(key, now)
+        if len(events) >= self.limit:
+            return events[0] + self.window - now
+        self._add(key, events, now)
+        return 0.0
+
+    def _add(self, key: str, events: deque[float], now: float) -> None:
         events.append(now)
         self._events[key] = events
         if len(self._events) > self.max_keys:
@@ -98,6 +110,8 @@ class FailureLimiter:
 
     def wait(self, key: str) -> float:
         """Seconds until ``key`` may try again; 0 if it may try now."""
+        if key not in self._buckets and self.burst >= 1:
+            return 0.0  # never failed (or long forgotten): nearly every guest's address
         tokens = self._tokens(key, self.clock.seconds())
         return 0.0 if tokens >= 1 else (1 - tokens) * self.interval
 
