@@ -117,13 +117,15 @@ def make_portal(
         name_probes = FailureLimiter(
             signups.clock, throttle.address_burst, throttle.address_interval
         )
+    # The Portal asks each checker's interface in this order: guests, the most frequent and
+    # the cheapest logins, first.
     return Portal(
         ChatRealm(server, delivery, exempt),
         [
-            TokenChecker(server.tokens),
+            GuestChecker(directory, server.guest_online, guests, name_probes, exempt, reserved),
             AccountChecker(directory),
+            TokenChecker(server.tokens),
             SignupChecker(directory, server.guest_online, server.check_capacity, signups, exempt,
                           reserved),
-            GuestChecker(directory, server.guest_online, guests, name_probes, exempt, reserved),
         ],
     )

@@ -35,7 +35,10 @@ _PLAIN_NAME = re.compile(f"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_NAME_LENGTH - 1}}}
 def fold(name: str) -> str:
     """The key two names are compared by."""
     if name.isascii():  # its own NFKC form, and casefold() of ASCII is lower()
-        return name.lower()
+        folded = name.lower()
+        # A name that is its own key is kept once (a user holds both, for as long as it
+        # is online), not twice.
+        return name if folded == name else folded
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
