@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from callgrind import slope
+
 
 class IrcClient:
     """An IRC connection on a StringTransport, as ``World.connect`` gives a line one."""
@@ -133,15 +135,6 @@ def run(world, clients, messages: int, batch: int) -> None:
         client.transport.clear()
 
 
-def total_instructions(path: str) -> int:
-    """The ``totals:``/``summary:`` line of a callgrind output file."""
-    with open(path) as f:
-        for line in f:
-            if line.startswith(("totals:", "summary:")):
-                return int(line.split()[1])
-    raise SystemExit(f"{path}: no totals line")
-
-
 def main() -> None:
     top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     top.add_argument("--source", default=str(Path(__file__).resolve().parent.parent))
@@ -159,11 +152,7 @@ def main() -> None:
                      help="two callgrind files: instructions per message between them")
     args = top.parse_args()
     if args.slope:
-        small, large = args.slope
-        n_small = int(small.rsplit(".", 1)[1])
-        n_large = int(large.rsplit(".", 1)[1])
-        per = (total_instructions(large) - total_instructions(small)) / (n_large - n_small)
-        print(f"{per:,.0f} instructions per message")
+        print(f"{slope(*args.slope):,.0f} instructions per message")
         return
     world, clients = setup(Path(args.source), args.members, args.history, args.protocol)
     idle = []

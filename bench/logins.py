@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from callgrind import slope
+
 
 def setup(source: Path, log_file: str | None, exempt: bool):
     for sub in ("tests", "clients", ""):
@@ -104,15 +106,6 @@ def irc_login(world):
     return login
 
 
-def total_instructions(path: str) -> int:
-    """The ``totals:``/``summary:`` line of a callgrind output file."""
-    with open(path) as f:
-        for line in f:
-            if line.startswith(("totals:", "summary:")):
-                return int(line.split()[1])
-    raise SystemExit(f"{path}: no totals line")
-
-
 def main() -> None:
     top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     top.add_argument("--source", default=str(Path(__file__).resolve().parent.parent))
@@ -127,11 +120,7 @@ def main() -> None:
                      help="two callgrind files: instructions per login between them")
     args = top.parse_args()
     if args.slope:
-        small, large = args.slope
-        n_small = int(small.rsplit(".", 1)[1])
-        n_large = int(large.rsplit(".", 1)[1])
-        per = (total_instructions(large) - total_instructions(small)) / (n_large - n_small)
-        print(f"{per:,.0f} instructions per login")
+        print(f"{slope(*args.slope):,.0f} instructions per login")
         return
     world = setup(Path(args.source), args.log, not args.not_exempt)
     login = (irc_login if args.protocol == "irc" else line_login)(world)
