@@ -61,19 +61,18 @@ def setup(source: Path, log_file: str | None, exempt: bool):
     return world
 
 
-def line_login(world):
-    """One line connection's connect and login, as chatbench's capacity does it."""
+def logins(factory, clock, hello, welcome: bytes):
+    """A function that connects one client to ``factory`` and logs it in as ``name``: it
+    sends ``hello(name)`` and expects ``welcome`` in the reply, as chatbench's capacity."""
     from twisted.internet.testing import StringTransport
-
-    factory, clock = world.factory, world.clock
 
     def login(name: str):
         protocol = factory.buildProtocol(None)
         transport = StringTransport()
         protocol.makeConnection(transport)
-        protocol.dataReceived(b"/nick " + name.encode() + b"\r\n")
+        protocol.dataReceived(hello(name.encode()))
         clock.advance(0)
-        if b"201 " not in transport.value():
+        if welcome not in transport.value():
             raise SystemExit(f"{name} was not logged in: {transport.value()!r}")
         transport.clear()
         return protocol
@@ -81,29 +80,18 @@ def line_login(world):
     return login
 
 
-def irc_login(world):
-    from twisted.internet.testing import StringTransport
+def line_login(world):
+    return logins(world.factory, world.clock, lambda nick: b"/nick " + nick + b"\r\n", b"201 ")
 
+
+def irc_login(world):
     from chatd.frontends.irc import IRCFactory, Options  # type: ignore[import]
 
     factory = IRCFactory(world.portal, Options(), world.clock, world.admission,
                          world.server.stats)
-    clock = world.clock
-
-    def login(name: str):
-        protocol = factory.buildProtocol(None)
-        transport = StringTransport()
-        protocol.makeConnection(transport)
-        nick = name.encode()
-        protocol.dataReceived(b"NICK " + nick + b"\r\nUSER " + nick + b" 0 * :" + nick
-                              + b"\r\n")
-        clock.advance(0)
-        if b" 001 " not in transport.value():
-            raise SystemExit(f"{name} was not logged in: {transport.value()!r}")
-        transport.clear()
-        return protocol
-
-    return login
+    return logins(factory, world.clock,
+                  lambda nick: b"NICK " + nick + b"\r\nUSER " + nick + b" 0 * :" + nick + b"\r\n",
+                  b" 001 ")
 
 
 def main() -> None:
