@@ -251,17 +251,23 @@ class Ngircd:
     limits, no DNS or ident look-ups. IRC only."""
 
     members = None
+    name = "ngircd"
+    config = NGIRCD_CONF
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.dir = Path(tempfile.mkdtemp(prefix="chatbench-ngircd-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"chatbench-{self.name}-"))
         self.irc_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
-    @staticmethod
-    def binary() -> str | None:
-        return shutil.which("ngircd") or next(
-            (p for p in ("/usr/sbin/ngircd", "/usr/local/sbin/ngircd") if Path(p).exists()), None)
+    @classmethod
+    def binary(cls) -> str | None:
+        return shutil.which(cls.name) or next(
+            (p for p in (f"/usr/sbin/{cls.name}", f"/usr/local/sbin/{cls.name}")
+             if Path(p).exists()), None)
+
+    def command(self, binary: str, conf: Path) -> list[str]:
+        return [binary, "--nodaemon", "--config", str(conf)]
 
     @property
     def pid(self) -> int:
@@ -270,29 +276,29 @@ class Ngircd:
 
     def port(self, protocol: str) -> int:
         if protocol != "irc":
-            raise SystemExit("ngircd speaks IRC only: --protocol irc")
+            raise SystemExit(f"{self.name} speaks IRC only: --protocol irc")
         return self.irc_port
 
     def start(self) -> None:
         binary = self.binary()
         if binary is None:
-            raise SystemExit("ngircd is not installed (Debian: apt-get install ngircd)")
-        conf = self.dir / "ngircd.conf"
-        conf.write_text(NGIRCD_CONF.format(host=HOST, port=self.irc_port, dir=self.dir))
-        log = (self.dir / "ngircd.log").open("wb")
-        self.proc = subprocess.Popen([binary, "--nodaemon", "--config", str(conf)],
-                                     stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=raise_fd_limit)
+            raise SystemExit(f"{self.name} is not installed (Debian: apt-get install {self.name})")
+        conf = self.dir / f"{self.name}.conf"
+        conf.write_text(self.config.format(host=HOST, port=self.irc_port, dir=self.dir))
+        log_path = self.dir / f"{self.name}.out"
+        self.proc = subprocess.Popen(self.command(binary, conf), stdout=log_path.open("wb"),
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=raise_fd_limit, cwd=self.dir)
         deadline = time.monotonic() + 20
         while True:
             if self.proc.poll() is not None:
-                raise SystemExit(f"ngircd exited at start; see {self.dir / 'ngircd.log'}")
+                raise SystemExit(f"{self.name} exited at start; see {log_path}")
             try:
                 socket.create_connection((HOST, self.irc_port), timeout=1).close()
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise SystemExit("ngircd did not listen within 20 s") from None
+                    raise SystemExit(f"{self.name} did not listen within 20 s") from None
                 time.sleep(0.1)
 
     def stop(self) -> None:
@@ -305,6 +311,39 @@ class Ngircd:
                 self.proc.wait(5)
         if not self.args.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+INSPIRCD_CONF = """\
+<server name="bench.local" description="chatbench peer" network="bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="{host}" port="{port}" type="clients">
+<connect allow="*" timeout="60" pingfreq="600" hardsendq="1048576" softsendq="1048576"
+         recvq="65536" threshold="1000000" commandrate="1000000000" fakelag="no"
+         localmax="1000000" globalmax="1000000" limit="1000000" maxconnwarn="no"
+         resolvehostnames="no" useident="no" uniqueusernames="no">
+<channels users="100" opers="100">
+<performance softlimit="100000" somaxconn="1024" clonesonconnect="no" quietbursts="yes">
+<pid file="{dir}/inspircd.pid">
+<files motd="{dir}/motd">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{dir}/inspircd.log">
+"""
+
+
+class Inspircd(Ngircd):
+    """InspIRCd 3 (Debian's ``inspircd``), set up like ngircd: its own instance and config,
+    fake lag off and command rates unbounded (the counterpart of ``--exempt``), no
+    per-address limits, no DNS or ident look-ups. As root it needs ``--runasroot``."""
+
+    name = "inspircd"
+    config = INSPIRCD_CONF
+
+    def command(self, binary: str, conf: Path) -> list[str]:
+        (self.dir / "motd").write_text("chatbench\n")
+        root = ["--runasroot"] if os.geteuid() == 0 else []
+        return [binary, "--nofork", *root, f"--config={conf}"]
+
+
+PEERS: dict[str, type[Ngircd]] = {"ngircd": Ngircd, "inspircd": Inspircd}
 
 
 class Target:
@@ -1413,8 +1452,9 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--protocol", choices=WIRES, default="line")
-    common.add_argument("--server", choices=("chatd", "ngircd"), default="chatd",
-                        help="the daemon to spawn: chatd, or ngircd (IRC only) to compare")
+    common.add_argument("--server", choices=("chatd", *PEERS), default="chatd",
+                        help="the daemon to spawn: chatd, or a C IRC server to compare with "
+                        "(ngircd, inspircd; IRC only)")
     common.add_argument("--runs", type=int, default=1, help="repeat, print each and the median")
     common.add_argument("--pid", type=int, help="target a running daemon: its PID (for CPU)")
     common.add_argument("--port", type=int, help="target a running daemon: the protocol's port")
@@ -1524,10 +1564,11 @@ def run_once(args: argparse.Namespace) -> dict:
         return run_cluster(args)
     daemon: Daemon | Ngircd | None = None
     extra = list(args.daemon_arg)
-    if args.server == "ngircd":
+    if args.server in PEERS:
         if args.scenario not in ("fanout", "latency", "capacity") or args.protocol != "irc":
-            raise SystemExit("--server ngircd: fanout, latency or capacity, --protocol irc")
-        daemon = Ngircd(args)
+            raise SystemExit(f"--server {args.server}: fanout, latency or capacity, "
+                             "--protocol irc")
+        daemon = PEERS[args.server](args)
         daemon.start()
     elif args.pid is None and args.port is None:
         if args.scenario in ("loginstorm", "auths"):
@@ -1612,8 +1653,7 @@ def curve(args: argparse.Namespace) -> list[dict]:
     counts = [int(x) for x in args.room_counts.split(",") if x]
     points = []
     for protocol in args.protocols.split(","):
-        servers = ["chatd"] + (["ngircd"] if protocol == "irc" and args.peers
-                               and Ngircd.binary() else [])
+        servers = ["chatd"] + (installed_peers() if protocol == "irc" and args.peers else [])
         for server in servers:
             common = ["--protocol", protocol, "--server", server, "--duration",
                       str(args.duration), *forwarded(args)]
@@ -1669,14 +1709,18 @@ def plot_curve(points: list[dict], path: str) -> None:
     print(f"# plot: {path}", file=sys.stderr)
 
 
+def installed_peers() -> list[str]:
+    return [name for name, peer in PEERS.items() if peer.binary() is not None]
+
+
 def compare(args: argparse.Namespace) -> list[dict]:
-    """chatd (line and IRC) and, where installed, ngircd in the same run: issue 18's fan-out
-    cells and the latency at ``--rate`` into 100 members, medians of ``--runs``, with the
-    ratios to ngircd."""
-    peer = Ngircd.binary() is not None and not args.no_peer
-    if not peer:
-        print("# ngircd not installed: chatd only", file=sys.stderr)
-    columns = [("chatd", "line"), ("chatd", "irc")] + ([("ngircd", "irc")] if peer else [])
+    """chatd (line and IRC) and the installed C servers (ngircd, inspircd) in the same run:
+    issue 18's fan-out cells and the latency at ``--rate`` into 100 members, medians of
+    ``--runs``, with the ratios to each C server."""
+    peers = [] if args.no_peer else installed_peers()
+    if not peers:
+        print("# no C IRC server installed: chatd only", file=sys.stderr)
+    columns = [("chatd", "line"), ("chatd", "irc")] + [(peer, "irc") for peer in peers]
     rows = []
     for rooms, members, senders in CELLS:
         row: dict = {"cell": f"{rooms} x {members}, {senders} sender{'s' * (senders > 1)}"}
@@ -1697,17 +1741,18 @@ def compare(args: argparse.Namespace) -> list[dict]:
         print(json.dumps({"latency": f"{server} {protocol}", **m}), flush=True)
     names = [f"{server} {protocol}" for server, protocol in columns]
     head = "| cell | " + " | ".join(names)
-    if peer:
-        head += " | line / ngircd | IRC / ngircd | IRC / line"
+    for peer in peers:
+        head += f" | line / {peer} | IRC / {peer}"
+    head += " | IRC / line"
     print("\nDeliveries per server CPU-second, medians of", args.runs)
     print(head + " |")
     print("|---" * (head.count("|")) + "|")
     for row in rows:
         cells = [f"{row[n] / 1e6:.2f} M" if row[n] else "-" for n in names]
-        if peer:
-            ng = row["ngircd irc"] or float("nan")
-            cells += [f"{row['chatd line'] / ng:.2f}", f"{row['chatd irc'] / ng:.2f}",
-                      f"{row['chatd irc'] / row['chatd line']:.2f}"]
+        for peer in peers:
+            theirs = row[f"{peer} irc"] or float("nan")
+            cells += [f"{row['chatd line'] / theirs:.2f}", f"{row['chatd irc'] / theirs:.2f}"]
+        cells.append(f"{row['chatd irc'] / row['chatd line']:.2f}")
         print(f"| {row['cell']} | " + " | ".join(cells) + " |")
     print(f"\nLatency at {args.rate:g} msg/s into 100 members, ms (p50 / p90 / p99 / max)")
     for name, m in latencies.items():
