@@ -84,7 +84,8 @@ class FrontendFactory(ServerFactory):
 class ChatConnection(Protocol, metaclass=ABCMeta):
     # Thousands of idle connections are the common case: slots keep each one small, down
     # to what Twisted sets on a protocol (``transport``, ``connected``), which would
-    # otherwise give every connection a __dict__. (``factory`` is not set: ``_home`` is it.)
+    # otherwise fill each connection's __dict__ (Twisted's Protocol has no slots, so the
+    # empty __dict__ itself stays). ``factory`` is not set: ``_home`` is it.
     __slots__ = (
         "_clock", "_closed", "_framer", "_home", "_intake", "_options",
         "_paused_by", "connected", "host", "leave_reason", "outbox", "policy", "quit_message",

@@ -256,12 +256,13 @@ class ConnectionPolicy(Generic[Item]):
                 if result is not None:
                     self._busy = True
                     result.addBoth(self._finished)
-            # ``handle`` may have pushed more (without draining) or ended the connection.
-            queue = self._queue
-            if queue is not None:
+            # ``handle`` may have pushed more onto this list (without draining), or the
+            # client may have gone (``lost`` dropped the list): only this list is trimmed.
+            if self._queue is queue:
                 del queue[:done]
                 if not queue:
-                    queue = self._queue = None
+                    self._queue = None
+            queue = self._queue
         if sink.closed:
             return
         if queue is not None and len(queue) > QUEUE_PAUSE and not self._paused:
