@@ -45,7 +45,7 @@ from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from chatd.auth.checkers import SignupLimits
+from chatd.auth.checkers import GuestChecker, SignupLimits
 from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.auth.realm import make_portal
 from chatd.bus.local import LocalBus
@@ -63,6 +63,7 @@ from chatd.frontends.web import WebFactory
 from chatd.history.files import FileHistory
 from chatd.history.memory import Retention
 from chatd.history.transcripts import Transcripts
+from chatd.kernel.credentials import IGuestCredentials
 from chatd.kernel.errors import NotAllowed, StartupError
 from chatd.kernel.interfaces import (
     IBusListener,
@@ -74,6 +75,7 @@ from chatd.kernel.interfaces import (
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.settings import ConfigError, Key, Settings, SettingsOptions
+from chatd.listening import ListenOrExit, endpoint_problem
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory, LoginThrottle
 from chatd.members.room_client import RemoteRooms
@@ -103,6 +105,7 @@ class Options(SettingsOptions):
     )
     frontends: tuple[Frontend, ...] = FRONTENDS
     settings_keys: ClassVar[Mapping[str, Key]] = KEYS
+    command = "twistd chatd"
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,7 +123,8 @@ class Options(SettingsOptions):
             try:
                 endpoints.clientFromString(reactor, settings.members)
             except Exception as error:
-                raise usage.UsageError(f"--members {settings.members!r}: {error}") from None
+                raise usage.UsageError(
+                    f"--members {settings.members!r}: {endpoint_problem(error)}") from None
             try:
                 self.members_secret = read_secret(settings.members_secret)
             except StartupError as error:
@@ -134,7 +138,8 @@ class Options(SettingsOptions):
                 try:
                     endpoints.serverFromString(reactor, description)
                 except Exception as error:  # any parser or TLS file error names the endpoint
-                    raise usage.UsageError(f"--{option} {description!r}: {error}") from None
+                    raise usage.UsageError(
+                        f"--{option} {description!r}: {endpoint_problem(error)}") from None
 
 
     def _claim_node_name(self) -> None:
@@ -384,6 +389,9 @@ class Reload(Service):
                    if not key.reloadable and settings[name] != options.settings[name]]
         if changed:
             log.warn("reload: {keys} changed; restart to apply", keys=", ".join(changed))
+            # Until the restart, every part goes on with what it started with, so that no
+            # two parts disagree (a greeting offering what the login refuses).
+            settings = settings.replace({name: options.settings[name] for name in changed})
         self.apply(settings)
         reloaded = 0
         for tls in self.certificates:
@@ -572,6 +580,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         name_probes=name_probes,
         reserved=reserved,
     )
+    guests = portal.checkers[IGuestCredentials]
+    assert isinstance(guests, GuestChecker)
     running = [
         (frontend, frontend.factory(portal, frontend.options(settings), reactor, admission,
                                     server.stats))
@@ -589,7 +599,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                 scheme = "https" if description.startswith("ssl:") else "http"
                 service.endpoint = Heard(service.endpoint,
                                          partial(links.heard, scheme=scheme))
-            service.setServiceParent(top)
+            ListenOrExit("chatd", frontend.name, description, service).setServiceParent(top)
             if tls is not None:
                 certificates.append(tls)
     if links is not None and settings.max_file_size:
@@ -602,7 +612,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             more.append(ClusterCollector(cluster))
         site = metrics_site(server, {frontend.name: factory for frontend, factory in running},
                             more)
-        listener(reactor, settings.metrics, site)[0].setServiceParent(top)
+        ListenOrExit("chatd", "metrics", settings.metrics,
+                     listener(reactor, settings.metrics, site)[0]).setServiceParent(top)
     ShutdownNotice(running).setServiceParent(top)
 
     def apply(new: Settings) -> None:
@@ -615,6 +626,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         for frontend, factory in running:
             frontend.reload(factory, new)
         name_probes.burst = new.login_failures_per_address
+        guests.allowed = not new.require_account
         if local is not None:
             local.configure(login_throttle(new))
             local.min_password = new.min_password_length

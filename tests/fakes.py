@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -65,6 +69,13 @@ class FakeHasher:
 
     def needs_rehash(self, hashed: str) -> bool:
         return hashed in self.weak
+
+
+def endpoint_services(service: Iterable[Any]) -> list[StreamServerEndpointService]:
+    """The listeners of an assembled daemon, each inside its ListenOrExit, in order."""
+    return [inner for outer in service for inner in (outer if isinstance(outer, MultiService)
+                                                     else [outer])
+            if isinstance(inner, StreamServerEndpointService)]
 
 
 def keyed_file(path: Path, kind: str = "chatd-test", slack: int = 256) -> KeyedFile:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.auth.passwords import HashParameters
@@ -67,9 +66,13 @@ class OptionsTests(SynchronousTestCase):
         self.assertTrue(settings.require_account)
 
     def assertRefused(self, fragment: str, *argv: str) -> None:
-        error = self.assertRaises(UsageError, self.parse, *argv)
-        self.assertIn(fragment, str(error))
-        self.assertNotIn("\n", str(error))
+        """One line naming the culprit and a hint at --help: never the whole usage."""
+        error = self.assertRaises(SystemExit, self.parse, *argv)
+        line = str(error.code)
+        self.assertTrue(line.startswith("twistd chatd: "), line)
+        self.assertIn(fragment, line)
+        self.assertTrue(line.endswith(" (see twistd chatd --help)"), line)
+        self.assertNotIn("\n", line)
 
     def test_bad_values(self) -> None:
         self.assertRefused("--max-users: expected a whole number", "--max-users", "abc")
@@ -105,7 +108,7 @@ class OptionsTests(SynchronousTestCase):
                          ("boss", "owner"))
         self.assertEqual(self.parse("--config", self.config('reserved-names = ["boss"]\n'))
                          .reserved_names, ("boss",))
-        self.assertRaises(UsageError, self.parse, "--reserved-names", "a b")
+        self.assertRaises(SystemExit, self.parse, "--reserved-names", "a b")
 
     def test_a_float_is_not_a_whole_number(self) -> None:
         for text in ("max-users = 5.5\n", "max-users = 5.0\n"):
@@ -118,6 +121,13 @@ class OptionsTests(SynchronousTestCase):
         for fragment in ("[default: 10000]", "[default: chatd-data]", "[default: off]",
                          "[default: tcp:7777:interface=127.0.0.1]", "[default: 2]"):
             self.assertIn(fragment, " ".join(text.split()))
+
+    def test_help_shows_numbers_and_names_as_written(self) -> None:
+        words = str(Options()).split()
+        self.assertIn("2592000]", words)  # --history-max-age, not 2.592e+06
+        # The reserved names wrap between names, never inside one.
+        for name in ("postmaster,", "webmaster,", "hostmaster,", "nickserv,"):
+            self.assertIn(name, words)
 
     def test_direct_send_is_on_unless_turned_off(self) -> None:
         self.assertTrue(self.parse().direct_send)
@@ -195,9 +205,11 @@ class MemberOptionsTests(SynchronousTestCase):
             (["--config", "/nonexistent.toml"], "--config /nonexistent.toml"),
             (["--listen", "nope:1"], "--listen 'nope:1'"),
         ):
-            error = self.assertRaises(UsageError, self.parse, "--data", data, *argv)
-            self.assertIn(fragment, str(error))
-            self.assertNotIn("\n", str(error))
+            error = self.assertRaises(SystemExit, self.parse, "--data", data, *argv)
+            line = str(error.code)
+            self.assertIn(fragment, line)
+            self.assertTrue(line.endswith(" (see twistd chatd-members --help)"), line)
+            self.assertNotIn("\n", line)
 
     def test_help_shows_every_default(self) -> None:
         text = "".join(str(MemberOptions()).split())  # help wraps at hyphens too

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
@@ -19,6 +18,8 @@ from chatd.frontends.entry import Frontend
 from chatd.frontends.registry import FRONTENDS
 from chatd.kernel.settings import Key, Settings, listeners, text
 from chatd.tap import Options, Reload, makeService
+
+from fakes import endpoint_services
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,7 @@ class ServiceTests(TestCase):
         return service, options
 
     async def greeting(self, service: Any) -> bytes:
-        [echo] = [s for s in service if isinstance(s, StreamServerEndpointService)
-                  and isinstance(s.factory, EchoFactory)]
+        [echo] = [s for s in endpoint_services(service) if isinstance(s.factory, EchoFactory)]
         port = echo._waitingForPort.result.getHost().port  # type: ignore[union-attr]
         received = Received()
         await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), received)

@@ -215,16 +215,17 @@ class SecondDaemonOnTheSocketTests(TestCase):
 
     def test_a_second_daemon_on_the_same_data_says_one_is_already_running(self) -> None:
         last = self.refused("--data", str(self.data))
-        self.assertIn(f"chatd-members: unix:{self.data}/members.sock:mode=600:lockfile=1 is "
-                      "in use: chatd-members is already running there", last)
+        self.assertIn(f"chatd-members: --listen unix:{self.data}/members.sock:mode=600:lockfile=1"
+                      " is in use: chatd-members (or another program) is already running there",
+                      last)
 
     def test_a_second_daemon_on_the_same_socket_says_one_is_already_running(self) -> None:
         other = Path(tempfile.mkdtemp(prefix="cm-"))
         self.addCleanup(shutil.rmtree, other, True)
         socket = f"unix:{self.data}/members.sock:lockfile=1"
         last = self.refused("--data", str(other), "--listen", socket)
-        self.assertIn(f"chatd-members: {socket} is in use: chatd-members is already running "
-                      "there; stop it or choose another --listen", last)
+        self.assertIn(f"chatd-members: --listen {socket} is in use: chatd-members (or another "
+                      "program) is already running there; stop it or choose another --listen", last)
 
 
 class ChatWithRemoteMembersTests(TestCase):
@@ -343,4 +344,4 @@ class ChatWithRemoteMembersTests(TestCase):
                              "--members", "tcp:127.0.0.1:1", "--members-secret", str(loose)],
                             cwd=self.chat.cwd)
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("readable by others", result.stdout.splitlines()[-1])
+        self.assertIn("readable by others", (result.stdout + result.stderr).splitlines()[-1])

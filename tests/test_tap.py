@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from chatd.tap import Options, makeService
+from chatd.tap import Options, Reload, makeService
 
-from fakes import keyed_file
+from fakes import endpoint_services, keyed_file
 
 
 class Reader(Protocol):
@@ -47,14 +46,14 @@ class Reader(Protocol):
 
 
 class ServiceTests(TestCase):
-    def start(self, data: Path) -> tuple[int, object]:
+    def start(self, data: Path, *argv: str) -> tuple[int, object]:
         options = Options()
         options.parseOptions(["--line", "tcp:0:interface=127.0.0.1", "--data", str(data),
-                              "--hash-memory-kib", "1024", "--hash-time-cost", "1"])
+                              "--hash-memory-kib", "1024", "--hash-time-cost", "1", *argv])
         service = makeService(options, reactor)
         service.privilegedStartService()
         service.startService()
-        [listener] = [s for s in service if isinstance(s, StreamServerEndpointService)]
+        [listener] = endpoint_services(service)
         port = listener._waitingForPort.result.getHost().port  # type: ignore[attr-defined]
         return port, service
 
@@ -108,6 +107,34 @@ class ServiceTests(TestCase):
                 self.assertNotIn(secret, body)
 
 
+    async def test_a_reload_of_require_account_applies_to_greeting_and_login_alike(
+        self
+    ) -> None:
+        config = Path(self.mktemp()).absolute()
+        config.write_text("require-account = false\n")
+        port, service = self.start(Path(self.mktemp()).absolute(), "--config", str(config))
+        self.addCleanup(service.stopService)  # type: ignore[attr-defined]
+        before = await self.connect(port)
+        await before.expect("201", "/nick early")
+
+        config.write_text("require-account = true\n")
+        [reload] = [s for s in service if isinstance(s, Reload)]  # type: ignore[attr-defined]
+        reload.reload()
+        reader = Reader()
+        greeting = reader.expect("220")
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), reader)
+        [line] = await greeting
+        self.addCleanup(reader.transport.loseConnection)  # type: ignore[union-attr]
+        self.assertNotIn("guest", line)
+        await reader.expect("434", "/nick late")
+        # Who came in before stays.
+        await before.expect("200", "/join lobby")
+
+        config.write_text("require-account = false\n")
+        reload.reload()
+        await reader.expect("201", "/nick later")
+
+
 class MetricsTests(TestCase):
     async def test_metrics_endpoint(self) -> None:
         from twisted.web.client import Agent, readBody
@@ -122,7 +149,7 @@ class MetricsTests(TestCase):
         service.startService()
         self.addCleanup(service.stopService)
         line, metrics = [s._waitingForPort.result.getHost().port  # type: ignore[attr-defined]
-                         for s in service if isinstance(s, StreamServerEndpointService)]
+                         for s in endpoint_services(service)]
         reader = Reader()
         greeting = reader.expect("220")
         await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", line), reader)

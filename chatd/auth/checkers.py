@@ -131,7 +131,8 @@ class GuestChecker:
     ) -> None:
         self._directory = directory
         self._name_in_use = name_in_use
-        self._allowed = allowed
+        # Whether guests may log in; a reload of require-account sets it.
+        self.allowed = allowed
         self._probes = probes
         self._exempt = exempt
         self._reserved = reserved
@@ -140,7 +141,7 @@ class GuestChecker:
     def requestAvatarId(  # type: ignore[override]
         self, credentials: IGuestCredentials
     ) -> Deferred[Identity] | Identity:
-        if not self._allowed:
+        if not self.allowed:
             raise GuestsDisabled(
                 "this server requires an account: /signup NAME PASSWORD or /login NAME PASSWORD"
             )

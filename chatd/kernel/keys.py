@@ -33,8 +33,8 @@ from chatd.kernel.settings import (
 SESSIONS: dict[str, Key] = {
     "max-users": Key(whole(1, 1_000_000), "most sessions logged in at once", 10_000),
     # Restart-only: the guest checker is built with it once.
-    "require-account": Key(boolean, "refuse guests: only accounts may chat", False, flag=True,
-                           reloadable=False),
+    "require-account": Key(boolean, "refuse guests: only accounts may chat (a reload applies "
+                           "it to new logins; guests already in stay)", False, flag=True),
     "max-sessions-per-account": Key(whole(1, 1000), "sessions one account may have at once "
                                     "(1: refuse a second login)", 5),
     "default-room-limit": Key(whole(1, 1_000_000),

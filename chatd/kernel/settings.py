@@ -236,13 +236,16 @@ def described(key: Key) -> str:
     if key.shown:
         shown = key.shown
     elif isinstance(value, tuple):
-        shown = ",".join(value) if value else "none"
+        # ", " so that --help wraps between names, never inside one.
+        shown = ", ".join(value) if value else "none"
     elif value is None or value == "":
         shown = "none"
     elif isinstance(value, bool):
         shown = "on" if value else "off"
+    elif isinstance(value, float) and value.is_integer():
+        shown = str(int(value))  # 2592000, not the 2.592e+06 that :g gives
     else:
-        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        shown = str(value)
     return f"{key.help} [default: {shown}]"
 
 
@@ -300,6 +303,8 @@ class SettingsOptions(usage.Options):
     the command line on top."""
 
     settings_keys: ClassVar[Mapping[str, Key]] = {}
+    # How the user started the daemon, for the hint under a one-line error.
+    command: ClassVar[str] = "twistd"
     optParameters: ClassVar[list[list[Any]]] = []
     optFlags: ClassVar[list[list[Any]]] = []
 
@@ -325,6 +330,15 @@ class SettingsOptions(usage.Options):
         self.config: Path | None = None
         self.given: dict[str, Any] = {}
         self.settings = Settings(defaults(self.settings_keys))
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse, and turn any usage error into one line ending in a hint, on standard error,
+        with exit status 1: twistd's own handler would print the whole usage first, burying the
+        line that says what is wrong."""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as error:
+            raise SystemExit(f"{self.command}: {error} (see {self.command} --help)") from None
 
     def opt_config(self, config: str) -> None:
         """TOML file of settings (every option is also a key of it; the command line wins)"""

@@ -298,7 +298,9 @@ class _NoHasher:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="chatd-admin", description=__doc__.split("\n")[0])
+    # The docstring's first paragraph, whole (its first line alone stops mid-sentence).
+    summary = " ".join(__doc__.split("\n\n")[0].split()).replace("``", "")
+    parser = argparse.ArgumentParser(prog="chatd-admin", description=summary)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--members", help="member service client endpoint "
                        f"[default: unix:{DEFAULT_DATA}/members.sock]")

@@ -14,13 +14,11 @@ chatd (``chatd.kernel.keys``).
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Any, ClassVar
 
-from twisted.application.service import IService, MultiService, Service
+from twisted.application.service import MultiService, Service
 from twisted.internet import endpoints
-from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
@@ -29,6 +27,7 @@ from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.kernel.errors import StartupError
 from chatd.kernel.keys import HASHING, LOGIN_FAILURES
 from chatd.kernel.settings import Key, Settings, SettingsOptions, path, text
+from chatd.listening import ListenOrExit, endpoint_problem
 from chatd.members.local import LocalDirectory, LoginThrottle
 from chatd.members.rooms import RoomBook
 from chatd.members.secret import read_secret
@@ -62,6 +61,7 @@ def default_endpoint(data: Path) -> str:
 
 
 class Options(SettingsOptions):
+    command = "twistd chatd-members"
     synopsis = "[--config FILE] [--listen ENDPOINT] [--data DIR] [--secret-file FILE] [options]"
     longdesc = (
         "Run the chatd member service (accounts and room definitions), for chat daemons "
@@ -87,7 +87,7 @@ class Options(SettingsOptions):
         try:
             endpoints.serverFromString(reactor, listen)
         except Exception as error:
-            raise usage.UsageError(f"--listen {listen!r}: {error}") from None
+            raise usage.UsageError(f"--listen {listen!r}: {endpoint_problem(error)}") from None
 
 
 class MemberDataService(Service):
@@ -124,35 +124,6 @@ class MemberDataService(Service):
         self.lock.release()
 
 
-class ListenOrExit(MultiService):
-    """Holds the listener, so that a port or socket that can't be had stops start-up with one
-    line and exit status 1, as a held data directory does, instead of twistd's traceback.
-
-    twistd binds listeners in privilegedStartService, before any service starts: a second
-    daemon on the same socket fails here, before it reaches the data directory's lock.
-    """
-
-    def __init__(self, description: str, service: IService) -> None:
-        super().__init__()
-        self.description = description
-        service.setServiceParent(self)
-
-    def privilegedStartService(self) -> None:
-        try:
-            super().privilegedStartService()
-        except CannotListenError as error:
-            reason = error.socketError
-            held = reason == "Cannot acquire lock"  # a unix socket's lockfile=1
-            if held or getattr(reason, "errno", None) == errno.EADDRINUSE:
-                raise SystemExit(
-                    f"chatd-members: {self.description} is in use: chatd-members is already "
-                    "running there; stop it or choose another --listen"
-                ) from None
-            raise SystemExit(
-                f"chatd-members: can't listen on {self.description}: {reason}"
-            ) from None
-
-
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
@@ -185,6 +156,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     MemberDataService(settings, directory, factory, rooms).setServiceParent(top)
     for pool in (hash_pool, journal_pool):
         ThreadPoolService(pool).setServiceParent(top)
-    ListenOrExit(settings.listen, listener(reactor, settings.listen, factory)[0]
-                 ).setServiceParent(top)
+    serving = listener(reactor, settings.listen, factory)[0]
+    ListenOrExit("chatd-members", "listen", settings.listen, serving).setServiceParent(top)
     return top

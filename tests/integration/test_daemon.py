@@ -239,8 +239,33 @@ class OptionTests(DaemonTestCase):
     def test_bad_endpoint(self) -> None:
         last = self.failed_start("--line", "tcp:notaport")
         self.assertIn("--line", last)
+        self.assertIn("the port must be a number", last)
+        self.assertNotIn("invalid literal", last)
         last = self.failed_start("--line", "nosuchtype:1234")
         self.assertIn("--line", last)
+
+    def test_a_bad_value_is_one_line_and_a_hint_not_the_usage(self) -> None:
+        result = run_twistd(["-n", "chatd", "--data", str(self.data), "--max-users", "abc"],
+                            cwd=self.tmp)
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout, "")
+        self.assertEqual(result.stderr.splitlines(), [
+            "twistd chatd: --max-users: expected a whole number from 1 to 1000000, got 'abc' "
+            "(see twistd chatd --help)"])
+
+    def test_a_port_in_use_is_one_line_naming_the_option(self) -> None:
+        first = self.daemon()
+        taken = f"tcp:{first.port}:interface=127.0.0.1"
+        other = self.tmp / "other"
+        result = run_twistd(["-n", "--pidfile=", "chatd", "--data", str(other), *CHEAP_HASH,
+                             "--line", taken], cwd=self.tmp)
+        output = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 1, output)
+        self.assertNotIn("Traceback", output)
+        self.assertIn(f"chatd: --line {taken} is in use: chatd (or another program) is already "
+                      "running there; stop it or choose another --line", last_line(output))
+        self.assertEqual(len([line for line in output.splitlines() if "error" in line]), 1,
+                         output)
 
     def test_missing_certificate(self) -> None:
         missing = self.tmp / "missing.pem"
