@@ -178,6 +178,13 @@ class SendAndGetTests(TestCase):
         self.assertTrue(lines[0].startswith("417 "), lines)
         self.assertEqual(lines[-1], "211 2 members in lobby")
 
+    def test_a_file_just_over_the_maximum_is_told_in_exact_bytes(self) -> None:
+        # Rounded, both were "976.6 KiB": a refusal that did not say what was over.
+        self.assertEqual(self.alice.send("/send lobby huge 1000001")[0],
+                         "417 that file is 1000001 bytes; the most is 1000000 bytes")
+        self.assertEqual(self.alice.send("/send lobby huge 3000000")[0],
+                         "417 that file is 2.9 MiB; the most is 976.6 KiB")
+
     def test_a_refused_send_frames_what_followed_as_lines(self) -> None:
         lines = self.alice.send_bytes(b"/send nowhere a 3\r\n/who\r\n")
         self.assertTrue(lines[0].startswith("404 "), lines)

@@ -378,6 +378,17 @@ class IRCHistoryTests(TestCase, Here):
         lines = self.irc("bob").send("JOIN #lobby")
         self.assertIn(":ann!ann@chatd PRIVMSG #lobby :[2023-11-14 22:13:20 UTC] m0", lines)
 
+    def test_neither_replay_nor_chathistory_shows_the_room_s_key(self) -> None:
+        self.assertEqual(self.talker.send("/lock lobby sesame")[-1], "200 room locked")
+        self.talker.send("said after the lock")
+        replayed = self.irc("bob", "server-time").send("JOIN #lobby sesame")
+        self.assertIn("said after the lock", replayed[-1])
+        client = self.irc("cy", "draft/chathistory batch server-time message-tags")
+        client.send("JOIN #lobby sesame")
+        kept = client.send("CHATHISTORY LATEST #lobby * 50")
+        self.assertIn("said after the lock", kept[-2])
+        self.assertFalse([line for line in replayed + kept if "sesame" in line])
+
     def test_a_chathistory_client_gets_no_automatic_replay(self) -> None:
         lines = self.irc("bob", "draft/chathistory batch server-time").send("JOIN #lobby")
         self.assertFalse([line for line in lines if "PRIVMSG" in line])

@@ -517,7 +517,7 @@ class ChannelTests(IRCTestCase):
         owner.send("PASS password1", "NICK owner", "USER x 0 * :x", "JOIN #club")
         self.assertEqual(find(owner.send("MODE #club"), "324"), ["owner", "#club", "+tl", "10"])
         lines = owner.send("MODE #club +kl secret 5")
-        self.assertIn(("owner!owner@chatd", "MODE", ["#club", "+k", "secret"]), lines)
+        self.assertIn(("owner!owner@chatd", "MODE", ["#club", "+k", "*"]), lines)
         self.assertIn(("owner!owner@chatd", "MODE", ["#club", "+l", "5"]), lines)
         self.assertEqual(find(owner.send("MODE #club"), "324")[2:], ["+tkl", "*", "5"])
         guest = self.guest("ann")

@@ -208,6 +208,10 @@ class ChatServer:
         self._creating: set[str] = set()
         # Changes to persistent rooms, one at a time (see Session._change).
         self.changes = DeferredLock()
+        # Rooms whose key is being set (hashed, then saved): room key -> how many keys are
+        # under way, and the joins waiting for the last of them (see Session.join).
+        self._keying: dict[str, int] = {}
+        self._key_waiters: dict[str, list[Deferred[None]]] = {}
         # The next try at resolve_owners, while the directory is unreachable.
         self._resolve_retry: IDelayedCall | None = None
         self._resolve_delay = RESOLVE_RETRY[0]
@@ -219,6 +223,32 @@ class ChatServer:
 
     def next_id(self) -> str:
         return f"{self._prefix}{next(self._counter):x}"
+
+    def keying(self, room_key: str, change: Deferred[None]) -> Deferred[None]:
+        """Hold joins to ``room_key`` while ``change`` (a new key, being hashed and saved)
+        is under way: once the operator's command is accepted, the room counts as locked,
+        and a join is checked against the new key when it is in place (or the old one, if
+        setting it failed)."""
+        self._keying[room_key] = self._keying.get(room_key, 0) + 1
+
+        def done(result: object) -> object:
+            left = self._keying.pop(room_key) - 1
+            if left:
+                self._keying[room_key] = left
+            else:
+                for waiter in self._key_waiters.pop(room_key, ()):
+                    waiter.callback(None)
+            return result
+
+        return change.addBoth(done)
+
+    def key_settled(self, room_key: str) -> Deferred[None] | None:
+        """A Deferred that fires once no key of ``room_key`` is under way; None if none is."""
+        if room_key not in self._keying:
+            return None
+        waiter: Deferred[None] = Deferred()
+        self._key_waiters.setdefault(room_key, []).append(waiter)
+        return waiter
 
     def load_rooms(self) -> None:
         """Bring back the persistent rooms (empty, since membership is never stored)."""
@@ -710,6 +740,9 @@ class Session:
             return succeed(server.room_view(room))
         if key in server._creating:
             raise NoSuchRoom(f"{display} is being created right now; try again in a moment")
+        settled = server.key_settled(key)
+        if settled is not None:
+            return settled.addCallback(lambda _: self.join(name, password))
         if len(self.user.rooms) >= server.limits.max_rooms_per_user:
             raise TooManyRooms(
                 f"you are in {len(self.user.rooms)} rooms, the most allowed; /leave one first"
@@ -730,14 +763,19 @@ class Session:
                     f"too many wrong passwords for {room.name}; try again in {wait:.0f} seconds"
                 )
             return server.hasher.verify(room.password_hash, password).addCallback(
-                self._admit_verified, room
+                self._admit_verified, room, room.password_hash, password
             )
         return self._admit(room)
 
     def _attempt_key(self, room: Room) -> str:
         return f"{self.user.key}\0{room.key}"
 
-    def _admit_verified(self, ok: bool, room: Room) -> RoomView | Deferred[RoomView]:
+    def _admit_verified(self, ok: bool, room: Room, checked: str | None, password: str
+                        ) -> RoomView | Deferred[RoomView]:
+        if ok and (room.password_hash != checked or room.key in self.server._keying):
+            # The key changed (or is changing) while the old one was checked: the password
+            # must open the room as it is now.
+            return self.join(room.name, password)
         if not ok:
             self.server.wrong_room_passwords.failed(self._attempt_key(room))
             raise WrongRoomPassword(f"wrong password for {room.name}")
@@ -900,7 +938,7 @@ class Session:
                                             id=self.server.next_id(),
                                             at=self.server.clock.seconds()))
             log.info("{user} changed room {room}: {mode} {arg}", user=self.name,
-                     room=room.name, mode=mode, arg=arg if mode[1] != "k" else "")
+                     room=room.name, mode=mode, arg=arg)
 
         if record is None or not room.persistent:
             apply()
@@ -914,14 +952,19 @@ class Session:
                               lambda r: replace(r, limit=limit))
 
     def lock(self, name: str, password: str) -> Deferred[None]:
+        """Set (or change) the room's key; no one joins without it from now on, while it is
+        hashed and saved too (``ChatServer.keying``)."""
         room = self._operated_room(name)
 
         def hashed(value: str) -> Deferred[None]:
-            return self._settings(room, "+k", password,
+            # The event never carries the password: every renderer, the bus and the other
+            # nodes get it as it is kept (the hash, which presence adds for the other nodes).
+            return self._settings(room, "+k", "",
                                   lambda: setattr(room, "password_hash", value),
                                   lambda r: replace(r, password_hash=value))
 
-        return self.server.hasher.hash(_check_room_password(password)).addCallback(hashed)
+        return self.server.keying(room.key, self.server.hasher.hash(
+            _check_room_password(password)).addCallback(hashed))
 
     def unlock(self, name: str) -> Deferred[None]:
         room = self._operated_room(name)

@@ -78,6 +78,13 @@ def _size(count: int) -> str:
     raise AssertionError
 
 
+def _over(size: int, most: int) -> tuple[str, str]:
+    """``size`` and the ``most`` it is over, each rounded unless both round to the same
+    figure ("976.6 KiB; the most is 976.6 KiB" says nothing): then both exactly, in bytes."""
+    shown = _size(size), _size(most)
+    return shown if shown[0] != shown[1] else (f"{size} bytes", f"{most} bytes")
+
+
 @dataclass(frozen=True, slots=True)
 class FileLimits:
     """The store's limits (``chatd.kernel.keys.FILES``), in bytes and days."""
@@ -156,8 +163,8 @@ class FileStore:
         if not limits.max_file_size:
             raise FileTooLarge("file sharing is off on this server")
         if size > limits.max_file_size:
-            raise FileTooLarge(f"that file is {_size(size)}; the most is "
-                               f"{_size(limits.max_file_size)}")
+            shown, most = _over(size, limits.max_file_size)
+            raise FileTooLarge(f"that file is {shown}; the most is {most}")
         if sha256 is not None and not _SHA256.fullmatch(sha256):
             raise BadUpload("SHA256 is 64 lowercase hex digits")
         for used, quota, whose in ((self.by_user[sender_key], limits.per_user, "your"),

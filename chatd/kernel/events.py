@@ -130,8 +130,8 @@ class TopicSet(Event):
 @event
 class ModeChanged(Event):
     """An operator changed one of a room's modes: ``mode`` is a sign and an IRC mode letter
-    (``+o``, ``-b``, ``+i``, ``+l``, ...) and ``arg`` its argument (a name, a mask, a limit,
-    a key), empty for a flag."""
+    (``+o``, ``-b``, ``+i``, ``+l``, ...) and ``arg`` its argument (a name, a mask, a limit),
+    empty for a flag and for a key (``+k``): the room's password is never in an event."""
 
     room: str
     who: str

@@ -309,6 +309,10 @@ def render_event(event: Event) -> bytes:
             return message(source(who), "QUIT", f"{words}: {said}" if said else words)
         case TopicSet(room=room, who=who, topic=topic):
             return message(source(who), "TOPIC", channel(room), topic)
+        case ModeChanged(room=room, who=who, mode="+k"):
+            # The key as servers with hashed keys show it: "*", to every member, the setter
+            # too (an event from an older node may still carry the password: never shown).
+            return message(source(who), "MODE", channel(room), "+k", "*")
         case ModeChanged(room=room, who=who, mode=mode, arg=arg):
             shown = [ban_display(arg) if mode[1] == "b" else arg] if arg else []
             return message(source(who), "MODE", channel(room), mode, *shown)
