@@ -27,12 +27,14 @@ ALLOWED: dict[str, set[str]] = {
     "chatd.twisted_private": set(),
     "chatd.frontends": {"chatd.kernel", "chatd.twisted_private"},
     "chatd.members": {"chatd.kernel", "chatd.storage", "chatd.auth.passwords", "chatd.threads",
-                      "chatd.tls", "chatd.twisted_private"},
+                      "chatd.tls", "chatd.twisted_private", "chatd.listening"},
     # The realm turns an identity into a core session: the one place outside the tap that
     # knows the concrete core.
     "chatd.auth": {"chatd.kernel", "chatd.members", "chatd.core"},
     "chatd.threads": set(),
     "chatd.tls": {"chatd.twisted_private"},
+    # What a listener that can't be had says, for both daemons' taps.
+    "chatd.listening": set(),
     "chatd.metrics": {"chatd.kernel", "chatd.core"},
     # A node of a cluster: the Redis link and presence, applied to the core through
     # chatd.core.replica; imported by the tap only with --cluster.
