@@ -51,7 +51,7 @@ from chatd.frontends.line_codec import (
 from chatd.frontends.policy import Counters
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
 from chatd.frontends.udp import token_port
-from chatd.frontends.upload_deadline import UploadDeadline, UploadPace
+from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadDeadline, UploadPace
 from chatd.kernel import errors
 from chatd.kernel.errors import UploadTooSlow
 from chatd.kernel.events import Event, LeaveReason, SessionEnded
@@ -89,7 +89,7 @@ class Options:
     udp_port: int | None = None  # the UDP channel's, for /token; None: off
     # Text lines over the message rate held back and sent at the rate before 429 (0: none).
     paste_queue: int = DEFAULTS["paste-queue"]
-    upload_pace: UploadPace = UploadPace()
+    upload_pace: UploadPace = DEFAULT_PACE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:

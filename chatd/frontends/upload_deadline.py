@@ -42,6 +42,10 @@ class UploadPace:
         return self.grace + size / self.min_rate
 
 
+# The defaults' pace: the frontends' Options until settings give theirs.
+DEFAULT_PACE = UploadPace()
+
+
 class UploadDeadline:
     """One upload's deadline, running from its start until ``cancel`` (all its bytes are in,
     or it ended otherwise). If it passes first, the upload is aborted and ``cut`` is called
