@@ -246,7 +246,8 @@ def answer_now(request: Request, clock: IReactorTime, code: Code, text: str,
     """Answer ``request`` before its body is all in (too large, too slow), and close.
 
     twisted.web answers only once a body is in, so the answer is written here, whole, with
-    the headers a JSON answer needs. The channel then reads nothing more (twisted.web's own
+    the headers a JSON answer needs (no page: nosniff keeps it from being read as one). The
+    channel then reads nothing more (twisted.web's own
     way, as after a request that is not persistent: its instance's methods are replaced),
     and the connection closes once the client has closed its side, or after ``LINGER``."""
     status = status or _status(code)
@@ -269,7 +270,7 @@ def answer_now(request: Request, clock: IReactorTime, code: Code, text: str,
 
 
 def _discard(data: bytes) -> None:
-    """What a client answered early still sends."""
+    """Reads nothing of what a client answered early still sends."""
 
 
 def _nothing() -> None:
