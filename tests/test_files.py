@@ -10,6 +10,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd.files.store import FileLimits
 from chatd.frontends.line import Options
+from chatd.frontends.upload_deadline import UploadPace
 from chatd.kernel.errors import BadName
 from chatd.kernel.names import clean_file_name
 
@@ -244,6 +245,83 @@ class SendAndGetTests(TestCase):
         self.world.files.expire()
         self.assertEqual(self.stored(), [])
         self.assertEqual(self.world.files.total, 0)
+
+
+class UploadDeadlineTests(TestCase):
+    """An upload must average ``upload-min-rate`` after its grace (here 100 bytes/s after
+    10 s: 20 s for 1,000 bytes), or it is cut, and the quota it held is free again."""
+
+    def setUp(self) -> None:
+        self.path = Path(self.mktemp())
+        self.path.mkdir()
+        # The whole store fits one 1,000-byte file: a held upload blocks every other.
+        self.world = World(self.path, file_limits=FileLimits(total=1000),
+                           options=Options(upload_pace=UploadPace(min_rate=100, grace=10)))
+        self.alice = self.world.connect()
+        self.alice.send("/nick alice", "/join lobby")
+        self.bob = self.world.connect()
+        self.bob.send("/nick bob", "/join lobby")
+        self.alice.read()
+
+    def assert_cut(self, received: int) -> None:
+        """Alice's upload was answered 408 and her connection closed; nothing of it is
+        left, and bob can share a file that needs the whole store."""
+        lines = self.alice.read()
+        self.assertEqual(lines, [
+            f"408 the upload was too slow: {received} of 1000 bytes in 20 seconds (it may "
+            "take 10 seconds plus one per 100 bytes); the file was not stored",
+            "109 the upload was too slow; goodbye"])
+        self.assertTrue(self.alice.transport.disconnecting)
+        self.assertEqual(list((self.path / "files").iterdir()), [])
+        self.assertEqual(self.world.files.total, 0)
+        self.bob.read()
+        upload(self.bob, "lobby", "b", b"b" * 1000)
+
+    def test_a_stalled_upload_is_cut_at_its_deadline(self) -> None:
+        self.assertEqual(self.alice.send("/send lobby a 1000"), ["350 send 1000 bytes"])
+        self.alice.send_bytes(b"a" * 10)
+        self.world.clock.advance(19.9)
+        self.assertEqual(self.alice.read(), [])
+        self.assertTrue(self.bob.send("/send lobby b 1000")[0].startswith("418 "))
+        self.world.clock.advance(0.1)
+        self.assert_cut(10)
+
+    def test_a_dribbled_upload_is_cut_though_bytes_keep_coming(self) -> None:
+        self.alice.send("/send lobby a 1000")
+        for _ in range(20):
+            self.assertEqual(self.alice.send_bytes(b"a"), [])
+            self.world.clock.advance(1)
+        self.assert_cut(20)
+
+    def test_what_comes_after_a_cut_is_never_said(self) -> None:
+        self.alice.send("/send lobby a 1000")
+        self.world.clock.advance(20)
+        self.alice.read()
+        self.bob.read()
+        self.alice.send_bytes(b"rest of the file\r\n/who\r\n")
+        self.assertEqual(self.alice.read(), [])
+        self.assertEqual(self.bob.read(), [])
+
+    def test_a_slow_upload_above_the_rate_is_stored(self) -> None:
+        self.alice.send("/send lobby a 1000")
+        self.world.clock.advance(2)
+        for _ in range(16):  # 60 bytes a second: 18 seconds in all
+            self.alice.send_bytes(b"a" * 60)
+            self.world.clock.advance(1)
+        lines = self.alice.send_bytes(b"a" * 40)
+        self.assertTrue(lines[-1].startswith("250 "), lines)
+        self.world.clock.advance(100)
+        self.assertEqual(self.alice.read(), [])
+        self.assertEqual(self.world.files.total, 1000)
+
+    def test_no_deadline_with_a_min_rate_of_0(self) -> None:
+        (self.path / "off").mkdir()
+        world = World(self.path / "off", options=Options(upload_pace=UploadPace(min_rate=0)))
+        alice = world.connect()
+        alice.send("/nick alice", "/join lobby", "/send lobby a 1000")
+        world.clock.advance(3600)
+        self.assertEqual(alice.read(), [])
+        self.assertTrue(alice.send_bytes(b"a" * 1000)[-1].startswith("250 "))
 
 
 class DownloadBackPressureTests(TestCase):

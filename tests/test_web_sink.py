@@ -10,6 +10,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from chatd.frontends.outbox import Flusher
+from chatd.frontends.upload_deadline import UploadPace
 from chatd.frontends.web.sink import Prepared, WebSink
 from chatd.frontends.web.uploads import Uploads
 
@@ -129,14 +130,14 @@ class UploadTokenTests(unittest.TestCase):
 
     def test_a_token_is_claimed_once(self) -> None:
         upload = FakeUpload()
-        token = self.uploads.issue(upload, self.forgotten.append)
-        self.assertIs(self.uploads.claim(token), upload)
+        token = self.uploads.issue(upload, self.forgotten.append, UploadPace())
+        self.assertEqual(self.uploads.claim(token), (upload, UploadPace()))
         self.assertIsNone(self.uploads.claim(token))
         self.assertEqual((self.forgotten, upload.aborted), ([token], False))
 
     def test_an_unused_token_expires_and_gives_its_reservation_back(self) -> None:
         upload = FakeUpload()
-        token = self.uploads.issue(upload, self.forgotten.append)
+        token = self.uploads.issue(upload, self.forgotten.append, UploadPace())
         self.clock.advance(60)
         self.assertIsNone(self.uploads.claim(token))
         self.assertEqual((self.forgotten, upload.aborted, len(self.uploads)),
@@ -144,7 +145,7 @@ class UploadTokenTests(unittest.TestCase):
 
     def test_a_cancelled_token_aborts_its_upload(self) -> None:
         upload = FakeUpload()
-        token = self.uploads.issue(upload, self.forgotten.append)
+        token = self.uploads.issue(upload, self.forgotten.append, UploadPace())
         self.uploads.cancel(token)
         self.assertTrue(upload.aborted)
         self.assertIsNone(self.uploads.claim(token))

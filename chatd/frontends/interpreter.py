@@ -80,6 +80,7 @@ CODES: dict[type[errors.ChatError], Code] = {
     errors.ServerBusy: Code.BUSY,
     errors.ServerFull: Code.SERVER_FULL,
     errors.BadUpload: Code.BAD_UPLOAD,
+    errors.UploadTooSlow: Code.UPLOAD_TOO_SLOW,
     errors.NoSuchFile: Code.NO_SUCH_FILE,
     errors.FileTooLarge: Code.FILE_TOO_LARGE,
     errors.QuotaExceeded: Code.QUOTA_EXCEEDED,

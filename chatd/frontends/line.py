@@ -51,7 +51,9 @@ from chatd.frontends.line_codec import (
 from chatd.frontends.policy import Counters
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
 from chatd.frontends.udp import token_port
+from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadDeadline, UploadPace
 from chatd.kernel import errors
+from chatd.kernel.errors import UploadTooSlow
 from chatd.kernel.events import Event, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession, IUpload
 from chatd.kernel.keys import DEFAULTS
@@ -87,6 +89,7 @@ class Options:
     udp_port: int | None = None  # the UDP channel's, for /token; None: off
     # Text lines over the message rate held back and sent at the rate before 429 (0: none).
     paste_queue: int = DEFAULTS["paste-queue"]
+    upload_pace: UploadPace = DEFAULT_PACE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -101,6 +104,7 @@ class Options:
             replay=settings.history_replay if settings.history_max_count else 0,
             udp_port=token_port(settings),
             paste_queue=settings.paste_queue,
+            upload_pace=UploadPace.from_settings(settings),
         )
 
 
@@ -123,7 +127,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     def __init__(self, home: LineFactory) -> None:
         super().__init__(home, home.options.max_line, starts_upload)
         self._portal = home.portal
-        self._upload: tuple[IUpload, Deferred[Reply]] | None = None
+        self._upload: tuple[IUpload, Deferred[Reply], UploadDeadline] | None = None
         self._after_upload = NO_UPLOAD
         self._interpreter = home.interpreter
         self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
@@ -176,7 +180,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def readConnectionLost(self) -> None:
         if self._upload is not None:
-            upload, done = self._upload
+            upload, done, _ = self._upload
             self._end_upload()
             upload.abort()
             done.errback(errors.BadUpload(
@@ -193,7 +197,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self._paste_call.cancel()
         self._paste_call = None
         if self._upload is not None:
-            upload, _ = self._upload
+            upload, _, _ = self._upload
             self._end_upload()
             upload.abort()
             log.info("{peer} went {received} bytes into an upload of {size}; it was removed",
@@ -371,7 +375,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         assert self.session is not None
         upload = self.session.send_file(name, room, size, sha256)
         done: Deferred[Reply] = Deferred()
-        self._upload = (upload, done)
+        deadline = UploadDeadline(self._clock, self._options.upload_pace, upload,
+                                  self._too_slow)
+        self._upload = (upload, done, deadline)
         self.send(Code.SEND_BYTES, f"send {size} bytes")
         self.divert(self._take_bytes)
         # What the client sent ahead of the 350 is the file's start (SMTP's BDAT). Reading
@@ -383,7 +389,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     def _take_bytes(self, data: bytes) -> bytes:
         """The upload's share of ``data``; what is past its SIZE is given back."""
         assert self._upload is not None
-        upload, done = self._upload
+        upload, done, _ = self._upload
         wanted = upload.size - upload.received
         if data:
             upload.write(data[:wanted])
@@ -400,9 +406,25 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         return data[wanted:]
 
     def _end_upload(self) -> None:
+        if self._upload is not None:
+            self._upload[2].cancel()
         self._upload = None
         self.divert(None)
         self.resume_reading(PAUSE_DISK)
+
+    def _too_slow(self, error: UploadTooSlow) -> None:
+        """The upload's deadline passed (it is aborted): answer the ``/send`` with why, and
+        close. What the client sends from now on is discarded, never read as lines: the rest
+        of a file, said in a room, would be worse than the cut."""
+        assert self._upload is not None
+        upload, done, _ = self._upload
+        self._end_upload()
+        self.divert(_discard)
+        log.info("{peer} sent {received} bytes of an upload of {size} too slowly; it was cut",
+                 peer=self.peer, received=upload.received, size=upload.size)
+        done.errback(error)
+        self.leave_reason = LeaveReason.TIMEOUT
+        self.close("the upload was too slow; goodbye")
 
     def download_file(self, file_id: str) -> Deferred[Reply]:
         """``/get``: 351 SIZE NAME, the raw bytes, then 251."""
@@ -453,6 +475,11 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         return self._portal.login(credentials, self, IChatSession).addCallbacks(
             logged_in, refused
         )
+
+
+def _discard(data: bytes) -> bytes:
+    """An intake that takes everything: a connection's input after its upload was cut."""
+    return b""
 
 
 def starts_upload(line: bytes) -> bool:

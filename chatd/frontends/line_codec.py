@@ -76,6 +76,7 @@ class Code(enum.IntEnum):
     NO_SUCH_ROOM = 404
     NO_SUCH_USER = 405
     NOT_IN_ROOM = 406
+    UPLOAD_TOO_SLOW = 408
     NAME_TAKEN = 409
     BAD_NAME = 410
     BAD_PASSWORD = 411

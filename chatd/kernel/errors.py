@@ -136,3 +136,8 @@ class QuotaExceeded(ChatError):
 
 class BadUpload(ChatError):
     """An upload did not arrive as declared (a SHA-256 mismatch, bytes past its SIZE)."""
+
+
+class UploadTooSlow(ChatError):
+    """An upload's bytes did not all come within its deadline (``upload-min-rate``): it
+    was cut, so a sender that stalls can't hold its quota and its part file."""

@@ -192,6 +192,11 @@ FILES: dict[str, Key] = {
                                "store is cleared by hand)", 7),
     "file-link-lifetime": Key(whole(10, 86400), "seconds a signed download link (HTTP) "
                               "stays valid", 300),
+    "upload-min-rate": Key(whole(0, 1 << 30), "bytes per second an upload must average: "
+                           "one not in after upload-grace + SIZE / this seconds is cut (408) "
+                           "and its space given back (0: no deadline)", 16 * 1024),
+    "upload-grace": Key(seconds, "seconds an upload has on top of SIZE / upload-min-rate, "
+                        "for its start", 30.0),
 }
 
 DEFAULTS: dict[str, Any] = defaults(

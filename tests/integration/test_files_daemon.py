@@ -102,6 +102,20 @@ class FilesDaemonTests(SynchronousTestCase):
             time.sleep(0.02)
         self.assertEqual(list(files.iterdir()), [])
 
+    def test_a_stalled_upload_is_cut_and_its_quota_given_back(self) -> None:
+        # 1,000 bytes at 1,000 bytes/s after 0.5 s: 1.5 s, in a store that holds only them.
+        daemon = self.daemon("--upload-min-rate", "1000", "--upload-grace", "0.5",
+                             "--file-store-size", "1000")
+        alice, bob = self.member(daemon, "alice"), self.member(daemon, "bob")
+        self.assertEqual(alice.command("/send lobby slow.bin 1000").code, 350)
+        alice.send_raw(b"x" * 10)
+        self.assertEqual(bob.command("/send lobby b.bin 1000").code, 418)
+        cut = alice.read_reply(timeout=10)
+        self.assertEqual((cut.code, cut.text.split(":")[0]), (408, "the upload was too slow"))
+        alice.wait_closed(timeout=10)
+        self.assertEqual(list((daemon.data / "files").iterdir()), [])
+        send_file(bob, "lobby", "b.bin", b"b" * 1000)
+
     def test_an_acknowledged_file_survives_sigkill(self) -> None:
         data = Path(self.mktemp()).absolute()
         daemon = self.daemon(data=data)

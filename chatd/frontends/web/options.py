@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from chatd.frontends.admission import Network, parse_networks
 from chatd.frontends.udp import token_port
+from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadPace
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Key, Settings, endpoints, listeners, networks, whole
 
@@ -61,6 +62,7 @@ class Options:
     direct_send: bool = DEFAULTS["direct-send"]
     # Messages of a room's history replayed (110) to a member who joins it (0: none).
     replay: int = DEFAULTS["history-replay"]
+    upload_pace: UploadPace = DEFAULT_PACE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Options:
@@ -76,4 +78,5 @@ class Options:
             udp_port=token_port(settings),
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
+            upload_pace=UploadPace.from_settings(settings),
         )

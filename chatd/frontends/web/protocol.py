@@ -188,7 +188,7 @@ class WebClient:
                                     "already; send those first")
         upload = self.session.send_file(name, room, size, sha256)
         uploads = self._home.uploads
-        token = uploads.issue(upload, self._tokens.discard)
+        token = uploads.issue(upload, self._tokens.discard, self._options.upload_pace)
         self._tokens.add(token)
         return succeed(Reply(Code.SEND_BYTES, (
             f"send {size} bytes: POST them to /{UPLOAD_PATH.decode()} with the header "
