@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from chatd.frontends.irc import IRCFactory
@@ -169,6 +170,34 @@ class FileHistoryTests(TestCase):
         self.clock.advance(0.2)
         third = self.store()
         self.assertEqual(third.load(), 3)
+
+    def test_a_zeroed_end_is_lost_messages_logged_as_an_error_not_cut_as_a_tear(
+        self
+    ) -> None:
+        store = self.store()
+        for n in range(60):
+            store.room_event("lobby", said(n))
+        self.clock.advance(0.2)
+        path = self.directory / file_name("lobby")
+        whole = path.read_bytes()
+        path.write_bytes(whole[:-1024] + bytes(1024))
+        intact = whole[:-1024].count(b"\n") - 1  # lines wholly before the zeros, less the header
+        logged: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+
+        again = self.store()
+
+        self.assertEqual(again.load(), intact)
+        self.assertEqual(texts(again.query("lobby", HistoryQuery("latest", 99))),
+                         [f"m{n}" for n in range(intact)])
+        said_so = [formatEvent(e) for e in logged if e.get("log_level") == LogLevel.error]
+        self.assertEqual(len(said_so), 1, [formatEvent(e) for e in logged])
+        self.assertIn("messages written before them were lost", said_so[0])
+        self.assertFalse(any("torn" in formatEvent(e) for e in logged))
+        self.clock.advance(0.2)
+        self.assertNotIn(b"\0", path.read_bytes(), "the file is rewritten without the zeros")
+        self.assertEqual(self.store().load(), intact)
 
     def test_a_damaged_line_inside_is_skipped_not_fatal(self) -> None:
         store = self.store()
