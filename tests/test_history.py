@@ -20,9 +20,9 @@ from chatd.frontends.line import Options
 from chatd.frontends.line_codec import timestamp
 from chatd.history.files import HEADER, FileHistory, file_name
 from chatd.history.memory import MemoryHistory, Retention
-from chatd.history.transcripts import Transcripts, escape
+from chatd.history.transcripts import Transcripts, describe, escape
 from chatd.kernel.errors import NotInRoom
-from chatd.kernel.events import Joined, Private, Said
+from chatd.kernel.events import Joined, LeaveReason, Left, ModeChanged, Private, Said, TopicSet
 from chatd.kernel.history import HistoryQuery, private_key, select
 
 from fakes import Client, World
@@ -481,6 +481,26 @@ class TranscriptTests(TestCase):
                                 "2023-11-14T23:59:59Z <ann> late \\x1b[31m\\u202e\n")
         self.assertEqual(second, "2023-11-15T00:00:00Z * ann early\n")
         self.assertFalse((directory / "other").exists())
+
+    def test_setting_changes_and_kicks_are_written_but_never_a_room_password(self) -> None:
+        """What docs/operations.md says a transcript holds: "topic and setting changes"."""
+        at = T0
+        written = [describe(event) for event in (
+            TopicSet("Lobby", "ann", "knitting", at=at),
+            ModeChanged("Lobby", "ann", "+l", "5", at=at),
+            ModeChanged("Lobby", "ann", "+b", "bob", at=at),
+            ModeChanged("Lobby", "ann", "+k", "s3cret", at=at),
+            ModeChanged("Lobby", "ann", "-k", "", at=at),
+            ModeChanged("Lobby", "ann", "+i", at=at),
+            Left("Lobby", "bob", LeaveReason.KICKED, "spam", by="ann", at=at),
+        )]
+        self.assertEqual(written, ["-- ann set the topic: knitting",
+                                   "-- ann set +l 5",
+                                   "-- ann set +b bob",
+                                   "-- ann set +k (a password, not written here)",
+                                   "-- ann set -k",
+                                   "-- ann set +i",
+                                   "-- bob left (kicked by ann: spam)"])
 
     def test_escaping_keeps_one_event_on_one_line(self) -> None:
         self.assertEqual(escape("a\nb\\c\x7f"), "a\\x0ab\\\\c\\x7f")
