@@ -25,7 +25,7 @@ from chatd.members.local import LocalDirectory, account_problem
 from chatd.members.rooms import RoomBook
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock
-from chatd.storage.rooms import FileRoomStore
+from chatd.storage.rooms import FileRoomStore, room_problem
 
 from fakes import FakeHasher, keyed_file
 
@@ -82,11 +82,49 @@ class RepairCommandTests(TestCase):
         empty = Path(self.mktemp())
         empty.mkdir()
         error = self.assertRaises(StartupError, repair, empty)
-        self.assertIn("has no members.journal or rooms.journal", str(error))
+        self.assertIn("has no members.journal or rooms.journal or files.journal", str(error))
 
     def test_repair_needs_the_data_directory(self) -> None:
         error = self.assertRaises(SystemExit, main, ["repair"])
         self.assertIn("give --data DIR", str(error))
+
+    def test_the_file_stores_journal_is_repaired_too(self) -> None:
+        """The daemon names it when it refuses to load it, and sends the operator here."""
+        path = self.data / "files.journal"
+        files = keyed_file(path, "chatd-files")
+        files.load()
+        for i in range(3):
+            files.put(f"{i:032x}", {"name": f"f{i}.txt", "size": 1})
+        path.write_bytes(path.read_bytes()[:-20] + bytes(20))
+
+        output = self.run_repair()
+
+        self.assertIn("files.journal: 2 records kept, 1 damaged skipped", output)
+        self.assertEqual(len(keyed_file(path, "chatd-files").load()), 2)
+
+    def test_a_zeroed_end_is_dropped_and_every_record_before_it_kept(self) -> None:
+        path = self.data / "rooms.journal"
+        rooms = keyed_file(path, "chatd-rooms")
+        rooms.load()
+        ends = [path.stat().st_size]
+        for i in range(40):
+            rooms.put(f"room{i}", {"name": f"Room{i}", "owner": "user1", "limit": 5,
+                                   "topic": "t" * 80})
+            ends.append(path.stat().st_size)
+        zeroed = path.read_bytes()[:-2048] + bytes(2048)
+        path.write_bytes(zeroed)
+        intact = sum(1 for end in ends[1:] if end <= len(zeroed) - 2048)
+        self.assertRaises(StartupError, keyed_file(path, "chatd-rooms").load, room_problem)
+
+        output = self.run_repair()
+
+        lost = ends[-1] - ends[intact]
+        self.assertIn(f"rooms.journal: skipped {lost} bytes at byte {ends[intact]}: the "
+                      f"last {lost} bytes hold no record", output)
+        self.assertIn("acknowledged records were lost", output)
+        self.assertIn(f"rooms.journal: {intact + 1} records kept, 1 damaged skipped", output)
+        live = keyed_file(path, "chatd-rooms").load(room_problem)
+        self.assertEqual(sorted(live), sorted(["club", *(f"room{i}" for i in range(intact))]))
 
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from chatd.frontends.irc import IRCFactory
@@ -19,9 +20,9 @@ from chatd.frontends.line import Options
 from chatd.frontends.line_codec import timestamp
 from chatd.history.files import HEADER, FileHistory, file_name
 from chatd.history.memory import MemoryHistory, Retention
-from chatd.history.transcripts import Transcripts, escape
+from chatd.history.transcripts import Transcripts, describe, escape
 from chatd.kernel.errors import NotInRoom
-from chatd.kernel.events import Joined, Private, Said
+from chatd.kernel.events import Joined, LeaveReason, Left, ModeChanged, Private, Said, TopicSet
 from chatd.kernel.history import HistoryQuery, private_key, select
 
 from fakes import Client, World
@@ -169,6 +170,34 @@ class FileHistoryTests(TestCase):
         self.clock.advance(0.2)
         third = self.store()
         self.assertEqual(third.load(), 3)
+
+    def test_a_zeroed_end_is_lost_messages_logged_as_an_error_not_cut_as_a_tear(
+        self
+    ) -> None:
+        store = self.store()
+        for n in range(60):
+            store.room_event("lobby", said(n))
+        self.clock.advance(0.2)
+        path = self.directory / file_name("lobby")
+        whole = path.read_bytes()
+        path.write_bytes(whole[:-1024] + bytes(1024))
+        intact = whole[:-1024].count(b"\n") - 1  # lines wholly before the zeros, less the header
+        logged: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+
+        again = self.store()
+
+        self.assertEqual(again.load(), intact)
+        self.assertEqual(texts(again.query("lobby", HistoryQuery("latest", 99))),
+                         [f"m{n}" for n in range(intact)])
+        said_so = [formatEvent(e) for e in logged if e.get("log_level") == LogLevel.error]
+        self.assertEqual(len(said_so), 1, [formatEvent(e) for e in logged])
+        self.assertIn("messages written before them were lost", said_so[0])
+        self.assertFalse(any("torn" in formatEvent(e) for e in logged))
+        self.clock.advance(0.2)
+        self.assertNotIn(b"\0", path.read_bytes(), "the file is rewritten without the zeros")
+        self.assertEqual(self.store().load(), intact)
 
     def test_a_damaged_line_inside_is_skipped_not_fatal(self) -> None:
         store = self.store()
@@ -463,6 +492,26 @@ class TranscriptTests(TestCase):
                                 "2023-11-14T23:59:59Z <ann> late \\x1b[31m\\u202e\n")
         self.assertEqual(second, "2023-11-15T00:00:00Z * ann early\n")
         self.assertFalse((directory / "other").exists())
+
+    def test_setting_changes_and_kicks_are_written_but_never_a_room_password(self) -> None:
+        """What docs/operations.md says a transcript holds: "topic and setting changes"."""
+        at = T0
+        written = [describe(event) for event in (
+            TopicSet("Lobby", "ann", "knitting", at=at),
+            ModeChanged("Lobby", "ann", "+l", "5", at=at),
+            ModeChanged("Lobby", "ann", "+b", "bob", at=at),
+            ModeChanged("Lobby", "ann", "+k", "s3cret", at=at),
+            ModeChanged("Lobby", "ann", "-k", "", at=at),
+            ModeChanged("Lobby", "ann", "+i", at=at),
+            Left("Lobby", "bob", LeaveReason.KICKED, "spam", by="ann", at=at),
+        )]
+        self.assertEqual(written, ["-- ann set the topic: knitting",
+                                   "-- ann set +l 5",
+                                   "-- ann set +b bob",
+                                   "-- ann set +k (a password, not written here)",
+                                   "-- ann set -k",
+                                   "-- ann set +i",
+                                   "-- bob left (kicked by ann: spam)"])
 
     def test_escaping_keeps_one_event_on_one_line(self) -> None:
         self.assertEqual(escape("a\nb\\c\x7f"), "a\\x0ab\\\\c\\x7f")

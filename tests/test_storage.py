@@ -4,6 +4,8 @@ middle and its repair, record shapes, compaction, the lock."""
 from __future__ import annotations
 
 import errno
+import json
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -20,6 +22,7 @@ from chatd.storage.journal import (
     Journal,
     JournalWriter,
     SyncJournalWriter,
+    decode_framed,
     decode_record,
     encode_record,
 )
@@ -34,14 +37,16 @@ class RecordFormat(TestCase):
         record = {"op": "put", "key": "ünï", "value": {"n": 1}}
         line = encode_record(record)
         self.assertTrue(line.endswith(b"\n"))
-        self.assertEqual(decode_record(line[:-1]), record)
+        self.assertEqual(decode_framed(line[:-1]), record)
 
     def test_damage_is_detected(self) -> None:
         line = encode_record({"op": "put", "key": "a"})[:-1]
-        self.assertIsNone(decode_record(line.replace(b'"a"', b'"b"')))
-        self.assertIsNone(decode_record(line[:-3]))
+        self.assertIsNone(decode_framed(line.replace(b'"a"', b'"b"')))
+        self.assertIsNone(decode_framed(line[:-3]))
+        self.assertIsNone(decode_framed(line[9:]), "a line without its length")
+        self.assertIsNone(decode_framed(b"0000000c zzzzzzzz {}"))
+        self.assertIsNone(decode_framed(b""))
         self.assertIsNone(decode_record(b"zzzzzzzz {}"))
-        self.assertIsNone(decode_record(b""))
 
 
 class JournalTests(TestCase):
@@ -51,12 +56,12 @@ class JournalTests(TestCase):
 
     def test_new_file_has_header(self) -> None:
         self.assertEqual(Journal(self.path, "chatd-x").load(), [])
-        self.assertEqual(self.path.read_bytes(), b"chatd-x 1\n")
+        self.assertEqual(self.path.read_bytes(), b"chatd-x 2\n")
 
     def test_other_kind_refused(self) -> None:
         self.path.write_bytes(b"something else\n")
         error = self.assertRaises(StartupError, Journal(self.path, "chatd-x").load)
-        self.assertIn("not a chatd-x 1 file", str(error))
+        self.assertIn("not a chatd-x 2 file", str(error))
 
     def test_torn_tail_at_every_byte(self) -> None:
         """A crash can cut the last record at any byte; every earlier record survives."""
@@ -73,14 +78,17 @@ class JournalTests(TestCase):
         journal.append({"n": 3})
         self.assertEqual(len(Journal(self.path, "chatd-x").load()), 4)
 
-    def test_a_last_line_failing_its_checksum_is_a_torn_tail_and_is_cut(self) -> None:
+    def test_a_whole_last_line_failing_its_checksum_is_damage_not_a_tear(self) -> None:
+        """Its length is all there, so its append finished and was acknowledged."""
         journal = Journal(self.path, "chatd-x")
         journal.load()
         journal.append({"n": 0})
-        whole = self.path.read_bytes()
-        self.path.write_bytes(whole + encode_record({"n": 1}).replace(b'"n"', b'"m"'))
-        self.assertEqual(Journal(self.path, "chatd-x").load(), [{"n": 0}])
-        self.assertEqual(self.path.read_bytes(), whole)
+        damaged = self.path.read_bytes() + encode_record({"n": 1}).replace(b'"n"', b'"m"')
+        self.path.write_bytes(damaged)
+        error = self.assertRaises(StartupError, Journal(self.path, "chatd-x").load)
+        at = HEADER + len(encode_record({"n": 0}))
+        self.assertIn(f"damaged record at byte {at} (checksum or format is wrong)", str(error))
+        self.assertEqual(self.path.read_bytes(), damaged)
 
     def test_rewrite_is_atomic_rename(self) -> None:
         journal = Journal(self.path, "chatd-x")
@@ -164,6 +172,108 @@ class DamageInTheMiddleTests(TestCase):
         self.assertIn({"n": 100}, records)
         self.assertNotIn({"n": 99}, records)
         self.assertEqual(len(records), 12)
+
+
+def padded(i: int) -> dict[str, Any]:
+    return {"n": i, "pad": "x" * 100}
+
+
+def version_1_line(record: dict[str, Any]) -> bytes:
+    """A record as version 1 of the journal wrote it: a checksum, no length."""
+    data = json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
+    return b"%08x %s\n" % (zlib.crc32(data), data)
+
+
+HEADER = len(b"chatd-x 2\n")
+
+
+class ZeroedTailTests(TestCase):
+    """A span zeroed at the end (a torn page, a power loss on some file systems) destroys
+    acknowledged records; only an unfinished append, at most one record, is a crash's tear."""
+
+    def setUp(self) -> None:
+        self.path = Path(self.mktemp())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        journal = Journal(self.path, "chatd-x")
+        journal.load()
+        for i in range(60):
+            journal.append(padded(i))
+        self.whole = self.path.read_bytes()
+        self.ends = [HEADER]  # where each record ends
+        for i in range(60):
+            self.ends.append(self.ends[-1] + len(encode_record(padded(i))))
+        self.line = len(encode_record(padded(59)))
+
+    def intact(self, zeroed: int) -> int:
+        """How many records lie wholly before the last ``zeroed`` bytes."""
+        return sum(1 for end in self.ends[1:] if end <= len(self.whole) - zeroed)
+
+    def zero_last(self, size: int) -> bytes:
+        zeroed = self.whole[:-size] + bytes(size)
+        self.path.write_bytes(zeroed)
+        return zeroed
+
+    def test_a_zeroed_last_4_kib_refuses_the_load_in_one_line_and_leaves_the_file(self) -> None:
+        zeroed = self.zero_last(4096)
+        error = self.assertRaises(StartupError, Journal(self.path, "chatd-x").load)
+        message = str(error)
+        self.assertIn(f"{self.path}: from byte {self.ends[self.intact(4096)]}, ", message)
+        self.assertIn("acknowledged records were lost", message)
+        self.assertIn("repair", message)
+        self.assertNotIn("\n", message)
+        self.assertEqual(self.path.read_bytes(), zeroed)
+
+    def test_a_zeroed_span_starting_on_a_record_boundary_is_refused(self) -> None:
+        self.zero_last(3 * self.line)
+        self.assertRaises(StartupError, Journal(self.path, "chatd-x").load)
+
+    def test_the_last_record_zeroed_from_its_middle_is_refused(self) -> None:
+        """It was acknowledged: its length is whole, so no append was left unfinished."""
+        self.zero_last(self.line // 2)
+        self.assertRaises(StartupError, Journal(self.path, "chatd-x").load)
+
+    def test_repair_keeps_every_intact_record_and_says_what_it_dropped(self) -> None:
+        zeroed = self.zero_last(4096)
+        scan, copy = Journal(self.path, "chatd-x").repair()
+        assert copy is not None
+        self.assertEqual(copy.read_bytes(), zeroed)
+        intact = self.intact(4096)
+        self.assertEqual(len(scan.damaged), 1)
+        self.assertIn("acknowledged records were lost", scan.damaged[0].reason)
+        self.assertEqual(Journal(self.path, "chatd-x").load(), [padded(i) for i in range(intact)])
+
+    def test_an_unfinished_append_followed_by_nothing_is_still_a_tear(self) -> None:
+        self.path.write_bytes(self.whole + encode_record(padded(60))[:-1])
+        self.assertEqual(len(Journal(self.path, "chatd-x").load()), 60)
+        self.assertEqual(self.path.read_bytes(), self.whole)
+
+
+class OldFormatTests(TestCase):
+    """Version 1 lines carry no length: they still load, a tear is still cut, a zeroed tail
+    is told by its zeros, and the first load rewrites the file in the current version."""
+
+    def setUp(self) -> None:
+        self.path = Path(self.mktemp())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lines = [version_1_line(padded(i)) for i in range(40)]
+        self.whole = b"chatd-x 1\n" + b"".join(self.lines)
+
+    def test_an_old_file_loads_and_is_rewritten_in_the_current_format(self) -> None:
+        self.path.write_bytes(self.whole)
+        self.assertEqual(Journal(self.path, "chatd-x").load(), [padded(i) for i in range(40)])
+        self.assertTrue(self.path.read_bytes().startswith(b"chatd-x 2\n"))
+        self.assertEqual(Journal(self.path, "chatd-x").load(), [padded(i) for i in range(40)])
+
+    def test_an_old_files_torn_tail_is_cut(self) -> None:
+        self.path.write_bytes(self.whole + version_1_line(padded(40))[:30])
+        self.assertEqual(len(Journal(self.path, "chatd-x").load()), 40)
+
+    def test_an_old_files_zeroed_tail_is_refused(self) -> None:
+        zeroed = self.whole[:-4096] + bytes(4096)
+        self.path.write_bytes(zeroed)
+        error = self.assertRaises(StartupError, Journal(self.path, "chatd-x").load)
+        self.assertIn("acknowledged records were lost", str(error))
+        self.assertEqual(self.path.read_bytes(), zeroed)
 
 
 class RecordShapeTests(TestCase):

@@ -11,7 +11,9 @@ never touches the disk, a message costs an append to a list, and a crash loses a
 messages of the last window (and of a write still in progress), never older history.
 
 At start-up each file is read whole: a torn last line (a crash in mid-write) is cut off;
-another damaged line is skipped and logged (history is not worth refusing to start for).
+another damaged line is skipped and logged (history is not worth refusing to start for). An end
+that holds NUL bytes is no crash's tear but pages zeroed by a power loss or a torn page, which
+can take messages written long before: it is logged as an error, not cut off as a tear.
 Compaction is a rewrite of the retained messages, done by the same thread (to a temporary
 file, fsync'ed, renamed over the old one), when a file holds more than twice what is retained
 (plus ``SLACK`` lines) or messages aged out; a conversation with nothing left loses its file.
@@ -39,7 +41,7 @@ from twisted.python.threadpool import ThreadPool
 
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.kernel.events import Event, Said, from_dict, to_dict
-from chatd.storage.journal import decode_record, fsync_directory
+from chatd.storage.journal import decode_record, fsync_directory, unfinished_append
 
 log = Logger()
 
@@ -95,6 +97,8 @@ class Loaded:
     lines: int
     torn: bool
     damaged: int
+    # Bytes at the end that hold no message and are more than a torn last line.
+    lost: int = 0
 
 
 def read_file(path: Path) -> Loaded | None:
@@ -107,6 +111,7 @@ def read_file(path: Path) -> Loaded | None:
     damaged = 0
     offset = len(HEADER)
     torn = False
+    lost = 0
     while offset < len(data):
         end = data.find(b"\n", offset)
         line = data[offset:] if end < 0 else data[offset:end]
@@ -118,6 +123,9 @@ def read_file(path: Path) -> Loaded | None:
             except ValueError:
                 event = None
         if event is None and (end < 0 or end + 1 == len(data)):
+            if not unfinished_append(data[offset:], version=1):
+                lost = len(data) - offset
+                break
             # The last line, incomplete or unreadable: the trace of a crash in mid-write.
             with path.open("r+b") as f:
                 f.truncate(offset)
@@ -129,7 +137,7 @@ def read_file(path: Path) -> Loaded | None:
         else:
             events.append(event)
         offset = end + 1
-    return Loaded(events, len(events), torn, damaged)
+    return Loaded(events, len(events), torn, damaged, lost)
 
 
 def write_jobs(directory: Path, jobs: list[Job]) -> None:
@@ -207,9 +215,15 @@ class FileHistory(MemoryHistory):
             if loaded.damaged:
                 log.warn("{path}: skipped {count} damaged lines", path=str(path),
                          count=loaded.damaged)
+            if loaded.lost:
+                log.error("{path}: the last {size} bytes hold no message (zeroed or "
+                          "overwritten, more than a crash in mid-write leaves): messages "
+                          "written before them were lost; every intact one was kept",
+                          path=str(path), size=loaded.lost)
             self.kept[key] = deque(loaded.events, maxlen=self.retention.count)
             self._on_disk[key] = loaded.lines
-            if self.expire(key) or loaded.lines > len(self.kept.get(key, ())) or loaded.damaged:
+            if (self.expire(key) or loaded.lines > len(self.kept.get(key, ())) or loaded.damaged
+                    or loaded.lost):
                 self._rewrite.add(key)
             total += len(self.kept.get(key, ()))
         if self._rewrite:

@@ -29,7 +29,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from chatd.kernel.events import Event, Joined, Left, Said, TopicSet
+from chatd.kernel.events import Event, Joined, Left, ModeChanged, Said, TopicSet
 from chatd.kernel.interfaces import IBusListener
 from chatd.kernel.names import fold
 
@@ -62,11 +62,19 @@ def describe(event: Event) -> str | None:
             return f"* {sender} {text}"
         case Joined(who=who):
             return f"-- {who} joined"
-        case Left(who=who, reason=reason, message=message):
+        case Left(who=who, reason=reason, message=message, by=by):
             said = f": {message}" if message else ""
-            return f"-- {who} left ({reason.value}{said})"
+            kicker = f" by {by}" if by else ""
+            return f"-- {who} left ({reason.value}{kicker}{said})"
         case TopicSet(who=who, topic=topic):
             return f"-- {who} set the topic: {topic}" if topic else f"-- {who} cleared the topic"
+        case ModeChanged(who=who, mode=mode, arg=""):
+            return f"-- {who} set {mode}"
+        case ModeChanged(who=who, mode=mode) if mode[1:] == "k":
+            # A +k carries the room's password: an archive kept for years must not hold it.
+            return f"-- {who} set {mode} (a password, not written here)"
+        case ModeChanged(who=who, mode=mode, arg=arg):
+            return f"-- {who} set {mode} {arg}"
     return None
 
 

@@ -52,10 +52,13 @@ from chatd.storage.journal import (
 from chatd.storage.keyed import KeyedFile
 from chatd.storage.rooms import FileRoomStore, room_problem
 
-# The journals a data directory may hold: their kind and the check of their values.
-JOURNALS: dict[str, tuple[str, Check]] = {
+# The journals a data directory may hold: their kind and the check of their values. The
+# file store's values are checked by chatd.files, which the member side does not import:
+# repair drops its records that a checksum, a length or the entry's shape shows damaged.
+JOURNALS: dict[str, tuple[str, Check | None]] = {
     "members.journal": ("chatd-members", account_problem),
     "rooms.journal": ("chatd-rooms", room_problem),
+    "files.journal": ("chatd-files", None),
 }
 
 

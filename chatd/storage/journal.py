@@ -2,18 +2,25 @@
 
 The file's first line names its kind and format version. Each later line is one record::
 
-    <crc32 of the JSON, 8 hex digits> <JSON object>\\n
+    <length of the rest of the line, 8 hex digits> <crc32 of the JSON, 8 hex digits> <JSON>\\n
 
 An append is written and fsync'ed before it is acknowledged; one that fails (disk full, I/O
 error) is cut off again before the error is reported, so the file ends on a record boundary
-and the next append is not glued to half a record. A crash can only tear the last line, so at
-load an incomplete last line, or a last line that fails its checksum, is logged and cut off;
-every earlier record is intact. Damage anywhere else (a flipped bit, a record of the wrong
-shape) is not the trace of a crash: the load refuses, naming the file and byte offset, and
-leaves the file untouched, because cutting there would delete every later record. ``repair``,
-run offline by an operator, keeps a copy of the file and rewrites it without the damaged
-records. Compaction writes the live records to a temporary file, fsyncs it, renames it over the
-journal and fsyncs the directory, so at every instant one complete file is in place.
+and the next append is not glued to half a record. A crash can only leave the one append in
+progress unfinished: at load, a last line shorter than the length it begins with is logged and
+cut off; every earlier record is intact. Anything else is not the trace of a crash: a flipped
+bit or a record of the wrong shape anywhere, or an end that holds no record and is more than
+one unfinished append (the last pages zeroed by a power loss on some file systems, or
+overwritten), which means acknowledged records were lost. The load refuses, naming the file
+and byte offset, and leaves the file untouched, because cutting there would delete records or
+hide their loss. ``repair``, run offline by an operator, keeps a copy of the file and rewrites
+it without the damaged records. Compaction writes the live records to a temporary file, fsyncs
+it, renames it over the journal and fsyncs the directory, so at every instant one complete
+file is in place.
+
+Version 1 lines had no length (``<crc32> <JSON>``, the line history files still use): there a
+torn last line is told from a zeroed end by its bytes alone (an append leaves no NUL byte, as
+JSON escapes it). A version 1 file loads, and the load rewrites it in the current version.
 
 ``Journal`` is synchronous; ``JournalWriter`` runs its writes, in order, on one worker thread,
 so fsync never stalls the reactor.
@@ -46,19 +53,39 @@ Record = dict[str, Any]
 # Says what is wrong with a record whose checksum is right (wrong types, say), or None.
 Check = Callable[[Record], str | None]
 
-# Where a record may begin inside a damaged line: a failed append of an older version left
-# half a record, and the next append was glued to it on the same line.
-_RECORD_START = re.compile(rb"[0-9a-f]{8} \{")
+VERSION = 2
+# A version 2 line's length field, and what a crash may leave of it.
+_LENGTH = re.compile(rb"([0-9a-f]{8}) ")
+_LENGTH_PREFIX = re.compile(rb"[0-9a-f]{0,8}")
+# Where a record may begin inside a damaged line, per version: a failed append of an older
+# version left half a record, and the next append was glued to it on the same line.
+_RECORD_START = {1: re.compile(rb"[0-9a-f]{8} \{"), 2: re.compile(rb"[0-9a-f]{8} [0-9a-f]{8} \{")}
 
 
-def encode_record(record: Record) -> bytes:
+def checksummed_line(record: Record) -> bytes:
+    """``<crc32> <JSON>\\n``: a version 1 journal line, and the rest of a version 2 one."""
     body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     data = body.encode("utf-8")
     return b"%08x %s\n" % (zlib.crc32(data), data)
 
 
+def encode_record(record: Record) -> bytes:
+    """A line of the current version: the length lets a load tell an unfinished append."""
+    rest = checksummed_line(record)
+    return b"%08x %s" % (len(rest), rest)
+
+
+def decode_framed(line: bytes) -> Record | None:
+    """The record on a complete current-version line (newline stripped), or None."""
+    length = _LENGTH.match(line)
+    if length is None or int(length.group(1), 16) != len(line) - length.end() + 1:
+        return None
+    return decode_record(line[length.end():])
+
+
 def decode_record(line: bytes) -> Record | None:
-    """The record on a complete line (newline stripped), or None if it is damaged."""
+    """The record on a complete checksummed line (newline stripped), or None if it is
+    damaged: a version 1 journal's line, or a history file's."""
     crc, _, data = line.partition(b" ")
     try:
         if len(crc) != 8 or int(crc, 16) != zlib.crc32(data):
@@ -101,69 +128,100 @@ class Scan:
     salvaged: int = 0
     # Where an incomplete or unreadable last line begins, if there is one.
     torn_tail: int | None = None
+    # Where an end that holds no record, and is more than a torn tail, begins.
+    lost_tail: int | None = None
 
 
-def _problem(line: bytes, check: Check | None) -> tuple[Record | None, str]:
-    record = decode_record(line)
+def unfinished_append(tail: bytes, version: int = VERSION) -> bool:
+    """Whether ``tail``, the end of a file after its last complete line, can be what a crash
+    left of one append. Version 2: the start of a line, shorter than the length it begins
+    with (a zeroed or overwritten end has no length, or is longer than it says). Version 1
+    and history files, without a length: no NUL byte."""
+    if version == 1:
+        return b"\0" not in tail
+    length = _LENGTH.match(tail)
+    if length is None:
+        return _LENGTH_PREFIX.fullmatch(tail) is not None
+    return len(tail) < length.end() + int(length.group(1), 16)
+
+
+def _decode(line: bytes, version: int) -> Record | None:
+    return decode_record(line) if version == 1 else decode_framed(line)
+
+
+def _problem(line: bytes, version: int, check: Check | None) -> tuple[Record | None, str]:
+    record = _decode(line, version)
     if record is None:
         return None, "checksum or format is wrong"
     problem = check(record) if check is not None else None
     return (None, problem) if problem else (record, "")
 
 
-def _salvage(line: bytes, check: Check | None) -> Record | None:
+def _salvage(line: bytes, version: int, check: Check | None) -> Record | None:
     """A whole record at the end of a damaged line, or None."""
-    for start in _RECORD_START.finditer(line, 1):
-        record, _ = _problem(line[start.start():], check)
+    for start in _RECORD_START[version].finditer(line, 1):
+        record, _ = _problem(line[start.start():], version, check)
         if record is not None:
             return record
     return None
 
 
+def _lost(size: int) -> str:
+    return (f"the last {size} bytes hold no record and are more than an unfinished append "
+            f"leaves (zeroed or overwritten): acknowledged records were lost")
+
+
 class Journal:
     """One journal file of one kind (``chatd-members``, ``chatd-rooms``)."""
 
-    VERSION = 1
-
     def __init__(self, path: Path, kind: str) -> None:
         self.path = path
-        self.header = f"{kind} {self.VERSION}\n".encode()
+        self.kind = kind
+        self.header = f"{kind} {VERSION}\n".encode()
         # The length the file must be cut back to before anything more is appended: set when
         # a failed append could not even be cut off, cleared once it has been.
         self._cut_to: int | None = None
 
-    def _read(self) -> bytes:
+    def _read(self) -> tuple[bytes, int]:
+        """The file's bytes and its format version."""
         if self.path.stat().st_mode & 0o077:
             os.chmod(self.path, 0o600)  # made by an older version, or copied in by hand
         with self.path.open("rb") as f:
             data = f.read()
-        if not data.startswith(self.header):
-            first = data.split(b"\n", 1)[0][:60]
-            raise StartupError(
-                f"{self.path} is not a {self.header.decode().strip()} file (it starts {first!r})"
-            )
-        return data
+        for version in (VERSION, 1):
+            if data.startswith(f"{self.kind} {version}\n".encode()):
+                return data, version
+        first = data.split(b"\n", 1)[0][:60]
+        raise StartupError(
+            f"{self.path} is not a {self.header.decode().strip()} file (it starts {first!r})"
+        )
 
-    def _scan(self, data: bytes, check: Check | None) -> Scan:
+    def _scan(self, data: bytes, version: int, check: Check | None) -> Scan:
         scan = Scan()
-        offset = len(self.header)
+        offset = data.index(b"\n") + 1
         while offset < len(data):
             end = data.find(b"\n", offset)
             if end < 0:
-                scan.torn_tail = offset
-                scan.damaged.append(Damage(offset, len(data) - offset, "incomplete last line"))
+                size = len(data) - offset
+                if unfinished_append(data[offset:], version):
+                    scan.torn_tail = offset
+                    scan.damaged.append(Damage(offset, size, "incomplete last line"))
+                else:
+                    scan.lost_tail = offset
+                    scan.damaged.append(Damage(offset, size, _lost(size)))
                 break
             line = data[offset:end]
-            record, reason = _problem(line, check)
+            record, reason = _problem(line, version, check)
             if record is not None:
                 scan.records.append(record)
-            elif end + 1 == len(data) and decode_record(line) is None:
-                # Only a write in progress at a crash can leave a bad checksum last.
+            elif (version == 1 and end + 1 == len(data) and decode_record(line) is None
+                  and unfinished_append(line, version)):
+                # Version 1 has no length: a bad checksum last may be a write in progress.
                 scan.torn_tail = offset
                 scan.damaged.append(Damage(offset, end + 1 - offset, reason))
             else:
                 scan.damaged.append(Damage(offset, end + 1 - offset, reason))
-                salvaged = _salvage(line, check)
+                salvaged = _salvage(line, version, check)
                 if salvaged is not None:
                     scan.records.append(salvaged)
                     scan.salvaged += 1
@@ -174,22 +232,26 @@ class Journal:
         """Replay the file (creating it if missing); cut a torn tail, refuse other damage.
 
         ``check`` says what is wrong with a record that has the right checksum but not the
-        shape its reader needs; such a record counts as damaged.
+        shape its reader needs; such a record counts as damaged. A file of an older version
+        is rewritten in the current one.
         """
         if not self.path.exists():
             self.rewrite([])
             return []
-        data = self._read()
-        scan = self._scan(data, check)
-        middle = [d for d in scan.damaged if d.offset != scan.torn_tail]
-        if middle:
-            first = middle[0]
+        data, version = self._read()
+        scan = self._scan(data, version, check)
+        damaged = [d for d in scan.damaged if d.offset != scan.torn_tail]
+        if damaged:
+            first = damaged[0]
+            follow = len(data) - first.offset - first.size
+            found = (f"from byte {first.offset}, {first.reason}"
+                     if first.offset == scan.lost_tail else
+                     f"damaged record at byte {first.offset} ({first.reason})"
+                     + (f"; {follow} bytes of records follow it" if follow else ""))
             raise StartupError(
-                f"{self.path}: damaged record at byte {first.offset} ({first.reason}); "
-                f"{len(data) - first.offset - first.size} bytes of records follow it, so "
-                f"the file was left as it is. Restore it from a backup, or run "
-                f"'chatd-admin --data {self.path.parent} repair', which keeps a copy and "
-                f"every intact record"
+                f"{self.path}: {found}, so the file was left as it is. Restore it from a "
+                f"backup, or run 'chatd-admin --data {self.path.parent} repair', which keeps "
+                f"a copy and every intact record"
             )
         if scan.torn_tail is not None:
             log.warn(
@@ -200,6 +262,10 @@ class Journal:
             with self.path.open("r+b") as f:
                 f.truncate(scan.torn_tail)
                 os.fsync(f.fileno())
+        if version != VERSION:
+            log.info("{path}: rewritten from format version {old} to {new}",
+                     path=str(self.path), old=version, new=VERSION)
+            self.rewrite(scan.records)
         return scan.records
 
     def repair(self, check: Check | None = None) -> tuple[Scan, Path | None]:
@@ -208,8 +274,8 @@ class Journal:
         For an operator, on a stopped daemon's data directory. Returns what was found and
         the copy of the original (None when nothing was damaged and nothing was changed).
         """
-        data = self._read()
-        scan = self._scan(data, check)
+        data, version = self._read()
+        scan = self._scan(data, version, check)
         if not scan.damaged:
             return scan, None
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

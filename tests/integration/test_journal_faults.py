@@ -72,6 +72,32 @@ class DamagedJournalTests(DaemonTestCase):
         self.assertIn(f"rooms.journal: damaged record at byte {starts[1]} (the room's limit "
                       "is 'many')", last)
 
+    def test_a_zeroed_last_4_kib_stops_chatd_until_repaired_with_every_intact_record(
+        self
+    ) -> None:
+        path = self.data / "members.journal"
+        starts = self.write("members.journal", "chatd-members", [account(i) for i in range(40)])
+        data = path.read_bytes()
+        zeroed = data[:-4096] + bytes(4096)
+        path.write_bytes(zeroed)
+        intact = sum(1 for start in starts[1:] if start <= len(data) - 4096)
+        self.assertGreater(40 - intact, 15, "many acknowledged records are gone")
+
+        last = self.failed_start("--line", "tcp:0:interface=127.0.0.1")
+
+        self.assertIn(f"chatd: {path}: from byte {starts[intact]}, ", last)
+        self.assertIn("acknowledged records were lost", last)
+        self.assertIn(f"chatd-admin --data {self.data} repair", last)
+        self.assertEqual(path.read_bytes(), zeroed, "the file is left untouched")
+
+        repaired = self.admin_repair()
+        self.assertEqual(repaired.returncode, 0, repaired.stderr)
+        self.assertIn(f"members.journal: skipped {len(data) - starts[intact]} bytes at byte "
+                      f"{starts[intact]}: the last", repaired.stdout)
+        self.assertIn(f"members.journal: {intact} records kept, 1 damaged skipped",
+                      repaired.stdout)
+        self.assertIn(f"{intact} accounts", self.daemon().run_log())
+
     def test_a_torn_last_record_is_cut_and_chatd_starts(self) -> None:
         path = self.data / "members.journal"
         self.write("members.journal", "chatd-members", [account(i) for i in range(3)])
