@@ -157,11 +157,10 @@ class ChatChannel(HTTPChannel):
         self._stop_timers()
 
     def _stop_timers(self) -> None:
-        self._cancel_headers()
-        self._cancel_request()
-        if self._close_due is not None:
-            self._close_due.cancel()
-            self._close_due = None
+        for call in (self._headers_due, self._request_due, self._close_due):
+            if call is not None and call.active():  # not the one firing now (``_expired``)
+                call.cancel()
+        self._headers_due = self._request_due = self._close_due = None
 
     def _cancel_headers(self) -> None:
         if self._headers_due is not None:

@@ -110,7 +110,7 @@ class UpgradeOnly(Resource):
             channel.hand_over()
             rendered: bytes = self._websocket.render(request)
             return rendered
-        request.setResponseCode(426)
+        request.setResponseCode(426, b"Upgrade Required")
         request.setHeader(b"Upgrade", b"websocket")
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         return b"this is chatd's WebSocket endpoint; the page is at /\n"
