@@ -239,7 +239,7 @@ class ProxyTests(SiteTestCase):
 
 
 class OriginHandshakeTests(SiteTestCase):
-    options = Options(origins=("https://chat.example.org:443", "https://other.example:8443"))
+    """Without web-origin or web-url: only the page as this connection reached it."""
 
     def handshake(self, origin: str, host: str = "127.0.0.1:8080") -> bytes:
         browser = self.connect()
@@ -261,6 +261,12 @@ class OriginHandshakeTests(SiteTestCase):
         self.assertEqual(self.handshake("http://localhost:8080", host="localhost:8080"),
                          b"HTTP/1.1 101 Switching Protocols")
 
+
+class ConfiguredOriginTests(OriginHandshakeTests):
+    """With web-url (https://chat.example.org) and a web-origin besides."""
+
+    options = Options(origins=("https://other.example:8443", "https://chat.example.org:443"))
+
     def test_the_configured_origins_are_let_in_behind_any_host(self) -> None:
         for origin in ("https://chat.example.org", "https://Other.Example:8443/"):
             self.assertEqual(self.handshake(origin, host="internal:8080"),
@@ -276,9 +282,9 @@ class ServerHeaderTests(SiteTestCase):
             connection.send(request)
             answers.append(connection.read().split(b"\r\n\r\n", 1)[0])
         answers.append(self.connect().read().split(b"\r\n\r\n", 1)[0])  # a 503
+        for answer in answers:
+            self.assertNotIn(b"twisted", answer.lower())
+            self.assertIn(b"\r\nServer: chatd\r\n", answer)
         self.assertEqual([answer.split(b"\r\n", 1)[0] for answer in answers], [
             b"HTTP/1.1 200 OK", b"HTTP/1.1 404 Not Found", b"HTTP/1.1 426 Upgrade Required",
             b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.1 503 Service Unavailable"])
-        for answer in answers:
-            self.assertIn(b"\r\nServer: chatd\r\n", answer)
-            self.assertNotIn(b"twisted", answer.lower())
