@@ -65,8 +65,9 @@ KEYS = {
                                "(addresses or CIDR, repeatable); none: the socket's peer is "
                                "the client's address", ()),
     "web-url": Key(base_url, "the web frontend's public base URL, e.g. https://chat.example.org, "
-                   "that download links of shared files start with; none: the first web "
-                   "listener's address if it names one (interface=...), else no links",
+                   "that download links of shared files start with (its origin may open the "
+                   "WebSocket); none: the first web listener's address if it names one "
+                   "(interface=...), else no links",
                    "", reloadable=False, shown="from the first web listener"),
     "web-max-message": Key(whole(256, 1_048_576), "largest WebSocket message (and frame) a "
                            "browser may send, in bytes; larger ones close the connection "

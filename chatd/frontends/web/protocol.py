@@ -3,11 +3,11 @@
 ``WebProtocol`` is autobahn's Twisted server protocol: it checks the opening handshake (the
 Origin against the page's own and ``web-origin``, the client's address behind a trusted
 proxy), caps message size, answers pings, and hands each text message to its ``WebClient``.
-The client is what
-the rest of chatd sees: the mind delivery writes to, the ``ICommandClient`` the
-``LineInterpreter`` serves, and the ``Guarded`` side of a ``ConnectionPolicy`` (admission, the
-login timer, one request at a time, a bounded close), exactly as a line connection is. It is
-a separate object so that none of its names can collide with autobahn's.
+The client is what the rest of chatd sees: the mind delivery writes to, the
+``ICommandClient`` the ``LineInterpreter`` serves, and the ``Guarded`` side of a
+``ConnectionPolicy`` (admission, the login timer, one request at a time, a bounded close),
+exactly as a line connection is. It is a separate object so that none of its names can
+collide with autobahn's.
 """
 
 from __future__ import annotations
