@@ -2,7 +2,9 @@
 
 A frontend asks ``admit(host)`` when a connection is made and, if it gets a reason back,
 tells the client (in its own format) and closes. It reports ``named(host)`` once the
-connection has logged in and ``release(host, named)`` when it closes. Addresses inside an
+connection has logged in and ``release(host, named)`` when it closes. A connection that is
+not (yet) a chat client, an HTTP connection of the web site, asks ``admit_open`` instead:
+only the limits on connections open at once apply to it. Addresses inside an
 ``exempt`` network (a web gateway, a benchmark on loopback) skip the per-address limits and
 the message rate limit.
 """
@@ -96,11 +98,10 @@ class Admission:
     def admit(self, host: str) -> str | None:
         """None if the connection may stay (and it is counted); else why it may not."""
         limits = self.limits
-        if self.total >= limits.max_connections:
-            return f"the server is full ({limits.max_connections} connections); try later"
+        refused = self._refuse_open(host, per_address=True)
+        if refused is not None:
+            return refused
         if not self.is_exempt(host):
-            if self._open[host] >= limits.per_address:
-                return f"too many connections from {host} ({limits.per_address} at once)"
             if self._open[host] - self._named[host] >= limits.unnamed_per_address:
                 return (f"too many connections from {host} that have not logged in "
                         f"({limits.unnamed_per_address}); log in on those first")
@@ -110,6 +111,27 @@ class Admission:
                         f"{wait:.0f} seconds")
         self.total += 1
         self._open[host] += 1
+        return None
+
+    def admit_open(self, host: str, per_address: bool = True) -> str | None:
+        """Like ``admit``, but only the limits on connections open at once: the total and,
+        with ``per_address``, the address's. For an HTTP connection: a browser opens several
+        to load the page and none of them logs in, so the limits on connections not logged
+        in and on new connections (a chat client's) would refuse ordinary page loads.
+        ``per_address`` is False for a trusted proxy's, which carries many browsers."""
+        refused = self._refuse_open(host, per_address)
+        if refused is not None:
+            return refused
+        self.total += 1
+        self._open[host] += 1
+        return None
+
+    def _refuse_open(self, host: str, per_address: bool) -> str | None:
+        limits = self.limits
+        if self.total >= limits.max_connections:
+            return f"the server is full ({limits.max_connections} connections); try later"
+        if per_address and not self.is_exempt(host) and self._open[host] >= limits.per_address:
+            return f"too many connections from {host} ({limits.per_address} at once)"
         return None
 
     def named(self, host: str) -> None:

@@ -8,6 +8,7 @@ for flooding; the page and its security headers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -384,3 +385,42 @@ class FloodTests(WebDaemonTests):
         self.assertEqual([m["code"] for m in seen if m["code"] >= 200], [429, 429, 429])
         self.assertIn({"code": 109, "text": "disconnected for flooding"}, seen)
         self.assertEqual(code, 1000)
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    """Everything the server sends before it closes (within the socket's timeout)."""
+    chunks = []
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class ConnectionLimitTests(WebDaemonTests):
+    exempt = False  # loopback is limited here, as any address
+    extra = ("--max-connections-per-address", "4")
+
+    def test_connections_over_the_per_address_limit_are_refused_at_once(self) -> None:
+        held = []
+        for _ in range(4):  # silent: no request, so admitted and holding their slots
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            self.addCleanup(sock.close)
+            held.append(sock)
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as refused:
+            answer = read_to_end(refused)
+        self.assertLess(time.monotonic() - started, 2)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer)
+        self.assertIn(b"too many connections from 127.0.0.1 (4 at once)", answer)
+        held.pop().close()
+        deadline = time.monotonic() + 5
+        while True:  # the freed slot is back once the daemon has seen the close
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as again:
+                again.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                              "Connection: close\r\n\r\n".encode())
+                answer = read_to_end(again)
+            if not answer.startswith(b"HTTP/1.1 503") or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200])
+        self.assertIn(b"\r\nServer: chatd\r\n", answer)

@@ -1,12 +1,13 @@
 """One browser: autobahn's WebSocket protocol (the wire) and a ``WebClient`` (the chat side).
 
 ``WebProtocol`` is autobahn's Twisted server protocol: it checks the opening handshake (the
-Origin against ``web-origin``, the client's address behind a trusted proxy), caps message
-size, answers pings, and hands each text message to its ``WebClient``. The client is what
-the rest of chatd sees: the mind delivery writes to, the ``ICommandClient`` the
-``LineInterpreter`` serves, and the ``Guarded`` side of a ``ConnectionPolicy`` (admission, the
-login timer, one request at a time, a bounded close), exactly as a line connection is. It is
-a separate object so that none of its names can collide with autobahn's.
+Origin against the page's own and ``web-origin``, the client's address behind a trusted
+proxy), caps message size, answers pings, and hands each text message to its ``WebClient``.
+The client is what the rest of chatd sees: the mind delivery writes to, the
+``ICommandClient`` the ``LineInterpreter`` serves, and the ``Guarded`` side of a
+``ConnectionPolicy`` (admission, the login timer, one request at a time, a bounded close),
+exactly as a line connection is. It is a separate object so that none of its names can
+collide with autobahn's.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.cred.credentials import ICredentials
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -38,7 +39,7 @@ from chatd.frontends.web.codec import (
     render_payload,
     reply_payload,
 )
-from chatd.frontends.web.options import Options
+from chatd.frontends.web.options import Options, normal_origin
 from chatd.frontends.web.sink import Prepared, WebSink
 from chatd.frontends.web.uploads import MAX_PENDING, TOKEN_HEADER, UPLOAD_PATH, Uploads
 from chatd.kernel import errors
@@ -66,30 +67,47 @@ class WebFactory(Protocol):
     uploads: Uploads
 
 
-def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+def origin_allowed(origin: str | None, own: tuple[str, ...], allowed: tuple[str, ...]
+                   ) -> bool:
     """Whether a handshake's Origin may open the WebSocket.
 
     A browser always sends Origin; a page on another site could otherwise open a WebSocket
-    with the user's network position (cross-site WebSocket hijacking). With ``allowed`` (the
-    ``web-origin`` setting) it must be one of them; without, it must name the host the
-    browser asked for (same origin). No Origin at all is a non-browser client, which no page
-    can make a browser imitate.
+    with the user's network position (cross-site WebSocket hijacking). It must be the page's
+    own (``own``: ``page_origins``) or one of ``allowed`` (``web-origin`` and ``web-url``),
+    scheme and port included. The Host header proves nothing: a name the attacker controls
+    can be made to resolve to this server (DNS rebinding), and its page then sends an Origin
+    equal to its Host. No Origin at all is a non-browser client, which no page can make a
+    browser imitate.
     """
     if not origin:  # autobahn gives "" when the header is absent
         return True
-    origin = origin.rstrip("/").lower()
-    if allowed:
-        return origin in allowed
-    parts = urlsplit(origin)
-    return (parts.scheme in ("http", "https") and host is not None
-            and parts.netloc == host.lower())
+    normal = normal_origin(origin)
+    return normal is not None and (normal in own or normal in allowed)
+
+
+def page_origins(secure: bool, local: object) -> tuple[str, ...]:
+    """The origins of the page as served on a connection that reached the local address
+    ``local``: its scheme, address and port (an address literal, which no other site can
+    be served from) and, on loopback, ``localhost``, which only this machine answers to."""
+    host, port = getattr(local, "host", None), getattr(local, "port", None)
+    try:
+        address = ipaddress.ip_address(str(host))
+    except ValueError:  # a unix socket: no origin names it
+        return ()
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 browser on a dual-stack listener
+    scheme = "https" if secure else "http"
+    names = [f"[{address}]" if address.version == 6 else str(address)]
+    if address.is_loopback:
+        names.append("localhost")
+    return tuple(f"{scheme}://{name}:{port}" for name in names)
 
 
 def client_address(peer: str, forwarded: str | None, trusted: tuple[Network, ...]) -> str:
     """The client's address: the socket's peer, or, when the peer is a trusted proxy, the
     last address in X-Forwarded-For that is not a trusted proxy itself (the first hop a
     trusted proxy saw; anything left of it the client could have written)."""
-    if not trusted or forwarded is None or not _within(peer, trusted):
+    if not trusted or forwarded is None or not within(peer, trusted):
         return peer
     for hop in reversed([part.strip() for part in forwarded.split(",")]):
         try:
@@ -101,7 +119,8 @@ def client_address(peer: str, forwarded: str | None, trusted: tuple[Network, ...
     return peer
 
 
-def _within(host: str, networks: tuple[Network, ...]) -> bool:
+def within(host: str, networks: tuple[Network, ...]) -> bool:
+    """Whether ``host`` is an address in one of ``networks``."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -126,7 +145,8 @@ class WebProtocol(WebSocketServerProtocol):
         options = self.home.options
         # Per connection, so that a reload's limit applies to new browsers.
         self.maxMessagePayloadSize = self.maxFramePayloadSize = options.max_message
-        if not origin_allowed(request.origin, request.headers.get("host"), options.origins):
+        own = page_origins(ISSLTransport.providedBy(self.transport), self.transport.getHost())
+        if not origin_allowed(request.origin, own, options.origins):
             self.home.stats.rejected["WebOrigin"] += 1
             log.info("refused WebSocket from {peer}: origin {origin} not allowed",
                      peer=self.transport.getPeer(), origin=for_log(str(request.origin), 100))

@@ -10,7 +10,9 @@
 
 Nothing else is served: no directory listings, no other files. Every HTTP response carries
 the security headers (``SECURITY_HEADERS``: a Content-Security-Policy with no inline script
-or style and ``frame-ancestors 'none'``, nosniff, no referrer), and HSTS over https.
+or style and ``frame-ancestors 'none'``, nosniff, no referrer), and HSTS over https, and
+names its server ``chatd`` with no version (the WebSocket upgrade's too). Each connection is
+a ``channel.ChatChannel``: admitted, with deadlines for its requests.
 ``WebFactory`` is the frontend's factory as the tap sees it (portal, options, connections);
 it hands each connection to the site.
 """
@@ -32,6 +34,7 @@ from chatd.frontends.admission import Admission
 from chatd.frontends.connection import FrontendFactory
 from chatd.frontends.interpreter import LineInterpreter
 from chatd.frontends.policy import Counters
+from chatd.frontends.web.channel import HEADER_TIMEOUT, REQUEST_TIMEOUT, SERVER, ChatChannel
 from chatd.frontends.web.options import Options
 from chatd.frontends.web.protocol import WebProtocol
 from chatd.frontends.web.sink import Prepared
@@ -57,7 +60,8 @@ SECURITY_HEADERS = {
     b"Cache-Control": b"no-cache",
 }
 HSTS = b"max-age=31536000"
-# Seconds an HTTP connection may sit idle (the WebSocket, once open, has pings instead).
+# Seconds an HTTP connection may sit idle (the WebSocket, once open, has pings instead);
+# the channel's deadlines bound a request however often its bytes come.
 HTTP_TIMEOUT = 30
 # WebSocket keep-alive: a ping this often, and the browser dropped if it does not answer.
 PING_INTERVAL = 30.0
@@ -71,6 +75,12 @@ class SecureRequest(Request):
     def gotLength(self, length: int | None) -> None:
         site: ChatSite = self.channel.site  # type: ignore[attr-defined]  # Site.buildProtocol sets it
         self.content = request_body(self, length, site.uploads)
+
+    def write(self, data: bytes) -> None:
+        if not self.startedWriting:
+            # twisted.web named its version in ``process``; the headers go out now.
+            self.responseHeaders.setRawHeaders(b"Server", [SERVER])
+        super().write(data)
 
     def process(self) -> None:
         for name, value in SECURITY_HEADERS.items():
@@ -93,9 +103,14 @@ class UpgradeOnly(Resource):
     def render(self, request: Request) -> bytes:
         upgrade = request.getHeader(b"upgrade") or b""
         if request.method == b"GET" and upgrade.lower() == b"websocket":
+            # autobahn takes the connection over: the WebSocket's own policy admits and
+            # times it from now on.
+            channel = request.channel
+            assert isinstance(channel, ChatChannel)  # ChatSite.protocol
+            channel.hand_over()
             rendered: bytes = self._websocket.render(request)
             return rendered
-        request.setResponseCode(426)
+        request.setResponseCode(426, b"Upgrade Required")
         request.setHeader(b"Upgrade", b"websocket")
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         return b"this is chatd's WebSocket endpoint; the page is at /\n"
@@ -109,21 +124,31 @@ def page_resources() -> dict[bytes, Data]:
 
 
 class ChatSite(Site):
-    """The site, and the upload tokens its requests may claim."""
+    """The site, the upload tokens its requests may claim, and the frontend (``home``) its
+    channels are admitted and timed by."""
 
-    def __init__(self, root: Resource, uploads: Uploads, timeout: float) -> None:
-        super().__init__(root, timeout=timeout)
-        self.uploads = uploads
+    # HTTP/1.1 only (twisted.web's default is a wrapper that could switch to HTTP/2, which
+    # autobahn cannot upgrade from).
+    protocol = ChatChannel  # type: ignore[assignment]
+
+    def __init__(self, root: Resource, home: WebFactory, timeout: float) -> None:
+        super().__init__(root, timeout=timeout, reactor=home.clock)
+        self.home = home
+        self.uploads: Uploads = home.uploads
 
 
 class WebFactory(FrontendFactory):
     options: Options
 
     def __init__(self, portal: Portal, options: Options, clock: IReactorTime,
-                 admission: Admission, stats: Counters, **limits: float) -> None:
+                 admission: Admission, stats: Counters, *,
+                 header_timeout: float = HEADER_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
+                 **limits: float) -> None:
         super().__init__(portal, options, clock, admission, stats, **limits)
+        self.header_timeout = header_timeout
+        self.request_timeout = request_timeout
         self.interpreter = LineInterpreter(stats)
-        websocket = WebSocketServerFactory()
+        websocket = WebSocketServerFactory(server=SERVER.decode())
         websocket.protocol = WebProtocol
         websocket.home = self  # type: ignore[attr-defined]
         websocket.setProtocolOptions(
@@ -148,7 +173,7 @@ class WebFactory(FrontendFactory):
         self.root.putChild(WEBSOCKET_PATH, UpgradeOnly(WebSocketResource(websocket)))
         self.uploads = Uploads(clock)
         self.root.putChild(UPLOAD_PATH, UploadResource())
-        self.site = ChatSite(self.root, self.uploads, HTTP_TIMEOUT)
+        self.site = ChatSite(self.root, self, HTTP_TIMEOUT)
         self.site.requestFactory = SecureRequest
         self.site.displayTracebacks = False
 
