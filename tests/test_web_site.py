@@ -18,6 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import directlyProvides
 
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
+from chatd.frontends.upload_deadline import DEFAULT_PACE
 from chatd.frontends.web.options import Options
 from chatd.frontends.web.site import WebFactory
 
@@ -149,7 +150,8 @@ class DeadlineTests(SiteTestCase):
 
     def test_an_upload_whose_headers_came_is_not_cut_by_the_request_deadline(self) -> None:
         upload = FakeUpload(size=40 * 16384)
-        token = self.factory.uploads.issue(upload, lambda _: None)  # type: ignore[arg-type]
+        token = self.factory.uploads.issue(upload, lambda _: None,  # type: ignore[arg-type]
+                                           DEFAULT_PACE)
         connection = self.connect()
         connection.send(f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
                         f"X-Chatd-Upload: {token}\r\nContent-Length: {upload.size}\r\n\r\n"
