@@ -525,7 +525,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         core_limits(settings),
         reactor,
         LocalBus(),
-        node=settings.node_name or "chatd",
         history=history,
         files=files,
         reserved=reserved,

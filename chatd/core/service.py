@@ -16,7 +16,6 @@ until an operator gives them to an account.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
@@ -27,6 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatd.core.ids import Ids
 from chatd.core.rooms import FLAGS, Room, User, ban_mask
 from chatd.core.stats import Stats
 from chatd.core.tokens import Tokens
@@ -166,7 +166,6 @@ class ChatServer:
         limits: Limits,
         clock: IReactorTime,
         bus: IBus,
-        node: str = "chatd",
         history: IHistoryStore | None = None,
         files: IFileStore | None = None,
         reserved: ReservedNames | None = None,
@@ -201,9 +200,8 @@ class ChatServer:
         # a join reserves its place before it is admitted (None: this node alone decides).
         self.remote_sessions = 0
         self.gate: IClusterGate | None = None
-        # Event and session ids: the node's name and a counter, unique across nodes.
-        self._prefix = f"{node}-"
-        self._counter = itertools.count(1)
+        # Event, session and room ids: time-ordered, unique across restarts and nodes.
+        self.next_id = Ids(clock)
         # Room names whose /create is waiting on a hash or a durable write.
         self._creating: set[str] = set()
         # Changes to persistent rooms, one at a time (see Session._change).
@@ -216,9 +214,6 @@ class ChatServer:
         self._session_watchers: list[Callable[[str, str], None]] = []
         self._detached_later: list[str] | None = None
         directory.watch(self.end_account)
-
-    def next_id(self) -> str:
-        return f"{self._prefix}{next(self._counter):x}"
 
     def load_rooms(self) -> None:
         """Bring back the persistent rooms (empty, since membership is never stored)."""
