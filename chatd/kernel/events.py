@@ -77,6 +77,9 @@ class Said(Event):
     notice: bool = False
     # The sender is logged in to the account of its name (False: a guest); IRC's account-tag.
     account: bool = False
+    # The id of the room it was said in (chatd.kernel.history.room_conversation): history
+    # keeps it under this room, not under its name.
+    room_id: str = ""
 
 
 @event
