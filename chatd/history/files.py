@@ -186,6 +186,7 @@ class FileHistory(MemoryHistory):
         self._sweeper = LoopingCall(self.sweep)
         self._sweeper.clock = clock
         self.writes = 0  # batches written, for tests and metrics
+        self.stopped = False
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -242,12 +243,15 @@ class FileHistory(MemoryHistory):
             pending.append(event)
 
     def forget(self, key: str) -> None:
-        """Gone from memory now, and its file removed by the next write."""
+        """Gone from memory now, and its file removed by the next write. (Rooms that end as
+        the daemon stops, once their history was written, keep their files until the next
+        start drops them: the history of rooms that are gone, see ChatServer.prune_history.)"""
         super().forget(key)
         self._pending.pop(key, None)
         if key in self._on_disk:
             self._rewrite.add(key)
-            self._schedule()
+            if not self.stopped:
+                self._schedule()
 
     def _schedule(self) -> None:
         if self._timer is None and self._flushing is None:
@@ -305,6 +309,7 @@ class FileHistory(MemoryHistory):
 
     def stop(self) -> Deferred[None]:
         """At shutdown: everything queued, written."""
+        self.stopped = True
         if self._sweeper.running:
             self._sweeper.stop()
         if self._timer is not None:
