@@ -204,11 +204,15 @@ class DataService(Service):
 class HistoryService(Service):
     """Loads history at start (after the data directory is locked) and, at stop, hands what
     is queued to the history thread (whose pool, stopped next, finishes it); transcripts
-    too."""
+    too. Once loaded, ``loaded`` drops the history of rooms that are gone (the temporary
+    rooms open when the daemon stopped); None where the rooms come later, from the member
+    service (each resync of them drops it then)."""
 
-    def __init__(self, history: FileHistory | None, transcripts: Transcripts | None) -> None:
+    def __init__(self, history: FileHistory | None, transcripts: Transcripts | None,
+                 loaded: Callable[[], None] | None = None) -> None:
         self.history = history
         self.transcripts = transcripts
+        self.loaded = loaded
 
     def startService(self) -> None:
         if self.history is not None:
@@ -216,6 +220,8 @@ class HistoryService(Service):
                 self.history.load()
             except OSError as error:
                 raise SystemExit(f"chatd: history: {error}") from None
+            if self.loaded is not None:
+                self.loaded()
             self.history.start()
         super().startService()
 
@@ -533,7 +539,6 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         core_limits(settings),
         reactor,
         LocalBus(),
-        node=settings.node_name or "chatd",
         history=history,
         files=files,
         reserved=reserved,
@@ -558,7 +563,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     TimerService(EXPIRE_EVERY, files.expire).setServiceParent(top)
     for pool in (hash_pool, journal_pool, history_pool, files_pool):
         ThreadPoolService(pool).setServiceParent(top)
-    HistoryService(stored, transcripts).setServiceParent(top)
+    HistoryService(stored, transcripts,
+                   server.prune_history if remote_rooms is None else None).setServiceParent(top)
     if settings.members:
         remote.service.setServiceParent(top)
     if remote_rooms is not None:

@@ -400,7 +400,8 @@ class IRCHistoryTests(TestCase, Here):
         self.assertEqual(lines[start + 5], f":chatd BATCH -{ref}")
 
     def id_of(self, text: str) -> str:
-        events = self.world.server.history.query("lobby", HistoryQuery("latest", 100))  # type: ignore[union-attr]
+        conversation = self.world.server.rooms["lobby"].conversation
+        events = self.world.server.history.query(conversation, HistoryQuery("latest", 100))  # type: ignore[union-attr]
         return next(event.id for event in events if event.text == text)  # type: ignore[attr-defined]
 
     def test_a_client_without_server_time_gets_the_time_in_the_text(self) -> None:

@@ -15,6 +15,7 @@ MESSAGES = [
     Said("r", "a", "t", True, "", True, id="x", at=0.0),
     Said("r", "a", "t", False, "o", id="y", at=1e20),
     Said("r", "a", "x" * 400, id="z", at=12.5),
+    Said("r", "a", "t", room_id="01KQ4ZP5K3M0V7W2X4Y6Z8A0BC", id="w", at=1.0),
 ]
 
 
@@ -24,7 +25,7 @@ class TheRecordOfARoomMessage(TestCase):
             general = _JSON.encode({
                 "type": "Said", "id": said.id, "at": said.at, "room": said.room,
                 "sender": said.sender, "text": said.text, "action": said.action,
-                "origin": said.origin}).encode()
+                "origin": said.origin, "room_id": said.room_id}).encode()
             self.assertEqual(encode(said).split(b" ", 1)[1], general + b"\n")
 
     def test_reads_back_as_the_same_message(self) -> None:
@@ -34,9 +35,9 @@ class TheRecordOfARoomMessage(TestCase):
             back = from_dict(record)
             assert isinstance(back, Said)
             self.assertEqual((back.id, back.at, back.room, back.sender, back.text,
-                              back.action, back.origin),
+                              back.action, back.origin, back.room_id),
                              (said.id, said.at, said.room, said.sender, said.text,
-                              said.action, said.origin))
+                              said.action, said.origin, said.room_id))
 
     def test_is_made_once_and_kept_with_the_event(self) -> None:
         said = MESSAGES[0]

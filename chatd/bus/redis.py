@@ -46,6 +46,7 @@ from chatd.kernel.events import (
     from_dict,
     to_dict,
 )
+from chatd.kernel.history import room_conversation
 from chatd.kernel.interfaces import IBus, IBusListener
 
 log = Logger()
@@ -229,7 +230,8 @@ class RedisBus:
             self._deliver(kind, key, event)
             return
         if type(event) is Said and self._message is not None:
-            self._message(channel, data, key)
+            # Kept in the stream of the room it was said in, not of its name.
+            self._message(channel, data, room_conversation(key, event.room_id))
         else:
             self._publish(channel, data)
         self.stats.publishes += 1

@@ -35,6 +35,7 @@ from chatd.bus.redis import PREFIX
 from chatd.cluster.link import send
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.kernel.events import Event, Said, from_dict
+from chatd.kernel.history import room_conversation
 
 log = Logger()
 
@@ -60,11 +61,12 @@ class SharedHistory(MemoryHistory):
 
     def room_event(self, room_key: str, event: Event) -> None:
         if type(event) is Said:
-            self._keep(room_key, event)
+            self._keep(room_conversation(room_key, event.room_id), event)
 
     def publish(self, channel: str, data: str, room_key: str) -> Deferred[Any] | None:
-        """Publish a room message (the bus's envelope ``data``) and add it to the room's
-        stream, in one step; None while Redis is out of reach."""
+        """Publish a room message (the bus's envelope ``data``) and add it to the stream of
+        the room it was said in (``room_key`` is its ``room_conversation``: a later room of
+        the same name has another stream), in one step; None while Redis is out of reach."""
         commands = self.commands()
         if commands is None:
             return None
@@ -103,6 +105,24 @@ class SharedHistory(MemoryHistory):
         elif dropped:
             self._ids[key] = {event.id for event in self.kept[key]}
         return dropped
+
+    def forget(self, key: str) -> None:
+        """The room is gone on every node (its last member anywhere left, or it was
+        deleted): each node that held it deletes its stream, which is idempotent."""
+        self._drop(key)
+        commands = self.commands()
+        if commands is not None:
+            commands.delete(STREAM + key).addErrback(self._failed, key)
+
+    def retain_rooms(self, keys: set[str]) -> None:
+        # Only what this node keeps: a room with no members here may live on other nodes.
+        for key in [key for key in self.kept if not key.startswith("~") and key not in keys]:
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        """Forget the room here, in memory."""
+        MemoryHistory.forget(self, key)
+        self._ids.pop(key, None)
 
     def _failed(self, failure: Any, room_key: str) -> None:
         if failure.check(ConnectionError):

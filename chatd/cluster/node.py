@@ -132,7 +132,7 @@ class ClusterNode(MultiService):
         self.presence.on_renamed = self._renamed
         if history is not None:
             history.commands = self._usable
-            self.presence.on_subscribed = history.backfill
+            self.presence.on_subscribed = self._backfill
         # This node's sessions as ``sessions`` in Redis last counted them.
         self._counted = 0
         self.ready = False
@@ -279,9 +279,16 @@ class ClusterNode(MultiService):
         if self.history is not None and not self.presence.local_interest(room_key):
             # The room's first member here: its history is read before the join is answered,
             # so that the replay on join is the cluster's.
-            history = self.history
-            reserved.addCallback(lambda _: history.backfill(room_key))
+            reserved.addCallback(lambda _: self._backfill(room_key))
         return reserved
+
+    def _backfill(self, room_key: str) -> Deferred[None]:
+        """Read the shared history of the room held here under ``room_key``: the stream of
+        that room (its id), never of an earlier room of its name."""
+        room = self.server.rooms.get(room_key)
+        if self.history is None or room is None:
+            return succeed(None)
+        return self.history.backfill(room.conversation)
 
     def release(self, room_key: str, user_key: str) -> None:
         commands = self.link.commands

@@ -46,7 +46,7 @@ def room_state(room: Room) -> dict[str, Any]:
         "name": room.name, "limit": room.limit, "owner": room.owner,
         "owner_id": room.owner_id, "password_hash": room.password_hash, "topic": room.topic,
         "bans": list(room.bans), "flags": room.modes, "operators": sorted(room.operators),
-        "voiced": sorted(room.voiced),
+        "voiced": sorted(room.voiced), "id": room.id,
     }
 
 
@@ -133,8 +133,17 @@ class Replica:
             room = Room(state["name"], room_key, int(state["limit"]), state.get("owner"),
                         state.get("password_hash"), state.get("topic", ""),
                         state.get("owner_id", ""), tuple(state.get("bans", ())),
-                        state.get("flags", ""))
+                        state.get("flags", ""), str(state.get("id", "")))
             server.rooms[room_key] = room
+        elif room is not None and state is not None and not room.persistent:
+            # One temporary room opened on two nodes at once: both take the earlier id, so
+            # its history is one conversation (what was said under the later id in that
+            # moment is dropped, not left where no room reaches it).
+            theirs = str(state.get("id", ""))
+            if theirs and theirs < room.id:
+                if server.history is not None:
+                    server.history.forget(room.conversation)
+                room.identify(theirs)
         if room is not None and state is not None:
             room.operators.update(state.get("operators", ()))
             room.voiced.update(state.get("voiced", ()))
@@ -165,7 +174,7 @@ class Replica:
             if seat.current_room is room:
                 seat.current_room = next(iter(user.rooms.values()), None)
         if not room.members and (not room.persistent or reason is LeaveReason.DELETED):
-            server.rooms.pop(room.key, None)
+            server.end_room(room)
 
     def room_event(self, node: str, room_key: str, event: Event,
                    extra: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Protocol, cast
 
 from chatd.kernel.events import LeaveReason
+from chatd.kernel.history import room_conversation
 from chatd.kernel.names import fold
 from chatd.kernel.records import RoomRecord
 
@@ -128,10 +129,14 @@ class Room:
     made so (the first member of a temporary room, and whoever an operator names), kept while
     they stay. ``bans`` and ``flags`` (see FLAGS) are stored with a persistent room;
     ``invited`` (user keys an operator invited) lasts as long as the room in memory.
+
+    ``id`` is made when the room is created (stored with a persistent room, carried to the
+    other nodes of a cluster): history and shared files are kept under ``conversation``, so
+    they end with this room and are never shown to a later room of the same name.
     """
 
-    __slots__ = ("bans", "flags", "invited", "key", "limit", "members", "name", "operators",
-                 "owner", "owner_id", "password_hash", "topic", "voiced")
+    __slots__ = ("bans", "conversation", "flags", "id", "invited", "key", "limit", "members",
+                 "name", "operators", "owner", "owner_id", "password_hash", "topic", "voiced")
 
     def __init__(
         self,
@@ -144,9 +149,13 @@ class Room:
         owner_id: str = "",
         bans: tuple[str, ...] = (),
         flags: str = "",
+        id: str = "",
     ) -> None:
         self.name = name
         self.key = key
+        self.id = id
+        # Where its history and files are kept: this room's, never its name's.
+        self.conversation = room_conversation(key, id)
         self.limit = limit
         self.owner = owner
         self.owner_id = owner_id
@@ -171,6 +180,7 @@ class Room:
             record.owner_id,
             record.bans,
             record.modes,
+            record.id,
         )
 
     def redefine(self, record: RoomRecord) -> None:
@@ -184,6 +194,13 @@ class Room:
         self.topic = record.topic
         self.bans = list(record.bans)
         self.flags = set(record.modes)
+        self.identify(record.id)
+
+    def identify(self, id: str) -> None:
+        """This room is the one ``id`` names (a definition made elsewhere, or another node's
+        copy of the same temporary room)."""
+        self.id = id
+        self.conversation = room_conversation(self.key, id)
 
     @property
     def persistent(self) -> bool:
@@ -250,5 +267,5 @@ class Room:
         assert self.owner is not None
         return RoomRecord(
             self.key, self.name, self.owner, self.limit, self.password_hash, self.topic,
-            self.owner_id, tuple(self.bans), self.modes,
+            self.owner_id, tuple(self.bans), self.modes, self.id,
         )

@@ -16,7 +16,6 @@ until an operator gives them to an account.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
@@ -27,6 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatd.core.ids import Ids
 from chatd.core.rooms import FLAGS, Room, User, ban_mask
 from chatd.core.stats import Stats
 from chatd.core.tokens import Tokens
@@ -166,7 +166,6 @@ class ChatServer:
         limits: Limits,
         clock: IReactorTime,
         bus: IBus,
-        node: str = "chatd",
         history: IHistoryStore | None = None,
         files: IFileStore | None = None,
         reserved: ReservedNames | None = None,
@@ -201,9 +200,8 @@ class ChatServer:
         # a join reserves its place before it is admitted (None: this node alone decides).
         self.remote_sessions = 0
         self.gate: IClusterGate | None = None
-        # Event and session ids: the node's name and a counter, unique across nodes.
-        self._prefix = f"{node}-"
-        self._counter = itertools.count(1)
+        # Event, session and room ids: time-ordered, unique across restarts and nodes.
+        self.next_id = Ids(clock)
         # Room names whose /create is waiting on a hash or a durable write.
         self._creating: set[str] = set()
         # Changes to persistent rooms, one at a time (see Session._change).
@@ -220,9 +218,6 @@ class ChatServer:
         self._session_watchers: list[Callable[[str, str], None]] = []
         self._detached_later: list[str] | None = None
         directory.watch(self.end_account)
-
-    def next_id(self) -> str:
-        return f"{self._prefix}{next(self._counter):x}"
 
     def keying(self, room_key: str, change: Deferred[None]) -> Deferred[None]:
         """Hold joins to ``room_key`` while ``change`` (a new key, being hashed and saved)
@@ -316,8 +311,12 @@ class ChatServer:
         room = self.rooms.get(record.key)
         if room is None:
             self.rooms[record.key] = Room.from_record(record)
-        else:
-            room.redefine(record)
+            return
+        if room.id != record.id and self.history is not None:
+            # Another room of this name now (deleted and made again, or made over a
+            # temporary room here): what was said in the one before is not its to show.
+            self.history.forget(room.conversation)
+        room.redefine(record)
 
     def room_undefined(self, key: str) -> None:
         """A persistent room was deleted elsewhere: its members here leave it (deleted) and
@@ -327,7 +326,7 @@ class ChatServer:
             return
         for user in list(room.members.values()):
             self.remove(user, room, LeaveReason.DELETED)
-        self.rooms.pop(key, None)
+        self.end_room(room)
         log.info("room {room} was deleted elsewhere", room=room.name)
 
     def sync_rooms(self, records: list[RoomRecord]) -> None:
@@ -340,6 +339,7 @@ class ChatServer:
         for room in list(self.rooms.values()):
             if room.persistent and room.key not in defined and room.key not in self._creating:
                 self.room_undefined(room.key)
+        self.prune_history()
 
     def end_account(self, account: Account, why: str) -> None:
         """The directory says ``account`` was deleted or locked (``why``): end its sessions
@@ -485,7 +485,24 @@ class ChatServer:
             if session.current_room is room:
                 session.current_room = next(iter(user.rooms.values()), None)
         if not room.members and not room.persistent:
+            self.end_room(room)
+
+    def end_room(self, room: Room) -> None:
+        """``room`` is gone (a temporary room emptied, a persistent one deleted): what was
+        said in it goes with it, so nobody reads it by the name (a new room of that name has
+        another id, and starts empty). Its shared files, kept under its id too, are reached
+        by nobody now, and go at the files' retention."""
+        if self.rooms.get(room.key) is room:
             del self.rooms[room.key]
+        if self.history is not None:
+            self.history.forget(room.conversation)
+
+    def prune_history(self) -> None:
+        """Drop the history of every room that is gone (the temporary rooms open when the
+        daemon stopped, a room deleted while this node could not hear of it): called once
+        the rooms and the history are loaded, and after each resync of the rooms."""
+        if self.history is not None:
+            self.history.retain_rooms({room.conversation for room in self.rooms.values()})
 
     def rename(self, user: User, new: str) -> None:
         """``user`` (a guest, its name checked free) is called ``new`` from now on; every
@@ -748,7 +765,8 @@ class Session:
                 f"you are in {len(self.user.rooms)} rooms, the most allowed; /leave one first"
             )
         if room is None:
-            room = server.rooms[key] = Room(display, key, server.limits.default_room_limit)
+            room = server.rooms[key] = Room(display, key, server.limits.default_room_limit,
+                                            id=server.next_id())
             log.info("{user} opened temporary room {room}", user=self.name, room=display)
         elif room.banned(self.user) is not None:
             raise Banned(f"you are banned from {room.name}")
@@ -849,7 +867,7 @@ class Session:
         def save(password_hash: str | None) -> Deferred[Room]:
             # A persistent room's topic is its owner's unless an operator unlocks it (-t).
             room = Room(display, key, limit, self.user.name, password_hash, owner_id=owner_id,
-                        flags="t")
+                        flags="t", id=server.next_id())
             return server.store.create(room.record()).addCallback(lambda _: room)
 
         def register(room: Room) -> Deferred[RoomView]:
@@ -1113,7 +1131,7 @@ class Session:
         def apply() -> None:
             for user in list(room.members.values()):
                 server.remove(user, room, LeaveReason.DELETED)
-            server.rooms.pop(room.key, None)  # a resync may have closed it meanwhile
+            server.end_room(room)  # a resync may have closed it meanwhile
             log.info("{user} deleted room {room}", user=self.name, room=room.name)
 
         return self._change(room, lambda _: None, apply)
@@ -1136,7 +1154,8 @@ class Session:
         stats.messages_in += 1
         stats.deliveries += len(room.members)
         server.bus.to_room(room.key, Said(room.name, user.name, text, action, self.id, notice,
-                                          account=not user.guest, id=server.next_id(), at=now))
+                                          account=not user.guest, room_id=room.id,
+                                          id=server.next_id(), at=now))
 
     def message(self, name: str, text: str, notice: bool = False) -> UserView:
         """Send a private message to every session of an online user."""
@@ -1181,7 +1200,7 @@ class Session:
     def history(self, name: str | None, query: HistoryQuery) -> list[Event]:
         room = self._readable_room(name)
         store = self.server.history
-        return [] if store is None else store.query(room.key, query)
+        return [] if store is None else store.query(room.conversation, query)
 
     def private_history(self, name: str, query: HistoryQuery) -> list[Event]:
         """Only under this session's own account id: a guest has none, and nobody can name
@@ -1197,7 +1216,7 @@ class Session:
         store = self.server.history
         if store is None:
             return []
-        names = {room.key: room.name for room in self.user.rooms.values()}
+        names = {room.conversation: room.name for room in self.user.rooms.values()}
         prefix = ""
         if not self.user.guest and self.user.account_id:
             prefix = private_key(self.user.account_id, "")
@@ -1248,9 +1267,10 @@ class Session:
         self._check_open()
         files = self._files()
         room = self._member_room(room_name)
-        upload = files.begin(room.key, room.name, self.user.key, self.user.name,
+        # Kept under the room's id: a later room of the same name never reaches these.
+        upload = files.begin(room.conversation, room.name, self.user.key, self.user.name,
                              clean_file_name(name), size, sha256)
-        return SharedUpload(upload, self.server)
+        return SharedUpload(upload, self.server, room)
 
     def open_file(self, file_id: str) -> tuple[FileView, BinaryIO]:
         """The rule for every protocol: a file is for the members of its room, now. Whoever
@@ -1272,7 +1292,7 @@ class Session:
         view = self._files().find(file_id)
         if view is None:
             raise NoSuchFile(f"no file {file_id[:40]}; it may have expired")
-        if view.room_key not in self.user.rooms:
+        if not any(room.conversation == view.room_key for room in self.user.rooms.values()):
             raise NotAllowed(f"only the members of {view.room} can fetch its files")
         return view
 
@@ -1296,11 +1316,12 @@ class Session:
 class SharedUpload:
     """An upload that tells its room once the file is stored."""
 
-    __slots__ = ("_server", "_upload")
+    __slots__ = ("_room", "_server", "_upload")
 
-    def __init__(self, upload: IUpload, server: ChatServer) -> None:
+    def __init__(self, upload: IUpload, server: ChatServer, room: Room) -> None:
         self._upload = upload
         self._server = server
+        self._room = room
 
     @property
     def size(self) -> int:
@@ -1328,8 +1349,9 @@ class SharedUpload:
             server = self._server
             log.info("{user} shared {name} ({size} bytes, {id}) with {room}", user=view.sender,
                      name=view.name, size=view.size, id=view.id, room=view.room)
-            if view.room_key in server.rooms:
-                server.bus.to_room(view.room_key, FileShared(
+            room = self._room
+            if server.rooms.get(room.key) is room:
+                server.bus.to_room(room.key, FileShared(
                     view.room, view.sender, view.name, view.size, view.id,
                     id=server.next_id(), at=server.clock.seconds()))
             return view

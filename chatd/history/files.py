@@ -57,7 +57,8 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circul
 # json's own string escaper (C), as _JSON uses it: a room message's record is formatted
 # around it, the bytes _JSON would give, at a third of the cost.
 _string = json.encoder.encode_basestring
-_SAID = '{"type":"Said","id":%s,"at":%s,"room":%s,"sender":%s,"text":%s,"action":%s,"origin":%s}'
+_SAID = ('{"type":"Said","id":%s,"at":%s,"room":%s,"sender":%s,"text":%s,"action":%s,'
+         '"origin":%s,"room_id":%s}')
 
 
 def encode(event: Event) -> bytes:
@@ -70,7 +71,8 @@ def encode(event: Event) -> bytes:
         assert isinstance(event, Said)
         text = _SAID % (_string(event.id), float.__repr__(event.at), _string(event.room),
                         _string(event.sender), _string(event.text),
-                        "true" if event.action else "false", _string(event.origin))
+                        "true" if event.action else "false", _string(event.origin),
+                        _string(event.room_id))
     else:
         text = _JSON.encode(to_dict(event))
     data = text.encode("utf-8")
@@ -192,6 +194,7 @@ class FileHistory(MemoryHistory):
         self._sweeper = LoopingCall(self.sweep)
         self._sweeper.clock = clock
         self.writes = 0  # batches written, for tests and metrics
+        self.stopped = False
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -253,6 +256,17 @@ class FileHistory(MemoryHistory):
         else:
             pending.append(event)
 
+    def forget(self, key: str) -> None:
+        """Gone from memory now, and its file removed by the next write. (Rooms that end as
+        the daemon stops, once their history was written, keep their files until the next
+        start drops them: the history of rooms that are gone, see ChatServer.prune_history.)"""
+        super().forget(key)
+        self._pending.pop(key, None)
+        if key in self._on_disk:
+            self._rewrite.add(key)
+            if not self.stopped:
+                self._schedule()
+
     def _schedule(self) -> None:
         if self._timer is None and self._flushing is None:
             self._timer = self.clock.callLater(self.window, self.flush)
@@ -309,6 +323,7 @@ class FileHistory(MemoryHistory):
 
     def stop(self) -> Deferred[None]:
         """At shutdown: everything queued, written."""
+        self.stopped = True
         if self._sweeper.running:
             self._sweeper.stop()
         if self._timer is not None:

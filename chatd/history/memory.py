@@ -18,7 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from chatd.kernel.events import Event, Private, Said
-from chatd.kernel.history import HistoryQuery, private_key, select
+from chatd.kernel.history import HistoryQuery, private_key, room_conversation, select
 from chatd.kernel.interfaces import IHistoryStore
 from chatd.kernel.names import fold
 
@@ -44,12 +44,14 @@ class MemoryHistory:
 
     def room_event(self, room_key: str, event: Event) -> None:
         if type(event) is Said:
-            # ``_keep`` written out: this runs for every message said.
-            events = self.kept.get(room_key)
+            # ``_keep`` written out: this runs for every message said. Kept under the room
+            # it was said in, not under its name (``room_conversation``).
+            key = room_conversation(room_key, event.room_id)
+            events = self.kept.get(key)
             if events is None:
-                events = self.kept[room_key] = deque(maxlen=self.retention.count)
+                events = self.kept[key] = deque(maxlen=self.retention.count)
             events.append(event)
-            self.kept_one(room_key, event)
+            self.kept_one(key, event)
 
     def user_event(self, user_key: str, event: Event) -> None:
         if type(event) is Private and self.retention.private:
@@ -70,6 +72,14 @@ class MemoryHistory:
         """Called after each message is kept (the file store queues its write here)."""
 
     # -- retention ---------------------------------------------------------------------
+
+    def forget(self, key: str) -> None:
+        self.kept.pop(key, None)
+
+    def retain_rooms(self, keys: set[str]) -> None:
+        # Private conversations' keys start with "~" (``private_key``); room keys never do.
+        for key in [key for key in self.kept if not key.startswith("~") and key not in keys]:
+            self.forget(key)
 
     def expire(self, key: str) -> int:
         """Drop the messages of ``key`` older than the age limit; how many went."""

@@ -4,7 +4,7 @@ The core makes one event per change and publishes it on the bus; delivery hands 
 member's sink. ``encoded`` keeps the bytes each wire format made of it, so a 1,000-member
 room costs one render per protocol, not one per recipient.
 
-Every event has an ``id``, unique across processes (the node's name, then a counter), and
+Every event has an ``id``, unique across processes and restarts (a ULID, chatd.core.ids), and
 ``at``, the time it happened (from the core's injected clock), so that history and other
 nodes can name and order it. ``to_dict``/``from_dict`` are its serialisation for a bus that
 crosses processes: a JSON object with ``type`` (the class name) and the fields, never the
@@ -77,6 +77,9 @@ class Said(Event):
     notice: bool = False
     # The sender is logged in to the account of its name (False: a guest); IRC's account-tag.
     account: bool = False
+    # The id of the room it was said in (chatd.kernel.history.room_conversation): history
+    # keeps it under this room, not under its name.
+    room_id: str = ""
 
 
 @event

@@ -35,6 +35,14 @@ class HistoryQuery:
     ref2: Ref | None = None
 
 
+def room_conversation(room_key: str, room_id: str) -> str:
+    """The history key (and file key) of one room: its key and its id, made when it was
+    created, so that a later room of the same name (a temporary room emptied and opened
+    again, a deleted room made again) reads nothing of this one's. A room stored before room
+    ids has none and keeps what is stored under its bare key. Names can't contain ``~``."""
+    return f"{room_key}~{room_id}" if room_id else room_key
+
+
 def private_key(account_id: str, peer_key: str) -> str:
     """The history key of one account's private conversation with the user ``peer_key``.
     Names can't contain ``~``, so these never meet a room key. Each party's copy is kept under

@@ -341,6 +341,14 @@ class IHistoryStore(IBusListener):
     def latest(keys: list[str], prefix: str) -> dict[str, float]:
         """The time of the latest kept message of each of ``keys`` and of every conversation
         whose key starts with ``prefix`` (when ``prefix`` is not empty), if it has any."""
+
+    def forget(key: str) -> None:
+        """The room whose conversation is ``key`` is gone: drop what is kept of it, wherever
+        it is kept (memory, disk, a shared stream)."""
+
+    def retain_rooms(keys: set[str]) -> None:
+        """Drop every room conversation but ``keys`` (the rooms that exist); private
+        conversations stay."""
 class IUpload(Interface):
     """One file being received: bytes in, in order, then ``finish`` or ``abort``.
 

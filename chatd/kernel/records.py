@@ -36,3 +36,7 @@ class RoomRecord:
     # Ban masks (a name, or a pattern with * and ?) and the mode letters set ("i", "m", "t").
     bans: tuple[str, ...] = ()
     modes: str = "t"
+    # The room's identity, made when it was created: what its history and files are kept
+    # under, so a later room of the same name starts empty. Empty in a room stored before
+    # room ids, which keeps what is stored under its name (``room_conversation``).
+    id: str = ""

@@ -195,6 +195,8 @@ ROOM: Arguments = [
     (b"owner_id", amp.Unicode()),
     (b"bans", amp.ListOf(amp.Unicode())),
     (b"modes", amp.Unicode()),
+    # Absent from an older chat daemon or member service: a room stored before room ids.
+    (b"id", amp.Unicode(optional=True)),
 ]
 # The last moment (the service's wall clock) the change may be stored: see Signup. Absent
 # (chatd-admin): no deadline.
@@ -258,11 +260,11 @@ def room_arguments(record: RoomRecord) -> dict[str, Any]:
     return {"key": record.key, "name": record.name, "owner": record.owner,
             "limit": record.limit, "password_hash": record.password_hash,
             "topic": record.topic, "owner_id": record.owner_id, "bans": list(record.bans),
-            "modes": record.modes}
+            "modes": record.modes, "id": record.id}
 
 
 def room_record(box: dict[str, Any]) -> RoomRecord:
     """ROOM's arguments (extra ones ignored) as a room definition."""
     return RoomRecord(box["key"], box["name"], box["owner"], box["limit"],
                       box.get("password_hash"), box["topic"], box["owner_id"],
-                      tuple(box["bans"]), box["modes"])
+                      tuple(box["bans"]), box["modes"], box.get("id") or "")

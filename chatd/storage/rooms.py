@@ -3,7 +3,9 @@
 A room names its owner twice: ``owner``, the display name, and ``owner_id``, the account id
 that owns it. Rooms stored before account ids have no ``owner_id``; the core gives them one at
 start-up (see ChatServer.resolve_owners). ``bans`` and ``modes`` (moderation) are absent from
-rooms stored before them: no bans, topic locked to operators.
+rooms stored before them: no bans, topic locked to operators. ``id`` (the room's identity,
+what its history and files are kept under) is absent from rooms stored before room ids: such
+a room keeps the id "" and, with it, the history and files kept under its name.
 
 ``create`` refuses a key that is stored, ``save`` and ``delete`` one that is not: where several
 chat daemons share one file through the member service, a room made or deleted on one of them
@@ -24,7 +26,7 @@ from chatd.storage.keyed import Fields, KeyedFile, fields_problem
 # Absent optional fields mean no password, an empty topic and an owner not yet resolved.
 _ROOM_REQUIRED: Fields = {"name": (str,), "owner": (str,), "limit": (int,)}
 _ROOM_OPTIONAL: Fields = {"password_hash": (str, type(None)), "topic": (str,),
-                          "owner_id": (str,), "bans": (list,), "modes": (str,)}
+                          "owner_id": (str,), "bans": (list,), "modes": (str,), "id": (str,)}
 
 
 def room_problem(value: dict[str, Any]) -> str | None:
@@ -58,6 +60,7 @@ class FileRoomStore:
                 owner_id=value.get("owner_id", ""),
                 bans=tuple(value.get("bans", ())),
                 modes=value.get("modes", "t"),
+                id=value.get("id", ""),
             )
             for key, value in sorted(self._file.live.items())
         ]
@@ -84,6 +87,7 @@ class FileRoomStore:
                 "owner_id": record.owner_id,
                 "bans": list(record.bans),
                 "modes": record.modes,
+                "id": record.id,
             },
         )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.integration.harness import Daemon, LineClient, guest
+from tests.integration.harness import Daemon, LineClient, account, guest
 
 # Every byte value, then enough random bytes to be far larger than any socket buffer.
 BIG = bytes(range(256)) * 16 + os.urandom(6 * 1024 * 1024)
@@ -119,7 +119,10 @@ class FilesDaemonTests(SynchronousTestCase):
     def test_an_acknowledged_file_survives_sigkill(self) -> None:
         data = Path(self.mktemp()).absolute()
         daemon = self.daemon(data=data)
-        alice = self.member(daemon, "alice")
+        # A persistent room: a temporary one, and its files, would end with the daemon.
+        alice = account(daemon, "signup", "alice", "password-alice")
+        self.addCleanup(alice.close)
+        alice.ok("/create lobby")
         file_id = send_file(alice, "lobby", "kept.bin", BIG[:1_000_000])
         daemon.kill()
         daemon.start()

@@ -9,7 +9,7 @@ import time
 import unittest
 from pathlib import Path
 
-from tests.integration.harness import Daemon, guest
+from tests.integration.harness import Daemon, account, guest
 
 WINDOW = 0.1
 # Beyond the window: the fsync of the last batch, on a loaded two-core machine.
@@ -29,8 +29,9 @@ class HistoryDaemonTests(unittest.TestCase):
 
     def test_sigkill_loses_nothing_acknowledged_before_the_batch_window(self) -> None:
         self.daemon.start()
-        ann = guest(self.daemon, "ann")
-        ann.ok("/join lobby")
+        # A persistent room: a temporary one, and its history, would end with the daemon.
+        ann = account(self.daemon, "signup", "ann", "password-ann")
+        ann.ok("/create lobby")
         acked: list[tuple[float, str]] = []
         deadline = time.monotonic() + 1.5
         n = 0
