@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -1323,10 +1324,12 @@ SCENARIOS = {
 
 
 class Redis:
-    """A redis-server of our own on a free loopback port, persistence off."""
+    """A redis-server of our own on a free loopback port, persistence off, with a password
+    (a node refuses a Redis without one)."""
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.password = secrets.token_hex(8)
         self.dir = Path(tempfile.mkdtemp(prefix="chatbench-redis-"))
         server = shutil.which("redis-server")
         if server is None:
@@ -1334,7 +1337,8 @@ class Redis:
                              "redis-server)")
         self.proc = subprocess.Popen(
             [server, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly",
-             "no", "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "no", "--dir", str(self.dir), "--requirepass", self.password],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -1347,18 +1351,23 @@ class Redis:
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        return f"redis://:{self.password}@{HOST}:{self.port}/0"
 
     def info(self, section: str) -> str:
         with socket.create_connection((HOST, self.port), timeout=5) as sock:
-            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n"
-                         % (len(section), section.encode()))
+            sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n"
+                         b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n"
+                         % (len(self.password), self.password.encode(), len(section),
+                            section.encode()))
             data = b""
-            while b"\r\n" not in data:
+            while data.count(b"\r\n") < 2:
                 chunk = sock.recv(65536)
                 if not chunk:
                     raise OSError("redis closed")
                 data += chunk
+            authenticated, _, data = data.partition(b"\r\n")
+            if authenticated != b"+OK":
+                raise OSError(authenticated.decode(errors="replace"))
             head, _, data = data.partition(b"\r\n")
             while len(data) < int(head[1:]):
                 data += sock.recv(65536)

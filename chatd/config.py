@@ -85,9 +85,15 @@ def load(keys: Mapping[str, Key], command_line: Mapping[str, Any], config: Path 
         raise ConfigError("default-room-limit: must not exceed max-room-limit")
     if settings.cluster:
         try:
-            parse_redis_url(settings.cluster)
+            url = parse_redis_url(settings.cluster)
         except ValueError as error:
             raise ConfigError(f"cluster: {error}") from None
+        if url.password is None and not settings.cluster_no_password:
+            # Whoever can write to Redis speaks for every node: refused before connecting.
+            raise ConfigError(f"cluster: {url.shown} gives no password, and every node trusts "
+                              "what it finds in Redis; give one (redis://:PASSWORD@HOST, with "
+                              "requirepass in Redis), or cluster-no-password on a private "
+                              "network")
         if not settings.members:
             # Embedded accounts and rooms would be each node's own: one name, two accounts.
             raise ConfigError("cluster: the nodes must share one member service; give members "

@@ -131,3 +131,22 @@ class SharedHistoryTests(SynchronousTestCase):
         self.redis.streams[STREAM + "lobby"] = [("1-0", ["m", "not json"]), ("2-0", ["m", good])]
         self.successResultOf(self.b.backfill("lobby"))
         self.assertEqual(self.texts(self.b), ["ok"])
+
+    def test_what_no_node_wrote_in_the_stream_is_dropped_and_counted(self) -> None:
+        def entry(event: Any, room: str = "lobby") -> list[str]:
+            return ["m", json.dumps({"n": "c", "r": room, "e": event})]
+
+        good = to_dict(said("a", 5, "ok"))
+        self.redis.streams[STREAM + "lobby"] = [
+            ("1-0", entry({**good, "text": "forged\r\nQUIT", "id": "c-1"})),
+            ("2-0", entry({**good, "at": "soon", "id": "c-2"})),
+            ("3-0", entry({**good, "id": "c-3"}, room="other")),
+            ("4-0", entry(to_dict(Joined("lobby", "ann", id="c-4", at=4.0)))),
+            ("5-0", ["m"]), "not an entry",  # type: ignore[list-item]
+            ("6-0", entry(good)),
+        ]
+        reader = SharedHistory(Clock(), Retention(count=10))
+        reader.commands = lambda: self.redis
+        self.successResultOf(reader.backfill("lobby"))
+        self.assertEqual(self.texts(reader), ["ok"])
+        self.assertEqual(reader.drops.counts, {"history": 6})

@@ -12,7 +12,7 @@ from chatd.cluster.url import RedisURL, parse_redis_url
 from chatd.config import KEYS, load
 from chatd.kernel.settings import ConfigError
 
-from tests.integration.harness import daemon_env
+from tests.integration.harness import daemon_env, run_twistd
 
 # A node of a cluster shares one member service with the others (the secret's file is only
 # read at start, not here).
@@ -40,21 +40,32 @@ class RedisURLTests(SynchronousTestCase):
 
     def test_settings_check_the_url_and_name_the_node_after_the_host(self) -> None:
         with self.assertRaises(ConfigError) as caught:
-            load(KEYS, {**SHARED, "cluster": "redis://r:99999"}, None)
+            load(KEYS, {**SHARED, "cluster": "redis://:pw@r:99999"}, None)
         self.assertIn("cluster:", str(caught.exception))
-        settings = load(KEYS, {**SHARED, "cluster": "redis://r"}, None)
+        settings = load(KEYS, {**SHARED, "cluster": "redis://:pw@r"}, None)
         self.assertRegex(settings.node_name, r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
         self.assertEqual(load(KEYS, {}, None).node_name, "")
 
     def test_a_cluster_without_a_member_service_is_refused(self) -> None:
         with self.assertRaises(ConfigError) as caught:
-            load(KEYS, {"cluster": "redis://r"}, None)
+            load(KEYS, {"cluster": "redis://:pw@r"}, None)
         self.assertIn("one member service", str(caught.exception))
+
+    def test_a_redis_without_a_password_is_refused_unless_told(self) -> None:
+        with self.assertRaises(ConfigError) as caught:
+            load(KEYS, {**SHARED, "cluster": "redis://r:7000/1"}, None)
+        self.assertIn("cluster: redis://r:7000/1 gives no password", str(caught.exception))
+        self.assertIn("cluster-no-password", str(caught.exception))
+        settings = load(KEYS, {**SHARED, "cluster": "redis://r", "cluster-no-password": True},
+                        None)
+        self.assertEqual(settings.cluster, "redis://r")
+        self.assertEqual(load(KEYS, {**SHARED, "cluster": "redis://user:@r"}, None).cluster,
+                         "redis://user:@r")
 
     def test_a_node_name_is_one_word(self) -> None:
         for bad in ("two words", "-dash", "a|b", "x" * 64):
             with self.assertRaises(ConfigError):
-                load(KEYS, {**SHARED, "cluster": "redis://r", "node-name": bad}, None)
+                load(KEYS, {**SHARED, "cluster": "redis://:pw@r", "node-name": bad}, None)
         self.assertEqual(load(KEYS, {"node-name": "chat-1.eu"}, None).node_name, "chat-1.eu")
 
 
@@ -72,6 +83,23 @@ class WithoutClusterTests(SynchronousTestCase):
                                 capture_output=True, text=True, timeout=60)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.strip(), "[]")
+
+
+class NoPasswordTests(SynchronousTestCase):
+    def test_a_node_given_a_redis_without_a_password_exits_with_one_line(self) -> None:
+        data = Path(self.mktemp()).absolute()
+        data.mkdir(parents=True)
+        secret = data / "members.secret"
+        secret.write_text("s" * 32 + "\n")
+        # Refused before connecting: nothing listens on port 1.
+        result = run_twistd(["-n", "chatd", "--data", str(data), "--cluster",
+                             "redis://127.0.0.1:1/0", "--members", "tcp:127.0.0.1:1",
+                             "--members-secret", str(secret)], data)
+        self.assertNotEqual(result.returncode, 0)
+        lines = [line for line in (result.stdout + result.stderr).splitlines()
+                 if "no password" in line and "--cluster-no-password" not in line]
+        self.assertEqual(len(lines), 1, result.stderr)
+        self.assertIn("cluster: redis://127.0.0.1:1/0 gives no password", lines[0])
 
 
 class ExampleTests(SynchronousTestCase):

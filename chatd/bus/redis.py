@@ -12,7 +12,9 @@ Channels (``PREFIX`` then):
 
 A message is a JSON object: ``n`` the publishing node, then ``r`` (a room key) or ``u`` (a
 user key) with ``e`` the event (``chatd.kernel.events.to_dict``) and ``x`` what other nodes
-need to apply it (``Router.annotate``), or ``p`` a presence note.
+need to apply it (``Router.annotate``), or ``p`` a presence note. What arrives is checked
+field by field (chatd.bus.wire) and dropped, counted, if it is not what a node publishes on
+that channel: a bad message costs itself, never the next one.
 
 Order: this node delivers its own events when Redis hands them back, not when they are
 published, so every node delivers a room's events in the one order Redis put them in. The
@@ -34,25 +36,16 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatd.kernel.events import (
-    AwayChanged,
-    Event,
-    FileShared,
-    NickChanged,
-    Said,
-    from_dict,
-    to_dict,
-)
+from chatd.bus.wire import Drops, Envelope, Malformed, decode
+from chatd.kernel.events import AwayChanged, Event, FileShared, NickChanged, Said, to_dict
 from chatd.kernel.history import room_conversation
 from chatd.kernel.interfaces import IBus, IBusListener
 
-log = Logger()
-
 PREFIX = "chatd:"
 PRESENCE = PREFIX + "presence"
+ROOMS = PREFIX + "room:"
 # Room events that go on the room's own channel; the rest go on presence.
 TRAFFIC = (Said, FileShared)
 # Events about a user that the core hands to each user sharing a room with it: published once,
@@ -65,7 +58,7 @@ MAX_IN_FLIGHT = 10_000
 
 
 def room_channel(room_key: str) -> str:
-    return f"{PREFIX}room:{room_key}"
+    return f"{ROOMS}{room_key}"
 
 
 def node_channel(node: str) -> str:
@@ -120,6 +113,7 @@ class RedisBus:
         self.router = router
         self.clock = clock
         self.stats = Stats()
+        self.drops = Drops(clock)
         self._listeners: list[IBusListener] = []
         self._publish: Callable[[str, str], object] | None = None
         # A room message's publish: (channel, data, room key); the cluster's adds it to the
@@ -267,23 +261,21 @@ class RedisBus:
 
     # -- receiving ---------------------------------------------------------------------
 
-    def received(self, channel: str, data: str | bytes) -> None:
-        """A message Redis delivered on ``channel``."""
+    def received(self, channel: str, data: object) -> None:
+        """A message Redis delivered on ``channel``: one that is not what a node publishes
+        there is dropped and counted (``drops``, chatd.bus.wire)."""
         try:
-            envelope = json.loads(data)
-            node = envelope["n"]
-        except (ValueError, TypeError, KeyError):
-            log.warn("ignored a message on {channel} that is not chatd's", channel=channel)
+            envelope = decode(data)
+            if not _fits(channel, envelope):
+                raise Malformed(f"from {envelope.node}: not what a node publishes there")
+        except Malformed as error:
+            self.drops.drop(_where(channel), error)
             return
         self.stats.receives += 1
-        if "p" in envelope:
-            if node != self.node:
-                self.router.presence(node, envelope["p"])
-            return
-        try:
-            event = from_dict(envelope["e"])
-        except (ValueError, KeyError) as error:
-            log.warn("ignored an event on {channel}: {error}", channel=channel, error=error)
+        node, event = envelope.node, envelope.event
+        if event is None:
+            if node != self.node and envelope.note is not None:
+                self.router.presence(node, envelope.note)
             return
         own = node == self.node
         if own and self.in_flight.pop(event.id, None) is None:
@@ -291,10 +283,10 @@ class RedisBus:
         if event.at:
             self.stats.lag += max(0.0, self.clock() - event.at)
             self.stats.lag_count += 1
-        if "r" in envelope:
-            room_key = envelope["r"]
+        if envelope.room:
+            room_key = envelope.room
             if not own and not self.router.remote_room_event(node, room_key, event,
-                                                             envelope.get("x") or {}):
+                                                             envelope.extra):
                 return
             self._deliver("room", room_key, event)
             if type(event) not in TRAFFIC:
@@ -303,7 +295,7 @@ class RedisBus:
             for user_key in self.router.changed("" if own else node, event):
                 self._deliver("user", user_key, event)
         else:
-            self._deliver("user", envelope["u"], event)
+            self._deliver("user", envelope.user, event)
 
     def _deliver(self, kind: str, key: str, event: Event) -> None:
         if kind == "room":
@@ -312,3 +304,24 @@ class RedisBus:
         else:
             for listener in self._listeners:
                 listener.user_event(key, event)
+
+
+def _where(channel: str) -> str:
+    """The kind of channel, for the count of what was dropped."""
+    if channel == PRESENCE:
+        return "presence"
+    return "room" if channel.startswith(ROOMS) else "node"
+
+
+def _fits(channel: str, envelope: Envelope) -> bool:
+    """Whether ``envelope`` is what a node publishes on ``channel``: a room's messages on the
+    room's own channel, other room events, renames, away changes and notes on presence, the
+    rest of a user's events on its node's channel."""
+    kind = type(envelope.event)
+    if channel == PRESENCE:
+        if envelope.event is None:
+            return True
+        return kind in SHARED if envelope.user else kind not in TRAFFIC and kind not in SHARED
+    if channel.startswith(ROOMS):
+        return kind in TRAFFIC and channel == room_channel(envelope.room)
+    return envelope.event is not None and bool(envelope.user) and kind not in SHARED

@@ -20,7 +20,6 @@ deliver them, in memory. The stream is as durable as Redis is: turn on its persi
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -31,10 +30,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from txredisapi import ConnectionError, ResponseError
 
-from chatd.bus.redis import PREFIX
+from chatd.bus.redis import PREFIX, room_channel
+from chatd.bus.wire import Drops, Malformed, decode
 from chatd.cluster.link import send
 from chatd.history.memory import MemoryHistory, Retention
-from chatd.kernel.events import Event, Said, from_dict
+from chatd.kernel.events import Event, Said
 from chatd.kernel.history import room_conversation
 
 log = Logger()
@@ -56,6 +56,8 @@ class SharedHistory(MemoryHistory):
         self.commands: Callable[[], Any] = lambda: None
         # Room key -> the ids of the messages kept, so a message read twice is kept once.
         self._ids: dict[str, set[str]] = {}
+        # Entries of a stream that are not room messages; a node shares its bus's.
+        self.drops = Drops(clock.seconds)
 
     # -- keeping ---------------------------------------------------------------------------
 
@@ -145,14 +147,13 @@ class SharedHistory(MemoryHistory):
 
     def _merge(self, entries: list[Any], room_key: str) -> None:
         read: list[Event] = []
-        for _, fields in reversed(entries or []):
+        for entry in reversed(entries if isinstance(entries, list) else []):
             try:
-                values = dict(zip(fields[::2], fields[1::2], strict=True))
-                event = from_dict(json.loads(values["m"])["e"])
-            except (ValueError, KeyError, TypeError):
+                event = _entry(entry, room_key)
+            except Malformed as error:
+                self.drops.drop("history", f"{room_channel(room_key)}: {error}")
                 continue
-            if type(event) is Said:
-                read.append(event)
+            read.append(event)
         if not read:
             return
         kept = self.kept.get(room_key, deque())
@@ -161,3 +162,16 @@ class SharedHistory(MemoryHistory):
         merged.sort(key=lambda event: event.at)
         self.kept[room_key] = deque(merged[-self.retention.count:], maxlen=self.retention.count)
         self._ids[room_key] = {event.id for event in self.kept[room_key]}
+
+
+def _entry(entry: object, room_key: str) -> Said:
+    """The room message a stream entry (``[ID, ["m", ENVELOPE]]``) holds; Malformed if it
+    holds anything else, as from pub/sub."""
+    if not (isinstance(entry, list | tuple) and len(entry) == 2
+            and isinstance(entry[1], list | tuple) and len(entry[1]) == 2
+            and entry[1][0] == "m"):
+        raise Malformed("not a stream entry of chatd's")
+    envelope = decode(entry[1][1])
+    if type(envelope.event) is not Said or envelope.room != room_key:
+        raise Malformed(f"from {envelope.node}: not a message of this room")
+    return envelope.event

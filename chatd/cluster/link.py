@@ -61,7 +61,12 @@ class _Commands(_AllAtOnce, txredisapi.RedisProtocol):
 
 class _Subscriber(_AllAtOnce, txredisapi.SubscriberProtocol):
     def messageReceived(self, pattern: Any, channel: str, message: str) -> None:
-        self.factory.link.on_message(channel, message)
+        try:
+            self.factory.link.on_message(channel, message)
+        except Exception:
+            # Raised into txredisapi's parser, it would lose the replies after this one
+            # and the connection; the bus checks what arrives, so this is a bug of ours.
+            log.failure("cluster: a message on {channel} failed", channel=channel)
 
     def connectionLost(self, why: Failure) -> None:
         super().connectionLost(why)

@@ -28,6 +28,12 @@ class ClusterCollector:
                                   value=stats.publishes)
         yield CounterMetricFamily("chatd_cluster_receives", "Messages received from Redis",
                                   value=stats.receives)
+        malformed = CounterMetricFamily("chatd_cluster_malformed", "Messages from Redis dropped "
+                                        "as not what a node sends, by where they came from "
+                                        "(presence, room, node, history)", labels=["source"])
+        for source, count in sorted(node.bus.drops.counts.items()):
+            malformed.add_metric([source], count)
+        yield malformed
         yield CounterMetricFamily("chatd_cluster_local_deliveries", "Events delivered here "
                                   "without Redis, while it was out of reach", value=stats.local)
         yield CounterMetricFamily("chatd_cluster_lag_seconds_sum", "Seconds from events being "

@@ -132,6 +132,7 @@ class ClusterNode(MultiService):
         self.presence.on_renamed = self._renamed
         if history is not None:
             history.commands = self._usable
+            history.drops = self.bus.drops
             self.presence.on_subscribed = self._backfill
         # This node's sessions as ``sessions`` in Redis last counted them.
         self._counted = 0

@@ -171,6 +171,10 @@ CLUSTER: dict[str, Key] = {
                    "node alone)", "", reloadable=False),
     "node-name": Key(node_name, "this node's name in the cluster, unique among live nodes",
                      "", reloadable=False, shown="the host name"),
+    "cluster-no-password": Key(boolean, "share rooms through a Redis that asks no password "
+                               "(every node believes what it finds in Redis: only on a "
+                               "network nobody else reaches)", False, flag=True,
+                               reloadable=False),
     "cluster-heartbeat": Key(deadline, "seconds without a heartbeat "
                              "after which the other nodes take a node for dead and its "
                              "members leave their rooms", 10.0, reloadable=False),

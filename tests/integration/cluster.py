@@ -1,20 +1,22 @@
 """A real cluster on loopback for the tests: ``redis-server`` (Debian's), one member service
 and chatd nodes sharing both, plus a blocking IRC client.
 
-Redis runs on a free loopback port with no persistence, never as the system's service; it
-can be stopped and started again on the same port (``Redis.stop``/``start``).
+Redis runs on a free loopback port with no persistence and a password (a node refuses a
+Redis without one), never as the system's service; it can be stopped and started again on
+the same port (``Redis.stop``/``start``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tests.integration.harness import READ_TIMEOUT, Daemon
@@ -33,22 +35,23 @@ def free_port() -> int:
 
 
 class Redis:
-    """One redis-server on 127.0.0.1, persistence off."""
+    """One redis-server on 127.0.0.1, persistence off, asking for ``password``."""
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.password = secrets.token_hex(8)
         self.dir = tempfile.mkdtemp(prefix="chatd-redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> Redis:
         assert REDIS is not None
         self.process = subprocess.Popen(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+             "--appendonly", "no", "--dir", self.dir, "--requirepass", self.password],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -59,12 +62,9 @@ class Redis:
         raise AssertionError("redis-server did not start")
 
     def call(self, *args: str) -> bytes:
-        """One command; the first line of its reply."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=READ_TIMEOUT) as sock:
-            data = b"".join([f"*{len(args)}\r\n".encode(),
-                             *(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)])
-            sock.sendall(data)
-            reply = b""
+        """One command, after AUTH; the first line of its reply."""
+        with self._authenticated() as (sock, reply):
+            sock.sendall(_command(*args))
             while b"\r\n" not in reply:
                 chunk = sock.recv(65536)
                 if not chunk:
@@ -72,16 +72,30 @@ class Redis:
                 reply += chunk
             return reply.split(b"\r\n", 1)[0]
 
+    @contextlib.contextmanager
+    def _authenticated(self) -> Iterator[tuple[socket.socket, bytes]]:
+        """A connection that passed AUTH, and what was read after its reply."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=READ_TIMEOUT) as sock:
+            sock.sendall(_command("AUTH", self.password))
+            reply = b""
+            while b"\r\n" not in reply:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise OSError("redis closed")
+                reply += chunk
+            authenticated, _, reply = reply.partition(b"\r\n")
+            if authenticated != b"+OK":
+                raise OSError(authenticated.decode(errors="replace"))
+            yield sock, reply
+
     def publishes(self) -> int:
         """PUBLISH commands Redis has run."""
         return self.stat("cmdstat_publish:calls", "commandstats")
 
     def stat(self, name: str, section: str = "stats") -> int:
         """A number from INFO (``name:NUMBER``)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=READ_TIMEOUT) as sock:
-            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n"
-                         % (len(section), section.encode()))
-            reply = b""
+        with self._authenticated() as (sock, reply):
+            sock.sendall(_command("INFO", section))
             while b"\r\n" not in reply:
                 reply += sock.recv(65536)
             head, _, reply = reply.partition(b"\r\n")
@@ -99,6 +113,11 @@ class Redis:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _command(*args: str) -> bytes:
+    return b"".join([f"*{len(args)}\r\n".encode(),
+                     *(f"${len(a.encode())}\r\n{a}\r\n".encode() for a in args)])
 
 
 class Node(Daemon):

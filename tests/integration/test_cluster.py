@@ -7,6 +7,7 @@ noticed in a second or two.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -230,6 +231,48 @@ class ClusterTests(TestCase):
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("a live node is called a", result.stdout + result.stderr)
         self.assertEqual(a.problems(), [])
+
+    def test_malformed_messages_in_redis_are_dropped_and_the_next_gets_through(self) -> None:
+        a, b = self.node("a"), self.node("b", "--metrics", "tcp:0:interface=127.0.0.1")
+        ann, bob = self.line(a, "ann"), self.irc(b, "bob")
+        ann.ok("/join lobby")
+        bob.send("JOIN #lobby")
+        bob.wait(lambda line: " 366 bob " in line)
+        said = {"type": "Said", "room": "lobby", "sender": "eve", "text": "hi", "id": "c-1",
+                "at": 1.0}
+        forged = [
+            ("chatd:room:lobby", "not json {"), ("chatd:room:lobby", "12"),
+            ("chatd:room:lobby", "[1, 2]"), ("chatd:presence", '{"n": "c", "p": 5}'),
+            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby", "e": {"type": "Said"}})),
+            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
+                                             "e": {**said, "text": 5, "at": "x"}})),
+            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
+                                             "e": {**said, "text": "x" * 100_000}})),
+            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
+                                             "e": {**said, "text": "hi\r\nQUIT :\x1b[2J"}})),
+            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
+                                             "e": {**said, "type": "Bogus"}})),
+            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
+                                             "e": {**said, "sender": "e v\re"}})),
+            ("chatd:node:b", json.dumps({"n": "c", "u": "bob", "e": {
+                "type": "Private", "sender": "eve", "recipient": "bob", "text": "\x1b]0;x",
+                "id": "c-2", "at": 1.0}})),
+        ]
+        for number, (channel, data) in enumerate(forged):
+            self.assertRegex(self.redis.call("PUBLISH", channel, data), rb"^:\d+$")
+            ann.send(f"good {number}")
+            bob.wait(lambda line, n=number: line.endswith(f"PRIVMSG #lobby :good {n}"))
+        self.assertEqual([line for line in bob.lines if "eve" in line or "\x1b" in line], [])
+        site = re.search(r"Site starting on (\d+)", b.run_log())
+        assert site, b.run_log()
+        with urllib.request.urlopen(f"http://127.0.0.1:{site.group(1)}/metrics",
+                                    timeout=10) as page:
+            metrics = page.read().decode()
+        self.assertIn('chatd_cluster_malformed_total{source="room"} 9.0', metrics)
+        self.assertIn('chatd_cluster_malformed_total{source="presence"} 1.0', metrics)
+        self.assertIn('chatd_cluster_malformed_total{source="node"} 1.0', metrics)
+        self.assertEqual(b.run_log().count("malformed message(s) from Redis"), 1, b.run_log())
+        self.no_problems()
 
     def test_chat_goes_on_through_a_redis_restart_without_ghosts(self) -> None:
         a, b = self.node("a"), self.node("b")
