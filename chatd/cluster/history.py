@@ -164,14 +164,16 @@ class SharedHistory(MemoryHistory):
         self._ids[room_key] = {event.id for event in self.kept[room_key]}
 
 
-def _entry(entry: object, room_key: str) -> Said:
+def _entry(entry: object, conversation: str) -> Said:
     """The room message a stream entry (``[ID, ["m", ENVELOPE]]``) holds; Malformed if it
-    holds anything else, as from pub/sub."""
+    holds anything else, as from pub/sub, or a message of another room (``conversation`` is
+    the stream's room: its key and id)."""
     if not (isinstance(entry, list | tuple) and len(entry) == 2
             and isinstance(entry[1], list | tuple) and len(entry[1]) == 2
             and entry[1][0] == "m"):
         raise Malformed("not a stream entry of chatd's")
     envelope = decode(entry[1][1])
-    if type(envelope.event) is not Said or envelope.room != room_key:
+    said = envelope.event
+    if type(said) is not Said or room_conversation(envelope.room, said.room_id) != conversation:
         raise Malformed(f"from {envelope.node}: not a message of this room")
-    return envelope.event
+    return said
