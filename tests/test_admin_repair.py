@@ -19,10 +19,10 @@ from twisted.trial.unittest import TestCase
 
 from chatd.kernel.errors import StartupError
 from chatd.kernel.records import RoomRecord
-from chatd.members import commands
 from chatd.members.admin import Offline, Remote, _run, main, parse, repair, rooms
 from chatd.members.local import LocalDirectory, account_problem
 from chatd.members.rooms import RoomBook
+from chatd.members.secret import greet
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock
 from chatd.storage.rooms import FileRoomStore
@@ -180,7 +180,7 @@ class OnlineRoomCommandTests(TestCase):
         factory = MemberServerFactory(self.directory, "s" * 32, reactor, self.book)
         self.client, _, self.pump = connectedServerAndClient(
             lambda: factory.buildProtocol(None), amp.AMP)
-        self.client.callRemote(commands.Hello, secret="s" * 32)
+        greet(self.client, "s" * 32)
         self.pump.flush()
 
     def admin(self, *argv: str) -> str:

@@ -37,6 +37,7 @@ from chatd.members.client import MemberClientProtocol, RemoteDirectory
 from chatd.members.local import LocalDirectory
 from chatd.members.room_client import RemoteRooms
 from chatd.members.rooms import RoomBook
+from chatd.members.secret import greet
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import Record
 from chatd.storage.keyed import KeyedFile
@@ -66,7 +67,13 @@ class AMPRoomTests(TestCase):
         self.client, self.server, self.pump = connectedServerAndClient(
             lambda: self.factory.buildProtocol(None), amp.AMP
         )
-        self.successResultOf(self.call(commands.Hello, secret=SECRET))
+        self.successResultOf(self.greet())
+
+    def greet(self, **wants: bool) -> Deferred:
+        answer: Deferred = Deferred()
+        greet(self.client, SECRET, **wants).chainDeferred(answer)
+        self.pump.flush()
+        return answer
 
     def call(self, command: type[amp.Command], **arguments: object) -> Deferred:
         answer: Deferred = Deferred()
@@ -134,10 +141,12 @@ class AMPRoomTests(TestCase):
 
         other, _, pump = connectedServerAndClient(lambda: self.factory.buildProtocol(None),
                                                   Daemon)
-        other.callRemote(commands.Hello, secret=SECRET, watch=True, rooms=True)
+        greet(other, SECRET, watch=True, rooms=True)
         pump.flush()
-        # This client asks for room changes too, and makes them: it is not told its own.
-        self.successResultOf(self.call(commands.Hello, secret=SECRET, rooms=True))
+        # A client that asks for room changes too, and makes them: it is not told its own.
+        self.client, self.server, self.pump = connectedServerAndClient(
+            lambda: self.factory.buildProtocol(None), amp.AMP)
+        self.successResultOf(self.greet(rooms=True))
         self.successResultOf(self.call(commands.CreateRoom, **commands.room_arguments(ROOM)))
         self.successResultOf(self.call(commands.SaveRoom,
                                        **commands.room_arguments(room(topic="t2"))))

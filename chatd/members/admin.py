@@ -40,7 +40,7 @@ from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.records import NO_OWNER, RoomRecord
 from chatd.members import commands
 from chatd.members.local import AccountInfo, LocalDirectory, account_problem, legacy_id
-from chatd.members.secret import read_secret, secret_beside
+from chatd.members.secret import NotTheService, greet, read_secret, secret_beside
 from chatd.members.tap import DEFAULT_DATA
 from chatd.storage.journal import (
     Check,
@@ -344,7 +344,7 @@ async def _online(reactor: Any, args: argparse.Namespace) -> None:
     secret = read_secret(secret_file)
     protocol = await endpoint.connect(Factory.forProtocol(amp.AMP))
     try:
-        await protocol.callRemote(commands.Hello, secret=secret)
+        await greet(protocol, secret)
         await _run(Remote(protocol), args)
     finally:
         protocol.transport.loseConnection()
@@ -545,7 +545,8 @@ def main(argv: list[str] | None = None) -> None:
     async def run(reactor: Any) -> None:
         try:
             await (_offline(reactor, args) if args.data else _online(reactor, args))
-        except (ChatError, StartupError, commands.BadSecret, error.ConnectError, OSError) as e:
+        except (ChatError, StartupError, commands.BadSecret, NotTheService, error.ConnectError,
+                OSError) as e:
             raise SystemExit(f"chatd-admin: {e}") from None
 
     task.react(lambda reactor: defer.ensureDeferred(run(reactor)))
