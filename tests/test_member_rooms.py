@@ -24,6 +24,8 @@ from chatd.bus.local import LocalBus
 from chatd.core.service import ChatServer, Limits, Session
 from chatd.kernel.errors import (
     AccountsUnavailable,
+    BadName,
+    BadText,
     NameTaken,
     NoSuchRoom,
     ServerBusy,
@@ -96,6 +98,22 @@ class AMPRoomTests(TestCase):
                              NoSuchRoom)
         self.assertEqual(self.successResultOf(self.call(commands.LoadRooms, after=""))["rooms"],
                          [])
+
+    def test_definitions_chat_could_not_have_made_are_refused(self) -> None:
+        bad = [room(topic="\x1b[2Jwelcome"), room(topic="hi\r\nPRIVMSG #x :owned"),
+               room(topic="nul\x00"), room(topic="\u202eevil"), room(topic="x" * 301),
+               room(name="Cl\r\nub", key="cl\r\nub"), room(name="Club\u202e", key="club\u202e"),
+               room(name="#Club"), room(key="other"), room(owner="Ann\x1b[31m"),
+               room(bans=("eve\x00",)), room(bans=("a b",)), room(modes="t\x1b")]
+        for record in bad:
+            refused = self.call(commands.CreateRoom, **commands.room_arguments(record))
+            self.assertIn(self.failureResultOf(refused, BadName, BadText).type, (BadName, BadText))
+        self.successResultOf(self.call(commands.CreateRoom, **commands.room_arguments(ROOM)))
+        for record in bad[:5]:
+            self.failureResultOf(
+                self.call(commands.SaveRoom, **commands.room_arguments(record)), BadText)
+        self.assertEqual(self.book.records(), [ROOM])
+        self.assertFalse(self.client.transport.disconnecting, "an answer, not a dropped link")
 
     def test_the_definitions_are_durable_in_the_services_own_file(self) -> None:
         self.successResultOf(self.call(commands.CreateRoom, **commands.room_arguments(ROOM)))
@@ -359,6 +377,21 @@ class SharedRoomsTests(TestCase):
         self.assertEqual(self.b.server.rooms["den"].topic, "while you were away")
         self.assertEqual(sorted(self.b.server.rooms), ["den", "new"])
         self.assertEqual(bob.my_rooms(), [], "the deleted room closed, its members left")
+
+    def test_definitions_with_control_characters_from_the_service_are_dropped(self) -> None:
+        # What an older service stored, or one that does not check pushes: the book itself
+        # takes anything.
+        evil = room(key="evil", name="Evil", topic="\x1b]0;pwned\x07")
+        self.successResultOf(self.book.create(evil))
+        self.successResultOf(self.book.save(room(key="old", name="Old", topic="\r\nx")))
+        self.pump()
+        for node in (self.a, self.b):
+            self.assertEqual(sorted(node.server.rooms), ["old"])
+            self.assertEqual(node.server.rooms["old"].topic, "hello", "the last good one")
+        c = Node(self, self.factory, self.clock)
+        c.connect()
+        self.successResultOf(c.rooms.loaded)
+        self.assertEqual(sorted(c.server.rooms), [], "neither is loaded")
 
     def test_a_node_waits_for_the_definitions_before_it_has_any(self) -> None:
         c = Node(self, self.factory, self.clock)

@@ -5,6 +5,10 @@ definitions from here at start and send every creation, change and deletion here
 made durable (the journal's fsync) before it is acknowledged, and then the watchers (the AMP
 server, which tells every other chat daemon) hear of it, in the order the writes were made, so
 every daemon that applies them in the order it hears them ends with the same definitions.
+
+A definition is checked at each boundary it crosses (``check_definition``): the service refuses
+one that chat could not have made, and a chat daemon drops one it is sent, so that neither a
+client of the service nor a bad store puts control characters on line clients' screens.
 """
 
 from __future__ import annotations
@@ -14,13 +18,41 @@ from collections.abc import Callable
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from chatd.kernel.errors import BadName, BadText
+from chatd.kernel.names import check_room_name, check_user_name, fold
 from chatd.kernel.records import RoomRecord
+from chatd.kernel.text import MAX_TOPIC_LENGTH, clean_text, for_log
 from chatd.storage.rooms import FileRoomStore
 
 log = Logger()
 
 # A room's key, its new definition (None: deleted), and who asked (told by another route).
 Changed = Callable[[str, RoomRecord | None, object], None]
+
+
+def check_definition(record: RoomRecord) -> None:
+    """Raise BadName or BadText if ``record`` is not one chat could have made: its name and
+    its owner's by the rules of chatd.kernel.names (the name in its display form, the key
+    its folded form), its topic and ban masks by those of chatd.kernel.text."""
+    shown = for_log(record.name)
+    if check_room_name(record.name) != record.name or fold(record.name) != record.key:
+        raise BadName(f"room {shown}: the name must be in its display form (no #, NFKC) "
+                      "and the key its folded form")
+    check_user_name(record.owner)
+    texts = [("topic", record.topic)] if record.topic else []
+    texts += [("ban mask", mask) for mask in record.bans]
+    for what, text in texts:
+        try:
+            if clean_text(text) != text or text.strip() != text:
+                raise BadText(f"leading or trailing blanks, or a tab, in {for_log(text)!r}")
+        except BadText as error:
+            raise BadText(f"room {shown}: its {what} is refused: {error}") from None
+    if len(record.topic) > MAX_TOPIC_LENGTH:
+        raise BadText(f"room {shown}: a topic has at most {MAX_TOPIC_LENGTH} characters")
+    if any(" " in mask for mask in record.bans):
+        raise BadText(f"room {shown}: a ban mask is one word")
+    if record.modes and not (record.modes.isascii() and record.modes.isalpha()):
+        raise BadText(f"room {shown}: its modes are letters")
 
 
 class RoomBook:

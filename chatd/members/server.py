@@ -29,7 +29,7 @@ from chatd.kernel.errors import ServerBusy
 from chatd.kernel.records import Account, RoomRecord
 from chatd.members import commands
 from chatd.members.local import TOO_LATE, LocalDirectory
-from chatd.members.rooms import RoomBook
+from chatd.members.rooms import RoomBook, check_definition
 from chatd.members.secret import CLIENT, NONCE_BYTES, SERVER, new_nonce, proof_of
 
 log = Logger()
@@ -213,17 +213,25 @@ class MemberServerProtocol(amp.AMP):
     def create_room(self, not_after: float | None = None,
                     **room: Any) -> Deferred[dict[str, Any]]:
         book = self._book(not_after)
-        return book.create(commands.room_record(room), self).addCallback(lambda _: {})
+        return book.create(_checked(room), self).addCallback(lambda _: {})
 
     @commands.SaveRoom.responder
     def save_room(self, not_after: float | None = None,
                   **room: Any) -> Deferred[dict[str, Any]]:
         book = self._book(not_after)
-        return book.save(commands.room_record(room), self).addCallback(lambda _: {})
+        return book.save(_checked(room), self).addCallback(lambda _: {})
 
     @commands.DeleteRoom.responder
     def delete_room(self, key: str, not_after: float | None = None) -> Deferred[dict[str, Any]]:
         return self._book(not_after).delete(key, self).addCallback(lambda _: {})
+
+
+def _checked(room: dict[str, Any]) -> RoomRecord:
+    """A definition sent to be stored, refused (BadName, BadText) unless chat could have made
+    it: a client of the service can't put control characters in front of line clients."""
+    record = commands.room_record(room)
+    check_definition(record)
+    return record
 
 
 def _size(record: RoomRecord) -> int:
