@@ -28,12 +28,13 @@ from chatd.kernel.errors import (
     BadText,
     NameTaken,
     NoSuchRoom,
+    NotAllowed,
     ServerBusy,
     StorageFailed,
     WrongRoomPassword,
 )
 from chatd.kernel.events import LeaveReason, Left
-from chatd.kernel.records import Account, RoomRecord
+from chatd.kernel.records import NO_OWNER, Account, RoomRecord
 from chatd.members import commands
 from chatd.members.client import MemberClientProtocol, RemoteDirectory
 from chatd.members.local import LocalDirectory
@@ -377,6 +378,27 @@ class SharedRoomsTests(TestCase):
         self.assertEqual(self.b.server.rooms["den"].topic, "while you were away")
         self.assertEqual(sorted(self.b.server.rooms), ["den", "new"])
         self.assertEqual(bob.my_rooms(), [], "the deleted room closed, its members left")
+
+    def test_a_deleted_owners_rooms_are_nobodys_for_whoever_takes_the_name(self) -> None:
+        ann = self.a.login(self.ann)
+        made = ann.create("Den", None, "sesame")
+        self.pump()
+        self.successResultOf(made)
+        self.b.drop()  # b hears of it only when it is back
+        self.successResultOf(self.directory.delete("ann"))
+        self.pump()
+        self.assertEqual([r.owner_id for r in self.book.records() if r.key == "den"],
+                         [NO_OWNER])
+        again = self.successResultOf(self.directory.signup("Ann", "password2"))
+        self.b.connect()
+        for node in (self.a, self.b):
+            den = node.server.rooms["den"]
+            self.assertEqual(node.server.room_view(den).owner, "", "shown as nobody's")
+            newcomer = node.login(again)
+            self.assertFalse(den.owned_by(newcomer.user))
+            self.assertRaises(NotAllowed, newcomer.unlock, "den")
+            self.assertRaises(WrongRoomPassword, newcomer.join, "den")
+            newcomer.quit()
 
     def test_definitions_with_control_characters_from_the_service_are_dropped(self) -> None:
         # What an older service stored, or one that does not check pushes: the book itself

@@ -126,7 +126,7 @@ class MemberClientProtocol(amp.AMP):
         if self._distrust is None:
             self._distrust = f"it sent {what} before it proved it knows the shared secret"
             if self.transport is not None:
-                self.transport.abortConnection()
+                self.transport.abortConnection()  # type: ignore[attr-defined]
         return False
 
     @commands.AccountEnded.responder

@@ -14,13 +14,16 @@ client of the service nor a bad store puts control characters on line clients' s
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chatd.kernel.errors import BadName, BadText
 from chatd.kernel.names import check_room_name, check_user_name, fold
-from chatd.kernel.records import RoomRecord
+from chatd.kernel.records import NO_OWNER, RoomRecord
 from chatd.kernel.text import MAX_TOPIC_LENGTH, clean_text, for_log
 from chatd.storage.rooms import FileRoomStore
 
@@ -98,3 +101,18 @@ class RoomBook:
             self._tell(key, None, origin)
 
         return self._store.delete(key).addCallback(gone)
+
+    def disown(self, account_id: str) -> Deferred[list[tuple[bool, Any]]]:
+        """A deleted account's rooms keep their settings and have no owner (NO_OWNER), so
+        nobody is shown as their owner, least of all whoever registers the name next; each
+        change is told like any other."""
+        owned = [record for record in self.records()
+                 if account_id and record.owner_id == account_id]
+        if owned:
+            log.info("the deleted account {id} owned {rooms}: they have no owner now",
+                     id=account_id, rooms=", ".join(record.name for record in owned))
+        def failed(failure: Failure, room: str) -> None:
+            log.failure("giving up the ownership of room {room} failed", failure, room=room)
+
+        return DeferredList([self.save(replace(record, owner_id=NO_OWNER)).addErrback(
+            failed, record.name) for record in owned])

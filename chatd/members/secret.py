@@ -76,8 +76,10 @@ def greet(protocol: amp.AMP, secret: str, **wants: bool) -> Deferred[None]:
             "the member service is of an older version, which takes the secret itself: "
             "upgrade chatd-members first; nothing was sent to it")
 
-    challenged: Deferred[Any] = protocol.callRemote(commands.Challenge, nonce=mine, **wants)
-    return challenged.addErrback(old).addCallback(check).addCallback(lambda _: None)
+    greeted: Deferred[Any] = protocol.callRemote(commands.Challenge, nonce=mine, **wants)
+    greeted.addErrback(old)
+    greeted.addCallback(check)
+    return greeted.addCallback(lambda _: None)
 
 
 def read_secret(path: Path, create: bool = False) -> str:

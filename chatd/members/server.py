@@ -256,12 +256,15 @@ class MemberServerFactory(ServerFactory):
             rooms.watch(self._room_changed)
 
     def _ended(self, account: Account, why: str) -> None:
-        """Tell every watching chat daemon (no answer is asked: one that is gone is gone)."""
+        """Tell every watching chat daemon (no answer is asked: one that is gone is gone); a
+        deleted account's rooms then have no owner."""
         log.info("telling {count} chat daemons that {key} was {why}",
                  count=len(self.watchers), key=account.key, why=why)
         for protocol in list(self.watchers):
             protocol.callRemote(commands.AccountEnded, name=account.name, key=account.key,
                                 id=account.id, why=why)
+        if why == "deleted" and self.rooms is not None:
+            self.rooms.disown(account.id)
 
     def _room_changed(self, key: str, record: RoomRecord | None, origin: object) -> None:
         """Tell every chat daemon that asked, but the one that made the change (it applies
