@@ -100,7 +100,7 @@ class MembersDaemonTests(TestCase):
         with self.assertRaises(commands.BadSecret):
             await protocol.callRemote(commands.Prove, proof=b"a guess" * 4)
         for _ in range(100):
-            if "wrong member-service secret from" in self.daemon.log.read_text():
+            if "wrong member-service secret (the client's proof" in self.daemon.log.read_text():
                 return
             await deferLater(reactor, 0.02, lambda: None)
         self.fail("the refusal was not logged")
