@@ -214,7 +214,8 @@ def _orphans(data: Path | None, owned: list[RoomRecord] | None, online: bool) ->
     the member service did it)."""
     give = "give-room ROOM ACCOUNT gives one to an account"
     if owned is None:
-        return ("its rooms, in each chat daemon's data directory, have no owner now; "
+        return ("its rooms, in each chat daemon's data directory, keep their settings and have "
+                "no owner now; "
                 f"chatd-admin --data DIR {give} (with that chatd stopped)")
     if not owned:
         return "it owned no rooms " + ("in the member service" if online else "here")
