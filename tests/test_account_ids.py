@@ -79,13 +79,18 @@ class DeletedAccountTests(SynchronousTestCase):
         self.assertRaises(WrongRoomPassword, session.join, "vault")
         vault = self.world.server.rooms["vault"]
         self.assertTrue(vault.locked)
-        self.assertEqual(vault.owner_id, self.victim.id, "kept until an operator decides")
+        self.assertEqual(vault.owner_id, NO_OWNER, "nobody's until an operator decides")
+        self.assertEqual(self.world.server.room_view(vault).owner, "", "shown as nobody's")
 
     def test_over_the_wire_the_new_account_gets_403_and_the_locked_room(self) -> None:
         self.session.quit()
         self.successResultOf(self.world.directory.delete("victim"))
         client = self.world.connect()
         self.assertEqual(codes(client.send("/signup victim password2")), ["201"])
+        listed = "\n".join(client.send("/rooms"))
+        self.assertIn("vault 1/", listed)
+        self.assertIn("no owner", listed)
+        self.assertNotIn("owned by victim", listed)
         self.assertEqual(codes(client.send("/unlock vault")), ["403"])
         self.assertEqual(codes(client.send("/delete vault")), ["403"])
         self.assertEqual(codes(client.send("/lock vault mine")), ["403"])

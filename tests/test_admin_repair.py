@@ -18,11 +18,11 @@ from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import TestCase
 
 from chatd.kernel.errors import StartupError
-from chatd.kernel.records import RoomRecord
-from chatd.members import commands
+from chatd.kernel.records import NO_OWNER, RoomRecord
 from chatd.members.admin import Offline, Remote, _run, main, parse, repair, rooms
 from chatd.members.local import LocalDirectory, account_problem
 from chatd.members.rooms import RoomBook
+from chatd.members.secret import greet
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import DirectoryLock
 from chatd.storage.rooms import FileRoomStore, room_problem
@@ -165,16 +165,28 @@ class RoomOwnerCommandTests(TestCase):
     def test_deleting_an_account_says_its_rooms_have_no_owner_now(self) -> None:
         said = self.delete("victim")
         self.assertIn("victim deleted\n", said)
-        self.assertIn("its rooms Vault keep their settings and have no owner now; chatd-admin "
+        self.assertIn("its room Vault keeps its settings and has no owner now; chatd-admin "
                       f"--data {self.data} give-room ROOM ACCOUNT", said)
         self.assertIn("it owned no rooms here", self.delete("ann"))
+        stored = FileRoomStore(keyed_file(self.data / "rooms.journal", "chatd-rooms")).load()
+        self.assertEqual([r.owner_id for r in stored if r.key == "vault"], [NO_OWNER])
 
     def test_rooms_lists_each_owner(self) -> None:
         self.delete("victim")
+        # Someone else takes the name: the room is not shown as theirs.
+        self.successResultOf(self.directory().signup("victim", "password2"))
         listed = self.output(lambda: rooms(self.data))
-        self.assertRegex(listed, r"Vault +victim +[0-9a-f]{16} +nobody: the account was deleted")
+        self.assertRegex(listed, r"Vault +- +- +nobody: its owner's account was deleted")
+        self.assertNotRegex(listed, r"Vault +victim")
         self.assertRegex(listed, r"Old +Ann +- +not resolved yet")
         self.assertIn("2 rooms", listed)
+
+    def test_several_rooms_are_listed_as_rooms(self) -> None:
+        store = FileRoomStore(keyed_file(self.data / "rooms.journal", "chatd-rooms"))
+        store.load()
+        store.create(RoomRecord("den", "Den", "victim", 5, None, "", self.victim.id))
+        self.assertIn("its rooms Den, Vault keep their settings and have no owner now",
+                      self.delete("victim"))
 
     def test_give_room_makes_an_account_the_owner(self) -> None:
         self.delete("victim")
@@ -218,7 +230,7 @@ class OnlineRoomCommandTests(TestCase):
         factory = MemberServerFactory(self.directory, "s" * 32, reactor, self.book)
         self.client, _, self.pump = connectedServerAndClient(
             lambda: factory.buildProtocol(None), amp.AMP)
-        self.client.callRemote(commands.Hello, secret="s" * 32)
+        greet(self.client, "s" * 32)
         self.pump.flush()
 
     def admin(self, *argv: str) -> str:
@@ -240,14 +252,16 @@ class OnlineRoomCommandTests(TestCase):
 
     def test_deleting_an_account_names_its_rooms_and_give_room_gives_one(self) -> None:
         said = self.admin("delete", "victim")
-        self.assertIn("its rooms Vault keep their settings and have no owner now", said)
-        self.assertRegex(self.admin("rooms"), r"Vault .* nobody: the account was deleted")
+        self.assertIn("its room Vault keeps its settings and has no owner now", said)
+        self.successResultOf(self.directory.signup("victim", "password2"))
+        listed = self.admin("rooms")
+        self.assertRegex(listed, r"Vault +- +- +nobody: its owner's account was deleted")
         said = self.admin("give-room", "#vault", "ann")
         self.assertIn(f"Vault now belongs to Ann ({self.ann.id})", said)
         [vault] = self.book.records()
         self.assertEqual((vault.owner, vault.owner_id, vault.password_hash),
                          ("Ann", self.ann.id, "fake$sesame"))
-        self.assertEqual(self.told, ["vault"], "the chat daemons are told")
+        self.assertEqual(self.told, ["vault", "vault"], "the chat daemons are told of both")
 
 
 class ExportRoomsTests(TestCase):

@@ -24,19 +24,23 @@ from chatd.bus.local import LocalBus
 from chatd.core.service import ChatServer, Limits, Session
 from chatd.kernel.errors import (
     AccountsUnavailable,
+    BadName,
+    BadText,
     NameTaken,
     NoSuchRoom,
+    NotAllowed,
     ServerBusy,
     StorageFailed,
     WrongRoomPassword,
 )
 from chatd.kernel.events import LeaveReason, Left
-from chatd.kernel.records import Account, RoomRecord
+from chatd.kernel.records import NO_OWNER, Account, RoomRecord
 from chatd.members import commands
 from chatd.members.client import MemberClientProtocol, RemoteDirectory
 from chatd.members.local import LocalDirectory
 from chatd.members.room_client import RemoteRooms
 from chatd.members.rooms import RoomBook
+from chatd.members.secret import greet
 from chatd.members.server import MemberServerFactory
 from chatd.storage.journal import Record
 from chatd.storage.keyed import KeyedFile
@@ -66,7 +70,13 @@ class AMPRoomTests(TestCase):
         self.client, self.server, self.pump = connectedServerAndClient(
             lambda: self.factory.buildProtocol(None), amp.AMP
         )
-        self.successResultOf(self.call(commands.Hello, secret=SECRET))
+        self.successResultOf(self.greet())
+
+    def greet(self, **wants: bool) -> Deferred:
+        answer: Deferred = Deferred()
+        greet(self.client, SECRET, **wants).chainDeferred(answer)
+        self.pump.flush()
+        return answer
 
     def call(self, command: type[amp.Command], **arguments: object) -> Deferred:
         answer: Deferred = Deferred()
@@ -89,6 +99,22 @@ class AMPRoomTests(TestCase):
                              NoSuchRoom)
         self.assertEqual(self.successResultOf(self.call(commands.LoadRooms, after=""))["rooms"],
                          [])
+
+    def test_definitions_chat_could_not_have_made_are_refused(self) -> None:
+        bad = [room(topic="\x1b[2Jwelcome"), room(topic="hi\r\nPRIVMSG #x :owned"),
+               room(topic="nul\x00"), room(topic="\u202eevil"), room(topic="x" * 301),
+               room(name="Cl\r\nub", key="cl\r\nub"), room(name="Club\u202e", key="club\u202e"),
+               room(name="#Club"), room(key="other"), room(owner="Ann\x1b[31m"),
+               room(bans=("eve\x00",)), room(bans=("a b",)), room(modes="t\x1b")]
+        for record in bad:
+            refused = self.call(commands.CreateRoom, **commands.room_arguments(record))
+            self.assertIn(self.failureResultOf(refused, BadName, BadText).type, (BadName, BadText))
+        self.successResultOf(self.call(commands.CreateRoom, **commands.room_arguments(ROOM)))
+        for record in bad[:5]:
+            self.failureResultOf(
+                self.call(commands.SaveRoom, **commands.room_arguments(record)), BadText)
+        self.assertEqual(self.book.records(), [ROOM])
+        self.assertFalse(self.client.transport.disconnecting, "an answer, not a dropped link")
 
     def test_the_definitions_are_durable_in_the_services_own_file(self) -> None:
         self.successResultOf(self.call(commands.CreateRoom, **commands.room_arguments(ROOM)))
@@ -134,10 +160,12 @@ class AMPRoomTests(TestCase):
 
         other, _, pump = connectedServerAndClient(lambda: self.factory.buildProtocol(None),
                                                   Daemon)
-        other.callRemote(commands.Hello, secret=SECRET, watch=True, rooms=True)
+        greet(other, SECRET, watch=True, rooms=True)
         pump.flush()
-        # This client asks for room changes too, and makes them: it is not told its own.
-        self.successResultOf(self.call(commands.Hello, secret=SECRET, rooms=True))
+        # A client that asks for room changes too, and makes them: it is not told its own.
+        self.client, self.server, self.pump = connectedServerAndClient(
+            lambda: self.factory.buildProtocol(None), amp.AMP)
+        self.successResultOf(self.greet(rooms=True))
         self.successResultOf(self.call(commands.CreateRoom, **commands.room_arguments(ROOM)))
         self.successResultOf(self.call(commands.SaveRoom,
                                        **commands.room_arguments(room(topic="t2"))))
@@ -350,6 +378,42 @@ class SharedRoomsTests(TestCase):
         self.assertEqual(self.b.server.rooms["den"].topic, "while you were away")
         self.assertEqual(sorted(self.b.server.rooms), ["den", "new"])
         self.assertEqual(bob.my_rooms(), [], "the deleted room closed, its members left")
+
+    def test_a_deleted_owners_rooms_are_nobodys_for_whoever_takes_the_name(self) -> None:
+        ann = self.a.login(self.ann)
+        made = ann.create("Den", None, "sesame")
+        self.pump()
+        self.successResultOf(made)
+        self.b.drop()  # b hears of it only when it is back
+        self.successResultOf(self.directory.delete("ann"))
+        self.pump()
+        self.assertEqual([r.owner_id for r in self.book.records() if r.key == "den"],
+                         [NO_OWNER])
+        again = self.successResultOf(self.directory.signup("Ann", "password2"))
+        self.b.connect()
+        for node in (self.a, self.b):
+            den = node.server.rooms["den"]
+            self.assertEqual(node.server.room_view(den).owner, "", "shown as nobody's")
+            newcomer = node.login(again)
+            self.assertFalse(den.owned_by(newcomer.user))
+            self.assertRaises(NotAllowed, newcomer.unlock, "den")
+            self.assertRaises(WrongRoomPassword, newcomer.join, "den")
+            newcomer.quit()
+
+    def test_definitions_with_control_characters_from_the_service_are_dropped(self) -> None:
+        # What an older service stored, or one that does not check pushes: the book itself
+        # takes anything.
+        evil = room(key="evil", name="Evil", topic="\x1b]0;pwned\x07")
+        self.successResultOf(self.book.create(evil))
+        self.successResultOf(self.book.save(room(key="old", name="Old", topic="\r\nx")))
+        self.pump()
+        for node in (self.a, self.b):
+            self.assertEqual(sorted(node.server.rooms), ["old"])
+            self.assertEqual(node.server.rooms["old"].topic, "hello", "the last good one")
+        c = Node(self, self.factory, self.clock)
+        c.connect()
+        self.successResultOf(c.rooms.loaded)
+        self.assertEqual(sorted(c.server.rooms), [], "neither is loaded")
 
     def test_a_node_waits_for_the_definitions_before_it_has_any(self) -> None:
         c = Node(self, self.factory, self.clock)

@@ -26,10 +26,11 @@ from chatd.kernel.errors import (
     ServerBusy,
     WrongCredentials,
 )
-from chatd.kernel.records import Account
+from chatd.kernel.records import Account, RoomRecord
 from chatd.members import commands
 from chatd.members.client import MemberClientProtocol, RemoteDirectory
 from chatd.members.local import LocalDirectory
+from chatd.members.secret import NotTheService, greet
 from chatd.members.server import MemberServerFactory
 
 from fakes import FakeHasher, keyed_file
@@ -57,13 +58,25 @@ class AMPTests(TestCase):
         self.pump.flush()
         return answer
 
-    def hello(self) -> None:
-        self.successResultOf(self.call(commands.Hello, secret=SECRET))
+    def greet(self, secret: str = SECRET) -> Deferred:
+        answer: Deferred = Deferred()
+        greet(self.client, secret).chainDeferred(answer)
+        self.pump.flush()
+        return answer
 
-    def test_wrong_secret_is_refused_and_closes(self) -> None:
+    def hello(self) -> None:
+        self.successResultOf(self.greet())
+
+    def test_a_client_with_another_secret_finds_the_services_proof_wrong(self) -> None:
+        self.failureResultOf(self.greet("nope" * 8), NotTheService)
+        self.assertFalse(self.server._trusted)
+
+    def test_a_client_without_the_secret_is_refused_and_closed(self) -> None:
         clock = Clock()
         self.server._clock = clock
-        self.failureResultOf(self.call(commands.Hello, secret="nope"), commands.BadSecret)
+        self.successResultOf(self.call(commands.Challenge, nonce=b"n" * 32))
+        self.failureResultOf(self.call(commands.Prove, proof=b"a guess" * 4),
+                             commands.BadSecret)
         self.assertFalse(self.server.transport.disconnecting, "the error reply goes out first")
         clock.advance(0)
         self.assertTrue(self.server.transport.disconnecting)
@@ -324,7 +337,7 @@ class AccountEndedTests(TestCase):
     def test_connections_that_did_not_ask_are_not_told(self) -> None:
         admin = amp.AMP()
         link = Link(admin, self.factory.buildProtocol(None))
-        said = admin.callRemote(commands.Hello, secret=SECRET)
+        said = greet(admin, SECRET)
         link.pump()
         self.successResultOf(said)
         self.assertEqual(len(self.factory.watchers), 1, "the chat daemon alone")
@@ -391,3 +404,141 @@ class RemoteDirectoryTests(TestCase):
 
     def tearDown(self) -> Deferred:
         return self.port.stopListening()  # type: ignore[return-value]
+
+
+class OldHello(amp.Command):
+    """The Hello of the version before the challenge-response, as old clients send it."""
+
+    commandName = b"Hello"
+    arguments = [(b"secret", amp.Unicode()), (b"watch", amp.Boolean(optional=True))]
+    response: list = []
+
+
+PLANTED = RoomRecord("planted", "planted", "mallory", 5, None, "\x1b[2Jhi", "m" * 16)
+
+
+class Listener(amp.AMP):
+    """Keeps every byte it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+        super().dataReceived(data)
+
+
+class Impostor(Listener):
+    """What holds the member service's TCP port while it is down: it knows the commands but
+    not the secret, and says yes to everything."""
+
+    @commands.Challenge.responder
+    def challenge(self, nonce: bytes, watch: bool = False, rooms: bool = False) -> dict:
+        return {"nonce": b"i" * 32, "proof": b"a guess at the proof....32 bytes"}
+
+    @commands.Prove.responder
+    def prove(self, proof: bytes) -> dict:
+        return {}
+
+    @commands.Authenticate.responder
+    def authenticate(self, name: str, password: str, peer: str) -> dict:
+        return {"name": name, "key": name.lower(), "id": "a" * 16}
+
+
+class PushingImpostor(Impostor):
+    """At once it pushes a room definition and the end of a real account, as if trusted."""
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.callRemote(commands.RoomDefined, **commands.room_arguments(PLANTED))
+        self.callRemote(commands.AccountEnded, name="Ann", key="ann", id="a" * 16,
+                        why="deleted")
+
+
+class OldService(Listener):
+    """A member service of the version that took the secret in a Hello."""
+
+    @OldHello.responder
+    def hello(self, secret: str, watch: bool = False) -> dict:
+        return {}
+
+class ImpostorTests(TestCase):
+    """The secret is never sent, and a service that can't prove it knows it is never
+    believed: no login it says yes to, no room it defines, no session it ends."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.remote = RemoteDirectory(TCP4ClientEndpoint(reactor, "127.0.0.1", 1), SECRET,
+                                      self.clock)
+        self.defined: list[str] = []
+        self.ended: list[Account] = []
+        self.remote.rooms = True
+        self.remote.room_watchers.append(lambda key, record: self.defined.append(key))
+        self.remote.watch(lambda account, why: self.ended.append(account))
+
+    def connect(self, server: amp.AMP) -> Link:
+        return Link(MemberClientProtocol(self.remote), server)
+
+    def test_an_impostor_never_sees_the_secret_and_is_never_believed(self) -> None:
+        impostor = PushingImpostor()
+        link = self.connect(impostor)
+        self.assertNotIn(SECRET.encode(), impostor.received)
+        self.assertTrue(link.client_end.disconnecting, "dropped")
+        self.assertIsNone(self.remote._protocol)
+        self.assertEqual(self.remote.refusals, 1, "counted for the back-off")
+        self.failureResultOf(self.remote.authenticate("Ann", "wrong-password", "p"),
+                             AccountsUnavailable)
+        self.assertEqual((self.defined, self.ended), ([], []))
+
+    def test_an_impostor_that_pushes_nothing_is_dropped_on_its_proof(self) -> None:
+        impostor = Impostor()
+        link = self.connect(impostor)
+        self.assertNotIn(SECRET.encode(), impostor.received)
+        self.assertNotIn(b"Prove", impostor.received, "nothing but a nonce was sent")
+        self.assertTrue(link.client_end.disconnecting)
+        self.assertEqual(self.remote.refusals, 1, "counted for the back-off")
+        self.failureResultOf(self.remote.authenticate("Ann", "wrong-password", "p"),
+                             AccountsUnavailable)
+        self.failureResultOf(self.remote.lookup("mallory"), AccountsUnavailable)
+        self.assertEqual(self.defined, [])
+
+    def test_an_old_service_is_not_sent_the_secret(self) -> None:
+        old = OldService()
+        link = self.connect(old)
+        self.assertNotIn(SECRET.encode(), old.received)
+        self.assertTrue(link.client_end.disconnecting)
+        self.assertIsNone(self.remote._protocol)
+
+    def test_the_service_with_the_secret_is_believed(self) -> None:
+        path = Path(self.mktemp())
+        path.mkdir(parents=True)
+        local = LocalDirectory(keyed_file(path / "m.journal"), FakeHasher(), self.clock)
+        local.load()
+        ann = self.successResultOf(local.signup("Ann", "password1"))
+        link = self.connect(MemberServerFactory(local, SECRET, self.clock).buildProtocol(None))
+        self.assertIsNotNone(self.remote._protocol)
+        login: Deferred = Deferred()
+        self.remote.authenticate("Ann", "wrong-password", "p").chainDeferred(login)
+        link.pump()
+        self.failureResultOf(login, WrongCredentials)
+        login = self.remote.authenticate("Ann", "password1", "p")
+        link.pump()
+        self.assertEqual(self.successResultOf(login), ann)
+        self.successResultOf(local.delete("ann"))
+        link.pump()
+        self.assertEqual(self.ended, [ann])
+
+    def test_an_old_client_is_refused_before_anything_it_sent_is_read(self) -> None:
+        server = MemberServerFactory(LocalDirectory(keyed_file(Path(self.mktemp())),
+                                                    FakeHasher(), self.clock),
+                                     SECRET, self.clock).buildProtocol(None)
+        old = amp.AMP()
+        link = Link(old, server)
+        said: Deferred = Deferred()
+        old.callRemote(OldHello, secret=SECRET, watch=True).chainDeferred(said)
+        link.pump()
+        self.assertIn("upgrade it", self.failureResultOf(said).getErrorMessage())
+        self.clock.advance(0)
+        self.assertTrue(link.server_end.disconnecting)
+        self.assertFalse(server._trusted)

@@ -21,6 +21,7 @@ from twisted.protocols import amp
 from twisted.trial.unittest import TestCase
 
 from chatd.members import commands
+from chatd.members.secret import greet
 
 from tests.integration.harness import (
     CHEAP_HASH,
@@ -81,22 +82,25 @@ class MembersDaemonTests(TestCase):
         self.daemon = MembersDaemon(self.data).start()
         self.addCleanup(self.daemon.kill)
 
-    async def connect(self, secret: str | None = None) -> amp.AMP:
+    async def connect(self, proved: bool = True) -> amp.AMP:
         protocol = await connectProtocol(
             TCP4ClientEndpoint(reactor, "127.0.0.1", self.daemon.port), amp.AMP()
         )
         self.addCleanup(protocol.transport.loseConnection)  # type: ignore[union-attr]
-        await protocol.callRemote(commands.Hello, secret=secret or self.daemon.secret)
+        if proved:
+            await greet(protocol, self.daemon.secret)
         return protocol
 
     async def test_secret_file_is_private(self) -> None:
         self.assertEqual(os.stat(self.data / "members.secret").st_mode & 0o777, 0o600)
 
-    async def test_wrong_secret_is_refused_and_logged(self) -> None:
+    async def test_a_client_without_the_secret_is_refused_and_logged(self) -> None:
+        protocol = await self.connect(proved=False)
+        await protocol.callRemote(commands.Challenge, nonce=b"n" * 32)
         with self.assertRaises(commands.BadSecret):
-            await self.connect("wrong" * 8)
+            await protocol.callRemote(commands.Prove, proof=b"a guess" * 4)
         for _ in range(100):
-            if "wrong member-service secret from" in self.daemon.log.read_text():
+            if "wrong member-service secret (the client's proof" in self.daemon.log.read_text():
                 return
             await deferLater(reactor, 0.02, lambda: None)
         self.fail("the refusal was not logged")
@@ -330,10 +334,9 @@ class ChatWithRemoteMembersTests(TestCase):
         client = chat.connect()
         self.assertEqual(client.command("/login anyone password1").code, 502)
         client.close()
-        self.until(lambda: "wrong member-service secret" in self.members.log.read_text(), 10,
-                   "the member service to log the refusal")
-        # chatd logs it once the refusal reaches it, a moment after the service's log line.
-        self.until(lambda: "the member service refused us" in chat.run_log(), 10,
+        # chatd finds the service's proof wrong (with its own secret), and sends no proof.
+        self.until(lambda: "not trusted: what answers at the member service's address did "
+                   "not prove it knows the shared secret" in chat.run_log(), 10,
                    "chatd to log the refusal")
 
     def test_secret_file_readable_by_others_is_refused(self) -> None:

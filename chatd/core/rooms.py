@@ -16,7 +16,7 @@ from typing import Protocol, cast
 from chatd.kernel.events import LeaveReason
 from chatd.kernel.history import room_conversation
 from chatd.kernel.names import fold
-from chatd.kernel.records import RoomRecord
+from chatd.kernel.records import NO_OWNER, RoomRecord
 
 # The mode letters a room can have set: invite-only, moderated, topic locked to operators.
 FLAGS = "imt"
@@ -122,8 +122,8 @@ class Room:
 
     ``owner`` is the owner's display name, kept for show and for rooms stored before account
     ids; ``owner_id`` is what owns it. Empty (a room not yet resolved, see
-    ChatServer.resolve_owners) or an id no account has (the account was deleted), it is owned
-    by nobody until an operator gives it to an account.
+    ChatServer.resolve_owners) or NO_OWNER (the account was deleted), it is owned by nobody,
+    and shown so, until an operator gives it to an account.
 
     Moderation: the owner is always an operator; ``operators`` and ``voiced`` are the members
     made so (the first member of a temporary room, and whoever an operator names), kept while
@@ -209,6 +209,14 @@ class Room:
     @property
     def locked(self) -> bool:
         return self.password_hash is not None
+
+    @property
+    def shown_owner(self) -> str | None:
+        """Whom the room is shown as owned by: None for a temporary room, "" for one owned by
+        nobody (never the name of a deleted owner, which someone else may have now)."""
+        if self.owner is None or self.owner_id in ("", NO_OWNER):
+            return None if self.owner is None else ""
+        return self.owner
 
     def owned_by(self, user: User) -> bool:
         """The ownership rule, in one place: the account whose id the room holds (never a

@@ -343,7 +343,13 @@ class ChatServer:
 
     def end_account(self, account: Account, why: str) -> None:
         """The directory says ``account`` was deleted or locked (``why``): end its sessions
-        here. Nothing if it is not online here, or if the name online is another account's."""
+        here. Nothing if it is not online here, or if the name online is another account's.
+        A deleted account's rooms have no owner from now on (the member service, or chatd-admin
+        offline, records that)."""
+        if why == "deleted":
+            for room in self.rooms.values():
+                if account.id and room.owner_id == account.id:
+                    room.owner_id = NO_OWNER
         user = self.users.get(account.key)
         if user is None or user.guest or user.account_id != account.id:
             return
@@ -448,7 +454,7 @@ class ChatServer:
                 for user in sorted(room.members.values(), key=lambda user: user.key)
             )
         return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
-                        room.owner, room.topic, listed, room.modes)
+                        room.shown_owner, room.topic, listed, room.modes)
 
     def admit(self, user: User, room: Room) -> None:
         """Add ``user`` to ``room`` after its password (if any) was checked."""

@@ -290,7 +290,8 @@ def _welcome(text: str) -> Callable[..., Reply | None]:
 
 def _room_line(room: RoomView) -> str:
     state = "locked" if room.locked else "open"
-    owner = f"owned by {room.owner}" if room.persistent else "temporary"
+    owner = ("temporary" if not room.persistent else
+             f"owned by {room.owner}" if room.owner else "no owner")
     topic = f": {room.topic}" if room.topic else ""
     return f"{room.name} {room.count}/{room.limit} {state} {owner}{topic}"
 

@@ -29,7 +29,8 @@ class MemberView:
 @dataclass(frozen=True, slots=True)
 class RoomView:
     """A room. ``members`` is empty unless asked for and visible (sorted by folded name);
-    ``count`` is always the number of members; ``modes`` the set flags (``imt``)."""
+    ``count`` is always the number of members; ``modes`` the set flags (``imt``); ``owner``
+    None for a temporary room, "" for a persistent one that nobody owns."""
 
     name: str
     key: str

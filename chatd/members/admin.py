@@ -38,9 +38,10 @@ from chatd.kernel.errors import ChatError, NoSuchRoom, StartupError
 from chatd.kernel.interfaces import IPasswordHasher
 from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.records import NO_OWNER, RoomRecord
+from chatd.kernel.text import for_log
 from chatd.members import commands
 from chatd.members.local import AccountInfo, LocalDirectory, account_problem, legacy_id
-from chatd.members.secret import read_secret, secret_beside
+from chatd.members.secret import NotTheService, greet, read_secret, secret_beside
 from chatd.members.tap import DEFAULT_DATA
 from chatd.storage.journal import (
     Check,
@@ -174,15 +175,11 @@ async def _run(backend: Backend, args: argparse.Namespace) -> None:
                                                  and not args.data else ""))
     elif args.command == "delete":
         info = await backend.show(args.name)
+        # Listed before: the deletion gives the rooms up (the service's, or those in --data).
+        owned = await _owned(backend, args.data, info)
         await backend.delete(args.name)
         print(f"{info.name} deleted" + ("" if args.data else _SESSIONS_ENDED))
-        if isinstance(backend, Remote):
-            owned = [r.name for r in await backend.rooms() if info.id and r.owner_id == info.id]
-            print(f"its rooms {', '.join(owned)} keep their settings and have no owner now; "
-                  "chatd-admin give-room ROOM ACCOUNT gives one to an account" if owned
-                  else "it owned no rooms in the member service")
-        else:
-            print(_orphans(args.data, info))
+        print(_orphans(args.data, owned, isinstance(backend, Remote)))
     elif args.command == "rooms":
         assert isinstance(backend, Remote)
         accounts = {a.id: a for a in await backend.accounts() if a.id}
@@ -203,17 +200,46 @@ async def _run(backend: Backend, args: argparse.Namespace) -> None:
 _SESSIONS_ENDED = "; its sessions on every connected chat daemon were ended"
 
 
-def _orphans(data: Path | None, info: AccountInfo) -> str:
-    """What happened to a deleted account's rooms."""
+async def _owned(backend: Backend, data: Path | None,
+                 info: AccountInfo) -> list[RoomRecord] | None:
+    """The rooms ``info`` owns where chatd-admin can see them (None: it can't)."""
+    if isinstance(backend, Remote):
+        records: list[RoomRecord] = await backend.rooms()
+    elif data is not None and (data / "rooms.journal").exists():
+        records = _room_store(data).load()
+    else:
+        return None
+    return [record for record in records if info.id and record.owner_id == info.id]
+
+
+def _orphans(data: Path | None, owned: list[RoomRecord] | None, online: bool) -> str:
+    """What happened to a deleted account's rooms; offline, they are given up here (online,
+    the member service did it)."""
     give = "give-room ROOM ACCOUNT gives one to an account"
-    if data is None or not (data / "rooms.journal").exists():
+    if owned is None:
         return ("its rooms, in each chat daemon's data directory, keep their settings and have "
-                f"no owner now; chatd-admin --data DIR {give} (with that chatd stopped)")
-    rooms = [r.name for r in _room_store(data).load() if info.id and r.owner_id == info.id]
-    if not rooms:
-        return "it owned no rooms here"
-    return (f"its rooms {', '.join(rooms)} keep their settings and have no owner now; "
-            f"chatd-admin --data {data} {give}")
+                "no owner now; "
+                f"chatd-admin --data DIR {give} (with that chatd stopped)")
+    if not owned:
+        return "it owned no rooms " + ("in the member service" if online else "here")
+    if data is not None:
+        store = _room_store(data)
+        store.load()
+        _saved([store.save(replace(record, owner_id=NO_OWNER)) for record in owned])
+    names = ", ".join(record.name for record in owned)
+    rooms = f"its room {names} keeps its" if len(owned) == 1 else f"its rooms {names} keep their"
+    where = "" if online else f"--data {data} "
+    return (f"{rooms} settings and {'has' if len(owned) == 1 else 'have'} no owner now; "
+            f"chatd-admin {where}{give}")
+
+
+def _saved(writes: list[Deferred[None]]) -> None:
+    """Raise the first failure of synchronous writes (SyncJournalWriter's)."""
+    failures: list[Any] = []
+    for write in writes:
+        write.addErrback(failures.append)
+    if failures:
+        failures[0].raiseException()
 
 
 def _room_store(data: Path) -> FileRoomStore:
@@ -225,7 +251,7 @@ def _owner_status(record: RoomRecord, accounts: dict[str, AccountInfo] | None) -
     if not record.owner_id:
         return "not resolved yet (from before account ids: chatd resolves it at start)"
     if record.owner_id == NO_OWNER:
-        return "nobody: its owner had no account when chatd resolved it"
+        return "nobody: its owner's account was deleted (or had none at start)"
     if accounts is None:
         return "accounts are in the member service (chatd-admin show NAME gives an id)"
     account = accounts.get(record.owner_id)
@@ -235,10 +261,14 @@ def _owner_status(record: RoomRecord, accounts: dict[str, AccountInfo] | None) -
 
 
 def _print_rooms(records: list[RoomRecord], accounts: dict[str, AccountInfo] | None) -> None:
+    """One line a room. OWNER is the owning account's name, "-" if nobody owns it: a deleted
+    owner's name may be someone else's now."""
     print(f"{'ROOM':<24} {'OWNER':<24} {'OWNER ID':<16} OWNED BY")
     for record in sorted(records, key=lambda r: r.key):
-        print(f"{record.name:<24} {record.owner:<24} {record.owner_id or '-':<16} "
-              f"{_owner_status(record, accounts)}")
+        status = _owner_status(record, accounts)
+        owner = "-" if status.startswith("nobody") else record.owner
+        print(f"{for_log(record.name):<24} {for_log(owner):<24} {record.owner_id or '-':<16} "
+              f"{status}")
     print(f"{len(records)} room{'' if len(records) == 1 else 's'}")
 
 
@@ -273,11 +303,7 @@ def rooms(data: Path, give: tuple[str, str, str | None] | None = None) -> None:
         elif not account_id:
             raise StartupError("the accounts are not in this data directory: give the "
                                "account's id with --id (chatd-admin show NAME prints it)")
-        failures: list[Any] = []
-        store.save(replace(found, owner=check_user_name(name), owner_id=account_id)
-                   ).addErrback(failures.append)
-        if failures:
-            failures[0].raiseException()
+        _saved([store.save(replace(found, owner=check_user_name(name), owner_id=account_id))])
         print(f"{found.name} now belongs to {name} ({account_id})")
     finally:
         lock.release()
@@ -349,7 +375,7 @@ async def _online(reactor: Any, args: argparse.Namespace) -> None:
     secret = read_secret(secret_file)
     protocol = await endpoint.connect(Factory.forProtocol(amp.AMP))
     try:
-        await protocol.callRemote(commands.Hello, secret=secret)
+        await greet(protocol, secret)
         await _run(Remote(protocol), args)
     finally:
         protocol.transport.loseConnection()
@@ -550,7 +576,8 @@ def main(argv: list[str] | None = None) -> None:
     async def run(reactor: Any) -> None:
         try:
             await (_offline(reactor, args) if args.data else _online(reactor, args))
-        except (ChatError, StartupError, commands.BadSecret, error.ConnectError, OSError) as e:
+        except (ChatError, StartupError, commands.BadSecret, NotTheService, error.ConnectError,
+                OSError) as e:
             raise SystemExit(f"chatd-admin: {e}") from None
 
     task.react(lambda reactor: defer.ensureDeferred(run(reactor)))

@@ -1,7 +1,10 @@
 """The remote member directory: IMemberDirectory over AMP to ``twistd chatd-members``.
 
-A ClientService keeps one connection up, reconnecting with back-off, and says ``Hello`` with
-the shared secret before the connection is used. While there is no trusted connection, every
+A ClientService keeps one connection up, reconnecting with back-off, and proves that it knows
+the shared secret, after the service proved it does, before the connection is used
+(chatd.members.secret): until the service proved itself, nothing is sent to it but a nonce and
+nothing it sends is believed; a connection whose service fails to is dropped with one log line
+and made again with the usual back-off. While there is no trusted connection, every
 call fails at once with AccountsUnavailable (a 502 to the user) instead of waiting. Users
 already logged in are unaffected: chat never asks the directory anything.
 
@@ -13,7 +16,7 @@ waits the client pings; a ping unanswered within ``deadline`` means the service 
 a 502, and a new one is made. A name lookup needs no hash, so it is given ``deadline`` alone.
 
 The service tells this daemon of every account deleted or locked (``AccountEnded``, asked for
-with ``watch`` in the Hello); the directory passes it to its watchers (the core), which end
+with ``watch`` in the Challenge); the directory passes it to its watchers (the core), which end
 that account's sessions. One made while the connection was down is not heard of: such a
 session lasts until it logs out, or until the name's new owner logs in here.
 
@@ -51,6 +54,7 @@ from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.records import Account, RoomRecord
 from chatd.members import commands
 from chatd.members.local import Ended
+from chatd.members.secret import greet
 
 log = Logger()
 
@@ -70,10 +74,10 @@ def clock_margin(deadline: float) -> float:
 
 
 class MemberClientProtocol(amp.AMP):
-    """Says Hello first, tells its directory when it is trusted and when it is gone, and
-    watches for a stalled service while a long call waits.
+    """Proves itself first (once the service has), tells its directory when it is trusted
+    and when it is gone, and watches for a stalled service while a long call waits.
 
-    (Not ClientService's prepareConnection: that hands over a proxy, and a refused Hello
+    (Not ClientService's prepareConnection: that hands over a proxy, and a refused proof
     followed by the server's close trips its state machine.)
     """
 
@@ -84,32 +88,63 @@ class MemberClientProtocol(amp.AMP):
         self._watched = 0
         self._ping: Deferred[Any] | None = None
         self._next_ping: IDelayedCall | None = None
+        # Whether both ends proved they know the secret: until then nothing said is believed.
+        self._trusted = False
+        # Why the service is not to be trusted, found before the handshake failed.
+        self._distrust: str | None = None
+        self._peer = "?"
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        hello = {"rooms": True} if self._directory.rooms else {}
-        self.callRemote(commands.Hello, secret=self._directory.secret, watch=True,
-                        **hello).addCallbacks(lambda _: self._directory._up(self), self._refused)
+        self._peer = str(self.transport.getPeer())  # type: ignore[union-attr]
+        wants = {"rooms": True} if self._directory.rooms else {}
+        greet(self, self._directory.secret, watch=True, **wants).addCallbacks(
+            self._proved, self._refused)
+
+    def _proved(self, _: object) -> None:
+        self._trusted = True
+        self._directory._up(self)
 
     def _refused(self, failure: Failure) -> None:
-        log.error("the member service refused us: {why} (check the secret file)",
-                  why=failure.getErrorMessage())
+        """The handshake failed: one log line, and the next try after the back-off."""
+        if self._distrust is not None:
+            why = self._distrust
+        elif failure.check(commands.BadSecret):
+            why = "it found our proof wrong (check that both use one secret file)"
+        else:
+            why = failure.getErrorMessage()
+        log.error("member service at {peer} not trusted: {why}; dropping the connection",
+                  peer=self._peer, why=why)
         self._directory.refusals += 1
-        self.transport.loseConnection()  # type: ignore[union-attr]
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+    def _believed(self, what: str) -> bool:
+        """Whether a push can be believed; one from a service not yet proved drops it."""
+        if self._trusted:
+            return True
+        if self._distrust is None:
+            self._distrust = f"it sent {what} before it proved it knows the shared secret"
+            if self.transport is not None:
+                self.transport.abortConnection()  # type: ignore[attr-defined]
+        return False
 
     @commands.AccountEnded.responder
     def account_ended(self, name: str, key: str, id: str, why: str) -> dict[str, Any]:
-        self._directory._ended(Account(name, key, id), why)
+        if self._believed("AccountEnded"):
+            self._directory._ended(Account(name, key, id), why)
         return {}
 
     @commands.RoomDefined.responder
     def room_changed(self, **room: Any) -> dict[str, Any]:
-        self._directory._room_changed(room["key"], commands.room_record(room))
+        if self._believed("RoomDefined"):
+            self._directory._room_changed(room["key"], commands.room_record(room))
         return {}
 
     @commands.RoomDeleted.responder
     def room_deleted(self, key: str) -> dict[str, Any]:
-        self._directory._room_changed(key, None)
+        if self._believed("RoomDeleted"):
+            self._directory._room_changed(key, None)
         return {}
 
     def call(self, command: type[amp.Command], timeout: float,
@@ -193,8 +228,8 @@ class RemoteDirectory:
         self.deadline = deadline
         self._timeout = timeout
         self._protocol: MemberClientProtocol | None = None
-        # Refused Hellos in a row: they count as failed attempts for the back-off, although
-        # each one connected.
+        # Refused handshakes in a row: they count as failed attempts for the back-off,
+        # although each one connected.
         self.refusals = 0
         self._watchers: list[Ended] = []
         # RemoteRooms sets these: whether to ask for room definitions' changes; whether

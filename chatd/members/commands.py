@@ -1,14 +1,18 @@
 """The member service's AMP commands, shared by the server, the remote directory and
 chatd-admin, so both ends always agree on names, arguments and errors.
 
-A connection must send ``Hello`` with the shared secret before anything else; a chat daemon
-says ``watch`` in it, and the service then sends it ``AccountEnded`` whenever an account is
-deleted or locked, so the daemon ends that account's sessions; one that also says ``rooms``
-is sent ``RoomDefined`` and ``RoomDeleted`` for each persistent room another client created,
-changed or deleted, once that is durable. The service is the one authority for room
-definitions (``LoadRooms``, ``CreateRoom``, ``SaveRoom``, ``DeleteRoom``). Domain errors
-cross the wire as declared AMP errors, so the chat daemon re-raises the very exception
-class (with its message) that the directory raised, and maps it to its own reply codes.
+A connection begins with a challenge-response in which each end proves it knows the shared
+secret without sending it (chatd.members.secret): ``Challenge`` carries the client's nonce and
+is answered with the service's nonce and proof; only once that proof checks out does the client
+send ``Prove``, and only once the service accepted that does either end send or believe
+anything else. A chat daemon says ``watch`` in its Challenge, and the service then sends it
+``AccountEnded`` whenever an account is deleted or locked, so the daemon ends that account's
+sessions; one that also says ``rooms`` is sent ``RoomDefined`` and ``RoomDeleted`` for each
+persistent room another client created, changed or deleted, once that is durable. The
+service is the one authority for room definitions (``LoadRooms``, ``CreateRoom``,
+``SaveRoom``, ``DeleteRoom``). Domain errors cross the wire as declared AMP errors, so the
+chat daemon re-raises the very exception class (with its message) that the directory raised,
+and maps it to its own reply codes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from chatd.kernel.errors import (
     AccountLocked,
     BadName,
     BadPassword,
+    BadText,
     NameTaken,
     NoSuchRoom,
     NoSuchUser,
@@ -33,17 +38,23 @@ from chatd.kernel.records import RoomRecord
 
 
 class BadSecret(Exception):
-    """The client presented the wrong shared secret; the connection will be closed."""
+    """The client's proof shows another secret; the connection will be closed."""
 
 
 class NotAuthenticated(Exception):
-    """A command came before a successful Hello."""
+    """A command came before the client proved it knows the secret."""
+
+
+class OldHello(Exception):
+    """A client of an older version sent the secret itself (``Hello``): refused, so that it
+    is upgraded before it sends the secret to whatever holds the service's address."""
 
 
 _ERRORS: dict[type[Exception], bytes] = {
     NotAuthenticated: b"NOT_AUTHENTICATED",
     NameTaken: b"NAME_TAKEN",
     BadName: b"BAD_NAME",
+    BadText: b"BAD_TEXT",
     BadPassword: b"BAD_PASSWORD",
     WrongCredentials: b"WRONG_CREDENTIALS",
     AccountLocked: b"ACCOUNT_LOCKED",
@@ -56,7 +67,9 @@ _ERRORS: dict[type[Exception], bytes] = {
 
 Arguments = list[tuple[bytes, amp.Argument]]
 _NOTHING: Arguments = []
-_HELLO_ERRORS: dict[type[Exception], bytes] = {BadSecret: b"BAD_SECRET"}
+_HELLO_ERRORS: dict[type[Exception], bytes] = {
+    BadSecret: b"BAD_SECRET", NotAuthenticated: b"NOT_AUTHENTICATED",
+}
 # ``id`` is optional so that a chat daemon can talk to a member service that predates
 # account ids (its accounts then own no rooms; upgrade the member service first).
 _ACCOUNT: Arguments = [
@@ -84,15 +97,33 @@ _PAGE: Arguments = [(b"accounts", amp.AmpList(_INFO))]
 PAGE = 200
 
 
-class Hello(amp.Command):
-    """``watch``: send me AccountEnded (a chat daemon; chatd-admin and older daemons don't).
-    ``rooms``: send me RoomDefined and RoomDeleted too (a chat daemon whose room definitions
-    are in the service)."""
+class Challenge(amp.Command):
+    """The client's nonce; the answer is the service's nonce and its proof over both
+    (chatd.members.secret.proof_of). ``watch``: once proved, send me AccountEnded (a chat
+    daemon; chatd-admin doesn't). ``rooms``: send me RoomDefined and RoomDeleted too (a chat
+    daemon whose room definitions are in the service)."""
 
-    arguments = [(b"secret", amp.Unicode()), (b"watch", amp.Boolean(optional=True)),
+    arguments = [(b"nonce", amp.String()), (b"watch", amp.Boolean(optional=True)),
                  (b"rooms", amp.Boolean(optional=True))]
+    response = [(b"nonce", amp.String()), (b"proof", amp.String())]
+    errors = _HELLO_ERRORS
+
+
+class Prove(amp.Command):
+    """The client's proof over both nonces, sent only once the service's checked out."""
+
+    arguments = [(b"proof", amp.String())]
     response = _NOTHING
     errors = _HELLO_ERRORS
+
+
+class Hello(amp.Command):
+    """What versions before the challenge-response sent first, with the secret in it: the
+    service answers OldHello (whatever came with it is not read), which such a client logs."""
+
+    arguments = _NOTHING
+    response = _NOTHING
+    errors = {OldHello: b"OLD_HELLO"}
 
 
 class Ping(amp.Command):

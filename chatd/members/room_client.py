@@ -17,6 +17,10 @@ before the rooms are known. After a lost connection, changes made
 meanwhile were not heard of: the definitions are read again and the core brought in line
 (``sync_rooms``). A change heard of (pushed, or acknowledged to this daemon) while the pages
 are read is newer than the page that holds its room, so it wins over that page.
+
+Every definition the service sends is checked as the service checks what it is sent
+(chatd.members.rooms.check_definition); one that fails is dropped with a log line, so a bad
+store or something posing as the service can't put control characters in ``/rooms``.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chatd.kernel.errors import ChatError
 from chatd.kernel.interfaces import IRoomStore
 from chatd.kernel.records import RoomRecord
 from chatd.members import commands
 from chatd.members.client import RemoteDirectory
+from chatd.members.rooms import check_definition
 
 log = Logger()
 
@@ -40,6 +46,16 @@ _DOWN = ("room settings can't be changed right now (the member service is unreac
          "nothing changed; try again soon")
 _NOT_MADE = ("the member service did not answer in time, so the room was not changed; "
              "try again soon")
+
+
+def _usable(record: RoomRecord) -> bool:
+    """Whether a definition from the service passes the checks; one that fails is logged."""
+    try:
+        check_definition(record)
+    except ChatError as error:
+        log.error("dropped a room definition from the member service: {why}", why=str(error))
+        return False
+    return True
 
 
 class RoomListener(Protocol):
@@ -115,8 +131,9 @@ class RemoteRooms:
                                                   after=after)
                 for box in page["rooms"]:
                     record = commands.room_record(box)
-                    found[record.key] = record
                     after = record.key
+                    if _usable(record):
+                        found[record.key] = record
                 if not page["more"]:
                     break
             for key, heard in self._heard.items():
@@ -147,6 +164,8 @@ class RemoteRooms:
                  "trying again when it is reachable", why=failure.getErrorMessage())
 
     def _pushed(self, key: str, record: RoomRecord | None) -> None:
+        if record is not None and not _usable(record):
+            return
         self._heard_of(key, record)
         if self._listener is None or not self._ready:
             return

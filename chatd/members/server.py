@@ -1,8 +1,10 @@
 """The member service's AMP server: the directory, behind a shared secret.
 
-Until a connection has said ``Hello`` with the right secret, every command is refused; a
-wrong secret is logged with the peer's address and the connection closed. Chat daemons that
-asked to ``watch`` in their Hello are sent ``AccountEnded`` for each account deleted or locked,
+Until a connection has proved it knows the secret (``Challenge``, then ``Prove``: see
+chatd.members.secret), every command is refused; a wrong proof is logged with the peer's
+address and the connection closed, and so is the old ``Hello`` that sent the secret itself
+(its client is told to upgrade). Chat daemons that asked to ``watch`` in their Challenge are
+sent ``AccountEnded`` for each account deleted or locked,
 once that is durable, so they end its sessions. Those that also asked for ``rooms`` are sent
 ``RoomDefined`` and ``RoomDeleted`` for each room definition another client created, changed or
 deleted, once that is durable, in the order of the writes. A signup that
@@ -27,7 +29,8 @@ from chatd.kernel.errors import ServerBusy
 from chatd.kernel.records import Account, RoomRecord
 from chatd.members import commands
 from chatd.members.local import TOO_LATE, LocalDirectory
-from chatd.members.rooms import RoomBook
+from chatd.members.rooms import RoomBook, check_definition
+from chatd.members.secret import CLIENT, NONCE_BYTES, SERVER, new_nonce, proof_of
 
 log = Logger()
 
@@ -57,8 +60,11 @@ class MemberServerProtocol(amp.AMP):
         self._room_watchers = set() if room_watchers is None else room_watchers
         # The connections told of ended accounts (the factory's set), once they ask.
         self._watchers = set() if watchers is None else watchers
-        self._secret = secret.encode()
+        self._secret = secret
         self._clock = clock
+        # Both nonces once the client sent its Challenge, and what it asked for in it.
+        self._nonces: tuple[bytes, bytes] | None = None
+        self._wants = (False, False)
         self._trusted = False
 
     def _peer(self) -> str:
@@ -66,25 +72,55 @@ class MemberServerProtocol(amp.AMP):
 
     def _check(self) -> None:
         if not self._trusted:
-            log.warn("member command before Hello from {peer}; closing", peer=self._peer())
-            self._clock.callLater(0, self.transport.loseConnection)
-            raise commands.NotAuthenticated("say Hello with the shared secret first")
+            raise self._refuse(
+                commands.NotAuthenticated("prove you know the shared secret first"),
+                "a member command before the client proved it knows the secret")
 
-    @commands.Hello.responder
-    def hello(self, secret: str, watch: bool | None = None,
-              rooms: bool | None = None) -> dict[str, Any]:
-        if not hmac.compare_digest(secret.encode(), self._secret):
-            log.warn("wrong member-service secret from {peer}; closing", peer=self._peer())
-            # Close after the error reply has been written.
-            self._clock.callLater(0, self.transport.loseConnection)
-            raise commands.BadSecret("wrong secret")
+    def _refuse(self, error: Exception, why: str) -> Exception:
+        """Log ``why`` in one line; close once the error reply has been written."""
+        log.warn("{why} from {peer}; closing", why=why, peer=self._peer())
+        self._clock.callLater(0, self.transport.loseConnection)
+        return error
+
+    @commands.Challenge.responder
+    def challenge(self, nonce: bytes, watch: bool | None = None,
+                  rooms: bool | None = None) -> dict[str, Any]:
+        if self._nonces is not None:
+            raise self._refuse(commands.NotAuthenticated("one Challenge per connection"),
+                               "a second member-service Challenge")
+        if len(nonce) != NONCE_BYTES:
+            raise self._refuse(commands.BadSecret(f"a nonce has {NONCE_BYTES} bytes"),
+                               "a member-service Challenge with a malformed nonce")
+        mine = new_nonce()
+        self._nonces = (nonce, mine)
+        self._wants = (bool(watch), bool(rooms))
+        return {"nonce": mine, "proof": proof_of(self._secret, SERVER, nonce, mine)}
+
+    @commands.Prove.responder
+    def prove(self, proof: bytes) -> dict[str, Any]:
+        if self._nonces is None or self._trusted:
+            raise self._refuse(commands.NotAuthenticated("send Challenge first, then Prove"),
+                               "a member-service Prove out of turn")
+        expected = proof_of(self._secret, CLIENT, *self._nonces)
+        if not hmac.compare_digest(proof, expected):
+            raise self._refuse(commands.BadSecret("wrong secret"),
+                               "wrong member-service secret (the client's proof shows "
+                               "another secret file)")
         self._trusted = True
+        watch, rooms = self._wants
         if watch:
             self._watchers.add(self)
         if rooms:
             self._room_watchers.add(self)
         log.info("member client connected from {peer}", peer=self._peer())
         return {}
+
+    @commands.Hello.responder
+    def hello(self) -> dict[str, Any]:
+        raise self._refuse(
+            commands.OldHello("this member service proves the secret without sending it, "
+                              "which this client predates: upgrade it"),
+            "a member client of an older version (it sent the secret itself)")
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._watchers.discard(self)
@@ -177,17 +213,25 @@ class MemberServerProtocol(amp.AMP):
     def create_room(self, not_after: float | None = None,
                     **room: Any) -> Deferred[dict[str, Any]]:
         book = self._book(not_after)
-        return book.create(commands.room_record(room), self).addCallback(lambda _: {})
+        return book.create(_checked(room), self).addCallback(lambda _: {})
 
     @commands.SaveRoom.responder
     def save_room(self, not_after: float | None = None,
                   **room: Any) -> Deferred[dict[str, Any]]:
         book = self._book(not_after)
-        return book.save(commands.room_record(room), self).addCallback(lambda _: {})
+        return book.save(_checked(room), self).addCallback(lambda _: {})
 
     @commands.DeleteRoom.responder
     def delete_room(self, key: str, not_after: float | None = None) -> Deferred[dict[str, Any]]:
         return self._book(not_after).delete(key, self).addCallback(lambda _: {})
+
+
+def _checked(room: dict[str, Any]) -> RoomRecord:
+    """A definition sent to be stored, refused (BadName, BadText) unless chat could have made
+    it: a client of the service can't put control characters in front of line clients."""
+    record = commands.room_record(room)
+    check_definition(record)
+    return record
 
 
 def _size(record: RoomRecord) -> int:
@@ -212,12 +256,15 @@ class MemberServerFactory(ServerFactory):
             rooms.watch(self._room_changed)
 
     def _ended(self, account: Account, why: str) -> None:
-        """Tell every watching chat daemon (no answer is asked: one that is gone is gone)."""
+        """Tell every watching chat daemon (no answer is asked: one that is gone is gone); a
+        deleted account's rooms then have no owner."""
         log.info("telling {count} chat daemons that {key} was {why}",
                  count=len(self.watchers), key=account.key, why=why)
         for protocol in list(self.watchers):
             protocol.callRemote(commands.AccountEnded, name=account.name, key=account.key,
                                 id=account.id, why=why)
+        if why == "deleted" and self.rooms is not None:
+            self.rooms.disown(account.id)
 
     def _room_changed(self, key: str, record: RoomRecord | None, origin: object) -> None:
         """Tell every chat daemon that asked, but the one that made the change (it applies
