@@ -48,7 +48,14 @@ from chatd_client.connection import (
 )
 from chatd_client.memory import Memory
 from chatd_client.options import ClientOptions
-from chatd_client.render import Fragments, client_note, plain, render_text, welcome_name
+from chatd_client.render import (
+    Fragments,
+    LocalTime,
+    client_note,
+    plain,
+    render_text,
+    welcome_name,
+)
 from chatd_client.rooms import Rooms
 from chatd_client.transcript import Transcript
 from chatd_client.transfers import Download, Upload
@@ -450,7 +457,7 @@ class Client:
 
     def _udp_line(self, raw: str) -> None:
         """A datagram, as the line it would have been on TCP."""
-        fragments = render_text(raw, self.nick)
+        fragments = render_text(raw, self.nick, LocalTime(self._clock.seconds()))
         self.transcript.received(plain(fragments))
         self._display.server_line(raw, fragments)
 
@@ -491,7 +498,7 @@ class Client:
                 self._sent_away = True
             self._udp_follow(line)
             self._transfer_reply(line)
-        fragments = render_text(raw, self.nick)
+        fragments = render_text(raw, self.nick, LocalTime(self._clock.seconds()))
         self.transcript.received(plain(fragments))
         self._display.server_line(raw, fragments)
         if line is not None and line.code == Code.HELP and line.final:
