@@ -207,3 +207,16 @@ class TransferDisplayTests(TestCase):
         self.assertTrue(self.display.lines[-4][0].startswith("214-/send ROOM NAME SIZE"))
         self.assertNotIn("/send PATH", "\n".join(shown[4:]))
         self.assertIn("* client commands (not sent to the server):", shown)
+
+    def test_a_line_typed_while_a_file_goes_is_not_sent_into_it(self) -> None:
+        path = self.directory / "a.bin"
+        path.write_bytes(b"hello")
+        self.client.handle_input(f"/send {path}")
+        self.receive("350 send 5 bytes")
+        self.transport.clear()
+        self.client.handle_input("hi all")
+        self.assertEqual(self.transport.value(), b"")
+        self.assertIn("not sent: a file is on its way", self.display.notes[-1])
+        self.receive(f"250 01JF8Z3K 5 {hashlib.sha256(b'hello').hexdigest()} a.bin")
+        self.client.handle_input("hi all")
+        self.assertEqual(self.transport.value(), b"hi all\r\n")

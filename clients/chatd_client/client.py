@@ -456,7 +456,14 @@ class Client:
             self._held.append(line)
         elif self._connection is None:
             self.note("not connected; type /reconnect to connect")
-        elif not self._by_udp(line):
+        elif self._by_udp(line):
+            pass
+        elif isinstance(self.transfer, Upload):
+            # Until the 250, the server reads a line as part of the file (even one sent
+            # before the 350), or refuses it as having come with the file's bytes.
+            self.note("not sent: a file is on its way, and the server would take the line "
+                      "for part of it; send it again once the bar is gone")
+        else:
             self._transmit(line)
 
     def _by_udp(self, line: str) -> bool:
