@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from twisted.trial.unittest import TestCase
@@ -13,7 +14,9 @@ from chatd.frontends.line_codec import ServerLine
 from chatd_client.commands import Mistake, Reconnect, Save, Send, interpret
 from chatd_client.options import ClientOptions, parse_args
 from chatd_client.render import (
+    LocalTime,
     client_note,
+    human_size,
     plain,
     printable,
     render,
@@ -83,6 +86,53 @@ class RenderTests(TestCase):
         self.assertEqual(plain(render_text("101 no brackets")), "no brackets")
         self.assertEqual(plain(render_text("102 no stars")), "no stars")
         self.assertEqual(plain(render_text("103 nobody")), "--> nobody")
+
+    def test_history_reads_like_the_live_line_with_its_local_time(self) -> None:
+        # 21:21:43 UTC is 16:21:43 five hours west; "now" is later that day there.
+        west = LocalTime(now=datetime(2026, 12, 7, 23, 0, tzinfo=UTC).timestamp(),
+                         zone=timezone(timedelta(hours=-5)))
+        cases = {
+            "110 2026-12-07T21:21:43.323Z chatd-52 [lobby] <paster> hi there":
+                "(history 16:21:43) [lobby] <paster> hi there",
+            "110 2026-12-07T21:21:43.323Z 01JF8Z3K4M5N6P7Q8R9S0T1V2W [lobby] * kim waves":
+                "(history 16:21:43) [lobby] * kim waves",
+            "110 2026-12-07T21:21:43.323Z 7 *al* -> kim psst":
+                "(history 16:21:43) *al* -> kim psst",
+        }
+        for raw, expected in cases.items():
+            self.assertEqual(plain(render_text(raw, "kim", west)), expected, raw)
+        # The history mark leads; the rest is styled as the live line is, own name included.
+        fragments = render_text("110 2026-12-07T21:21:43Z 01JF8Z3K [lobby] <kim> mine", "kim",
+                                west)
+        self.assertEqual(fragments[0], ("class:history", "(history 16:21:43) "))
+        self.assertIn(("class:own", "<kim>"), fragments)
+
+    def test_history_from_an_earlier_day_shows_the_date(self) -> None:
+        # Ten days on, and with no "now" at all, the date comes first, in the locale's form.
+        later = LocalTime(now=datetime(2026, 12, 17, tzinfo=UTC).timestamp(), zone=UTC)
+        raw = "110 2026-12-07T21:21:43.323Z chatd-52 [lobby] <paster> hi"
+        shown = datetime(2026, 12, 7, 21, 21, 43).strftime("%x %X")
+        for local in (later, LocalTime(zone=UTC)):
+            self.assertEqual(plain(render_text(raw, None, local)),
+                             f"(history {shown}) [lobby] <paster> hi")
+
+    def test_a_malformed_history_line_still_shows_its_text(self) -> None:
+        for text in ("yesterday chatd-1 [x] <a> hi", "2026-12-07T21:21:43 c-1 [x] <a> hi",
+                     "2026-12-07T21:21:43Z c-1 nothing like a message", "alone"):
+            self.assertEqual(plain(render_text(f"110 {text}")), f"notice: {text}")
+
+    def test_a_shared_file_shows_its_name_size_and_how_to_fetch_it(self) -> None:
+        self.assertEqual(
+            plain(render_text("111 [lobby] alice shared 01JF8Z3K4M5N6P7Q8R9S0T1V2W 3145728 "
+                              "my notes.txt")),
+            "-- [lobby] alice shared my notes.txt (3.0 MiB): /get 01JF8Z3K4M5N6P7Q8R9S0T1V2W")
+        self.assertEqual(plain(render_text("111 [x] bo shared chatd-9 6 a.txt")),
+                         "-- [x] bo shared a.txt (6 bytes): /get chatd-9")
+        self.assertEqual(plain(render_text("111 something else")), "notice: something else")
+
+    def test_sizes_in_human_units(self) -> None:
+        self.assertEqual([human_size(n) for n in (1, 1023, 1536, 3 << 20, 5 << 30)],
+                         ["1 byte", "1023 bytes", "1.5 KiB", "3.0 MiB", "5.0 GiB"])
 
     def test_control_characters_never_reach_the_terminal(self) -> None:
         self.assertEqual(printable("a\x1b[2Jb\x07\x9b"), "a\\x1b[2Jb\\x07\\x9b")

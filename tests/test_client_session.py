@@ -61,12 +61,20 @@ class RecordingDisplay:
     def __init__(self) -> None:
         self.lines: list[tuple[str, Fragments]] = []
         self.notes: list[str] = []
+        self.bars: list[str | None] = []
+        # Server lines and notes as plain text, in the order they were shown.
+        self.shown: list[str] = []
 
     def server_line(self, raw: str, fragments: Fragments) -> None:
         self.lines.append((raw, fragments))
+        self.shown.append(plain(fragments))
 
     def note(self, fragments: Fragments) -> None:
         self.notes.append(plain(fragments))
+        self.shown.append(plain(fragments))
+
+    def progress(self, text: str | None) -> None:
+        self.bars.append(text)
 
 
 class SessionTests(TestCase):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import select
@@ -26,7 +27,8 @@ STYLE = rb"(?:\x1b\[[0-9;]*m)*"
 class Terminal:
     """The client running on a pty, read and typed into like a person would."""
 
-    def __init__(self, *args: str, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, environ: dict[str, str] | None = None,
+                 answer_cpr: bool = False) -> None:
         self.master, slave = os.openpty()
         # A real size, so prompt_toolkit does not fall back to guessing.
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
@@ -37,6 +39,10 @@ class Terminal:
                                         stdout=slave, stderr=slave, start_new_session=True)
         os.close(slave)
         self.output = b""
+        # A terminal emulator answers prompt_toolkit's cursor position requests; a pty alone
+        # does not, and without the answers prompt_toolkit draws no bottom toolbar.
+        self._answer_cpr = answer_cpr
+        self._answered = 0
 
     def _read_some(self, timeout: float) -> bool:
         """Read what the client printed within ``timeout``; False once it has exited."""
@@ -48,6 +54,10 @@ class Terminal:
         except OSError:  # EIO: the client exited and the pty is gone
             return False
         self.output += chunk
+        if self._answer_cpr:
+            for _ in range(self.output.count(b"\x1b[6n") - self._answered):
+                os.write(self.master, b"\x1b[1;1R")
+                self._answered += 1
         return bool(chunk)
 
     def read_until(self, text: bytes, after: int = 0, timeout: float = WAIT) -> int:
@@ -210,3 +220,80 @@ class TerminalTests(TestCase):
         self.assertEqual(terminal.wait(), 0)
         for secret in (b"s3cret-pw", b"door-pw"):
             self.assertNotIn(secret, terminal.output)
+
+
+class TransferTerminalTests(TestCase):
+    """A transfer at the terminal, against a server played by the test, so that it can hold
+    back its answer while the bar is on the screen."""
+
+    def setUp(self) -> None:
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(WAIT)
+        self.terminal = Terminal("127.0.0.1", str(listener.getsockname()[1]), answer_cpr=True)
+        self.addCleanup(self.terminal.close)
+        self.server, _ = listener.accept()
+        self.addCleanup(self.server.close)
+        self.server.settimeout(WAIT)
+        self.received = b""
+
+    def _receive(self) -> None:
+        chunk = self.server.recv(65536)
+        if not chunk:
+            raise AssertionError(f"the client hung up; it sent {self.received!r}")
+        self.received += chunk
+
+    def server_reads(self, count: int) -> bytes:
+        """The next ``count`` bytes the client sent."""
+        while len(self.received) < count:
+            self._receive()
+        data, self.received = self.received[:count], self.received[count:]
+        return data
+
+    def server_reads_line(self) -> bytes:
+        """The next line the client sent (each recv brings at least a byte: bounded)."""
+        while b"\r\n" not in self.received:
+            if len(self.received) > 4096:
+                raise AssertionError(f"no line from the client; it sent {self.received!r}")
+            self._receive()
+        line, _, self.received = self.received.partition(b"\r\n")
+        return line
+
+    def test_a_file_sent_is_one_bar_then_one_line_and_no_protocol(self) -> None:
+        source = Path(self.mktemp())
+        source.mkdir()
+        data = os.urandom(300 * 1024)
+        (source / "big.bin").write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        terminal = self.terminal
+        self.server.sendall(b"220 chatd ready\r\n201 welcome, pat: you are a guest\r\n"
+                            b"200 you are in den (1 member)\r\n")
+        terminal.read_match(rb"\[den\] " + STYLE + rb"pat>",
+                            after=terminal.read_until(b"you are in den"))
+        where = len(terminal.output)
+        terminal.type(f"/send {source / 'big.bin'}\r".encode())
+        self.assertEqual(self.server_reads_line(),
+                         f"/send den big.bin {len(data)} {digest}".encode())
+        self.server.sendall(f"350 send {len(data)} bytes\r\n".encode())
+        self.assertEqual(self.server_reads(len(data)), data)
+        # All sent; the server has not said it stored the file: the bar shows 100 % below
+        # the prompt and stays there.
+        terminal.read_until(b"sending big.bin [####################] 100% 300.0 KiB of "
+                            b"300.0 KiB", after=where)
+        self.server.sendall(f"111 [den] pat shared 01JF8Z3K {len(data)} big.bin\r\n"
+                            f"250 01JF8Z3K {len(data)} {digest} big.bin\r\n".encode())
+        done = terminal.read_until(b"* shared big.bin with den as 01JF8Z3K (300.0 KiB in ",
+                                   after=where)
+        terminal.read_until(b"pat>", after=done)
+        terminal.type(b"\x04")
+        self.assertEqual(self.server_reads_line(), b"/quit")
+        self.server.sendall(b"221 bye\r\n")
+        self.server.close()
+        self.assertEqual(terminal.wait(), 0)
+        shown = terminal.output[where:]
+        self.assertIn(b"pat shared big.bin (300.0 KiB): \x1b[0;1m/get 01JF8Z3K", shown)
+        # No protocol line of the transfer, and no bar printed as a line of its own.
+        for raw in (b"350 ", b"send 307200 bytes", digest.encode(), b"* ["):
+            self.assertNotIn(raw, shown)

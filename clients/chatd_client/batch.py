@@ -52,6 +52,10 @@ class StreamDisplay:
         self._errors.write(plain(fragments) + "\n")
         self._errors.flush()
 
+    def progress(self, text: str | None) -> None:
+        """Nothing: a stream can't redraw a line, and a log of bars helps nobody; the note
+        that ends a transfer says how it went."""
+
 
 @implementer(IHalfCloseableProtocol)
 class InputLines(Protocol):

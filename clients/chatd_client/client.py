@@ -35,6 +35,7 @@ from chatd_client.commands import (
     Save,
     Send,
     SendFile,
+    help_line,
     interpret,
 )
 from chatd_client.connection import (
@@ -48,7 +49,16 @@ from chatd_client.connection import (
 )
 from chatd_client.memory import Memory
 from chatd_client.options import ClientOptions
-from chatd_client.render import Fragments, client_note, plain, render_text, welcome_name
+from chatd_client.render import (
+    Fragments,
+    LocalTime,
+    client_note,
+    human_size,
+    plain,
+    render,
+    render_text,
+    welcome_name,
+)
 from chatd_client.rooms import Rooms
 from chatd_client.transcript import Transcript
 from chatd_client.transfers import Download, Upload
@@ -72,6 +82,10 @@ class Display(Protocol):
 
     def note(self, fragments: Fragments) -> None:
         """Show something the client itself has to say."""
+
+    def progress(self, text: str | None) -> None:
+        """Show how a transfer is going, in place of what this showed last; None: it is
+        over (a note says how it went)."""
 
 
 def _lines(count: int) -> str:
@@ -178,7 +192,7 @@ class Client:
         greeted = (self._connection is not None and self._connection.received
                    and not reason.check(NoGreeting, SpeaksTLS))
         self._connection = None
-        transfer, self.transfer = self.transfer, None
+        transfer = self._end_transfer()
         if transfer is not None:
             if isinstance(transfer, Download):
                 transfer.abandon()
@@ -362,13 +376,13 @@ class Client:
             self.note("join a room first: a file is shared with the current room")
             return
         try:
-            upload = Upload(path, self.note)
+            upload = Upload(path, room, self._clock, self._display.progress)
         except OSError as problem:
             self.note(f"can't send {path}: {problem.strerror or problem}")
             return
         self.transfer = upload
-        self.note(f"offering {path.name} ({upload.size} bytes) to {room}")
-        self._transmit(upload.command(room))
+        self._display.progress(f"offering {path.name} ({human_size(upload.size)}) to {room}")
+        self._transmit(upload.command())
 
     def _get_file(self, file_id: str, directory: Path) -> None:
         if not self._can_transfer():
@@ -376,7 +390,7 @@ class Client:
         if not directory.is_dir():
             self.note(f"can't fetch into {directory}: not a directory")
             return
-        self.transfer = Download(file_id, directory, self.note)
+        self.transfer = Download(file_id, directory, self._clock, self._display.progress)
         self._transmit(f"/get {file_id}")
 
     def _bytes_follow(self, size: int, name: str) -> Sink | None:
@@ -387,33 +401,46 @@ class Client:
         try:
             download.begin(size, name)
         except OSError as problem:
+            self._end_transfer()
             self.note(f"can't save {name}: {problem.strerror or problem}; discarding it")
-            self.transfer = None
             return None
-        self.note(f"fetching {name} ({size} bytes) into {download.path}")
         return download.bytes
 
-    def _transfer_reply(self, line: ServerLine) -> None:
-        """Follow a transfer through the server's replies."""
+    def _end_transfer(self) -> Upload | Download | None:
+        """The transfer is over, however it went: take its bar away."""
+        transfer, self.transfer = self.transfer, None
+        if transfer is not None:
+            self._display.progress(None)
+        return transfer
+
+    def _transfer_reply(self, raw: str, line: ServerLine) -> bool:
+        """Follow a transfer through the server's replies; True if ``line`` was taken care
+        of here: the transfer's own business (350, 351, the 250 or 251 that ends it, said
+        in the client's words instead), or a refusal shown before what it means."""
         transfer = self.transfer
         if transfer is None or line.is_event or not line.final:
-            return
+            return False
         if isinstance(transfer, Upload) and not transfer.sending and line.code == Code.SEND_BYTES:
             assert self._connection is not None
             transfer.go_ahead(self._connection.transport)
-            return
-        if line.code in (Code.SEND_BYTES, Code.BYTES_FOLLOW):
-            return
-        self.transfer = None
-        if line.code == Code.FILE_STORED:
-            self.note(f"shared {transfer.path.name} as {line.text.split()[0]}"
-                      if isinstance(transfer, Upload) else line.text)
-        elif line.code == Code.FILE_SENT and isinstance(transfer, Download):
-            self.note(f"saved to {transfer.path}")
-        elif line.code >= 400:
+            return True
+        if isinstance(transfer, Download) and transfer.path is None and \
+                line.code == Code.BYTES_FOLLOW:
+            return True  # its bytes follow: _bytes_follow starts the download
+        self._end_transfer()
+        if isinstance(transfer, Upload) and line.code == Code.FILE_STORED:
+            self.note(transfer.result(line.text))
+            return True
+        if isinstance(transfer, Download) and line.code == Code.FILE_SENT and \
+                transfer.path is not None:
+            self.note(transfer.result(line.text))
+            return True
+        self._show(raw)
+        if line.code >= 400:
             if isinstance(transfer, Download):
                 transfer.abandon()
             self.note("the transfer did not happen (see the reply above)")
+        return True
 
     def send(self, line: str) -> None:
         """Send a typed line now, or hold it while the session is away."""
@@ -429,7 +456,14 @@ class Client:
             self._held.append(line)
         elif self._connection is None:
             self.note("not connected; type /reconnect to connect")
-        elif not self._by_udp(line):
+        elif self._by_udp(line):
+            pass
+        elif isinstance(self.transfer, Upload):
+            # Until the 250, the server reads a line as part of the file (even one sent
+            # before the 350), or refuses it as having come with the file's bytes.
+            self.note("not sent: a file is on its way, and the server would take the line "
+                      "for part of it; send it again once the bar is gone")
+        else:
             self._transmit(line)
 
     def _by_udp(self, line: str) -> bool:
@@ -450,9 +484,7 @@ class Client:
 
     def _udp_line(self, raw: str) -> None:
         """A datagram, as the line it would have been on TCP."""
-        fragments = render_text(raw, self.nick)
-        self.transcript.received(plain(fragments))
-        self._display.server_line(raw, fragments)
+        self._show(raw)
 
     def _udp_follow(self, line: ServerLine) -> None:
         """With --udp: ask for a token for each room entered, and start the channel with
@@ -490,15 +522,25 @@ class Client:
             if line.code == Code.CLOSING and any(word in line.text for word in _SENT_AWAY):
                 self._sent_away = True
             self._udp_follow(line)
-            self._transfer_reply(line)
-        fragments = render_text(raw, self.nick)
-        self.transcript.received(plain(fragments))
-        self._display.server_line(raw, fragments)
+            if self._transfer_reply(raw, line):
+                return
+        if line is not None and line.code == Code.HELP and not line.final:
+            self._show(raw, ServerLine(line.code, line.final, help_line(line.text)))
+        else:
+            self._show(raw)
         if line is not None and line.code == Code.HELP and line.final:
             for text in CLIENT_HELP:
                 self.note(text)
         if line is not None and self._connection is not None:
             self._restore(line)
+
+    def _show(self, raw: str, line: ServerLine | None = None) -> None:
+        """Show a server line as received (``raw``), rendered as ``line`` if given."""
+        local = LocalTime(self._clock.seconds())
+        fragments = render_text(raw, self.nick, local) if line is None else \
+            render(line, self.nick, local)
+        self.transcript.received(plain(fragments))
+        self._display.server_line(raw, fragments)
 
     def _too_long(self) -> None:
         self.note(f"the server sent a line over {MAX_SERVER_LINE} bytes; it was dropped")

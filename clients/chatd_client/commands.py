@@ -12,11 +12,31 @@ CLIENT_HELP = [
     "client commands (not sent to the server):",
     "  /save FILE    write this session's transcript to FILE (passwords masked)",
     "  /reconnect    connect again now (closing the connection, if any)",
-    "  /send PATH    share a file with the current room (with a progress bar)",
-    "  /get ID [DIR] fetch a shared file into DIR (default: here); never overwrites",
     "  Ctrl-C        clear the line; while reconnecting, stop trying",
     "  Ctrl-D        /quit and exit",
 ]
+
+# Server commands the client does for the person, in the form the person types them here:
+# /help shows these in place of the server's form, which needs a program to send raw bytes.
+WRAPPED_HELP = {
+    "send": ("/send PATH", "share the file at PATH with your current room (the client sends "
+                           "it, with a progress bar)"),
+    "get": ("/get ID [DIR]", "fetch a shared file into DIR (default: here); never overwrites"),
+}
+# A line of the server's /help: the usage, a run of spaces up to the summary's column, the
+# summary.
+_HELP_LINE = re.compile(r"/(?P<verb>\S+)(?P<usage>.*?)(?P<gap>  +)(?P<summary>\S.*)")
+
+def help_line(text: str) -> str:
+    """A line of the server's /help as this client's user should read it: a command the
+    client wraps in its own form (same column for the summary), any other as it is."""
+    match = _HELP_LINE.fullmatch(text)
+    if match is None or match["verb"].lower() not in WRAPPED_HELP:
+        return text
+    usage, summary = WRAPPED_HELP[match["verb"].lower()]
+    column = match.start("summary") - 2
+    return f"{usage:<{column}}  {summary}"
+
 
 # Where the password arguments of a server command start (0-based, after the command word).
 # Every word from there on is treated as secret: a server password has no spaces, so a

@@ -14,6 +14,8 @@ anything else gets the plain stdin/stdout mode (``batch``) that scripts and test
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import locale
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -46,6 +48,10 @@ def _start(reactor: Any, options: ClientOptions, interactive: bool) -> Deferred[
 
 def main(argv: Sequence[str] | None = None) -> None:
     options = parse_args(argv)
+    # Times (of history) in the person's own format; Python starts in the C locale, and
+    # keeps it when LANG names a locale this system lacks.
+    with contextlib.suppress(locale.Error):
+        locale.setlocale(locale.LC_TIME, "")
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

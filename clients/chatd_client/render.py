@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 from prompt_toolkit.styles import Style
 
@@ -28,6 +30,8 @@ STYLE = Style.from_dict(
         "membership": "ansibrightblack",
         "topic": "ansiblue",
         "notice": "ansiyellow",
+        "history": "ansibrightblack",
+        "file": "ansiblue",
         "closing": "ansired bold",
         "ok": "ansigreen",
         "info": "",
@@ -43,6 +47,12 @@ _SAID = re.compile(r"\[(?P<room>[^\]\s]+)\] <(?P<nick>[^>\s]+)> (?P<text>.*)", r
 _ACTION = re.compile(r"\[(?P<room>[^\]\s]+)\] \* (?P<nick>\S+) (?P<text>.*)", re.DOTALL)
 _PRIVATE = re.compile(r"\*(?P<nick>[^*\s]+)\* (?P<text>.*)", re.DOTALL)
 _ROOM_EVENT = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<text>.*)", re.DOTALL)
+# 110: TIME ID and the text of the live line it was; an id is one word, whatever its form.
+_HISTORY = re.compile(r"(?P<time>\S+) (?P<id>\S+) (?P<text>.*)", re.DOTALL)
+# 111: NAME is the rest of the line (sanitised by the server, spaces included).
+_FILE_SHARED = re.compile(
+    r"\[(?P<room>[^\]\s]+)\] (?P<nick>\S+) shared (?P<id>\S+) (?P<size>[0-9]+) (?P<name>.+)",
+    re.DOTALL)
 # Names hold only letters, digits, marks and _ - . (chatd.kernel.names), so ":" ends one.
 _WELCOME = re.compile(r"welcome(?: back)?, (?P<nick>[^\s:,]+)")
 
@@ -73,28 +83,51 @@ def printable(text: str) -> str:
     )
 
 
-def render(line: ServerLine, own_nick: str | None = None) -> Fragments:
-    """Fragments for one server line; ``own_nick`` highlights what the user said."""
+def human_size(count: int) -> str:
+    """``6 bytes``, ``1.5 KiB``, ``3.0 MiB``, ``1.2 GiB``: a size as people read it."""
+    if count < 1024:
+        return "1 byte" if count == 1 else f"{count} bytes"
+    size = count / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalTime:
+    """How this person reads a moment: in their time zone (``zone``; None, the system's)
+    and their locale's format, the time alone for a moment of the day ``now`` is in, with the
+    date before it for an earlier day (or when there is no ``now``)."""
+
+    now: float | None = None
+    zone: tzinfo | None = None
+
+    def show(self, moment: datetime) -> str:
+        local = moment.astimezone(self.zone)
+        if self.now is not None and \
+                local.date() == datetime.fromtimestamp(self.now, local.tzinfo).date():
+            return local.strftime("%X")
+        return local.strftime("%x %X")
+
+
+def render(line: ServerLine, own_nick: str | None = None,
+           local: LocalTime = LocalTime()) -> Fragments:
+    """Fragments for one server line; ``own_nick`` highlights what the user said, ``local``
+    shows the time of a message from history."""
     text = printable(line.text)
     code = line.code
-    if code in (Code.SAID, Code.ACTION):
-        pattern = _SAID if code == Code.SAID else _ACTION
-        match = pattern.fullmatch(text)
-        if match:
-            nick = match["nick"]
-            nick_style = "own" if own_nick is not None and nick == own_nick else "nick"
-            if code == Code.SAID:
-                return [("class:room", f"[{match['room']}] "), (f"class:{nick_style}",
-                        f"<{nick}>"), ("", f" {match['text']}")]
-            return [("class:room", f"[{match['room']}] "),
-                    ("class:action", "* "), (f"class:{nick_style}", nick),
-                    ("class:action", f" {match['text']}")]
-        return [("class:info", text)]
-    if code == Code.PRIVATE:
-        match = _PRIVATE.fullmatch(text)
-        if match:
-            return [("class:private", f"*{match['nick']}* "), ("", match["text"])]
-        return [("class:private", text)]
+    if code in (Code.SAID, Code.ACTION, Code.PRIVATE):
+        return _talk(code, text, own_nick) or [
+            ("class:private" if code == Code.PRIVATE else "class:info", text)]
+    if code == Code.HISTORY:
+        return _history(text, own_nick, local) or [("class:notice", f"notice: {text}")]
+    if code == Code.FILE_SHARED and (shared := _FILE_SHARED.fullmatch(text)):
+        return [("class:file", "-- "), ("class:room", f"[{shared['room']}] "),
+                ("class:file", f"{shared['nick']} shared {shared['name']} "
+                               f"({human_size(int(shared['size']))}): "),
+                ("class:nick", f"/get {shared['id']}")]
     if code in _EVENT_MARKS:
         style, mark = _EVENT_MARKS[Code(code)]
         match = _ROOM_EVENT.fullmatch(text)
@@ -118,12 +151,54 @@ def render(line: ServerLine, own_nick: str | None = None) -> Fragments:
     return [("class:unknown", f"{code:03d} {text}")]
 
 
-def render_text(raw: str, own_nick: str | None = None) -> Fragments:
+def _talk(code: int, text: str, own_nick: str | None) -> Fragments | None:
+    """A message (101), an action (107) or a private message (102), live or from history;
+    None if ``text`` is not in the form of its code."""
+    if code == Code.PRIVATE:
+        private = _PRIVATE.fullmatch(text)
+        if private is None:
+            return None
+        return [("class:private", f"*{private['nick']}* "), ("", private["text"])]
+    match = (_SAID if code == Code.SAID else _ACTION).fullmatch(text)
+    if match is None:
+        return None
+    nick = match["nick"]
+    nick_style = "own" if own_nick is not None and nick == own_nick else "nick"
+    if code == Code.SAID:
+        return [("class:room", f"[{match['room']}] "), (f"class:{nick_style}", f"<{nick}>"),
+                ("", f" {match['text']}")]
+    return [("class:room", f"[{match['room']}] "), ("class:action", "* "),
+            (f"class:{nick_style}", nick), ("class:action", f" {match['text']}")]
+
+
+def _history(text: str, own_nick: str | None, local: LocalTime) -> Fragments | None:
+    """A 110: the live line it was, behind the time it was said; None if it is not one."""
+    match = _HISTORY.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(match["time"])
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    said = match["text"]
+    # The live line's code is told by its shape: [ROOM] <NICK>, [ROOM] * NICK, *NICK*.
+    code = Code.PRIVATE if said.startswith("*") else \
+        Code.ACTION if _ACTION.fullmatch(said) else Code.SAID
+    fragments = _talk(code, said, own_nick)
+    if fragments is None:
+        return None
+    return [("class:history", f"(history {local.show(moment)}) "), *fragments]
+
+
+def render_text(raw: str, own_nick: str | None = None,
+                local: LocalTime = LocalTime()) -> Fragments:
     """Fragments for one decoded line as received, whether or not it follows the protocol."""
     line = parse_server_line(raw)
     if line is None:
         return [("class:unknown", printable(raw))]
-    return render(line, own_nick)
+    return render(line, own_nick, local)
 
 
 def welcome_name(line: ServerLine) -> str | None:

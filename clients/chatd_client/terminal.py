@@ -5,7 +5,9 @@ it, prints above, and redraws it with the half-typed line intact; ``patch_stdout
 same for any stray write to stdout. History is kept in memory only, since typed lines include
 passwords, and the password arguments of /login, /signup, /passwd, /join, /create and /lock
 show as ``*`` while typed (and in the scrollback, which is the last drawing of the prompt).
-The prompt shows the current room and the name, or that the session is away.
+The prompt shows the current room and the name, or that the session is away. A transfer's
+progress bar is the prompt's bottom toolbar: redrawn in place under the prompt, gone once
+the line saying how the transfer went is printed.
 """
 
 from __future__ import annotations
@@ -31,15 +33,26 @@ from chatd_client.transcript import Transcript
 
 
 class TerminalDisplay:
+    """Lines printed above the prompt, a transfer's bar below it."""
+
     def __init__(self, colour: bool) -> None:
         # One bit keeps bold and italics for NO_COLOR readers but drops every colour.
         self.color_depth = None if colour else ColorDepth.DEPTH_1_BIT
+        self.session: PromptSession[str] = PromptSession(
+            history=InMemoryHistory(), style=STYLE, color_depth=self.color_depth,
+            input_processors=[MaskPasswords()],
+        )
 
     def server_line(self, raw: str, fragments: Fragments) -> None:
         self._print(fragments)
 
     def note(self, fragments: Fragments) -> None:
         self._print(fragments)
+
+    def progress(self, text: str | None) -> None:
+        # A toolbar of None is no toolbar at all (not an empty bar).
+        self.session.bottom_toolbar = None if text is None else FormattedText([("", text)])
+        self.session.app.invalidate()  # a no-op between two prompts, redrawn by the next
 
     def _print(self, fragments: Fragments) -> None:
         print_formatted_text(FormattedText(fragments), style=STYLE,
@@ -83,10 +96,7 @@ async def run(reactor: Any, options: ClientOptions) -> int:
                     Transcript(), stay_on_loss=True)
     if client.udp is not None:
         reactor.listenUDP(0, client.udp)
-    session: PromptSession[str] = PromptSession(
-        history=InMemoryHistory(), style=STYLE, color_depth=display.color_depth,
-        input_processors=[MaskPasswords()],
-    )
+    session = display.session
 
     def finished(status: int) -> int:
         # The server hung up after /quit while the prompt waits for input: stop waiting.
