@@ -3,9 +3,10 @@ playwright), against the real daemon, beside a line-protocol user.
 
 Two browser users and one line user chat in one room, and each sees the others' messages,
 the history from before they came, a file shared from a page; an operator moderates from
-the page with the keyboard; a locked room asks for its password in a field of the page; and a
-page outlives a restart of the server, with what was typed meanwhile. A screenshot of each page is saved (the path is printed). Without Chromium the test is
-skipped, except under CI (``CI`` set), where a missing browser fails it.
+the page with the keyboard; a locked room, drawn with an SVG lock (no emoji anywhere), asks
+for its password in a field of the page; and a page outlives a restart of the server, with
+what was typed meanwhile. A screenshot of each page is saved (the path is printed). Without
+Chromium the test is skipped, except under CI (``CI`` set), where a missing browser fails it.
 """
 
 from __future__ import annotations
@@ -342,3 +343,18 @@ class PageSourceTests(unittest.TestCase):
     def test_the_page_draws_its_icons_instead_of_using_emoji(self) -> None:
         for name in ("index.html", "app.js"):
             self.assertEqual(pictographs((STATIC / name).read_text(encoding="utf-8")), [], name)
+
+    def test_the_web_listener_suggested_listens_on_loopback_and_public_serving_is_told(
+            self) -> None:
+        from chatd.frontends.web.options import KEYS
+
+        root = Path(__file__).parents[2]
+        advice = {"--web's help": KEYS["web"].help,
+                  "README.md": (root / "README.md").read_text(encoding="utf-8"),
+                  "chatd.toml.example": (root / "etc" / "chatd.toml.example").read_text(
+                      encoding="utf-8")}
+        for where, text in advice.items():
+            self.assertEqual(re.findall(r"\btcp:\d++(?!:interface=127\.0\.0\.1)", text), [], where)
+            self.assertIn("tcp:8080:interface=127.0.0.1", text, where)
+            self.assertIn("web-trusted-proxies", text, where)
+        self.assertIn("ssl:8443:", KEYS["web"].help)

@@ -27,8 +27,10 @@ def base_url(value: Any) -> str:
 
 KEYS = {
     "web": listeners("browser client listener: the page at /, its WebSocket at /ws; a Twisted "
-                     "endpoint string (repeatable; off unless given; tcp:8080 for http/ws, "
-                     "ssl:8443:privateKey=KEY:certKey=CERT for https/wss)"),
+                     "endpoint string (repeatable; off unless given; "
+                     "tcp:8080:interface=127.0.0.1 for http/ws on this host; to serve it "
+                     "publicly, ssl:8443:privateKey=KEY:certKey=CERT for https/wss, or the "
+                     "loopback one behind a TLS reverse proxy named in web-trusted-proxies)"),
     "web-origin": Key(endpoints, "origins allowed to open the WebSocket, e.g. "
                       "https://chat.example.org (repeatable); none: the page's own host only "
                       "(the Origin must name the Host the browser asked for)", ()),
