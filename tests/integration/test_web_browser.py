@@ -3,9 +3,10 @@ playwright), against the real daemon, beside a line-protocol user.
 
 Two browser users and one line user chat in one room, and each sees the others' messages,
 the history from before they came, a file shared from a page; an operator moderates from
-the page with the keyboard; and a page outlives a restart of the server, with what was typed
-meanwhile. A screenshot of each page is saved (the path is printed). Without Chromium the test is
-skipped, except under CI (``CI`` set), where a missing browser fails it.
+the page with the keyboard; a locked room, drawn with an SVG lock (no emoji anywhere), asks
+for its password in a field of the page; and a page outlives a restart of the server, with
+what was typed meanwhile. A screenshot of each page is saved (the path is printed). Without
+Chromium the test is skipped, except under CI (``CI`` set), where a missing browser fails it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import re
 import shutil
 import socket
 import tempfile
+import unicodedata
 import unittest
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.integration.harness import Daemon, LineClient, guest
+from tests.integration.harness import Daemon, LineClient, account, guest
 from tests.integration.test_files_daemon import get_file, send_file
 
 CHROMIUM = shutil.which("chromium") or (
@@ -34,6 +36,17 @@ RECONNECT_MS = 60_000
 _WEB_PORT = re.compile(r"WebFactory starting on (\d+)")
 # Where the README's picture of the page comes from: set to a path to refresh it.
 README_SHOT = os.environ.get("CHATD_WEB_SCREENSHOT")
+STATIC = Path(__file__).parents[2] / "chatd" / "frontends" / "web" / "static"
+# Everything the page shows or says to a screen reader: its text and its labels.
+PAGE_TEXT = """() => [document.body.innerText, ...[...document.querySelectorAll("*")].flatMap(
+    (e) => ["aria-label", "title", "placeholder", "value"].map((a) => e.getAttribute(a) || ""))
+].join("\\n")"""
+
+
+def pictographs(text: str) -> list[str]:
+    """The emoji and other pictographs (Unicode's "Symbol, other": 🔒, ↻, ✓...) in ``text``:
+    a Chromium without an emoji font shows them as empty boxes, so none may carry meaning."""
+    return sorted({c for c in text if unicodedata.category(c) == "So"})
 
 
 def web_port(daemon: Daemon) -> int:
@@ -177,6 +190,90 @@ class BrowserChatTests(unittest.TestCase):
         expect(ann.locator("#members")).not_to_contain_text("bob")
         ann.locator("#tabs button", has_text="lobby").click()  # back where the others are
 
+    def test_a_locked_room_shows_an_svg_lock_and_asks_for_its_password_on_the_page(
+            self) -> None:
+        """carol locks a room; on ann's page (a desktop) it has a lock drawn in SVG, and
+        clicking it asks for the password in a dialog of its own: Escape cancels, a wrong
+        password is refused there, the right one gets in. bob (a phone) types /join and gets
+        the same dialog, never a command to type."""
+        from playwright.sync_api import expect
+
+        carol = account(self.daemon, "signup", "carol", "carol-password")
+        carol.ok("/create vault")
+        carol.ok("/lock vault open-sesame")
+        url = f"http://127.0.0.1:{web_port(self.daemon)}/"
+        with sync_playwright_browser() as browser:
+            ann = self.guest_page(browser, url, "ann", (1100, 700), "light")
+            vault = ann.locator("#rooms button", has_text="vault")
+            lock = vault.locator("svg.lock")
+            expect(lock).to_be_visible()
+            expect(vault.get_by_role("img", name="locked")).to_have_count(1)
+            box = lock.bounding_box()
+            assert box is not None
+            self.assertGreater(min(box["width"], box["height"]), 4)
+            drawn = lock.evaluate("(svg) => svg.querySelector('path').getBBox().width")
+            self.assertGreater(drawn, 0)
+            self.assertEqual(pictographs(ann.evaluate(PAGE_TEXT)), [])
+
+            dialog = ann.locator("#unlock")
+            vault.click()
+            expect(dialog).to_be_visible()
+            expect(dialog.locator("h2")).to_have_text("vault is locked")
+            expect(ann.locator("#unlock-password")).to_be_focused()
+            expect(ann.locator("#unlock-error")).to_have_text("")
+            ann.keyboard.press("Escape")
+            expect(dialog).to_be_hidden()
+            expect(ann.locator("#title")).not_to_have_text("vault")
+
+            # From the join form with a wrong password: the dialog says so.
+            ann.fill("#join-name", "vault")
+            ann.fill("#join-password", "guessing")
+            ann.press("#join-password", "Enter")
+            expect(ann.locator("#unlock-error")).to_have_text("wrong password for vault")
+            expect(ann.locator("#unlock-password")).to_be_focused()
+            ann.keyboard.type("wrong-again")
+            ann.keyboard.press("Enter")
+            expect(ann.locator("#unlock-error")).to_have_text("wrong password for vault")
+            expect(ann.locator("#unlock-password")).to_have_value("")
+            ann.screenshot(path=str(self.artifacts / "locked-desktop.png"))
+            ann.keyboard.type("open-sesame")
+            ann.keyboard.press("Enter")
+            expect(dialog).to_be_hidden()
+            expect(ann.locator("#title")).to_have_text("vault")
+            carol.wait_event(lambda e: "ann joined" in e.text)
+            expect(ann.locator("#status")).not_to_contain_text("PASSWORD")
+
+            bob = self.guest_page(browser, url, "bob", (390, 780), "dark")
+            bob.fill("#say", "/join vault")
+            bob.press("#say", "Enter")
+            expect(bob.locator("#unlock")).to_be_visible()
+            expect(bob.locator("#unlock-password")).to_be_focused()
+            bob.screenshot(path=str(self.artifacts / "locked-phone.png"))
+            bob.keyboard.type("open-sesame")
+            bob.keyboard.press("Enter")
+            expect(bob.locator("#title")).to_have_text("vault")
+            expect(ann.locator("#log")).to_contain_text("bob joined")
+            for page in (ann, bob):
+                expect(page.locator("body")).not_to_contain_text("PASSWORD")
+            print(f"screenshots of the password dialog: {self.artifacts}")
+        carol.close()
+        self.assertEqual(self.daemon.problems(), [])
+
+    def guest_page(self, browser: Any, url: str, name: str, size: tuple[int, int],
+                   scheme: str) -> Any:
+        """A page of ``browser`` logged in as the guest ``name``."""
+        from playwright.sync_api import expect
+
+        page = browser.new_page(viewport={"width": size[0], "height": size[1]},
+                                color_scheme=scheme)
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        expect(page.locator("#status")).to_have_text("connected")
+        page.fill("#login-name", name)
+        page.click("button[data-verb=nick]")
+        expect(page.locator("#me")).to_have_text(name)
+        return page
+
     def test_the_page_reconnects_and_what_was_typed_survives(self) -> None:
         """The server goes away and comes back: the page reconnects (with back-off), logs
         in and rejoins by itself, and the draft typed meanwhile is still there and sent."""
@@ -240,3 +337,24 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+class PageSourceTests(unittest.TestCase):
+    def test_the_page_draws_its_icons_instead_of_using_emoji(self) -> None:
+        for name in ("index.html", "app.js"):
+            self.assertEqual(pictographs((STATIC / name).read_text(encoding="utf-8")), [], name)
+
+    def test_the_web_listener_suggested_listens_on_loopback_and_public_serving_is_told(
+            self) -> None:
+        from chatd.frontends.web.options import KEYS
+
+        root = Path(__file__).parents[2]
+        advice = {"--web's help": KEYS["web"].help,
+                  "README.md": (root / "README.md").read_text(encoding="utf-8"),
+                  "chatd.toml.example": (root / "etc" / "chatd.toml.example").read_text(
+                      encoding="utf-8")}
+        for where, text in advice.items():
+            self.assertEqual(re.findall(r"\btcp:\d++(?!:interface=127\.0\.0\.1)", text), [], where)
+            self.assertIn("tcp:8080:interface=127.0.0.1", text, where)
+            self.assertIn("web-trusted-proxies", text, where)
+        self.assertIn("ssl:8443:", KEYS["web"].help)

@@ -55,8 +55,10 @@ def origins(value: Any) -> tuple[str, ...]:
 
 KEYS = {
     "web": listeners("browser client listener: the page at /, its WebSocket at /ws; a Twisted "
-                     "endpoint string (repeatable; off unless given; tcp:8080 for http/ws, "
-                     "ssl:8443:privateKey=KEY:certKey=CERT for https/wss)"),
+                     "endpoint string (repeatable; off unless given; "
+                     "tcp:8080:interface=127.0.0.1 for http/ws on this host; to serve it "
+                     "publicly, ssl:8443:privateKey=KEY:certKey=CERT for https/wss, or the "
+                     "loopback one behind a TLS reverse proxy named in web-trusted-proxies)"),
     "web-origin": Key(origins, "more origins allowed to open the WebSocket, e.g. "
                       "https://chat.example.org (repeatable); the page's own are always "
                       "allowed: web-url's, and the scheme, address and port a connection "

@@ -106,12 +106,7 @@
       return;
     }
     for (const conversation of state.conversations.values()) {
-      if (conversation.kind === "room" && !conversation.left) {
-        const pass = conversation.password ? ` ${conversation.password}` : "";
-        const joined = await request(`/join ${conversation.name}${pass}`);
-        if (joined.code !== 200) note(key("room", conversation.name), joined.text, "error");
-        else state.current = key("room", conversation.name);
-      }
+      if (conversation.kind === "room" && !conversation.left) await rejoin(conversation);
     }
     refreshRooms();
     refreshMembers();
@@ -170,26 +165,15 @@
       const label = document.createElement("span");
       label.textContent = name;
       button.append(label);
-      if (lock === "locked") {
-        const icon = document.createElement("span");
-        icon.className = "lock";
-        icon.textContent = "🔒";
-        icon.setAttribute("aria-label", "locked");
-        button.append(icon);
-      }
+      if (lock === "locked") button.append($("lock-icon").content.cloneNode(true));
       const counter = document.createElement("span");
       counter.className = "count";
       counter.textContent = `${count}/${limit}`;
       button.append(counter);
       button.title = `${owner}${topic ? ": " + topic : ""}`;
-      button.addEventListener("click", () => {
-        if (lock === "locked" && !$("join-password").value) {
-          $("join-name").value = name;
-          $("join-password").focus();
-          return;
-        }
-        join(name, $("join-password").value);
-      });
+      // A locked room asks for its password only if the server wants it (an invitation
+      // or being in the room already needs none).
+      button.addEventListener("click", () => join(name, ""));
       item.append(button);
       list.append(item);
     }
@@ -199,9 +183,45 @@
 
   async function join(name, password) {
     const reply = await request(`/join ${name}${password ? " " + password : ""}`);
-    if (reply.code !== 200) { note(state.active, reply.text, "error"); return; }
-    entered(reply.text, password);
+    if (reply.code === 431) askPassword(name, password ? reply.text : "");
+    else if (reply.code !== 200) note(state.active, reply.text, "error");
+    else entered(reply.text, password);
   }
+
+  // Back into a room we were in (to talk or act in it, or after a reconnect), with the
+  // password it was joined with; a changed one is asked for.
+  async function rejoin(conversation) {
+    const k = key("room", conversation.name);
+    const pass = conversation.password ? ` ${conversation.password}` : "";
+    const reply = await request(`/join ${conversation.name}${pass}`);
+    if (reply.code === 431) askPassword(conversation.name, conversation.password ? reply.text : "");
+    else if (reply.code !== 200) note(k, reply.text, "error");
+    else { conversation.left = false; state.current = k; }
+    return reply.code === 200;
+  }
+
+  // A locked room's password is asked for in a field of its own, not as a command to type.
+  let unlocking = "";  // the room the dialog asks for
+
+  function askPassword(name, error) {
+    unlocking = name;
+    $("unlock-room").textContent = name;
+    $("unlock-error").textContent = error;
+    $("unlock-password").value = "";
+    if (!$("unlock").open) $("unlock").showModal();  // Escape cancels it
+    $("unlock-password").focus();
+  }
+
+  $("unlock-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const password = $("unlock-password").value;
+    const reply = await request(`/join ${unlocking} ${password}`);
+    if (reply.code !== 200) { askPassword(unlocking, reply.text); return; }
+    $("unlock").close();
+    entered(reply.text, password);
+  });
+
+  $("unlock-cancel").addEventListener("click", () => $("unlock").close());
 
   function entered(text, password) {
     const found = /^(?:you are in|created) (\S+)/.exec(text);
@@ -543,14 +563,7 @@
 
   // Moderation commands act on the current room: make the shown room current first.
   async function inRoom(conversation) {
-    const k = key("room", conversation.name);
-    if (state.current === k) return true;
-    const pass = conversation.password ? ` ${conversation.password}` : "";
-    const reply = await request(`/join ${conversation.name}${pass}`);
-    if (reply.code !== 200) { note(k, reply.text, "error"); return false; }
-    conversation.left = false;
-    state.current = k;
-    return true;
+    return state.current === key("room", conversation.name) || rejoin(conversation);
   }
 
   async function roomCommand(line) {
@@ -676,6 +689,8 @@
       clearDraft();
       const reply = await request(text);
       if (reply.code === 221) { state.stopped = true; state.ws && state.ws.close(); }
+      const joining = /^\/join (\S+)( \S)?/i.exec(text);
+      if (joining && reply.code === 431) { askPassword(joining[1], joining[2] ? reply.text : ""); return; }
       note(state.active, [...(reply.lines || []), reply.text].join("\n"),
            reply.code >= 400 ? "error" : "notice");
       if (/^\/(join|create) /i.test(text) && reply.code === 200) entered(reply.text, "");
@@ -692,12 +707,7 @@
       }
       return;
     }
-    if (state.current !== state.active) {
-      const reply = await request(`/join ${conversation.name}${conversation.password ? " " + conversation.password : ""}`);
-      if (reply.code !== 200) { note(state.active, reply.text, "error"); return; }
-      conversation.left = false;
-      state.current = state.active;
-    }
+    if (state.current !== state.active && !(await rejoin(conversation))) return;
     if (say(text.startsWith("/") ? `/${text}` : text)) clearDraft();
   });
 
