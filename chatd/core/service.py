@@ -247,9 +247,11 @@ class ChatServer:
 
     def load_rooms(self) -> None:
         """Bring back the persistent rooms (empty, since membership is never stored)."""
-        for record in self.store.load():
+        records = self.store.load()
+        for record in records:
             self.rooms[record.key] = Room.from_record(record)
-        log.info("loaded {count} persistent rooms", count=len(self.rooms))
+        # Not len(self.rooms): in a cluster, temporary rooms heard of from Redis come first.
+        log.info("loaded {count} persistent rooms", count=len(records))
         self.resolve_owners()
 
     def resolve_owners(self) -> None:
