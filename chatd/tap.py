@@ -151,8 +151,8 @@ class Options(SettingsOptions):
         try:
             import txredisapi  # noqa: F401
         except ImportError:
-            raise usage.UsageError("--cluster needs txredisapi: pip install 'chatd[cluster]'"
-                                   ) from None
+            raise usage.UsageError("--cluster needs txredisapi: pip install '.[cluster]' in "
+                                   "chatd's folder") from None
         url = parse_redis_url(settings.cluster)
         if "cluster" in self.given and parse_redis_url(self.given["cluster"]).password:
             log.warn("cluster: the Redis password given in --cluster shows in ps to every user "
