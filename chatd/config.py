@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chatd.cluster.url import parse_redis_url
+from chatd.cluster.url import RedisURL, parse_redis_url, read_password, with_password
 from chatd.frontends.entry import Frontend
 from chatd.frontends.registry import FRONTENDS
 from chatd.kernel.keys import (
@@ -88,12 +88,16 @@ def load(keys: Mapping[str, Key], command_line: Mapping[str, Any], config: Path 
             url = parse_redis_url(settings.cluster)
         except ValueError as error:
             raise ConfigError(f"cluster: {error}") from None
+        if settings.cluster_password_file is not None:
+            settings = settings.replace({"cluster": _password_from_file(
+                settings.cluster, url, settings.cluster_password_file)})
+            url = parse_redis_url(settings.cluster)
         if url.password is None and not settings.cluster_no_password:
             # Whoever can write to Redis speaks for every node: refused before connecting.
             raise ConfigError(f"cluster: {url.shown} gives no password, and every node trusts "
-                              "what it finds in Redis; give one (redis://:PASSWORD@HOST, with "
-                              "requirepass in Redis), or cluster-no-password on a private "
-                              "network")
+                              "what it finds in Redis; give one (cluster-password-file, or "
+                              "redis://:PASSWORD@HOST in the TOML file; requirepass in Redis), "
+                              "or cluster-no-password on a private network")
         if not settings.members:
             # Embedded accounts and rooms would be each node's own: one name, two accounts.
             raise ConfigError("cluster: the nodes must share one member service; give members "
@@ -106,3 +110,15 @@ def load(keys: Mapping[str, Key], command_line: Mapping[str, Any], config: Path 
             raise ConfigError("members-secret: required with a members endpoint that is not unix:")
         settings = settings.replace({"members-secret": secret})
     return settings
+
+
+def _password_from_file(value: str, url: RedisURL, password_file: Path) -> str:
+    """The URL ``value`` with the password read from ``password_file``: in the settings
+    from then on, as if given in the URL, but never on the command line."""
+    if url.password:
+        raise ConfigError("cluster-password-file: the cluster URL gives a password already; "
+                          "give it in one place")
+    try:
+        return with_password(value, read_password(password_file))
+    except ValueError as error:
+        raise ConfigError(f"cluster-password-file: {error}") from None

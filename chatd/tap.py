@@ -151,9 +151,12 @@ class Options(SettingsOptions):
         try:
             import txredisapi  # noqa: F401
         except ImportError:
-            raise usage.UsageError("--cluster needs txredisapi: pip install 'chatd[cluster]'"
-                                   ) from None
+            raise usage.UsageError("--cluster needs txredisapi: pip install '.[cluster]' in "
+                                   "chatd's folder") from None
         url = parse_redis_url(settings.cluster)
+        if "cluster" in self.given and parse_redis_url(self.given["cluster"]).password:
+            log.warn("cluster: the Redis password given in --cluster shows in ps to every user "
+                     "of this machine; put it in cluster-password-file (or the --config file)")
         try:
             if not claim(url, settings.node_name, settings.cluster_heartbeat):
                 log.warn("cluster: Redis at {where} is out of reach; starting alone, joining "

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.bus.redis import PRESENCE, node_channel, room_channel
@@ -28,6 +29,7 @@ from chatd.kernel.events import (
     TopicSet,
 )
 from chatd.kernel.interfaces import IChatSession
+from chatd.kernel.records import RoomRecord
 
 from fakes import RecordingMind, World
 
@@ -267,6 +269,15 @@ class ClusterBusTests(SynchronousTestCase):
         self.pump()
         self.assertEqual(said(bob_sees)[-2:], ["amy: back", "bob: welcome"])
         self.assertEqual(said(amy_sees)[-2:], ["amy: back", "bob: welcome"])
+
+    def test_a_node_s_persistent_room_count_leaves_out_temporary_rooms_heard_of(self) -> None:
+        self.lobby()
+        self.assertIn("lobby", self.b.server.rooms)  # temporary, heard of through Redis
+        self.b.world.store.rooms["club"] = RoomRecord("club", "club", "ann", 10, None, "", "x")
+        with capturedLogs() as logged:
+            self.b.server.load_rooms()  # as the member service's rooms arrive, after Redis
+        self.assertIn("loaded 1 persistent rooms", [formatEvent(event) for event in logged])
+        self.assertEqual(sorted(self.b.server.rooms), ["club", "lobby"])
 
     def test_a_rename_reaches_every_node(self) -> None:
         ann, ann_sees, _, bob_sees = self.lobby()

@@ -102,6 +102,38 @@ class NoPasswordTests(SynchronousTestCase):
         self.assertIn("cluster: redis://127.0.0.1:1/0 gives no password", lines[0])
 
 
+class PasswordFileTests(SynchronousTestCase):
+    """The Redis password can stay out of ``ps``: in ``cluster-password-file``."""
+
+    def password_file(self, text: str, mode: int = 0o600) -> Path:
+        path = Path(self.mktemp()).absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(mode)
+        return path
+
+    def test_the_password_file_completes_the_url_and_counts_as_a_password(self) -> None:
+        given = {**SHARED, "cluster": "redis://10.0.0.5:6380/2",
+                 "cluster-password-file": self.password_file("s@cret pass\n")}
+        url = parse_redis_url(load(KEYS, given, None).cluster)
+        self.assertEqual(url, RedisURL("10.0.0.5", 6380, 2, False, None, "s@cret pass"))
+        named = load(KEYS, {**given, "cluster": "rediss://chat@r/0"}, None)
+        self.assertEqual(parse_redis_url(named.cluster),
+                         RedisURL("r", 6379, 0, True, "chat", "s@cret pass"))
+
+    def test_a_bad_password_file_or_two_passwords_are_refused_saying_why(self) -> None:
+        for path, url, why in [
+            (self.password_file("pw\n", 0o644), "redis://r", "readable by others"),
+            (self.password_file("\n"), "redis://r", "empty"),
+            (Path("/nonexistent/redis.pass"), "redis://r", "No such file"),
+            (self.password_file("pw\n"), "redis://:other@r", "in one place"),
+        ]:
+            with self.assertRaises(ConfigError) as caught:
+                load(KEYS, {**SHARED, "cluster": url, "cluster-password-file": path}, None)
+            self.assertIn("cluster-password-file:", str(caught.exception))
+            self.assertIn(why, str(caught.exception))
+
+
 class ExampleTests(SynchronousTestCase):
     def test_the_example_cluster_s_node_files_load(self) -> None:
         root = Path(__file__).resolve().parents[1] / "etc" / "cluster"

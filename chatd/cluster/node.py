@@ -190,6 +190,8 @@ class ClusterNode(MultiService):
         self.ready = False
         self.bus.disconnected()
         self._lost_once = True
+        # Until each is heard again (its hello), /who and WHO mark its users unreachable.
+        self.server.unreachable_nodes.update(self.presence.known())
         self.presence.notice(OUT_OF_REACH)
 
     def _usable(self) -> Any:

@@ -63,6 +63,7 @@ class Presence:
     def node_gone(self, node: str) -> None:
         """``node``'s heartbeat expired: its sessions end here."""
         self.peers.pop(node, None)
+        self.server.unreachable_nodes.discard(node)
         self.apply(self.replica.node_gone(node))
 
     def apply(self, made: Local) -> None:
@@ -146,6 +147,7 @@ class Presence:
         elif kind == "hello":
             self.peers[node] = str(note.get("t", ""))
             self.apply(self.replica.load(node, note.get("s") or {}))
+            self.server.unreachable_nodes.discard(node)  # in step with it again
         elif kind == "ask":
             self.hello()
 

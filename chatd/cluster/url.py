@@ -1,11 +1,18 @@
 """``--cluster redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`` (``rediss://`` for TLS), parsed
-once. Pure: the settings check it without importing a Redis client."""
+once, and its password read from ``cluster-password-file``. No Redis client: the settings
+check it before anything of Redis is imported.
+
+A password in the URL on the command line is in every user's ``ps``; one in a file (the
+TOML file, or the password file, which systemd's ``LoadCredential`` can hand over) is not.
+"""
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_PORT = 6379
 
@@ -50,3 +57,26 @@ def parse_redis_url(value: Any) -> RedisURL:
         unquote(parts.username) if parts.username else None,
         unquote(parts.password) if parts.password is not None else None,
     )
+
+
+def read_password(path: Path) -> str:
+    """The Redis password in ``path`` (its first line); ValueError for a file group or others
+    can read, an unreadable or an empty one."""
+    try:
+        mode = path.stat().st_mode
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise ValueError(f"{path}: {error.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ValueError(f"{path} is readable by others; chmod 600 it")
+    if not lines or not lines[0].strip():
+        raise ValueError(f"{path} is empty")
+    return lines[0].strip()
+
+
+def with_password(value: str, password: str) -> str:
+    """The URL ``value`` (which gives no password) with ``password`` in it."""
+    parts = urlsplit(value)
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}:{quote(password, safe='')}@{host}"
+    return parts._replace(netloc=netloc).geturl()

@@ -200,6 +200,9 @@ class ChatServer:
         # a join reserves its place before it is admitted (None: this node alone decides).
         self.remote_sessions = 0
         self.gate: IClusterGate | None = None
+        # The other nodes this one can't reach (it lost Redis), until each is heard again:
+        # their users are shown as unreachable rather than silently as present.
+        self.unreachable_nodes: set[str] = set()
         # Event, session and room ids: time-ordered, unique across restarts and nodes.
         self.next_id = Ids(clock)
         # Room names whose /create is waiting on a hash or a durable write.
@@ -247,9 +250,11 @@ class ChatServer:
 
     def load_rooms(self) -> None:
         """Bring back the persistent rooms (empty, since membership is never stored)."""
-        for record in self.store.load():
+        records = self.store.load()
+        for record in records:
             self.rooms[record.key] = Room.from_record(record)
-        log.info("loaded {count} persistent rooms", count=len(self.rooms))
+        # Not len(self.rooms): in a cluster, temporary rooms heard of from Redis come first.
+        log.info("loaded {count} persistent rooms", count=len(records))
         self.resolve_owners()
 
     def resolve_owners(self) -> None:
@@ -433,6 +438,11 @@ class ChatServer:
         self.session_count += 1
         return session
 
+    def unreachable(self, user: User) -> bool:
+        """Whether ``user`` is online only on nodes out of reach (see unreachable_nodes)."""
+        return (not user.sessions and bool(user.remote)
+                and self.unreachable_nodes.issuperset(user.remote))
+
     def find_room(self, name: str) -> Room:
         room = self.rooms.get(room_key(name))
         if room is None:
@@ -450,7 +460,8 @@ class ChatServer:
         if members:
             listed = tuple(
                 MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away,
-                           room.is_operator(user), room.is_voiced(user))
+                           room.is_operator(user), room.is_voiced(user),
+                           self.unreachable(user))
                 for user in sorted(room.members.values(), key=lambda user: user.key)
             )
         return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
@@ -742,7 +753,8 @@ class Session:
                                  room.is_voiced(user))
                       for room in user.rooms.values() if self.sees_members(room))
         return UserView(user.name, user.key, user.guest, user.session_total, rooms, user.away,
-                        self.server.clock.seconds() - user.active, user.signon)
+                        self.server.clock.seconds() - user.active, user.signon,
+                        self.server.unreachable(user))
 
     def server_info(self) -> ServerView:
         server = self.server

@@ -50,6 +50,8 @@ log = Logger()
 
 # Messages /history gives without a count.
 DEFAULT_HISTORY = 20
+# After the name of a member on another node while that node is out of reach.
+UNREACHABLE = "(unreachable)"
 
 CODES: dict[type[errors.ChatError], Code] = {
     errors.BadSyntax: Code.BAD_SYNTAX,
@@ -306,9 +308,10 @@ def _joined(room: RoomView, *_: str) -> Reply:
 
 
 def _members(room: RoomView, *_: str) -> Reply:
-    # Operators marked @, voiced members +, as IRC shows them.
+    # Operators marked @, voiced members +, as IRC shows them; a member on a node out of
+    # reach with (unreachable) after its name, in the same word (no name has parentheses).
     names = sorted(("@" if member.operator else "+" if member.voiced else "") + member.name
-                   for member in room.members)
+                   + (UNREACHABLE if member.unreachable else "") for member in room.members)
     names.sort(key=lambda name: name.lstrip("@+").casefold())
     lines, line = [], ""
     for member in names:
@@ -355,6 +358,8 @@ def _whois(user: UserView, *_: str) -> Reply:
     rooms = ", ".join(f"{m.room} (owner)" if m.owner else m.room for m in user.rooms)
     where = f"; in {rooms}" if rooms else ""
     away = f"; away: {user.away}" if user.away else ""
+    if user.unreachable:
+        away += "; unreachable: on another node, out of reach right now"
     return Reply(Code.WHOIS, f"{user.name} is {kind}{where}{away}")
 
 

@@ -169,6 +169,9 @@ CLUSTER: dict[str, Key] = {
     "cluster": Key(text, "share rooms with other chatd nodes through Redis at this URL: "
                    "redis://[:PASSWORD@]HOST[:PORT][/DB], rediss:// for TLS (empty: this "
                    "node alone)", "", reloadable=False),
+    "cluster-password-file": Key(path, "file holding the Redis password (mode 0600), for a "
+                                 "cluster URL without one: kept out of ps", None,
+                                 reloadable=False),
     "node-name": Key(node_name, "this node's name in the cluster, unique among live nodes",
                      "", reloadable=False, shown="the host name"),
     "cluster-no-password": Key(boolean, "share rooms through a Redis that asks no password "

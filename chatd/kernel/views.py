@@ -15,7 +15,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class MemberView:
     """One member of a room as others see it: ``operator`` (the owner is one) and
-    ``voiced`` as the room's Room methods decide."""
+    ``voiced`` as the room's Room methods decide; ``unreachable`` while it is on other
+    nodes only and this node can't reach them (a cluster cut from Redis)."""
 
     name: str
     key: str
@@ -24,6 +25,7 @@ class MemberView:
     away: str = ""  # why the member is away; "" if not
     operator: bool = False
     voiced: bool = False
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,8 @@ class Membership:
 @dataclass(frozen=True, slots=True)
 class UserView:
     """Someone online. ``rooms`` lists only the rooms the asking session may know of;
-    ``idle`` is the seconds since the user last talked; ``signon`` when it logged in."""
+    ``idle`` is the seconds since the user last talked; ``signon`` when it logged in;
+    ``unreachable`` as a MemberView's."""
 
     name: str
     key: str
@@ -70,6 +73,7 @@ class UserView:
     away: str = ""  # why the user is away; "" if not
     idle: float = 0.0
     signon: float = 0.0
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,6 +309,60 @@ class ClusterTests(TestCase):
             self.assertEqual(rooms, ["lobby 3/100 open temporary"])
         self.no_problems()
 
+    def test_during_a_redis_outage_the_other_nodes_users_are_marked_unreachable(self) -> None:
+        a, b = self.node("a"), self.node("b")
+        ann, bea, bob = self.line(a, "ann"), self.line(b, "bea"), self.irc(a, "bob")
+        bob.send("JOIN #lobby")
+        bob.wait(lambda line: " 366 bob " in line)
+        for client in (ann, bea):
+            client.ok("/join lobby")
+        ann.wait_event("103 [lobby] bea joined")
+
+        self.redis.stop()
+        ann.wait_event(lambda line: line.code == 100 and "out of reach" in line.text,
+                       timeout=10)
+        self.assertEqual(self.who(ann, "lobby"), ["ann", "bea(unreachable)", "bob"])
+        self.assertEqual(self.who_flags(bob, "#lobby"), {"ann": "H", "bea": "G", "bob": "H"})
+        self.assertIn("unreachable", ann.command("/whois bea").text)
+        self.assertEqual(self.who(bea, "lobby"), ["ann(unreachable)", "bea", "bob(unreachable)"])
+
+        self.redis.start()
+        ann.wait_event(lambda line: line.code == 100 and "reachable again" in line.text,
+                       timeout=15)
+        self.until(lambda: self.who(ann, "lobby") == ["ann", "bea", "bob"], 10,
+                   "the mark to go once the nodes are in step")
+        self.assertEqual(self.who_flags(bob, "#lobby"), {"ann": "H", "bea": "H", "bob": "H"})
+        self.assertNotIn("unreachable", ann.command("/whois bea").text)
+        self.assertEqual(self.who(bea, "lobby"), ["ann", "bea", "bob"])
+        self.no_problems()
+
+    def who_flags(self, client: IrcClient, channel: str) -> dict[str, str]:
+        """WHO ``channel``: each nick's here (H) or gone (G) flag."""
+        client.send(f"WHO {channel}")
+        flags: dict[str, str] = {}
+        while True:
+            line = client.wait(lambda line: " 352 " in line or " 315 " in line)
+            if " 315 " in line:
+                return flags
+            fields = line.split(" :", 1)[0].split()
+            flags[fields[7]] = fields[8][0]
+
+    def test_a_password_on_the_command_line_is_warned_of_and_a_file_keeps_it_out(self) -> None:
+        secret = Path(self.mktemp()).absolute()
+        secret.write_text(self.redis.password + "\n")
+        secret.chmod(0o600)
+        bare = f"redis://127.0.0.1:{self.redis.port}/0"
+        a = self.node("a", "--cluster", bare, "--cluster-password-file", str(secret))
+        b = self.node("b")
+        ann, bea = self.line(a, "ann"), self.line(b, "bea")
+        ann.ok("/join lobby")
+        bea.ok("/join lobby")
+        ann.wait_event("103 [lobby] bea joined")
+        warning = "password given in --cluster shows in ps"
+        self.assertNotIn(warning, a.run_log())
+        self.assertEqual(b.run_log().count(warning), 1, b.run_log())
+        self.no_problems()
+
     def test_every_node_replays_the_same_room_history(self) -> None:
         a, b, c = self.node("a"), self.node("b"), self.node("c")
         ann = self.line(a, "ann")

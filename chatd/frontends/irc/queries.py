@@ -15,13 +15,17 @@ from chatd.frontends.irc.replies import NICK
 from chatd.kernel import errors
 from chatd.kernel.views import MemberView, UserView
 
+# WHOIS's away line for a user whose node is out of reach (and not away).
+UNREACHABLE = "on another chatd node, out of reach right now"
+
 
 def _real_name(ctx: Context, name: str, guest: bool) -> str:
     return real_name(ctx.realnames, name, not guest)
 
 
 def _who_line(ctx: Context, user: MemberView | UserView, chan: str, marks: str) -> None:
-    flags = ("G" if user.away else "H") + marks
+    # Gone (G) too while the user's node is out of reach: IRC has no other flag for it.
+    flags = ("G" if user.away or user.unreachable else "H") + marks
     ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER.value, user.name, flags,
              f"0 {_real_name(ctx, user.name, user.guest)}")
 
@@ -55,8 +59,8 @@ def whois(ctx: Context, *params: str) -> None:
         if rooms:
             ctx.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
         ctx.send(irc.RPL_WHOISSERVER, user.name, SERVER.value, "chatd")
-        if user.away:
-            ctx.send(irc.RPL_AWAY, user.name, user.away)
+        if user.away or user.unreachable:
+            ctx.send(irc.RPL_AWAY, user.name, user.away or UNREACHABLE)
         ctx.send(irc.RPL_WHOISIDLE, user.name, str(int(user.idle)), str(int(user.signon)),
                  "seconds idle, signon time")
         if not user.guest:
