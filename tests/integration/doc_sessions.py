@@ -266,8 +266,7 @@ def replay(session: Session, daemon: Daemon) -> None:
                               and terminal.items[0].text.startswith("220"))
             if not shows_greeting:
                 client.read_line()
-        for player in players:
-            _setup(player)
+        _setup(players)
         for terminal in session.terminals.values():
             if terminal.pipe is not None:
                 _run_pipe(daemon, terminal)
@@ -277,17 +276,21 @@ def replay(session: Session, daemon: Daemon) -> None:
             player.client.close()
 
 
-def _setup(player: _Player) -> None:
-    client = player.client
-    for typed in player.terminal.setup:
-        client.send(typed)
-        while True:
-            line = client.read_line()
-            if line.final and (_is_message(typed) or line.code >= 200):
-                break
-    if player.terminal.setup:
-        client.sync()  # what the setup caused is not shown
-        client.events.clear()
+def _setup(players: list[_Player]) -> None:
+    """Type every setup line, in order; then forget all they caused (it is not shown)."""
+    for player in players:
+        client = player.client
+        for typed in player.terminal.setup:
+            client.send(typed)
+            while True:
+                line = client.read_line()
+                if line.final and (_is_message(typed) or line.code >= 200):
+                    break
+            player.closed = line.code == 221
+    for player in players:
+        if player.terminal.setup and not player.closed:
+            player.client.sync()
+            player.client.events.clear()
 
 
 def _take_turns(players: list[_Player]) -> None:
