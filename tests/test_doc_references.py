@@ -111,7 +111,9 @@ def unknown_options(path: Path, programs: dict[str, set[str]]) -> list[str]:
     twistd = programs["twistd"] | programs["chatd"] | programs["chatd-members"]
     found = []
     for number, text in _contexts(path):
-        marks = [(match.start(match.lastindex or 0), match.group(match.lastindex or 0)) for match in _PROGRAM.finditer(text)]
+        # The program's own group: a plugin's match starts at the space after twistd.
+        marks = [(match.start(match.lastindex or 0), match.group(match.lastindex or 0))
+                 for match in _PROGRAM.finditer(text)]
         for option in _OPTION.finditer(text):
             program = next((name for start, name in reversed(marks)
                             if start < option.start()), None)
@@ -186,3 +188,30 @@ class ReplyCodeTests(SynchronousTestCase):
         reply_codes = text[text.index("## Reply codes"):text.index("## Commands")]
         table = {int(code) for code in _TABLE_CODE.findall(reply_codes)}
         self.assertEqual(sorted(table ^ {int(code) for code in Code}), [])
+
+
+class AdminOutputTests(SynchronousTestCase):
+    def test_chatd_admin_rooms_examples_have_todays_columns(self) -> None:
+        """The rows of ``chatd-admin rooms`` in the docs line up under today's header."""
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            # The header alone: the public command needs a stopped daemon's data directory.
+            admin._print_rooms([], None)
+        header = out.getvalue().splitlines()[0]
+        columns = [header.index(title) for title in ("OWNER ", "OWNER ID", "OWNED BY")]
+        found, checked = [], 0
+        for path in DOCS:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            for number, line in enumerate(lines, 1):
+                if not line.startswith("ROOM "):
+                    continue
+                checked += 1
+                if line != header:
+                    found.append(f"{path.relative_to(ROOT)}:{number}: {line!r} != {header!r}")
+                for offset, row in enumerate(lines[number:], number + 1):
+                    if re.fullmatch(r"\d+ rooms?", row):
+                        break
+                    if any(row[at - 1] != " " or row[at] == " " for at in columns):
+                        found.append(f"{path.relative_to(ROOT)}:{offset}: {row!r}")
+        self.assertTrue(checked)
+        self.assertEqual(found, [], "\n".join(found))

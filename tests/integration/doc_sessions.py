@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.harness import ConnectionClosed, Daemon, LineClient, Line
+from tests.integration.harness import ConnectionClosed, Daemon, Line, LineClient
 
 _MARKER = re.compile(r"<!--\s*session:(.*?)-->", re.DOTALL)
 _FENCE = re.compile(r"^(\s*)```")
@@ -315,7 +314,3 @@ def _take_turns(players: list[_Player]) -> None:
         if not player.closed:
             player.catch_up()  # nothing more may have come
 
-
-def all_sessions(paths: list[Path]) -> Iterator[Session]:
-    for path in paths:
-        yield from sessions(path)
