@@ -1,0 +1,102 @@
+"""Accounts for the login scenarios: made once into a cache (each signup costs an argon2id
+hash) and copied into every run's data directory, so account creation is never measured."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .conn import bounded_gather, connect
+from .daemon import Daemon
+from .target import Target
+from .wires import WIRES, Wire
+
+CACHE = Path(tempfile.gettempdir()) / "chatbench-cache"
+PASSWORD = "bench-password-{}"
+
+
+def account(i: int) -> tuple[str, str]:
+    """The name and password of account ``i``."""
+    return f"storm{i}", PASSWORD.format(i)
+
+
+async def create_accounts(target: Target, count: int) -> None:
+    """Sign ``count`` accounts up over the line protocol, four at a time (each is a hash)."""
+    wire = WIRES["line"]
+    port = target.port("line")
+
+    async def one(i: int) -> None:
+        conn = await connect(wire, port)
+        try:
+            await conn.request(wire.signup(*account(i)), timeout=120)
+        except RuntimeError as error:
+            if "409" not in str(error):  # already there
+                raise
+        conn.close()
+
+    await bounded_gather(count, one, 4)
+
+
+def accounts_data(args: argparse.Namespace, count: int) -> Path:
+    """A data directory holding ``count`` accounts, created once (signup costs a hash each) and
+    copied for every run, so account creation is never inside a measured phase."""
+    kind = args.members_service
+    cached = CACHE / f"{kind}-{count}"
+    for done in CACHE.glob(f"{kind}-*/done"):  # a cache with more accounts will do
+        if int(done.parent.name.split("-")[1]) >= count:
+            return done.parent
+    if not (cached / "done").exists():
+        shutil.rmtree(cached, ignore_errors=True)
+        cached.mkdir(parents=True)
+        print(f"# creating {count} accounts in {cached} (once)", file=sys.stderr)
+        daemon = Daemon(args, [], data=cached / "chatd")
+        try:
+            members = daemon.start_members(cached / "members") if kind == "remote" else ""
+            daemon.start(members)
+            asyncio.run(create_accounts(Target(args, daemon), count))
+        finally:
+            daemon.stop()
+        (cached / "done").touch()
+    return cached
+
+
+def spawn_with_accounts(args: argparse.Namespace, extra: list[str], count: int) -> Daemon:
+    """A started chatd (and chatd-members, ``--members-service remote``) holding ``count``
+    accounts."""
+    cached = accounts_data(args, count)
+    daemon = Daemon(args, extra)
+    shutil.copytree(cached / "chatd", daemon.data, ignore=shutil.ignore_patterns("lock", "*.lock"))
+    members = ""
+    if args.members_service == "remote":
+        data = daemon.dir / "members"
+        shutil.copytree(cached / "members", data,
+                        ignore=shutil.ignore_patterns("lock", "*.lock", "members.sock"))
+        members = daemon.start_members(data, ["--hash-queue", str(max(64, args.logins + 16))])
+    daemon.start(members)
+    return daemon
+
+
+async def login_all(wire: Wire, port: int, indices: range, concurrency: int) -> dict:
+    """Log each account in on a fresh connection (then close it); latencies and outcomes."""
+    times: list[float] = []
+    refused: dict[str, int] = {}
+
+    async def one(i: int) -> None:
+        conn = await connect(wire, port)
+        start = time.monotonic()
+        try:
+            await conn.request(wire.login(*account(i)), timeout=120)
+            times.append(time.monotonic() - start)
+        except (RuntimeError, TimeoutError) as error:
+            key = str(error)[:3] if str(error)[:3].isdigit() else type(error).__name__
+            refused[key] = refused.get(key, 0) + 1
+        conn.close()
+
+    t0 = time.monotonic()
+    await bounded_gather(len(indices), lambda k: one(indices[k]), concurrency)
+    return {"wall": time.monotonic() - t0, "times": times, "refused": refused}
