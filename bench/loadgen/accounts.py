@@ -65,10 +65,22 @@ def accounts_data(args: argparse.Namespace, count: int) -> Path:
     return cached
 
 
-def spawn_with_accounts(args: argparse.Namespace, extra: list[str], count: int) -> Daemon:
-    """A started chatd (and chatd-members, ``--members-service remote``) holding ``count``
-    accounts."""
-    cached = accounts_data(args, count)
+def arguments(p: argparse.ArgumentParser) -> None:
+    """The options of the login scenarios (loginstorm, auths)."""
+    p.add_argument("--members-service", dest="members_service", choices=("embedded", "remote"),
+                   default="embedded", help="accounts in chatd, or in twistd chatd-members")
+    p.add_argument("--logins", type=int, default=200)
+
+
+def spawn_with_accounts(args: argparse.Namespace, extra: list[str]) -> Daemon:
+    """A started chatd (and chatd-members, ``--members-service remote``) holding ``--logins``
+    accounts, where every login is queued for a hash rather than refused with 503, and waits
+    for it rather than being closed by the 30 s login timeout."""
+    if not any(a.startswith("--hash-queue") for a in extra):
+        extra += ["--hash-queue", str(max(64, args.logins + 16))]
+    if not any(a.startswith("--login-timeout") for a in extra):
+        extra += ["--login-timeout", "0"]
+    cached = accounts_data(args, args.logins)
     daemon = Daemon(args, extra)
     shutil.copytree(cached / "chatd", daemon.data, ignore=shutil.ignore_patterns("lock", "*.lock"))
     members = ""
@@ -79,6 +91,11 @@ def spawn_with_accounts(args: argparse.Namespace, extra: list[str], count: int) 
         members = daemon.start_members(data, ["--hash-queue", str(max(64, args.logins + 16))])
     daemon.start(members)
     return daemon
+
+
+def refusal(error: Exception) -> str:
+    """How a failed login is counted: the reply's code (``503``), or the exception's name."""
+    return str(error)[:3] if str(error)[:3].isdigit() else type(error).__name__
 
 
 async def login_all(wire: Wire, port: int, indices: range, concurrency: int) -> dict:
@@ -93,7 +110,7 @@ async def login_all(wire: Wire, port: int, indices: range, concurrency: int) -> 
             await conn.request(wire.login(*account(i)), timeout=120)
             times.append(time.monotonic() - start)
         except (RuntimeError, TimeoutError) as error:
-            key = str(error)[:3] if str(error)[:3].isdigit() else type(error).__name__
+            key = refusal(error)
             refused[key] = refused.get(key, 0) + 1
         conn.close()
 
