@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+from collections.abc import Sequence
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -35,7 +36,7 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def percentile(values: list[float], p: float) -> float:
+def percentile(values: Sequence[float], p: float) -> float:
     """The nearest-rank ``p``-th percentile; NaN for no values."""
     if not values:
         return float("nan")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from typing import cast
 
 from ..conn import Conn, bounded_gather, guest_in_room, settle
 from ..daemon import Daemon
@@ -50,7 +51,7 @@ class UdpMember(asyncio.DatagramProtocol):
         return bytes((len(self.room), len(self.token))) + self.room + self.token + message
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)
         self.transport.sendto(self.frame(b""), (HOST, self.port))
 
     def datagram_received(self, data: bytes, addr: object) -> None:
