@@ -54,7 +54,9 @@ def accounts_data(args: argparse.Namespace, count: int) -> Path:
         shutil.rmtree(cached, ignore_errors=True)
         cached.mkdir(parents=True)
         print(f"# creating {count} accounts in {cached} (once)", file=sys.stderr)
-        daemon = Daemon(args, [], data=cached / "chatd")
+        # A remote signup fails with 502 when chatd-members takes longer than --members-timeout
+        # (5 s) to hash it, as it may with four queued on a busy machine; nothing is timed here.
+        daemon = Daemon(args, ["--members-timeout", "60"], data=cached / "chatd")
         try:
             members = daemon.start_members(cached / "members") if kind == "remote" else ""
             daemon.start(members)

@@ -104,12 +104,35 @@ class Daemon:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"chatd did not listen within 20 s; see {log}") from None
                 time.sleep(0.1)
+        if members:
+            self._wait_for_members(log)
         if self.args.py_spy:
             # Sampling profiler attached from outside: collapsed stacks to the given file.
             self.spy = subprocess.Popen(
                 [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid),
                  "--format", "raw", "--rate", "250", "--nonblocking", "--output",
                  self.args.py_spy], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _wait_for_members(self, log: Path) -> None:
+        """Return once chatd has read the room definitions from chatd-members: until then
+        it answers every signup, login and guest nick with 502, which would count as refused
+        logins (or fail the account set-up). A guest nick is the probe."""
+        deadline = time.monotonic() + 20
+        attempt = 0
+        while True:
+            with socket.create_connection((HOST, self.line_port), timeout=5) as sock:
+                replies = sock.makefile("rb")
+                replies.readline()  # the greeting
+                sock.sendall(f"/nick benchprobe{attempt}\r\n".encode())
+                reply = replies.readline()
+                while reply[:1] == b"1":  # events
+                    reply = replies.readline()
+            if reply.startswith(b"201 "):
+                return
+            if not reply.startswith(b"502 ") or time.monotonic() > deadline:
+                raise SystemExit(f"chatd is not ready for logins ({reply!r}); see {log}")
+            attempt += 1
+            time.sleep(0.1)
 
     def stop(self) -> None:
         for proc in (self.proc, self.members):
