@@ -123,7 +123,7 @@ class Daemon:
             with socket.create_connection((HOST, self.line_port), timeout=5) as sock:
                 replies = sock.makefile("rb")
                 replies.readline()  # the greeting
-                sock.sendall(f"/nick benchprobe{attempt}\r\n".encode())
+                sock.sendall(f"/nick probe{self.line_port}n{attempt}\r\n".encode())
                 reply = replies.readline()
                 while reply[:1] == b"1":  # events
                     reply = replies.readline()
