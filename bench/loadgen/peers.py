@@ -77,6 +77,7 @@ class Ngircd:
     def start(self) -> None:
         binary = self.binary()
         if binary is None:
+            shutil.rmtree(self.dir, ignore_errors=True)  # empty yet: nothing to keep
             raise SystemExit(f"{self.name} is not installed (Debian: apt-get install {self.name})")
         conf = self.dir / f"{self.name}.conf"
         conf.write_text(self.config.format(host=HOST, port=self.irc_port, dir=self.dir))
