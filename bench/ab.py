@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import chatbench
+from loadgen.runs import run_once
+from loadgen.scenarios.compare import CELLS
 
 
 def config(text: str) -> tuple[str, str, list[str]]:
@@ -47,7 +49,7 @@ def main() -> None:
     jobs: list[tuple[str, list[str], str]] = []  # (row name, chatbench argv, key)
     for protocol in args.protocols.split(","):
         if args.fanout:
-            for rooms, members, senders in chatbench.CELLS:
+            for rooms, members, senders in CELLS:
                 jobs.append((f"{protocol} fan-out {rooms} x {members}, {senders} senders",
                              ["fanout", "--rooms", str(rooms), "--members", str(members),
                               "--senders", str(senders), "--duration", str(args.duration),
@@ -66,7 +68,7 @@ def main() -> None:
             for label, source, extra in args.config:
                 sub = chatbench.parser().parse_args(
                     [*argv, "--source", source, *(f"--daemon-arg={a}" for a in extra)])
-                result = chatbench.run_once(sub)
+                result = run_once(sub)
                 print(json.dumps({"config": label, **result}), file=sys.stderr, flush=True)
                 results[label].append(result)
         table.append((name, key, results))

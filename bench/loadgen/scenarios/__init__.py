@@ -1,0 +1,1 @@
+"""One module per chatbench subcommand, each exporting ``SCENARIO``."""
