@@ -251,6 +251,11 @@ class Room:
         """Invite-only (+i) and ``user`` neither invited nor the owner."""
         return "i" in self.flags and user.key not in self.invited and not self.owned_by(user)
 
+    def passes_key(self, user: User) -> bool:
+        """Whether ``user`` joins without the room's key (if it has one): its operators (the
+        owner always is one) and whoever an operator invited."""
+        return user.key in self.invited or self.is_operator(user)
+
     def forget(self, key: str) -> None:
         """A member left: its operator and voice status go with it (as on IRC)."""
         self.operators.discard(key)
