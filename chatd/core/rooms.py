@@ -122,7 +122,7 @@ class Room:
 
     ``owner`` is the owner's display name, kept for show and for rooms stored before account
     ids; ``owner_id`` is what owns it. Empty (a room not yet resolved, see
-    ChatServer.resolve_owners) or NO_OWNER (the account was deleted), it is owned by nobody,
+    Definitions.resolve_owners) or NO_OWNER (the account was deleted), it is owned by nobody,
     and shown so, until an operator gives it to an account.
 
     Moderation: the owner is always an operator; ``operators`` and ``voiced`` are the members
