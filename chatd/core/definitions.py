@@ -21,7 +21,7 @@ from chatd.kernel.names import fold
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
 
 if TYPE_CHECKING:
-    from chatd.core.service import ChatServer
+    from chatd.core.registry import Registry
 
 log = Logger()
 
@@ -32,7 +32,7 @@ RESOLVE_RETRY = (1.0, 60.0)
 class Definitions:
     """Takes room definitions into a server's registry (the member service's listener)."""
 
-    def __init__(self, server: ChatServer) -> None:
+    def __init__(self, server: Registry) -> None:
         self.server = server
         # Seconds before the next try at resolve_owners, while the directory can't answer.
         self._resolve_delay = RESOLVE_RETRY[0]

@@ -33,7 +33,7 @@ from chatd.kernel.names import check_room_name, fold
 from chatd.kernel.views import RoomView, TokenView
 
 if TYPE_CHECKING:
-    from chatd.core.service import ChatServer
+    from chatd.core.registry import Registry
     from chatd.core.session import Session
 
 log = Logger()
@@ -41,7 +41,7 @@ log = Logger()
 MAX_ROOM_PASSWORD_LENGTH = 128
 
 
-def check_limit(server: ChatServer, limit: int) -> int:
+def check_limit(server: Registry, limit: int) -> int:
     """A room's member limit, within the server's maximum."""
     maximum = server.limits.max_room_limit
     if not 1 <= limit <= maximum:

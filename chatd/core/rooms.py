@@ -40,6 +40,7 @@ class Seat(Protocol):
 
     current_room: Room | None
     id: str
+    user: User
 
     @property
     def key(self) -> str: ...

@@ -31,7 +31,7 @@ from twisted.logger import Logger
 from chatd.core.changes import RoomChanges
 from chatd.core.definitions import Definitions
 from chatd.core.ids import Ids
-from chatd.core.rooms import Room, User
+from chatd.core.rooms import Room, Seat, User
 from chatd.core.session import Session
 from chatd.core.stats import Stats
 from chatd.core.tokens import Tokens
@@ -368,7 +368,7 @@ class ChatServer:
         of thousands of idle connections."""
         self._session_watchers.append(ended)
 
-    def disconnect(self, session: Session, reason: LeaveReason, message: str) -> None:
+    def disconnect(self, session: Seat, reason: LeaveReason, message: str) -> None:
         self.tokens.end_session(session.id, "you logged out")
         user = session.user
         user.sessions = tuple(seat for seat in user.sessions if seat is not session)

@@ -22,7 +22,7 @@ from chatd.kernel.ratelimit import TokenBucket
 from chatd.kernel.text import clean_text
 
 if TYPE_CHECKING:
-    from chatd.core.service import ChatServer
+    from chatd.core.registry import Registry
 
 
 @implementer(IChatSession)
@@ -31,7 +31,7 @@ class Session:
 
     __slots__ = ("bucket", "closed", "current_room", "id", "server", "strikes", "user")
 
-    def __init__(self, server: ChatServer, user: User, id: str, limited: bool) -> None:
+    def __init__(self, server: Registry, user: User, id: str, limited: bool) -> None:
         self.id = id
         self.server = server
         self.user = user

@@ -18,7 +18,7 @@ from chatd.kernel.names import clean_file_name
 from chatd.kernel.views import FileView
 
 if TYPE_CHECKING:
-    from chatd.core.service import ChatServer
+    from chatd.core.registry import Registry
     from chatd.core.session import Session
 
 log = Logger()
@@ -79,7 +79,7 @@ class SharedUpload:
 
     __slots__ = ("_room", "_server", "_upload")
 
-    def __init__(self, upload: IUpload, server: ChatServer, room: Room) -> None:
+    def __init__(self, upload: IUpload, server: Registry, room: Room) -> None:
         self._upload = upload
         self._server = server
         self._room = room
