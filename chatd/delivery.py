@@ -71,7 +71,7 @@ class Delivery:
         """A session logged in: its user's rooms' events reach ``mind`` from now on."""
         self._sinks[user_key] = (*self._sinks.get(user_key, ()), (session_id, mind))
         self._changed(user_key)
-        attached = getattr(mind, "attached", None)
+        attached = mind.attached
         if attached is not None:
             attached(self.regroup)
 
@@ -165,10 +165,10 @@ class Delivery:
         # room's messages in their place (IChatMind.seat).
         seated = {seat[0] for user_key in room.members
                   for _, mind in self._sinks.get(user_key, ())
-                  if (seat := getattr(mind, "seat", None)) is not None and seat[1] == room_key}
+                  if (seat := mind.seat) is not None and seat[1] == room_key}
         for user_key in room.members:
             for session_id, mind in self._sinks.get(user_key, ()):
-                seat = getattr(mind, "seat", None)
+                seat = mind.seat
                 if seat is not None and seat[1] != room_key:
                     continue  # a seat in another room of the user's
                 if session_id in seated:
@@ -182,7 +182,7 @@ class Delivery:
         """Place a joining user's sessions in a room's built groups; False (rebuild) when
         one of them has a seat, which changes who else in the room gets messages."""
         sinks = self._sinks.get(user_key, ())
-        if any(getattr(mind, "seat", None) is not None for _, mind in sinks):
+        if any(mind.seat is not None for _, mind in sinks):
             return False
         targets = room.targets
         assert targets is not None

@@ -557,7 +557,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
         cluster = ClusterNode(reactor, parse_redis_url(settings.cluster), settings.node_name,
                               settings.cluster_heartbeat, server, delivery, shared)
-        server.bus = cluster.bus
+        # The node needs the core it serves, so it is given to the core here; the core
+        # reserves joins and logins through it (IClusterGate) and publishes on its bus.
+        server.bus, server.gate = cluster.bus, cluster
         listeners.append(cluster)
         realm_delivery = ClusterDelivery(delivery, cluster)
     for listening in listeners:

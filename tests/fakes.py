@@ -126,6 +126,8 @@ class RecordingMind:
     render = None
     echo = True
     write = None
+    seat = None
+    attached = None
 
     def __init__(self) -> None:
         self.events: list[Event] = []

@@ -12,7 +12,9 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.bus.local import LocalBus
-from chatd.core.service import ChatServer, Limits, Session
+from chatd.core.listing import room_view
+from chatd.core.service import ChatServer, Limits
+from chatd.core.session import Session
 from chatd.delivery import Delivery
 from chatd.kernel.errors import AccountsUnavailable, NotAllowed, WrongRoomPassword
 from chatd.kernel.events import LeaveReason, Left, SessionEnded
@@ -80,7 +82,7 @@ class DeletedAccountTests(SynchronousTestCase):
         vault = self.world.server.rooms["vault"]
         self.assertTrue(vault.locked)
         self.assertEqual(vault.owner_id, NO_OWNER, "nobody's until an operator decides")
-        self.assertEqual(self.world.server.room_view(vault).owner, "", "shown as nobody's")
+        self.assertEqual(room_view(vault).owner, "", "shown as nobody's")
 
     def test_over_the_wire_the_new_account_gets_403_and_the_locked_room(self) -> None:
         self.session.quit()

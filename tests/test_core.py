@@ -12,7 +12,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from chatd.bus.local import LocalBus
-from chatd.core.service import ChatServer, Limits, Session
+from chatd.core.service import ChatServer, Limits
+from chatd.core.session import Session
 from chatd.delivery import Delivery
 from chatd.kernel import errors
 from chatd.kernel.events import (

@@ -19,6 +19,8 @@ class WireMind:
     """A session with a wire format: room messages arrive as bytes through ``write``."""
 
     render = staticmethod(render)
+    seat = None
+    attached = None
 
     def __init__(self, echo: bool) -> None:
         self.echo = echo

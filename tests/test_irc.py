@@ -509,6 +509,16 @@ class ChannelTests(IRCTestCase):
         self.assertEqual(find(client.send("NAMES #a"), "353")[3], "@ann bob")
         self.assertEqual(commands(client.send("NAMES #nope")), ["366"])
 
+    def test_the_owner_joins_her_locked_channel_without_its_key(self) -> None:
+        # Issue 27: JOIN without the key lets the owner in (an operator); others get 475.
+        owner_line = self.line_account("owner")
+        owner_line.send("/create club 10 sesame")
+        owner_line.drop()
+        owner = self.connect()
+        lines = owner.send("PASS password1", "NICK owner", "USER x 0 * :x", "JOIN #club")
+        self.assertIn("JOIN", commands(lines))
+        self.assertEqual(commands(self.guest("ann").send("JOIN #club")), ["475"])
+
     def test_mode_query_and_owner_changes(self) -> None:
         owner_line = self.line_account("owner")
         owner_line.send("/create club 10")

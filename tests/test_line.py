@@ -434,6 +434,16 @@ class OwnedRooms(LineTestCase):
         self.assertEqual(bea.send("/join club wrong"), ["431 wrong password for club"])
         self.assertEqual(codes(bea.send("/join club sesame")), ["103", "200"])
 
+    def test_the_owner_rejoins_her_locked_room_without_its_password(self) -> None:
+        # Issue 27: the owner of a locked persistent room is let in without the key, as an
+        # operator; anyone else still needs it.
+        alice = self.account("alice")
+        alice.send("/create club 10 sesame", "/leave club")
+        self.assertEqual(codes(alice.send("/join club")), ["103", "200"])
+        bea = self.guest("bea")
+        self.assertEqual(bea.send("/join club"), ["431 club is locked; /join club PASSWORD"])
+        self.assertEqual(codes(bea.send("/join club sesame")), ["103", "200"])
+
     def test_room_full(self) -> None:
         self.account("alice").send("/create duo 2")
         self.guest("bea").send("/join duo")

@@ -21,7 +21,9 @@ from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import TestCase
 
 from chatd.bus.local import LocalBus
-from chatd.core.service import ChatServer, Limits, Session
+from chatd.core.listing import room_view
+from chatd.core.service import ChatServer, Limits
+from chatd.core.session import Session
 from chatd.kernel.errors import (
     AccountsUnavailable,
     BadName,
@@ -393,7 +395,7 @@ class SharedRoomsTests(TestCase):
         self.b.connect()
         for node in (self.a, self.b):
             den = node.server.rooms["den"]
-            self.assertEqual(node.server.room_view(den).owner, "", "shown as nobody's")
+            self.assertEqual(room_view(den).owner, "", "shown as nobody's")
             newcomer = node.login(again)
             self.assertFalse(den.owned_by(newcomer.user))
             self.assertRaises(NotAllowed, newcomer.unlock, "den")

@@ -93,8 +93,12 @@ class ServiceTests(TestCase):
         rooms = await bob.expect("210 ", "/rooms")
         self.assertEqual(rooms, ["210-Club 0/7 locked owned by alice: members only",
                                  "210 1 room"])
-        await bob.expect("431", "/join club wrong")
-        await bob.expect("200 you are in Club", "/join club door-pass-9")
+        # The key was kept: someone else needs it; its owner does not (issue 27).
+        cid = await self.connect(port)
+        await cid.expect("201", "/signup cid s3cret-pass")
+        await cid.expect("431", "/join club wrong")
+        await cid.expect("200 you are in Club", "/join club door-pass-9")
+        await bob.expect("200 you are in Club", "/join club")
 
         text = "\n".join(logged)
         self.assertIn("alice logged in (account)", text)

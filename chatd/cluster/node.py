@@ -143,7 +143,6 @@ class ClusterNode(MultiService):
                               self._lost, self.bus.received)
         self.link.setServiceParent(self)
         TimerService(heartbeat / 3, self.beat).setServiceParent(self)
-        server.gate = self
 
     # -- the link ----------------------------------------------------------------------
 

@@ -252,7 +252,7 @@ class Replica:
 
 
 def _mode(room: Room, mode: str, arg: str, extra: dict[str, Any]) -> None:
-    """Apply one ModeChanged (see chatd.core.service.Session._settings) to ``room``."""
+    """Apply one ModeChanged (see chatd.core.moderation._settings) to ``room``."""
     if len(mode) != 2:
         return
     on, letter = mode[0] == "+", mode[1]

@@ -40,6 +40,7 @@ class Seat(Protocol):
 
     current_room: Room | None
     id: str
+    user: User
 
     @property
     def key(self) -> str: ...
@@ -122,7 +123,7 @@ class Room:
 
     ``owner`` is the owner's display name, kept for show and for rooms stored before account
     ids; ``owner_id`` is what owns it. Empty (a room not yet resolved, see
-    ChatServer.resolve_owners) or NO_OWNER (the account was deleted), it is owned by nobody,
+    Definitions.resolve_owners) or NO_OWNER (the account was deleted), it is owned by nobody,
     and shown so, until an operator gives it to an account.
 
     Moderation: the owner is always an operator; ``operators`` and ``voiced`` are the members
@@ -250,6 +251,11 @@ class Room:
     def shuts_out(self, user: User) -> bool:
         """Invite-only (+i) and ``user`` neither invited nor the owner."""
         return "i" in self.flags and user.key not in self.invited and not self.owned_by(user)
+
+    def passes_key(self, user: User) -> bool:
+        """Whether ``user`` joins without the room's key (if it has one): its operators (the
+        owner always is one) and whoever an operator invited."""
+        return user.key in self.invited or self.is_operator(user)
 
     def forget(self, key: str) -> None:
         """A member left: its operator and voice status go with it (as on IRC)."""

@@ -41,7 +41,7 @@ from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.events import Event, Joined, LeaveReason
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery
-from chatd.kernel.interfaces import IChatSession
+from chatd.kernel.interfaces import IChatSession, IRoomMember, ISessionInfo
 from chatd.kernel.names import fold
 from chatd.kernel.text import for_log
 from chatd.kernel.views import RoomView, UserView
@@ -244,7 +244,7 @@ def _nicked(answer: IChatSession | Reply | None, *_: str) -> Reply | None:
     return Reply(Code.WELCOME, _WELCOME_GUEST.format(name=answer.name))
 
 
-def _here(session: IChatSession) -> str:
+def _here(session: ISessionInfo) -> str:
     """The current room, which the moderation commands act on."""
     current: str | None = session.current
     if current is None:
@@ -329,7 +329,7 @@ def _created(room: RoomView, *_: str) -> Reply:
     return Reply(Code.OK, f"created {room.name} (limit {room.limit}{lock}); you own it")
 
 
-def _create(session: IChatSession, name: str, limit: str | None = None,
+def _create(session: IRoomMember, name: str, limit: str | None = None,
             password: str | None = None) -> Deferred[RoomView]:
     """``/create ROOM [LIMIT] [PASSWORD]``: a second word that is not a number is the
     password (``/create den opensesame``)."""

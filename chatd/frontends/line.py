@@ -123,6 +123,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     render = staticmethod(render_event)
     echo = True  # the sender sees its own message, in order with everyone else's
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
+    attached = None  # its format never changes while attached (IChatMind.attached)
 
     def __init__(self, home: LineFactory) -> None:
         super().__init__(home, home.options.max_line, starts_upload)

@@ -2,7 +2,10 @@
 
 ``IChatSession`` is the whole contract between a frontend and the core: the avatar a login
 returns, with every operation a user can ask for, answering with frozen views
-(``chatd.kernel.views``). ``IBus`` is where the core publishes every event, addressed to a
+(``chatd.kernel.views``). It is the union of narrow roles (``ISessionInfo``, ``IRoomMember``,
+``IRoomModeration``, ``ITalk``, ``IHistoryReader``, ``IFileSharing``, ``IAccountSettings``),
+as twisted.words splits ``IUser`` from ``IChatClient``: code that needs one role names it.
+``IBus`` is where the core publishes every event, addressed to a
 room or a user; ``IBusListener`` is what delivery (and, later, history) subscribes with.
 ``IChatMind`` is a connection as delivery sees it: where the events of its session go.
 ``IMemberDirectory`` is where accounts live (embedded, or the AMP member service);
@@ -94,37 +97,46 @@ class IChatMind(Interface):
     Room messages, the bulk of all traffic, are rendered once per ``render`` and handed to
     each mind's ``write``, skipping the sending session where ``echo`` is false. Every other
     event goes to ``deliver``, where a protocol may add what its clients expect around it.
-
-    A mind whose ``render`` or ``echo`` may change while it is attached (an IRC client's
-    CAP REQ) has a method ``attached(regroup)``: delivery calls it at attach with its
-    ``IDelivery.regroup``, which the mind calls with its user key after each change.
     """
 
     render = Attribute("Callable[[Event], bytes] | None: the wire format; None: deliver all.")
     write = Attribute("Callable[[bytes], None]: queue bytes for the client.")
     echo = Attribute("Whether the client wants its own room messages back.")
     seat = Attribute(
-        "Optional; (session id, room key) for a mind that speaks for a session in one room "
-        "only (a UDP member): it gets that room's events alone, and that room's messages in "
-        "place of the session's other minds. Absent or None for a connection.")
+        "(session id, room key) for a mind that speaks for a session in one room only (a "
+        "UDP member): it gets that room's events alone, and that room's messages in place "
+        "of the session's other minds. None for a connection.")
+    attached = Attribute(
+        "Callable[[Callable[[str], None]], None] | None: for a mind whose ``render`` or "
+        "``echo`` may change while it is attached (an IRC client's CAP REQ), called by "
+        "delivery at attach with its ``IDelivery.regroup``, which the mind calls with its "
+        "user key after each change. None for a mind whose format never changes.")
 
     def deliver(event: Event) -> None:
         """Render and send one event. Called on the reactor thread; must not raise."""
 
 
-class IChatSession(Interface):
-    """The avatar a frontend drives: one logged-in connection.
-
-    Synchronous operations return a view or None and raise ``chatd.kernel.errors``; those
-    that must hash or write durably return a Deferred that fails with them. A room may be
-    named with or without IRC's ``#``; ``None`` means the session's current room.
-    """
+class ISessionInfo(Interface):
+    """Who this session is, who else is online, the server; and the end of the session."""
 
     id = Attribute("This session's id, unique across nodes (events' ``origin``).")
     name = Attribute("The user's display name.")
     key = Attribute("The user's folded name.")
     guest = Attribute("True for a guest (no account).")
     current = Attribute("The name of the room plain text goes to, or None.")
+
+    def whois(name: str) -> UserView:
+        """Someone online, with the rooms this session may know of (NoSuchUser)."""
+
+    def server_info() -> ServerView:
+        """The server's counts and public limits."""
+
+    def quit(reason: LeaveReason = ..., message: str = "") -> None:
+        """End this session; the first reason given is the one the rooms hear."""
+
+
+class IRoomMember(Interface):
+    """Rooms as a member sees them: listing, joining, leaving, creating."""
 
     def rooms() -> list[RoomView]:
         """Every room, without members, sorted by key."""
@@ -141,11 +153,8 @@ class IChatSession(Interface):
     def shares_room(name: str, besides: str) -> bool:
         """Whether the user ``name`` is in one of our rooms other than ``besides``."""
 
-    def whois(name: str) -> UserView:
-        """Someone online, with the rooms this session may know of (NoSuchUser)."""
-
-    def server_info() -> ServerView:
-        """The server's counts and public limits."""
+    def is_room(name: str) -> bool:
+        """Whether ``name`` names a room that exists (else it may name a user)."""
 
     def join(name: str, password: str | None = None) -> Deferred[RoomView]:
         """Join (or create a temporary) room and make it current."""
@@ -160,6 +169,11 @@ class IChatSession(Interface):
 
     def create(name: str, limit: int | None, password: str | None) -> Deferred[RoomView]:
         """Create a persistent room this account owns, and join it."""
+
+
+class IRoomModeration(Interface):
+    """A room's operators' and owner's work: settings, members' status, bans,
+    invitations, deletion. Each raises NotAllowed for a session without the right."""
 
     def set_topic(name: str, topic: str) -> Deferred[None]:
         """Set or (with an empty topic) clear a room's topic."""
@@ -199,11 +213,12 @@ class IChatSession(Interface):
     def invite(name: str, who: str) -> UserView:
         """Invite an online user into a room we are in (AlreadyInRoom, NotAllowed)."""
 
-    def rename(new: str) -> Deferred[None]:
-        """A guest takes another name (NameTaken, BadName; NotAllowed for an account)."""
-
     def delete(name: str) -> Deferred[None]:
         """Owner: delete the room (its members leave)."""
+
+
+class ITalk(Interface):
+    """Room and private messages, within the session's message rate."""
 
     def say(text: str, room: str | None = None, action: bool = False,
             notice: bool = False) -> None:
@@ -215,17 +230,12 @@ class IChatSession(Interface):
 
     def send_delay() -> float:
         """Seconds until a message (``say``, ``message``) would be within the session's
-        rate; 0 if now. Spends nothing: a frontend that holds a pasted line back asks it."""
+        rate; 0 if now. Spends nothing: a frontend that holds a pasted line back asks it
+        (the line protocol's fakelag, which is moving to the frontends' connection policy)."""
 
-    def change_password(old: str, new: str) -> Deferred[None]:
-        """Change this account's password."""
 
-    def set_away(text: str) -> None:
-        """Mark the user away with ``text`` (every session, every protocol), or back with ""
-        (BadText: the rules of a message)."""
-
-    def quit(reason: LeaveReason = ..., message: str = "") -> None:
-        """End this session; the first reason given is the one the rooms hear."""
+class IHistoryReader(Interface):
+    """What was said, under the core's access rules (only what this user may read now)."""
 
     def history(name: str | None, query: HistoryQuery) -> list[Event]:
         """Messages said in a room this user is in (the current one for None), oldest first
@@ -241,8 +251,9 @@ class IChatSession(Interface):
         and ``end``; oldest first, at most ``limit``. Rooms are named as rooms, users as
         users (a frontend tells them apart with ``is_room``)."""
 
-    def is_room(name: str) -> bool:
-        """Whether ``name`` names a room that exists (else it may name a user)."""
+
+class IFileSharing(Interface):
+    """Files shared with a room, for its members now."""
 
     def send_file(name: str, room: str | None, size: int, sha256: str | None = None
                   ) -> IUpload:
@@ -258,6 +269,31 @@ class IChatSession(Interface):
         """A short-lived signed URL of a shared file, and the seconds it stays valid, under
         the rule of ``open_file`` (NoSuchFile, NotAllowed: not a member now, or no links on
         this server, which needs the web frontend and its public URL)."""
+
+
+class IAccountSettings(Interface):
+    """What a user sets about itself: a guest's name, an account's password, away."""
+
+    def rename(new: str) -> Deferred[None]:
+        """A guest takes another name (NameTaken, BadName; NotAllowed for an account)."""
+
+    def change_password(old: str, new: str) -> Deferred[None]:
+        """Change this account's password."""
+
+    def set_away(text: str) -> None:
+        """Mark the user away with ``text`` (every session, every protocol), or back with ""
+        (BadText: the rules of a message)."""
+
+
+class IChatSession(ISessionInfo, IRoomMember, IRoomModeration, ITalk, IHistoryReader,
+                   IFileSharing, IAccountSettings):
+    """The avatar a frontend drives: one logged-in connection, every role above in one.
+
+    The realm hands out this one avatar; a frontend's code names the narrow roles it uses.
+    Synchronous operations return a view or None and raise ``chatd.kernel.errors``; those
+    that must hash or write durably return a Deferred that fails with them. A room may be
+    named with or without IRC's ``#``; ``None`` means the session's current room.
+    """
 
 
 class ITokenSeat(Interface):

@@ -2,7 +2,7 @@
 
 A room names its owner twice: ``owner``, the display name, and ``owner_id``, the account id
 that owns it. Rooms stored before account ids have no ``owner_id``; the core gives them one at
-start-up (see ChatServer.resolve_owners). ``bans`` and ``modes`` (moderation) are absent from
+start-up (see Definitions.resolve_owners). ``bans`` and ``modes`` (moderation) are absent from
 rooms stored before them: no bans, topic locked to operators. ``id`` (the room's identity,
 what its history and files are kept under) is absent from rooms stored before room ids: such
 a room keeps the id "" and, with it, the history and files kept under its name.

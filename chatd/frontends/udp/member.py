@@ -61,6 +61,7 @@ class UdpMember:
     render = staticmethod(render_datagram)
     echo = True  # the sender sees its own message, in order with everyone else's
     queued = 0  # a datagram is sent or lost; nothing waits
+    attached = None  # its format never changes while attached (IChatMind.attached)
 
     def __init__(self, home: Home, transport: Any, address: Address, seat: ITokenSeat
                  ) -> None:

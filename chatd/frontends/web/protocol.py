@@ -196,6 +196,7 @@ class WebClient:
     render = staticmethod(render_payload)
     echo = True  # like the line protocol: the sender sees its message in order
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
+    attached = None  # its format never changes while attached (IChatMind.attached)
 
     def upload_file(self, room: str, name: str, size: int, sha256: str | None
                     ) -> Deferred[Reply]:

@@ -1,0 +1,71 @@
+"""What a user sets about itself: a guest's name, an account's password, being away."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
+
+from chatd.core.access import check_open
+from chatd.kernel.errors import NameTaken, NotAllowed, WrongCredentials
+from chatd.kernel.events import AwayChanged
+from chatd.kernel.names import check_user_name, fold
+from chatd.kernel.records import Account
+from chatd.kernel.text import clean_text
+
+if TYPE_CHECKING:
+    from chatd.core.session import Session
+
+
+def rename(session: Session, new: str) -> Deferred[None]:
+    """A guest takes another free name; everyone who shares a room with it is told."""
+    check_open(session)
+    user, server = session.user, session.server
+    if not user.guest:
+        raise NotAllowed(f"{user.name} is an account's name; accounts keep their name")
+    new = check_user_name(new)
+    if new == user.name:
+        return succeed(None)
+    key = fold(new)
+    if key != user.key:
+        server.reserved.check(new)
+        if server.is_online(new):
+            raise NameTaken(f"{new}, or a name that looks like it, is in use right now")
+
+    def free(account: Account | None) -> None:
+        if account is not None and key != user.key:
+            raise NameTaken(f"{new} is the registered name {account.name}; pick another")
+        if session.closed or (key != user.key and server.is_online(new)):
+            raise NameTaken(f"{new} is in use right now")
+        server.rename(user, new)
+
+    return server.directory.lookup(new).addCallback(free)
+
+
+def change_password(session: Session, old: str, new: str) -> Deferred[None]:
+    if session.user.guest:
+        raise NotAllowed("guests have no password; /signup for an account")
+
+    def wrong_old(failure: Failure) -> None:
+        failure.trap(WrongCredentials)
+        raise WrongCredentials("that is not your current password; nothing changed")
+
+    return session.server.directory.change_password(session.user.name, old, new).addErrback(
+        wrong_old)
+
+
+def set_away(session: Session, text: str) -> None:
+    """Away with ``text``, or back with none: the user's, shown to everyone who asks, and
+    told (AwayChanged) to every other user who shares a room with it."""
+    check_open(session)
+    user, server = session.user, session.server
+    away = clean_text(text).strip() if text.strip() else ""
+    if away == user.away:
+        return
+    user.away = away
+    told = {key for room in user.rooms.values() for key in room.members}
+    told.discard(user.key)
+    event = AwayChanged(user.name, away, id=server.next_id(), at=server.clock.seconds())
+    for recipient in sorted(told):
+        server.bus.to_user(recipient, event)

@@ -1,0 +1,96 @@
+"""What a session may look up: rooms, who is in them, who is online, the server's counts.
+
+Read-only: every answer is a frozen view (``chatd.kernel.views``), under the rule that a
+locked room's members are for its members to see (``access.sees_members``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chatd.core.access import member_room, sees_members
+from chatd.core.rooms import Room, User
+from chatd.kernel.errors import ChatError, NotAllowed
+from chatd.kernel.names import check_room_name, fold
+from chatd.kernel.views import Membership, MemberView, RoomView, ServerView, UserView
+
+if TYPE_CHECKING:
+    from chatd.core.session import Session
+
+
+def _reachable(user: User) -> bool:
+    return False
+
+
+def room_view(room: Room, members: bool = False,
+              unreachable: Callable[[User], bool] = _reachable) -> RoomView:
+    """``room`` as a frontend sees it, with its members if ``members`` (each marked if
+    ``unreachable``: online only on nodes out of reach)."""
+    listed: tuple[MemberView, ...] = ()
+    if members:
+        listed = tuple(
+            MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away,
+                       room.is_operator(user), room.is_voiced(user), unreachable(user))
+            for user in sorted(room.members.values(), key=lambda user: user.key)
+        )
+    return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
+                    room.shown_owner, room.topic, listed, room.modes)
+
+
+def user_view(session: Session, user: User) -> UserView:
+    """``user`` with the rooms ``session`` may know it is in."""
+    rooms = tuple(Membership(room.name, room.owned_by(user), room.is_operator(user),
+                             room.is_voiced(user))
+                  for room in user.rooms.values() if sees_members(session, room))
+    return UserView(user.name, user.key, user.guest, user.session_total, rooms, user.away,
+                    session.server.clock.seconds() - user.active, user.signon,
+                    session.server.unreachable(user))
+
+
+def _by_key(room: Room) -> str:
+    return room.key
+
+
+def rooms(session: Session) -> list[RoomView]:
+    return [room_view(room) for room in sorted(session.server.rooms.values(), key=_by_key)]
+
+
+def room(session: Session, name: str) -> RoomView:
+    return room_view(session.server.find_room(name))
+
+
+def who(session: Session, name: str | None = None) -> RoomView:
+    """The room with its members: the current one, or any named one whose members this
+    session may see (``sees_members``)."""
+    found = member_room(session, None) if name is None else session.server.find_room(name)
+    if not sees_members(session, found):
+        raise NotAllowed(f"{found.name} is locked; only its members see who is in it")
+    return room_view(found, members=True, unreachable=session.server.unreachable)
+
+
+def my_rooms(session: Session) -> list[str]:
+    return [room.name for room in session.user.rooms.values()]
+
+
+def shares_room(session: Session, name: str, besides: str) -> bool:
+    key, other = fold(name), fold(besides)
+    return any(key in room.members for room in session.user.rooms.values()
+               if room.key != other)
+
+
+def whois(session: Session, name: str) -> UserView:
+    return user_view(session, session.server.find_user(name))
+
+
+def server_info(session: Session) -> ServerView:
+    server = session.server
+    return ServerView(server.session_count + server.remote_sessions, len(server.users),
+                      len(server.rooms), server.limits.max_room_limit)
+
+
+def is_room(session: Session, name: str) -> bool:
+    try:
+        return fold(check_room_name(name)) in session.server.rooms
+    except ChatError:
+        return False

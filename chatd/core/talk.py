@@ -1,0 +1,135 @@
+"""Talking: room and private messages, the session's message rate, and reading back what
+was said (history).
+
+``say`` is the hot path of the whole daemon (one call per room message, before the bus):
+it stays one function with its checks inline, bound straight onto ``Session``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chatd.core.access import check_open, member_room
+from chatd.core.listing import user_view
+from chatd.core.rooms import Room
+from chatd.kernel.errors import Banned, Flooding, NotAllowed, RateLimited
+from chatd.kernel.events import Event, Private, Said
+from chatd.kernel.history import HistoryQuery, private_key
+from chatd.kernel.names import check_user_name, fold
+from chatd.kernel.text import clean_text
+from chatd.kernel.views import UserView
+
+if TYPE_CHECKING:
+    from chatd.core.session import Session
+
+
+def spend(session: Session) -> None:
+    """One message's worth of the session's rate; RateLimited, then Flooding."""
+    check_open(session)
+    bucket = session.bucket
+    if bucket is None:
+        return
+    limits = session.server.limits
+    if bucket.take(limits.messages_burst, limits.messages_per_second,
+                   session.server.clock.seconds()):
+        session.strikes = 0
+        return
+    session.strikes += 1
+    if session.strikes >= limits.flood_strikes:
+        raise Flooding(f"disconnected for flooding ({session.strikes} messages too fast)")
+    raise RateLimited(
+        f"slow down: at most {limits.messages_per_second:g} messages a second "
+        f"(bursts of {limits.messages_burst}); that one was not sent"
+    )
+
+
+def send_delay(session: Session) -> float:
+    """Seconds until a message would be within the rate; 0 if now. Spends nothing."""
+    if session.bucket is None:
+        return 0.0
+    limits = session.server.limits
+    return session.bucket.wait(
+        limits.messages_burst, limits.messages_per_second, session.server.clock.seconds())
+
+
+def say(session: Session, text: str, room_name: str | None = None, action: bool = False,
+        notice: bool = False) -> None:
+    """Say ``text`` in a room this user is in (the current one by default)."""
+    room = member_room(session, room_name)
+    user = session.user
+    if not room.may_speak(user):
+        raise NotAllowed(f"{room.name} is moderated; only operators and voiced members talk")
+    text = clean_text(text)
+    spend(session)
+    server = session.server
+    now = user.active = server.clock.seconds()
+    stats = server.stats
+    stats.messages_in += 1
+    stats.deliveries += len(room.members)
+    server.bus.to_room(room.key, Said(room.name, user.name, text, action, session.id, notice,
+                                      account=not user.guest, room_id=room.id,
+                                      id=server.next_id(), at=now))
+
+
+def message(session: Session, name: str, text: str, notice: bool = False) -> UserView:
+    """Send a private message to every session of an online user."""
+    server = session.server
+    user = server.find_user(name)
+    text = clean_text(text)
+    spend(session)
+    me = session.user
+    me.active = server.clock.seconds()
+    server.stats.messages_in += 1
+    server.stats.deliveries += 1
+    server.bus.to_user(user.key, Private(
+        me.name, user.name, text, me.account_id, user.account_id, notice,
+        id=server.next_id(), at=server.clock.seconds()
+    ))
+    return user_view(session, user)
+
+
+# -- history ---------------------------------------------------------------------------
+
+def _readable_room(session: Session, name: str | None) -> Room:
+    """The history access rule, in one place: only a room's members read its history, and
+    not one banned since it joined (Banned). A member of a locked room gave its password
+    to join, so its history is never read by someone who could not join."""
+    room = member_room(session, name)
+    if room.banned(session.user) is not None:
+        raise Banned(f"you are banned from {room.name}")
+    return room
+
+
+def history(session: Session, name: str | None, query: HistoryQuery) -> list[Event]:
+    room = _readable_room(session, name)
+    store = session.server.history
+    return [] if store is None else store.query(room.conversation, query)
+
+
+def private_history(session: Session, name: str, query: HistoryQuery) -> list[Event]:
+    """Only under this session's own account id: a guest has none, and nobody can name
+    another account's conversations."""
+    peer = fold(check_user_name(name))
+    store = session.server.history
+    user = session.user
+    if store is None or user.guest or not user.account_id:
+        return []
+    return store.query(private_key(user.account_id, peer), query)
+
+
+def history_targets(session: Session, start: float, end: float, limit: int
+                    ) -> list[tuple[str, float]]:
+    store = session.server.history
+    if store is None:
+        return []
+    user = session.user
+    names = {room.conversation: room.name for room in user.rooms.values()}
+    prefix = ""
+    if not user.guest and user.account_id:
+        prefix = private_key(user.account_id, "")
+    found = [
+        (names.get(key, key[len(prefix):] if prefix and key.startswith(prefix) else key), at)
+        for key, at in store.latest(list(names), prefix).items()
+        if start < at < end
+    ]
+    return sorted(found, key=lambda item: item[1])[:limit]
