@@ -79,7 +79,7 @@ from chatd.kernel.interfaces import (
     IRoomStore,
     IUpload,
 )
-from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.keys import shared
 from chatd.kernel.names import (
     ReservedNames,
     check_room_name,
@@ -122,21 +122,21 @@ RESOLVE_RETRY = (1.0, 60.0)
 class Limits:
     """The core's limits, taken from the settings."""
 
-    max_users: int = DEFAULTS["max-users"]
-    max_sessions_per_account: int = DEFAULTS["max-sessions-per-account"]
-    default_room_limit: int = DEFAULTS["default-room-limit"]
-    max_room_limit: int = DEFAULTS["max-room-limit"]
-    max_rooms_per_user: int = DEFAULTS["max-rooms-per-user"]
+    max_users: int = shared("max-users")
+    max_sessions_per_account: int = shared("max-sessions-per-account")
+    default_room_limit: int = shared("default-room-limit")
+    max_room_limit: int = shared("max-room-limit")
+    max_rooms_per_user: int = shared("max-rooms-per-user")
     # Messages (room and private) per session: a burst, then a steady rate; after
     # ``flood_strikes`` refusals in a row the session is disconnected.
-    messages_burst: int = DEFAULTS["messages-burst"]
-    messages_per_second: float = DEFAULTS["messages-per-second"]
-    flood_strikes: int = DEFAULTS["flood-strikes"]
+    messages_burst: int = shared("messages-burst")
+    messages_per_second: float = shared("messages-per-second")
+    flood_strikes: int = shared("flood-strikes")
     # Wrong room passwords per user and room: a burst, then one per interval seconds.
-    room_password_burst: int = DEFAULTS["room-password-failures"]
+    room_password_burst: int = shared("room-password-failures")
     room_password_interval: float = 60.0
     # Seconds a room token (for the UDP channel) lives.
-    token_lifetime: float = DEFAULTS["token-lifetime"]
+    token_lifetime: float = shared("token-lifetime")
 
 
 # Names as typed -> keys: every message to a room or a user named by its sender (IRC always
@@ -170,10 +170,11 @@ class ChatServer:
         files: IFileStore | None = None,
         reserved: ReservedNames | None = None,
         links: Callable[[str], tuple[str, int]] | None = None,
+        gate: IClusterGate | None = None,
     ) -> None:
         self.store = store
-        # A file id -> a signed download URL and its lifetime (None: no HTTP links); the
-        # daemon sets it when the web frontend serves files.
+        # A file id -> a signed download URL and its lifetime (None: no HTTP links), where a
+        # frontend serves files over HTTP.
         self.links = links
         # Where sessions read what was said (None: history is off); it listens on the bus.
         self.history = history
@@ -199,7 +200,7 @@ class ChatServer:
         # In a cluster: the sessions on other nodes (chatd.core.replica keeps it), and where
         # a join reserves its place before it is admitted (None: this node alone decides).
         self.remote_sessions = 0
-        self.gate: IClusterGate | None = None
+        self.gate = gate
         # Event, session and room ids: time-ordered, unique across restarts and nodes.
         self.next_id = Ids(clock)
         # Room names whose /create is waiting on a hash or a durable write.
@@ -244,6 +245,11 @@ class ChatServer:
         waiter: Deferred[None] = Deferred()
         self._key_waiters.setdefault(room_key, []).append(waiter)
         return waiter
+
+    def configure(self, limits: Limits) -> None:
+        """New limits (a reload): sessions and rooms read them at their next check."""
+        self.limits = limits
+        self.wrong_room_passwords.burst = limits.room_password_burst
 
     def load_rooms(self) -> None:
         """Bring back the persistent rooms (empty, since membership is never stored)."""

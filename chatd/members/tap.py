@@ -23,12 +23,13 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
-from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.kernel.errors import StartupError
 from chatd.kernel.keys import HASHING, LOGIN_FAILURES
+from chatd.kernel.ratelimit import LoginThrottle
 from chatd.kernel.settings import Key, Settings, SettingsOptions, path, text
 from chatd.listening import ListenOrExit, endpoint_problem
-from chatd.members.local import LocalDirectory, LoginThrottle
+from chatd.members.local import LocalDirectory
+from chatd.members.passwords import Argon2Hasher, HashParameters
 from chatd.members.rooms import RoomBook
 from chatd.members.secret import read_secret
 from chatd.members.server import MemberServerFactory
