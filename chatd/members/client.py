@@ -213,10 +213,6 @@ def _unavailable(failure: Failure) -> Failure:
 
 @implementer(IMemberDirectory)
 class RemoteDirectory:
-    def reloaded(self, settings: Settings) -> None:
-        """A reload: the deadline for answers (``members-timeout``), from ``settings``."""
-        self.deadline = settings.members_timeout
-
     def __init__(
         self,
         endpoint: IStreamClientEndpoint,
@@ -251,6 +247,10 @@ class RemoteDirectory:
             retryPolicy=lambda attempt: backoff(max(attempt, self.refusals)),
             clock=clock,
         )
+
+    def reloaded(self, settings: Settings) -> None:
+        """A reload: the deadline for answers (``members-timeout``), from ``settings``."""
+        self.deadline = settings.members_timeout
 
     def _up(self, protocol: MemberClientProtocol) -> None:
         self._protocol = protocol
