@@ -10,9 +10,13 @@ into words a person can act on here.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 
 from twisted.application.service import IService, MultiService
+from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
+from zope.interface import implementer
 
 
 def endpoint_problem(error: BaseException) -> str:
@@ -63,3 +67,22 @@ class ListenOrExit(MultiService):
             problem = listen_problem(self.program, self.option, self.description,
                                      error.socketError)
             raise SystemExit(f"{self.program}: {problem}") from None
+
+
+@implementer(IStreamServerEndpoint)
+class Heard:
+    """An endpoint that tells ``heard`` the port it listens on (its real port if 0 was
+    asked for): how a web site's public URL is found when ``web-url`` is not given."""
+
+    def __init__(self, endpoint: IStreamServerEndpoint,
+                 heard: Callable[[IListeningPort], None]) -> None:
+        self.endpoint = endpoint
+        self.heard = heard
+
+    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        def heard(port: IListeningPort) -> IListeningPort:
+            self.heard(port)
+            return port
+
+        listening: Deferred[IListeningPort] = self.endpoint.listen(factory)
+        return listening.addCallback(heard)

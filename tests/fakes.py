@@ -167,9 +167,10 @@ class World:
         # and tested on their own with ``admission``.
         self.admission = Admission(self.clock, admission or AdmissionLimits(
             per_address=10_000, new_per_address=10_000, unnamed_per_address=10_000))
-        self.portal = make_portal(self.server, self.delivery, self.directory, guests,
+        self.portal = make_portal(self.server, self.delivery, self.directory, lambda: guests,
                                   SignupLimits(self.clock, 10_000, 10_000),
-                                  exempt=self.admission.is_exempt)
+                                  exempt=self.admission.is_exempt,
+                                  registered=self.directory.registered)
         self.factory = LineFactory(self.portal, options or Options(), self.clock, self.admission,
                                    self.server.stats)
 

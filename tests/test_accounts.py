@@ -9,9 +9,9 @@ from twisted.internet import reactor
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import TestCase
 
-from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.kernel.errors import BadPassword, NameTaken, ServerBusy, WrongCredentials
 from chatd.members.local import LocalDirectory
+from chatd.members.passwords import Argon2Hasher, HashParameters
 
 from fakes import keyed_file
 

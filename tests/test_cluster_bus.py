@@ -88,8 +88,8 @@ class Node:
         self.broker = broker
         self.world = World(path)
         self.server = self.world.server
-        self.presence = Presence(name, self.server, self.world.delivery,
-                                 self.world.clock.seconds)
+        self.presence = Presence(name, self.world.delivery, self.world.clock.seconds)
+        self.presence.follow(self.server)
         self.server.bus = self.presence.bus
         self.presence.bus.listen(self.world.delivery)
         self.connect()

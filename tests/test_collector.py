@@ -1,4 +1,4 @@
-"""chatd.tap.Collector: the start-up heap is frozen out of garbage collection once the
+"""chatd.collector.Collector: the start-up heap is frozen out of garbage collection once the
 reactor runs, and the thresholds are raised."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from twisted.trial.unittest import TestCase
 
-from chatd.tap import GC_THRESHOLDS, Collector
+from chatd.collector import GC_THRESHOLDS, Collector
 
 
 class Reactor:

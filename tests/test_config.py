@@ -7,24 +7,20 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.auth.passwords import HashParameters
 from chatd.config import KEYS
 from chatd.core.service import Limits
+from chatd.files.store import FileLimits
 from chatd.frontends.admission import AdmissionLimits
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import DEFAULT_LINE
 from chatd.frontends.line import Options as LineOptions
-from chatd.kernel.settings import Settings
-from chatd.members.local import LoginThrottle
+from chatd.history.memory import Retention
+from chatd.kernel.ratelimit import LoginThrottle
+from chatd.kernel.settings import Settings, from_settings
+from chatd.members.passwords import HashParameters
 from chatd.members.tap import KEYS as MEMBER_KEYS
 from chatd.members.tap import Options as MemberOptions
-from chatd.tap import (
-    Options,
-    admission_limits,
-    core_limits,
-    hash_parameters,
-    login_throttle,
-)
+from chatd.tap import Options
 
 
 class OptionsTests(SynchronousTestCase):
@@ -155,10 +151,9 @@ class DefaultsTests(SynchronousTestCase):
 
     def test_components_take_their_defaults_from_the_keys(self) -> None:
         settings = Options().settings
-        self.assertEqual(Limits(), core_limits(settings))
-        self.assertEqual(AdmissionLimits(), admission_limits(settings))
-        self.assertEqual(LoginThrottle(), login_throttle(settings))
-        self.assertEqual(HashParameters(), hash_parameters(settings))
+        for kind in (Limits, AdmissionLimits, LoginThrottle, HashParameters, FileLimits,
+                     Retention):
+            self.assertEqual(kind(), from_settings(kind, settings))
         self.assertEqual(LineOptions(), LineOptions.from_settings(settings))
         # But the server's name, which defaults to the host's: an Options() made in a test
         # keeps the fixed "chatd", so server lines read the same on every machine.

@@ -17,7 +17,8 @@ from chatd.frontends.connection import FrontendFactory
 from chatd.frontends.entry import Frontend
 from chatd.frontends.registry import FRONTENDS
 from chatd.kernel.settings import Key, Settings, listeners, text
-from chatd.tap import Options, Reload, makeService
+from chatd.reload import Reload
+from chatd.tap import Options, makeService
 
 from fakes import endpoint_services
 

@@ -294,7 +294,7 @@ class Signups(LimitsTestCase):
         from chatd.auth.realm import make_portal
 
         world = self.world()
-        world.portal = make_portal(world.server, world.delivery, world.directory, True,
+        world.portal = make_portal(world.server, world.delivery, world.directory, lambda: True,
                                    SignupLimits(world.clock, per_address=2, overall=3),
                                    exempt=world.admission.is_exempt)
         world.factory.portal = world.portal
@@ -317,7 +317,7 @@ class RefusedSignupsAreFree(LimitsTestCase):
         from chatd.auth.realm import make_portal
 
         world = self.world()
-        world.portal = make_portal(world.server, world.delivery, world.directory, True,
+        world.portal = make_portal(world.server, world.delivery, world.directory, lambda: True,
                                    SignupLimits(world.clock, per_address=2, overall=10))
         world.factory.portal = world.portal
         self.assertEqual(codes(world.connect().send("/signup ann short")), ["411"])

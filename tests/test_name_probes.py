@@ -75,7 +75,7 @@ class GuestCheckerTests(SynchronousTestCase):
 
     def checker(self, exempt: bool = False) -> GuestChecker:
         directory: IMemberDirectory = self.directory  # type: ignore[assignment]
-        return GuestChecker(directory, lambda name: False, True, self.probes,
+        return GuestChecker(directory, lambda name: False, lambda: True, self.probes,
                             lambda peer: exempt, ReservedNames())
 
     def test_over_the_limit_the_directory_is_not_asked(self) -> None:
@@ -93,8 +93,8 @@ class GuestCheckerTests(SynchronousTestCase):
                                  NameTaken)
 
     def test_the_in_process_directory_answers_at_once_with_the_same_rules(self) -> None:
-        checker = GuestChecker(self.local, lambda name: False, True, self.probes,
-                               lambda peer: False, ReservedNames())
+        checker = GuestChecker(self.local, lambda name: False, lambda: True, self.probes,
+                               lambda peer: False, ReservedNames(), self.local.registered)
         identity = checker.requestAvatarId(GuestNick("Zed", "10.0.0.1"))
         self.assertEqual(identity, Identity("Zed", guest=True, peer="10.0.0.1"))
         for name in ("alice", "ALICE", "A1ice"):
@@ -105,9 +105,10 @@ class GuestCheckerTests(SynchronousTestCase):
 
     def test_over_the_portal_both_directories_give_the_same_answers(self) -> None:
         for directory in (self.local, self.directory):
-            checker = GuestChecker(directory, lambda name: False, True,  # type: ignore[arg-type]
+            registered = self.local.registered if directory is self.local else None
+            checker = GuestChecker(directory, lambda name: False, lambda: True,  # type: ignore[arg-type]
                                    FailureLimiter(self.clock, burst=3, interval=30.0),
-                                   lambda peer: False, ReservedNames())
+                                   lambda peer: False, ReservedNames(), registered)
             portal = Portal(Realm(), [checker])
             self.assertEqual(
                 self.successResultOf(portal.login(GuestNick("zed", "10.0.0.1"), None, IRealm)),

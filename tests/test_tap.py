@@ -10,7 +10,8 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from chatd.tap import Options, Reload, makeService
+from chatd.reload import Reload
+from chatd.tap import Options, makeService
 
 from fakes import endpoint_services, keyed_file
 

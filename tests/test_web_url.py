@@ -8,8 +8,9 @@ from typing import Any
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.trial.unittest import SynchronousTestCase
 
+from chatd.files.service import FileLinks
 from chatd.frontends.web.options import base_url
-from chatd.tap import FileLinks
+from chatd.kernel.settings import Current, Settings
 
 
 class Port:
@@ -21,7 +22,8 @@ class Port:
 
 
 def links(url: str = "") -> FileLinks:
-    return FileLinks(None, None, 300, None, None, None, url)  # type: ignore[arg-type]
+    return FileLinks(None, None, Current(Settings({"web-url": url})),  # type: ignore[arg-type]
+                     None, [])  # type: ignore[arg-type]
 
 
 class WebUrlTests(SynchronousTestCase):

@@ -22,7 +22,6 @@ from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.names import ReservedNames, check_user_name
 from chatd.kernel.ratelimit import FailureLimiter, WindowCounter
 from chatd.kernel.records import Account
-from chatd.members.local import LocalDirectory
 
 NameInUse = Callable[[str], bool]  # whether a guest has the name (or a look-alike) online
 
@@ -113,9 +112,11 @@ class GuestChecker:
     login does; over the limit, the answer is 429 without asking the directory. Exempt
     addresses are not counted.
 
-    The in-process directory answers at once (``LocalDirectory.registered``): the checker
-    then returns the Identity itself, which the Portal wraps, rather than a callback on the
-    directory's Deferred, one fewer turn of the Deferred loop in every guest's login.
+    ``registered``, given where the directory is in this process (the embedded accounts'
+    ``registered``; None for the member service), answers at once: the checker then returns
+    the Identity itself, which the Portal wraps, rather than a callback on the directory's
+    Deferred, one fewer turn of the Deferred loop in every guest's login. ``allowed`` is
+    asked at each login, so a reload of ``require-account`` applies to the next one.
     """
 
     credentialInterfaces = (IGuestCredentials,)
@@ -124,24 +125,24 @@ class GuestChecker:
         self,
         directory: IMemberDirectory,
         name_in_use: NameInUse,
-        allowed: bool,
+        allowed: Callable[[], bool],
         probes: FailureLimiter,
         exempt: Callable[[str], bool],
         reserved: ReservedNames,
+        registered: Callable[[str], Account | None] | None = None,
     ) -> None:
         self._directory = directory
         self._name_in_use = name_in_use
-        # Whether guests may log in; a reload of require-account sets it.
-        self.allowed = allowed
+        self._allowed = allowed
         self._probes = probes
         self._exempt = exempt
         self._reserved = reserved
-        self._registered = directory.registered if isinstance(directory, LocalDirectory) else None
+        self._registered = registered
 
     def requestAvatarId(  # type: ignore[override]
         self, credentials: IGuestCredentials
     ) -> Deferred[Identity] | Identity:
-        if not self.allowed:
+        if not self._allowed():
             raise GuestsDisabled(
                 "this server requires an account: /signup NAME PASSWORD or /login NAME PASSWORD"
             )

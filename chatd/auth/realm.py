@@ -27,8 +27,8 @@ from chatd.kernel.interfaces import (
     ITokenSeat,
 )
 from chatd.kernel.names import ReservedNames, fold
-from chatd.kernel.ratelimit import FailureLimiter
-from chatd.members.local import LoginThrottle
+from chatd.kernel.ratelimit import FailureLimiter, LoginThrottle
+from chatd.kernel.records import Account
 
 
 @implementer(IRealm)
@@ -101,16 +101,19 @@ def make_portal(
     server: ChatServer,
     delivery: IDelivery,
     directory: IMemberDirectory,
-    guests: bool,
+    guests: Callable[[], bool],
     signups: SignupLimits,
     exempt: Callable[[str], bool] = lambda peer: False,
     name_probes: FailureLimiter | None = None,
     reserved: ReservedNames | None = None,
+    registered: Callable[[str], Account | None] | None = None,
 ) -> Portal:
-    """The Portal with the three ways in: login, signup, and (if allowed) a guest nick.
-    ``exempt`` says which addresses skip the per-address and rate limits; ``name_probes``
-    counts guest nicks that hit a registered name, per address (by default with the failed
-    logins' default limits); ``reserved`` are names no guest or new account may take."""
+    """The Portal with the three ways in: login, signup, and (while ``guests()`` says so) a
+    guest nick. ``exempt`` says which addresses skip the per-address and rate limits;
+    ``name_probes`` counts guest nicks that hit a registered name, per address (by default
+    with the failed logins' default limits); ``reserved`` are names no guest or new account
+    may take; ``registered`` is the directory's answer at once, where it is in this process
+    (``GuestChecker``)."""
     reserved = reserved or ReservedNames()
     if name_probes is None:
         throttle = LoginThrottle()
@@ -122,7 +125,8 @@ def make_portal(
     return Portal(
         ChatRealm(server, delivery, exempt),
         [
-            GuestChecker(directory, server.guest_online, guests, name_probes, exempt, reserved),
+            GuestChecker(directory, server.guest_online, guests, name_probes, exempt, reserved,
+                         registered),
             AccountChecker(directory),
             TokenChecker(server.tokens),
             SignupChecker(directory, server.guest_online, server.check_capacity, signups, exempt,

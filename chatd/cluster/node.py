@@ -118,15 +118,18 @@ BACK = "the other chatd nodes are reachable again"
 
 @implementer(IClusterGate, IBusListener)
 class ClusterNode(MultiService):
+    """Made before the core, which it gives its bus (``bus``) and gate (itself); ``follow``
+    then names the core, before the service starts."""
+
+    server: ChatServer
+
     def __init__(self, reactor: Any, url: RedisURL, name: str, heartbeat: float,
-                 server: ChatServer, delivery: IDelivery,
-                 history: SharedHistory | None = None) -> None:
+                 delivery: IDelivery, history: SharedHistory | None = None) -> None:
         super().__init__()
         self.reactor = reactor
         self.node_name = name
         self.heartbeat = heartbeat
-        self.server = server
-        self.presence = Presence(name, server, delivery, reactor.seconds)
+        self.presence = Presence(name, delivery, reactor.seconds)
         self.bus = self.presence.bus
         self.history = history
         self.presence.on_renamed = self._renamed
@@ -143,6 +146,11 @@ class ClusterNode(MultiService):
                               self._lost, self.bus.received)
         self.link.setServiceParent(self)
         TimerService(heartbeat / 3, self.beat).setServiceParent(self)
+
+    def follow(self, server: ChatServer) -> None:
+        """The core built with this node's bus and gate."""
+        self.server = server
+        self.presence.follow(server)
 
     # -- the link ----------------------------------------------------------------------
 

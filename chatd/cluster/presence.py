@@ -21,12 +21,15 @@ from chatd.kernel.names import fold
 
 
 class Presence:
-    def __init__(self, name: str, server: ChatServer, delivery: IDelivery,
-                 clock: Callable[[], float]) -> None:
+    """Made before the core, whose bus it gives (``bus``); ``follow`` then names the core
+    that the other nodes' changes are applied to."""
+
+    server: ChatServer
+    replica: Replica
+
+    def __init__(self, name: str, delivery: IDelivery, clock: Callable[[], float]) -> None:
         self.node_name = name
-        self.server = server
         self.delivery = delivery
-        self.replica = Replica(server)
         self.bus = RedisBus(name, self, clock)
         # This node's current token (see chatd.cluster.node), sent in its hello.
         self.token = ""
@@ -40,6 +43,11 @@ class Presence:
         # and when a guest of this node took another name (old key, new key).
         self.on_subscribed: Callable[[str], object] = lambda room_key: None
         self.on_renamed: Callable[[str, str], object] = lambda old, new: None
+
+    def follow(self, server: ChatServer) -> None:
+        """The core this node runs, built with ``bus``."""
+        self.server = server
+        self.replica = Replica(server)
 
     def notice(self, text: str) -> None:
         """Tell every session here, once."""

@@ -53,7 +53,7 @@ from chatd.kernel.interfaces import (
     IPasswordHasher,
     IRoomStore,
 )
-from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.keys import shared
 from chatd.kernel.names import ReservedNames, check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
@@ -72,21 +72,21 @@ _ENDED = {
 class Limits:
     """The core's limits, taken from the settings."""
 
-    max_users: int = DEFAULTS["max-users"]
-    max_sessions_per_account: int = DEFAULTS["max-sessions-per-account"]
-    default_room_limit: int = DEFAULTS["default-room-limit"]
-    max_room_limit: int = DEFAULTS["max-room-limit"]
-    max_rooms_per_user: int = DEFAULTS["max-rooms-per-user"]
+    max_users: int = shared("max-users")
+    max_sessions_per_account: int = shared("max-sessions-per-account")
+    default_room_limit: int = shared("default-room-limit")
+    max_room_limit: int = shared("max-room-limit")
+    max_rooms_per_user: int = shared("max-rooms-per-user")
     # Messages (room and private) per session: a burst, then a steady rate; after
     # ``flood_strikes`` refusals in a row the session is disconnected.
-    messages_burst: int = DEFAULTS["messages-burst"]
-    messages_per_second: float = DEFAULTS["messages-per-second"]
-    flood_strikes: int = DEFAULTS["flood-strikes"]
+    messages_burst: int = shared("messages-burst")
+    messages_per_second: float = shared("messages-per-second")
+    flood_strikes: int = shared("flood-strikes")
     # Wrong room passwords per user and room: a burst, then one per interval seconds.
-    room_password_burst: int = DEFAULTS["room-password-failures"]
+    room_password_burst: int = shared("room-password-failures")
     room_password_interval: float = 60.0
     # Seconds a room token (for the UDP channel) lives.
-    token_lifetime: float = DEFAULTS["token-lifetime"]
+    token_lifetime: float = shared("token-lifetime")
 
 
 # Names as typed -> keys: every message to a room or a user named by its sender (IRC always
@@ -122,8 +122,8 @@ class ChatServer:
         gate: IClusterGate | None = None,
     ) -> None:
         self.store = store
-        # A file id -> a signed download URL and its lifetime (None: no HTTP links), where
-        # the web frontend serves files.
+        # A file id -> a signed download URL and its lifetime (None: no HTTP links), where a
+        # frontend serves files over HTTP.
         self.links = links
         # Where sessions read what was said (None: history is off); it listens on the bus.
         self.history = history
@@ -272,6 +272,11 @@ class ChatServer:
         user.sessions = (*user.sessions, session)
         self.session_count += 1
         return session
+
+    def configure(self, limits: Limits) -> None:
+        """New limits (a reload): sessions and rooms read them at their next check."""
+        self.limits = limits
+        self.wrong_room_passwords.burst = limits.room_password_burst
 
     def unreachable(self, user: User) -> bool:
         """Whether ``user`` is online only on nodes out of reach (see unreachable_nodes)."""

@@ -43,7 +43,7 @@ from chatd.kernel.errors import (
     StorageFailed,
 )
 from chatd.kernel.interfaces import IFileStore, IUpload
-from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.keys import shared
 from chatd.kernel.views import FileView
 from chatd.storage.journal import fsync_directory
 from chatd.storage.keyed import KeyedFile, fields_problem
@@ -89,15 +89,18 @@ def _over(size: int, most: int) -> tuple[str, str]:
 class FileLimits:
     """The store's limits (``chatd.kernel.keys.FILES``), in bytes and days."""
 
-    max_file_size: int = DEFAULTS["max-file-size"]
-    per_user: int = DEFAULTS["file-quota-per-user"]
-    per_room: int = DEFAULTS["file-quota-per-room"]
-    total: int = DEFAULTS["file-store-size"]
-    retention_days: int = DEFAULTS["file-retention-days"]
+    max_file_size: int = shared("max-file-size")
+    per_user: int = shared("file-quota-per-user")
+    per_room: int = shared("file-quota-per-room")
+    total: int = shared("file-store-size")
+    retention_days: int = shared("file-retention-days")
 
 
 @implementer(IFileStore)
 class FileStore:
+    """Shared files under ``directory``, their metadata in a journal, within ``limits``
+    (``configure`` gives new ones on a reload)."""
+
     def __init__(self, directory: Path, metadata: KeyedFile, run: Runner, clock: IReactorTime,
                  limits: FileLimits) -> None:
         self.directory = directory
@@ -112,6 +115,10 @@ class FileStore:
         self.total = 0
 
     # -- start -------------------------------------------------------------------------
+
+    def configure(self, limits: FileLimits) -> None:
+        """New limits (a reload): uploads from now on are held to them."""
+        self.limits = limits
 
     def load(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

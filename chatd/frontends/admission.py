@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 
-from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.keys import shared
 from chatd.kernel.ratelimit import WindowCounter
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -28,11 +28,11 @@ EXEMPT_ANSWERS = 4096
 
 @dataclass(frozen=True, slots=True)
 class AdmissionLimits:
-    max_connections: int = DEFAULTS["max-connections"]
-    per_address: int = DEFAULTS["max-connections-per-address"]
-    new_per_address: int = DEFAULTS["new-connections-per-address"]  # in any new_window s
+    max_connections: int = shared("max-connections")
+    per_address: int = shared("max-connections-per-address")
+    new_per_address: int = shared("new-connections-per-address")  # in any new_window s
     new_window: float = 600.0
-    unnamed_per_address: int = DEFAULTS["max-unnamed-per-address"]
+    unnamed_per_address: int = shared("max-unnamed-per-address")
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:

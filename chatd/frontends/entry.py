@@ -2,9 +2,11 @@
 
 The tap knows frontends only through these entries: it adds each one's keys to the settings,
 builds its factory, listens on the endpoints of its listener key, counts its connections in
-the metrics, tells its connections why at shutdown, and hands it new Options on a reload. So
-adding a frontend is one new module (its protocol, its ``Options`` and its entry) and one line
-in the registry; ``chatd/tap.py`` and ``chatd/config.py`` do not change.
+the metrics, tells its connections why at shutdown, and hands it new Options on a reload. A
+frontend that serves a web site says so (``mount``): the daemon mounts what it serves over
+HTTP there (shared files' download links) and learns the site's address from its first
+listener. So adding a frontend is one new module (its protocol, its ``Options`` and its
+entry) and one line in the registry; ``chatd/tap.py`` and ``chatd/config.py`` do not change.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.web.resource import Resource
 
 from chatd.frontends.connection import FrontendFactory
 from chatd.kernel.settings import Key, Settings
@@ -29,12 +32,15 @@ class Frontend:
     and the like) are in ``chatd.kernel.keys``. ``options`` makes its Options from the
     settings, at start and at each reload. ``factory`` is called as
     ``factory(portal, options, reactor, admission, stats)`` and returns its protocol factory.
+    ``mount``, for a frontend that serves a web site, is called as
+    ``mount(factory, path, resource)`` to add a resource to it; None: no web site.
     """
 
     name: str
     keys: Mapping[str, Key]
     options: Callable[[Settings], Any]
     factory: Callable[..., FrontendFactory]
+    mount: Callable[[Any, bytes, Resource], None] | None = None
 
     def __post_init__(self) -> None:
         if self.name not in self.keys:

@@ -20,6 +20,7 @@ from zope.interface import implementer
 from chatd.kernel.events import Event, Private, Said
 from chatd.kernel.history import HistoryQuery, private_key, room_conversation, select
 from chatd.kernel.interfaces import IHistoryStore
+from chatd.kernel.keys import shared
 from chatd.kernel.names import fold
 
 
@@ -28,9 +29,9 @@ class Retention:
     """How much is kept: ``count`` messages per conversation, none older than ``age``
     seconds (0: no age limit); private messages only with ``private``."""
 
-    count: int = 1000
-    age: float = 0.0
-    private: bool = False
+    count: int = shared("history-max-count")
+    age: float = shared("history-max-age")
+    private: bool = shared("history-private")
 
 
 @implementer(IHistoryStore)

@@ -1,10 +1,11 @@
 """The settings more than one part of chatd reads, each declared once, grouped by who reads it.
 
-The components take their defaults from here (``Limits``, ``AdmissionLimits``, the frontends'
-``Options``, ``LoginThrottle``, ``HashParameters``, ``SignupLimits``, ``Argon2Hasher``,
-``RemoteDirectory``), so a default is written in one place: its key. Each daemon assembles
-its table from these groups and its own keys (``chatd.config``, ``chatd.members.tap``); each
-frontend declares its listener key beside its code.
+The components' limits records declare their fields with ``shared`` (``Limits``,
+``AdmissionLimits``, ``LoginThrottle``, ``HashParameters``, ``FileLimits``, ``Retention``):
+the field's default is its key's, and ``chatd.kernel.settings.from_settings`` reads it from the
+settings, so a setting is written in one place (its key) plus where it is used. Each daemon
+assembles its table from these groups and its own keys (``chatd.config``,
+``chatd.members.tap``); each frontend declares its listener key beside its code.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from chatd.kernel.settings import (
     rate,
     rooms,
     seconds,
+    setting,
     text,
     whole,
     window,
@@ -103,7 +105,7 @@ CONNECTIONS: dict[str, Key] = {
                        "the buffer", True),
 }
 
-# Password hashing (chatd.auth.passwords): chatd and the member service alike.
+# Password hashing (chatd.members.passwords): chatd and the member service alike.
 HASHING: dict[str, Key] = {
     "hash-time-cost": Key(whole(1, 100), "argon2id passes per password hash", 3,
                           reloadable=False),
@@ -206,7 +208,11 @@ FILES: dict[str, Key] = {
                         "for its start", 30.0),
 }
 
-DEFAULTS: dict[str, Any] = defaults(
-    {**SESSIONS, **RATES, **LOGIN_FAILURES, **CONNECTIONS, **HASHING, **MEMBER_SERVICE,
-     **HISTORY, **FILES, **CLUSTER}
-)
+SHARED: dict[str, Key] = {**SESSIONS, **RATES, **LOGIN_FAILURES, **CONNECTIONS, **HASHING,
+                          **MEMBER_SERVICE, **HISTORY, **FILES, **CLUSTER}
+DEFAULTS: dict[str, Any] = defaults(SHARED)
+
+
+def shared(name: str) -> Any:
+    """A dataclass field read from the shared key ``name`` (``chatd.kernel.settings.setting``)."""
+    return setting(SHARED, name)

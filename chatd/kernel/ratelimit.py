@@ -6,14 +6,18 @@ account and per address, wrong room passwords per user and room): a user who get
 is never slowed, a guesser is held to about one guess per ``interval``. ``WindowCounter``:
 at most ``limit`` events per key in any ``window`` seconds (new connections and signups per
 address). Keyed limiters bound their memory: past ``max_keys`` keys, entries that no longer
-hold anything back are forgotten.
+hold anything back are forgotten. ``LoginThrottle``: the failed-login limits, read by the
+accounts (per account and address) and the Portal (guest nicks that hit a registered name).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
+
+from chatd.kernel.keys import shared
 
 
 class TokenBucket:
@@ -104,6 +108,10 @@ class FailureLimiter:
         self.max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}
 
+    def configure(self, burst: int, interval: float) -> None:
+        """New limits (a reload); what each key has used so far is kept."""
+        self.burst, self.interval = burst, interval
+
     def _tokens(self, key: str, now: float) -> float:
         tokens, since = self._buckets.get(key, (self.burst, now))
         return min(self.burst, tokens + (now - since) / self.interval)
@@ -122,3 +130,13 @@ class FailureLimiter:
             self._buckets = {
                 k: v for k, v in self._buckets.items() if self._tokens(k, now) < self.burst
             }
+
+
+@dataclass(frozen=True, slots=True)
+class LoginThrottle:
+    """Failed logins allowed at once, and seconds per further one, per account and address."""
+
+    account_burst: int = shared("login-failures-per-account")
+    account_interval: float = 60.0
+    address_burst: int = shared("login-failures-per-address")
+    address_interval: float = 30.0

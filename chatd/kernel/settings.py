@@ -15,10 +15,10 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from twisted.python import usage
 
@@ -228,6 +228,56 @@ class Settings:
         if unknown:
             raise KeyError(f"no such settings: {', '.join(sorted(unknown))}")
         return Settings({**self._values, **changes})
+
+
+# The metadata entry of a dataclass field that names the key its value comes from.
+FROM_KEY = "chatd.key"
+
+Record = TypeVar("Record")
+
+
+def setting(keys: Mapping[str, Key], name: str) -> Any:
+    """A dataclass field read from the key ``name`` of ``keys``: its default is the key's, and
+    ``from_settings`` fills it from the settings. So a component's limits record names each
+    key once, and neither its default nor its reading is written again anywhere."""
+    return field(default=keys[name].default, metadata={FROM_KEY: name})
+
+
+def from_settings(cls: type[Record], settings: Settings, **more: Any) -> Record:
+    """The dataclass ``cls`` with each field declared by ``setting`` read from ``settings``;
+    ``more`` gives fields that are not settings (or are worked out from several)."""
+    values = {item.name: settings[item.metadata[FROM_KEY]] for item in fields(cls)  # type: ignore[arg-type]
+              if FROM_KEY in item.metadata}
+    return cls(**values, **more)
+
+
+class Current:
+    """The running settings: one frozen ``Settings``, replaced whole by a reload.
+
+    The tap makes one and hands it to what reads settings after start. A part reads
+    ``settings`` when it needs a value, or follows it once: ``follow(kind, configure)`` calls
+    ``configure`` with ``from_settings(kind, ...)`` after each reload. A reload is one
+    ``replace``: no part can be left with half of the old settings and half of the new."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._followers: list[Callable[[Settings], object]] = []
+
+    def follow(self, kind: type[Record], configure: Callable[[Record], object]) -> None:
+        def followed(settings: Settings) -> None:
+            configure(from_settings(kind, settings))
+
+        self._followers.append(followed)
+
+    def read(self, configure: Callable[[Settings], object]) -> None:
+        """Call ``configure`` with the whole settings after each reload."""
+        self._followers.append(configure)
+
+    def replace(self, settings: Settings) -> None:
+        """The reloaded settings: swapped, then every follower told."""
+        self.settings = settings
+        for followed in self._followers:
+            followed(settings)
 
 
 def described(key: Key) -> str:

@@ -33,7 +33,6 @@ from twisted.protocols import amp
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.kernel.errors import ChatError, NoSuchRoom, StartupError
 from chatd.kernel.interfaces import IPasswordHasher
 from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
@@ -41,6 +40,7 @@ from chatd.kernel.records import NO_OWNER, RoomRecord
 from chatd.kernel.text import for_log
 from chatd.members import commands
 from chatd.members.local import AccountInfo, LocalDirectory, account_problem, legacy_id
+from chatd.members.passwords import Argon2Hasher, HashParameters
 from chatd.members.secret import NotTheService, greet, read_secret, secret_beside
 from chatd.members.tap import DEFAULT_DATA
 from chatd.storage.journal import (

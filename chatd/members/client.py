@@ -52,6 +52,7 @@ from chatd.kernel.errors import AccountsUnavailable
 from chatd.kernel.interfaces import IMemberDirectory
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.records import Account, RoomRecord
+from chatd.kernel.settings import Settings
 from chatd.members import commands
 from chatd.members.local import Ended
 from chatd.members.secret import greet
@@ -246,6 +247,10 @@ class RemoteDirectory:
             retryPolicy=lambda attempt: backoff(max(attempt, self.refusals)),
             clock=clock,
         )
+
+    def reloaded(self, settings: Settings) -> None:
+        """A reload: the deadline for answers (``members-timeout``), from ``settings``."""
+        self.deadline = settings.members_timeout
 
     def _up(self, protocol: MemberClientProtocol) -> None:
         self._protocol = protocol

@@ -31,14 +31,16 @@ from chatd.kernel.errors import (
 from chatd.kernel.interfaces import IMemberDirectory, IPasswordHasher
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.names import check_user_name, fold, skeleton
-from chatd.kernel.ratelimit import FailureLimiter
+from chatd.kernel.ratelimit import FailureLimiter, LoginThrottle
 from chatd.kernel.records import Account
+from chatd.kernel.settings import Settings, from_settings
 from chatd.kernel.text import for_log
 from chatd.storage.keyed import Fields, KeyedFile, fields_problem
 
 log = Logger()
 
 MIN_PASSWORD: int = DEFAULTS["min-password-length"]
+DEFAULT_THROTTLE = LoginThrottle()
 MAX_PASSWORD = 128
 
 TOO_LATE = "the member service was too busy to make the account in time; try again soon"
@@ -56,16 +58,6 @@ def check_new_password(password: str, minimum: int = MIN_PASSWORD) -> str:
 
 def _wrong(_: object = None) -> NoReturn:
     raise WrongCredentials("wrong name or password")
-
-
-@dataclass(frozen=True, slots=True)
-class LoginThrottle:
-    """Failed logins allowed at once, and seconds per further one, per account and address."""
-
-    account_burst: int = DEFAULTS["login-failures-per-account"]
-    account_interval: float = 60.0
-    address_burst: int = DEFAULTS["login-failures-per-address"]
-    address_interval: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +112,7 @@ class LocalDirectory:
         file: KeyedFile,
         hasher: IPasswordHasher,
         clock: IReactorTime,
-        throttle: LoginThrottle = LoginThrottle(),
+        throttle: LoginThrottle = DEFAULT_THROTTLE,
         min_password: int = MIN_PASSWORD,
     ) -> None:
         self._file = file
@@ -137,6 +129,11 @@ class LocalDirectory:
         self._skeletons: dict[str, str] = {}
         # Told of every account deleted or locked (chat daemons end its sessions).
         self._watchers: list[Ended] = []
+
+    def reloaded(self, settings: Settings) -> None:
+        """A reload: the failed-login throttle and the shortest password, from ``settings``."""
+        self.configure(from_settings(LoginThrottle, settings))
+        self.min_password = settings.min_password_length
 
     def configure(self, throttle: LoginThrottle) -> None:
         """New throttle settings (a reload); what each key has used so far is kept."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
@@ -206,3 +207,19 @@ class RemoteRooms:
 
     def delete(self, key: str) -> Deferred[None]:
         return self._change(commands.DeleteRoom, key, None, key=key)
+
+
+class RoomsWarning(Service):
+    """The daemon's start and stop, told to ``rooms``: one warning if the room definitions
+    are not read within the member service's deadline (nobody logs in until they are)."""
+
+    def __init__(self, rooms: RemoteRooms) -> None:
+        self.rooms = rooms
+
+    def startService(self) -> None:
+        super().startService()
+        self.rooms.started()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.rooms.stopped()

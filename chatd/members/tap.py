@@ -23,12 +23,13 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
-from chatd.auth.passwords import Argon2Hasher, HashParameters
 from chatd.kernel.errors import StartupError
 from chatd.kernel.keys import HASHING, LOGIN_FAILURES
-from chatd.kernel.settings import Key, Settings, SettingsOptions, path, text
+from chatd.kernel.ratelimit import LoginThrottle
+from chatd.kernel.settings import Key, Settings, SettingsOptions, from_settings, path, text
 from chatd.listening import ListenOrExit, endpoint_problem
-from chatd.members.local import LocalDirectory, LoginThrottle
+from chatd.members.local import LocalDirectory
+from chatd.members.passwords import Argon2Hasher, HashParameters
 from chatd.members.rooms import RoomBook
 from chatd.members.secret import read_secret
 from chatd.members.server import MemberServerFactory
@@ -134,9 +135,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     hasher = Argon2Hasher(
         reactor,
         hash_pool,
-        HashParameters(
-            settings.hash_time_cost, settings.hash_memory_kib, settings.hash_parallelism
-        ),
+        from_settings(HashParameters, settings),
         settings.hash_queue,
     )
     def keyed(name: str, kind: str) -> KeyedFile:
@@ -147,8 +146,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         keyed("members.journal", "chatd-members"),
         hasher,
         reactor,
-        LoginThrottle(account_burst=settings.login_failures_per_account,
-                      address_burst=settings.login_failures_per_address),
+        from_settings(LoginThrottle, settings),
     )
     # The same file, of the same kind, as an embedded chatd's: chatd-admin reads both alike.
     rooms = RoomBook(FileRoomStore(keyed("rooms.journal", "chatd-rooms")))

@@ -14,6 +14,7 @@ from chatd.frontends.entry import Frontend
 from chatd.frontends.web.options import KEYS, Options
 from chatd.frontends.web.site import WebFactory
 
-FRONTEND = Frontend(name="web", keys=KEYS, options=Options.from_settings, factory=WebFactory)
+FRONTEND = Frontend(name="web", keys=KEYS, options=Options.from_settings, factory=WebFactory,
+                    mount=WebFactory.mount)
 
 __all__ = ["FRONTEND", "Options", "WebFactory"]

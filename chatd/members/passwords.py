@@ -26,7 +26,7 @@ from zope.interface import implementer
 
 from chatd.kernel.errors import ServerBusy
 from chatd.kernel.interfaces import IPasswordHasher
-from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.keys import DEFAULTS, shared
 
 T = TypeVar("T")
 
@@ -58,9 +58,9 @@ class HashParameters:
     """argon2id cost: time (passes), memory in KiB, lanes. Defaults are RFC 9106's second
     recommended option, about 50 ms and 64 MiB per hash on one core here."""
 
-    time_cost: int = DEFAULTS["hash-time-cost"]
-    memory_kib: int = DEFAULTS["hash-memory-kib"]
-    parallelism: int = DEFAULTS["hash-parallelism"]
+    time_cost: int = shared("hash-time-cost")
+    memory_kib: int = shared("hash-memory-kib")
+    parallelism: int = shared("hash-parallelism")
 
 
 @implementer(IPasswordHasher)
