@@ -11,7 +11,7 @@ from prompt_toolkit.layout.processors import TransformationInput
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from chatd.frontends.line_codec import ServerLine, parse_server_line
+from chatd.frontends.codes import ServerLine, parse_server_line
 from chatd_client.client import Client
 from chatd_client.commands import secret_spans
 from chatd_client.memory import Identity, Memory

@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
+from chatd.frontends.codes import Code
 from chatd.frontends.interpreter import (
     COMMANDS,
     Command,
@@ -20,7 +21,6 @@ from chatd.frontends.interpreter import (
     Reply,
     split_words,
 )
-from chatd.frontends.line_codec import Code
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick
 from chatd.kernel.events import Joined, LeaveReason, Said

@@ -16,7 +16,7 @@ from twisted.words.protocols.irc import parsemsg
 
 from chatd.core.service import Limits
 from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec
-from chatd.frontends.line_codec import render_event as render_line
+from chatd.frontends.rendering import render_event as render_line
 from chatd.kernel.events import (
     AwayChanged,
     Joined,

@@ -17,7 +17,7 @@ from test_irc import IRCClient, IRCTestCase, commands
 from twisted.words.protocols.irc import parsemsg
 
 from chatd.frontends.irc import codec, rendering
-from chatd.frontends.line_codec import render_event as render_line
+from chatd.frontends.rendering import render_event as render_line
 from chatd.frontends.web.codec import render_payload
 from chatd.kernel.events import AwayChanged, Event, Joined, Said
 

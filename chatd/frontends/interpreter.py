@@ -29,14 +29,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
 
-from chatd.frontends.line_codec import (
-    Code,
-    multiline,
-    parse_timestamp,
-    render_history,
-    reply,
-)
+from chatd.frontends.codes import Code, multiline, reply
 from chatd.frontends.policy import Counters
+from chatd.frontends.rendering import parse_timestamp, render_history
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.events import Event, Joined, LeaveReason

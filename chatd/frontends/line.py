@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
+from chatd.frontends.codes import DEFAULT_PORT, Code, reply
 from chatd.frontends.connection import (
     PAUSE_DISK,
     PAUSE_HELD,
@@ -32,6 +33,7 @@ from chatd.frontends.connection import (
     FrontendFactory,
 )
 from chatd.frontends.entry import Frontend
+from chatd.frontends.framing import TooLong
 from chatd.frontends.interpreter import (
     ICommandClient,
     LineInterpreter,
@@ -39,16 +41,9 @@ from chatd.frontends.interpreter import (
     is_message,
     replay_on_join,
 )
-from chatd.frontends.line_codec import (
-    DEFAULT_PORT,
-    Code,
-    TooLong,
-    edit_line,
-    render_event,
-    render_history,
-    reply,
-)
+from chatd.frontends.line_codec import edit_line
 from chatd.frontends.policy import Counters
+from chatd.frontends.rendering import render_event, render_history
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
 from chatd.frontends.udp import token_port
 from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadDeadline, UploadPace

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chatd.frontends.line_codec import Code, ServerLine
+from chatd.frontends.codes import Code, ServerLine
 from chatd_client.rooms import fold
 
 # A guest's welcome says so; an account's is "welcome back, NAME" or "welcome, NAME: your

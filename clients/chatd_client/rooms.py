@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from chatd.frontends.line_codec import Code, ServerLine
+from chatd.frontends.codes import Code, ServerLine
 
 _ENTERED = re.compile(r"(?:you are in|created) (?P<room>[^\s(]+) \(")
 _LEFT_REPLY = re.compile(r"you left (?P<room>\S+)")

@@ -23,7 +23,7 @@ from chatd.frontends.irc import codec
 from chatd.frontends.irc.codec import SERVER, channel, message, tagged
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.rendering import event_tags
-from chatd.frontends.line_codec import parse_timestamp, timestamp
+from chatd.frontends.rendering import parse_timestamp, timestamp
 from chatd.kernel import errors
 from chatd.kernel.events import Event, Said
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery, Ref

@@ -20,6 +20,7 @@ from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from chatd.frontends.connection import ChatConnection, FrontendFactory
+from chatd.frontends.framing import TooLong
 from chatd.frontends.irc import channels, chathistory, codec, messages, queries, replies
 from chatd.frontends.irc.codec import SERVER, message, numeric
 from chatd.frontends.irc.commands import COMMANDS
@@ -37,7 +38,6 @@ from chatd.frontends.irc.registration import (
     Welcome,
 )
 from chatd.frontends.irc.rendering import Render, Renderers, event_tags
-from chatd.frontends.line_codec import TooLong
 from chatd.kernel import errors
 from chatd.kernel.events import (
     AwayChanged,

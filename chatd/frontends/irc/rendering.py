@@ -24,7 +24,7 @@ from chatd.frontends.irc.codec import (
     source,
     tagged,
 )
-from chatd.frontends.line_codec import timestamp
+from chatd.frontends.rendering import timestamp
 from chatd.kernel.events import Event, Joined, Private, Said
 from chatd.kernel.names import fold
 

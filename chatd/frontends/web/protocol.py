@@ -26,9 +26,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission, Network
+from chatd.frontends.codes import Code
 from chatd.frontends.connections import Connections
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply, replay_on_join
-from chatd.frontends.line_codec import Code
 from chatd.frontends.outbox import Flusher
 from chatd.frontends.policy import ConnectionPolicy, Counters
 from chatd.frontends.web.codec import (
