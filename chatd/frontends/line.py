@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
-from chatd.frontends.codes import DEFAULT_PORT, Code, reply
+from chatd.frontends.codes import DEFAULT_PORT, Code, multiline, reply
 from chatd.frontends.connection import (
     PAUSE_DISK,
     PAUSE_HELD,
@@ -270,11 +270,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self.send(Code.BAD_ENCODING, "that line is not valid UTF-8; it was ignored")
             return None
         session = self.session
-        first = text[:1]
-        # Text for the room, nearly every line: is_message, without a call when the first
-        # character alone says so.
-        if session is not None and (
-                (first and first not in "/ \t" and not first.isspace()) or is_message(text)):
+        if session is not None and is_message(text):
             # Never a Deferred, never a /send.
             if self._options.paste_queue:
                 held = self._hold_back(session, text)
@@ -350,7 +346,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         """Write the reply; close the connection after it if it says so."""
         if answer is None:
             return
-        self.outbox.write(answer.encode())
+        self.outbox.write(encode_reply(answer))
         end = answer.end
         if end is not None:
             self.leave_reason, self.quit_message = end.reason, end.message
@@ -470,6 +466,17 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         return self._portal.login(credentials, self, IChatSession).addCallbacks(
             logged_in, refused
         )
+
+
+def encode_reply(answer: Reply) -> bytes:
+    """A reply in the line protocol: ``CODE text``, after ``CODE-line`` for each of its
+    lines, after its kept messages as 110 lines. The interpreter gives replies; the stream
+    alone speaks in these bytes."""
+    encoded = (multiline(answer.code, answer.lines, answer.text) if answer.lines
+               else reply(answer.code, answer.text))
+    if answer.history:  # rarely: no generator and join for every other reply
+        return b"".join(render_history(event) for event in answer.history) + encoded
+    return encoded
 
 
 def _discard(data: bytes) -> bytes:
