@@ -50,8 +50,9 @@ from chatd.kernel.text import for_log
 log = Logger()
 
 
-class WebFactory(Protocol):
-    """What the browsers of one web frontend share (``chatd.frontends.web.site.WebFactory``)."""
+class WebHome(Protocol):
+    """What the browsers of one web frontend share: a type, not a class of its own
+    (``chatd.frontends.web.site.WebFactory`` is the one)."""
 
     portal: Any
     options: Options
@@ -129,7 +130,7 @@ def within(host: str, networks: tuple[Network, ...]) -> bool:
 
 
 class WebProtocol(WebSocketServerProtocol):
-    """The WebSocket wire; its autobahn factory's ``home`` is the ``WebFactory``."""
+    """The WebSocket wire; its autobahn factory's ``home`` is the ``WebHome``."""
 
     transport: Any  # a TCP or TLS transport, taken over from twisted.web
     client: WebClient | None = None
@@ -137,8 +138,8 @@ class WebProtocol(WebSocketServerProtocol):
     _port: object = ""
 
     @property
-    def home(self) -> WebFactory:
-        home: WebFactory = self.factory.home
+    def home(self) -> WebHome:
+        home: WebHome = self.factory.home
         return home
 
     def onConnect(self, request: ConnectionRequest) -> None:
@@ -223,7 +224,7 @@ class WebClient:
         port: int | None = self._options.udp_port
         return port
 
-    def __init__(self, home: WebFactory, protocol: WebProtocol, host: str, peer: str) -> None:
+    def __init__(self, home: WebHome, protocol: WebProtocol, host: str, peer: str) -> None:
         self._home = home
         self._options = home.options
         self._protocol = protocol
