@@ -57,8 +57,9 @@ from chatd.files.store import FileLimits, FileStore
 from chatd.files.web import FileResource
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
 from chatd.frontends.connection import FrontendFactory
-from chatd.frontends.entry import Frontend
+from chatd.frontends.entry import Facts, Frontend
 from chatd.frontends.registry import FRONTENDS
+from chatd.frontends.udp import token_port
 from chatd.frontends.web import WebFactory
 from chatd.history.files import FileHistory
 from chatd.history.memory import Retention
@@ -131,12 +132,14 @@ class Options(SettingsOptions):
                 raise usage.UsageError(f"--members-secret: {error}") from None
         if settings.cluster:
             self._claim_node_name()
-        served = [(frontend.name, frontend.listeners(settings)) for frontend in self.frontends]
-        served.append(("metrics", (settings.metrics,) if settings.metrics else ()))
-        for option, descriptions in served:
+        served = [(frontend.name, frontend.listeners(settings), frontend.endpoint)
+                  for frontend in self.frontends]
+        served.append(("metrics", (settings.metrics,) if settings.metrics else (),
+                       endpoints.serverFromString))
+        for option, descriptions, parse in served:
             for description in descriptions:
                 try:
-                    endpoints.serverFromString(reactor, description)
+                    parse(reactor, description)
                 except Exception as error:  # any parser or TLS file error names the endpoint
                     raise usage.UsageError(
                         f"--{option} {description!r}: {endpoint_problem(error)}") from None
@@ -588,9 +591,10 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     )
     guests = portal.checkers[IGuestCredentials]
     assert isinstance(guests, GuestChecker)
+    facts = Facts(udp_port=token_port(settings))  # listeners are restart-only
     running = [
-        (frontend, frontend.factory(portal, frontend.options(settings), reactor, admission,
-                                    server.stats))
+        (frontend, frontend.factory(portal, frontend.options(settings, facts), reactor,
+                                    admission, server.stats))
         for frontend in options.frontends
     ]
     certificates = []
@@ -600,7 +604,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             links = FileLinks(settings.data / "files.secret", reactor, settings.file_link_lifetime,
                               files, server, factory, settings.web_url)
         for description in frontend.listeners(settings):
-            service, tls = listener(reactor, description, factory)
+            service, tls = listener(reactor, description, factory, frontend.endpoint)
             if links is not None and factory is links.web and not links.url:
                 scheme = "https" if description.startswith("ssl:") else "http"
                 service.endpoint = Heard(service.endpoint,
@@ -630,7 +634,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         server.wrong_room_passwords.burst = new.room_password_failures
         admission.configure(admission_limits(new))
         for frontend, factory in running:
-            frontend.reload(factory, new)
+            frontend.reload(factory, new, facts)
         name_probes.burst = new.login_failures_per_address
         guests.allowed = not new.require_account
         if local is not None:

@@ -32,7 +32,7 @@ from chatd.frontends.connection import (
     ChatConnection,
     FrontendFactory,
 )
-from chatd.frontends.entry import Frontend
+from chatd.frontends.entry import NO_FACTS, Facts, Frontend
 from chatd.frontends.framing import TooLong
 from chatd.frontends.interpreter import (
     ICommandClient,
@@ -45,7 +45,6 @@ from chatd.frontends.line_codec import edit_line
 from chatd.frontends.policy import Counters
 from chatd.frontends.rendering import render_event, render_history
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
-from chatd.frontends.udp import token_port
 from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadDeadline, UploadPace
 from chatd.kernel import errors
 from chatd.kernel.errors import UploadTooSlow
@@ -87,7 +86,7 @@ class Options:
     upload_pace: UploadPace = DEFAULT_PACE
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Options:
+    def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
         return cls(
             max_line=settings.max_line,
             idle_timeout=settings.idle_timeout,
@@ -97,7 +96,7 @@ class Options:
             max_bytes_before_login=settings.max_bytes_before_login,
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
-            udp_port=token_port(settings),
+            udp_port=facts.udp_port,
             paste_queue=settings.paste_queue,
             upload_pace=UploadPace.from_settings(settings),
         )
