@@ -55,9 +55,10 @@ from chatd.delivery import Delivery
 from chatd.files.service import FileLinks
 from chatd.files.store import FileLimits, FileStore
 from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
-from chatd.frontends.entry import Frontend
+from chatd.frontends.entry import Facts, Frontend
 from chatd.frontends.registry import FRONTENDS
 from chatd.frontends.shutdown import ShutdownNotice
+from chatd.frontends.udp import token_port
 from chatd.history.files import FileHistory
 from chatd.history.memory import Retention
 from chatd.history.service import HistoryService
@@ -126,12 +127,14 @@ class Options(SettingsOptions):
                 raise usage.UsageError(f"--members-secret: {error}") from None
         if settings.cluster:
             self._claim_node_name()
-        served = [(frontend.name, frontend.listeners(settings)) for frontend in self.frontends]
-        served.append(("metrics", (settings.metrics,) if settings.metrics else ()))
-        for option, descriptions in served:
+        served = [(frontend.name, frontend.listeners(settings), frontend.endpoint)
+                  for frontend in self.frontends]
+        served.append(("metrics", (settings.metrics,) if settings.metrics else (),
+                       endpoints.serverFromString))
+        for option, descriptions, parse in served:
             for description in descriptions:
                 try:
-                    endpoints.serverFromString(reactor, description)
+                    parse(reactor, description)
                 except Exception as error:  # any parser or TLS file error names the endpoint
                     raise usage.UsageError(
                         f"--{option} {description!r}: {endpoint_problem(error)}") from None
@@ -290,17 +293,18 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         reserved=reserved,
         registered=None if local is None else local.registered,
     )
+    facts = Facts(udp_port=token_port(settings))  # listeners are restart-only
     running = []
     certificates = []
     for frontend in options.frontends:
-        factory = frontend.factory(portal, frontend.options(settings), reactor, admission,
-                                   server.stats)
-        current.read(partial(frontend.reload, factory))
+        factory = frontend.factory(portal, frontend.options(settings, facts), reactor,
+                                   admission, server.stats)
+        current.read(partial(frontend.reload, factory, facts=facts))
         running.append((frontend, factory))
         if frontend.mount is not None:
             sites.append(partial(frontend.mount, factory))
         for description in frontend.listeners(settings):
-            service, tls = listener(reactor, description, factory)
+            service, tls = listener(reactor, description, factory, frontend.endpoint)
             if links is not None and frontend.mount is not None and not links.url:
                 scheme = "https" if description.startswith("ssl:") else "http"
                 service.endpoint = Heard(service.endpoint, partial(links.heard, scheme=scheme))

@@ -11,6 +11,7 @@ certificate; connections already open keep theirs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from OpenSSL.SSL import Context
@@ -66,10 +67,12 @@ class ReloadableTLS:
 
 
 def listener(
-    reactor: Any, description: str, factory: IProtocolFactory
+    reactor: Any, description: str, factory: IProtocolFactory,
+    parse: Callable[[Any, str], Any] = serverFromString,
 ) -> tuple[StreamServerEndpointService, ReloadableTLS | None]:
-    """A listening service for ``description``; for ``ssl:``, hardened and reloadable."""
-    endpoint = serverFromString(reactor, description)
+    """A listening service for ``description`` (read by ``parse``: Twisted's endpoint strings
+    or a frontend's own); for ``ssl:``, hardened and reloadable."""
+    endpoint = parse(reactor, description)
     tls = None
     if isinstance(endpoint, SSL4ServerEndpoint):
         tls = ReloadableTLS(reactor, description)

@@ -18,13 +18,3 @@ def _work_in_temporary_directory(tmp_path_factory: pytest.TempPathFactory) -> It
     yield where
     os.chdir(before)
 
-
-@pytest.fixture(autouse=True)
-def _irc_server_name_per_test() -> Iterator[None]:
-    """The IRC server name is one holder for the process (events render once for every IRC
-    connection) and each IRC factory sets it; put it back so no test sees another's name."""
-    from chatd.frontends.irc import codec
-
-    before = codec.SERVER.value
-    yield
-    codec.SERVER.value = before

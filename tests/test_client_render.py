@@ -10,7 +10,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import TestCase
 
-from chatd.frontends.line_codec import ServerLine
+from chatd.frontends.codes import ServerLine
 from chatd_client.commands import Mistake, Reconnect, Save, Send, interpret
 from chatd_client.options import ClientOptions, parse_args
 from chatd_client.render import (
@@ -28,7 +28,7 @@ from chatd_client.transcript import MASK, Transcript, redact
 
 
 def line(raw: str) -> ServerLine:
-    from chatd.frontends.line_codec import parse_server_line
+    from chatd.frontends.codes import parse_server_line
 
     parsed = parse_server_line(raw)
     assert parsed is not None, raw

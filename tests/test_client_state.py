@@ -11,12 +11,12 @@ from prompt_toolkit.layout.processors import TransformationInput
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from chatd.frontends.line_codec import ServerLine, parse_server_line
+from chatd.frontends.codes import ServerLine, parse_server_line
 from chatd_client.client import Client
 from chatd_client.commands import secret_spans
 from chatd_client.memory import Identity, Memory
 from chatd_client.options import ClientOptions
-from chatd_client.rooms import Rooms, fold
+from chatd_client.rooms import Rooms, room_key
 from chatd_client.terminal import MaskPasswords, prompt_fragments
 from chatd_client.transcript import Transcript
 
@@ -74,7 +74,7 @@ class RoomsTests(TestCase):
         self.assertEqual((rooms.names(), rooms.current), (["den"], "den"))
 
     def test_names_compare_as_the_server_compares_them(self) -> None:
-        self.assertEqual(fold("#Ｌobby"), "lobby")
+        self.assertEqual(room_key("#Ｌobby"), "lobby")
         rooms = self.rooms("200 you are in Lobby (1 member)", "104 [LOBBY] PAT left")
         self.assertEqual(rooms.current, None)
 

@@ -386,7 +386,7 @@ class IrcNoticeTests(TestCase):
         from chatd.frontends.irc.codec import render_event
         from chatd.kernel.events import FileShared
 
-        line = render_event(FileShared("lobby", "alice", "a.txt", 3, "f" * 32))
+        line = render_event("chatd", FileShared("lobby", "alice", "a.txt", 3, "f" * 32))
         self.assertEqual(line, (":chatd NOTICE #lobby :alice shared a file: a.txt (3 bytes); "
                                 f"fetch it with /get {'f' * 32} on the line protocol\r\n").encode())
 
@@ -446,7 +446,7 @@ class IrcLinkTests(TestCase):
         from chatd.frontends.irc.codec import file_shared
         from chatd.kernel.events import FileShared
 
-        line = file_shared(FileShared("lobby", "alice", "a.txt", 3, "f" * 32),
+        line = file_shared("chatd", FileShared("lobby", "alice", "a.txt", 3, "f" * 32),
                            ("https://chat.example/files/x?expires=9&sig=ab", 300))
         self.assertTrue(line.endswith(b"on the line protocol or at "
                                       b"https://chat.example/files/x?expires=9&sig=ab "

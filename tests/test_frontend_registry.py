@@ -51,7 +51,7 @@ ECHO = Frontend(
         "echo": listeners("echo listener (repeatable)"),
         "echo-greeting": Key(text, "what the echo frontend says first", "hello"),
     },
-    options=lambda settings: EchoOptions(settings.echo_greeting),
+    options=lambda settings, facts: EchoOptions(settings.echo_greeting),
     factory=EchoFactory,
 )
 

@@ -104,7 +104,7 @@ def irc_lines(data: bytes) -> list[Message]:
         assert not CONTROL.search(visible), f"control character in a server line: {text!r}"
         if command.isdigit():
             assert command in NUMERICS, f"unknown numeric: {text!r}"
-            assert prefix == codec.SERVER.value, text
+            assert prefix == OPTIONS.server_name, text
             assert params and params[0], f"a numeric to nobody: {text!r}"
             assert not (command == codec.ERR_UNKNOWNERROR and "internal" in params[-1]), text
         else:

@@ -25,9 +25,11 @@ import re
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from chatd.frontends.codes import Code, parse_server_line
+from chatd.frontends.framing import LineFramer, TooLong
 from chatd.frontends.interpreter import COMMANDS
 from chatd.frontends.line import Options
-from chatd.frontends.line_codec import Code, LineFramer, TooLong, edit_line, parse_server_line
+from chatd.frontends.line_codec import edit_line
 
 from fakes import Client, World
 from tests.fuzz_support import (

@@ -17,7 +17,7 @@ from twisted.trial.unittest import TestCase
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import Options
-from chatd.frontends.line_codec import timestamp
+from chatd.frontends.rendering import timestamp
 from chatd.history.files import HEADER, FileHistory, file_name
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.history.transcripts import Transcripts, describe, escape

@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
+from chatd.frontends.codes import Code
 from chatd.frontends.interpreter import (
     COMMANDS,
     Command,
@@ -20,7 +21,7 @@ from chatd.frontends.interpreter import (
     Reply,
     split_words,
 )
-from chatd.frontends.line_codec import Code
+from chatd.frontends.line import encode_reply
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick
 from chatd.kernel.events import Joined, LeaveReason, Said
@@ -137,7 +138,7 @@ class Anonymously(InterpreterTestCase):
         for command in COMMANDS.values():
             self.assertTrue(any(line.startswith(command.usage) for line in answer.lines),
                             command.usage)
-        data = answer.encode().decode()
+        data = encode_reply(answer).decode()
         self.assertTrue(data.startswith("214-/help "))
         self.assertTrue(data.endswith("214 end of help\r\n"))
 
@@ -222,9 +223,9 @@ class InRooms(InterpreterTestCase):
     def test_who_and_rooms_are_multi_line(self) -> None:
         client = self.guest("ann")
         self.answer(client, "/join lobby")
-        self.assertEqual(self.answer(client, "/who").encode(),  # type: ignore[union-attr]
+        self.assertEqual(encode_reply(self.answer(client, "/who")),  # type: ignore[arg-type]
                          b"211-@ann\r\n211 1 member in lobby\r\n")  # who opened it runs it
-        self.assertEqual(self.answer(client, "/rooms").encode(),  # type: ignore[union-attr]
+        self.assertEqual(encode_reply(self.answer(client, "/rooms")),  # type: ignore[arg-type]
                          b"210-lobby 1/100 open temporary\r\n210 1 room\r\n")
 
     def test_a_wrong_argument_count_shows_the_usage(self) -> None:

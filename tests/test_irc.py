@@ -16,7 +16,7 @@ from twisted.words.protocols.irc import parsemsg
 
 from chatd.core.service import Limits
 from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec
-from chatd.frontends.line_codec import render_event as render_line
+from chatd.frontends.rendering import render_event as render_line
 from chatd.kernel.events import (
     AwayChanged,
     Joined,
@@ -104,7 +104,7 @@ class FormatTests(TestCase):
 
     def test_a_long_message_is_one_privmsg_cut_on_a_character_boundary(self) -> None:
         text = "ü" * 1000
-        data = codec.render_event(Said("lobby", "ann", text, action=True))
+        data = codec.render_event("chatd", Said("lobby", "ann", text, action=True))
         lines = data.split(b"\r\n")[:-1]
         self.assertEqual(len(lines), 1)
         self.assertLessEqual(len(lines[0]) + 2, 512)
@@ -113,7 +113,7 @@ class FormatTests(TestCase):
         self.assertTrue(text.startswith(said.removeprefix("\x01ACTION ").removesuffix("\x01")))
 
     def test_events(self) -> None:
-        render = codec.render_event
+        render = codec.plain_renderer("chatd")
         self.assertEqual(render(Said("lobby", "ann", "hi")),
                          b":ann!ann@chatd PRIVMSG #lobby :hi\r\n")
         self.assertEqual(render(Said("lobby", "ann", "waves", True)),
@@ -155,7 +155,7 @@ class FormatTests(TestCase):
 
     def test_names_are_split_within_512_bytes(self) -> None:
         names = [f"user{i:04d}" for i in range(200)]
-        data = codec.name_lines("me", "#big", names)
+        data = codec.name_lines("chatd", "me", "#big", names)
         lines = [parse(line.decode()) for line in data.split(b"\r\n")[:-1]]
         self.assertGreater(len(lines), 2)
         self.assertTrue(all(len(line) + 2 <= 512 for line in data.split(b"\r\n")[:-1]))
@@ -674,7 +674,7 @@ class TalkTests(IRCTestCase):
         self.guest("dee", "#a")
         event = spy.events[-1]
         self.assertIsInstance(event, Joined)
-        self.assertEqual(set(event.wire), {codec.render_event, render_line})
+        self.assertEqual(set(event.wire), {self.factory.renderers.plain, render_line})
 
 
 class SecondSessionTests(IRCTestCase):

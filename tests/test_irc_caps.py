@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from test_irc import IRCClient, IRCTestCase, commands
 from twisted.words.protocols.irc import parsemsg
 
-from chatd.frontends.irc import codec, rendering
-from chatd.frontends.line_codec import render_event as render_line
+from chatd.frontends.irc import rendering
+from chatd.frontends.rendering import render_event as render_line
 from chatd.frontends.web.codec import render_payload
 from chatd.kernel.events import AwayChanged, Event, Joined, Said
 
@@ -185,7 +185,7 @@ class RenderOnceTests(CapsTestCase):
         self.assertEqual(calls, [said, said])  # two tagged sets, each rendered once
         made = self.factory.renderers
         self.assertEqual(set(said.wire), {
-            codec.render_event, render_line,
+            made.plain, render_line,
             made(["server-time", "message-tags"]),
             made(["server-time", "account-tag", "echo-message"]),
         })
@@ -193,7 +193,7 @@ class RenderOnceTests(CapsTestCase):
     def test_a_cap_set_gets_one_shared_render_function(self) -> None:
         made = self.factory.renderers
         self.assertIs(made(["server-time", "multi-prefix"]), made(["server-time"]))
-        self.assertIs(made(["echo-message", "batch"]), codec.render_event)
+        self.assertIs(made(["echo-message", "batch"]), made.plain)
         self.assertIsNot(made(["server-time"]), made(["server-time", "message-tags"]))
         one = self.irc("one", "server-time echo-message")
         two = self.irc("two", "server-time")

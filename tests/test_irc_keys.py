@@ -48,7 +48,7 @@ class KeyNeverShownTests(IRCTestCase):
 
     def test_a_mode_event_that_carries_a_password_is_still_shown_as_a_star(self) -> None:
         # An event from a node that still puts the password in (a rolling upgrade).
-        self.assertEqual(codec.render_event(ModeChanged("lobby", "ann", "+k", "sesame")),
+        self.assertEqual(codec.render_event("chatd", ModeChanged("lobby", "ann", "+k", "sesame")),
                          b":ann!ann@chatd MODE #lobby +k *\r\n")
 
     def test_the_event_on_the_bus_has_no_password(self) -> None:

@@ -9,7 +9,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd.config import KEYS, load
 from chatd.core.service import Limits
-from chatd.frontends.irc import IRCFactory, Options, codec
+from chatd.frontends.irc import IRCFactory, Options
 from chatd.frontends.irc.options import default_server_name
 from chatd.kernel.errors import Banned
 from chatd.kernel.records import RoomRecord
@@ -225,7 +225,6 @@ class IRCNicks(IRCTestCase):
 
 class ServerNameAndPasswords(IRCTestCase):
     def test_the_server_name_prefixes_server_lines_welcome_and_pong(self) -> None:
-        self.addCleanup(setattr, codec.SERVER, "value", codec.SERVER.value)
         self.factory = IRCFactory(self.world.portal, Options(server_name="irc.example.org"),
                                   self.world.clock, self.world.admission,
                                   self.world.server.stats)
@@ -236,6 +235,16 @@ class ServerNameAndPasswords(IRCTestCase):
         self.assertEqual(find(lines, "004")[1], "irc.example.org")
         self.assertIn("irc.example.org", find(lines, "001")[-1])
         self.assertEqual(client.send("PING t"),
+                         [("irc.example.org", "PONG", ["irc.example.org", "t"])])
+
+    def test_two_irc_frontends_each_keep_their_own_server_name(self) -> None:
+        first = self.connect()
+        self.factory = IRCFactory(self.world.portal, Options(server_name="irc.example.org"),
+                                  self.world.clock, self.world.admission,
+                                  self.world.server.stats)
+        second = self.connect()
+        self.assertEqual(first.send("PING t"), [("chatd", "PONG", ["chatd", "t"])])
+        self.assertEqual(second.send("PING t"),
                          [("irc.example.org", "PONG", ["irc.example.org", "t"])])
 
     def test_the_setting_defaults_to_a_dotted_host_name_or_chatd_local(self) -> None:

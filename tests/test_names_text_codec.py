@@ -10,13 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.frontends.line_codec import (
-    LineFramer,
-    ServerLine,
-    TooLong,
-    parse_server_line,
-    render_event,
-)
+from chatd.frontends.codes import ServerLine, parse_server_line
+from chatd.frontends.framing import LineFramer, TooLong
+from chatd.frontends.rendering import render_event
 from chatd.kernel.errors import BadName, BadText
 from chatd.kernel.events import Said
 from chatd.kernel.names import (

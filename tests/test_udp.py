@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from test_irc import IRCClient, find
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IrcOptions
 from chatd.frontends.line import Options as LineOptions
+from chatd.frontends.udp import FRONTEND as UDP_FRONTEND
 from chatd.frontends.udp import Options, UdpFrontend, token_port
 from chatd.frontends.udp.codec import (
     Datagram,
@@ -26,7 +28,8 @@ from chatd.frontends.udp.codec import (
     encode,
     parse,
 )
-from chatd.frontends.udp.endpoint import UDPServerEndpoint, UDPServerParser, udp_port
+from chatd.frontends.udp.endpoint import IDatagramServerEndpoint, udp_port
+from chatd.frontends.udp.endpoint import parse as parse_endpoint
 from chatd.kernel.settings import Settings
 from chatd.metrics import ChatCollector
 
@@ -121,13 +124,23 @@ class Endpoint(TestCase):
     def test_udp_endpoint_strings(self) -> None:
         from twisted.internet import reactor
 
-        endpoint = UDPServerParser().parseStreamServer(reactor, "7778", interface="127.0.0.1")
+        endpoint = parse_endpoint(reactor, "udp:7778:interface=127.0.0.1")
         self.assertEqual((endpoint.port, endpoint.interface), (7778, "127.0.0.1"))
-        self.assertIsInstance(serverFromString(reactor, "udp:7779"), UDPServerEndpoint)
+        self.assertTrue(IDatagramServerEndpoint.providedBy(parse_endpoint(reactor, "udp:7779")))
+        self.assertFalse(IStreamServerEndpoint.providedBy(parse_endpoint(reactor, "udp:7779")))
+        self.assertEqual(parse_endpoint(reactor, r"udp:7778:interface=\:\:1").interface, "::1")
         self.assertEqual(udp_port("udp:7778:interface=::1"), 7778)
         for bad in ("udp:http", "udp:70000", "tcp:7778"):
             self.assertRaises(ValueError, udp_port, bad)
-        self.assertRaises(ValueError, UDPServerParser().parseStreamServer, reactor, "1", x="y")
+            self.assertRaises(ValueError, parse_endpoint, reactor, bad)
+        self.assertRaises(ValueError, parse_endpoint, reactor, "udp:1:x=y")
+
+    def test_the_udp_frontend_parses_its_own_listeners_and_twisted_knows_no_udp_strings(
+            self) -> None:
+        from twisted.internet import reactor
+
+        self.assertIs(UDP_FRONTEND.endpoint, parse_endpoint)
+        self.assertRaises(ValueError, serverFromString, reactor, "udp:7779")
 
     def test_the_token_port_is_the_first_udp_listener(self) -> None:
         self.assertEqual(token_port(Settings({"udp": ("udp:7778", "udp:7779")})), 7778)

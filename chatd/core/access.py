@@ -11,10 +11,10 @@ from chatd.kernel.events import Event
 from chatd.kernel.text import clean_text
 
 if TYPE_CHECKING:
-    from chatd.core.session import Session
+    from chatd.core.registry import SessionState
 
 
-def check_open(session: Session) -> None:
+def check_open(session: SessionState) -> None:
     """What changes something (join, create, a room's settings, talking) refuses a session
     that has ended, such as one the server ended (SessionEnded) whose connection has not
     closed yet."""
@@ -22,7 +22,7 @@ def check_open(session: Session) -> None:
         raise NotAllowed("this session has ended; log in again")
 
 
-def member_room(session: Session, name: str | None) -> Room:
+def member_room(session: SessionState, name: str | None) -> Room:
     """The named room, or the current one, provided the user is in it."""
     if name is None:
         if session.current_room is None:
@@ -34,7 +34,7 @@ def member_room(session: Session, name: str | None) -> Room:
     return room
 
 
-def operated_room(session: Session, name: str) -> Room:
+def operated_room(session: SessionState, name: str) -> Room:
     """A room this user is an operator of (the owner is one)."""
     check_open(session)
     room = session.server.find_room(name)
@@ -43,7 +43,7 @@ def operated_room(session: Session, name: str) -> Room:
     return room
 
 
-def owned_room(session: Session, name: str) -> Room:
+def owned_room(session: SessionState, name: str) -> Room:
     """A persistent room this user's account owns."""
     check_open(session)
     room = session.server.find_room(name)
@@ -56,7 +56,7 @@ def owned_room(session: Session, name: str) -> Room:
     return room
 
 
-def member(session: Session, room: Room, name: str) -> User:
+def member(session: SessionState, room: Room, name: str) -> User:
     """The online user ``name``, provided it is in ``room``."""
     user = session.server.find_user(name)
     if user.key not in room.members:
@@ -64,13 +64,13 @@ def member(session: Session, room: Room, name: str) -> User:
     return user
 
 
-def sees_members(session: Session, room: Room) -> bool:
+def sees_members(session: SessionState, room: Room) -> bool:
     """The one rule for every protocol: a locked room's members are for its members to see;
     anyone may see who is in an open room."""
     return not room.locked or room.key in session.user.rooms
 
 
-def publish(session: Session, room: Room, event: Event) -> None:
+def publish(session: SessionState, room: Room, event: Event) -> None:
     """Tell the room of a change; an operator who made it from outside the room (an owner
     who is not in it) hears it too, as an IRC server answers a MODE or TOPIC."""
     bus = session.server.bus

@@ -15,10 +15,10 @@ from chatd.kernel.records import Account
 from chatd.kernel.text import clean_text
 
 if TYPE_CHECKING:
-    from chatd.core.session import Session
+    from chatd.core.registry import SessionState
 
 
-def rename(session: Session, new: str) -> Deferred[None]:
+def rename(session: SessionState, new: str) -> Deferred[None]:
     """A guest takes another free name; everyone who shares a room with it is told."""
     check_open(session)
     user, server = session.user, session.server
@@ -43,7 +43,7 @@ def rename(session: Session, new: str) -> Deferred[None]:
     return server.directory.lookup(new).addCallback(free)
 
 
-def change_password(session: Session, old: str, new: str) -> Deferred[None]:
+def change_password(session: SessionState, old: str, new: str) -> Deferred[None]:
     if session.user.guest:
         raise NotAllowed("guests have no password; /signup for an account")
 
@@ -55,7 +55,7 @@ def change_password(session: Session, old: str, new: str) -> Deferred[None]:
         wrong_old)
 
 
-def set_away(session: Session, text: str) -> None:
+def set_away(session: SessionState, text: str) -> None:
     """Away with ``text``, or back with none: the user's, shown to everyone who asks, and
     told (AwayChanged) to every other user who shares a room with it."""
     check_open(session)

@@ -16,7 +16,7 @@ from chatd.kernel.names import check_room_name, fold
 from chatd.kernel.views import Membership, MemberView, RoomView, ServerView, UserView
 
 if TYPE_CHECKING:
-    from chatd.core.session import Session
+    from chatd.core.registry import SessionState
 
 
 def _reachable(user: User) -> bool:
@@ -38,7 +38,7 @@ def room_view(room: Room, members: bool = False,
                     room.shown_owner, room.topic, listed, room.modes)
 
 
-def user_view(session: Session, user: User) -> UserView:
+def user_view(session: SessionState, user: User) -> UserView:
     """``user`` with the rooms ``session`` may know it is in."""
     rooms = tuple(Membership(room.name, room.owned_by(user), room.is_operator(user),
                              room.is_voiced(user))
@@ -52,15 +52,15 @@ def _by_key(room: Room) -> str:
     return room.key
 
 
-def rooms(session: Session) -> list[RoomView]:
+def rooms(session: SessionState) -> list[RoomView]:
     return [room_view(room) for room in sorted(session.server.rooms.values(), key=_by_key)]
 
 
-def room(session: Session, name: str) -> RoomView:
+def room(session: SessionState, name: str) -> RoomView:
     return room_view(session.server.find_room(name))
 
 
-def who(session: Session, name: str | None = None) -> RoomView:
+def who(session: SessionState, name: str | None = None) -> RoomView:
     """The room with its members: the current one, or any named one whose members this
     session may see (``sees_members``)."""
     found = member_room(session, None) if name is None else session.server.find_room(name)
@@ -69,27 +69,27 @@ def who(session: Session, name: str | None = None) -> RoomView:
     return room_view(found, members=True, unreachable=session.server.unreachable)
 
 
-def my_rooms(session: Session) -> list[str]:
+def my_rooms(session: SessionState) -> list[str]:
     return [room.name for room in session.user.rooms.values()]
 
 
-def shares_room(session: Session, name: str, besides: str) -> bool:
+def shares_room(session: SessionState, name: str, besides: str) -> bool:
     key, other = fold(name), fold(besides)
     return any(key in room.members for room in session.user.rooms.values()
                if room.key != other)
 
 
-def whois(session: Session, name: str) -> UserView:
+def whois(session: SessionState, name: str) -> UserView:
     return user_view(session, session.server.find_user(name))
 
 
-def server_info(session: Session) -> ServerView:
+def server_info(session: SessionState) -> ServerView:
     server = session.server
     return ServerView(server.session_count + server.remote_sessions, len(server.users),
                       len(server.rooms), server.limits.max_room_limit)
 
 
-def is_room(session: Session, name: str) -> bool:
+def is_room(session: SessionState, name: str) -> bool:
     try:
         return fold(check_room_name(name)) in session.server.rooms
     except ChatError:

@@ -33,8 +33,7 @@ from chatd.kernel.names import check_room_name, fold
 from chatd.kernel.views import RoomView, TokenView
 
 if TYPE_CHECKING:
-    from chatd.core.registry import Registry
-    from chatd.core.session import Session
+    from chatd.core.registry import Registry, SessionState
 
 log = Logger()
 
@@ -59,7 +58,7 @@ def check_room_password(password: str) -> str:
     return password
 
 
-def join(session: Session, name: str, password: str | None = None) -> Deferred[RoomView]:
+def join(session: SessionState, name: str, password: str | None = None) -> Deferred[RoomView]:
     """Join (or, if it does not exist, create a temporary) room and make it current."""
     check_open(session)
     server, user = session.server, session.user
@@ -100,11 +99,11 @@ def join(session: Session, name: str, password: str | None = None) -> Deferred[R
     return _admit(session, room)
 
 
-def _attempt_key(session: Session, room: Room) -> str:
+def _attempt_key(session: SessionState, room: Room) -> str:
     return f"{session.user.key}\0{room.key}"
 
 
-def _admit_verified(ok: bool, session: Session, room: Room, checked: str | None,
+def _admit_verified(ok: bool, session: SessionState, room: Room, checked: str | None,
                     password: str) -> RoomView | Deferred[RoomView]:
     server = session.server
     if ok and (room.password_hash != checked or server.changes.is_keying(room.key)):
@@ -120,7 +119,7 @@ def _admit_verified(ok: bool, session: Session, room: Room, checked: str | None,
     return _admit(session, room)
 
 
-def _admit(session: Session, room: Room) -> Deferred[RoomView]:
+def _admit(session: SessionState, room: Room) -> Deferred[RoomView]:
     """Enter ``room`` once the cluster's gate (if any) has reserved this user's place in it,
     so that a member limit holds across nodes; the place is given back if entering fails
     after all."""
@@ -142,7 +141,7 @@ def _admit(session: Session, room: Room) -> Deferred[RoomView]:
     return gate.reserve(room.key, user.key, room.limit).addCallback(reserved)
 
 
-def _enter(session: Session, room: Room) -> RoomView:
+def _enter(session: SessionState, room: Room) -> RoomView:
     check_open(session)  # it may have ended while its room password was checked
     session.server.admit(session.user, room)
     room.invited.discard(session.user.key)  # an invitation is good for one join
@@ -150,14 +149,14 @@ def _enter(session: Session, room: Room) -> RoomView:
     return room_view(room)
 
 
-def leave(session: Session, name: str | None = None, reason: LeaveReason = LeaveReason.LEFT,
+def leave(session: SessionState, name: str | None = None, reason: LeaveReason = LeaveReason.LEFT,
           message: str = "") -> RoomView:
     room = member_room(session, name)
     session.server.remove(session.user, room, reason, reason_text(message))
     return room_view(room)
 
 
-def token(session: Session, name: str) -> TokenView:
+def token(session: SessionState, name: str) -> TokenView:
     """A new token for a room this session is in, for the UDP channel."""
     check_open(session)
     room = member_room(session, name)
@@ -168,7 +167,7 @@ def token(session: Session, name: str) -> TokenView:
     return TokenView(grant.token, room.name, grant.expires, lifetime)
 
 
-def create(session: Session, name: str, limit: int | None, password: str | None
+def create(session: SessionState, name: str, limit: int | None, password: str | None
            ) -> Deferred[RoomView]:
     """Create a persistent room owned by this account, and join it."""
     server, user = session.server, session.user
@@ -207,7 +206,7 @@ def create(session: Session, name: str, limit: int | None, password: str | None
     return server.changes.create(key, start)
 
 
-def delete(session: Session, name: str) -> Deferred[None]:
+def delete(session: SessionState, name: str) -> Deferred[None]:
     """Owner: delete the room; its members leave it (deleted)."""
     server = session.server
     room = owned_room(session, name)

@@ -34,7 +34,7 @@ from chatd.kernel.text import MAX_TOPIC_LENGTH, clean_text
 from chatd.kernel.views import UserView
 
 if TYPE_CHECKING:
-    from chatd.core.session import Session
+    from chatd.core.registry import SessionState
 
 log = Logger()
 
@@ -52,7 +52,7 @@ def _check_mask(mask: str) -> str:
     return mask
 
 
-def set_topic(session: Session, name: str, topic: str) -> Deferred[None]:
+def set_topic(session: SessionState, name: str, topic: str) -> Deferred[None]:
     check_open(session)
     server = session.server
     room = server.find_room(name)
@@ -79,7 +79,7 @@ def set_topic(session: Session, name: str, topic: str) -> Deferred[None]:
     return server.changes.change(room, lambda r: replace(r, topic=topic), apply)
 
 
-def _settings(session: Session, room: Room, mode: str, arg: str, update: Callable[[], None],
+def _settings(session: SessionState, room: Room, mode: str, arg: str, update: Callable[[], None],
               record: Callable[[RoomRecord], RoomRecord] | None = None) -> Deferred[None]:
     """Apply an operator's change (``update``) and tell the room (ModeChanged): a
     persistent room's stored part (``record``) durably first, a temporary room's or an
@@ -99,14 +99,14 @@ def _settings(session: Session, room: Room, mode: str, arg: str, update: Callabl
     return server.changes.change(room, record, apply)
 
 
-def set_limit(session: Session, name: str, limit: int) -> Deferred[None]:
+def set_limit(session: SessionState, name: str, limit: int) -> Deferred[None]:
     room = operated_room(session, name)
     limit = check_limit(session.server, limit)
     return _settings(session, room, "+l", str(limit), lambda: setattr(room, "limit", limit),
                      lambda r: replace(r, limit=limit))
 
 
-def lock(session: Session, name: str, password: str) -> Deferred[None]:
+def lock(session: SessionState, name: str, password: str) -> Deferred[None]:
     """Set (or change) the room's key; no one joins without it from now on, while it is
     hashed and saved too (``RoomChanges.keying``)."""
     room = operated_room(session, name)
@@ -123,13 +123,13 @@ def lock(session: Session, name: str, password: str) -> Deferred[None]:
         check_room_password(password)).addCallback(hashed))
 
 
-def unlock(session: Session, name: str) -> Deferred[None]:
+def unlock(session: SessionState, name: str) -> Deferred[None]:
     room = operated_room(session, name)
     return _settings(session, room, "-k", "", lambda: setattr(room, "password_hash", None),
                      lambda r: replace(r, password_hash=None))
 
 
-def op(session: Session, name: str, who: str, on: bool = True) -> None:
+def op(session: SessionState, name: str, who: str, on: bool = True) -> None:
     """Operator: make a member an operator, or (``on`` False) no longer one."""
     room = operated_room(session, name)
     user = member(session, room, who)
@@ -142,7 +142,7 @@ def op(session: Session, name: str, who: str, on: bool = True) -> None:
               lambda: keys.add(user.key) if on else keys.discard(user.key))
 
 
-def voice(session: Session, name: str, who: str, on: bool = True) -> None:
+def voice(session: SessionState, name: str, who: str, on: bool = True) -> None:
     """Operator: let a member talk in a moderated room, or (``on`` False) no longer."""
     room = operated_room(session, name)
     user = member(session, room, who)
@@ -153,7 +153,7 @@ def voice(session: Session, name: str, who: str, on: bool = True) -> None:
               lambda: keys.add(user.key) if on else keys.discard(user.key))
 
 
-def set_flag(session: Session, name: str, flag: str, on: bool) -> Deferred[None]:
+def set_flag(session: SessionState, name: str, flag: str, on: bool) -> Deferred[None]:
     """Operator: set or clear a flag: ``i`` invite-only, ``m`` moderated, ``t`` topic
     locked to operators."""
     if len(flag) != 1 or flag not in FLAGS:
@@ -171,7 +171,7 @@ def set_flag(session: Session, name: str, flag: str, on: bool) -> Deferred[None]
                      lambda r: replace(r, modes=flagged(r.modes)))
 
 
-def kick(session: Session, name: str, who: str, reason: str = "") -> None:
+def kick(session: SessionState, name: str, who: str, reason: str = "") -> None:
     """Operator: put a member out of the room, telling the room why."""
     room = operated_room(session, name)
     user = member(session, room, who)
@@ -182,7 +182,7 @@ def kick(session: Session, name: str, who: str, reason: str = "") -> None:
              room=room.name)
 
 
-def ban(session: Session, name: str, mask: str) -> Deferred[None]:
+def ban(session: SessionState, name: str, mask: str) -> Deferred[None]:
     """Operator: keep out whoever's name matches ``mask`` (a name, or ``*`` and ``?``)."""
     room = operated_room(session, name)
     mask = ban_mask(_check_mask(mask))
@@ -199,7 +199,7 @@ def ban(session: Session, name: str, mask: str) -> Deferred[None]:
                      lambda r: replace(r, bans=tuple(banned(r.bans))))
 
 
-def unban(session: Session, name: str, mask: str) -> Deferred[None]:
+def unban(session: SessionState, name: str, mask: str) -> Deferred[None]:
     room = operated_room(session, name)
     mask = ban_mask(mask)
     if mask not in room.bans:
@@ -213,7 +213,7 @@ def unban(session: Session, name: str, mask: str) -> Deferred[None]:
                      lambda r: replace(r, bans=tuple(lifted(r.bans))))
 
 
-def bans(session: Session, name: str) -> list[str]:
+def bans(session: SessionState, name: str) -> list[str]:
     """A room's ban masks; anyone who may see its members may see them."""
     room = session.server.find_room(name)
     if not sees_members(session, room):
@@ -221,7 +221,7 @@ def bans(session: Session, name: str) -> list[str]:
     return list(room.bans)
 
 
-def invite(session: Session, name: str, who: str) -> UserView:
+def invite(session: SessionState, name: str, who: str) -> UserView:
     """Let someone into the room past invite-only, a ban and the password, and tell them.
     A member may invite; in an invite-only room, operators only."""
     check_open(session)

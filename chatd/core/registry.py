@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         IRoomStore,
     )
     from chatd.kernel.names import ReservedNames
-    from chatd.kernel.ratelimit import FailureLimiter
+    from chatd.kernel.ratelimit import FailureLimiter, TokenBucket
 
 
 class Registry(Protocol):
@@ -75,3 +75,25 @@ class Registry(Protocol):
     def rename(self, user: User, new: str) -> None: ...
 
     def disconnect(self, session: Seat, reason: LeaveReason, message: str) -> None: ...
+
+
+class SessionState(Protocol):
+    """What the operations use of a session (``chatd.core.session.Session`` keeps it): they
+    are bound to it as its methods, and take it by this name so that no operation module
+    imports the session module that imports them."""
+
+    id: str
+    server: Registry
+    user: User
+    current_room: Room | None
+    closed: bool
+    bucket: TokenBucket | None
+    strikes: int
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+    def quit(self, reason: LeaveReason = ..., message: str = "") -> None: ...

@@ -18,20 +18,19 @@ from chatd.kernel.names import clean_file_name
 from chatd.kernel.views import FileView
 
 if TYPE_CHECKING:
-    from chatd.core.registry import Registry
-    from chatd.core.session import Session
+    from chatd.core.registry import Registry, SessionState
 
 log = Logger()
 
 
-def _files(session: Session) -> IFileStore:
+def _files(session: SessionState) -> IFileStore:
     files = session.server.files
     if files is None:
         raise NotAllowed("file sharing is off on this server")
     return files
 
 
-def send_file(session: Session, name: str, room_name: str | None, size: int,
+def send_file(session: SessionState, name: str, room_name: str | None, size: int,
               sha256: str | None = None) -> IUpload:
     """Start sharing a file with a room this user is in; the room hears of it once it is
     stored (``SharedUpload``)."""
@@ -45,14 +44,14 @@ def send_file(session: Session, name: str, room_name: str | None, size: int,
     return SharedUpload(upload, session.server, room)
 
 
-def open_file(session: Session, file_id: str) -> tuple[FileView, BinaryIO]:
+def open_file(session: SessionState, file_id: str) -> tuple[FileView, BinaryIO]:
     """The rule for every protocol: a file is for the members of its room, now. Whoever
     leaves the room loses access to its files, as to its messages."""
     view = _readable(session, file_id)
     return view, _files(session).open(file_id)
 
 
-def file_link(session: Session, file_id: str) -> tuple[str, int]:
+def file_link(session: SessionState, file_id: str) -> tuple[str, int]:
     """A signed URL anyone holding it may fetch the file by, until it expires: made only
     for a member, under the rule of ``open_file``."""
     view = _readable(session, file_id)
@@ -63,7 +62,7 @@ def file_link(session: Session, file_id: str) -> tuple[str, int]:
     return links(view.id)
 
 
-def _readable(session: Session, file_id: str) -> FileView:
+def _readable(session: SessionState, file_id: str) -> FileView:
     check_open(session)
     view = _files(session).find(file_id)
     if view is None:

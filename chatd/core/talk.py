@@ -20,10 +20,10 @@ from chatd.kernel.text import clean_text
 from chatd.kernel.views import UserView
 
 if TYPE_CHECKING:
-    from chatd.core.session import Session
+    from chatd.core.registry import SessionState
 
 
-def spend(session: Session) -> None:
+def spend(session: SessionState) -> None:
     """One message's worth of the session's rate; RateLimited, then Flooding."""
     check_open(session)
     bucket = session.bucket
@@ -43,7 +43,7 @@ def spend(session: Session) -> None:
     )
 
 
-def send_delay(session: Session) -> float:
+def send_delay(session: SessionState) -> float:
     """Seconds until a message would be within the rate; 0 if now. Spends nothing."""
     if session.bucket is None:
         return 0.0
@@ -52,7 +52,7 @@ def send_delay(session: Session) -> float:
         limits.messages_burst, limits.messages_per_second, session.server.clock.seconds())
 
 
-def say(session: Session, text: str, room_name: str | None = None, action: bool = False,
+def say(session: SessionState, text: str, room_name: str | None = None, action: bool = False,
         notice: bool = False) -> None:
     """Say ``text`` in a room this user is in (the current one by default)."""
     room = member_room(session, room_name)
@@ -71,7 +71,7 @@ def say(session: Session, text: str, room_name: str | None = None, action: bool 
                                       id=server.next_id(), at=now))
 
 
-def message(session: Session, name: str, text: str, notice: bool = False) -> UserView:
+def message(session: SessionState, name: str, text: str, notice: bool = False) -> UserView:
     """Send a private message to every session of an online user."""
     server = session.server
     user = server.find_user(name)
@@ -90,7 +90,7 @@ def message(session: Session, name: str, text: str, notice: bool = False) -> Use
 
 # -- history ---------------------------------------------------------------------------
 
-def _readable_room(session: Session, name: str | None) -> Room:
+def _readable_room(session: SessionState, name: str | None) -> Room:
     """The history access rule, in one place: only a room's members read its history, and
     not one banned since it joined (Banned). A member of a locked room gave its password
     to join, so its history is never read by someone who could not join."""
@@ -100,13 +100,13 @@ def _readable_room(session: Session, name: str | None) -> Room:
     return room
 
 
-def history(session: Session, name: str | None, query: HistoryQuery) -> list[Event]:
+def history(session: SessionState, name: str | None, query: HistoryQuery) -> list[Event]:
     room = _readable_room(session, name)
     store = session.server.history
     return [] if store is None else store.query(room.conversation, query)
 
 
-def private_history(session: Session, name: str, query: HistoryQuery) -> list[Event]:
+def private_history(session: SessionState, name: str, query: HistoryQuery) -> list[Event]:
     """Only under this session's own account id: a guest has none, and nobody can name
     another account's conversations."""
     peer = fold(check_user_name(name))
@@ -117,7 +117,7 @@ def private_history(session: Session, name: str, query: HistoryQuery) -> list[Ev
     return store.query(private_key(user.account_id, peer), query)
 
 
-def history_targets(session: Session, start: float, end: float, limit: int
+def history_targets(session: SessionState, start: float, end: float, limit: int
                     ) -> list[tuple[str, float]]:
     store = session.server.history
     if store is None:

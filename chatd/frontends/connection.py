@@ -37,7 +37,7 @@ from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
 from chatd.frontends.connections import Connections
-from chatd.frontends.line_codec import LineFramer, TooLong
+from chatd.frontends.framing import LineFramer, TooLong
 from chatd.frontends.outbox import Flusher, Outbox
 from chatd.frontends.policy import CLOSE_GRACE, HANDSHAKE_TIMEOUT, ConnectionPolicy, Counters
 from chatd.kernel.events import LeaveReason

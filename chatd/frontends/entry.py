@@ -16,10 +16,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
 from twisted.web.resource import Resource
 
 from chatd.frontends.connection import FrontendFactory
 from chatd.kernel.settings import Key, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the daemon tells every frontend that no frontend's own settings say: the UDP
+    channel's port, which a token reply names (None: there is no UDP channel). A frontend
+    never reads another's settings; the tap reads them all and hands it this."""
+
+    udp_port: int | None = None
+
+
+# Options made from the settings alone (a test's, or a daemon without a UDP channel).
+NO_FACTS = Facts()
 
 
 @dataclass(frozen=True)
@@ -30,17 +44,20 @@ class Frontend:
     which ``keys`` must declare (``chatd.kernel.settings.listeners``): the endpoints it serves.
     ``keys`` are its own settings, added to the daemon's; the shared ones (connection limits
     and the like) are in ``chatd.kernel.keys``. ``options`` makes its Options from the
-    settings, at start and at each reload. ``factory`` is called as
+    settings and the daemon's ``Facts``, at start and at each reload. ``factory`` is called as
     ``factory(portal, options, reactor, admission, stats)`` and returns its protocol factory.
     ``mount``, for a frontend that serves a web site, is called as
     ``mount(factory, path, resource)`` to add a resource to it; None: no web site.
+    ``endpoint(reactor, description)`` parses one of its listener strings: Twisted's
+    endpoint strings, unless the frontend listens on something else (the UDP channel).
     """
 
     name: str
     keys: Mapping[str, Key]
-    options: Callable[[Settings], Any]
+    options: Callable[[Settings, Facts], Any]
     factory: Callable[..., FrontendFactory]
     mount: Callable[[Any, bytes, Resource], None] | None = None
+    endpoint: Callable[[Any, str], Any] = serverFromString
 
     def __post_init__(self) -> None:
         if self.name not in self.keys:
@@ -55,6 +72,6 @@ class Frontend:
         """Tell every connection why it is closing; fires once they are gone (bounded)."""
         return factory.connections.shutdown(why)
 
-    def reload(self, factory: FrontendFactory, settings: Settings) -> None:
+    def reload(self, factory: FrontendFactory, settings: Settings, facts: Facts) -> None:
         """New Options from reloaded settings: connections made from now on use them."""
-        factory.options = self.options(settings)
+        factory.options = self.options(settings, facts)

@@ -29,14 +29,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
 
-from chatd.frontends.line_codec import (
-    Code,
-    multiline,
-    parse_timestamp,
-    render_history,
-    reply,
-)
+from chatd.frontends.codes import Code
 from chatd.frontends.policy import Counters
+from chatd.frontends.rendering import parse_timestamp
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.events import Event, Joined, LeaveReason
@@ -133,13 +128,6 @@ class Reply:
     lines: Sequence[str] = ()
     end: Ending | None = None
     history: Sequence[Event] = ()
-
-    def encode(self) -> bytes:
-        encoded = (multiline(self.code, self.lines, self.text) if self.lines
-                   else reply(self.code, self.text))
-        if self.history:  # rarely: no generator and join for every other reply
-            return b"".join(render_history(event) for event in self.history) + encoded
-        return encoded
 
 
 Answer = Reply | None | Deferred[Reply | None]
@@ -575,13 +563,12 @@ class LineInterpreter:
 
     def feed(self, client: ICommandClient, text: str) -> Answer:
         """One line as ``client`` typed it: the reply to it, now or as a Deferred."""
-        command = text.lstrip(" \t")
-        if command.startswith("/") and not command.startswith("//"):  # is_message's rule
-            verb, _, arguments = command[1:].partition(" ")
-            return self._command(client, verb.lower(), arguments)
+        if is_message(text):
+            return self.say(client, text)
         if not text.strip():
             return None
-        return self.say(client, text)
+        verb, _, arguments = text.lstrip(" \t")[1:].partition(" ")
+        return self._command(client, verb.lower(), arguments)
 
     def say(self, client: ICommandClient, text: str) -> Reply | None:
         """A line ``is_message`` says is text for the current room (a frontend that has
@@ -645,7 +632,11 @@ class LineInterpreter:
 
 def is_message(text: str) -> bool:
     """Whether a line is text for the current room rather than a command (or nothing).
-    " /msg bob secret" is a command typed after a stray space, never text for the room."""
+    " /msg bob secret" is a command typed after a stray space, never text for the room;
+    "//etc" is text that starts with a slash. The one place this rule is written."""
+    first = text[:1]
+    if first and first not in "/ \t" and not first.isspace():
+        return True  # nearly every line: its first character alone says so
     command = text.lstrip(" \t")
     return bool(text.strip()) and (not command.startswith("/") or command.startswith("//"))
 

@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
+from chatd.frontends.codes import DEFAULT_PORT, Code, multiline, reply
 from chatd.frontends.connection import (
     PAUSE_DISK,
     PAUSE_HELD,
@@ -31,7 +32,8 @@ from chatd.frontends.connection import (
     ChatConnection,
     FrontendFactory,
 )
-from chatd.frontends.entry import Frontend
+from chatd.frontends.entry import NO_FACTS, Facts, Frontend
+from chatd.frontends.framing import TooLong
 from chatd.frontends.interpreter import (
     ICommandClient,
     LineInterpreter,
@@ -39,18 +41,10 @@ from chatd.frontends.interpreter import (
     is_message,
     replay_on_join,
 )
-from chatd.frontends.line_codec import (
-    DEFAULT_PORT,
-    Code,
-    TooLong,
-    edit_line,
-    render_event,
-    render_history,
-    reply,
-)
+from chatd.frontends.line_codec import edit_line
 from chatd.frontends.policy import Counters
+from chatd.frontends.rendering import render_event, render_history
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
-from chatd.frontends.udp import token_port
 from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadDeadline, UploadPace
 from chatd.kernel import errors
 from chatd.kernel.errors import UploadTooSlow
@@ -92,7 +86,7 @@ class Options:
     upload_pace: UploadPace = DEFAULT_PACE
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Options:
+    def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
         return cls(
             max_line=settings.max_line,
             idle_timeout=settings.idle_timeout,
@@ -102,7 +96,7 @@ class Options:
             max_bytes_before_login=settings.max_bytes_before_login,
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
-            udp_port=token_port(settings),
+            udp_port=facts.udp_port,
             paste_queue=settings.paste_queue,
             upload_pace=UploadPace.from_settings(settings),
         )
@@ -276,11 +270,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             self.send(Code.BAD_ENCODING, "that line is not valid UTF-8; it was ignored")
             return None
         session = self.session
-        first = text[:1]
-        # Text for the room, nearly every line: is_message, without a call when the first
-        # character alone says so.
-        if session is not None and (
-                (first and first not in "/ \t" and not first.isspace()) or is_message(text)):
+        if session is not None and is_message(text):
             # Never a Deferred, never a /send.
             if self._options.paste_queue:
                 held = self._hold_back(session, text)
@@ -356,7 +346,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         """Write the reply; close the connection after it if it says so."""
         if answer is None:
             return
-        self.outbox.write(answer.encode())
+        self.outbox.write(encode_reply(answer))
         end = answer.end
         if end is not None:
             self.leave_reason, self.quit_message = end.reason, end.message
@@ -476,6 +466,17 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         return self._portal.login(credentials, self, IChatSession).addCallbacks(
             logged_in, refused
         )
+
+
+def encode_reply(answer: Reply) -> bytes:
+    """A reply in the line protocol: ``CODE text``, after ``CODE-line`` for each of its
+    lines, after its kept messages as 110 lines. The interpreter gives replies; the stream
+    alone speaks in these bytes."""
+    encoded = (multiline(answer.code, answer.lines, answer.text) if answer.lines
+               else reply(answer.code, answer.text))
+    if answer.history:  # rarely: no generator and join for every other reply
+        return b"".join(render_history(event) for event in answer.history) + encoded
+    return encoded
 
 
 def _discard(data: bytes) -> bytes:

@@ -24,7 +24,7 @@ from twisted.internet.stdio import StandardIO
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatd.frontends.line_codec import LineFramer, TooLong
+from chatd.frontends.framing import LineFramer, TooLong
 from chatd_client.client import Client
 from chatd_client.connection import client_endpoint
 from chatd_client.options import ClientOptions

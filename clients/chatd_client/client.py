@@ -26,7 +26,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.python.failure import Failure
 
-from chatd.frontends.line_codec import Code, ServerLine, parse_server_line
+from chatd.frontends.codes import Code, ServerLine, parse_server_line
 from chatd_client.commands import (
     CLIENT_HELP,
     GetFile,

@@ -38,7 +38,7 @@ from twisted.internet.ssl import (
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chatd.frontends.line_codec import LineFramer, TooLong
+from chatd.frontends.framing import LineFramer, TooLong
 from chatd_client.options import ClientOptions
 
 # Server lines are at most a few KiB (a 1,024-character message plus room and name); this

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chatd.frontends.line_codec import Code, ServerLine
-from chatd_client.rooms import fold
+from chatd.frontends.codes import Code, ServerLine
+from chatd_client.rooms import room_key
 
 # A guest's welcome says so; an account's is "welcome back, NAME" or "welcome, NAME: your
 # account is created ...".
@@ -60,11 +60,11 @@ class Memory:
         elif verb == "passwd" and len(args) == 2:
             self._new_password = args[1]
         elif verb in ("join", "lock") and len(args) == 2:
-            self._room_passwords[fold(args[0])] = args[1]
+            self._room_passwords[room_key(args[0])] = args[1]
         elif verb == "create" and len(args) == 3:
-            self._room_passwords[fold(args[0])] = args[2]
+            self._room_passwords[room_key(args[0])] = args[2]
         elif verb == "unlock" and len(args) == 1:
-            self._room_passwords.pop(fold(args[0]), None)
+            self._room_passwords.pop(room_key(args[0]), None)
 
     def received(self, line: ServerLine) -> None:
         """Note a server line: a welcome sets who we are, a changed password is kept."""
@@ -77,7 +77,7 @@ class Memory:
                 self.identity = Identity(name, guest=True)
             else:
                 password = None
-                if self._tried is not None and fold(self._tried[0]) == fold(name):
+                if self._tried is not None and room_key(self._tried[0]) == room_key(name):
                     password = self._tried[1]
                 self.identity = Identity(name, guest=False, password=password)
             self._tried = None
@@ -92,5 +92,5 @@ class Memory:
             self.identity = Identity(self.identity.name, self.identity.guest)
 
     def join_line(self, room: str) -> str:
-        password = self._room_passwords.get(fold(room))
+        password = self._room_passwords.get(room_key(room))
         return f"/join {room} {password}" if password else f"/join {room}"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatd.frontends.line_codec import DEFAULT_PORT
+from chatd.frontends.codes import DEFAULT_PORT
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from datetime import datetime, tzinfo
 
 from prompt_toolkit.styles import Style
 
-from chatd.frontends.line_codec import Code, ServerLine, parse_server_line
+from chatd.frontends.codes import Code, ServerLine, parse_server_line
 
 Fragments = list[tuple[str, str]]
 

@@ -13,9 +13,9 @@ second session of an account at login; until the person joins one, the prompt sh
 from __future__ import annotations
 
 import re
-import unicodedata
 
-from chatd.frontends.line_codec import Code, ServerLine
+from chatd.frontends.codes import Code, ServerLine
+from chatd.kernel.names import fold
 
 _ENTERED = re.compile(r"(?:you are in|created) (?P<room>[^\s(]+) \(")
 _LEFT_REPLY = re.compile(r"you left (?P<room>\S+)")
@@ -25,17 +25,17 @@ _IN_ROOM = re.compile(
 _MEMBERSHIP = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<nick>\S+) (?P<rest>.*)", re.DOTALL)
 
 
-def fold(name: str) -> str:
-    """A user or room name as the server compares it: NFKC, case-folded, without IRC's ``#``
+def room_key(name: str) -> str:
+    """A room name as the server compares it: the server's own ``fold``, without IRC's ``#``
     (which the server accepts in front of a room name)."""
-    return unicodedata.normalize("NFKC", name.removeprefix("#")).casefold()
+    return fold(name.removeprefix("#"))
 
 
 class Rooms:
     """The rooms of one connection, in the order they were joined."""
 
     def __init__(self) -> None:
-        # fold(name) -> name as the server writes it; dicts keep insertion order.
+        # room_key(name) -> name as the server writes it; dicts keep insertion order.
         self._rooms: dict[str, str] = {}
         self.current: str | None = None
 
@@ -59,7 +59,7 @@ class Rooms:
                 if in_room["here"]:
                     self._enter(in_room["room"])
                 else:
-                    self._rooms.setdefault(fold(in_room["room"]), in_room["room"])
+                    self._rooms.setdefault(room_key(in_room["room"]), in_room["room"])
         elif line.code in (Code.JOINED, Code.LEFT) and own_nick is not None:
             event = _MEMBERSHIP.fullmatch(line.text)
             if event is None or fold(event["nick"]) != fold(own_nick):
@@ -69,13 +69,13 @@ class Rooms:
             elif event["rest"] == "joined":
                 # Joined by this session (the 200 that follows makes it current) or by another
                 # session of the account (which leaves this one's current room alone).
-                self._rooms.setdefault(fold(event["room"]), event["room"])
+                self._rooms.setdefault(room_key(event["room"]), event["room"])
 
     def _enter(self, room: str) -> None:
-        self._rooms.setdefault(fold(room), room)
-        self.current = self._rooms[fold(room)]
+        self._rooms.setdefault(room_key(room), room)
+        self.current = self._rooms[room_key(room)]
 
     def _leave(self, room: str) -> None:
-        self._rooms.pop(fold(room), None)
-        if self.current is not None and fold(self.current) == fold(room):
+        self._rooms.pop(room_key(room), None)
+        if self.current is not None and room_key(self.current) == room_key(room):
             self.current = next(iter(self._rooms.values()), None)

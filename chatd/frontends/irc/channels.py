@@ -43,7 +43,7 @@ def token(ctx: Context, name: str, *_: str) -> None:
     if port is None:
         raise errors.NotAllowed("this server has no UDP channel")
     view = ctx.me.token(name)
-    ctx.write(message(codec.SERVER.value, "NOTICE", ctx.client(),
+    ctx.write(message(ctx.server_name, "NOTICE", ctx.client(),
                       f"TOKEN {channel(view.room)} {view.token} {port} {view.lifetime:g}"))
 
 
@@ -112,7 +112,7 @@ def send_names(ctx: Context, room: RoomView) -> None:
     full = "userhost-in-names" in ctx.caps
     listed = [prefixes(ctx, member.operator, member.voiced)
               + (source(member.name) if full else member.name) for member in room.members]
-    ctx.write(codec.name_lines(ctx.client(), channel(room.name), listed))
+    ctx.write(codec.name_lines(ctx.server_name, ctx.client(), channel(room.name), listed))
 
 
 def greet(ctx: Context, room_name: str) -> None:

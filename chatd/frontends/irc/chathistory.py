@@ -2,7 +2,7 @@
 command (LATEST, BEFORE, AFTER, AROUND, BETWEEN, TARGETS).
 
 History lines are the messages as first sent (``PRIVMSG``, with ``ACTION`` for an emote),
-rendered by ``codec.render_event``, with tags as the client negotiated them: ``time``
+rendered as for a client with no capabilities, with tags as the client negotiated them: ``time``
 (``server-time``), ``msgid`` (``message-tags``), ``account`` (``account-tag``, for what an
 account said) and ``batch`` (``batch``; the lines then come
 inside ``BATCH +ref chathistory TARGET`` ... ``BATCH -ref``). A client that negotiated
@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import SERVER, channel, message, tagged
+from chatd.frontends.irc.codec import channel, message, tagged
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.rendering import event_tags
-from chatd.frontends.line_codec import parse_timestamp, timestamp
+from chatd.frontends.rendering import parse_timestamp, timestamp
 from chatd.kernel import errors
 from chatd.kernel.events import Event, Said
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery, Ref
@@ -38,13 +38,13 @@ def _open_batch(ctx: Context, kind: str, *params: str) -> str | None:
     if "batch" not in ctx.registration.caps:
         return None
     ref = f"h{next(_batches)}"
-    ctx.write(message(SERVER.value, "BATCH", f"+{ref}", kind, *params))
+    ctx.write(message(ctx.server_name, "BATCH", f"+{ref}", kind, *params))
     return ref
 
 
 def _close_batch(ctx: Context, ref: str | None) -> None:
     if ref is not None:
-        ctx.write(message(SERVER.value, "BATCH", f"-{ref}"))
+        ctx.write(message(ctx.server_name, "BATCH", f"-{ref}"))
 
 
 def send_history(ctx: Context, target: str, events: Sequence[Event]) -> None:
@@ -54,7 +54,7 @@ def send_history(ctx: Context, target: str, events: Sequence[Event]) -> None:
     for event in events:
         tags = {"batch": ref} if ref is not None else {}
         tags.update(event_tags(event, caps))
-        ctx.write(tagged(tags, event.encoded(codec.render_event)))
+        ctx.write(tagged(tags, event.encoded(ctx.plain_render)))
     _close_batch(ctx, ref)
 
 
@@ -84,7 +84,7 @@ def replay(ctx: Context, room: str, count: int, plain: bool) -> None:
 def _fail(ctx: Context, code: str, *context: str) -> None:
     text = {"INVALID_PARAMS": "Invalid parameters",
             "INVALID_TARGET": "Messages could not be retrieved"}[code]
-    ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", code, *context, text))
+    ctx.write(message(ctx.server_name, "FAIL", "CHATHISTORY", code, *context, text))
 
 
 def _reference(text: str, star: bool = False) -> Ref | None:
@@ -111,11 +111,11 @@ def chathistory(ctx: Context, subcommand: str, *params: str) -> None:
     verb = subcommand.upper()
     wanted = _SUBCOMMANDS.get(verb)
     if wanted is None:
-        ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", "INVALID_PARAMS", subcommand,
+        ctx.write(message(ctx.server_name, "FAIL", "CHATHISTORY", "INVALID_PARAMS", subcommand,
                           "Unknown command"))
         return
     if len(params) != wanted:
-        ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
+        ctx.write(message(ctx.server_name, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
                           "Insufficient parameters" if len(params) < wanted
                           else "Too many parameters"))
         return
@@ -127,7 +127,7 @@ def chathistory(ctx: Context, subcommand: str, *params: str) -> None:
         parsed = [_reference(ref, star=verb == "LATEST") for ref in refs]
         limit = _limit(count)
     except ValueError as error:
-        ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
+        ctx.write(message(ctx.server_name, "FAIL", "CHATHISTORY", "INVALID_PARAMS", verb,
                           str(error), "Invalid timestamp or msgid"))
         return
     query = HistoryQuery(verb.lower(), limit, *parsed)  # type: ignore[arg-type]
@@ -154,7 +154,7 @@ def _targets(ctx: Context, start: str, end: str, count: str) -> None:
         if not isinstance(first, float) or not isinstance(second, float):
             raise ValueError(start if not isinstance(first, float) else end)
     except ValueError as error:
-        ctx.write(message(SERVER.value, "FAIL", "CHATHISTORY", "INVALID_PARAMS", "TARGETS",
+        ctx.write(message(ctx.server_name, "FAIL", "CHATHISTORY", "INVALID_PARAMS", "TARGETS",
                           str(error), "Invalid timestamp"))
         return
     session = ctx.me
@@ -163,6 +163,6 @@ def _targets(ctx: Context, start: str, end: str, count: str) -> None:
     ref = _open_batch(ctx, "draft/chathistory-targets")
     for name, at in found:
         shown = channel(name) if session.is_room(name) else name
-        line = message(SERVER.value, "CHATHISTORY", "TARGETS", shown, timestamp(at))
+        line = message(ctx.server_name, "CHATHISTORY", "TARGETS", shown, timestamp(at))
         ctx.write(tagged({"batch": ref} if ref else {}, line))
     _close_batch(ctx, ref)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 from twisted.words.protocols import irc
@@ -36,16 +38,6 @@ from chatd.kernel.history import MAX_REQUEST
 from chatd.kernel.names import MAX_NAME_LENGTH
 from chatd.kernel.text import MAX_TOPIC_LENGTH
 
-
-class ServerName:
-    """The server's name, the prefix of every server line and the name in 001-004, PONG and
-    WHOIS (``server-name``). One holder for the process: events are rendered once for every
-    IRC connection, and the one IRC frontend sets it when it is made (``IRCFactory``)."""
-
-    value = "chatd"
-
-
-SERVER = ServerName()
 VERSION = "chatd-0.1"
 # Every user's host part: chatd does not reveal addresses to other users.
 USER_HOST = "chatd"
@@ -230,9 +222,10 @@ def tagged(tags: dict[str, str], line: bytes) -> bytes:
     return b"@" + text.encode("utf-8") + b" " + line
 
 
-def numeric(code: str, client: str, *params: str) -> bytes:
-    """A numeric reply from the server to ``client`` (``*`` before it has a nick)."""
-    return message(SERVER.value, code, client, *params)
+def numeric(server: str, code: str, client: str, *params: str) -> bytes:
+    """A numeric reply from the server named ``server`` to ``client`` (``*`` before it has a
+    nick)."""
+    return message(server, code, client, *params)
 
 
 def source(nick: str) -> str:
@@ -274,19 +267,26 @@ def is_quit(event: Event) -> bool:
     return isinstance(event, Left) and event.reason in _QUIT_WORDS
 
 
-def file_shared(event: FileShared, link: tuple[str, int] | None) -> bytes:
-    """The NOTICE telling a channel of a shared file; with ``link`` (a URL made for this
-    member, and its lifetime in seconds), the URL to download it by."""
+def file_shared(server: str, event: FileShared, link: tuple[str, int] | None) -> bytes:
+    """The NOTICE (from ``server``) telling a channel of a shared file; with ``link`` (a URL
+    made for this member, and its lifetime in seconds), the URL to download it by."""
     text = (f"{event.sender} shared a file: {event.name} ({event.size} bytes); fetch it with "
             f"/get {event.file_id} on the line protocol")
     if link is not None:
         url, seconds = link
         text += f" or at {url} (link valid {seconds} s)"
-    return message(SERVER.value, "NOTICE", channel(event.room), text)
+    return message(server, "NOTICE", channel(event.room), text)
 
 
-def render_event(event: Event) -> bytes:
-    """An event as IRC lines. Pass this function itself to ``Event.encoded``."""
+def plain_renderer(server: str) -> Callable[[Event], bytes]:
+    """How the server named ``server`` renders an event for a client with no capabilities:
+    one function per IRC frontend, passed to ``Event.encoded``, so that an event is rendered
+    once for all of its plain clients and two frontends never share a rendering."""
+    return partial(render_event, server)
+
+
+def render_event(server: str, event: Event) -> bytes:
+    """An event as IRC lines, server lines coming from ``server``."""
     match event:
         case Said(room=room, sender=sender, text=text, action=action, notice=notice):
             return text_line(source(sender), "NOTICE" if notice else "PRIVMSG", channel(room),
@@ -303,7 +303,7 @@ def render_event(event: Event) -> bytes:
         case Left(room=room, who=who, reason=LeaveReason.KICKED, message=said, by=by):
             return message(source(by), "KICK", channel(room), who, said or by)
         case Left(room=room, who=who, reason=LeaveReason.DELETED):
-            return message(SERVER.value, "KICK", channel(room), who, "the room was deleted")
+            return message(server, "KICK", channel(room), who, "the room was deleted")
         case Left(who=who, reason=reason, message=said):
             words = _QUIT_WORDS[reason]
             return message(source(who), "QUIT", f"{words}: {said}" if said else words)
@@ -324,9 +324,9 @@ def render_event(event: Event) -> bytes:
             # away-notify: the message, or no parameter when back.
             return message(source(who), "AWAY", *((away,) if away else ()))
         case FileShared():
-            return file_shared(event, None)
+            return file_shared(server, event, None)
         case Notice(text=text):
-            return message(SERVER.value, "NOTICE", "*", text)
+            return message(server, "NOTICE", "*", text)
     raise TypeError(f"no IRC rendering for {event!r}")
 
 
@@ -395,19 +395,19 @@ def sasl_plain(data: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def name_lines(client: str, chan: str, names: list[str]) -> bytes:
+def name_lines(server: str, client: str, chan: str, names: list[str]) -> bytes:
     """353 lines listing ``names`` (with their prefixes), each within 512 bytes, then 366."""
-    head = len(numeric(irc.RPL_NAMREPLY, client, "=", chan, "x y"))
+    head = len(numeric(server, irc.RPL_NAMREPLY, client, "=", chan, "x y"))
     out: list[bytes] = []
     batch: list[str] = []
     size = head
     for name in names:
         if batch and size + len(name.encode()) + 1 > MAX_LINE:
-            out.append(numeric(irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
+            out.append(numeric(server, irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
             batch, size = [], head
         batch.append(name)
         size += len(name.encode()) + 1
     if batch:
-        out.append(numeric(irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
-    out.append(numeric(irc.RPL_ENDOFNAMES, client, chan, "End of /NAMES list"))
+        out.append(numeric(server, irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
+    out.append(numeric(server, irc.RPL_ENDOFNAMES, client, chan, "End of /NAMES list"))
     return b"".join(out)

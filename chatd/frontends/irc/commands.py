@@ -13,7 +13,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from chatd.frontends.irc import channels, chathistory, messages, modes, queries
-from chatd.frontends.irc.codec import SERVER, message
+from chatd.frontends.irc.codec import message
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.replies import CHANNEL, NICK, REGISTER, SASL, TARGET
 
@@ -64,7 +64,7 @@ def register(ctx: Context, account: str, _email: str, given: str, *_: str
 # -- the connection ------------------------------------------------------------------------
 
 def ping(ctx: Context, token: str, *_: str) -> None:
-    ctx.write(message(SERVER.value, "PONG", SERVER.value, token))
+    ctx.write(message(ctx.server_name, "PONG", ctx.server_name, token))
 
 
 def pong(ctx: Context, *_: str) -> None:

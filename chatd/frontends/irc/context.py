@@ -58,6 +58,10 @@ class Context(Protocol):
     def render(self) -> Callable[[Event], bytes]:
         """How events look to this client (its capabilities' render function)."""
 
+    @property
+    def plain_render(self) -> Callable[[Event], bytes]:
+        """How events look with no capabilities: the frontend's, which history tags itself."""
+
     def now(self) -> float:
         """The server clock's time (an echoed private message's server-time)."""
 

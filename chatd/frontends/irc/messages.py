@@ -45,7 +45,7 @@ def _echo(ctx: Context, recipient: str, text: str, notice: bool) -> None:
     account-tag, but with no msgid, which the core does not give the sender.)"""
     me = ctx.me
     event = Private(me.name, recipient, text, notice=notice)
-    line = codec.render_event(event)
+    line = codec.render_event(ctx.server_name, event)
     ctx.write(codec.tagged(tags(ctx.caps, ctx.now(), account="" if me.guest else me.name),
                            line))
 

@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from chatd.frontends.udp import token_port
+from chatd.frontends.entry import NO_FACTS, Facts
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Key, Settings, listeners
 
@@ -60,7 +60,7 @@ class Options:
     )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Options:
+    def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
         return cls(
             max_output=settings.max_output,
             login_timeout=settings.login_timeout,
@@ -68,6 +68,6 @@ class Options:
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
             replay_plain=settings.history_replay_plain,
-            udp_port=token_port(settings),
+            udp_port=facts.udp_port,
             server_name=settings.server_name,
         )

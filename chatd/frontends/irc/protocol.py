@@ -20,8 +20,9 @@ from twisted.words.protocols import irc
 from zope.interface import implementer
 
 from chatd.frontends.connection import ChatConnection, FrontendFactory
+from chatd.frontends.framing import TooLong
 from chatd.frontends.irc import channels, chathistory, codec, messages, queries, replies
-from chatd.frontends.irc.codec import SERVER, message, numeric
+from chatd.frontends.irc.codec import message, numeric
 from chatd.frontends.irc.commands import COMMANDS
 from chatd.frontends.irc.keepalive import KeepAlive
 from chatd.frontends.irc.options import Options
@@ -37,7 +38,6 @@ from chatd.frontends.irc.registration import (
     Welcome,
 )
 from chatd.frontends.irc.rendering import Render, Renderers, event_tags
-from chatd.frontends.line_codec import TooLong
 from chatd.kernel import errors
 from chatd.kernel.events import (
     AwayChanged,
@@ -81,7 +81,7 @@ class IRCProtocol(ChatConnection):
         # whether its own messages come back (echo-message; IRC clients show their own lines
         # without one otherwise). Delivery reads both when it builds a room's groups; its
         # ``regroup`` (kept by the factory) has them rebuilt when a CAP REQ changes them.
-        self.render: Render = codec.render_event
+        self.render: Render = home.renderers.plain
         self.echo = False
 
     # -- connection --------------------------------------------------------------------
@@ -106,7 +106,7 @@ class IRCProtocol(ChatConnection):
 
     def ping(self) -> None:
         """Silent for ``ping-interval`` seconds (the factory's keep-alive sweep)."""
-        self.outbox.write(message("", "PING", SERVER.value))
+        self.outbox.write(message("", "PING", self._home.server_name))
 
     def timed_out(self) -> None:
         """No answer to the PING within ``ping-timeout`` seconds (the sweep)."""
@@ -164,7 +164,8 @@ class IRCProtocol(ChatConnection):
             self._renamed(event)
         if isinstance(event, FileShared):
             self.outbox.write(codec.tagged(event_tags(event, self._registration.caps),
-                                           codec.file_shared(event, self._link(event.file_id))))
+                                           codec.file_shared(self._home.server_name, event,
+                                                             self._link(event.file_id))))
             return
         self.outbox.write(event.encoded(self.render))
         if (isinstance(event, Joined) and self.session is not None
@@ -245,7 +246,7 @@ class IRCProtocol(ChatConnection):
                 case Reply(code=code, params=params):
                     self.send(code, *params)
                 case Send(command=command, params=params, prefix=prefix):
-                    self.outbox.write(message(SERVER.value if prefix is None else prefix,
+                    self.outbox.write(message(self._home.server_name if prefix is None else prefix,
                                               command, *params))
                 case Welcome():
                     realname = self._registration.realname
@@ -305,7 +306,8 @@ class IRCProtocol(ChatConnection):
             self.leave_reason = LeaveReason.FLOOD
             self.close("Excess Flood")
             return replies.code_for(error, kind)[0]
-        code, line = replies.error_line(self.client(), error, kind, target, command)
+        code, line = replies.error_line(self._home.server_name, self.client(), error, kind,
+                                        target, command)
         self.outbox.write(line)
         return code
 
@@ -341,7 +343,11 @@ class IRCProtocol(ChatConnection):
 
     @property
     def server_name(self) -> str:
-        return SERVER.value
+        return self._home.server_name
+
+    @property
+    def plain_render(self) -> Render:
+        return self._home.renderers.plain
 
     def client(self) -> str:
         """How numerics address this client: its nick, or ``*`` before it has one."""
@@ -349,7 +355,7 @@ class IRCProtocol(ChatConnection):
         return "*" if self.session is None else self.session.name
 
     def send(self, code: str, *params: str) -> None:
-        self.outbox.write(numeric(code, self.client(), *params))
+        self.outbox.write(numeric(self._home.server_name, code, self.client(), *params))
 
 
 class IRCFactory(FrontendFactory):
@@ -359,8 +365,9 @@ class IRCFactory(FrontendFactory):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Restart-only: every IRC line of this process carries it.
-        codec.SERVER.value = self.options.server_name
+        # Restart-only (a reload's Options do not change it): every line of this frontend's
+        # server carries it, and its renderings are made with it.
+        self.server_name: str = self.options.server_name
         # Delivery's ``regroup``, the same for every connection (``IRCProtocol.attached``).
         self.regroup: Callable[[str], None] | None = None
 
@@ -374,7 +381,7 @@ class IRCFactory(FrontendFactory):
     def renderers(self) -> Renderers:
         """The render function for each set of capabilities in use, shared by every
         connection with that set (so a message is rendered once per set)."""
-        return Renderers(self.realnames)
+        return Renderers(self.server_name, self.realnames)
 
     @cached_property
     def keep_alive(self) -> KeepAlive:

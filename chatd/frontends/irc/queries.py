@@ -8,7 +8,7 @@ from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
 from chatd.frontends.irc.channels import prefixes
-from chatd.frontends.irc.codec import SERVER, channel
+from chatd.frontends.irc.codec import channel
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.rendering import real_name
 from chatd.frontends.irc.replies import NICK
@@ -26,7 +26,7 @@ def _real_name(ctx: Context, name: str, guest: bool) -> str:
 def _who_line(ctx: Context, user: MemberView | UserView, chan: str, marks: str) -> None:
     # Gone (G) too while the user's node is out of reach: IRC has no other flag for it.
     flags = ("G" if user.away or user.unreachable else "H") + marks
-    ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, SERVER.value, user.name, flags,
+    ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, ctx.server_name, user.name, flags,
              f"0 {_real_name(ctx, user.name, user.guest)}")
 
 
@@ -58,7 +58,7 @@ def whois(ctx: Context, *params: str) -> None:
                  + channel(membership.room) for membership in user.rooms]
         if rooms:
             ctx.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
-        ctx.send(irc.RPL_WHOISSERVER, user.name, SERVER.value, "chatd")
+        ctx.send(irc.RPL_WHOISSERVER, user.name, ctx.server_name, "chatd")
         if user.away or user.unreachable:
             ctx.send(irc.RPL_AWAY, user.name, user.away or UNREACHABLE)
         ctx.send(irc.RPL_WHOISIDLE, user.name, str(int(user.idle)), str(int(user.signon)),
@@ -102,7 +102,7 @@ def _greeting(server: str, motd: tuple[str, ...]) -> tuple[codec.Numerics, codec
 
 
 def motd(ctx: Context, *_: str) -> None:
-    ctx.write(_greeting(SERVER.value, ctx.motd)[1].to(ctx.client()))
+    ctx.write(_greeting(ctx.server_name, ctx.motd)[1].to(ctx.client()))
 
 
 def lusers(ctx: Context, *_: str) -> None:
@@ -116,8 +116,8 @@ def lusers(ctx: Context, *_: str) -> None:
 def welcome(ctx: Context) -> None:
     """What a client gets once registered: 001-005, then LUSERS and MOTD."""
     nick = ctx.me.name
-    hello, motd_lines = _greeting(SERVER.value, ctx.motd)
-    ctx.send(irc.RPL_WELCOME, f"Welcome to the {SERVER.value} IRC network, {nick}")
+    hello, motd_lines = _greeting(ctx.server_name, ctx.motd)
+    ctx.send(irc.RPL_WELCOME, f"Welcome to the {ctx.server_name} IRC network, {nick}")
     ctx.write(hello.to(nick))
     lusers(ctx)
     ctx.write(motd_lines.to(nick))

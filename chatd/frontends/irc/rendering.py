@@ -9,8 +9,10 @@ capability changes replies, never how an event is rendered.
 Delivery renders an event once per render function (``Event.encoded``), so each set of
 these capabilities gets one function, made once and shared by every connection with that set
 (``Renderers``): a room of a hundred IRC clients with two sets costs two renders of a
-message, not a hundred. A client with none of them renders with ``codec.render_event`` itself,
-as history and the other frontends' tests know it.
+message, not a hundred. A client with none of them renders with the frontend's plain
+function (``Renderers.plain``), which history tags itself. The server's name is in some
+lines (a NOTICE, a KICK of a deleted room), so the functions are the frontend's, never the
+process's.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from collections.abc import Callable, Iterable
 from chatd.frontends.irc.codec import (
     channel,
     message,
-    render_event,
+    plain_renderer,
     source,
     tagged,
 )
-from chatd.frontends.line_codec import timestamp
+from chatd.frontends.rendering import timestamp
 from chatd.kernel.events import Event, Joined, Private, Said
 from chatd.kernel.names import fold
 
@@ -74,24 +76,25 @@ def real_name(realnames: dict[str, str], name: str, account: bool) -> str:
     return realnames.get(fold(name)) or ("chatd account" if account else "chatd guest")
 
 
-def renderer(caps: frozenset[str], names: Callable[[str, bool], str]) -> Render:
-    """The render function of a client with ``caps`` (of OUTPUT_CAPS); ``names(name,
-    account)`` is the real name extended-join shows for a user."""
+def renderer(caps: frozenset[str], names: Callable[[str, bool], str], plain: Render) -> Render:
+    """The render function of a client with ``caps`` (of OUTPUT_CAPS), on top of ``plain``
+    (the render function of a client with none); ``names(name, account)`` is the real name
+    extended-join shows for a user."""
     if not caps:
-        return render_event
+        return plain
     extended, away_notify = "extended-join" in caps, "away-notify" in caps
 
     def render(event: Event) -> bytes:
         tagging = event_tags(event, caps)
         if type(event) is not Joined:
-            return tagged(tagging, event.encoded(render_event))
+            return tagged(tagging, event.encoded(plain))
         assert isinstance(event, Joined)
         who = event.who
         if extended:
             line = message(source(who), "JOIN", channel(event.room),
                            who if event.account else "*", names(who, event.account))
         else:
-            line = event.encoded(render_event)
+            line = event.encoded(plain)
         line = tagged(tagging, line)
         if away_notify and event.away:
             line += tagged(tagging, message(source(who), "AWAY", event.away))
@@ -102,18 +105,21 @@ def renderer(caps: frozenset[str], names: Callable[[str, bool], str]) -> Render:
 
 class Renderers:
     """One render function per set of output capabilities, made on first use. The IRC
-    frontend keeps one, since extended-join's real names are the frontend's (from USER)."""
+    frontend keeps one, since extended-join's real names and the server's name are the
+    frontend's."""
 
-    __slots__ = ("_made", "_realnames")
+    __slots__ = ("_made", "_realnames", "plain")
 
-    def __init__(self, realnames: dict[str, str]) -> None:
+    def __init__(self, server: str, realnames: dict[str, str]) -> None:
         self._realnames = realnames  # user key -> the real name USER gave
-        self._made: dict[frozenset[str], Render] = {}
+        self.plain = plain_renderer(server)
+        self._made: dict[frozenset[str], Render] = {frozenset(): self.plain}
 
     def __call__(self, caps: Iterable[str]) -> Render:
         key = OUTPUT_CAPS.intersection(caps)
         made = self._made.get(key)
         if made is None:
             made = self._made[key] = renderer(
-                key, lambda name, account: real_name(self._realnames, name, account))
+                key, lambda name, account: real_name(self._realnames, name, account),
+                self.plain)
         return made

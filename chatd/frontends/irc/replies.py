@@ -11,7 +11,7 @@ from __future__ import annotations
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import SERVER, message, numeric
+from chatd.frontends.irc.codec import message, numeric
 from chatd.kernel import errors
 
 # What a failed command's first parameter names, which decides the numeric for some errors.
@@ -79,15 +79,16 @@ def code_for(error: errors.ChatError, kind: str | None) -> tuple[str, bool]:
     return NUMERICS.get((type(error), kind), NUMERICS.get((type(error), None), _UNKNOWN))
 
 
-def error_line(client: str, error: errors.ChatError, kind: str | None, target: str,
-               command: str) -> tuple[str, bytes]:
-    """The reply to ``error``: its numeric or FAIL code, and the line to send ``client``."""
+def error_line(server: str, client: str, error: errors.ChatError, kind: str | None,
+               target: str, command: str) -> tuple[str, bytes]:
+    """The reply to ``error``: its numeric or FAIL code, and the line ``server`` sends
+    ``client``."""
     code, with_target = code_for(error, kind)
     if code == codec.ERR_UNKNOWNERROR:
-        return code, numeric(code, client, command, str(error))
+        return code, numeric(server, code, client, command, str(error))
     if not code[0].isdigit():
-        return code, message(SERVER.value, "FAIL", command, code, target, str(error))
+        return code, message(server, "FAIL", command, code, target, str(error))
     text = _TEXTS.get(code, str(error))
     if with_target:
-        return code, numeric(code, client, target, text)
-    return code, numeric(code, client, text)
+        return code, numeric(server, code, client, target, text)
+    return code, numeric(server, code, client, text)

@@ -3,14 +3,17 @@
 
 ``codec`` is the datagram format, ``cookies`` the challenge that validates an address,
 ``member`` one validated address in one room, ``protocol`` the frontend that routes each
-datagram, ``endpoint`` the ``udp:`` listener. Off unless ``--udp ENDPOINT`` is given.
+datagram, ``endpoint`` the ``udp:`` listener strings. Off unless ``--udp ENDPOINT`` is given.
+The port a token reply names is the first listener's (``token_port``), which the tap hands
+the other frontends (``Facts``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatd.frontends.entry import Frontend
+from chatd.frontends.entry import NO_FACTS, Facts, Frontend
+from chatd.frontends.udp import endpoint
 from chatd.frontends.udp.endpoint import udp_port
 from chatd.frontends.udp.protocol import UdpFrontend
 from chatd.kernel.settings import Key, Settings, listeners, seconds, whole
@@ -36,7 +39,8 @@ class Options:
     max_datagram: int = KEYS["udp-max-datagram"].default
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Options:
+    def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
+        """The channel's Options; of the daemon's ``facts`` (its own port) it needs none."""
         return cls(
             idle_timeout=settings.udp_idle_timeout,
             max_members=settings.udp_max_members,
@@ -54,4 +58,5 @@ def token_port(settings: Settings) -> int | None:
     return udp_port(served[0]) if served else None
 
 
-FRONTEND = Frontend(name="udp", keys=KEYS, options=Options.from_settings, factory=UdpFrontend)
+FRONTEND = Frontend(name="udp", keys=KEYS, options=Options.from_settings, factory=UdpFrontend,
+                    endpoint=endpoint.parse)

@@ -1,35 +1,51 @@
-"""``udp:PORT[:interface=ADDRESS]``: Twisted has no server endpoint for UDP, so chatd adds
-one (found by ``serverFromString`` through the plugin in ``twisted/plugins/chatd_udp.py``).
+"""``udp:PORT[:interface=ADDRESS]``: the UDP channel's listener strings, parsed here.
 
-Listening on it asks the factory (``UdpFrontend``) for a datagram protocol and binds it with
-``reactor.listenUDP``; the port it gives stops as a stream port does, so the daemon serves,
-validates and closes a ``udp:`` listener like any other.
+Twisted's endpoint strings name stream endpoints, and a datagram port is not one; so the UDP
+frontend parses its own listener strings (``parse``, its registry entry's ``endpoint``) and
+the daemon validates and listens on what that gives as it does any listener. Listening asks
+the factory (``UdpFrontend``) for a datagram protocol and binds it with
+``reactor.listenUDP``; the port it gives stops as a stream port does.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from twisted.internet.defer import Deferred, execute
-from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
-from twisted.plugin import IPlugin
-from zope.interface import implementer
+from twisted.internet.interfaces import IListeningPort
+from zope.interface import Interface, implementer
 
 PREFIX = "udp"
+# A colon inside a field (an IPv6 interface) is written ``\:``, as in Twisted's strings.
+_FIELD_END = re.compile(r"(?<!\\):")
 
 
-@implementer(IStreamServerEndpoint)
-class UDPServerEndpoint:
+class IDatagramServerEndpoint(Interface):
+    """A datagram port to listen on: what ``IStreamServerEndpoint`` is for streams."""
+
+    def listen(factory: Any) -> Deferred[IListeningPort]:
+        """Bind the port to ``factory.datagram_protocol()``; fires with the listening port."""
+
+
+@implementer(IDatagramServerEndpoint)
+class UDPDatagramEndpoint:
     def __init__(self, reactor: Any, port: int, interface: str = "") -> None:
         self.reactor = reactor
         self.port = port
         self.interface = interface
 
-    def listen(self, protocolFactory: Any) -> Deferred[Any]:
-        make = getattr(protocolFactory, "datagram_protocol", None)
+    def listen(self, factory: Any) -> Deferred[IListeningPort]:
+        make = getattr(factory, "datagram_protocol", None)
         if make is None:
-            raise TypeError(f"{protocolFactory!r} can't serve datagrams (udp: endpoint)")
-        return execute(self.reactor.listenUDP, self.port, make(), interface=self.interface)
+            raise TypeError(f"{factory!r} can't serve datagrams (udp: endpoint)")
+        listening: Deferred[IListeningPort] = execute(
+            self.reactor.listenUDP, self.port, make(), interface=self.interface)
+        return listening
+
+
+def _fields(description: str) -> list[str]:
+    return [field.replace("\\:", ":") for field in _FIELD_END.split(description)]
 
 
 def _port(text: str) -> int:
@@ -38,21 +54,21 @@ def _port(text: str) -> int:
     return int(text)
 
 
-@implementer(IPlugin, IStreamServerEndpointStringParser)
-class UDPServerParser:
-    prefix = PREFIX
-
-    def parseStreamServer(  # type: ignore[override]
-        self, reactor: Any, *args: str, **kwargs: str
-    ) -> UDPServerEndpoint:
-        if len(args) != 1 or set(kwargs) - {"interface"}:
-            raise ValueError("expected udp:PORT or udp:PORT:interface=ADDRESS")
-        return UDPServerEndpoint(reactor, _port(args[0]), kwargs.get("interface", ""))
+def parse(reactor: Any, description: str) -> UDPDatagramEndpoint:
+    """The endpoint a ``udp:`` listener string names; ValueError says what is wrong."""
+    kind, *fields = _fields(description)
+    if kind != PREFIX:
+        raise ValueError(f"the UDP channel listens on udp:PORT, not {description!r}")
+    args = [field for field in fields if "=" not in field]
+    options = dict(field.split("=", 1) for field in fields if "=" in field)
+    if len(args) != 1 or set(options) - {"interface"}:
+        raise ValueError("expected udp:PORT or udp:PORT:interface=ADDRESS")
+    return UDPDatagramEndpoint(reactor, _port(args[0]), options.get("interface", ""))
 
 
 def udp_port(description: str) -> int:
     """The port of a ``udp:`` endpoint string (what a /token reply tells the client)."""
-    parts = description.split(":")
-    if parts[0] != PREFIX or len(parts) < 2:
+    fields = _fields(description)
+    if fields[0] != PREFIX or len(fields) < 2:
         raise ValueError(f"not a udp: endpoint: {description!r}")
-    return _port(parts[1])
+    return _port(fields[1])

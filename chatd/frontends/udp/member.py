@@ -16,7 +16,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatd.frontends.line_codec import mode_words
+from chatd.frontends.rendering import mode_words
 from chatd.frontends.sink import ISink
 from chatd.frontends.udp.codec import ACTION, Datagram, Kind, notice, render_datagram
 from chatd.frontends.udp.cookies import Address

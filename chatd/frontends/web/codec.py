@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chatd.frontends.codes import Code
 from chatd.frontends.interpreter import Reply
-from chatd.frontends.line_codec import Code, render_event, render_history
+from chatd.frontends.rendering import render_event, render_history
 from chatd.kernel.events import Event, ModeChanged, to_dict
 
 # Fields of an event a browser is not told: the sending session's id (used for echo), and the

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chatd.frontends.admission import Network, parse_networks
-from chatd.frontends.udp import token_port
+from chatd.frontends.entry import NO_FACTS, Facts
 from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadPace
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Key, Settings, endpoints, listeners, networks, whole
@@ -99,7 +99,7 @@ class Options:
     upload_pace: UploadPace = DEFAULT_PACE
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Options:
+    def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
         page = normal_origin(settings.web_url)
         return cls(
             max_line=settings.max_line,
@@ -110,7 +110,7 @@ class Options:
             origins=settings.web_origin + ((page,) if page else ()),
             trusted_proxies=parse_networks(settings.web_trusted_proxies),
             max_message=settings.web_max_message,
-            udp_port=token_port(settings),
+            udp_port=facts.udp_port,
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
             upload_pace=UploadPace.from_settings(settings),

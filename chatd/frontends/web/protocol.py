@@ -26,9 +26,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission, Network
+from chatd.frontends.codes import Code
 from chatd.frontends.connections import Connections
 from chatd.frontends.interpreter import ICommandClient, LineInterpreter, Reply, replay_on_join
-from chatd.frontends.line_codec import Code
 from chatd.frontends.outbox import Flusher
 from chatd.frontends.policy import ConnectionPolicy, Counters
 from chatd.frontends.web.codec import (
@@ -50,8 +50,9 @@ from chatd.kernel.text import for_log
 log = Logger()
 
 
-class WebFactory(Protocol):
-    """What the browsers of one web frontend share (``chatd.frontends.web.site.WebFactory``)."""
+class WebHome(Protocol):
+    """What the browsers of one web frontend share: a type, not a class of its own
+    (``chatd.frontends.web.site.WebFactory`` is the one)."""
 
     portal: Any
     options: Options
@@ -129,7 +130,7 @@ def within(host: str, networks: tuple[Network, ...]) -> bool:
 
 
 class WebProtocol(WebSocketServerProtocol):
-    """The WebSocket wire; its autobahn factory's ``home`` is the ``WebFactory``."""
+    """The WebSocket wire; its autobahn factory's ``home`` is the ``WebHome``."""
 
     transport: Any  # a TCP or TLS transport, taken over from twisted.web
     client: WebClient | None = None
@@ -137,8 +138,8 @@ class WebProtocol(WebSocketServerProtocol):
     _port: object = ""
 
     @property
-    def home(self) -> WebFactory:
-        home: WebFactory = self.factory.home
+    def home(self) -> WebHome:
+        home: WebHome = self.factory.home
         return home
 
     def onConnect(self, request: ConnectionRequest) -> None:
@@ -224,7 +225,7 @@ class WebClient:
         port: int | None = self._options.udp_port
         return port
 
-    def __init__(self, home: WebFactory, protocol: WebProtocol, host: str, peer: str) -> None:
+    def __init__(self, home: WebHome, protocol: WebProtocol, host: str, peer: str) -> None:
         self._home = home
         self._options = home.options
         self._protocol = protocol

@@ -41,8 +41,8 @@ from twisted.web.http import RESPONSES
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from chatd.frontends.codes import Code
 from chatd.frontends.interpreter import CODES
-from chatd.frontends.line_codec import Code
 from chatd.frontends.upload_deadline import UploadDeadline, UploadPace
 from chatd.kernel import errors
 from chatd.kernel.interfaces import IUpload
