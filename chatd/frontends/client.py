@@ -74,7 +74,7 @@ class Wire(Protocol):
     kind: str  # the protocol's name, for logs
 
     @property
-    def peer(self) -> str:
+    def where(self) -> str:
         """Where the client is, for logs."""
 
     def handle(self, item: Any) -> Deferred[None] | None:
@@ -128,7 +128,7 @@ class CommandClient:
 
     @property
     def peer(self) -> str:
-        return self._wire.peer
+        return self._wire.where
 
     @property
     def outbox(self) -> ISink:
@@ -167,7 +167,7 @@ class CommandClient:
         return (f"more than {self._home.options.max_bytes_before_login} bytes before "
                 "logging in; goodbye")
 
-    def overflowed(self) -> None:
+    def output_overflowed(self) -> None:
         """The client stopped reading and too much piled up: drop it, tell its rooms."""
         dropped_slow(self.kind, self.peer, self.session, self._home.options.max_output)
         self.leave_reason = LeaveReason.SLOW

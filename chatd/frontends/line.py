@@ -128,6 +128,11 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
         self.client: CommandClient
 
+    @property
+    def where(self) -> str:
+        """The client's ``peer``, as its ``CommandClient`` logs it."""
+        return self.peer
+
     # -- connection --------------------------------------------------------------------
 
     def guard(self) -> ConnectionPolicy[bytes | TooLong]:
@@ -156,7 +161,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.client.close(why)
 
     def output_overflowed(self) -> None:
-        self.client.overflowed()
+        self.client.output_overflowed()
 
     def readConnectionLost(self) -> None:
         if self._upload is not None:

@@ -101,8 +101,11 @@ class Paced(Protocol):
 class Guarded(Protocol[Item_contra]):
     """The protocol side of a client, as its policy drives it."""
 
-    kind: str  # the protocol's name, for logs
     leave_reason: LeaveReason
+
+    @property
+    def kind(self) -> str:
+        """The protocol's name, for logs."""
 
     @property
     def peer(self) -> str:

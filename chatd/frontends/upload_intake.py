@@ -46,7 +46,9 @@ TAKING, UPLOADED, EXCESS, CUT = 0, 1, 2, 3
 class Reader(Protocol):
     """The connection an intake reads for."""
 
-    peer: str
+    @property
+    def peer(self) -> str:
+        """Where the client is, for logs."""
 
     def pause_reading(self, why: int) -> None: ...
 
