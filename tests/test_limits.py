@@ -154,7 +154,7 @@ class Pasting(LimitsTestCase):
         self.assertEqual(codes(ann.read()), ["101"] * 2)
 
     def test_a_refused_line_is_quoted_to_forty_characters_unprintables_escaped(self) -> None:
-        world, ann, _bea = self.paster(paste_queue=0)
+        _world, ann, _bea = self.paster(paste_queue=0)
         ann.send(*[str(i) for i in range(10)])
         refused = ann.send("\u200b" + "x" * 60)
         self.assertEqual(refused, ["429 slow down: at most 2 messages a second (bursts of 10); "

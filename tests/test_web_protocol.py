@@ -13,6 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.frontends.web.options import Options
 from chatd.frontends.web.site import WebFactory
+
 from tests.fakes import World
 from tests.test_web_site import Connection, upgrade
 
