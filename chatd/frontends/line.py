@@ -48,6 +48,7 @@ from chatd.frontends.upload_intake import (
     UploadIntake,
 )
 from chatd.kernel.events import LeaveReason
+from chatd.kernel.interfaces import IChatSession
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Settings, listeners
 
@@ -127,6 +128,11 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self._upload: UploadIntake | None = None
         self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
         self.client: CommandClient
+
+    @property
+    def session(self) -> IChatSession | None:
+        """The client's session, as the metrics count every frontend's connections."""
+        return self.client.session
 
     @property
     def where(self) -> str:
