@@ -97,8 +97,9 @@ class Options:
     # Messages of a room's history replayed (110) to a member who joins it (0: none).
     replay: int = DEFAULTS["history-replay"]
     upload_pace: UploadPace = DEFAULT_PACE
-    # Fakelag: messages over the rate held back and sent at the rate (0: none), and the rate.
-    paste_queue: int = DEFAULTS["paste-queue"]
+    # No fakelag: a browser's request is answered at once, a message over the rate with 429
+    # (the page sends what a person types, not pastes of lines).
+    paste_queue: int = 0
     message_rate: float = DEFAULTS["messages-per-second"]
 
     @classmethod
@@ -117,6 +118,5 @@ class Options:
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
             upload_pace=UploadPace.from_settings(settings),
-            paste_queue=settings.paste_queue,
             message_rate=settings.messages_per_second,
         )
