@@ -3,7 +3,7 @@
 The option lists come from the programs themselves (``twistd chatd``'s and ``twistd
 chatd-members``'s ``Options``, twistd's own, and ``chatd-admin``'s and ``chatd-client``'s
 argparse help), the keys from ``chatd.config.KEYS`` and ``chatd.members.tap.KEYS``, the
-reply codes from ``chatd.frontends.line_codec.Code``. A failure lists every offender with
+reply codes from ``chatd.frontends.codes.Code``. A failure lists every offender with
 its file and line. The sample sessions themselves are replayed by
 ``tests/integration/test_doc_sessions.py``.
 """
@@ -20,7 +20,7 @@ from twisted.scripts.twistd import ServerOptions
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.config import KEYS as CHATD_KEYS
-from chatd.frontends.line_codec import Code
+from chatd.frontends.codes import Code
 from chatd.members import admin
 from chatd.members.tap import KEYS as MEMBERS_KEYS
 from chatd.members.tap import Options as MembersOptions

@@ -802,3 +802,42 @@ class PeopleAndServerTests(IRCTestCase):
         ann.drop()
         self.assertFalse(self.world.server.is_online("ann"))
         self.assertNotIn("a", self.world.server.rooms)
+
+
+class FakelagTests(IRCTestCase):
+    """A paste over the message rate is slowed, as IRC servers do, not refused."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.world.server.limits = Limits(messages_burst=3, messages_per_second=2,
+                                          flood_strikes=20)
+        self.factory = IRCFactory(self.world.portal, Options(paste_queue=4, message_rate=2),
+                                  self.world.clock, self.world.admission,
+                                  self.world.server.stats)
+
+    def test_a_paste_is_paced_with_one_notice_then_refused_past_the_queue(self) -> None:
+        ann = self.guest("ann", "#lobby")
+        bea = self.guest("bea", "#lobby")
+        ann.read()
+        bea.read()
+        pasted = ann.send(*[f"PRIVMSG #lobby :line {i}" for i in range(9)])
+        self.assertEqual(pasted, [(codec.SERVER.value, "NOTICE", [
+            "ann", "pasting: 6 lines wait and go out at 2 a second; the last 2 will be "
+            "refused (429)"])], "told once; no refusal yet")
+        self.assertEqual([params[1] for _, _, params in bea.read()],
+                         ["line 0", "line 1", "line 2"], "the burst at once")
+        heard = []
+        for _ in range(8):
+            self.world.clock.advance(0.5)
+            heard.append([params[1] for _, _, params in bea.read()])
+        self.assertEqual(heard[:4], [["line 3"], ["line 4"], ["line 5"], ["line 6"]],
+                         "then one every half second")
+        self.assertEqual(heard[4:], [[]] * 4, "past the queue: refused, not said")
+        self.assertEqual(commands(ann.read()), ["FAIL", "FAIL"])
+
+    def test_a_client_that_leaves_while_a_line_waits_leaves_no_timer(self) -> None:
+        ann = self.guest("ann", "#lobby")
+        ann.send(*[f"PRIVMSG #lobby :line {i}" for i in range(5)])
+        ann.drop()
+        self.assertEqual([call for call in self.world.clock.getDelayedCalls()
+                          if "_say_held" in repr(call)], [])

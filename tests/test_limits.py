@@ -45,7 +45,7 @@ class MessageRate(LimitsTestCase):
         self.assertEqual(codes(ann.send("1", "2", "3")), ["101", "101", "101"])
         refused = ann.send("4")
         self.assertEqual(refused, ["429 slow down: at most 1 messages a second (bursts of 3); "
-                                   "that one was not sent"])
+                                   'that one was not sent: "4"'])
         world.clock.advance(1)
         self.assertEqual(codes(ann.send("5")), ["101"], "a token came back after a second")
         self.assertEqual([line[-1] for line in bea.read()], ["1", "2", "3", "5"])
@@ -94,6 +94,9 @@ class Pasting(LimitsTestCase):
         lines = [f"line {i}" for i in range(30)]
         said = ann.send_bytes("".join(f"{line}\r\n" for line in lines).encode())
         self.assertEqual(len(bea.read()), 10, "the burst goes out at once")
+        said, told = said[:10] + said[11:], said[10]
+        self.assertEqual(told, "115 pasting: 20 lines wait and go out at 2 a second; past 20 "
+                               "in a row, lines are refused (429)", "told once, when it starts")
         self.assertTrue(ann.protocol._paused_by, "reading pauses while a line waits")
         heard_at = []
         for step in range(40):
@@ -109,17 +112,22 @@ class Pasting(LimitsTestCase):
     def test_commands_in_a_paste_wait_their_turn_but_are_never_held_back(self) -> None:
         world, ann, _bea = self.paster()
         burst = ann.send_bytes(b"".join(b"%d\r\n" % i for i in range(11)) + b"/who\r\n")
-        self.assertEqual(codes(burst), ["101"] * 10, "the /who waits behind line 10")
+        self.assertEqual(codes(burst), ["101"] * 10 + ["115"], "the /who waits behind line 10")
         world.clock.advance(0.5)
         self.assertEqual(codes(ann.read())[:2], ["101", "211"])
 
     def test_past_the_paste_queue_lines_get_429(self) -> None:
         world, ann, bea = self.paster(paste_queue=5)
-        burst = ann.send_bytes(b"".join(b"%d\r\n" % i for i in range(20)))
-        self.assertEqual(codes(burst), ["101"] * 10)
+        burst = ann.send_bytes(b"".join(b"line %d\r\n" % i for i in range(20)))
+        self.assertEqual(codes(burst), ["101"] * 10 + ["115"])
+        self.assertEqual(burst[-1], "115 pasting: 10 lines wait and go out at 2 a second; the "
+                                    "last 5 will be refused (429)")
         self.step(world, 10)
         replies = ann.read()
         self.assertEqual(codes(replies), ["101"] * 5 + ["429"] * 5)
+        self.assertEqual(replies[5], "429 slow down: at most 2 messages a second (bursts of "
+                                     '10); that one was not sent: "line 15"',
+                         "each refusal quotes the line it refused")
         self.assertEqual([line[-2:] for line in bea.read()][-5:],
                          ["10", "11", "12", "13", "14"])
 
@@ -130,19 +138,27 @@ class Pasting(LimitsTestCase):
         replies += ann.read()
         self.assertEqual(replies[-2:], ["429 disconnected for flooding (4 messages too fast)",
                                         "109 disconnected for flooding"])
-        self.assertEqual(codes(replies), ["101"] * 15 + ["429"] * 4 + ["109"])
+        self.assertEqual(codes(replies), ["101"] * 10 + ["115"] + ["101"] * 5 + ["429"] * 4
+                         + ["109"])
         self.assertTrue(ann.transport.disconnecting)
 
     def test_a_line_after_a_pause_goes_out_at_once_again(self) -> None:
         world, ann, _bea = self.paster(paste_queue=2)
         replies = ann.send_bytes(b"".join(b"%d\r\n" % i for i in range(12)))
         world.clock.advance(1)
-        self.assertEqual(codes(replies + ann.read()), ["101"] * 12)
+        self.assertEqual(codes(replies + ann.read()), ["101"] * 10 + ["115"] + ["101"] * 2)
         world.clock.advance(60)
-        self.assertEqual(codes(ann.send(*[str(i) for i in range(12)])), ["101"] * 10,
-                         "a new paste: its burst, then two held back")
+        self.assertEqual(codes(ann.send(*[str(i) for i in range(12)])), ["101"] * 10 + ["115"],
+                         "a new paste: its burst, then two held back (and told again)")
         world.clock.advance(1)
         self.assertEqual(codes(ann.read()), ["101"] * 2)
+
+    def test_a_refused_line_is_quoted_to_forty_characters_unprintables_escaped(self) -> None:
+        _world, ann, _bea = self.paster(paste_queue=0)
+        ann.send(*[str(i) for i in range(10)])
+        refused = ann.send("\u200b" + "x" * 60)
+        self.assertEqual(refused, ["429 slow down: at most 2 messages a second (bursts of 10); "
+                                   f'that one was not sent: "\\x200b{"x" * 39}..."'])
 
     def test_a_client_that_leaves_while_a_line_waits_leaves_no_timer(self) -> None:
         world, ann, _bea = self.paster()

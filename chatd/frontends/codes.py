@@ -36,6 +36,7 @@ class Code(enum.IntEnum):
     NOTICE_SAID = 112
     INVITED = 113
     NICK_CHANGED = 114
+    PACING = 115
     AWAY = 120
     # Replies: done.
     OK = 200

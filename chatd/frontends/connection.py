@@ -2,22 +2,23 @@
 
 ``FrontendFactory`` holds what a frontend's connections have in common (the portal, the
 settings, the clock, admission, counters, the flusher and the registry used at shutdown).
-``ChatConnection`` is a stream connection's life outside its protocol, put together from
-three parts that know no stream of their own:
+``ChatConnection`` is a stream connection's glue to a Twisted stream transport, put
+together from parts that know no stream of their own:
 
-* the ``ConnectionPolicy`` (``chatd.frontends.policy``): admission, the login timer and the
-  bytes-before-login cap, the TLS handshake deadline and the bound on every close, and input
-  handled strictly one line at a time;
+* a ``ConnectionPolicy`` (``chatd.frontends.policy``): admission, the login timer and the
+  bytes-before-login cap, the TLS handshake deadline and the bound on every close, input
+  handled strictly one line at a time, and fakelag. The line protocol's comes with its
+  ``CommandClient`` (``chatd.frontends.client``); IRC guards itself;
 * the ``Outbox`` (``chatd.frontends.outbox``), the stream sink: coalesced output, sent
   straight to the socket when it can, slow readers dropped past ``max_output``;
 * the ``LineFramer``, which cuts the byte stream into bounded lines.
 
-What is left here is the glue to a Twisted stream transport (its address, TLS handshake,
-pause and resume of reading) and logging the session out, with the reason its rooms hear,
-when the connection goes.
+What is left here is the transport's: its address, the TLS handshake, and pausing and
+resuming reading for each reason a part has (the policy's, an upload's).
 
-A frontend subclasses it and supplies ``handle`` (one framed line), ``close`` (tell the client
-why, in its own format, then close) and the texts of its own refusals.
+A frontend subclasses it and supplies ``guard`` (its policy), ``handle`` (one framed line),
+``close`` (tell the client why, in its own format, then close), ``output_overflowed``
+and ``gone``.
 """
 
 from __future__ import annotations
@@ -45,16 +46,9 @@ from chatd.kernel.interfaces import IChatSession
 
 log = Logger()
 
-# Why reading from a client is paused (bits): its queue of lines is long (the policy's), an
-# upload waits on the disk, bytes after a /send wait unframed for its answer, or a pasted
-# line waits for the message rate.
-PAUSE_QUEUE = 1
-PAUSE_DISK = 2
-PAUSE_HELD = 4
-PAUSE_PASTE = 8
-# Bytes held unframed after a /send before reading pauses: a client should send none before
-# the 350 reply, so this is only what a pipelining client sent ahead.
-HOLD_LIMIT = 64 * 1024
+# Why reading from a client is paused (bits): the policy's reasons (a long queue, a line
+# waiting for the message rate); the upload intake has its own (``upload_intake``).
+PAUSE_POLICY = 1
 
 
 class FrontendFactory(ServerFactory):
@@ -87,9 +81,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     # otherwise fill each connection's __dict__ (Twisted's Protocol has no slots, so the
     # empty __dict__ itself stays). ``factory`` is not set: ``_home`` is it.
     __slots__ = (
-        "_clock", "_closed", "_framer", "_home", "_intake", "_options",
-        "_paused_by", "connected", "host", "leave_reason", "outbox", "policy", "quit_message",
-        "session", "transport",
+        "_clock", "_framer", "_home", "_options", "_paused_by", "connected", "host", "outbox",
+        "policy", "transport",
     )
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
@@ -103,14 +96,7 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self._options = home.options
         self._clock = home.clock
         self._framer = LineFramer(max_line, stop_at)
-        # While set, what the client sends goes here first, raw (an upload's bytes); it gives
-        # back what is past its end, which is framed as lines again.
-        self._intake: Callable[[bytes], bytes] | None = None
         self._paused_by = 0  # the PAUSE_* reasons reading is paused for
-        self._closed = False
-        self.leave_reason = LeaveReason.LOST
-        self.quit_message = ""
-        self.session: IChatSession | None = None
         self.outbox: Outbox
         self.policy: ConnectionPolicy[bytes | TooLong]
         self.host = ""  # the address alone: what per-address limits count by
@@ -123,6 +109,10 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     # -- what a frontend supplies -----------------------------------------------------
 
     @abstractmethod
+    def guard(self) -> ConnectionPolicy[bytes | TooLong]:
+        """The connection's policy, made once its address and outbox are known."""
+
+    @abstractmethod
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one framed line; a Deferred if its reply is still to come."""
 
@@ -130,20 +120,19 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     def close(self, why: str) -> None:
         """Tell the client why, in the frontend's format; close once the output is sent."""
 
+    @abstractmethod
+    def output_overflowed(self) -> None:
+        """The client stopped reading and too much piled up: drop it, tell its rooms."""
+
+    @abstractmethod
+    def gone(self) -> None:
+        """The connection is closed: log out, release the frontend's own state."""
+
     def admitted(self) -> None:
         """The connection was let in: greet, start timers."""
 
     def activity(self) -> None:
         """Input arrived (for idle and keep-alive timers)."""
-
-    def login_timeout_text(self) -> str:
-        return f"no login within {self._options.login_timeout:g} seconds; goodbye"
-
-    def too_much_text(self) -> str:
-        return f"more than {self._options.max_bytes_before_login} bytes before logging in"
-
-    def gone(self) -> None:
-        """The connection is closed; release the frontend's own state."""
 
     # -- connection --------------------------------------------------------------------
 
@@ -155,7 +144,7 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         home = self._home
         self.outbox = Outbox(self.transport, home.flusher, self._options.max_output, self,
                              direct=self._options.direct_send)
-        self.policy = ConnectionPolicy(home, self._options, self, self.outbox, self.host)
+        self.policy = self.guard()
         home.connections.add(self)
         # Twisted calls connectionMade before the TLS handshake starts.
         tls = isinstance(self.transport, TLSMemoryBIOProtocol)
@@ -170,32 +159,10 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         """The outbox has asked the transport to close: the policy makes sure that it does."""
         self.policy.closing()
 
-    def output_overflowed(self) -> None:
-        """The client stopped reading and too much piled up: drop it, tell its rooms."""
-        log.warn("dropping {kind} {peer} ({name}): it stopped reading and over {limit} bytes "
-                 "queued", kind=self.kind, peer=self.peer,
-                 name=self.session.name if self.session else "anonymous",
-                 limit=self._options.max_output)
-        self.leave_reason = LeaveReason.SLOW
-        self.outbox.abort()
-
-    def logged_in(self, session: IChatSession) -> None:
-        """The portal's login succeeded. Its logout is the session's ``quit`` (see
-        ``chatd.auth.realm``), which ``connectionLost`` calls with the reason."""
-        self.session = session
-        self.policy.logged_in()
-
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._home.connections.remove(self)
-        self.policy.lost()
-        self._closed = True
         self.outbox.stopProducing()
         self.gone()
-        if self.session is not None:
-            self.session.quit(self.leave_reason, self.quit_message)
-        log.info("{kind} connection from {peer} closed ({who})", kind=self.kind, peer=self.peer,
-                 who=f"{self.session.name} logged out: {self.leave_reason.value}"
-                 if self.session else "never logged in")
 
     # -- input -------------------------------------------------------------------------
 
@@ -204,32 +171,20 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         if not policy.named and not policy.received(len(data)):
             return
         self.activity()
-        intake = self._intake
-        if intake is not None:
-            data = intake(data)
-            if not data:
-                return
-        framer = self._framer
         policy.push(self.frame(data))
-        if framer.holding and framer.held > HOLD_LIMIT:
-            self.pause_reading(PAUSE_HELD)
 
     def frame(self, data: bytes) -> list[bytes | TooLong]:
         """The lines ``data`` completes (a frontend may first take out what is not text)."""
         return self._framer.feed(data)
 
-    def divert(self, intake: Callable[[bytes], bytes] | None) -> None:
-        """Send what the client sends to ``intake`` first (None: lines only again)."""
-        self._intake = intake
-
-    def pause_reading(self, why: int = 1) -> None:
+    def pause_reading(self, why: int = PAUSE_POLICY) -> None:
         """Stop reading from the client for ``why`` (a PAUSE_* bit), until it is resumed
         for every reason it was paused for."""
         if not self._paused_by:
             self.transport.pauseProducing()
         self._paused_by |= why
 
-    def resume_reading(self, why: int = 1) -> None:
+    def resume_reading(self, why: int = PAUSE_POLICY) -> None:
         if not self._paused_by & why:
             return
         self._paused_by &= ~why
@@ -243,3 +198,20 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
     def idle(self) -> bool:
         """No line waiting and none being handled."""
         return self.policy.idle()
+
+
+def logged_out(kind: str, peer: str, session: IChatSession | None, reason: LeaveReason,
+               message: str) -> None:
+    """A connection is gone: its session (if any) quits with the reason its rooms hear
+    (the portal's logout, ``chatd.auth.realm``), and one line says so."""
+    if session is not None:
+        session.quit(reason, message)
+    log.info("{kind} connection from {peer} closed ({who})", kind=kind, peer=peer,
+             who=f"{session.name} logged out: {reason.value}" if session else "never logged in")
+
+
+def dropped_slow(kind: str, peer: str, session: IChatSession | None, limit: int) -> None:
+    """Log a client dropped because it stopped reading."""
+    log.warn("dropping {kind} {peer} ({name}): it stopped reading and over {limit} bytes "
+             "queued", kind=kind, peer=peer, name=session.name if session else "anonymous",
+             limit=limit)

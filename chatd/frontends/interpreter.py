@@ -579,7 +579,11 @@ class LineInterpreter:
                 session = _session(client)  # raises NotNamed
             session.say(text[1:] if text.startswith("//") else text)
         except errors.ChatError as error:
-            return self._refusal(client, error)
+            refusal = self._refusal(client, error)
+            if type(error) is errors.RateLimited:
+                # A paste's refusals come after its paced lines: say which line each is.
+                return Reply(refusal.code, f"{refusal.text}: {quoted(text)}")
+            return refusal
         return None
 
     def _command(self, client: ICommandClient, verb: str, arguments: str) -> Answer:
@@ -628,6 +632,17 @@ class LineInterpreter:
             return Reply(code, str(error),
                          end=Ending(LeaveReason.FLOOD, notice="disconnected for flooding"))
         return Reply(code, str(error))
+
+
+# Characters of a refused line quoted back in its 429.
+QUOTED = 40
+
+
+def quoted(text: str) -> str:
+    """The start of a line, to quote it back: control characters escaped, cut at QUOTED
+    characters (marked with ...)."""
+    cut = "..." if len(text) > QUOTED else ""
+    return f'"{for_log(text, QUOTED)}{cut}"'
 
 
 def is_message(text: str) -> bool:

@@ -11,7 +11,12 @@ frontend must obey, whatever carries its bytes.
 * input handled strictly one item at a time (a line, a datagram, a frame): while one item's
   reply waits on a password hash or a durable write, later items queue, and reading pauses
   once the queue is long, so pasted commands behave as typed; once the client has said all
-  it will (``end_of_input``, a half-close), the sink closes when the last reply is out.
+  it will (``end_of_input``, a half-close), the sink closes when the last reply is out;
+* fakelag (``pace``): a message over the session's rate waits for it, with the items after
+  it queued behind it, rather than being refused, up to ``paste-queue`` in a row; the
+  client is told once, when the wait starts. IRC servers do this (ergo, InspIRCd,
+  charybdis), and IRC clients expect it. The core's token bucket stays the authority: the
+  policy only asks it how long to wait (``send_delay``), and past the queue the core refuses.
 
 It drives the client through two seams, neither of them a stream transport: the ``Guarded``
 side (the protocol: handle one item, close with a reason in its own format, pause and resume
@@ -22,6 +27,7 @@ a datagram peer or a WebSocket protocol would use it the same way.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -36,6 +42,10 @@ log = Logger()
 
 # Items queued behind a slow command before reading from the client pauses.
 QUEUE_PAUSE = 32
+# Why the policy has reading paused (bits): a long queue, a message waiting for the rate.
+_LONG_QUEUE = 1
+_PACING = 2
+_FOREVER = float("inf")
 # Seconds a client has, from its connect, to finish an opening handshake (TLS). Until it
 # does, the connection holds a descriptor and an admission slot and can be told nothing.
 HANDSHAKE_TIMEOUT = 10.0
@@ -73,12 +83,29 @@ class Limits(Protocol):
     @property
     def max_bytes_before_login(self) -> int: ...
 
+    @property
+    def paste_queue(self) -> int:
+        """Messages over the rate held back in a row (0: none; each is refused)."""
+
+    @property
+    def message_rate(self) -> float:
+        """Messages a session may send per second after a burst (the core's rate)."""
+
+
+class Paced(Protocol):
+    """The session as fakelag asks it (``IChatSession.send_delay``)."""
+
+    def send_delay(self) -> float: ...
+
 
 class Guarded(Protocol[Item_contra]):
     """The protocol side of a client, as its policy drives it."""
 
-    kind: str  # the protocol's name, for logs
     leave_reason: LeaveReason
+
+    @property
+    def kind(self) -> str:
+        """The protocol's name, for logs."""
 
     @property
     def peer(self) -> str:
@@ -98,13 +125,16 @@ class Guarded(Protocol[Item_contra]):
 
     def resume_reading(self) -> None: ...
 
+    def paced(self, text: str) -> None:
+        """Tell the client, in the protocol's format, that its messages wait for the rate."""
+
 
 class ConnectionPolicy(Generic[Item]):
     # One per connection, and thousands of them are idle: slots keep each one small.
     __slots__ = (
         "_admitted", "_before_login", "_busy", "_deadline", "_guarded", "_handshaken",
-        "_home", "_input_done", "_limits", "_login_timer", "_paused", "_queue", "_sink",
-        "host", "named",
+        "_home", "_input_done", "_limits", "_login_timer", "_pace_call", "_paced", "_paused",
+        "_queue", "_sink", "_tell_pace", "host", "named",
     )
 
     def __init__(self, home: Home, limits: Limits, guarded: Guarded[Item], sink: ISink,
@@ -118,7 +148,7 @@ class ConnectionPolicy(Generic[Item]):
         # each idle connection 56 bytes; a deque 760).
         self._queue: list[Item] | None = None
         self._busy = False
-        self._paused = False
+        self._paused = 0  # the reasons (bits) the policy has reading paused for
         self._input_done = False
         self._admitted = False
         # Logged in: past the login timer and the bytes-before-login cap (read-only outside).
@@ -130,6 +160,11 @@ class ConnectionPolicy(Generic[Item]):
         # When the client is aborted unless it first gets past where it is: the opening
         # handshake, then (once closing) the close.
         self._deadline: IDelayedCall | None = None
+        # Fakelag: messages held back for the rate since one last went out at once, the
+        # timer of the one waiting now, and whether the client is yet to be told.
+        self._paced = 0
+        self._pace_call: IDelayedCall | None = None
+        self._tell_pace = False
 
     # -- the client's life -------------------------------------------------------------
 
@@ -204,6 +239,10 @@ class ConnectionPolicy(Generic[Item]):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        if self._pace_call is not None:
+            if self._pace_call.active():
+                self._pace_call.cancel()
+            self._pace_call = None
         if self._queue is not None:
             self._queue.clear()  # a drain running now stops at once
             self._queue = None
@@ -265,12 +304,13 @@ class ConnectionPolicy(Generic[Item]):
             queue = self._queue
         if sink.closed:
             return
-        if queue is not None and len(queue) > QUEUE_PAUSE and not self._paused:
-            self._paused = True
-            self._guarded.pause_reading()
-        elif self._paused and queue is None:
-            self._paused = False
-            self._guarded.resume_reading()
+        if self._tell_pace:
+            self._tell_pace = False
+            self._tell_paced(1 + (len(queue) if queue is not None else 0))
+        if queue is not None and len(queue) > QUEUE_PAUSE:
+            self._pause(_LONG_QUEUE)
+        elif queue is None:
+            self._resume(_LONG_QUEUE)
         if self._input_done and queue is None and not self._busy:
             sink.close()
 
@@ -286,3 +326,63 @@ class ConnectionPolicy(Generic[Item]):
     def _finished(self, _: object) -> None:
         self._busy = False
         self.drain()
+
+    def _pause(self, why: int) -> None:
+        if not self._paused:
+            self._guarded.pause_reading()
+        self._paused |= why
+
+    def _resume(self, why: int) -> None:
+        if self._paused & why:
+            self._paused &= ~why
+            if not self._paused:
+                self._guarded.resume_reading()
+
+    # -- fakelag -----------------------------------------------------------------------
+
+    def pace(self, session: Paced, say: Callable[..., object], *args: object
+             ) -> Deferred[None] | None:
+        """A message from a logged-in client, handled from ``handle``: None if ``say(*args)``
+        (which says it and answers) is to be called now, within the rate or past the paste
+        queue (then the core refuses it: 429); else a Deferred that fires once ``say`` was
+        called at the rate, meanwhile reading paused and later items queued behind it."""
+        limit = self._limits.paste_queue
+        if not limit:
+            return None
+        delay = session.send_delay()
+        if delay <= 0:
+            self._paced = 0
+            return None
+        if self._paced >= limit or delay == _FOREVER:
+            return None
+        if not self._paced:
+            self._tell_pace = True  # told by the drain, which knows how many items wait
+        self._paced += 1
+        self._pause(_PACING)
+        said: Deferred[None] = Deferred()
+        self._pace_call = self._home.clock.callLater(delay, self._say_held, session, said, say,
+                                                     *args)
+        return said
+
+    def _say_held(self, session: Paced, said: Deferred[None], say: Callable[..., object],
+                  *args: object) -> None:
+        """A held message's time has come (or, by a rounding error, nearly: then wait on)."""
+        self._pace_call = None
+        delay = session.send_delay()
+        if 0 < delay < _FOREVER:
+            self._pace_call = self._home.clock.callLater(delay, self._say_held, session, said,
+                                                         say, *args)
+            return
+        self._resume(_PACING)
+        say(*args)
+        said.callback(None)
+
+    def _tell_paced(self, waiting: int) -> None:
+        """The one notice of a paste: how many lines wait, their rate, and where it ends."""
+        limits = self._limits
+        refused = waiting - min(waiting, limits.paste_queue)
+        past = (f"; the last {refused} will be refused (429)" if refused else
+                f"; past {limits.paste_queue} in a row, lines are refused (429)")
+        lines = "1 line waits" if waiting == 1 else f"{waiting} lines wait"
+        self._guarded.paced(f"pasting: {lines} and go out at {limits.message_rate:g} a "
+                            f"second{past}")

@@ -58,8 +58,9 @@ RATES: dict[str, Key] = {
     "messages-burst": Key(whole(1, 1_000_000), "messages a session may send at once", 10),
     "messages-per-second": Key(rate, "messages a session may send per second after a burst",
                                2.0),
-    "paste-queue": Key(whole(0, 10_000), "line protocol: text lines over the message rate "
-                       "held back and sent at the rate (reading paused) before 429 (0: none)",
+    "paste-queue": Key(whole(0, 10_000), "line and IRC fakelag: messages over the message "
+                       "rate held back and sent at the rate (reading paused) before 429 "
+                       "(0: none)",
                        20),
     "flood-strikes": Key(whole(1, 1_000_000),
                          "refused messages in a row before a session is disconnected", 20),

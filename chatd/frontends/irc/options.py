@@ -53,6 +53,9 @@ class Options:
     replay: int = DEFAULTS["history-replay"]
     replay_plain: bool = DEFAULTS["history-replay-plain"]
     udp_port: int | None = None  # the UDP channel's, for TOKEN; None: off
+    # Fakelag: messages over the rate held back and sent at the rate (0: none), and the rate.
+    paste_queue: int = DEFAULTS["paste-queue"]
+    message_rate: float = DEFAULTS["messages-per-second"]
     server_name: str = "chatd"
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
@@ -69,5 +72,7 @@ class Options:
             replay=settings.history_replay if settings.history_max_count else 0,
             replay_plain=settings.history_replay_plain,
             udp_port=facts.udp_port,
+            paste_queue=settings.paste_queue,
+            message_rate=settings.messages_per_second,
             server_name=settings.server_name,
         )

@@ -19,11 +19,16 @@ from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 from zope.interface import implementer
 
-from chatd.frontends.connection import ChatConnection, FrontendFactory
+from chatd.frontends.connection import (
+    ChatConnection,
+    FrontendFactory,
+    dropped_slow,
+    logged_out,
+)
 from chatd.frontends.framing import TooLong
 from chatd.frontends.irc import channels, chathistory, codec, messages, queries, replies
 from chatd.frontends.irc.codec import message, numeric
-from chatd.frontends.irc.commands import COMMANDS
+from chatd.frontends.irc.commands import COMMANDS, Command
 from chatd.frontends.irc.keepalive import KeepAlive
 from chatd.frontends.irc.options import Options
 from chatd.frontends.irc.registration import (
@@ -38,6 +43,7 @@ from chatd.frontends.irc.registration import (
     Welcome,
 )
 from chatd.frontends.irc.rendering import Render, Renderers, event_tags
+from chatd.frontends.policy import ConnectionPolicy
 from chatd.kernel import errors
 from chatd.kernel.events import (
     AwayChanged,
@@ -54,6 +60,9 @@ from chatd.kernel.names import fold
 
 log = Logger()
 
+# The commands fakelag paces: messages, which the session's message rate counts.
+PACED = frozenset({"PRIVMSG", "NOTICE"})
+
 
 @implementer(IChatMind)
 class IRCProtocol(ChatConnection):
@@ -61,7 +70,8 @@ class IRCProtocol(ChatConnection):
 
     # Per connection only what differs between connections: what every connection shares
     # (real names, renderers, keep-alive, delivery's regroup) is read from the factory.
-    __slots__ = ("_registration", "echo", "heard", "pinged_at", "render")
+    __slots__ = ("_closed", "_registration", "echo", "heard", "leave_reason", "pinged_at",
+                 "quit_message", "render", "session")
     kind = "IRC"
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
     _home: IRCFactory
@@ -83,8 +93,15 @@ class IRCProtocol(ChatConnection):
         # ``regroup`` (kept by the factory) has them rebuilt when a CAP REQ changes them.
         self.render: Render = home.renderers.plain
         self.echo = False
+        self._closed = False
+        self.leave_reason = LeaveReason.LOST
+        self.quit_message = ""
+        self.session: IChatSession | None = None
 
     # -- connection --------------------------------------------------------------------
+
+    def guard(self) -> ConnectionPolicy[bytes | TooLong]:
+        return ConnectionPolicy(self._home, self._options, self, self.outbox, self.host)
 
     def admitted(self) -> None:
         self._registration = Registration(self.host)
@@ -99,10 +116,22 @@ class IRCProtocol(ChatConnection):
     def too_much_text(self) -> str:
         return f"More than {self._options.max_bytes_before_login} bytes before registering"
 
+    def output_overflowed(self) -> None:
+        dropped_slow(self.kind, self.peer, self.session, self._options.max_output)
+        self.leave_reason = LeaveReason.SLOW
+        self.outbox.abort()
+
     def gone(self) -> None:
+        self.policy.lost()
+        self._closed = True
         self._home.keep_alive.remove(self)
         if self.session is not None:
             self._home.realnames.pop(self.session.key, None)
+        logged_out(self.kind, self.peer, self.session, self.leave_reason, self.quit_message)
+
+    def paced(self, text: str) -> None:
+        """Fakelag began: a NOTICE says so (the lines are not refused, only slowed)."""
+        self.outbox.write(message(self._home.server_name, "NOTICE", self.client(), text))
 
     def ping(self) -> None:
         """Silent for ``ping-interval`` seconds (the factory's keep-alive sweep)."""
@@ -212,8 +241,10 @@ class IRCProtocol(ChatConnection):
             target = head[8:]
             if colon and text and " " not in target and "," not in target \
                     and target.isprintable():
-                messages.privmsg_single(self, target, text)
-                return None
+                held = self.policy.pace(self.me, messages.privmsg_single, self, target, text)
+                if held is None:
+                    messages.privmsg_single(self, target, text)
+                return held
         parsed = codec.parse_message(codec.decode_line(item))
         if parsed is None:
             return None
@@ -227,6 +258,15 @@ class IRCProtocol(ChatConnection):
         if len(parsed.params) < command.min_params:
             self.send(irc.ERR_NEEDMOREPARAMS, parsed.command, "Not enough parameters")
             return None
+        if parsed.command in PACED and self.session is not None:
+            # Fakelag, as IRC clients expect: over the rate, the message waits its turn.
+            held = self.policy.pace(self.session, self._dispatch, command, parsed)
+            if held is not None:
+                return held
+        return self._dispatch(command, parsed)
+
+    def _dispatch(self, command: Command, parsed: codec.Message) -> Deferred[None] | None:
+        """Run a parsed line's handler; errors become their numerics."""
         try:
             result = command.handler(self, *parsed.params)
         except Exception:
@@ -272,7 +312,8 @@ class IRCProtocol(ChatConnection):
             if self._closed:
                 logout()
                 return None
-            self.logged_in(session)
+            self.session = session
+            self.policy.logged_in()
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in over IRC ({kind}) from {peer}", name=session.name,
                      kind=kind, peer=self.peer)

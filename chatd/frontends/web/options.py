@@ -97,6 +97,10 @@ class Options:
     # Messages of a room's history replayed (110) to a member who joins it (0: none).
     replay: int = DEFAULTS["history-replay"]
     upload_pace: UploadPace = DEFAULT_PACE
+    # No fakelag: a browser's request is answered at once, a message over the rate with 429
+    # (the page sends what a person types, not pastes of lines).
+    paste_queue: int = 0
+    message_rate: float = DEFAULTS["messages-per-second"]
 
     @classmethod
     def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
@@ -114,4 +118,5 @@ class Options:
             direct_send=settings.direct_send,
             replay=settings.history_replay if settings.history_max_count else 0,
             upload_pace=UploadPace.from_settings(settings),
+            message_rate=settings.messages_per_second,
         )

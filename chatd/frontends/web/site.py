@@ -36,7 +36,7 @@ from chatd.frontends.interpreter import LineInterpreter
 from chatd.frontends.policy import Counters
 from chatd.frontends.web.channel import HEADER_TIMEOUT, REQUEST_TIMEOUT, SERVER, ChatChannel
 from chatd.frontends.web.options import Options
-from chatd.frontends.web.protocol import WebProtocol
+from chatd.frontends.web.protocol import WEB_FORMAT, WebProtocol
 from chatd.frontends.web.sink import Prepared
 from chatd.frontends.web.uploads import UPLOAD_PATH, UploadResource, Uploads, request_body
 
@@ -148,6 +148,7 @@ class WebFactory(FrontendFactory):
         self.header_timeout = header_timeout
         self.request_timeout = request_timeout
         self.interpreter = LineInterpreter(stats)
+        self.format = WEB_FORMAT
         websocket = WebSocketServerFactory(server=SERVER.decode())
         websocket.protocol = WebProtocol
         websocket.home = self  # type: ignore[attr-defined]
