@@ -821,7 +821,7 @@ class FakelagTests(IRCTestCase):
         ann.read()
         bea.read()
         pasted = ann.send(*[f"PRIVMSG #lobby :line {i}" for i in range(9)])
-        self.assertEqual(pasted, [(codec.SERVER.value, "NOTICE", [
+        self.assertEqual(pasted, [("chatd", "NOTICE", [
             "ann", "pasting: 6 lines wait and go out at 2 a second; the last 2 will be "
             "refused (429)"])], "told once; no refusal yet")
         self.assertEqual([params[1] for _, _, params in bea.read()],
