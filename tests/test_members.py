@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
@@ -348,6 +349,7 @@ class AccountEndedTests(TestCase):
         self.assertEqual(self.factory.watchers, set(), "gone with its connection")
 
 
+@pytest.mark.daemon
 class RemoteDirectoryTests(TestCase):
     """Real sockets on loopback, the real reactor."""
 

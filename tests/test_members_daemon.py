@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
@@ -31,6 +32,8 @@ from tests.integration.harness import (
     last_line,
     run_twistd,
 )
+
+pytestmark = pytest.mark.daemon
 
 _PORT = re.compile(r"MemberServerFactory starting on (\d+)")
 

@@ -9,6 +9,8 @@ import time
 import unittest
 from pathlib import Path
 
+import pytest
+
 from tests.integration.harness import (
     CHEAP_HASH,
     Daemon,
@@ -19,6 +21,8 @@ from tests.integration.harness import (
     make_tls_files,
     run_twistd,
 )
+
+pytestmark = pytest.mark.daemon
 
 PASSWORD = "s3cret-pass"
 

@@ -9,9 +9,12 @@ import ssl
 import time
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.harness import Daemon, LineClient, make_tls_files
+
+pytestmark = pytest.mark.daemon
 
 
 class ReloadAndTLSTests(SynchronousTestCase):

@@ -13,9 +13,13 @@ import time
 import unittest
 from pathlib import Path
 
+import pytest
+
 from tests.integration.harness import Daemon, LineClient, daemon_env, guest
 from tests.integration.test_irc_daemon import IrcSocket, irc_port
 from tests.integration.udp import UdpClient, decode, encode, free_udp_port
+
+pytestmark = pytest.mark.daemon
 
 # The flooder, run as its own process so that it does not share the test's interpreter.
 FLOOD = """
