@@ -3,7 +3,7 @@ TestCase.mktemp() and anything a test writes never lands in the source tree; giv
 exactly one tier, and hold the unit tier to what it promises.
 
 The tiers (README.md, "Run the tests"): ``daemon`` tests start a process (the real daemon,
-the bundled client, any subprocess) or run on the real reactor with real sockets; ``external``
+the bundled client, any subprocess) or run on the real reactor over loopback; ``external``
 tests need a program nobody here wrote (WeeChat, Chromium, redis-server); every other test is
 ``unit``: in memory, on a fake clock. A module says ``pytestmark = pytest.mark.daemon`` (or a
 class carries the mark where a file mixes); nothing marks ``unit``, it is what is left.
