@@ -121,9 +121,11 @@ class DirectoryTests(TestCase):
         stronger = HashParameters(time_cost=2, memory_kib=2048, parallelism=1)
         directory = self.directory(stronger)
         await directory.authenticate("bob", "password1")
-        for _ in range(100):  # the rehash is not waited for by the login; it soon lands
-            if "m=2048,t=2" in directory._file.live["bob"]["hash"]:
-                break
+        # The rehash is not waited for by the login; it soon lands. Wait for it with a bound
+        # for a loaded machine (100 ticks of 0.01 s were a race with the hashing thread).
+        deadline = reactor.seconds() + 30
+        while ("m=2048,t=2" not in directory._file.live["bob"]["hash"]
+               and reactor.seconds() < deadline):
             await _tick()
         reloaded = self.directory(stronger)
         self.assertIn("m=2048,t=2", reloaded._file.live["bob"]["hash"])

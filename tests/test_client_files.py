@@ -9,6 +9,7 @@ import queue
 import time
 from pathlib import Path
 
+import pytest
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
@@ -66,6 +67,7 @@ class NamingTests(TestCase):
         self.assertIsInstance(interpret("/get"), Mistake)
 
 
+@pytest.mark.daemon
 class ClientFilesTests(ClientTestCase):
     def test_a_file_sent_by_one_client_is_fetched_by_another_byte_exact(self) -> None:
         daemon = self.start_daemon()

@@ -14,9 +14,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import TestCase
 
 from tests.integration.harness import Daemon, daemon_env, make_tls_files
+
+pytestmark = pytest.mark.daemon
 
 TIMEOUT = 20.0
 WAIT = 10.0

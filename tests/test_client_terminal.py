@@ -14,10 +14,13 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import TestCase
 
 from tests.integration.harness import Daemon
 from tests.test_client_loopback import RunningClient, client_command, client_env
+
+pytestmark = pytest.mark.daemon
 
 WAIT = 10.0
 # Colour changes between the words of a prompt.

@@ -7,6 +7,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from OpenSSL import SSL
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
@@ -73,6 +74,7 @@ class Tracked(ServerFactory):
         return protocol
 
 
+@pytest.mark.daemon
 class MismatchTests(TestCase):
     timeout = 15
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.cluster.url import RedisURL, parse_redis_url
@@ -69,6 +70,7 @@ class RedisURLTests(SynchronousTestCase):
         self.assertEqual(load(KEYS, {"node-name": "chat-1.eu"}, None).node_name, "chat-1.eu")
 
 
+@pytest.mark.daemon
 class WithoutClusterTests(SynchronousTestCase):
     def test_nothing_of_redis_is_loaded_without_cluster(self) -> None:
         data = Path(self.mktemp()).absolute()
@@ -85,6 +87,7 @@ class WithoutClusterTests(SynchronousTestCase):
         self.assertEqual(result.stdout.strip(), "[]")
 
 
+@pytest.mark.daemon
 class NoPasswordTests(SynchronousTestCase):
     def test_a_node_given_a_redis_without_a_password_exits_with_one_line(self) -> None:
         data = Path(self.mktemp()).absolute()

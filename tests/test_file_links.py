@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.internet.task import Clock
@@ -63,6 +64,7 @@ class LinkTests(TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
 
 
+@pytest.mark.daemon
 class FileResourceTests(TestCase):
     def setUp(self) -> None:
         path = Path(self.mktemp())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
@@ -111,6 +112,7 @@ class KeyTests(SynchronousTestCase):
         self.assertRaises(KeyError, settings.replace, {"nothing": 1})
 
 
+@pytest.mark.daemon
 class ServiceTests(TestCase):
     def start(self, *argv: str) -> tuple[Any, WithEcho]:  # the service, its options
         options = WithEcho()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.harness import Daemon, guest
+
+pytestmark = pytest.mark.daemon
 
 
 class SigtermTests(SynchronousTestCase):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
@@ -46,6 +47,7 @@ class Reader(Protocol):
         return d.addTimeout(5, reactor)
 
 
+@pytest.mark.daemon
 class ServiceTests(TestCase):
     def start(self, data: Path, *argv: str) -> tuple[int, object]:
         options = Options()
@@ -140,6 +142,7 @@ class ServiceTests(TestCase):
         await reader.expect("201", "/nick later")
 
 
+@pytest.mark.daemon
 class MetricsTests(TestCase):
     async def test_metrics_endpoint(self) -> None:
         from twisted.web.client import Agent, readBody

@@ -11,7 +11,11 @@ import time
 import unittest
 from pathlib import Path
 
+import pytest
+
 from tests.integration.harness import Daemon, LineClient, account, guest
+
+pytestmark = pytest.mark.daemon
 
 PASSWORD = "correct-horse"
 

@@ -16,11 +16,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.integration.cluster import HEARTBEAT, REDIS, IrcClient, Node, Redis
 from tests.integration.harness import LineClient, account, guest, run_twistd
 from tests.test_members_daemon import MembersDaemon
+
+pytestmark = pytest.mark.external
 
 # What the machine may add to a heartbeat timeout: several daemons on shared cores.
 SLACK = 6.0

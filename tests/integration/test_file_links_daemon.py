@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -19,6 +20,8 @@ from tests.integration.harness import Daemon, LineClient, guest
 from tests.integration.test_files_daemon import send_file
 from tests.integration.test_irc_daemon import IrcSocket, irc_port
 from tests.integration.test_web_browser import web_port
+
+pytestmark = pytest.mark.daemon
 
 # Every byte value, then more than the socket buffers hold.
 DATA = bytes(range(256)) * 16 + os.urandom(3 * 1024 * 1024)

@@ -9,9 +9,12 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.harness import Daemon, LineClient, account, guest
+
+pytestmark = pytest.mark.daemon
 
 # Every byte value, then enough random bytes to be far larger than any socket buffer.
 BIG = bytes(range(256)) * 16 + os.urandom(6 * 1024 * 1024)

@@ -9,7 +9,11 @@ import time
 import unittest
 from pathlib import Path
 
+import pytest
+
 from tests.integration.harness import Daemon, account, guest
+
+pytestmark = pytest.mark.daemon
 
 WINDOW = 0.1
 # Beyond the window: the fsync of the last batch, on a loaded two-core machine.

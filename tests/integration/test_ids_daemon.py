@@ -9,7 +9,11 @@ import tempfile
 import unittest
 from pathlib import Path
 
+import pytest
+
 from tests.integration.harness import Daemon, LineClient, account
+
+pytestmark = pytest.mark.daemon
 
 PASSWORD = "correct-horse-battery"
 

@@ -18,6 +18,7 @@ import time
 import unittest
 from pathlib import Path
 
+import pytest
 from twisted.words.protocols.irc import parsemsg
 
 from tests.integration.harness import (
@@ -79,7 +80,7 @@ class IrcSocket:
         self.sock.close()
 
 
-class IRCDaemonTests(unittest.TestCase):
+class IRCDaemonTestCase(unittest.TestCase):
     def start(self, *extra: str) -> Daemon:
         data = tempfile.TemporaryDirectory(prefix="chatd-it-irc-")
         self.addCleanup(data.cleanup)
@@ -88,6 +89,9 @@ class IRCDaemonTests(unittest.TestCase):
         self.addCleanup(daemon.stop)
         return daemon.start()
 
+
+@pytest.mark.daemon
+class IRCDaemonTests(IRCDaemonTestCase):
     def test_guest_and_line_user_talk_then_quit(self) -> None:
         daemon = self.start("--irc", "tcp:0:interface=127.0.0.1")
         owner = account(daemon, "signup", "owner", PASSWORD)
@@ -127,6 +131,11 @@ class IRCDaemonTests(unittest.TestCase):
     def test_irc_is_off_unless_asked_for(self) -> None:
         daemon = self.start()
         self.assertIsNone(_IRC_PORT.search(daemon.run_log()))
+
+
+@pytest.mark.external
+class WeeChatTests(IRCDaemonTestCase):
+    """WeeChat, a real IRC client, against the daemon."""
 
     def test_weechat_with_sasl(self) -> None:
         if WEECHAT is None:

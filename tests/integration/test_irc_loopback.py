@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.protocols.basic import LineOnlyReceiver
@@ -26,6 +27,8 @@ from chatd.frontends.line import LineFactory
 from chatd.frontends.line import Options as LineOptions
 
 from tests.fakes import World
+
+pytestmark = pytest.mark.daemon
 
 WAIT = 5.0
 PASSWORD = "password1"

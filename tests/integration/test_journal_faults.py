@@ -7,10 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from chatd.storage.journal import Journal, encode_record
 
 from tests.integration.harness import daemon_env
 from tests.integration.test_daemon import DaemonTestCase
+
+pytestmark = pytest.mark.daemon
 
 
 def account(i: int) -> dict[str, object]:

@@ -7,9 +7,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.harness import Daemon, LineClient, guest
+
+pytestmark = pytest.mark.daemon
 
 PASSWORD = "correct-horse"
 

@@ -9,10 +9,13 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import TestCase
 
 from tests.integration.harness import Daemon, Reply
 from tests.test_members_daemon import MembersDaemon
+
+pytestmark = pytest.mark.daemon
 
 DEADLINE = 1.0
 # What the machine may add to the deadline: two daemons and the test on shared cores.

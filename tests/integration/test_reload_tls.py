@@ -9,9 +9,17 @@ import ssl
 import time
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.harness import Daemon, LineClient, make_tls_files
+
+pytestmark = pytest.mark.daemon
+
+
+# How long to wait for a log line: each wait ends when it appears, so a generous bound costs
+# nothing when the machine is idle and spares a false failure when it is not.
+WAIT = 30.0
 
 
 class ReloadAndTLSTests(SynchronousTestCase):
@@ -31,7 +39,7 @@ class ReloadAndTLSTests(SynchronousTestCase):
         ], exempt=False).start()
         self.addCleanup(self.daemon.cleanup)
         # Started services log in order; SIGHUP is only safe once its handler is in.
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + WAIT
         while "SIGHUP reloads" not in self.daemon.run_log():
             self.assertLess(time.monotonic(), deadline, self.daemon.run_log())
             time.sleep(0.02)
@@ -75,12 +83,16 @@ class ReloadAndTLSTests(SynchronousTestCase):
         shutil.copy(new_cert, self.cert)
         assert self.daemon.process is not None
         self.daemon.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + WAIT
         while "reloaded the limits and 1 TLS certificates" not in self.daemon.run_log():
             self.assertLess(time.monotonic(), deadline, self.daemon.run_log())
             time.sleep(0.05)
 
-        time.sleep(1.0)  # the bucket refills at the new rate: 10 tokens a second
+        # The bucket refills at the new rate: 15 tokens in 1.5 s at 10 a second, where the old
+        # rate gives 0.15; the 10 messages below need the new one, with room to spare for a
+        # busy machine and the daemon's wall clock against this process's monotonic one (a
+        # 1.0 s sleep left exactly the 10 tokens needed).
+        time.sleep(1.5)
         for i in range(10):
             ann.send(f"after reload {i}")
         ann.sync()
@@ -97,7 +109,7 @@ class ReloadAndTLSTests(SynchronousTestCase):
         self.config.write_text('messages-burst = "lots"\n')
         assert self.daemon.process is not None
         self.daemon.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + WAIT
         while "reload refused" not in self.daemon.run_log():
             self.assertLess(time.monotonic(), deadline, self.daemon.run_log())
             time.sleep(0.05)

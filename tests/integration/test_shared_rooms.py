@@ -12,10 +12,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import TestCase
 
 from tests.integration.harness import Daemon, Reply, account, daemon_env
 from tests.test_members_daemon import MembersDaemon
+
+pytestmark = pytest.mark.daemon
 
 WAIT = 15.0
 _GUESTS = itertools.count()

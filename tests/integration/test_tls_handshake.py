@@ -16,10 +16,13 @@ import ssl
 import time
 from pathlib import Path
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.integration.harness import Daemon, LineClient, make_tls_files
 from tests.integration.test_irc_daemon import IrcSocket, irc_port
+
+pytestmark = pytest.mark.daemon
 
 SILENT = 40  # above the per-address limit (16) and the not-logged-in limit (3)
 LOGIN_TIMEOUT = 3.0

@@ -13,9 +13,13 @@ import time
 import unittest
 from pathlib import Path
 
+import pytest
+
 from tests.integration.harness import Daemon, LineClient, daemon_env, guest
 from tests.integration.test_irc_daemon import IrcSocket, irc_port
 from tests.integration.udp import UdpClient, decode, encode, free_udp_port
+
+pytestmark = pytest.mark.daemon
 
 # The flooder, run as its own process so that it does not share the test's interpreter.
 FLOOD = """
@@ -179,18 +183,22 @@ class UdpDaemonTests(unittest.TestCase):
         self.assertFalse(any("after" in event.text for event in watcher.events))
 
     def test_a_silent_udp_member_is_dropped_and_the_room_told(self) -> None:
-        daemon = self.start("--udp-idle-timeout", "1")
+        daemon = self.start("--udp-idle-timeout", "2")
         _, token = self.member(daemon, "uma")
         other = guest(daemon, "lena")
         self.addCleanup(other.close)
         other.ok("/join lobby")
         udp = self.udp()
         udp.validate("lobby", token)
-        for _ in range(3):  # keep-alives hold it
-            time.sleep(0.5)
+        # Keep-alives hold it past the timeout. One every 0.1 s against a 2 s timeout: only a
+        # 2 s stall between two of them would drop it, where one every 0.5 s against 1 s raced
+        # a loaded machine. (tests/test_udp.py steps the same through a task.Clock.)
+        for _ in range(25):
+            time.sleep(0.1)
             udp.send("lobby", token)
-        self.assertFalse(other.seen("104 [lobby] uma timed out: UDP silent for 1 s"))
-        other.wait_event("104 [lobby] uma timed out: UDP silent for 1 s", timeout=5)
+        other.sync()
+        self.assertFalse(other.seen("104 [lobby] uma timed out: UDP silent for 2 s"))
+        other.wait_event("104 [lobby] uma timed out: UDP silent for 2 s", timeout=15)
         udp.wait("lobby", "", "you are no longer in lobby (timed out)")
         other.ok("/join lobby")  # the room still works for the others
         self.assertNotIn("uma", other.command("/who lobby").lines[0].split(" "))

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.harness import Daemon, LineClient, account, guest
 from tests.integration.test_files_daemon import get_file, send_file
 
@@ -56,6 +58,7 @@ def web_port(daemon: Daemon) -> int:
     return int(found.group(1))
 
 
+@pytest.mark.external
 class BrowserChatTests(unittest.TestCase):
     def setUp(self) -> None:
         if CHROMIUM is None:
@@ -339,6 +342,7 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.daemon
 class PageSourceTests(unittest.TestCase):
     def test_the_page_draws_its_icons_instead_of_using_emoji(self) -> None:
         for name in ("index.html", "app.js"):

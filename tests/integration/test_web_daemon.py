@@ -20,6 +20,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.threads import deferToThread
@@ -32,6 +33,8 @@ from tests.integration.test_file_links_daemon import fetch
 from tests.integration.test_files_daemon import get_file, send_file
 from tests.integration.test_web_browser import web_port
 from tests.integration.websocket_client import TIMEOUT, HandshakeRefused, WebSocketClient
+
+pytestmark = pytest.mark.daemon
 
 _UPLOAD = re.compile(r"^send (\d+) bytes: POST them to (/upload) with the header "
                      r"X-Chatd-Upload: ([A-Za-z0-9_-]+) within 60 seconds$")
