@@ -159,10 +159,14 @@ class MovingToTheMemberServiceTests(TestCase):
             self.assertLess(time.monotonic(), deadline, node.run_log())
             time.sleep(0.1)
         self.assertNotIn("holds room definitions", node.run_log(), "nothing left behind")
+        # Still locked: someone else needs the password (its owner gets in without it).
+        bob = account(node, "signup", "bob", "password2")
+        self.addCleanup(bob.close)
+        self.assertEqual(bob.command("/join den").code, 431, "still locked")
+        bob.ok("/join den sesame")
         ann = account(node, "login", "ann", "password1")
         self.addCleanup(ann.close)
-        self.assertEqual(ann.command("/join den").code, 431, "still locked")
-        ann.ok("/join den sesame")
+        ann.ok("/join den")  # owned as before
         self.assertIn("topic: moved", ann.command("/join den").text)
         ann.ok("/topic den owned as before")  # +t: only an operator, here its owner
         ann.ok("/limit den 9")
