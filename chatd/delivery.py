@@ -60,7 +60,7 @@ class Delivery:
         self._rooms: dict[str, _Room] = {}
         # user key -> that user's sessions here: (session id, mind) pairs. A tuple, made anew
         # at each login and logout of the user: most users have one session, and a list for
-        # it would cost each idle connection 56 bytes more.
+        # it would cost each idle connection more (docs/performance.md).
         self._sinks: dict[str, tuple[tuple[str, IChatMind], ...]] = {}
         # user key -> the rooms it is in, as the events told
         self._memberships: dict[str, set[str]] = {}

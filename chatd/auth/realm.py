@@ -3,7 +3,8 @@ frontend's mind is attached to delivery until the session logs out.
 
 A session's logout is its ``quit``: the core tells the realm (``ChatServer.watch_sessions``)
 when any session has quit, and the realm detaches its mind then. So a login makes no logout
-closure, which each of thousands of idle connections would keep (208 bytes apiece)."""
+closure, which each of thousands of idle connections would keep (its size: see
+docs/performance.md, "Figures behind the code")."""
 
 from __future__ import annotations
 

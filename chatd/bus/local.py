@@ -1,7 +1,8 @@
 """The bus of one process: publishing is a direct call to each listener.
 
-It is the seam where several nodes would share rooms through a broker: a bus that publishes
-there and hands what arrives to the same listeners. Nothing here knows a wire format.
+Several nodes share rooms through the other implementation of the same seam,
+``chatd.bus.redis.RedisBus``, which publishes to Redis and hands what arrives to the same
+listeners. Nothing here knows a wire format.
 """
 
 from __future__ import annotations

@@ -11,9 +11,8 @@ same millisecond.
 
 Ids are on every message's path, so the random bits come from a Mersenne Twister seeded once
 from the system's entropy (an id is a name, not a secret: nothing is guarded by guessing one),
-drawn once per millisecond, and the characters are looked up ten bits at a time.
-Measured on a loaded 2-core machine: 1.2 us an id (1.4 us with the real clock), where a
-counter and the node name took 0.6 us.
+drawn once per millisecond, and the characters are looked up ten bits at a time (what an
+id costs against the counter it replaced: docs/performance.md).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ class Seat(Protocol):
 
 
 # What a user in no room, or on no other node, has: one shared empty mapping, read-only, so
-# that thousands of idle users do not each keep two empty dicts (64 bytes apiece).
+# that thousands of idle users do not each keep two empty dicts (docs/performance.md).
 NO_ROOMS: Mapping[str, Room] = MappingProxyType({})
 NO_NODES: Mapping[str, int] = MappingProxyType({})
 
@@ -71,7 +71,7 @@ class User:
         # The account's id (empty for a guest): what owns rooms, never the name.
         self.account_id = account_id
         # A tuple, made anew at each login and logout: most users have one session, and a
-        # list for it costs 40 bytes more on each idle connection.
+        # list for it costs more on each idle connection (docs/performance.md).
         self.sessions: tuple[Seat, ...] = ()
         # In a cluster, the user's sessions on other nodes: node name -> how many (kept by
         # chatd.core.replica from what those nodes publish; empty on a single node).

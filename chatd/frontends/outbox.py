@@ -26,9 +26,9 @@ Every stream frontend writes through an ``Outbox`` (an ``ISink``) instead of
   ``abort`` drops the connection at once.
 
 Thousands of idle connections each have one, so it keeps nothing it can do without: the
-owner instead of two bound methods (64 bytes each). Its list of what waits is kept, emptied,
-between turns: making one per turn and dropping it cost 100 instructions per delivery
-(measured with ``bench/inproc.py`` under callgrind), more than its 56 bytes are worth.
+owner instead of two bound methods. Its list of what waits is kept, emptied, between turns:
+making one per turn and dropping it costs more per delivery than the list costs an idle
+connection (both measured: docs/performance.md, "Figures behind the code").
 """
 
 from __future__ import annotations

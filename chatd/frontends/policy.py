@@ -20,8 +20,9 @@ frontend must obey, whatever carries its bytes.
 
 It drives the client through two seams, neither of them a stream transport: the ``Guarded``
 side (the protocol: handle one item, close with a reason in its own format, pause and resume
-reading) and the ``ISink`` its output goes to. ``ChatConnection`` is the stream's use of it;
-a datagram peer or a WebSocket protocol would use it the same way.
+reading) and the ``ISink`` its output goes to. ``ChatConnection`` is the stream's use of it
+(IRC's), and ``chatd.frontends.client.CommandClient`` is a policy that guards itself (the line
+protocol's and the browser's).
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ class ConnectionPolicy(Generic[Item]):
         self._guarded = guarded
         self._sink = sink
         self.host = host  # the address alone: what per-address limits count by
-        # The items waiting to be handled, or None when none do (an empty list would cost
-        # each idle connection 56 bytes; a deque 760).
+        # The items waiting to be handled, or None when none do (an empty list, or a deque,
+        # kept by every idle connection costs more than the check: docs/performance.md).
         self._queue: list[Item] | None = None
         self._busy = False
         self._paused = 0  # the reasons (bits) the policy has reading paused for

@@ -7,10 +7,11 @@ per format and hands the same bytes to the ``write`` of every member's sink (a m
 * the stream sink, ``chatd.frontends.outbox.Outbox``, joins a reactor turn's writes into one
   send, sends straight to the socket when it can, and drops a client that stops reading once
   more than its limit waits;
-* a datagram sink would send each write (or a turn's writes packed up to the path MTU) as a
-  datagram, with nothing to wait for and nothing to bound but its own queue;
-* a WebSocket sink would be handed frames prepared once per broadcast (the render builds the
-  frame, header included) and write them as they are.
+* the datagram sink, a UDP member (``chatd.frontends.udp.member``), sends each write as a
+  datagram, with nothing to wait for;
+* the WebSocket sink, ``chatd.frontends.web.sink.WebSink``, is handed frames prepared once
+  per broadcast (the render builds the frame, header included) and writes them through the
+  stream outbox as they are.
 
 Closing is the sink's too: ``close`` lets what waits go out first and tells the connection
 policy (which bounds how long that may take); ``abort`` drops the client at once.

@@ -44,7 +44,7 @@ SASL_CHUNK = 400
 # Registration failures after which the client may simply send another NICK.
 RETRY_NICK = frozenset({irc.ERR_ERRONEUSNICKNAME, irc.ERR_NICKNAMEINUSE})
 # What a connection holds while no login is outstanding: shared, since thousands of idle
-# registered connections keep them (an empty set alone is 216 bytes).
+# registered connections keep them (what an empty set costs: docs/performance.md).
 _NO_CAPS: frozenset[str] = frozenset()
 _NO_LOGIN = (NICK, "", "NICK")
 
