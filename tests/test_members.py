@@ -230,7 +230,9 @@ class StalledServiceTests(TestCase):
         self.advance(4.5)
         self.assertNoResult(login)
         self.advance(0.5)
-        self.failureResultOf(login, AccountsUnavailable)
+        failure = self.failureResultOf(login, AccountsUnavailable)
+        # What is known: connected, but no answer; not "unreachable".
+        self.assertIn("connected but did not answer within 5 seconds", str(failure.value))
         self.assertIsNone(self.remote._protocol, "the stalled connection is dropped")
         self.failureResultOf(self.remote.authenticate("ann", "password1", "p"),
                              AccountsUnavailable)
@@ -241,7 +243,8 @@ class StalledServiceTests(TestCase):
         self.advance(10)
         self.link.stopped = True
         self.advance(7.5)  # the next ping within half the deadline, then the deadline
-        self.failureResultOf(login, AccountsUnavailable)
+        failure = self.failureResultOf(login, AccountsUnavailable)
+        self.assertIn("connected but did not answer", str(failure.value))
 
     def test_a_guest_name_check_gets_502_within_the_deadline(self) -> None:
         self.link.stopped = True

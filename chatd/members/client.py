@@ -62,6 +62,9 @@ log = Logger()
 T = TypeVar("T")
 
 _DOWN = "accounts are unavailable right now (the member service is unreachable); try again soon"
+# A service that is connected but does not answer: what is known is not "unreachable".
+_STALLED = ("accounts are unavailable right now: the member service is connected but did not "
+            "answer within {seconds:g} seconds; try again soon")
 _STARTING = ("this chat server is still loading its rooms from the member service; "
              "try again in a moment")
 _NOT_MADE = ("the member service did not answer in time, so the account was not made; "
@@ -94,6 +97,9 @@ class MemberClientProtocol(amp.AMP):
         # Why the service is not to be trusted, found before the handshake failed.
         self._distrust: str | None = None
         self._peer = "?"
+        # Set when a ping went unanswered and the connection was dropped for it: the calls
+        # it fails were cut by a stall, not by a service out of reach.
+        self._stalled = False
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -154,11 +160,20 @@ class MemberClientProtocol(amp.AMP):
         connection's loss if the service stalls first."""
         d = self.callRemote(command, **arguments)
         d.addTimeout(timeout, self._directory.clock)
+        d.addErrback(self._stall, timeout)
         if timeout <= self._directory.deadline:
             return d
         self._watched += 1
         self._watch()
         return d.addBoth(self._answered)
+
+    def _stall(self, failure: Failure, timeout: float) -> Failure:
+        """A call the service did not answer: say so, with how long it was given."""
+        if failure.check(TimeoutError):
+            raise AccountsUnavailable(_STALLED.format(seconds=timeout))
+        if self._stalled and failure.check(ConnectionClosed):
+            raise AccountsUnavailable(_STALLED.format(seconds=self._directory.deadline))
+        return failure
 
     def _answered(self, result: T) -> T:
         self._watched -= 1
@@ -188,6 +203,7 @@ class MemberClientProtocol(amp.AMP):
         if failure.check(TimeoutError):
             log.warn("the member service answered no ping within {deadline} s; it is stalled: "
                      "dropping the connection", deadline=self._directory.deadline)
+            self._stalled = True
             self._directory._down(self)
             self.transport.abortConnection()  # type: ignore[union-attr]
         elif not failure.check(ConnectionClosed):
