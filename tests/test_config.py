@@ -14,7 +14,9 @@ from chatd.frontends.admission import AdmissionLimits
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import DEFAULT_LINE
 from chatd.frontends.line import Options as LineOptions
+from chatd.frontends.web.options import Options as WebOptions
 from chatd.history.memory import Retention
+from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.ratelimit import LoginThrottle
 from chatd.kernel.settings import Settings, from_settings
 from chatd.members.passwords import HashParameters
@@ -131,8 +133,8 @@ class OptionsTests(SynchronousTestCase):
         self.assertFalse(self.parse("--config", self.config("direct-send = false\n"))
                          .direct_send)
         settings = self.parse("--direct-send", "off")
-        self.assertFalse(LineOptions.from_settings(settings).direct_send)
-        self.assertFalse(IRCOptions.from_settings(settings).direct_send)
+        self.assertFalse(LineOptions.from_settings(settings).connection.direct_send)
+        self.assertFalse(IRCOptions.from_settings(settings).connection.direct_send)
         self.assertRefused("--direct-send: expected true or false", "--direct-send", "maybe")
 
     def test_reload_tells_which_keys_need_a_restart(self) -> None:
@@ -159,6 +161,12 @@ class DefaultsTests(SynchronousTestCase):
         # keeps the fixed "chatd", so server lines read the same on every machine.
         self.assertEqual(replace(IRCOptions(), server_name=KEYS["server-name"].default),
                          IRCOptions.from_settings(settings))
+        # The web's shared options are the others', but for its paste queue: none.
+        web = WebOptions.from_settings(settings)
+        self.assertEqual(WebOptions().connection, web.connection)
+        self.assertEqual(replace(web.connection, paste_queue=DEFAULTS["paste-queue"]),
+                         LineOptions.from_settings(settings).connection)
+        self.assertEqual(0, web.connection.paste_queue)
 
     def test_the_member_daemon_shares_the_hashing_and_throttle_keys(self) -> None:
         for name in ("hash-time-cost", "hash-memory-kib", "hash-parallelism", "hash-threads",

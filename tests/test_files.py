@@ -10,6 +10,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd.files.store import FileLimits
 from chatd.frontends.line import Options
+from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.upload_deadline import UploadPace
 from chatd.kernel.errors import BadName
 from chatd.kernel.names import clean_file_name
@@ -256,7 +257,8 @@ class UploadDeadlineTests(TestCase):
         self.path.mkdir()
         # The whole store fits one 1,000-byte file: a held upload blocks every other.
         self.world = World(self.path, file_limits=FileLimits(total=1000),
-                           options=Options(upload_pace=UploadPace(min_rate=100, grace=10)))
+                           options=Options(ConnectionOptions(
+                               upload_pace=UploadPace(min_rate=100, grace=10))))
         self.alice = self.world.connect()
         self.alice.send("/nick alice", "/join lobby")
         self.bob = self.world.connect()
@@ -316,7 +318,8 @@ class UploadDeadlineTests(TestCase):
 
     def test_no_deadline_with_a_min_rate_of_0(self) -> None:
         (self.path / "off").mkdir()
-        world = World(self.path / "off", options=Options(upload_pace=UploadPace(min_rate=0)))
+        off = Options(ConnectionOptions(upload_pace=UploadPace(min_rate=0)))
+        world = World(self.path / "off", options=off)
         alice = world.connect()
         alice.send("/nick alice", "/join lobby", "/send lobby a 1000")
         world.clock.advance(3600)
@@ -328,7 +331,7 @@ class DownloadBackPressureTests(TestCase):
     def setUp(self) -> None:
         self.path = Path(self.mktemp())
         self.path.mkdir()
-        self.world = World(self.path, options=Options(max_output=8192))
+        self.world = World(self.path, options=Options(ConnectionOptions(max_output=8192)))
         self.alice = self.world.connect()
         self.alice.send("/nick alice", "/join lobby")
         self.bob = self.world.connect()

@@ -29,6 +29,7 @@ from twisted.words.protocols import irc
 
 from chatd.frontends.irc import COMMANDS as IRC_COMMANDS
 from chatd.frontends.irc import IRCFactory, Options, codec
+from chatd.frontends.options import ConnectionOptions
 
 from fakes import World
 from tests.fuzz_support import (
@@ -49,7 +50,7 @@ from tests.test_fuzz_line import SESSION, Tracked, finals
 from tests.test_fuzz_line import line_words as line_protocol_lines
 from tests.test_irc import IRCClient
 
-OPTIONS = Options(max_bytes_before_login=10**9)
+OPTIONS = Options(ConnectionOptions(max_bytes_before_login=10**9))
 
 Message = tuple[str, str, list[str]]
 

@@ -30,6 +30,7 @@ from chatd.frontends.framing import LineFramer, TooLong
 from chatd.frontends.interpreter import COMMANDS
 from chatd.frontends.line import Options
 from chatd.frontends.line_codec import edit_line
+from chatd.frontends.options import ConnectionOptions
 
 from fakes import Client, World
 from tests.fuzz_support import (
@@ -47,7 +48,7 @@ from tests.fuzz_support import (
 )
 
 MAX_LINE = 64
-OPTIONS = Options(max_line=MAX_LINE, max_bytes_before_login=10**9)
+OPTIONS = Options(ConnectionOptions(max_line=MAX_LINE, max_bytes_before_login=10**9))
 
 _LINE = re.compile(r"(\d{3})([ -])(.*)")
 _N = r"[^\s\[\]<>*:]+"  # a user or room name as the server shows it
@@ -271,7 +272,8 @@ class OneConnection(FuzzCase):
     @given(stream=streams(raw_lines(line_words, 2048)).map(without_iac), cuts=cut_points)
     def test_before_login_limit_closes_cleanly(self, stream: bytes, cuts: list[int]) -> None:
         self.forget_errors(self.recorder)
-        world = World(self.fresh_path(), options=Options(max_bytes_before_login=256))
+        world = World(self.fresh_path(),
+                      options=Options(ConnectionOptions(max_bytes_before_login=256)))
         conn = Tracked(world)
         for piece in split_at(stream * 3, cuts):
             if conn.closing:

@@ -17,6 +17,7 @@ from twisted.trial.unittest import TestCase
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import Options
+from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.rendering import timestamp
 from chatd.history.files import HEADER, FileHistory, file_name
 from chatd.history.memory import MemoryHistory, Retention
@@ -248,7 +249,7 @@ class FileHistoryTests(TestCase):
 
 class AccessTests(TestCase, Here):
     def setUp(self) -> None:
-        self.world = World(self.here(), options=Options(replay=5),
+        self.world = World(self.here(), options=Options(ConnectionOptions(replay=5)),
                            history=MemoryHistory(Clock(), Retention(private=True)))
 
     def account(self, name: str) -> Client:
@@ -310,7 +311,7 @@ class AccessTests(TestCase, Here):
 class LineReplayTests(TestCase, Here):
     def setUp(self) -> None:
         self.clock = Clock()
-        self.world = World(self.here(), options=Options(replay=2),
+        self.world = World(self.here(), options=Options(ConnectionOptions(replay=2)),
                            history=MemoryHistory(Clock(), Retention()))
 
     def test_replay_after_reconnect_comes_after_the_join_with_time_and_sender(self) -> None:
@@ -346,7 +347,7 @@ class LineReplayTests(TestCase, Here):
 
     def test_replay_off_sends_no_110(self) -> None:
         world = World(self.here(), history=MemoryHistory(Clock(), Retention()),
-                      options=Options(replay=0))
+                      options=Options(ConnectionOptions(replay=0)))
         ann = world.connect()
         ann.send("/nick ann", "/join lobby", "hello")
         bob = world.connect()
@@ -373,8 +374,8 @@ class IRCHistoryTests(TestCase, Here):
     def setUp(self) -> None:
         self.world = World(self.here(), history=MemoryHistory(Clock(), Retention()))
         self.world.clock.advance(T0)
-        self.factory = IRCFactory(self.world.portal, IRCOptions(replay=5), self.world.clock,
-                                  self.world.admission, self.world.server.stats)
+        self.factory = IRCFactory(self.world.portal, IRCOptions(ConnectionOptions(replay=5)),
+                                  self.world.clock, self.world.admission, self.world.server.stats)
         talker = self.world.connect()
         talker.send("/nick ann", "/join lobby")
         for n in range(4):

@@ -16,6 +16,7 @@ from twisted.words.protocols.irc import parsemsg
 
 from chatd.core.service import Limits
 from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec
+from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.rendering import render_event as render_line
 from chatd.kernel.events import (
     AwayChanged,
@@ -811,7 +812,8 @@ class FakelagTests(IRCTestCase):
         super().setUp()
         self.world.server.limits = Limits(messages_burst=3, messages_per_second=2,
                                           flood_strikes=20)
-        self.factory = IRCFactory(self.world.portal, Options(paste_queue=4, message_rate=2),
+        self.factory = IRCFactory(self.world.portal,
+                                  Options(ConnectionOptions(paste_queue=4, message_rate=2)),
                                   self.world.clock, self.world.admission,
                                   self.world.server.stats)
 

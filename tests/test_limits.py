@@ -15,6 +15,7 @@ from chatd.frontends.admission import (
     parse_networks,
 )
 from chatd.frontends.line import Options
+from chatd.frontends.options import ConnectionOptions
 
 from fakes import Client, World
 
@@ -38,7 +39,8 @@ class LimitsTestCase(TestCase):
 class MessageRate(LimitsTestCase):
     def test_burst_then_rate_then_flood_without_a_paste_queue(self) -> None:
         world = self.world(limits=Limits(messages_burst=3, messages_per_second=1,
-                                         flood_strikes=4), options=Options(paste_queue=0))
+                                         flood_strikes=4),
+                           options=Options(ConnectionOptions(paste_queue=0)))
         ann = self.guest(world, "ann", "lobby")
         bea = self.guest(world, "bea", "lobby")
         ann.read()
@@ -78,7 +80,7 @@ class Pasting(LimitsTestCase):
                                                                              Client]:
         world = self.world(limits=Limits(messages_burst=10, messages_per_second=2,
                                          flood_strikes=flood_strikes),
-                           options=Options(paste_queue=paste_queue))
+                           options=Options(ConnectionOptions(paste_queue=paste_queue)))
         ann = self.guest(world, "ann", "lobby")
         bea = self.guest(world, "bea", "lobby")
         ann.read()
@@ -248,7 +250,7 @@ class Connections(LimitsTestCase):
 
 class BeforeLogin(LimitsTestCase):
     def test_login_timeout(self) -> None:
-        world = self.world(options=Options(login_timeout=30))
+        world = self.world(options=Options(ConnectionOptions(login_timeout=30)))
         slow, quick = world.connect(), world.connect()
         quick.send("/nick quick")
         world.clock.advance(30)
@@ -258,7 +260,7 @@ class BeforeLogin(LimitsTestCase):
         self.assertFalse(quick.transport.disconnecting)
 
     def test_reading_the_help_before_login_gives_more_time(self) -> None:
-        world = self.world(options=Options(login_timeout=30))
+        world = self.world(options=Options(ConnectionOptions(login_timeout=30)))
         reader = world.connect()
         world.clock.advance(25)
         self.assertEqual(reader.send(" /HELP")[-1], "214 end of help")
@@ -268,7 +270,7 @@ class BeforeLogin(LimitsTestCase):
         self.assertTrue(reader.transport.disconnecting)
 
     def test_bytes_before_login(self) -> None:
-        world = self.world(options=Options(max_bytes_before_login=300))
+        world = self.world(options=Options(ConnectionOptions(max_bytes_before_login=300)))
         talker = world.connect()
         lines = talker.send(*["/help"] * 60)
         self.assertEqual(lines[-1], "109 more than 300 bytes before logging in; goodbye")

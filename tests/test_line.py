@@ -9,6 +9,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd.core.service import Limits
 from chatd.frontends.line import Options
+from chatd.frontends.options import ConnectionOptions
 
 from fakes import Client, World
 
@@ -321,7 +322,8 @@ class Rooms(LineTestCase):
         self.assertEqual(ann.read(), ["104 [lobby] cid lost connection"])
 
     def test_idle_timeout(self) -> None:
-        world = World(Path(self.mktemp()).absolute().parent, options=Options(idle_timeout=60))
+        world = World(Path(self.mktemp()).absolute().parent,
+                      options=Options(ConnectionOptions(idle_timeout=60)))
         ann, bea = world.connect(), world.connect()
         ann.send("/nick ann", "/join lobby")
         bea.send("/nick bea", "/join lobby")
@@ -584,7 +586,7 @@ class Output(LineTestCase):
 
     def test_slow_reader_is_dropped_and_others_unaffected(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent,
-                      options=Options(max_output=4096))
+                      options=Options(ConnectionOptions(max_output=4096)))
         ann, bea, cid = world.connect(), world.connect(), world.connect()
         for client, name in ((ann, "ann"), (bea, "bea"), (cid, "cid")):
             client.send(f"/nick {name}", "/join lobby")
@@ -619,7 +621,8 @@ class Framing(LineTestCase):
         self.assertEqual(ann.send_bytes(b"ee\n"), ["101 [lobby] <ann> three"])
 
     def test_over_long_line_is_refused_and_its_tail_ignored(self) -> None:
-        world = World(Path(self.mktemp()).absolute().parent, options=Options(max_line=64))
+        world = World(Path(self.mktemp()).absolute().parent,
+                      options=Options(ConnectionOptions(max_line=64)))
         ann = world.connect()
         ann.send("/nick ann", "/join lobby")
         lines = ann.send_bytes(b"x" * 100)

@@ -19,6 +19,7 @@ from chatd.core.rooms import Room
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import Options
+from chatd.frontends.options import ConnectionOptions
 from chatd.history.files import FileHistory, file_name
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.kernel.errors import NotAllowed
@@ -44,7 +45,8 @@ class Sync:
 
 class Rooms(TestCase):
     def setUp(self) -> None:
-        self.world = World(Path(self.mktemp()).absolute().parent, options=Options(replay=5),
+        self.world = World(Path(self.mktemp()).absolute().parent,
+                           options=Options(ConnectionOptions(replay=5)),
                            history=MemoryHistory(Clock(), Retention()))
         self.world.clock.advance(T0)
 
@@ -60,8 +62,8 @@ class Rooms(TestCase):
 
     def irc(self, nick: str) -> list[str]:
         """What a CHATHISTORY client is told of #hush's latest messages after joining it."""
-        factory = IRCFactory(self.world.portal, IRCOptions(replay=5), self.world.clock,
-                             self.world.admission, self.world.server.stats)
+        factory = IRCFactory(self.world.portal, IRCOptions(ConnectionOptions(replay=5)),
+                             self.world.clock, self.world.admission, self.world.server.stats)
         protocol = factory.buildProtocol(None)
         transport = StringTransport()
         protocol.makeConnection(transport)

@@ -20,6 +20,7 @@ from chatd.frontends.connection import CLOSE_GRACE, HANDSHAKE_TIMEOUT, FrontendF
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
 from chatd.frontends.line import LineFactory, Options
+from chatd.frontends.options import ConnectionOptions
 from chatd.tls import ReloadableTLS
 
 from fakes import World
@@ -80,7 +81,7 @@ class TLSTestCase(TestCase):
         return World(Path(self.mktemp()).absolute().parent, **kwargs)  # type: ignore[arg-type]
 
     def irc_factory(self, world: World, **kwargs: object) -> IRCFactory:
-        return IRCFactory(world.portal, IRCOptions(**kwargs),  # type: ignore[arg-type]
+        return IRCFactory(world.portal, IRCOptions(ConnectionOptions(**kwargs)),  # type: ignore[arg-type]
                           world.clock, world.admission, world.server.stats)
 
     def serve(self, factory: FrontendFactory) -> tuple[TLSMemoryBIOProtocol, StringTransport]:
@@ -100,7 +101,7 @@ class TLSTestCase(TestCase):
 
 class BeforeTheHandshake(TLSTestCase):
     def test_a_silent_client_is_aborted_when_the_handshake_deadline_passes(self) -> None:
-        world = self.world(options=Options(login_timeout=0))
+        world = self.world(options=Options(ConnectionOptions(login_timeout=0)))
         for factory in (world.factory, self.irc_factory(world, login_timeout=0)):
             _, socket = self.serve(factory)
             world.clock.advance(HANDSHAKE_TIMEOUT - 0.1)
@@ -110,15 +111,15 @@ class BeforeTheHandshake(TLSTestCase):
             self.assertEqual(socket.value(), b"", "nothing to say before the handshake")
 
     def test_the_handshake_deadline_is_a_factory_setting(self) -> None:
-        world = self.world(options=Options(login_timeout=0))
-        factory = LineFactory(world.portal, Options(login_timeout=0), world.clock,
-                              world.admission, world.server.stats, handshake_timeout=2)
+        world = self.world(options=Options(ConnectionOptions(login_timeout=0)))
+        factory = LineFactory(world.portal, Options(ConnectionOptions(login_timeout=0)),
+                              world.clock, world.admission, world.server.stats, handshake_timeout=2)
         _, socket = self.serve(factory)
         world.clock.advance(2)
         self.assertTrue(socket.disconnected)
 
     def test_a_shorter_login_timeout_closes_a_silent_client_first(self) -> None:
-        world = self.world(options=Options(login_timeout=3))
+        world = self.world(options=Options(ConnectionOptions(login_timeout=3)))
         _, socket = self.serve(world.factory)
         world.clock.advance(3)
         self.assertTrue(socket.disconnected)
@@ -134,7 +135,7 @@ class BeforeTheHandshake(TLSTestCase):
 
     def test_a_slot_is_freed_when_the_aborted_connection_is_lost(self) -> None:
         world = self.world(admission=AdmissionLimits(unnamed_per_address=1),
-                           options=Options(login_timeout=0))
+                           options=Options(ConnectionOptions(login_timeout=0)))
         server, socket = self.serve(world.factory)
         world.clock.advance(HANDSHAKE_TIMEOUT)
         self.assertTrue(socket.disconnected)
@@ -145,14 +146,14 @@ class BeforeTheHandshake(TLSTestCase):
 
 class AfterTheHandshake(TLSTestCase):
     def test_a_client_that_finishes_the_handshake_is_greeted_and_kept(self) -> None:
-        world = self.world(options=Options(login_timeout=0))
+        world = self.world(options=Options(ConnectionOptions(login_timeout=0)))
         client = self.client(world.factory)
         self.assertTrue(client.lines()[0].startswith("220 chatd ready."))
         world.clock.advance(HANDSHAKE_TIMEOUT * 10)
         self.assertFalse(client.server_socket.disconnecting or client.server_socket.disconnected)
 
     def test_the_login_timeout_goodbye_arrives_and_the_close_is_clean(self) -> None:
-        world = self.world(options=Options(login_timeout=30))
+        world = self.world(options=Options(ConnectionOptions(login_timeout=30)))
         client = self.client(world.factory)
         world.clock.advance(30)
         client.pump()
@@ -162,7 +163,7 @@ class AfterTheHandshake(TLSTestCase):
         self.assertFalse(client.server_socket.disconnected, "not aborted")
 
     def test_a_client_that_never_answers_the_close_is_aborted_after_the_grace(self) -> None:
-        world = self.world(options=Options(login_timeout=30))
+        world = self.world(options=Options(ConnectionOptions(login_timeout=30)))
         client = self.client(world.factory)
         world.clock.advance(30)  # the goodbye and close_notify wait; the client reads none
         self.assertFalse(client.server_socket.disconnecting)

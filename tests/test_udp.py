@@ -18,6 +18,7 @@ from twisted.trial.unittest import TestCase
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IrcOptions
 from chatd.frontends.line import Options as LineOptions
+from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.udp import FRONTEND as UDP_FRONTEND
 from chatd.frontends.udp import Options, UdpFrontend, token_port
 from chatd.frontends.udp.codec import (
@@ -151,7 +152,7 @@ class Endpoint(TestCase):
 class UdpChannel(TestCase):
     def setUp(self) -> None:
         self.world = World(Path(self.mktemp()).absolute().parent,
-                           options=LineOptions(udp_port=7778))
+                           options=LineOptions(ConnectionOptions(udp_port=7778)))
         self.frontend = self.make(Options(idle_timeout=0))
         self.transport = FakeUdpTransport()
 
@@ -360,8 +361,8 @@ class UdpChannel(TestCase):
     def test_irc_token_is_answered_with_a_notice(self) -> None:
         world = self.world
         for port in (7778, None):
-            factory = IRCFactory(world.portal, IrcOptions(udp_port=port), world.clock,
-                                 world.admission, world.server.stats)
+            factory = IRCFactory(world.portal, IrcOptions(ConnectionOptions(udp_port=port)),
+                                 world.clock, world.admission, world.server.stats)
             irc = IRCClient(factory)
             nick = f"ivan{port or 0}"
             irc.send(f"NICK {nick}", f"USER {nick} 0 * :Ivan", "JOIN #lobby")

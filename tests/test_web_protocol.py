@@ -11,6 +11,7 @@ from typing import Any
 import txaio
 from twisted.trial.unittest import SynchronousTestCase
 
+from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.web.options import Options
 from chatd.frontends.web.site import WebFactory
 
@@ -63,7 +64,7 @@ class Browser:
 
 
 class WebProtocolTests(SynchronousTestCase):
-    options = Options(login_timeout=30)
+    options = Options(ConnectionOptions(login_timeout=30, paste_queue=0))
 
     def setUp(self) -> None:
         self.world = World(Path(self.mktemp()).absolute().parent)

@@ -14,6 +14,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from chatd.files.store import FileLimits
+from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.upload_deadline import UploadPace
 from chatd.frontends.web.options import Options
 from chatd.frontends.web.site import WebFactory
@@ -60,7 +61,8 @@ class WebUploadTests(TestCase):
         # The whole store fits one 1,000-byte file: a held upload blocks every other.
         self.world = World(self.path, file_limits=FileLimits(total=1000))
         self.clock = self.world.clock
-        self.factory = WebFactory(self.world.portal, Options(upload_pace=PACE), self.clock,
+        options = Options(ConnectionOptions(upload_pace=PACE, paste_queue=0))
+        self.factory = WebFactory(self.world.portal, options, self.clock,
                                   self.world.admission, self.world.server.stats)
         self.factory.site.reactor = self.clock  # the HTTP channels' timeouts too
         self.ann = self.member("ann")

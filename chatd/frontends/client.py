@@ -37,6 +37,7 @@ from chatd.frontends.interpreter import (
     is_message,
     replay_on_join,
 )
+from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.policy import ConnectionPolicy, Counters, Home
 from chatd.frontends.sink import ISink
 from chatd.kernel import errors
@@ -90,7 +91,7 @@ class Wire(Protocol):
     def download_file(self, file_id: str) -> Deferred[Reply]: ...
 
 
-def greeting(options: Any) -> str:
+def greeting(options: ConnectionOptions) -> str:
     """The first thing a client is told: how to log in, and how long it has."""
     guests = "/nick NAME to chat as a guest, " if options.guests else ""
     limit = options.login_timeout
@@ -114,7 +115,7 @@ class CommandClient(ConnectionPolicy[Any]):
     _home: ClientHome
 
     def __init__(self, home: ClientHome, wire: Wire, sink: ISink, host: str) -> None:
-        super().__init__(home, home.options, self, sink, host)
+        super().__init__(home, home.options.connection, self, sink, host)
         self._wire = wire
         self._closed = False
         self.leave_reason = LeaveReason.LOST
@@ -153,14 +154,14 @@ class CommandClient(ConnectionPolicy[Any]):
 
     @property
     def udp_port(self) -> int | None:
-        port: int | None = self._home.options.udp_port
+        port: int | None = self._home.options.connection.udp_port
         return port
 
     # -- life ----------------------------------------------------------------------------
 
     def greet(self) -> None:
         """The client was let in: tell it how to log in, and how long it has."""
-        self.notice(Code.GREETING, greeting(self._home.options))
+        self.notice(Code.GREETING, greeting(self._home.options.connection))
 
     def close(self, why: str) -> None:
         """Tell the client why (109), and close once what is queued has been sent."""
@@ -168,16 +169,17 @@ class CommandClient(ConnectionPolicy[Any]):
         self.sink.close()
 
     def login_timeout_text(self) -> str:
-        return (f"no login within {self._home.options.login_timeout:g} seconds; goodbye "
-                "(connect again to start over)")
+        limit = self._home.options.connection.login_timeout
+        return f"no login within {limit:g} seconds; goodbye (connect again to start over)"
 
     def too_much_text(self) -> str:
-        return (f"more than {self._home.options.max_bytes_before_login} bytes before "
-                "logging in; goodbye")
+        limit = self._home.options.connection.max_bytes_before_login
+        return f"more than {limit} bytes before logging in; goodbye"
 
     def output_overflowed(self) -> None:
         """The client stopped reading and too much piled up: drop it, tell its rooms."""
-        dropped_slow(self.kind, self.peer, self.session, self._home.options.max_output)
+        dropped_slow(self.kind, self.peer, self.session,
+                     self._home.options.connection.max_output)
         self.leave_reason = LeaveReason.SLOW
         self.sink.abort()
 
@@ -262,7 +264,8 @@ class CommandClient(ConnectionPolicy[Any]):
         self.sink.write(event.encoded(fmt.render))
         # After our own join: the room's last messages, each a 110, before the reply to the
         # /join.
-        for kept in replay_on_join(self.session, event, self._home.options.replay):
+        replay = self._home.options.connection.replay
+        for kept in replay_on_join(self.session, event, replay):
             self.sink.write(fmt.history(kept))
 
     # -- files (the wire's) --------------------------------------------------------------

@@ -142,8 +142,8 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         # Not logged here: the login (or the close of a connection that never logged in)
         # says where it came from. One line per connection, not three, at 9,000 connects.
         home = self._home
-        self.outbox = Outbox(self.transport, home.flusher, self._options.max_output, self,
-                             direct=self._options.direct_send)
+        self.outbox = Outbox(self.transport, home.flusher, self._options.connection.max_output,
+                             self, direct=self._options.connection.direct_send)
         self.policy = self.guard()
         home.connections.add(self)
         # Twisted calls connectionMade before the TLS handshake starts.

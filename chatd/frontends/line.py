@@ -29,10 +29,10 @@ from chatd.frontends.entry import NO_FACTS, Facts, Frontend
 from chatd.frontends.framing import TooLong
 from chatd.frontends.interpreter import LineInterpreter, Reply
 from chatd.frontends.line_codec import edit_line
+from chatd.frontends.options import DEFAULT_CONNECTION, ConnectionOptions
 from chatd.frontends.policy import ConnectionPolicy, Counters
 from chatd.frontends.rendering import render_event, render_history
 from chatd.frontends.telnet import DISCARD, IAC, TelnetFilter
-from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadPace
 from chatd.frontends.upload_intake import (
     EXCESS,
     HOLD_LIMIT,
@@ -42,7 +42,6 @@ from chatd.frontends.upload_intake import (
 )
 from chatd.kernel.events import LeaveReason
 from chatd.kernel.interfaces import IChatSession
-from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Settings, listeners
 
 log = Logger()
@@ -54,40 +53,13 @@ IAC_BYTE = IAC[0]
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """The line frontend's settings (defaults: the shared keys', ``chatd.kernel.keys``)."""
+    """The line frontend's settings: the shared ones (``ConnectionOptions``) are all it has."""
 
-    max_line: int = DEFAULTS["max-line"]
-    idle_timeout: float = DEFAULTS["idle-timeout"]
-    max_output: int = DEFAULTS["max-output"]
-    guests: bool = not DEFAULTS["require-account"]
-    login_timeout: float = DEFAULTS["login-timeout"]
-    max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
-    direct_send: bool = DEFAULTS["direct-send"]
-    # Messages of a room's history replayed (110) to a member who joins it (0: none).
-    replay: int = DEFAULTS["history-replay"]
-    udp_port: int | None = None  # the UDP channel's, for /token; None: off
-    # Text lines over the message rate held back and sent at the rate before 429 (0: none),
-    # and that rate (the core's), which the notice of a paste names.
-    paste_queue: int = DEFAULTS["paste-queue"]
-    message_rate: float = DEFAULTS["messages-per-second"]
-    upload_pace: UploadPace = DEFAULT_PACE
+    connection: ConnectionOptions = DEFAULT_CONNECTION
 
     @classmethod
     def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
-        return cls(
-            max_line=settings.max_line,
-            idle_timeout=settings.idle_timeout,
-            max_output=settings.max_output,
-            guests=not settings.require_account,
-            login_timeout=settings.login_timeout,
-            max_bytes_before_login=settings.max_bytes_before_login,
-            direct_send=settings.direct_send,
-            replay=settings.history_replay if settings.history_max_count else 0,
-            udp_port=facts.udp_port,
-            paste_queue=settings.paste_queue,
-            message_rate=settings.messages_per_second,
-            upload_pace=UploadPace.from_settings(settings),
-        )
+        return cls(ConnectionOptions.from_settings(settings, facts))
 
 
 def encode_reply(answer: Reply, request: object = None) -> bytes:
@@ -118,7 +90,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     _home: LineFactory
 
     def __init__(self, home: LineFactory) -> None:
-        super().__init__(home, home.options.max_line, starts_upload)
+        super().__init__(home, home.options.connection.max_line, starts_upload)
         # The /send whose bytes are being taken (or whose next line may be its tail).
         self._upload: UploadIntake | None = None
         self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
@@ -147,15 +119,15 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def admitted(self) -> None:
         self.client.greet()
-        if self._options.idle_timeout:
-            self.setTimeout(self._options.idle_timeout)
+        if self._options.connection.idle_timeout:
+            self.setTimeout(self._options.connection.idle_timeout)
 
     # Input arrived: the idle timer starts again (no wrapper: it runs for every read).
     activity = TimeoutMixin.resetTimeout
 
     def timeoutConnection(self) -> None:
         self.client.leave_reason = LeaveReason.TIMEOUT
-        self.close(f"idle for {self._options.idle_timeout:g} seconds; goodbye")
+        self.close(f"idle for {self._options.connection.idle_timeout:g} seconds; goodbye")
 
     def close(self, why: str) -> None:
         """Tell the client why (109), and close once what is queued has been sent."""
@@ -225,7 +197,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         if item is TooLong.LINE:
             self._home.stats.rejected["LineTooLong"] += 1
             self.client.notice(Code.LINE_TOO_LONG, f"line too long (over "
-                               f"{self._options.max_line} bytes); it was ignored")
+                               f"{self._options.connection.max_line} bytes); it was ignored")
             return None
         assert isinstance(item, bytes)
         upload = self._upload
@@ -275,7 +247,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         session = self.client.session
         assert session is not None
         upload = UploadIntake(session.send_file(name, room, size, sha256), self, self._clock,
-                              self._options.upload_pace)
+                              self._options.connection.upload_pace)
         self._upload = upload
         self.client.notice(Code.SEND_BYTES, f"send {size} bytes")
         # What the client sent ahead of the 350 is the file's start (SMTP's BDAT). Reading

@@ -76,7 +76,8 @@ class Home(Protocol):
 
 
 class Limits(Protocol):
-    """The frontend's settings the policy reads (every frontend's ``Options`` has them)."""
+    """The frontend's settings the policy reads (its ``Options.connection``, a
+    ``chatd.frontends.options.ConnectionOptions``)."""
 
     @property
     def login_timeout(self) -> float: ...

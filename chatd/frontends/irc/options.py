@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatd.frontends.entry import NO_FACTS, Facts
+from chatd.frontends.options import DEFAULT_CONNECTION, ConnectionOptions
 from chatd.kernel.keys import DEFAULTS
 from chatd.kernel.settings import Key, Settings, listeners
 
@@ -39,23 +40,15 @@ KEYS = {
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """The IRC frontend's settings: keep-alive timing, the most output queued for a client
-    that stopped reading, the message of the day, and the server's name. The defaults of
-    those that are settings are the keys' (``chatd.kernel.keys``, ``KEYS`` here)."""
+    """The IRC frontend's settings: the shared ones (``connection``), keep-alive timing,
+    whether history is replayed to clients without server-time, the message of the day, and
+    the server's name. The defaults of those that are settings are the keys'
+    (``chatd.kernel.keys``, ``KEYS`` here)."""
 
+    connection: ConnectionOptions = DEFAULT_CONNECTION
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
-    max_output: int = DEFAULTS["max-output"]
-    login_timeout: float = DEFAULTS["login-timeout"]
-    max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
-    direct_send: bool = DEFAULTS["direct-send"]
-    # Messages replayed on JOIN (0: none), and whether to clients without server-time.
-    replay: int = DEFAULTS["history-replay"]
     replay_plain: bool = DEFAULTS["history-replay-plain"]
-    udp_port: int | None = None  # the UDP channel's, for TOKEN; None: off
-    # Fakelag: messages over the rate held back and sent at the rate (0: none), and the rate.
-    paste_queue: int = DEFAULTS["paste-queue"]
-    message_rate: float = DEFAULTS["messages-per-second"]
     server_name: str = "chatd"
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
@@ -65,14 +58,7 @@ class Options:
     @classmethod
     def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
         return cls(
-            max_output=settings.max_output,
-            login_timeout=settings.login_timeout,
-            max_bytes_before_login=settings.max_bytes_before_login,
-            direct_send=settings.direct_send,
-            replay=settings.history_replay if settings.history_max_count else 0,
+            connection=ConnectionOptions.from_settings(settings, facts),
             replay_plain=settings.history_replay_plain,
-            udp_port=facts.udp_port,
-            paste_queue=settings.paste_queue,
-            message_rate=settings.messages_per_second,
             server_name=settings.server_name,
         )

@@ -101,7 +101,8 @@ class IRCProtocol(ChatConnection):
     # -- connection --------------------------------------------------------------------
 
     def guard(self) -> ConnectionPolicy[bytes | TooLong]:
-        return ConnectionPolicy(self._home, self._options, self, self.outbox, self.host)
+        return ConnectionPolicy(self._home, self._options.connection, self, self.outbox,
+                                self.host)
 
     def admitted(self) -> None:
         self._registration = Registration(self.host)
@@ -111,13 +112,14 @@ class IRCProtocol(ChatConnection):
         self.heard = self._clock.seconds()
 
     def login_timeout_text(self) -> str:
-        return f"Registration timeout: {self._options.login_timeout:g} seconds"
+        return f"Registration timeout: {self._options.connection.login_timeout:g} seconds"
 
     def too_much_text(self) -> str:
-        return f"More than {self._options.max_bytes_before_login} bytes before registering"
+        limit = self._options.connection.max_bytes_before_login
+        return f"More than {limit} bytes before registering"
 
     def output_overflowed(self) -> None:
-        dropped_slow(self.kind, self.peer, self.session, self._options.max_output)
+        dropped_slow(self.kind, self.peer, self.session, self._options.connection.max_output)
         self.leave_reason = LeaveReason.SLOW
         self.outbox.abort()
 
@@ -200,7 +202,7 @@ class IRCProtocol(ChatConnection):
         if (isinstance(event, Joined) and self.session is not None
                 and fold(event.who) == self.session.key):
             channels.greet(self, event.room)
-            chathistory.replay(self, event.room, self._options.replay,
+            chathistory.replay(self, event.room, self._options.connection.replay,
                                self._options.replay_plain)
 
     def _renamed(self, event: NickChanged) -> None:
@@ -369,7 +371,7 @@ class IRCProtocol(ChatConnection):
 
     @property
     def udp_port(self) -> int | None:
-        return self._options.udp_port
+        return self._options.connection.udp_port
 
     @property
     def caps(self) -> frozenset[str]:

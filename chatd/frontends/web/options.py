@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from chatd.frontends.admission import Network, parse_networks
 from chatd.frontends.entry import NO_FACTS, Facts
-from chatd.frontends.upload_deadline import DEFAULT_PACE, UploadPace
-from chatd.kernel.keys import DEFAULTS
+from chatd.frontends.options import ConnectionOptions
 from chatd.kernel.settings import Key, Settings, endpoints, listeners, networks, whole
 
 
@@ -78,45 +77,30 @@ KEYS = {
 }
 
 
+# No fakelag: a browser's request is answered at once, a message over the rate with 429
+# (the page sends what a person types, not pastes of lines).
+NO_PASTE_QUEUE = ConnectionOptions(paste_queue=0)
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
-    """What the web frontend's connections read, at connect time."""
+    """What the web frontend's connections read, at connect time: the shared settings
+    (``connection``, with no paste queue), the origins and proxies it trusts, and the
+    largest WebSocket message."""
 
-    max_line: int = DEFAULTS["max-line"]
-    max_output: int = DEFAULTS["max-output"]
-    guests: bool = not DEFAULTS["require-account"]
-    login_timeout: float = DEFAULTS["login-timeout"]
-    max_bytes_before_login: int = DEFAULTS["max-bytes-before-login"]
+    connection: ConnectionOptions = NO_PASTE_QUEUE
     # Origins allowed to open the WebSocket besides a connection's own address: web-origin's
     # and web-url's, each as ``normal_origin`` writes it.
     origins: tuple[str, ...] = ()
     trusted_proxies: tuple[Network, ...] = ()
     max_message: int = KEYS["web-max-message"].default
-    udp_port: int | None = None  # the UDP channel's, for /token; None: off
-    direct_send: bool = DEFAULTS["direct-send"]
-    # Messages of a room's history replayed (110) to a member who joins it (0: none).
-    replay: int = DEFAULTS["history-replay"]
-    upload_pace: UploadPace = DEFAULT_PACE
-    # No fakelag: a browser's request is answered at once, a message over the rate with 429
-    # (the page sends what a person types, not pastes of lines).
-    paste_queue: int = 0
-    message_rate: float = DEFAULTS["messages-per-second"]
 
     @classmethod
     def from_settings(cls, settings: Settings, facts: Facts = NO_FACTS) -> Options:
         page = normal_origin(settings.web_url)
         return cls(
-            max_line=settings.max_line,
-            max_output=settings.max_output,
-            guests=not settings.require_account,
-            login_timeout=settings.login_timeout,
-            max_bytes_before_login=settings.max_bytes_before_login,
+            connection=replace(ConnectionOptions.from_settings(settings, facts), paste_queue=0),
             origins=settings.web_origin + ((page,) if page else ()),
             trusted_proxies=parse_networks(settings.web_trusted_proxies),
             max_message=settings.web_max_message,
-            udp_port=facts.udp_port,
-            direct_send=settings.direct_send,
-            replay=settings.history_replay if settings.history_max_count else 0,
-            upload_pace=UploadPace.from_settings(settings),
-            message_rate=settings.messages_per_second,
         )

@@ -169,8 +169,9 @@ class WebProtocol(WebSocketServerProtocol):
         home = self.home
         options = home.options
         self._tokens: set[str] = set()  # upload tokens given out and not yet used
-        sink = self._sink = WebSink(self, home.prepared, home.flusher, options.max_output, self,
-                       options.direct_send)
+        shared = options.connection
+        sink = self._sink = WebSink(self, home.prepared, home.flusher, shared.max_output, self,
+                                    shared.direct_send)
         client = self.client = CommandClient(home, self, sink, self._host)
         home.connections.add(client)
         if client.policy.open():
@@ -236,7 +237,7 @@ class WebProtocol(WebSocketServerProtocol):
             self.home.stats.rejected["WebBadRequest"] += 1
             client.answer(Reply(Code.BAD_SYNTAX, str(error)))
             return None
-        max_line = self.home.options.max_line
+        max_line = self.home.options.connection.max_line
         if len(text.encode()) > max_line:
             self.home.stats.rejected["LineTooLong"] += 1
             client.answer(Reply(Code.LINE_TOO_LONG,
@@ -256,7 +257,8 @@ class WebProtocol(WebSocketServerProtocol):
                                     "already; send those first")
         upload = self.client.session.send_file(name, room, size, sha256)
         uploads = self.home.uploads
-        token = uploads.issue(upload, self._tokens.discard, self.home.options.upload_pace)
+        token = uploads.issue(upload, self._tokens.discard,
+                              self.home.options.connection.upload_pace)
         self._tokens.add(token)
         return succeed(Reply(Code.SEND_BYTES, (
             f"send {size} bytes: POST them to /{UPLOAD_PATH.decode()} with the header "
