@@ -80,10 +80,10 @@ class ClientFilesTests(ClientTestCase):
 
         bob = self.running("127.0.0.1", str(daemon.port))
         bob.type("/nick bob", "/join lobby")
-        bob.wait_for("you are in lobby (1 member)")
+        bob.wait_for("joined lobby: you are in lobby (1 member)")
         alice = self.running("127.0.0.1", str(daemon.port))
         alice.type("/nick alice", "/join lobby")
-        alice.wait_for("you are in lobby (2 members)")
+        alice.wait_for("joined lobby: you are in lobby (2 members)")
         digest = hashlib.sha256(DATA).hexdigest()
         alice.type(f"/send {source / 'photo one.bin'}")
         shared = wait_containing(alice, "alice shared photo_one.bin (3.0 MiB): /get ", 30)
@@ -118,8 +118,8 @@ class TransferDisplayTests(TestCase):
                              stay_on_loss=True)
         self.client.connect()
         self.protocol, self.transport = self.endpoint.accept()
-        self.receive("220 chatd ready", "201 welcome, al: you are a guest",
-                     "200 you are in lobby (1 member)")
+        self.receive("220 chatd ready", "201 welcome guest al: you are a guest",
+                     "200 joined lobby: you are in lobby (1 member)")
         self.display.shown.clear()
         self.transport.clear()
         self.directory = Path(self.mktemp())
@@ -181,7 +181,7 @@ class TransferDisplayTests(TestCase):
         self.assertEqual(self.display.shown,
                          [f"* saved a.txt to {self.directory} (5 bytes in 2.0 s, 2 bytes/s)"])
         self.assertEqual(self.display.bars[-1], None)
-        self.assertEqual(self.display.lines[-1][0], "200 you are in lobby (1 member)")
+        self.assertEqual(self.display.lines[-1][0], "200 joined lobby: you are in lobby (1 member)")
 
     def test_a_download_that_does_not_match_its_sha256_is_called_damaged(self) -> None:
         self.client.handle_input(f"/get 01JF8Z3K {self.directory}")

@@ -125,16 +125,16 @@ class ChatTests(ClientTestCase):
         daemon = self.start_daemon()
         bob = self.running("127.0.0.1", str(daemon.port))
         bob.type("/nick bob", "/join lobby")
-        bob.wait_for("you are in lobby (1 member)")
+        bob.wait_for("joined lobby: you are in lobby (1 member)")
 
         alice = run_client("127.0.0.1", str(daemon.port), stdin=(
             "/nick alice\n/join lobby\nhello bob\n/me waves\n/msg bob psst\n/who\n"))
         self.assertEqual(alice.returncode, 0, alice.stderr)
         self.assertEqual(alice.stdout.splitlines(), [
             alice.stdout.splitlines()[0],  # the greeting, whatever its words
-            "welcome, alice: you are a guest; /join a room to talk",
+            "welcome guest alice: you are a guest; /join a room to talk",
             "--> [lobby] alice joined",
-            "you are in lobby (2 members)",
+            "joined lobby: you are in lobby (2 members)",
             "[lobby] <alice> hello bob",
             "[lobby] * alice waves",
             "sent to bob",
@@ -191,7 +191,7 @@ class ChatTests(ClientTestCase):
         daemon = self.start_daemon()
         dave = self.running("127.0.0.1", str(daemon.port))
         dave.type("/nick dave")
-        dave.wait_for("welcome, dave: you are a guest; /join a room to talk")
+        dave.wait_for("welcome guest dave: you are a guest; /join a room to talk")
         daemon.stop()
         status, _, errors = dave.finish()
         self.assertEqual(status, 1)
@@ -210,7 +210,7 @@ class TLSTests(ClientTestCase):
         result = run_client("--tls", "--ca", str(self.ca), "localhost", str(self.daemon.port),
                             stdin="/nick tess\n")
         self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertIn("welcome, tess: you are a guest; /join a room to talk",
+        self.assertIn("welcome guest tess: you are a guest; /join a room to talk",
                       result.stdout.splitlines())
         self.assertIn(f"* connected to localhost:{self.daemon.port} with TLS, certificate "
                       "verified", result.stderr)

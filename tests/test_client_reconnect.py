@@ -52,12 +52,12 @@ class ReconnectTests(TestCase):
     def as_guest_in_den_and_lobby(self, client: Client) -> ServerConnection:
         protocol, _ = self.greeted(client)
         client.handle_input("/nick pat")
-        protocol.dataReceived(b"201 welcome, pat: you are a guest; /join a room to talk\r\n")
+        protocol.dataReceived(b"201 welcome guest pat: you are a guest; /join a room to talk\r\n")
         for room in (b"den", b"lobby"):
-            protocol.dataReceived(b"103 [" + room + b"] pat joined\r\n"
-                                  b"200 you are in " + room + b" (1 member)\r\n")
+            protocol.dataReceived(b"103 [" + room + b"] pat joined\r\n200 joined " + room
+                                  + b": you are in " + room + b" (1 member)\r\n")
         client.handle_input("/join den")
-        protocol.dataReceived(b"200 you are in den (1 member)\r\n")
+        protocol.dataReceived(b"200 joined den: you are in den (1 member)\r\n")
         self.assertEqual(client.rooms.current, "den")
         return protocol
 
@@ -172,7 +172,7 @@ class ReconnectTests(TestCase):
         protocol.dataReceived(GREETING)
         self.assertEqual(self.sent(transport), ["/nick pat"])
         self.assertEqual(self.display.notes[-1], "* logging in again as pat")
-        protocol.dataReceived(b"201 welcome, pat: you are a guest; /join a room to talk\r\n")
+        protocol.dataReceived(b"201 welcome guest pat: you are a guest; /join a room to talk\r\n")
         # The current room is joined last, so it is current again; then the held lines.
         self.assertEqual(self.sent(transport), [
             "/join lobby", "/join den", "hello again", "/me is back",
@@ -180,7 +180,8 @@ class ReconnectTests(TestCase):
         self.assertEqual(self.display.notes[-2:], [
             "* joining lobby, den again", "* sending the 3 lines typed while disconnected"])
         for room in (b"lobby", b"den"):
-            protocol.dataReceived(b"200 you are in " + room + b" (1 member)\r\n")
+            protocol.dataReceived(b"200 joined " + room + b": you are in " + room
+                                  + b" (1 member)\r\n")
         self.assertEqual(client.rooms.current, "den")
         client.handle_input("now")
         self.assertEqual(self.sent(transport), ["now"])
@@ -200,16 +201,16 @@ class ReconnectTests(TestCase):
         self.sent(transport)
         client.handle_input("/nick pat2")
         self.assertEqual(self.sent(transport), ["/nick pat2"])
-        protocol.dataReceived(b"201 welcome, pat2: you are a guest; /join a room to talk\r\n")
+        protocol.dataReceived(b"201 welcome guest pat2: you are a guest; /join a room to talk\r\n")
         self.assertEqual(self.sent(transport), ["/join lobby", "/join den", "hello"])
 
     def test_an_account_password_is_not_kept_without_remember(self) -> None:
         client = self.client()
         protocol, transport = self.greeted(client)
         client.handle_input("/login alice s3cret-pw")
-        protocol.dataReceived(b"201 welcome back, alice\r\n")
+        protocol.dataReceived(b"201 welcome account alice: welcome back\r\n")
         client.handle_input("/join den")
-        protocol.dataReceived(b"200 you are in den (1 member)\r\n")
+        protocol.dataReceived(b"200 joined den: you are in den (1 member)\r\n")
         self.drop(protocol)
         client.handle_input("hi")
         self.clock.advance(1)
@@ -223,7 +224,7 @@ class ReconnectTests(TestCase):
         # Not logging in is the person's business: what they type now goes straight out.
         client.handle_input("/login alice s3cret-pw")
         self.assertEqual(self.sent(transport), ["/login alice s3cret-pw"])
-        protocol.dataReceived(b"201 welcome back, alice\r\n")
+        protocol.dataReceived(b"201 welcome account alice: welcome back\r\n")
         self.assertEqual(self.sent(transport), ["/join den", "hi"])
         self.assertNotIn("s3cret-pw", client.transcript.render())
 
@@ -231,9 +232,9 @@ class ReconnectTests(TestCase):
         client = self.client(ClientOptions(host="chat.example", remember=True))
         protocol, transport = self.greeted(client)
         client.handle_input("/login alice s3cret-pw")
-        protocol.dataReceived(b"201 welcome back, alice\r\n")
+        protocol.dataReceived(b"201 welcome account alice: welcome back\r\n")
         client.handle_input("/join den door-pw")
-        protocol.dataReceived(b"200 you are in den (2 members)\r\n")
+        protocol.dataReceived(b"200 joined den: you are in den (2 members)\r\n")
         client.handle_input("/passwd s3cret-pw n3w-secret")
         protocol.dataReceived(b"200 password changed\r\n")
         self.drop(protocol)
@@ -241,7 +242,7 @@ class ReconnectTests(TestCase):
         protocol, transport = self.accept()
         protocol.dataReceived(GREETING)
         self.assertEqual(self.sent(transport), ["/login alice n3w-secret"])
-        protocol.dataReceived(b"201 welcome back, alice\r\n")
+        protocol.dataReceived(b"201 welcome account alice: welcome back\r\n")
         self.assertEqual(self.sent(transport), ["/join den door-pw"])
         transcript = client.transcript.render()
         for secret in ("s3cret-pw", "n3w-secret", "door-pw"):
@@ -251,7 +252,7 @@ class ReconnectTests(TestCase):
         client = self.client(ClientOptions(host="chat.example", remember=True))
         protocol, transport = self.greeted(client)
         client.handle_input("/login alice s3cret-pw")
-        protocol.dataReceived(b"201 welcome back, alice\r\n")
+        protocol.dataReceived(b"201 welcome account alice: welcome back\r\n")
         self.drop(protocol)
         client.handle_input("held")
         self.clock.advance(1)
@@ -279,7 +280,7 @@ class ReconnectTests(TestCase):
         self.clock.advance(1)
         protocol, transport = self.accept()
         protocol.dataReceived(GREETING)
-        protocol.dataReceived(b"201 welcome, pat: you are a guest; /join a room to talk\r\n")
+        protocol.dataReceived(b"201 welcome guest pat: you are a guest; /join a room to talk\r\n")
         self.assertEqual(self.sent(transport), ["/nick pat", "/join lobby", "/join den"])
 
     def test_lines_typed_while_away_are_bounded(self) -> None:

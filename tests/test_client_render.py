@@ -64,7 +64,7 @@ class RenderTests(TestCase):
             "109 shutting down": "server closing: shutting down",
             "100 maintenance at 5": "notice: maintenance at 5",
             "220 chatd ready": "chatd ready",
-            "200 you are in x (1 member)": "you are in x (1 member)",
+            "200 joined x: you are in x (1 member)": "joined x: you are in x (1 member)",
             "211-a b c": "a b c",
             "404 no room named y; /rooms lists them": "error: no room named y; /rooms lists them",
             "500 internal server error": "server error: internal server error",
@@ -142,9 +142,9 @@ class RenderTests(TestCase):
         self.assertNotIn("\x07", rendered)
 
     def test_welcome_name(self) -> None:
-        self.assertEqual(welcome_name(line("201 welcome, alice: you are a guest")), "alice")
-        self.assertEqual(welcome_name(line("201 welcome back, Bob")), "Bob")
-        self.assertIsNone(welcome_name(line("200 welcome, alice")))
+        self.assertEqual(welcome_name(line("201 welcome guest alice: you are a guest")), "alice")
+        self.assertEqual(welcome_name(line("201 welcome account Bob: welcome back")), "Bob")
+        self.assertIsNone(welcome_name(line("200 welcome guest alice: you are a guest")))
         self.assertIsNone(welcome_name(line("201 something else")))
 
     def test_colour_only_on_a_terminal_without_no_color(self) -> None:
@@ -179,7 +179,7 @@ class TranscriptTests(TestCase):
         transcript = Transcript(clock=lambda: now[0])
         transcript.sent("/login alice s3cret")
         now[0] += 1
-        transcript.received("welcome back, alice")
+        transcript.received("welcome account alice: welcome back")
         transcript.note("connected")
         path = Path(self.mktemp())
         self.assertEqual(transcript.save(path), 3)
@@ -187,7 +187,7 @@ class TranscriptTests(TestCase):
         lines = text.splitlines()
         self.assertTrue(lines[0].startswith("# chatd-client transcript, started "))
         self.assertRegex(lines[1], rf"^\d\d:\d\d:\d\d > /login alice {re.escape(MASK)}$")
-        self.assertRegex(lines[2], r"^\d\d:\d\d:\d\d < welcome back, alice$")
+        self.assertRegex(lines[2], r"^\d\d:\d\d:\d\d < welcome account alice: welcome back$")
         self.assertRegex(lines[3], r"^\d\d:\d\d:\d\d \* connected$")
         self.assertNotIn("s3cret", text)
 

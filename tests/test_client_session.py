@@ -97,10 +97,10 @@ class SessionTests(TestCase):
         client = self.client()
         protocol, transport = self.connected(client)
         self.assertEqual(self.display.notes, ["* connected to chat.example:7777"])
-        protocol.dataReceived(b"220 chatd ready\r\n201 welcome, al")
+        protocol.dataReceived(b"220 chatd ready\r\n201 welcome guest al")
         protocol.dataReceived(b"ice: you are a guest\r\n101 [x] <alice> h\xc3\xa9\r\n")
         self.assertEqual([raw for raw, _ in self.display.lines],
-                         ["220 chatd ready", "201 welcome, alice: you are a guest",
+                         ["220 chatd ready", "201 welcome guest alice: you are a guest",
                           "101 [x] <alice> hé"])
         # The welcome told the client its name, so its own line is marked as such.
         self.assertIn(("class:own", "<alice>"), self.display.lines[-1][1])

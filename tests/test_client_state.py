@@ -37,26 +37,29 @@ class RoomsTests(TestCase):
         return rooms
 
     def test_the_room_joined_last_is_current(self) -> None:
-        rooms = self.rooms("103 [den] pat joined", "200 you are in den (1 member)",
-                           "103 [lobby] pat joined", "200 you are in lobby (2 members)")
+        rooms = self.rooms("103 [den] pat joined", "200 joined den: you are in den (1 member)",
+                           "103 [lobby] pat joined",
+                           "200 joined lobby: you are in lobby (2 members)")
         self.assertEqual((rooms.names(), rooms.current), (["den", "lobby"], "lobby"))
-        rooms.follow(line("200 you are in den (1 member); topic: tea"), "pat")
+        rooms.follow(line("200 joined den: you are in den (1 member); topic: tea"), "pat")
         self.assertEqual((rooms.names(), rooms.current), (["den", "lobby"], "den"))
         self.assertEqual(rooms.rejoin_order(), ["lobby", "den"])
 
     def test_the_rooms_a_new_session_is_told_of_are_followed(self) -> None:
-        rooms = self.rooms("108 [lobby] you are in lobby (2 members); topic: tea",
-                           "108 [den] you are in den (1 member); you talk here", nick="")
+        rooms = self.rooms("108 [lobby] member: you are in lobby (2 members); topic: tea",
+                           "108 [den] current: you are in den (1 member); you talk here", nick="")
         self.assertEqual((rooms.names(), rooms.current), (["lobby", "den"], "den"))
 
     def test_a_created_room_is_current(self) -> None:
-        rooms = self.rooms("103 [Den] pat joined", "200 created Den (limit 10, locked); you own it")
+        rooms = self.rooms("103 [Den] pat joined",
+                           "200 created Den: created Den (limit 10, locked); you own it")
         self.assertEqual(rooms.current, "Den")
 
     def test_leaving_the_current_room_falls_back_to_the_oldest_one(self) -> None:
-        rooms = self.rooms("200 you are in a (1 member)", "200 you are in b (1 member)",
-                           "200 you are in c (1 member)", "104 [c] pat left",
-                           "200 you left c")
+        rooms = self.rooms("200 joined a: you are in a (1 member)",
+                           "200 joined b: you are in b (1 member)",
+                           "200 joined c: you are in c (1 member)", "104 [c] pat left",
+                           "200 left c: you left c")
         self.assertEqual((rooms.names(), rooms.current), (["a", "b"], "a"))
         rooms.follow(line("104 [b] pat left"), "pat")
         self.assertEqual(rooms.current, "a")
@@ -64,18 +67,18 @@ class RoomsTests(TestCase):
         self.assertEqual((rooms.names(), rooms.current), ([], None))
 
     def test_another_session_joining_adds_a_room_but_not_the_current_one(self) -> None:
-        rooms = self.rooms("200 you are in den (1 member)", "103 [lobby] Pat joined")
+        rooms = self.rooms("200 joined den: you are in den (1 member)", "103 [lobby] Pat joined")
         self.assertEqual((rooms.names(), rooms.current), (["den", "lobby"], "den"))
 
     def test_other_people_do_not_move_us(self) -> None:
-        rooms = self.rooms("200 you are in den (1 member)", "103 [lobby] quinn joined",
+        rooms = self.rooms("200 joined den: you are in den (1 member)", "103 [lobby] quinn joined",
                            "104 [den] quinn left", "101 [den] <pat> 200 you are in x (",
                            "211-den pat", "404 you are in nowhere (really)")
         self.assertEqual((rooms.names(), rooms.current), (["den"], "den"))
 
     def test_names_compare_as_the_server_compares_them(self) -> None:
         self.assertEqual(room_key("#Ｌobby"), "lobby")
-        rooms = self.rooms("200 you are in Lobby (1 member)", "104 [LOBBY] PAT left")
+        rooms = self.rooms("200 joined Lobby: you are in Lobby (1 member)", "104 [LOBBY] PAT left")
         self.assertEqual(rooms.current, None)
 
     def test_without_a_nick_events_are_not_ours(self) -> None:
@@ -87,7 +90,7 @@ class RoomsTests(TestCase):
 class MemoryTests(TestCase):
     def test_a_guest_is_always_logged_in_again(self) -> None:
         memory = Memory(remember=False)
-        memory.received(line("201 welcome, pat: you are a guest; /join a room to talk"))
+        memory.received(line("201 welcome guest pat: you are a guest; /join a room to talk"))
         self.assertEqual(memory.identity, Identity("pat", guest=True))
         assert memory.identity is not None
         self.assertEqual(memory.identity.login_line(), "/nick pat")
@@ -96,7 +99,7 @@ class MemoryTests(TestCase):
         memory = Memory(remember=False)
         memory.sent("/login alice s3cret-pw")
         memory.sent("/join den door-pw")
-        memory.received(line("201 welcome back, alice"))
+        memory.received(line("201 welcome account alice: welcome back"))
         self.assertEqual(memory.identity, Identity("alice", guest=False))
         assert memory.identity is not None
         self.assertIsNone(memory.identity.login_line())
@@ -106,23 +109,24 @@ class MemoryTests(TestCase):
         memory = Memory(remember=True)
         memory.sent("/login alice wrong-pw")
         memory.sent("/LOGIN Alice s3cret-pw")
-        memory.received(line("201 welcome back, alice"))
+        memory.received(line("201 welcome account alice: welcome back"))
         assert memory.identity is not None
         self.assertEqual(memory.identity.login_line(), "/login alice s3cret-pw")
         memory.sent("/signup vera v3ra-pw")
-        memory.received(line("201 welcome, vera: your account is created and you are logged in"))
+        memory.received(line("201 welcome account vera: your account is created and you are "
+                             "logged in"))
         self.assertEqual(memory.identity, Identity("vera", False, "v3ra-pw"))
 
     def test_a_welcome_for_another_name_does_not_take_the_password(self) -> None:
         memory = Memory(remember=True)
         memory.sent("/login alice s3cret-pw")
-        memory.received(line("201 welcome back, bob"))
+        memory.received(line("201 welcome account bob: welcome back"))
         self.assertEqual(memory.identity, Identity("bob", guest=False))
 
     def test_a_changed_password_is_kept_once_the_server_agrees(self) -> None:
         memory = Memory(remember=True)
         memory.sent("/login alice old-pw-1")
-        memory.received(line("201 welcome back, alice"))
+        memory.received(line("201 welcome account alice: welcome back"))
         memory.sent("/passwd old-pw-1 new-pw-2")
         self.assertEqual(memory.identity, Identity("alice", False, "old-pw-1"))
         memory.received(line("200 password changed"))
@@ -215,8 +219,9 @@ class PromptTests(TestCase):
         self.assertEqual(self.prompt(client), "(connecting)> ")
         protocol, _ = endpoint.accept()
         self.assertEqual(self.prompt(client), "> ")
-        protocol.dataReceived(b"220 hi\r\n201 welcome, pat: you are a guest\r\n")
+        protocol.dataReceived(b"220 hi\r\n201 welcome guest pat: you are a guest\r\n")
         self.assertEqual(self.prompt(client), "pat> ")
-        protocol.dataReceived(b"103 [den] pat joined\r\n200 you are in den (1 member)\r\n")
+        protocol.dataReceived(b"103 [den] pat joined\r\n"
+                              b"200 joined den: you are in den (1 member)\r\n")
         self.assertEqual(self.prompt(client), "[den] pat> ")
         self.assertIn(("class:room", "[den] "), prompt_fragments(client))

@@ -135,7 +135,7 @@ class TerminalTests(TestCase):
         terminal = self.terminal()
         terminal.reply(b"chatd ready", b"1m>")
         terminal.type(b"/nick pat\r")
-        terminal.reply(b"welcome, pat", b"pat>")
+        terminal.reply(b"welcome guest pat", b"pat>")
         terminal.type(b"/join den\r")
         terminal.reply(b"you are in den", b"pat>")
         # Someone else talks while pat has half a line typed: the line survives the message.
@@ -158,7 +158,7 @@ class TerminalTests(TestCase):
         terminal = self.terminal({"NO_COLOR": "1"})
         terminal.reply(b"chatd ready", b"1m>")
         terminal.type(b"/nick pat\r")
-        terminal.reply(b"welcome, pat", b"pat>")
+        terminal.reply(b"welcome guest pat", b"pat>")
         terminal.type(b"\x04")
         self.assertEqual(terminal.wait(), 0)
         self.assertNotRegex(terminal.output, rb"\x1b\[[0-9;]*3[0-7]m")
@@ -168,7 +168,7 @@ class TerminalTests(TestCase):
         terminal = self.terminal()
         terminal.reply(b"chatd ready", b"1m>")
         terminal.type(b"/nick pat\r")
-        terminal.reply(b"welcome, pat", b"pat>")
+        terminal.reply(b"welcome guest pat", b"pat>")
         terminal.type(b"/join den\r")
         terminal.read_match(rb"\[den\] " + STYLE + rb"pat>",
                             after=terminal.read_until(b"you are in den"))
@@ -177,7 +177,7 @@ class TerminalTests(TestCase):
                             after=terminal.read_until(b"you are in attic"))
         terminal.type(b"/leave\r")
         terminal.read_match(rb"\[den\] " + STYLE + rb"pat>",
-                            after=terminal.read_until(b"you left attic"))
+                            after=terminal.read_until(b"left attic: you left attic"))
 
     def test_passwords_show_as_stars_while_typed(self) -> None:
         terminal = self.terminal()
@@ -271,8 +271,8 @@ class TransferTerminalTests(TestCase):
         (source / "big.bin").write_bytes(data)
         digest = hashlib.sha256(data).hexdigest()
         terminal = self.terminal
-        self.server.sendall(b"220 chatd ready\r\n201 welcome, pat: you are a guest\r\n"
-                            b"200 you are in den (1 member)\r\n")
+        self.server.sendall(b"220 chatd ready\r\n201 welcome guest pat: you are a guest\r\n"
+                            b"200 joined den: you are in den (1 member)\r\n")
         terminal.read_match(rb"\[den\] " + STYLE + rb"pat>",
                             after=terminal.read_until(b"you are in den"))
         where = len(terminal.output)

@@ -66,7 +66,8 @@ _EVENTS = {
                        r"|made the room invite-only|opened the room to everyone"
                        r"|(un)?moderated the room.*|(un)?locked the topic: .+)",
     Code.ACTION: rf"\[{_N}\] \* {_N} .+",
-    Code.IN_ROOM: rf"\[{_N}\] you are in {_N} \(\d+ members?\)(; you talk here)?(; topic: .+)?",
+    Code.IN_ROOM: rf"\[{_N}\] (current|member): you are in {_N} \(\d+ members?\)"
+                  r"(; you talk here)?(; topic: .+)?",
     Code.CLOSING: r".+",
     Code.NOTICE_SAID: rf"(\[{_N}\] )?-{_N}- .+",
     Code.INVITED: rf"\[{_N}\] {_N} invites you; /join {_N}",
@@ -195,7 +196,7 @@ def check_one_line(conn: Tracked, line: bytes, out: list[Reply]) -> None:
         assert acknowledged == 1, f"{line!r} got {out}"
     if Code.WELCOME in done:
         welcome = next(text for code, _, text in out if code == Code.WELCOME)
-        conn.me = re.match(r"welcome(?: back)?, ([^:\s]+)", welcome)[1]  # type: ignore[index]
+        conn.me = re.match(r"welcome (?:guest|account) ([^:\s]+): ", welcome)[1]  # type: ignore[index]
     if Code.BYE in done or Code.CLOSING in codes:
         assert conn.closing, "221 or 109 but the connection stays open"
         assert codes[-1] in (Code.BYE, Code.CLOSING), out

@@ -326,7 +326,7 @@ class LineReplayTests(TestCase, Here):
         self.assertEqual(lines[0], "103 [lobby] bob joined")
         self.assertRegex(lines[1], rf"^110 {stamp} \S+ \[lobby\] <ann> two$")
         self.assertRegex(lines[2], rf"^110 {stamp} \S+ \[lobby\] <ann> three$")
-        self.assertTrue(lines[3].startswith("200 you are in lobby"))
+        self.assertTrue(lines[3].startswith("200 joined lobby: you are in lobby"))
         bob.drop()
         again = self.world.connect()
         again.send("/nick bob")

@@ -146,7 +146,7 @@ class Anonymously(InterpreterTestCase):
         client = PortalClient(self.world)
         answer = self.answer(client, "/nick ann")
         self.assertEqual(answer, Reply(Code.WELCOME,
-                                       "welcome, ann: you are a guest; /join a room to talk"))
+                                       "welcome guest ann: you are a guest; /join a room to talk"))
         self.assertEqual(client.logins, [GuestNick("ann", "192.0.2.1")])
         self.assertTrue(self.world.server.is_online("ann"))
 
@@ -194,7 +194,7 @@ class LoggingIn(InterpreterTestCase):
         self.assertNoResult(answer)
         self.world.hasher.release()
         self.assertEqual(self.successResultOf(answer),
-                         Reply(Code.WELCOME, "welcome back, alice"))
+                         Reply(Code.WELCOME, "welcome account alice: welcome back"))
         self.assertEqual(client.logins, [AccountLogin("alice", "password1", "192.0.2.1")])
 
     def test_a_wrong_password_maps_to_its_code(self) -> None:
@@ -207,7 +207,7 @@ class InRooms(InterpreterTestCase):
     def test_join_calls_the_session_and_replies_after_the_event(self) -> None:
         client = self.guest("ann")
         self.assertEqual(self.answer(client, "/join lobby"),
-                         Reply(Code.OK, "you are in lobby (1 member)"))
+                         Reply(Code.OK, "joined lobby: you are in lobby (1 member)"))
         [joined] = client.mind.events
         assert isinstance(joined, Joined)
         self.assertEqual((joined.room, joined.who), ("lobby", "ann"))

@@ -87,7 +87,7 @@ class Guests(LineTestCase):
     def test_nick(self) -> None:
         client = self.world.connect()
         self.assertEqual(client.send("/nick ann"),
-                         ["201 welcome, ann: you are a guest; /join a room to talk"])
+                         ["201 welcome guest ann: you are a guest; /join a room to talk"])
 
     def test_nick_in_use_is_refused_case_insensitively(self) -> None:
         self.guest("Ann")
@@ -165,10 +165,10 @@ class Accounts(LineTestCase):
     def test_signup_then_login(self) -> None:
         self.assertEqual(
             self.world.connect().send("/signup Alice password1"),
-            ["201 welcome, Alice: your account is created and you are logged in"],
+            ["201 welcome account Alice: your account is created and you are logged in"],
         )
         self.assertEqual(self.world.connect().send("/login alice password1"),
-                         ["201 welcome back, Alice"])
+                         ["201 welcome account Alice: welcome back"])
 
     def test_signup_taken(self) -> None:
         self.account("alice")
@@ -202,7 +202,8 @@ class Accounts(LineTestCase):
         bob.send("hi")
         self.assertEqual(laptop.read(), ["101 [lobby] <bob> hi"])
         self.assertEqual(phone.read(), ["101 [lobby] <bob> hi"])
-        self.assertEqual(phone.send("/join lobby"), ["200 you are in lobby (2 members)"])
+        self.assertEqual(phone.send("/join lobby"),
+                         ["200 joined lobby: you are in lobby (2 members)"])
         phone.send("from the phone")
         self.assertEqual(laptop.read(), ["101 [lobby] <alice> from the phone"])
         self.assertEqual(bob.read(), ["101 [lobby] <alice> from the phone"])
@@ -257,9 +258,9 @@ class Pipelining(LineTestCase):
         self.assertEqual(client.send("/login alice password1", "/join lobby", "hello"), [])
         self.world.hasher.release()
         self.assertEqual(client.read(), [
-            "201 welcome back, alice",
+            "201 welcome account alice: welcome back",
             "103 [lobby] alice joined",
-            "200 you are in lobby (1 member)",
+            "200 joined lobby: you are in lobby (1 member)",
             "101 [lobby] <alice> hello",
         ])
 
@@ -287,9 +288,11 @@ class Rooms(LineTestCase):
     def test_join_creates_temporary_room_that_vanishes(self) -> None:
         ann = self.guest("ann")
         self.assertEqual(ann.send("/join #Lobby"),
-                         ["103 [Lobby] ann joined", "200 you are in Lobby (1 member)"])
+                         ["103 [Lobby] ann joined",
+                          "200 joined Lobby: you are in Lobby (1 member)"])
         self.assertEqual(ann.send("/rooms"), ["210-Lobby 1/100 open temporary", "210 1 room"])
-        self.assertEqual(ann.send("/leave"), ["104 [Lobby] ann left", "200 you left Lobby"])
+        self.assertEqual(ann.send("/leave"),
+                         ["104 [Lobby] ann left", "200 left Lobby: you left Lobby"])
         self.assertEqual(ann.send("/rooms"), ["210 0 rooms"])
 
     def test_chat_reaches_the_room_and_nobody_else(self) -> None:
@@ -403,7 +406,7 @@ class OwnedRooms(LineTestCase):
         alice = self.account("alice")
         self.assertEqual(alice.send("/create Club 2 sesame"), [
             "103 [Club] alice joined",
-            "200 created Club (limit 2, locked); you own it",
+            "200 created Club: created Club (limit 2, locked); you own it",
         ])
         self.assertEqual(alice.send("/rooms"),
                          ["210-Club 1/2 locked owned by alice", "210 1 room"])
@@ -683,9 +686,9 @@ class HalfClose(LineTestCase):
         self.assertFalse(client.transport.disconnecting, "replies are still owed")
         self.world.hasher.release()
         self.assertEqual(client.read(), [
-            "201 welcome back, alice",
+            "201 welcome account alice: welcome back",
             "103 [lobby] alice joined",
-            "200 you are in lobby (1 member)",
+            "200 joined lobby: you are in lobby (1 member)",
             "101 [lobby] <alice> hi",
         ])
         self.assertTrue(client.transport.disconnecting)
@@ -805,9 +808,9 @@ class WhatANewcomerTypes(LineTestCase):
         laptop = self.account("alice")
         laptop.send("/join lobby", "/topic lobby tea at four", "/join den")
         self.assertEqual(self.world.connect().send("/login alice password1"), [
-            "108 [lobby] you are in lobby (1 member); you talk here; topic: tea at four",
-            "108 [den] you are in den (1 member)",
-            "201 welcome back, alice",
+            "108 [lobby] current: you are in lobby (1 member); you talk here; topic: tea at four",
+            "108 [den] member: you are in den (1 member)",
+            "201 welcome account alice: welcome back",
         ])
 
     def test_signup_of_a_name_online_says_it_is_registered(self) -> None:
@@ -829,7 +832,7 @@ class WhatANewcomerTypes(LineTestCase):
     def test_create_with_a_password_and_no_limit(self) -> None:
         alice = self.account("alice")
         self.assertEqual(alice.send("/create den2 opensesame")[-1:],
-                         ["200 created den2 (limit 100, locked); you own it"])
+                         ["200 created den2: created den2 (limit 100, locked); you own it"])
         self.assertEqual(codes(alice.send("/create den3 12x"))[-1:], ["200"])
         self.assertEqual(codes(alice.send("/create den4 12x pw")), ["400"])
 

@@ -100,8 +100,8 @@ class ServiceTests(TestCase):
         cid = await self.connect(port)
         await cid.expect("201", "/signup cid s3cret-pass")
         await cid.expect("431", "/join club wrong")
-        await cid.expect("200 you are in Club", "/join club door-pass-9")
-        await bob.expect("200 you are in Club", "/join club")
+        await cid.expect("200 joined Club: you are in Club", "/join club door-pass-9")
+        await bob.expect("200 joined Club: you are in Club", "/join club")
 
         text = "\n".join(logged)
         self.assertIn("alice logged in (account)", text)

@@ -87,7 +87,7 @@ class WebProtocolTests(SynchronousTestCase):
             "PASSWORD for an account, /help for all commands (log in within 30 seconds; /help "
             "gives you longer)")}])
         self.assertEqual(browser.send("/nick ann", request=1), [
-            {"code": 201, "text": "welcome, ann: you are a guest; /join a room to talk",
+            {"code": 201, "text": "welcome guest ann: you are a guest; /join a room to talk",
              "id": 1}])
 
     def test_a_command_is_answered_with_its_request_id(self) -> None:

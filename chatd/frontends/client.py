@@ -281,14 +281,16 @@ class CommandClient(ConnectionPolicy[Any]):
 
     def _tell_rooms(self, session: IChatSession) -> None:
         """A session of an account already in rooms (another session joined them) is in
-        them too: one 108 per room, the one plain text goes to marked, before the welcome."""
+        them too: one 108 per room, before the welcome, ``[ROOM] current:`` for the one plain
+        text goes to and ``[ROOM] member:`` for the others, fields a program reads."""
         for name in session.my_rooms():
             room = session.room(name)
             members = f"{room.count} member{'' if room.count == 1 else 's'}"
-            here = "; you talk here" if name == session.current else ""
+            current = name == session.current
+            state, here = ("current", "; you talk here") if current else ("member", "")
             topic = f"; topic: {room.topic}" if room.topic else ""
-            self.notice(Code.IN_ROOM, f"[{room.name}] you are in {room.name} ({members})"
-                                      f"{here}{topic}")
+            self.notice(Code.IN_ROOM, f"[{room.name}] {state}: you are in {room.name} "
+                                      f"({members}){here}{topic}")
 
     def log_in(self, credentials: ICredentials) -> Deferred[IChatSession | None]:
         """Portal login; the session is kept, or given back if the client left meanwhile."""

@@ -221,7 +221,7 @@ def _nick(client: ICommandClient, name: str) -> Deferred[Any]:
         lambda _: Reply(Code.OK, f"you are now called {session.name}"))
 
 
-_WELCOME_GUEST = "welcome, {name}: you are a guest; /join a room to talk"
+_WELCOME_GUEST = "welcome guest {name}: you are a guest; /join a room to talk"
 
 
 def _nicked(answer: IChatSession | Reply | None, *_: str) -> Reply | None:
@@ -273,7 +273,9 @@ def _bans(session: IChatSession) -> Reply:
 
 
 def _welcome(text: str) -> Callable[..., Reply | None]:
-    """The reply to a login: None if the client left before it was done."""
+    """The reply to a login: None if the client left before it was done. Like the join and
+    leave replies, it starts with fields a program reads (``welcome account NAME:``), the
+    sentence for people after them (docs/protocol.md, "Fields a program may read")."""
     return lambda session, *_: (None if session is None
                                 else Reply(Code.WELCOME, text.format(name=session.name)))
 
@@ -291,8 +293,14 @@ def _rooms(rooms: list[RoomView]) -> Reply:
 
 
 def _joined(room: RoomView, *_: str) -> Reply:
+    """``joined ROOM:`` first, for programs: a name never holds a colon or a space."""
     topic = f"; topic: {room.topic}" if room.topic else ""
-    return Reply(Code.OK, f"you are in {room.name} ({_count(room.count, 'member')}){topic}")
+    return Reply(Code.OK, f"joined {room.name}: you are in {room.name} "
+                          f"({_count(room.count, 'member')}){topic}")
+
+
+def _left(room: RoomView, *_: str) -> Reply:
+    return Reply(Code.OK, f"left {room.name}: you left {room.name}")
 
 
 def _members(room: RoomView, *_: str) -> Reply:
@@ -314,7 +322,8 @@ def _members(room: RoomView, *_: str) -> Reply:
 
 def _created(room: RoomView, *_: str) -> Reply:
     lock = ", locked" if room.locked else ""
-    return Reply(Code.OK, f"created {room.name} (limit {room.limit}{lock}); you own it")
+    return Reply(Code.OK,
+                 f"created {room.name}: created {room.name} (limit {room.limit}{lock}); you own it")
 
 
 def _create(session: IRoomMember, name: str, limit: str | None = None,
@@ -454,12 +463,12 @@ COMMANDS: dict[str, Command] = {
     "signup": Command(
         lambda client, name, password: _log_in(client, Signup(name, password, client.host)),
         "/signup NAME PASSWORD", "create an account and log in", 2, 2, named=False,
-        done=_welcome("welcome, {name}: your account is created and you are logged in")),
+        done=_welcome("welcome account {name}: your account is created and you are logged in")),
     "login": Command(
         lambda client, name, password: _log_in(client,
                                                AccountLogin(name, password, client.host)),
         "/login NAME PASSWORD", "log in to your account", 2, 2, named=False,
-        done=_welcome("welcome back, {name}")),
+        done=_welcome("welcome account {name}: welcome back")),
     "nick": Command(_nick, "/nick NAME",
                     "chat as a guest (no password); a guest: change your name", 1, 1,
                     named=False, done=_nicked),
@@ -473,7 +482,7 @@ COMMANDS: dict[str, Command] = {
                      "/leave [ROOM [REASON]]",
                      "leave a room (default: the current one), telling it why", 0, 2,
                      rest=True,
-                     done=lambda room, *_: Reply(Code.OK, f"you left {room.name}")),
+                     done=_left),
     "who": Command(lambda session, name=None: session.who(name), "/who [ROOM]",
                    "list a room's members", 0, 1, done=_members),
     "msg": Command(lambda session, name, text: session.message(name, text), "/msg USER TEXT",

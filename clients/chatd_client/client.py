@@ -496,11 +496,9 @@ class Client:
         if line.code == Code.TOKEN:
             room, token, port = line.text.split(" ")[:3]
             udp.start(room, token, int(port))
-        elif line.code == Code.OK and line.text.startswith("you are in ") and \
-                self._connection is not None:
-            room = line.text.removeprefix("you are in ").split(" ")[0]
-            if not udp.has(room):
-                self._transmit(f"/token {room}")
+        elif ((entered := Rooms.entered(line)) is not None and self._connection is not None
+              and not udp.has(entered)):
+            self._transmit(f"/token {entered}")
 
     def _transmit(self, line: str) -> None:
         assert self._connection is not None

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from chatd.frontends.codes import Code, ServerLine
 from chatd_client.rooms import room_key
 
-# A guest's welcome says so; an account's is "welcome back, NAME" or "welcome, NAME: your
-# account is created ...".
-_WELCOME = re.compile(r"welcome(?: back)?, (?P<name>[^\s:,]+)(?P<rest>.*)", re.DOTALL)
+# The fields of a 201 say who we are and whether a guest: "welcome guest|account NAME:".
+_WELCOME = re.compile(r"welcome (?P<kind>guest|account) (?P<name>[^\s:]+): ")
 _WORDS = re.compile(r"[^ ]+")
 
 
@@ -73,7 +72,7 @@ class Memory:
             if welcome is None:
                 return
             name = welcome["name"]
-            if "you are a guest" in welcome["rest"]:
+            if welcome["kind"] == "guest":
                 self.identity = Identity(name, guest=True)
             else:
                 password = None

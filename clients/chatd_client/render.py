@@ -53,8 +53,9 @@ _HISTORY = re.compile(r"(?P<time>\S+) (?P<id>\S+) (?P<text>.*)", re.DOTALL)
 _FILE_SHARED = re.compile(
     r"\[(?P<room>[^\]\s]+)\] (?P<nick>\S+) shared (?P<id>\S+) (?P<size>[0-9]+) (?P<name>.+)",
     re.DOTALL)
-# Names hold only letters, digits, marks and _ - . (chatd.kernel.names), so ":" ends one.
-_WELCOME = re.compile(r"welcome(?: back)?, (?P<nick>[^\s:,]+)")
+# The fields of a 201: "welcome guest|account NAME:". Names hold only letters, digits, marks
+# and _ - . (chatd.kernel.names), so ":" ends one.
+_WELCOME = re.compile(r"welcome (?:guest|account) (?P<nick>[^\s:]+): ")
 
 # What each kind of event is marked with, so membership churn reads apart from conversation.
 _EVENT_MARKS = {

@@ -3,11 +3,11 @@ from the server's lines.
 
 The server's rule (docs/protocol.md, "The current room"): the current room is the one joined
 (or re-joined) last; when it is left, it becomes the room the user has been in longest, if
-any. The client mirrors that from the replies to its own commands (``200 you are in ROOM``,
-``200 created ROOM``) and from the join and leave events that name its own nick, which is
-also how it learns of a room another session of the same account joined or left, and of a
-room deleted under it. What it can't see is which room the server picked as current for a
-second session of an account at login; until the person joins one, the prompt shows none.
+any. The client mirrors that from the fields the replies to its own commands start with
+(``200 joined ROOM:``, ``200 created ROOM:``, ``200 left ROOM:``), from the 108s a second
+session of an account gets at login (``[ROOM] current:`` or ``[ROOM] member:``), and from the
+join and leave events that name its own nick, which is also how it learns of a room another
+session of the same account joined or left, and of a room deleted under it.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import re
 from chatd.frontends.codes import Code, ServerLine
 from chatd.kernel.names import fold
 
-_ENTERED = re.compile(r"(?:you are in|created) (?P<room>[^\s(]+) \(")
-_LEFT_REPLY = re.compile(r"you left (?P<room>\S+)")
-# 108, at login: a room this account's other sessions had joined; "you talk here" if current.
-_IN_ROOM = re.compile(
-    r"\[(?P<room>[^\]\s]+)\] you are in \S+ \(\d+ members?\)(?P<here>; you talk here)?")
+# The fields of the replies (docs/protocol.md, "Fields a program may read"): a name holds no
+# space, colon or bracket, so each ends at the first ":".
+_ENTERED = re.compile(r"(?:joined|created) (?P<room>[^\s:]+): ")
+_LEFT_REPLY = re.compile(r"left (?P<room>[^\s:]+): ")
+# 108, at login: a room this account's other sessions had joined, "current" or "member".
+_IN_ROOM = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<state>current|member): ")
 _MEMBERSHIP = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<nick>\S+) (?P<rest>.*)", re.DOTALL)
 
 
@@ -50,13 +51,13 @@ class Rooms:
     def follow(self, line: ServerLine, own_nick: str | None) -> None:
         """Update from one server line; ``own_nick`` is the name the server gave us."""
         if line.code == Code.OK and line.final:
-            if entered := _ENTERED.match(line.text):
-                self._enter(entered["room"])
-            elif left := _LEFT_REPLY.fullmatch(line.text):
+            if entered := self.entered(line):
+                self._enter(entered)
+            elif left := _LEFT_REPLY.match(line.text):
                 self._leave(left["room"])
         elif line.code == Code.IN_ROOM:
             if in_room := _IN_ROOM.match(line.text):
-                if in_room["here"]:
+                if in_room["state"] == "current":
                     self._enter(in_room["room"])
                 else:
                     self._rooms.setdefault(room_key(in_room["room"]), in_room["room"])
@@ -70,6 +71,14 @@ class Rooms:
                 # Joined by this session (the 200 that follows makes it current) or by another
                 # session of the account (which leaves this one's current room alone).
                 self._rooms.setdefault(room_key(event["room"]), event["room"])
+
+    @staticmethod
+    def entered(line: ServerLine) -> str | None:
+        """The room a reply to this connection's ``/join`` or ``/create`` put it in."""
+        if line.code != Code.OK or not line.final:
+            return None
+        entered = _ENTERED.match(line.text)
+        return None if entered is None else entered["room"]
 
     def _enter(self, room: str) -> None:
         self._rooms.setdefault(room_key(room), room)

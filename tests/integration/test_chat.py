@@ -139,7 +139,7 @@ class ChatTests(unittest.TestCase):
         client = self.connect()
         client.send_raw(f"/signup Ivy {PASSWORD}\r\n/join paste\r\nhi all\r\n/who\r\n".encode())
         self.assertEqual(client.read_reply().code, 201)
-        self.assertEqual(client.read_reply().text, "you are in paste (1 member)")
+        self.assertEqual(client.read_reply().text, "joined paste: you are in paste (1 member)")
         who = client.read_reply()
         self.assertEqual((who.code, who.lines), (211, ("@Ivy",)))
         self.assertEqual([str(e) for e in client.events],
@@ -196,7 +196,7 @@ class ChatTests(unittest.TestCase):
         for client in (leaver, quitter, dropper):
             self.join(client, "porch", stay)
         left = leaver.ok("/leave")
-        self.assertEqual(left.text, "you left porch")
+        self.assertEqual(left.text, "left porch: you left porch")
         stay.wait_event("104 [porch] Lea left")
         self.assertEqual(quitter.command("/quit see you later").code, 221)
         quitter.wait_closed()

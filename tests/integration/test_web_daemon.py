@@ -78,8 +78,8 @@ class ProtocolTests(WebDaemonTests):
     def test_a_browser_logs_in_and_talks_with_a_line_user(self):  # type: ignore[no-untyped-def]
         web = (yield self.browser())
         signed = (yield web.command("/signup ann correct-horse"))
-        self.assertEqual(signed, {"code": 201, "text": "welcome, ann: your account is created "
-                                                      "and you are logged in"})
+        self.assertEqual(signed, {"code": 201, "text": "welcome account ann: your account is "
+                                                      "created and you are logged in"})
         self.assertEqual((yield web.command("/join lobby"))["code"], 200)
         line = guest(self.daemon, "carol")
         line.ok("/join lobby")

@@ -2,7 +2,7 @@
 
 It is the line protocol in JSON, one to one: the browser sends ``{"line": "/join lobby"}``
 (what a person would type), and every message it gets back is what a line client would get,
-``{"code": 201, "text": "welcome, ann"}``, with a multi-line reply's continuation lines in
+``{"code": 201, "text": "welcome guest ann: ..."}``, with a multi-line reply's continuation lines in
 ``lines`` and an event's fields in ``event`` (the event's own ``to_dict``, less the sender's
 session id); a message from history is a 110 with the kept message's fields.
 ``docs/protocol.md`` has examples. An event's ``text`` is the line protocol's

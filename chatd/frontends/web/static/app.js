@@ -224,7 +224,8 @@
   $("unlock-cancel").addEventListener("click", () => $("unlock").close());
 
   function entered(text, password) {
-    const found = /^(?:you are in|created) (\S+)/.exec(text);
+    // The reply's fields (docs/protocol.md, "Fields a program may read"): "joined ROOM: ...".
+    const found = /^(?:joined|created) ([^\s:]+): /.exec(text);
     if (!found) return;
     const name = found[1];
     const conversation = open("room", name);
