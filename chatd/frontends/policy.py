@@ -134,9 +134,9 @@ class Guarded(Protocol[Item_contra]):
 class ConnectionPolicy(Generic[Item]):
     # One per connection, and thousands of them are idle: slots keep each one small.
     __slots__ = (
-        "_admitted", "_before_login", "_busy", "_deadline", "_guarded", "_handshaken",
-        "_home", "_input_done", "_limits", "_login_timer", "_pace_call", "_paced", "_paused",
-        "_queue", "_sink", "_tell_pace", "host", "named",
+        "_admitted", "_busy", "_count", "_deadline", "_guarded", "_handshaken", "_home",
+        "_input_done", "_limits", "_paused", "_queue", "_sink", "_tell_pace", "_timer", "host",
+        "named",
     )
 
     def __init__(self, home: Home, limits: Limits, guarded: Guarded[Item], sink: ISink,
@@ -155,17 +155,18 @@ class ConnectionPolicy(Generic[Item]):
         self._admitted = False
         # Logged in: past the login timer and the bytes-before-login cap (read-only outside).
         self.named = False
-        self._before_login = 0  # bytes received while anonymous
-        self._login_timer: IDelayedCall | None = None
+        # One slot for each of two lives that never overlap, since every idle connection keeps
+        # them: while anonymous, the bytes received and the login timer; once logged in
+        # (fakelag), the messages held back for the rate since one last went out at once, and
+        # the timer of the one waiting now.
+        self._count = 0
+        self._timer: IDelayedCall | None = None
         # False until an opening handshake is done; True at once when there is none.
         self._handshaken = True
         # When the client is aborted unless it first gets past where it is: the opening
         # handshake, then (once closing) the close.
         self._deadline: IDelayedCall | None = None
-        # Fakelag: messages held back for the rate since one last went out at once, the
-        # timer of the one waiting now, and whether the client is yet to be told.
-        self._paced = 0
-        self._pace_call: IDelayedCall | None = None
+        # Fakelag: whether the client is yet to be told that its lines are paced.
         self._tell_pace = False
 
     # -- the client's life -------------------------------------------------------------
@@ -192,15 +193,15 @@ class ConnectionPolicy(Generic[Item]):
             return False
         self._admitted = True
         if self._limits.login_timeout:
-            self._login_timer = home.clock.callLater(self._limits.login_timeout,
-                                                     self._login_too_slow)
+            self._timer = home.clock.callLater(self._limits.login_timeout,
+                                               self._login_too_slow)
         return True
 
     def more_time(self) -> None:
         """The client is still working its way to a login (reading /help): its login timer
         starts again."""
-        if self._login_timer is not None:
-            self._login_timer.reset(self._limits.login_timeout)
+        if not self.named and self._timer is not None:
+            self._timer.reset(self._limits.login_timeout)
 
     def handshaken(self) -> None:
         """The opening handshake is done: the client can now read what it is sent."""
@@ -212,9 +213,10 @@ class ConnectionPolicy(Generic[Item]):
     def logged_in(self) -> None:
         self.named = True
         self._home.admission.named(self.host)
-        if self._login_timer is not None:
-            self._login_timer.cancel()
-            self._login_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._count = 0
 
     def closing(self) -> None:
         """The sink has begun closing: make sure that it ends.
@@ -235,22 +237,19 @@ class ConnectionPolicy(Generic[Item]):
         """The client is gone: give back its admission slot, stop every timer."""
         if self._admitted:
             self._home.admission.release(self.host, named=self.named)
-        if self._login_timer is not None:
-            self._login_timer.cancel()
-            self._login_timer = None
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        if self._pace_call is not None:
-            if self._pace_call.active():
-                self._pace_call.cancel()
-            self._pace_call = None
         if self._queue is not None:
             self._queue.clear()  # a drain running now stops at once
             self._queue = None
 
     def _login_too_slow(self) -> None:
-        self._login_timer = None
+        self._timer = None
         guarded = self._guarded
         guarded.leave_reason = LeaveReason.TIMEOUT
         guarded.close(guarded.login_timeout_text())
@@ -267,8 +266,8 @@ class ConnectionPolicy(Generic[Item]):
         """``size`` bytes arrived; False if that is too much before a login (the client is
         being closed, and what it sent is to be ignored)."""
         if not self.named:
-            self._before_login += size
-            if self._before_login > self._limits.max_bytes_before_login and not self._busy:
+            self._count += size
+            if self._count > self._limits.max_bytes_before_login and not self._busy:
                 self._guarded.close(self._guarded.too_much_text())
                 return False
         return True
@@ -353,27 +352,27 @@ class ConnectionPolicy(Generic[Item]):
             return None
         delay = session.send_delay()
         if delay <= 0:
-            self._paced = 0
+            self._count = 0
             return None
-        if self._paced >= limit or delay == _FOREVER:
+        if self._count >= limit or delay == _FOREVER:
             return None
-        if not self._paced:
+        if not self._count:
             self._tell_pace = True  # told by the drain, which knows how many items wait
-        self._paced += 1
+        self._count += 1
         self._pause(_PACING)
         said: Deferred[None] = Deferred()
-        self._pace_call = self._home.clock.callLater(delay, self._say_held, session, said, say,
-                                                     *args)
+        self._timer = self._home.clock.callLater(delay, self._say_held, session, said, say,
+                                                 *args)
         return said
 
     def _say_held(self, session: Paced, said: Deferred[None], say: Callable[..., object],
                   *args: object) -> None:
         """A held message's time has come (or, by a rounding error, nearly: then wait on)."""
-        self._pace_call = None
+        self._timer = None
         delay = session.send_delay()
         if 0 < delay < _FOREVER:
-            self._pace_call = self._home.clock.callLater(delay, self._say_held, session, said,
-                                                         say, *args)
+            self._timer = self._home.clock.callLater(delay, self._say_held, session, said,
+                                                     say, *args)
             return
         self._resume(_PACING)
         say(*args)
