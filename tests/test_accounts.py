@@ -6,9 +6,11 @@ import threading
 from pathlib import Path
 
 from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import TestCase
 
+from chatd.kernel.credentials import MAX_PASSWORD
 from chatd.kernel.errors import BadPassword, NameTaken, ServerBusy, WrongCredentials
 from chatd.members.local import LocalDirectory
 from chatd.members.passwords import Argon2Hasher, HashParameters
@@ -105,8 +107,27 @@ class DirectoryTests(TestCase):
     def test_password_policy(self) -> None:
         directory = self.directory()
         self.assertRaises(BadPassword, directory.signup, "bob", "short")
-        self.assertRaises(BadPassword, directory.signup, "bob", "x" * 129)
+        self.assertRaises(BadPassword, directory.signup, "bob", "x" * (MAX_PASSWORD + 1))
         self.assertRaises(BadPassword, directory.signup, "bob", "pass\x00word")
+
+    async def test_long_passwords(self) -> None:
+        """Passphrases up to MAX_PASSWORD (irctest's SASL tests use 592 characters); a login
+        with a longer one fails, hashing no more than MAX_PASSWORD + 1 characters."""
+        directory = self.directory()
+        longest = "x" * MAX_PASSWORD
+        await directory.signup("bob", longest)
+        await directory.authenticate("bob", longest)
+        hashed: list[int] = []
+        real = directory._hasher.verify
+
+        def verify(stored: str, password: str) -> Deferred[bool]:
+            hashed.append(len(password))
+            return real(stored, password)
+
+        directory._hasher.verify = verify  # type: ignore[method-assign]
+        with self.assertRaises(WrongCredentials):
+            await directory.authenticate("bob", longest + "y" * 100_000)
+        self.assertEqual(hashed, [MAX_PASSWORD + 1])
 
     async def test_change_password(self) -> None:
         directory = self.directory()

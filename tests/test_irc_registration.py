@@ -11,6 +11,7 @@ from twisted.words.protocols import irc
 from chatd.frontends.irc import codec
 from chatd.frontends.irc.registration import (
     SASL_CHUNK,
+    SASL_MAX,
     CapsChanged,
     Close,
     LogIn,
@@ -196,9 +197,45 @@ class SaslTests(TestCase):
                          [LogIn(AccountLogin("owner", "p" * 400, HOST))])
         machine = Registration(HOST)
         machine.authenticate("PLAIN")
-        replies = [machine.authenticate("A" * SASL_CHUNK) for _ in range(11)]
-        self.assertEqual(replies[-1],
+        chunks = SASL_MAX // SASL_CHUNK + 1
+        replies = [machine.authenticate("A" * SASL_CHUNK) for _ in range(chunks)]
+        self.assertEqual(replies[-1], [Reply(
+            codec.ERR_SASLFAIL, ("SASL authentication failed: response too long",))])
+
+    def test_a_response_of_exactly_400_bytes_ends_with_a_plus(self) -> None:
+        machine = Registration(HOST)
+        response = plain("owner", "p" * 600)[:2 * SASL_CHUNK]
+        password = base64.b64decode(response).split(b"\0")[2].decode()
+        machine.authenticate("PLAIN")
+        self.assertEqual(machine.authenticate(response[:SASL_CHUNK]), [])
+        self.assertEqual(machine.authenticate(response[SASL_CHUNK:]), [])
+        self.assertEqual(machine.authenticate("+"),
+                         [LogIn(AccountLogin("owner", password, HOST))])
+
+    def test_a_chunk_over_400_bytes_is_905(self) -> None:
+        machine = Registration(HOST)
+        machine.authenticate("PLAIN")
+        self.assertEqual(machine.authenticate("A" * (SASL_CHUNK + 1)),
                          [Reply(codec.ERR_SASLTOOLONG, ("SASL message too long",))])
+        self.assertEqual(machine.authenticate("PLAIN"), [Send("AUTHENTICATE", ("+",), "")])
+
+    def test_completing_registration_aborts_an_unfinished_sasl(self) -> None:
+        machine = Registration(HOST)
+        machine.cap("LS", "302")
+        machine.authenticate("PLAIN")
+        machine.nick("ann")
+        machine.user("Real Name")
+        self.assertEqual(machine.cap("END"), [
+            Reply(codec.ERR_SASLABORTED, ("SASL authentication aborted",)),
+            LogIn(GuestNick("ann", HOST))])
+
+    def test_sasl_after_the_welcome_is_462(self) -> None:
+        machine = Registration(HOST)
+        machine.nick("ann")
+        machine.user("Real Name")
+        machine.logged_in("ann", guest=True)
+        self.assertEqual(machine.authenticate("PLAIN"), [Reply(irc.ERR_ALREADYREGISTRED, (
+            "You may not reregister: log in with SASL while connecting",))])
 
     def test_authenticating_twice_is_907(self) -> None:
         machine = Registration(HOST)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from chatd.kernel.credentials import MAX_PASSWORD
 from chatd.kernel.names import DEFAULT_RESERVED
 from chatd.kernel.settings import (
     Key,
@@ -49,8 +50,8 @@ SESSIONS: dict[str, Key] = {
                           "take, comma-separated; replaces the default list (chatd, admin, "
                           "root, nickserv, ...)", DEFAULT_RESERVED, reloadable=False),
     # The embedded accounts' (chatd.members.local.LocalDirectory), applied again on reload.
-    "min-password-length": Key(whole(1, 128), "the fewest characters an account password may "
-                               "have", 8),
+    "min-password-length": Key(whole(1, MAX_PASSWORD), "the fewest characters an account "
+                               "password may have", 8),
 }
 
 # Rates: messages and room passwords (the core), signups (the Portal).

@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from chatd.kernel.credentials import MAX_PASSWORD
 from chatd.kernel.errors import (
     AccountLocked,
     BadName,
@@ -41,7 +42,6 @@ log = Logger()
 
 MIN_PASSWORD: int = DEFAULTS["min-password-length"]
 DEFAULT_THROTTLE = LoginThrottle()
-MAX_PASSWORD = 128
 
 TOO_LATE = "the member service was too busy to make the account in time; try again soon"
 
@@ -231,6 +231,7 @@ class LocalDirectory:
         if wait:
             raise RateLimited(f"too many failed logins; try again in {wait:.0f} seconds")
         record = self._file.live.get(key)
+        password = password[:MAX_PASSWORD + 1]  # bounded hashing (MAX_PASSWORD says why)
 
         def checked(ok: bool) -> str:
             if not ok:

@@ -104,6 +104,9 @@ class ChatdController(BaseServerController, DirectoryBasedController):
                 "1",
                 "--history-replay",
                 "0",
+                # irctest's accounts have passwords such as "sesame" and "bar".
+                "--min-password-length",
+                "1",
             ],
             proc_name="chatd",
             env={**os.environ, "PYTHONPATH": str(PROJECT)},

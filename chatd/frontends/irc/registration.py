@@ -38,9 +38,11 @@ CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
                 "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": ""}
-# SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
-SASL_MAX = 4096
+# SASL responses come in 400-byte chunks (a longer one is 905); more than SASL_MAX in total
+# is not a PLAIN login (904): the longest password (MAX_PASSWORD characters of up to four
+# UTF-8 bytes) and two names, in base64.
 SASL_CHUNK = 400
+SASL_MAX = 8192
 # Registration failures after which the client may simply send another NICK.
 RETRY_NICK = frozenset({irc.ERR_ERRONEUSNICKNAME, irc.ERR_NICKNAMEINUSE})
 # What a connection holds while no login is outstanding: shared, since thousands of idle
@@ -212,6 +214,12 @@ class Registration:
         return self._try_register()
 
     def authenticate(self, data: str) -> list[Action]:
+        if self.registered:
+            # In chatd the session is the login and the nick is its account's name, so a
+            # login after the welcome would be another session: reconnect to use one.
+            # docs/irc.md ("SASL") says why; irctest reads 462 as "not after registration".
+            return [Reply(irc.ERR_ALREADYREGISTRED, (
+                "You may not reregister: log in with SASL while connecting",))]
         if self.state in _LOGGED_IN:
             return [Reply(codec.ERR_SASLALREADY, ("You have already authenticated",))]
         if data == "*":
@@ -223,12 +231,15 @@ class Registration:
                         Reply(codec.ERR_SASLFAIL, ("SASL authentication failed",))]
             self._sasl = []
             return [Send("AUTHENTICATE", ("+",), prefix="")]
+        if len(data) > SASL_CHUNK:
+            self._sasl = None
+            return [Reply(codec.ERR_SASLTOOLONG, ("SASL message too long",))]
         self._sasl.append("" if data == "+" else data)
         if sum(map(len, self._sasl)) > SASL_MAX:
             self._sasl = None
-            return [Reply(codec.ERR_SASLTOOLONG, ("SASL message too long",))]
+            return [Reply(codec.ERR_SASLFAIL, ("SASL authentication failed: response too long",))]
         if len(data) == SASL_CHUNK:
-            return []  # more chunks follow
+            return []  # more chunks follow, or "+" if this one ended exactly at 400
         response, self._sasl = "".join(self._sasl), None
         plain = codec.sasl_plain(response)
         if plain is None:
@@ -286,13 +297,17 @@ class Registration:
         if (self.state in _NEGOTIATING or self.registered or self._nick is None
                 or self.realname is None):
             return []
+        aborted: list[Action] = []
+        if self._sasl is not None:  # registration completes an unfinished SASL: abort it
+            self._sasl = None
+            aborted.append(Reply(codec.ERR_SASLABORTED, ("SASL authentication aborted",)))
         if self.state is State.AUTHENTICATED:
-            return self._welcome()
+            return [*aborted, *self._welcome()]
         self._pending = (NICK, self._nick, "NICK")
         credentials: ICredentials = (
             GuestNick(self._nick, self._host) if self._password is None
             else AccountLogin(self._nick, self._password, self._host))
-        return [LogIn(credentials)]
+        return [*aborted, LogIn(credentials)]
 
     def _welcome(self) -> list[Action]:
         # Registered: no command reads the nick or password sent to register again.
