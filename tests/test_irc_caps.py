@@ -330,6 +330,19 @@ class AccountTagTests(CapsTestCase):
         self.assertEqual([command for _, _, command, _ in lines], ["JOIN", "PRIVMSG", "NOTICE"])
         self.assertEqual([tags for tags, *_ in lines], [{"account": "ann"}] * 3)
 
+    def test_an_invite_from_an_account_carries_its_name(self) -> None:
+        guest = self.irc("gus", "account-tag")
+        ann = self.account("ann", "", "#lobby")
+        read(guest)
+        send(ann, "INVITE gus #lobby")
+        [(tags, prefix, command, _)] = read(guest)
+        self.assertEqual((tags, prefix, command), ({"account": "ann"}, "ann!ann@chatd", "INVITE"))
+        send(guest, "JOIN #lobby")
+        bob = self.irc("bob", "account-tag")
+        send(guest, "INVITE bob #lobby")
+        self.assertEqual([(tags, command) for tags, _, command, _ in read(bob)],
+                         [({}, "INVITE")])
+
     def test_nothing_for_a_client_without_the_capability(self) -> None:
         watcher = self.irc("wat", "", "#lobby")
         read(watcher)

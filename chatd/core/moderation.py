@@ -234,5 +234,6 @@ def invite(session: SessionState, name: str, who: str) -> UserView:
         raise AlreadyInRoom(f"{user.name} is in {room.name} already")
     room.invited.add(user.key)
     server.bus.to_user(user.key, Invited(room.name, user.name, session.name,
+                                         account=not session.user.guest,
                                          id=server.next_id(), at=server.clock.seconds()))
     return user_view(session, user)

@@ -149,6 +149,7 @@ class Invited(Event):
     room: str
     who: str
     by: str
+    account: bool = False  # whether ``by`` is logged in to an account (IRC's account-tag)
 
 
 @event

@@ -27,7 +27,7 @@ from chatd.frontends.irc.codec import (
     tagged,
 )
 from chatd.frontends.rendering import timestamp
-from chatd.kernel.events import Event, Joined, Private, Said
+from chatd.kernel.events import Event, Invited, Joined, Private, Said
 from chatd.kernel.names import fold
 
 Render = Callable[[Event], bytes]
@@ -60,6 +60,8 @@ def account_of(event: Event) -> str:
         return event.sender if event.sender_id else ""
     if type(event) is Joined:
         return event.who if event.account else ""
+    if type(event) is Invited:
+        return event.by if event.account else ""
     return ""
 
 
