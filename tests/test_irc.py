@@ -18,6 +18,7 @@ from chatd.core.service import Limits
 from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec
 from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.rendering import render_event as render_line
+from chatd.kernel import errors
 from chatd.kernel.events import (
     AwayChanged,
     Joined,
@@ -378,6 +379,34 @@ class RegistrationTests(IRCTestCase):
         self.assertEqual(find(client.send("USER x 0 * :x", "CAP END"), "001")[0], "newbie")
         line = self.world.connect()
         self.assertEqual(line.send("/login newbie a-long-password")[0][:3], "201")
+
+    def test_a_guest_registers_its_nick_after_connecting_and_keeps_its_channels(self) -> None:
+        ann = self.guest("ann", "#den")
+        bob = self.guest("bob", "#den")
+        ann.read()
+        lines = ann.send("REGISTER * * a-long-password")
+        self.assertEqual(commands(lines), ["900", "REGISTER"])
+        self.assertEqual(lines[1][2][:2], ["SUCCESS", "ann"])
+        session = self.world.server.users["ann"].sessions[0]
+        self.assertFalse(session.guest)
+        self.assertEqual(commands(ann.send("NICK other")), ["902"])  # an account's nick stays
+        ann.send("PRIVMSG #den :hello")
+        self.assertEqual(bob.read(), [("ann!ann@chatd", "PRIVMSG", ["#den", "hello"])])
+        self.assertEqual(commands(ann.send("REGISTER * * a-long-password")), ["FAIL"])
+        # The account's: a second session (line) finds it in the guest's channel.
+        line = self.world.connect()
+        self.assertEqual([reply[:3] for reply in line.send("/login ann a-long-password")],
+                         ["108", "201"])
+
+    def test_only_the_guest_holding_a_name_can_claim_it(self) -> None:
+        self.guest("ann")
+        self.line_account("owner").drop()
+        server = self.world.server
+        [session] = server.users["ann"].sessions
+        for name, claimant in (("ann", "another-session"), ("nobody", session.id),
+                               ("owner", session.id)):
+            self.assertRaises(errors.NameTaken, server.claim, name, "id-1", claimant)
+        self.assertTrue(server.users["ann"].guest)
 
     def test_register_failures(self) -> None:
         self.line_account("owner").drop()

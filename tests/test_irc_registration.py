@@ -163,8 +163,6 @@ class NegotiationTests(TestCase):
         self.assertEqual(machine.nick("bob"), [])
         self.assertEqual(machine.user("Other"),
                          [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))])
-        self.assertEqual(machine.register("ann", "password1")[0].params[1],
-                         "TEMPORARILY_UNAVAILABLE")
 
 
 class SaslTests(TestCase):
@@ -267,14 +265,32 @@ class RegisterDraftTests(TestCase):
         error = errors.NameTaken("exists")
         self.assertEqual(machine.refused(error), [Refuse(error, "register", "owner", "REGISTER")])
 
-    def test_register_once_logged_in_is_refused(self) -> None:
+    def test_a_guest_registers_its_nick_after_the_welcome(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
         machine.user("Real Name")
         machine.logged_in("ann", guest=True)
-        [fail] = machine.register("ann", "pw")
+        self.assertEqual(machine.register("bob", "pw", "s-1")[0], Send("FAIL", (
+            "REGISTER", "ACCOUNT_NAME_MUST_BE_NICK", "bob", "the account name is your nick")))
+        self.assertEqual(machine.register("*", "a-long-password", "s-1"),
+                         [LogIn(Signup("ann", "a-long-password", HOST, "s-1"))])
+        self.assertEqual(machine.logged_in("ann", guest=False), [
+            Reply(codec.RPL_LOGGEDIN, ("ann!ann@chatd", "ann", "You are now logged in as ann")),
+            Send("REGISTER", ("SUCCESS", "ann", "your account is created and you are logged in"))])
+        self.assertIs(machine.state, State.REGISTERED)
+        [fail] = machine.register("ann", "pw", "s-1")
         assert isinstance(fail, Send)
-        self.assertEqual(fail.params[:2], ("REGISTER", "TEMPORARILY_UNAVAILABLE"))
+        self.assertEqual(fail.params[:2], ("REGISTER", "ALREADY_AUTHENTICATED"))
+
+    def test_before_connect_can_be_turned_off(self) -> None:
+        machine = Registration(HOST)
+        [ls] = machine.cap("LS", "302", before_connect=False)
+        assert isinstance(ls, Send)
+        self.assertIn(" draft/account-registration ", f" {ls.params[2]} ")
+        machine.nick("ann")
+        [fail] = machine.register("*", "a-long-password", before_connect=False)
+        assert isinstance(fail, Send)
+        self.assertEqual(fail.params[:2], ("REGISTER", "COMPLETE_CONNECTION_REQUIRED"))
 
 
 class RegisteredTests(TestCase):

@@ -84,7 +84,9 @@ class SignupChecker:
         name = check_user_name(credentials.name)
         self._reserved.check(name)
         self._check_capacity()
-        if self._name_in_use(name):
+        claimant = credentials.claimant
+        # The guest signing up its own name is no obstacle (the core checks it holds it).
+        if not claimant and self._name_in_use(name):
             raise NameTaken(f"{name}, or a name that looks like it, is in use by a guest right "
                             "now; pick another name")
         peer = credentials.peer
@@ -98,7 +100,8 @@ class SignupChecker:
             self._overall.record("")
             if limited:
                 self._per_address.record(peer)
-            return _account_identity(account, peer)
+            return Identity(account.name, guest=False, peer=peer, account_id=account.id,
+                            claimant=claimant)
 
         return self._directory.signup(name, credentials.password).addCallback(created)
 

@@ -20,6 +20,7 @@ from chatd.auth.tokens import TokenChecker
 from chatd.core.service import ChatServer
 from chatd.core.tokens import Grant
 from chatd.kernel.credentials import Identity
+from chatd.kernel.errors import NotAllowed
 from chatd.kernel.interfaces import (
     IChatMind,
     IChatSession,
@@ -53,6 +54,8 @@ class ChatRealm:
         if IChatSession not in interfaces or not isinstance(avatarId, Identity):
             raise ValueError("chatd only hands out IChatSession and ITokenSeat avatars")
         gate = self._server.gate
+        if avatarId.claimant:
+            return self._claimed(avatarId, gate is not None)
         if gate is None:
             return self._session(avatarId, mind)
 
@@ -77,6 +80,17 @@ class ChatRealm:
             account_id=avatarId.account_id,
         )
         self._delivery.attach(session.key, session.id, mind)
+        return IChatSession, session, session.quit
+
+    def _claimed(self, avatarId: Identity, cluster: bool
+                 ) -> tuple[Any, Any, Callable[[], None]]:
+        """A guest signed up the name it holds: its session, the same one (already attached
+        and with its logout), is now the account's."""
+        if cluster:
+            # Other nodes know the user as a guest and hold its name as one.
+            raise NotAllowed(f"the account {avatarId.name} is made; in a cluster a guest can't "
+                             "become it while connected: reconnect and log in")
+        session = self._server.claim(avatarId.name, avatarId.account_id, avatarId.claimant)
         return IChatSession, session, session.quit
 
     def _seat(self, grant: Grant, mind: IChatMind | None) -> tuple[Any, Any, Callable[[], None]]:

@@ -273,6 +273,18 @@ class ChatServer:
         self.session_count += 1
         return session
 
+    def claim(self, name: str, account_id: str, session_id: str) -> Session:
+        """The guest session ``session_id``, holding ``name``, signed it up: the user is the
+        account's from now on (the same session, rooms and nick; ``account_id`` its id)."""
+        user = self.users.get(fold(name))
+        session = None if user is None or not user.guest else next(
+            (seat for seat in user.sessions
+             if isinstance(seat, Session) and seat.id == session_id), None)
+        if user is None or session is None:
+            raise NameTaken(f"{name} is not the name you have; sign up your own")
+        user.guest, user.account_id = False, account_id
+        return session
+
     def configure(self, limits: Limits) -> None:
         """New limits (a reload): sessions and rooms read them at their next check."""
         self.limits = limits

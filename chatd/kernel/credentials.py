@@ -32,6 +32,8 @@ class ISignupCredentials(ICredentials):
     name = Attribute("The account name asked for.")
     password = Attribute("The new password.")
     peer = Attribute("Where the connection comes from.")
+    claimant = Attribute("The id of the guest session signing up the name it holds (IRC's "
+                         "REGISTER after connecting), which becomes the account's; or empty.")
 
 
 class IGuestCredentials(ICredentials):
@@ -61,6 +63,7 @@ class Signup:
     name: str
     password: str = field(repr=False)
     peer: str = ""
+    claimant: str = ""
 
 
 @implementer(IGuestCredentials)
@@ -81,10 +84,11 @@ class TokenUse:
 @dataclass(frozen=True, slots=True)
 class Identity:
     """The avatar ID every checker returns: the display name, whether it is a guest, the
-    address it logs in from (for the realm's exemption check) and, for an account, its id
-    (what owns rooms)."""
+    address it logs in from (for the realm's exemption check), for an account its id
+    (what owns rooms) and, for a guest's signup of its own name, that guest session's id."""
 
     name: str
     guest: bool
     peer: str = ""
     account_id: str = ""
+    claimant: str = ""

@@ -70,6 +70,10 @@ class ChatdController(BaseServerController, DirectoryBasedController):
             raise NotImplementedByController("TLS")
         if websocket_hostname is not None or websocket_port is not None:
             raise NotImplementedByController("Websocket")
+        if self.test_config.account_registration_requires_email:
+            # chatd keeps no email addresses: REGISTER takes and drops the email.
+            raise NotImplementedByController("account registration requiring an email")
+        before_connect = self.test_config.account_registration_before_connect
         assert self.proc is None
         self.create_config()
         assert self.directory is not None
@@ -107,6 +111,12 @@ class ChatdController(BaseServerController, DirectoryBasedController):
                 # irctest's accounts have passwords such as "sesame" and "bar".
                 "--min-password-length",
                 "1",
+                "--irc-register-before-connect",
+                "true" if before_connect else "false",
+                # chatd's default reserved names include "root", which irctest's account
+                # registration tests take as a nick.
+                "--reserved-names",
+                "chatd",
             ],
             proc_name="chatd",
             env={**os.environ, "PYTHONPATH": str(PROJECT)},

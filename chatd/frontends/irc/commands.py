@@ -32,7 +32,8 @@ class Command:
 # -- registration: the state machine decides, the protocol carries it out -------------------
 
 def cap(ctx: Context, subcommand: str, *args: str) -> Deferred[Any] | None:
-    return ctx.run(ctx.registration.cap(subcommand, *args))
+    return ctx.run(ctx.registration.cap(subcommand, *args,
+                                        before_connect=ctx.register_before_connect))
 
 
 def password(ctx: Context, given: str, *_: str) -> Deferred[Any] | None:
@@ -58,7 +59,12 @@ def authenticate(ctx: Context, data: str, *_: str) -> Deferred[Any] | None:
 
 def register(ctx: Context, account: str, _email: str, given: str, *_: str
              ) -> Deferred[Any] | None:
-    return ctx.run(ctx.registration.register(account, given))
+    """draft/account-registration; after the welcome, a guest's signup of its nick, after
+    which its session is the account's (the email is not asked for, nor kept)."""
+    registration = ctx.registration
+    claimant = ctx.me.id if registration.registered else ""
+    return ctx.run(registration.register(account, given, claimant,
+                                         before_connect=ctx.register_before_connect))
 
 
 # -- the connection ------------------------------------------------------------------------

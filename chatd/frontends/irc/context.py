@@ -35,6 +35,10 @@ class Context(Protocol):
         """The IRCv3 capabilities this client enabled."""
 
     @property
+    def register_before_connect(self) -> bool:
+        """Whether REGISTER works before the welcome (``irc-register-before-connect``)."""
+
+    @property
     def realnames(self) -> dict[str, str]:
         """Real names (from USER) by user key, shared by the frontend's connections."""
 

@@ -10,7 +10,7 @@ from typing import Any
 from chatd.frontends.entry import NO_FACTS, Facts
 from chatd.frontends.options import DEFAULT_CONNECTION, ConnectionOptions
 from chatd.kernel.keys import DEFAULTS
-from chatd.kernel.settings import Key, Settings, listeners
+from chatd.kernel.settings import Key, Settings, boolean, listeners
 
 _SERVER_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,61}[A-Za-z0-9])?")
 
@@ -32,6 +32,10 @@ def server_name(value: Any) -> str:
 KEYS = {
     "irc": listeners("IRC listener, a Twisted endpoint string (repeatable; off unless given; "
                      "ssl:6697:privateKey=KEY:certKey=CERT for TLS)"),
+    "irc-register-before-connect": Key(boolean, "IRC clients may create an account with "
+                                       "REGISTER (draft/account-registration) before their "
+                                       "connection registration completes; off: after it only",
+                                       True),
     "server-name": Key(server_name, "the IRC server name: the prefix of server lines, in "
                        "001-004 and PONG", default_server_name(), reloadable=False,
                        shown="the host name, or chatd.local"),
@@ -50,6 +54,7 @@ class Options:
     ping_timeout: float = 60.0
     replay_plain: bool = DEFAULTS["history-replay-plain"]
     server_name: str = "chatd"
+    register_before_connect: bool = True
     motd: tuple[str, ...] = (
         "chatd: rooms are #channels; JOIN #name creates a temporary one.",
         "Accounts log in with SASL PLAIN or PASS (nick = account name).",
@@ -61,4 +66,5 @@ class Options:
             connection=ConnectionOptions.from_settings(settings, facts),
             replay_plain=settings.history_replay_plain,
             server_name=settings.server_name,
+            register_before_connect=settings.irc_register_before_connect,
         )

@@ -311,6 +311,9 @@ class IRCProtocol(ChatConnection):
 
         def logged_in(result: Any) -> Deferred[None] | None:
             _, session, logout = result
+            claimed = session is self.session  # a guest signed up its nick (REGISTER)
+            if claimed:  # the same session, kept as it was
+                return self.run(self._registration.logged_in(session.name, session.guest))
             if self._closed:
                 logout()
                 return None
@@ -376,6 +379,10 @@ class IRCProtocol(ChatConnection):
     @property
     def caps(self) -> frozenset[str]:
         return self._registration.caps
+
+    @property
+    def register_before_connect(self) -> bool:
+        return self._options.register_before_connect
 
     @property
     def realnames(self) -> dict[str, str]:

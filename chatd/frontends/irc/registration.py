@@ -38,6 +38,8 @@ CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
                 "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": ""}
+# The same, where REGISTER works only after the welcome.
+_AFTER_CONNECT = {**CAPABILITIES, "draft/account-registration": ""}
 # SASL responses come in 400-byte chunks (a longer one is 905); more than SASL_MAX in total
 # is not a PLAIN login (904): the longest password (MAX_PASSWORD characters of up to four
 # UTF-8 bytes) and two names, in base64.
@@ -159,14 +161,17 @@ class Registration:
 
     # -- inputs ------------------------------------------------------------------------
 
-    def cap(self, subcommand: str, *args: str) -> list[Action]:
+    def cap(self, subcommand: str, *args: str, before_connect: bool = True) -> list[Action]:
+        """CAP; ``before_connect``: whether REGISTER works before the welcome (the
+        ``irc-register-before-connect`` setting), which the account-registration value says."""
         verb = subcommand.upper()
         if verb == "LS":
             self.state = _OPEN.get(self.state, self.state)
             modern = bool(args) and args[0].isdigit() and int(args[0]) >= 302
+            values = CAPABILITIES if before_connect else _AFTER_CONNECT
             offered = " ".join(
                 f"{name}={value}" if modern and value else name
-                for name, value in CAPABILITIES.items()
+                for name, value in values.items()
             )
             return [Send("CAP", (self.client, "LS", offered))]
         if verb == "REQ":
@@ -247,20 +252,25 @@ class Registration:
         self._pending = (SASL, data, "AUTHENTICATE")
         return [LogIn(AccountLogin(plain[0], plain[1], self._host))]
 
-    def register(self, account: str, password: str) -> list[Action]:
-        if self.state in _LOGGED_IN:
-            code, why = ("ALREADY_AUTHENTICATED", "you are logged in already") if (
-                not self.guest) else (
-                "TEMPORARILY_UNAVAILABLE", "register before connecting: set your client's "
-                "account registration (or use the line protocol's /signup) and reconnect")
-            return [Send("FAIL", ("REGISTER", code, account, why))]
-        if self._nick is None:
+    def register(self, account: str, password: str, claimant: str = "",
+                 before_connect: bool = True) -> list[Action]:
+        """REGISTER: before the welcome (if ``before_connect``), a signup that logs in; after
+        it, a guest's signup of its own nick, after which the guest session ``claimant`` is
+        the account's."""
+        if self.state in _LOGGED_IN and not (self.registered and self.guest):
+            return [Send("FAIL", ("REGISTER", "ALREADY_AUTHENTICATED", account,
+                                  "you are logged in already"))]
+        if not self.registered and not before_connect:
+            return [Send("FAIL", ("REGISTER", "COMPLETE_CONNECTION_REQUIRED", account,
+                                  "finish connecting (NICK, USER, CAP END) first"))]
+        nick = self.name if self.registered else self._nick
+        if nick is None:
             return [Send("FAIL", ("REGISTER", "NEED_NICK", account, "send NICK first"))]
-        if account != "*" and fold(account) != fold(self._nick):
+        if account != "*" and fold(account) != fold(nick):
             return [Send("FAIL", ("REGISTER", "ACCOUNT_NAME_MUST_BE_NICK", account,
                                   "the account name is your nick"))]
         self._pending = (REGISTER, account, "REGISTER")
-        return [LogIn(Signup(self._nick, password, self._host))]
+        return [LogIn(Signup(nick, password, self._host, claimant))]
 
     # -- the outcome of a LogIn --------------------------------------------------------
 

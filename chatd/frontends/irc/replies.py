@@ -52,6 +52,7 @@ NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
     (errors.AccountLocked, SASL): (codec.ERR_SASLFAIL, False),
     (errors.RateLimited, SASL): (codec.ERR_SASLFAIL, False),
     (errors.RateLimited, REGISTER): ("RATE_LIMITED", True),
+    (errors.NotAllowed, REGISTER): ("TEMPORARILY_UNAVAILABLE", True),
     (errors.RateLimited, None): ("RATE_LIMITED", True),
 }
 
