@@ -79,6 +79,15 @@ class SelectTests(TestCase):
     def test_an_unknown_message_id_gives_nothing(self) -> None:
         self.assertEqual(self.ask("before", 5, "nope"), [])
 
+    def test_a_messages_own_time_tag_names_it_though_it_has_microseconds(self) -> None:
+        # A client has a message's time to the millisecond (its server-time tag): after
+        # that time is after the message, not the message itself said 400 us later.
+        events = [said(n, at=T0 + n + 0.0004) for n in range(3)]
+        after = select(events, HistoryQuery("after", 5, T0 + 1))
+        before = select(events, HistoryQuery("before", 5, T0 + 1))
+        self.assertEqual(texts(after), ["m2"])
+        self.assertEqual(texts(before), ["m0"])
+
 
 class RetentionTests(TestCase):
     def test_retention_by_count_keeps_the_newest(self) -> None:

@@ -104,6 +104,11 @@ class ChatdController(BaseServerController, DirectoryBasedController):
                 "1",
                 "--history-replay",
                 "0",
+                # chathistory.py asks for the history of private messages between accounts.
+                "--history-private",
+                # irctest's accounts have passwords such as "sesame1" (7 characters).
+                "--min-password-length",
+                "1",
             ],
             proc_name="chatd",
             env={**os.environ, "PYTHONPATH": str(PROJECT)},
