@@ -418,6 +418,19 @@ class IRCHistoryTests(TestCase, Here):
         lines = self.irc("bob").send("JOIN #lobby")
         self.assertIn(":ann!ann@chatd PRIVMSG #lobby :[2023-11-14 22:13:20 UTC] m0", lines)
 
+    def test_irssis_caps_get_the_time_in_the_text_besides_the_tag(self) -> None:
+        # irssi 1.4 acknowledges server-time but shows it only with show_server_time on
+        # (off by default): without the time in the text, old lines look just said.
+        lines = self.irc("bob", "multi-prefix extended-join away-notify server-time").send(
+            "JOIN #lobby")
+        self.assertIn(f"@time={timestamp(T0)} :ann!ann@chatd PRIVMSG #lobby "
+                      ":[2023-11-14 22:13:20 UTC] m0", lines)
+
+    def test_a_client_with_message_tags_reads_the_tag_alone(self) -> None:
+        lines = self.irc("bob", "server-time message-tags").send("JOIN #lobby")
+        self.assertIn(f"@msgid={self.id_of('m0')};time={timestamp(T0)} "
+                      ":ann!ann@chatd PRIVMSG #lobby :m0", lines)
+
     def test_neither_replay_nor_chathistory_shows_the_room_s_key(self) -> None:
         self.assertEqual(self.talker.send("/lock lobby sesame")[-1], "200 room locked")
         self.talker.send("said after the lock")
