@@ -29,6 +29,7 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    Redacted,
     Said,
     SessionEnded,
     TopicSet,
@@ -284,6 +285,7 @@ class Serialisation(TestCase):
             Notice("maintenance", id="e", at=6.0),
             SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
             FileShared("r", "ann", "a.txt", 3, "f" * 32, id="g", at=8.0),
+            Redacted("n1-6", "ann", room="r", room_id="x", why="oops", id="h", at=9.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

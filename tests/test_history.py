@@ -79,6 +79,15 @@ class SelectTests(TestCase):
     def test_an_unknown_message_id_gives_nothing(self) -> None:
         self.assertEqual(self.ask("before", 5, "nope"), [])
 
+    def test_a_messages_own_time_tag_names_it_though_it_has_microseconds(self) -> None:
+        # A client has a message's time to the millisecond (its server-time tag): after
+        # that time is after the message, not the message itself said 400 us later.
+        events = [said(n, at=T0 + n + 0.0004) for n in range(3)]
+        after = select(events, HistoryQuery("after", 5, T0 + 1))
+        before = select(events, HistoryQuery("before", 5, T0 + 1))
+        self.assertEqual(texts(after), ["m2"])
+        self.assertEqual(texts(before), ["m0"])
+
 
 class RetentionTests(TestCase):
     def test_retention_by_count_keeps_the_newest(self) -> None:
@@ -408,6 +417,19 @@ class IRCHistoryTests(TestCase, Here):
     def test_a_client_without_server_time_gets_the_time_in_the_text(self) -> None:
         lines = self.irc("bob").send("JOIN #lobby")
         self.assertIn(":ann!ann@chatd PRIVMSG #lobby :[2023-11-14 22:13:20 UTC] m0", lines)
+
+    def test_irssis_caps_get_the_time_in_the_text_besides_the_tag(self) -> None:
+        # irssi 1.4 acknowledges server-time but shows it only with show_server_time on
+        # (off by default): without the time in the text, old lines look just said.
+        lines = self.irc("bob", "multi-prefix extended-join away-notify server-time").send(
+            "JOIN #lobby")
+        self.assertIn(f"@time={timestamp(T0)} :ann!ann@chatd PRIVMSG #lobby "
+                      ":[2023-11-14 22:13:20 UTC] m0", lines)
+
+    def test_a_client_with_message_tags_reads_the_tag_alone(self) -> None:
+        lines = self.irc("bob", "server-time message-tags").send("JOIN #lobby")
+        self.assertIn(f"@msgid={self.id_of('m0')};time={timestamp(T0)} "
+                      ":ann!ann@chatd PRIVMSG #lobby :m0", lines)
 
     def test_neither_replay_nor_chathistory_shows_the_room_s_key(self) -> None:
         self.assertEqual(self.talker.send("/lock lobby sesame")[-1], "200 room locked")

@@ -272,6 +272,23 @@ class EchoMessageTests(CapsTestCase):
                          [("ann!ann@chatd", "PRIVMSG", ["bob", "a b"])])
         self.assertEqual(untagged(read(bob)), [("ann!ann@chatd", "PRIVMSG", ["bob", "a b"])])
 
+    def test_a_private_echo_names_the_message_as_its_delivery_does(self) -> None:
+        # CHATHISTORY's msgid= of a private message comes from the sender's echo.
+        ann = self.irc("ann", "echo-message server-time message-tags")
+        bob = self.irc("bob", "server-time message-tags")
+        self.world.clock.advance(0.25)
+        [(echo, *_)] = send(ann, "PRIVMSG bob :psst")
+        [(delivered, *_)] = read(bob)
+        self.assertTrue(echo["msgid"])
+        self.assertEqual(echo, delivered)
+
+    def test_a_message_to_oneself_comes_back_twice_with_echo_message(self) -> None:
+        ann = self.irc("ann", "echo-message message-tags")
+        lines = send(ann, "PRIVMSG ann :note to self")
+        self.assertEqual(untagged(lines), 2 * [("ann!ann@chatd", "PRIVMSG",
+                                                ["ann", "note to self"])])
+        self.assertEqual(lines[0][0], lines[1][0])
+
     def test_a_refused_message_is_not_echoed(self) -> None:
         ann = self.irc("ann", "echo-message")
         self.assertEqual(commands(untagged(send(ann, "PRIVMSG #nowhere :hi",

@@ -36,6 +36,7 @@ from chatd.kernel.events import (
     ModeChanged,
     NickChanged,
     Private,
+    Redacted,
     Said,
     SessionEnded,
     TopicSet,
@@ -277,6 +278,10 @@ _SPECS: tuple[tuple[type[Event], dict[str, Check]], ...] = (
     (SessionEnded, {"user": user_name, "why": optional_text(MAX_TEXT_LENGTH)}),
     (FileShared, {"room": room_name, "sender": user_name, "name": file_name,
                   "size": whole(0, 1 << 50), "file_id": word(64, empty=False)}),
+    (Redacted, {"message_id": _ID, "who": user_name, "room": _optional(room_name),
+                "room_id": _OPTIONAL_ID, "sender": _OPTIONAL_NAME,
+                "recipient": _OPTIONAL_NAME, "sender_id": _OPTIONAL_ID,
+                "recipient_id": _OPTIONAL_ID, "why": optional_text(MAX_TOPIC_LENGTH)}),
 )
 EVENTS: dict[str, tuple[type[Event], dict[str, Check], frozenset[str]]] = {
     cls.__name__: (cls, {**spec, "id": _ID, "at": moment}, frozenset(

@@ -34,7 +34,7 @@ from chatd.bus.redis import PREFIX, room_channel
 from chatd.bus.wire import Drops, Malformed, decode
 from chatd.cluster.link import send
 from chatd.history.memory import MemoryHistory, Retention
-from chatd.kernel.events import Event, Said
+from chatd.kernel.events import Event, Redacted, Said
 from chatd.kernel.history import room_conversation
 
 log = Logger()
@@ -47,6 +47,18 @@ redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[2], "*", "m", ARGV[1])
 if tonumber(ARGV[3]) > 0 then redis.call("PEXPIRE", KEYS[2], ARGV[3]) end
 """
 PUBLISH_KEEP_SHA = hashlib.sha1(PUBLISH_KEEP.encode()).hexdigest().encode()
+
+# A redaction: delete the stream entry whose event has the id ARGV[1] (a scan of at most
+# history-max-count entries, in Redis, once per redaction).
+UNKEEP = """
+for _, entry in ipairs(redis.call("XRANGE", KEYS[1], "-", "+")) do
+  local ok, envelope = pcall(cjson.decode, entry[2][2])
+  if ok and type(envelope) == "table" and type(envelope.e) == "table"
+      and envelope.e.id == ARGV[1] then
+    redis.call("XDEL", KEYS[1], entry[1])
+  end
+end
+"""
 
 
 class SharedHistory(MemoryHistory):
@@ -64,6 +76,23 @@ class SharedHistory(MemoryHistory):
     def room_event(self, room_key: str, event: Event) -> None:
         if type(event) is Said:
             self._keep(room_conversation(room_key, event.room_id), event)
+        elif type(event) is Redacted:
+            assert isinstance(event, Redacted)
+            self.remove(room_conversation(room_key, event.room_id), event.message_id)
+
+    def remove(self, key: str, message_id: str) -> bool:
+        """A redacted message leaves this node's memory and, if it was kept here, the room's
+        stream (``UNKEEP``), so a node that reads the stream later never has it back. Each
+        node holding it does this (the event reaches every one); the later ones delete
+        nothing."""
+        removed = super().remove(key, message_id)
+        ids = self._ids.get(key)
+        if ids is not None:
+            ids.discard(message_id)
+        commands = self.commands()
+        if removed and commands is not None and not key.startswith("~"):
+            commands.eval(UNKEEP, [STREAM + key], [message_id]).addErrback(self._failed, key)
+        return removed
 
     def publish(self, channel: str, data: str, room_key: str) -> Deferred[Any] | None:
         """Publish a room message (the bus's envelope ``data``) and add it to the stream of

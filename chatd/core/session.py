@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
-from chatd.core import account, listing, membership, moderation, sharing, talk
+from chatd.core import account, listing, membership, moderation, redaction, sharing, talk
 from chatd.core.rooms import Room, User
 from chatd.kernel.errors import BadText
 from chatd.kernel.events import LeaveReason
@@ -113,6 +113,11 @@ class Session:
     history = talk.history
     private_history = talk.private_history
     history_targets = talk.history_targets
+
+    # -- IRedaction (chatd.core.redaction) --------------------------------------------
+
+    redact = redaction.redact
+    redact_private = redaction.redact_private
 
     # -- IFileSharing (chatd.core.sharing) --------------------------------------------
 

@@ -7,6 +7,7 @@ it stays one function with its checks inline, bound straight onto ``Session``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chatd.core.access import check_open, member_room
@@ -14,7 +15,7 @@ from chatd.core.listing import user_view
 from chatd.core.rooms import Room
 from chatd.kernel.errors import Banned, Flooding, NotAllowed, RateLimited
 from chatd.kernel.events import Event, Private, Said
-from chatd.kernel.history import HistoryQuery, private_key
+from chatd.kernel.history import HistoryQuery, millis, private_key
 from chatd.kernel.names import check_user_name, fold
 from chatd.kernel.text import clean_text
 from chatd.kernel.views import UserView
@@ -81,11 +82,10 @@ def message(session: SessionState, name: str, text: str, notice: bool = False) -
     me.active = server.clock.seconds()
     server.stats.messages_in += 1
     server.stats.deliveries += 1
-    server.bus.to_user(user.key, Private(
-        me.name, user.name, text, me.account_id, user.account_id, notice,
-        id=server.next_id(), at=server.clock.seconds()
-    ))
-    return user_view(session, user)
+    sent = Private(me.name, user.name, text, me.account_id, user.account_id, notice,
+                   id=server.next_id(), at=server.clock.seconds())
+    server.bus.to_user(user.key, sent)
+    return replace(user_view(session, user), sent_id=sent.id, sent_at=sent.at)
 
 
 # -- history ---------------------------------------------------------------------------
@@ -127,9 +127,10 @@ def history_targets(session: SessionState, start: float, end: float, limit: int
     prefix = ""
     if not user.guest and user.account_id:
         prefix = private_key(user.account_id, "")
+    low, high = millis(start), millis(end)
     found = [
         (names.get(key, key[len(prefix):] if prefix and key.startswith(prefix) else key), at)
         for key, at in store.latest(list(names), prefix).items()
-        if start < at < end
+        if low < millis(at) < high
     ]
     return sorted(found, key=lambda item: item[1])[:limit]

@@ -37,6 +37,7 @@ class Code(enum.IntEnum):
     INVITED = 113
     NICK_CHANGED = 114
     PACING = 115
+    REDACTED = 116
     AWAY = 120
     # Replies: done.
     OK = 200
@@ -74,6 +75,7 @@ class Code(enum.IntEnum):
     NO_SUCH_FILE = 416
     FILE_TOO_LARGE = 417
     QUOTA_EXCEEDED = 418
+    NO_SUCH_MESSAGE = 419
     RATE_LIMITED = 429
     WRONG_CREDENTIALS = 430
     WRONG_ROOM_PASSWORD = 431

@@ -79,6 +79,7 @@ CODES: dict[type[errors.ChatError], Code] = {
     errors.BadUpload: Code.BAD_UPLOAD,
     errors.UploadTooSlow: Code.UPLOAD_TOO_SLOW,
     errors.NoSuchFile: Code.NO_SUCH_FILE,
+    errors.NoSuchMessage: Code.NO_SUCH_MESSAGE,
     errors.FileTooLarge: Code.FILE_TOO_LARGE,
     errors.QuotaExceeded: Code.QUOTA_EXCEEDED,
 }
@@ -543,6 +544,12 @@ COMMANDS: dict[str, Command] = {
     "passwd": Command(lambda session, old, new: session.change_password(old, new),
                       "/passwd OLD NEW", "change your password", 2, 2,
                       done=_ok("password changed")),
+    "redact": Command(lambda session, name, message_id, reason="":
+                      session.redact(name, message_id, reason),
+                      "/redact ROOM ID [REASON]", "delete a message (yours; an operator: "
+                      "anyone's) by the id /history shows", 2, 3, rest=True,
+                      done=lambda _, name, message_id, *__: Reply(
+                          Code.OK, f"redacted {message_id} in {name}")),
     "history": Command(_history, "/history [ROOM] [N] | /history ROOM before|after|around "
                        "TIME|ID N", "messages said before: the last N (default "
                        f"{DEFAULT_HISTORY}), or N from a time or message id (110 lines)", 0, 4,

@@ -23,6 +23,7 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    Redacted,
     Said,
     TopicSet,
 )
@@ -100,6 +101,10 @@ def render_event(event: Event) -> bytes:
             return reply(Code.FILE_SHARED, f"[{room}] {sender} shared {file_id} {size} {name}")
         case Notice(text=text):
             return reply(Code.NOTICE, text)
+        case Redacted(room=room, who=who, message_id=message_id, why=why):
+            where = f"[{room}] " if room else ""
+            said = f": {why}" if why else ""
+            return reply(Code.REDACTED, f"{where}{who} redacted {message_id}{said}")
     raise TypeError(f"no line rendering for {event!r}")
 
 

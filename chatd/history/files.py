@@ -267,6 +267,13 @@ class FileHistory(MemoryHistory):
             if not self.stopped:
                 self._schedule()
 
+    def removed(self, key: str) -> None:
+        """A redacted message: the file is rewritten without it (its text must not stay on
+        disk), by the next write."""
+        self._rewrite.add(key)
+        if not self.stopped:
+            self._schedule()
+
     def _schedule(self) -> None:
         if self._timer is None and self._flushing is None:
             self._timer = self.clock.callLater(self.window, self.flush)

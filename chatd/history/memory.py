@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
-from chatd.kernel.events import Event, Private, Said
+from chatd.kernel.events import Event, Private, Redacted, Said
 from chatd.kernel.history import HistoryQuery, private_key, room_conversation, select
 from chatd.kernel.interfaces import IHistoryStore
 from chatd.kernel.keys import shared
@@ -53,6 +53,9 @@ class MemoryHistory:
                 events = self.kept[key] = deque(maxlen=self.retention.count)
             events.append(event)
             self.kept_one(key, event)
+        elif type(event) is Redacted:
+            assert isinstance(event, Redacted)
+            self.remove(room_conversation(room_key, event.room_id), event.message_id)
 
     def user_event(self, user_key: str, event: Event) -> None:
         if type(event) is Private and self.retention.private:
@@ -61,6 +64,14 @@ class MemoryHistory:
                 self._keep(private_key(event.sender_id, fold(event.recipient)), event)
             if event.recipient_id:
                 self._keep(private_key(event.recipient_id, fold(event.sender)), event)
+        elif type(event) is Redacted:
+            assert isinstance(event, Redacted)
+            if event.sender_id:
+                self.remove(private_key(event.sender_id, fold(event.recipient)),
+                            event.message_id)
+            if event.recipient_id:
+                self.remove(private_key(event.recipient_id, fold(event.sender)),
+                            event.message_id)
 
     def _keep(self, key: str, event: Event) -> None:
         events = self.kept.get(key)
@@ -71,6 +82,21 @@ class MemoryHistory:
 
     def kept_one(self, key: str, event: Event) -> None:
         """Called after each message is kept (the file store queues its write here)."""
+
+    def remove(self, key: str, message_id: str) -> bool:
+        """Drop a redacted message (``Redacted``); whether it was kept."""
+        events = self.kept.get(key)
+        if not events:
+            return False
+        for index, event in enumerate(events):
+            if event.id == message_id:
+                del events[index]
+                self.removed(key)
+                return True
+        return False
+
+    def removed(self, key: str) -> None:
+        """Called after a message of ``key`` was redacted (the file store rewrites it)."""
 
     # -- retention ---------------------------------------------------------------------
 
@@ -97,6 +123,11 @@ class MemoryHistory:
         return dropped
 
     # -- reading -----------------------------------------------------------------------
+
+    def find(self, key: str, message_id: str) -> Event | None:
+        self.expire(key)
+        return next((event for event in self.kept.get(key, ()) if event.id == message_id),
+                    None)
 
     def query(self, key: str, query: HistoryQuery) -> list[Event]:
         self.expire(key)

@@ -122,6 +122,11 @@ class AccountsUnavailable(ChatError):
     """The member service can't be reached; logins and signups fail until it is back."""
 
 
+class NoSuchMessage(ChatError):
+    """No kept message has that id in that conversation (never said there, aged out of
+    history, redacted already, or history is off)."""
+
+
 class NoSuchFile(ChatError):
     """No shared file has that id (never shared, expired, or not this server's)."""
 

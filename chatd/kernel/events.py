@@ -199,10 +199,30 @@ class FileShared(Event):
     file_id: str
 
 
+@event
+class Redacted(Event):
+    """``who`` redacted (deleted) the message ``message_id``: history forgets it and every
+    protocol tells its clients to hide it (IRC's ``draft/message-redaction`` REDACT). A room
+    message's ``room`` names its room (``room_id`` its conversation, as ``Said``'s); a
+    private message's ``room`` is empty and ``sender``/``recipient`` (with their account ids)
+    name the conversation each party keeps. ``why`` is the optional reason. (Not ``reason``:
+    from_dict reads that field as a LeaveReason.)"""
+
+    message_id: str
+    who: str
+    room: str = ""
+    room_id: str = ""
+    sender: str = ""
+    recipient: str = ""
+    sender_id: str = ""
+    recipient_id: str = ""
+    why: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Said, Private, Joined, Left, TopicSet, ModeChanged, Invited, NickChanged,
-                AwayChanged, Notice, SessionEnded, FileShared)
+                AwayChanged, Notice, SessionEnded, FileShared, Redacted)
 }
 
 

@@ -50,6 +50,13 @@ def private_key(account_id: str, peer_key: str) -> str:
     return f"~{account_id}~{peer_key}"
 
 
+def millis(at: float) -> int:
+    """A time to the millisecond, as clients see it (server-time, CHATHISTORY's
+    ``timestamp=``, which cut the microseconds off): times compare in these units, so a
+    message's own ``time`` tag names that message, not one a few microseconds before it."""
+    return round(at * 1_000_000) // 1000
+
+
 def _position(events: Sequence[Event], ref: Ref, after: bool) -> int | None:
     """Where a reference falls: the index of the first event after it (``after``) or the
     index just past the last event before it. None if an id is not (or no longer) kept."""
@@ -58,9 +65,12 @@ def _position(events: Sequence[Event], ref: Ref, after: bool) -> int | None:
             if event.id == ref:
                 return index + 1 if after else index
         return None
+    moment = millis(ref)
     if after:
-        return next((i for i, event in enumerate(events) if event.at > ref), len(events))
-    return next((i for i, event in enumerate(events) if event.at >= ref), len(events))
+        return next((i for i, event in enumerate(events) if millis(event.at) > moment),
+                    len(events))
+    return next((i for i, event in enumerate(events) if millis(event.at) >= moment),
+                len(events))
 
 
 def select(events: Sequence[Event], query: HistoryQuery) -> list[Event]:

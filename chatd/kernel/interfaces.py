@@ -252,6 +252,21 @@ class IHistoryReader(Interface):
         users (a frontend tells them apart with ``is_room``)."""
 
 
+class IRedaction(Interface):
+    """Deleting a message already said (IRCv3 ``draft/message-redaction``): its sender may,
+    and so may an operator of its room or of the server. The conversation hears
+    ``Redacted`` and history never shows the message again."""
+
+    def redact(name: str | None, message_id: str, reason: str = "") -> None:
+        """Redact the kept message ``message_id`` of a room this user is in (the current one
+        for None): NotInRoom, NoSuchRoom, NoSuchMessage, NotAllowed (not its sender nor an
+        operator), BadText (the reason)."""
+
+    def redact_private(name: str, message_id: str, reason: str = "") -> None:
+        """Redact a kept private message between this account and the user ``name``: only
+        its sender (or a server operator) may. NoSuchMessage, NotAllowed, BadName."""
+
+
 class IFileSharing(Interface):
     """Files shared with a room, for its members now."""
 
@@ -286,7 +301,7 @@ class IAccountSettings(Interface):
 
 
 class IChatSession(ISessionInfo, IRoomMember, IRoomModeration, ITalk, IHistoryReader,
-                   IFileSharing, IAccountSettings):
+                   IRedaction, IFileSharing, IAccountSettings):
     """The avatar a frontend drives: one logged-in connection, every role above in one.
 
     The realm hands out this one avatar; a frontend's code names the narrow roles it uses.
@@ -377,6 +392,10 @@ class IHistoryStore(IBusListener):
     def latest(keys: list[str], prefix: str) -> dict[str, float]:
         """The time of the latest kept message of each of ``keys`` and of every conversation
         whose key starts with ``prefix`` (when ``prefix`` is not empty), if it has any."""
+
+    def find(key: str, message_id: str) -> Event | None:
+        """The kept message ``message_id`` of the conversation ``key``, if it is kept.
+        (A ``Redacted`` event on the bus makes the store drop it, in memory and on disk.)"""
 
     def forget(key: str) -> None:
         """The room whose conversation is ``key`` is gone: drop what is kept of it, wherever

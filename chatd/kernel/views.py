@@ -74,6 +74,10 @@ class UserView:
     idle: float = 0.0
     signon: float = 0.0
     unreachable: bool = False
+    # ``ITalk.message``'s answer: the id and time of the private message just sent, so a
+    # protocol that echoes it to its sender (IRC's echo-message) names it as history does.
+    sent_id: str = ""
+    sent_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

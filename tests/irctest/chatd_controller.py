@@ -39,6 +39,7 @@ class ChatdController(BaseServerController, DirectoryBasedController):
             Capabilities.BATCH,
             Capabilities.ECHO_MESSAGE,
             Capabilities.EXTENDED_JOIN,
+            Capabilities.MESSAGE_REDACTION,
             Capabilities.MESSAGE_TAGS,
             Capabilities.MULTI_PREFIX,
             Capabilities.SERVER_TIME,
@@ -108,6 +109,8 @@ class ChatdController(BaseServerController, DirectoryBasedController):
                 "1",
                 "--history-replay",
                 "0",
+                # chathistory.py asks for the history of private messages between accounts.
+                "--history-private",
                 # irctest's accounts have passwords such as "sesame" and "bar".
                 "--min-password-length",
                 "1",

@@ -8,7 +8,9 @@ account said) and ``batch`` (``batch``; the lines then come
 inside ``BATCH +ref chathistory TARGET`` ... ``BATCH -ref``). A client that negotiated
 ``draft/chathistory`` asks for history itself, so (as the spec says) it gets no replay on
 JOIN; one without ``server-time`` gets replay with the time written into the text, or none
-(``history-replay-plain``). Access is the core's: a channel one is not in, or a nick one has
+(``history-replay-plain``), and so does (the time in the text, besides the tag) one with
+``server-time`` but not ``message-tags``, such as irssi (``_shows_server_time``). Access is
+the core's: a channel one is not in, or a nick one has
 no private history with, answers ``FAIL CHATHISTORY INVALID_TARGET`` or an empty batch.
 """
 
@@ -66,6 +68,18 @@ def _plain(event: Event) -> Event:
     return replace(event, text=f"[{stamp} UTC] {event.text}", wire={})
 
 
+def _shows_server_time(caps: frozenset[str]) -> bool:
+    """Whether a client can be trusted to show a replayed line at its ``time`` tag.
+
+    ``server-time`` alone does not say so: irssi 1.4 negotiates it (with multi-prefix,
+    extended-join and away-notify, never message-tags or batch) and keeps the tag, but shows
+    it only with ``/set show_server_time on`` (default off, fe-text/textbuffer-formats.c):
+    a replayed backlog looked just said. Clients that display tags negotiate
+    ``message-tags`` too (WeeChat, gamja, Kiwi IRC, The Lounge, Halloy); the others get the
+    time in the text as well, as a client without server-time does."""
+    return "server-time" in caps and "message-tags" in caps
+
+
 def replay(ctx: Context, room: str, count: int, plain: bool) -> None:
     """After our own JOIN of ``room``: its last ``count`` messages, as the caps allow."""
     caps = ctx.registration.caps
@@ -75,7 +89,7 @@ def replay(ctx: Context, room: str, count: int, plain: bool) -> None:
         events = ctx.me.history(room, HistoryQuery("latest", count))
     except errors.ChatError:
         return
-    if "server-time" not in caps:
+    if not _shows_server_time(caps):
         events = [_plain(event) for event in events]
     if events:
         send_history(ctx, channel(room), events)

@@ -30,24 +30,25 @@ def _relay(ctx: Context, target: str, text: str, notice: bool = False) -> UserVi
     text, action = codec.incoming_text(text)
     if not codec.is_channel(target):
         user = session.message(target, text, notice)
-        if "echo-message" in ctx.caps and user.key != session.key:
-            # As the core relayed it (tabs made spaces), not as the client sent it.
-            _echo(ctx, user.name, clean_text(text), notice)
+        if "echo-message" in ctx.caps:
+            # As the core relayed it (tabs made spaces), not as the client sent it; to
+            # oneself too, where the delivery comes besides (as the spec says).
+            _echo(ctx, user, clean_text(text), notice)
         return user
     # A channel message comes back through delivery when the client asked for echo-message.
     session.say(text, target, action=action, notice=notice)
     return None
 
 
-def _echo(ctx: Context, recipient: str, text: str, notice: bool) -> None:
+def _echo(ctx: Context, recipient: UserView, text: str, notice: bool) -> None:
     """echo-message for a private message: the line the recipient got, as the sender sees
-    it. (The core tells only the recipient, so it is made here: with server-time and
-    account-tag, but with no msgid, which the core does not give the sender.)"""
+    it. (The core tells only the recipient, so it is made here, with the id and time the
+    core gave the message: the echo names the message as CHATHISTORY does.)"""
     me = ctx.me
-    event = Private(me.name, recipient, text, notice=notice)
+    event = Private(me.name, recipient.name, text, notice=notice)
     line = codec.render_event(ctx.server_name, event)
-    ctx.write(codec.tagged(tags(ctx.caps, ctx.now(), account="" if me.guest else me.name),
-                           line))
+    ctx.write(codec.tagged(tags(ctx.caps, recipient.sent_at or ctx.now(), recipient.sent_id,
+                                account="" if me.guest else me.name), line))
 
 
 def _privmsg_one(ctx: Context, target: str, text: str) -> None:

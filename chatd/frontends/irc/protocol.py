@@ -26,7 +26,15 @@ from chatd.frontends.connection import (
     logged_out,
 )
 from chatd.frontends.framing import TooLong
-from chatd.frontends.irc import channels, chathistory, codec, messages, queries, replies
+from chatd.frontends.irc import (
+    channels,
+    chathistory,
+    codec,
+    messages,
+    queries,
+    redaction,
+    replies,
+)
 from chatd.frontends.irc.codec import message, numeric
 from chatd.frontends.irc.commands import COMMANDS, Command
 from chatd.frontends.irc.keepalive import KeepAlive
@@ -53,6 +61,7 @@ from chatd.kernel.events import (
     LeaveReason,
     Left,
     NickChanged,
+    Redacted,
     SessionEnded,
 )
 from chatd.kernel.interfaces import IChatMind, IChatSession
@@ -193,6 +202,10 @@ class IRCProtocol(ChatConnection):
             return
         if isinstance(event, NickChanged):
             self._renamed(event)
+        if type(event) is Redacted:
+            assert isinstance(event, Redacted)
+            self.outbox.write(redaction.redact_line(event, self._registration.caps))
+            return
         if isinstance(event, FileShared):
             self.outbox.write(codec.tagged(event_tags(event, self._registration.caps),
                                            codec.file_shared(self._home.server_name, event,

@@ -368,6 +368,21 @@
         note(state.active, text, "notice");
         membersChanged();
         break;
+      case "Redacted": {
+        // The message is gone from history too: put a mark where it was (or nothing, if
+        // it is no longer shown here).
+        const other = ev.room ? "" : (ev.sender === state.me ? ev.recipient : ev.sender);
+        const k = ev.room ? key("room", ev.room) : key("user", other);
+        const conversation = state.conversations.get(k);
+        if (!conversation) break;
+        const at = conversation.entries.findIndex((entry) => entry.id === ev.message_id);
+        if (at < 0) break;
+        const why = ev.why ? `: ${ev.why}` : "";
+        conversation.entries[at] = { at: conversation.entries[at].at, id: ev.message_id,
+                                     text: `message redacted by ${ev.who}${why}`, kind: "event" };
+        if (k === state.active) redraw(conversation);
+        break;
+      }
       case "FileShared": {
         const k = key("room", ev.room);
         if (!state.conversations.has(k)) break;
