@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from chatd.frontends.codes import Code, reply
 from chatd.kernel.events import (
+    Announcement,
     AwayChanged,
     Event,
     FileShared,
@@ -25,6 +26,7 @@ from chatd.kernel.events import (
     Private,
     Said,
     TopicSet,
+    Wallops,
 )
 
 _LEFT_WORDS = {
@@ -81,6 +83,12 @@ def render_event(event: Event) -> bytes:
         case Left(room=room, who=who, reason=LeaveReason.KICKED, message=message, by=by):
             said = f": {message}" if message else ""
             return reply(Code.LEFT, f"[{room}] {who} was kicked by {by}{said}")
+        case Left(room=room, who=who, reason=LeaveReason.KILLED, message=message):
+            return reply(Code.LEFT, f"[{room}] {who} was killed by {message}")
+        case Left(room=room, who=who, reason=LeaveReason.CLOSED, message=message, by=by):
+            said = f": {message}" if message else ""
+            return reply(Code.LEFT, f"[{room}] {who} was removed: the room was closed by "
+                                    f"{by}{said}")
         case Left(room=room, who=who, reason=reason, message=message):
             said = f": {message}" if message else ""
             return reply(Code.LEFT, f"[{room}] {who} {_LEFT_WORDS[reason]}{said}")
@@ -100,6 +108,10 @@ def render_event(event: Event) -> bytes:
             return reply(Code.FILE_SHARED, f"[{room}] {sender} shared {file_id} {size} {name}")
         case Notice(text=text):
             return reply(Code.NOTICE, text)
+        case Announcement(sender=sender, text=text):
+            return reply(Code.ANNOUNCEMENT, f"{sender}: {text}")
+        case Wallops(sender=sender, text=text):
+            return reply(Code.WALLOPS, f"{sender}: {text}")
     raise TypeError(f"no line rendering for {event!r}")
 
 
