@@ -50,7 +50,7 @@ from chatd.auth.realm import make_portal
 from chatd.bus.local import LocalBus
 from chatd.collector import Collector
 from chatd.config import KEYS, load
-from chatd.core.operators import OperatorSettings
+from chatd.core.declarations import OperatorSettings
 from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
 from chatd.files.service import FileLinks

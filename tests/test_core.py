@@ -18,6 +18,7 @@ from chatd.delivery import Delivery
 from chatd.kernel import errors
 from chatd.kernel.events import (
     EVENT_TYPES,
+    Announcement,
     AwayChanged,
     Event,
     FileShared,
@@ -32,6 +33,7 @@ from chatd.kernel.events import (
     Said,
     SessionEnded,
     TopicSet,
+    Wallops,
     from_dict,
     to_dict,
 )
@@ -284,6 +286,9 @@ class Serialisation(TestCase):
             Notice("maintenance", id="e", at=6.0),
             SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
             FileShared("r", "ann", "a.txt", 3, "f" * 32, id="g", at=8.0),
+            Wallops("boss", "restart at noon", id="h", at=9.0),
+            Announcement("boss", "maintenance", id="i", at=10.0),
+            Left("r", "bob", LeaveReason.KILLED, "boss (spam)", id="j", at=11.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from test_irc import IRCClient, commands, find
 from twisted.trial.unittest import TestCase
 
-from chatd.core.operators import OperatorSettings
+from chatd.core.declarations import OperatorSettings
 from chatd.frontends.admission import close_banned
 from chatd.frontends.irc import IRCFactory, Options
 from chatd.kernel.addresses import address_mask, ban_duration, mask_matches
@@ -18,7 +19,6 @@ from chatd.kernel.records import AddressBan
 from chatd.storage.bans import FileAddressBans
 
 from fakes import Client, World, keyed_file
-from test_irc import IRCClient, commands, find
 
 # FakeHasher's "hash" of the password "secret".
 BOSS = ("boss", "fake$secret")

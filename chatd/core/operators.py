@@ -16,7 +16,6 @@ Every operator action is logged with the operator's name and counted by kind in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -28,49 +27,14 @@ from chatd.kernel.addresses import address_mask
 from chatd.kernel.errors import BadName, BadSyntax, NotAllowed, WrongCredentials
 from chatd.kernel.events import Announcement, LeaveReason, Wallops
 from chatd.kernel.interfaces import IAddressBans
-from chatd.kernel.keys import OPERATORS
 from chatd.kernel.names import fold
 from chatd.kernel.records import AddressBan
-from chatd.kernel.settings import setting
 from chatd.kernel.text import clean_text
 
 if TYPE_CHECKING:
     from chatd.core.registry import Registry, SessionState
 
 log = Logger()
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorSettings:
-    """Who may become an operator: accounts by name, and ``oper`` blocks (name, hash)."""
-
-    accounts: tuple[str, ...] = setting(OPERATORS, "operators")
-    blocks: tuple[tuple[str, str], ...] = setting(OPERATORS, "oper")
-
-
-class Operators:
-    """The server's operator declarations and its address bans (None: no ban store)."""
-
-    def __init__(self, server: Registry) -> None:
-        self._server = server
-        self.accounts: frozenset[str] = frozenset()
-        self.blocks: dict[str, str] = {}
-        self.bans: IAddressBans | None = None
-
-    def configure(self, settings: OperatorSettings) -> None:
-        """New declarations (at start and each reload): an operator whose block or account
-        is no longer declared stops being one now."""
-        self.accounts = frozenset(fold(name) for name in settings.accounts)
-        self.blocks = dict(settings.blocks)
-        for user in self._server.users.values():
-            if user.operator and not self.declared(user.operator, user.key):
-                log.info("{user} is no longer a server operator: {name} is no longer declared",
-                         user=user.name, name=user.operator)
-                user.operator = ""
-
-    def declared(self, name: str, user_key: str) -> bool:
-        """Whether the user ``user_key`` may stay an operator it became as ``name``."""
-        return name in self.blocks or (name == user_key and name in self.accounts)
 
 
 def _acted(session: SessionState, action: str) -> None:

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
 
     from chatd.core.changes import RoomChanges
+    from chatd.core.declarations import Operators
     from chatd.core.ids import Ids
-    from chatd.core.operators import Operators
     from chatd.core.rooms import Room, Seat, User
     from chatd.core.service import Limits
     from chatd.core.stats import Stats

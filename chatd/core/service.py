@@ -29,9 +29,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chatd.core.changes import RoomChanges
+from chatd.core.declarations import Operators
 from chatd.core.definitions import Definitions
 from chatd.core.ids import Ids
-from chatd.core.operators import Operators
 from chatd.core.rooms import Room, Seat, User
 from chatd.core.session import Session
 from chatd.core.stats import Stats
@@ -161,7 +161,7 @@ class ChatServer:
         # The rooms' definitions from the store and the member service.
         self.definitions = Definitions(self)
         # Who may become a server operator, and the address bans (chatd.core.operators).
-        self.operators = Operators(self)
+        self.operators = Operators(self.users)
         # Told (user key, session id) once a session has quit and its rooms have heard;
         # while end_user runs, the ids wait in ``_detached_later``.
         self._session_watchers: list[Callable[[str, str], None]] = []
