@@ -286,3 +286,30 @@ class BanStore(TestCase):
         self.assertEqual(ban_duration("0"), 0.0)
         self.assertIsNone(ban_duration("10.0.0.1"))
         self.assertIsNone(ban_duration("3x"))
+
+
+class Settings(TestCase):
+    def test_oper_blocks_from_toml_and_the_command_line(self) -> None:
+        from chatd.config import KEYS, load
+        from chatd.kernel.settings import ConfigError
+
+        hashed = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$ZGlnZXN0"
+        config = Path(self.mktemp())
+        config.write_text(f'operators = ["ann"]\n[[oper]]\nname = "boss"\nhash = "{hashed}"\n')
+        settings = load(KEYS, {"oper": [f"root2:{hashed}"]}, config)
+        self.assertEqual(settings.oper, (("root2", hashed),))
+        self.assertEqual(load(KEYS, {}, config).oper, (("boss", hashed),))
+        self.assertEqual(load(KEYS, {}, config).operators, ("ann",))
+        self.assertRaises(ConfigError, load, KEYS, {"oper": ["boss:plainpassword"]}, None)
+        self.assertRaises(ConfigError, load, KEYS, {"oper": [f"a:{hashed}", f"a:{hashed}"]},
+                          None)
+
+    def test_chatd_admin_oper_hash_makes_a_hash_that_verifies(self) -> None:
+        from argon2 import PasswordHasher
+
+        from chatd.members.admin import oper_hash
+        from chatd.members.passwords import HashParameters
+
+        hashed = oper_hash("operpassword", HashParameters(1, 8, 1))
+        self.assertTrue(hashed.startswith("$argon2id$"))
+        self.assertTrue(PasswordHasher().verify(hashed, "operpassword"))

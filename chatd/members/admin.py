@@ -372,11 +372,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def oper_hash(password: str) -> str:
-    """The hash an ``[[oper]]`` block keeps: argon2id with the default parameters."""
+def oper_hash(password: str, cost: HashParameters | None = None) -> str:
+    """The hash an ``[[oper]]`` block keeps: argon2id, with the default parameters."""
     if not password:
         raise SystemExit("chatd-admin: an operator's password can't be empty")
-    cost = HashParameters()
+    cost = cost or HashParameters()
     return PasswordHasher(time_cost=cost.time_cost, memory_cost=cost.memory_kib,
                           parallelism=cost.parallelism).hash(password)
 
