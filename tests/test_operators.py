@@ -88,6 +88,20 @@ class BecomingAnOperator(OperatorTestCase):
         self.world.server.operators.configure(OperatorSettings())
         self.assertEqual(codes(client.send("/announce hello")), ["403"])
 
+    def test_the_metrics_count_operator_actions(self) -> None:
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        from chatd.metrics import ChatCollector
+
+        client = self.line("zed")
+        client.send("/kill zed")
+        client.send("/oper boss secret")
+        registry = CollectorRegistry()
+        registry.register(ChatCollector(self.world.server, {"line": self.world.factory}))
+        text = generate_latest(registry).decode()
+        self.assertIn('chatd_operator_actions_total{action="oper"} 1.0', text)
+        self.assertIn('chatd_operator_actions_total{action="kill-refused"} 1.0', text)
+
     def test_every_operator_command_is_refused_to_others_and_counted(self) -> None:
         client = self.line("zed", "lobby")
         for line in ("/kill zed", "/wallops hi", "/announce hi", "/kline 10.0.0.1",
