@@ -27,6 +27,7 @@ from chatd.kernel.keys import (
     HISTORY,
     LOGIN_FAILURES,
     MEMBER_SERVICE,
+    OPERATORS,
     RATES,
     SESSIONS,
 )
@@ -58,7 +59,7 @@ def keys_for(frontends: Iterable[Frontend]) -> dict[str, Key]:
     table: dict[str, Key] = {}
     groups = [frontend.keys for frontend in frontends]
     groups += [DAEMON, MEMBER_SERVICE, SESSIONS, CONNECTIONS, RATES, LOGIN_FAILURES, HASHING,
-               HISTORY, FILES, CLUSTER]
+               HISTORY, FILES, CLUSTER, OPERATORS]
     for group in groups:
         twice = table.keys() & group.keys()
         if twice:

@@ -58,6 +58,12 @@ class ChatCollector:
         for reason, count in sorted(stats.rejected.items()):
             rejected.add_metric([reason], count)
         yield rejected
+        acted = CounterMetricFamily("chatd_operator_actions",
+                                    "Server operators' actions (oper, kill, kline, ...; "
+                                    "ACTION-refused: a non-operator's try)", labels=["action"])
+        for action, count in sorted(stats.operator_actions.items()):
+            acted.add_metric([action], count)
+        yield acted
 
 
 class MetricsPage(Resource):

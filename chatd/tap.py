@@ -50,11 +50,12 @@ from chatd.auth.realm import make_portal
 from chatd.bus.local import LocalBus
 from chatd.collector import Collector
 from chatd.config import KEYS, load
+from chatd.core.declarations import OperatorSettings
 from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
 from chatd.files.service import FileLinks
 from chatd.files.store import FileLimits, FileStore
-from chatd.frontends.admission import Admission, AdmissionLimits, parse_networks
+from chatd.frontends.admission import Admission, AdmissionLimits, close_banned, parse_networks
 from chatd.frontends.entry import Facts, Frontend
 from chatd.frontends.registry import FRONTENDS
 from chatd.frontends.shutdown import ShutdownNotice
@@ -76,6 +77,7 @@ from chatd.members.room_client import RemoteRooms, RoomsWarning
 from chatd.members.secret import read_secret
 from chatd.metrics import metrics_site
 from chatd.reload import Reload
+from chatd.storage.bans import FileAddressBans
 from chatd.storage.journal import Journal, JournalWriter
 from chatd.storage.keyed import KeyedFile
 from chatd.storage.rooms import FileRoomStore
@@ -254,12 +256,19 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                         history=history, files=files, reserved=reserved,
                         links=None if links is None else links.link, gate=cluster)
     current.follow(Limits, server.configure)
+    # Server operators (reloadable) and the address bans in the data directory: this
+    # node's own, even in a cluster (addresses are what this node's listeners see).
+    bans = FileAddressBans(keyed("bans.journal", "chatd-bans"), reactor)
+    server.operators.bans = bans
+    server.operators.configure(from_settings(OperatorSettings, settings))
+    current.follow(OperatorSettings, server.operators.configure)
     if remote_rooms is not None:
         remote_rooms.follow(server)
     if cluster is not None:
         cluster.follow(server)
 
     loads = [server.load_rooms] if remote_rooms is None else []
+    loads.append(bans.load)
     DataService(settings.data, (lambda: "remote") if local is None else local.load,
                 [*loads, files.load]).setServiceParent(top)
     TimerService(EXPIRE_EVERY, files.expire).setServiceParent(top)
@@ -277,6 +286,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     admission = Admission(reactor, from_settings(AdmissionLimits, settings),
                           parse_networks(settings.exempt))
     current.follow(AdmissionLimits, admission.configure)
+    admission.bans = bans
     throttle = from_settings(LoginThrottle, settings)
     # Guest nicks that hit a registered name, per address: counted as failed logins are.
     name_probes = FailureLimiter(reactor, throttle.address_burst, throttle.address_interval)
@@ -311,6 +321,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             ListenOrExit("chatd", frontend.name, description, service).setServiceParent(top)
             if tls is not None:
                 certificates.append(tls)
+    bans.watch(partial(close_banned, [factory for _, factory in running]))
     if links is not None:
         links.setServiceParent(top)
     if settings.metrics:

@@ -18,6 +18,7 @@ from chatd.delivery import Delivery
 from chatd.kernel import errors
 from chatd.kernel.events import (
     EVENT_TYPES,
+    Announcement,
     AwayChanged,
     Event,
     FileShared,
@@ -33,6 +34,7 @@ from chatd.kernel.events import (
     Said,
     SessionEnded,
     TopicSet,
+    Wallops,
     from_dict,
     to_dict,
 )
@@ -286,6 +288,9 @@ class Serialisation(TestCase):
             SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
             FileShared("r", "ann", "a.txt", 3, "f" * 32, id="g", at=8.0),
             Redacted("n1-6", "ann", room="r", room_id="x", why="oops", id="h", at=9.0),
+            Wallops("boss", "restart at noon", id="g", at=8.5),
+            Announcement("boss", "maintenance", id="i", at=10.0),
+            Left("r", "bob", LeaveReason.KILLED, "boss (spam)", id="j", at=11.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

@@ -111,6 +111,22 @@ class WebProtocolTests(SynchronousTestCase):
         self.assertEqual((said["event"]["type"], said["event"]["sender"],
                           said["event"]["text"]), ("Said", "bea", "hello"))
 
+    def test_an_operator_announces_from_the_page_and_every_browser_hears_it(self) -> None:
+        from chatd.core.declarations import OperatorSettings
+
+        self.world.server.operators.configure(OperatorSettings(blocks=(("boss",
+                                                                        "fake$secret"),)))
+        ann, bea = self.browser(), self.browser()
+        ann.send("/nick ann")
+        bea.send("/nick bea")
+        self.assertEqual(ann.send("/announce hi", request=1)[0]["code"], 403)
+        self.assertEqual(ann.send("/oper boss secret", request=2),
+                         [{"code": 200, "id": 2, "text": "you are a server operator"}])
+        ann.send("/announce back soon")
+        [heard] = bea.read()
+        self.assertEqual((heard["code"], heard["text"], heard["event"]["type"]),
+                         (130, "ann: back soon", "Announcement"))
+
     def test_no_login_within_the_timeout_closes_with_why(self) -> None:
         browser = self.browser()
         browser.read()

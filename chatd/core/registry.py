@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
 
     from chatd.core.changes import RoomChanges
+    from chatd.core.declarations import Operators
     from chatd.core.ids import Ids
     from chatd.core.rooms import Room, Seat, User
     from chatd.core.service import Limits
@@ -54,6 +55,7 @@ class Registry(Protocol):
     remote_sessions: int
     next_id: Ids
     changes: RoomChanges
+    operators: Operators
 
     def find_room(self, name: str) -> Room: ...
 
@@ -71,6 +73,9 @@ class Registry(Protocol):
     def end_room(self, room: Room) -> None: ...
 
     def prune_history(self) -> None: ...
+
+    def end_user(self, user: User, reason: str, leave: LeaveReason = ...,
+                 message: str | None = None) -> None: ...
 
     def rename(self, user: User, new: str) -> None: ...
 

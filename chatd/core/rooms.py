@@ -60,8 +60,8 @@ class User:
     ``rooms`` and ``remote`` are read-only mappings to everyone else; ``enter``/``exit`` and
     ``count_remote`` change them."""
 
-    __slots__ = ("account_id", "active", "away", "guest", "key", "name", "remote", "rooms",
-                 "sessions", "signon")
+    __slots__ = ("account_id", "active", "away", "guest", "key", "name", "operator", "remote",
+                 "rooms", "sessions", "signon", "wallops")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
                  now: float = 0.0) -> None:
@@ -82,6 +82,10 @@ class User:
         self.away = ""
         # When it logged in and last talked (WHOIS shows the idle time).
         self.signon = self.active = now
+        # The name it became a server operator as ("": not one; chatd.core.operators), and
+        # whether it gets WALLOPS (IRC's user mode w): gone with its last session.
+        self.operator = ""
+        self.wallops = False
 
     @property
     def session_total(self) -> int:

@@ -29,6 +29,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chatd.core.changes import RoomChanges
+from chatd.core.declarations import Operators
 from chatd.core.definitions import Definitions
 from chatd.core.ids import Ids
 from chatd.core.rooms import Room, Seat, User
@@ -159,6 +160,8 @@ class ChatServer:
         self.changes = RoomChanges(self.rooms, store)
         # The rooms' definitions from the store and the member service.
         self.definitions = Definitions(self)
+        # Who may become a server operator, and the address bans (chatd.core.operators).
+        self.operators = Operators(self.users)
         # Told (user key, session id) once a session has quit and its rooms have heard;
         # while end_user runs, the ids wait in ``_detached_later``.
         self._session_watchers: list[Callable[[str, str], None]] = []
@@ -195,15 +198,17 @@ class ChatServer:
             return
         self.end_user(user, _ENDED.get(why, f"account {why}"))
 
-    def end_user(self, user: User, reason: str) -> None:
-        """End every session of ``user``: its rooms hear it quit with ``reason``, then its
-        sessions get SessionEnded (their connections close on it). Its rooms stay."""
+    def end_user(self, user: User, reason: str, leave: LeaveReason = LeaveReason.QUIT,
+                 message: str | None = None) -> None:
+        """End every session of ``user``: its rooms hear it quit with ``reason`` (or leave
+        with ``leave`` and ``message``: an operator's kill), then its sessions get
+        SessionEnded (their connections close on it). Its rooms stay."""
         count = len(user.sessions)
         # The sessions' minds are told they are detached only after SessionEnded reached them.
         self._detached_later = []
         try:
             for session in list(user.sessions):
-                session.quit(LeaveReason.QUIT, reason)
+                session.quit(leave, reason if message is None else message)
             self.bus.to_user(user.key, SessionEnded(user.name, reason, id=self.next_id(),
                                                     at=self.clock.seconds()))
         finally:

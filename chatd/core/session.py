@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
-from chatd.core import account, listing, membership, moderation, redaction, sharing, talk
+from chatd.core import (
+    account,
+    listing,
+    membership,
+    moderation,
+    operators,
+    redaction,
+    sharing,
+    talk,
+)
 from chatd.core.rooms import Room, User
 from chatd.kernel.errors import BadText
 from chatd.kernel.events import LeaveReason
@@ -130,3 +139,18 @@ class Session:
     rename = account.rename
     change_password = account.change_password
     set_away = account.set_away
+
+    # -- IServerOperator (chatd.core.operators) ---------------------------------------
+
+    is_operator = property(operators.is_operator)
+    wallops_mode = property(operators.wallops_mode)
+    oper = operators.oper
+    deoper = operators.deoper
+    set_wallops = operators.set_wallops
+    kill = operators.kill
+    wallops = operators.wallops
+    announce = operators.announce
+    close_room = operators.close_room
+    kline = operators.kline
+    unkline = operators.unkline
+    klines = operators.klines

@@ -11,10 +11,13 @@ from collections import Counter
 
 
 class Stats:
-    __slots__ = ("deliveries", "login_failures", "messages_in", "rejected")
+    __slots__ = ("deliveries", "login_failures", "messages_in", "operator_actions", "rejected")
 
     def __init__(self) -> None:
         self.messages_in = 0
         self.deliveries = 0
         self.login_failures = 0
         self.rejected: Counter[str] = Counter()
+        # Server operators' actions by kind (oper, kill, kline, ...; "kill-refused" for a
+        # non-operator's try): chatd.core.operators counts them.
+        self.operator_actions: Counter[str] = Counter()

@@ -7,6 +7,10 @@ not (yet) a chat client, an HTTP connection of the web site, asks ``admit_open``
 only the limits on connections open at once apply to it. Addresses inside an
 ``exempt`` network (a web gateway, a benchmark on loopback) skip the per-address limits and
 the message rate limit.
+
+Server address bans (``IAddressBans``, an operator's KLINE or /kline) are asked first, of
+every connection on every listener, exempt addresses included: a ban is an operator's
+explicit word. ``close_banned`` closes the open connections a new ban matches.
 """
 
 from __future__ import annotations
@@ -15,11 +19,18 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
+from chatd.kernel.addresses import mask_matches
+from chatd.kernel.interfaces import IAddressBans
 from chatd.kernel.keys import shared
 from chatd.kernel.ratelimit import WindowCounter
+from chatd.kernel.records import AddressBan
+
+log = Logger()
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Addresses whose is_exempt answer is kept before the answers start over.
@@ -47,8 +58,8 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
 
 
 class Admission:
-    __slots__ = ("_exempt_answers", "_exempt_networks", "_named", "_open", "_recent", "limits",
-                 "total")
+    __slots__ = ("_exempt_answers", "_exempt_networks", "_named", "_open", "_recent", "bans",
+                 "limits", "total")
 
     def __init__(
         self, clock: IReactorTime, limits: AdmissionLimits, exempt: tuple[Network, ...] = ()
@@ -58,6 +69,8 @@ class Admission:
         self._exempt_answers: dict[str, bool] = {}
         self._exempt_networks = exempt
         self.total = 0
+        # The server's address bans (the tap sets them; None: none are kept).
+        self.bans: IAddressBans | None = None
         self._open: Counter[str] = Counter()
         self._named: Counter[str] = Counter()
         self._recent = WindowCounter(clock, limits.new_per_address, limits.new_window)
@@ -128,6 +141,9 @@ class Admission:
 
     def _refuse_open(self, host: str, per_address: bool) -> str | None:
         limits = self.limits
+        ban = None if self.bans is None else self.bans.match(host)
+        if ban is not None:
+            return banned(ban)
         if self.total >= limits.max_connections:
             return f"the server is full ({limits.max_connections} connections); try later"
         if per_address and not self.is_exempt(host) and self._open[host] >= limits.per_address:
@@ -146,3 +162,21 @@ class Admission:
             self._named[host] -= 1
             if self._named[host] <= 0:
                 del self._named[host]
+
+
+def banned(ban: AddressBan) -> str:
+    """What a client whose address ``ban`` matches is told before it is closed."""
+    return f"you are banned from this server ({ban.by}): {ban.reason}"
+
+
+def close_banned(frontends: Iterable[Any], ban: AddressBan) -> None:
+    """Close every open connection of ``frontends`` (factories with ``connections``, each
+    connection with ``host`` and ``close``) whose address ``ban`` matches."""
+    closed = 0
+    for factory in frontends:
+        for connection in factory.connections:
+            if mask_matches(ban.mask, connection.host):
+                connection.close(banned(ban))
+                closed += 1
+    log.info("the ban on {mask} closed {closed} open connections", mask=ban.mask,
+             closed=closed)

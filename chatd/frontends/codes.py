@@ -39,6 +39,8 @@ class Code(enum.IntEnum):
     PACING = 115
     REDACTED = 116
     AWAY = 120
+    ANNOUNCEMENT = 130
+    WALLOPS = 131
     # Replies: done.
     OK = 200
     WELCOME = 201
@@ -53,6 +55,7 @@ class Code(enum.IntEnum):
     FILE_STORED = 250
     FILE_SENT = 251
     FILE_LINK = 252
+    KLINES = 260
     # Intermediate replies: the command goes on with raw bytes (see docs/protocol.md).
     SEND_BYTES = 350
     BYTES_FOLLOW = 351

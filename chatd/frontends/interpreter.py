@@ -31,13 +31,15 @@ from zope.interface import Attribute, Interface
 
 from chatd.frontends.codes import Code
 from chatd.frontends.policy import Counters
-from chatd.frontends.rendering import parse_timestamp
+from chatd.frontends.rendering import parse_timestamp, timestamp
 from chatd.kernel import errors
+from chatd.kernel.addresses import ban_duration
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 from chatd.kernel.events import Event, Joined, LeaveReason
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery
 from chatd.kernel.interfaces import IChatSession, IRoomMember, ISessionInfo
 from chatd.kernel.names import fold
+from chatd.kernel.records import AddressBan
 from chatd.kernel.text import for_log
 from chatd.kernel.views import RoomView, UserView
 
@@ -459,6 +461,30 @@ def _given(answer: Reply, *_: str) -> Reply:
     return answer
 
 
+def _ban_line(ban: AddressBan) -> str:
+    """``MASK EXPIRES BY: REASON``: the mask and the end (a time, or ``never``) first, for
+    programs."""
+    ending = timestamp(ban.expires) if ban.expires else "never"
+    return f"{ban.mask} {ending} {ban.by}: {ban.reason}"
+
+
+def _kline(session: IChatSession, text: str) -> Deferred[AddressBan]:
+    """``/kline [DURATION] MASK [REASON]``: a first word that is a duration (minutes, or
+    30m, 2h, 7d) and is followed by a mask is the ban's length; none: until lifted."""
+    words = split_words(text, 3)
+    seconds = ban_duration(words[0]) if len(words) > 1 else None
+    if seconds is None:
+        words = split_words(text, 2)
+    else:
+        words.pop(0)
+    return session.kline(words[0], seconds or 0.0, words[1] if len(words) > 1 else "")
+
+
+def _klines(session: IChatSession) -> Reply:
+    bans = session.klines()
+    return Reply(Code.KLINES, _count(len(bans), "address ban"), [_ban_line(b) for b in bans])
+
+
 COMMANDS: dict[str, Command] = {
     "help": Command(_nothing, "/help", "this list", named=False, done=_help),
     "signup": Command(
@@ -564,6 +590,34 @@ COMMANDS: dict[str, Command] = {
     "link": Command(lambda session, file_id: session.file_link(file_id), "/link ID",
                     "a short-lived signed HTTP link to a shared file (252 ID SECONDS URL)",
                     1, 1, done=_link),
+    # Server operators (chatd.core.operators); every one but /oper needs /oper first.
+    "oper": Command(lambda session, name, password: session.oper(name, password),
+                    "/oper NAME PASSWORD", "become a server operator", 2, 2,
+                    done=_ok("you are a server operator")),
+    "kill": Command(lambda session, name, reason="": session.kill(name, reason),
+                    "/kill NAME [REASON]", "server operator: end every session of a user",
+                    1, 2, rest=True, done=lambda _, name, *__: Reply(Code.OK, f"killed {name}")),
+    "wallops": Command(lambda session, text: session.wallops(text), "/wallops TEXT",
+                       "server operator: a message to operators and users with WALLOPS on "
+                       "(131)", 1, 1, rest=True, done=_ok("wallops sent")),
+    "announce": Command(lambda session, text: session.announce(text), "/announce TEXT",
+                        "server operator: a notice to every connected user, on every "
+                        "protocol (130)", 1, 1, rest=True, done=_ok("announced to everyone")),
+    "kline": Command(_kline, "/kline [DURATION] MASK [REASON]",
+                     "server operator: refuse connections from an address, network or "
+                     "pattern (DURATION: minutes, or 30m, 2h, 7d; none: until lifted) and "
+                     "close those open", 1, 1, rest=True,
+                     done=lambda ban, *_: Reply(Code.OK, f"banned {_ban_line(ban)}")),
+    "unkline": Command(lambda session, mask: session.unkline(mask), "/unkline MASK",
+                       "server operator: lift an address ban", 1, 1,
+                       done=lambda _, mask: Reply(Code.OK, f"lifted the ban on {mask}")),
+    "klines": Command(lambda session: _klines(session), "/klines",
+                      "server operator: the address bans in force (260)",
+                      done=lambda reply: reply),
+    "close": Command(lambda session, name, reason="": session.close_room(name, reason),
+                     "/close ROOM [REASON]", "server operator: end a room, putting its "
+                     "members out", 1, 2, rest=True,
+                     done=lambda _, name, *__: Reply(Code.OK, f"closed {name}")),
     "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
                     named=False, done=_bye),
 }

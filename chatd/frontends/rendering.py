@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from chatd.frontends.codes import Code, reply
 from chatd.kernel.events import (
+    Announcement,
     AwayChanged,
     Event,
     FileShared,
@@ -26,6 +27,7 @@ from chatd.kernel.events import (
     Redacted,
     Said,
     TopicSet,
+    Wallops,
 )
 
 _LEFT_WORDS = {
@@ -82,6 +84,12 @@ def render_event(event: Event) -> bytes:
         case Left(room=room, who=who, reason=LeaveReason.KICKED, message=message, by=by):
             said = f": {message}" if message else ""
             return reply(Code.LEFT, f"[{room}] {who} was kicked by {by}{said}")
+        case Left(room=room, who=who, reason=LeaveReason.KILLED, message=message):
+            return reply(Code.LEFT, f"[{room}] {who} was killed by {message}")
+        case Left(room=room, who=who, reason=LeaveReason.CLOSED, message=message, by=by):
+            said = f": {message}" if message else ""
+            return reply(Code.LEFT, f"[{room}] {who} was removed: the room was closed by "
+                                    f"{by}{said}")
         case Left(room=room, who=who, reason=reason, message=message):
             said = f": {message}" if message else ""
             return reply(Code.LEFT, f"[{room}] {who} {_LEFT_WORDS[reason]}{said}")
@@ -105,6 +113,10 @@ def render_event(event: Event) -> bytes:
             where = f"[{room}] " if room else ""
             said = f": {why}" if why else ""
             return reply(Code.REDACTED, f"{where}{who} redacted {message_id}{said}")
+        case Announcement(sender=sender, text=text):
+            return reply(Code.ANNOUNCEMENT, f"{sender}: {text}")
+        case Wallops(sender=sender, text=text):
+            return reply(Code.WALLOPS, f"{sender}: {text}")
     raise TypeError(f"no line rendering for {event!r}")
 
 

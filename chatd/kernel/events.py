@@ -41,6 +41,11 @@ class LeaveReason(enum.Enum):
     SLOW = "dropped: not reading"
     FLOOD = "disconnected for flooding"
     KICKED = "kicked"
+    # A server operator ended the user's sessions (KILL, /kill): ``message`` is "OPER
+    # (reason)", so IRC shows the QUIT as ``Killed (OPER (reason))``.
+    KILLED = "killed"
+    # A server operator closed the room (/close): ``by`` the operator, ``message`` why.
+    CLOSED = "room closed"
 
 
 @event
@@ -178,6 +183,24 @@ class Notice(Event):
 
 
 @event
+class Wallops(Event):
+    """A server operator's WALLOPS: published to every user with the ``w`` mode and to
+    every operator (chatd.core.operators)."""
+
+    sender: str
+    text: str
+
+
+@event
+class Announcement(Event):
+    """A server operator's notice to every connected user, on every protocol (IRC's
+    ``NOTICE $$*``, the line protocol's /announce)."""
+
+    sender: str
+    text: str
+
+
+@event
 class SessionEnded(Event):
     """The server ended every session of ``user`` (its account was deleted or locked): each
     of its connections should say ``why`` and close. Published on the user's key after the
@@ -222,7 +245,8 @@ class Redacted(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Said, Private, Joined, Left, TopicSet, ModeChanged, Invited, NickChanged,
-                AwayChanged, Notice, SessionEnded, FileShared, Redacted)
+                AwayChanged, Notice, SessionEnded, FileShared, Redacted,
+                Wallops, Announcement)
 }
 
 

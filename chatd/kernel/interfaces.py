@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from chatd.kernel.events import Event, LeaveReason
     from chatd.kernel.history import HistoryQuery
-    from chatd.kernel.records import Account, RoomRecord
+    from chatd.kernel.records import Account, AddressBan, RoomRecord
     from chatd.kernel.views import FileView, RoomView, ServerView, TokenView, UserView
 
 
@@ -300,8 +300,54 @@ class IAccountSettings(Interface):
         (BadText: the rules of a message)."""
 
 
+class IServerOperator(Interface):
+    """A server operator's work (chatd.core.operators): becoming one, then ending sessions,
+    notices to everyone, address bans, closing rooms. Each but ``oper``, ``deoper`` and
+    ``set_wallops`` raises NotAllowed for a session that is not an operator."""
+
+    is_operator = Attribute("bool: whether this session's user is a server operator now.")
+    wallops_mode = Attribute("bool: whether this user gets WALLOPS (IRC's user mode w).")
+
+    def oper(name: str, password: str) -> Deferred[None]:
+        """Become a server operator: ``name`` is an ``oper`` block's name (its password
+        checked against its hash) or, for an account listed in ``operators``, the account's
+        own name (its own password). WrongCredentials; NotAllowed if ``name`` is declared
+        nowhere."""
+
+    def deoper() -> None:
+        """Stop being a server operator (IRC's ``MODE nick -o``)."""
+
+    def set_wallops(on: bool) -> None:
+        """Get WALLOPS (``on``) or not (IRC's user mode ``w``)."""
+
+    def kill(name: str, reason: str) -> None:
+        """End every session of the user ``name`` (NoSuchUser): it is told who and why,
+        its rooms hear it was killed."""
+
+    def wallops(text: str) -> None:
+        """Send ``text`` to every user with the ``w`` mode and every operator."""
+
+    def announce(text: str) -> None:
+        """Send ``text`` to every user connected, on every protocol."""
+
+    def close_room(name: str, reason: str = "") -> Deferred[None]:
+        """End a room (NoSuchRoom): its members are put out, told who and why; a persistent
+        room's definition is deleted."""
+
+    def kline(mask: str, seconds: float, reason: str) -> Deferred[AddressBan]:
+        """Refuse connections from addresses matching ``mask`` for ``seconds`` (0: until
+        lifted), and close those open now (BadSyntax for a bad mask)."""
+
+    def unkline(mask: str) -> Deferred[None]:
+        """Lift an address ban (NotAllowed: no such ban)."""
+
+    def klines() -> list[AddressBan]:
+        """The address bans in force, oldest first."""
+
+
 class IChatSession(ISessionInfo, IRoomMember, IRoomModeration, ITalk, IHistoryReader,
-                   IRedaction, IFileSharing, IAccountSettings):
+                   IRedaction, IFileSharing, IAccountSettings,
+                   IServerOperator):
     """The avatar a frontend drives: one logged-in connection, every role above in one.
 
     The realm hands out this one avatar; a frontend's code names the narrow roles it uses.
@@ -324,6 +370,28 @@ class ITokenSeat(Interface):
 
     def watch(ended: Callable[[str], None]) -> None:
         """Call ``ended(why)`` once, when the token ends (at once if it has)."""
+
+class IAddressBans(Interface):
+    """Server bans on client addresses, kept durably under the data directory
+    (chatd.storage.bans): the core's operators add and lift them, admission asks ``match``
+    of every new connection, and a watcher closes the open connections a new ban matches."""
+
+    def add(ban: AddressBan) -> Deferred[None]:
+        """Keep ``ban`` (replacing one with the same mask); fires once durable, after the
+        watchers were told."""
+
+    def remove(mask: str) -> Deferred[bool]:
+        """Lift the ban on ``mask``; False if there was none."""
+
+    def active() -> list[AddressBan]:
+        """The bans in force now (expired ones dropped), oldest first."""
+
+    def match(host: str) -> AddressBan | None:
+        """The ban in force that matches the address ``host``, if any."""
+
+    def watch(added: Callable[[AddressBan], None]) -> None:
+        """Call ``added(ban)`` for each ban added from now on."""
+
 
 class IPasswordHasher(Interface):
     """Memory-hard password hashing, off the reactor thread."""

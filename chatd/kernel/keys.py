@@ -210,6 +210,42 @@ FILES: dict[str, Key] = {
                         "for its start", 30.0),
 }
 
+def oper_blocks(value: Any) -> tuple[tuple[str, str], ...]:
+    """Server operators with a password of their own: TOML ``[[oper]]`` tables of ``name``
+    and ``hash`` (an argon2id hash, ``chatd-admin oper-hash`` makes one), or ``NAME:HASH``
+    on the command line (``--oper``, repeatable). Never a plain password."""
+    items = value if isinstance(value, list | tuple) else [value]
+    blocks: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, str):
+            name, _, hashed = item.partition(":")
+        elif isinstance(item, dict) and set(item) == {"name", "hash"}:
+            name, hashed = item["name"], item["hash"]
+        else:
+            raise ValueError("expected [[oper]] tables of name and hash (NAME:HASH on the "
+                             "command line)")
+        if not isinstance(name, str) or not name or not name.isprintable() or " " in name:
+            raise ValueError(f"{name!r} is no operator name (printable, no spaces)")
+        if not isinstance(hashed, str) or not hashed.startswith("$argon2"):
+            raise ValueError(f"oper {name}: the hash must be an argon2 hash (chatd-admin "
+                             "oper-hash makes one), never a plain password")
+        if name in blocks:
+            raise ValueError(f"oper {name} is declared twice")
+        blocks[name] = hashed
+    return tuple(blocks.items())
+
+
+# Server operators (chatd.core.operators): both reloadable; an operator dropped from them
+# stops being one at the reload.
+OPERATORS: dict[str, Key] = {
+    "operators": Key(names, "accounts that may become server operators (OPER or /oper with "
+                     "the account's name and own password, logged in to it), comma-separated",
+                     ()),
+    "oper": Key(oper_blocks, "a server operator with a password of its own: NAME:HASH "
+                "(TOML: [[oper]] name and hash; chatd-admin oper-hash makes the hash; "
+                "repeatable)", (), repeatable=True),
+}
+
 SHARED: dict[str, Key] = {**SESSIONS, **RATES, **LOGIN_FAILURES, **CONNECTIONS, **HASHING,
                           **MEMBER_SERVICE, **HISTORY, **FILES, **CLUSTER}
 DEFAULTS: dict[str, Any] = defaults(SHARED)

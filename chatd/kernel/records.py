@@ -40,3 +40,16 @@ class RoomRecord:
     # under, so a later room of the same name starts empty. Empty in a room stored before
     # room ids, which keeps what is stored under its name (``room_conversation``).
     id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddressBan:
+    """A server ban on client addresses (IRC's KLINE, the line protocol's /kline): ``mask``
+    is an address, a network (CIDR) or a pattern with ``*`` and ``?``; ``expires`` is when
+    it ends (the clock's seconds), 0 for never; ``by`` the operator who set it, ``at`` when."""
+
+    mask: str
+    reason: str
+    by: str
+    at: float
+    expires: float = 0.0

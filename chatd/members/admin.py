@@ -26,6 +26,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from argon2 import PasswordHasher
 from twisted.internet import defer, endpoints, error, task
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory
@@ -43,6 +44,7 @@ from chatd.members.local import AccountInfo, LocalDirectory, account_problem, le
 from chatd.members.passwords import Argon2Hasher, HashParameters
 from chatd.members.secret import NotTheService, greet, read_secret, secret_beside
 from chatd.members.tap import DEFAULT_DATA
+from chatd.storage.bans import ban_problem
 from chatd.storage.journal import (
     Check,
     DirectoryLock,
@@ -60,6 +62,7 @@ JOURNALS: dict[str, tuple[str, Check | None]] = {
     "members.journal": ("chatd-members", account_problem),
     "rooms.journal": ("chatd-rooms", room_problem),
     "files.journal": ("chatd-files", None),
+    "bans.journal": ("chatd-bans", ban_problem),
 }
 
 
@@ -363,7 +366,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
                                   "move its rooms into a stopped member service's")
     rooms_export.add_argument("--to", type=Path, required=True, metavar="MEMBERS_DATA",
                               help="the member service's data directory (chatd-members --data)")
+    sub.add_parser("oper-hash", help="print an argon2id hash of a server operator's "
+                   "password (read from stdin, or asked twice), for an [[oper]] block of "
+                   "chatd.toml")
     return parser.parse_args(argv)
+
+
+def oper_hash(password: str, cost: HashParameters | None = None) -> str:
+    """The hash an ``[[oper]]`` block keeps: argon2id, with the default parameters."""
+    if not password:
+        raise SystemExit("chatd-admin: an operator's password can't be empty")
+    cost = cost or HashParameters()
+    return PasswordHasher(time_cost=cost.time_cost, memory_cost=cost.memory_kib,
+                          parallelism=cost.parallelism).hash(password)
 
 
 async def _online(reactor: Any, args: argparse.Namespace) -> None:
@@ -552,6 +567,9 @@ def repair(data: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.command == "oper-hash":
+        print(oper_hash(_new_password()))
+        return
     offline_only = ("repair", "export-accounts", "export-rooms")
     if args.command in offline_only or (args.command in ("rooms", "give-room") and args.data):
         if args.data is None:

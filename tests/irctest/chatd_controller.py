@@ -24,6 +24,14 @@ from irctest.specifications import Capabilities, OptionalBehaviors
 PROJECT = Path(__file__).resolve().parents[2]
 #: The daemon's twistd: the project's venv (``.ci/run`` makes it), or ``CHATD_TWISTD``.
 TWISTD = os.environ.get("CHATD_TWISTD", str(PROJECT / ".venv" / "bin" / "twistd"))
+#: irctest's server operator (oper.py, kill.py, wallops.py): ``operuser`` with the password
+#: ``operpassword``, declared as chatd declares every operator, by an argon2id hash (this one
+#: made by ``chatd-admin oper-hash`` with the controller's cheap hash parameters).
+OPER = ("operuser:$argon2id$v=19$m=8192,t=1,p=1$v4JmZpXs4e8J7MaHE7/+fQ"
+        "$NHcXgt3OZsVXr+AEQZvH+VVtdc11gLCGdzU4AiRLrIs")
+#: Names no guest may take: chatd's default list reserves ``ircop``, the nick kill.py's
+#: operator connects with, so the suite runs with the services' names alone.
+RESERVED = "chatd,services,nickserv,chanserv,saslserv,operserv"
 
 
 class ChatdController(BaseServerController, DirectoryBasedController):
@@ -116,10 +124,12 @@ class ChatdController(BaseServerController, DirectoryBasedController):
                 "1",
                 "--irc-register-before-connect",
                 "true" if before_connect else "false",
-                # chatd's default reserved names include "root", which irctest's account
-                # registration tests take as a nick.
+                "--oper",
+                OPER,
+                # chatd's default reserved names include "root" and "ircop", which irctest's
+                # account registration and kill tests take as nicks.
                 "--reserved-names",
-                "chatd",
+                RESERVED,
             ],
             proc_name="chatd",
             env={**os.environ, "PYTHONPATH": str(PROJECT)},

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from twisted.words.protocols import irc
 
 from chatd.kernel.events import (
+    Announcement,
     AwayChanged,
     Event,
     FileShared,
@@ -33,6 +34,7 @@ from chatd.kernel.events import (
     Private,
     Said,
     TopicSet,
+    Wallops,
 )
 from chatd.kernel.history import MAX_REQUEST
 from chatd.kernel.names import MAX_NAME_LENGTH
@@ -259,6 +261,7 @@ _QUIT_WORDS = {
     LeaveReason.TIMEOUT: "Ping timeout",
     LeaveReason.SLOW: "Dropped: not reading",
     LeaveReason.FLOOD: "Excess Flood",
+    LeaveReason.KILLED: "Killed",
 }
 
 
@@ -304,6 +307,12 @@ def render_event(server: str, event: Event) -> bytes:
             return message(source(by), "KICK", channel(room), who, said or by)
         case Left(room=room, who=who, reason=LeaveReason.DELETED):
             return message(server, "KICK", channel(room), who, "the room was deleted")
+        case Left(room=room, who=who, reason=LeaveReason.CLOSED, message=said, by=by):
+            return message(source(by), "KICK", channel(room), who,
+                           f"channel closed: {said}" if said else "channel closed")
+        case Left(who=who, reason=LeaveReason.KILLED, message=said):
+            # As ircds word it: "Killed (OPER (reason))".
+            return message(source(who), "QUIT", f"Killed ({said})")
         case Left(who=who, reason=reason, message=said):
             words = _QUIT_WORDS[reason]
             return message(source(who), "QUIT", f"{words}: {said}" if said else words)
@@ -327,6 +336,11 @@ def render_event(server: str, event: Event) -> bytes:
             return file_shared(server, event, None)
         case Notice(text=text):
             return message(server, "NOTICE", "*", text)
+        case Wallops(sender=sender, text=text):
+            return message(source(sender), "WALLOPS", text)
+        case Announcement(sender=sender, text=text):
+            # A global notice, as ircds relay NOTICE $$*: from the operator, to the mask.
+            return message(source(sender), "NOTICE", "$$*", text)
     raise TypeError(f"no IRC rendering for {event!r}")
 
 

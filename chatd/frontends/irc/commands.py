@@ -12,10 +12,18 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from chatd.frontends.irc import channels, chathistory, messages, modes, queries, redaction
+from chatd.frontends.irc import (
+    channels,
+    chathistory,
+    messages,
+    modes,
+    operators,
+    queries,
+    redaction,
+)
 from chatd.frontends.irc.codec import message
 from chatd.frontends.irc.context import Context
-from chatd.frontends.irc.replies import CHANNEL, NICK, REGISTER, SASL, TARGET
+from chatd.frontends.irc.replies import CHANNEL, NICK, OPER, REGISTER, SASL, TARGET
 
 # A handler returns None, or a Deferred when its reply is still to come.
 Handler = Callable[..., Any]
@@ -116,4 +124,10 @@ COMMANDS: dict[str, Command] = {
     "LUSERS": Command(queries.lusers, 0),
     "CHATHISTORY": Command(chathistory.chathistory, 1),
     "REDACT": Command(redaction.redact, 2),
+    "OPER": Command(operators.oper, 2, target=OPER),
+    "KILL": Command(operators.kill, 1, target=OPER),
+    "WALLOPS": Command(operators.wallops, 1, target=OPER),
+    "KLINE": Command(operators.kline, 1, target=OPER),
+    "UNKLINE": Command(operators.unkline, 1, target=OPER),
+    "CLOSE": Command(operators.close, 1, target=OPER),
 }

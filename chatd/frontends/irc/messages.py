@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
-from chatd.frontends.irc import codec
+from chatd.frontends.irc import codec, operators
 from chatd.frontends.irc.context import Context, each
 from chatd.frontends.irc.rendering import tags
 from chatd.frontends.irc.replies import TARGET
@@ -26,6 +26,9 @@ MAX_TARGETS = 4
 def _relay(ctx: Context, target: str, text: str, notice: bool = False) -> UserView | None:
     """Say ``text`` in a channel, or send it to a nick (the user it reached); a notice
     stays one for every recipient."""
+    if target.startswith("$"):  # a server mask: the global notice
+        operators.global_notice(ctx, text)
+        return None
     session = ctx.me
     text, action = codec.incoming_text(text)
     if not codec.is_channel(target):

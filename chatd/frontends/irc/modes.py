@@ -127,7 +127,24 @@ def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:
         return
     # Clients set +i by habit; every chatd user is already invisible to WHO masks, so +i and
     # -i change nothing, and the answer to them, as to a query, is the modes as they are.
-    if changes and changes[0].strip("+-i"):
+    # +w/-w (WALLOPS) and -o (no longer a server operator) change the session: the client
+    # is told with a MODE line; +o is OPER's alone, so it changes nothing.
+    if changes and changes[0].strip("+-iwo"):
         ctx.send(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
         return
-    ctx.send(irc.RPL_UMODEIS, "+")
+    session = ctx.me
+    done, sign = "", "+"
+    for letter in changes[0] if changes else "":
+        if letter in "+-":
+            sign = letter
+        elif letter == "w" and session.wallops_mode != (sign == "+"):
+            session.set_wallops(sign == "+")
+            done += sign + "w"
+        elif letter == "o" and sign == "-" and session.is_operator:
+            session.deoper()
+            done += "-o"
+    if done:
+        ctx.write(codec.message(codec.source(session.name), "MODE", session.name, done))
+        return
+    modes = ("o" if session.is_operator else "") + ("w" if session.wallops_mode else "")
+    ctx.send(irc.RPL_UMODEIS, "+" + modes)

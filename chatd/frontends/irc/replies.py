@@ -16,6 +16,8 @@ from chatd.kernel import errors
 
 # What a failed command's first parameter names, which decides the numeric for some errors.
 NICK, CHANNEL, TARGET, SASL, REGISTER = "nick", "channel", "target", "sasl", "register"
+# A server operator's command (chatd.frontends.irc.operators).
+OPER = "oper"
 
 # (error, what the target is) -> the numeric (or FAIL code) and whether the target is sent.
 # (error, None) is the fallback for any target; anything else is 400 ERR_UNKNOWNERROR.
@@ -35,6 +37,7 @@ NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
     (errors.NotAllowed, CHANNEL): (irc.ERR_CHANOPRIVSNEEDED, True),
     (errors.NotAllowed, TARGET): (irc.ERR_CANNOTSENDTOCHAN, True),
     (errors.NotAllowed, NICK): (codec.ERR_NICKLOCKED, False),
+    (errors.NotAllowed, OPER): (irc.ERR_NOPRIVILEGES, False),
     (errors.Banned, None): (irc.ERR_BANNEDFROMCHAN, True),
     (errors.InviteOnly, None): (irc.ERR_INVITEONLYCHAN, True),
     (errors.TooManyRooms, None): (irc.ERR_TOOMANYCHANNELS, True),
@@ -71,6 +74,7 @@ _TEXTS = {
     irc.ERR_CHANOPRIVSNEEDED: "You're not channel operator",
     irc.ERR_BANNEDFROMCHAN: "Cannot join channel (+b)",
     irc.ERR_INVITEONLYCHAN: "Cannot join channel (+i)",
+    irc.ERR_NOPRIVILEGES: "Permission Denied- You're not an IRC operator",
 }
 
 

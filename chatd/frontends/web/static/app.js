@@ -390,6 +390,12 @@
                  file: ev.file_id });
         break;
       }
+      case "Announcement":
+        note(state.active, `announcement from ${ev.sender}: ${ev.text}`, "notice");
+        break;
+      case "Wallops":
+        note(state.active, `wallops from ${ev.sender}: ${ev.text}`, "notice");
+        break;
       default:
         note(state.active, text, "notice");
     }
