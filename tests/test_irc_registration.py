@@ -35,7 +35,7 @@ class GuestTests(TestCase):
     def test_nick_then_user_logs_in_a_guest_then_welcomes(self) -> None:
         machine = Registration(HOST)
         self.assertEqual(machine.nick("ann"), [])
-        self.assertEqual(machine.user("Real Name"), [LogIn(GuestNick("ann", HOST))])
+        self.assertEqual(machine.user("ann", "Real Name"), [LogIn(GuestNick("ann", HOST))])
         self.assertIs(machine.state, State.ANONYMOUS)
         self.assertEqual(machine.logged_in("ann", guest=True), [Welcome()])
         self.assertIs(machine.state, State.REGISTERED)
@@ -44,7 +44,7 @@ class GuestTests(TestCase):
     def test_a_password_makes_it_an_account_login(self) -> None:
         machine = Registration(HOST)
         machine.password("secret-1")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         self.assertEqual(machine.nick("owner"), [LogIn(AccountLogin("owner", "secret-1", HOST))])
         self.assertEqual(machine.logged_in("owner", guest=False), [
             Reply(codec.RPL_LOGGEDIN, ("owner!owner@chatd", "owner",
@@ -55,7 +55,7 @@ class GuestTests(TestCase):
     def test_a_nick_in_use_may_be_retried_without_closing(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         error = errors.NameTaken("taken")
         self.assertEqual(machine.refused(error), [Refuse(error, "nick", "ann", "NICK")])
         self.assertEqual(machine.client, "*")
@@ -65,7 +65,7 @@ class GuestTests(TestCase):
         machine = Registration(HOST)
         machine.password("nope")
         machine.nick("owner")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         error = errors.WrongCredentials("wrong")
         self.assertEqual(machine.refused(error),
                          [Refuse(error, "nick", "owner", "NICK"), Close(str(error))])
@@ -83,7 +83,7 @@ class NegotiationTests(TestCase):
             "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
             "away-notify echo-message batch draft/chathistory"))])
         self.assertIs(machine.state, State.NEGOTIATING)
-        self.assertEqual(machine.nick("ann") + machine.user("Real Name"), [])
+        self.assertEqual(machine.nick("ann") + machine.user("ann", "Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
         self.assertIs(machine.state, State.ANONYMOUS)
 
@@ -113,7 +113,7 @@ class NegotiationTests(TestCase):
         machine = Registration(HOST)
         machine.cap("LS", "302")
         machine.nick("owner")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         self.assertEqual(machine.authenticate("PLAIN"), [Send("AUTHENTICATE", ("+",), "")])
         self.assertEqual(machine.authenticate(plain("owner", "pw")),
                          [LogIn(AccountLogin("owner", "pw", HOST))])
@@ -126,7 +126,7 @@ class NegotiationTests(TestCase):
     def test_cap_after_registration_reopens_nothing(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         self.assertEqual(machine.cap("LS"),
                          [Send("CAP", ("ann", "LS", "sasl draft/account-registration multi-prefix "
@@ -140,7 +140,7 @@ class NegotiationTests(TestCase):
     def test_cap_req_after_registration_changes_the_caps(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         before = machine.caps
         self.assertEqual(machine.cap("REQ", "server-time echo-message"),
@@ -157,10 +157,10 @@ class NegotiationTests(TestCase):
     def test_nick_after_registration_logs_nothing_in_again(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         self.assertEqual(machine.nick("bob"), [])
-        self.assertEqual(machine.user("Other"),
+        self.assertEqual(machine.user("ann", "Other"),
                          [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))])
         self.assertEqual(machine.register("ann", "password1")[0].params[1],
                          "TEMPORARILY_UNAVAILABLE")
@@ -233,7 +233,7 @@ class RegisterDraftTests(TestCase):
     def test_register_once_logged_in_is_refused(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         [fail] = machine.register("ann", "pw")
         assert isinstance(fail, Send)
@@ -244,12 +244,12 @@ class RegisteredTests(TestCase):
     def setUp(self) -> None:
         self.machine = Registration(HOST)
         self.machine.nick("Ann")
-        self.machine.user("Real Name")
+        self.machine.user("ann", "Real Name")
         self.machine.logged_in("Ann", guest=True)
 
     def test_reregistering_is_462(self) -> None:
         again = [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
-        self.assertEqual(self.machine.user("Real Name"), again)
+        self.assertEqual(self.machine.user("ann", "Real Name"), again)
         self.assertEqual(self.machine.password("x"), again)
 
     def test_no_nick_after_registering_is_431(self) -> None:

@@ -17,6 +17,7 @@ from chatd.kernel.events import LeaveReason
 from chatd.kernel.history import room_conversation
 from chatd.kernel.names import fold
 from chatd.kernel.records import NO_OWNER, RoomRecord
+from chatd.kernel.views import NO_IDENT
 
 # The mode letters a room can have set: invite-only, moderated, topic locked to operators.
 FLAGS = "imt"
@@ -60,8 +61,8 @@ class User:
     ``rooms`` and ``remote`` are read-only mappings to everyone else; ``enter``/``exit`` and
     ``count_remote`` change them."""
 
-    __slots__ = ("account_id", "active", "away", "guest", "key", "name", "remote", "rooms",
-                 "sessions", "signon")
+    __slots__ = ("account_id", "active", "away", "guest", "ident", "key", "name", "remote",
+                 "rooms", "sessions", "signon")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
                  now: float = 0.0) -> None:
@@ -82,6 +83,8 @@ class User:
         self.away = ""
         # When it logged in and last talked (WHOIS shows the idle time).
         self.signon = self.active = now
+        # How its latest session described it (IRC's USER), shared until one does.
+        self.ident = NO_IDENT
 
     @property
     def session_total(self) -> int:

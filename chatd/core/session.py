@@ -61,6 +61,7 @@ class Session:
         return None if self.current_room is None else self.current_room.name
 
     whois = listing.whois
+    whowas = listing.whowas
     server_info = listing.server_info
 
     def quit(self, reason: LeaveReason = LeaveReason.LOST, message: str = "") -> None:
@@ -125,3 +126,4 @@ class Session:
     rename = account.rename
     change_password = account.change_password
     set_away = account.set_away
+    describe = account.describe

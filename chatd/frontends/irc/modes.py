@@ -125,9 +125,10 @@ def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:
     if fold(target) != ctx.me.key:
         ctx.send(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
         return
-    # Clients set +i by habit; every chatd user is already invisible to WHO masks, so +i and
-    # -i change nothing, and the answer to them, as to a query, is the modes as they are.
+    # Clients set +i by habit; every chatd user is already invisible to WHO masks (irc/who.py),
+    # so +i and -i change nothing, and the answer to them, as to a query, is the modes as
+    # they are.
     if changes and changes[0].strip("+-i"):
         ctx.send(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
         return
-    ctx.send(irc.RPL_UMODEIS, "+")
+    ctx.send(irc.RPL_UMODEIS, "+i")
