@@ -8,6 +8,7 @@ bug can't hide by agreeing with itself.
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from pathlib import Path
 
 from twisted.internet.testing import StringTransport
@@ -15,7 +16,7 @@ from twisted.trial.unittest import TestCase
 from twisted.words.protocols.irc import parsemsg
 
 from chatd.core.service import Limits
-from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec
+from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec, who
 from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.rendering import render_event as render_line
 from chatd.kernel.events import (
@@ -29,6 +30,7 @@ from chatd.kernel.events import (
     Said,
     TopicSet,
 )
+from chatd.kernel.views import MemberView
 
 from fakes import Client, World
 
@@ -788,6 +790,11 @@ class PeopleAndServerTests(IRCTestCase):
         self.assertEqual(commands(ann.send("WHO an?ie")), ["315"])
         self.assertEqual(commands(ann.send("WHO annie")), ["352", "315"])  # a nick: found
         self.assertEqual(commands(ann.send("WHO * o")), ["315"])  # no server operators
+
+    def test_who_flags_mark_away_operators_and_prefixes(self) -> None:
+        here = MemberView("ann", "ann", True, False)
+        self.assertEqual(who.flags(here, "@"), "H@")
+        self.assertEqual(who.flags(replace(here, away="out", server_operator=True), "+"), "G*+")
 
     def test_whox_fields_in_their_order_with_the_token(self) -> None:
         ann = self.guest("ann", "#a")
