@@ -12,6 +12,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from chatd.bus.local import LocalBus
+from chatd.core.departures import Departures
 from chatd.core.service import ChatServer, Limits
 from chatd.core.session import Session
 from chatd.delivery import Delivery
@@ -38,7 +39,7 @@ from chatd.kernel.events import (
     from_dict,
     to_dict,
 )
-from chatd.kernel.views import MemberView
+from chatd.kernel.views import DepartureView, Ident, MemberView
 from chatd.members.local import LocalDirectory
 
 from fakes import FakeHasher, MemoryRoomStore, RecordingMind, keyed_file
@@ -190,6 +191,41 @@ class Views(CoreTestCase):
         self.assertEqual(ann.current, "a")
         info = ann.server_info()
         self.assertEqual((info.sessions, info.users, info.rooms), (1, 1, 2))
+
+    def test_server_counts_keep_the_peak(self) -> None:
+        ann, _ = self.login("ann")
+        bob, _ = self.login("bob")
+        bob.quit()
+        info = ann.server_info()
+        self.assertEqual((info.sessions, info.local, info.peak, info.local_peak), (1, 1, 2, 2))
+
+    def test_ident_is_shown_in_views_and_remembered_by_whowas(self) -> None:
+        ann, _ = self.login("ann")
+        bob, _ = self.login("bob")
+        self.successResultOf(bob.join("lobby"))
+        bob.describe("bobby", "Bob Real")
+        self.assertEqual(ann.whois("bob").ident, Ident("bobby", "Bob Real"))
+        self.assertEqual(ann.who("lobby").members[0].ident, Ident("bobby", "Bob Real"))
+        self.assertEqual(ann.whowas("bob"), [])
+        self.clock.advance(5)
+        bob.quit()
+        self.assertEqual(ann.whowas("BOB"), [
+            DepartureView("bob", Ident("bobby", "Bob Real"), True, 1_000, 1_005)])
+        again, _ = self.login("bob")
+        self.successResultOf(again.rename("rob"))  # a rename leaves the old name too
+        self.assertEqual([d.ident for d in ann.whowas("bob")], [Ident(), Ident("bobby",
+                                                                             "Bob Real")])
+        self.assertEqual(len(ann.whowas("bob", 1)), 1)
+
+    def test_departures_are_bounded(self) -> None:
+        departures = Departures(per_name=2, names=2)
+        for name in ("a", "a", "a", "b", "c"):
+            departures.record(DepartureView(name, Ident(), True, 0, 0))
+        self.assertEqual(departures.lookup("a"), [])  # the least recently recorded name
+        self.assertEqual(len(departures.lookup("b")), 1)
+        departures.record(DepartureView("b", Ident(), True, 0, 0))
+        departures.record(DepartureView("b", Ident(), True, 0, 1))
+        self.assertEqual([d.left for d in departures.lookup("b")], [1, 0])
 
     def test_views_are_snapshots(self) -> None:
         ann, _ = self.login("ann")

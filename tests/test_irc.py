@@ -8,6 +8,7 @@ bug can't hide by agreeing with itself.
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from pathlib import Path
 
 from twisted.internet.testing import StringTransport
@@ -15,7 +16,7 @@ from twisted.trial.unittest import TestCase
 from twisted.words.protocols.irc import parsemsg
 
 from chatd.core.service import Limits
-from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec
+from chatd.frontends.irc import IRCFactory, IRCProtocol, Options, codec, who
 from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.rendering import render_event as render_line
 from chatd.kernel import errors
@@ -30,6 +31,7 @@ from chatd.kernel.events import (
     Said,
     TopicSet,
 )
+from chatd.kernel.views import MemberView
 
 from fakes import Client, World
 
@@ -66,8 +68,13 @@ class ParseTests(TestCase):
         self.assertEqual(codec.decode_line("é".encode()), "é")
         self.assertEqual(codec.decode_line(b"caf\xe9"), "café")
 
-    def test_body_length_ignores_tags(self) -> None:
-        self.assertEqual(codec.body_length(b"@" + b"t" * 600 + b" PING x"), 6)
+    def test_line_limits_count_body_and_tags_apart(self) -> None:
+        self.assertFalse(codec.too_long(b"@" + b"t" * 600 + b" PING x"))
+        self.assertTrue(codec.too_long(b"PING " + b"x" * 506))
+        self.assertFalse(codec.too_long(b"PING " + b"x" * 505))
+        # IRCv3 message-tags: 4096 bytes of tags at most, "@" and the space included.
+        self.assertFalse(codec.too_long(b"@" + b"t" * 4094 + b" PING x"))
+        self.assertTrue(codec.too_long(b"@" + b"t" * 4095 + b" PING x"))
 
     def test_sasl_plain(self) -> None:
         self.assertEqual(codec.sasl_plain(plain("ann", "pw")), ("ann", "pw"))
@@ -252,6 +259,7 @@ class RegistrationTests(IRCTestCase):
         for token in ("CHANTYPES=#", "CHANNELLEN=33", "NICKLEN=32", "TOPICLEN=300",
                       "CASEMAPPING=rfc8265", "LINELEN=512"):
             self.assertIn(token, isupport)
+        self.assertIn("WHOX", isupport)
         self.assertTrue(self.world.server.is_online("ann"))
 
     def test_welcome_and_motd_follow_the_server_name_and_message_of_the_day(self) -> None:
@@ -268,7 +276,7 @@ class RegistrationTests(IRCTestCase):
                 (server, "004", [nick, server, codec.VERSION, "i", "biklmotv", "bklov"])])
             self.assertEqual(find(lines, "005")[-2:], [f"NETWORK={server}",
                                                        "are supported by this server"])
-            said = [(command, params) for _, command, params in lines[8:]]
+            said = [(command, params) for _, command, params in lines[10:]]
             if motd:
                 self.assertEqual(said, [
                     ("375", [nick, f"- {server} Message of the day - "]),
@@ -617,8 +625,8 @@ class ChannelTests(IRCTestCase):
 
     def test_user_mode(self) -> None:
         client = self.guest("ann")
-        self.assertEqual(find(client.send("MODE ann +i"), "221"), ["ann", "+"])
-        self.assertEqual(find(client.send("MODE ann"), "221"), ["ann", "+"])
+        self.assertEqual(find(client.send("MODE ann +i"), "221"), ["ann", "+i"])
+        self.assertEqual(find(client.send("MODE ann"), "221"), ["ann", "+i"])
         self.assertEqual(commands(client.send("MODE bob +i")), ["502"])
 
 
@@ -742,7 +750,7 @@ class PeopleAndServerTests(IRCTestCase):
         ann.send("AWAY :out")
         lines = ann.send("WHO #a")
         self.assertEqual(commands(lines), ["352", "352", "315"])
-        self.assertEqual(lines[0][2], ["ann", "#a", "ann", "chatd", "chatd", "ann", "G@",
+        self.assertEqual(lines[0][2], ["ann", "#a", "~ann", "chatd", "chatd", "ann", "G@",
                                        "0 Real Name"])
         self.assertEqual(lines[1][2][5:7], ["owner", "H"])
         lines = ann.send("WHOIS owner")
@@ -757,8 +765,94 @@ class PeopleAndServerTests(IRCTestCase):
         self.assertEqual(ann.send("PING :tok en"), [("chatd", "PONG", ["chatd", "tok en"])])
         self.assertEqual(commands(ann.send("MOTD")), ["375", "372", "372", "376"])
         lines = ann.send("LUSERS")
-        self.assertEqual(commands(lines), ["251", "254", "255"])
+        self.assertEqual(commands(lines), ["251", "254", "255", "265", "266"])
         self.assertEqual(find(lines, "254")[1], "1")
+
+    def test_lusers_counts_registering_connections_and_the_peak(self) -> None:
+        ann = self.guest("ann")
+        bob = self.guest("bob")
+        half = self.connect()
+        half.send("NICK half")
+        lines = ann.send("LUSERS")
+        self.assertEqual(find(lines, "251")[1], "There are 0 users and 2 invisible on 1 servers")
+        self.assertEqual(find(lines, "253")[1], "1")
+        self.assertEqual(find(lines, "255")[1], "I have 2 clients and 0 servers")
+        self.assertEqual(find(lines, "265")[1:3], ["2", "2"])
+        self.assertEqual(find(lines, "266")[1:3], ["2", "2"])
+        half.drop()
+        bob.drop()
+        lines = ann.send("LUSERS")
+        self.assertNotIn("253", commands(lines))
+        self.assertEqual(find(lines, "266")[1:3], ["1", "2"])
+
+    def test_time_and_info(self) -> None:
+        ann = self.guest("ann")
+        self.world.clock.advance(1000)
+        line = find(ann.send("TIME"), "391")
+        self.assertEqual(line[1:4], ["chatd", str(int(self.world.clock.seconds())), "0"])
+        lines = ann.send("INFO")
+        self.assertEqual(set(commands(lines[:-1])), {"371"})
+        self.assertEqual(commands(lines[-1:]), ["374"])
+
+    def test_username_from_user_with_a_tilde(self) -> None:
+        ann = self.connect()
+        ann.send("NICK ann", "USER my$user.name_that_is_long 0 * :Ann Real")
+        bob = self.guest("bob")
+        self.assertEqual(find(bob.send("WHOIS ann"), "311"),
+                         ["bob", "ann", "~myuser.na", "chatd", "*", "Ann Real"])
+        self.assertEqual(find(bob.send("WHO ann"), "352")[2], "~myuser.na")
+        self.assertEqual(find(bob.send("USERHOST ann nobody"), "302"),
+                         ["bob", "ann=+~myuser.na@chatd"])
+        ann.send("AWAY :gone")
+        self.assertEqual(find(bob.send("USERHOST ann"), "302"), ["bob", "ann=-~myuser.na@chatd"])
+
+    def test_who_masks_show_only_who_shares_a_channel(self) -> None:
+        ann = self.guest("ann", "#a")
+        self.guest("anna", "#a")
+        self.guest("annie")
+        lines = ann.send("WHO ann*")
+        self.assertEqual([params[5] for _, cmd, params in lines if cmd == "352"],
+                         ["ann", "anna"])
+        self.assertEqual(find(lines, "315")[1], "ann*")
+        self.assertEqual([params[5] for _, cmd, params in ann.send("WHO *") if cmd == "352"],
+                         ["ann", "anna"])
+        self.assertEqual(commands(ann.send("WHO an?ie")), ["315"])
+        self.assertEqual(commands(ann.send("WHO annie")), ["352", "315"])  # a nick: found
+        self.assertEqual(commands(ann.send("WHO * o")), ["315"])  # no server operators
+
+    def test_who_flags_mark_away_operators_and_prefixes(self) -> None:
+        here = MemberView("ann", "ann", True, False)
+        self.assertEqual(who.flags(here, "@"), "H@")
+        self.assertEqual(who.flags(replace(here, away="out", server_operator=True), "+"), "G*+")
+
+    def test_whox_fields_in_their_order_with_the_token(self) -> None:
+        ann = self.guest("ann", "#a")
+        lines = ann.send("WHO ann %rnat,42")
+        self.assertEqual(find(lines, "354"), ["ann", "42", "ann", "0", "Real Name"])
+        lines = ann.send("WHO #a %tcuihsnfdlaor,7")
+        self.assertEqual(find(lines, "354"), ["ann", "7", "#a", "~ann", "255.255.255.255",
+                                              "chatd", "chatd", "ann", "H@", "0", "0", "0",
+                                              "n/a", "Real Name"])
+        self.assertEqual(find(lines, "315")[1], "#a")
+
+    def test_whowas_remembers_who_left_newest_first(self) -> None:
+        ann = self.guest("ann")
+        self.assertEqual(commands(ann.send("WHOWAS bob")), ["406", "369"])
+        self.assertEqual(commands(ann.send("WHOWAS")), ["431"])
+        for ident in ("first", "second"):
+            bob = self.connect()
+            bob.send("NICK bob", f"USER {ident} 0 * :Bob Real")
+            bob.send("QUIT :bye")
+            bob.drop()
+        lines = ann.send("WHOWAS bob")
+        self.assertEqual(commands(lines), ["314", "312", "314", "312", "369"])
+        self.assertEqual(lines[0][2], ["ann", "bob", "~second", "chatd", "*", "Bob Real"])
+        self.assertEqual(lines[2][2][2], "~first")
+        self.assertEqual(commands(ann.send("WHOWAS bob 1")), ["314", "312", "369"])
+        self.assertEqual(commands(ann.send("WHOWAS bob 0")), ["314", "312"] * 2 + ["369"])
+        self.assertEqual(commands(ann.send("WHOWAS bob -1")), ["314", "312"] * 2 + ["369"])
+        ann.send("NICK anne")  # a nick change leaves the old nick to WHOWAS too
+        self.assertEqual(find(ann.send("WHOWAS ann"), "314")[1:3], ["ann", "~ann"])
 
     def test_server_pings_a_silent_client_then_drops_it(self) -> None:
         ann = self.guest("ann", "#a")

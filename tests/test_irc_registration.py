@@ -36,7 +36,7 @@ class GuestTests(TestCase):
     def test_nick_then_user_logs_in_a_guest_then_welcomes(self) -> None:
         machine = Registration(HOST)
         self.assertEqual(machine.nick("ann"), [])
-        self.assertEqual(machine.user("Real Name"), [LogIn(GuestNick("ann", HOST))])
+        self.assertEqual(machine.user("ann", "Real Name"), [LogIn(GuestNick("ann", HOST))])
         self.assertIs(machine.state, State.ANONYMOUS)
         self.assertEqual(machine.logged_in("ann", guest=True), [Welcome()])
         self.assertIs(machine.state, State.REGISTERED)
@@ -45,7 +45,7 @@ class GuestTests(TestCase):
     def test_a_password_makes_it_an_account_login(self) -> None:
         machine = Registration(HOST)
         machine.password("secret-1")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         self.assertEqual(machine.nick("owner"), [LogIn(AccountLogin("owner", "secret-1", HOST))])
         self.assertEqual(machine.logged_in("owner", guest=False), [
             Reply(codec.RPL_LOGGEDIN, ("owner!owner@chatd", "owner",
@@ -56,7 +56,7 @@ class GuestTests(TestCase):
     def test_a_nick_in_use_may_be_retried_without_closing(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         error = errors.NameTaken("taken")
         self.assertEqual(machine.refused(error), [Refuse(error, "nick", "ann", "NICK")])
         self.assertEqual(machine.client, "*")
@@ -66,7 +66,7 @@ class GuestTests(TestCase):
         machine = Registration(HOST)
         machine.password("nope")
         machine.nick("owner")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         error = errors.WrongCredentials("wrong")
         self.assertEqual(machine.refused(error),
                          [Refuse(error, "nick", "owner", "NICK"), Close(str(error))])
@@ -84,7 +84,7 @@ class NegotiationTests(TestCase):
             "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
             "away-notify echo-message batch draft/chathistory draft/message-redaction"))])
         self.assertIs(machine.state, State.NEGOTIATING)
-        self.assertEqual(machine.nick("ann") + machine.user("Real Name"), [])
+        self.assertEqual(machine.nick("ann") + machine.user("ann", "Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
         self.assertIs(machine.state, State.ANONYMOUS)
 
@@ -114,7 +114,7 @@ class NegotiationTests(TestCase):
         machine = Registration(HOST)
         machine.cap("LS", "302")
         machine.nick("owner")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         self.assertEqual(machine.authenticate("PLAIN"), [Send("AUTHENTICATE", ("+",), "")])
         self.assertEqual(machine.authenticate(plain("owner", "pw")),
                          [LogIn(AccountLogin("owner", "pw", HOST))])
@@ -127,7 +127,7 @@ class NegotiationTests(TestCase):
     def test_cap_after_registration_reopens_nothing(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         self.assertEqual(machine.cap("LS"),
                          [Send("CAP", ("ann", "LS", "sasl draft/account-registration multi-prefix "
@@ -141,7 +141,7 @@ class NegotiationTests(TestCase):
     def test_cap_req_after_registration_changes_the_caps(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         before = machine.caps
         self.assertEqual(machine.cap("REQ", "server-time echo-message"),
@@ -158,10 +158,10 @@ class NegotiationTests(TestCase):
     def test_nick_after_registration_logs_nothing_in_again(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         self.assertEqual(machine.nick("bob"), [])
-        self.assertEqual(machine.user("Other"),
+        self.assertEqual(machine.user("ann", "Other"),
                          [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))])
 
 
@@ -222,7 +222,7 @@ class SaslTests(TestCase):
         machine.cap("LS", "302")
         machine.authenticate("PLAIN")
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         self.assertEqual(machine.cap("END"), [
             Reply(codec.ERR_SASLABORTED, ("SASL authentication aborted",)),
             LogIn(GuestNick("ann", HOST))])
@@ -230,7 +230,7 @@ class SaslTests(TestCase):
     def test_sasl_after_the_welcome_is_462(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         self.assertEqual(machine.authenticate("PLAIN"), [Reply(irc.ERR_ALREADYREGISTRED, (
             "You may not reregister: log in with SASL while connecting",))])
@@ -268,7 +268,7 @@ class RegisterDraftTests(TestCase):
     def test_a_guest_registers_its_nick_after_the_welcome(self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
-        machine.user("Real Name")
+        machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
         self.assertEqual(machine.register("bob", "pw", "s-1")[0], Send("FAIL", (
             "REGISTER", "ACCOUNT_NAME_MUST_BE_NICK", "bob", "the account name is your nick")))
@@ -297,12 +297,12 @@ class RegisteredTests(TestCase):
     def setUp(self) -> None:
         self.machine = Registration(HOST)
         self.machine.nick("Ann")
-        self.machine.user("Real Name")
+        self.machine.user("ann", "Real Name")
         self.machine.logged_in("Ann", guest=True)
 
     def test_reregistering_is_462(self) -> None:
         again = [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
-        self.assertEqual(self.machine.user("Real Name"), again)
+        self.assertEqual(self.machine.user("ann", "Real Name"), again)
         self.assertEqual(self.machine.password("x"), again)
 
     def test_no_nick_after_registering_is_431(self) -> None:

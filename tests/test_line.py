@@ -852,6 +852,20 @@ class WhatANewcomerTypes(LineTestCase):
         self.assertEqual(ann.send("/topic lobby"),
                          ["105 [lobby] ann cleared the topic", "200 topic cleared"])
 
+    def test_whowas_lists_who_left_newest_first(self) -> None:
+        ann = self.guest("ann")
+        self.assertEqual(ann.send("/whowas bob"),
+                         ["405 nobody called bob was online lately"])
+        self.guest("bob").drop()
+        self.world.clock.advance(60)
+        self.account("bob").drop()
+        lines = ann.send("/whowas bob")
+        self.assertEqual(lines[-1], "215 2 departures of bob")
+        self.assertTrue(lines[0].startswith("215-bob was an account, online from "), lines)
+        self.assertTrue(lines[1].startswith("215-bob was a guest, online from "), lines)
+        self.assertEqual(ann.send("/whowas bob 1")[-1], "215 1 departure of bob")
+        self.assertEqual(codes(ann.send("/whowas bob many")), ["400"])
+
     def test_away_is_seen_by_msg_whois_and_irc(self) -> None:
         alice = self.account("alice")
         alice.send("/join lobby")

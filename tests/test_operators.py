@@ -213,9 +213,9 @@ class IRCCommands(OperatorTestCase):
         lines = client.send("OPER boss secret")
         self.assertEqual(lines[0][1:], ("381", ["ivy", "You are now an IRC operator"]))
         self.assertEqual(lines[1], ("ivy!ivy@chatd", "MODE", ["ivy", "+o"]))
-        self.assertEqual(find(client.send("MODE ivy"), "221"), ["ivy", "+o"])
+        self.assertEqual(find(client.send("MODE ivy"), "221"), ["ivy", "+io"])
         self.assertEqual(client.send("MODE ivy +w"), [("ivy!ivy@chatd", "MODE", ["ivy", "+w"])])
-        self.assertEqual(find(client.send("MODE ivy"), "221"), ["ivy", "+ow"])
+        self.assertEqual(find(client.send("MODE ivy"), "221"), ["ivy", "+iow"])
         self.assertEqual(client.send("MODE ivy -o"), [("ivy!ivy@chatd", "MODE", ["ivy", "-o"])])
         self.assertEqual(commands(client.send("WALLOPS :hi")), ["481"])
 

@@ -13,6 +13,7 @@ from chatd.kernel.events import AwayChanged
 from chatd.kernel.names import check_user_name, fold
 from chatd.kernel.records import Account
 from chatd.kernel.text import clean_text
+from chatd.kernel.views import Ident
 
 if TYPE_CHECKING:
     from chatd.core.registry import SessionState
@@ -69,3 +70,9 @@ def set_away(session: SessionState, text: str) -> None:
     event = AwayChanged(user.name, away, id=server.next_id(), at=server.clock.seconds())
     for recipient in sorted(told):
         server.bus.to_user(recipient, event)
+
+
+def describe(session: SessionState, username: str, realname: str) -> None:
+    """How the user describes itself (IRC's USER), kept opaque for WHO, WHOIS and WHOWAS;
+    an account's latest session's description is the one shown."""
+    session.user.ident = Ident(username, realname)

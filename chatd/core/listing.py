@@ -13,7 +13,14 @@ from chatd.core.access import member_room, sees_members
 from chatd.core.rooms import Room, User
 from chatd.kernel.errors import ChatError, NotAllowed
 from chatd.kernel.names import check_room_name, fold
-from chatd.kernel.views import Membership, MemberView, RoomView, ServerView, UserView
+from chatd.kernel.views import (
+    DepartureView,
+    Membership,
+    MemberView,
+    RoomView,
+    ServerView,
+    UserView,
+)
 
 if TYPE_CHECKING:
     from chatd.core.registry import SessionState
@@ -31,7 +38,8 @@ def room_view(room: Room, members: bool = False,
     if members:
         listed = tuple(
             MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away,
-                       room.is_operator(user), room.is_voiced(user), unreachable(user))
+                       room.is_operator(user), room.is_voiced(user), unreachable(user),
+                       user.ident, bool(user.operator))
             for user in sorted(room.members.values(), key=lambda user: user.key)
         )
     return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
@@ -45,7 +53,8 @@ def user_view(session: SessionState, user: User) -> UserView:
                   for room in user.rooms.values() if sees_members(session, room))
     return UserView(user.name, user.key, user.guest, user.session_total, rooms, user.away,
                     session.server.clock.seconds() - user.active, user.signon,
-                    session.server.unreachable(user))
+                    session.server.unreachable(user), ident=user.ident,
+                    server_operator=bool(user.operator))
 
 
 def _by_key(room: Room) -> str:
@@ -83,10 +92,16 @@ def whois(session: SessionState, name: str) -> UserView:
     return user_view(session, session.server.find_user(name))
 
 
+def whowas(session: SessionState, name: str, count: int = 0) -> list[DepartureView]:
+    """Who was online as ``name`` lately, newest first (at most ``count`` if above 0)."""
+    return session.server.departures.lookup(name, count)
+
+
 def server_info(session: SessionState) -> ServerView:
     server = session.server
     return ServerView(server.session_count + server.remote_sessions, len(server.users),
-                      len(server.rooms), server.limits.max_room_limit)
+                      len(server.rooms), server.limits.max_room_limit, server.session_count,
+                      server.peak, server.local_peak)
 
 
 def is_room(session: SessionState, name: str) -> bool:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from chatd.core.changes import RoomChanges
     from chatd.core.declarations import Operators
+    from chatd.core.departures import Departures
     from chatd.core.ids import Ids
     from chatd.core.rooms import Room, Seat, User
     from chatd.core.service import Limits
@@ -53,6 +54,9 @@ class Registry(Protocol):
     tokens: Tokens
     session_count: int
     remote_sessions: int
+    peak: int
+    local_peak: int
+    departures: Departures
     next_id: Ids
     changes: RoomChanges
     operators: Operators

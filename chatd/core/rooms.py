@@ -17,6 +17,7 @@ from chatd.kernel.events import LeaveReason
 from chatd.kernel.history import room_conversation
 from chatd.kernel.names import fold
 from chatd.kernel.records import NO_OWNER, RoomRecord
+from chatd.kernel.views import NO_IDENT
 
 # The mode letters a room can have set: invite-only, moderated, topic locked to operators.
 FLAGS = "imt"
@@ -60,8 +61,8 @@ class User:
     ``rooms`` and ``remote`` are read-only mappings to everyone else; ``enter``/``exit`` and
     ``count_remote`` change them."""
 
-    __slots__ = ("account_id", "active", "away", "guest", "key", "name", "operator", "remote",
-                 "rooms", "sessions", "signon", "wallops")
+    __slots__ = ("account_id", "active", "away", "guest", "ident", "key", "name", "operator",
+                 "remote", "rooms", "sessions", "signon", "wallops")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
                  now: float = 0.0) -> None:
@@ -86,6 +87,8 @@ class User:
         # whether it gets WALLOPS (IRC's user mode w): gone with its last session.
         self.operator = ""
         self.wallops = False
+        # How its latest session described it (IRC's USER), shared until one does.
+        self.ident = NO_IDENT
 
     @property
     def session_total(self) -> int:

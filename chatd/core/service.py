@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from chatd.core.changes import RoomChanges
 from chatd.core.declarations import Operators
 from chatd.core.definitions import Definitions
+from chatd.core.departures import Departures
 from chatd.core.ids import Ids
 from chatd.core.rooms import Room, Seat, User
 from chatd.core.session import Session
@@ -58,6 +59,7 @@ from chatd.kernel.keys import shared
 from chatd.kernel.names import ReservedNames, check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
+from chatd.kernel.views import DepartureView
 
 log = Logger()
 
@@ -154,6 +156,10 @@ class ChatServer:
         self.rooms: dict[str, Room] = {}
         self.tokens = Tokens(clock)
         self.session_count = 0
+        # The most sessions at once since the start: here, and on every node (LUSERS).
+        self.local_peak = self.peak = 0
+        # Who was online under each name lately (WHOWAS).
+        self.departures = Departures()
         # Event, session and room ids: time-ordered, unique across restarts and nodes.
         self.next_id = Ids(clock)
         # Creations, keys being set and durable changes of rooms, under way.
@@ -276,6 +282,8 @@ class ChatServer:
         session.current_room = next(iter(user.rooms.values()), None)
         user.sessions = (*user.sessions, session)
         self.session_count += 1
+        self.local_peak = max(self.local_peak, self.session_count)
+        self.peak = max(self.peak, self.session_count + self.remote_sessions)
         return session
 
     def claim(self, name: str, account_id: str, session_id: str) -> Session:
@@ -423,8 +431,11 @@ class ChatServer:
         self._shapes.setdefault(skeleton(user.name), user.key)
 
     def untrack(self, user: User) -> None:
-        """``user`` is no longer online (in no room by now)."""
+        """``user`` is no longer online under its name (in no room by now, or renamed):
+        WHOWAS remembers it."""
         del self.users[user.key]
+        self.departures.record(DepartureView(user.name, user.ident, user.guest, user.signon,
+                                             self.clock.seconds()))
         shape = skeleton(user.name)
         if self._shapes.get(shape) == user.key:
             del self._shapes[shape]

@@ -70,6 +70,7 @@ class Session:
         return None if self.current_room is None else self.current_room.name
 
     whois = listing.whois
+    whowas = listing.whowas
     server_info = listing.server_info
 
     def quit(self, reason: LeaveReason = LeaveReason.LOST, message: str = "") -> None:
@@ -154,3 +155,4 @@ class Session:
     kline = operators.kline
     unkline = operators.unkline
     klines = operators.klines
+    describe = account.describe

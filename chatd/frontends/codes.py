@@ -49,6 +49,7 @@ class Code(enum.IntEnum):
     WHOIS = 212
     BANS = 213
     HELP = 214
+    WHOWAS = 215
     TOKEN = 230
     GREETING = 220
     BYE = 221

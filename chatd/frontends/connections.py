@@ -30,6 +30,9 @@ class Connections:
     def __iter__(self) -> Iterator[Any]:
         return iter(list(self._live))
 
+    def __len__(self) -> int:
+        return len(self._live)
+
     def add(self, connection: Closable) -> None:
         self._live[connection] = None
 

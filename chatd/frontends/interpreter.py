@@ -41,7 +41,7 @@ from chatd.kernel.interfaces import IChatSession, IRoomMember, ISessionInfo
 from chatd.kernel.names import fold
 from chatd.kernel.records import AddressBan
 from chatd.kernel.text import for_log
-from chatd.kernel.views import RoomView, UserView
+from chatd.kernel.views import DepartureView, RoomView, UserView
 
 log = Logger()
 
@@ -363,6 +363,20 @@ def _whois(user: UserView, *_: str) -> Reply:
     return Reply(Code.WHOIS, f"{user.name} is {kind}{where}{away}")
 
 
+def _whowas(session: IChatSession, name: str, count: str = "0") -> list[DepartureView]:
+    """``/whowas NAME [COUNT]``: the latest departures first, COUNT of them (0: all)."""
+    departures = session.whowas(name, _number(count))
+    if not departures:
+        raise errors.NoSuchUser(f"nobody called {name} was online lately")
+    return departures
+
+
+def _departures(departures: list[DepartureView], name: str, *_: str) -> Reply:
+    lines = [f"{d.name} was {'a guest' if d.guest else 'an account'}, online from "
+             f"{timestamp(d.signon)} to {timestamp(d.left)}" for d in departures]
+    return Reply(Code.WHOWAS, f"{_count(len(lines), 'departure')} of {name}", lines)
+
+
 def _away(_: None, text: str = "") -> Reply:
     return Reply(Code.OK, f"you are away: {text.strip()}" if text.strip()
                  else "you are back")
@@ -517,6 +531,9 @@ COMMANDS: dict[str, Command] = {
     "whois": Command(lambda session, name: session.whois(name), "/whois NAME",
                      "who someone online is: guest or account, rooms, away", 1, 1,
                      done=_whois),
+    "whowas": Command(_whowas, "/whowas NAME [COUNT]",
+                      "who was online as NAME lately, and when (the latest COUNT)", 1, 2,
+                      done=_departures),
     "away": Command(lambda session, text="": session.set_away(text), "/away [TEXT]",
                     "mark yourself away (TEXT is shown to others); without TEXT, back", 0, 1,
                     rest=True, done=_away),

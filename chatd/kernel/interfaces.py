@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from chatd.kernel.events import Event, LeaveReason
     from chatd.kernel.history import HistoryQuery
     from chatd.kernel.records import Account, AddressBan, RoomRecord
-    from chatd.kernel.views import FileView, RoomView, ServerView, TokenView, UserView
+    from chatd.kernel.views import (
+        DepartureView,
+        FileView,
+        RoomView,
+        ServerView,
+        TokenView,
+        UserView,
+    )
 
 
 class IBusListener(Interface):
@@ -127,6 +134,10 @@ class ISessionInfo(Interface):
 
     def whois(name: str) -> UserView:
         """Someone online, with the rooms this session may know of (NoSuchUser)."""
+
+    def whowas(name: str, count: int = 0) -> list[DepartureView]:
+        """Who was online as ``name`` lately, newest first; at most ``count`` if above 0
+        (a bounded memory: ``chatd.core.departures``)."""
 
     def server_info() -> ServerView:
         """The server's counts and public limits."""
@@ -298,6 +309,10 @@ class IAccountSettings(Interface):
     def set_away(text: str) -> None:
         """Mark the user away with ``text`` (every session, every protocol), or back with ""
         (BadText: the rules of a message)."""
+
+    def describe(username: str, realname: str) -> None:
+        """How the user describes itself (IRC's USER): opaque text the core keeps for WHO,
+        WHOIS and WHOWAS (the latest session's wins)."""
 
 
 class IServerOperator(Interface):

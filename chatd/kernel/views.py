@@ -10,6 +10,19 @@ accident, nor apply a rule differently from another frontend.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Ident(NamedTuple):
+    """How a user described itself when it connected (IRC's USER: a username and a real
+    name): opaque to the core, which only keeps it for WHO, WHOIS and WHOWAS to show.
+    Empty strings: not given (a line or web user)."""
+
+    username: str = ""
+    realname: str = ""
+
+
+NO_IDENT = Ident()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +39,9 @@ class MemberView:
     operator: bool = False
     voiced: bool = False
     unreachable: bool = False
+    ident: Ident = NO_IDENT
+    # A server operator (WHO's ``*``).
+    server_operator: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +94,36 @@ class UserView:
     # protocol that echoes it to its sender (IRC's echo-message) names it as history does.
     sent_id: str = ""
     sent_at: float = 0.0
+    ident: Ident = NO_IDENT
+    # A server operator (WHO's ``*``, WHOIS's 313, USERHOST's ``*``).
+    server_operator: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DepartureView:
+    """Someone who was online under ``name`` (WHOWAS): who it said it was, whether a guest,
+    when it logged in and when it left that name (logged out or was renamed)."""
+
+    name: str
+    ident: Ident
+    guest: bool
+    signon: float
+    left: float
 
 
 @dataclass(frozen=True, slots=True)
 class ServerView:
-    """The server's counts and the limits a client may need to know."""
+    """The server's counts and the limits a client may need to know. ``sessions`` counts
+    every node's; ``local`` this node's; ``peak`` and ``local_peak`` the most of each at
+    once since the server started."""
 
     sessions: int
     users: int
     rooms: int
     max_room_limit: int
+    local: int = 0
+    peak: int = 0
+    local_peak: int = 0
 
 
 @dataclass(frozen=True, slots=True)

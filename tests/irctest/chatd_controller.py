@@ -59,6 +59,8 @@ class ChatdController(BaseServerController, DirectoryBasedController):
     isupport: dict[str, Any] = {
         "CASEMAPPING": patma.ANYSTR,
         "PREFIX": patma.ANYSTR,
+        "USERLEN": "10",
+        "WHOX": None,
     }
 
     def run(

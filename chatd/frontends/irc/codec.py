@@ -48,6 +48,9 @@ USER_HOST = "chatd"
 MAX_LINE = 512
 MAX_TAGS = 4096
 MAX_BODY = MAX_LINE - 2
+# The longest username shown, its ``~`` included (ISUPPORT USERLEN).
+USERLEN = 10
+_NOT_USERNAME = re.compile(r"[^A-Za-z0-9._-]")
 # The longest line the framer takes: made once, not an int per connection.
 MAX_FRAME = MAX_TAGS + MAX_BODY
 CHANNEL_PREFIX = "#"
@@ -61,6 +64,9 @@ ERR_INVALIDCAPCMD = "410"
 ERR_INVALIDMODEPARAM = "696"
 ERR_NICKLOCKED = "902"
 RPL_WHOISACTUALLY = "338"
+RPL_WHOSPCRPL = "354"
+RPL_LOCALUSERS = "265"
+RPL_GLOBALUSERS = "266"
 RPL_LOGGEDIN = "900"
 RPL_SASLSUCCESS = "903"
 ERR_SASLFAIL = "904"
@@ -82,6 +88,8 @@ ISUPPORT = (
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
     f"CHATHISTORY={MAX_REQUEST}",
     "MSGREFTYPES=timestamp,msgid",
+    f"USERLEN={USERLEN}",
+    "WHOX",
 )
 
 
@@ -100,11 +108,14 @@ def decode_line(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def body_length(raw: bytes) -> int:
-    """The length of a raw line without its tags, which the 512-byte limit does not count."""
+def too_long(raw: bytes) -> bool:
+    """Whether a raw line (no CRLF) is over IRC's limits: 510 bytes without its tags, and
+    its tags (``@`` and the space after them included) over 4096 (IRCv3 message-tags)."""
     if raw.startswith(b"@"):
-        _, _, raw = raw.partition(b" ")
-    return len(raw)
+        tags, _, raw = raw.partition(b" ")
+        if len(tags) + 1 > MAX_TAGS:
+            return True
+    return len(raw) > MAX_BODY
 
 
 def parse_message(line: str) -> Message | None:
@@ -145,6 +156,19 @@ def printable(text: str, most: int = 100) -> str:
     """Text a client gave for show (a real name): formatting and control characters out,
     at most ``most`` characters."""
     return _UNSAFE.sub("", _FORMATTING.sub("", text)).replace("\x01", "")[:most]
+
+
+def username(given: str) -> str:
+    """USER's username as chatd keeps it: the characters a ``user`` part of a hostmask may
+    hold (ASCII letters, digits, ``-._``), at most ``USERLEN - 1`` (``~`` goes before it:
+    no ident lookup vouched for it); "" if none is left."""
+    return _NOT_USERNAME.sub("", given)[:USERLEN - 1]
+
+
+def shown_username(kept: str, nick: str) -> str:
+    """The username WHO, WHOIS and WHOWAS show: ``~`` and USER's (or, for a user who sent
+    none, such as a line user, the nick's allowed characters)."""
+    return "~" + (kept or username(nick) or "user")
 
 
 def _middle(word: str) -> str:

@@ -20,6 +20,7 @@ from chatd.frontends.irc import (
     operators,
     queries,
     redaction,
+    who,
 )
 from chatd.frontends.irc.codec import message
 from chatd.frontends.irc.context import Context
@@ -56,9 +57,9 @@ def nick(ctx: Context, name: str | None = None, *_: str) -> Deferred[Any] | None
     return ctx.me.rename(name)
 
 
-def user(ctx: Context, _user: str, _mode: str, _unused: str, realname: str, *_: str
+def user(ctx: Context, username: str, _mode: str, _unused: str, realname: str, *_: str
          ) -> Deferred[Any] | None:
-    return ctx.run(ctx.registration.user(realname))
+    return ctx.run(ctx.registration.user(username, realname))
 
 
 def authenticate(ctx: Context, data: str, *_: str) -> Deferred[Any] | None:
@@ -117,11 +118,15 @@ COMMANDS: dict[str, Command] = {
     "TOPIC": Command(channels.topic, 1, target=CHANNEL),
     "TOKEN": Command(channels.token, 1, target=CHANNEL),
     "MODE": Command(modes.mode, 1, target=CHANNEL),
-    "WHO": Command(queries.who, 0, target=CHANNEL),
+    "WHO": Command(who.who, 0, target=CHANNEL),
     "WHOIS": Command(queries.whois, 1, target=NICK),
+    "WHOWAS": Command(queries.whowas, 0, target=NICK),
+    "USERHOST": Command(queries.userhost, 1, target=NICK),
     "AWAY": Command(queries.away, 0),
     "MOTD": Command(queries.motd, 0),
     "LUSERS": Command(queries.lusers, 0),
+    "TIME": Command(queries.time_, 0),
+    "INFO": Command(queries.info, 0),
     "CHATHISTORY": Command(chathistory.chathistory, 1),
     "REDACT": Command(redaction.redact, 2),
     "OPER": Command(operators.oper, 2, target=OPER),

@@ -69,6 +69,9 @@ class Context(Protocol):
     def now(self) -> float:
         """The server clock's time (an echoed private message's server-time)."""
 
+    def unregistered(self) -> int:
+        """How many of this frontend's connections have not registered yet (LUSERS)."""
+
     def client(self) -> str:
         """How numerics address the client: its nick, or ``*`` before it has one."""
 

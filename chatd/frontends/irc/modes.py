@@ -125,8 +125,8 @@ def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:
     if fold(target) != ctx.me.key:
         ctx.send(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
         return
-    # Clients set +i by habit; every chatd user is already invisible to WHO masks, so +i and
-    # -i change nothing, and the answer to them, as to a query, is the modes as they are.
+    # Clients set +i by habit; every chatd user is already invisible to WHO masks (irc/who.py),
+    # so +i and -i change nothing, and the answer to them, as to a query, is the modes as they are.
     # +w/-w (WALLOPS) and -o (no longer a server operator) change the session: the client
     # is told with a MODE line; +o is OPER's alone, so it changes nothing.
     if changes and changes[0].strip("+-iwo"):
@@ -146,5 +146,5 @@ def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:
     if done:
         ctx.write(codec.message(codec.source(session.name), "MODE", session.name, done))
         return
-    modes = ("o" if session.is_operator else "") + ("w" if session.wallops_mode else "")
+    modes = "i" + ("o" if session.is_operator else "") + ("w" if session.wallops_mode else "")
     ctx.send(irc.RPL_UMODEIS, "+" + modes)

@@ -138,6 +138,8 @@ class IRCProtocol(ChatConnection):
         self._home.keep_alive.remove(self)
         if self.session is not None:
             self._home.realnames.pop(self.session.key, None)
+            if self._registration.registered:
+                self._home.registered -= 1
         logged_out(self.kind, self.peer, self.session, self.leave_reason, self.quit_message)
 
     def paced(self, text: str) -> None:
@@ -241,9 +243,7 @@ class IRCProtocol(ChatConnection):
 
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
-        if item is TooLong.LINE or (
-            isinstance(item, bytes) and codec.body_length(item) > codec.MAX_BODY
-        ):
+        if item is TooLong.LINE or (isinstance(item, bytes) and codec.too_long(item)):
             self._home.stats.rejected["LineTooLong"] += 1
             self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
             return None
@@ -307,6 +307,8 @@ class IRCProtocol(ChatConnection):
                     realname = self._registration.realname
                     assert realname is not None, "USER comes before the welcome"
                     self._home.realnames[self.me.key] = realname
+                    self._home.registered += 1
+                    self.me.describe(self._registration.username, realname)
                     queries.welcome(self)
                     channels.rejoined(self)
                 case Refuse(error=error, kind=kind, target=target, command=command):
@@ -412,6 +414,9 @@ class IRCProtocol(ChatConnection):
     def plain_render(self) -> Render:
         return self._home.renderers.plain
 
+    def unregistered(self) -> int:
+        return len(self._home.connections) - self._home.registered
+
     def client(self) -> str:
         """How numerics address this client: its nick, or ``*`` before it has one."""
         # A nick is only accepted once it logs in, so until then the client is "*".
@@ -433,6 +438,8 @@ class IRCFactory(FrontendFactory):
         self.server_name: str = self.options.server_name
         # Delivery's ``regroup``, the same for every connection (``IRCProtocol.attached``).
         self.regroup: Callable[[str], None] | None = None
+        # How many connections are registered (the rest of ``connections`` are not: LUSERS).
+        self.registered = 0
 
     @cached_property
     def realnames(self) -> dict[str, str]:

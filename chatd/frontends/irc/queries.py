@@ -1,48 +1,29 @@
-"""People and server queries: WHO, WHOIS, AWAY, MOTD, LUSERS, and the welcome burst."""
+"""People and server queries: WHOIS, WHOWAS, USERHOST, AWAY, MOTD, LUSERS, TIME, INFO,
+and the welcome burst (WHO is ``who``'s)."""
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from twisted.words.protocols import irc
 
-from chatd.frontends.irc import codec
+from chatd.frontends.irc import codec, who
 from chatd.frontends.irc.channels import prefixes
 from chatd.frontends.irc.codec import channel
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.rendering import real_name
 from chatd.frontends.irc.replies import NICK
 from chatd.kernel import errors
-from chatd.kernel.views import MemberView, UserView
 
 # WHOIS's away line for a user whose node is out of reach (and not away).
 UNREACHABLE = "on another chatd node, out of reach right now"
-
-
-def _real_name(ctx: Context, name: str, guest: bool) -> str:
-    return real_name(ctx.realnames, name, not guest)
-
-
-def _who_line(ctx: Context, user: MemberView | UserView, chan: str, marks: str) -> None:
-    # Gone (G) too while the user's node is out of reach: IRC has no other flag for it.
-    flags = ("G" if user.away or user.unreachable else "H") + marks
-    ctx.send(irc.RPL_WHOREPLY, chan, user.name, codec.USER_HOST, ctx.server_name, user.name, flags,
-             f"0 {_real_name(ctx, user.name, user.guest)}")
-
-
-def who(ctx: Context, mask: str = "*", *_: str) -> None:
-    session = ctx.me
-    try:
-        if codec.is_channel(mask):
-            room = session.who(mask)
-            for member in room.members:
-                _who_line(ctx, member, channel(room.name),
-                          prefixes(ctx, member.operator, member.voiced))
-        elif mask not in ("*", "0"):
-            _who_line(ctx, session.whois(mask), "*", "")
-    except errors.ChatError:
-        pass  # WHO of nobody is an empty list, not an error
-    ctx.send(irc.RPL_ENDOFWHO, mask, "End of WHO list")
+# USERHOST answers for this many nicks at most (RFC 1459 4.8.8).
+USERHOST_MOST = 5
+# What INFO says about the server.
+INFO = (f"{codec.VERSION}: a chat daemon built on Twisted",
+        "Rooms are shared with its line protocol, web page and UDP channel.",
+        "Hosts are hidden; usernames start with ~ (no ident lookup).")
 
 
 def whois(ctx: Context, *params: str) -> None:
@@ -52,13 +33,15 @@ def whois(ctx: Context, *params: str) -> None:
     except errors.ChatError as error:
         ctx.error(error, NICK, nick, "WHOIS")
     else:
-        ctx.send(irc.RPL_WHOISUSER, user.name, user.name, codec.USER_HOST, "*",
-                 _real_name(ctx, user.name, user.guest))
+        ctx.send(irc.RPL_WHOISUSER, user.name, who.username(user), codec.USER_HOST, "*",
+                 who.realname(ctx, user))
         rooms = [prefixes(ctx, membership.operator, membership.voiced)
                  + channel(membership.room) for membership in user.rooms]
         if rooms:
             ctx.send(irc.RPL_WHOISCHANNELS, user.name, " ".join(rooms))
         ctx.send(irc.RPL_WHOISSERVER, user.name, ctx.server_name, "chatd")
+        if user.server_operator:
+            ctx.send(irc.RPL_WHOISOPERATOR, user.name, "is an IRC operator")
         if user.away or user.unreachable:
             ctx.send(irc.RPL_AWAY, user.name, user.away or UNREACHABLE)
         ctx.send(irc.RPL_WHOISIDLE, user.name, str(int(user.idle)), str(int(user.signon)),
@@ -66,6 +49,41 @@ def whois(ctx: Context, *params: str) -> None:
         if not user.guest:
             ctx.send(codec.RPL_WHOISACCOUNT, user.name, user.name, "is logged in as")
     ctx.send(irc.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+
+
+def whowas(ctx: Context, nick: str = "", count: str = "", *_: str) -> None:
+    """Who was online under a nick lately, newest first: ``count`` of them, or all when it
+    is missing, 0 or negative (RFC 1459 4.5.3; a missing nick is 431, modern.ircdocs)."""
+    if not nick:
+        ctx.send(irc.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    nick = nick.split(",")[0]
+    most = int(count) if count.lstrip("-").isdigit() else 0
+    departures = ctx.me.whowas(nick, most)
+    if not departures:
+        ctx.send(irc.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+    for departure in departures:
+        ident = departure.ident
+        ctx.send(irc.RPL_WHOWASUSER, departure.name,
+                 codec.shown_username(ident.username, departure.name), codec.USER_HOST, "*",
+                 ident.realname or real_name({}, departure.name, not departure.guest))
+        left = time.strftime("%a %b %d %H:%M:%S %Y UTC", time.gmtime(departure.left))
+        ctx.send(irc.RPL_WHOISSERVER, departure.name, ctx.server_name, left)
+    ctx.send(irc.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+
+def userhost(ctx: Context, *nicks: str) -> None:
+    """302: ``nick=+~user@host`` for each of up to five nicks online (``*`` after an
+    operator's nick, ``-`` for away)."""
+    found = []
+    for nick in nicks[:USERHOST_MOST]:
+        try:
+            user = ctx.me.whois(nick)
+        except errors.ChatError:
+            continue
+        found.append(f"{user.name}{'*' if user.server_operator else ''}="
+                     f"{'-' if user.away else '+'}{who.username(user)}@{codec.USER_HOST}")
+    ctx.send(irc.RPL_USERHOST, " ".join(found))
 
 
 def away(ctx: Context, text: str = "", *_: str) -> None:
@@ -106,11 +124,34 @@ def motd(ctx: Context, *_: str) -> None:
 
 
 def lusers(ctx: Context, *_: str) -> None:
+    """The counts (modern.ircdocs.horse LUSERS): every user is invisible (WHO masks show
+    only who shares a channel); connections still registering are this frontend's; the
+    other nodes of a cluster are not counted as servers (one network, one name)."""
     server = ctx.me.server_info()
-    users = server.sessions
-    ctx.send(irc.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
+    ctx.send(irc.RPL_LUSERCLIENT,
+             f"There are 0 users and {server.sessions} invisible on 1 servers")
+    unknown = ctx.unregistered()
+    if unknown:
+        ctx.send(irc.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
     ctx.send(irc.RPL_LUSERCHANNELS, str(server.rooms), "channels formed")
-    ctx.send(irc.RPL_LUSERME, f"I have {users} clients and 0 servers")
+    ctx.send(irc.RPL_LUSERME, f"I have {server.local} clients and 0 servers")
+    ctx.send(codec.RPL_LOCALUSERS, str(server.local), str(server.local_peak),
+             f"Current local users {server.local}, max {server.local_peak}")
+    ctx.send(codec.RPL_GLOBALUSERS, str(server.sessions), str(server.peak),
+             f"Current global users {server.sessions}, max {server.peak}")
+
+
+def time_(ctx: Context, *_: str) -> None:
+    """391 in modern.ircdocs' form: the server, the Unix time, the offset (0), the time."""
+    now = ctx.now()
+    ctx.send(irc.RPL_TIME, ctx.server_name, str(int(now)), "0",
+             time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now)))
+
+
+def info(ctx: Context, *_: str) -> None:
+    for line in INFO:
+        ctx.send(irc.RPL_INFO, line)
+    ctx.send(irc.RPL_ENDOFINFO, "End of INFO list")
 
 
 def welcome(ctx: Context) -> None:

@@ -136,7 +136,7 @@ class Registration:
     """One connection's registration: what it has sent so far and what that leads to."""
 
     __slots__ = ("_host", "_nick", "_password", "_pending", "_sasl", "caps", "guest", "name",
-                 "realname", "state")
+                 "realname", "state", "username")
 
     def __init__(self, host: str) -> None:
         self._host = host  # the client's address: every credential carries it
@@ -149,6 +149,7 @@ class Registration:
         # Replaced, never changed in place, by a CAP REQ.
         self.caps = _NO_CAPS
         self.realname: str | None = None  # from USER (None: not sent): shown in WHO and WHOIS
+        self.username = ""  # from USER, as codec.username keeps it
         self.name: str | None = None  # the session's display name, once logged in
         self.guest = True
 
@@ -212,12 +213,13 @@ class Registration:
         self._nick = nick
         return self._try_register()
 
-    def user(self, realname: str) -> list[Action]:
+    def user(self, username: str, realname: str) -> list[Action]:
         if self.registered:
             return [Reply(irc.ERR_ALREADYREGISTRED, ("You may not reregister",))]
         if not realname.strip():
             return [Reply(irc.ERR_NEEDMOREPARAMS, ("USER", "Not enough parameters"))]
         self.realname = codec.printable(realname)
+        self.username = codec.username(username)
         return self._try_register()
 
     def authenticate(self, data: str) -> list[Action]:
