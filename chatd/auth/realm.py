@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
 from chatd.auth.tokens import TokenChecker
+from chatd.core.reading import load_markers
 from chatd.core.service import ChatServer
 from chatd.core.tokens import Grant
 from chatd.kernel.credentials import Identity
@@ -58,7 +59,7 @@ class ChatRealm:
 
         key, guest = fold(avatarId.name), avatarId.guest
 
-        def reserved(_: object) -> tuple[Any, Any, Callable[[], None]]:
+        def reserved(_: object) -> Any:
             try:
                 return self._session(avatarId, mind)
             except BaseException:
@@ -71,13 +72,19 @@ class ChatRealm:
             reserved)
 
     def _session(self, avatarId: Identity, mind: IChatMind
-                 ) -> tuple[Any, Any, Callable[[], None]]:
+                 ) -> tuple[Any, Any, Callable[[], None]] | Deferred[
+                     tuple[Any, Any, Callable[[], None]]]:
         session = self._server.connect(
             avatarId.name, avatarId.guest, limited=not self._exempt(avatarId.peer),
             account_id=avatarId.account_id,
         )
         self._delivery.attach(session.key, session.id, mind)
-        return IChatSession, session, session.quit
+        avatar = (IChatSession, session, session.quit)
+        # An account's read markers before its first join replays what it has not read.
+        loading = load_markers(self._server, session.user)
+        if loading.called:
+            return avatar
+        return loading.addCallback(lambda _: avatar)
 
     def _seat(self, grant: Grant, mind: IChatMind | None) -> tuple[Any, Any, Callable[[], None]]:
         """A token's seat. With a mind, the mind gets the user's events (under an id of its

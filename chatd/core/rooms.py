@@ -52,6 +52,8 @@ class Seat(Protocol):
 # that thousands of idle users do not each keep two empty dicts (docs/performance.md).
 NO_ROOMS: Mapping[str, Room] = MappingProxyType({})
 NO_NODES: Mapping[str, int] = MappingProxyType({})
+# A user's read markers before it reads anything (chatd.core.reading).
+NO_MARKERS: Mapping[str, str] = MappingProxyType({})
 
 
 class User:
@@ -60,8 +62,8 @@ class User:
     ``rooms`` and ``remote`` are read-only mappings to everyone else; ``enter``/``exit`` and
     ``count_remote`` change them."""
 
-    __slots__ = ("account_id", "active", "away", "guest", "key", "name", "remote", "rooms",
-                 "sessions", "signon")
+    __slots__ = ("account_id", "active", "away", "guest", "key", "markers", "name", "remote",
+                 "rooms", "sessions", "signon")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
                  now: float = 0.0) -> None:
@@ -82,6 +84,9 @@ class User:
         self.away = ""
         # When it logged in and last talked (WHOIS shows the idle time).
         self.signon = self.active = now
+        # Read markers (chatd.core.reading): an account's, loaded at its first login here
+        # and kept by the member directory; a guest's, only while it is online.
+        self.markers = NO_MARKERS
 
     @property
     def session_total(self) -> int:

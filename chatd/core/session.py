@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
-from chatd.core import account, listing, membership, moderation, sharing, talk
+from chatd.core import account, listing, membership, moderation, reading, sharing, talk
 from chatd.core.rooms import Room, User
 from chatd.kernel.errors import BadText
 from chatd.kernel.events import LeaveReason
@@ -113,6 +113,13 @@ class Session:
     history = talk.history
     private_history = talk.private_history
     history_targets = talk.history_targets
+
+    # -- IReadMarkers (chatd.core.reading) --------------------------------------------
+
+    read_marker = reading.read_marker
+    mark_read = reading.mark_read
+    unread_messages = reading.unread_messages
+    unread_counts = reading.unread_counts
 
     # -- IFileSharing (chatd.core.sharing) --------------------------------------------
 

@@ -41,7 +41,7 @@ from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.policy import ConnectionPolicy, Counters, Home
 from chatd.frontends.sink import ISink
 from chatd.kernel import errors
-from chatd.kernel.events import Event, LeaveReason, SessionEnded
+from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.text import for_log
 
@@ -265,8 +265,13 @@ class CommandClient(ConnectionPolicy[Any]):
         # After our own join: the room's last messages, each a 110, before the reply to the
         # /join.
         replay = self._home.options.connection.replay
-        for kept in replay_on_join(self.session, event, replay):
-            self.sink.write(fmt.history(kept))
+        if not replay or type(event) is not Joined:
+            return
+        kept, more = replay_on_join(self.session, event, replay)
+        for old in kept:
+            self.sink.write(fmt.history(old))
+        if more:
+            self.sink.write(fmt.notice(Code.UNREAD, more))
 
     # -- files (the wire's) --------------------------------------------------------------
 

@@ -38,6 +38,9 @@ class Code(enum.IntEnum):
     NICK_CHANGED = 114
     PACING = 115
     AWAY = 120
+    # Read markers: another session of the account read up to a message; replay's remainder.
+    READ = 121
+    UNREAD = 122
     # Replies: done.
     OK = 200
     WELCOME = 201

@@ -33,11 +33,13 @@ from chatd.kernel.names import fold
 # userhost-in-names change NAMES, WHO and WHOIS; cap-notify is acknowledged, as the list never
 # changes while chatd runs. server-time, message-tags, account-tag, extended-join and
 # away-notify change how events are rendered (rendering.py), echo-message whether one's own
-# messages come back; batch and draft/chathistory are history's (chathistory.py).
+# messages come back; batch and draft/chathistory are history's (chathistory.py),
+# draft/read-marker the read markers' (markers.py).
 CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
-                "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": ""}
+                "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": "",
+                "draft/read-marker": ""}
 # SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
 SASL_MAX = 4096
 SASL_CHUNK = 400
