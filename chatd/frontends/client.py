@@ -41,7 +41,7 @@ from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.policy import ConnectionPolicy, Counters, Home
 from chatd.frontends.sink import ISink
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, SessionEnded
+from chatd.kernel.events import Event, Joined, LeaveReason, ReadMoved, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.text import for_log
 
@@ -260,6 +260,9 @@ class CommandClient(ConnectionPolicy[Any]):
             # close; the close logs out as for any other.
             self.close(event.why)
             return
+        if type(event) is ReadMoved and self.session is not None and (
+                event.origin == self.session.id):
+            return  # the reader had its reply to /read
         fmt = self._home.format
         self.sink.write(event.encoded(fmt.render))
         # After our own join: the room's last messages, each a 110, before the reply to the
