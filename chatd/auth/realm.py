@@ -115,19 +115,23 @@ def make_portal(
     name_probes: FailureLimiter | None = None,
     reserved: ReservedNames | None = None,
     registered: Callable[[str], Account | None] | None = None,
+    signup_on_login: Callable[[], bool] = lambda: False,
 ) -> Portal:
     """The Portal with the three ways in: login, signup, and (while ``guests()`` says so) a
     guest nick. ``exempt`` says which addresses skip the per-address and rate limits;
     ``name_probes`` counts guest nicks that hit a registered name, per address (by default
     with the failed logins' default limits); ``reserved`` are names no guest or new account
     may take; ``registered`` is the directory's answer at once, where it is in this process
-    (``GuestChecker``)."""
+    (``GuestChecker``); ``signup_on_login`` whether a /login of an unknown name makes the
+    account (``signup-on-login``)."""
     reserved = reserved or ReservedNames()
     if name_probes is None:
         throttle = LoginThrottle()
         name_probes = FailureLimiter(
             signups.clock, throttle.address_burst, throttle.address_interval
         )
+    signup = SignupChecker(directory, server.guest_online, server.check_capacity, signups,
+                           exempt, reserved)
     # The Portal asks each checker's interface in this order: guests, the most frequent and
     # the cheapest logins, first.
     return Portal(
@@ -135,9 +139,8 @@ def make_portal(
         [
             GuestChecker(directory, server.guest_online, guests, name_probes, exempt, reserved,
                          registered),
-            AccountChecker(directory),
+            AccountChecker(directory, signup_on_login, signup),
             TokenChecker(server.tokens),
-            SignupChecker(directory, server.guest_online, server.check_capacity, signups, exempt,
-                          reserved),
+            signup,
         ],
     )

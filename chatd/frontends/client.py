@@ -287,6 +287,18 @@ class CommandClient(ConnectionPolicy[Any]):
 
     # -- logging in ----------------------------------------------------------------------
 
+    def log_out(self) -> str:
+        """/logout: the session quits (its rooms hear "logged out", its mind is detached by
+        the realm) and the connection is anonymous again, with a new login timer."""
+        session = self.session
+        if session is not None:
+            self.session = None
+            log.info("{name} logged out over {protocol} from {peer}; the connection stays",
+                     name=session.name, protocol=self.kind, peer=self.peer)
+            session.quit(LeaveReason.QUIT, "logged out")
+            self.policy.logged_out()
+        return greeting(self._home.options.connection)
+
     def _tell_rooms(self, session: IChatSession) -> None:
         """A session of an account already in rooms (another session joined them) is in
         them too: one 108 per room, before the welcome, ``[ROOM] current:`` for the one plain

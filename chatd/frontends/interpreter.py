@@ -96,6 +96,10 @@ class ICommandClient(Interface):
         """Log in through the frontend's portal and keep the session; None if the client
         left meanwhile. Fails with a ChatError when the login is refused."""
 
+    def log_out() -> str:
+        """End the session and keep the connection, anonymous again (/logout); the greeting
+        to give it."""
+
     def upload_file(room: str, name: str, size: int, sha256: str | None
                     ) -> Deferred[Reply]:
         """Take a file of ``size`` raw bytes from the client for ``room`` (after telling it to
@@ -437,6 +441,11 @@ def _token(client: ICommandClient, name: str) -> Reply:
     return Reply(Code.TOKEN, f"{token.room} {token.token} {port} {token.lifetime:g}")
 
 
+def _logout(client: ICommandClient) -> Reply:
+    _session(client)
+    return Reply(Code.GREETING, f"logged out; {client.log_out()}")
+
+
 def _bye(_: None, message: str = "") -> Reply:
     return Reply(Code.BYE, "bye", end=Ending(LeaveReason.QUIT, message))
 
@@ -573,6 +582,8 @@ COMMANDS: dict[str, Command] = {
     "link": Command(lambda session, file_id: session.file_link(file_id), "/link ID",
                     "a short-lived signed HTTP link to a shared file (252 ID SECONDS URL)",
                     1, 1, done=_link),
+    "logout": Command(_logout, "/logout", "end your session and stay connected, back at the "
+                      "greeting (220)", named=False, done=_given),
     "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
                     named=False, done=_bye),
 }
