@@ -29,6 +29,7 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    ReadMoved,
     Said,
     SessionEnded,
     TopicSet,
@@ -95,7 +96,7 @@ class Publishing(CoreTestCase):
         room = self.successResultOf(ann.join("Lobby"))
         self.assertEqual((room.name, room.key, room.count), ("Lobby", "lobby", 1))
         self.assertEqual(self.published(), [("room", "lobby", Joined)])
-        self.assertEqual(plain(*mind.events), plain(Joined("Lobby", "Ann")))
+        self.assertEqual(plain(*mind.events), plain(Joined("Lobby", "Ann", members=1)))
 
     def test_events_have_time_ordered_unique_ids_and_the_clocks_time(self) -> None:
         ann, _ = self.login("ann")
@@ -284,6 +285,7 @@ class Serialisation(TestCase):
             Notice("maintenance", id="e", at=6.0),
             SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
             FileShared("r", "ann", "a.txt", 3, "f" * 32, id="g", at=8.0),
+            ReadMoved("r", "01HF7YATZ8E0C15CN86CR0FEVE", False, "s1", id="h", at=9.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:
