@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from chatd.core.access import check_open
 from chatd.core.rooms import NO_MARKERS, User
 from chatd.core.talk import _readable_room
-from chatd.kernel.errors import BadSyntax, ChatError
+from chatd.kernel.errors import BadSyntax
 from chatd.kernel.events import Event, ReadMoved
 from chatd.kernel.history import HistoryQuery, private_key
 from chatd.kernel.markers import is_marker, later, marker_ms, unread
@@ -128,18 +128,3 @@ def unread_messages(session: SessionState, name: str, limit: int, private: bool 
         return (_events(session, history_key, None, limit, private) if limit else []), 0
     events = _events(session, history_key, marker, limit, private)
     return events[:limit], max(0, len(events) - limit)
-
-
-def unread_counts(session: SessionState) -> dict[str, int]:
-    """How many messages of each room this user is in it has not read (rooms with no marker
-    are left out: what counts as read there is not known)."""
-    counts: dict[str, int] = {}
-    for room in session.user.rooms.values():
-        marker = session.user.markers.get(room.key)
-        if marker is None:
-            continue
-        try:
-            counts[room.name] = len(_events(session, room.conversation, marker, 0, False))
-        except ChatError:
-            continue
-    return counts

@@ -119,7 +119,6 @@ class Session:
     read_marker = reading.read_marker
     mark_read = reading.mark_read
     unread_messages = reading.unread_messages
-    unread_counts = reading.unread_counts
 
     # -- IFileSharing (chatd.core.sharing) --------------------------------------------
 

@@ -270,9 +270,6 @@ class IReadMarkers(Interface):
         """The first ``limit`` unread messages and how many more there are; with no marker,
         the last ``limit`` messages and 0."""
 
-    def unread_counts() -> dict[str, int]:
-        """Unread messages per room this user is in and has a marker of."""
-
 
 class IFileSharing(Interface):
     """Files shared with a room, for its members now."""
