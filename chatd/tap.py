@@ -302,6 +302,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         name_probes=name_probes,
         reserved=reserved,
         registered=None if local is None else local.registered,
+        signup_on_login=lambda: current.settings.signup_on_login,
     )
     facts = Facts(udp_port=token_port(settings))  # listeners are restart-only
     running = []

@@ -133,7 +133,7 @@ class ChatTests(ClientTestCase):
         self.assertEqual(alice.stdout.splitlines(), [
             alice.stdout.splitlines()[0],  # the greeting, whatever its words
             "welcome guest alice: you are a guest; /join a room to talk",
-            "--> [lobby] alice joined",
+            "--> [lobby] alice joined (2 members)",
             "joined lobby: you are in lobby (2 members)",
             "[lobby] <alice> hello bob",
             "[lobby] * alice waves",
@@ -150,7 +150,7 @@ class ChatTests(ClientTestCase):
         bob.wait_for("[lobby] <bob> thanks, alice")
         status, seen, errors = bob.finish()
         self.assertEqual(status, 0, errors)
-        for expected in ["--> [lobby] alice joined", "[lobby] <alice> hello bob",
+        for expected in ["--> [lobby] alice joined (2 members)", "[lobby] <alice> hello bob",
                          "[lobby] * alice waves", "*alice* psst"]:
             self.assertIn(expected, seen)
         self.assertEqual(seen[-1], "bye")

@@ -31,6 +31,7 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    ReadMoved,
     Redacted,
     Said,
     SessionEnded,
@@ -99,7 +100,7 @@ class Publishing(CoreTestCase):
         room = self.successResultOf(ann.join("Lobby"))
         self.assertEqual((room.name, room.key, room.count), ("Lobby", "lobby", 1))
         self.assertEqual(self.published(), [("room", "lobby", Joined)])
-        self.assertEqual(plain(*mind.events), plain(Joined("Lobby", "Ann")))
+        self.assertEqual(plain(*mind.events), plain(Joined("Lobby", "Ann", members=1)))
 
     def test_events_have_time_ordered_unique_ids_and_the_clocks_time(self) -> None:
         ann, _ = self.login("ann")
@@ -327,6 +328,7 @@ class Serialisation(TestCase):
             Wallops("boss", "restart at noon", id="g", at=8.5),
             Announcement("boss", "maintenance", id="i", at=10.0),
             Left("r", "bob", LeaveReason.KILLED, "boss (spam)", id="j", at=11.0),
+            ReadMoved("r", "01HF7YATZ8E0C15CN86CR0FEVE", False, "s1", id="k", at=12.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

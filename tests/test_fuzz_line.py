@@ -55,7 +55,7 @@ _N = r"[^\s\[\]<>*:]+"  # a user or room name as the server shows it
 _EVENTS = {
     Code.SAID: rf"\[{_N}\] <{_N}> .+",
     Code.PRIVATE: rf"\*{_N}\* .+",
-    Code.JOINED: rf"\[{_N}\] {_N} joined",
+    Code.JOINED: rf"\[{_N}\] {_N} joined \(\d+ members?\)",
     Code.LEFT: rf"\[{_N}\] {_N} (left|quit|lost connection|timed out|was removed: the room "
                r"was deleted|was dropped: not reading|was disconnected for flooding"
                rf"|was kicked by {_N})(: .+)?",

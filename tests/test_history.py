@@ -332,7 +332,7 @@ class LineReplayTests(TestCase, Here):
         bob.send("/nick bob")
         lines = bob.send("/join lobby")
         stamp = timestamp(self.world.clock.seconds())
-        self.assertEqual(lines[0], "103 [lobby] bob joined")
+        self.assertEqual(lines[0], "103 [lobby] bob joined (2 members)")
         self.assertRegex(lines[1], rf"^110 {stamp} \S+ \[lobby\] <ann> two$")
         self.assertRegex(lines[2], rf"^110 {stamp} \S+ \[lobby\] <ann> three$")
         self.assertTrue(lines[3].startswith("200 joined lobby: you are in lobby"))

@@ -82,7 +82,8 @@ class NegotiationTests(TestCase):
         self.assertEqual(machine.cap("LS", "302"), [Send("CAP", (
             "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
             "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
-            "away-notify echo-message batch draft/chathistory draft/message-redaction"))])
+            "away-notify echo-message batch draft/chathistory draft/message-redaction "
+            "draft/read-marker"))])
         self.assertIs(machine.state, State.NEGOTIATING)
         self.assertEqual(machine.nick("ann") + machine.user("ann", "Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
@@ -94,7 +95,8 @@ class NegotiationTests(TestCase):
                                                "userhost-in-names cap-notify server-time "
                                                "message-tags account-tag extended-join "
                                                "away-notify echo-message batch "
-                                               "draft/chathistory draft/message-redaction"))])
+                                               "draft/chathistory draft/message-redaction "
+                                               "draft/read-marker"))])
 
     def test_cap_req_acks_known_capabilities_and_naks_the_rest(self) -> None:
         machine = Registration(HOST)
@@ -134,7 +136,8 @@ class NegotiationTests(TestCase):
                                                "userhost-in-names cap-notify server-time "
                                                "message-tags account-tag extended-join "
                                                "away-notify echo-message batch "
-                                               "draft/chathistory draft/message-redaction"))])
+                                               "draft/chathistory draft/message-redaction "
+                                               "draft/read-marker"))])
         self.assertEqual(machine.cap("END"), [])
         self.assertIs(machine.state, State.REGISTERED)
 

@@ -196,7 +196,7 @@ class Accounts(LineTestCase):
         phone = self.world.connect()
         self.assertEqual(codes(phone.send("/login alice password1")), ["201"])
         laptop.send("/join lobby")
-        self.assertEqual(phone.read(), ["103 [lobby] alice joined"])
+        self.assertEqual(phone.read(), ["103 [lobby] alice joined (1 member)"])
         bob = self.guest("bob", "lobby")
         laptop.read(), phone.read()
         bob.send("hi")
@@ -259,7 +259,7 @@ class Pipelining(LineTestCase):
         self.world.hasher.release()
         self.assertEqual(client.read(), [
             "201 welcome account alice: welcome back",
-            "103 [lobby] alice joined",
+            "103 [lobby] alice joined (1 member)",
             "200 joined lobby: you are in lobby (1 member)",
             "101 [lobby] <alice> hello",
         ])
@@ -288,7 +288,7 @@ class Rooms(LineTestCase):
     def test_join_creates_temporary_room_that_vanishes(self) -> None:
         ann = self.guest("ann")
         self.assertEqual(ann.send("/join #Lobby"),
-                         ["103 [Lobby] ann joined",
+                         ["103 [Lobby] ann joined (1 member)",
                           "200 joined Lobby: you are in Lobby (1 member)"])
         self.assertEqual(ann.send("/rooms"), ["210-Lobby 1/100 open temporary", "210 1 room"])
         self.assertEqual(ann.send("/leave"),
@@ -311,7 +311,7 @@ class Rooms(LineTestCase):
     def test_join_and_leave_notices(self) -> None:
         ann = self.guest("ann", "lobby")
         bea = self.guest("bea", "lobby")
-        self.assertEqual(ann.read(), ["103 [lobby] bea joined"])
+        self.assertEqual(ann.read(), ["103 [lobby] bea joined (2 members)"])
         bea.send("/leave lobby")
         self.assertEqual(ann.read(), ["104 [lobby] bea left"])
         bea.send("/join lobby")
@@ -405,7 +405,7 @@ class OwnedRooms(LineTestCase):
     def test_create(self) -> None:
         alice = self.account("alice")
         self.assertEqual(alice.send("/create Club 2 sesame"), [
-            "103 [Club] alice joined",
+            "103 [Club] alice joined (1 member)",
             "200 created Club: created Club (limit 2, locked); you own it",
         ])
         self.assertEqual(alice.send("/rooms"),
@@ -687,7 +687,7 @@ class HalfClose(LineTestCase):
         self.world.hasher.release()
         self.assertEqual(client.read(), [
             "201 welcome account alice: welcome back",
-            "103 [lobby] alice joined",
+            "103 [lobby] alice joined (1 member)",
             "200 joined lobby: you are in lobby (1 member)",
             "101 [lobby] <alice> hi",
         ])
@@ -800,7 +800,7 @@ class WhatANewcomerTypes(LineTestCase):
         first.send("/signup gina password1")
         second.send("/login gina password1")
         first.send("/join lobby")
-        self.assertEqual(second.read(), ["103 [lobby] gina joined"])
+        self.assertEqual(second.read(), ["103 [lobby] gina joined (1 member)"])
         self.assertEqual(second.send("hi"), ["101 [lobby] <gina> hi"])
         self.assertEqual(first.read(), ["101 [lobby] <gina> hi"])
 

@@ -27,6 +27,7 @@ from chatd.kernel.errors import (
     ServerBusy,
     WrongCredentials,
 )
+from chatd.kernel.markers import marker_at
 from chatd.kernel.records import Account, RoomRecord
 from chatd.members import commands
 from chatd.members.client import MemberClientProtocol, RemoteDirectory
@@ -108,6 +109,21 @@ class AMPTests(TestCase):
         self.successResultOf(self.call(commands.ChangePassword, name="ann", old="password1",
                                        new="password2"))
         self.assertIsNone(self.successResultOf(self.call(commands.Lookup, name="nobody"))["name"])
+
+    def test_read_markers_over_amp_move_forward_only(self) -> None:
+        self.hello()
+        made = self.successResultOf(self.call(commands.Signup, name="ann", password="password1"))
+        ahead, behind = marker_at(2_000), marker_at(1_000)
+        mark = {"key": "ann", "id": made["id"], "conversation": "lobby"}
+        self.assertEqual(self.successResultOf(self.call(commands.MarkRead, marker=ahead, **mark)),
+                         {"marker": ahead})
+        self.assertEqual(self.successResultOf(self.call(commands.MarkRead, marker=behind,
+                                                        **mark)), {"marker": ahead})
+        self.assertEqual(
+            self.successResultOf(self.call(commands.ReadMarkers, key="ann", id=made["id"])),
+            {"markers": [{"conversation": "lobby", "marker": ahead}]})
+        self.failureResultOf(self.call(commands.MarkRead, marker=ahead, key="ann", id="other",
+                                       conversation="lobby"), NoSuchUser)
 
     def test_a_signup_that_arrives_after_its_deadline_is_refused_unhashed(self) -> None:
         self.hello()

@@ -15,6 +15,7 @@ from chatd.kernel.credentials import (
     Identity,
     IGuestCredentials,
     ISignupCredentials,
+    Signup,
 )
 from chatd.kernel.errors import GuestsDisabled, NameTaken, RateLimited
 from chatd.kernel.interfaces import IMemberDirectory
@@ -42,14 +43,35 @@ def _account_identity(account: Account, peer: str) -> Identity:
 
 @implementer(ICredentialsChecker)
 class AccountChecker:
+    """A name and its password. With ``signup_on_login()`` (``signup-on-login``, asked at
+    each login) a name that is not registered, nor looks like a registered one, is signed up
+    with that password by ``signups``, within its limits, as seed 003 did."""
+
     credentialInterfaces = (IAccountCredentials,)
 
-    def __init__(self, directory: IMemberDirectory) -> None:
+    def __init__(self, directory: IMemberDirectory,
+                 signup_on_login: Callable[[], bool] = lambda: False,
+                 signups: SignupChecker | None = None) -> None:
         self._directory = directory
+        self._signup_on_login = signup_on_login
+        self._signups = signups
 
     def requestAvatarId(  # type: ignore[override]  # avatar IDs are Identity, see realm
         self, credentials: IAccountCredentials
     ) -> Deferred[Identity]:
+        signups = self._signups
+        if signups is not None and self._signup_on_login():
+
+            def known(account: Account | None) -> Deferred[Identity]:
+                if account is None:
+                    return signups.requestAvatarId(
+                        Signup(credentials.name, credentials.password, credentials.peer))
+                return self._authenticate(credentials)
+
+            return self._directory.lookup(credentials.name).addCallback(known)
+        return self._authenticate(credentials)
+
+    def _authenticate(self, credentials: IAccountCredentials) -> Deferred[Identity]:
         return self._directory.authenticate(
             credentials.name, credentials.password, credentials.peer
         ).addCallback(_account_identity, credentials.peer)

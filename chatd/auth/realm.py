@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
 from chatd.auth.tokens import TokenChecker
+from chatd.core.reading import load_markers
 from chatd.core.service import ChatServer
 from chatd.core.tokens import Grant
 from chatd.kernel.credentials import Identity
@@ -61,7 +62,7 @@ class ChatRealm:
 
         key, guest = fold(avatarId.name), avatarId.guest
 
-        def reserved(_: object) -> tuple[Any, Any, Callable[[], None]]:
+        def reserved(_: object) -> Any:
             try:
                 return self._session(avatarId, mind)
             except BaseException:
@@ -74,13 +75,19 @@ class ChatRealm:
             reserved)
 
     def _session(self, avatarId: Identity, mind: IChatMind
-                 ) -> tuple[Any, Any, Callable[[], None]]:
+                 ) -> tuple[Any, Any, Callable[[], None]] | Deferred[
+                     tuple[Any, Any, Callable[[], None]]]:
         session = self._server.connect(
             avatarId.name, avatarId.guest, limited=not self._exempt(avatarId.peer),
             account_id=avatarId.account_id,
         )
         self._delivery.attach(session.key, session.id, mind)
-        return IChatSession, session, session.quit
+        avatar = (IChatSession, session, session.quit)
+        # An account's read markers before its first join replays what it has not read.
+        loading = load_markers(self._server, session.user)
+        if loading.called:
+            return avatar
+        return loading.addCallback(lambda _: avatar)
 
     def _claimed(self, avatarId: Identity, cluster: bool
                  ) -> tuple[Any, Any, Callable[[], None]]:
@@ -122,19 +129,23 @@ def make_portal(
     name_probes: FailureLimiter | None = None,
     reserved: ReservedNames | None = None,
     registered: Callable[[str], Account | None] | None = None,
+    signup_on_login: Callable[[], bool] = lambda: False,
 ) -> Portal:
     """The Portal with the three ways in: login, signup, and (while ``guests()`` says so) a
     guest nick. ``exempt`` says which addresses skip the per-address and rate limits;
     ``name_probes`` counts guest nicks that hit a registered name, per address (by default
     with the failed logins' default limits); ``reserved`` are names no guest or new account
     may take; ``registered`` is the directory's answer at once, where it is in this process
-    (``GuestChecker``)."""
+    (``GuestChecker``); ``signup_on_login`` whether a /login of an unknown name makes the
+    account (``signup-on-login``)."""
     reserved = reserved or ReservedNames()
     if name_probes is None:
         throttle = LoginThrottle()
         name_probes = FailureLimiter(
             signups.clock, throttle.address_burst, throttle.address_interval
         )
+    signup = SignupChecker(directory, server.guest_online, server.check_capacity, signups,
+                           exempt, reserved)
     # The Portal asks each checker's interface in this order: guests, the most frequent and
     # the cheapest logins, first.
     return Portal(
@@ -142,9 +153,8 @@ def make_portal(
         [
             GuestChecker(directory, server.guest_online, guests, name_probes, exempt, reserved,
                          registered),
-            AccountChecker(directory),
+            AccountChecker(directory, signup_on_login, signup),
             TokenChecker(server.tokens),
-            SignupChecker(directory, server.guest_online, server.check_capacity, signups, exempt,
-                          reserved),
+            signup,
         ],
     )

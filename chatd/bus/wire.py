@@ -36,6 +36,7 @@ from chatd.kernel.events import (
     ModeChanged,
     NickChanged,
     Private,
+    ReadMoved,
     Redacted,
     Said,
     SessionEnded,
@@ -258,6 +259,7 @@ def _fields(value: Any, spec: Mapping[str, Check], required: frozenset[str]) -> 
 
 _AWAY = optional_text(MAX_TEXT_LENGTH)
 _OPTIONAL_NAME = _optional(user_name)
+_TARGET = word(64, empty=False)
 
 # The events a node publishes, with each field's check (``id`` and ``at`` besides), and the
 # fields chatd.kernel.events gives no default, which a message must carry.
@@ -267,7 +269,8 @@ _SPECS: tuple[tuple[type[Event], dict[str, Check]], ...] = (
             "room_id": _OPTIONAL_ID}),
     (Private, {"sender": user_name, "recipient": user_name, "text": text,
                "sender_id": _OPTIONAL_ID, "recipient_id": _OPTIONAL_ID, "notice": flag}),
-    (Joined, {"room": room_name, "who": user_name, "account": flag, "away": _AWAY}),
+    (Joined, {"room": room_name, "who": user_name, "account": flag, "away": _AWAY,
+              "members": whole(0, 1 << 31)}),
     (Left, {"room": room_name, "who": user_name, "reason": reason,
             "message": optional_text(MAX_TEXT_LENGTH), "by": _OPTIONAL_NAME}),
     (TopicSet, {"room": room_name, "who": user_name, "topic": optional_text(MAX_TOPIC_LENGTH)}),
@@ -276,6 +279,8 @@ _SPECS: tuple[tuple[type[Event], dict[str, Check]], ...] = (
     (NickChanged, {"old": user_name, "new": user_name}),
     (AwayChanged, {"who": user_name, "away": _AWAY}),
     (SessionEnded, {"user": user_name, "why": optional_text(MAX_TEXT_LENGTH)}),
+    (ReadMoved, {"target": _TARGET, "marker": word(26, empty=False), "private": flag,
+                 "origin": _OPTIONAL_ID}),
     (FileShared, {"room": room_name, "sender": user_name, "name": file_name,
                   "size": whole(0, 1 << 50), "file_id": word(64, empty=False)}),
     (Redacted, {"message_id": _ID, "who": user_name, "room": _optional(room_name),

@@ -53,6 +53,8 @@ class Seat(Protocol):
 # that thousands of idle users do not each keep two empty dicts (docs/performance.md).
 NO_ROOMS: Mapping[str, Room] = MappingProxyType({})
 NO_NODES: Mapping[str, int] = MappingProxyType({})
+# A user's read markers before it reads anything (chatd.core.reading).
+NO_MARKERS: Mapping[str, str] = MappingProxyType({})
 
 
 class User:
@@ -61,8 +63,8 @@ class User:
     ``rooms`` and ``remote`` are read-only mappings to everyone else; ``enter``/``exit`` and
     ``count_remote`` change them."""
 
-    __slots__ = ("account_id", "active", "away", "guest", "ident", "key", "name", "operator",
-                 "remote", "rooms", "sessions", "signon", "wallops")
+    __slots__ = ("account_id", "active", "away", "guest", "ident", "key", "markers", "name",
+                 "operator", "remote", "rooms", "sessions", "signon", "wallops")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
                  now: float = 0.0) -> None:
@@ -89,6 +91,9 @@ class User:
         self.wallops = False
         # How its latest session described it (IRC's USER), shared until one does.
         self.ident = NO_IDENT
+        # Read markers (chatd.core.reading): an account's, loaded at its first login here
+        # and kept by the member directory; a guest's, only while it is online.
+        self.markers = NO_MARKERS
 
     @property
     def session_total(self) -> int:

@@ -336,7 +336,8 @@ class ChatServer:
             if seat.current_room is None:
                 seat.current_room = room
         self.bus.to_room(room.key, Joined(room.name, user.name, account=not user.guest,
-                                          away=user.away, id=self.next_id(),
+                                          away=user.away, members=len(room.members),
+                                          id=self.next_id(),
                                           at=self.clock.seconds()))
 
     def remove(self, user: User, room: Room, reason: LeaveReason, message: str = "",

@@ -19,6 +19,7 @@ from chatd.core import (
     membership,
     moderation,
     operators,
+    reading,
     redaction,
     sharing,
     talk,
@@ -128,6 +129,11 @@ class Session:
 
     redact = redaction.redact
     redact_private = redaction.redact_private
+    # -- IReadMarkers (chatd.core.reading) --------------------------------------------
+
+    read_marker = reading.read_marker
+    mark_read = reading.mark_read
+    unread_messages = reading.unread_messages
 
     # -- IFileSharing (chatd.core.sharing) --------------------------------------------
 

@@ -153,6 +153,12 @@ class Admission:
     def named(self, host: str) -> None:
         self._named[host] += 1
 
+    def unnamed(self, host: str) -> None:
+        """A connection of ``host`` logged out and stays, anonymous again (/logout)."""
+        self._named[host] -= 1
+        if self._named[host] <= 0:
+            del self._named[host]
+
     def release(self, host: str, named: bool) -> None:
         self.total -= 1
         self._open[host] -= 1

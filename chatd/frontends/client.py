@@ -41,7 +41,7 @@ from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.policy import ConnectionPolicy, Counters, Home
 from chatd.frontends.sink import ISink
 from chatd.kernel import errors
-from chatd.kernel.events import Event, LeaveReason, SessionEnded
+from chatd.kernel.events import Event, Joined, LeaveReason, ReadMoved, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.text import for_log
 
@@ -260,13 +260,21 @@ class CommandClient(ConnectionPolicy[Any]):
             # close; the close logs out as for any other.
             self.close(event.why)
             return
+        if type(event) is ReadMoved and self.session is not None and (
+                event.origin == self.session.id):
+            return  # the reader had its reply to /read
         fmt = self._home.format
         self.sink.write(event.encoded(fmt.render))
         # After our own join: the room's last messages, each a 110, before the reply to the
         # /join.
         replay = self._home.options.connection.replay
-        for kept in replay_on_join(self.session, event, replay):
-            self.sink.write(fmt.history(kept))
+        if not replay or type(event) is not Joined:
+            return
+        kept, more = replay_on_join(self.session, event, replay)
+        for old in kept:
+            self.sink.write(fmt.history(old))
+        if more:
+            self.sink.write(fmt.notice(Code.UNREAD, more))
 
     # -- files (the wire's) --------------------------------------------------------------
 
@@ -278,6 +286,18 @@ class CommandClient(ConnectionPolicy[Any]):
         return self._wire.download_file(file_id)
 
     # -- logging in ----------------------------------------------------------------------
+
+    def log_out(self) -> str:
+        """/logout: the session quits (its rooms hear "logged out", its mind is detached by
+        the realm) and the connection is anonymous again, with a new login timer."""
+        session = self.session
+        if session is not None:
+            self.session = None
+            log.info("{name} logged out over {protocol} from {peer}; the connection stays",
+                     name=session.name, protocol=self.kind, peer=self.peer)
+            session.quit(LeaveReason.QUIT, "logged out")
+            self.policy.logged_out()
+        return greeting(self._home.options.connection)
 
     def _tell_rooms(self, session: IChatSession) -> None:
         """A session of an account already in rooms (another session joined them) is in

@@ -39,6 +39,9 @@ class Code(enum.IntEnum):
     PACING = 115
     REDACTED = 116
     AWAY = 120
+    # Read markers: another session of the account read up to a message; replay's remainder.
+    READ = 121
+    UNREAD = 122
     ANNOUNCEMENT = 130
     WALLOPS = 131
     # Replies: done.

@@ -99,6 +99,10 @@ class ICommandClient(Interface):
         """Log in through the frontend's portal and keep the session; None if the client
         left meanwhile. Fails with a ChatError when the login is refused."""
 
+    def log_out() -> str:
+        """End the session and keep the connection, anonymous again (/logout); the greeting
+        to give it."""
+
     def upload_file(room: str, name: str, size: int, sha256: str | None
                     ) -> Deferred[Reply]:
         """Take a file of ``size`` raw bytes from the client for ``room`` (after telling it to
@@ -431,6 +435,19 @@ def _history_reply(found: tuple[str, list[Event]], *_: str) -> Reply:
                  history=events)
 
 
+def _read(session: IChatSession, name: str, marker: str | None = None
+          ) -> Deferred[str | None]:
+    """/read ROOM [ID] (or a user's name: the private conversation with it)."""
+    private = not session.is_room(name)
+    return session.mark_read(name, marker, private=private)
+
+
+def _read_reply(kept: str | None, name: str, *_: str) -> Reply:
+    if kept is None:
+        return Reply(Code.OK, f"nothing to read in {name}")
+    return Reply(Code.OK, f"read {name} up to {kept}")
+
+
 def _token(client: ICommandClient, name: str) -> Reply:
     """``230 ROOM TOKEN PORT SECONDS``: what the UDP channel needs, in a fixed shape."""
     session = _session(client)
@@ -439,6 +456,11 @@ def _token(client: ICommandClient, name: str) -> Reply:
         raise errors.NotAllowed("this server has no UDP channel")
     token = session.token(name)
     return Reply(Code.TOKEN, f"{token.room} {token.token} {port} {token.lifetime:g}")
+
+
+def _logout(client: ICommandClient) -> Reply:
+    _session(client)
+    return Reply(Code.GREETING, f"logged out; {client.log_out()}")
 
 
 def _bye(_: None, message: str = "") -> Reply:
@@ -597,6 +619,9 @@ COMMANDS: dict[str, Command] = {
                        "TIME|ID N", "messages said before: the last N (default "
                        f"{DEFAULT_HISTORY}), or N from a time or message id (110 lines)", 0, 4,
                        done=_history_reply),
+    "read": Command(_read, "/read ROOM|USER [ID]",
+                    "mark read up to message ID (default: the newest); your other sessions "
+                    "are told (121)", 1, 2, done=_read_reply),
     "token": Command(_token, "/token ROOM", "a token to speak in ROOM over UDP (230 ROOM TOKEN "
                      "PORT SECONDS)", 1, 1, named=False, done=lambda answer, *_: answer),
     "send": Command(_send, "/send ROOM NAME SIZE [SHA256]",
@@ -635,6 +660,8 @@ COMMANDS: dict[str, Command] = {
                      "/close ROOM [REASON]", "server operator: end a room, putting its "
                      "members out", 1, 2, rest=True,
                      done=lambda _, name, *__: Reply(Code.OK, f"closed {name}")),
+    "logout": Command(_logout, "/logout", "end your session and stay connected, back at the "
+                      "greeting (220)", named=False, done=_given),
     "quit": Command(_nothing, "/quit [MESSAGE]", "leave the server", 0, 1, rest=True,
                     named=False, done=_bye),
 }
@@ -752,13 +779,22 @@ def _session(client: ICommandClient) -> IChatSession:
     return session
 
 
-def replay_on_join(session: IChatSession | None, event: Event, count: int) -> list[Event]:
-    """The room's last ``count`` messages when ``event`` is this session's own join (line and
-    browser clients get them as 110s before the reply to /join); nothing otherwise."""
+def replay_on_join(session: IChatSession | None, event: Event, count: int
+                   ) -> tuple[list[Event], str]:
+    """When ``event`` is this session's own join: what it has not read of the room (the
+    first ``count`` messages after its read marker; with none, the room's last ``count``),
+    which line and browser clients get as 110s before the reply to /join, and the text of a
+    122 saying how many more are unread and how to read them ("" if none). Nothing
+    otherwise."""
     if (count and session is not None and type(event) is Joined
             and fold(event.who) == session.key):
         try:
-            return session.history(event.room, HistoryQuery("latest", count))
+            events, more = session.unread_messages(event.room, count)
         except errors.ChatError:
-            return []
-    return []
+            return [], ""
+        if not more:
+            return events, ""
+        last = events[-1].id if events else session.read_marker(event.room)
+        return events, (f"[{event.room}] {more} more unread; /history {event.room} after "
+                        f"{last} {min(more, MAX_REQUEST)}")
+    return [], ""

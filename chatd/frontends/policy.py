@@ -218,6 +218,19 @@ class ConnectionPolicy(Generic[Item]):
             self._timer = None
         self._count = 0
 
+    def logged_out(self) -> None:
+        """The client logged out and stays (/logout): anonymous again, with a new login
+        timer and the bytes-before-login count from nothing."""
+        if not self.named:
+            return
+        self.named = False
+        self._home.admission.unnamed(self.host)
+        # Lines are handled one at a time, so no paced message is held now (no timer).
+        self._count = 0
+        if self._limits.login_timeout:
+            self._timer = self._home.clock.callLater(self._limits.login_timeout,
+                                                     self._login_too_slow)
+
     def closing(self) -> None:
         """The sink has begun closing: make sure that it ends.
 

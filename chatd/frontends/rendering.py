@@ -24,6 +24,7 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    ReadMoved,
     Redacted,
     Said,
     TopicSet,
@@ -79,8 +80,11 @@ def render_event(event: Event) -> bytes:
             return reply(Code.NOTICE_SAID, f"-{sender}- {text}")
         case Private(sender=sender, text=text):
             return reply(Code.PRIVATE, f"*{sender}* {text}")
-        case Joined(room=room, who=who):
+        case Joined(room=room, who=who, members=0):
             return reply(Code.JOINED, f"[{room}] {who} joined")
+        case Joined(room=room, who=who, members=members):
+            count = "1 member" if members == 1 else f"{members} members"
+            return reply(Code.JOINED, f"[{room}] {who} joined ({count})")
         case Left(room=room, who=who, reason=LeaveReason.KICKED, message=message, by=by):
             said = f": {message}" if message else ""
             return reply(Code.LEFT, f"[{room}] {who} was kicked by {by}{said}")
@@ -107,6 +111,10 @@ def render_event(event: Event) -> bytes:
             return reply(Code.TOPIC, f"[{room}] {who} cleared the topic")
         case FileShared(room=room, sender=sender, name=name, size=size, file_id=file_id):
             return reply(Code.FILE_SHARED, f"[{room}] {sender} shared {file_id} {size} {name}")
+        case ReadMoved(target=target, marker=marker, private=False):
+            return reply(Code.READ, f"[{target}] read up to {marker}")
+        case ReadMoved(target=target, marker=marker):
+            return reply(Code.READ, f"*{target}* read up to {marker}")
         case Notice(text=text):
             return reply(Code.NOTICE, text)
         case Redacted(room=room, who=who, message_id=message_id, why=why):

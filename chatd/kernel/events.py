@@ -106,12 +106,14 @@ class Private(Event):
 class Joined(Event):
     """Someone joined a room: ``account`` if logged in to the account of that name (not a
     guest), and ``away``, the away message it had on joining ("" if none), which IRC's
-    extended-join and away-notify show with the JOIN."""
+    extended-join and away-notify show with the JOIN. ``members``: how many the room has
+    with the newcomer (0 where unknown), which the line protocol's 103 shows."""
 
     room: str
     who: str
     account: bool = False
     away: str = ""
+    members: int = 0
 
 
 @event
@@ -211,6 +213,19 @@ class SessionEnded(Event):
 
 
 @event
+class ReadMoved(Event):
+    """An account's read marker (chatd.kernel.markers) of ``target`` moved forward to
+    ``marker``: published on its user key so that every session of the account, on every
+    device, stops showing what was read; ``origin`` (the session that read) was answered
+    already. ``target`` is a room's name, or with ``private`` the other party's name."""
+
+    target: str
+    marker: str
+    private: bool = False
+    origin: str = ""
+
+
+@event
 class FileShared(Event):
     """A member shared a file with a room: its members may fetch it by ``file_id`` (the
     line protocol's ``/get``) while they stay members. ``name`` is already sanitised."""
@@ -246,7 +261,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Said, Private, Joined, Left, TopicSet, ModeChanged, Invited, NickChanged,
                 AwayChanged, Notice, SessionEnded, FileShared, Redacted,
-                Wallops, Announcement)
+                Wallops, Announcement, ReadMoved)
 }
 
 

@@ -278,6 +278,25 @@ class IRedaction(Interface):
         its sender (or a server operator) may. NoSuchMessage, NotAllowed, BadName."""
 
 
+class IReadMarkers(Interface):
+    """How far this user has read each conversation (chatd.kernel.markers), shared by every
+    session of an account and kept with it; a guest's only while it is online. ``name`` is a
+    room this user is in, or with ``private`` the other party of a private conversation."""
+
+    def read_marker(name: str, private: bool = False) -> str | None:
+        """The marker, or None if nothing was read there."""
+
+    def mark_read(name: str, marker: str | None = None, private: bool = False
+                  ) -> Deferred[str | None]:
+        """Read up to ``marker`` (None: the newest message); markers only move forward. The
+        marker kept, once durable; the account's other sessions are told (ReadMoved)."""
+
+    def unread_messages(name: str, limit: int, private: bool = False
+                        ) -> tuple[list[Event], int]:
+        """The first ``limit`` unread messages and how many more there are; with no marker,
+        the last ``limit`` messages and 0."""
+
+
 class IFileSharing(Interface):
     """Files shared with a room, for its members now."""
 
@@ -361,7 +380,7 @@ class IServerOperator(Interface):
 
 
 class IChatSession(ISessionInfo, IRoomMember, IRoomModeration, ITalk, IHistoryReader,
-                   IRedaction, IFileSharing, IAccountSettings,
+                   IRedaction, IReadMarkers, IFileSharing, IAccountSettings,
                    IServerOperator):
     """The avatar a frontend drives: one logged-in connection, every role above in one.
 
@@ -443,6 +462,12 @@ class IMemberDirectory(Interface):
     def watch(ended: Callable[[Account, str], None]) -> None:
         """From now on, call ``ended(account, why)`` when an account is deleted or locked
         (``why``: "deleted" or "locked"), so its sessions can be ended."""
+
+    def read_markers(key: str, account_id: str) -> Deferred[dict[str, str]]:
+        """The account's read markers: conversation key -> marker (chatd.kernel.markers)."""
+
+    def mark_read(key: str, account_id: str, conversation: str, marker: str) -> Deferred[str]:
+        """Move one read marker forward (never back), durably; the marker now kept."""
 
 
 class IRoomStore(Interface):

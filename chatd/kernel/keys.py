@@ -38,6 +38,8 @@ SESSIONS: dict[str, Key] = {
     # Restart-only: the guest checker is built with it once.
     "require-account": Key(boolean, "refuse guests: only accounts may chat (a reload applies "
                            "it to new logins; guests already in stay)", False, flag=True),
+    "signup-on-login": Key(boolean, "a /login of a name with no account makes the account "
+                           "(within the signup limits), as seed 003 did", False, flag=True),
     "max-sessions-per-account": Key(whole(1, 1000), "sessions one account may have at once "
                                     "(1: refuse a second login)", 5),
     "default-room-limit": Key(whole(1, 1_000_000),

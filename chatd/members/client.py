@@ -369,3 +369,14 @@ class RemoteDirectory:
         return self._call(commands.Lookup, self.deadline, name=name).addCallback(
             lambda r: _account(r) if r.get("name") else None
         )
+
+    def read_markers(self, key: str, account_id: str) -> Deferred[dict[str, str]]:
+        return self._call(commands.ReadMarkers, self.deadline, key=key, id=account_id
+                          ).addCallback(lambda r: {item["conversation"]: item["marker"]
+                                                   for item in r["markers"]})
+
+    def mark_read(self, key: str, account_id: str, conversation: str,
+                  marker: str) -> Deferred[str]:
+        return self._call(commands.MarkRead, self.deadline, key=key, id=account_id,
+                          conversation=conversation, marker=marker
+                          ).addCallback(lambda r: str(r["marker"]))

@@ -200,6 +200,26 @@ class DeleteAccount(amp.Command):
     errors = _ERRORS
 
 
+class ReadMarkers(amp.Command):
+    """Every read marker of the account ``key`` whose id is ``id`` (chatd.kernel.markers);
+    at most chatd.members.local.MAX_MARKERS, so one AMP value holds them."""
+
+    arguments = [(b"key", amp.Unicode()), (b"id", amp.Unicode())]
+    response = [(b"markers", amp.AmpList([(b"conversation", amp.Unicode()),
+                                          (b"marker", amp.Unicode())]))]
+    errors = _ERRORS
+
+
+class MarkRead(amp.Command):
+    """Move the account's marker of ``conversation`` forward to ``marker`` (never back);
+    the answer is the marker kept, once durable."""
+
+    arguments = [(b"key", amp.Unicode()), (b"id", amp.Unicode()),
+                 (b"conversation", amp.Unicode()), (b"marker", amp.Unicode())]
+    response = [(b"marker", amp.Unicode())]
+    errors = _ERRORS
+
+
 class AccountEnded(amp.Command):
     """From the service to each watching chat daemon: this account was deleted or locked
     (``why``: "deleted" or "locked"), so end its sessions. ``id`` says which account, should

@@ -23,6 +23,7 @@ from chatd.kernel.errors import (
     AccountLocked,
     BadName,
     BadPassword,
+    BadText,
     NameTaken,
     NoSuchUser,
     RateLimited,
@@ -31,6 +32,7 @@ from chatd.kernel.errors import (
 )
 from chatd.kernel.interfaces import IMemberDirectory, IPasswordHasher
 from chatd.kernel.keys import DEFAULTS
+from chatd.kernel.markers import is_marker
 from chatd.kernel.names import check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter, LoginThrottle
 from chatd.kernel.records import Account
@@ -80,7 +82,12 @@ def _scheme(hashed: str) -> str:
 
 # Older records may lack the creation time, the locked flag and the id (see legacy_id).
 _ACCOUNT_REQUIRED: Fields = {"name": (str,), "hash": (str,)}
-_ACCOUNT_OPTIONAL: Fields = {"created": (int, float), "locked": (bool,), "id": (str,)}
+_ACCOUNT_OPTIONAL: Fields = {"created": (int, float), "locked": (bool,), "id": (str,),
+                              "read": (dict,)}
+# Read markers kept per account (conversation -> marker, chatd.kernel.markers): beyond this
+# the stalest goes (a room deleted long ago, a conversation never read again). So few that
+# all of them fit in one AMP value (ReadMarkers).
+MAX_MARKERS = 400
 
 Ended = Callable[[Account, str], None]
 
@@ -102,7 +109,12 @@ def legacy_id(key: str, record: dict[str, Any]) -> str:
 def account_problem(record: dict[str, Any]) -> str | None:
     """What makes a stored account unusable (a missing or mistyped field), or None: such a
     record is a damaged one, refused at load like a bad checksum."""
-    return fields_problem(record, "account", _ACCOUNT_REQUIRED, _ACCOUNT_OPTIONAL)
+    problem = fields_problem(record, "account", _ACCOUNT_REQUIRED, _ACCOUNT_OPTIONAL)
+    if problem is None and not all(
+            isinstance(key, str) and isinstance(marker, str) and is_marker(marker)
+            for key, marker in record.get("read", {}).items()):
+        return f"the account's read markers are {record['read']!r:.40}"
+    return problem
 
 
 @implementer(IMemberDirectory)
@@ -293,6 +305,36 @@ class LocalDirectory:
             if record is None:
                 return None
         return _account(key, record)
+
+    # -- read markers: kept in the account's record, so as durable as its password ------
+
+    def _reader(self, key: str, account_id: str) -> dict[str, Any] | None:
+        record = self._file.live.get(key)
+        return record if record is not None and record["id"] == account_id else None
+
+    def read_markers(self, key: str, account_id: str) -> Deferred[dict[str, str]]:
+        """Every read marker of the account (none for an account that is not this one)."""
+        record = self._reader(key, account_id)
+        return succeed(dict(record.get("read", {})) if record is not None else {})
+
+    def mark_read(self, key: str, account_id: str, conversation: str,
+                  marker: str) -> Deferred[str]:
+        """Move the account's marker of ``conversation`` to ``marker`` if that is further;
+        the marker now kept, once durable. Markers never move back (NoSuchUser: the account
+        is gone, or is another one of that name)."""
+        if not is_marker(marker):
+            raise BadText("a read marker is a message id")
+        record = self._reader(key, account_id)
+        if record is None:
+            raise NoSuchUser("that account is gone")
+        read: dict[str, str] = record.get("read", {})
+        kept = read.get(conversation)
+        if kept is not None and kept >= marker:
+            return succeed(kept)
+        read = {**read, conversation: marker}
+        while len(read) > MAX_MARKERS:
+            del read[min(read, key=read.__getitem__)]
+        return self._replace(key, read=read).addCallback(lambda _: marker)
 
     # -- what an administrator asks ----------------------------------------------------
 

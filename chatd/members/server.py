@@ -184,6 +184,20 @@ class MemberServerProtocol(amp.AMP):
         self._check()
         return self._directory.delete(name).addCallback(lambda _: {})
 
+    @commands.ReadMarkers.responder
+    def read_markers(self, key: str, id: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.read_markers(key, id).addCallback(
+            lambda markers: {"markers": [{"conversation": conversation, "marker": marker}
+                                         for conversation, marker in markers.items()]})
+
+    @commands.MarkRead.responder
+    def mark_read(self, key: str, id: str, conversation: str,
+                  marker: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.mark_read(key, id, conversation, marker).addCallback(
+            lambda kept: {"marker": kept})
+
     # -- room definitions --------------------------------------------------------------
 
     def _book(self, not_after: float | None = None) -> RoomBook:

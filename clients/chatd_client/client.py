@@ -19,6 +19,7 @@ in order, so they reach the rooms after the rejoins. Held lines that can't be se
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -71,6 +72,16 @@ FIRST_RETRY = 1.0
 LONGEST_RETRY = 30.0
 # Lines typed while the session is away, kept to send once it is back.
 MAX_HELD = 50
+# Seconds after a room's message is shown before the client tells the server it was read
+# (/read ROOM): one /read for a burst of messages, not one each.
+READ_DELAY = 1.0
+# The server's answer to a /read the client sent by itself, which the person is not shown.
+_READ_REPLY = re.compile(r"(?:read \S+ up to \S+|nothing to read in \S+)")
+# A file shared with a room (111), for --auto-get.
+_SHARED = re.compile(r"\[[^\]\s]+\] (?P<nick>\S+) shared (?P<id>\S+) [0-9]+ .+", re.DOTALL)
+# What is read when shown: messages (live and from history) and files shared, by room.
+_ROOM_OF = re.compile(r"(?:\S+ \S+ )?\[(?P<room>[^\]\s]+)\] ")
+_SHOWN = (Code.SAID, Code.ACTION, Code.NOTICE_SAID, Code.HISTORY, Code.FILE_SHARED)
 # Words of a 109 after which the server does not want the client straight back (idle, no
 # login, too much before login, flooding).
 _SENT_AWAY = ("goodbye", "flooding")
@@ -135,6 +146,13 @@ class Client:
             self.udp = UdpChannel(clock, options.host, self._udp_line, self._token)
         # The file being sent or fetched: one at a time.
         self.transfer: Upload | Download | None = None
+        # --auto-get: the ids of files shared since, waiting for the transfer before them.
+        self._auto_get: list[str] = []
+        # Rooms whose messages were shown since the last /read, its timer, and how many of
+        # the client's own /read answers are still to come (not shown).
+        self._unread_rooms: set[str] = set()
+        self._read_timer: IDelayedCall | None = None
+        self._read_answers = 0
 
     @property
     def connected(self) -> bool:
@@ -192,6 +210,7 @@ class Client:
         greeted = (self._connection is not None and self._connection.received
                    and not reason.check(NoGreeting, SpeaksTLS))
         self._connection = None
+        self._read_answers = 0
         transfer = self._end_transfer()
         if transfer is not None:
             if isinstance(transfer, Download):
@@ -407,11 +426,58 @@ class Client:
         return download.bytes
 
     def _end_transfer(self) -> Upload | Download | None:
-        """The transfer is over, however it went: take its bar away."""
+        """The transfer is over, however it went: take its bar away (and with --auto-get,
+        fetch the next file waiting, once this reply is dealt with)."""
         transfer, self.transfer = self.transfer, None
         if transfer is not None:
             self._display.progress(None)
+            if self._auto_get:
+                self._clock.callLater(0, self._next_auto_get)
         return transfer
+
+    # -- what is shown is read, and what is shared is saved ------------------------------
+
+    def _follow_shown(self, line: ServerLine) -> None:
+        """A message or a file of a room was shown: it is read (one /read per room, soon),
+        and with --auto-get a file shared by someone else is fetched."""
+        if line.code not in _SHOWN:
+            return
+        directory = self._options.auto_get
+        if directory is not None and line.code == Code.FILE_SHARED and (
+                shared := _SHARED.fullmatch(line.text)) and shared["nick"] != self.nick:
+            self._auto_get.append(shared["id"])
+            if self.transfer is None:
+                self._next_auto_get()
+        room = _ROOM_OF.match(line.text)
+        if room is None:
+            return
+        self._unread_rooms.add(room["room"])
+        if self._read_timer is None:
+            self._read_timer = self._clock.callLater(READ_DELAY, self._send_reads)
+
+    def _send_reads(self) -> None:
+        self._read_timer = None
+        rooms, self._unread_rooms = self._unread_rooms, set()
+        connection = self._connection
+        if connection is None:
+            return  # a new connection replays what is unread, which is shown (and read) then
+        if self._restoring or isinstance(self.transfer, Upload):
+            # Later: no line may go between an upload's bytes, nor before the login.
+            self._unread_rooms |= rooms
+            self._read_timer = self._clock.callLater(READ_DELAY, self._send_reads)
+            return
+        for room in sorted(rooms & set(self.rooms.names())):
+            self._read_answers += 1
+            connection.send_line(f"/read {room}")
+
+    def _next_auto_get(self) -> None:
+        directory = self._options.auto_get
+        if (not self._auto_get or directory is None or self.transfer is not None
+                or self._connection is None or self._restoring):
+            return
+        file_id = self._auto_get.pop(0)
+        self.note(f"saving shared file {file_id} into {directory} (--auto-get)")
+        self._get_file(file_id, directory)
 
     def _transfer_reply(self, raw: str, line: ServerLine) -> bool:
         """Follow a transfer through the server's replies; True if ``line`` was taken care
@@ -522,6 +588,10 @@ class Client:
             self._udp_follow(line)
             if self._transfer_reply(raw, line):
                 return
+            if (self._read_answers and line.final and line.code == Code.OK
+                    and _READ_REPLY.fullmatch(line.text)):
+                self._read_answers -= 1
+                return
         if line is not None and line.code == Code.HELP and not line.final:
             self._show(raw, ServerLine(line.code, line.final, help_line(line.text)))
         else:
@@ -529,6 +599,8 @@ class Client:
         if line is not None and line.code == Code.HELP and line.final:
             for text in CLIENT_HELP:
                 self.note(text)
+        if line is not None:
+            self._follow_shown(line)
         if line is not None and self._connection is not None:
             self._restore(line)
 

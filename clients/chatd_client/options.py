@@ -21,6 +21,8 @@ class ClientOptions:
     connect_timeout: float = 10.0
     remember: bool = False
     udp: bool = False
+    # --auto-get: fetch every file shared in a room into this directory (None: off).
+    auto_get: Path | None = None
 
 
 def _port(text: str) -> int:
@@ -80,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="send and receive the messages of the rooms you join over the "
                              "server's UDP channel (the client fetches a /token for each); "
                              "logging in, joining and commands stay on TCP")
+    parser.add_argument("--auto-get", type=Path, metavar="DIR",
+                        help="save every file shared in your rooms (111) into DIR as it is "
+                             "shared, one after another, with the names and progress of "
+                             "/get (default: off)")
     parser.add_argument("--connect-timeout", type=_seconds(0.1), default=10.0, metavar="SECONDS",
                         help="give up connecting after this long (default 10)")
     return parser
@@ -93,4 +99,4 @@ def parse_args(argv: Sequence[str] | None = None) -> ClientOptions:
         parser.error("--ca only makes sense with --tls")
     return ClientOptions(host=args.host, port=args.port, tls=args.tls, ca=args.ca,
                          raw=args.raw, wait=args.wait, connect_timeout=args.connect_timeout,
-                         remember=args.remember, udp=args.udp)
+                         remember=args.remember, udp=args.udp, auto_get=args.auto_get)

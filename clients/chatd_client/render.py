@@ -45,6 +45,11 @@ STYLE = Style.from_dict(
 
 _SAID = re.compile(r"\[(?P<room>[^\]\s]+)\] <(?P<nick>[^>\s]+)> (?P<text>.*)", re.DOTALL)
 _ACTION = re.compile(r"\[(?P<room>[^\]\s]+)\] \* (?P<nick>\S+) (?P<text>.*)", re.DOTALL)
+_NOTICE = re.compile(r"(?:\[(?P<room>[^\]\s]+)\] )?-(?P<nick>[^\s-][^\s]*)- (?P<text>.*)",
+                     re.DOTALL)
+# 121: another session read up to a message; 122: how many more are unread, and the command.
+_READ = re.compile(r"(?:\[(?P<room>[^\]\s]+)\]|\*(?P<nick>[^*\s]+)\*) read up to \S+")
+_UNREAD = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<count>[0-9]+) more unread; (?P<how>/.*)")
 _PRIVATE = re.compile(r"\*(?P<nick>[^*\s]+)\* (?P<text>.*)", re.DOTALL)
 _ROOM_EVENT = re.compile(r"\[(?P<room>[^\]\s]+)\] (?P<text>.*)", re.DOTALL)
 # 110: TIME ID and the text of the live line it was; an id is one word, whatever its form.
@@ -129,6 +134,15 @@ def render(line: ServerLine, own_nick: str | None = None,
                 ("class:file", f"{shared['nick']} shared {shared['name']} "
                                f"({human_size(int(shared['size']))}): "),
                 ("class:nick", f"/get {shared['id']}")]
+    if code == Code.READ and (read := _READ.fullmatch(text)):
+        where = f"[{read['room']}]" if read["room"] else f"*{read['nick']}*"
+        return [("class:membership", "--- "), ("class:room", f"{where} "),
+                ("class:membership", "read on another device")]
+    if code == Code.UNREAD and (more := _UNREAD.fullmatch(text)):
+        count = int(more["count"])
+        return [("class:history", "-- "), ("class:room", f"[{more['room']}] "),
+                ("class:history", f"{count} more unread message{'' if count == 1 else 's'}: "),
+                ("class:nick", more["how"])]
     if code in _EVENT_MARKS:
         style, mark = _EVENT_MARKS[Code(code)]
         match = _ROOM_EVENT.fullmatch(text)
@@ -184,10 +198,14 @@ def _history(text: str, own_nick: str | None, local: LocalTime) -> Fragments | N
     if moment.tzinfo is None:
         return None
     said = match["text"]
-    # The live line's code is told by its shape: [ROOM] <NICK>, [ROOM] * NICK, *NICK*.
+    # The live line's code is told by its shape: [ROOM] <NICK>, [ROOM] * NICK, *NICK*, and
+    # a notice's -NICK-.
     code = Code.PRIVATE if said.startswith("*") else \
         Code.ACTION if _ACTION.fullmatch(said) else Code.SAID
     fragments = _talk(code, said, own_nick)
+    if fragments is None and (notice := _NOTICE.fullmatch(said)):
+        room = [("class:room", f"[{notice['room']}] ")] if notice["room"] else []
+        fragments = [*room, ("class:topic", f"-{notice['nick']}- "), ("", notice["text"])]
     if fragments is None:
         return None
     return [("class:history", f"(history {local.show(moment)}) "), *fragments]

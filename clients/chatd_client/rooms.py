@@ -67,7 +67,7 @@ class Rooms:
                 return
             if line.code == Code.LEFT:
                 self._leave(event["room"])
-            elif event["rest"] == "joined":
+            elif event["rest"] == "joined" or event["rest"].startswith("joined ("):
                 # Joined by this session (the 200 that follows makes it current) or by another
                 # session of the account (which leaves this one's current room alone).
                 self._rooms.setdefault(room_key(event["room"]), event["room"])

@@ -50,6 +50,7 @@ class ChatdController(BaseServerController, DirectoryBasedController):
             Capabilities.MESSAGE_REDACTION,
             Capabilities.MESSAGE_TAGS,
             Capabilities.MULTI_PREFIX,
+            Capabilities.READ_MARKER,
             Capabilities.SERVER_TIME,
         )
     )

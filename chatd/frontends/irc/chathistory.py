@@ -81,18 +81,25 @@ def _shows_server_time(caps: frozenset[str]) -> bool:
 
 
 def replay(ctx: Context, room: str, count: int, plain: bool) -> None:
-    """After our own JOIN of ``room``: its last ``count`` messages, as the caps allow."""
+    """After our own JOIN of ``room``: what we have not read of it (the first ``count``
+    messages after our read marker, or with none its last ``count``), as the caps allow,
+    then a NOTICE saying how many more are unread and how to ask for them."""
     caps = ctx.registration.caps
     if not count or "draft/chathistory" in caps or ("server-time" not in caps and not plain):
         return
     try:
-        events = ctx.me.history(room, HistoryQuery("latest", count))
+        events, more = ctx.me.unread_messages(room, count)
+        last = events[-1].id if events else ctx.me.read_marker(room)
     except errors.ChatError:
         return
     if not _shows_server_time(caps):
         events = [_plain(event) for event in events]
     if events:
         send_history(ctx, channel(room), events)
+    if more:
+        ctx.write(message(ctx.server_name, "NOTICE", channel(room),
+                          f"{more} more unread; CHATHISTORY AFTER {channel(room)} msgid={last} "
+                          f"{min(more, MAX_REQUEST)} asks for them"))
 
 
 def _fail(ctx: Context, code: str, *context: str) -> None:

@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred
 from chatd.frontends.irc import (
     channels,
     chathistory,
+    markers,
     messages,
     modes,
     operators,
@@ -135,4 +136,5 @@ COMMANDS: dict[str, Command] = {
     "KLINE": Command(operators.kline, 1, target=OPER),
     "UNKLINE": Command(operators.unkline, 1, target=OPER),
     "CLOSE": Command(operators.close, 1, target=OPER),
+    "MARKREAD": Command(markers.markread, 0),
 }

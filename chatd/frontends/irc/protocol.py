@@ -30,6 +30,7 @@ from chatd.frontends.irc import (
     channels,
     chathistory,
     codec,
+    markers,
     messages,
     queries,
     redaction,
@@ -61,6 +62,7 @@ from chatd.kernel.events import (
     LeaveReason,
     Left,
     NickChanged,
+    ReadMoved,
     Redacted,
     SessionEnded,
 )
@@ -202,6 +204,12 @@ class IRCProtocol(ChatConnection):
             # connectionLost logs out as for any close.
             self.close(event.why)
             return
+        if type(event) is ReadMoved:
+            # The session that read was answered; the others hear it if they asked to.
+            mine = self.session is not None and event.origin == self.session.id
+            if not mine and markers.CAP in self._registration.caps:
+                self.outbox.write(markers.moved(self._home.server_name, event))
+            return
         if isinstance(event, NickChanged):
             self._renamed(event)
         if type(event) is Redacted:
@@ -216,6 +224,7 @@ class IRCProtocol(ChatConnection):
         self.outbox.write(event.encoded(self.render))
         if (isinstance(event, Joined) and self.session is not None
                 and fold(event.who) == self.session.key):
+            markers.on_join(self, event.room)
             channels.greet(self, event.room)
             chathistory.replay(self, event.room, self._options.connection.replay,
                                self._options.replay_plain)

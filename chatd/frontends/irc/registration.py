@@ -34,12 +34,14 @@ from chatd.kernel.names import fold
 # changes while chatd runs. server-time, message-tags, account-tag, extended-join and
 # away-notify change how events are rendered (rendering.py), echo-message whether one's own
 # messages come back; batch and draft/chathistory are history's (chathistory.py);
-# draft/message-redaction brings REDACT (redaction.py).
+# draft/message-redaction brings REDACT (redaction.py), draft/read-marker the read
+# markers' (markers.py).
 CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
                 "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": "",
-                "draft/message-redaction": ""}
+                "draft/message-redaction": "",
+                "draft/read-marker": ""}
 # The same, where REGISTER works only after the welcome.
 _AFTER_CONNECT = {**CAPABILITIES, "draft/account-registration": ""}
 # SASL responses come in 400-byte chunks (a longer one is 905); more than SASL_MAX in total

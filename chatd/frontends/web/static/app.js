@@ -13,7 +13,9 @@
     pending: new Map(),      // request id -> resolve(reply)
     me: null,                // our name once logged in
     login: null,             // {verb, name, password}: to log in again after a reconnect
-    conversations: new Map(),// key -> {kind, name, entries, ids, unread, topic, password, left}
+    conversations: new Map(),// key -> {kind, name, entries, ids, unread, topic, password, left,
+                             //         marker, divider}: marker is the account's read marker
+                             //         (the id of the last message read, docs/protocol.md /read)
     rooms: new Map(),        // room key -> {limit, locked}: from the last /rooms
     members: [],             // the active room's members, as /who gives them (@op, +voiced)
     operator: false,         // whether we are an operator of the active room
@@ -289,7 +291,7 @@
     let conversation = state.conversations.get(k);
     if (!conversation) {
       conversation = { kind, name, entries: [], ids: new Set(), unread: 0, topic: "", password: "",
-                       left: false };
+                       left: false, marker: "", divider: "" };
       state.conversations.set(k, conversation);
       drawTabs();
     }
@@ -322,6 +324,7 @@
       log.append(drawEntry(entry));
       if (log.children.length > MAX_ENTRIES) log.firstElementChild.remove();
       if (near) log.scrollTop = log.scrollHeight;
+      readSoon();
     } else {
       conversation.unread += 1;
       drawTabs();
@@ -362,6 +365,15 @@
         }
         add(k, { at, text: text.replace(/^\[[^\]]*\] /, ""), kind: "event" });
         if (k === state.active && ev.type !== "TopicSet" && !conversation.left) membersChanged();
+        break;
+      }
+      case "ReadMoved": {
+        // Another session of the account read this far: not unread here either.
+        const conversation = state.conversations.get(key(ev.private ? "user" : "room", ev.target));
+        if (conversation && ev.marker > conversation.marker) {
+          conversation.marker = ev.marker;
+          drawTabs();
+        }
         break;
       }
       case "NickChanged":
@@ -486,11 +498,12 @@
       button.type = "button";
       button.textContent = conversation.kind === "room" ? conversation.name : `@${conversation.name}`;
       button.setAttribute("aria-current", String(k === state.active));
-      if (conversation.unread) {
+      const unread = unreadCount(conversation);
+      if (unread && k !== state.active) {
         const badge = document.createElement("span");
         badge.className = "unread";
-        badge.textContent = String(conversation.unread);
-        badge.setAttribute("aria-label", `${conversation.unread} unread`);
+        badge.textContent = String(unread);
+        badge.setAttribute("aria-label", `${unread} unread`);
         button.append(badge);
       }
       button.addEventListener("click", () => { showConversation(k); $("say").focus(); });
@@ -510,7 +523,10 @@
     $("log").replaceChildren();
     if (conversation) {
       conversation.unread = 0;
+      // The divider stays where the unread began while the conversation is shown.
+      conversation.divider = conversation.marker;
       redraw(conversation);
+      readSoon();
     }
     const room = Boolean(conversation && conversation.kind === "room");
     $("room-panel").hidden = !room;
@@ -525,9 +541,49 @@
 
   function redraw(conversation) {
     const log = $("log");
-    log.replaceChildren(...conversation.entries.map(drawEntry));
+    const items = conversation.entries.map(drawEntry);
+    const divider = conversation.divider;
+    const first = divider
+      ? conversation.entries.findIndex((e) => e.id && e.who && !e.mine && e.id > divider) : -1;
+    if (first >= 0) {
+      const line = document.createElement("li");
+      line.className = "divider";
+      line.textContent = "unread";
+      line.setAttribute("role", "separator");
+      items.splice(first, 0, line);
+    }
+    log.replaceChildren(...items);
     log.scrollTop = log.scrollHeight;
   }
+
+  // -- read markers: what the page shows while visible is read -----------------------------
+
+  // Unread messages of a conversation: after its read marker when one is known (so a message
+  // read on another device is not counted here), else those that came while it was hidden.
+  function unreadCount(conversation) {
+    if (!conversation.marker) return conversation.unread;
+    return conversation.entries.filter(
+      (e) => e.id && e.who && !e.mine && e.id > conversation.marker).length;
+  }
+
+  let readTimer = null;
+  function readSoon() {
+    // One /read for a burst of messages, and only while the page is seen.
+    if (readTimer === null) readTimer = setTimeout(() => { readTimer = null; readShown(); }, 1000);
+  }
+
+  function readShown() {
+    const conversation = state.active ? state.conversations.get(state.active) : null;
+    if (!conversation || document.visibilityState !== "visible" || !state.me) return;
+    const newest = conversation.entries.filter((e) => e.id && e.who).map((e) => e.id).pop();
+    if (!newest || newest <= conversation.marker) return;
+    conversation.marker = newest;
+    request(`/read ${conversation.name} ${newest}`);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") readSoon();
+  });
 
   // -- members and moderation ------------------------------------------------------------
 
