@@ -279,7 +279,9 @@ class IRCProtocol(ChatConnection):
             return None
         target = parsed.params[0] if parsed.params else "*"
         result.addErrback(self.refused, command.target, target, parsed.command)
-        return None if result.called else result
+        # ``called`` alone is not done: a Deferred that fired may wait on another one (a
+        # list of targets whose first JOIN checks a key), and the next line waits for it.
+        return None if result.called and not result.paused else result
 
     def run(self, actions: list[Action]) -> Deferred[Any] | None:
         """Carry out the registration machine's actions; a login is always the last."""
