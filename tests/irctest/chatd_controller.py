@@ -68,8 +68,11 @@ class ChatdController(BaseServerController, DirectoryBasedController):
             raise NotImplementedByController("PASS (a server password)")
         if ssl:
             raise NotImplementedByController("TLS")
-        if websocket_hostname is not None or websocket_port is not None:
-            raise NotImplementedByController("Websocket")
+        # IRC over WebSocket (text.ircv3.net, binary.ircv3.net) is served by the web
+        # listener, at / as at /ws.
+        web = []
+        if websocket_port is not None:
+            web = ["--web", f"tcp:{websocket_port}:interface={websocket_hostname or hostname}"]
         assert self.proc is None
         self.create_config()
         assert self.directory is not None
@@ -104,6 +107,7 @@ class ChatdController(BaseServerController, DirectoryBasedController):
                 "1",
                 "--history-replay",
                 "0",
+                *web,
             ],
             proc_name="chatd",
             env={**os.environ, "PYTHONPATH": str(PROJECT)},
