@@ -125,3 +125,33 @@ class OrderTests(IRCTestCase):
         self.world.hasher.release()
         said = commands(bob.read())
         self.assertEqual((said[0], said[-1], said.count("JOIN")), ("JOIN", "PONG", 2))
+
+
+class InviteNotifyTests(IRCTestCase):
+    def test_operators_with_invite_notify_hear_of_an_invitation_and_no_one_else(self) -> None:
+        ann = self.guest("ann", "#a")
+        ann.send("CAP REQ invite-notify")
+        bob = self.guest("bob", "#a")
+        ann.send("MODE #a +o bob")
+        carol = self.guest("carol", "#a")  # a member, not an operator
+        carol.send("CAP REQ invite-notify")
+        dave = self.guest("dave")
+        line_op = self.line_guest("erin", "a")
+        ann.send("MODE #a +o erin")
+        for client in (ann, bob, carol):
+            client.read()
+        line_op.read()
+        bob.send("INVITE dave #a")
+        self.assertEqual(ann.read(), [("bob!bob@chatd", "INVITE", ["dave", "#a"])])
+        self.assertEqual(carol.read(), [])
+        self.assertEqual(dave.read(), [("bob!bob@chatd", "INVITE", ["dave", "#a"])])
+        self.assertEqual(line_op.read(), [])
+
+    def test_an_operator_without_invite_notify_hears_nothing(self) -> None:
+        ann = self.guest("ann", "#a")
+        bob = self.guest("bob", "#a")
+        ann.send("MODE #a +o bob")
+        self.guest("dave")
+        ann.read()
+        bob.send("INVITE dave #a")
+        self.assertEqual(ann.read(), [])

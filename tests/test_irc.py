@@ -328,7 +328,7 @@ class RegistrationTests(IRCTestCase):
         self.assertEqual(lines, [("chatd", "CAP", [
             "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
             "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
-            "away-notify echo-message batch draft/chathistory"])])
+            "away-notify echo-message batch draft/chathistory invite-notify"])])
         self.assertEqual(client.send("CAP REQ :sasl"),
                          [("chatd", "CAP", ["*", "ACK", "sasl"])])
         self.assertEqual(client.send("AUTHENTICATE PLAIN"), [("", "AUTHENTICATE", ["+"])])

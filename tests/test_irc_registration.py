@@ -81,7 +81,7 @@ class NegotiationTests(TestCase):
         self.assertEqual(machine.cap("LS", "302"), [Send("CAP", (
             "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
             "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
-            "away-notify echo-message batch draft/chathistory"))])
+            "away-notify echo-message batch draft/chathistory invite-notify"))])
         self.assertIs(machine.state, State.NEGOTIATING)
         self.assertEqual(machine.nick("ann") + machine.user("Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
@@ -93,7 +93,7 @@ class NegotiationTests(TestCase):
                                                "userhost-in-names cap-notify server-time "
                                                "message-tags account-tag extended-join "
                                                "away-notify echo-message batch "
-                                               "draft/chathistory"))])
+                                               "draft/chathistory invite-notify"))])
 
     def test_cap_req_acks_known_capabilities_and_naks_the_rest(self) -> None:
         machine = Registration(HOST)
@@ -133,7 +133,7 @@ class NegotiationTests(TestCase):
                                                "userhost-in-names cap-notify server-time "
                                                "message-tags account-tag extended-join "
                                                "away-notify echo-message batch "
-                                               "draft/chathistory"))])
+                                               "draft/chathistory invite-notify"))])
         self.assertEqual(machine.cap("END"), [])
         self.assertIs(machine.state, State.REGISTERED)
 

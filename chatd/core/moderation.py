@@ -243,6 +243,12 @@ def invite(session: SessionState, name: str, who: str) -> UserView:
     if user.key in room.members:
         raise AlreadyInRoom(f"{user.name} is in {room.name} already")
     room.invited.add(user.key)
-    server.bus.to_user(user.key, Invited(room.name, user.name, session.name,
-                                         id=server.next_id(), at=server.clock.seconds()))
+    event = Invited(room.name, user.name, session.name, id=server.next_id(),
+                    at=server.clock.seconds())
+    server.bus.to_user(user.key, event)
+    # The room's other operators hear of it too (IRC's invite-notify; other protocols skip
+    # an invitation that is not theirs).
+    for other in room.members.values():
+        if other is not user and other is not session.user and room.is_operator(other):
+            server.bus.to_user(other.key, event)
     return user_view(session, user)

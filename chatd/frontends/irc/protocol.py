@@ -49,6 +49,7 @@ from chatd.kernel.events import (
     AwayChanged,
     Event,
     FileShared,
+    Invited,
     Joined,
     LeaveReason,
     Left,
@@ -186,6 +187,9 @@ class IRCProtocol(ChatConnection):
             return
         if type(event) is AwayChanged and "away-notify" not in self._registration.caps:
             return
+        if (type(event) is Invited and "invite-notify" not in self._registration.caps
+                and self.session is not None and fold(event.who) != self.session.key):
+            return  # someone else's invitation, told to operators: for invite-notify only
         if isinstance(event, SessionEnded):
             # The server ended this session (account deleted or locked): say why, then close;
             # connectionLost logs out as for any close.

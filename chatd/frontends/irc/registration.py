@@ -38,6 +38,8 @@ CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
                 "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": ""}
+# invite-notify: a channel operator hears of invitations to the channel (protocol.deliver).
+CAPABILITIES["invite-notify"] = ""
 # SASL responses come in 400-byte chunks; more than this in total is not a PLAIN login.
 SASL_MAX = 4096
 SASL_CHUNK = 400
