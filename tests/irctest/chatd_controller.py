@@ -73,6 +73,10 @@ class ChatdController(BaseServerController, DirectoryBasedController):
         web = []
         if websocket_port is not None:
             web = ["--web", f"tcp:{websocket_port}:interface={websocket_hostname or hostname}"]
+            # The websocket tests send a line on one connection and at once a PING on
+            # another, expecting the first line's relay before the PONG; the server may read
+            # the two sockets in either order, so the client waits a moment before its PING.
+            self.sync_sleep_time = 0.02
         assert self.proc is None
         self.create_config()
         assert self.directory is not None
