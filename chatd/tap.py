@@ -323,6 +323,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             if tls is not None:
                 certificates.append(tls)
     bans.watch(partial(close_banned, [factory for _, factory in running]))
+    # A web site carries the stream protocols that name WebSocket subprotocols (IRC's).
+    for site_frontend, web in running:
+        if site_frontend.carry is not None:
+            for carried, stream in running:
+                if carried.subprotocols:
+                    site_frontend.carry(web, carried.subprotocols, stream)
     if links is not None:
         links.setServiceParent(top)
     if settings.metrics:

@@ -27,7 +27,7 @@ class KeyNeverShownTests(IRCTestCase):
         set_by_ann = ann.send("MODE #lobby +k sesame")
         self.assertEqual(set_by_ann, [("ann!ann@chatd", "MODE", ["#lobby", "+k", "*"])])
         self.assertEqual(bob.read(), set_by_ann)
-        self.assertEqual(find(bob.send("MODE #lobby"), "324")[2:], ["+kl", "*", "100"])
+        self.assertEqual(find(bob.send("MODE #lobby"), "324")[2:], ["+nk", "*"])
 
     def test_a_key_set_with_the_line_protocol_s_lock_is_a_star_on_irc(self) -> None:
         owner = self.line_account("owner")

@@ -83,7 +83,7 @@ class NegotiationTests(TestCase):
             "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
             "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
             "away-notify echo-message batch draft/chathistory draft/message-redaction "
-            "draft/read-marker"))])
+            "draft/read-marker invite-notify"))])
         self.assertIs(machine.state, State.NEGOTIATING)
         self.assertEqual(machine.nick("ann") + machine.user("ann", "Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
@@ -96,7 +96,7 @@ class NegotiationTests(TestCase):
                                                "message-tags account-tag extended-join "
                                                "away-notify echo-message batch "
                                                "draft/chathistory draft/message-redaction "
-                                               "draft/read-marker"))])
+                                               "draft/read-marker invite-notify"))])
 
     def test_cap_req_acks_known_capabilities_and_naks_the_rest(self) -> None:
         machine = Registration(HOST)
@@ -137,7 +137,7 @@ class NegotiationTests(TestCase):
                                                "message-tags account-tag extended-join "
                                                "away-notify echo-message batch "
                                                "draft/chathistory draft/message-redaction "
-                                               "draft/read-marker"))])
+                                               "draft/read-marker invite-notify"))])
         self.assertEqual(machine.cap("END"), [])
         self.assertIs(machine.state, State.REGISTERED)
 

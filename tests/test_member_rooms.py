@@ -285,7 +285,7 @@ class SharedRoomsTests(TestCase):
             self.successResultOf(change)
         den = self.b.server.rooms["den"]
         self.assertEqual((den.topic, den.bans, den.limit, den.modes),
-                         ("welcome", ["eve*"], 3, "mt"))
+                         ("welcome", ["eve*"], 3, "mnt"))
         self.assertEqual(den.password_hash, "fake$sesame")
         # The other node's members hear nothing from the definition itself: the node that
         # made the change publishes its events (on a shared bus, where there is one).
@@ -449,6 +449,6 @@ class SharedRoomsTests(TestCase):
             self.successResultOf(change)
         for node in (self.a, self.b):
             den = node.server.rooms["den"]
-            self.assertEqual((den.bans, den.modes), (["x*", "y*"], "imt"))
+            self.assertEqual((den.bans, den.modes), (["x*", "y*"], "imnt"))
         self.assertEqual([(r.bans, r.modes) for r in self.book.records() if r.key == "den"],
-                         [(("x*", "y*"), "imt")])
+                         [(("x*", "y*"), "imnt")])

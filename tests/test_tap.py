@@ -229,3 +229,18 @@ class EmbeddedAccountsWarningTests(TestCase):
                       warning)
         self.assertIn(f"chatd-admin --data {data} export-rooms --to MEMBERS_DATA moves them",
                       warning)
+
+
+@pytest.mark.daemon
+class CarriedTests(TestCase):
+    def test_the_web_site_carries_irc_for_web_irc_clients(self) -> None:
+        from chatd.frontends.irc import IRCFactory
+        from chatd.frontends.web import WebFactory
+
+        options = Options()
+        options.parseOptions(["--web", "tcp:0:interface=127.0.0.1",
+                              "--data", str(Path(self.mktemp()).absolute())])
+        [web] = [listener.factory for listener in endpoint_services(makeService(options, reactor))
+                 if isinstance(listener.factory, WebFactory)]
+        self.assertEqual(set(web.carried), {"text.ircv3.net", "binary.ircv3.net"})
+        self.assertIsInstance(web.carried["binary.ircv3.net"], IRCFactory)

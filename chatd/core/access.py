@@ -65,9 +65,9 @@ def member(session: SessionState, room: Room, name: str) -> User:
 
 
 def sees_members(session: SessionState, room: Room) -> bool:
-    """The one rule for every protocol: a locked room's members are for its members to see;
-    anyone may see who is in an open room."""
-    return not room.locked or room.key in session.user.rooms
+    """The one rule for every protocol: a locked or secret (+s) room's members are for its
+    members to see; anyone may see who is in an open room."""
+    return not (room.locked or "s" in room.flags) or room.key in session.user.rooms
 
 
 def publish(session: SessionState, room: Room, event: Event) -> None:

@@ -43,7 +43,8 @@ def room_view(room: Room, members: bool = False,
             for user in sorted(room.members.values(), key=lambda user: user.key)
         )
     return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
-                    room.shown_owner, room.topic, listed, room.modes)
+                    room.shown_owner, room.topic, listed, room.modes, room.created,
+                    room.topic_by, room.topic_at)
 
 
 def user_view(session: SessionState, user: User) -> UserView:
@@ -62,7 +63,10 @@ def _by_key(room: Room) -> str:
 
 
 def rooms(session: SessionState) -> list[RoomView]:
-    return [room_view(room) for room in sorted(session.server.rooms.values(), key=_by_key)]
+    """Every room but the secret ones (+s) this user is not in."""
+    user = session.user
+    return [room_view(room) for room in sorted(session.server.rooms.values(), key=_by_key)
+            if not room.hides_from(user)]
 
 
 def room(session: SessionState, name: str) -> RoomView:
@@ -74,7 +78,8 @@ def who(session: SessionState, name: str | None = None) -> RoomView:
     session may see (``sees_members``)."""
     found = member_room(session, None) if name is None else session.server.find_room(name)
     if not sees_members(session, found):
-        raise NotAllowed(f"{found.name} is locked; only its members see who is in it")
+        raise NotAllowed(f"{found.name} is {'locked' if found.locked else 'secret'}; only its "
+                         "members see who is in it")
     return room_view(found, members=True, unreachable=session.server.unreachable)
 
 
@@ -101,7 +106,7 @@ def server_info(session: SessionState) -> ServerView:
     server = session.server
     return ServerView(server.session_count + server.remote_sessions, len(server.users),
                       len(server.rooms), server.limits.max_room_limit, server.session_count,
-                      server.peak, server.local_peak)
+                      server.peak, server.local_peak, server.limits.default_room_limit)
 
 
 def is_room(session: SessionState, name: str) -> bool:

@@ -78,8 +78,10 @@ def join(session: SessionState, name: str, password: str | None = None) -> Defer
             f"you are in {len(user.rooms)} rooms, the most allowed; /leave one first"
         )
     if room is None:
+        # No messages from outside (+n) unless an operator allows them, as on IRC servers.
         room = server.rooms[key] = Room(display, key, server.limits.default_room_limit,
-                                        id=server.next_id())
+                                        flags="n", id=server.next_id(),
+                                        created=server.clock.seconds())
         log.info("{user} opened temporary room {room}", user=session.name, room=display)
     elif room.banned(user) is not None:
         raise Banned(f"you are banned from {room.name}")
@@ -187,9 +189,10 @@ def create(session: SessionState, name: str, limit: int | None, password: str | 
         check_room_password(password)
 
     def save(password_hash: str | None) -> Deferred[Room]:
-        # A persistent room's topic is its owner's unless an operator unlocks it (-t).
+        # A persistent room's topic is its owner's unless an operator unlocks it (-t); no
+        # messages from outside (+n) unless an operator allows them.
         room = Room(display, key, limit, user.name, password_hash, owner_id=owner_id,
-                    flags="t", id=server.next_id())
+                    flags="nt", id=server.next_id(), created=server.clock.seconds())
         return server.store.create(room.record()).addCallback(lambda _: room)
 
     def register(room: Room) -> Deferred[RoomView]:

@@ -68,6 +68,7 @@ def set_topic(session: SessionState, name: str, topic: str) -> Deferred[None]:
 
     def apply() -> None:
         room.topic = topic
+        room.topic_by, room.topic_at = session.name, server.clock.seconds()
         publish(session, room, TopicSet(room.name, session.name, topic, id=server.next_id(),
                                         at=server.clock.seconds()))
         log.info("{user} {what} the topic of {room}", user=session.name, room=room.name,
@@ -99,10 +100,17 @@ def _settings(session: SessionState, room: Room, mode: str, arg: str, update: Ca
     return server.changes.change(room, record, apply)
 
 
-def set_limit(session: SessionState, name: str, limit: int) -> Deferred[None]:
+def set_limit(session: SessionState, name: str, limit: int | None) -> Deferred[None]:
+    """Set the room's member limit; None: back to the server's default-room-limit (IRC's
+    ``-l``, told as ``-l``)."""
     room = operated_room(session, name)
-    limit = check_limit(session.server, limit)
-    return _settings(session, room, "+l", str(limit), lambda: setattr(room, "limit", limit),
+    if limit is None:
+        limit = session.server.limits.default_room_limit
+        mode, arg = "-l", ""
+    else:
+        limit = check_limit(session.server, limit)
+        mode, arg = "+l", str(limit)
+    return _settings(session, room, mode, arg, lambda: setattr(room, "limit", limit),
                      lambda r: replace(r, limit=limit))
 
 
@@ -154,19 +162,21 @@ def voice(session: SessionState, name: str, who: str, on: bool = True) -> None:
 
 
 def set_flag(session: SessionState, name: str, flag: str, on: bool) -> Deferred[None]:
-    """Operator: set or clear a flag: ``i`` invite-only, ``m`` moderated, ``t`` topic
-    locked to operators."""
-    if len(flag) != 1 or flag not in FLAGS:
+    """Operator: set or clear one flag or several (``int``): ``i`` invite-only, ``m``
+    moderated, ``n`` no messages from outside, ``s`` secret, ``t`` topic locked to operators.
+    The room is told once, of the flags that changed (``-int``)."""
+    if not flag or any(letter not in FLAGS for letter in flag):
         raise BadSyntax(f"a room's flags are {', '.join(FLAGS)}")
     room = operated_room(session, name)
-    if on == (flag in room.flags):
+    changed = "".join(f for f in FLAGS if f in flag and on != (f in room.flags))
+    if not changed:
         return succeed(None)
 
     def flagged(flags: str) -> str:
-        kept = set(flags) | {flag} if on else set(flags) - {flag}
+        kept = set(flags) | set(changed) if on else set(flags) - set(changed)
         return "".join(f for f in FLAGS if f in kept)
 
-    return _settings(session, room, ("+" if on else "-") + flag, "",
+    return _settings(session, room, ("+" if on else "-") + changed, "",
                      lambda: setattr(room, "flags", set(flagged(room.modes))),
                      lambda r: replace(r, modes=flagged(r.modes)))
 
@@ -233,7 +243,12 @@ def invite(session: SessionState, name: str, who: str) -> UserView:
     if user.key in room.members:
         raise AlreadyInRoom(f"{user.name} is in {room.name} already")
     room.invited.add(user.key)
-    server.bus.to_user(user.key, Invited(room.name, user.name, session.name,
-                                         account=not session.user.guest,
-                                         id=server.next_id(), at=server.clock.seconds()))
+    event = Invited(room.name, user.name, session.name, account=not session.user.guest,
+                    id=server.next_id(), at=server.clock.seconds())
+    server.bus.to_user(user.key, event)
+    # The room's other operators hear of it too (IRC's invite-notify; other protocols skip
+    # an invitation that is not theirs).
+    for other in room.members.values():
+        if other is not user and other is not session.user and room.is_operator(other):
+            server.bus.to_user(other.key, event)
     return user_view(session, user)

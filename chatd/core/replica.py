@@ -202,8 +202,10 @@ class Replica:
             return True
         elif kind is TopicSet:
             room.topic = event.topic  # type: ignore[attr-defined]
+            room.topic_by, room.topic_at = event.who, event.at  # type: ignore[attr-defined]
         elif kind is ModeChanged:
-            _mode(room, event.mode, event.arg, extra)  # type: ignore[attr-defined]
+            _mode(room, event.mode, event.arg, extra,  # type: ignore[attr-defined]
+                  self.server.limits.default_room_limit)
         return True
 
     # -- a node's whole state ----------------------------------------------------------
@@ -251,11 +253,15 @@ class Replica:
         return made
 
 
-def _mode(room: Room, mode: str, arg: str, extra: dict[str, Any]) -> None:
-    """Apply one ModeChanged (see chatd.core.moderation._settings) to ``room``."""
+def _mode(room: Room, mode: str, arg: str, extra: dict[str, Any], default_limit: int) -> None:
+    """Apply one ModeChanged (see chatd.core.moderation._settings) to ``room``; ``-l`` puts
+    back ``default_limit``."""
+    on, letter = mode[0] == "+", mode[1:]
+    if len(letter) > 1 and all(flag in FLAGS for flag in letter):  # several flags at once
+        (room.flags.update if on else room.flags.difference_update)(letter)
+        return
     if len(mode) != 2:
         return
-    on, letter = mode[0] == "+", mode[1]
     if letter in ("o", "v"):
         keys = room.operators if letter == "o" else room.voiced
         (keys.add if on else keys.discard)(fold(arg))
@@ -268,5 +274,7 @@ def _mode(room: Room, mode: str, arg: str, extra: dict[str, Any]) -> None:
         (room.flags.add if on else room.flags.discard)(letter)
     elif letter == "l" and on and arg.isdigit():
         room.limit = int(arg)
+    elif letter == "l" and not on:
+        room.limit = default_limit
     elif letter == "k":
         room.password_hash = extra.get("password_hash") if on else None

@@ -19,8 +19,10 @@ from chatd.kernel.names import fold
 from chatd.kernel.records import NO_OWNER, RoomRecord
 from chatd.kernel.views import NO_IDENT
 
-# The mode letters a room can have set: invite-only, moderated, topic locked to operators.
-FLAGS = "imt"
+# The mode letters a room can have set: invite-only, moderated, no messages from outside (a
+# non-member may talk to a room without it), secret (hidden from those not in it: room lists,
+# who is in it, which rooms a user is in), topic locked to operators.
+FLAGS = "imnst"
 
 
 @lru_cache(maxsize=1024)
@@ -148,8 +150,9 @@ class Room:
     they end with this room and are never shown to a later room of the same name.
     """
 
-    __slots__ = ("bans", "conversation", "flags", "id", "invited", "key", "limit", "members",
-                 "name", "operators", "owner", "owner_id", "password_hash", "topic", "voiced")
+    __slots__ = ("bans", "conversation", "created", "flags", "id", "invited", "key", "limit",
+                 "members", "name", "operators", "owner", "owner_id", "password_hash", "topic",
+                 "topic_at", "topic_by", "voiced")
 
     def __init__(
         self,
@@ -163,6 +166,7 @@ class Room:
         bans: tuple[str, ...] = (),
         flags: str = "",
         id: str = "",
+        created: float = 0.0,
     ) -> None:
         self.name = name
         self.key = key
@@ -174,6 +178,11 @@ class Room:
         self.owner_id = owner_id
         self.password_hash = password_hash
         self.topic = topic
+        # When the room was made here (0: unknown, a stored room) and who set the topic when
+        # (empty and 0: unknown, a stored topic): shown to IRC clients (329, 333), never saved.
+        self.created = created
+        self.topic_by = ""
+        self.topic_at = 0.0
         self.members: dict[str, User] = {}
         self.bans = list(bans)
         self.flags = set(flags)
@@ -260,6 +269,16 @@ class Room:
             return None
         return next((mask for mask in self.bans if _pattern(mask).fullmatch(user.key)), None)
 
+    def hides_from(self, user: User) -> bool:
+        """Secret (+s) and ``user`` not in it: the room is not listed to it, nor its
+        members shown."""
+        return "s" in self.flags and user.key not in self.members
+
+    def takes_from(self, user: User) -> bool:
+        """Whether ``user`` may talk to the room from outside it: not with +n (no external
+        messages), and never a banned user."""
+        return "n" not in self.flags and self.banned(user) is None
+
     def shuts_out(self, user: User) -> bool:
         """Invite-only (+i) and ``user`` neither invited nor the owner."""
         return "i" in self.flags and user.key not in self.invited and not self.owned_by(user)
@@ -285,7 +304,7 @@ class Room:
 
     @property
     def modes(self) -> str:
-        """The set flags, in order (``imt``)."""
+        """The set flags, in order (``imnst``)."""
         return "".join(flag for flag in FLAGS if flag in self.flags)
 
     def record(self) -> RoomRecord:

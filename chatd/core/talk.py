@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from chatd.core.access import check_open, member_room
 from chatd.core.listing import user_view
 from chatd.core.rooms import Room
-from chatd.kernel.errors import Banned, Flooding, NotAllowed, RateLimited
+from chatd.kernel.errors import Banned, Flooding, NotAllowed, NotInRoom, RateLimited
 from chatd.kernel.events import Event, Private, Said
 from chatd.kernel.history import HistoryQuery, millis, private_key
 from chatd.kernel.names import check_user_name, fold
@@ -53,11 +53,25 @@ def send_delay(session: SessionState) -> float:
         limits.messages_burst, limits.messages_per_second, session.server.clock.seconds())
 
 
+def _talked_to(session: SessionState, name: str | None) -> Room:
+    """The room a message goes to: one the user is in, or one that takes messages from
+    outside (``takes_from``); a secret one it is not in is as if it were not there."""
+    if name is None:
+        return member_room(session, name)
+    room = session.server.find_room(name)
+    if room.key in session.user.rooms:
+        return room
+    if room.hides_from(session.user) or not room.takes_from(session.user):
+        raise NotInRoom(f"you are not in {room.name}; /join it to talk there")
+    return room
+
+
 def say(session: SessionState, text: str, room_name: str | None = None, action: bool = False,
         notice: bool = False) -> None:
-    """Say ``text`` in a room this user is in (the current one by default)."""
-    room = member_room(session, room_name)
+    """Say ``text`` in a room this user is in (the current one by default), or in a named
+    room without +n (no external messages) from outside it."""
     user = session.user
+    room = _talked_to(session, room_name)
     if not room.may_speak(user):
         raise NotAllowed(f"{room.name} is moderated; only operators and voiced members talk")
     text = clean_text(text)

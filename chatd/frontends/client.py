@@ -41,8 +41,9 @@ from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.policy import ConnectionPolicy, Counters, Home
 from chatd.frontends.sink import ISink
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, ReadMoved, SessionEnded
+from chatd.kernel.events import Event, Invited, Joined, LeaveReason, ReadMoved, SessionEnded
 from chatd.kernel.interfaces import IChatMind, IChatSession
+from chatd.kernel.names import fold
 from chatd.kernel.text import for_log
 
 log = Logger()
@@ -255,6 +256,9 @@ class CommandClient(ConnectionPolicy[Any]):
         self.sink.write(self._home.format.notice(code, text))
 
     def deliver(self, event: Event) -> None:
+        if type(event) is Invited and self.session is not None \
+                and fold(event.who) != self.session.key:
+            return  # someone else's invitation, told to operators for IRC's invite-notify
         if type(event) is SessionEnded:
             # The server ended this session (account deleted or locked): say why (109), then
             # close; the close logs out as for any other.

@@ -50,6 +50,10 @@ class Frontend:
     ``mount(factory, path, resource)`` to add a resource to it; None: no web site.
     ``endpoint(reactor, description)`` parses one of its listener strings: Twisted's
     endpoint strings, unless the frontend listens on something else (the UDP channel).
+    ``subprotocols``: the WebSocket subprotocols under which a web site may carry this
+    frontend's stream protocol (IRC's, for web IRC clients); ``carry``, for a frontend that
+    serves a web site and can carry them, is called as ``carry(factory, subprotocols,
+    stream_factory)`` for each frontend that names some.
     """
 
     name: str
@@ -58,6 +62,8 @@ class Frontend:
     factory: Callable[..., FrontendFactory]
     mount: Callable[[Any, bytes, Resource], None] | None = None
     endpoint: Callable[[Any, str], Any] = serverFromString
+    subprotocols: tuple[str, ...] = ()
+    carry: Callable[[Any, tuple[str, ...], FrontendFactory], None] | None = None
 
     def __post_init__(self) -> None:
         if self.name not in self.keys:

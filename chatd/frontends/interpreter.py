@@ -259,10 +259,10 @@ def _mode(session: IChatSession, changes: str = "") -> Deferred[Reply] | Reply:
     for letter in changes:
         if letter in "+-":
             on = letter == "+"
-        elif letter in "imt":
+        elif letter in "imnst":
             steps.append((letter, on))
         else:
-            raise errors.BadSyntax(f"unknown flag {letter!r}: the flags are i, m and t")
+            raise errors.BadSyntax(f"unknown flag {letter!r}: the flags are i, m, n, s and t")
 
     def step(_: object, flag: str, on: bool) -> Deferred[None]:
         return session.set_flag(room, flag, on)

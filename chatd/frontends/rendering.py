@@ -56,14 +56,22 @@ _MODE_WORDS = {
     "-m": "unmoderated the room",
     "+t": "locked the topic: only operators set it",
     "-t": "unlocked the topic: any member sets it",
+    "+n": "closed the room to messages from outside",
+    "-n": "opened the room to messages from outside",
+    "+s": "made the room secret: only its members see it",
+    "-s": "made the room visible",
     "+l": "member limit is now {arg}",
+    "-l": "member limit is back to the server's default",
     "+k": "locked with a password",
     "-k": "unlocked",
 }
 
 
 def mode_words(mode: str, arg: str) -> str:
-    """A ModeChanged as a phrase (never the room password a +k carries)."""
+    """A ModeChanged as a phrase (never the room password a +k carries); flags changed
+    together (``-int``) as one phrase each."""
+    if len(mode) > 2 and not arg:
+        return "; ".join(mode_words(mode[0] + letter, "") for letter in mode[1:])
     return _MODE_WORDS.get(mode, "changed the mode {mode} {arg}").format(mode=mode, arg=arg)
 
 

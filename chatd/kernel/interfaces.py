@@ -189,8 +189,8 @@ class IRoomModeration(Interface):
     def set_topic(name: str, topic: str) -> Deferred[None]:
         """Set or (with an empty topic) clear a room's topic."""
 
-    def set_limit(name: str, limit: int) -> Deferred[None]:
-        """Operator: change a room's member limit."""
+    def set_limit(name: str, limit: int | None) -> Deferred[None]:
+        """Operator: change a room's member limit; None: back to the server's default."""
 
     def lock(name: str, password: str) -> Deferred[None]:
         """Operator: require a password to join."""
@@ -205,8 +205,9 @@ class IRoomModeration(Interface):
         """Operator: give a member voice (``on``, talk in a moderated room) or take it."""
 
     def set_flag(name: str, flag: str, on: bool) -> Deferred[None]:
-        """Operator: set or clear ``i`` (invite-only), ``m`` (moderated) or ``t`` (topic
-        locked to operators)."""
+        """Operator: set or clear one flag or several at once (``int``): ``i``
+        (invite-only), ``m`` (moderated), ``n`` (no messages from outside), ``s`` (secret) or
+        ``t`` (topic locked to operators)."""
 
     def kick(name: str, who: str, reason: str = "") -> None:
         """Operator: put a member out of the room with a reason."""

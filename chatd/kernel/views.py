@@ -47,8 +47,9 @@ class MemberView:
 @dataclass(frozen=True, slots=True)
 class RoomView:
     """A room. ``members`` is empty unless asked for and visible (sorted by folded name);
-    ``count`` is always the number of members; ``modes`` the set flags (``imt``); ``owner``
-    None for a temporary room, "" for a persistent one that nobody owns."""
+    ``count`` is always the number of members; ``modes`` the set flags (``imnst``); ``owner``
+    None for a temporary room, "" for a persistent one that nobody owns. ``created`` when it
+    was made, ``topic_by`` and ``topic_at`` who set its topic when (0 and "": unknown)."""
 
     name: str
     key: str
@@ -59,6 +60,9 @@ class RoomView:
     topic: str
     members: tuple[MemberView, ...] = ()
     modes: str = ""
+    created: float = 0.0
+    topic_by: str = ""
+    topic_at: float = 0.0
 
     @property
     def persistent(self) -> bool:
@@ -124,6 +128,7 @@ class ServerView:
     local: int = 0
     peak: int = 0
     local_peak: int = 0
+    default_room_limit: int = 0
 
 
 @dataclass(frozen=True, slots=True)

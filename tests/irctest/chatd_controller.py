@@ -80,8 +80,15 @@ class ChatdController(BaseServerController, DirectoryBasedController):
             raise NotImplementedByController("PASS (a server password)")
         if ssl:
             raise NotImplementedByController("TLS")
-        if websocket_hostname is not None or websocket_port is not None:
-            raise NotImplementedByController("Websocket")
+        # IRC over WebSocket (text.ircv3.net, binary.ircv3.net) is served by the web
+        # listener, at / as at /ws.
+        web = []
+        if websocket_port is not None:
+            web = ["--web", f"tcp:{websocket_port}:interface={websocket_hostname or hostname}"]
+            # The websocket tests send a line on one connection and at once a PING on
+            # another, expecting the first line's relay before the PONG; the server may read
+            # the two sockets in either order, so the client waits a moment before its PING.
+            self.sync_sleep_time = 0.02
         if self.test_config.account_registration_requires_email:
             # chatd keeps no email addresses: REGISTER takes and drops the email.
             raise NotImplementedByController("account registration requiring an email")
@@ -133,6 +140,7 @@ class ChatdController(BaseServerController, DirectoryBasedController):
                 # account registration and kill tests take as nicks.
                 "--reserved-names",
                 RESERVED,
+                *web,
             ],
             proc_name="chatd",
             env={**os.environ, "PYTHONPATH": str(PROJECT)},

@@ -27,6 +27,8 @@ from chatd.frontends.irc.commands import COMMANDS
 from chatd.frontends.irc.options import KEYS, Options
 from chatd.frontends.irc.protocol import IRCFactory, IRCProtocol
 
-FRONTEND = Frontend(name="irc", keys=KEYS, options=Options.from_settings, factory=IRCFactory)
+# The IRCv3 WebSocket transport's subprotocols: a web site carries IRC under them.
+FRONTEND = Frontend(name="irc", keys=KEYS, options=Options.from_settings, factory=IRCFactory,
+                    subprotocols=("text.ircv3.net", "binary.ircv3.net"))
 
 __all__ = ["COMMANDS", "FRONTEND", "IRCFactory", "IRCProtocol", "Options"]

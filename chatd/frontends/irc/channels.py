@@ -62,13 +62,16 @@ def kick(ctx: Context, name: str, nicks: str, reason: str = "", *_: str) -> Defe
 
 
 def invite(ctx: Context, nick: str, name: str, *_: str) -> None:
-    """INVITE nick #room: 341 to us, INVITE to them (the core's Invited event)."""
+    """INVITE nick #room: 341 to us, INVITE to them (the core's Invited event). The other
+    refusals name the channel: 442 not on it, 482 invite-only and not an operator."""
     try:
         user = ctx.me.invite(name, nick)
     except errors.AlreadyInRoom:
         ctx.send(irc.ERR_USERONCHANNEL, nick, name, "is already on channel")
     except errors.NoSuchUser:
         ctx.send(irc.ERR_NOSUCHNICK, nick, "No such nick/channel")
+    except errors.ChatError as error:
+        ctx.error(error, CHANNEL, name, "INVITE")
     else:
         ctx.send(irc.RPL_INVITING, user.name, name)
 
@@ -82,8 +85,12 @@ def topic(ctx: Context, name: str, *text: str) -> Deferred[None] | None:
 
 
 def send_topic(ctx: Context, room: RoomView, query: bool = False) -> None:
+    """332 and, when known, 333 (who set it when); or 331 to a query of a room without."""
     if room.topic:
         ctx.send(irc.RPL_TOPIC, channel(room.name), room.topic)
+        if room.topic_by:
+            ctx.send(codec.RPL_TOPICWHOTIME, channel(room.name), source(room.topic_by),
+                     str(int(room.topic_at)))
     elif query:
         ctx.send(irc.RPL_NOTOPIC, channel(room.name), "No topic is set")
 
@@ -112,7 +119,8 @@ def send_names(ctx: Context, room: RoomView) -> None:
     full = "userhost-in-names" in ctx.caps
     listed = [prefixes(ctx, member.operator, member.voiced)
               + (source(member.name) if full else member.name) for member in room.members]
-    ctx.write(codec.name_lines(ctx.server_name, ctx.client(), channel(room.name), listed))
+    ctx.write(codec.name_lines(ctx.server_name, ctx.client(), channel(room.name), listed,
+                               "@" if "s" in room.modes else "="))
 
 
 def greet(ctx: Context, room_name: str) -> None:

@@ -57,6 +57,7 @@ CHANNEL_PREFIX = "#"
 
 # Numerics Twisted's irc module does not define (modern.ircdocs.horse, IRCv3 SASL).
 RPL_TOPICWHOTIME = "333"
+RPL_CREATIONTIME = "329"
 RPL_WHOISACCOUNT = "330"
 ERR_UNKNOWNERROR = "400"
 ERR_INPUTTOOLONG = "417"
@@ -83,7 +84,7 @@ ISUPPORT = (
     # Names compare after NFKC and case folding: PRECIS-like, hence RFC 8265's token.
     "CASEMAPPING=rfc8265",
     f"LINELEN={MAX_LINE}",
-    "CHANMODES=b,k,l,imt",
+    "CHANMODES=b,k,l,imnst",
     "PREFIX=(ov)@+",
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
     f"CHATHISTORY={MAX_REQUEST}",
@@ -433,19 +434,20 @@ def sasl_plain(data: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def name_lines(server: str, client: str, chan: str, names: list[str]) -> bytes:
-    """353 lines listing ``names`` (with their prefixes), each within 512 bytes, then 366."""
-    head = len(numeric(server, irc.RPL_NAMREPLY, client, "=", chan, "x y"))
+def name_lines(server: str, client: str, chan: str, names: list[str], kind: str = "=") -> bytes:
+    """353 lines listing ``names`` (with their prefixes), each within 512 bytes, then 366;
+    ``kind`` is the channel's type: ``=`` public, ``@`` secret."""
+    head = len(numeric(server, irc.RPL_NAMREPLY, client, kind, chan, "x y"))
     out: list[bytes] = []
     batch: list[str] = []
     size = head
     for name in names:
         if batch and size + len(name.encode()) + 1 > MAX_LINE:
-            out.append(numeric(server, irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
+            out.append(numeric(server, irc.RPL_NAMREPLY, client, kind, chan, " ".join(batch)))
             batch, size = [], head
         batch.append(name)
         size += len(name.encode()) + 1
     if batch:
-        out.append(numeric(server, irc.RPL_NAMREPLY, client, "=", chan, " ".join(batch)))
+        out.append(numeric(server, irc.RPL_NAMREPLY, client, kind, chan, " ".join(batch)))
     out.append(numeric(server, irc.RPL_ENDOFNAMES, client, chan, "End of /NAMES list"))
     return b"".join(out)

@@ -1,10 +1,12 @@
 """MODE: channel modes as chatd's room moderation, list queries, and user modes.
 
 A room's modes are the core's: operators (+o) and voice (+v), bans (+b, a name pattern, so
-``nick!*@*``), invite-only (+i), moderated (+m), topic locked (+t), a key (+k) and a member
-limit (+l). Each change is the core's to allow and its ModeChanged event, sent to everyone in
-the channel, is the MODE line clients see (the setter included); this module only parses the
-request and answers the queries. Exception and invite-exception lists are always empty.
+``nick!*@*``), invite-only (+i), moderated (+m), no external messages (+n), secret (+s), topic
+locked (+t), a key (+k) and a member limit (+l; without one a room has the server's default
+limit). Each change is the core's to allow and its ModeChanged event, sent to everyone in
+the channel, is the MODE line clients see (the setter included); flags changed together
+(``-int``) are one change and one line. This module only parses the request and answers the
+queries. Exception and invite-exception lists are always empty.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from chatd.kernel.views import RoomView
 
 _LIST_ENDS = {"e": (irc.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
               "I": (irc.RPL_ENDOFINVITELIST, "End of channel invite list")}
-_FLAGS = "imt"
+_FLAGS = "imnst"
 
 
 def mode(ctx: Context, target: str, *changes: str) -> Deferred[None] | None:
@@ -38,11 +40,16 @@ def mode(ctx: Context, target: str, *changes: str) -> Deferred[None] | None:
 
 
 def send_modes(ctx: Context, room: RoomView) -> None:
-    """324: the flags, then +k (its value is never known: chatd keeps only a hash) and +l."""
+    """324: the flags, then +k (its value is never known: chatd keeps only a hash) and +l
+    if the limit is not the server's default; then 329, when the room was made."""
     modes, values = "+" + room.modes, []
     if room.locked:
         modes, values = modes + "k", ["*"]
-    ctx.send(irc.RPL_CHANNELMODEIS, channel(room.name), modes + "l", *values, str(room.limit))
+    if room.limit != ctx.me.server_info().default_room_limit:
+        modes, values = modes + "l", [*values, str(room.limit)]
+    ctx.send(irc.RPL_CHANNELMODEIS, channel(room.name), modes, *values)
+    if room.created:
+        ctx.send(codec.RPL_CREATIONTIME, channel(room.name), str(int(room.created)))
 
 
 def _changes(ctx: Context, room: RoomView, changes: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -67,6 +74,8 @@ def _changes(ctx: Context, room: RoomView, changes: tuple[str, ...]) -> list[tup
             out.append((room.name, sign + letter, args.pop(0)))
         elif letter == "k":  # -k: the key is optional (clients often leave it out)
             out.append((room.name, "-k", args.pop(0) if args else ""))
+        elif letter in _FLAGS and out and out[-1][1][0] == sign and out[-1][1][1] in _FLAGS:
+            out[-1] = (room.name, out[-1][1] + letter, "")  # one change: +int
         elif letter in _FLAGS or letter == "l":
             out.append((room.name, sign + letter, ""))
         else:
@@ -87,6 +96,8 @@ def _invalid(ctx: Context, name: str, letter: str, value: str, why: str) -> None
 def _change(ctx: Context, name: str, change: str, value: str) -> Deferred[None] | None:
     session = ctx.me
     sign, letter = change[0] == "+", change[1]
+    if letter in _FLAGS:
+        return session.set_flag(name, change[1:], sign)
     if letter in "ov":
         try:
             (session.op if letter == "o" else session.voice)(name, value, sign)
@@ -102,12 +113,10 @@ def _change(ctx: Context, name: str, change: str, value: str) -> Deferred[None] 
             _invalid(ctx, name, "b", value, "hosts are hidden: ban a nick pattern")
             return None
         return session.ban(name, pattern) if sign else session.unban(name, pattern)
-    if letter in _FLAGS:
-        return session.set_flag(name, letter, sign)
     if letter == "k" and not sign:
         return session.unlock(name)
     if letter == "l" and not sign:
-        return session.set_limit(name, session.server_info().max_room_limit)
+        return session.set_limit(name, None)
     if letter == "l" and not (value.isascii() and value.isdigit() and int(value) > 0):
         _invalid(ctx, name, "l", value, "a member limit is a whole number above 0")
         return None
@@ -117,7 +126,8 @@ def _change(ctx: Context, name: str, change: str, value: str) -> Deferred[None] 
         return session.lock(name, value) if letter == "k" else session.set_limit(
             name, int(value))
     except errors.BadSyntax as error:
-        _invalid(ctx, name, letter, value, str(error))
+        # A key is never shown, not even a refused one (it may be a password used elsewhere).
+        _invalid(ctx, name, letter, "*" if letter == "k" else value, str(error))
         return succeed(None)
 
 

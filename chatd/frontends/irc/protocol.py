@@ -58,6 +58,7 @@ from chatd.kernel.events import (
     AwayChanged,
     Event,
     FileShared,
+    Invited,
     Joined,
     LeaveReason,
     Left,
@@ -199,6 +200,9 @@ class IRCProtocol(ChatConnection):
             return
         if type(event) is AwayChanged and "away-notify" not in self._registration.caps:
             return
+        if (type(event) is Invited and "invite-notify" not in self._registration.caps
+                and self.session is not None and fold(event.who) != self.session.key):
+            return  # someone else's invitation, told to operators: for invite-notify only
         if isinstance(event, SessionEnded):
             # The server ended this session (account deleted or locked): say why, then close;
             # connectionLost logs out as for any close.
@@ -301,7 +305,9 @@ class IRCProtocol(ChatConnection):
             return None
         target = parsed.params[0] if parsed.params else "*"
         result.addErrback(self.refused, command.target, target, parsed.command)
-        return None if result.called else result
+        # ``called`` alone is not done: a Deferred that fired may wait on another one (a
+        # list of targets whose first JOIN checks a key), and the next line waits for it.
+        return None if result.called and not result.paused else result
 
     def run(self, actions: list[Action]) -> Deferred[Any] | None:
         """Carry out the registration machine's actions; a login is always the last."""

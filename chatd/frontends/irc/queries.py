@@ -108,7 +108,7 @@ def _greeting(server: str, motd: tuple[str, ...]) -> tuple[codec.Numerics, codec
         server,
         (irc.RPL_YOURHOST, (f"Your host is {server}, running {codec.VERSION}",)),
         (irc.RPL_CREATED, ("This server speaks IRC to chatd's rooms",)),
-        (irc.RPL_MYINFO, (server, codec.VERSION, "i", "biklmotv", "bklov")),
+        (irc.RPL_MYINFO, (server, codec.VERSION, "i", "biklmnostv", "bklov")),
         (irc.RPL_ISUPPORT, (*codec.ISUPPORT, f"NETWORK={server}",
                             "are supported by this server")))
     if not motd:

@@ -41,7 +41,9 @@ CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
                 "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": "",
                 "draft/message-redaction": "",
-                "draft/read-marker": ""}
+                "draft/read-marker": "",
+                # a channel operator hears of invitations to the channel (protocol.deliver)
+                "invite-notify": ""}
 # The same, where REGISTER works only after the welcome.
 _AFTER_CONNECT = {**CAPABILITIES, "draft/account-registration": ""}
 # SASL responses come in 400-byte chunks (a longer one is 905); more than SASL_MAX in total

@@ -9,6 +9,9 @@ connection: the mind delivery writes to, the ``ICommandClient`` the ``LineInterp
 serves, and the guarded side of a ``ConnectionPolicy`` (admission, the login timer, one
 request at a time, fakelag, a bounded close). A browser's files go by HTTP: ``/send`` gets
 a one-use token to POST the bytes with, ``/get`` a link.
+
+A client that offers a subprotocol the site carries (``text.ircv3.net``, ``binary.ircv3.net``:
+IRC) gets it, and speaks that protocol instead, one line per message (``carried``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from chatd.frontends.connections import Connections
 from chatd.frontends.interpreter import LineInterpreter, Reply
 from chatd.frontends.outbox import Flusher
 from chatd.frontends.policy import Counters
+from chatd.frontends.web.carried import BINARY, Carried, address
 from chatd.frontends.web.codec import (
     BadRequest,
     history_payload,
@@ -63,6 +67,7 @@ class WebHome(Protocol):
     flusher: Flusher
     uploads: Uploads
     format: Format
+    carried: dict[str, Any]  # subprotocol -> the stream factory carried under it
 
 
 def origin_allowed(origin: str | None, own: tuple[str, ...], allowed: tuple[str, ...]
@@ -135,9 +140,11 @@ class WebProtocol(WebSocketServerProtocol):
 
     transport: Any  # a TCP or TLS transport, taken over from twisted.web
     client: CommandClient | None = None
+    carried: Carried | None = None
     kind = "web"
     _host = ""
     _port: object = ""
+    _carry = ""  # the subprotocol chosen, if it is a carried one
 
     @property
     def home(self) -> WebHome:
@@ -149,7 +156,7 @@ class WebProtocol(WebSocketServerProtocol):
         """The client's address and port, for logs (autobahn's ``peer`` is the socket's)."""
         return f"{self._host}:{self._port}"
 
-    def onConnect(self, request: ConnectionRequest) -> None:
+    def onConnect(self, request: ConnectionRequest) -> str | None:
         options = self.home.options
         # Per connection, so that a reload's limit applies to new browsers.
         self.maxMessagePayloadSize = self.maxFramePayloadSize = options.max_message
@@ -164,9 +171,20 @@ class WebProtocol(WebSocketServerProtocol):
                                     request.headers.get("x-forwarded-for"),
                                     options.trusted_proxies)
         self._port = getattr(peer, "port", "")
+        carried = self.home.carried
+        for offered in request.protocols:
+            if offered in carried:
+                self._carry = offered
+                return offered
+        return None
 
     def onOpen(self) -> None:
         home = self.home
+        if self._carry:
+            stream = home.carried[self._carry].buildProtocol(None)
+            self.carried = Carried(self, stream, BINARY.get(self._carry, False),
+                                   address(self._host, self._port))
+            return
         options = home.options
         self._tokens: set[str] = set()  # upload tokens given out and not yet used
         shared = options.connection
@@ -178,6 +196,10 @@ class WebProtocol(WebSocketServerProtocol):
             client.greet()
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.carried is not None:
+            # Text or binary alike: IRC reads bytes (UTF-8, else Latin-1) either way.
+            self.carried.received(payload)
+            return
         client = self.client
         if client is None:
             return
@@ -198,6 +220,10 @@ class WebProtocol(WebSocketServerProtocol):
         super().sendCloseFrame(code, reasonUtf8, isReply)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        carried, self.carried = self.carried, None
+        if carried is not None:
+            carried.closed()
+            return
         client, self.client = self.client, None
         if client is None:
             return

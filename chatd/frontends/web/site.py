@@ -1,7 +1,7 @@
 """The web frontend's one twisted.web site: the page, its two files, and the WebSocket.
 
 =============  ===================================================
-``/``          the browser client (``static/index.html``)
+``/``          the browser client (``static/index.html``); a WebSocket too (IRC clients)
 ``/app.js``    its script; ``/app.css`` its styles; ``/favicon.svg``
 ``/ws``        the WebSocket speaking the JSON protocol
 ``/upload``    a file shared from the page: POST, with a token from ``/send`` (``uploads``)
@@ -92,13 +92,15 @@ class SecureRequest(Request):
 
 class UpgradeOnly(Resource):
     """The WebSocket path: an upgrade goes to autobahn; any other request is answered here
-    (426), so that it too carries the security headers."""
+    (426), so that it too carries the security headers, or, for ``/``, by the ``page``
+    (web IRC clients are given the site's address, ``ws://host:port``, as their server)."""
 
     isLeaf = True
 
-    def __init__(self, websocket: WebSocketResource) -> None:
+    def __init__(self, websocket: WebSocketResource, page: Resource | None = None) -> None:
         super().__init__()
         self._websocket = websocket
+        self._page = page
 
     def render(self, request: Request) -> bytes:
         upgrade = request.getHeader(b"upgrade") or b""
@@ -110,6 +112,9 @@ class UpgradeOnly(Resource):
             channel.hand_over()
             rendered: bytes = self._websocket.render(request)
             return rendered
+        if self._page is not None:
+            page: bytes = self._page.render(request)
+            return page
         request.setResponseCode(426, b"Upgrade Required")
         request.setHeader(b"Upgrade", b"websocket")
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
@@ -168,10 +173,13 @@ class WebFactory(FrontendFactory):
             perMessageCompressionAccept=None,
         )
         self.prepared = Prepared(websocket)
+        # Subprotocol -> the stream factory carried under it (``carry``).
+        self.carried: dict[str, Any] = {}
         self.root = Resource()
+        upgrade = WebSocketResource(websocket)
         for path, resource in page_resources().items():
-            self.root.putChild(path, resource)
-        self.root.putChild(WEBSOCKET_PATH, UpgradeOnly(WebSocketResource(websocket)))
+            self.root.putChild(path, UpgradeOnly(upgrade, resource) if path == b"" else resource)
+        self.root.putChild(WEBSOCKET_PATH, UpgradeOnly(upgrade))
         self.uploads = Uploads(clock)
         self.root.putChild(UPLOAD_PATH, UploadResource())
         self.site = ChatSite(self.root, self, HTTP_TIMEOUT)
@@ -182,6 +190,13 @@ class WebFactory(FrontendFactory):
         """Serve ``resource`` at ``/path`` too: how the daemon adds what a frontend can't
         import (shared files' downloads, ``chatd.files.web``, at ``/files``)."""
         self.root.putChild(path, resource)
+
+    def carry(self, subprotocols: tuple[str, ...], factory: Any) -> None:
+        """Carry ``factory``'s stream protocol over the WebSocket for clients that offer one
+        of ``subprotocols`` (``carried``): how the daemon adds what a frontend can't import
+        (IRC's factory, for web IRC clients)."""
+        for name in subprotocols:
+            self.carried[name] = factory
 
     def startFactory(self) -> None:
         self.site.doStart()
