@@ -143,9 +143,9 @@ class World:
                  options: Options | None = None,
                  admission: AdmissionLimits | None = None,
                  history: IHistoryStore | None = None,
-                 file_limits: FileLimits | None = None) -> None:
+                 file_limits: FileLimits | None = None, clock: Clock | None = None) -> None:
         self.hasher = FakeHasher()
-        self.clock = Clock()
+        self.clock = clock or Clock()
         self.directory = LocalDirectory(keyed_file(path / "members.journal"), self.hasher,
                                         self.clock)
         self.directory.load()

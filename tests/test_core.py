@@ -22,6 +22,7 @@ from chatd.kernel.events import (
     Event,
     FileShared,
     Invited,
+    Inactive,
     Joined,
     LeaveReason,
     Left,
@@ -29,6 +30,7 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    Returned,
     Said,
     SessionEnded,
     TopicSet,
@@ -284,6 +286,8 @@ class Serialisation(TestCase):
             Notice("maintenance", id="e", at=6.0),
             SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
             FileShared("r", "ann", "a.txt", 3, "f" * 32, id="g", at=8.0),
+            Inactive("r", "ann", "lost connection", id="h", at=9.0),
+            Returned("r", "ann", id="i", at=10.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

@@ -38,6 +38,9 @@ class Code(enum.IntEnum):
     NICK_CHANGED = 114
     PACING = 115
     AWAY = 120
+    INACTIVE = 121
+    BACK = 122
+    RESUME_TOKEN = 123
     # Replies: done.
     OK = 200
     WELCOME = 201

@@ -15,6 +15,7 @@ from chatd.kernel.events import (
     AwayChanged,
     Event,
     FileShared,
+    Inactive,
     Invited,
     Joined,
     LeaveReason,
@@ -23,6 +24,7 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    Returned,
     Said,
     TopicSet,
 )
@@ -100,6 +102,10 @@ def render_event(event: Event) -> bytes:
             return reply(Code.FILE_SHARED, f"[{room}] {sender} shared {file_id} {size} {name}")
         case Notice(text=text):
             return reply(Code.NOTICE, text)
+        case Inactive(room=room, who=who, why=why):
+            return reply(Code.INACTIVE, f"[{room}] {who} is inactive ({why})")
+        case Returned(room=room, who=who):
+            return reply(Code.BACK, f"[{room}] {who} is back")
     raise TypeError(f"no line rendering for {event!r}")
 
 

@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from chatd.kernel.events import Event, LeaveReason
     from chatd.kernel.history import HistoryQuery
     from chatd.kernel.records import Account, RoomRecord
-    from chatd.kernel.views import FileView, RoomView, ServerView, TokenView, UserView
+    from chatd.kernel.views import (
+        FileView,
+        Missed,
+        RoomView,
+        ServerView,
+        TokenView,
+        UserView,
+    )
 
 
 class IBusListener(Interface):
@@ -285,8 +292,21 @@ class IAccountSettings(Interface):
         (BadText: the rules of a message)."""
 
 
+class ISeatResume(Interface):
+    """A session's seat (``chatd.core.seats``): what it missed when it resumed a held seat,
+    and, for a guest, the token that resumes its seat after a drop."""
+
+    def missed() -> tuple[Missed, ...]:
+        """What the held seat this session took missed, per conversation; given once
+        (empty for a login that took no seat)."""
+
+    def resume_token() -> str:
+        """A new one-use token for ``/resume`` after a drop (the session's earlier one
+        ends); a guest without one leaves its rooms when it drops."""
+
+
 class IChatSession(ISessionInfo, IRoomMember, IRoomModeration, ITalk, IHistoryReader,
-                   IFileSharing, IAccountSettings):
+                   IFileSharing, IAccountSettings, ISeatResume):
     """The avatar a frontend drives: one logged-in connection, every role above in one.
 
     The realm hands out this one avatar; a frontend's code names the narrow roles it uses.

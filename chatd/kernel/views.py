@@ -10,6 +10,10 @@ accident, nor apply a rule differently from another frontend.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chatd.kernel.events import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,8 @@ class MemberView:
     operator: bool = False
     voiced: bool = False
     unreachable: bool = False
+    # Its seat is held and it has no live session (chatd.core.seats): shown inactive.
+    inactive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +121,15 @@ class FileView:
     size: int
     sha256: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """What a resumed seat missed in one conversation (``chatd.core.seats``): ``target`` is a
+    room's name (``room``) or, for private messages, the other party's; ``events`` oldest
+    first; ``more``, how many earlier ones were left out (``/history`` reads them)."""
+
+    target: str
+    room: bool
+    events: tuple[Event, ...]
+    more: int = 0

@@ -49,10 +49,12 @@ from chatd.kernel.events import (
     AwayChanged,
     Event,
     FileShared,
+    Inactive,
     Joined,
     LeaveReason,
     Left,
     NickChanged,
+    Returned,
     SessionEnded,
 )
 from chatd.kernel.interfaces import IChatMind, IChatSession
@@ -186,6 +188,8 @@ class IRCProtocol(ChatConnection):
             return
         if type(event) is AwayChanged and "away-notify" not in self._registration.caps:
             return
+        if isinstance(event, (Inactive, Returned)):
+            return  # a seat held or resumed: IRC shows the AwayChanged that comes with it
         if isinstance(event, SessionEnded):
             # The server ended this session (account deleted or locked): say why, then close;
             # connectionLost logs out as for any close.
@@ -296,6 +300,7 @@ class IRCProtocol(ChatConnection):
                     self._home.realnames[self.me.key] = realname
                     queries.welcome(self)
                     channels.rejoined(self)
+                    chathistory.resumed(self)
                 case Refuse(error=error, kind=kind, target=target, command=command):
                     self.error(error, kind, target, command)
                 case Close(why=why):
