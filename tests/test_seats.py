@@ -7,14 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from test_irc_caps import CapsTestCase, iso, read, send, untagged
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from chatd.core.service import Limits
 from chatd.delivery import Delivery
+from chatd.frontends.irc import IRCFactory
+from chatd.frontends.irc import Options as IRCOptions
 from chatd.history.memory import MemoryHistory, Retention
-from chatd.kernel.events import Inactive, LeaveReason, Left, Returned, Said
 from chatd.kernel.errors import ServerFull
+from chatd.kernel.events import Inactive, LeaveReason, Left, Returned, Said
+
 from fakes import Client, RecordingMind, World
 
 GRACE = 60.0
@@ -308,3 +312,62 @@ class CoreEvents(TestCase):
         self.assertEqual(type(mind.events[0]), Returned)
         self.assertFalse(any(isinstance(event, (Left, Said)) for event in mind.events))
         self.assertIsInstance(world.delivery, Delivery)
+
+
+class IRCSeats(CapsTestCase):
+    """Over IRC: a seat's inactive mark is an away (WHO's G, away-notify), and a resume gets
+    the JOINs, topic and names, then the backlog in a chathistory batch with server-time."""
+
+    def setUp(self) -> None:
+        path = Path(self.mktemp()).absolute().parent
+        self.clock = Clock()
+        self.clock.advance(1_764_453_121.5)
+        history = MemoryHistory(self.clock, Retention())
+        self.world = World(path, Limits(messages_burst=1_000_000, seat_grace=GRACE),
+                           history=history, clock=self.clock)
+        self.factory = IRCFactory(self.world.portal, IRCOptions(), self.clock,
+                                  self.world.admission, self.world.server.stats)
+
+    def test_peers_with_away_notify_see_an_away_once_and_who_shows_g(self) -> None:
+        watcher = self.irc("wat", "away-notify", "#lobby", "#kitchen")
+        alice = self.account("alice", "", "#lobby", "#kitchen")
+        read(watcher)
+        alice.protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.assertEqual(untagged(read(watcher)),
+                         [("alice!alice@chatd", "AWAY", ["inactive (lost connection)"])])
+        who = untagged(send(watcher, "WHO #lobby"))
+        flags = {params[5]: params[6] for _, command, params in who if command == "352"}
+        self.assertTrue(flags["alice"].startswith("G"), flags)
+        self.world.connect().send("/login alice password1")
+        self.assertEqual(untagged(read(watcher)), [("alice!alice@chatd", "AWAY", [])])
+
+    def test_a_resumed_irc_client_gets_its_rooms_then_the_backlog_in_a_batch(self) -> None:
+        alice = self.account("alice", "", "#lobby")
+        bob = self.world.connect()
+        bob.send("/nick bob", "/join lobby", "/topic lobby the plan")
+        alice.protocol.connectionLost(None)  # type: ignore[arg-type]
+        self.clock.advance(5)
+        bob.send("one")
+        self.clock.advance(1)
+        bob.send("two")
+        client = self.connect()
+        lines = send(client, "CAP LS 302", "CAP REQ :batch server-time", "PASS password1",
+                     "NICK alice", "USER alice 0 * :Alice", "CAP END")
+        got = [(command, params) for _, _, command, params in lines]
+        commands_seen = [command for command, _ in got]
+        start = commands_seen.index("JOIN")
+        # The channel greeting as after any JOIN (channels.greet: 333 is not sent today).
+        self.assertEqual(commands_seen[start:start + 5], ["JOIN", "332", "353", "366", "BATCH"])
+        batch = [line for line in lines if line[2] == "BATCH" or "batch" in line[0]]
+        self.assertEqual(batch[0][2:], ("BATCH", [batch[0][3][0], "chathistory", "#lobby"]))
+        ref = batch[0][3][0][1:]
+        said = [(tags["time"], params) for tags, _, command, params in batch
+                if command == "PRIVMSG"]
+        self.assertEqual([params for _, params in said], [["#lobby", "one"], ["#lobby", "two"]])
+        self.assertEqual(said[0][0], iso(1_764_453_121.5 + 5))
+        self.assertTrue(all(tags.get("batch") == ref for tags, _, command, _ in batch
+                            if command == "PRIVMSG"))
+        self.assertEqual(batch[-1][2:], ("BATCH", [f"-{ref}"]))
+        bob.send("three")
+        self.assertEqual([params for _, _, command, params in read(client)
+                          if command == "PRIVMSG"], [["#lobby", "three"]])

@@ -57,8 +57,8 @@ from chatd.kernel.interfaces import (
 from chatd.kernel.keys import shared
 from chatd.kernel.names import ReservedNames, check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter
-from chatd.kernel.settings import FROM_KEY
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
+from chatd.kernel.settings import FROM_KEY
 
 log = Logger()
 
