@@ -272,6 +272,14 @@ class Ending(SeatsTestCase):
         self.assertEqual(self.world.server.seats.end_all("the server is shutting down"), 1)
         self.assertEqual(bob.read(), ["104 [lobby] alice quit: the server is shutting down"])
 
+    def test_after_end_all_a_drop_is_a_departure(self) -> None:
+        alice = self.account("alice")
+        bob, _ = self.guest("bob")
+        self.world.server.seats.end_all("the server is shutting down")
+        alice.drop()
+        self.assertEqual(bob.read(), ["104 [lobby] alice lost connection"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_an_operator_ends_one_users_seat(self) -> None:
         alice = self.account("alice")
         bob, _ = self.guest("bob")

@@ -65,6 +65,9 @@ _SCAN = 1_000_000
 
 RESUME_TOKEN_BYTES = 18
 
+# What the rooms hear when the daemon stops with seats held.
+SHUTDOWN_SEATS = "the server is shutting down"
+
 
 def inactive_text(reason: LeaveReason) -> str:
     """The away message of a held seat's user."""
@@ -124,6 +127,8 @@ class Seats:
         # user (token -> user key, for ``/resume``).
         self._issued: dict[str, str] = {}
         self._tokens: dict[str, str] = {}
+        # The daemon is stopping (``end_all``): a drop is a departure from now on.
+        self.stopped = False
 
     def __len__(self) -> int:
         return sum(len(seats) for seats in self.held.values())
@@ -175,7 +180,8 @@ class Seats:
         user = session.user
         token = self._issued.pop(session.id, "")
         grace = self.grace(user)
-        if reason not in HOLDING or grace == 0 or (user.guest and not token) or not user.rooms:
+        if (reason not in HOLDING or grace == 0 or (user.guest and not token) or not user.rooms
+                or self.stopped):
             if token:
                 self._tokens.pop(token, None)
             return False
@@ -257,6 +263,7 @@ class Seats:
         seat.timer = None
         if seat.token:
             self._tokens.pop(seat.token, None)
+        self._server.seat_ended(seat.user.key)
 
     def _shown(self, seat: HeldSeat, inactive: bool) -> None:
         """The user became inactive (its last presence is a held seat) or active again: its
@@ -311,7 +318,9 @@ class Seats:
         return len(seats)
 
     def end_all(self, message: str) -> int:
-        """End every seat (the daemon is stopping): each user quits with ``message``."""
+        """End every seat (the daemon is stopping): each user quits with ``message``, and
+        no seat is held from now on."""
+        self.stopped = True
         count = 0
         for key in list(self.held):
             count += self.end_user(key, message)

@@ -424,6 +424,11 @@ class ChatServer:
             if self.users.get(user.key) is user:
                 self.untrack(user)
 
+    def seat_ended(self, user_key: str) -> None:
+        """A held seat of ``user_key`` was taken or ended: the session watchers recount
+        (a cluster tells the others; ``""`` names no session, so delivery detaches none)."""
+        self._session_ended(user_key, "")
+
     def _session_ended(self, user_key: str, session_id: str) -> None:
         for ended in self._session_watchers:
             ended(user_key, session_id)
