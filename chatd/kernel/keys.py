@@ -49,7 +49,8 @@ SESSIONS: dict[str, Key] = {
                       "resume token) place in its rooms is kept after its connection drops "
                       "without /quit (0: a drop is a departure)", 900),
     "always-on": Key(boolean, "every account's seat is kept until /quit (no grace), and "
-                     "private messages to it wait for its return (history must be on)", False),
+                     "private messages to it wait for its return (history must be on)", False,
+                     flag=True),
     "reserved-names": Key(names, "names (and their look-alikes) no guest or new account may "
                           "take, comma-separated; replaces the default list (chatd, admin, "
                           "root, nickserv, ...)", DEFAULT_RESERVED, reloadable=False),
