@@ -151,7 +151,8 @@ class World:
         self.directory.load()
         self.store = MemoryRoomStore()
         # Tests send faster than people type; the message rate is tested with its own Limits.
-        limits = limits or Limits(messages_burst=1_000_000)
+        # A drop is a departure here, as before seats, unless a test asks for seats.
+        limits = limits or Limits(messages_burst=1_000_000, seat_grace=0)
         self.bus = LocalBus()
         self.delivery = Delivery()
         self.bus.listen(self.delivery)

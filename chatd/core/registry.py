@@ -78,6 +78,10 @@ class Registry(Protocol):
 
     def disconnect(self, session: Seat, reason: LeaveReason, message: str) -> None: ...
 
+    def depart(self, user: User, reason: LeaveReason, message: str) -> None: ...
+
+    def seat_ended(self, user_key: str) -> None: ...
+
 
 class SessionState(Protocol):
     """What the operations use of a session (``chatd.core.session.Session`` keeps it): they

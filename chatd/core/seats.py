@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
@@ -43,8 +43,12 @@ from chatd.kernel.names import fold
 from chatd.kernel.views import Missed
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from twisted.internet.interfaces import IReactorTime
+
     from chatd.core.rooms import Seat, User
-    from chatd.core.service import ChatServer
+    from chatd.kernel.interfaces import IBus
 
 log = Logger()
 
@@ -110,6 +114,33 @@ def missed_after(store: IHistoryStore, conversation: str, after: str,
     return found[more:], more
 
 
+class _Limits(Protocol):
+    @property
+    def seat_grace(self) -> float: ...
+
+    @property
+    def always_on(self) -> bool: ...
+
+
+class Server(Protocol):
+    """What seats use of the registry (``ChatServer``), named by its shape so that neither
+    imports the other."""
+
+    clock: IReactorTime
+    bus: IBus
+    history: IHistoryStore | None
+
+    @property
+    def limits(self) -> _Limits: ...
+
+    @property
+    def next_id(self) -> Callable[[], str]: ...
+
+    def depart(self, user: User, reason: LeaveReason, message: str) -> None: ...
+
+    def seat_ended(self, user_key: str) -> None: ...
+
+
 def _peer(event: Event, key: str) -> str:
     """The other party of a private message kept for the user ``key``."""
     assert isinstance(event, Private)
@@ -120,7 +151,7 @@ class Seats:
     """The held seats of one server, by user key (oldest first), and the guests' resume
     tokens."""
 
-    def __init__(self, server: ChatServer) -> None:
+    def __init__(self, server: Server) -> None:
         self._server = server
         self.held: dict[str, list[HeldSeat]] = {}
         # The live guest sessions' resume tokens (session id -> token) and every token's

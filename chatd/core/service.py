@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -58,7 +58,6 @@ from chatd.kernel.keys import shared
 from chatd.kernel.names import ReservedNames, check_room_name, check_user_name, fold, skeleton
 from chatd.kernel.ratelimit import FailureLimiter
 from chatd.kernel.records import NO_OWNER, Account, RoomRecord
-from chatd.kernel.settings import FROM_KEY
 
 log = Logger()
 
@@ -91,9 +90,7 @@ class Limits:
     token_lifetime: float = shared("token-lifetime")
     # Seconds a dropped session's seat is kept (chatd.core.seats; 0: none), and whether an
     # account's seat is kept until /quit.
-    # Limits made by hand (tests, tools) keep no seats unless asked; the daemon reads the
-    # setting (default 900 s).
-    seat_grace: float = field(default=0.0, metadata={FROM_KEY: "seat-grace"})
+    seat_grace: float = shared("seat-grace")
     always_on: bool = shared("always-on")
 
 
