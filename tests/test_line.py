@@ -235,7 +235,8 @@ class Accounts(LineTestCase):
         self.assertEqual(codes(self.world.connect().send("/login alice newpassword")), ["201"])
 
     def test_server_full(self) -> None:
-        world = World(Path(self.mktemp()).absolute().parent, limits=Limits(seat_grace=0, max_users=1))
+        world = World(Path(self.mktemp()).absolute().parent,
+                      limits=Limits(seat_grace=0, max_users=1))
         world.connect().send("/nick ann")
         self.assertEqual(codes(world.connect().send("/nick bea")), ["504"])
 
@@ -549,7 +550,8 @@ class OwnedRooms(LineTestCase):
         self.assertEqual(codes(alice.send("/lock r2 pass\u2028word")), ["400"])
 
     def test_too_many_rooms_is_not_allowed(self) -> None:
-        self.world.server.limits = Limits(seat_grace=0, messages_burst=1_000_000, max_rooms_per_user=1)
+        self.world.server.limits = Limits(seat_grace=0, messages_burst=1_000_000,
+                                          max_rooms_per_user=1)
         bea = self.guest("bea", "a")
         self.assertEqual(codes(bea.send("/join b")), ["403"])
 
