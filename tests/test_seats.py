@@ -15,6 +15,8 @@ from chatd.core.service import Limits
 from chatd.delivery import Delivery
 from chatd.frontends.irc import IRCFactory
 from chatd.frontends.irc import Options as IRCOptions
+from chatd.frontends.shutdown import ShutdownNotice
+from chatd.frontends.udp.member import describe
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.kernel.errors import ServerFull
 from chatd.kernel.events import Inactive, LeaveReason, Left, Returned, Said
@@ -379,3 +381,17 @@ class IRCSeats(CapsTestCase):
         bob.send("three")
         self.assertEqual([params for _, _, command, params in read(client)
                           if command == "PRIVMSG"], [["#lobby", "three"]])
+
+
+class Wiring(TestCase):
+    def test_the_shutdown_notice_ends_the_seats_before_closing_connections(self) -> None:
+        calls: list[str] = []
+        notice = ShutdownNotice([], lambda: calls.append("seats ended"))
+        notice.startService()
+        self.successResultOf(notice.stopService())
+        self.assertEqual(calls, ["seats ended"])
+
+    def test_udp_members_are_told_in_words(self) -> None:
+        self.assertEqual(describe(Inactive("lobby", "ann", "timed out")),
+                         "ann is inactive (timed out)")
+        self.assertEqual(describe(Returned("lobby", "ann")), "ann is back")

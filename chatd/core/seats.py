@@ -154,6 +154,9 @@ class Seats:
     def __init__(self, server: Server) -> None:
         self._server = server
         self.held: dict[str, list[HeldSeat]] = {}
+        # How many seats are held: read by every login (``check_capacity``), so kept, not
+        # counted.
+        self._count = 0
         # The live guest sessions' resume tokens (session id -> token) and every token's
         # user (token -> user key, for ``/resume``).
         self._issued: dict[str, str] = {}
@@ -162,7 +165,7 @@ class Seats:
         self.stopped = False
 
     def __len__(self) -> int:
-        return sum(len(seats) for seats in self.held.values())
+        return self._count
 
     def of(self, user_key: str) -> int:
         """How many seats ``user_key`` holds here."""
@@ -229,6 +232,7 @@ class Seats:
         if grace is not None:
             seat.timer = server.clock.callLater(grace, self._expire, seat)
         self.held.setdefault(user.key, []).append(seat)
+        self._count += 1
         if not user.sessions and not user.remote and len(self.held[user.key]) == 1:
             self._shown(seat, inactive=True)
         log.info("{user} dropped ({why}): seat held for {grace}", user=user.name,
@@ -287,6 +291,7 @@ class Seats:
         seats = self.held.get(seat.user.key, [])
         if seat in seats:
             seats.remove(seat)
+            self._count -= 1
         if not seats:
             self.held.pop(seat.user.key, None)
         if seat.timer is not None and seat.timer.active():
