@@ -51,6 +51,7 @@ from chatd.bus.local import LocalBus
 from chatd.collector import Collector
 from chatd.config import KEYS, load
 from chatd.core.declarations import OperatorSettings
+from chatd.core.seats import SHUTDOWN_SEATS
 from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
 from chatd.files.service import FileLinks
@@ -341,7 +342,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                             more)
         ListenOrExit("chatd", "metrics", settings.metrics,
                      listener(reactor, settings.metrics, site)[0]).setServiceParent(top)
-    ShutdownNotice(running).setServiceParent(top)
+    ShutdownNotice(running, partial(server.seats.end_all, SHUTDOWN_SEATS)).setServiceParent(top)
     Reload(options, reactor, current, certificates).setServiceParent(top)
     Collector(reactor).setServiceParent(top)
     return top

@@ -143,15 +143,16 @@ class World:
                  options: Options | None = None,
                  admission: AdmissionLimits | None = None,
                  history: IHistoryStore | None = None,
-                 file_limits: FileLimits | None = None) -> None:
+                 file_limits: FileLimits | None = None, clock: Clock | None = None) -> None:
         self.hasher = FakeHasher()
-        self.clock = Clock()
+        self.clock = clock or Clock()
         self.directory = LocalDirectory(keyed_file(path / "members.journal"), self.hasher,
                                         self.clock)
         self.directory.load()
         self.store = MemoryRoomStore()
         # Tests send faster than people type; the message rate is tested with its own Limits.
-        limits = limits or Limits(messages_burst=1_000_000)
+        # A drop is a departure here, as before seats, unless a test asks for seats.
+        limits = limits or Limits(messages_burst=1_000_000, seat_grace=0)
         self.bus = LocalBus()
         self.delivery = Delivery()
         self.bus.listen(self.delivery)

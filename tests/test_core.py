@@ -23,6 +23,7 @@ from chatd.kernel.events import (
     AwayChanged,
     Event,
     FileShared,
+    Inactive,
     Invited,
     Joined,
     LeaveReason,
@@ -33,6 +34,7 @@ from chatd.kernel.events import (
     Private,
     ReadMoved,
     Redacted,
+    Returned,
     Said,
     SessionEnded,
     TopicSet,
@@ -329,6 +331,8 @@ class Serialisation(TestCase):
             Announcement("boss", "maintenance", id="i", at=10.0),
             Left("r", "bob", LeaveReason.KILLED, "boss (spam)", id="j", at=11.0),
             ReadMoved("r", "01HF7YATZ8E0C15CN86CR0FEVE", False, "s1", id="k", at=12.0),
+            Inactive("r", "ann", "lost connection", id="l", at=13.0),
+            Returned("r", "ann", id="m", at=14.0),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

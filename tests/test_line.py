@@ -221,7 +221,7 @@ class Accounts(LineTestCase):
 
     def test_one_session_per_account(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent,
-                      limits=Limits(max_sessions_per_account=1))
+                      limits=Limits(seat_grace=0, max_sessions_per_account=1))
         world.connect().send("/signup alice password1")
         lines = world.connect().send("/login alice password1")
         self.assertEqual(lines, ["433 alice is already logged in elsewhere; log out there first"])
@@ -235,7 +235,8 @@ class Accounts(LineTestCase):
         self.assertEqual(codes(self.world.connect().send("/login alice newpassword")), ["201"])
 
     def test_server_full(self) -> None:
-        world = World(Path(self.mktemp()).absolute().parent, limits=Limits(max_users=1))
+        world = World(Path(self.mktemp()).absolute().parent,
+                      limits=Limits(seat_grace=0, max_users=1))
         world.connect().send("/nick ann")
         self.assertEqual(codes(world.connect().send("/nick bea")), ["504"])
 
@@ -457,7 +458,7 @@ class OwnedRooms(LineTestCase):
 
     def test_temporary_room_limit(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent,
-                      limits=Limits(default_room_limit=1))
+                      limits=Limits(seat_grace=0, default_room_limit=1))
         world.connect().send("/nick ann", "/join lobby")
         self.assertEqual(codes(world.connect().send("/nick bea", "/join lobby")),
                          ["201", "432"])
@@ -549,7 +550,8 @@ class OwnedRooms(LineTestCase):
         self.assertEqual(codes(alice.send("/lock r2 pass\u2028word")), ["400"])
 
     def test_too_many_rooms_is_not_allowed(self) -> None:
-        self.world.server.limits = Limits(messages_burst=1_000_000, max_rooms_per_user=1)
+        self.world.server.limits = Limits(seat_grace=0, messages_burst=1_000_000,
+                                          max_rooms_per_user=1)
         bea = self.guest("bea", "a")
         self.assertEqual(codes(bea.send("/join b")), ["403"])
 
@@ -795,7 +797,7 @@ class WhatANewcomerTypes(LineTestCase):
 
     def test_a_second_session_talks_in_the_room_the_first_joined(self) -> None:
         world = World(Path(self.mktemp()).absolute().parent,
-                      limits=Limits(max_sessions_per_account=2, messages_burst=100))
+                      limits=Limits(seat_grace=0, max_sessions_per_account=2, messages_burst=100))
         first, second = world.connect(), world.connect()
         first.send("/signup gina password1")
         second.send("/login gina password1")

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
-from chatd.auth.tokens import TokenChecker
+from chatd.auth.tokens import ResumeChecker, TokenChecker
 from chatd.core.reading import load_markers
 from chatd.core.service import ChatServer
 from chatd.core.tokens import Grant
@@ -79,7 +79,7 @@ class ChatRealm:
                      tuple[Any, Any, Callable[[], None]]]:
         session = self._server.connect(
             avatarId.name, avatarId.guest, limited=not self._exempt(avatarId.peer),
-            account_id=avatarId.account_id,
+            account_id=avatarId.account_id, resume=avatarId.resume,
         )
         self._delivery.attach(session.key, session.id, mind)
         avatar = (IChatSession, session, session.quit)
@@ -155,6 +155,7 @@ def make_portal(
                          registered),
             AccountChecker(directory, signup_on_login, signup),
             TokenChecker(server.tokens),
+            ResumeChecker(server.seats),
             signup,
         ],
     )

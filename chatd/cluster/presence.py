@@ -170,7 +170,9 @@ class Presence:
         many sessions of it this node holds now."""
         server = self.server
         user = server.users.get(user_key)
-        count = len(user.sessions) if user is not None else 0
+        # A seat held here (chatd.core.seats) counts as a session: the others keep the user
+        # in its rooms until the seat ends, or this node's heartbeat does.
+        count = len(user.sessions) + server.seats.of(user_key) if user is not None else 0
         if user is not None:
             # An account already in rooms through another node: this node hears them now
             # (or, its last session here gone, may stop).

@@ -39,7 +39,8 @@ def room_view(room: Room, members: bool = False,
         listed = tuple(
             MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away,
                        room.is_operator(user), room.is_voiced(user), unreachable(user),
-                       user.ident, bool(user.operator))
+                       user.ident, bool(user.operator),
+                       not user.sessions and not user.remote)
             for user in sorted(room.members.values(), key=lambda user: user.key)
         )
     return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from chatd.core.departures import Departures
     from chatd.core.ids import Ids
     from chatd.core.rooms import Room, Seat, User
+    from chatd.core.seats import Seats
     from chatd.core.service import Limits
     from chatd.core.stats import Stats
     from chatd.core.tokens import Tokens
@@ -60,6 +61,7 @@ class Registry(Protocol):
     next_id: Ids
     changes: RoomChanges
     operators: Operators
+    seats: Seats
 
     def find_room(self, name: str) -> Room: ...
 
@@ -84,6 +86,10 @@ class Registry(Protocol):
     def rename(self, user: User, new: str) -> None: ...
 
     def disconnect(self, session: Seat, reason: LeaveReason, message: str) -> None: ...
+
+    def depart(self, user: User, reason: LeaveReason, message: str) -> None: ...
+
+    def seat_ended(self, user_key: str) -> None: ...
 
 
 class SessionState(Protocol):

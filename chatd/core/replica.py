@@ -215,10 +215,13 @@ class Replica:
         on the others."""
         users = []
         rooms: dict[str, dict[str, Any]] = {}
+        seats = self.server.seats
         for user in self.server.users.values():
-            if not user.sessions:
+            # A seat held here is a session for the others (chatd.core.seats).
+            count = len(user.sessions) + seats.of(user.key)
+            if not count:
                 continue
-            users.append({**user_state(user), "count": len(user.sessions),
+            users.append({**user_state(user), "count": count,
                           "rooms": sorted(user.rooms)})
             for room in user.rooms.values():
                 if room.key not in rooms:

@@ -34,6 +34,7 @@ from chatd.core.definitions import Definitions
 from chatd.core.departures import Departures
 from chatd.core.ids import Ids
 from chatd.core.rooms import Room, Seat, User
+from chatd.core.seats import Seats
 from chatd.core.session import Session
 from chatd.core.stats import Stats
 from chatd.core.tokens import Tokens
@@ -90,6 +91,10 @@ class Limits:
     room_password_interval: float = 60.0
     # Seconds a room token (for the UDP channel) lives.
     token_lifetime: float = shared("token-lifetime")
+    # Seconds a dropped session's seat is kept (chatd.core.seats; 0: none), and whether an
+    # account's seat is kept until /quit.
+    seat_grace: float = shared("seat-grace")
+    always_on: bool = shared("always-on")
 
 
 # Names as typed -> keys: every message to a room or a user named by its sender (IRC always
@@ -172,6 +177,8 @@ class ChatServer:
         # while end_user runs, the ids wait in ``_detached_later``.
         self._session_watchers: list[Callable[[str, str], None]] = []
         self._detached_later: list[str] | None = None
+        # The seats of sessions that dropped, kept for their return (chatd.core.seats).
+        self.seats = Seats(self)
         directory.watch(self.end_account)
 
     # -- the member service's listener (chatd.members.room_client.RoomListener) ---------
@@ -221,6 +228,7 @@ class ChatServer:
             ended, self._detached_later = self._detached_later, None
             for session_id in ended:
                 self._session_ended(user.key, session_id)
+        self.seats.end_user(user.key, reason)
         owned = [room.name for room in self.rooms.values()
                  if user.account_id and room.owner_id == user.account_id]
         log.info("ended {count} sessions of {user}: {reason}; the rooms it owned ({rooms}) "
@@ -242,17 +250,20 @@ class ChatServer:
         return False
 
     def check_capacity(self) -> None:
-        """Raise ServerFull now, rather than after a signup has created the account."""
-        if self.session_count + self.remote_sessions >= self.limits.max_users:
+        """Raise ServerFull now, rather than after a signup has created the account. Held
+        seats count: each is a session that may come back."""
+        if self.session_count + self.remote_sessions + len(self.seats) >= self.limits.max_users:
             raise ServerFull(
                 f"the server is full ({self.limits.max_users} logged in); try again later"
             )
 
     def connect(
-        self, name: str, guest: bool, limited: bool = True, account_id: str = ""
+        self, name: str, guest: bool, limited: bool = True, account_id: str = "",
+        resume: str = "",
     ) -> Session:
         """Make a session for ``name`` (already authenticated, or a guest name checked free);
-        ``account_id`` is the account's id.
+        ``account_id`` is the account's id. A held seat of the user (a guest's: the one the
+        token ``resume`` names) is taken: the session is in its rooms, with what it missed.
 
         ``limited`` is False for trusted addresses (``exempt``): no message rate limit."""
         key = fold(name)
@@ -263,18 +274,22 @@ class ChatServer:
             # again. Its sessions end now.
             self.end_user(user, _ENDED["deleted"])
             user = None
-        self.check_capacity()
-        if user is not None:
+        held = None
+        if user is not None and guest == user.guest:
+            held = self.seats.find(user, resume)
+        if held is None:
+            self.check_capacity()
+        if user is not None and held is None:
             if guest or user.guest:
                 raise NameTaken(f"{user.name} is in use right now; pick another name")
             limit = self.limits.max_sessions_per_account
-            if user.session_total >= limit:
+            if user.session_total + self.seats.of(user.key) >= limit:
                 raise TooManySessions(
                     f"{user.name} is already logged in "
                     f"{'elsewhere' if limit == 1 else f'{limit} times'}; "
                     "log out there first"
                 )
-        else:
+        elif user is None:
             user = User(name, key, guest, account_id, self.clock.seconds())
             self.track(user)
         session = Session(self, user, self.next_id(), limited)
@@ -282,6 +297,8 @@ class ChatServer:
         session.current_room = next(iter(user.rooms.values()), None)
         user.sessions = (*user.sessions, session)
         self.session_count += 1
+        if held is not None:
+            session.backlog = self.seats.take(held, session)
         self.local_peak = max(self.local_peak, self.session_count)
         self.peak = max(self.peak, self.session_count + self.remote_sessions)
         return session
@@ -412,15 +429,28 @@ class ChatServer:
         user = session.user
         user.sessions = tuple(seat for seat in user.sessions if seat is not session)
         self.session_count -= 1
-        if not user.sessions and not user.remote:
-            # Its last session here (and on every other node, in a cluster): it leaves.
-            for room in list(user.rooms.values()):
-                self.remove(user, room, reason, message)
-            self.untrack(user)
+        if not self.seats.hold(session, reason) and not user.sessions:
+            # Gone for good (a /quit, a flood): the user's other seats, if any, go too.
+            self.seats.discard(user.key)
+            self.depart(user, reason, message)
         if self._detached_later is not None:
             self._detached_later.append(session.id)
         else:
             self._session_ended(user.key, session.id)
+
+    def depart(self, user: User, reason: LeaveReason, message: str) -> None:
+        """``user`` lost a session or a seat: if it was its last here (and on every other
+        node, in a cluster), it leaves every room."""
+        if not user.sessions and not user.remote:
+            for room in list(user.rooms.values()):
+                self.remove(user, room, reason, message)
+            if self.users.get(user.key) is user:
+                self.untrack(user)
+
+    def seat_ended(self, user_key: str) -> None:
+        """A held seat of ``user_key`` was taken or ended: the session watchers recount
+        (a cluster tells the others; ``""`` names no session, so delivery detaches none)."""
+        self._session_ended(user_key, "")
 
     def _session_ended(self, user_key: str, session_id: str) -> None:
         for ended in self._session_watchers:

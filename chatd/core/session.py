@@ -30,6 +30,7 @@ from chatd.kernel.events import LeaveReason
 from chatd.kernel.interfaces import IChatSession
 from chatd.kernel.ratelimit import TokenBucket
 from chatd.kernel.text import clean_text
+from chatd.kernel.views import Missed
 
 if TYPE_CHECKING:
     from chatd.core.registry import Registry
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
 class Session:
     """One logged-in connection: the avatar every frontend drives (``IChatSession``)."""
 
-    __slots__ = ("bucket", "closed", "current_room", "id", "server", "strikes", "user")
+    __slots__ = ("backlog", "bucket", "closed", "current_room", "id", "server", "strikes",
+                 "user")
 
     def __init__(self, server: Registry, user: User, id: str, limited: bool) -> None:
         self.id = id
@@ -51,6 +53,8 @@ class Session:
             TokenBucket(server.limits.messages_burst, server.clock.seconds()) if limited else None
         )
         self.strikes = 0
+        # What a resumed seat missed (chatd.core.seats), until the frontend takes it.
+        self.backlog: tuple[Missed, ...] = ()
 
     # -- ISessionInfo ------------------------------------------------------------------
 
@@ -73,6 +77,17 @@ class Session:
     whois = listing.whois
     whowas = listing.whowas
     server_info = listing.server_info
+
+    # -- ISeatResume (chatd.core.seats) -----------------------------------------------
+
+    def missed(self) -> tuple[Missed, ...]:
+        """What this session's resumed seat missed, once (empty for a fresh login)."""
+        backlog, self.backlog = self.backlog, ()
+        return backlog
+
+    def resume_token(self) -> str:
+        """A one-use token that resumes this guest's seat after a drop (``/resume``)."""
+        return self.server.seats.issue(self)
 
     def quit(self, reason: LeaveReason = LeaveReason.LOST, message: str = "") -> None:
         """End this session; the first reason given is the one the rooms hear."""

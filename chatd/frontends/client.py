@@ -41,7 +41,15 @@ from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.policy import ConnectionPolicy, Counters, Home
 from chatd.frontends.sink import ISink
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Invited, Joined, LeaveReason, ReadMoved, SessionEnded
+from chatd.kernel.events import (
+    AwayChanged,
+    Event,
+    Invited,
+    Joined,
+    LeaveReason,
+    ReadMoved,
+    SessionEnded,
+)
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
 from chatd.kernel.text import for_log
@@ -256,17 +264,20 @@ class CommandClient(ConnectionPolicy[Any]):
         self.sink.write(self._home.format.notice(code, text))
 
     def deliver(self, event: Event) -> None:
+        kind = type(event)
         if type(event) is Invited and self.session is not None \
                 and fold(event.who) != self.session.key:
             return  # someone else's invitation, told to operators for IRC's invite-notify
-        if type(event) is SessionEnded:
+        if kind is SessionEnded:
             # The server ended this session (account deleted or locked): say why (109), then
             # close; the close logs out as for any other.
-            self.close(event.why)
+            self.close(event.why)  # type: ignore[attr-defined]
             return
         if type(event) is ReadMoved and self.session is not None and (
                 event.origin == self.session.id):
             return  # the reader had its reply to /read
+        if kind is AwayChanged and event.seat:  # type: ignore[attr-defined]
+            return  # a seat held or resumed: each shared room's 124 or 125 says it
         fmt = self._home.format
         self.sink.write(event.encoded(fmt.render))
         # After our own join: the room's last messages, each a 110, before the reply to the
@@ -316,6 +327,23 @@ class CommandClient(ConnectionPolicy[Any]):
             self.notice(Code.IN_ROOM, f"[{room.name}] {state}: you are in {room.name} "
                                       f"({members}){here}{topic}")
 
+    def _resumed(self, session: IChatSession) -> None:
+        """What a resumed seat missed, as 110 lines (a 100 per conversation where earlier
+        ones were left out), before the welcome; and a guest's resume token (123)."""
+        sink, fmt = self.sink, self._home.format
+        for missed in session.missed():
+            if missed.more:
+                where = missed.target if missed.room else f"with {missed.target}"
+                self.notice(Code.NOTICE, f"{missed.more} earlier missed messages {where} not "
+                                         f"shown; /history reads them")
+            for event in missed.events:
+                sink.write(fmt.history(event))
+        if session.guest:
+            token = session.resume_token()
+            if token:
+                self.notice(Code.RESUME_TOKEN, f"{token} : if your connection drops, "
+                                               f"/resume {token} takes your seat back")
+
     def log_in(self, credentials: ICredentials) -> Deferred[IChatSession | None]:
         """Portal login; the session is kept, or given back if the client left meanwhile."""
 
@@ -328,6 +356,7 @@ class CommandClient(ConnectionPolicy[Any]):
             self.session = session
             self.policy.logged_in()
             self._tell_rooms(session)
+            self._resumed(session)
             kind = "guest" if session.guest else "account"
             log.info("{name} logged in ({kind}) over {protocol} from {peer}",
                      name=session.name, kind=kind, protocol=self.kind, peer=self.peer)

@@ -44,6 +44,11 @@ class Code(enum.IntEnum):
     UNREAD = 122
     ANNOUNCEMENT = 130
     WALLOPS = 131
+    # Seats (chatd.core.seats): a member's connection dropped and its seat is held; it came back;
+    # a guest's resume token.
+    RESUME_TOKEN = 123
+    INACTIVE = 124
+    BACK = 125
     # Replies: done.
     OK = 200
     WELCOME = 201

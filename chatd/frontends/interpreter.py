@@ -34,7 +34,7 @@ from chatd.frontends.policy import Counters
 from chatd.frontends.rendering import parse_timestamp, timestamp
 from chatd.kernel import errors
 from chatd.kernel.addresses import ban_duration
-from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
+from chatd.kernel.credentials import AccountLogin, GuestNick, ResumeSeat, Signup
 from chatd.kernel.events import Event, Joined, LeaveReason
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery
 from chatd.kernel.interfaces import IChatSession, IRoomMember, ISessionInfo
@@ -49,6 +49,8 @@ log = Logger()
 DEFAULT_HISTORY = 20
 # After the name of a member on another node while that node is out of reach.
 UNREACHABLE = "(unreachable)"
+# After the name of a member whose seat is held (chatd.core.seats) in /who.
+INACTIVE = "(inactive)"
 
 CODES: dict[type[errors.ChatError], Code] = {
     errors.BadSyntax: Code.BAD_SYNTAX,
@@ -312,9 +314,11 @@ def _left(room: RoomView, *_: str) -> Reply:
 
 def _members(room: RoomView, *_: str) -> Reply:
     # Operators marked @, voiced members +, as IRC shows them; a member on a node out of
-    # reach with (unreachable) after its name, in the same word (no name has parentheses).
+    # reach with (unreachable) after its name, in the same word (no name has parentheses);
+    # a member whose seat is held, with (inactive).
     names = sorted(("@" if member.operator else "+" if member.voiced else "") + member.name
-                   + (UNREACHABLE if member.unreachable else "") for member in room.members)
+                   + (UNREACHABLE if member.unreachable else "")
+                   + (INACTIVE if member.inactive else "") for member in room.members)
     names.sort(key=lambda name: name.lstrip("@+").casefold())
     lines, line = [], ""
     for member in names:
@@ -532,6 +536,11 @@ COMMANDS: dict[str, Command] = {
                                                AccountLogin(name, password, client.host)),
         "/login NAME PASSWORD", "log in to your account", 2, 2, named=False,
         done=_welcome("welcome account {name}: welcome back")),
+    "resume": Command(
+        lambda client, token: _log_in(client, ResumeSeat(token, client.host)),
+        "/resume TOKEN", "a guest whose connection dropped: take your seat back with the token "
+        "you were given (123)", 1, 1, named=False,
+        done=_welcome("welcome guest {name}: your seat was kept")),
     "nick": Command(_nick, "/nick NAME",
                     "chat as a guest (no password); a guest: change your name", 1, 1,
                     named=False, done=_nicked),

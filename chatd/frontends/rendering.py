@@ -16,6 +16,7 @@ from chatd.kernel.events import (
     AwayChanged,
     Event,
     FileShared,
+    Inactive,
     Invited,
     Joined,
     LeaveReason,
@@ -26,6 +27,7 @@ from chatd.kernel.events import (
     Private,
     ReadMoved,
     Redacted,
+    Returned,
     Said,
     TopicSet,
     Wallops,
@@ -133,6 +135,10 @@ def render_event(event: Event) -> bytes:
             return reply(Code.ANNOUNCEMENT, f"{sender}: {text}")
         case Wallops(sender=sender, text=text):
             return reply(Code.WALLOPS, f"{sender}: {text}")
+        case Inactive(room=room, who=who, why=why):
+            return reply(Code.INACTIVE, f"[{room}] {who} is inactive ({why})")
+        case Returned(room=room, who=who):
+            return reply(Code.BACK, f"[{room}] {who} is back")
     raise TypeError(f"no line rendering for {event!r}")
 
 

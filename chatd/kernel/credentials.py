@@ -49,6 +49,13 @@ class ITokenCredentials(ICredentials):
     peer = Attribute("Where the datagram comes from.")
 
 
+class IResumeCredentials(ICredentials):
+    """A guest's resume token (``IChatSession.resume_token``), presented after a drop."""
+
+    token = Attribute("The token, as sent.")
+    peer = Attribute("Where the connection comes from.")
+
+
 @implementer(IAccountCredentials)
 @dataclass(frozen=True)
 class AccountLogin:
@@ -81,6 +88,13 @@ class TokenUse:
     peer: str = ""
 
 
+@implementer(IResumeCredentials)
+@dataclass(frozen=True)
+class ResumeSeat:
+    token: str = field(repr=False)
+    peer: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """The avatar ID every checker returns: the display name, whether it is a guest, the
@@ -92,3 +106,5 @@ class Identity:
     peer: str = ""
     account_id: str = ""
     claimant: str = ""
+    # A guest's resume token: the login takes the held seat it names (chatd.core.seats).
+    resume: str = field(default="", repr=False)

@@ -175,6 +175,27 @@ class AwayChanged(Event):
 
     who: str
     away: str = ""
+    # A seat held or resumed (chatd.core.seats): the rooms hear it as Inactive or Returned,
+    # which the line protocol shows; IRC shows this AWAY instead.
+    seat: bool = False
+
+
+@event
+class Inactive(Event):
+    """``who``'s last connection dropped without /quit and its seat is kept (``seat-grace``):
+    still a member of ``room``, shown inactive; ``why`` says how it dropped."""
+
+    room: str
+    who: str
+    why: str
+
+
+@event
+class Returned(Event):
+    """``who`` logged in again within its seat's grace: back in ``room`` (not a join)."""
+
+    room: str
+    who: str
 
 
 @event
@@ -261,7 +282,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Said, Private, Joined, Left, TopicSet, ModeChanged, Invited, NickChanged,
                 AwayChanged, Notice, SessionEnded, FileShared, Redacted,
-                Wallops, Announcement, ReadMoved)
+                Wallops, Announcement, ReadMoved,
+                Inactive, Returned)
 }
 
 

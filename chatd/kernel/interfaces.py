@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from chatd.kernel.views import (
         DepartureView,
         FileView,
+        Missed,
         RoomView,
         ServerView,
         TokenView,
@@ -380,9 +381,22 @@ class IServerOperator(Interface):
         """The address bans in force, oldest first."""
 
 
+class ISeatResume(Interface):
+    """A session's seat (``chatd.core.seats``): what it missed when it resumed a held seat,
+    and, for a guest, the token that resumes its seat after a drop."""
+
+    def missed() -> tuple[Missed, ...]:
+        """What the held seat this session took missed, per conversation; given once
+        (empty for a login that took no seat)."""
+
+    def resume_token() -> str:
+        """A new one-use token for ``/resume`` after a drop (the session's earlier one
+        ends); a guest without one leaves its rooms when it drops."""
+
+
 class IChatSession(ISessionInfo, IRoomMember, IRoomModeration, ITalk, IHistoryReader,
                    IRedaction, IReadMarkers, IFileSharing, IAccountSettings,
-                   IServerOperator):
+                   IServerOperator, ISeatResume):
     """The avatar a frontend drives: one logged-in connection, every role above in one.
 
     The realm hands out this one avatar; a frontend's code names the narrow roles it uses.

@@ -48,6 +48,12 @@ SESSIONS: dict[str, Key] = {
     "max-rooms-per-user": Key(whole(1, 100_000), "rooms one user may be in at once", 50),
     "token-lifetime": Key(whole(1, 7 * 86400), "seconds a room token for the UDP channel "
                           "(/token) lives", 3600),
+    "seat-grace": Key(whole(0, 30 * 86400), "seconds an account's (or a guest's, with its "
+                      "resume token) place in its rooms is kept after its connection drops "
+                      "without /quit (0: a drop is a departure)", 900),
+    "always-on": Key(boolean, "every account's seat is kept until /quit (no grace), and "
+                     "private messages to it wait for its return (history must be on)", False,
+                     flag=True),
     "reserved-names": Key(names, "names (and their look-alikes) no guest or new account may "
                           "take, comma-separated; replaces the default list (chatd, admin, "
                           "root, nickserv, ...)", DEFAULT_RESERVED, reloadable=False),

@@ -10,7 +10,10 @@ accident, nor apply a rule differently from another frontend.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from chatd.kernel.events import Event
 
 
 class Ident(NamedTuple):
@@ -42,6 +45,8 @@ class MemberView:
     ident: Ident = NO_IDENT
     # A server operator (WHO's ``*``).
     server_operator: bool = False
+    # Its seat is held and it has no live session (chatd.core.seats): shown inactive.
+    inactive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +165,15 @@ class FileView:
     size: int
     sha256: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """What a resumed seat missed in one conversation (``chatd.core.seats``): ``target`` is a
+    room's name (``room``) or, for private messages, the other party's; ``events`` oldest
+    first; ``more``, how many earlier ones were left out (``/history`` reads them)."""
+
+    target: str
+    room: bool
+    events: tuple[Event, ...]
+    more: int = 0

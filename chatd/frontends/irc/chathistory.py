@@ -102,6 +102,17 @@ def replay(ctx: Context, room: str, count: int, plain: bool) -> None:
                           f"{min(more, MAX_REQUEST)} asks for them"))
 
 
+def resumed(ctx: Context) -> None:
+    """After the JOINs of a session that took a held seat (``channels.rejoined``): what the
+    seat missed, per channel (and private conversation), each in a ``chathistory`` batch
+    with the tags the client negotiated (``server-time``: each line's own time)."""
+    for missed in ctx.me.missed():
+        events = list(missed.events)
+        if "server-time" not in ctx.registration.caps:
+            events = [_plain(event) for event in events]
+        send_history(ctx, channel(missed.target) if missed.room else missed.target, events)
+
+
 def _fail(ctx: Context, code: str, *context: str) -> None:
     text = {"INVALID_PARAMS": "Invalid parameters",
             "INVALID_TARGET": "Messages could not be retrieved"}[code]

@@ -58,6 +58,7 @@ from chatd.kernel.events import (
     AwayChanged,
     Event,
     FileShared,
+    Inactive,
     Invited,
     Joined,
     LeaveReason,
@@ -65,6 +66,7 @@ from chatd.kernel.events import (
     NickChanged,
     ReadMoved,
     Redacted,
+    Returned,
     SessionEnded,
 )
 from chatd.kernel.interfaces import IChatMind, IChatSession
@@ -203,6 +205,8 @@ class IRCProtocol(ChatConnection):
         if (type(event) is Invited and "invite-notify" not in self._registration.caps
                 and self.session is not None and fold(event.who) != self.session.key):
             return  # someone else's invitation, told to operators: for invite-notify only
+        if isinstance(event, (Inactive, Returned)):
+            return  # a seat held or resumed: IRC shows the AwayChanged that comes with it
         if isinstance(event, SessionEnded):
             # The server ended this session (account deleted or locked): say why, then close;
             # connectionLost logs out as for any close.
@@ -326,6 +330,7 @@ class IRCProtocol(ChatConnection):
                     self.me.describe(self._registration.username, realname)
                     queries.welcome(self)
                     channels.rejoined(self)
+                    chathistory.resumed(self)
                 case Refuse(error=error, kind=kind, target=target, command=command):
                     self.error(error, kind, target, command)
                 case Close(why=why):

@@ -21,7 +21,16 @@ from chatd.frontends.sink import ISink
 from chatd.frontends.udp.codec import ACTION, Datagram, Kind, notice, render_datagram
 from chatd.frontends.udp.cookies import Address
 from chatd.kernel import errors
-from chatd.kernel.events import Event, Joined, LeaveReason, Left, ModeChanged, TopicSet
+from chatd.kernel.events import (
+    Event,
+    Inactive,
+    Joined,
+    LeaveReason,
+    Left,
+    ModeChanged,
+    Returned,
+    TopicSet,
+)
 from chatd.kernel.interfaces import IChatMind, IChatSession, ITokenSeat
 from chatd.kernel.names import fold
 
@@ -51,6 +60,10 @@ def describe(event: Event) -> str | None:
             else f"{event.who} cleared the topic"
     if isinstance(event, ModeChanged):
         return f"{event.who}: {mode_words(event.mode, event.arg)}"
+    if isinstance(event, Inactive):
+        return f"{event.who} is inactive ({event.why})"
+    if isinstance(event, Returned):
+        return f"{event.who} is back"
     return None
 
 

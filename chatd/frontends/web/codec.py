@@ -21,7 +21,7 @@ from chatd.kernel.events import Event, ModeChanged, to_dict
 
 # Fields of an event a browser is not told: the sending session's id (used for echo), and the
 # id of the room a message was said in (where history keeps it; the room's name says which).
-_PRIVATE_FIELDS = ("origin", "room_id")
+_PRIVATE_FIELDS = ("origin", "room_id", "seat")
 # Longest request id echoed back, in characters (an id is the client's to choose).
 MAX_ID = 64
 
