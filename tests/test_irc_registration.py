@@ -9,7 +9,6 @@ from twisted.trial.unittest import TestCase
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.replies import SASL
 from chatd.frontends.irc.registration import (
     SASL_CHUNK,
     SASL_MAX,
@@ -23,6 +22,7 @@ from chatd.frontends.irc.registration import (
     State,
     Welcome,
 )
+from chatd.frontends.irc.replies import SASL
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 
