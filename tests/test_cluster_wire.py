@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.bus.redis import PRESENCE, node_channel, room_channel
 from chatd.bus.wire import LOG_EVERY, Drops, Malformed, decode
-from chatd.kernel.events import Event, Private, Said, TopicSet, to_dict
+from chatd.kernel.events import Event, NickChanged, Private, Said, TopicSet, to_dict
 
 from tests.test_cluster_bus import Broker, Node, said
 
@@ -123,6 +123,11 @@ class DecodeTests(SynchronousTestCase):
         event = Said("lobby", "ann", "hi", action=True, origin="a-1", id="a-2", at=3.5)
         found = decode(json.dumps({"n": "a", "r": "lobby", "e": to_dict(event)}))
         self.assertEqual((found.node, found.room), ("a", "lobby"))
+        self.assertEqual(to_dict(found.event), to_dict(event))  # type: ignore[arg-type]
+
+    def test_a_login_while_connected_crosses_as_such(self) -> None:
+        event = NickChanged("ann", "owner", account=True, id="a-3", at=3.5)
+        found = decode(json.dumps({"n": "a", "u": "bob", "e": to_dict(event)}))
         self.assertEqual(to_dict(found.event), to_dict(event))  # type: ignore[arg-type]
 
     def test_malformed_says_which_field_is_wrong(self) -> None:

@@ -338,7 +338,7 @@ class RegistrationTests(IRCTestCase):
             "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
             "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
             "away-notify echo-message batch draft/chathistory draft/message-redaction "
-            "draft/read-marker invite-notify"])])
+            "draft/read-marker invite-notify account-notify"])])
         self.assertEqual(client.send("CAP REQ :sasl"),
                          [("chatd", "CAP", ["*", "ACK", "sasl"])])
         self.assertEqual(client.send("AUTHENTICATE PLAIN"), [("", "AUTHENTICATE", ["+"])])
@@ -406,6 +406,62 @@ class RegistrationTests(IRCTestCase):
         line = self.world.connect()
         self.assertEqual([reply[:3] for reply in line.send("/login ann a-long-password")],
                          ["108", "201"])
+
+    def test_a_guest_logs_in_after_connecting_and_becomes_the_account_in_its_channels(
+            self) -> None:
+        self.line_account("owner").drop()
+        ann = self.guest("ann", "#den")
+        bob = self.guest("bob", "#den")
+        cat = self.guest("cat", "#den")
+        bob.send("CAP REQ :account-notify")
+        for client in (ann, bob, cat):
+            client.read()
+        self.assertEqual(ann.send("AUTHENTICATE PLAIN"), [("", "AUTHENTICATE", ["+"])])
+        lines = ann.send(f"AUTHENTICATE {plain('owner', 'password1')}")
+        # 900 and 903, then the nick change to the account's name.
+        self.assertEqual(commands(lines), ["900", "903", "NICK"])
+        self.assertEqual(lines[2], ("ann!ann@chatd", "NICK", ["owner"]))
+        # account-notify: ACCOUNT from the name held until then, then the NICK.
+        self.assertEqual(bob.read(), [("ann!ann@chatd", "ACCOUNT", ["owner"]),
+                                      ("ann!ann@chatd", "NICK", ["owner"])])
+        self.assertEqual(cat.read(), [("ann!ann@chatd", "NICK", ["owner"])])
+        [session] = self.world.server.users["owner"].sessions
+        self.assertFalse(session.guest)
+        self.assertNotIn("ann", self.world.server.users)
+        ann.send("PRIVMSG #den :hello")
+        self.assertEqual(cat.read(), [("owner!owner@chatd", "PRIVMSG", ["#den", "hello"])])
+        # An account does not log in to another (907), nor to itself again.
+        self.assertEqual(commands(ann.send("AUTHENTICATE PLAIN")), ["907"])
+        # The account's: a second session (line) finds it in the guest's channel.
+        line = self.world.connect()
+        self.assertEqual([reply[:3] for reply in line.send("/login owner password1")],
+                         ["108", "201"])
+
+    def test_a_guest_cannot_log_in_to_an_account_online_elsewhere(self) -> None:
+        owner = self.line_account("owner")
+        ann = self.guest("ann", "#den")
+        ann.send("AUTHENTICATE PLAIN")
+        lines = ann.send(f"AUTHENTICATE {plain('owner', 'password1')}")
+        self.assertEqual(commands(lines), ["904"])
+        self.assertIn("logged in already", lines[0][2][-1])
+        self.assertTrue(self.world.server.users["ann"].guest)
+        owner.send("/quit")
+        ann.send("AUTHENTICATE PLAIN")
+        self.assertEqual(commands(ann.send(f"AUTHENTICATE {plain('owner', 'wrong')}")),
+                         ["904"])
+        self.assertTrue(self.world.server.users["ann"].guest)
+
+    def test_a_guest_registering_its_nick_is_told_with_account_notify(self) -> None:
+        ann = self.guest("ann", "#den")
+        bob = self.guest("bob", "#den")
+        bob.send("CAP REQ :account-notify")
+        cat = self.line_guest("cat", "den")
+        for client in (ann, bob, cat):
+            client.read()
+        self.assertEqual(commands(ann.send("REGISTER * * a-long-password")),
+                         ["900", "REGISTER"])
+        self.assertEqual(bob.read(), [("ann!ann@chatd", "ACCOUNT", ["ann"])])
+        self.assertEqual(cat.read(), ["114 ann logged in to the account ann"])
 
     def test_only_the_guest_holding_a_name_can_claim_it(self) -> None:
         self.guest("ann")

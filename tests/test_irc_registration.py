@@ -22,6 +22,7 @@ from chatd.frontends.irc.registration import (
     State,
     Welcome,
 )
+from chatd.frontends.irc.replies import SASL
 from chatd.kernel import errors
 from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
 
@@ -83,7 +84,7 @@ class NegotiationTests(TestCase):
             "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
             "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
             "away-notify echo-message batch draft/chathistory draft/message-redaction "
-            "draft/read-marker invite-notify"))])
+            "draft/read-marker invite-notify account-notify"))])
         self.assertIs(machine.state, State.NEGOTIATING)
         self.assertEqual(machine.nick("ann") + machine.user("ann", "Real Name"), [])
         self.assertEqual(machine.cap("END"), [LogIn(GuestNick("ann", HOST))])
@@ -96,7 +97,7 @@ class NegotiationTests(TestCase):
                                                "message-tags account-tag extended-join "
                                                "away-notify echo-message batch "
                                                "draft/chathistory draft/message-redaction "
-                                               "draft/read-marker invite-notify"))])
+                                               "draft/read-marker invite-notify account-notify"))])
 
     def test_cap_req_acks_known_capabilities_and_naks_the_rest(self) -> None:
         machine = Registration(HOST)
@@ -137,7 +138,7 @@ class NegotiationTests(TestCase):
                                                "message-tags account-tag extended-join "
                                                "away-notify echo-message batch "
                                                "draft/chathistory draft/message-redaction "
-                                               "draft/read-marker invite-notify"))])
+                                               "draft/read-marker invite-notify account-notify"))])
         self.assertEqual(machine.cap("END"), [])
         self.assertIs(machine.state, State.REGISTERED)
 
@@ -230,13 +231,47 @@ class SaslTests(TestCase):
             Reply(codec.ERR_SASLABORTED, ("SASL authentication aborted",)),
             LogIn(GuestNick("ann", HOST))])
 
-    def test_sasl_after_the_welcome_is_462(self) -> None:
+    def test_a_guest_logs_in_after_the_welcome_and_is_then_called_by_the_account(
+            self) -> None:
         machine = Registration(HOST)
         machine.nick("ann")
         machine.user("ann", "Real Name")
         machine.logged_in("ann", guest=True)
-        self.assertEqual(machine.authenticate("PLAIN"), [Reply(irc.ERR_ALREADYREGISTRED, (
-            "You may not reregister: log in with SASL while connecting",))])
+        self.assertEqual(machine.authenticate("PLAIN", "session-1"),
+                         [Send("AUTHENTICATE", ("+",), "")])
+        self.assertEqual(machine.authenticate(plain("owner", "pw"), "session-1"),
+                         [LogIn(AccountLogin("owner", "pw", HOST, "session-1", "ann"))])
+        # 900 and 903 first (irctest reads them as the next two lines), then the NICK.
+        self.assertEqual(machine.logged_in("owner", guest=False), [
+            Reply(codec.RPL_LOGGEDIN, ("owner!owner@chatd", "owner",
+                                       "You are now logged in as owner")),
+            Reply(codec.RPL_SASLSUCCESS, ("SASL authentication successful",)),
+            Send("NICK", ("owner",), prefix="ann!ann@chatd")])
+        self.assertIs(machine.state, State.REGISTERED)
+        self.assertEqual((machine.name, machine.guest), ("owner", False))
+
+    def test_an_account_never_logs_in_to_another_after_the_welcome(self) -> None:
+        machine = Registration(HOST)
+        machine.authenticate("PLAIN")
+        machine.authenticate(plain("owner", "pw"))
+        machine.logged_in("owner", guest=False)
+        machine.nick("owner")
+        machine.user("ann", "Real Name")
+        self.assertIs(machine.state, State.REGISTERED)
+        self.assertEqual(machine.authenticate("PLAIN", "session-1"), [
+            Reply(codec.ERR_SASLALREADY, ("You have already authenticated",))])
+
+    def test_a_refused_login_after_the_welcome_leaves_the_guest_as_it_was(self) -> None:
+        machine = Registration(HOST)
+        machine.nick("ann")
+        machine.user("ann", "Real Name")
+        machine.logged_in("ann", guest=True)
+        machine.authenticate("PLAIN", "session-1")
+        machine.authenticate(plain("owner", "pw"), "session-1")
+        error = errors.TooManySessions("owner is logged in already")
+        self.assertEqual(machine.refused(error),
+                         [Refuse(error, SASL, plain("owner", "pw"), "AUTHENTICATE")])
+        self.assertEqual((machine.name, machine.guest), ("ann", True))
 
     def test_authenticating_twice_is_907(self) -> None:
         machine = Registration(HOST)

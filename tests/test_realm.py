@@ -6,7 +6,8 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.kernel.credentials import GuestNick
+from chatd.kernel.credentials import AccountLogin, GuestNick, Signup
+from chatd.kernel.errors import NotAllowed
 from chatd.kernel.interfaces import IChatSession
 
 from fakes import RecordingMind, World
@@ -32,3 +33,23 @@ class QuitDetaches(SynchronousTestCase):
         bob.message("ann", "hello")
         self.assertEqual(len(new_mind.events), 1)
         self.assertEqual(old_mind.events, [])
+
+    def test_a_guest_logs_in_to_an_account_while_connected_only_outside_a_cluster(
+            self) -> None:
+        owner, _ = self.login_with(Signup("owner", "password1", "127.0.0.1"))
+        owner.quit()
+        ann, mind = self.login("ann")
+        login = AccountLogin("owner", "password1", "127.0.0.1", ann.id, "ann")
+        self.world.server.gate = object()  # type: ignore[assignment]  # only its presence
+        self.failureResultOf(self.world.portal.login(login, mind, IChatSession), NotAllowed)
+        self.assertTrue(ann.guest)
+        self.world.server.gate = None
+        session, _ = self.login_with(login)
+        self.assertIs(session, ann)
+        self.assertEqual((ann.name, ann.guest), ("owner", False))
+
+    def login_with(self, credentials: object) -> tuple[IChatSession, RecordingMind]:
+        mind = RecordingMind()
+        _, session, _ = self.successResultOf(
+            self.world.portal.login(credentials, mind, IChatSession))  # type: ignore[arg-type]
+        return session, mind

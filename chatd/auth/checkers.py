@@ -37,8 +37,10 @@ class SignupLimits:
     window: float = 600.0
 
 
-def _account_identity(account: Account, peer: str) -> Identity:
-    return Identity(account.name, guest=False, peer=peer, account_id=account.id)
+def _account_identity(account: Account, peer: str, claimant: str = "", holder: str = ""
+                      ) -> Identity:
+    return Identity(account.name, guest=False, peer=peer, account_id=account.id,
+                    claimant=claimant, holder=holder)
 
 
 @implementer(ICredentialsChecker)
@@ -74,7 +76,8 @@ class AccountChecker:
     def _authenticate(self, credentials: IAccountCredentials) -> Deferred[Identity]:
         return self._directory.authenticate(
             credentials.name, credentials.password, credentials.peer
-        ).addCallback(_account_identity, credentials.peer)
+        ).addCallback(_account_identity, credentials.peer,
+                      credentials.claimant, credentials.holder)
 
 
 @implementer(ICredentialsChecker)

@@ -91,13 +91,15 @@ class ChatRealm:
 
     def _claimed(self, avatarId: Identity, cluster: bool
                  ) -> tuple[Any, Any, Callable[[], None]]:
-        """A guest signed up the name it holds: its session, the same one (already attached
-        and with its logout), is now the account's."""
+        """A guest signed up the name it holds, or logged in to an account, while connected:
+        its session, the same one (already attached and with its logout), is now the
+        account's."""
         if cluster:
             # Other nodes know the user as a guest and hold its name as one.
-            raise NotAllowed(f"the account {avatarId.name} is made; in a cluster a guest can't "
-                             "become it while connected: reconnect and log in")
-        session = self._server.claim(avatarId.name, avatarId.account_id, avatarId.claimant)
+            raise NotAllowed(f"the account {avatarId.name} is there; in a cluster a guest "
+                             "can't become it while connected: reconnect and log in")
+        session = self._server.claim(avatarId.name, avatarId.account_id, avatarId.claimant,
+                                     avatarId.holder)
         return IChatSession, session, session.quit
 
     def _seat(self, grant: Grant, mind: IChatMind | None) -> tuple[Any, Any, Callable[[], None]]:

@@ -276,7 +276,7 @@ _SPECS: tuple[tuple[type[Event], dict[str, Check]], ...] = (
     (TopicSet, {"room": room_name, "who": user_name, "topic": optional_text(MAX_TOPIC_LENGTH)}),
     (ModeChanged, {"room": room_name, "who": user_name, "mode": mode, "arg": _OPTIONAL_ID}),
     (Invited, {"room": room_name, "who": user_name, "by": user_name, "account": flag}),
-    (NickChanged, {"old": user_name, "new": user_name}),
+    (NickChanged, {"old": user_name, "new": user_name, "account": flag}),
     (AwayChanged, {"who": user_name, "away": _AWAY}),
     (SessionEnded, {"user": user_name, "why": optional_text(MAX_TEXT_LENGTH)}),
     (ReadMoved, {"target": _TARGET, "marker": word(26, empty=False), "private": flag,

@@ -303,16 +303,39 @@ class ChatServer:
         self.peak = max(self.peak, self.session_count + self.remote_sessions)
         return session
 
-    def claim(self, name: str, account_id: str, session_id: str) -> Session:
-        """The guest session ``session_id``, holding ``name``, signed it up: the user is the
-        account's from now on (the same session, rooms and nick; ``account_id`` its id)."""
-        user = self.users.get(fold(name))
+    def claim(self, name: str, account_id: str, session_id: str, holder: str = "") -> Session:
+        """The guest session ``session_id``, holding the name ``holder`` (by default ``name``),
+        signed up ``name`` (IRC's REGISTER) or logged in to the account ``name`` (IRC's SASL
+        after the welcome) while connected: the user is the account's from now on, with the
+        same session and rooms, called ``name`` (``account_id`` its id). Everyone who shares
+        a room with it, and itself, are told (NickChanged with ``account``).
+
+        Only while the account is not online: joining its other sessions would take the
+        guest out of its rooms and into the account's, which a client is better shown by
+        connecting again (a login while connecting is another session of the account)."""
+        held = holder or name
+        user = self.users.get(fold(held))
         session = None if user is None or not user.guest else next(
             (seat for seat in user.sessions
              if isinstance(seat, Session) and seat.id == session_id), None)
         if user is None or session is None:
-            raise NameTaken(f"{name} is not the name you have; sign up your own")
+            raise NameTaken(f"{held} is not the name you have; sign up your own")
+        other = self.users.get(fold(name)) or self.users.get(
+            self._shapes.get(skeleton(name), ""))
+        if other is not None and other is not user:
+            if other.guest:
+                raise NameTaken(f"{other.name}, a name like {name}, is in use by a guest")
+            raise TooManySessions(f"{name} is logged in already; log in while connecting "
+                                  "to use it from here too")
+        old = user.name
+        told = self.renamed(user, name) if name != old else {
+            user.key, *(key for room in user.rooms.values() for key in room.members)}
         user.guest, user.account_id = False, account_id
+        event = NickChanged(old, name, account=True, id=self.next_id(),
+                            at=self.clock.seconds())
+        for recipient in sorted(told):
+            self.bus.to_user(recipient, event)
+        log.info("{old} logged in to the account {name} while connected", old=old, name=name)
         return session
 
     def configure(self, limits: Limits) -> None:

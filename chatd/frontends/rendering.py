@@ -111,6 +111,8 @@ def render_event(event: Event) -> bytes:
             return reply(Code.ROOM_CHANGED, f"[{room}] {who}: {mode_words(mode, arg)}")
         case Invited(room=room, by=by):
             return reply(Code.INVITED, f"[{room}] {by} invites you; /join {room}")
+        case NickChanged(old=old, new=new, account=True):
+            return reply(Code.NICK_CHANGED, f"{old} logged in to the account {new}")
         case NickChanged(old=old, new=new):
             return reply(Code.NICK_CHANGED, f"{old} is now called {new}")
         case AwayChanged(who=who, away=away):

@@ -23,6 +23,10 @@ class IAccountCredentials(ICredentials):
     name = Attribute("The account name, as typed.")
     password = Attribute("The password, as typed.")
     peer = Attribute("Where the connection comes from (text, for logs and limits).")
+    claimant = Attribute("The id of the guest session logging in to the account while "
+                         "connected (IRC's SASL after the welcome), which becomes the "
+                         "account's; or empty.")
+    holder = Attribute("The name that guest session holds (with ``claimant``).")
 
 
 class ISignupCredentials(ICredentials):
@@ -62,6 +66,8 @@ class AccountLogin:
     name: str
     password: str = field(repr=False)
     peer: str = ""
+    claimant: str = ""
+    holder: str = ""
 
 
 @implementer(ISignupCredentials)
@@ -99,7 +105,9 @@ class ResumeSeat:
 class Identity:
     """The avatar ID every checker returns: the display name, whether it is a guest, the
     address it logs in from (for the realm's exemption check), for an account its id
-    (what owns rooms) and, for a guest's signup of its own name, that guest session's id."""
+    (what owns rooms) and, for a guest's signup of its own name or its login to an account
+    while connected, that guest session's id (``claimant``) and the name it holds (``holder``;
+    empty: ``name``)."""
 
     name: str
     guest: bool
@@ -108,3 +116,4 @@ class Identity:
     claimant: str = ""
     # A guest's resume token: the login takes the held seat it names (chatd.core.seats).
     resume: str = field(default="", repr=False)
+    holder: str = ""

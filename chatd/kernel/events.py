@@ -162,10 +162,13 @@ class Invited(Event):
 @event
 class NickChanged(Event):
     """A guest is now called ``new``; published to every user who shares a room with it,
-    and to itself."""
+    and to itself. With ``account``, it logged in to the account ``new`` while connected
+    (a guest that signed up its name, where ``old`` is ``new``, or logged in; IRC's
+    account-notify)."""
 
     old: str
     new: str
+    account: bool = False
 
 
 @event

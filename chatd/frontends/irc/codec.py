@@ -352,6 +352,8 @@ def render_event(server: str, event: Event) -> bytes:
             return message(source(who), "MODE", channel(room), mode, *shown)
         case Invited(room=room, who=who, by=by):
             return message(source(by), "INVITE", who, channel(room))
+        case NickChanged(old=old, new=new) if old == new:
+            return b""  # a guest signed up its name: only account-notify says (rendering.py)
         case NickChanged(old=old, new=new):
             return message(source(old), "NICK", new)
         case AwayChanged(who=who, away=away):

@@ -64,7 +64,11 @@ def user(ctx: Context, username: str, _mode: str, _unused: str, realname: str, *
 
 
 def authenticate(ctx: Context, data: str, *_: str) -> Deferred[Any] | None:
-    return ctx.run(ctx.registration.authenticate(data))
+    """SASL; after the welcome, a guest's login to an account, after which its session is
+    the account's (renamed to it)."""
+    registration = ctx.registration
+    claimant = ctx.me.id if registration.registered else ""
+    return ctx.run(registration.authenticate(data, claimant))
 
 
 def register(ctx: Context, account: str, _email: str, given: str, *_: str

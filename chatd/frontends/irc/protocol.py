@@ -218,8 +218,8 @@ class IRCProtocol(ChatConnection):
             if not mine and markers.CAP in self._registration.caps:
                 self.outbox.write(markers.moved(self._home.server_name, event))
             return
-        if isinstance(event, NickChanged):
-            self._renamed(event)
+        if isinstance(event, NickChanged) and self._renamed(event):
+            return
         if type(event) is Redacted:
             assert isinstance(event, Redacted)
             self.outbox.write(redaction.redact_line(event, self._registration.caps))
@@ -237,15 +237,20 @@ class IRCProtocol(ChatConnection):
             chathistory.replay(self, event.room, self._options.connection.replay,
                                self._options.replay_plain)
 
-    def _renamed(self, event: NickChanged) -> None:
+    def _renamed(self, event: NickChanged) -> bool:
         """Someone we share a channel with (or we) changed nick: IRC state keyed by name
-        follows (real name; our registration's name; the core keeps the away message)."""
+        follows (real name; our registration's name; the core keeps the away message).
+        True if it is our own login to an account, which the login's replies tell (900,
+        903, then the NICK: ``Registration.logged_in``)."""
         old, new = fold(event.old), fold(event.new)
         realnames = self._home.realnames
         if old in realnames:
             realnames[new] = realnames.pop(old)
         if self.session is not None and self.session.key == new:
+            if event.account:
+                return True
             self._registration.name = event.new
+        return False
 
     def _still_shared(self, event: Event) -> bool:
         """Whether a quitting user is in another of our channels, which will carry the QUIT.

@@ -31,11 +31,11 @@ from chatd.kernel.names import fold
 
 # What each capability's value is in CAP LS 302 (empty: none). multi-prefix and
 # userhost-in-names change NAMES, WHO and WHOIS; cap-notify is acknowledged, as the list never
-# changes while chatd runs. server-time, message-tags, account-tag, extended-join and
-# away-notify change how events are rendered (rendering.py), echo-message whether one's own
-# messages come back; batch and draft/chathistory are history's (chathistory.py);
-# draft/message-redaction brings REDACT (redaction.py), draft/read-marker the read
-# markers' (markers.py).
+# changes while chatd runs. server-time, message-tags, account-tag, extended-join,
+# away-notify and account-notify change how events are rendered (rendering.py), echo-message
+# whether one's own messages come back; batch and draft/chathistory are history's
+# (chathistory.py); draft/message-redaction brings REDACT (redaction.py), draft/read-marker
+# the read markers' (markers.py).
 CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
@@ -43,7 +43,8 @@ CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "draft/message-redaction": "",
                 "draft/read-marker": "",
                 # a channel operator hears of invitations to the channel (protocol.deliver)
-                "invite-notify": ""}
+                "invite-notify": "",
+                "account-notify": ""}
 # The same, where REGISTER works only after the welcome.
 _AFTER_CONNECT = {**CAPABILITIES, "draft/account-registration": ""}
 # SASL responses come in 400-byte chunks (a longer one is 905); more than SASL_MAX in total
@@ -226,14 +227,11 @@ class Registration:
         self.username = codec.username(username)
         return self._try_register()
 
-    def authenticate(self, data: str) -> list[Action]:
-        if self.registered:
-            # In chatd the session is the login and the nick is its account's name, so a
-            # login after the welcome would be another session: reconnect to use one.
-            # docs/irc.md ("SASL") says why; irctest reads 462 as "not after registration".
-            return [Reply(irc.ERR_ALREADYREGISTRED, (
-                "You may not reregister: log in with SASL while connecting",))]
-        if self.state in _LOGGED_IN:
+    def authenticate(self, data: str, claimant: str = "") -> list[Action]:
+        """AUTHENTICATE; after the welcome, a guest's login to an account, after which the
+        guest session ``claimant`` is the account's, called by its name. An account never
+        logs in to another (907): its session, rooms and nick are its account's."""
+        if self.state in _LOGGED_IN and not (self.registered and self.guest):
             return [Reply(codec.ERR_SASLALREADY, ("You have already authenticated",))]
         if data == "*":
             self._sasl = None
@@ -258,7 +256,8 @@ class Registration:
         if plain is None:
             return [Reply(codec.ERR_SASLFAIL, ("SASL authentication failed: malformed PLAIN",))]
         self._pending = (SASL, data, "AUTHENTICATE")
-        return [LogIn(AccountLogin(plain[0], plain[1], self._host))]
+        held = self.name if claimant and self.name is not None else ""
+        return [LogIn(AccountLogin(plain[0], plain[1], self._host, claimant, held))]
 
     def register(self, account: str, password: str, claimant: str = "",
                  before_connect: bool = True) -> list[Action]:
@@ -284,7 +283,7 @@ class Registration:
 
     def logged_in(self, name: str, guest: bool) -> list[Action]:
         """The portal accepted the last ``LogIn``'s credentials."""
-        self.name, self.guest = name, guest
+        old, self.name, self.guest = self.name, name, guest
         self.state = _LOG_IN.get(self.state, self.state)
         actions: list[Action] = []
         if not guest:
@@ -298,6 +297,9 @@ class Registration:
                 "SUCCESS", name, "your account is created and you are logged in")))
         else:
             actions.extend(self._welcome())
+        if self.registered and old is not None and old != name:
+            # A guest logged in to an account after the welcome: now called by its name.
+            actions.append(Send("NICK", (name,), prefix=source(old)))
         return actions
 
     def refused(self, error: errors.ChatError) -> list[Action]:

@@ -1,9 +1,10 @@
 """How an event looks to an IRC client, given the IRCv3 capabilities it enabled.
 
-Five capabilities change the lines an event makes: ``server-time`` (a ``time`` tag),
+Six capabilities change the lines an event makes: ``server-time`` (a ``time`` tag),
 ``message-tags`` (a ``msgid`` tag on PRIVMSG and NOTICE), ``account-tag`` (an ``account``
 tag on what a logged-in user sent or did), ``extended-join`` (``JOIN #room ACCOUNT :REAL
-NAME``) and ``away-notify`` (an ``AWAY`` after the JOIN of someone away). Every other
+NAME``), ``away-notify`` (an ``AWAY`` after the JOIN of someone away) and ``account-notify``
+(an ``ACCOUNT`` when a guest logs in to an account while connected). Every other
 capability changes replies, never how an event is rendered.
 
 Delivery renders an event once per render function (``Event.encoded``), so each set of
@@ -27,14 +28,14 @@ from chatd.frontends.irc.codec import (
     tagged,
 )
 from chatd.frontends.rendering import timestamp
-from chatd.kernel.events import Event, Invited, Joined, Private, Said
+from chatd.kernel.events import Event, Invited, Joined, NickChanged, Private, Said
 from chatd.kernel.names import fold
 
 Render = Callable[[Event], bytes]
 
 # The capabilities that change how an event is rendered.
 OUTPUT_CAPS = frozenset({"server-time", "message-tags", "account-tag", "extended-join",
-                         "away-notify"})
+                         "away-notify", "account-notify"})
 
 
 def tags(caps: Iterable[str], at: float, msgid: str = "", account: str = "") -> dict[str, str]:
@@ -85,9 +86,12 @@ def renderer(caps: frozenset[str], names: Callable[[str, bool], str], plain: Ren
     if not caps:
         return plain
     extended, away_notify = "extended-join" in caps, "away-notify" in caps
+    account_notify = "account-notify" in caps
 
     def render(event: Event) -> bytes:
         tagging = event_tags(event, caps)
+        if type(event) is NickChanged:
+            return _nick_changed(event, tagging, account_notify, plain)
         if type(event) is not Joined:
             return tagged(tagging, event.encoded(plain))
         assert isinstance(event, Joined)
@@ -103,6 +107,17 @@ def renderer(caps: frozenset[str], names: Callable[[str, bool], str], plain: Ren
         return line
 
     return render
+
+
+def _nick_changed(event: NickChanged, tagging: dict[str, str], account_notify: bool,
+                  plain: Render) -> bytes:
+    """A NICK; a login to an account while connected is first an ``ACCOUNT`` from the name
+    held until then (account-notify), then the NICK to the account's name, if it differs."""
+    nick = event.encoded(plain)
+    line = tagged(tagging, nick) if nick else b""
+    if event.account and account_notify:
+        line = tagged(tagging, message(source(event.old), "ACCOUNT", event.new)) + line
+    return line
 
 
 class Renderers:

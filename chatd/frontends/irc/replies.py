@@ -56,6 +56,8 @@ NUMERICS: dict[tuple[type[errors.ChatError], str | None], tuple[str, bool]] = {
     (errors.RateLimited, SASL): (codec.ERR_SASLFAIL, False),
     (errors.RateLimited, REGISTER): ("RATE_LIMITED", True),
     (errors.NotAllowed, REGISTER): ("TEMPORARILY_UNAVAILABLE", True),
+    (errors.NotAllowed, SASL): (codec.ERR_SASLFAIL, False),
+    (errors.NameTaken, SASL): (codec.ERR_SASLFAIL, False),
     (errors.RateLimited, None): ("RATE_LIMITED", True),
 }
 
