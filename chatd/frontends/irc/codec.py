@@ -1,7 +1,7 @@
 """The IRC wire format with no transport: one client line in, reply lines and events out.
 
 What this module owns: decoding a framed line (UTF-8, or latin-1 for older clients), splitting
-it into command and parameters (message tags are read past, not kept), formatting a server
+it into command, parameters and message tags, formatting a server
 message within IRC's 512-byte line, and rendering core events as IRC messages. It imports
 numerics from Twisted (``twisted.words.protocols.irc``) and defines those Twisted lacks.
 
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
+from types import MappingProxyType
 from typing import NamedTuple
 
 from twisted.words.protocols import irc
@@ -83,11 +84,54 @@ ISUPPORT = (
 )
 
 
+# The most bytes of tag data (between the ``@`` and the space) a client may send: IRCv3
+# message-tags gives clients 4094 (4096 with the ``@`` and the space); more is 417.
+MAX_CLIENT_TAGS = 4094
+NO_TAGS: Mapping[str, str] = MappingProxyType({})
+
+
 class Message(NamedTuple):
-    """One client line: its command (upper case) and parameters; any prefix is ignored."""
+    """One client line: its command (upper case), parameters and message tags (values
+    unescaped); any prefix is ignored."""
 
     command: str
     params: tuple[str, ...]
+    tags: Mapping[str, str] = NO_TAGS
+
+
+def tags_too_long(raw: bytes) -> bool:
+    """Whether a raw line's tag data is over the client's 4094 bytes (message-tags)."""
+    return raw.startswith(b"@") and raw.find(b" ", 0, MAX_CLIENT_TAGS + 2) < 0
+
+
+_TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+
+
+def _unescape(value: str) -> str:
+    """A tag value as the client meant it (message-tags' escaping undone; a lone trailing
+    backslash dropped, an unknown escape is the character itself)."""
+    if "\\" not in value:
+        return value
+    out: list[str] = []
+    chars = iter(value)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        following = next(chars, "")
+        out.append(_TAG_UNESCAPES.get(following, following))
+    return "".join(out)
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """The tags of a line's ``@...`` part (without the ``@``); a key given twice keeps its
+    last value, as the spec says."""
+    tags: dict[str, str] = {}
+    for item in text.split(";"):
+        key, _, value = item.partition("=")
+        if key:
+            tags[key] = _unescape(value)
+    return tags
 
 
 def decode_line(raw: bytes) -> str:
@@ -106,9 +150,11 @@ def body_length(raw: bytes) -> int:
 
 
 def parse_message(line: str) -> Message | None:
-    """Split a line into command and parameters; None for a line with no command."""
+    """Split a line into command, parameters and tags; None for a line with no command."""
+    tags = NO_TAGS
     if line.startswith("@"):
-        _, _, line = line.partition(" ")
+        head, _, line = line.partition(" ")
+        tags = parse_tags(head[1:])
     line = line.lstrip(" ")
     if line.startswith(":"):
         _, _, line = line.partition(" ")
@@ -123,7 +169,7 @@ def parse_message(line: str) -> Message | None:
             return None
     if colon:
         words.append(trailing)
-    return Message(words[0].upper(), tuple(words[1:]))
+    return Message(words[0].upper(), tuple(words[1:]), tags)
 
 
 def _fit(data: bytes, limit: int) -> bytes:

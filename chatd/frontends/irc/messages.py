@@ -30,7 +30,7 @@ def _relay(ctx: Context, target: str, text: str, notice: bool = False) -> UserVi
     text, action = codec.incoming_text(text)
     if not codec.is_channel(target):
         user = session.message(target, text, notice)
-        if "echo-message" in ctx.caps and user.key != session.key:
+        if "echo-message" in ctx.caps:
             # As the core relayed it (tabs made spaces), not as the client sent it.
             _echo(ctx, user.name, clean_text(text), notice)
         return user

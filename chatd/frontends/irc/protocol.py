@@ -8,8 +8,9 @@ numerics (``replies``), and the wire format (``codec``). ``IRCProtocol`` glues t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
+from itertools import count
 from typing import Any
 
 from twisted.cred.credentials import ICredentials
@@ -26,10 +27,11 @@ from chatd.frontends.connection import (
     logged_out,
 )
 from chatd.frontends.framing import TooLong
-from chatd.frontends.irc import channels, chathistory, codec, messages, queries, replies
+from chatd.frontends.irc import channels, chathistory, codec, labels, messages, queries, replies
 from chatd.frontends.irc.codec import message, numeric
 from chatd.frontends.irc.commands import COMMANDS, Command
 from chatd.frontends.irc.keepalive import KeepAlive
+from chatd.frontends.irc.labels import Labeled
 from chatd.frontends.irc.options import Options
 from chatd.frontends.irc.registration import (
     Action,
@@ -53,6 +55,7 @@ from chatd.kernel.events import (
     LeaveReason,
     Left,
     NickChanged,
+    Private,
     SessionEnded,
 )
 from chatd.kernel.interfaces import IChatMind, IChatSession
@@ -70,8 +73,8 @@ class IRCProtocol(ChatConnection):
 
     # Per connection only what differs between connections: what every connection shares
     # (real names, renderers, keep-alive, delivery's regroup) is read from the factory.
-    __slots__ = ("_closed", "_registration", "echo", "heard", "leave_reason", "pinged_at",
-                 "quit_message", "render", "session")
+    __slots__ = ("_closed", "_labeled", "_registration", "echo", "heard", "leave_reason",
+                 "pinged_at", "quit_message", "render", "session")
     kind = "IRC"
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
     _home: IRCFactory
@@ -94,6 +97,8 @@ class IRCProtocol(ChatConnection):
         self.render: Render = home.renderers.plain
         self.echo = False
         self._closed = False
+        # The reply context of a labeled command in progress (labeled-response), else None.
+        self._labeled: Labeled | None = None
         self.leave_reason = LeaveReason.LOST
         self.quit_message = ""
         self.session: IChatSession | None = None
@@ -193,6 +198,11 @@ class IRCProtocol(ChatConnection):
             return
         if isinstance(event, NickChanged):
             self._renamed(event)
+        if (self._labeled is not None and type(event) is Private and self.session is not None
+                and fold(event.sender) == self.session.key):
+            # A private message to oneself: the echo is the labeled reply, not this.
+            self._labeled.after.append(event.encoded(self.render))
+            return
         if isinstance(event, FileShared):
             self.outbox.write(codec.tagged(event_tags(event, self._registration.caps),
                                            codec.file_shared(self._home.server_name, event,
@@ -229,7 +239,8 @@ class IRCProtocol(ChatConnection):
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
         if item is TooLong.LINE or (
-            isinstance(item, bytes) and codec.body_length(item) > codec.MAX_BODY
+            isinstance(item, bytes) and (codec.body_length(item) > codec.MAX_BODY
+                                         or codec.tags_too_long(item))
         ):
             self._home.stats.rejected["LineTooLong"] += 1
             self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
@@ -250,6 +261,12 @@ class IRCProtocol(ChatConnection):
         parsed = codec.parse_message(codec.decode_line(item))
         if parsed is None:
             return None
+        label = parsed.tags.get("label") if parsed.tags else None
+        if label and "labeled-response" in self._registration.caps:
+            return self._labeled_command(label, parsed)
+        return self._command(parsed)
+
+    def _command(self, parsed: codec.Message) -> Deferred[None] | None:
         command = COMMANDS.get(parsed.command)
         if command is None:
             self.send(irc.ERR_UNKNOWNCOMMAND, parsed.command, "Unknown command")
@@ -262,10 +279,63 @@ class IRCProtocol(ChatConnection):
             return None
         if parsed.command in PACED and self.session is not None:
             # Fakelag, as IRC clients expect: over the rate, the message waits its turn.
-            held = self.policy.pace(self.session, self._dispatch, command, parsed)
+            held = self.policy.pace(self.session, self._captured, self._dispatch, command,
+                                    parsed)
             if held is not None:
                 return held
         return self._dispatch(command, parsed)
+
+    # -- labeled-response: a reply context around one command (labels.py) ---------------
+
+    def _labeled_command(self, label: str, parsed: codec.Message) -> Deferred[None] | None:
+        """Handle a labeled command: what it writes, synchronously or once its Deferred
+        fires, is gathered and sent as one labeled unit."""
+        labeled = self._labeled = Labeled(label)
+        result = self._captured(self._command, parsed)
+        if result is None:
+            self._finish_label(labeled)
+            return None
+        done: Deferred[None] = Deferred()
+
+        def finished(outcome: object) -> object:
+            self._finish_label(labeled)
+            done.callback(None)
+            return outcome
+
+        result.addBoth(finished)
+        return done
+
+    def _captured(self, run: Callable[..., Deferred[None] | None], *args: Any
+                  ) -> Deferred[None] | None:
+        """``run(*args)``, what it writes to the outbox meanwhile kept for the label (then
+        the outbox is where replies go, so events and replies keep their order); replies
+        written while it waits go to the label directly (``reply``)."""
+        labeled = self._labeled
+        if labeled is None:
+            return run(*args)
+        mark = self.outbox.mark()
+        labeled.waiting = False
+        try:
+            return run(*args)
+        finally:
+            labeled.lines.extend(self.outbox.since(mark))
+            labeled.waiting = True
+
+    def _finish_label(self, labeled: Labeled) -> None:
+        self._labeled = None
+        self.outbox.write(labels.finish(self._home.server_name, labeled,
+                                        f"L{next(self._home.batch_ids)}",
+                                        "batch" in self._registration.caps))
+        for line in labeled.after:
+            self.outbox.write(line)
+
+    def reply(self, data: bytes) -> None:
+        """Write a reply: to the client, or, while a labeled command waits, to its label."""
+        labeled = self._labeled
+        if labeled is not None and labeled.waiting:
+            labeled.lines.append(data)
+        else:
+            self.outbox.write(data)
 
     def _dispatch(self, command: Command, parsed: codec.Message) -> Deferred[None] | None:
         """Run a parsed line's handler; errors become their numerics."""
@@ -288,7 +358,7 @@ class IRCProtocol(ChatConnection):
                 case Reply(code=code, params=params):
                     self.send(code, *params)
                 case Send(command=command, params=params, prefix=prefix):
-                    self.outbox.write(message(self._home.server_name if prefix is None else prefix,
+                    self.reply(message(self._home.server_name if prefix is None else prefix,
                                               command, *params))
                 case Welcome():
                     realname = self._registration.realname
@@ -351,7 +421,7 @@ class IRCProtocol(ChatConnection):
             return replies.code_for(error, kind)[0]
         code, line = replies.error_line(self._home.server_name, self.client(), error, kind,
                                         target, command)
-        self.outbox.write(line)
+        self.reply(line)
         return code
 
     # -- the handlers' context ---------------------------------------------------------
@@ -398,7 +468,7 @@ class IRCProtocol(ChatConnection):
         return "*" if self.session is None else self.session.name
 
     def send(self, code: str, *params: str) -> None:
-        self.outbox.write(numeric(self._home.server_name, code, self.client(), *params))
+        self.reply(numeric(self._home.server_name, code, self.client(), *params))
 
 
 class IRCFactory(FrontendFactory):
@@ -425,6 +495,11 @@ class IRCFactory(FrontendFactory):
         """The render function for each set of capabilities in use, shared by every
         connection with that set (so a message is rendered once per set)."""
         return Renderers(self.server_name, self.realnames)
+
+    @cached_property
+    def batch_ids(self) -> Iterator[int]:
+        """Numbers for labeled-response batches: unique among a connection's open batches."""
+        return count()
 
     @cached_property
     def keep_alive(self) -> KeepAlive:
