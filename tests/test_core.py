@@ -28,9 +28,11 @@ from chatd.kernel.events import (
     ModeChanged,
     NickChanged,
     Notice,
+    PresenceChanged,
     Private,
     Said,
     SessionEnded,
+    Tagged,
     TopicSet,
     from_dict,
     to_dict,
@@ -284,6 +286,9 @@ class Serialisation(TestCase):
             Notice("maintenance", id="e", at=6.0),
             SessionEnded("ann", "account deleted by an operator", id="f", at=7.0),
             FileShared("r", "ann", "a.txt", 3, "f" * 32, id="g", at=8.0),
+            Tagged("ann", {"+typing": "active"}, room="r", origin="n1-5", id="h", at=9.0),
+            Said("r", "ann", "yes", tags={"+draft/reply": "n1-6"}, id="i", at=9.5),
+            PresenceChanged("bob", True, "n1-5", id="j", at=9.7),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

@@ -56,3 +56,71 @@ class LabeledResponseTests(CapsTestCase):
         client = self.irc("ann", "batch")
         [(tags, _, command, _)] = send(client, "@label=a7 PING tok")
         self.assertEqual((tags, command), ({}, "PONG"))
+
+
+class ClientTagTests(CapsTestCase):
+    def test_client_tags_reach_clients_with_message_tags_only(self) -> None:
+        ann = self.irc("ann", "message-tags echo-message", "#den")
+        bob = self.irc("bob", "message-tags", "#den")
+        carol = self.irc("carol", "server-time", "#den")
+        send(ann), send(bob), send(carol)
+        [echo] = send(ann, "@+draft/reply=x1;label=no;srv=no PRIVMSG #den :hi")
+        [got] = send(bob)
+        for tags, _, _, _ in (echo, got):
+            self.assertEqual(tags["+draft/reply"], "x1")
+            self.assertNotIn("srv", tags)
+        self.assertEqual(echo[0]["msgid"], got[0]["msgid"])
+        [(tags, _, _, _)] = send(carol)
+        self.assertNotIn("+draft/reply", tags)
+
+    def test_tagmsg_is_relayed_to_a_channel_and_dropped_for_clients_without_the_cap(self
+                                                                                     ) -> None:
+        ann = self.irc("ann", "message-tags echo-message", "#den")
+        bob = self.irc("bob", "message-tags", "#den")
+        carol = self.irc("carol", "server-time", "#den")
+        line = self.line_guest("dave", "den")
+        send(ann), send(bob), send(carol), line.read()
+        [echo] = send(ann, r"@+typing=active;+draft/react=a\sb TAGMSG #den")
+        [got] = send(bob)
+        for tags, prefix, command, params in (echo, got):
+            self.assertEqual((command, params), ("TAGMSG", ["#den"]))
+            self.assertEqual((tags["+typing"], tags["+draft/react"]), ("active", "a b"))
+            self.assertTrue(prefix.startswith("ann!"))
+        self.assertEqual(echo[0]["msgid"], got[0]["msgid"])
+        self.assertEqual(send(carol), [])
+        self.assertEqual(line.read(), [])
+
+    def test_tagmsg_to_a_nick_and_its_echo(self) -> None:
+        ann = self.irc("ann", "message-tags echo-message")
+        bob = self.irc("bob", "message-tags")
+        [(echo, _, command, params)] = send(ann, "@+typing=paused TAGMSG bob")
+        self.assertEqual((echo["+typing"], command, params), ("paused", "TAGMSG", ["bob"]))
+        [(tags, _, command, params)] = send(bob)
+        self.assertEqual((tags["+typing"], command, params), ("paused", "TAGMSG", ["bob"]))
+        self.assertEqual(echo["msgid"], tags["msgid"])
+
+    def test_private_message_tags_follow_the_recipients_capability(self) -> None:
+        ann = self.irc("ann", "message-tags echo-message")
+        bob = self.irc("bob")
+        send(ann, "@+draft/reply=m1 PRIVMSG bob :yo")
+        [(tags, _, _, _)] = send(bob)
+        self.assertEqual(tags, {})
+        send(bob, "CAP REQ :message-tags")
+        send(ann, "@+draft/reply=m1 PRIVMSG bob :again")
+        [(tags, _, _, _)] = send(bob)
+        self.assertEqual(tags["+draft/reply"], "m1")
+
+    def test_tagmsg_needs_registration_and_without_tags_goes_nowhere(self) -> None:
+        early = self.connect()
+        self.assertEqual([command for _, _, command, _ in send(early, "TAGMSG #den")], ["451"])
+        ann = self.irc("ann", "message-tags echo-message", "#den")
+        bob = self.irc("bob", "message-tags", "#den")
+        send(ann), send(bob)
+        self.assertEqual(send(ann, "TAGMSG #den"), [])
+        self.assertEqual(send(bob), [])
+
+    def test_over_4094_bytes_of_tag_data_is_417(self) -> None:
+        ann = self.irc("ann", "message-tags echo-message", "#den")
+        send(ann)
+        self.assertEqual(send(ann, "@+a=%s TAGMSG #den" % ("x" * 4091))[0][2], "TAGMSG")
+        self.assertEqual(send(ann, "@+a=%s TAGMSG #den" % ("x" * 4092))[0][2], "417")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from chatd.core.changes import RoomChanges
     from chatd.core.ids import Ids
+    from chatd.core.presence import Presence
     from chatd.core.rooms import Room, Seat, User
     from chatd.core.service import Limits
     from chatd.core.stats import Stats
@@ -54,6 +55,7 @@ class Registry(Protocol):
     remote_sessions: int
     next_id: Ids
     changes: RoomChanges
+    presence: Presence
 
     def find_room(self, name: str) -> Room: ...
 

@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from chatd.core.changes import RoomChanges
 from chatd.core.definitions import Definitions
 from chatd.core.ids import Ids
+from chatd.core.presence import Presence
 from chatd.core.rooms import Room, Seat, User
 from chatd.core.session import Session
 from chatd.core.stats import Stats
@@ -162,6 +163,7 @@ class ChatServer:
         # Told (user key, session id) once a session has quit and its rooms have heard;
         # while end_user runs, the ids wait in ``_detached_later``.
         self._session_watchers: list[Callable[[str, str], None]] = []
+        self.presence = Presence()
         self._detached_later: list[str] | None = None
         directory.watch(self.end_account)
 
@@ -363,9 +365,11 @@ class ChatServer:
         """Call ``user`` ``new`` in the registry and its rooms; the keys of who shares a room
         with it, and its own (whom a rename is told to). Publishes nothing."""
         old_key = user.key
-        self.untrack(user)
+        # A change of case only is no change of presence (MONITOR's watchers hear nothing).
+        tell = old_key != fold(new)
+        self.untrack(user, tell)
         user.name, user.key = new, fold(new)
-        self.track(user)
+        self.track(user, tell)
         told = {user.key}
         for room in user.rooms.values():
             room.rekey(old_key, user)
@@ -386,6 +390,7 @@ class ChatServer:
         user = session.user
         user.sessions = tuple(seat for seat in user.sessions if seat is not session)
         self.session_count -= 1
+        self.presence.unwatch(session, None)  # type: ignore[arg-type]
         if not user.sessions and not user.remote:
             # Its last session here (and on every other node, in a cluster): it leaves.
             for room in list(user.rooms.values()):
@@ -400,15 +405,20 @@ class ChatServer:
         for ended in self._session_watchers:
             ended(user_key, session_id)
 
-    def track(self, user: User) -> None:
-        """``user`` is online: found by its name and by what its name looks like."""
+    def track(self, user: User, tell: bool = True) -> None:
+        """``user`` is online: found by its name and by what its name looks like; sessions
+        watching its name hear it (``tell``)."""
         self.users[user.key] = user
         self._shapes.setdefault(skeleton(user.name), user.key)
+        if tell:
+            self.presence.changed(self, user.name, True)
 
-    def untrack(self, user: User) -> None:
-        """``user`` is no longer online (in no room by now)."""
+    def untrack(self, user: User, tell: bool = True) -> None:
+        """``user`` is no longer online (in no room by now); its watchers hear it."""
         del self.users[user.key]
         shape = skeleton(user.name)
         if self._shapes.get(shape) == user.key:
             del self._shapes[shape]
+        if tell:
+            self.presence.changed(self, user.name, False)
 

@@ -7,13 +7,15 @@ it stays one function with its checks inline, bound straight onto ``Session``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chatd.core.access import check_open, member_room
 from chatd.core.listing import user_view
 from chatd.core.rooms import Room
 from chatd.kernel.errors import Banned, Flooding, NotAllowed, RateLimited
-from chatd.kernel.events import Event, Private, Said
+from chatd.kernel.events import Event, Private, Said, Tagged
 from chatd.kernel.history import HistoryQuery, private_key
 from chatd.kernel.names import check_user_name, fold
 from chatd.kernel.text import clean_text
@@ -53,7 +55,7 @@ def send_delay(session: SessionState) -> float:
 
 
 def say(session: SessionState, text: str, room_name: str | None = None, action: bool = False,
-        notice: bool = False) -> None:
+        notice: bool = False, tags: Mapping[str, str] | None = None) -> None:
     """Say ``text`` in a room this user is in (the current one by default)."""
     room = member_room(session, room_name)
     user = session.user
@@ -67,11 +69,12 @@ def say(session: SessionState, text: str, room_name: str | None = None, action: 
     stats.messages_in += 1
     stats.deliveries += len(room.members)
     server.bus.to_room(room.key, Said(room.name, user.name, text, action, session.id, notice,
-                                      account=not user.guest, room_id=room.id,
+                                      account=not user.guest, room_id=room.id, tags=tags,
                                       id=server.next_id(), at=now))
 
 
-def message(session: SessionState, name: str, text: str, notice: bool = False) -> UserView:
+def message(session: SessionState, name: str, text: str, notice: bool = False,
+            tags: Mapping[str, str] | None = None) -> UserView:
     """Send a private message to every session of an online user."""
     server = session.server
     user = server.find_user(name)
@@ -81,11 +84,39 @@ def message(session: SessionState, name: str, text: str, notice: bool = False) -
     me.active = server.clock.seconds()
     server.stats.messages_in += 1
     server.stats.deliveries += 1
+    sent = server.next_id()
     server.bus.to_user(user.key, Private(
-        me.name, user.name, text, me.account_id, user.account_id, notice,
-        id=server.next_id(), at=server.clock.seconds()
+        me.name, user.name, text, me.account_id, user.account_id, notice, tags,
+        id=sent, at=server.clock.seconds()
     ))
-    return user_view(session, user)
+    return replace(user_view(session, user), sent=sent)
+
+
+def tag_room(session: SessionState, tags: Mapping[str, str], room_name: str) -> None:
+    """Send client-only tags with no text to a room this user is in (a typing notification,
+    a reaction): a message's rules (moderation, the rate), none of its text."""
+    room = member_room(session, room_name)
+    user = session.user
+    if not room.may_speak(user):
+        raise NotAllowed(f"{room.name} is moderated; only operators and voiced members talk")
+    spend(session)
+    server = session.server
+    server.bus.to_room(room.key, Tagged(user.name, dict(tags), room=room.name,
+                                        origin=session.id, account=not user.guest,
+                                        id=server.next_id(), at=server.clock.seconds()))
+
+
+def tag_user(session: SessionState, tags: Mapping[str, str], name: str) -> UserView:
+    """Send client-only tags with no text to every session of an online user."""
+    server = session.server
+    user = server.find_user(name)
+    spend(session)
+    me = session.user
+    sent = server.next_id()
+    server.bus.to_user(user.key, Tagged(me.name, dict(tags), recipient=user.name,
+                                        origin=session.id, account=not me.guest,
+                                        id=sent, at=server.clock.seconds()))
+    return replace(user_view(session, user), sent=sent)
 
 
 # -- history ---------------------------------------------------------------------------

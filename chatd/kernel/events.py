@@ -14,7 +14,7 @@ rendering cache. ``docs/design.md`` shows an example.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, dataclass_transform
 
@@ -80,6 +80,9 @@ class Said(Event):
     # The id of the room it was said in (chatd.kernel.history.room_conversation): history
     # keeps it under this room, not under its name.
     room_id: str = ""
+    # Client-only tags the sender attached (IRCv3 ``+draft/reply``, ``+draft/react``): opaque
+    # to the core, relayed as they came to the frontends that show them; None: none.
+    tags: Mapping[str, str] | None = None
 
 
 @event
@@ -95,6 +98,8 @@ class Private(Event):
     sender_id: str = ""
     recipient_id: str = ""
     notice: bool = False
+    # Client-only tags, as on ``Said``.
+    tags: Mapping[str, str] | None = None
 
 
 @event
@@ -198,10 +203,35 @@ class FileShared(Event):
     file_id: str
 
 
+@event
+class Tagged(Event):
+    """Client-only tags with no text (IRC's TAGMSG: typing notifications, reactions), to a
+    ``room`` the sender is in or (room "") to the user ``recipient``. The core relays
+    ``tags`` untouched and keeps none of it; frontends without a way to show them skip it.
+    ``origin`` is the sending session's id, ``account`` as on ``Said``."""
+
+    sender: str
+    tags: Mapping[str, str]
+    room: str = ""
+    recipient: str = ""
+    origin: str = ""
+    account: bool = False
+
+
+@event
+class PresenceChanged(Event):
+    """A name the session ``watcher`` watches came online (``online``) or went: told to
+    that session's user, for that session alone (chatd.core.presence)."""
+
+    who: str
+    online: bool
+    watcher: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Said, Private, Joined, Left, TopicSet, ModeChanged, Invited, NickChanged,
-                AwayChanged, Notice, SessionEnded, FileShared)
+                AwayChanged, Notice, SessionEnded, FileShared, Tagged, PresenceChanged)
 }
 
 

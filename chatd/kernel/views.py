@@ -74,6 +74,9 @@ class UserView:
     idle: float = 0.0
     signon: float = 0.0
     unreachable: bool = False
+    # The id of the message just sent to this user, when the view answers sending one
+    # (``message``, ``tag_user``): IRC's echo-message gives the sender the same msgid.
+    sent: str = ""
 
 
 @dataclass(frozen=True, slots=True)

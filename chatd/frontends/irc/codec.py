@@ -33,6 +33,7 @@ from chatd.kernel.events import (
     Notice,
     Private,
     Said,
+    Tagged,
     TopicSet,
 )
 from chatd.kernel.history import MAX_REQUEST
@@ -97,6 +98,13 @@ class Message(NamedTuple):
     command: str
     params: tuple[str, ...]
     tags: Mapping[str, str] = NO_TAGS
+
+
+def client_only(tags: Mapping[str, str]) -> dict[str, str] | None:
+    """The client-only tags (``+name``) among a line's tags, which are relayed; None if
+    none (a server's tags from a client, ``label`` and the like, are never relayed)."""
+    kept = {key: value for key, value in tags.items() if key.startswith("+")}
+    return kept or None
 
 
 def tags_too_long(raw: bytes) -> bool:
@@ -373,6 +381,8 @@ def render_event(server: str, event: Event) -> bytes:
             return file_shared(server, event, None)
         case Notice(text=text):
             return message(server, "NOTICE", "*", text)
+        case Tagged(sender=sender, room=room, recipient=recipient):
+            return message(source(sender), "TAGMSG", channel(room) if room else recipient)
     raise TypeError(f"no IRC rendering for {event!r}")
 
 

@@ -75,12 +75,6 @@ def quit_(ctx: Context, text: str = "", *_: str) -> None:
     ctx.quit(text)
 
 
-def tagmsg(ctx: Context, *_: str) -> None:
-    """TAGMSG (message-tags) is accepted and goes no further: chatd relays no client-only
-    tags (typing notifications, reactions), and a client typing must not get an error for
-    each notification. docs/irc.md says so."""
-
-
 COMMANDS: dict[str, Command] = {
     "CAP": Command(cap, 1, registered=False),
     "PASS": Command(password, 1, registered=False),
@@ -97,7 +91,7 @@ COMMANDS: dict[str, Command] = {
     "INVITE": Command(channels.invite, 2, target=CHANNEL),
     "PRIVMSG": Command(messages.privmsg, 0, target=TARGET),
     "NOTICE": Command(messages.notice, 0, target=TARGET),
-    "TAGMSG": Command(tagmsg, 1, target=TARGET),
+    "TAGMSG": Command(messages.tagmsg, 1, target=TARGET),
     "NAMES": Command(channels.names, 0, target=CHANNEL),
     "LIST": Command(channels.list_rooms, 0, target=CHANNEL),
     "TOPIC": Command(channels.topic, 1, target=CHANNEL),

@@ -57,6 +57,7 @@ from chatd.kernel.events import (
     NickChanged,
     Private,
     SessionEnded,
+    Tagged,
 )
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
@@ -64,7 +65,7 @@ from chatd.kernel.names import fold
 log = Logger()
 
 # The commands fakelag paces: messages, which the session's message rate counts.
-PACED = frozenset({"PRIVMSG", "NOTICE"})
+PACED = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
 
 
 @implementer(IChatMind)
@@ -73,8 +74,8 @@ class IRCProtocol(ChatConnection):
 
     # Per connection only what differs between connections: what every connection shares
     # (real names, renderers, keep-alive, delivery's regroup) is read from the factory.
-    __slots__ = ("_closed", "_labeled", "_registration", "echo", "heard", "leave_reason",
-                 "pinged_at", "quit_message", "render", "session")
+    __slots__ = ("_closed", "_labeled", "_registration", "client_tags", "echo", "heard",
+                 "leave_reason", "pinged_at", "quit_message", "render", "session")
     kind = "IRC"
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
     _home: IRCFactory
@@ -99,6 +100,8 @@ class IRCProtocol(ChatConnection):
         self._closed = False
         # The reply context of a labeled command in progress (labeled-response), else None.
         self._labeled: Labeled | None = None
+        # The client-only tags of the command being handled (Context.client_tags).
+        self.client_tags: dict[str, str] | None = None
         self.leave_reason = LeaveReason.LOST
         self.quit_message = ""
         self.session: IChatSession | None = None
@@ -191,6 +194,8 @@ class IRCProtocol(ChatConnection):
             return
         if type(event) is AwayChanged and "away-notify" not in self._registration.caps:
             return
+        if type(event) is Tagged and not self._tags_wanted(event):
+            return
         if isinstance(event, SessionEnded):
             # The server ended this session (account deleted or locked): say why, then close;
             # connectionLost logs out as for any close.
@@ -198,8 +203,7 @@ class IRCProtocol(ChatConnection):
             return
         if isinstance(event, NickChanged):
             self._renamed(event)
-        if (self._labeled is not None and type(event) is Private and self.session is not None
-                and fold(event.sender) == self.session.key):
+        if self._labeled is not None and self._from_myself(event):
             # A private message to oneself: the echo is the labeled reply, not this.
             self._labeled.after.append(event.encoded(self.render))
             return
@@ -214,6 +218,18 @@ class IRCProtocol(ChatConnection):
             channels.greet(self, event.room)
             chathistory.replay(self, event.room, self._options.connection.replay,
                                self._options.replay_plain)
+
+    def _from_myself(self, event: Event) -> bool:
+        """Whether ``event`` is a private message or TAGMSG this client's user sent."""
+        return (isinstance(event, Private | Tagged) and self.session is not None
+                and fold(event.sender) == self.session.key)
+
+    def _tags_wanted(self, event: Tagged) -> bool:
+        """Whether a TAGMSG goes to this client: only with message-tags, and its own in a
+        channel only with echo-message (a private one's echo is made by the handler)."""
+        if "message-tags" not in self._registration.caps:
+            return False
+        return self.echo or self.session is None or event.origin != self.session.id
 
     def _renamed(self, event: NickChanged) -> None:
         """Someone we share a channel with (or we) changed nick: IRC state keyed by name
@@ -339,6 +355,7 @@ class IRCProtocol(ChatConnection):
 
     def _dispatch(self, command: Command, parsed: codec.Message) -> Deferred[None] | None:
         """Run a parsed line's handler; errors become their numerics."""
+        self.client_tags = codec.client_only(parsed.tags) if parsed.tags else None
         try:
             result = command.handler(self, *parsed.params)
         except Exception:
