@@ -62,9 +62,9 @@ class ParseTests(TestCase):
         self.assertIsNone(codec.parse_message("   "))
         self.assertIsNone(codec.parse_message(":prefix-only"))
 
-    def test_utf8_else_latin1(self) -> None:
+    def test_utf8_only(self) -> None:
         self.assertEqual(codec.decode_line("é".encode()), "é")
-        self.assertEqual(codec.decode_line(b"caf\xe9"), "café")
+        self.assertIsNone(codec.decode_line(b"caf\xe9"))
 
     def test_body_length_ignores_tags(self) -> None:
         self.assertEqual(codec.body_length(b"@" + b"t" * 600 + b" PING x"), 6)
@@ -426,11 +426,18 @@ class FramingTests(IRCTestCase):
         lines = client.send_bytes(b"@" + b"a=b;" * 200 + b" PING tok\r\n")
         self.assertEqual(lines, [("chatd", "PONG", ["chatd", "tok"])])
 
-    def test_latin1_line_is_relayed(self) -> None:
+    def test_a_line_that_is_not_utf8_is_refused_with_fail_invalid_utf8(self) -> None:
         client = self.guest("ann", "#a")
         line = self.line_guest("bob", "a")
-        client.send_bytes(b"PRIVMSG #a :caf\xe9\r\n")
-        self.assertEqual(line.read(), ["101 [a] <ann> café"])
+        client.read(), line.read()
+        self.assertEqual(client.send_bytes(b"PRIVMSG #a :caf\xe9\r\n"), [
+            ("chatd", "FAIL", ["PRIVMSG", "INVALID_UTF8",
+                               "Lines must be UTF-8; this one was not and was ignored"])])
+        self.assertEqual(line.read(), [])
+        early = self.connect()
+        self.assertEqual(early.send_bytes(b"USER u 0 * :i\xe8rc\xe9\r\n")[0][1:],
+                         ("FAIL", ["USER", "INVALID_UTF8",
+                                   "Lines must be UTF-8; this one was not and was ignored"]))
 
     def test_unknown_command_and_missing_parameters(self) -> None:
         client = self.guest("ann")
@@ -485,7 +492,7 @@ class ChannelTests(IRCTestCase):
     def test_part_and_not_on_channel(self) -> None:
         client = self.guest("ann", "#a")
         line = self.line_guest("bob", "a")
-        client.read()
+        client.read(), line.read()
         self.assertEqual(client.send("PART #a,#zzz :bye"), [
             ("ann!ann@chatd", "PART", ["#a", "bye"]),
             ("chatd", "403", ["ann", "#zzz", "No such channel"]),

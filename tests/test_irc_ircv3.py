@@ -3,7 +3,7 @@ TAGMSG, MONITOR, setname, bot mode and utf8only (specs at ircv3.net)."""
 
 from __future__ import annotations
 
-from test_irc_caps import CapsTestCase, send
+from test_irc_caps import CapsTestCase, Tagged, send
 
 LABELS = "labeled-response batch echo-message message-tags"
 
@@ -51,6 +51,20 @@ class LabeledResponseTests(CapsTestCase):
         lines = send(ann, "@label=a6 PRIVMSG ann :me")
         self.assertEqual([(tags.get("label"), command) for tags, _, command, _ in lines],
                          [("a6", "PRIVMSG"), (None, "PRIVMSG")])
+
+    def test_a_labeled_tagmsg_to_a_channel_is_answered_by_its_echo(self) -> None:
+        ann = self.irc("ann", LABELS, "#den")
+        send(ann)
+        [(tags, _, command, _)] = send(ann, "@label=a8;+typing=active TAGMSG #den")
+        self.assertEqual((tags["label"], tags["+typing"], command), ("a8", "active", "TAGMSG"))
+
+    def test_a_line_that_is_not_utf8_gets_a_labeled_fail(self) -> None:
+        ann = self.irc("ann", LABELS, "#den")
+        send(ann)
+        ann.protocol.dataReceived(b"@label=a9 PRIVMSG #den :hi\xaa\r\n")
+        [(tags, _, command, params)] = send(ann)
+        self.assertEqual((tags["label"], command, params[:2]),
+                         ("a9", "FAIL", ["PRIVMSG", "INVALID_UTF8"]))
 
     def test_without_the_capability_the_label_is_ignored(self) -> None:
         client = self.irc("ann", "batch")
@@ -124,3 +138,51 @@ class ClientTagTests(CapsTestCase):
         send(ann)
         self.assertEqual(send(ann, "@+a=%s TAGMSG #den" % ("x" * 4091))[0][2], "TAGMSG")
         self.assertEqual(send(ann, "@+a=%s TAGMSG #den" % ("x" * 4092))[0][2], "417")
+
+
+class MonitorTests(CapsTestCase):
+    def numerics(self, lines: list[Tagged]) -> list[tuple[str, list[str]]]:
+        return [(command, params[1:]) for _, _, command, params in lines]
+
+    def test_added_targets_are_answered_online_or_offline(self) -> None:
+        self.irc("bob")
+        ann = self.irc("ann")
+        self.assertEqual(self.numerics(send(ann, "MONITOR + Bob,zed,*!u@h")),
+                         [("730", ["bob!bob@chatd"]), ("731", ["zed,*!u@h"])])
+        self.assertEqual(self.numerics(send(ann, "MONITOR L")),
+                         [("732", ["Bob,zed"]), ("733", ["End of MONITOR list"])])
+
+    def test_coming_going_and_renames_are_told_to_the_watcher_alone(self) -> None:
+        ann = self.irc("ann")
+        other = self.irc("eve")
+        send(ann, "MONITOR + zed")
+        zed = self.irc("zed")
+        self.assertEqual(self.numerics(send(ann)), [("730", ["zed!zed@chatd"])])
+        self.assertEqual(send(other), [])
+        send(zed, "NICK ZED")
+        self.assertEqual(send(ann), [])
+        send(zed, "NICK zoe")
+        self.assertEqual(self.numerics(send(ann)), [("731", ["ZED"])])
+        send(zed, "NICK zed")
+        self.assertEqual(self.numerics(send(ann)), [("730", ["zed!zed@chatd"])])
+        send(zed, "QUIT :bye")
+        zed.drop()
+        self.assertEqual(self.numerics(send(ann)), [("731", ["zed"])])
+
+    def test_remove_clear_status_and_the_limit(self) -> None:
+        self.irc("bob")
+        ann = self.irc("ann")
+        send(ann, "MONITOR + bob,zed")
+        self.assertEqual(self.numerics(send(ann, "MONITOR S")),
+                         [("730", ["bob!bob@chatd"]), ("731", ["zed"])])
+        send(ann, "MONITOR - bob")
+        self.assertEqual(self.numerics(send(ann, "MONITOR L"))[0], ("732", ["zed"]))
+        send(ann, "MONITOR C")
+        self.assertEqual(self.numerics(send(ann, "MONITOR L")),
+                         [("733", ["End of MONITOR list"])])
+        many = ",".join(f"n{i}" for i in range(101))
+        self.assertEqual(send(ann, f"MONITOR + {many}")[0][2], "734")
+        self.assertIn("MONITOR=100", " ".join(
+            " ".join(params) for _, _, command, params in send(self.connect(), "NICK x",
+                                                               "USER x 0 * :x")
+            if command == "005"))

@@ -51,6 +51,8 @@ class ChatdController(BaseServerController, DirectoryBasedController):
     isupport: dict[str, Any] = {
         "CASEMAPPING": patma.ANYSTR,
         "PREFIX": patma.ANYSTR,
+        "MONITOR": patma.ANYSTR,
+        "UTF8ONLY": patma.ANYSTR,
     }
 
     def run(

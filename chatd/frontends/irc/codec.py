@@ -1,6 +1,6 @@
 """The IRC wire format with no transport: one client line in, reply lines and events out.
 
-What this module owns: decoding a framed line (UTF-8, or latin-1 for older clients), splitting
+What this module owns: decoding a framed line (UTF-8 only), splitting
 it into command, parameters and message tags, formatting a server
 message within IRC's 512-byte line, and rendering core events as IRC messages. It imports
 numerics from Twisted (``twisted.words.protocols.irc``) and defines those Twisted lacks.
@@ -37,7 +37,7 @@ from chatd.kernel.events import (
     TopicSet,
 )
 from chatd.kernel.history import MAX_REQUEST
-from chatd.kernel.names import MAX_NAME_LENGTH
+from chatd.kernel.names import MAX_NAME_LENGTH, MAX_WATCHED
 from chatd.kernel.text import MAX_TOPIC_LENGTH
 
 VERSION = "chatd-0.1"
@@ -82,6 +82,8 @@ ISUPPORT = (
     "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
     f"CHATHISTORY={MAX_REQUEST}",
     "MSGREFTYPES=timestamp,msgid",
+    "UTF8ONLY",
+    f"MONITOR={MAX_WATCHED}",
 )
 
 
@@ -142,12 +144,13 @@ def parse_tags(text: str) -> dict[str, str]:
     return tags
 
 
-def decode_line(raw: bytes) -> str:
-    """UTF-8, or else latin-1: old clients still send 8-bit text, and latin-1 never fails."""
+def decode_line(raw: bytes) -> str | None:
+    """A line as UTF-8, or None if it is not: chatd is UTF8ONLY (ircv3.net utf8-only), so
+    such a line is refused (``FAIL <command> INVALID_UTF8``) rather than guessed at."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        return None
 
 
 def body_length(raw: bytes) -> int:

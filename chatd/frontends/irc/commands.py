@@ -12,7 +12,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from chatd.frontends.irc import channels, chathistory, messages, modes, queries
+from chatd.frontends.irc import channels, chathistory, messages, modes, monitor, queries
 from chatd.frontends.irc.codec import message
 from chatd.frontends.irc.context import Context
 from chatd.frontends.irc.replies import CHANNEL, NICK, REGISTER, SASL, TARGET
@@ -103,4 +103,5 @@ COMMANDS: dict[str, Command] = {
     "MOTD": Command(queries.motd, 0),
     "LUSERS": Command(queries.lusers, 0),
     "CHATHISTORY": Command(chathistory.chathistory, 1),
+    "MONITOR": Command(monitor.monitor, 1),
 }

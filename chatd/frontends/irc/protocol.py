@@ -27,7 +27,16 @@ from chatd.frontends.connection import (
     logged_out,
 )
 from chatd.frontends.framing import TooLong
-from chatd.frontends.irc import channels, chathistory, codec, labels, messages, queries, replies
+from chatd.frontends.irc import (
+    channels,
+    chathistory,
+    codec,
+    labels,
+    messages,
+    monitor,
+    queries,
+    replies,
+)
 from chatd.frontends.irc.codec import message, numeric
 from chatd.frontends.irc.commands import COMMANDS, Command
 from chatd.frontends.irc.keepalive import KeepAlive
@@ -55,6 +64,7 @@ from chatd.kernel.events import (
     LeaveReason,
     Left,
     NickChanged,
+    PresenceChanged,
     Private,
     SessionEnded,
     Tagged,
@@ -196,6 +206,12 @@ class IRCProtocol(ChatConnection):
             return
         if type(event) is Tagged and not self._tags_wanted(event):
             return
+        if isinstance(event, PresenceChanged):
+            # MONITOR: for the watching session alone (the user's others did not ask).
+            if self.session is not None and event.watcher == self.session.id:
+                self.outbox.write(monitor.presence_line(self._home.server_name, self.client(),
+                                                        event))
+            return
         if isinstance(event, SessionEnded):
             # The server ended this session (account deleted or locked): say why, then close;
             # connectionLost logs out as for any close.
@@ -220,9 +236,9 @@ class IRCProtocol(ChatConnection):
                                self._options.replay_plain)
 
     def _from_myself(self, event: Event) -> bool:
-        """Whether ``event`` is a private message or TAGMSG this client's user sent."""
+        """Whether ``event`` is a private message or TAGMSG this client's user sent itself."""
         return (isinstance(event, Private | Tagged) and self.session is not None
-                and fold(event.sender) == self.session.key)
+                and fold(event.sender) == self.session.key == fold(event.recipient))
 
     def _tags_wanted(self, event: Tagged) -> bool:
         """Whether a TAGMSG goes to this client: only with message-tags, and its own in a
@@ -265,8 +281,7 @@ class IRCProtocol(ChatConnection):
         if item.startswith(b"PRIVMSG #") and self._registration.registered:
             # The fast path for most of the lines a busy server reads, with what the general
             # path below would do for them: one channel, no tags, no prefix, some text.
-            line = codec.decode_line(item)
-            head, colon, text = line.partition(" :")
+            head, colon, text = (codec.decode_line(item) or "").partition(" :")
             target = head[8:]
             if colon and text and " " not in target and "," not in target \
                     and target.isprintable():
@@ -274,15 +289,22 @@ class IRCProtocol(ChatConnection):
                 if held is None:
                     messages.privmsg_single(self, target, text)
                 return held
-        parsed = codec.parse_message(codec.decode_line(item))
+        line = codec.decode_line(item)
+        # Not UTF-8: read as latin-1 only to name the command (and label) it refuses.
+        parsed = codec.parse_message(item.decode("latin-1") if line is None else line)
         if parsed is None:
             return None
         label = parsed.tags.get("label") if parsed.tags else None
         if label and "labeled-response" in self._registration.caps:
-            return self._labeled_command(label, parsed)
-        return self._command(parsed)
+            return self._labeled_command(label, parsed, line is not None)
+        return self._command(parsed, line is not None)
 
-    def _command(self, parsed: codec.Message) -> Deferred[None] | None:
+    def _command(self, parsed: codec.Message, utf8: bool = True) -> Deferred[None] | None:
+        if not utf8:
+            self._home.stats.rejected["InvalidUTF8"] += 1
+            self.reply(message(self._home.server_name, "FAIL", parsed.command, "INVALID_UTF8",
+                               "Lines must be UTF-8; this one was not and was ignored"))
+            return None
         command = COMMANDS.get(parsed.command)
         if command is None:
             self.send(irc.ERR_UNKNOWNCOMMAND, parsed.command, "Unknown command")
@@ -303,11 +325,12 @@ class IRCProtocol(ChatConnection):
 
     # -- labeled-response: a reply context around one command (labels.py) ---------------
 
-    def _labeled_command(self, label: str, parsed: codec.Message) -> Deferred[None] | None:
+    def _labeled_command(self, label: str, parsed: codec.Message, utf8: bool
+                         ) -> Deferred[None] | None:
         """Handle a labeled command: what it writes, synchronously or once its Deferred
         fires, is gathered and sent as one labeled unit."""
         labeled = self._labeled = Labeled(label)
-        result = self._captured(self._command, parsed)
+        result = self._captured(self._command, parsed, utf8)
         if result is None:
             self._finish_label(labeled)
             return None
