@@ -30,6 +30,7 @@ from chatd.kernel.events import (
     Notice,
     PresenceChanged,
     Private,
+    RealNameChanged,
     Said,
     SessionEnded,
     Tagged,
@@ -289,6 +290,7 @@ class Serialisation(TestCase):
             Tagged("ann", {"+typing": "active"}, room="r", origin="n1-5", id="h", at=9.0),
             Said("r", "ann", "yes", tags={"+draft/reply": "n1-6"}, id="i", at=9.5),
             PresenceChanged("bob", True, "n1-5", id="j", at=9.7),
+            RealNameChanged("ann", "Ann Example", id="k", at=9.8),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

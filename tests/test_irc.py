@@ -265,7 +265,7 @@ class RegistrationTests(IRCTestCase):
             self.assertEqual(lines[1:4], [
                 (server, "002", [nick, f"Your host is {server}, running {codec.VERSION}"]),
                 (server, "003", [nick, "This server speaks IRC to chatd's rooms"]),
-                (server, "004", [nick, server, codec.VERSION, "i", "biklmotv", "bklov"])])
+                (server, "004", [nick, server, codec.VERSION, "iB", "biklmotv", "bklov"])])
             self.assertEqual(find(lines, "005")[-2:], [f"NETWORK={server}",
                                                        "are supported by this server"])
             said = [(command, params) for _, command, params in lines[8:]]

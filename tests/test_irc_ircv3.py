@@ -186,3 +186,49 @@ class MonitorTests(CapsTestCase):
             " ".join(params) for _, _, command, params in send(self.connect(), "NICK x",
                                                                "USER x 0 * :x")
             if command == "005"))
+
+
+class SetnameTests(CapsTestCase):
+    def test_a_new_real_name_is_told_to_peers_with_the_capability(self) -> None:
+        ann = self.irc("ann", "setname", "#den")
+        bob = self.irc("bob", "setname", "#den")
+        carol = self.irc("carol", "", "#den")
+        send(ann), send(bob), send(carol)
+        [(_, prefix, command, params)] = send(ann, "SETNAME :Ann Other")
+        self.assertEqual((prefix, command, params), ("ann!ann@chatd", "SETNAME", ["Ann Other"]))
+        self.assertEqual(send(bob)[0][2:], ("SETNAME", ["Ann Other"]))
+        self.assertEqual(send(carol), [])
+        whois = [params for _, _, command, params in send(carol, "WHOIS ann")
+                 if command == "311"]
+        self.assertEqual(whois[0][-1], "Ann Other")
+
+    def test_an_empty_or_long_real_name_is_refused(self) -> None:
+        ann = self.irc("ann", "setname")
+        for bad in (" ", "x" * 101):
+            [(_, _, command, params)] = send(ann, f"SETNAME :{bad}")
+            self.assertEqual((command, params[:2]), ("FAIL", ["SETNAME", "INVALID_REALNAME"]))
+
+
+class BotModeTests(CapsTestCase):
+    def test_bot_mode_tags_messages_and_shows_in_the_view(self) -> None:
+        bot = self.irc("robo", "message-tags echo-message", "#den")
+        ann = self.irc("ann", "message-tags", "#den")
+        plain = self.irc("bob", "", "#den")
+        send(bot), send(ann), send(plain)
+        [(_, prefix, command, params)] = send(bot, "MODE robo +B")
+        self.assertEqual((prefix, command, params), ("robo!robo@chatd", "MODE", ["robo", "+B"]))
+        self.assertTrue(bot.protocol.me.whois("robo").bot)
+        self.assertEqual(send(bot, "MODE robo")[0][2:], ("221", ["robo", "+B"]))
+        [(echo, *_)] = send(bot, "PRIVMSG #den :beep")
+        [(tags, *_)] = send(ann)
+        self.assertEqual((echo["bot"], tags["bot"]), ("", ""))
+        self.assertEqual(send(plain)[0][0], {})
+        send(bot, "PRIVMSG ann :boop")
+        self.assertIn("bot", send(ann)[0][0])
+        send(bot, "MODE robo -B")
+        send(bot, "PRIVMSG #den :human now")
+        self.assertNotIn("bot", send(ann)[0][0])
+        self.assertIn("BOT=B", " ".join(
+            " ".join(params) for _, _, command, params in send(self.connect(), "NICK x",
+                                                               "USER x 0 * :x")
+            if command == "005"))

@@ -9,7 +9,7 @@ from twisted.python.failure import Failure
 
 from chatd.core.access import check_open
 from chatd.kernel.errors import NameTaken, NotAllowed, WrongCredentials
-from chatd.kernel.events import AwayChanged
+from chatd.kernel.events import AwayChanged, RealNameChanged
 from chatd.kernel.names import check_user_name, fold
 from chatd.kernel.records import Account
 from chatd.kernel.text import clean_text
@@ -69,3 +69,22 @@ def set_away(session: SessionState, text: str) -> None:
     event = AwayChanged(user.name, away, id=server.next_id(), at=server.clock.seconds())
     for recipient in sorted(told):
         server.bus.to_user(recipient, event)
+
+
+def set_real_name(session: SessionState, text: str) -> None:
+    """Tell the user's new real name (IRC's SETNAME) to it and to every user who shares a
+    room with it (RealNameChanged). The frontends that show real names keep them."""
+    check_open(session)
+    user, server = session.user, session.server
+    told = {key for room in user.rooms.values() for key in room.members} | {user.key}
+    event = RealNameChanged(user.name, clean_text(text).strip(), id=server.next_id(),
+                            at=server.clock.seconds())
+    for recipient in sorted(told):
+        server.bus.to_user(recipient, event)
+
+
+def set_bot(session: SessionState, on: bool) -> None:
+    """Mark the user a bot, or no longer one (IRC's user mode +B): its messages from now on
+    say so (``Said.bot``), and so does WHOIS (``UserView.bot``)."""
+    check_open(session)
+    session.user.bot = on

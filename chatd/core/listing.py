@@ -45,7 +45,7 @@ def user_view(session: SessionState, user: User) -> UserView:
                   for room in user.rooms.values() if sees_members(session, room))
     return UserView(user.name, user.key, user.guest, user.session_total, rooms, user.away,
                     session.server.clock.seconds() - user.active, user.signon,
-                    session.server.unreachable(user))
+                    session.server.unreachable(user), bot=user.bot)
 
 
 def _by_key(room: Room) -> str:

@@ -57,6 +57,10 @@ class Session:
         return self.user.guest
 
     @property
+    def bot(self) -> bool:
+        return self.user.bot
+
+    @property
     def current(self) -> str | None:
         return None if self.current_room is None else self.current_room.name
 
@@ -133,3 +137,5 @@ class Session:
     rename = account.rename
     change_password = account.change_password
     set_away = account.set_away
+    set_real_name = account.set_real_name
+    set_bot = account.set_bot

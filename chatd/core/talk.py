@@ -70,7 +70,7 @@ def say(session: SessionState, text: str, room_name: str | None = None, action: 
     stats.deliveries += len(room.members)
     server.bus.to_room(room.key, Said(room.name, user.name, text, action, session.id, notice,
                                       account=not user.guest, room_id=room.id, tags=tags,
-                                      id=server.next_id(), at=now))
+                                      bot=user.bot, id=server.next_id(), at=now))
 
 
 def message(session: SessionState, name: str, text: str, notice: bool = False,
@@ -86,7 +86,7 @@ def message(session: SessionState, name: str, text: str, notice: bool = False,
     server.stats.deliveries += 1
     sent = server.next_id()
     server.bus.to_user(user.key, Private(
-        me.name, user.name, text, me.account_id, user.account_id, notice, tags,
+        me.name, user.name, text, me.account_id, user.account_id, notice, tags, me.bot,
         id=sent, at=server.clock.seconds()
     ))
     return replace(user_view(session, user), sent=sent)
@@ -102,7 +102,7 @@ def tag_room(session: SessionState, tags: Mapping[str, str], room_name: str) -> 
     spend(session)
     server = session.server
     server.bus.to_room(room.key, Tagged(user.name, dict(tags), room=room.name,
-                                        origin=session.id, account=not user.guest,
+                                        origin=session.id, account=not user.guest, bot=user.bot,
                                         id=server.next_id(), at=server.clock.seconds()))
 
 
@@ -114,7 +114,7 @@ def tag_user(session: SessionState, tags: Mapping[str, str], name: str) -> UserV
     me = session.user
     sent = server.next_id()
     server.bus.to_user(user.key, Tagged(me.name, dict(tags), recipient=user.name,
-                                        origin=session.id, account=not me.guest,
+                                        origin=session.id, account=not me.guest, bot=me.bot,
                                         id=sent, at=server.clock.seconds()))
     return replace(user_view(session, user), sent=sent)
 

@@ -41,7 +41,14 @@ from chatd.frontends.options import ConnectionOptions
 from chatd.frontends.policy import ConnectionPolicy, Counters, Home
 from chatd.frontends.sink import ISink
 from chatd.kernel import errors
-from chatd.kernel.events import Event, LeaveReason, PresenceChanged, SessionEnded, Tagged
+from chatd.kernel.events import (
+    Event,
+    LeaveReason,
+    PresenceChanged,
+    RealNameChanged,
+    SessionEnded,
+    Tagged,
+)
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.text import for_log
 
@@ -255,8 +262,8 @@ class CommandClient(ConnectionPolicy[Any]):
         self.sink.write(self._home.format.notice(code, text))
 
     def deliver(self, event: Event) -> None:
-        if type(event) in (Tagged, PresenceChanged):
-            return  # client-only tags (typing, reactions), MONITOR: IRC's; nothing to show
+        if type(event) in (Tagged, PresenceChanged, RealNameChanged):
+            return  # client-only tags (typing), MONITOR, SETNAME: IRC's; nothing to show
         if type(event) is SessionEnded:
             # The server ended this session (account deleted or locked): say why (109), then
             # close; the close logs out as for any other.

@@ -83,6 +83,8 @@ class Said(Event):
     # Client-only tags the sender attached (IRCv3 ``+draft/reply``, ``+draft/react``): opaque
     # to the core, relayed as they came to the frontends that show them; None: none.
     tags: Mapping[str, str] | None = None
+    # The sender marked itself a bot (IRC's user mode +B and ``bot`` tag).
+    bot: bool = False
 
 
 @event
@@ -98,8 +100,9 @@ class Private(Event):
     sender_id: str = ""
     recipient_id: str = ""
     notice: bool = False
-    # Client-only tags, as on ``Said``.
+    # Client-only tags and the bot mark, as on ``Said``.
     tags: Mapping[str, str] | None = None
+    bot: bool = False
 
 
 @event
@@ -216,6 +219,16 @@ class Tagged(Event):
     recipient: str = ""
     origin: str = ""
     account: bool = False
+    bot: bool = False
+
+
+@event
+class RealNameChanged(Event):
+    """``who`` gave a new real name (IRC's SETNAME), told to it and to everyone who shares a
+    room with it; the frontends that show real names keep them (the core keeps none)."""
+
+    who: str
+    real_name: str
 
 
 @event
@@ -231,7 +244,8 @@ class PresenceChanged(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Said, Private, Joined, Left, TopicSet, ModeChanged, Invited, NickChanged,
-                AwayChanged, Notice, SessionEnded, FileShared, Tagged, PresenceChanged)
+                AwayChanged, Notice, SessionEnded, FileShared, Tagged, PresenceChanged,
+                RealNameChanged)
 }
 
 

@@ -124,6 +124,7 @@ class ISessionInfo(Interface):
     key = Attribute("The user's folded name.")
     guest = Attribute("True for a guest (no account).")
     current = Attribute("The name of the room plain text goes to, or None.")
+    bot = Attribute("True if the user marked itself a bot (``set_bot``).")
 
     def whois(name: str) -> UserView:
         """Someone online, with the rooms this session may know of (NoSuchUser)."""
@@ -306,6 +307,13 @@ class IAccountSettings(Interface):
     def set_away(text: str) -> None:
         """Mark the user away with ``text`` (every session, every protocol), or back with ""
         (BadText: the rules of a message)."""
+
+    def set_real_name(text: str) -> None:
+        """Tell a new real name to this user and everyone sharing a room (RealNameChanged;
+        BadText: the rules of a message)."""
+
+    def set_bot(on: bool) -> None:
+        """Mark the user a bot (``on``) or not: its messages' ``bot`` and ``UserView.bot``."""
 
 
 class IChatSession(ISessionInfo, IRoomMember, IRoomModeration, ITalk, IHistoryReader,

@@ -77,6 +77,8 @@ class UserView:
     # The id of the message just sent to this user, when the view answers sending one
     # (``message``, ``tag_user``): IRC's echo-message gives the sender the same msgid.
     sent: str = ""
+    # The user marked itself a bot (IRC's user mode +B; WHOIS 335 RPL_WHOISBOT).
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)

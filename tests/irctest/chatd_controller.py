@@ -40,6 +40,7 @@ class ChatdController(BaseServerController, DirectoryBasedController):
             Capabilities.ECHO_MESSAGE,
             Capabilities.EXTENDED_JOIN,
             Capabilities.LABELED_RESPONSE,
+            Capabilities.SETNAME,
             Capabilities.MESSAGE_TAGS,
             Capabilities.MULTI_PREFIX,
             Capabilities.SERVER_TIME,
@@ -53,6 +54,7 @@ class ChatdController(BaseServerController, DirectoryBasedController):
         "PREFIX": patma.ANYSTR,
         "MONITOR": patma.ANYSTR,
         "UTF8ONLY": patma.ANYSTR,
+        "BOT": patma.ANYSTR,
     }
 
     def run(

@@ -32,6 +32,7 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    RealNameChanged,
     Said,
     Tagged,
     TopicSet,
@@ -51,6 +52,8 @@ MAX_BODY = MAX_LINE - 2
 # The longest line the framer takes: made once, not an int per connection.
 MAX_FRAME = MAX_TAGS + MAX_BODY
 CHANNEL_PREFIX = "#"
+# The user mode that marks a bot (ircv3.net bot-mode; ISUPPORT BOT).
+BOT_MODE = "B"
 
 # Numerics Twisted's irc module does not define (modern.ircdocs.horse, IRCv3 SASL).
 RPL_TOPICWHOTIME = "333"
@@ -83,6 +86,7 @@ ISUPPORT = (
     f"CHATHISTORY={MAX_REQUEST}",
     "MSGREFTYPES=timestamp,msgid",
     "UTF8ONLY",
+    f"BOT={BOT_MODE}",
     f"MONITOR={MAX_WATCHED}",
 )
 
@@ -196,7 +200,11 @@ def _fit(data: bytes, limit: int) -> bytes:
 _UNSAFE = re.compile("[\x00\x02-\x1f\x7f-\x9f]")
 
 
-def printable(text: str, most: int = 100) -> str:
+# The longest real name kept (USER, SETNAME): what ``printable`` keeps by default.
+MAX_REALNAME = 100
+
+
+def printable(text: str, most: int = MAX_REALNAME) -> str:
     """Text a client gave for show (a real name): formatting and control characters out,
     at most ``most`` characters."""
     return _UNSAFE.sub("", _FORMATTING.sub("", text)).replace("\x01", "")[:most]
@@ -384,6 +392,8 @@ def render_event(server: str, event: Event) -> bytes:
             return file_shared(server, event, None)
         case Notice(text=text):
             return message(server, "NOTICE", "*", text)
+        case RealNameChanged(who=who, real_name=real_name):
+            return message(source(who), "SETNAME", real_name)
         case Tagged(sender=sender, room=room, recipient=recipient):
             return message(source(sender), "TAGMSG", channel(room) if room else recipient)
     raise TypeError(f"no IRC rendering for {event!r}")

@@ -100,6 +100,7 @@ COMMANDS: dict[str, Command] = {
     "WHO": Command(queries.who, 0, target=CHANNEL),
     "WHOIS": Command(queries.whois, 1, target=NICK),
     "AWAY": Command(queries.away, 0),
+    "SETNAME": Command(queries.setname, 1),
     "MOTD": Command(queries.motd, 0),
     "LUSERS": Command(queries.lusers, 0),
     "CHATHISTORY": Command(chathistory.chathistory, 1),

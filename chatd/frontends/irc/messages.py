@@ -34,7 +34,7 @@ def _relay(ctx: Context, target: str, text: str, notice: bool = False) -> UserVi
         if "echo-message" in ctx.caps:
             # As the core relayed it (tabs made spaces), not as the client sent it.
             _echo(ctx, Private(session.name, user.name, clean_text(text), notice=notice,
-                               tags=client, id=user.sent))
+                               tags=client, bot=session.bot, id=user.sent))
         return user
     # A channel message comes back through delivery when the client asked for echo-message.
     session.say(text, target, action=action, notice=notice, tags=client)
@@ -48,7 +48,7 @@ def _echo(ctx: Context, event: Private | Tagged) -> None:
     me = ctx.me
     line = codec.render_event(ctx.server_name, event)
     ctx.write(codec.tagged(tags(ctx.caps, ctx.now(), event.id,
-                                "" if me.guest else me.name, event.tags), line))
+                                "" if me.guest else me.name, event.tags, event.bot), line))
 
 
 def _privmsg_one(ctx: Context, target: str, text: str) -> None:
@@ -99,7 +99,8 @@ def tagmsg(ctx: Context, target: str, *_: str) -> None:
         return
     user = session.tag_user(client, target)
     if "echo-message" in ctx.caps:
-        _echo(ctx, Tagged(session.name, client, recipient=user.name, id=user.sent))
+        _echo(ctx, Tagged(session.name, client, recipient=user.name, bot=session.bot,
+                          id=user.sent))
 
 
 def notice(ctx: Context, targets: str = "", text: str = "", *_: str) -> None:

@@ -13,7 +13,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import channel
+from chatd.frontends.irc.codec import BOT_MODE, channel, message, source
 from chatd.frontends.irc.context import Context, each
 from chatd.frontends.irc.replies import CHANNEL
 from chatd.kernel import errors
@@ -127,7 +127,28 @@ def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:
         return
     # Clients set +i by habit; every chatd user is already invisible to WHO masks, so +i and
     # -i change nothing, and the answer to them, as to a query, is the modes as they are.
-    if changes and changes[0].strip("+-i"):
+    if changes and changes[0].strip("+-iB"):
         ctx.send(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
         return
-    ctx.send(irc.RPL_UMODEIS, "+")
+    me = ctx.me
+    bot = me.bot
+    on = _sets(changes[0], BOT_MODE) if changes else None
+    if on is not None:
+        # Bot mode (ircv3.net bot-mode): confirmed by a MODE line, as a change of mode is.
+        if on != bot:
+            me.set_bot(on)
+            ctx.write(message(source(me.name), "MODE", me.name, ("+" if on else "-") + BOT_MODE))
+        return
+    ctx.send(irc.RPL_UMODEIS, "+" + (BOT_MODE if bot else ""))
+
+
+def _sets(letters: str, flag: str) -> bool | None:
+    """Whether ``letters`` (``+iB``, ``-B``) set (True) or clear (False) ``flag``; None if
+    they don't name it."""
+    sign, found = "+", None
+    for letter in letters:
+        if letter in "+-":
+            sign = letter
+        elif letter == flag:
+            found = sign == "+"
+    return found

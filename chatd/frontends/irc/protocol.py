@@ -66,6 +66,7 @@ from chatd.kernel.events import (
     NickChanged,
     PresenceChanged,
     Private,
+    RealNameChanged,
     SessionEnded,
     Tagged,
 )
@@ -205,6 +206,13 @@ class IRCProtocol(ChatConnection):
         if type(event) is AwayChanged and "away-notify" not in self._registration.caps:
             return
         if type(event) is Tagged and not self._tags_wanted(event):
+            return
+        if isinstance(event, RealNameChanged):
+            # SETNAME: the real name WHO and WHOIS show, kept by the frontend; shown live
+            # only to clients with the capability.
+            self._home.realnames[fold(event.who)] = event.real_name
+            if "setname" in self._registration.caps:
+                self.outbox.write(event.encoded(self.render))
             return
         if isinstance(event, PresenceChanged):
             # MONITOR: for the watching session alone (the user's others did not ask).

@@ -41,11 +41,13 @@ OUTPUT_CAPS = frozenset({"server-time", "message-tags", "account-tag", "extended
 
 
 def tags(caps: Iterable[str], at: float, msgid: str = "", account: str = "",
-         client: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The tags of a line, as ``caps`` allow: the sender's ``client``-only tags and
-    ``msgid`` (message-tags; a message's id), ``account`` (account-tag; the name, if the
-    source is logged in) and ``time`` (server-time)."""
+         client: Mapping[str, str] | None = None, bot: bool = False) -> dict[str, str]:
+    """The tags of a line, as ``caps`` allow: the sender's ``client``-only tags, ``bot``
+    (bot-mode) and ``msgid`` (message-tags; a message's id), ``account`` (account-tag; the
+    name, if the source is logged in) and ``time`` (server-time)."""
     out: dict[str, str] = dict(client) if client and "message-tags" in caps else {}
+    if bot and "message-tags" in caps:
+        out["bot"] = ""
     if account and "account-tag" in caps:
         out["account"] = account
     if msgid and "message-tags" in caps:
@@ -75,7 +77,7 @@ def event_tags(event: Event, caps: Iterable[str]) -> dict[str, str]:
     kind = type(event)
     if kind in MESSAGES:
         assert isinstance(event, Said | Private | Tagged)
-        return tags(caps, event.at, event.id, account_of(event), event.tags)
+        return tags(caps, event.at, event.id, account_of(event), event.tags, event.bot)
     return tags(caps, event.at, "", account_of(event))
 
 
