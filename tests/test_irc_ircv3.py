@@ -232,3 +232,16 @@ class BotModeTests(CapsTestCase):
             " ".join(params) for _, _, command, params in send(self.connect(), "NICK x",
                                                                "USER x 0 * :x")
             if command == "005"))
+
+
+class ExtendedMonitorTests(CapsTestCase):
+    def test_a_monitored_nicks_away_and_real_name_reach_watchers_with_the_caps(self) -> None:
+        ann = self.irc("ann", "extended-monitor away-notify setname")
+        plain = self.irc("eve", "away-notify setname")
+        bob = self.irc("bob")
+        send(ann, "MONITOR + bob"), send(plain, "MONITOR + bob")
+        send(bob, "AWAY :lunch")
+        self.assertEqual(send(ann)[0][1:], ("bob!bob@chatd", "AWAY", ["lunch"]))
+        send(bob, "SETNAME :Bob B")
+        self.assertEqual(send(ann)[0][2:], ("SETNAME", ["Bob B"]))
+        self.assertEqual(send(plain), [])

@@ -57,7 +57,7 @@ def change_password(session: SessionState, old: str, new: str) -> Deferred[None]
 
 def set_away(session: SessionState, text: str) -> None:
     """Away with ``text``, or back with none: the user's, shown to everyone who asks, and
-    told (AwayChanged) to every other user who shares a room with it."""
+    told (AwayChanged) to every other user who shares a room with it or watches it."""
     check_open(session)
     user, server = session.user, session.server
     away = clean_text(text).strip() if text.strip() else ""
@@ -65,6 +65,7 @@ def set_away(session: SessionState, text: str) -> None:
         return
     user.away = away
     told = {key for room in user.rooms.values() for key in room.members}
+    told |= server.presence.watchers(user.name)
     told.discard(user.key)
     event = AwayChanged(user.name, away, id=server.next_id(), at=server.clock.seconds())
     for recipient in sorted(told):
@@ -73,10 +74,12 @@ def set_away(session: SessionState, text: str) -> None:
 
 def set_real_name(session: SessionState, text: str) -> None:
     """Tell the user's new real name (IRC's SETNAME) to it and to every user who shares a
-    room with it (RealNameChanged). The frontends that show real names keep them."""
+    room with it or watches it (RealNameChanged). The frontends that show real names keep
+    them."""
     check_open(session)
     user, server = session.user, session.server
     told = {key for room in user.rooms.values() for key in room.members} | {user.key}
+    told |= server.presence.watchers(user.name)
     event = RealNameChanged(user.name, clean_text(text).strip(), id=server.next_id(),
                             at=server.clock.seconds())
     for recipient in sorted(told):

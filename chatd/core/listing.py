@@ -31,7 +31,8 @@ def room_view(room: Room, members: bool = False,
     if members:
         listed = tuple(
             MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away,
-                       room.is_operator(user), room.is_voiced(user), unreachable(user))
+                       room.is_operator(user), room.is_voiced(user), unreachable(user),
+                       bot=user.bot)
             for user in sorted(room.members.values(), key=lambda user: user.key)
         )
     return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,

@@ -40,6 +40,11 @@ class Presence:
             server.bus.to_user(session.user.key, PresenceChanged(
                 name, online, session_id, id=server.next_id(), at=at))
 
+    def watchers(self, name: str) -> set[str]:
+        """The user keys of the sessions watching ``name``: what it tells about itself
+        (away, a new real name) reaches them too (IRC's extended-monitor)."""
+        return {session.user.key for session in self._watchers.get(fold(name), {}).values()}
+
     def watch(self, session: SessionState, names: list[str]) -> None:
         mine = self._lists.setdefault(session.id, {})
         added = {fold(name): name for name in names if fold(name) not in mine}

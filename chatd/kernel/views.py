@@ -26,6 +26,7 @@ class MemberView:
     operator: bool = False
     voiced: bool = False
     unreachable: bool = False
+    bot: bool = False  # marked itself a bot (IRC's WHO flag B)
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,7 +203,8 @@ class IRCProtocol(ChatConnection):
         # and, unless ``echo`` (echo-message), skips the sender.
         if codec.is_quit(event) and self._still_shared(event):
             return
-        if type(event) is AwayChanged and "away-notify" not in self._registration.caps:
+        if isinstance(event, AwayChanged) and not (
+                "away-notify" in self._registration.caps and self._hears_about(event.who)):
             return
         if type(event) is Tagged and not self._tags_wanted(event):
             return
@@ -211,7 +212,7 @@ class IRCProtocol(ChatConnection):
             # SETNAME: the real name WHO and WHOIS show, kept by the frontend; shown live
             # only to clients with the capability.
             self._home.realnames[fold(event.who)] = event.real_name
-            if "setname" in self._registration.caps:
+            if "setname" in self._registration.caps and self._hears_about(event.who):
                 self.outbox.write(event.encoded(self.render))
             return
         if isinstance(event, PresenceChanged):
@@ -242,6 +243,18 @@ class IRCProtocol(ChatConnection):
             channels.greet(self, event.room)
             chathistory.replay(self, event.room, self._options.connection.replay,
                                self._options.replay_plain)
+
+    def _hears_about(self, who: str) -> bool:
+        """Whether a change ``who`` tells about itself (away, real name) is shown here: its
+        own, a channel peer's, or, with extended-monitor, a monitored nick's."""
+        session = self.session
+        if session is None:
+            return False
+        key = fold(who)
+        if key == session.key or session.shares_room(who, ""):
+            return True
+        return "extended-monitor" in self._registration.caps and any(
+            fold(name) == key for name, _ in session.watching())
 
     def _from_myself(self, event: Event) -> bool:
         """Whether ``event`` is a private message or TAGMSG this client's user sent itself."""

@@ -35,7 +35,7 @@ from chatd.kernel.names import fold
 # away-notify change how events are rendered (rendering.py), echo-message whether one's own
 # messages come back; batch and draft/chathistory are history's (chathistory.py).
 CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
-                "labeled-response": "", "setname": "",
+                "labeled-response": "", "setname": "", "extended-monitor": "",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
                 "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": ""}
