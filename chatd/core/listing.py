@@ -95,3 +95,30 @@ def is_room(session: SessionState, name: str) -> bool:
         return fold(check_room_name(name)) in session.server.rooms
     except ChatError:
         return False
+
+
+# -- presence watching (IRC's MONITOR; chatd.core.presence keeps the lists) ----------
+
+def _status(session: SessionState, names: list[str]) -> list[tuple[str, str | None]]:
+    users = session.server.users
+    out: list[tuple[str, str | None]] = []
+    for name in names:
+        user = users.get(fold(name))
+        out.append((name, None if user is None else user.name))
+    return out
+
+
+def watch(session: SessionState, names: list[str]) -> list[tuple[str, str | None]]:
+    """Watch ``names`` (TooManyWatched past ``MAX_WATCHED``): each, and the name it is
+    online under now (None: offline)."""
+    session.server.presence.watch(session, names)
+    return _status(session, names)
+
+
+def unwatch(session: SessionState, names: list[str] | None = None) -> None:
+    session.server.presence.unwatch(session, names)
+
+
+def watching(session: SessionState) -> list[tuple[str, str | None]]:
+    """The names watched, each with the name it is online under now (None: offline)."""
+    return _status(session, session.server.presence.listed(session))

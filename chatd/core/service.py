@@ -390,7 +390,7 @@ class ChatServer:
         user = session.user
         user.sessions = tuple(seat for seat in user.sessions if seat is not session)
         self.session_count -= 1
-        self.presence.unwatch(session, None)  # type: ignore[arg-type]
+        self.presence.unwatch(session, None)
         if not user.sessions and not user.remote:
             # Its last session here (and on every other node, in a cluster): it leaves.
             for room in list(user.rooms.values()):
@@ -411,7 +411,8 @@ class ChatServer:
         self.users[user.key] = user
         self._shapes.setdefault(skeleton(user.name), user.key)
         if tell:
-            self.presence.changed(self, user.name, True)
+            self.presence.changed(user.name, True, self.clock.seconds(), self.next_id,
+                                  self.bus.to_user)
 
     def untrack(self, user: User, tell: bool = True) -> None:
         """``user`` is no longer online (in no room by now); its watchers hear it."""
@@ -420,5 +421,6 @@ class ChatServer:
         if self._shapes.get(shape) == user.key:
             del self._shapes[shape]
         if tell:
-            self.presence.changed(self, user.name, False)
+            self.presence.changed(user.name, False, self.clock.seconds(), self.next_id,
+                                  self.bus.to_user)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
-from chatd.core import account, listing, membership, moderation, presence, sharing, talk
+from chatd.core import account, listing, membership, moderation, sharing, talk
 from chatd.core.rooms import Room, User
 from chatd.kernel.errors import BadText
 from chatd.kernel.events import LeaveReason
@@ -116,11 +116,11 @@ class Session:
     tag_room = talk.tag_room
     tag_user = talk.tag_user
 
-    # -- IPresenceWatch (chatd.core.presence) ------------------------------------------
+    # -- IPresenceWatch (chatd.core.listing; the lists are chatd.core.presence's) ----
 
-    watch = presence.watch
-    unwatch = presence.unwatch
-    watching = presence.watching
+    watch = listing.watch
+    unwatch = listing.unwatch
+    watching = listing.watching
     send_delay = talk.send_delay
     history = talk.history
     private_history = talk.private_history
