@@ -113,6 +113,14 @@ class ClientTagTests(CapsTestCase):
         self.assertEqual((tags["+typing"], command, params), ("paused", "TAGMSG", ["bob"]))
         self.assertEqual(echo["msgid"], tags["msgid"])
 
+    def test_a_tagged_message_leaves_no_tags_for_the_next(self) -> None:
+        ann = self.irc("ann", "message-tags", "#den")
+        bob = self.irc("bob", "message-tags", "#den")
+        send(bob)
+        send(ann, "@+draft/reply=x1 PRIVMSG #den :one", "PRIVMSG #den :two")
+        [(first, *_), (second, *_)] = send(bob)
+        self.assertEqual((first.get("+draft/reply"), second.get("+draft/reply")), ("x1", None))
+
     def test_private_message_tags_follow_the_recipients_capability(self) -> None:
         ann = self.irc("ann", "message-tags echo-message")
         bob = self.irc("bob")

@@ -399,6 +399,7 @@ class IRCProtocol(ChatConnection):
 
     def _dispatch(self, command: Command, parsed: codec.Message) -> Deferred[None] | None:
         """Run a parsed line's handler; errors become their numerics."""
+        # The handler reads them as it starts (Context.client_tags); no later line may.
         self.client_tags = codec.client_only(parsed.tags) if parsed.tags else None
         try:
             result = command.handler(self, *parsed.params)
@@ -406,6 +407,8 @@ class IRCProtocol(ChatConnection):
             target = parsed.params[0] if parsed.params else "*"
             self.refused(Failure(), command.target, target, parsed.command)
             return None
+        finally:
+            self.client_tags = None
         if not isinstance(result, Deferred):
             return None
         target = parsed.params[0] if parsed.params else "*"
