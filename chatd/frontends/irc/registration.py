@@ -34,6 +34,8 @@ from chatd.kernel.names import fold
 # changes while chatd runs. server-time, message-tags, account-tag, extended-join and
 # away-notify change how events are rendered (rendering.py), echo-message whether one's own
 # messages come back; batch and draft/chathistory are history's (chathistory.py).
+# labeled-response labels a command's replies (labels.py); setname and extended-monitor decide
+# who is shown SETNAME and AWAY lines (protocol.py).
 CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
                 "labeled-response": "", "setname": "", "extended-monitor": "",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
