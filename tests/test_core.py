@@ -31,12 +31,15 @@ from chatd.kernel.events import (
     ModeChanged,
     NickChanged,
     Notice,
+    PresenceChanged,
     Private,
     ReadMoved,
+    RealNameChanged,
     Redacted,
     Returned,
     Said,
     SessionEnded,
+    Tagged,
     TopicSet,
     Wallops,
     from_dict,
@@ -333,6 +336,10 @@ class Serialisation(TestCase):
             ReadMoved("r", "01HF7YATZ8E0C15CN86CR0FEVE", False, "s1", id="k", at=12.0),
             Inactive("r", "ann", "lost connection", id="l", at=13.0),
             Returned("r", "ann", id="m", at=14.0),
+            Tagged("ann", {"+typing": "active"}, room="r", origin="n1-5", id="n", at=15.0),
+            Said("r", "ann", "yes", tags={"+draft/reply": "n1-6"}, id="o", at=15.5),
+            PresenceChanged("bob", True, "n1-5", id="p", at=15.7),
+            RealNameChanged("ann", "Ann Example", id="q", at=15.8),
         ]
         self.assertEqual({type(e) for e in examples}, set(EVENT_TYPES.values()))
         for event in examples:

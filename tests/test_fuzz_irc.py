@@ -111,6 +111,8 @@ def irc_lines(data: bytes) -> list[Message]:
         else:
             assert command in COMMANDS, f"unknown command: {text!r}"
         arity = _ARITY.get(command, _ARITY_OF_COMMAND.get(command))
+        if command == "FAIL" and params[1:2] == ["INVALID_UTF8"]:
+            arity = 3  # utf8-only's FAIL names no context
         if arity is not None:
             assert len(params) == arity, f"{command} with {len(params)} parameters: {text!r}"
         out.append((prefix, command, params))

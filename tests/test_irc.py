@@ -52,9 +52,10 @@ class ParseTests(TestCase):
         self.assertEqual(codec.parse_message("privmsg #a :hello there"),
                          codec.Message("PRIVMSG", ("#a", "hello there")))
 
-    def test_tags_and_prefix_are_read_past(self) -> None:
-        self.assertEqual(codec.parse_message("@label=1;x :ann!a@h JOIN #a,#b k1"),
-                         codec.Message("JOIN", ("#a,#b", "k1")))
+    def test_tags_are_kept_unescaped_and_the_prefix_read_past(self) -> None:
+        self.assertEqual(codec.parse_message(r"@label=1;x;+r=a\:b\sc :ann!a@h JOIN #a,#b k1"),
+                         codec.Message("JOIN", ("#a,#b", "k1"),
+                                       {"label": "1", "x": "", "+r": "a;b c"}))
 
     def test_empty_trailing_and_extra_spaces(self) -> None:
         self.assertEqual(codec.parse_message("TOPIC  #a   :"),
@@ -64,9 +65,9 @@ class ParseTests(TestCase):
         self.assertIsNone(codec.parse_message("   "))
         self.assertIsNone(codec.parse_message(":prefix-only"))
 
-    def test_utf8_else_latin1(self) -> None:
+    def test_utf8_only(self) -> None:
         self.assertEqual(codec.decode_line("é".encode()), "é")
-        self.assertEqual(codec.decode_line(b"caf\xe9"), "café")
+        self.assertIsNone(codec.decode_line(b"caf\xe9"))
 
     def test_line_limits_count_body_and_tags_apart(self) -> None:
         self.assertFalse(codec.too_long(b"@" + b"t" * 600 + b" PING x"))
@@ -273,7 +274,7 @@ class RegistrationTests(IRCTestCase):
             self.assertEqual(lines[1:4], [
                 (server, "002", [nick, f"Your host is {server}, running {codec.VERSION}"]),
                 (server, "003", [nick, "This server speaks IRC to chatd's rooms"]),
-                (server, "004", [nick, server, codec.VERSION, "i", "biklmnostv", "bklov"])])
+                (server, "004", [nick, server, codec.VERSION, "iB", "biklmnostv", "bklov"])])
             self.assertEqual(find(lines, "005")[-2:], [f"NETWORK={server}",
                                                        "are supported by this server"])
             said = [(command, params) for _, command, params in lines[10:]]
@@ -334,11 +335,14 @@ class RegistrationTests(IRCTestCase):
         self.line_account("owner").drop()
         client = self.connect()
         lines = client.send("CAP LS 302", "NICK owner", "USER x 0 * :x")
-        self.assertEqual(lines, [("chatd", "CAP", [
-            "*", "LS", "sasl=PLAIN draft/account-registration=before-connect multi-prefix "
-            "userhost-in-names cap-notify server-time message-tags account-tag extended-join "
-            "away-notify echo-message batch draft/chathistory draft/message-redaction "
-            "draft/read-marker invite-notify account-notify"])])
+        [(_, _, (_, verb, offered))] = lines
+        self.assertEqual(verb, "LS")
+        self.assertLessEqual({
+            "sasl=PLAIN", "draft/account-registration=before-connect", "multi-prefix",
+            "userhost-in-names", "cap-notify", "server-time", "message-tags", "account-tag",
+            "extended-join", "away-notify", "echo-message", "batch", "draft/chathistory",
+            "labeled-response", "draft/message-redaction", "draft/read-marker",
+            "invite-notify", "account-notify", "setname", "extended-monitor"}, set(offered.split()))
         self.assertEqual(client.send("CAP REQ :sasl"),
                          [("chatd", "CAP", ["*", "ACK", "sasl"])])
         self.assertEqual(client.send("AUTHENTICATE PLAIN"), [("", "AUTHENTICATE", ["+"])])
@@ -516,11 +520,18 @@ class FramingTests(IRCTestCase):
         lines = client.send_bytes(b"@" + b"a=b;" * 200 + b" PING tok\r\n")
         self.assertEqual(lines, [("chatd", "PONG", ["chatd", "tok"])])
 
-    def test_latin1_line_is_relayed(self) -> None:
+    def test_a_line_that_is_not_utf8_is_refused_with_fail_invalid_utf8(self) -> None:
         client = self.guest("ann", "#a")
         line = self.line_guest("bob", "a")
-        client.send_bytes(b"PRIVMSG #a :caf\xe9\r\n")
-        self.assertEqual(line.read(), ["101 [a] <ann> café"])
+        client.read(), line.read()
+        self.assertEqual(client.send_bytes(b"PRIVMSG #a :caf\xe9\r\n"), [
+            ("chatd", "FAIL", ["PRIVMSG", "INVALID_UTF8",
+                               "Lines must be UTF-8; this one was not and was ignored"])])
+        self.assertEqual(line.read(), [])
+        early = self.connect()
+        self.assertEqual(early.send_bytes(b"USER u 0 * :i\xe8rc\xe9\r\n")[0][1:],
+                         ("FAIL", ["USER", "INVALID_UTF8",
+                                   "Lines must be UTF-8; this one was not and was ignored"]))
 
     def test_unknown_command_and_missing_parameters(self) -> None:
         client = self.guest("ann")
@@ -575,7 +586,7 @@ class ChannelTests(IRCTestCase):
     def test_part_and_not_on_channel(self) -> None:
         client = self.guest("ann", "#a")
         line = self.line_guest("bob", "a")
-        client.read()
+        client.read(), line.read()
         self.assertEqual(client.send("PART #a,#zzz :bye"), [
             ("ann!ann@chatd", "PART", ["#a", "bye"]),
             ("chatd", "403", ["ann", "#zzz", "No such channel"]),

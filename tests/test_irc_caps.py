@@ -471,27 +471,6 @@ class CoreEventTests(CapsTestCase):
         self.assertEqual((joined.account, joined.away), (True, "busy"))  # type: ignore
 
 
-class ClientTagTests(CapsTestCase):
-    def test_tagmsg_is_accepted_and_goes_nowhere(self) -> None:
-        ann = self.irc("ann", "message-tags", "#lobby")
-        bob = self.irc("bob", "message-tags", "#lobby")
-        read(ann), read(bob)
-        self.assertEqual(send(ann, "@+typing=active TAGMSG #lobby", "@+typing=done TAGMSG bob"),
-                         [])
-        self.assertEqual(read(bob), [])
-        early = self.connect()
-        self.assertEqual(commands(untagged(send(early, "TAGMSG #lobby"))), ["451"])
-
-    def test_client_tags_on_a_message_are_dropped_and_the_message_relayed(self) -> None:
-        ann = self.irc("ann", "message-tags", "#lobby")
-        bob = self.irc("bob", "message-tags", "#lobby")
-        read(bob)
-        send(ann, "@+draft/reply=x1;+example.com/foo=bar PRIVMSG #lobby :re")
-        [(tags, _, _, params)] = read(bob)
-        self.assertEqual(params, ["#lobby", "re"])
-        self.assertEqual(set(tags), {"msgid"})
-
-
 class AwayRenderingTests(CapsTestCase):
     def test_away_changes_render_as_120_for_line_and_web_clients(self) -> None:
         self.assertEqual(render_line(AwayChanged("ann", "lunch")),

@@ -35,11 +35,14 @@ from chatd.kernel.events import (
     Left,
     ModeChanged,
     NickChanged,
+    PresenceChanged,
     Private,
     ReadMoved,
+    RealNameChanged,
     Redacted,
     Said,
     SessionEnded,
+    Tagged,
     TopicSet,
 )
 from chatd.kernel.keys import NODE_NAME
@@ -232,6 +235,20 @@ def _list(check: Check, limit: int = MAX_LIST) -> Check:
     return checked
 
 
+# Client-only tags (``Said.tags``): IRC allows a client 4094 bytes of them in all.
+MAX_CLIENT_TAGS = 4096
+
+
+def client_tags(value: Any) -> dict[str, str]:
+    """A mapping of client-only tag names to values, strings, at most 4 KiB of them."""
+    if not isinstance(value, dict) or sum(
+            len(key) + len(item) + 2 for key, item in value.items()
+            if isinstance(key, str) and isinstance(item, str)) > MAX_CLIENT_TAGS or not all(
+            isinstance(key, str) and isinstance(item, str) for key, item in value.items()):
+        raise Malformed("client tags that are not a small object of strings")
+    return value
+
+
 def _object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Malformed(f"expected an object, got {type(value).__name__}")
@@ -266,9 +283,15 @@ _TARGET = word(64, empty=False)
 _SPECS: tuple[tuple[type[Event], dict[str, Check]], ...] = (
     (Said, {"room": room_name, "sender": user_name, "text": text, "action": flag,
             "origin": _OPTIONAL_ID, "notice": flag, "account": flag,
-            "room_id": _OPTIONAL_ID}),
+            "room_id": _OPTIONAL_ID, "tags": _or_none(client_tags), "bot": flag}),
     (Private, {"sender": user_name, "recipient": user_name, "text": text,
-               "sender_id": _OPTIONAL_ID, "recipient_id": _OPTIONAL_ID, "notice": flag}),
+               "sender_id": _OPTIONAL_ID, "recipient_id": _OPTIONAL_ID, "notice": flag,
+               "tags": _or_none(client_tags), "bot": flag}),
+    (PresenceChanged, {"who": user_name, "online": flag, "watcher": word(MAX_WORD)}),
+    (Tagged, {"sender": user_name, "tags": client_tags, "room": _optional(room_name),
+              "recipient": _OPTIONAL_NAME, "origin": _OPTIONAL_ID, "account": flag,
+              "bot": flag}),
+    (RealNameChanged, {"who": user_name, "real_name": optional_text(MAX_TEXT_LENGTH)}),
     (Joined, {"room": room_name, "who": user_name, "account": flag, "away": _AWAY,
               "members": whole(0, 1 << 31)}),
     (Left, {"room": room_name, "who": user_name, "reason": reason,

@@ -9,7 +9,7 @@ from twisted.python.failure import Failure
 
 from chatd.core.access import check_open
 from chatd.kernel.errors import NameTaken, NotAllowed, WrongCredentials
-from chatd.kernel.events import AwayChanged
+from chatd.kernel.events import AwayChanged, RealNameChanged
 from chatd.kernel.names import check_user_name, fold
 from chatd.kernel.records import Account
 from chatd.kernel.text import clean_text
@@ -58,7 +58,7 @@ def change_password(session: SessionState, old: str, new: str) -> Deferred[None]
 
 def set_away(session: SessionState, text: str) -> None:
     """Away with ``text``, or back with none: the user's, shown to everyone who asks, and
-    told (AwayChanged) to every other user who shares a room with it."""
+    told (AwayChanged) to every other user who shares a room with it or watches it."""
     check_open(session)
     user, server = session.user, session.server
     away = clean_text(text).strip() if text.strip() else ""
@@ -66,6 +66,7 @@ def set_away(session: SessionState, text: str) -> None:
         return
     user.away = away
     told = {key for room in user.rooms.values() for key in room.members}
+    told |= server.presence.watchers(user.name)
     told.discard(user.key)
     event = AwayChanged(user.name, away, id=server.next_id(), at=server.clock.seconds())
     for recipient in sorted(told):
@@ -76,3 +77,27 @@ def describe(session: SessionState, username: str, realname: str) -> None:
     """How the user describes itself (IRC's USER), kept opaque for WHO, WHOIS and WHOWAS;
     an account's latest session's description is the one shown."""
     session.user.ident = Ident(username, realname)
+
+
+def set_real_name(session: SessionState, text: str) -> None:
+    """Tell the user's new real name (IRC's SETNAME) to it and to every user who shares a
+    room with it or watches it (RealNameChanged). The frontends that show real names keep
+    them."""
+    check_open(session)
+    user, server = session.user, session.server
+    told = {key for room in user.rooms.values() for key in room.members} | {user.key}
+    told |= server.presence.watchers(user.name)
+    real_name = clean_text(text).strip()
+    # WHO, WHOIS and WHOWAS show the description the core keeps: it follows.
+    user.ident = user.ident._replace(realname=real_name)
+    event = RealNameChanged(user.name, real_name, id=server.next_id(),
+                            at=server.clock.seconds())
+    for recipient in sorted(told):
+        server.bus.to_user(recipient, event)
+
+
+def set_bot(session: SessionState, on: bool) -> None:
+    """Mark the user a bot, or no longer one (IRC's user mode +B): its messages from now on
+    say so (``Said.bot``), and so does WHOIS (``UserView.bot``)."""
+    check_open(session)
+    session.user.bot = on

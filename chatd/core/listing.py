@@ -40,7 +40,7 @@ def room_view(room: Room, members: bool = False,
             MemberView(user.name, user.key, user.guest, room.owned_by(user), user.away,
                        room.is_operator(user), room.is_voiced(user), unreachable(user),
                        user.ident, bool(user.operator),
-                       not user.sessions and not user.remote)
+                       not user.sessions and not user.remote, bot=user.bot)
             for user in sorted(room.members.values(), key=lambda user: user.key)
         )
     return RoomView(room.name, room.key, room.limit, len(room.members), room.locked,
@@ -56,7 +56,7 @@ def user_view(session: SessionState, user: User) -> UserView:
     return UserView(user.name, user.key, user.guest, user.session_total, rooms, user.away,
                     session.server.clock.seconds() - user.active, user.signon,
                     session.server.unreachable(user), ident=user.ident,
-                    server_operator=bool(user.operator))
+                    server_operator=bool(user.operator), bot=user.bot)
 
 
 def _by_key(room: Room) -> str:
@@ -115,3 +115,30 @@ def is_room(session: SessionState, name: str) -> bool:
         return fold(check_room_name(name)) in session.server.rooms
     except ChatError:
         return False
+
+
+# -- presence watching (IRC's MONITOR; chatd.core.presence keeps the lists) ----------
+
+def _status(session: SessionState, names: list[str]) -> list[tuple[str, str | None]]:
+    users = session.server.users
+    out: list[tuple[str, str | None]] = []
+    for name in names:
+        user = users.get(fold(name))
+        out.append((name, None if user is None else user.name))
+    return out
+
+
+def watch(session: SessionState, names: list[str]) -> list[tuple[str, str | None]]:
+    """Watch ``names`` (TooManyWatched past ``MAX_WATCHED``): each, and the name it is
+    online under now (None: offline)."""
+    session.server.presence.watch(session, names)
+    return _status(session, names)
+
+
+def unwatch(session: SessionState, names: list[str] | None = None) -> None:
+    session.server.presence.unwatch(session, names)
+
+
+def watching(session: SessionState) -> list[tuple[str, str | None]]:
+    """The names watched, each with the name it is online under now (None: offline)."""
+    return _status(session, session.server.presence.listed(session))

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from chatd.core.declarations import Operators
     from chatd.core.departures import Departures
     from chatd.core.ids import Ids
+    from chatd.core.presence import Presence
     from chatd.core.rooms import Room, Seat, User
     from chatd.core.seats import Seats
     from chatd.core.service import Limits
@@ -62,6 +63,7 @@ class Registry(Protocol):
     changes: RoomChanges
     operators: Operators
     seats: Seats
+    presence: Presence
 
     def find_room(self, name: str) -> Room: ...
 

@@ -65,8 +65,8 @@ class User:
     ``rooms`` and ``remote`` are read-only mappings to everyone else; ``enter``/``exit`` and
     ``count_remote`` change them."""
 
-    __slots__ = ("account_id", "active", "away", "guest", "ident", "key", "markers", "name",
-                 "operator", "remote", "rooms", "sessions", "signon", "wallops")
+    __slots__ = ("account_id", "active", "away", "bot", "guest", "ident", "key", "markers",
+                 "name", "operator", "remote", "rooms", "sessions", "signon", "wallops")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
                  now: float = 0.0) -> None:
@@ -85,6 +85,8 @@ class User:
         # Why the user is away ("" if not): one status for every session and protocol, gone
         # with the user's last session.
         self.away = ""
+        # Marked a bot by itself (IRC's user mode +B): its messages say so.
+        self.bot = False
         # When it logged in and last talked (WHOIS shows the idle time).
         self.signon = self.active = now
         # The name it became a server operator as ("": not one; chatd.core.operators), and

@@ -33,6 +33,7 @@ from chatd.core.declarations import Operators
 from chatd.core.definitions import Definitions
 from chatd.core.departures import Departures
 from chatd.core.ids import Ids
+from chatd.core.presence import Presence
 from chatd.core.rooms import Room, Seat, User
 from chatd.core.seats import Seats
 from chatd.core.session import Session
@@ -176,6 +177,7 @@ class ChatServer:
         # Told (user key, session id) once a session has quit and its rooms have heard;
         # while end_user runs, the ids wait in ``_detached_later``.
         self._session_watchers: list[Callable[[str, str], None]] = []
+        self.presence = Presence()
         self._detached_later: list[str] | None = None
         # The seats of sessions that dropped, kept for their return (chatd.core.seats).
         self.seats = Seats(self)
@@ -429,9 +431,11 @@ class ChatServer:
         """Call ``user`` ``new`` in the registry and its rooms; the keys of who shares a room
         with it, and its own (whom a rename is told to). Publishes nothing."""
         old_key = user.key
-        self.untrack(user)
+        # A change of case only is no change of presence (MONITOR's watchers hear nothing).
+        tell = old_key != fold(new)
+        self.untrack(user, tell)
         user.name, user.key = new, fold(new)
-        self.track(user)
+        self.track(user, tell)
         told = {user.key}
         for room in user.rooms.values():
             room.rekey(old_key, user)
@@ -452,6 +456,7 @@ class ChatServer:
         user = session.user
         user.sessions = tuple(seat for seat in user.sessions if seat is not session)
         self.session_count -= 1
+        self.presence.unwatch(session, None)
         if not self.seats.hold(session, reason) and not user.sessions:
             # Gone for good (a /quit, a flood): the user's other seats, if any, go too.
             self.seats.discard(user.key)
@@ -479,18 +484,25 @@ class ChatServer:
         for ended in self._session_watchers:
             ended(user_key, session_id)
 
-    def track(self, user: User) -> None:
-        """``user`` is online: found by its name and by what its name looks like."""
+    def track(self, user: User, tell: bool = True) -> None:
+        """``user`` is online: found by its name and by what its name looks like; sessions
+        watching its name hear it (``tell``)."""
         self.users[user.key] = user
         self._shapes.setdefault(skeleton(user.name), user.key)
+        if tell:
+            self.presence.changed(user.name, True, self.clock.seconds(), self.next_id,
+                                  self.bus.to_user)
 
-    def untrack(self, user: User) -> None:
+    def untrack(self, user: User, tell: bool = True) -> None:
         """``user`` is no longer online under its name (in no room by now, or renamed):
-        WHOWAS remembers it."""
+        WHOWAS remembers it, and its watchers hear it (``tell``)."""
         del self.users[user.key]
         self.departures.record(DepartureView(user.name, user.ident, user.guest, user.signon,
                                              self.clock.seconds()))
         shape = skeleton(user.name)
         if self._shapes.get(shape) == user.key:
             del self._shapes[shape]
+        if tell:
+            self.presence.changed(user.name, False, self.clock.seconds(), self.next_id,
+                                  self.bus.to_user)
 

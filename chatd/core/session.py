@@ -71,6 +71,10 @@ class Session:
         return self.user.guest
 
     @property
+    def bot(self) -> bool:
+        return self.user.bot
+
+    @property
     def current(self) -> str | None:
         return None if self.current_room is None else self.current_room.name
 
@@ -135,6 +139,14 @@ class Session:
 
     say = talk.say
     message = talk.message
+    tag_room = talk.tag_room
+    tag_user = talk.tag_user
+
+    # -- IPresenceWatch (chatd.core.listing; the lists are chatd.core.presence's) ----
+
+    watch = listing.watch
+    unwatch = listing.unwatch
+    watching = listing.watching
     send_delay = talk.send_delay
     history = talk.history
     private_history = talk.private_history
@@ -177,3 +189,5 @@ class Session:
     unkline = operators.unkline
     klines = operators.klines
     describe = account.describe
+    set_real_name = account.set_real_name
+    set_bot = account.set_bot

@@ -7,6 +7,7 @@ it stays one function with its checks inline, bound straight onto ``Session``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from chatd.core.access import check_open, member_room
 from chatd.core.listing import user_view
 from chatd.core.rooms import Room
 from chatd.kernel.errors import Banned, Flooding, NotAllowed, NotInRoom, RateLimited
-from chatd.kernel.events import Event, Private, Said
+from chatd.kernel.events import Event, Private, Said, Tagged
 from chatd.kernel.history import HistoryQuery, millis, private_key
 from chatd.kernel.names import check_user_name, fold
 from chatd.kernel.text import clean_text
@@ -67,7 +68,7 @@ def _talked_to(session: SessionState, name: str | None) -> Room:
 
 
 def say(session: SessionState, text: str, room_name: str | None = None, action: bool = False,
-        notice: bool = False) -> None:
+        notice: bool = False, tags: Mapping[str, str] | None = None) -> None:
     """Say ``text`` in a room this user is in (the current one by default), or in a named
     room without +n (no external messages) from outside it."""
     user = session.user
@@ -82,11 +83,12 @@ def say(session: SessionState, text: str, room_name: str | None = None, action: 
     stats.messages_in += 1
     stats.deliveries += len(room.members)
     server.bus.to_room(room.key, Said(room.name, user.name, text, action, session.id, notice,
-                                      account=not user.guest, room_id=room.id,
-                                      id=server.next_id(), at=now))
+                                      account=not user.guest, room_id=room.id, tags=tags,
+                                      bot=user.bot, id=server.next_id(), at=now))
 
 
-def message(session: SessionState, name: str, text: str, notice: bool = False) -> UserView:
+def message(session: SessionState, name: str, text: str, notice: bool = False,
+            tags: Mapping[str, str] | None = None) -> UserView:
     """Send a private message to every session of an online user."""
     server = session.server
     user = server.find_user(name)
@@ -96,8 +98,35 @@ def message(session: SessionState, name: str, text: str, notice: bool = False) -
     me.active = server.clock.seconds()
     server.stats.messages_in += 1
     server.stats.deliveries += 1
-    sent = Private(me.name, user.name, text, me.account_id, user.account_id, notice,
-                   id=server.next_id(), at=server.clock.seconds())
+    sent = Private(me.name, user.name, text, me.account_id, user.account_id, notice, tags,
+                   me.bot, id=server.next_id(), at=server.clock.seconds())
+    server.bus.to_user(user.key, sent)
+    return replace(user_view(session, user), sent_id=sent.id, sent_at=sent.at)
+
+
+def tag_room(session: SessionState, tags: Mapping[str, str], room_name: str) -> None:
+    """Send client-only tags with no text to a room this user is in (a typing notification,
+    a reaction): a message's rules (moderation, the rate), none of its text."""
+    room = member_room(session, room_name)
+    user = session.user
+    if not room.may_speak(user):
+        raise NotAllowed(f"{room.name} is moderated; only operators and voiced members talk")
+    spend(session)
+    server = session.server
+    server.bus.to_room(room.key, Tagged(user.name, dict(tags), room=room.name,
+                                        origin=session.id, account=not user.guest, bot=user.bot,
+                                        id=server.next_id(), at=server.clock.seconds()))
+
+
+def tag_user(session: SessionState, tags: Mapping[str, str], name: str) -> UserView:
+    """Send client-only tags with no text to every session of an online user."""
+    server = session.server
+    user = server.find_user(name)
+    spend(session)
+    me = session.user
+    sent = Tagged(me.name, dict(tags), recipient=user.name, origin=session.id,
+                  account=not me.guest, bot=me.bot, id=server.next_id(),
+                  at=server.clock.seconds())
     server.bus.to_user(user.key, sent)
     return replace(user_view(session, user), sent_id=sent.id, sent_at=sent.at)
 

@@ -47,8 +47,11 @@ from chatd.kernel.events import (
     Invited,
     Joined,
     LeaveReason,
+    PresenceChanged,
     ReadMoved,
+    RealNameChanged,
     SessionEnded,
+    Tagged,
 )
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
@@ -265,6 +268,8 @@ class CommandClient(ConnectionPolicy[Any]):
 
     def deliver(self, event: Event) -> None:
         kind = type(event)
+        if kind in (Tagged, PresenceChanged, RealNameChanged):
+            return  # client-only tags (typing), MONITOR, SETNAME: IRC's; nothing to show
         if type(event) is Invited and self.session is not None \
                 and fold(event.who) != self.session.key:
             return  # someone else's invitation, told to operators for IRC's invite-notify

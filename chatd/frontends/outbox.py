@@ -157,6 +157,20 @@ class Outbox:
             self._scheduled = True
             self._flusher.schedule(self)
 
+    def mark(self) -> int:
+        """Where the next write goes among what waits: ``since`` takes back what follows.
+        Nothing is flushed within a reactor turn, so a mark holds for the rest of it."""
+        return len(self._chunks)
+
+    def since(self, mark: int) -> list[bytes]:
+        """Take back what was written since ``mark`` in this turn, to be rewritten (IRC's
+        labeled-response gathers a command's replies so)."""
+        taken = self._chunks[mark:]
+        del self._chunks[mark:]
+        if self._hold and taken:
+            self._size = max(0, self._size - sum(map(len, taken)))
+        return taken
+
     def _held(self, data: bytes) -> None:
         """A write while the client is not reading: counted against ``limit``."""
         if self.closed:

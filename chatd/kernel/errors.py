@@ -49,6 +49,10 @@ class TooManyRooms(NotAllowed):
     """The user is in ``max-rooms-per-user`` rooms already."""
 
 
+class TooManyWatched(NotAllowed):
+    """A session's presence watch list (IRC's MONITOR) would pass ``MAX_WATCHED`` names."""
+
+
 class Banned(ChatError):
     """A ban of the room matches the user."""
 

@@ -14,7 +14,7 @@ rendering cache. ``docs/design.md`` shows an example.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, dataclass_transform
 
@@ -85,6 +85,11 @@ class Said(Event):
     # The id of the room it was said in (chatd.kernel.history.room_conversation): history
     # keeps it under this room, not under its name.
     room_id: str = ""
+    # Client-only tags the sender attached (IRCv3 ``+draft/reply``, ``+draft/react``): opaque
+    # to the core, relayed as they came to the frontends that show them; None: none.
+    tags: Mapping[str, str] | None = None
+    # The sender marked itself a bot (IRC's user mode +B and ``bot`` tag).
+    bot: bool = False
 
 
 @event
@@ -100,6 +105,9 @@ class Private(Event):
     sender_id: str = ""
     recipient_id: str = ""
     notice: bool = False
+    # Client-only tags and the bot mark, as on ``Said``.
+    tags: Mapping[str, str] | None = None
+    bot: bool = False
 
 
 @event
@@ -281,12 +289,47 @@ class Redacted(Event):
     why: str = ""
 
 
+@event
+class Tagged(Event):
+    """Client-only tags with no text (IRC's TAGMSG: typing notifications, reactions), to a
+    ``room`` the sender is in or (room "") to the user ``recipient``. The core relays
+    ``tags`` untouched and keeps none of it; frontends without a way to show them skip it.
+    ``origin`` is the sending session's id, ``account`` as on ``Said``."""
+
+    sender: str
+    tags: Mapping[str, str]
+    room: str = ""
+    recipient: str = ""
+    origin: str = ""
+    account: bool = False
+    bot: bool = False
+
+
+@event
+class RealNameChanged(Event):
+    """``who`` gave a new real name (IRC's SETNAME), told to it and to everyone who shares a
+    room with it; the frontends that show real names keep them (the core keeps none)."""
+
+    who: str
+    real_name: str
+
+
+@event
+class PresenceChanged(Event):
+    """A name the session ``watcher`` watches came online (``online``) or went: told to
+    that session's user, for that session alone (chatd.core.presence)."""
+
+    who: str
+    online: bool
+    watcher: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Said, Private, Joined, Left, TopicSet, ModeChanged, Invited, NickChanged,
                 AwayChanged, Notice, SessionEnded, FileShared, Redacted,
                 Wallops, Announcement, ReadMoved,
-                Inactive, Returned)
+                Inactive, Returned, Tagged, PresenceChanged, RealNameChanged)
 }
 
 

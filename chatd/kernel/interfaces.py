@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from zope.interface import Attribute, Interface
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import BinaryIO
 
     from twisted.internet.defer import Deferred
@@ -132,6 +132,7 @@ class ISessionInfo(Interface):
     key = Attribute("The user's folded name.")
     guest = Attribute("True for a guest (no account).")
     current = Attribute("The name of the room plain text goes to, or None.")
+    bot = Attribute("True if the user marked itself a bot (``set_bot``).")
 
     def whois(name: str) -> UserView:
         """Someone online, with the rooms this session may know of (NoSuchUser)."""
@@ -234,17 +235,40 @@ class ITalk(Interface):
     """Room and private messages, within the session's message rate."""
 
     def say(text: str, room: str | None = None, action: bool = False,
-            notice: bool = False) -> None:
+            notice: bool = False, tags: Mapping[str, str] | None = None) -> None:
         """Say ``text`` in a room (RateLimited, Flooding, BadText, NotInRoom; NotAllowed in a
-        moderated room without voice)."""
+        moderated room without voice); ``tags``: client-only tags, relayed untouched."""
 
-    def message(name: str, text: str, notice: bool = False) -> UserView:
+    def message(name: str, text: str, notice: bool = False,
+                tags: Mapping[str, str] | None = None) -> UserView:
         """Send a private message to every session of an online user."""
+
+    def tag_room(tags: Mapping[str, str], room: str) -> None:
+        """Send client-only tags without text to a room (a ``Tagged`` event; the rules and
+        rate of ``say``)."""
+
+    def tag_user(tags: Mapping[str, str], name: str) -> UserView:
+        """Send client-only tags without text to an online user (``Tagged``)."""
 
     def send_delay() -> float:
         """Seconds until a message (``say``, ``message``) would be within the session's
         rate; 0 if now. Spends nothing: a frontend that holds a pasted line back asks it
         (the line protocol's fakelag, which is moving to the frontends' connection policy)."""
+
+
+class IPresenceWatch(Interface):
+    """Watching whether users are online (IRC's MONITOR): a ``PresenceChanged`` event comes
+    to this session when a watched name comes online or goes."""
+
+    def watch(names: list[str]) -> list[tuple[str, str | None]]:
+        """Add ``names`` to this session's list (TooManyWatched past ``MAX_WATCHED``); each,
+        with the name it is online under now (None: offline)."""
+
+    def unwatch(names: list[str] | None = None) -> None:
+        """Take ``names`` off the list (None: every name)."""
+
+    def watching() -> list[tuple[str, str | None]]:
+        """The names on the list, each with the name it is online under now, or None."""
 
 
 class IHistoryReader(Interface):
@@ -335,6 +359,14 @@ class IAccountSettings(Interface):
         """How the user describes itself (IRC's USER): opaque text the core keeps for WHO,
         WHOIS and WHOWAS (the latest session's wins)."""
 
+    def set_real_name(text: str) -> None:
+        """Tell a new real name to this user and everyone sharing a room (RealNameChanged;
+        BadText: the rules of a message)."""
+
+    def set_bot(on: bool) -> None:
+        """Mark the user a bot (``on``) or not: its messages' ``bot`` and ``UserView.bot``."""
+
+
 
 class IServerOperator(Interface):
     """A server operator's work (chatd.core.operators): becoming one, then ending sessions,
@@ -396,7 +428,7 @@ class ISeatResume(Interface):
 
 class IChatSession(ISessionInfo, IRoomMember, IRoomModeration, ITalk, IHistoryReader,
                    IRedaction, IReadMarkers, IFileSharing, IAccountSettings,
-                   IServerOperator, ISeatResume):
+                   IServerOperator, ISeatResume, IPresenceWatch):
     """The avatar a frontend drives: one logged-in connection, every role above in one.
 
     The realm hands out this one avatar; a frontend's code names the narrow roles it uses.

@@ -15,6 +15,8 @@ import unicodedata
 from chatd.kernel.errors import BadName
 
 MAX_NAME_LENGTH = 32
+# The most names one session watches the presence of (IRC's MONITOR limit).
+MAX_WATCHED = 100
 _PUNCTUATION = frozenset("_-.")
 
 # Default_Ignorable_Code_Point (Unicode 15.1 DerivedCoreProperties.txt), which

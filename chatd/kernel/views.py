@@ -47,6 +47,7 @@ class MemberView:
     server_operator: bool = False
     # Its seat is held and it has no live session (chatd.core.seats): shown inactive.
     inactive: bool = False
+    bot: bool = False  # marked itself a bot (IRC's WHO flag B)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,8 @@ class UserView:
     ident: Ident = NO_IDENT
     # A server operator (WHO's ``*``, WHOIS's 313, USERHOST's ``*``).
     server_operator: bool = False
+    # The user marked itself a bot (IRC's user mode +B; WHOIS 335 RPL_WHOISBOT).
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ class IrcSocket:
         sock = socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT)
         self.sock = tls.wrap_socket(sock, server_hostname="localhost") if tls else sock
         self._buffer = b""
+        self.tags: dict[str, str] = {}  # the tags of the last message read
 
     def send(self, *lines: str) -> None:
         self.sock.sendall("".join(f"{line}\r\n" for line in lines).encode())
@@ -71,7 +72,12 @@ class IrcSocket:
                     raise AssertionError(f"closed before {command}; saw {seen}")
                 self._buffer += chunk
             raw, _, self._buffer = self._buffer.partition(b"\r\n")
-            message = parsemsg(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            self.tags = {}
+            if text.startswith("@"):  # message tags (values left escaped): kept apart
+                head, _, text = text.partition(" ")
+                self.tags = dict(item.partition("=")[::2] for item in head[1:].split(";"))
+            message = parsemsg(text)
             seen.append(message)
             if message[1] == command:
                 return seen
@@ -190,6 +196,77 @@ class WeeChatTests(IRCDaemonTestCase):
             self.assertIn(cap, enabled.group(1).split())
         self.assertIn("weebot [weebot]", channel_log)  # extended-join's account
         self.assertEqual(channel_log.count("hello from weechat"), 1)
+
+    def test_weechat_labeled_response_monitor_and_typing(self) -> None:
+        """WeeChat with labeled-response (it asks for it when told to), MONITOR (its
+        ``/notify`` list) and a typing notification (``TAGMSG``) that a client with
+        message-tags sees. A trigger prints what WeeChat reads into its core buffer's log;
+        its FIFO tells it when to quit."""
+        if WEECHAT is None:
+            if os.environ.get("CI"):
+                self.fail("weechat-headless is needed: apt-get install weechat-headless")
+            raise unittest.SkipTest("apt-get install weechat-headless to run this test")
+        daemon = self.start("--irc", "tcp:0:interface=127.0.0.1")
+        port = irc_port(daemon)
+        watcher = IrcSocket(port)
+        self.addCleanup(watcher.close)
+        watcher.send("CAP REQ :message-tags", "NICK obs", "USER obs 0 * :Obs", "CAP END",
+                     "JOIN #lobby")
+        watcher.until("366")
+        home = Path(tempfile.mkdtemp(prefix="chatd-it-weechat-"))
+        self.addCleanup(shutil.rmtree, home)
+        server = "irc.server.chatd"
+        after = (r"/wait 1 /quote @label=wee1 PING label-check"
+                 r"\;/wait 2 /quote @+typing=active TAGMSG #lobby")
+        commands = ";".join([
+            f"/server add chatd 127.0.0.1/{port} -notls",
+            f"/set {server}.nicks weetag",
+            f'/set {server}.capabilities "*,labeled-response"',
+            f"/set {server}.autojoin #lobby",
+            f'/set {server}.command "{after}"',
+            "/set logger.file.flush_delay 0",
+            "/notify add zed chatd",
+            # ${raw:...}: -r evaluates its commands; the trigger's command is evaluated later.
+            '/trigger add rawin signal "*,irc_in2_*" "" "" '
+            '"/print -core rawin ${raw:${tg_signal_data}}"',
+            "/connect chatd",
+        ])
+        weechat = subprocess.Popen(
+            [str(WEECHAT), "--stdout", "-d", str(home), "-r", commands],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        core_log = home / "logs" / "core.weechat.weechatlog"
+        server_log = home / "logs" / "irc.server.chatd.weechatlog"
+
+        def logged(path: Path, pattern: str, timeout: float = 30) -> None:
+            """Wait for a line matching ``pattern`` (the server's name is the host's)."""
+            deadline = time.monotonic() + timeout
+            while not (path.exists() and re.search(pattern, path.read_text())):
+                self.assertLess(time.monotonic(), deadline, f"{pattern!r} not in {path.name}")
+                time.sleep(0.2)
+
+        try:
+            watcher.until("TAGMSG")
+            self.assertEqual(watcher.tags.get("+typing"), "active")
+            self.assertIn("msgid", watcher.tags)
+            logged(core_log, r"rawin @label=wee1 :\S+ PONG \S+ label-check")
+            zed = IrcSocket(port)
+            self.addCleanup(zed.close)
+            zed.send("NICK zed", "USER zed 0 * :Zed")
+            zed.until("376")
+            logged(server_log, r"notify: zed \(zed@chatd\) is connected")
+            zed.send("QUIT :gone")
+            logged(core_log, r"rawin :\S+ 731 weetag zed")
+            [fifo] = home.glob("weechat_fifo*")
+            fifo.write_text("*/quit bye\n")
+            self.assertEqual(weechat.wait(10), 0)
+        finally:
+            if weechat.poll() is None:
+                weechat.kill()
+                weechat.wait(5)
+        enabled = re.search(r"client capability, enabled: (.*)", server_log.read_text())
+        assert enabled is not None
+        self.assertIn("labeled-response", enabled.group(1).split())
 
     def test_weechat_ops_kicks_bans_and_changes_nick(self) -> None:
         """WeeChat opens a temporary channel (so it is its operator), makes a line user an

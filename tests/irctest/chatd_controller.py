@@ -49,6 +49,9 @@ class ChatdController(BaseServerController, DirectoryBasedController):
             Capabilities.ECHO_MESSAGE,
             Capabilities.EXTENDED_JOIN,
             Capabilities.MESSAGE_REDACTION,
+            Capabilities.EXTENDED_MONITOR,
+            Capabilities.LABELED_RESPONSE,
+            Capabilities.SETNAME,
             Capabilities.MESSAGE_TAGS,
             Capabilities.MULTI_PREFIX,
             Capabilities.READ_MARKER,
@@ -72,6 +75,9 @@ class ChatdController(BaseServerController, DirectoryBasedController):
         "PREFIX": patma.ANYSTR,
         "USERLEN": "10",
         "WHOX": None,
+        "MONITOR": patma.ANYSTR,
+        "UTF8ONLY": patma.ANYSTR,
+        "BOT": patma.ANYSTR,
     }
 
     def run(

@@ -1,7 +1,7 @@
 """The IRC wire format with no transport: one client line in, reply lines and events out.
 
-What this module owns: decoding a framed line (UTF-8, or latin-1 for older clients), splitting
-it into command and parameters (message tags are read past, not kept), formatting a server
+What this module owns: decoding a framed line (UTF-8 only), splitting
+it into command, parameters and message tags, formatting a server
 message within IRC's 512-byte line, and rendering core events as IRC messages. It imports
 numerics from Twisted (``twisted.words.protocols.irc``) and defines those Twisted lacks.
 
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
+from types import MappingProxyType
 from typing import NamedTuple
 
 from twisted.words.protocols import irc
@@ -32,12 +33,14 @@ from chatd.kernel.events import (
     NickChanged,
     Notice,
     Private,
+    RealNameChanged,
     Said,
+    Tagged,
     TopicSet,
     Wallops,
 )
 from chatd.kernel.history import MAX_REQUEST
-from chatd.kernel.names import MAX_NAME_LENGTH
+from chatd.kernel.names import MAX_NAME_LENGTH, MAX_WATCHED
 from chatd.kernel.text import MAX_TOPIC_LENGTH
 
 VERSION = "chatd-0.1"
@@ -54,6 +57,8 @@ _NOT_USERNAME = re.compile(r"[^A-Za-z0-9._-]")
 # The longest line the framer takes: made once, not an int per connection.
 MAX_FRAME = MAX_TAGS + MAX_BODY
 CHANNEL_PREFIX = "#"
+# The user mode that marks a bot (ircv3.net bot-mode; ISUPPORT BOT).
+BOT_MODE = "B"
 
 # Numerics Twisted's irc module does not define (modern.ircdocs.horse, IRCv3 SASL).
 RPL_TOPICWHOTIME = "333"
@@ -91,22 +96,76 @@ ISUPPORT = (
     "MSGREFTYPES=timestamp,msgid",
     f"USERLEN={USERLEN}",
     "WHOX",
+    "UTF8ONLY",
+    f"BOT={BOT_MODE}",
+    f"MONITOR={MAX_WATCHED}",
 )
 
 
+# The most bytes of tag data (between the ``@`` and the space) a client may send: IRCv3
+# message-tags gives clients 4094 (4096 with the ``@`` and the space); more is 417.
+MAX_CLIENT_TAGS = 4094
+NO_TAGS: Mapping[str, str] = MappingProxyType({})
+
+
 class Message(NamedTuple):
-    """One client line: its command (upper case) and parameters; any prefix is ignored."""
+    """One client line: its command (upper case), parameters and message tags (values
+    unescaped); any prefix is ignored."""
 
     command: str
     params: tuple[str, ...]
+    tags: Mapping[str, str] = NO_TAGS
 
 
-def decode_line(raw: bytes) -> str:
-    """UTF-8, or else latin-1: old clients still send 8-bit text, and latin-1 never fails."""
+def client_only(tags: Mapping[str, str]) -> dict[str, str] | None:
+    """The client-only tags (``+name``) among a line's tags, which are relayed; None if
+    none (a server's tags from a client, ``label`` and the like, are never relayed)."""
+    kept = {key: value for key, value in tags.items() if key.startswith("+")}
+    return kept or None
+
+
+def tags_too_long(raw: bytes) -> bool:
+    """Whether a raw line's tag data is over the client's 4094 bytes (message-tags)."""
+    return raw.startswith(b"@") and raw.find(b" ", 0, MAX_CLIENT_TAGS + 2) < 0
+
+
+_TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+
+
+def _unescape(value: str) -> str:
+    """A tag value as the client meant it (message-tags' escaping undone; a lone trailing
+    backslash dropped, an unknown escape is the character itself)."""
+    if "\\" not in value:
+        return value
+    out: list[str] = []
+    chars = iter(value)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        following = next(chars, "")
+        out.append(_TAG_UNESCAPES.get(following, following))
+    return "".join(out)
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """The tags of a line's ``@...`` part (without the ``@``); a key given twice keeps its
+    last value, as the spec says."""
+    tags: dict[str, str] = {}
+    for item in text.split(";"):
+        key, _, value = item.partition("=")
+        if key:
+            tags[key] = _unescape(value)
+    return tags
+
+
+def decode_line(raw: bytes) -> str | None:
+    """A line as UTF-8, or None if it is not: chatd is UTF8ONLY (ircv3.net utf8-only), so
+    such a line is refused (``FAIL <command> INVALID_UTF8``) rather than guessed at."""
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        return None
 
 
 def too_long(raw: bytes) -> bool:
@@ -120,9 +179,11 @@ def too_long(raw: bytes) -> bool:
 
 
 def parse_message(line: str) -> Message | None:
-    """Split a line into command and parameters; None for a line with no command."""
+    """Split a line into command, parameters and tags; None for a line with no command."""
+    tags = NO_TAGS
     if line.startswith("@"):
-        _, _, line = line.partition(" ")
+        head, _, line = line.partition(" ")
+        tags = parse_tags(head[1:])
     line = line.lstrip(" ")
     if line.startswith(":"):
         _, _, line = line.partition(" ")
@@ -137,7 +198,7 @@ def parse_message(line: str) -> Message | None:
             return None
     if colon:
         words.append(trailing)
-    return Message(words[0].upper(), tuple(words[1:]))
+    return Message(words[0].upper(), tuple(words[1:]), tags)
 
 
 def _fit(data: bytes, limit: int) -> bytes:
@@ -153,7 +214,11 @@ def _fit(data: bytes, limit: int) -> bytes:
 _UNSAFE = re.compile("[\x00\x02-\x1f\x7f-\x9f]")
 
 
-def printable(text: str, most: int = 100) -> str:
+# The longest real name kept (USER, SETNAME): what ``printable`` keeps by default.
+MAX_REALNAME = 100
+
+
+def printable(text: str, most: int = MAX_REALNAME) -> str:
     """Text a client gave for show (a real name): formatting and control characters out,
     at most ``most`` characters."""
     return _UNSAFE.sub("", _FORMATTING.sub("", text)).replace("\x01", "")[:most]
@@ -368,6 +433,10 @@ def render_event(server: str, event: Event) -> bytes:
         case Announcement(sender=sender, text=text):
             # A global notice, as ircds relay NOTICE $$*: from the operator, to the mask.
             return message(source(sender), "NOTICE", "$$*", text)
+        case RealNameChanged(who=who, real_name=real_name):
+            return message(source(who), "SETNAME", real_name)
+        case Tagged(sender=sender, room=room, recipient=recipient):
+            return message(source(sender), "TAGMSG", channel(room) if room else recipient)
     raise TypeError(f"no IRC rendering for {event!r}")
 
 

@@ -18,6 +18,7 @@ from chatd.frontends.irc import (
     markers,
     messages,
     modes,
+    monitor,
     operators,
     queries,
     redaction,
@@ -95,12 +96,6 @@ def quit_(ctx: Context, text: str = "", *_: str) -> None:
     ctx.quit(text)
 
 
-def tagmsg(ctx: Context, *_: str) -> None:
-    """TAGMSG (message-tags) is accepted and goes no further: chatd relays no client-only
-    tags (typing notifications, reactions), and a client typing must not get an error for
-    each notification. docs/irc.md says so."""
-
-
 COMMANDS: dict[str, Command] = {
     "CAP": Command(cap, 1, registered=False),
     "PASS": Command(password, 1, registered=False),
@@ -117,7 +112,7 @@ COMMANDS: dict[str, Command] = {
     "INVITE": Command(channels.invite, 2, target=CHANNEL),
     "PRIVMSG": Command(messages.privmsg, 0, target=TARGET),
     "NOTICE": Command(messages.notice, 0, target=TARGET),
-    "TAGMSG": Command(tagmsg, 1, target=TARGET),
+    "TAGMSG": Command(messages.tagmsg, 1, target=TARGET),
     "NAMES": Command(channels.names, 0, target=CHANNEL),
     "LIST": Command(channels.list_rooms, 0, target=CHANNEL),
     "TOPIC": Command(channels.topic, 1, target=CHANNEL),
@@ -128,6 +123,7 @@ COMMANDS: dict[str, Command] = {
     "WHOWAS": Command(queries.whowas, 0, target=NICK),
     "USERHOST": Command(queries.userhost, 1, target=NICK),
     "AWAY": Command(queries.away, 0),
+    "SETNAME": Command(queries.setname, 1),
     "MOTD": Command(queries.motd, 0),
     "LUSERS": Command(queries.lusers, 0),
     "TIME": Command(queries.time_, 0),
@@ -141,4 +137,5 @@ COMMANDS: dict[str, Command] = {
     "UNKLINE": Command(operators.unkline, 1, target=OPER),
     "CLOSE": Command(operators.close, 1, target=OPER),
     "MARKREAD": Command(markers.markread, 0),
+    "MONITOR": Command(monitor.monitor, 1),
 }

@@ -47,6 +47,10 @@ class Context(Protocol):
         """The server's name (``server-name``): the prefix of every server line."""
 
     @property
+    def client_tags(self) -> dict[str, str] | None:
+        """The client-only tags (``+name``) of the command being handled, or None."""
+
+    @property
     def motd(self) -> tuple[str, ...]:
         """The message of the day, one line per item."""
 

@@ -15,7 +15,7 @@ from chatd.frontends.irc.context import Context, each
 from chatd.frontends.irc.rendering import tags
 from chatd.frontends.irc.replies import TARGET
 from chatd.kernel import errors
-from chatd.kernel.events import Private
+from chatd.kernel.events import Private, Tagged
 from chatd.kernel.text import clean_text
 from chatd.kernel.views import UserView
 
@@ -31,27 +31,30 @@ def _relay(ctx: Context, target: str, text: str, notice: bool = False) -> UserVi
         return None
     session = ctx.me
     text, action = codec.incoming_text(text)
+    client = ctx.client_tags
     if not codec.is_channel(target):
-        user = session.message(target, text, notice)
+        user = session.message(target, text, notice, client)
         if "echo-message" in ctx.caps:
             # As the core relayed it (tabs made spaces), not as the client sent it; to
             # oneself too, where the delivery comes besides (as the spec says).
-            _echo(ctx, user, clean_text(text), notice)
+            _echo(ctx, Private(session.name, user.name, clean_text(text), notice=notice,
+                               tags=client, bot=session.bot, id=user.sent_id,
+                               at=user.sent_at or ctx.now()))
         return user
     # A channel message comes back through delivery when the client asked for echo-message.
-    session.say(text, target, action=action, notice=notice)
+    session.say(text, target, action=action, notice=notice, tags=client)
     return None
 
 
-def _echo(ctx: Context, recipient: UserView, text: str, notice: bool) -> None:
-    """echo-message for a private message: the line the recipient got, as the sender sees
-    it. (The core tells only the recipient, so it is made here, with the id and time the
-    core gave the message: the echo names the message as CHATHISTORY does.)"""
+def _echo(ctx: Context, event: Private | Tagged) -> None:
+    """echo-message for a private message or TAGMSG: the line the recipient got, as the
+    sender sees it. (The core tells only the recipient, so it is made here, with the id and
+    time the core gave the message, so the echo names it as CHATHISTORY does, and with its
+    account-tag and the client's tags.)"""
     me = ctx.me
-    event = Private(me.name, recipient.name, text, notice=notice)
     line = codec.render_event(ctx.server_name, event)
-    ctx.write(codec.tagged(tags(ctx.caps, recipient.sent_at or ctx.now(), recipient.sent_id,
-                                account="" if me.guest else me.name), line))
+    ctx.write(codec.tagged(tags(ctx.caps, event.at, event.id,
+                                "" if me.guest else me.name, event.tags, event.bot), line))
 
 
 def _privmsg_one(ctx: Context, target: str, text: str) -> None:
@@ -86,6 +89,24 @@ def privmsg(ctx: Context, targets: str = "", text: str = "", *_: str
         return None
     return each(ctx, TARGET, None, lambda target, said: _privmsg_one(ctx, target, said),
                 [(target, text) for target in targets.split(",") if target], "PRIVMSG")
+
+
+def tagmsg(ctx: Context, target: str, *_: str) -> None:
+    """TAGMSG (message-tags): the client-only tags alone, to a channel or a nick, for the
+    clients with message-tags (typing notifications, reactions). Without tags there is
+    nothing to relay; a client typing gets no reply, as it would get none for a NOTICE."""
+    client = ctx.client_tags
+    if client is None:
+        return
+    session = ctx.me
+    if codec.is_channel(target):
+        # The echo comes back through delivery, as a channel message's does.
+        session.tag_room(client, target)
+        return
+    user = session.tag_user(client, target)
+    if "echo-message" in ctx.caps:
+        _echo(ctx, Tagged(session.name, client, recipient=user.name, bot=session.bot,
+                          id=user.sent_id, at=user.sent_at or ctx.now()))
 
 
 def notice(ctx: Context, targets: str = "", text: str = "", *_: str) -> None:

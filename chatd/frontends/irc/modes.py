@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.words.protocols import irc
 
 from chatd.frontends.irc import codec
-from chatd.frontends.irc.codec import channel
+from chatd.frontends.irc.codec import BOT_MODE, channel, message, source
 from chatd.frontends.irc.context import Context, each
 from chatd.frontends.irc.replies import CHANNEL
 from chatd.kernel import errors
@@ -136,10 +136,11 @@ def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:
         ctx.send(irc.ERR_USERSDONTMATCH, "Cant change mode for other users")
         return
     # Clients set +i by habit; every chatd user is already invisible to WHO masks (irc/who.py),
-    # so +i and -i change nothing, and the answer to them, as to a query, is the modes as they are.
-    # +w/-w (WALLOPS) and -o (no longer a server operator) change the session: the client
-    # is told with a MODE line; +o is OPER's alone, so it changes nothing.
-    if changes and changes[0].strip("+-iwo"):
+    # so +i and -i change nothing, and the answer to them, as to a query, is the modes as they
+    # are. +w/-w (WALLOPS), -o (no longer a server operator) and +B/-B (bot mode,
+    # ircv3.net bot-mode) change the session: the client is told with a MODE line; +o is
+    # OPER's alone, so it changes nothing.
+    if changes and changes[0].strip("+-iwo" + BOT_MODE):
         ctx.send(irc.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
         return
     session = ctx.me
@@ -153,8 +154,12 @@ def _user_mode(ctx: Context, target: str, changes: tuple[str, ...]) -> None:
         elif letter == "o" and sign == "-" and session.is_operator:
             session.deoper()
             done += "-o"
+        elif letter == BOT_MODE and session.bot != (sign == "+"):
+            session.set_bot(sign == "+")
+            done += sign + BOT_MODE
     if done:
-        ctx.write(codec.message(codec.source(session.name), "MODE", session.name, done))
+        ctx.write(message(source(session.name), "MODE", session.name, done))
         return
-    modes = "i" + ("o" if session.is_operator else "") + ("w" if session.wallops_mode else "")
+    modes = ("i" + ("o" if session.is_operator else "") + ("w" if session.wallops_mode else "")
+             + (BOT_MODE if session.bot else ""))
     ctx.send(irc.RPL_UMODEIS, "+" + modes)

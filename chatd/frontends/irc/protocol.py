@@ -8,8 +8,9 @@ numerics (``replies``), and the wire format (``codec``). ``IRCProtocol`` glues t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
+from itertools import count
 from typing import Any
 
 from twisted.cred.credentials import ICredentials
@@ -30,8 +31,10 @@ from chatd.frontends.irc import (
     channels,
     chathistory,
     codec,
+    labels,
     markers,
     messages,
+    monitor,
     queries,
     redaction,
     replies,
@@ -39,6 +42,7 @@ from chatd.frontends.irc import (
 from chatd.frontends.irc.codec import message, numeric
 from chatd.frontends.irc.commands import COMMANDS, Command
 from chatd.frontends.irc.keepalive import KeepAlive
+from chatd.frontends.irc.labels import Labeled
 from chatd.frontends.irc.options import Options
 from chatd.frontends.irc.registration import (
     Action,
@@ -64,10 +68,14 @@ from chatd.kernel.events import (
     LeaveReason,
     Left,
     NickChanged,
+    PresenceChanged,
+    Private,
     ReadMoved,
+    RealNameChanged,
     Redacted,
     Returned,
     SessionEnded,
+    Tagged,
 )
 from chatd.kernel.interfaces import IChatMind, IChatSession
 from chatd.kernel.names import fold
@@ -75,7 +83,7 @@ from chatd.kernel.names import fold
 log = Logger()
 
 # The commands fakelag paces: messages, which the session's message rate counts.
-PACED = frozenset({"PRIVMSG", "NOTICE"})
+PACED = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
 
 
 @implementer(IChatMind)
@@ -84,8 +92,8 @@ class IRCProtocol(ChatConnection):
 
     # Per connection only what differs between connections: what every connection shares
     # (real names, renderers, keep-alive, delivery's regroup) is read from the factory.
-    __slots__ = ("_closed", "_registration", "echo", "heard", "leave_reason", "pinged_at",
-                 "quit_message", "render", "session")
+    __slots__ = ("_closed", "_labeled", "_registration", "client_tags", "echo", "heard",
+                 "leave_reason", "pinged_at", "quit_message", "render", "session")
     kind = "IRC"
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
     _home: IRCFactory
@@ -108,6 +116,10 @@ class IRCProtocol(ChatConnection):
         self.render: Render = home.renderers.plain
         self.echo = False
         self._closed = False
+        # The reply context of a labeled command in progress (labeled-response), else None.
+        self._labeled: Labeled | None = None
+        # The client-only tags of the command being handled (Context.client_tags).
+        self.client_tags: dict[str, str] | None = None
         self.leave_reason = LeaveReason.LOST
         self.quit_message = ""
         self.session: IChatSession | None = None
@@ -200,7 +212,23 @@ class IRCProtocol(ChatConnection):
         # and, unless ``echo`` (echo-message), skips the sender.
         if codec.is_quit(event) and self._still_shared(event):
             return
-        if type(event) is AwayChanged and "away-notify" not in self._registration.caps:
+        if isinstance(event, AwayChanged) and not (
+                "away-notify" in self._registration.caps and self._hears_about(event.who)):
+            return
+        if type(event) is Tagged and not self._tags_wanted(event):
+            return
+        if isinstance(event, RealNameChanged):
+            # SETNAME: the real name WHO and WHOIS show, kept by the frontend; shown live
+            # only to clients with the capability.
+            self._home.realnames[fold(event.who)] = event.real_name
+            if "setname" in self._registration.caps and self._hears_about(event.who):
+                self.outbox.write(event.encoded(self.render))
+            return
+        if isinstance(event, PresenceChanged):
+            # MONITOR: for the watching session alone (the user's others did not ask).
+            if self.session is not None and event.watcher == self.session.id:
+                self.outbox.write(monitor.presence_line(self._home.server_name, self.client(),
+                                                        event))
             return
         if (type(event) is Invited and "invite-notify" not in self._registration.caps
                 and self.session is not None and fold(event.who) != self.session.key):
@@ -224,6 +252,10 @@ class IRCProtocol(ChatConnection):
             assert isinstance(event, Redacted)
             self.outbox.write(redaction.redact_line(event, self._registration.caps))
             return
+        if self._labeled is not None and self._from_myself(event):
+            # A private message to oneself: the echo is the labeled reply, not this.
+            self._labeled.after.append(event.encoded(self.render))
+            return
         if isinstance(event, FileShared):
             self.outbox.write(codec.tagged(event_tags(event, self._registration.caps),
                                            codec.file_shared(self._home.server_name, event,
@@ -236,6 +268,30 @@ class IRCProtocol(ChatConnection):
             channels.greet(self, event.room)
             chathistory.replay(self, event.room, self._options.connection.replay,
                                self._options.replay_plain)
+
+    def _hears_about(self, who: str) -> bool:
+        """Whether a change ``who`` tells about itself (away, real name) is shown here: its
+        own, a channel peer's, or, with extended-monitor, a monitored nick's."""
+        session = self.session
+        if session is None:
+            return False
+        key = fold(who)
+        if key == session.key or session.shares_room(who, ""):
+            return True
+        return "extended-monitor" in self._registration.caps and any(
+            fold(name) == key for name, _ in session.watching())
+
+    def _from_myself(self, event: Event) -> bool:
+        """Whether ``event`` is a private message or TAGMSG this client's user sent itself."""
+        return (isinstance(event, Private | Tagged) and self.session is not None
+                and fold(event.sender) == self.session.key == fold(event.recipient))
+
+    def _tags_wanted(self, event: Tagged) -> bool:
+        """Whether a TAGMSG goes to this client: only with message-tags, and its own in a
+        channel only with echo-message (a private one's echo is made by the handler)."""
+        if "message-tags" not in self._registration.caps:
+            return False
+        return self.echo or self.session is None or event.origin != self.session.id
 
     def _renamed(self, event: NickChanged) -> bool:
         """Someone we share a channel with (or we) changed nick: IRC state keyed by name
@@ -265,7 +321,9 @@ class IRCProtocol(ChatConnection):
 
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
-        if item is TooLong.LINE or (isinstance(item, bytes) and codec.too_long(item)):
+        if item is TooLong.LINE or (
+            isinstance(item, bytes) and (codec.too_long(item) or codec.tags_too_long(item))
+        ):
             self._home.stats.rejected["LineTooLong"] += 1
             self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
             return None
@@ -273,8 +331,7 @@ class IRCProtocol(ChatConnection):
         if item.startswith(b"PRIVMSG #") and self._registration.registered:
             # The fast path for most of the lines a busy server reads, with what the general
             # path below would do for them: one channel, no tags, no prefix, some text.
-            line = codec.decode_line(item)
-            head, colon, text = line.partition(" :")
+            head, colon, text = (codec.decode_line(item) or "").partition(" :")
             target = head[8:]
             if colon and text and " " not in target and "," not in target \
                     and target.isprintable():
@@ -282,8 +339,21 @@ class IRCProtocol(ChatConnection):
                 if held is None:
                     messages.privmsg_single(self, target, text)
                 return held
-        parsed = codec.parse_message(codec.decode_line(item))
+        line = codec.decode_line(item)
+        # Not UTF-8: read as latin-1 only to name the command (and label) it refuses.
+        parsed = codec.parse_message(item.decode("latin-1") if line is None else line)
         if parsed is None:
+            return None
+        label = parsed.tags.get("label") if parsed.tags else None
+        if label and "labeled-response" in self._registration.caps:
+            return self._labeled_command(label, parsed, line is not None)
+        return self._command(parsed, line is not None)
+
+    def _command(self, parsed: codec.Message, utf8: bool = True) -> Deferred[None] | None:
+        if not utf8:
+            self._home.stats.rejected["InvalidUTF8"] += 1
+            self.reply(message(self._home.server_name, "FAIL", parsed.command, "INVALID_UTF8",
+                               "Lines must be UTF-8; this one was not and was ignored"))
             return None
         command = COMMANDS.get(parsed.command)
         if command is None:
@@ -297,19 +367,77 @@ class IRCProtocol(ChatConnection):
             return None
         if parsed.command in PACED and self.session is not None:
             # Fakelag, as IRC clients expect: over the rate, the message waits its turn.
-            held = self.policy.pace(self.session, self._dispatch, command, parsed)
+            held = self.policy.pace(self.session, self._captured, self._dispatch, command,
+                                    parsed)
             if held is not None:
                 return held
         return self._dispatch(command, parsed)
 
+    # -- labeled-response: a reply context around one command (labels.py) ---------------
+
+    def _labeled_command(self, label: str, parsed: codec.Message, utf8: bool
+                         ) -> Deferred[None] | None:
+        """Handle a labeled command: what it writes, synchronously or once its Deferred
+        fires, is gathered and sent as one labeled unit."""
+        labeled = self._labeled = Labeled(label)
+        result = self._captured(self._command, parsed, utf8)
+        if result is None:
+            self._finish_label(labeled)
+            return None
+        done: Deferred[None] = Deferred()
+
+        def finished(outcome: object) -> object:
+            self._finish_label(labeled)
+            done.callback(None)
+            return outcome
+
+        result.addBoth(finished)
+        return done
+
+    def _captured(self, run: Callable[..., Deferred[None] | None], *args: Any
+                  ) -> Deferred[None] | None:
+        """``run(*args)``, what it writes to the outbox meanwhile kept for the label (then
+        the outbox is where replies go, so events and replies keep their order); replies
+        written while it waits go to the label directly (``reply``)."""
+        labeled = self._labeled
+        if labeled is None:
+            return run(*args)
+        mark = self.outbox.mark()
+        labeled.waiting = False
+        try:
+            return run(*args)
+        finally:
+            labeled.lines.extend(self.outbox.since(mark))
+            labeled.waiting = True
+
+    def _finish_label(self, labeled: Labeled) -> None:
+        self._labeled = None
+        self.outbox.write(labels.finish(self._home.server_name, labeled,
+                                        f"L{next(self._home.batch_ids)}",
+                                        "batch" in self._registration.caps))
+        for line in labeled.after:
+            self.outbox.write(line)
+
+    def reply(self, data: bytes) -> None:
+        """Write a reply: to the client, or, while a labeled command waits, to its label."""
+        labeled = self._labeled
+        if labeled is not None and labeled.waiting:
+            labeled.lines.append(data)
+        else:
+            self.outbox.write(data)
+
     def _dispatch(self, command: Command, parsed: codec.Message) -> Deferred[None] | None:
         """Run a parsed line's handler; errors become their numerics."""
+        # The handler reads them as it starts (Context.client_tags); no later line may.
+        self.client_tags = codec.client_only(parsed.tags) if parsed.tags else None
         try:
             result = command.handler(self, *parsed.params)
         except Exception:
             target = parsed.params[0] if parsed.params else "*"
             self.refused(Failure(), command.target, target, parsed.command)
             return None
+        finally:
+            self.client_tags = None
         if not isinstance(result, Deferred):
             return None
         target = parsed.params[0] if parsed.params else "*"
@@ -325,7 +453,7 @@ class IRCProtocol(ChatConnection):
                 case Reply(code=code, params=params):
                     self.send(code, *params)
                 case Send(command=command, params=params, prefix=prefix):
-                    self.outbox.write(message(self._home.server_name if prefix is None else prefix,
+                    self.reply(message(self._home.server_name if prefix is None else prefix,
                                               command, *params))
                 case Welcome():
                     realname = self._registration.realname
@@ -394,7 +522,7 @@ class IRCProtocol(ChatConnection):
             return replies.code_for(error, kind)[0]
         code, line = replies.error_line(self._home.server_name, self.client(), error, kind,
                                         target, command)
-        self.outbox.write(line)
+        self.reply(line)
         return code
 
     # -- the handlers' context ---------------------------------------------------------
@@ -448,7 +576,7 @@ class IRCProtocol(ChatConnection):
         return "*" if self.session is None else self.session.name
 
     def send(self, code: str, *params: str) -> None:
-        self.outbox.write(numeric(self._home.server_name, code, self.client(), *params))
+        self.reply(numeric(self._home.server_name, code, self.client(), *params))
 
 
 class IRCFactory(FrontendFactory):
@@ -477,6 +605,11 @@ class IRCFactory(FrontendFactory):
         """The render function for each set of capabilities in use, shared by every
         connection with that set (so a message is rendered once per set)."""
         return Renderers(self.server_name, self.realnames)
+
+    @cached_property
+    def batch_ids(self) -> Iterator[int]:
+        """Numbers for labeled-response batches: unique among a connection's open batches."""
+        return count()
 
     @cached_property
     def keep_alive(self) -> KeepAlive:

@@ -86,6 +86,19 @@ def userhost(ctx: Context, *nicks: str) -> None:
     ctx.send(irc.RPL_USERHOST, " ".join(found))
 
 
+def setname(ctx: Context, realname: str, *_: str) -> None:
+    """SETNAME (ircv3.net setname): a new real name, told back to this client and to those
+    sharing a channel with it that have the capability (RealNameChanged, ``deliver``)."""
+    shown = codec.printable(realname)
+    if not shown.strip() or len(realname) > codec.MAX_REALNAME:
+        ctx.write(codec.message(ctx.server_name, "FAIL", "SETNAME", "INVALID_REALNAME",
+                                f"A real name has 1 to {codec.MAX_REALNAME} characters"))
+        return
+    me = ctx.me
+    ctx.realnames[me.key] = shown
+    me.set_real_name(shown)
+
+
 def away(ctx: Context, text: str = "", *_: str) -> None:
     # Shown to others in 301/WHOIS and to line users: the rules of a message (no escapes).
     text = codec.incoming_text(text)[0] if text else ""
@@ -108,7 +121,7 @@ def _greeting(server: str, motd: tuple[str, ...]) -> tuple[codec.Numerics, codec
         server,
         (irc.RPL_YOURHOST, (f"Your host is {server}, running {codec.VERSION}",)),
         (irc.RPL_CREATED, ("This server speaks IRC to chatd's rooms",)),
-        (irc.RPL_MYINFO, (server, codec.VERSION, "i", "biklmnostv", "bklov")),
+        (irc.RPL_MYINFO, (server, codec.VERSION, "i" + codec.BOT_MODE, "biklmnostv", "bklov")),
         (irc.RPL_ISUPPORT, (*codec.ISUPPORT, f"NETWORK={server}",
                             "are supported by this server")))
     if not motd:

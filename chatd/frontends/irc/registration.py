@@ -36,7 +36,10 @@ from chatd.kernel.names import fold
 # whether one's own messages come back; batch and draft/chathistory are history's
 # (chathistory.py); draft/message-redaction brings REDACT (redaction.py), draft/read-marker
 # the read markers' (markers.py).
+# labeled-response labels a command's replies (labels.py); setname and extended-monitor
+# decide who is shown SETNAME and AWAY lines (protocol.py).
 CAPABILITIES = {"sasl": "PLAIN", "draft/account-registration": "before-connect",
+                "labeled-response": "", "setname": "", "extended-monitor": "",
                 "multi-prefix": "", "userhost-in-names": "", "cap-notify": "",
                 "server-time": "", "message-tags": "", "account-tag": "", "extended-join": "",
                 "away-notify": "", "echo-message": "", "batch": "", "draft/chathistory": "",

@@ -1,7 +1,8 @@
 """How an event looks to an IRC client, given the IRCv3 capabilities it enabled.
 
 Six capabilities change the lines an event makes: ``server-time`` (a ``time`` tag),
-``message-tags`` (a ``msgid`` tag on PRIVMSG and NOTICE), ``account-tag`` (an ``account``
+``message-tags`` (a ``msgid`` tag and the sender's client-only tags on PRIVMSG, NOTICE
+and TAGMSG), ``account-tag`` (an ``account``
 tag on what a logged-in user sent or did), ``extended-join`` (``JOIN #room ACCOUNT :REAL
 NAME``), ``away-notify`` (an ``AWAY`` after the JOIN of someone away) and ``account-notify``
 (an ``ACCOUNT`` when a guest logs in to an account while connected). Every other
@@ -18,7 +19,7 @@ process's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from chatd.frontends.irc.codec import (
     channel,
@@ -28,21 +29,26 @@ from chatd.frontends.irc.codec import (
     tagged,
 )
 from chatd.frontends.rendering import timestamp
-from chatd.kernel.events import Event, Invited, Joined, NickChanged, Private, Said
+from chatd.kernel.events import Event, Invited, Joined, NickChanged, Private, Said, Tagged
 from chatd.kernel.names import fold
 
 Render = Callable[[Event], bytes]
+# The events that are messages: they carry a msgid and the sender's client-only tags.
+MESSAGES = frozenset({Said, Private, Tagged})
 
 # The capabilities that change how an event is rendered.
 OUTPUT_CAPS = frozenset({"server-time", "message-tags", "account-tag", "extended-join",
                          "away-notify", "account-notify"})
 
 
-def tags(caps: Iterable[str], at: float, msgid: str = "", account: str = "") -> dict[str, str]:
-    """The tags of a line, as ``caps`` allow: ``account`` (account-tag; the name, if the
-    source is logged in), ``msgid`` (message-tags; a message's id) and ``time``
-    (server-time)."""
-    out: dict[str, str] = {}
+def tags(caps: Iterable[str], at: float, msgid: str = "", account: str = "",
+         client: Mapping[str, str] | None = None, bot: bool = False) -> dict[str, str]:
+    """The tags of a line, as ``caps`` allow: the sender's ``client``-only tags, ``bot``
+    (bot-mode) and ``msgid`` (message-tags; a message's id), ``account`` (account-tag; the
+    name, if the source is logged in) and ``time`` (server-time)."""
+    out: dict[str, str] = dict(client) if client and "message-tags" in caps else {}
+    if bot and "message-tags" in caps:
+        out["bot"] = ""
     if account and "account-tag" in caps:
         out["account"] = account
     if msgid and "message-tags" in caps:
@@ -63,14 +69,19 @@ def account_of(event: Event) -> str:
         return event.who if event.account else ""
     if type(event) is Invited:
         return event.by if event.account else ""
+    if type(event) is Tagged:
+        return event.sender if event.account else ""
     return ""
 
 
 def event_tags(event: Event, caps: Iterable[str]) -> dict[str, str]:
     """The tags ``caps`` put on ``event``'s line: a message id only on messages (the ids
     CHATHISTORY knows)."""
-    msgid = event.id if type(event) in (Said, Private) else ""
-    return tags(caps, event.at, msgid, account_of(event))
+    kind = type(event)
+    if kind in MESSAGES:
+        assert isinstance(event, Said | Private | Tagged)
+        return tags(caps, event.at, event.id, account_of(event), event.tags, event.bot)
+    return tags(caps, event.at, "", account_of(event))
 
 
 def real_name(realnames: dict[str, str], name: str, account: bool) -> str:

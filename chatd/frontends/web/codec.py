@@ -38,6 +38,12 @@ def _fields(event: Event) -> dict[str, Any]:
     fields = to_dict(event)
     for name in _PRIVATE_FIELDS:
         fields.pop(name, None)
+    # A message's client-only tags and bot mark (IRC's) only when it has them: a page
+    # that knows nothing of them sees the fields it always saw.
+    if fields.get("tags", 0) is None:
+        del fields["tags"]
+    if fields.get("bot") is False:
+        del fields["bot"]
     if isinstance(event, ModeChanged) and event.mode == "+k":
         fields["arg"] = ""  # the room's new password: the line protocol does not tell it
     return fields
