@@ -39,6 +39,7 @@ from twisted.logger import Logger
 from chatd.kernel.events import AwayChanged, Event, Inactive, LeaveReason, Private, Returned
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery, private_key
 from chatd.kernel.interfaces import IHistoryStore
+from chatd.kernel.markers import later
 from chatd.kernel.names import fold
 from chatd.kernel.views import Missed
 
@@ -270,6 +271,9 @@ class Seats:
             conversation, after = seat.marks.get(room.key, (room.conversation, None))
             if after is None or conversation != room.conversation:
                 continue  # a room entered since the drop (by another session), or replaced
+            # What was read since on another device is not missed: the later of the seam
+            # and the read marker (both ids, in time order).
+            after = later(after, user.markers.get(room.key)) or after
             events, more = missed_after(store, conversation, after)
             if events:
                 out.append(Missed(room.name, True, tuple(events), more))
@@ -278,8 +282,10 @@ class Seats:
             for key, at in sorted(store.latest([], prefix).items(), key=lambda item: item[1]):
                 if at < seat.since - 1:
                     continue  # quiet since before the drop (ids decide at the seam)
+                read = later(seat.private_mark,
+                             user.markers.get("~" + key.rsplit("~", 1)[-1]))
                 kept = [event for event in store.query(key, HistoryQuery("latest", _SCAN))
-                        if event.id > seat.private_mark]
+                        if event.id > (read or seat.private_mark)]
                 if kept:
                     more = max(0, len(kept) - REPLAY_LIMIT)
                     out.append(Missed(_peer(kept[-1], user.key), False, tuple(kept[more:]),

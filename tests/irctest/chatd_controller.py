@@ -76,7 +76,7 @@ class ChatdController(BaseServerController, DirectoryBasedController):
         "USERLEN": "10",
         "WHOX": None,
         "MONITOR": patma.ANYSTR,
-        "UTF8ONLY": patma.ANYSTR,
+        "UTF8ONLY": None,
         "BOT": patma.ANYSTR,
     }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred
 from twisted.words.protocols import irc
 
-from chatd.frontends.irc import codec
+from chatd.frontends.irc import codec, markers
 from chatd.frontends.irc.codec import channel, message, source
 from chatd.frontends.irc.context import Context, each
 from chatd.frontends.irc.replies import CHANNEL
@@ -135,11 +135,13 @@ def greet(ctx: Context, room_name: str) -> None:
 
 def rejoined(ctx: Context) -> None:
     """A new session of an account that is in rooms already (on another device) is in them
-    too: tell the client, as if it had joined each (JOIN, topic, names), or it would get the
-    rooms' traffic without a window to show it in."""
+    too, and so is a session that took a held seat: tell the client, as if it had joined each
+    (JOIN, the read marker, topic, names), or it would get the rooms' traffic without a
+    window to show it in."""
     me = ctx.me
     for name in me.my_rooms():
         ctx.write(ctx.render(Joined(name, me.name, not me.guest, at=ctx.now())))
+        markers.on_join(ctx, name)
         greet(ctx, name)
 
 

@@ -113,6 +113,15 @@ def away(ctx: Context, text: str = "", *_: str) -> None:
         ctx.send(irc.RPL_UNAWAY, "You are no longer marked as being away")
 
 
+# Tokens per 005 line: with the nick and the closing text, a line has at most 15 parameters
+# (modern.ircdocs.horse, RPL_ISUPPORT), so the tokens are spread over several lines.
+ISUPPORT_PER_LINE = 13
+
+
+def _chunks(tokens: tuple[str, ...], size: int) -> list[tuple[str, ...]]:
+    return [tokens[start:start + size] for start in range(0, len(tokens), size)]
+
+
 @lru_cache(maxsize=4)
 def _greeting(server: str, motd: tuple[str, ...]) -> tuple[codec.Numerics, codec.Numerics]:
     """The welcome's 002-005, and the MOTD: the same for every client of ``server`` with
@@ -121,9 +130,9 @@ def _greeting(server: str, motd: tuple[str, ...]) -> tuple[codec.Numerics, codec
         server,
         (irc.RPL_YOURHOST, (f"Your host is {server}, running {codec.VERSION}",)),
         (irc.RPL_CREATED, ("This server speaks IRC to chatd's rooms",)),
-        (irc.RPL_MYINFO, (server, codec.VERSION, "i" + codec.BOT_MODE, "biklmnostv", "bklov")),
-        (irc.RPL_ISUPPORT, (*codec.ISUPPORT, f"NETWORK={server}",
-                            "are supported by this server")))
+        (irc.RPL_MYINFO, (server, codec.VERSION, "iow" + codec.BOT_MODE, "biklmnostv", "bklov")),
+        *((irc.RPL_ISUPPORT, (*tokens, "are supported by this server"))
+          for tokens in _chunks((*codec.ISUPPORT, f"NETWORK={server}"), ISUPPORT_PER_LINE)))
     if not motd:
         return hello, codec.Numerics(server, (irc.ERR_NOMOTD, ("MOTD File is missing",)))
     return hello, codec.Numerics(
