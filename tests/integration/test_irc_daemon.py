@@ -112,7 +112,7 @@ class IRCDaemonTests(IRCDaemonTestCase):
         irc.send(f"JOIN #vault {PASSWORD}")
         names = irc.until("366")
         self.assertIn(("ann!ann@chatd", "JOIN", ["#vault"]), names)
-        owner.wait_event("103 [vault] ann joined")
+        owner.wait_event("103 [vault] ann joined (2 members)")
         irc.send("PRIVMSG #vault :hello from IRC")
         owner.wait_event("101 [vault] <ann> hello from IRC")
         owner.send("hello from the line")
@@ -175,7 +175,7 @@ class WeeChatTests(IRCDaemonTestCase):
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
-            bob.wait_event("103 [lobby] weebot joined", timeout=10)
+            bob.wait_event("103 [lobby] weebot joined (2 members)", timeout=10)
             bob.send("hello weechat")
             bob.wait_event("101 [lobby] <weebot> hello from weechat", timeout=10)
             bob.wait_event("104 [lobby] weebot quit: bye from weechat", timeout=10)

@@ -264,7 +264,7 @@ class IRCLoopbackTests(TestCase):
         yield guest.numeric("475")
         guest.join("#vault", "sesame")
         yield guest.event("joined", "#vault")
-        yield keeper.line("103 [vault] gus joined")
+        yield keeper.line("103 [vault] gus joined (2 members)")
         guest.say("#vault", "thanks for the key")
         yield keeper.line("101 [vault] <gus> thanks for the key")
 
@@ -278,7 +278,7 @@ class IRCLoopbackTests(TestCase):
         bob.say("/join room")
         yield bob.code("200")
         sasha.join("#room")
-        yield bob.line("103 [room] sasha joined")
+        yield bob.line("103 [room] sasha joined (2 members)")
         sasha.say("#room", "logged in with SASL")
         yield bob.line("101 [room] <sasha> logged in with SASL")
 
