@@ -85,7 +85,8 @@ class ProtocolTests(WebDaemonTests):
         line.ok("/join lobby")
         joined = (yield web.wait_event(lambda m: m["event"]["type"] == "Joined"
                                 and m["event"]["who"] == "carol"))
-        self.assertEqual((joined["code"], joined["text"]), (103, "[lobby] carol joined (2 members)"))
+        self.assertEqual((joined["code"], joined["text"]),
+                         (103, "[lobby] carol joined (2 members)"))
         line.send("hi ann")
         said = (yield web.wait_event(lambda m: m["event"]["type"] == "Said"))
         self.assertEqual(said["code"], 101)
