@@ -91,6 +91,7 @@
     if (code === 220) { greeted(); return; }
     if (code === 109) { setStatus(data.text, true); note(state.active, data.text, "error"); return; }
     if (code === 110 && data.event) { history(data.event); return; }
+    if (code === 122) { moreUnread(data.text); return; }
     if (code >= 100 && code < 200 && data.event) { event(code, data.event, data.text); return; }
     if (code >= 400) note(state.active, data.text, "error");
   }
@@ -313,7 +314,7 @@
       while (at > 0 && entries[at - 1].at > entry.at) at -= 1;
       entries.splice(at, 0, entry);
       if (entries.length > MAX_ENTRIES) conversation.ids.delete(entries.shift().id);
-      if (k === state.active) redraw(conversation); else { conversation.unread += 1; drawTabs(); }
+      if (k === state.active) redraw(conversation); else { countUnread(conversation, entry); }
       return;
     }
     entries.push(entry);
@@ -326,10 +327,19 @@
       if (near) log.scrollTop = log.scrollHeight;
       readSoon();
     } else {
-      conversation.unread += 1;
-      drawTabs();
+      countUnread(conversation, entry);
     }
   }
+
+  // A message from someone else, come while its conversation is hidden (what unreadCount
+  // counts after a marker: notices, joins and our own words are not unread).
+  function countUnread(conversation, entry) {
+    if (!isUnread(entry)) return;
+    conversation.unread += 1;
+    drawTabs();
+  }
+
+  const isUnread = (entry) => Boolean(entry.id && entry.who && !entry.mine);
 
   function note(k, text, kind) {
     if (!k || !state.conversations.has(k)) {
@@ -427,6 +437,12 @@
     }
   }
 
+  // 122 [ROOM] N more unread; /history ROOM after ID M: after the replay, in the room.
+  function moreUnread(text) {
+    const found = /^\[([^\]]+)\] (.*)$/.exec(text || "");
+    if (found) note(key("room", found[1]), found[2], "notice");
+  }
+
   function history(ev) {
     // Replayed after our own join (and given by /history): older messages, marked as such.
     if (ev.type === "Said" && !state.conversations.has(key("room", ev.room))) return;
@@ -522,9 +538,10 @@
     $("leave").hidden = !conversation;
     $("log").replaceChildren();
     if (conversation) {
+      // The divider stays where the unread began while the conversation is shown: after
+      // the marker, or with none known, before the messages counted while it was hidden.
+      conversation.divider = conversation.marker || dividerOf(conversation);
       conversation.unread = 0;
-      // The divider stays where the unread began while the conversation is shown.
-      conversation.divider = conversation.marker;
       redraw(conversation);
       readSoon();
     }
@@ -544,7 +561,7 @@
     const items = conversation.entries.map(drawEntry);
     const divider = conversation.divider;
     const first = divider
-      ? conversation.entries.findIndex((e) => e.id && e.who && !e.mine && e.id > divider) : -1;
+      ? conversation.entries.findIndex((e) => isUnread(e) && e.id > divider) : -1;
     if (first >= 0) {
       const line = document.createElement("li");
       line.className = "divider";
@@ -563,7 +580,18 @@
   function unreadCount(conversation) {
     if (!conversation.marker) return conversation.unread;
     return conversation.entries.filter(
-      (e) => e.id && e.who && !e.mine && e.id > conversation.marker).length;
+      (e) => isUnread(e) && e.id > conversation.marker).length;
+  }
+
+  // The id just before the last `unread` messages of a conversation without a known marker
+  // ("0", before every id, when nothing is; "" when none are unread).
+  function dividerOf(conversation) {
+    let left = conversation.unread;
+    let at = conversation.entries.length;
+    while (left > 0 && at > 0) if (isUnread(conversation.entries[--at])) left -= 1;
+    if (!conversation.unread) return "";
+    const before = conversation.entries.slice(0, at).filter((e) => e.id).pop();
+    return before ? before.id : "0";
   }
 
   let readTimer = null;
