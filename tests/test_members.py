@@ -125,6 +125,21 @@ class AMPTests(TestCase):
         self.failureResultOf(self.call(commands.MarkRead, marker=ahead, key="ann", id="other",
                                        conversation="lobby"), NoSuchUser)
 
+    def test_always_on_over_amp(self) -> None:
+        self.hello()
+        made = self.successResultOf(self.call(commands.Signup, name="ann", password="password1"))
+        account = {"key": "ann", "id": made["id"]}
+        self.assertEqual(self.successResultOf(self.call(commands.AlwaysOn, **account)),
+                         {"on": ""}, "never set: the chat daemon's default")
+        self.successResultOf(self.call(commands.SetAlwaysOn, on=True, **account))
+        self.assertEqual(self.successResultOf(self.call(commands.AlwaysOn, **account)),
+                         {"on": "on"})
+        self.successResultOf(self.call(commands.SetAlwaysOn, on=False, **account))
+        self.assertEqual(self.successResultOf(self.call(commands.AlwaysOn, **account)),
+                         {"on": "off"})
+        self.failureResultOf(self.call(commands.SetAlwaysOn, on=True, key="ann", id="other"),
+                             NoSuchUser)
+
     def test_a_signup_that_arrives_after_its_deadline_is_refused_unhashed(self) -> None:
         self.hello()
         self.hasher.hold = True

@@ -205,9 +205,22 @@ class Seats:
     def grace(self, user: User) -> float | None:
         """Seconds a seat of ``user`` is held: 0 for none, None for no end (always-on)."""
         limits = self._server.limits
-        if not user.guest and limits.always_on:
+        if not user.guest and (limits.always_on if user.always_on is None
+                               else user.always_on):
             return None
         return float(limits.seat_grace)
+
+    def retime(self, user: User) -> None:
+        """``user`` changed its always-on choice: its held seats (another session's drop)
+        follow it: no end for always-on, else the grace from now."""
+        grace = self.grace(user)
+        for seat in self.held.get(user.key, ()):
+            if grace is None and seat.timer is not None:
+                if seat.timer.active():
+                    seat.timer.cancel()
+                seat.timer = None
+            elif grace is not None and seat.timer is None:
+                seat.timer = self._server.clock.callLater(grace, self._expire, seat)
 
     def hold(self, session: Seat, reason: LeaveReason) -> bool:
         """``session`` ended (it is out of its user's sessions already): keep its seat if the
@@ -215,8 +228,9 @@ class Seats:
         user = session.user
         token = self._issued.pop(session.id, "")
         grace = self.grace(user)
-        if (reason not in HOLDING or grace == 0 or (user.guest and not token) or not user.rooms
-                or self.stopped):
+        # An always-on user's seat is held in no room too: its private messages are kept.
+        if (reason not in HOLDING or grace == 0 or (user.guest and not token)
+                or (not user.rooms and grace is not None) or self.stopped):
             if token:
                 self._tokens.pop(token, None)
             return False
@@ -352,11 +366,13 @@ class Seats:
             self._drop(seat)
             seat.user.away = seat.away if not seat.user.sessions else seat.user.away
 
-    def end_user(self, user_key: str, message: str) -> int:
-        """End every seat of ``user_key`` (an operator's ``end-seat``); how many."""
+    def end_user(self, user_key: str, message: str,
+                 reason: LeaveReason = LeaveReason.QUIT) -> int:
+        """End every seat of ``user_key`` (an operator's ``/kill`` or ``chatd-admin
+        end-seat``); how many."""
         seats = list(self.held.get(user_key, ()))
         for seat in seats:
-            self.end(seat, LeaveReason.QUIT, message)
+            self.end(seat, reason, message)
         return len(seats)
 
     def end_all(self, message: str) -> int:
