@@ -40,7 +40,7 @@ from chatd.kernel.events import AwayChanged, Event, Inactive, LeaveReason, Priva
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery, private_key
 from chatd.kernel.interfaces import IHistoryStore
 from chatd.kernel.markers import later
-from chatd.kernel.names import fold
+from chatd.kernel.names import check_user_name, fold
 from chatd.kernel.views import Missed
 
 if TYPE_CHECKING:
@@ -95,6 +95,17 @@ class HeldSeat:
     timer: IDelayedCall | None = field(default=None, repr=False)
     # The user's own away message before it was shown inactive (restored on its return).
     away: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SeatView:
+    """A held seat as an administrator sees it: whose, why it dropped, since when, and when
+    its grace ends (0: never, always-on)."""
+
+    name: str
+    why: str
+    since: float
+    ends: float
 
 
 def missed_after(store: IHistoryStore, conversation: str, after: str,
@@ -374,6 +385,19 @@ class Seats:
         for seat in seats:
             self.end(seat, reason, message)
         return len(seats)
+
+    def views(self) -> list[SeatView]:
+        """Every held seat, oldest first (``chatd-admin seats``)."""
+        seats = sorted((seat for held in self.held.values() for seat in held),
+                       key=lambda seat: seat.since)
+        return [SeatView(seat.user.name, _WHY.get(seat.reason, seat.reason.value), seat.since,
+                         seat.timer.getTime() if seat.timer is not None else 0.0)
+                for seat in seats]
+
+    def end_named(self, name: str, message: str) -> int:
+        """End the held seats of the user called ``name`` (its live sessions stay); how many
+        (BadName)."""
+        return self.end_user(fold(check_user_name(name)), message)
 
     def end_all(self, message: str) -> int:
         """End every seat (the daemon is stopping): each user quits with ``message``, and
