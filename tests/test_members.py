@@ -255,6 +255,19 @@ class StalledServiceTests(TestCase):
         self.link.pump()
         self.assertEqual(self.successResultOf(login).name, "Ann")
 
+    def test_the_always_on_choice_through_the_remote_directory(self) -> None:
+        account = self.successResultOf(self.local.lookup("ann"))
+        assert account is not None
+        asked = self.remote.always_on(account.key, account.id)
+        self.link.pump()
+        self.assertIsNone(self.successResultOf(asked))
+        stored = self.remote.set_always_on(account.key, account.id, False)
+        self.link.pump()
+        self.successResultOf(stored)
+        asked = self.remote.always_on(account.key, account.id)
+        self.link.pump()
+        self.assertIs(self.successResultOf(asked), False)
+
     def test_a_login_to_a_stalled_service_gets_502_within_the_deadline(self) -> None:
         self.link.stopped = True
         login = self.remote.authenticate("ann", "password1", "10.0.0.1")
