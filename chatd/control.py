@@ -19,12 +19,14 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols import amp
 
-from chatd.kernel.errors import BadName, NoSuchUser
+from chatd.kernel.errors import BadName, BadText, NoSuchUser
+from chatd.kernel.text import clean_text
 
 log = Logger()
 
 _NOTHING: list[tuple[bytes, amp.Argument]] = []
-_ERRORS: dict[type[Exception], bytes] = {BadName: b"BAD_NAME", NoSuchUser: b"NO_SUCH_USER"}
+_ERRORS: dict[type[Exception], bytes] = {BadName: b"BAD_NAME", BadText: b"BAD_TEXT",
+                                         NoSuchUser: b"NO_SUCH_USER"}
 
 # What the rooms hear when chatd-admin ends a seat without a reason of its own.
 ENDED_BY_ADMIN = "seat ended by an administrator"
@@ -92,7 +94,9 @@ class Control(amp.AMP):
 
     @EndSeat.responder
     def end_seat(self, name: str, reason: str) -> dict[str, Any]:
-        ended = self._seats.end_named(name, reason or ENDED_BY_ADMIN)
+        # The rooms hear the reason: a message's rules (BadText), as an operator's would.
+        ended = self._seats.end_named(name, clean_text(reason) if reason.strip()
+                                      else ENDED_BY_ADMIN)
         if not ended:
             raise NoSuchUser(f"{name} holds no seat here")
         log.info("chatd-admin ended {count} held seats of {name}", count=ended, name=name)

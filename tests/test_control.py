@@ -15,7 +15,7 @@ from twisted.trial.unittest import TestCase
 from chatd import control
 from chatd.core.service import Limits
 from chatd.history.memory import MemoryHistory, Retention
-from chatd.kernel.errors import NoSuchUser
+from chatd.kernel.errors import BadText, NoSuchUser
 from chatd.members.admin import parse
 
 from fakes import Client, World
@@ -65,6 +65,12 @@ class ControlSocket(TestCase):
         self.seated("alice")
         self.successResultOf(self.ask(control.end_seat(self.client_end, "alice")))
         self.assertNotIn("alice", self.world.server.users)
+
+    def test_a_reason_follows_the_rules_of_a_message(self) -> None:
+        self.seated("alice")
+        self.failureResultOf(self.ask(control.end_seat(self.client_end, "alice", "bad\x1b[2J")),
+                             BadText)
+        self.assertEqual(len(self.world.server.seats), 1)
 
     def test_a_user_without_a_held_seat_is_no_such_user_and_keeps_its_session(self) -> None:
         alice = self.world.connect()
