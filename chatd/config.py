@@ -48,6 +48,9 @@ DAEMON: dict[str, Key] = {
                 Path("chatd-data"), reloadable=False),
     "metrics": Key(text, "endpoint serving Prometheus metrics at /metrics, e.g. "
                    "tcp:9101:interface=127.0.0.1 (empty: off)", "", reloadable=False),
+    "control": Key(text, "endpoint of the control socket chatd-admin's seats and end-seat "
+                   "talk to (keep it unix: with mode=600: it has no password)", "",
+                   reloadable=False, shown="unix:DATA/control.sock:mode=600:lockfile=1"),
     "exempt": Key(networks, "trusted address or network (CIDR), exempt from the per-address "
                   "and rate limits (repeatable; e.g. a web gateway, a benchmark on "
                   "127.0.0.0/8)", (), reloadable=False, repeatable=True),

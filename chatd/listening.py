@@ -16,7 +16,10 @@ from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
+from twisted.logger import Logger
 from zope.interface import implementer
+
+log = Logger()
 
 
 def endpoint_problem(error: BaseException) -> str:
@@ -67,6 +70,20 @@ class ListenOrExit(MultiService):
             problem = listen_problem(self.program, self.option, self.description,
                                      error.socketError)
             raise SystemExit(f"{self.program}: {problem}") from None
+
+
+class ListenOrWarn(ListenOrExit):
+    """A listener the daemon can do without (one it chose itself, not one it was given): if
+    it can't be had, a warning, and the daemon starts without it."""
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except (SystemExit, OSError) as error:
+            for service in list(self):
+                service.disownServiceParent()
+            log.warn("{program}: {problem}; starting without it", program=self.program,
+                     problem=str(error).removeprefix(f"{self.program}: "))
 
 
 @implementer(IStreamServerEndpoint)

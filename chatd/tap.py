@@ -50,6 +50,7 @@ from chatd.auth.realm import make_portal
 from chatd.bus.local import LocalBus
 from chatd.collector import Collector
 from chatd.config import KEYS, load
+from chatd.control import control_factory, default_control
 from chatd.core.declarations import OperatorSettings
 from chatd.core.seats import SHUTDOWN_SEATS
 from chatd.core.service import ChatServer, Limits
@@ -70,7 +71,7 @@ from chatd.kernel.interfaces import IBus, IDelivery, IHistoryStore, IMemberDirec
 from chatd.kernel.names import ReservedNames
 from chatd.kernel.ratelimit import FailureLimiter, LoginThrottle
 from chatd.kernel.settings import Current, Key, Settings, SettingsOptions, from_settings
-from chatd.listening import Heard, ListenOrExit, endpoint_problem
+from chatd.listening import Heard, ListenOrExit, ListenOrWarn, endpoint_problem
 from chatd.members.client import RemoteDirectory
 from chatd.members.local import LocalDirectory
 from chatd.members.passwords import Argon2Hasher, HashParameters
@@ -133,6 +134,8 @@ class Options(SettingsOptions):
         served = [(frontend.name, frontend.listeners(settings), frontend.endpoint)
                   for frontend in self.frontends]
         served.append(("metrics", (settings.metrics,) if settings.metrics else (),
+                       endpoints.serverFromString))
+        served.append(("control", (settings.control,) if settings.control else (),
                        endpoints.serverFromString))
         for option, descriptions, parse in served:
             for description in descriptions:
@@ -342,6 +345,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                             more)
         ListenOrExit("chatd", "metrics", settings.metrics,
                      listener(reactor, settings.metrics, site)[0]).setServiceParent(top)
+    # chatd-admin's way in (seats, end-seat); the default one is not worth failing a start.
+    control = settings.control or default_control(settings.data.absolute())
+    (ListenOrExit if settings.control else ListenOrWarn)(
+        "chatd", "control", control, listener(reactor, control, control_factory(server.seats))[0]
+    ).setServiceParent(top)
     ShutdownNotice(running, partial(server.seats.end_all, SHUTDOWN_SEATS)).setServiceParent(top)
     Reload(options, reactor, current, certificates).setServiceParent(top)
     Collector(reactor).setServiceParent(top)

@@ -186,6 +186,48 @@ class ReconnectTests(TestCase):
         client.handle_input("now")
         self.assertEqual(self.sent(transport), ["now"])
 
+    def test_a_guest_with_a_resume_token_takes_its_seat_back(self) -> None:
+        client = self.client()
+        protocol, _ = self.greeted(client)
+        client.handle_input("/nick pat")
+        protocol.dataReceived(b"123 tok-1 : if your connection drops, /resume tok-1 takes "
+                              b"your seat back\r\n201 welcome guest pat: hello\r\n")
+        protocol.dataReceived(b"103 [den] pat joined\r\n200 joined den: you are in den "
+                              b"(1 member)\r\n")
+        client.handle_input("/join lobby")
+        protocol.dataReceived(b"200 joined lobby: you are in lobby (1 member)\r\n")
+        self.drop(protocol)
+        self.clock.advance(1)
+        protocol, transport = self.accept()
+        protocol.dataReceived(GREETING)
+        self.assertEqual(self.sent(transport), ["/resume tok-1"])
+        self.assertEqual(self.display.notes[-1], "* taking the seat of pat back")
+        # The seat is in both rooms again: only the current one is joined, to be current.
+        protocol.dataReceived(
+            b"108 [den] member: you are in den (1 member)\r\n"
+            b"108 [lobby] current: you are in lobby (1 member); you talk here\r\n"
+            b"123 tok-2 : if your connection drops, /resume tok-2 takes your seat back\r\n"
+            b"201 welcome guest pat: your seat was kept\r\n")
+        self.assertEqual(self.sent(transport), ["/join lobby"])
+        self.assertEqual(client.memory.token, "tok-2", "the next drop uses the new token")
+
+    def test_a_seat_no_longer_held_falls_back_to_the_nick(self) -> None:
+        client = self.client()
+        protocol, _ = self.greeted(client)
+        client.handle_input("/nick pat")
+        protocol.dataReceived(b"123 tok-1 : if your connection drops, /resume tok-1 takes "
+                              b"your seat back\r\n201 welcome guest pat: hello\r\n")
+        self.drop(protocol)
+        self.clock.advance(1)
+        protocol, transport = self.accept()
+        protocol.dataReceived(GREETING)
+        self.assertEqual(self.sent(transport), ["/resume tok-1"])
+        protocol.dataReceived(b"430 that resume token is not valid (any more)\r\n")
+        self.assertEqual(self.sent(transport), ["/nick pat"])
+        self.assertEqual(self.display.notes[-1], "* the seat of pat was not kept; logging in "
+                                                 "again")
+        self.assertIsNone(client.memory.token)
+
     def test_a_nick_still_taken_is_left_to_the_person(self) -> None:
         client = self.client()
         protocol = self.as_guest_in_den_and_lobby(client)

@@ -61,6 +61,11 @@ class RenderTests(TestCase):
             "112 [x] -a- note": "-- [x] -a- note",
             "113 [x] a invites you; /join x": "-- [x] a invites you; /join x",
             "114 a is now called b": "--- a is now called b",
+            "123 Zx9-tok : if your connection drops, /resume Zx9-tok takes your seat back":
+                "-- if the connection drops, this client takes your seat back by itself "
+                "(elsewhere: /resume Zx9-tok)",
+            "124 [x] a is inactive (lost connection)": "--- [x] a is inactive (lost connection)",
+            "125 [x] a is back": "--- [x] a is back",
             "109 shutting down": "server closing: shutting down",
             "100 maintenance at 5": "notice: maintenance at 5",
             "220 chatd ready": "chatd ready",

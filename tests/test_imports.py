@@ -43,7 +43,10 @@ ALLOWED: dict[str, set[str]] = {
     "chatd.frontends.registry": {"chatd.frontends", *SIBLINGS},
     # Accounts sit below the Portal: the password KDF is theirs (chatd.members.passwords).
     "chatd.members": {"chatd.kernel", "chatd.storage", "chatd.threads", "chatd.tls",
-                      "chatd.twisted_private", "chatd.listening"},
+                      "chatd.twisted_private", "chatd.listening", "chatd.control"},
+    # The chat daemon's control socket (its AMP commands, for the daemon and chatd-admin):
+    # the core's seats only through a shape the tap hands in.
+    "chatd.control": {"chatd.kernel"},
     # The realm turns an identity into a core session: the one place outside the tap that
     # knows the concrete core. Accounts only through the kernel's interfaces.
     "chatd.auth": {"chatd.kernel", "chatd.core"},

@@ -7,9 +7,10 @@ import errno
 
 from twisted.application.service import Service
 from twisted.internet.error import CannotListenError
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.listening import ListenOrExit, endpoint_problem
+from chatd.listening import ListenOrExit, ListenOrWarn, endpoint_problem
 
 
 class Refusing(Service):
@@ -46,6 +47,22 @@ class ListenOrExitTests(SynchronousTestCase):
         self.assertIn("refused", self.refusal(errno.EINVAL))
 
 
+class ListenOrWarnTests(SynchronousTestCase):
+    def test_a_listener_the_daemon_chose_itself_is_warned_of_and_let_go(self) -> None:
+        holder = ListenOrWarn("chatd", "control", "unix:/long/path/control.sock",
+                              Refusing(errno.EINVAL))
+        warned: list[dict[str, object]] = []
+        globalLogPublisher.addObserver(warned.append)
+        self.addCleanup(globalLogPublisher.removeObserver, warned.append)
+        holder.privilegedStartService()
+        holder.startService()
+        self.assertEqual(list(holder), [])
+        self.assertEqual([event["problem"] for event in warned if "problem" in event],
+                         ["--control unix:/long/path/control.sock: can't listen there: "
+                          "refused"])
+        self.successResultOf(holder.stopService())
+
+
 class EndpointProblemTests(SynchronousTestCase):
     def test_a_port_that_is_not_a_number(self) -> None:
         problem = endpoint_problem(ValueError("invalid literal for int() with base 10: 'x'"))
@@ -71,4 +88,4 @@ class AdminHelpTests(SynchronousTestCase):
             self.assertRaises(SystemExit, parse, ["--help"])
         text = " ".join(out.getvalue().split())
         self.assertIn("repair journals; move embedded accounts and rooms into the member "
-                      "service.", text)
+                      "service; list and end a running chatd's held seats.", text)

@@ -125,6 +125,21 @@ class AMPTests(TestCase):
         self.failureResultOf(self.call(commands.MarkRead, marker=ahead, key="ann", id="other",
                                        conversation="lobby"), NoSuchUser)
 
+    def test_always_on_over_amp(self) -> None:
+        self.hello()
+        made = self.successResultOf(self.call(commands.Signup, name="ann", password="password1"))
+        account = {"key": "ann", "id": made["id"]}
+        self.assertEqual(self.successResultOf(self.call(commands.AlwaysOn, **account)),
+                         {"on": ""}, "never set: the chat daemon's default")
+        self.successResultOf(self.call(commands.SetAlwaysOn, on=True, **account))
+        self.assertEqual(self.successResultOf(self.call(commands.AlwaysOn, **account)),
+                         {"on": "on"})
+        self.successResultOf(self.call(commands.SetAlwaysOn, on=False, **account))
+        self.assertEqual(self.successResultOf(self.call(commands.AlwaysOn, **account)),
+                         {"on": "off"})
+        self.failureResultOf(self.call(commands.SetAlwaysOn, on=True, key="ann", id="other"),
+                             NoSuchUser)
+
     def test_a_signup_that_arrives_after_its_deadline_is_refused_unhashed(self) -> None:
         self.hello()
         self.hasher.hold = True
@@ -239,6 +254,19 @@ class StalledServiceTests(TestCase):
         self.hasher.release()
         self.link.pump()
         self.assertEqual(self.successResultOf(login).name, "Ann")
+
+    def test_the_always_on_choice_through_the_remote_directory(self) -> None:
+        account = self.successResultOf(self.local.lookup("ann"))
+        assert account is not None
+        asked = self.remote.always_on(account.key, account.id)
+        self.link.pump()
+        self.assertIsNone(self.successResultOf(asked))
+        stored = self.remote.set_always_on(account.key, account.id, False)
+        self.link.pump()
+        self.successResultOf(stored)
+        asked = self.remote.always_on(account.key, account.id)
+        self.link.pump()
+        self.assertIs(self.successResultOf(asked), False)
 
     def test_a_login_to_a_stalled_service_gets_502_within_the_deadline(self) -> None:
         self.link.stopped = True

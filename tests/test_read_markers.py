@@ -79,6 +79,15 @@ class StoredMarkerTests(TestCase, Here):
         # Another account of that name (deleted and registered again) has none of them.
         self.assertEqual(self.successResultOf(again.read_markers(account.key, "other")), {})
 
+    def test_always_on_is_kept_with_the_account_across_a_restart(self) -> None:
+        directory = self.directory()
+        account = self.successResultOf(directory.signup("ann", "password-ann"))
+        self.assertIsNone(self.successResultOf(directory.always_on(account.key, account.id)))
+        self.successResultOf(directory.set_always_on(account.key, account.id, True))
+        again = self.directory()
+        self.assertIs(self.successResultOf(again.always_on(account.key, account.id)), True)
+        self.assertIsNone(self.successResultOf(again.always_on(account.key, "other")))
+
     def test_the_stalest_markers_go_beyond_the_limit(self) -> None:
         directory = self.directory()
         account = self.successResultOf(directory.signup("ann", "password-ann"))

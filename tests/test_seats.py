@@ -11,6 +11,7 @@ from test_irc_caps import CapsTestCase, iso, read, send, untagged
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
+from chatd.core.declarations import OperatorSettings
 from chatd.core.service import Limits
 from chatd.delivery import Delivery
 from chatd.frontends.irc import IRCFactory
@@ -228,6 +229,86 @@ class AlwaysOn(SeatsTestCase):
         self.assertEqual(bob.read(), ["104 [lobby] alice quit"])
 
 
+class AccountAlwaysOn(SeatsTestCase):
+    """``/set always-on``: the account's own choice, kept by the member directory, over the
+    server's ``always-on`` (off here)."""
+
+    def test_set_on_keeps_the_seat_past_the_grace(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(alice.send("/set always-on on"),
+                         ["200 always-on is on: your seat is kept after a drop until /quit"])
+        alice.drop()
+        self.clock.advance(GRACE * 100)
+        self.assertIn("alice", self.world.server.users)
+        self.assertEqual(codes(self.world.connect().send("/login alice password1")),
+                         ["108", "201"])
+
+    def test_the_choice_is_stored_with_the_account_and_read_at_the_next_login(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(codes(alice.send("/set always-on on")), ["200"])
+        account = self.successResultOf(self.world.directory.lookup("alice"))
+        assert account is not None
+        self.assertIs(self.successResultOf(
+            self.world.directory.always_on(account.key, account.id)), True)
+        alice.send("/quit")
+        alice.drop()
+        self.assertNotIn("alice", self.world.server.users)
+        again = self.account("alice", signup=False)
+        self.assertEqual(again.send("/set always-on"),
+                         ["200 always-on is on: your seat is kept after a drop until /quit"])
+        again.drop()
+        self.clock.advance(GRACE * 100)
+        self.assertEqual(len(self.world.server.seats), 1)
+
+    def test_set_off_over_a_server_default_of_on(self) -> None:
+        self.world.server.limits = Limits(messages_burst=1_000_000, seat_grace=GRACE,
+                                          always_on=True)
+        alice = self.account("alice")
+        self.assertEqual(codes(alice.send("/set always-on off")), ["200"])
+        alice.drop()
+        self.clock.advance(GRACE)
+        self.assertNotIn("alice", self.world.server.users)
+
+    def test_a_seat_held_now_follows_the_choice(self) -> None:
+        laptop = self.account("alice")
+        phone = self.account("alice", room=None, signup=False)
+        laptop.drop()
+        phone.send("/set always-on on")
+        self.clock.advance(GRACE * 2)
+        self.assertEqual(len(self.world.server.seats), 1)
+        phone.send("/set always-on off")
+        self.clock.advance(GRACE)
+        self.assertEqual(len(self.world.server.seats), 0)
+
+    def test_private_messages_to_an_absent_always_on_user_are_kept_for_its_return(self) -> None:
+        alice = self.account("alice", room=None)
+        alice.send("/set always-on on")
+        bob = self.account("bob", room=None)
+        alice.drop()
+        self.clock.advance(GRACE * 10)
+        self.assertEqual(codes(bob.send("/msg alice are you there")), ["200"],
+                         "accepted, not refused as not online")
+        lines = self.world.connect().send("/login alice password1")
+        self.assertEqual(codes(lines), ["110", "201"])
+        self.assertTrue(lines[0].endswith("*bob* -> alice are you there"), lines)
+
+    def test_quit_still_ends_it(self) -> None:
+        alice = self.account("alice")
+        alice.send("/set always-on on")
+        alice.send("/quit")
+        alice.drop()
+        self.assertNotIn("alice", self.world.server.users)
+
+    def test_a_guest_has_no_always_on(self) -> None:
+        ann, _ = self.guest("ann")
+        self.assertEqual(codes(ann.send("/set always-on on")), ["403"])
+
+    def test_an_unknown_setting_or_value_is_a_syntax_error(self) -> None:
+        alice = self.account("alice")
+        self.assertEqual(codes(alice.send("/set colour red", "/set always-on maybe")),
+                         ["400", "400"])
+
+
 class Guests(SeatsTestCase):
     def token(self, lines: list[str]) -> str:
         line = next(line for line in lines if line.startswith("123 "))
@@ -290,6 +371,19 @@ class Ending(SeatsTestCase):
         self.assertEqual(self.world.server.seats.end_user("alice", "ended by an operator"), 1)
         self.assertEqual(bob.read(), ["104 [lobby] alice quit: ended by an operator"])
         self.assertEqual(self.world.server.seats.end_user("alice", "again"), 0)
+
+    def test_an_operator_kills_a_user_with_only_a_held_seat(self) -> None:
+        self.world.server.operators.configure(
+            OperatorSettings(blocks=(("boss", "fake$secret"),)))
+        alice = self.account("alice")
+        boss, _ = self.guest("boss")
+        self.assertEqual(codes(boss.send("/oper boss secret")), ["200"])
+        alice.drop()
+        boss.read()
+        self.assertEqual(boss.send("/kill alice idle"),
+                         ["104 [lobby] alice was killed by boss (idle)", "200 killed alice"])
+        self.assertEqual(len(self.world.server.seats), 0)
+        self.assertNotIn("alice", self.world.server.users)
 
     def test_a_deleted_account_loses_its_seat(self) -> None:
         alice = self.account("alice")

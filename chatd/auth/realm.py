@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.cred.portal import IRealm, Portal
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults
 from zope.interface import implementer
 
 from chatd.auth.checkers import AccountChecker, GuestChecker, SignupChecker, SignupLimits
 from chatd.auth.tokens import ResumeChecker, TokenChecker
+from chatd.core.account import load_always_on
 from chatd.core.reading import load_markers
 from chatd.core.service import ChatServer
 from chatd.core.tokens import Grant
@@ -83,11 +84,13 @@ class ChatRealm:
         )
         self._delivery.attach(session.key, session.id, mind)
         avatar = (IChatSession, session, session.quit)
-        # An account's read markers before its first join replays what it has not read.
-        loading = load_markers(self._server, session.user)
-        if loading.called:
+        # An account's read markers before its first join replays what it has not read;
+        # its always-on choice before it can drop.
+        loading = [load_markers(self._server, session.user),
+                   load_always_on(self._server, session.user)]
+        if all(step.called for step in loading):
             return avatar
-        return loading.addCallback(lambda _: avatar)
+        return gatherResults(loading).addCallback(lambda _: avatar)
 
     def _claimed(self, avatarId: Identity, cluster: bool
                  ) -> tuple[Any, Any, Callable[[], None]]:

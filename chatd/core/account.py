@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chatd.core.access import check_open
@@ -16,7 +17,10 @@ from chatd.kernel.text import clean_text
 from chatd.kernel.views import Ident
 
 if TYPE_CHECKING:
-    from chatd.core.registry import SessionState
+    from chatd.core.registry import Registry, SessionState
+    from chatd.core.rooms import User
+
+log = Logger()
 
 
 def rename(session: SessionState, new: str) -> Deferred[None]:
@@ -71,6 +75,40 @@ def set_away(session: SessionState, text: str) -> None:
     event = AwayChanged(user.name, away, id=server.next_id(), at=server.clock.seconds())
     for recipient in sorted(told):
         server.bus.to_user(recipient, event)
+
+
+def set_always_on(session: SessionState, on: bool) -> Deferred[None]:
+    """Keep this account's seat forever after a drop (``on``), or for ``seat-grace``: the
+    choice is the account's, stored by the member directory, and its seats held now follow
+    it at once."""
+    check_open(session)
+    user, server = session.user, session.server
+    if user.guest or not user.account_id:
+        raise NotAllowed("guests have no always-on seat; /signup for an account")
+    user.always_on = on
+    server.seats.retime(user)
+    return server.directory.set_always_on(user.key, user.account_id, on)
+
+
+def always_on(session: SessionState) -> bool:
+    """Whether this user's seat outlives a drop for ever (its choice, or the server's)."""
+    return session.server.seats.grace(session.user) is None
+
+
+def load_always_on(server: Registry, user: User) -> Deferred[None]:
+    """An account's always-on choice into ``user``; a directory that can't answer leaves the
+    server's default."""
+    if user.guest or not user.account_id:
+        return succeed(None)
+
+    def loaded(on: bool | None) -> None:
+        user.always_on = on
+
+    def failed(failure: Failure) -> None:
+        log.warn("could not read the always-on choice of {user}: {why}", user=user.key,
+                 why=failure.value)
+
+    return server.directory.always_on(user.key, user.account_id).addCallbacks(loaded, failed)
 
 
 def describe(session: SessionState, username: str, realname: str) -> None:

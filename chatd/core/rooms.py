@@ -65,7 +65,8 @@ class User:
     ``rooms`` and ``remote`` are read-only mappings to everyone else; ``enter``/``exit`` and
     ``count_remote`` change them."""
 
-    __slots__ = ("account_id", "active", "away", "bot", "guest", "ident", "key", "markers",
+    __slots__ = ("account_id", "active", "always_on", "away", "bot", "guest", "ident", "key",
+                 "markers",
                  "name", "operator", "remote", "rooms", "sessions", "signon", "wallops")
 
     def __init__(self, name: str, key: str, guest: bool, account_id: str = "",
@@ -98,6 +99,9 @@ class User:
         # Read markers (chatd.core.reading): an account's, loaded at its first login here
         # and kept by the member directory; a guest's, only while it is online.
         self.markers = NO_MARKERS
+        # An account's own ``/set always-on`` (kept by the member directory, loaded at
+        # login); None: the server's ``always-on`` decides (chatd.core.seats).
+        self.always_on: bool | None = None
 
     @property
     def session_total(self) -> int:

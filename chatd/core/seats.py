@@ -40,7 +40,7 @@ from chatd.kernel.events import AwayChanged, Event, Inactive, LeaveReason, Priva
 from chatd.kernel.history import MAX_REQUEST, HistoryQuery, private_key
 from chatd.kernel.interfaces import IHistoryStore
 from chatd.kernel.markers import later
-from chatd.kernel.names import fold
+from chatd.kernel.names import check_user_name, fold
 from chatd.kernel.views import Missed
 
 if TYPE_CHECKING:
@@ -95,6 +95,17 @@ class HeldSeat:
     timer: IDelayedCall | None = field(default=None, repr=False)
     # The user's own away message before it was shown inactive (restored on its return).
     away: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SeatView:
+    """A held seat as an administrator sees it: whose, why it dropped, since when, and when
+    its grace ends (0: never, always-on)."""
+
+    name: str
+    why: str
+    since: float
+    ends: float
 
 
 def missed_after(store: IHistoryStore, conversation: str, after: str,
@@ -205,9 +216,22 @@ class Seats:
     def grace(self, user: User) -> float | None:
         """Seconds a seat of ``user`` is held: 0 for none, None for no end (always-on)."""
         limits = self._server.limits
-        if not user.guest and limits.always_on:
+        if not user.guest and (limits.always_on if user.always_on is None
+                               else user.always_on):
             return None
         return float(limits.seat_grace)
+
+    def retime(self, user: User) -> None:
+        """``user`` changed its always-on choice: its held seats (another session's drop)
+        follow it: no end for always-on, else the grace from now."""
+        grace = self.grace(user)
+        for seat in self.held.get(user.key, ()):
+            if grace is None and seat.timer is not None:
+                if seat.timer.active():
+                    seat.timer.cancel()
+                seat.timer = None
+            elif grace is not None and seat.timer is None:
+                seat.timer = self._server.clock.callLater(grace, self._expire, seat)
 
     def hold(self, session: Seat, reason: LeaveReason) -> bool:
         """``session`` ended (it is out of its user's sessions already): keep its seat if the
@@ -215,8 +239,9 @@ class Seats:
         user = session.user
         token = self._issued.pop(session.id, "")
         grace = self.grace(user)
-        if (reason not in HOLDING or grace == 0 or (user.guest and not token) or not user.rooms
-                or self.stopped):
+        # An always-on user's seat is held in no room too: its private messages are kept.
+        if (reason not in HOLDING or grace == 0 or (user.guest and not token)
+                or (not user.rooms and grace is not None) or self.stopped):
             if token:
                 self._tokens.pop(token, None)
             return False
@@ -352,12 +377,27 @@ class Seats:
             self._drop(seat)
             seat.user.away = seat.away if not seat.user.sessions else seat.user.away
 
-    def end_user(self, user_key: str, message: str) -> int:
-        """End every seat of ``user_key`` (an operator's ``end-seat``); how many."""
+    def end_user(self, user_key: str, message: str,
+                 reason: LeaveReason = LeaveReason.QUIT) -> int:
+        """End every seat of ``user_key`` (an operator's ``/kill`` or ``chatd-admin
+        end-seat``); how many."""
         seats = list(self.held.get(user_key, ()))
         for seat in seats:
-            self.end(seat, LeaveReason.QUIT, message)
+            self.end(seat, reason, message)
         return len(seats)
+
+    def views(self) -> list[SeatView]:
+        """Every held seat, oldest first (``chatd-admin seats``)."""
+        seats = sorted((seat for held in self.held.values() for seat in held),
+                       key=lambda seat: seat.since)
+        return [SeatView(seat.user.name, _WHY.get(seat.reason, seat.reason.value), seat.since,
+                         seat.timer.getTime() if seat.timer is not None else 0.0)
+                for seat in seats]
+
+    def end_named(self, name: str, message: str) -> int:
+        """End the held seats of the user called ``name`` (its live sessions stay); how many
+        (BadName)."""
+        return self.end_user(fold(check_user_name(name)), message)
 
     def end_all(self, message: str) -> int:
         """End every seat (the daemon is stopping): each user quits with ``message``, and

@@ -230,7 +230,7 @@ class ChatServer:
             ended, self._detached_later = self._detached_later, None
             for session_id in ended:
                 self._session_ended(user.key, session_id)
-        self.seats.end_user(user.key, reason)
+        self.seats.end_user(user.key, reason if message is None else message, leave)
         owned = [room.name for room in self.rooms.values()
                  if user.account_id and room.owner_id == user.account_id]
         log.info("ended {count} sessions of {user}: {reason}; the rooms it owned ({rooms}) "

@@ -173,6 +173,8 @@ class Session:
     rename = account.rename
     change_password = account.change_password
     set_away = account.set_away
+    set_always_on = account.set_always_on
+    always_on = property(account.always_on)
 
     # -- IServerOperator (chatd.core.operators) ---------------------------------------
 

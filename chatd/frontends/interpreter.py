@@ -452,6 +452,28 @@ def _read_reply(kept: str | None, name: str, *_: str) -> Reply:
     return Reply(Code.OK, f"read {name} up to {kept}")
 
 
+# What ``/set`` changes: one setting of one's own, for now.
+_SWITCH = {"on": True, "off": False}
+
+
+def _set(session: IChatSession, name: str, value: str | None = None) -> Deferred[bool]:
+    """/set always-on [on|off]: without a value, the setting as it is."""
+    if name.lower() != "always-on":
+        raise errors.BadSyntax(f"there is no setting {name[:40]!r}; /set always-on on|off")
+    if value is None:
+        return succeed(session.always_on)
+    if value.lower() not in _SWITCH:
+        raise errors.BadSyntax("/set always-on on|off")
+    return session.set_always_on(_SWITCH[value.lower()]).addCallback(
+        lambda _: session.always_on)
+
+
+def _set_reply(on: bool, *_: str) -> Reply:
+    if on:
+        return Reply(Code.OK, "always-on is on: your seat is kept after a drop until /quit")
+    return Reply(Code.OK, "always-on is off: your seat is kept for the seat grace after a drop")
+
+
 def _token(client: ICommandClient, name: str) -> Reply:
     """``230 ROOM TOKEN PORT SECONDS``: what the UDP channel needs, in a fixed shape."""
     session = _session(client)
@@ -631,6 +653,9 @@ COMMANDS: dict[str, Command] = {
     "read": Command(_read, "/read ROOM|USER [ID]",
                     "mark read up to message ID (default: the newest); your other sessions "
                     "are told (121)", 1, 2, done=_read_reply),
+    "set": Command(_set, "/set always-on [on|off]",
+                   "keep your seat after a dropped connection until /quit (on), or for the "
+                   "seat grace (off); without on|off, say which", 1, 2, done=_set_reply),
     "token": Command(_token, "/token ROOM", "a token to speak in ROOM over UDP (230 ROOM TOKEN "
                      "PORT SECONDS)", 1, 1, named=False, done=lambda answer, *_: answer),
     "send": Command(_send, "/send ROOM NAME SIZE [SHA256]",

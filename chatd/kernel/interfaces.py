@@ -355,6 +355,13 @@ class IAccountSettings(Interface):
         """Mark the user away with ``text`` (every session, every protocol), or back with ""
         (BadText: the rules of a message)."""
 
+    always_on = Attribute("Whether this user's seat is kept after a drop until /quit "
+                          "(its /set always-on, or the server's always-on).")
+
+    def set_always_on(on: bool) -> Deferred[None]:
+        """An account keeps its seat after a drop until ``/quit`` (``on``), or for
+        ``seat-grace``; stored with the account (NotAllowed for a guest)."""
+
     def describe(username: str, realname: str) -> None:
         """How the user describes itself (IRC's USER): opaque text the core keeps for WHO,
         WHOIS and WHOWAS (the latest session's wins)."""
@@ -515,6 +522,12 @@ class IMemberDirectory(Interface):
 
     def mark_read(key: str, account_id: str, conversation: str, marker: str) -> Deferred[str]:
         """Move one read marker forward (never back), durably; the marker now kept."""
+
+    def always_on(key: str, account_id: str) -> Deferred[bool | None]:
+        """The account's ``/set always-on`` (None: never set, the server's default)."""
+
+    def set_always_on(key: str, account_id: str, on: bool) -> Deferred[None]:
+        """Store the account's always-on choice, durably."""
 
 
 class IRoomStore(Interface):

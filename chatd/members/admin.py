@@ -1,11 +1,16 @@
 """``chatd-admin``: list, show, reset, lock, unlock and delete accounts; list rooms and give
-one to an account; repair journals; move embedded accounts and rooms into the member service.
+one to an account; repair journals; move embedded accounts and rooms into the member service;
+list and end a running chatd's held seats.
 
 Online, it talks to ``twistd chatd-members`` over AMP with the same shared secret as the chat
 daemons. Offline (``--data DIR``), it opens a stopped daemon's data directory itself, taking
 the same lock, so it can't race a running daemon; that is also how accounts of the default
 embedded directory (``twistd chatd``'s own data directory) are administered, and how a journal
 that a daemon refused to load is repaired.
+
+``seats`` and ``end-seat`` ask a running chat daemon, through its control socket
+(chatd.control: ``control.sock`` in its data directory, mode 600), for its held seats and to
+end one: only the daemon holds them, so there is nothing to do offline.
 
 Rooms are owned by account ids. With embedded accounts they live in the chat daemon's data
 directory, and ``rooms`` and ``give-room`` work offline there; with a member service they live
@@ -34,6 +39,7 @@ from twisted.protocols import amp
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from chatd import control
 from chatd.kernel.errors import ChatError, NoSuchRoom, StartupError
 from chatd.kernel.interfaces import IPasswordHasher
 from chatd.kernel.names import check_room_name, check_user_name, fold, skeleton
@@ -54,6 +60,10 @@ from chatd.storage.journal import (
 )
 from chatd.storage.keyed import KeyedFile
 from chatd.storage.rooms import FileRoomStore, room_problem
+
+# The chat daemon's default data directory (chatd.config's ``data``), where its control
+# socket is.
+CHATD_DATA = "chatd-data"
 
 # The journals a data directory may hold: their kind and the check of their values. The
 # file store's values are checked by chatd.files, which the member side does not import:
@@ -339,6 +349,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     where.add_argument("--data", type=Path,
                        help="offline: the data directory of a STOPPED daemon "
                        "(chatd-members, or chatd with embedded accounts)")
+    parser.add_argument("--control", help="a running chatd's control socket (client "
+                        "endpoint), for seats and end-seat [default: unix:DATA/control.sock, "
+                        f"DATA from --data or {CHATD_DATA}]")
     parser.add_argument("--secret-file", type=Path,
                         help="shared secret [default: members.secret beside a unix: socket]")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -366,6 +379,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
                                   "move its rooms into a stopped member service's")
     rooms_export.add_argument("--to", type=Path, required=True, metavar="MEMBERS_DATA",
                               help="the member service's data directory (chatd-members --data)")
+    sub.add_parser("seats", help="a running chatd's held seats (its control socket: "
+                   "--control, or control.sock in --data)")
+    end = sub.add_parser("end-seat", help="end the held seats of a user on a running chatd: "
+                         "it leaves its rooms (its live sessions stay)")
+    end.add_argument("name")
+    end.add_argument("--reason", default="", help="what its rooms hear")
     sub.add_parser("oper-hash", help="print an argon2id hash of a server operator's "
                    "password (read from stdin, or asked twice), for an [[oper]] block of "
                    "chatd.toml")
@@ -565,10 +584,36 @@ def repair(data: Path) -> None:
         lock.release()
 
 
+def _print_seats(seats: list[control.HeldSeat]) -> None:
+    if not seats:
+        print("no seats are held")
+    for seat in seats:
+        ends = "never (always-on)" if not seat.ends else _when(seat.ends)
+        print(f"{seat.name:<24} {seat.why:<22} since {_when(seat.since)}  ends {ends}")
+
+
+async def _control(reactor: Any, args: argparse.Namespace) -> None:
+    """seats and end-seat: asked of a running chatd through its control socket."""
+    where = args.control or control.control_client(args.data or Path(CHATD_DATA))
+    endpoint = endpoints.clientFromString(reactor, where)
+    protocol = await endpoint.connect(Factory.forProtocol(amp.AMP))
+    try:
+        if args.command == "seats":
+            _print_seats(await control.held_seats(protocol))
+        else:
+            ended = await control.end_seat(protocol, args.name, args.reason)
+            print(f"ended {ended} held seat{'s' if ended != 1 else ''} of {args.name}")
+    finally:
+        protocol.transport.loseConnection()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.command == "oper-hash":
         print(oper_hash(_new_password()))
+        return
+    if args.command in ("seats", "end-seat"):
+        _react(_control, args)
         return
     offline_only = ("repair", "export-accounts", "export-rooms")
     if args.command in offline_only or (args.command in ("rooms", "give-room") and args.data):
@@ -591,9 +636,13 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"chatd-admin: {e}") from None
         return
 
+    _react(_offline if args.data else _online, args)
+
+
+def _react(how: Callable[[Any, argparse.Namespace], Any], args: argparse.Namespace) -> None:
     async def run(reactor: Any) -> None:
         try:
-            await (_offline(reactor, args) if args.data else _online(reactor, args))
+            await how(reactor, args)
         except (ChatError, StartupError, commands.BadSecret, NotTheService, error.ConnectError,
                 OSError) as e:
             raise SystemExit(f"chatd-admin: {e}") from None

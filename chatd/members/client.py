@@ -380,3 +380,11 @@ class RemoteDirectory:
         return self._call(commands.MarkRead, self.deadline, key=key, id=account_id,
                           conversation=conversation, marker=marker
                           ).addCallback(lambda r: str(r["marker"]))
+
+    def always_on(self, key: str, account_id: str) -> Deferred[bool | None]:
+        return self._call(commands.AlwaysOn, self.deadline, key=key, id=account_id
+                          ).addCallback(lambda r: {"on": True, "off": False}.get(r["on"]))
+
+    def set_always_on(self, key: str, account_id: str, on: bool) -> Deferred[None]:
+        return self._call(commands.SetAlwaysOn, self.deadline, key=key, id=account_id, on=on
+                          ).addCallback(lambda _: None)

@@ -220,6 +220,23 @@ class MarkRead(amp.Command):
     errors = _ERRORS
 
 
+class AlwaysOn(amp.Command):
+    """The always-on choice of the account ``key`` whose id is ``id``: "on", "off", or ""
+    (never set: the chat daemon's ``always-on`` decides)."""
+
+    arguments = [(b"key", amp.Unicode()), (b"id", amp.Unicode())]
+    response = [(b"on", amp.Unicode())]
+    errors = _ERRORS
+
+
+class SetAlwaysOn(amp.Command):
+    """Store the account's always-on choice, durably."""
+
+    arguments = [(b"key", amp.Unicode()), (b"id", amp.Unicode()), (b"on", amp.Boolean())]
+    response = _NOTHING
+    errors = _ERRORS
+
+
 class AccountEnded(amp.Command):
     """From the service to each watching chat daemon: this account was deleted or locked
     (``why``: "deleted" or "locked"), so end its sessions. ``id`` says which account, should

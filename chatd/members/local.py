@@ -83,7 +83,7 @@ def _scheme(hashed: str) -> str:
 # Older records may lack the creation time, the locked flag and the id (see legacy_id).
 _ACCOUNT_REQUIRED: Fields = {"name": (str,), "hash": (str,)}
 _ACCOUNT_OPTIONAL: Fields = {"created": (int, float), "locked": (bool,), "id": (str,),
-                              "read": (dict,)}
+                              "read": (dict,), "always_on": (bool,)}
 # Read markers kept per account (conversation -> marker, chatd.kernel.markers): beyond this
 # the stalest goes (a room deleted long ago, a conversation never read again). So few that
 # all of them fit in one AMP value (ReadMarkers).
@@ -335,6 +335,23 @@ class LocalDirectory:
         while len(read) > MAX_MARKERS:
             del read[min(read, key=read.__getitem__)]
         return self._replace(key, read=read).addCallback(lambda _: marker)
+
+    # -- always-on: the account's own choice, kept in its record like the markers --------
+
+    def always_on(self, key: str, account_id: str) -> Deferred[bool | None]:
+        """Whether the account keeps its seat forever; None: it never said (the server's
+        ``always-on`` decides)."""
+        record = self._reader(key, account_id)
+        return succeed(None if record is None else record.get("always_on"))
+
+    def set_always_on(self, key: str, account_id: str, on: bool) -> Deferred[None]:
+        """Store the account's choice, durably (NoSuchUser: the account is gone)."""
+        record = self._reader(key, account_id)
+        if record is None:
+            raise NoSuchUser("that account is gone")
+        if record.get("always_on") is on:
+            return succeed(None)
+        return self._replace(key, always_on=on)
 
     # -- what an administrator asks ----------------------------------------------------
 

@@ -198,6 +198,17 @@ class MemberServerProtocol(amp.AMP):
         return self._directory.mark_read(key, id, conversation, marker).addCallback(
             lambda kept: {"marker": kept})
 
+    @commands.AlwaysOn.responder
+    def always_on(self, key: str, id: str) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.always_on(key, id).addCallback(
+            lambda on: {"on": "" if on is None else "on" if on else "off"})
+
+    @commands.SetAlwaysOn.responder
+    def set_always_on(self, key: str, id: str, on: bool) -> Deferred[dict[str, Any]]:
+        self._check()
+        return self._directory.set_always_on(key, id, on).addCallback(lambda _: {})
+
     # -- room definitions --------------------------------------------------------------
 
     def _book(self, not_after: float | None = None) -> RoomBook:

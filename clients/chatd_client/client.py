@@ -60,7 +60,7 @@ from chatd_client.render import (
     render_text,
     welcome_name,
 )
-from chatd_client.rooms import Rooms
+from chatd_client.rooms import Rooms, room_key
 from chatd_client.transcript import Transcript
 from chatd_client.transfers import Download, Upload
 from chatd_client.udp import UdpChannel
@@ -301,7 +301,7 @@ class Client:
         """Take the next step of logging in and rejoining, after the server's ``line``."""
         identity = self.memory.identity
         if self._restoring == "greeting" and line.code == Code.GREETING and identity:
-            login = identity.login_line()
+            login = identity.login_line(self.memory.token)
             if login is None:
                 self._restoring = None
                 self.note(f"log in again with /login {identity.name} PASSWORD"
@@ -309,16 +309,29 @@ class Client:
                           "have that done for you)")
             else:
                 self._restoring = "login"
-                self.note(f"logging in again as {identity.name}")
+                self.note(f"taking the seat of {identity.name} back" if login.startswith(
+                    "/resume ") else f"logging in again as {identity.name}")
                 self._transmit(login)
         elif line.code == Code.WELCOME and (self._restoring or self._rejoin is not None):
             self._restoring = None
             rooms, self._rejoin = self._rejoin or [], None
+            # A resumed seat is in its rooms again (its 108s): only the current one is
+            # joined, to be current again, and any the seat was not in.
+            kept = set(map(room_key, self.rooms.names()))
+            if kept:
+                rooms = [room for room in rooms if room_key(room) not in kept] + [
+                    room for room in rooms[-1:] if room_key(room) in kept]
             if rooms:
                 self.note(f"joining {', '.join(rooms)} again")
             for room in rooms:
                 self._transmit(self.memory.join_line(room))
             self._send_held()
+        elif (self._restoring == "login" and line.code == Code.WRONG_CREDENTIALS and identity
+              and identity.guest and self.memory.token):
+            # The seat ended (its grace, an operator): the name is free again, or not.
+            self.memory.token = None
+            self.note(f"the seat of {identity.name} was not kept; logging in again")
+            self._transmit(f"/nick {identity.name}")
         elif self._restoring == "login" and line.final and line.code >= 400 and identity:
             self._restoring = None
             if line.code == Code.WRONG_CREDENTIALS:

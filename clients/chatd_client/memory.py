@@ -1,12 +1,13 @@
 """What the client remembers to log in again after a reconnect, and what it must not.
 
-A guest nick is no secret, so the client always takes it again. An account's password, and
-the passwords of locked rooms, are kept only when the person started the client with
-``--remember``, and then only in this process's memory (never on disk, never in the
+A guest nick is no secret, so the client always takes it again: with the server's resume token
+(123), which takes the guest's held seat back with what it missed, if it has one. An account's
+password, and the passwords of locked rooms, are kept only when the person started the client
+with ``--remember``, and then only in this process's memory (never on disk, never in the
 transcript): without it, a reconnect asks the person to ``/login`` again and rejoins the rooms
-once they have. A password is remembered only once the server has accepted it: the one of
-the ``/login`` or ``/signup`` that got the welcome, the new one of a ``/passwd`` that got
-``200 password changed``. A room password is the last one typed for that room in ``/join``,
+once they have. A password is remembered only once the server has accepted it: the one of the
+``/login`` or ``/signup`` that got the welcome, the new one of a ``/passwd`` that got ``200
+password changed``. A room password is the last one typed for that room in ``/join``,
 ``/create`` or ``/lock``; a wrong one earns a ``431`` on the rejoin, which the person sees.
 """
 
@@ -29,10 +30,11 @@ class Identity:
     guest: bool
     password: str | None = None
 
-    def login_line(self) -> str | None:
-        """The line that logs in as this identity again; None without a password."""
+    def login_line(self, token: str | None = None) -> str | None:
+        """The line that logs in as this identity again (a guest with the server's resume
+        ``token``: takes its held seat back); None without a password."""
         if self.guest:
-            return f"/nick {self.name}"
+            return f"/resume {token}" if token else f"/nick {self.name}"
         if self.password is None:
             return None
         return f"/login {self.name} {self.password}"
@@ -45,6 +47,10 @@ class Memory:
         self._tried: tuple[str, str] | None = None  # a /login or /signup awaiting its answer
         self._new_password: str | None = None  # a /passwd awaiting its answer
         self._room_passwords: dict[str, str] = {}
+        # A guest's resume token (123), the latest one: no secret of the person's (the
+        # server made it for this connection and it is good once), kept with or without
+        # ``remember``.
+        self.token: str | None = None
 
     def sent(self, line: str) -> None:
         """Note a line the person sent (passwords are looked at only with ``remember``)."""
@@ -67,7 +73,9 @@ class Memory:
 
     def received(self, line: ServerLine) -> None:
         """Note a server line: a welcome sets who we are, a changed password is kept."""
-        if line.code == Code.WELCOME:
+        if line.code == Code.RESUME_TOKEN:
+            self.token = line.text.split(" ", 1)[0] or None
+        elif line.code == Code.WELCOME:
             welcome = _WELCOME.match(line.text)
             if welcome is None:
                 return
@@ -75,6 +83,7 @@ class Memory:
             if welcome["kind"] == "guest":
                 self.identity = Identity(name, guest=True)
             else:
+                self.token = None
                 password = None
                 if self._tried is not None and room_key(self._tried[0]) == room_key(name):
                     password = self._tried[1]

@@ -58,6 +58,8 @@ _HISTORY = re.compile(r"(?P<time>\S+) (?P<id>\S+) (?P<text>.*)", re.DOTALL)
 _FILE_SHARED = re.compile(
     r"\[(?P<room>[^\]\s]+)\] (?P<nick>\S+) shared (?P<id>\S+) (?P<size>[0-9]+) (?P<name>.+)",
     re.DOTALL)
+# 123: a guest's resume token, then why it is given.
+_TOKEN = re.compile(r"(?P<token>\S+) : .*", re.DOTALL)
 # The fields of a 201: "welcome guest|account NAME:". Names hold only letters, digits, marks
 # and _ - . (chatd.kernel.names), so ":" ends one.
 _WELCOME = re.compile(r"welcome (?:guest|account) (?P<nick>[^\s:]+): ")
@@ -72,6 +74,8 @@ _EVENT_MARKS = {
     Code.INVITED: ("topic", "-- "),
     Code.NICK_CHANGED: ("membership", "--- "),
     Code.AWAY: ("membership", "--- "),
+    Code.INACTIVE: ("membership", "--- "),
+    Code.BACK: ("membership", "--- "),
 }
 
 
@@ -143,6 +147,10 @@ def render(line: ServerLine, own_nick: str | None = None,
         return [("class:history", "-- "), ("class:room", f"[{more['room']}] "),
                 ("class:history", f"{count} more unread message{'' if count == 1 else 's'}: "),
                 ("class:nick", more["how"])]
+    if code == Code.RESUME_TOKEN and (token := _TOKEN.fullmatch(text)):
+        return [("class:client", "-- if the connection drops, this client takes your seat "
+                                 "back by itself (elsewhere: "),
+                ("class:nick", f"/resume {token['token']}"), ("class:client", ")")]
     if code in _EVENT_MARKS:
         style, mark = _EVENT_MARKS[Code(code)]
         match = _ROOM_EVENT.fullmatch(text)

@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial import unittest
 
-from tests.integration.harness import Daemon, account, guest
+from tests.integration.harness import Daemon, account, daemon_env, guest
 from tests.integration.test_irc_daemon import WEECHAT, irc_port
 from tests.integration.test_web_browser import web_port
 from tests.integration.websocket_client import WebSocketClient
@@ -130,6 +131,31 @@ class IrcResume(SeatsDaemonTestCase):
         self.assertEqual([body.rpartition(" :")[2] for _, body in batch], missed)
         self.assertTrue(all("time" in tags and "batch" in tags for tags, _ in batch), batch)
         self.bob.wait_event("125 [lobby] alice is back")
+
+
+@pytest.mark.daemon
+class AdminEndsSeat(SeatsDaemonTestCase):
+    def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from chatd.members.admin import main; main()",
+             "--data", str(self.daemon.data), *args],
+            capture_output=True, text=True, timeout=20, env=daemon_env())
+
+    def test_chatd_admin_lists_and_ends_a_held_seat_through_the_control_socket(self) -> None:
+        self.cut_after_missing()
+        self.assertEqual(oct((self.daemon.data / "control.sock").stat().st_mode & 0o777),
+                         "0o600")
+        listed = self.admin("seats")
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        self.assertRegex(listed.stdout, r"^alice +lost connection +since .* ends ")
+        ended = self.admin("end-seat", "alice", "--reason", "tidying up")
+        self.assertEqual((ended.returncode, ended.stdout),
+                         (0, "ended 1 held seat of alice\n"), ended.stderr)
+        self.bob.wait_event("104 [lobby] alice quit: tidying up")
+        again = self.admin("end-seat", "alice")
+        self.assertEqual((again.returncode, again.stderr),
+                         (1, "chatd-admin: alice holds no seat here\n"))
+        self.assertEqual(self.admin("seats").stdout, "no seats are held\n")
 
 
 @pytest.mark.external

@@ -323,6 +323,57 @@ class BrowserChatTests(unittest.TestCase):
         self.assertEqual(self.daemon.problems(), [])
 
 
+@pytest.mark.external
+class BrowserSeatTests(unittest.TestCase):
+    def setUp(self) -> None:
+        if CHROMIUM is None:
+            if os.environ.get("CI"):
+                self.fail("chromium is missing (CI installs it: apt-get install chromium)")
+            self.skipTest("chromium is not installed")
+        data = tempfile.TemporaryDirectory(prefix="chatd-web-seats-")
+        self.addCleanup(data.cleanup)
+        self.daemon = Daemon(Path(data.name), ["--web", "tcp:0:interface=127.0.0.1",
+                                               "--seat-grace", "120"]).start()
+        self.addCleanup(self.daemon.cleanup)
+
+    def test_a_dropped_guest_page_takes_its_seat_back_and_marks_members_inactive(self) -> None:
+        """The page's WebSocket is cut: the line user sees ann inactive, then back; the page
+        reconnects with its resume token and gets what it missed, once; and it shows a
+        member whose seat is held as inactive."""
+        from playwright.sync_api import expect
+
+        port = web_port(self.daemon)
+        bob = guest(self.daemon, "bob")
+        self.addCleanup(bob.close)
+        bob.ok("/join lobby")
+        with sync_playwright_browser() as browser:
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            page.set_default_timeout(TIMEOUT_MS)
+            # The page's sockets, so that the test can cut one as a network would.
+            page.add_init_script("""(() => { const Real = window.WebSocket;
+                window.__sockets = [];
+                window.WebSocket = function (...args) {
+                  const ws = new Real(...args); window.__sockets.push(ws); return ws; };
+                window.WebSocket.OPEN = Real.OPEN; })();""")
+            page.goto(f"http://127.0.0.1:{port}/")
+            expect(page.locator("#status")).to_have_text("connected")
+            page.fill("#login-name", "ann")
+            page.click("button[data-verb=nick]")
+            page.fill("#join-name", "lobby")
+            page.click("button[data-verb=join]")
+            expect(page.locator("#title")).to_have_text("lobby")
+            page.evaluate("window.__sockets.at(-1).close()")
+            bob.wait_event("124 [lobby] ann is inactive (lost connection)")
+            bob.send("said while ann was away")
+            bob.wait_event("125 [lobby] ann is back", timeout=RECONNECT_MS / 1000)
+            expect(page.locator("#log li", has_text="said while ann was away")).to_have_count(1)
+            # bob's own seat held: the page lists him inactive.
+            bob.sock.shutdown(socket.SHUT_RDWR)
+            expect(page.locator("#log li", has_text="bob is inactive")).to_have_count(1)
+            expect(page.locator("#members li.inactive")).to_have_text("@bob (inactive)")
+        self.assertEqual(self.daemon.problems(), [])
+
+
 @contextmanager
 def sync_playwright_browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright

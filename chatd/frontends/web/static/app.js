@@ -25,6 +25,7 @@
     attempts: 0,             // failed connects in a row (for the back-off)
     timer: null,
     stopped: false,          // the user quit: no reconnect
+    token: null,             // a guest's resume token (123): takes its seat back on a reconnect
   };
 
   const key = (kind, name) => (kind === "room" ? "#" : "@") + name.toLowerCase();
@@ -89,6 +90,7 @@
     }
     const code = data.code;
     if (code === 220) { greeted(); return; }
+    if (code === 123) { state.token = data.text.split(" ")[0] || null; return; }
     if (code === 109) { setStatus(data.text, true); note(state.active, data.text, "error"); return; }
     if (code === 110 && data.event) { history(data.event); return; }
     if (code === 122) { moreUnread(data.text); return; }
@@ -102,7 +104,14 @@
     updateInputs();
     if (!state.login) return;
     const { verb, name, password } = state.login;
-    const reply = await request(verb === "nick" ? `/nick ${name}` : `/login ${name} ${password}`);
+    let reply = { code: 0 };
+    // A guest's seat is held after a drop: its token takes it back, with what it missed.
+    const token = verb === "nick" ? state.token : null;
+    state.token = null;
+    if (token) reply = await request(`/resume ${token}`);
+    if (reply.code !== 201) {
+      reply = await request(verb === "nick" ? `/nick ${name}` : `/login ${name} ${password}`);
+    }
     if (reply.code !== 201) {
       state.login = null;
       showLogin(`could not log in again: ${reply.text}`);
@@ -377,6 +386,16 @@
         if (k === state.active && ev.type !== "TopicSet" && !conversation.left) membersChanged();
         break;
       }
+      case "Inactive":
+      case "Returned": {
+        // A member's connection dropped (its seat is held) or it came back: said in the
+        // room, and its mark in the member list follows.
+        const k = key("room", ev.room);
+        if (!state.conversations.has(k)) break;
+        add(k, { at, text: text.replace(/^\[[^\]]*\] /, ""), kind: "event" });
+        if (k === state.active) membersChanged();
+        break;
+      }
       case "ReadMoved": {
         // Another session of the account read this far: not unread here either.
         const conversation = state.conversations.get(key(ev.private ? "user" : "room", ev.target));
@@ -640,9 +659,13 @@
     const names = $("member-names");
     list.replaceChildren();
     names.replaceChildren();
-    for (const member of state.members) {
+    for (const listed of state.members) {
+      // /who marks a member whose seat is held (its connection dropped) NAME(inactive).
+      const inactive = listed.endsWith("(inactive)");
+      const member = listed.replace(/\(inactive\)$/, "");
       const name = member.replace(/^[@+]/, "");
       const item = document.createElement("li");
+      if (inactive) item.classList.add("inactive");
       const role = member[0] === "@" ? "operator" : member[0] === "+" ? "voiced" : "";
       if (state.operator) {
         const button = document.createElement("button");
@@ -655,7 +678,13 @@
       } else {
         item.textContent = member;
       }
-      if (role) item.title = role;
+      if (inactive) {
+        const mark = document.createElement("span");
+        mark.className = "mark";
+        mark.textContent = " (inactive)";
+        item.append(mark);
+      }
+      if (role || inactive) item.title = [role, inactive ? "inactive: connection lost" : ""].filter(Boolean).join(", ");
       list.append(item);
       const option = document.createElement("option");
       option.value = name;
