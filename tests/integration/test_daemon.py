@@ -329,7 +329,7 @@ class TLSTests(DaemonTestCase):
         second.login("nick", "Troy")
         first.ok("/join secure")
         second.ok("/join secure")
-        first.wait_event("103 [secure] Troy joined")
+        first.wait_event("103 [secure] Troy joined (2 members)")
         second.send("over TLS")
         first.wait_event("101 [secure] <Troy> over TLS")
         # A client that does not trust the CA is refused by its own verification.
