@@ -23,8 +23,16 @@ from chatd.history.files import HEADER, FileHistory, file_name
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.history.transcripts import Transcripts, describe, escape
 from chatd.kernel.errors import NotInRoom
-from chatd.kernel.events import (Joined, LeaveReason, Left, ModeChanged, Private, Redacted, Said,
-                                 TopicSet)
+from chatd.kernel.events import (
+    Joined,
+    LeaveReason,
+    Left,
+    ModeChanged,
+    Private,
+    Redacted,
+    Said,
+    TopicSet,
+)
 from chatd.kernel.history import HistoryQuery, private_key, select
 
 from fakes import Client, World
