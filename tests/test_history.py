@@ -23,7 +23,16 @@ from chatd.history.files import HEADER, FileHistory, file_name
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.history.transcripts import Transcripts, describe, escape
 from chatd.kernel.errors import NotInRoom
-from chatd.kernel.events import Joined, LeaveReason, Left, ModeChanged, Private, Said, TopicSet
+from chatd.kernel.events import (
+    Joined,
+    LeaveReason,
+    Left,
+    ModeChanged,
+    Private,
+    Redacted,
+    Said,
+    TopicSet,
+)
 from chatd.kernel.history import HistoryQuery, private_key, select
 
 from fakes import Client, World
@@ -121,6 +130,17 @@ class RetentionTests(TestCase):
         self.assertEqual(sorted(on.kept), [private_key("id-ann", "bob"),
                                            private_key("id-bob", "ann"),
                                            private_key("id-bob", "guest")])
+
+    def test_a_message_to_oneself_is_kept_once_and_redacted_once(self) -> None:
+        store = MemoryHistory(Clock(), Retention(private=True))
+        store.user_event("ann", Private("ann", "Ann", "note", "id-ann", "id-ann", id="p1",
+                                        at=T0))
+        query = HistoryQuery("latest", 10)
+        self.assertEqual([event.id for event in store.query(private_key("id-ann", "ann"),
+                                                            query)], ["p1"])
+        store.user_event("ann", Redacted("p1", "ann", sender="ann", recipient="ann",
+                                         sender_id="id-ann", recipient_id="id-ann"))
+        self.assertEqual(store.query(private_key("id-ann", "ann"), query), [])
 
 
 class SyncPool:

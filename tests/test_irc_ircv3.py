@@ -242,6 +242,21 @@ class BotModeTests(CapsTestCase):
             if command == "005"))
 
 
+    def test_whois_and_who_show_a_bot(self) -> None:
+        bot = self.irc("robo", "", "#den")
+        ann = self.irc("ann", "", "#den")
+        send(bot, "MODE robo +B"), send(ann)
+        whois = {command: params for _, _, command, params in send(ann, "WHOIS robo")}
+        self.assertEqual(whois["335"], ["ann", "robo", "is a bot"])
+        rows = {params[5]: params[6] for _, _, command, params in send(ann, "WHO #den")
+                if command == "352"}
+        self.assertEqual((rows["robo"], rows["ann"]), ("HB@", "H"))
+        [(_, _, _, params), _] = send(ann, "WHO robo %nf")
+        self.assertEqual(params[1:], ["robo", "HB"])
+        send(bot, "MODE robo -B")
+        self.assertNotIn("335", [command for _, _, command, _ in send(ann, "WHOIS robo")])
+
+
 class ExtendedMonitorTests(CapsTestCase):
     def test_a_monitored_nicks_away_and_real_name_reach_watchers_with_the_caps(self) -> None:
         ann = self.irc("ann", "extended-monitor away-notify setname")

@@ -60,18 +60,25 @@ class MemoryHistory:
     def user_event(self, user_key: str, event: Event) -> None:
         if type(event) is Private and self.retention.private:
             assert isinstance(event, Private)
-            if event.sender_id:
-                self._keep(private_key(event.sender_id, fold(event.recipient)), event)
-            if event.recipient_id:
-                self._keep(private_key(event.recipient_id, fold(event.sender)), event)
+            for key in self._copies(event.sender_id, event.sender, event.recipient_id,
+                                    event.recipient):
+                self._keep(key, event)
         elif type(event) is Redacted:
             assert isinstance(event, Redacted)
-            if event.sender_id:
-                self.remove(private_key(event.sender_id, fold(event.recipient)),
-                            event.message_id)
-            if event.recipient_id:
-                self.remove(private_key(event.recipient_id, fold(event.sender)),
-                            event.message_id)
+            for key in self._copies(event.sender_id, event.sender, event.recipient_id,
+                                    event.recipient):
+                self.remove(key, event.message_id)
+
+    @staticmethod
+    def _copies(sender_id: str, sender: str, recipient_id: str, recipient: str) -> set[str]:
+        """The keys a private message is kept under: each account party's own copy, one
+        copy when a user wrote to itself (both parties' keys are the same key)."""
+        keys = set()
+        if sender_id:
+            keys.add(private_key(sender_id, fold(recipient)))
+        if recipient_id:
+            keys.add(private_key(recipient_id, fold(sender)))
+        return keys
 
     def _keep(self, key: str, event: Event) -> None:
         events = self.kept.get(key)

@@ -42,6 +42,8 @@ def whois(ctx: Context, *params: str) -> None:
         ctx.send(irc.RPL_WHOISSERVER, user.name, ctx.server_name, "chatd")
         if user.server_operator:
             ctx.send(irc.RPL_WHOISOPERATOR, user.name, "is an IRC operator")
+        if user.bot:
+            ctx.send(codec.RPL_WHOISBOT, user.name, "is a bot")
         if user.away or user.unreachable:
             ctx.send(irc.RPL_AWAY, user.name, user.away or UNREACHABLE)
         ctx.send(irc.RPL_WHOISIDLE, user.name, str(int(user.idle)), str(int(user.signon)),

@@ -37,9 +37,11 @@ User = MemberView | UserView
 
 def flags(user: User, marks: str = "") -> str:
     """``H`` here or ``G`` gone (away, or on another node out of reach: IRC has no other
-    flag for it), ``*`` a server operator, then the channel prefixes ``marks``."""
+    flag for it), ``*`` a server operator, ``B`` a bot (ircv3.net bot-mode: the ISUPPORT
+    ``BOT`` letter), then the channel prefixes ``marks``."""
     return (("G" if user.away or user.unreachable else "H")
-            + ("*" if user.server_operator else "") + marks)
+            + ("*" if user.server_operator else "")
+            + (codec.BOT_MODE if user.bot else "") + marks)
 
 
 def username(user: User) -> str:
