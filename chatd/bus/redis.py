@@ -10,11 +10,11 @@ Channels (``PREFIX`` then):
 * ``node:NAME``: events for users with sessions on that node (private messages, invitations,
   ends of sessions); the publisher sends one per node holding the user, usually one.
 
-A message is a JSON object: ``n`` the publishing node, then ``r`` (a room key) or ``u`` (a
-user key) with ``e`` the event (``chatd.kernel.events.to_dict``) and ``x`` what other nodes
-need to apply it (``Router.annotate``), or ``p`` a presence note. What arrives is checked
-field by field (chatd.bus.wire) and dropped, counted, if it is not what a node publishes on
-that channel: a bad message costs itself, never the next one.
+A message is a compact JSON array (chatd.bus.wire, which makes and reads it): the wire
+format's version, the publishing node, then a room key or a user key with the event and
+what other nodes need to apply it (``Router.annotate``), or a presence note. What arrives is
+checked field by field (chatd.bus.wire) and dropped, counted, if it is not what a node
+publishes on that channel: a bad message costs itself, never the next one.
 
 Order: this node delivers its own events when Redis hands them back, not when they are
 published, so every node delivers a room's events in the one order Redis put them in. The
@@ -31,15 +31,14 @@ and calls ``received`` with what arrives, so this is tested without Redis.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from chatd.bus.wire import Drops, Envelope, Malformed, decode
-from chatd.kernel.events import AwayChanged, Event, FileShared, NickChanged, Said, to_dict
+from chatd.bus.wire import Drops, Envelope, Malformed, decode, encode_event, encode_note
+from chatd.kernel.events import AwayChanged, Event, FileShared, NickChanged, Said
 from chatd.kernel.history import room_conversation
 from chatd.kernel.interfaces import IBus, IBusListener
 
@@ -167,11 +166,7 @@ class RedisBus:
     # -- publishing --------------------------------------------------------------------
 
     def to_room(self, room_key: str, event: Event) -> None:
-        envelope: dict[str, Any] = {"n": self.node, "r": room_key, "e": to_dict(event)}
-        extra = self.router.annotate(room_key, event)
-        if extra:
-            envelope["x"] = extra
-        data = json.dumps(envelope, separators=(",", ":"))
+        data = encode_event(self.node, "r", room_key, event, self.router.annotate(room_key, event))
         if type(event) in TRAFFIC:
             if room_key not in self._subscribed:
                 self.interest(room_key)  # its first member here: subscribe first
@@ -195,12 +190,10 @@ class RedisBus:
                 return
             if not first:
                 return
-            data = json.dumps({"n": self.node, "u": user_key, "e": to_dict(event)},
-                              separators=(",", ":"))
-            self._send(PRESENCE, data, "user", user_key, event)
+            self._send(PRESENCE, encode_event(self.node, "u", user_key, event), "user",
+                       user_key, event)
             return
-        data = json.dumps({"n": self.node, "u": user_key, "e": to_dict(event)},
-                          separators=(",", ":"))
+        data = encode_event(self.node, "u", user_key, event)
         nodes = set(self.router.nodes_of(user_key))
         for node in sorted(nodes - {self.node}):
             if self._publish is not None:
@@ -212,8 +205,7 @@ class RedisBus:
     def note(self, note: dict[str, Any]) -> None:
         """Publish a presence note (nothing while Redis is out of reach)."""
         if self._publish is not None:
-            self._publish(PRESENCE, json.dumps({"n": self.node, "p": note},
-                                               separators=(",", ":")))
+            self._publish(PRESENCE, encode_note(self.node, note))
             self.stats.publishes += 1
 
     def _send(self, channel: str, data: str, kind: str, key: str, event: Event) -> None:
