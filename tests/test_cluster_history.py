@@ -34,6 +34,7 @@ class FakeStreams:
     def write(self, frame: bytes) -> None:
         parts = frame.split(b"\r\n")
         args = [part.decode() for part in parts[2::2] if part]
+        assert parts[0] == b"*%d" % len(args), frame
         assert args[0] == "EVALSHA" and args[1] == PUBLISH_KEEP_SHA.decode(), args
         if not self.scripts:
             self.replies.append(ResponseError("NOSCRIPT No matching script."))

@@ -32,7 +32,7 @@ from txredisapi import ConnectionError, ResponseError
 
 from chatd.bus.redis import PREFIX, room_channel
 from chatd.bus.wire import Drops, Malformed, decode
-from chatd.cluster.link import Quiet, post
+from chatd.cluster.link import Quiet, bulk, post
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.kernel.events import Event, Redacted, Said
 from chatd.kernel.history import room_conversation
@@ -47,6 +47,9 @@ redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[2], "*", "m", ARGV[1])
 if tonumber(ARGV[3]) > 0 then redis.call("PEXPIRE", KEYS[2], ARGV[3]) end
 """
 PUBLISH_KEEP_SHA = hashlib.sha1(PUBLISH_KEEP.encode()).hexdigest().encode()
+# What every room message's EVALSHA (eight arguments) starts with: the command, the script,
+# the count of keys.
+_HEAD = b"*8\r\n" + bulk(b"EVALSHA", PUBLISH_KEEP_SHA, b"2")
 
 # A redaction: delete the stream entry whose event has the id ARGV[1] (a scan of at most
 # history-max-count entries, in Redis, once per redaction); the id is the 7th item of an
@@ -103,10 +106,12 @@ class SharedHistory(MemoryHistory):
         if commands is None:
             return False
         retention = self.retention
-        keys = [channel, STREAM + room_key]
-        args = [data, retention.count, int(retention.age * 1000)]
-        post(commands, _Published(self, commands, keys, args), b"EVALSHA", PUBLISH_KEEP_SHA,
-             b"2", *(str(value).encode() for value in (*keys, *args)))
+        stream = (STREAM + room_key).encode()
+        target, body = channel.encode(), data.encode()
+        post(commands, _Published(self, commands, channel, room_key, data),
+             b"%s$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n%s" % (
+                 _HEAD, len(target), target, len(stream), stream, len(body), body,
+                 bulk(str(retention.count).encode(), str(int(retention.age * 1000)).encode())))
         return True
 
     def _keep(self, key: str, event: Event) -> None:
@@ -188,20 +193,22 @@ class _Published(Quiet):
     (SCRIPT FLUSH; a restart reconnects, and the node loads it first), the message is sent
     again whole, and may then come after the ones sent meanwhile; another error is logged."""
 
-    __slots__ = ("args", "commands", "history", "keys")
+    __slots__ = ("channel", "commands", "data", "history", "room_key")
 
-    def __init__(self, history: SharedHistory, commands: Any, keys: list[str],
-                 args: list[Any]) -> None:
+    def __init__(self, history: SharedHistory, commands: Any, channel: str, room_key: str,
+                 data: str) -> None:
         super().__init__(self._refused)
-        self.history, self.commands, self.keys, self.args = history, commands, keys, args
+        self.history, self.commands = history, commands
+        self.channel, self.room_key, self.data = channel, room_key, data
 
     def _refused(self, error: Exception) -> None:
-        room_key = self.keys[1][len(STREAM):]
         if isinstance(error, ResponseError) and "NOSCRIPT" in str(error):
-            self.commands.eval(PUBLISH_KEEP, self.keys, self.args).addErrback(
-                self.history._failed, room_key)
+            retention = self.history.retention
+            self.commands.eval(PUBLISH_KEEP, [self.channel, STREAM + self.room_key], [
+                self.data, retention.count, int(retention.age * 1000)]).addErrback(
+                self.history._failed, self.room_key)
             return
-        self.history._failed(Failure(error), room_key)
+        self.history._failed(Failure(error), self.room_key)
 
 
 def _entry(entry: object, conversation: str) -> Said:

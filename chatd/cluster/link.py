@@ -134,8 +134,19 @@ class Quiet:
             self.failed(reply)
 
 
-def post(protocol: Any, reply: Quiet, *args: bytes) -> None:
-    """Write one command as it is; its reply goes to ``reply``: what a publish takes.
+def bulk(*args: bytes) -> bytes:
+    """``args`` as the bulk strings of Redis's protocol (RESP), one after the other."""
+    return b"".join([b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args])
+
+
+def command(*args: bytes) -> bytes:
+    """One command in Redis's protocol: an array of bulk strings."""
+    return b"*%d\r\n%s" % (len(args), bulk(*args))
+
+
+def post(protocol: Any, reply: Quiet, frame: bytes) -> None:
+    """Write one command (``command``'s bytes); its reply goes to ``reply``: what a publish
+    takes.
 
     txredisapi's ``execute_command`` encodes each argument through a chain of type checks,
     arms a reply timer and makes Deferreds per command, which cost a room message more than
@@ -143,8 +154,7 @@ def post(protocol: Any, reply: Quiet, *args: bytes) -> None:
     queue; the heartbeat's commands keep the reply timeout, which notices a Redis that
     stopped answering. The transport writes the commands of one reactor turn in one
     send()."""
-    protocol.transport.write(b"*%d\r\n%s" % (len(args), b"".join(
-        b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)))
+    protocol.transport.write(frame)
     protocol.replyQueue.waiting.append(reply)
 
 

@@ -45,7 +45,7 @@ from zope.interface import implementer
 
 from chatd.bus.redis import PREFIX, PRESENCE, node_channel
 from chatd.cluster.history import PUBLISH_KEEP, SharedHistory
-from chatd.cluster.link import Quiet, RedisLink, post
+from chatd.cluster.link import Quiet, RedisLink, command, post
 from chatd.cluster.presence import Presence
 from chatd.cluster.url import RedisURL
 from chatd.core.service import ChatServer
@@ -366,7 +366,7 @@ class ClusterNode(MultiService):
 
 
 def _publish(commands: Any, channel: str, data: str) -> None:
-    post(commands, _PUBLISHED, b"PUBLISH", channel.encode(), data.encode())
+    post(commands, _PUBLISHED, command(b"PUBLISH", channel.encode(), data.encode()))
 
 
 def _lost_with_link(error: Exception) -> None:
