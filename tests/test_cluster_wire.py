@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.bus.redis import PRESENCE, node_channel, room_channel
 from chatd.bus.wire import (
+    KNOWN_NAMES,
     LOG_EVERY,
     ROWS,
     WIRE_VERSION,
@@ -24,6 +25,8 @@ from chatd.bus.wire import (
     encode_event,
     event_row,
     flag,
+    user_key,
+    user_name,
 )
 from chatd.kernel.events import (
     Event,
@@ -212,6 +215,17 @@ class DecodeTests(SynchronousTestCase):
                              [*good[:index], value], good[:index]):
                     with contextlib.suppress(Malformed):
                         decode(json.dumps(data))
+
+    def test_a_name_remembered_as_valid_is_so_for_its_own_check_only(self) -> None:
+        for _ in range(2):
+            self.assertEqual(user_name("Ann"), "Ann")
+            with self.assertRaises(Malformed):
+                user_key("Ann")  # a name, but not folded: not a key
+            with self.assertRaises(Malformed):
+                user_name("a b")
+        for number in range(KNOWN_NAMES + 10):  # the memory is bounded, and forgets
+            user_name(f"n{number}")
+        self.assertEqual(user_key("ann"), "ann")
 
     def test_a_newer_node_s_further_fields_are_ignored(self) -> None:
         data = json.loads(encode_event("a", "r", "lobby", Said("lobby", "ann", "hi", id="a-4",

@@ -365,8 +365,9 @@ _SPECS: tuple[tuple[type[Event], dict[str, Check]], ...] = (
 
 class _Row:
     """How one kind of event crosses as a row: its fields in ``_SPECS``' order, each one's
-    check, how many come first that have no default, and whether the row's values are the
-    class's positional arguments (else they are passed by name)."""
+    check, how many a row must carry (up to the last field without a default), and whether
+    the row's values are the class's positional arguments (else they are passed by
+    name)."""
 
     __slots__ = ("checks", "cls", "get", "names", "positional", "reason", "required")
 
@@ -376,8 +377,8 @@ class _Row:
         self.checks = tuple(spec.values())
         defaults = {f.name for f in fields(cls)
                     if f.default is not MISSING or f.default_factory is not MISSING}
-        self.required = next((i for i, name in enumerate(self.names) if name in defaults),
-                             len(self.names))
+        self.required = max((i + 1 for i, name in enumerate(self.names)
+                             if name not in defaults), default=0)
         self.positional = self.names == tuple(f.name for f in fields(cls) if not f.kw_only)
         self.reason = "reason" in spec  # a LeaveReason, sent as its value
         getter = attrgetter(*self.names)
