@@ -15,6 +15,10 @@ for proto in line irc; do
     $PY "$B" capacity $R --protocol $proto "$@"
     $PY "$B" loginstorm $R --protocol $proto "$@"
 done
+for proto in line irc; do
+    $PY "$B" cluster $R --protocol $proto --duration 5 --members 100 "$@"
+    $PY "$B" cluster $R --protocol $proto --duration 5 --members 1000 "$@"
+done
 $PY "$B" loginstorm $R --members-service remote "$@"
 $PY "$B" auths $R --logins 100 --concurrency 16 "$@"
 $PY "$B" auths $R --logins 100 --concurrency 16 --members-service remote "$@"

@@ -188,6 +188,21 @@ class ClusterBusTests(SynchronousTestCase):
         self.assertEqual(said(ann_sees), ["ann: first", "bob: second"])
         self.assertEqual(said(bob_sees), ["ann: first", "bob: second"])
 
+    def test_a_node_knows_its_own_message_by_its_bytes_and_delivers_the_event_it_made(
+            self) -> None:
+        ann, ann_sees, _, bob_sees = self.lobby()
+        ann.say("mine")
+        [(channel, data)] = self.a.presence.bus.in_flight
+        [(_, _, made)] = self.a.presence.bus.in_flight.values()
+        # Another message in a's name that a did not publish: a delivers nothing of it.
+        forged = data.replace("mine", "forged")
+        self.broker.publish(self.a, channel, forged)
+        self.pump()
+        [own] = [event for event in ann_sees.events if isinstance(event, Said)]
+        self.assertIs(own, made)  # not read back from the message: nothing to check
+        self.assertEqual(said(bob_sees), ["ann: mine", "ann: forged"])
+        self.assertEqual(self.a.presence.bus.in_flight, {})
+
     def test_a_node_listens_only_to_rooms_with_members_on_it(self) -> None:
         ann, _ = self.a.guest("ann")
         ann.join("quiet")

@@ -10,16 +10,17 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from txredisapi import ResponseError
 
+from chatd.bus.wire import decode, encode_event, event_row
 from chatd.cluster.history import PUBLISH_KEEP, PUBLISH_KEEP_SHA, STREAM, SharedHistory
 from chatd.history.memory import Retention
-from chatd.kernel.events import Joined, Said, to_dict
+from chatd.kernel.events import Joined, Said
 from chatd.kernel.history import HistoryQuery
 
 
 class FakeStreams:
-    """A command connection as ``chatd.cluster.link.send`` uses it: frames written to its
+    """A command connection as ``chatd.cluster.link.post`` uses it: frames written to its
     transport are run at once (EVALSHA of PUBLISH_KEEP: the publish recorded, the entry
-    added), their replies queued; and XREVRANGE."""
+    added), their replies handed to what waits for them as it is queued; and XREVRANGE."""
 
     def __init__(self) -> None:
         self.streams: dict[str, list[tuple[str, list[str]]]] = {}
@@ -28,10 +29,12 @@ class FakeStreams:
         self.scripts = True  # False: Redis lost its scripts (NOSCRIPT) until an EVAL
         self.transport = self
         self.replyQueue = self
+        self.waiting = _Answered(self.replies)
 
     def write(self, frame: bytes) -> None:
         parts = frame.split(b"\r\n")
         args = [part.decode() for part in parts[2::2] if part]
+        assert parts[0] == b"*%d" % len(args), frame
         assert args[0] == "EVALSHA" and args[1] == PUBLISH_KEEP_SHA.decode(), args
         if not self.scripts:
             self.replies.append(ResponseError("NOSCRIPT No matching script."))
@@ -51,18 +54,19 @@ class FakeStreams:
         del entries[:-count]
         self.replies.append(None)
 
-    def get(self) -> Deferred[object]:
-        return succeed(self.replies.pop(0))
-
-    @staticmethod
-    def handle_reply(reply: object) -> object:
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
     def execute_command(self, *args: Any) -> Deferred[Any]:
         assert args[0] == "XREVRANGE"
         return succeed(list(reversed(self.streams.get(args[1], [])))[:int(args[5])])
+
+
+class _Answered:
+    """The queue of what waits for a reply: answered with the oldest reply as it joins."""
+
+    def __init__(self, replies: list[object]) -> None:
+        self.replies = replies
+
+    def append(self, waiter: Any) -> None:
+        waiter.callback(self.replies.pop(0))
 
 
 def said(node: str, number: int, text: str) -> Said:
@@ -86,7 +90,7 @@ class SharedHistoryTests(SynchronousTestCase):
     def publish(self, history: SharedHistory, event: Said) -> None:
         """What the bus does with a room message: publish (and keep), then, back from
         Redis, deliver it to the listeners."""
-        envelope = json.dumps({"n": "a", "r": "lobby", "e": to_dict(event)})
+        envelope = encode_event("a", "r", "lobby", event)
         history.publish("chatd:room:lobby", envelope, "lobby")
         history.room_event("lobby", event)
 
@@ -96,7 +100,7 @@ class SharedHistoryTests(SynchronousTestCase):
         self.a.room_event("lobby", Joined("lobby", "ann", id="a-3", at=3.0))
         self.assertEqual(self.redis.published, ["chatd:room:lobby"])
         stream = self.redis.streams[STREAM + "lobby"]
-        self.assertEqual([json.loads(fields[1])["e"]["text"] for _, fields in stream], ["mine"])
+        self.assertEqual([decode(fields[1]).event.text for _, fields in stream], ["mine"])  # type: ignore[union-attr]
         self.assertEqual(self.texts(self.a), ["mine", "theirs"])
 
     def test_a_node_reads_the_stream_and_keeps_each_message_once(self) -> None:
@@ -121,27 +125,27 @@ class SharedHistoryTests(SynchronousTestCase):
     def test_without_redis_a_node_keeps_what_it_hears(self) -> None:
         self.b.commands = lambda: None
         self.successResultOf(self.b.backfill("lobby"))
-        self.assertIsNone(self.b.publish("chatd:room:lobby", "{}", "lobby"))
+        self.assertFalse(self.b.publish("chatd:room:lobby", "{}", "lobby"))
         self.b.room_event("lobby", said("b", 1, "alone"))
         self.assertEqual(self.texts(self.b), ["alone"])
         self.assertEqual(self.redis.streams, {})
 
     def test_what_is_not_an_event_in_the_stream_is_skipped(self) -> None:
-        good = json.dumps({"n": "a", "r": "lobby", "e": to_dict(said("a", 2, "ok"))})
+        good = encode_event("a", "r", "lobby", said("a", 2, "ok"))
         self.redis.streams[STREAM + "lobby"] = [("1-0", ["m", "not json"]), ("2-0", ["m", good])]
         self.successResultOf(self.b.backfill("lobby"))
         self.assertEqual(self.texts(self.b), ["ok"])
 
     def test_what_no_node_wrote_in_the_stream_is_dropped_and_counted(self) -> None:
         def entry(event: Any, room: str = "lobby") -> list[str]:
-            return ["m", json.dumps({"n": "c", "r": room, "e": event})]
+            return ["m", json.dumps([2, "c", "r", room, None, *event])]
 
-        good = to_dict(said("a", 5, "ok"))
+        good = event_row(said("a", 5, "ok"))
         self.redis.streams[STREAM + "lobby"] = [
-            ("1-0", entry({**good, "text": "forged\r\nQUIT", "id": "c-1"})),
-            ("2-0", entry({**good, "at": "soon", "id": "c-2"})),
-            ("3-0", entry({**good, "id": "c-3"}, room="other")),
-            ("4-0", entry(to_dict(Joined("lobby", "ann", id="c-4", at=4.0)))),
+            ("1-0", entry([*good[:5], "forged\r\nQUIT", *good[6:]])),
+            ("2-0", entry([*good[:2], "soon", *good[3:]])),
+            ("3-0", entry(good, room="other")),
+            ("4-0", entry(event_row(Joined("lobby", "ann", id="c-4", at=4.0)))),
             ("5-0", ["m"]), "not an entry",  # type: ignore[list-item]
             ("6-0", entry(good)),
         ]

@@ -13,7 +13,7 @@ from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from chatd.bus.wire import event as wire_event
+from chatd.bus.wire import decode, encode_event
 from chatd.cluster.history import UNKEEP, SharedHistory
 from chatd.core.redaction import is_server_operator
 from chatd.frontends.irc import IRCFactory
@@ -140,7 +140,7 @@ class StoreTests(TestCase):
 
     def test_the_event_crosses_the_cluster_bus(self) -> None:
         event = Redacted("01ID", "ann", room="lobby", room_id="r9", why="oops", id="x", at=T0)
-        back = wire_event(to_dict(event))
+        back = decode(encode_event("a", "r", "lobby", event)).event
         self.assertIsInstance(back, Redacted)
         self.assertEqual(to_dict(back), to_dict(event))
 

@@ -32,7 +32,7 @@ from txredisapi import ConnectionError, ResponseError
 
 from chatd.bus.redis import PREFIX, room_channel
 from chatd.bus.wire import Drops, Malformed, decode
-from chatd.cluster.link import send
+from chatd.cluster.link import Quiet, bulk, post
 from chatd.history.memory import MemoryHistory, Retention
 from chatd.kernel.events import Event, Redacted, Said
 from chatd.kernel.history import room_conversation
@@ -47,14 +47,17 @@ redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[2], "*", "m", ARGV[1])
 if tonumber(ARGV[3]) > 0 then redis.call("PEXPIRE", KEYS[2], ARGV[3]) end
 """
 PUBLISH_KEEP_SHA = hashlib.sha1(PUBLISH_KEEP.encode()).hexdigest().encode()
+# What every room message's EVALSHA (eight arguments) starts with: the command, the script,
+# the count of keys.
+_HEAD = b"*8\r\n" + bulk(b"EVALSHA", PUBLISH_KEEP_SHA, b"2")
 
 # A redaction: delete the stream entry whose event has the id ARGV[1] (a scan of at most
-# history-max-count entries, in Redis, once per redaction).
+# history-max-count entries, in Redis, once per redaction); the id is the 7th item of an
+# envelope of chatd.bus.wire's version 2.
 UNKEEP = """
 for _, entry in ipairs(redis.call("XRANGE", KEYS[1], "-", "+")) do
   local ok, envelope = pcall(cjson.decode, entry[2][2])
-  if ok and type(envelope) == "table" and type(envelope.e) == "table"
-      and envelope.e.id == ARGV[1] then
+  if ok and type(envelope) == "table" and envelope[1] == 2 and envelope[7] == ARGV[1] then
     redis.call("XDEL", KEYS[1], entry[1])
   end
 end
@@ -94,30 +97,22 @@ class SharedHistory(MemoryHistory):
             commands.eval(UNKEEP, [STREAM + key], [message_id]).addErrback(self._failed, key)
         return removed
 
-    def publish(self, channel: str, data: str, room_key: str) -> Deferred[Any] | None:
+    def publish(self, channel: str, data: str, room_key: str) -> bool:
         """Publish a room message (the bus's envelope ``data``) and add it to the stream of
         the room it was said in (``room_key`` is its ``room_conversation``: a later room of
-        the same name has another stream), in one step; None while Redis is out of reach."""
+        the same name has another stream), in one step; False while Redis is out of reach.
+        Nothing waits for the reply (``link.post``): only an error is looked at."""
         commands = self.commands()
         if commands is None:
-            return None
+            return False
         retention = self.retention
-        keys = [channel, STREAM + room_key]
-        args = [data, retention.count, int(retention.age * 1000)]
-
-        def unknown(failure: Failure) -> Deferred[Any]:
-            # Redis lost its scripts while connected (SCRIPT FLUSH; a restart reconnects,
-            # and the node loads it first): send it whole. The message may then come after
-            # the ones sent meanwhile.
-            failure.trap(ResponseError)
-            if "NOSCRIPT" not in failure.getErrorMessage():
-                return failure  # type: ignore[return-value]
-            sent: Deferred[Any] = commands.eval(PUBLISH_KEEP, keys, args)
-            return sent
-
-        published = send(commands, b"EVALSHA", PUBLISH_KEEP_SHA, b"2",
-                         *(str(value).encode() for value in (*keys, *args)))
-        return published.addErrback(unknown).addErrback(self._failed, room_key)
+        stream = (STREAM + room_key).encode()
+        target, body = channel.encode(), data.encode()
+        post(commands, _Published(self, commands, channel, room_key, data),
+             b"%s$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n%s" % (
+                 _HEAD, len(target), target, len(stream), stream, len(body), body,
+                 bulk(str(retention.count).encode(), str(int(retention.age * 1000)).encode())))
+        return True
 
     def _keep(self, key: str, event: Event) -> None:
         ids = self._ids.setdefault(key, set())
@@ -191,6 +186,29 @@ class SharedHistory(MemoryHistory):
         merged.sort(key=lambda event: event.at)
         self.kept[room_key] = deque(merged[-self.retention.count:], maxlen=self.retention.count)
         self._ids[room_key] = {event.id for event in self.kept[room_key]}
+
+
+class _Published(Quiet):
+    """The reply to one room message's EVALSHA: if Redis lost its scripts while connected
+    (SCRIPT FLUSH; a restart reconnects, and the node loads it first), the message is sent
+    again whole, and may then come after the ones sent meanwhile; another error is logged."""
+
+    __slots__ = ("channel", "commands", "data", "history", "room_key")
+
+    def __init__(self, history: SharedHistory, commands: Any, channel: str, room_key: str,
+                 data: str) -> None:
+        super().__init__(self._refused)
+        self.history, self.commands = history, commands
+        self.channel, self.room_key, self.data = channel, room_key, data
+
+    def _refused(self, error: Exception) -> None:
+        if isinstance(error, ResponseError) and "NOSCRIPT" in str(error):
+            retention = self.history.retention
+            self.commands.eval(PUBLISH_KEEP, [self.channel, STREAM + self.room_key], [
+                self.data, retention.count, int(retention.age * 1000)]).addErrback(
+                self.history._failed, self.room_key)
+            return
+        self.history._failed(Failure(error), self.room_key)
 
 
 def _entry(entry: object, conversation: str) -> Said:

@@ -60,7 +60,27 @@ class _Commands(_AllAtOnce, txredisapi.RedisProtocol):
 
 
 class _Subscriber(_AllAtOnce, txredisapi.SubscriberProtocol):
-    def messageReceived(self, pattern: Any, channel: str, message: str) -> None:
+    def dataReceived(self, data: bytes, unpause: bool = False) -> None:
+        """With hiredis, a pub/sub message goes from the parsed reply straight to the bus,
+        its data as bytes: txredisapi would try each part as a number, decode it and pass it
+        through its transaction and reply handling first. Other replies go its way."""
+        reader = getattr(self, "_reader", None)
+        if reader is None:
+            super().dataReceived(data, unpause)
+            return
+        if data:
+            reader.feed(data)
+        while (reply := reader.gets()) is not False:
+            if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+                channel = reply[1]
+                self.messageReceived(None, channel.decode("utf-8", "replace")
+                                     if type(channel) is bytes else channel, reply[2])
+                continue
+            if isinstance(reply, str | bytes | list):
+                reply = self.tryConvertData(reply)
+            self.replyReceived(self.handleTransactionData(reply))
+
+    def messageReceived(self, pattern: Any, channel: str, message: str | bytes) -> None:
         try:
             self.factory.link.on_message(channel, message)
         except Exception:
@@ -99,18 +119,43 @@ class _Factory(Factory):
         log.error("cluster: {message}", message=message)
 
 
-def send(protocol: Any, *args: bytes) -> Deferred[Any]:
-    """Write one command as it is and get its reply: what a room message takes.
+class Quiet:
+    """A command's reply that nobody waits for, taken where txredisapi's queue of replies
+    would fire a Deferred (``ReplyQueue.put`` calls ``callback``): an error reply, or the
+    connection's loss or time-out, goes to ``failed``; anything else is dropped."""
 
-    txredisapi's ``execute_command`` encodes each argument through a chain of type checks and
-    arms a reply timer per command, which cost a room message more than the rest of its way
-    through Redis. The reply still comes in order through the protocol's queue; the
-    heartbeat's commands keep the reply timeout, which notices a Redis that stopped
-    answering. A failed command's error is the Deferred's."""
-    protocol.transport.write(b"*%d\r\n%s" % (len(args), b"".join(
-        b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)))
-    reply: Deferred[Any] = protocol.replyQueue.get()
-    return reply.addCallback(protocol.handle_reply)
+    __slots__ = ("failed",)
+
+    def __init__(self, failed: Callable[[Exception], None]) -> None:
+        self.failed = failed
+
+    def callback(self, reply: object) -> None:
+        if isinstance(reply, Exception):
+            self.failed(reply)
+
+
+def bulk(*args: bytes) -> bytes:
+    """``args`` as the bulk strings of Redis's protocol (RESP), one after the other."""
+    return b"".join([b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args])
+
+
+def command(*args: bytes) -> bytes:
+    """One command in Redis's protocol: an array of bulk strings."""
+    return b"*%d\r\n%s" % (len(args), bulk(*args))
+
+
+def post(protocol: Any, reply: Quiet, frame: bytes) -> None:
+    """Write one command (``command``'s bytes); its reply goes to ``reply``: what a publish
+    takes.
+
+    txredisapi's ``execute_command`` encodes each argument through a chain of type checks,
+    arms a reply timer and makes Deferreds per command, which cost a room message more than
+    the rest of its way through Redis. The reply still comes in order through the protocol's
+    queue; the heartbeat's commands keep the reply timeout, which notices a Redis that
+    stopped answering. The transport writes the commands of one reactor turn in one
+    send()."""
+    protocol.transport.write(frame)
+    protocol.replyQueue.waiting.append(reply)
 
 
 class RedisLink(MultiService):

@@ -45,7 +45,7 @@ from zope.interface import implementer
 
 from chatd.bus.redis import PREFIX, PRESENCE, node_channel
 from chatd.cluster.history import PUBLISH_KEEP, SharedHistory
-from chatd.cluster.link import RedisLink, send
+from chatd.cluster.link import Quiet, RedisLink, command, post
 from chatd.cluster.presence import Presence
 from chatd.cluster.url import RedisURL
 from chatd.core.service import ChatServer
@@ -366,14 +366,17 @@ class ClusterNode(MultiService):
 
 
 def _publish(commands: Any, channel: str, data: str) -> None:
-    send(commands, b"PUBLISH", channel.encode(), data.encode()).addErrback(_lost_with_link)
+    post(commands, _PUBLISHED, command(b"PUBLISH", channel.encode(), data.encode()))
 
 
-def _lost_with_link(failure: Failure) -> None:
+def _lost_with_link(error: Exception) -> None:
     """A publish that got no answer: the link is going (and says so), or Redis refused it,
     which is logged."""
-    if not failure.check(txredisapi.ConnectionError):
-        log.warn("cluster: Redis refused a publish: {why}", why=failure.getErrorMessage())
+    if not isinstance(error, txredisapi.ConnectionError):
+        log.warn("cluster: Redis refused a publish: {why}", why=str(error))
+
+
+_PUBLISHED = Quiet(_lost_with_link)
 
 
 @implementer(IDelivery)

@@ -14,19 +14,25 @@ import signal
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from twisted.trial.unittest import SkipTest, TestCase
 
 from tests.integration.cluster import HEARTBEAT, REDIS, IrcClient, Node, Redis
-from tests.integration.harness import LineClient, account, guest, run_twistd
+from tests.integration.harness import Line, LineClient, account, guest, run_twistd
 from tests.test_members_daemon import MembersDaemon
 
 pytestmark = pytest.mark.external
 
 # What the machine may add to a heartbeat timeout: several daemons on shared cores.
 SLACK = 6.0
+
+
+def joined(room: str, who: str) -> Callable[[Line], bool]:
+    """The 103 telling that ``who`` joined ``room`` (it ends with the count of members)."""
+    return lambda line: str(line).startswith(f"103 [{room}] {who} joined")
 
 
 class ClusterTests(TestCase):
@@ -86,7 +92,7 @@ class ClusterTests(TestCase):
         for client in (bob, cat):
             client.send("JOIN #lobby")
             client.wait(lambda line, client=client: f" 366 {client.nick} " in line)
-        ann.wait_event("103 [lobby] cat joined")
+        ann.wait_event(joined("lobby", "cat"))
         self.assertEqual(self.who(ann, "lobby"), ["ann", "bob", "cat"])
         self.assertEqual(bob.names("#lobby"), {"ann", "bob", "cat"})
         self.assertEqual(cat.names("#lobby"), {"ann", "bob", "cat"})
@@ -191,7 +197,7 @@ class ClusterTests(TestCase):
         bea = self.line(b, "bea")
         # The member service tells b of the room; bea joins it there.
         self.until(lambda: bea.command("/join club").code == 200, 5, "b to know the room")
-        own.wait_event("103 [club] bea joined")
+        own.wait_event(joined("club", "bea"))
         own.ok("/topic club members only")
         bea.wait_event("105 [club] owner set the topic: members only")
         own.ok("/delete club")
@@ -208,7 +214,7 @@ class ClusterTests(TestCase):
         ann, bea, cid = self.line(a, "ann"), self.line(b, "bea"), self.line(c, "cid")
         for client in (ann, bea, cid):
             client.ok("/join lobby")
-        ann.wait_event("103 [lobby] cid joined")
+        ann.wait_event(joined("lobby", "cid"))
         cid.sync()
         b.kill()
         killed = time.monotonic()
@@ -223,7 +229,7 @@ class ClusterTests(TestCase):
         bea = self.line(self.nodes["b"], "bea")
         bea.ok("/join lobby")
         for client in (ann, cid):
-            client.wait_event("103 [lobby] bea joined")
+            client.wait_event(joined("lobby", "bea"))
         self.assertEqual(self.who(cid, "lobby"), ["ann", "bea", "cid"])
         self.no_problems()
 
@@ -241,25 +247,27 @@ class ClusterTests(TestCase):
         ann.ok("/join lobby")
         bob.send("JOIN #lobby")
         bob.wait(lambda line: " 366 bob " in line)
-        said = {"type": "Said", "room": "lobby", "sender": "eve", "text": "hi", "id": "c-1",
-                "at": 1.0}
+        # chatd.bus.wire's envelopes (version 2): [2, node, "r", room, extra, kind, id, at, ...]
+        said = ["Said", "c-1", 1.0, "lobby", "eve", "hi"]
+
+        def room(*row: object) -> str:
+            return json.dumps([2, "c", "r", "lobby", None, *row])
+
         forged = [
             ("chatd:room:lobby", "not json {"), ("chatd:room:lobby", "12"),
-            ("chatd:room:lobby", "[1, 2]"), ("chatd:presence", '{"n": "c", "p": 5}'),
-            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby", "e": {"type": "Said"}})),
-            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
-                                             "e": {**said, "text": 5, "at": "x"}})),
-            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
-                                             "e": {**said, "text": "x" * 100_000}})),
-            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
-                                             "e": {**said, "text": "hi\r\nQUIT :\x1b[2J"}})),
-            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
-                                             "e": {**said, "type": "Bogus"}})),
-            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby",
-                                             "e": {**said, "sender": "e v\re"}})),
-            ("chatd:node:b", json.dumps({"n": "c", "u": "bob", "e": {
-                "type": "Private", "sender": "eve", "recipient": "bob", "text": "\x1b]0;x",
-                "id": "c-2", "at": 1.0}})),
+            ("chatd:room:lobby", "[1, 2]"), ("chatd:presence", '[2, "c", "p", 5]'),
+            ("chatd:room:lobby", room("Said")),
+            ("chatd:room:lobby", room("Said", "c-1", "x", "lobby", "eve", 5)),
+            ("chatd:room:lobby", room(*said[:5], "x" * 100_000)),
+            ("chatd:room:lobby", room(*said[:5], "hi\r\nQUIT :\x1b[2J")),
+            ("chatd:room:lobby", room("Bogus", *said[1:])),
+            ("chatd:room:lobby", room(*said[:4], "e v\re", "hi")),
+            # a node of wire format 1 (a JSON object per message)
+            ("chatd:room:lobby", json.dumps({"n": "c", "r": "lobby", "e": {
+                "type": "Said", "room": "lobby", "sender": "eve", "text": "hi", "id": "c-3",
+                "at": 1.0}})),
+            ("chatd:node:b", json.dumps([2, "c", "u", "bob", None, "Private", "c-2", 1.0,
+                                         "eve", "bob", "\x1b]0;x"])),
         ]
         for number, (channel, data) in enumerate(forged):
             self.assertRegex(self.redis.call("PUBLISH", channel, data), rb"^:\d+$")
@@ -271,7 +279,7 @@ class ClusterTests(TestCase):
         with urllib.request.urlopen(f"http://127.0.0.1:{site.group(1)}/metrics",
                                     timeout=10) as page:
             metrics = page.read().decode()
-        self.assertIn('chatd_cluster_malformed_total{source="room"} 9.0', metrics)
+        self.assertIn('chatd_cluster_malformed_total{source="room"} 10.0', metrics)
         self.assertIn('chatd_cluster_malformed_total{source="presence"} 1.0', metrics)
         self.assertIn('chatd_cluster_malformed_total{source="node"} 1.0', metrics)
         self.assertEqual(b.run_log().count("malformed message(s) from Redis"), 1, b.run_log())
@@ -283,7 +291,7 @@ class ClusterTests(TestCase):
         bea = self.line(b, "bea")
         for client in (ann, amy, bea):
             client.ok("/join lobby")
-        ann.wait_event("103 [lobby] bea joined")
+        ann.wait_event(joined("lobby", "bea"))
 
         self.redis.stop()
         for client in (ann, bea):
@@ -319,7 +327,7 @@ class ClusterTests(TestCase):
         bob.wait(lambda line: " 366 bob " in line)
         for client in (ann, bea):
             client.ok("/join lobby")
-        ann.wait_event("103 [lobby] bea joined")
+        ann.wait_event(joined("lobby", "bea"))
 
         self.redis.stop()
         ann.wait_event(lambda line: line.code == 100 and "out of reach" in line.text,
@@ -360,7 +368,7 @@ class ClusterTests(TestCase):
         ann, bea = self.line(a, "ann"), self.line(b, "bea")
         ann.ok("/join lobby")
         bea.ok("/join lobby")
-        ann.wait_event("103 [lobby] bea joined")
+        ann.wait_event(joined("lobby", "bea"))
         warning = "password given in --cluster shows in ps"
         self.assertNotIn(warning, a.run_log())
         self.assertEqual(b.run_log().count(warning), 1, b.run_log())
@@ -376,13 +384,13 @@ class ClusterTests(TestCase):
         # b has nobody in the room: its first member there is replayed what a's said.
         bea = self.line(b, "bea")
         bea.ok("/join hist")
-        bea.wait_event("103 [hist] bea joined")  # in a cluster, just after the 200
+        bea.wait_event(joined("hist", "bea"))  # in a cluster, just after the 200
         self.assertEqual(self.replayed(bea), ["<ann> one", "<ann> two"])
         bea.send("three")
         ann.wait_event("101 [hist] <bea> three")
         cid = self.line(c, "cid")
         cid.ok("/join hist")
-        cid.wait_event("103 [hist] cid joined")
+        cid.wait_event(joined("hist", "cid"))
         self.assertEqual(self.replayed(cid), ["<ann> one", "<ann> two", "<bea> three"])
         for client in (ann, bea, cid):
             client.events.clear()
