@@ -43,6 +43,7 @@ from chatd.frontends.outbox import Flusher, Outbox
 from chatd.frontends.policy import CLOSE_GRACE, HANDSHAKE_TIMEOUT, ConnectionPolicy, Counters
 from chatd.kernel.events import LeaveReason
 from chatd.kernel.interfaces import IChatSession
+from chatd.twisted_private import share_names
 
 log = Logger()
 
@@ -142,6 +143,7 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         # Not logged here: the login (or the close of a connection that never logged in)
         # says where it came from. One line per connection, not three, at 9,000 connects.
         home = self._home
+        share_names(self.transport, type(self).__name__)
         self.outbox = Outbox(self.transport, home.flusher, self._options.connection.max_output,
                              self, direct=self._options.connection.direct_send)
         self.policy = self.guard()

@@ -135,7 +135,7 @@ class IRCProtocol(ChatConnection):
         self._home.keep_alive.add(self)
 
     def activity(self) -> None:
-        self.heard = self._clock.seconds()
+        self.heard = self._home.keep_alive.soon
 
     def login_timeout_text(self) -> str:
         return f"Registration timeout: {self._options.connection.login_timeout:g} seconds"
