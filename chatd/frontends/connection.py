@@ -11,7 +11,9 @@ together from parts that know no stream of their own:
   ``CommandClient`` (``chatd.frontends.client``); IRC guards itself;
 * the ``Outbox`` (``chatd.frontends.outbox``), the stream sink: coalesced output, sent
   straight to the socket when it can, slow readers dropped past ``max_output``;
-* the ``LineFramer``, which cuts the byte stream into bounded lines.
+* the ``LineFramer``, which cuts the byte stream into bounded lines: a base class of the
+  connection, not an object it holds (an idle connection keeps the framer's few slots, not
+  one more object with its headers and a reference to it).
 
 What is left here is the transport's: its address, the TLS handshake, and pausing and
 resuming reading for each reason a part has (the policy's, an upload's).
@@ -76,14 +78,14 @@ class FrontendFactory(ServerFactory):
 
 
 @implementer(IHandshakeListener)
-class ChatConnection(Protocol, metaclass=ABCMeta):
+class ChatConnection(Protocol, LineFramer, metaclass=ABCMeta):
     # Thousands of idle connections are the common case: slots keep each one small, down
     # to what Twisted sets on a protocol (``transport``, ``connected``), which would
     # otherwise fill each connection's __dict__ (Twisted's Protocol has no slots, so the
     # empty __dict__ itself stays). ``factory`` is not set: ``_home`` is it.
     __slots__ = (
-        "_clock", "_framer", "_home", "_options", "_paused_by", "connected", "host", "outbox",
-        "policy", "transport",
+        "_clock", "_home", "_options", "_paused_by", "connected", "host", "outbox", "policy",
+        "transport",
     )
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
@@ -96,11 +98,16 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self.connected = 0
         self._options = home.options
         self._clock = home.clock
-        self._framer = LineFramer(max_line, stop_at)
+        LineFramer.__init__(self, max_line, stop_at)
         self._paused_by = 0  # the PAUSE_* reasons reading is paused for
         self.outbox: Outbox
         self.policy: ConnectionPolicy[bytes | TooLong]
         self.host = ""  # the address alone: what per-address limits count by
+
+    @property
+    def _framer(self) -> LineFramer:
+        """The connection's framer: itself (what a frontend's own framing calls)."""
+        return self
 
     @property
     def peer(self) -> str:
@@ -177,7 +184,7 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
 
     def frame(self, data: bytes) -> list[bytes | TooLong]:
         """The lines ``data`` completes (a frontend may first take out what is not text)."""
-        return self._framer.feed(data)
+        return self.feed(data)
 
     def pause_reading(self, why: int = PAUSE_POLICY) -> None:
         """Stop reading from the client for ``why`` (a PAUSE_* bit), until it is resumed

@@ -43,10 +43,18 @@ log = Logger()
 
 # Items queued behind a slow command before reading from the client pauses.
 QUEUE_PAUSE = 32
-# Why the policy has reading paused (bits): a long queue, a message waiting for the rate.
-_LONG_QUEUE = 1
-_PACING = 2
+# Why the policy has reading paused (bits of ``_flags``, below): a long queue, a message
+# waiting for the rate.
+_LONG_QUEUE = 32
+_PACING = 64
+_PAUSED = _LONG_QUEUE | _PACING
 _FOREVER = float("inf")
+# The policy's flags (bits of ``_flags``: one int, not a slot each, on every connection).
+_ADMITTED = 1  # admission let the client in (its slot is given back when it goes)
+_BUSY = 2  # an item's reply is still to come
+_INPUT_DONE = 4  # the client will send nothing more
+_UNSHAKEN = 8  # an opening handshake is not done yet
+_TELL_PACE = 16  # fakelag: the client is yet to be told that its lines are paced
 # Seconds a client has, from its connect, to finish an opening handshake (TLS). Until it
 # does, the connection holds a descriptor and an admission slot and can be told nothing.
 HANDSHAKE_TIMEOUT = 10.0
@@ -134,9 +142,8 @@ class Guarded(Protocol[Item_contra]):
 class ConnectionPolicy(Generic[Item]):
     # One per connection, and thousands of them are idle: slots keep each one small.
     __slots__ = (
-        "_admitted", "_busy", "_count", "_deadline", "_guarded", "_handshaken", "_home",
-        "_input_done", "_limits", "_paused", "_queue", "_sink", "_tell_pace", "_timer", "host",
-        "named",
+        "_count", "_deadline", "_flags", "_guarded", "_home", "_limits", "_queue", "_sink",
+        "_timer", "host", "named",
     )
 
     def __init__(self, home: Home, limits: Limits, guarded: Guarded[Item], sink: ISink,
@@ -149,10 +156,8 @@ class ConnectionPolicy(Generic[Item]):
         # The items waiting to be handled, or None when none do (an empty list, or a deque,
         # kept by every idle connection costs more than the check: docs/performance.md).
         self._queue: list[Item] | None = None
-        self._busy = False
-        self._paused = 0  # the reasons (bits) the policy has reading paused for
-        self._input_done = False
-        self._admitted = False
+        # _ADMITTED, _BUSY... and the reasons reading is paused for (_PAUSED): none yet.
+        self._flags = 0
         # Logged in: past the login timer and the bytes-before-login cap (read-only outside).
         self.named = False
         # One slot for each of two lives that never overlap, since every idle connection keeps
@@ -161,13 +166,9 @@ class ConnectionPolicy(Generic[Item]):
         # the timer of the one waiting now.
         self._count = 0
         self._timer: IDelayedCall | None = None
-        # False until an opening handshake is done; True at once when there is none.
-        self._handshaken = True
         # When the client is aborted unless it first gets past where it is: the opening
         # handshake, then (once closing) the close.
         self._deadline: IDelayedCall | None = None
-        # Fakelag: whether the client is yet to be told that its lines are paced.
-        self._tell_pace = False
 
     # -- the client's life -------------------------------------------------------------
 
@@ -180,7 +181,7 @@ class ConnectionPolicy(Generic[Item]):
         """
         home = self._home
         if handshake is not None:
-            self._handshaken = False
+            self._flags |= _UNSHAKEN
             self._deadline = home.clock.callLater(
                 home.handshake_timeout, self._abort,
                 f"no {handshake} handshake within {home.handshake_timeout:g} seconds")
@@ -191,7 +192,7 @@ class ConnectionPolicy(Generic[Item]):
                      peer=guarded.peer, why=refused)
             guarded.close(refused)
             return False
-        self._admitted = True
+        self._flags |= _ADMITTED
         if self._limits.login_timeout:
             self._timer = home.clock.callLater(self._limits.login_timeout,
                                                self._login_too_slow)
@@ -205,7 +206,7 @@ class ConnectionPolicy(Generic[Item]):
 
     def handshaken(self) -> None:
         """The opening handshake is done: the client can now read what it is sent."""
-        self._handshaken = True
+        self._flags &= ~_UNSHAKEN
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
@@ -239,7 +240,7 @@ class ConnectionPolicy(Generic[Item]):
         nothing never completes it. Such a client could not read the goodbye anyway, so it
         is aborted now. Otherwise it gets ``close_grace`` seconds to read what is queued.
         """
-        if not self._handshaken:
+        if self._flags & _UNSHAKEN:
             self._sink.abort()
             return
         grace = self._home.close_grace
@@ -248,7 +249,7 @@ class ConnectionPolicy(Generic[Item]):
 
     def lost(self) -> None:
         """The client is gone: give back its admission slot, stop every timer."""
-        if self._admitted:
+        if self._flags & _ADMITTED:
             self._home.admission.release(self.host, named=self.named)
         if self._timer is not None:
             if self._timer.active():
@@ -280,7 +281,8 @@ class ConnectionPolicy(Generic[Item]):
         being closed, and what it sent is to be ignored)."""
         if not self.named:
             self._count += size
-            if self._count > self._limits.max_bytes_before_login and not self._busy:
+            if (self._count > self._limits.max_bytes_before_login
+                    and not self._flags & _BUSY):
                 self._guarded.close(self._guarded.too_much_text())
                 return False
         return True
@@ -303,11 +305,11 @@ class ConnectionPolicy(Generic[Item]):
         sink = self._sink
         if queue is not None:
             done = 0
-            while done < len(queue) and not self._busy and not sink.closed:
+            while done < len(queue) and not self._flags & _BUSY and not sink.closed:
                 result = self._guarded.handle(queue[done])
                 done += 1
                 if result is not None:
-                    self._busy = True
+                    self._flags |= _BUSY
                     result.addBoth(self._finished)
             # ``handle`` may have pushed more onto this list (without draining), or the
             # client may have gone (``lost`` dropped the list): only this list is trimmed.
@@ -318,38 +320,40 @@ class ConnectionPolicy(Generic[Item]):
             queue = self._queue
         if sink.closed:
             return
-        if self._tell_pace:
-            self._tell_pace = False
+        flags = self._flags
+        if flags & _TELL_PACE:
+            self._flags = flags = flags & ~_TELL_PACE
             self._tell_paced(1 + (len(queue) if queue is not None else 0))
         if queue is not None and len(queue) > QUEUE_PAUSE:
             self._pause(_LONG_QUEUE)
         elif queue is None:
             self._resume(_LONG_QUEUE)
-        if self._input_done and queue is None and not self._busy:
+        flags = self._flags
+        if flags & _INPUT_DONE and queue is None and not flags & _BUSY:
             sink.close()
 
     def end_of_input(self) -> None:
         """The client will send nothing more: close once every reply owed is out."""
-        self._input_done = True
+        self._flags |= _INPUT_DONE
         self.drain()
 
     def idle(self) -> bool:
         """No item waiting and none being handled."""
-        return self._queue is None and not self._busy
+        return self._queue is None and not self._flags & _BUSY
 
     def _finished(self, _: object) -> None:
-        self._busy = False
+        self._flags &= ~_BUSY
         self.drain()
 
     def _pause(self, why: int) -> None:
-        if not self._paused:
+        if not self._flags & _PAUSED:
             self._guarded.pause_reading()
-        self._paused |= why
+        self._flags |= why
 
     def _resume(self, why: int) -> None:
-        if self._paused & why:
-            self._paused &= ~why
-            if not self._paused:
+        if self._flags & why:
+            self._flags &= ~why
+            if not self._flags & _PAUSED:
                 self._guarded.resume_reading()
 
     # -- fakelag -----------------------------------------------------------------------
@@ -370,7 +374,7 @@ class ConnectionPolicy(Generic[Item]):
         if self._count >= limit or delay == _FOREVER:
             return None
         if not self._count:
-            self._tell_pace = True  # told by the drain, which knows how many items wait
+            self._flags |= _TELL_PACE  # told by the drain, which knows how many items wait
         self._count += 1
         self._pause(_PACING)
         said: Deferred[None] = Deferred()
