@@ -56,7 +56,8 @@ from chatd.frontends.irc.registration import (
     Welcome,
 )
 from chatd.frontends.irc.rendering import Render, Renderers, event_tags
-from chatd.frontends.policy import ConnectionPolicy
+from chatd.frontends.policy import POLICY_SLOTS, ConnectionPolicy, PolicyRules
+from chatd.frontends.sink import ISink
 from chatd.kernel import errors
 from chatd.kernel.events import (
     AwayChanged,
@@ -87,13 +88,14 @@ PACED = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
 
 
 @implementer(IChatMind)
-class IRCProtocol(ChatConnection):
-    """One IRC client connection."""
+class IRCProtocol(PolicyRules[bytes | TooLong], ChatConnection):
+    """One IRC client connection, its own connection policy (``PolicyRules``)."""
 
     # Per connection only what differs between connections: what every connection shares
     # (real names, renderers, keep-alive, delivery's regroup) is read from the factory.
     __slots__ = ("_closed", "_labeled", "_registration", "client_tags", "echo", "heard",
-                 "leave_reason", "pinged_at", "quit_message", "render", "session")
+                 "leave_reason", "pinged_at", "quit_message", "render", "session",
+                 *POLICY_SLOTS)
     kind = "IRC"
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
     _home: IRCFactory
@@ -127,8 +129,21 @@ class IRCProtocol(ChatConnection):
     # -- connection --------------------------------------------------------------------
 
     def guard(self) -> ConnectionPolicy[bytes | TooLong]:
-        return ConnectionPolicy(self._home, self._options.connection, self, self.outbox,
-                                self.host)
+        self.start_policy()
+        return self  # type: ignore[return-value]  # PolicyRules: a policy, without its slots
+
+    # The policy's references (PolicyRules), read from what the connection holds anyway.
+    @property
+    def _guarded(self) -> IRCProtocol:  # type: ignore[override]
+        return self
+
+    @property
+    def _sink(self) -> ISink:  # type: ignore[override]
+        return self.outbox
+
+    @property
+    def _limits(self) -> Any:  # type: ignore[override]
+        return self._options.connection
 
     def admitted(self) -> None:
         self._registration = Registration(self.host)
