@@ -129,7 +129,7 @@ class Delivery:
     def _pairs(self, user_key: str) -> zip[tuple[str, IChatMind]]:
         """A user's sessions here: (session id, mind) pairs."""
         sinks = self._sinks.get(user_key, ())
-        return zip(sinks[::2], sinks[1::2])  # type: ignore[arg-type]
+        return zip(sinks[::2], sinks[1::2], strict=True)  # type: ignore[arg-type]
 
     def _renamed(self, old: str, new: str) -> None:
         """Move a renamed user's sessions and memberships to its new key (once: the event

@@ -31,8 +31,13 @@ from typing import Any
 
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHandshakeListener, IReactorTime
-from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    ILoggingContext,
+    IProtocol,
+    IReactorTime,
+)
+from twisted.internet.protocol import ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -77,12 +82,13 @@ class FrontendFactory(ServerFactory):
         self.connections = Connections(clock)
 
 
-@implementer(IHandshakeListener)
-class ChatConnection(Protocol, LineFramer, metaclass=ABCMeta):
+@implementer(IProtocol, ILoggingContext, IHandshakeListener)
+class ChatConnection(LineFramer, metaclass=ABCMeta):
     # Thousands of idle connections are the common case: slots keep each one small, down
-    # to what Twisted sets on a protocol (``transport``, ``connected``), which would
-    # otherwise fill each connection's __dict__ (Twisted's Protocol has no slots, so the
-    # empty __dict__ itself stays). ``factory`` is not set: ``_home`` is it.
+    # to what Twisted sets on a protocol (``transport``, ``connected``). It is an IProtocol
+    # of its own rather than a Twisted ``Protocol``, which has no slots: a subclass would
+    # carry a __dict__ (and its values) it never uses. ``factory`` is not set: ``_home``
+    # is it.
     __slots__ = (
         "_clock", "_home", "_options", "_paused_by", "connected", "host", "outbox", "policy",
         "transport",
@@ -143,6 +149,16 @@ class ChatConnection(Protocol, LineFramer, metaclass=ABCMeta):
         """Input arrived (for idle and keep-alive timers)."""
 
     # -- connection --------------------------------------------------------------------
+
+    def makeConnection(self, transport: Any) -> None:
+        """Twisted hands the connection its transport (IProtocol)."""
+        self.connected = 1
+        self.transport = transport
+        self.connectionMade()
+
+    def logPrefix(self) -> str:
+        """What Twisted's log lines about the connection start with (ILoggingContext)."""
+        return type(self).__name__
 
     def connectionMade(self) -> None:
         address = self.transport.getPeer()

@@ -10,7 +10,6 @@ that are too long or not UTF-8, the idle timer, half-closes, and the 109 notice 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,6 @@ from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
 from twisted.logger import Logger
-from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
@@ -76,7 +74,7 @@ LINE_FORMAT = Format(render=render_event, history=render_history, reply=encode_r
 
 
 @implementer(IHalfCloseableProtocol)
-class LineProtocol(ChatConnection, TimeoutMixin):
+class LineProtocol(ChatConnection):
     """One telnet/netcat connection: line framing, telnet, an upload's bytes. Its
     ``client`` (a ``CommandClient``) is everything else.
 
@@ -85,7 +83,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     before the connection closes.
     """
 
-    __slots__ = ("_telnet", "_upload", "client")
+    # Its idle timer is its own (``_idle``), not Twisted's TimeoutMixin, whose class has no
+    # slots and would give every connection a __dict__.
+    __slots__ = ("_idle", "_telnet", "_upload", "client")
     kind = "line"
     _home: LineFactory
 
@@ -94,6 +94,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         # The /send whose bytes are being taken (or whose next line may be its tail).
         self._upload: UploadIntake | None = None
         self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
+        self._idle: IDelayedCall | None = None  # with ``idle-timeout``: closes a silent client
         self.client: CommandClient
 
     @property
@@ -112,20 +113,19 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.client = CommandClient(self._home, self, self.outbox, self.host)
         return self.client.policy
 
-    def callLater(self, period: float, func: Callable[[], object]) -> IDelayedCall:
-        """TimeoutMixin's clock: the factory's, so tests can pass a task.Clock (a method,
-        not a bound method kept on each connection)."""
-        return self._clock.callLater(period, func)
-
     def admitted(self) -> None:
         self.client.greet()
-        if self._options.connection.idle_timeout:
-            self.setTimeout(self._options.connection.idle_timeout)
+        idle = self._options.connection.idle_timeout
+        if idle:
+            self._idle = self._clock.callLater(idle, self.timeoutConnection)
 
-    # Input arrived: the idle timer starts again (no wrapper: it runs for every read).
-    activity = TimeoutMixin.resetTimeout
+    def activity(self) -> None:
+        """Input arrived: the idle timer starts again."""
+        if self._idle is not None:
+            self._idle.reset(self._options.connection.idle_timeout)
 
     def timeoutConnection(self) -> None:
+        self._idle = None
         self.client.leave_reason = LeaveReason.TIMEOUT
         self.close(f"idle for {self._options.connection.idle_timeout:g} seconds; goodbye")
 
@@ -145,7 +145,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.transport.loseConnection()
 
     def gone(self) -> None:
-        self.setTimeout(None)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         if self._upload is not None:
             self._upload.lost()
         self.client.lost()
@@ -305,7 +307,7 @@ class LineFactory(FrontendFactory):
         self.interpreter = LineInterpreter(stats)  # one for every connection
         self.format = LINE_FORMAT
 
-    def buildProtocol(self, addr: Any) -> LineProtocol:
+    def buildProtocol(self, addr: Any) -> LineProtocol:  # type: ignore[override]  # an IProtocol
         return LineProtocol(self)
 
 

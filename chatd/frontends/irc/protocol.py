@@ -631,5 +631,5 @@ class IRCFactory(FrontendFactory):
         """PING and ping-timeout for every connection, in one sweep a second."""
         return KeepAlive(self.clock, self.options.ping_interval, self.options.ping_timeout)
 
-    def buildProtocol(self, addr: Any) -> IRCProtocol:
+    def buildProtocol(self, addr: Any) -> IRCProtocol:  # type: ignore[override]  # an IProtocol
         return IRCProtocol(self)
