@@ -336,6 +336,23 @@ class IRCProtocol(PolicyRules[bytes | TooLong], ChatConnection):
 
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
+        if (type(item) is bytes and item.startswith(b"PRIVMSG #")
+                and len(item) <= codec.MAX_BODY and self._registration.registered):
+            # The fast path for most of the lines a busy server reads, with what the general
+            # path below would do for them: one channel, no tags (so only the body's length
+            # limit applies), no prefix, some text.
+            try:
+                head, colon, text = item.decode("utf-8").partition(" :")
+            except UnicodeDecodeError:
+                colon = ""  # refused by the general path
+            else:
+                target = head[8:]
+            if colon and text and " " not in target and "," not in target \
+                    and target.isprintable():
+                held = self.pace(self.me, messages.privmsg_channel, self, target, text)
+                if held is None:
+                    messages.privmsg_channel(self, target, text)
+                return held
         if item is TooLong.LINE or (
             isinstance(item, bytes) and (codec.too_long(item) or codec.tags_too_long(item))
         ):
@@ -343,17 +360,6 @@ class IRCProtocol(PolicyRules[bytes | TooLong], ChatConnection):
             self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
             return None
         assert isinstance(item, bytes)
-        if item.startswith(b"PRIVMSG #") and self._registration.registered:
-            # The fast path for most of the lines a busy server reads, with what the general
-            # path below would do for them: one channel, no tags, no prefix, some text.
-            head, colon, text = (codec.decode_line(item) or "").partition(" :")
-            target = head[8:]
-            if colon and text and " " not in target and "," not in target \
-                    and target.isprintable():
-                held = self.policy.pace(self.me, messages.privmsg_single, self, target, text)
-                if held is None:
-                    messages.privmsg_single(self, target, text)
-                return held
         line = codec.decode_line(item)
         # Not UTF-8: read as latin-1 only to name the command (and label) it refuses.
         parsed = codec.parse_message(item.decode("latin-1") if line is None else line)
