@@ -321,8 +321,9 @@ class PolicyRules(Generic[Item]):
         sink = self._sink
         if queue is not None:
             done = 0
+            handle = self._guarded.handle
             while done < len(queue) and not self._flags & _BUSY and not sink.closed:
-                result = self._guarded.handle(queue[done])
+                result = handle(queue[done])
                 done += 1
                 if result is not None:
                     self._flags |= _BUSY
@@ -342,11 +343,14 @@ class PolicyRules(Generic[Item]):
             self._tell_paced(1 + (len(queue) if queue is not None else 0))
         if queue is not None and len(queue) > QUEUE_PAUSE:
             self._pause(_LONG_QUEUE)
-        elif queue is None:
-            self._resume(_LONG_QUEUE)
-        flags = self._flags
-        if flags & _INPUT_DONE and queue is None and not flags & _BUSY:
-            sink.close()
+        else:
+            flags = self._flags
+            if queue is None:
+                if flags & _LONG_QUEUE:  # (most drains: no call)
+                    self._resume(_LONG_QUEUE)
+                    flags = self._flags
+                if flags & _INPUT_DONE and not flags & _BUSY:
+                    sink.close()
 
     def end_of_input(self) -> None:
         """The client will send nothing more: close once every reply owed is out."""
