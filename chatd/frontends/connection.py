@@ -111,11 +111,6 @@ class ChatConnection(LineFramer, metaclass=ABCMeta):
         self.host = ""  # the address alone: what per-address limits count by
 
     @property
-    def _framer(self) -> LineFramer:
-        """The connection's framer: itself (what a frontend's own framing calls)."""
-        return self
-
-    @property
     def peer(self) -> str:
         """host:port, for logs: made when a line is logged, not kept by each connection."""
         return f"{self.host}:{getattr(self.transport.getPeer(), 'port', '')}"

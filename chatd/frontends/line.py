@@ -165,7 +165,7 @@ class LineProtocol(ChatConnection):
             data = upload.take(data)
             if not data:
                 return []
-        framer = self._framer
+        framer = self  # the connection is its own framer (ChatConnection)
         if framer.holding or (self._telnet is None and IAC_BYTE not in data):
             lines = framer.feed(data)  # an upload's bytes, or text without telnet (nearly all)
         elif IAC_BYTE in data and 0 <= (cut := _after_upload_line(data)) < len(data):
@@ -180,18 +180,18 @@ class LineProtocol(ChatConnection):
         telnet = self._telnet
         if telnet is None:
             if IAC_BYTE not in data:
-                return self._framer.feed(data)
+                return self.feed(data)
             telnet = self._telnet = TelnetFilter(
                 self.outbox.write, lambda: self.close("telnet subnegotiation too long"))
         elif telnet.passes(data):
-            return self._framer.feed(data)
+            return self.feed(data)
         lines: list[bytes | TooLong] = []
         for piece in telnet.feed(data):
             if piece is DISCARD:
-                self._framer.discard()
+                self.discard()
             else:
                 assert isinstance(piece, bytes)
-                lines.extend(self._framer.feed(piece))
+                lines.extend(self.feed(piece))
         return lines
 
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
@@ -220,7 +220,7 @@ class LineProtocol(ChatConnection):
             return None
         # The line the framer stopped at (a /send): once it is answered, what was held after
         # it is lines again. Any other line leaves the framer as it is.
-        if not self._framer.holding or not starts_upload(item):
+        if not self.holding or not starts_upload(item):
             return self.client.command(text)
         answered = self.client.command(text)
         if answered is None:
@@ -230,7 +230,7 @@ class LineProtocol(ChatConnection):
 
     def _frame_again(self, result: Any) -> Any:
         """A /send has its final reply: what the client sent after it is lines again."""
-        framer = self._framer
+        framer = self  # the connection is its own framer (ChatConnection)
         if framer.holding:
             upload = self._upload
             if upload is not None:
@@ -254,7 +254,7 @@ class LineProtocol(ChatConnection):
         self.client.notice(Code.SEND_BYTES, f"send {size} bytes")
         # What the client sent ahead of the 350 is the file's start (SMTP's BDAT). Reading
         # may have paused for it (PAUSE_HELD): the rest of the file must come in now.
-        self._framer.feed(upload.take(self._framer.take()))
+        self.feed(upload.take(self.take()))
         self.resume_reading(PAUSE_HELD)
         return upload.done
 
