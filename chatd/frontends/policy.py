@@ -20,9 +20,10 @@ frontend must obey, whatever carries its bytes.
 
 It drives the client through two seams, neither of them a stream transport: the ``Guarded``
 side (the protocol: handle one item, close with a reason in its own format, pause and resume
-reading) and the ``ISink`` its output goes to. ``ChatConnection`` is the stream's use of it
-(IRC's), and ``chatd.frontends.client.CommandClient`` is a policy that guards itself (the line
-protocol's and the browser's).
+reading) and the ``ISink`` its output goes to. IRC's connection is a policy of its own
+(``PolicyRules``: the rules without their storage, which the connection's slots hold), and
+``chatd.frontends.client.CommandClient`` is a policy that guards itself (the line protocol's
+and the browser's).
 """
 
 from __future__ import annotations
