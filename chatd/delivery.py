@@ -58,10 +58,11 @@ class Delivery:
 
     def __init__(self) -> None:
         self._rooms: dict[str, _Room] = {}
-        # user key -> that user's sessions here: (session id, mind) pairs. A tuple, made anew
-        # at each login and logout of the user: most users have one session, and a list for
-        # it would cost each idle connection more (docs/performance.md).
-        self._sinks: dict[str, tuple[tuple[str, IChatMind], ...]] = {}
+        # user key -> that user's sessions here, flat: session id, mind, session id, mind...
+        # A tuple, made anew at each login and logout of the user: most users have one
+        # session, and a list for it, or a tuple of pairs, would cost each idle connection
+        # more (docs/performance.md). ``_pairs`` reads it.
+        self._sinks: dict[str, tuple[str | IChatMind, ...]] = {}
         # user key -> the rooms it is in, as the events told
         self._memberships: dict[str, set[str]] = {}
 
@@ -69,7 +70,7 @@ class Delivery:
 
     def attach(self, user_key: str, session_id: str, mind: IChatMind) -> None:
         """A session logged in: its user's rooms' events reach ``mind`` from now on."""
-        self._sinks[user_key] = (*self._sinks.get(user_key, ()), (session_id, mind))
+        self._sinks[user_key] = (*self._sinks.get(user_key, ()), session_id, mind)
         self._changed(user_key)
         attached = mind.attached
         if attached is not None:
@@ -77,7 +78,8 @@ class Delivery:
 
     def detach(self, user_key: str, session_id: str) -> None:
         """A session logged out (after the core told its rooms)."""
-        sinks = tuple(pair for pair in self._sinks.get(user_key, ()) if pair[0] != session_id)
+        sinks = tuple(item for pair in self._pairs(user_key) if pair[0] != session_id
+                      for item in pair)
         if sinks:
             self._sinks[user_key] = sinks
         else:
@@ -121,8 +123,13 @@ class Delivery:
     def user_event(self, user_key: str, event: Event) -> None:
         if type(event) is NickChanged:
             self._renamed(fold(event.old), fold(event.new))
-        for _, mind in self._sinks.get(user_key, ()):
+        for _, mind in self._pairs(user_key):
             mind.deliver(event)
+
+    def _pairs(self, user_key: str) -> zip[tuple[str, IChatMind]]:
+        """A user's sessions here: (session id, mind) pairs."""
+        sinks = self._sinks.get(user_key, ())
+        return zip(sinks[::2], sinks[1::2], strict=True)  # type: ignore[arg-type]
 
     def _renamed(self, old: str, new: str) -> None:
         """Move a renamed user's sessions and memberships to its new key (once: the event
@@ -164,10 +171,10 @@ class Delivery:
         # Sessions that speak in this room through a seat (a UDP member): the seat gets the
         # room's messages in their place (IChatMind.seat).
         seated = {seat[0] for user_key in room.members
-                  for _, mind in self._sinks.get(user_key, ())
+                  for _, mind in self._pairs(user_key)
                   if (seat := mind.seat) is not None and seat[1] == room_key}
         for user_key in room.members:
-            for session_id, mind in self._sinks.get(user_key, ()):
+            for session_id, mind in self._pairs(user_key):
                 seat = mind.seat
                 if seat is not None and seat[1] != room_key:
                     continue  # a seat in another room of the user's
@@ -181,7 +188,7 @@ class Delivery:
     def _add(self, room: _Room, user_key: str) -> bool:
         """Place a joining user's sessions in a room's built groups; False (rebuild) when
         one of them has a seat, which changes who else in the room gets messages."""
-        sinks = self._sinks.get(user_key, ())
+        sinks = list(self._pairs(user_key))
         if any(mind.seat is not None for _, mind in sinks):
             return False
         targets = room.targets

@@ -22,6 +22,8 @@ USED = (
     (tcp.Connection, "dataBuffer"),
     (tcp.Connection, "offset"),
     (tcp.Connection, "_writeDisconnected"),
+    (tcp.Server, "logstr"),
+    (tcp.Server, "repstr"),
     (SSL4ServerEndpoint, "_sslContextFactory"),
     (StreamServerEndpointService, "_raiseSynchronously"),
 )
@@ -62,6 +64,20 @@ def send_now(transport: tcp.Connection, data: bytes) -> bytes:
     except OSError:  # EAGAIN included; a real error, Twisted's doWrite reports
         return data
     return data[sent:]
+
+
+def share_names(transport: Any, name: str) -> None:
+    """Give an accepted TCP transport ``name`` (one string all of a frontend's connections
+    share) as its log prefix and repr.
+
+    Twisted's ``tcp.Server`` formats both at accept, with the session number and the address:
+    two strings, some 150 bytes, that every idle connection would keep, and a tenth of what
+    chatd is short of a C server's memory per connection. What they said is in chatd's own
+    log lines (each names the connection's peer); a traceback from inside a connection's
+    handler is prefixed with the protocol's name alone.
+    """
+    if isinstance(transport, tcp.Server):
+        transport.logstr = transport.repstr = name
 
 
 def parsed_tls_options(endpoint: SSL4ServerEndpoint) -> Any:

@@ -187,6 +187,15 @@ class LookAlikeTests(TestCase):
         self.assertEqual(skeleton("modern"), skeleton("modem"))
         self.assertNotEqual(skeleton("alice"), skeleton("alicia"))
 
+    def test_a_name_that_is_its_own_skeleton_is_kept_once(self) -> None:
+        """The server keeps every online user's skeleton: most names are their own, and then
+        the skeleton is the name itself, not a copy (docs/performance.md)."""
+        from chatd.kernel.names import skeleton
+
+        name = "".join(["idle", "42"])  # made at run time, as a login's name is
+        self.assertIs(skeleton(name), name)
+        self.assertEqual(skeleton("Bob42"), "bob42")
+
     def test_look_alikes_cannot_both_register(self) -> None:
         directory = self.directory()
         self.successResultOf(directory.signup("paypal", "password1"))

@@ -961,18 +961,25 @@ class PeopleAndServerTests(IRCTestCase):
         wait(119.5)  # 119.5 s of silence: not yet
         self.assertEqual(ann.read(), [])
         bob.send("PONG chatd")
-        wait(0.5)  # the sweep at 120.25: 120 s of silence
+        # A line is heard as at the next sweep (KeepAlive.soon): ann's registration at 0.25
+        # as at 1.25, bob's PONG at 119.75 as at 120.25. Never early, at most a second late.
+        wait(0.5)
+        self.assertEqual(ann.read(), [])
+        wait(1)  # the sweep at 121.25: 120 s of silence since 1.25
         self.assertEqual(ann.read(), [("", "PING", ["chatd"])])
-        wait(59)
+        wait(58)
         ann.send("PONG chatd")  # answered at 179.25: no close, the next PING 120 s on
         wait(60.5)
         self.assertEqual(bob.read(), [])  # silent since 119.75: 120 s at 239.75
         wait(0.5)  # ... PING at the next sweep, 240.25
         self.assertEqual(bob.read(), [("", "PING", ["chatd"])])
         wait(59)
-        self.assertEqual(ann.read(), [("", "PING", ["chatd"])])
         self.assertEqual(bob.read(), [])
-        wait(1)  # 60 s after its PING, at the sweep of 300.25
+        # 60 s after bob's PING, at the sweep of 300.25, bob is closed; ann's PONG of 179.25
+        # (after that instant's sweep) is heard as at 180.25.
+        self.assertEqual(ann.read(), [])
+        wait(1)
+        self.assertEqual(ann.read(), [("", "PING", ["chatd"])])
         self.assertEqual(bob.read(), [("", "ERROR", ["Closing link: Ping timeout: 60 seconds"])])
         self.assertTrue(bob.closed)
         ann.send("PONG chatd")

@@ -226,3 +226,15 @@ class TheStreamSink(TestCase):
         self.assertEqual(transport.value(), b"")
         self.assertTrue(transport.disconnected)
         self.assertTrue(outbox.closed)
+
+
+class ConnectionShapeTests(TestCase):
+    def test_stream_connections_have_no_dict(self) -> None:
+        """Thousands of idle connections: every byte of one is in its slots, none in a
+        __dict__ (a base class without slots, such as Twisted's Protocol or TimeoutMixin,
+        would bring one back: docs/performance.md, "Round three")."""
+        from chatd.frontends.irc.protocol import IRCProtocol
+        from chatd.frontends.line import LineProtocol
+
+        for cls in (IRCProtocol, LineProtocol, ConnectionPolicy):
+            self.assertEqual(cls.__dictoffset__, 0, cls.__name__)

@@ -14,7 +14,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import CertificateOptions
 from twisted.trial.unittest import TestCase
 
-from chatd.twisted_private import USED, nothing_buffered, send_now
+from chatd.twisted_private import USED, nothing_buffered, send_now, share_names
 
 
 class PrivateAttributesTests(TestCase):
@@ -28,7 +28,19 @@ class PrivateAttributesTests(TestCase):
             TCP4ServerEndpoint(reactor, 0), Factory.forProtocol(Protocol)
         )
         return {tcp.Connection: connection, SSL4ServerEndpoint: endpoint,
-                StreamServerEndpointService: service}
+                StreamServerEndpointService: service, tcp.Server: self.server()}
+
+    def server(self) -> tcp.Server:
+        """An accepted connection, as a port makes it (reading from its socket until the
+        test ends)."""
+        a, b = socket.socketpair()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        port = tcp.Port(0, Factory.forProtocol(Protocol))
+        port._realPortNumber = 1
+        server = tcp.Server(a, Protocol(), ("127.0.0.1", 2), port, 7, reactor)
+        self.addCleanup(server.stopReading)
+        return server
 
     def test_every_attribute_used_exists(self) -> None:
         instances = self.instances()
@@ -55,3 +67,17 @@ class PrivateAttributesTests(TestCase):
         self.assertEqual(b.recv(100), b"now\r\n")
         connection._tempDataLen = 1
         self.assertEqual(send_now(connection, b"later\r\n"), b"later\r\n")  # type: ignore[arg-type]
+
+
+    def test_share_names(self) -> None:
+        """An accepted connection's log prefix and repr become the one string given, and a
+        TLS (or any other) transport is left as it is."""
+        server = self.server()
+        self.assertIn("127.0.0.1", server.logPrefix())
+        name = "ChatConnection"
+        share_names(server, name)
+        self.assertIs(server.logPrefix(), name)
+        self.assertIs(repr(server), name)
+        other = Protocol()
+        share_names(other, name)
+        self.assertFalse(hasattr(other, "logstr"))

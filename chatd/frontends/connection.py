@@ -11,7 +11,9 @@ together from parts that know no stream of their own:
   ``CommandClient`` (``chatd.frontends.client``); IRC guards itself;
 * the ``Outbox`` (``chatd.frontends.outbox``), the stream sink: coalesced output, sent
   straight to the socket when it can, slow readers dropped past ``max_output``;
-* the ``LineFramer``, which cuts the byte stream into bounded lines.
+* the ``LineFramer``, which cuts the byte stream into bounded lines: a base class of the
+  connection, not an object it holds (an idle connection keeps the framer's few slots, not
+  one more object with its headers and a reference to it).
 
 What is left here is the transport's: its address, the TLS handshake, and pausing and
 resuming reading for each reason a part has (the policy's, an upload's).
@@ -29,8 +31,13 @@ from typing import Any
 
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHandshakeListener, IReactorTime
-from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    ILoggingContext,
+    IProtocol,
+    IReactorTime,
+)
+from twisted.internet.protocol import ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -43,6 +50,7 @@ from chatd.frontends.outbox import Flusher, Outbox
 from chatd.frontends.policy import CLOSE_GRACE, HANDSHAKE_TIMEOUT, ConnectionPolicy, Counters
 from chatd.kernel.events import LeaveReason
 from chatd.kernel.interfaces import IChatSession
+from chatd.twisted_private import share_names
 
 log = Logger()
 
@@ -74,15 +82,16 @@ class FrontendFactory(ServerFactory):
         self.connections = Connections(clock)
 
 
-@implementer(IHandshakeListener)
-class ChatConnection(Protocol, metaclass=ABCMeta):
+@implementer(IProtocol, ILoggingContext, IHandshakeListener)
+class ChatConnection(LineFramer, metaclass=ABCMeta):
     # Thousands of idle connections are the common case: slots keep each one small, down
-    # to what Twisted sets on a protocol (``transport``, ``connected``), which would
-    # otherwise fill each connection's __dict__ (Twisted's Protocol has no slots, so the
-    # empty __dict__ itself stays). ``factory`` is not set: ``_home`` is it.
+    # to what Twisted sets on a protocol (``transport``, ``connected``). It is an IProtocol
+    # of its own rather than a Twisted ``Protocol``, which has no slots: a subclass would
+    # carry a __dict__ (and its values) it never uses. ``factory`` is not set: ``_home``
+    # is it.
     __slots__ = (
-        "_clock", "_framer", "_home", "_options", "_paused_by", "connected", "host", "outbox",
-        "policy", "transport",
+        "_clock", "_home", "_options", "_paused_by", "connected", "host", "outbox", "policy",
+        "transport",
     )
     # A TCP or TLS transport: ITransport, IPushProducer, and ``disconnecting``.
     transport: Any
@@ -95,7 +104,7 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
         self.connected = 0
         self._options = home.options
         self._clock = home.clock
-        self._framer = LineFramer(max_line, stop_at)
+        LineFramer.__init__(self, max_line, stop_at)
         self._paused_by = 0  # the PAUSE_* reasons reading is paused for
         self.outbox: Outbox
         self.policy: ConnectionPolicy[bytes | TooLong]
@@ -136,12 +145,23 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
 
     # -- connection --------------------------------------------------------------------
 
+    def makeConnection(self, transport: Any) -> None:
+        """Twisted hands the connection its transport (IProtocol)."""
+        self.connected = 1
+        self.transport = transport
+        self.connectionMade()
+
+    def logPrefix(self) -> str:
+        """What Twisted's log lines about the connection start with (ILoggingContext)."""
+        return type(self).__name__
+
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
         self.host = str(getattr(address, "host", address))
         # Not logged here: the login (or the close of a connection that never logged in)
         # says where it came from. One line per connection, not three, at 9,000 connects.
         home = self._home
+        share_names(self.transport, type(self).__name__)
         self.outbox = Outbox(self.transport, home.flusher, self._options.connection.max_output,
                              self, direct=self._options.connection.direct_send)
         self.policy = self.guard()
@@ -175,7 +195,7 @@ class ChatConnection(Protocol, metaclass=ABCMeta):
 
     def frame(self, data: bytes) -> list[bytes | TooLong]:
         """The lines ``data`` completes (a frontend may first take out what is not text)."""
-        return self._framer.feed(data)
+        return self.feed(data)
 
     def pause_reading(self, why: int = PAUSE_POLICY) -> None:
         """Stop reading from the client for ``why`` (a PAUSE_* bit), until it is resumed

@@ -10,7 +10,6 @@ that are too long or not UTF-8, the idle timer, half-closes, and the 109 notice 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,6 @@ from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
 from twisted.logger import Logger
-from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from chatd.frontends.admission import Admission
@@ -76,7 +74,7 @@ LINE_FORMAT = Format(render=render_event, history=render_history, reply=encode_r
 
 
 @implementer(IHalfCloseableProtocol)
-class LineProtocol(ChatConnection, TimeoutMixin):
+class LineProtocol(ChatConnection):
     """One telnet/netcat connection: line framing, telnet, an upload's bytes. Its
     ``client`` (a ``CommandClient``) is everything else.
 
@@ -85,7 +83,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
     before the connection closes.
     """
 
-    __slots__ = ("_telnet", "_upload", "client")
+    # Its idle timer is its own (``_idle``), not Twisted's TimeoutMixin, whose class has no
+    # slots and would give every connection a __dict__.
+    __slots__ = ("_idle", "_telnet", "_upload", "client")
     kind = "line"
     _home: LineFactory
 
@@ -94,6 +94,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         # The /send whose bytes are being taken (or whose next line may be its tail).
         self._upload: UploadIntake | None = None
         self._telnet: TelnetFilter | None = None  # made at the first IAC, if one ever comes
+        self._idle: IDelayedCall | None = None  # with ``idle-timeout``: closes a silent client
         self.client: CommandClient
 
     @property
@@ -112,20 +113,19 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.client = CommandClient(self._home, self, self.outbox, self.host)
         return self.client.policy
 
-    def callLater(self, period: float, func: Callable[[], object]) -> IDelayedCall:
-        """TimeoutMixin's clock: the factory's, so tests can pass a task.Clock (a method,
-        not a bound method kept on each connection)."""
-        return self._clock.callLater(period, func)
-
     def admitted(self) -> None:
         self.client.greet()
-        if self._options.connection.idle_timeout:
-            self.setTimeout(self._options.connection.idle_timeout)
+        idle = self._options.connection.idle_timeout
+        if idle:
+            self._idle = self._clock.callLater(idle, self.timeoutConnection)
 
-    # Input arrived: the idle timer starts again (no wrapper: it runs for every read).
-    activity = TimeoutMixin.resetTimeout
+    def activity(self) -> None:
+        """Input arrived: the idle timer starts again."""
+        if self._idle is not None:
+            self._idle.reset(self._options.connection.idle_timeout)
 
     def timeoutConnection(self) -> None:
+        self._idle = None
         self.client.leave_reason = LeaveReason.TIMEOUT
         self.close(f"idle for {self._options.connection.idle_timeout:g} seconds; goodbye")
 
@@ -145,7 +145,9 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.transport.loseConnection()
 
     def gone(self) -> None:
-        self.setTimeout(None)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         if self._upload is not None:
             self._upload.lost()
         self.client.lost()
@@ -163,7 +165,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             data = upload.take(data)
             if not data:
                 return []
-        framer = self._framer
+        framer = self  # the connection is its own framer (ChatConnection)
         if framer.holding or (self._telnet is None and IAC_BYTE not in data):
             lines = framer.feed(data)  # an upload's bytes, or text without telnet (nearly all)
         elif IAC_BYTE in data and 0 <= (cut := _after_upload_line(data)) < len(data):
@@ -178,18 +180,18 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         telnet = self._telnet
         if telnet is None:
             if IAC_BYTE not in data:
-                return self._framer.feed(data)
+                return self.feed(data)
             telnet = self._telnet = TelnetFilter(
                 self.outbox.write, lambda: self.close("telnet subnegotiation too long"))
         elif telnet.passes(data):
-            return self._framer.feed(data)
+            return self.feed(data)
         lines: list[bytes | TooLong] = []
         for piece in telnet.feed(data):
             if piece is DISCARD:
-                self._framer.discard()
+                self.discard()
             else:
                 assert isinstance(piece, bytes)
-                lines.extend(self._framer.feed(piece))
+                lines.extend(self.feed(piece))
         return lines
 
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
@@ -218,7 +220,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
             return None
         # The line the framer stopped at (a /send): once it is answered, what was held after
         # it is lines again. Any other line leaves the framer as it is.
-        if not self._framer.holding or not starts_upload(item):
+        if not self.holding or not starts_upload(item):
             return self.client.command(text)
         answered = self.client.command(text)
         if answered is None:
@@ -228,7 +230,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
 
     def _frame_again(self, result: Any) -> Any:
         """A /send has its final reply: what the client sent after it is lines again."""
-        framer = self._framer
+        framer = self  # the connection is its own framer (ChatConnection)
         if framer.holding:
             upload = self._upload
             if upload is not None:
@@ -252,7 +254,7 @@ class LineProtocol(ChatConnection, TimeoutMixin):
         self.client.notice(Code.SEND_BYTES, f"send {size} bytes")
         # What the client sent ahead of the 350 is the file's start (SMTP's BDAT). Reading
         # may have paused for it (PAUSE_HELD): the rest of the file must come in now.
-        self._framer.feed(upload.take(self._framer.take()))
+        self.feed(upload.take(self.take()))
         self.resume_reading(PAUSE_HELD)
         return upload.done
 
@@ -305,7 +307,7 @@ class LineFactory(FrontendFactory):
         self.interpreter = LineInterpreter(stats)  # one for every connection
         self.format = LINE_FORMAT
 
-    def buildProtocol(self, addr: Any) -> LineProtocol:
+    def buildProtocol(self, addr: Any) -> LineProtocol:  # type: ignore[override]  # an IProtocol
         return LineProtocol(self)
 
 

@@ -113,7 +113,10 @@ def skeleton(name: str) -> str:
         text = text.encode().translate(_ASCII_SHAPES).decode()
     else:
         text = fold(text.translate(_LOOKALIKES))
-    return text.replace("rn", "m")
+    text = text.replace("rn", "m")
+    # The server keeps each online user's skeleton: a name that is its own skeleton (most
+    # are) is kept once, not twice.
+    return name if text == name else text
 
 
 # Names a guest or a new account may not take, because people would mistake whoever has one

@@ -73,6 +73,18 @@ def privmsg_single(ctx: Context, target: str, text: str) -> None:
         ctx.refused(Failure(), TARGET, target, "PRIVMSG")
 
 
+def privmsg_channel(ctx: Context, target: str, text: str) -> None:
+    """``privmsg_single`` for a ``#channel`` target with no client-only tags, as
+    ``IRCProtocol``'s fast path has it: ``_relay``'s channel case, without its calls."""
+    try:
+        action = False
+        if not text.isprintable():  # a CTCP ACTION (\x01), or formatting codes
+            text, action = codec.incoming_text(text)
+        ctx.me.say(text, target, action=action, notice=False, tags=None)
+    except Exception:
+        ctx.refused(Failure(), TARGET, target, "PRIVMSG")
+
+
 def privmsg(ctx: Context, targets: str = "", text: str = "", *_: str
             ) -> Deferred[None] | None:
     if not targets:

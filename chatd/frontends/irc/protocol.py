@@ -56,7 +56,8 @@ from chatd.frontends.irc.registration import (
     Welcome,
 )
 from chatd.frontends.irc.rendering import Render, Renderers, event_tags
-from chatd.frontends.policy import ConnectionPolicy
+from chatd.frontends.policy import POLICY_SLOTS, ConnectionPolicy, PolicyRules
+from chatd.frontends.sink import ISink
 from chatd.kernel import errors
 from chatd.kernel.events import (
     AwayChanged,
@@ -87,13 +88,14 @@ PACED = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
 
 
 @implementer(IChatMind)
-class IRCProtocol(ChatConnection):
-    """One IRC client connection."""
+class IRCProtocol(PolicyRules[bytes | TooLong], ChatConnection):
+    """One IRC client connection, its own connection policy (``PolicyRules``)."""
 
     # Per connection only what differs between connections: what every connection shares
     # (real names, renderers, keep-alive, delivery's regroup) is read from the factory.
     __slots__ = ("_closed", "_labeled", "_registration", "client_tags", "echo", "heard",
-                 "leave_reason", "pinged_at", "quit_message", "render", "session")
+                 "leave_reason", "pinged_at", "quit_message", "render", "session",
+                 *POLICY_SLOTS)
     kind = "IRC"
     seat = None  # a connection, not a seat in one room (IChatMind.seat)
     _home: IRCFactory
@@ -127,15 +129,28 @@ class IRCProtocol(ChatConnection):
     # -- connection --------------------------------------------------------------------
 
     def guard(self) -> ConnectionPolicy[bytes | TooLong]:
-        return ConnectionPolicy(self._home, self._options.connection, self, self.outbox,
-                                self.host)
+        self.start_policy()
+        return self  # type: ignore[return-value]  # PolicyRules: a policy, without its slots
+
+    # The policy's references (PolicyRules), read from what the connection holds anyway.
+    @property
+    def _guarded(self) -> IRCProtocol:  # type: ignore[override]
+        return self
+
+    @property
+    def _sink(self) -> ISink:  # type: ignore[override]
+        return self.outbox
+
+    @property
+    def _limits(self) -> Any:  # type: ignore[override]
+        return self._options.connection
 
     def admitted(self) -> None:
         self._registration = Registration(self.host)
         self._home.keep_alive.add(self)
 
     def activity(self) -> None:
-        self.heard = self._clock.seconds()
+        self.heard = self._home.keep_alive.soon
 
     def login_timeout_text(self) -> str:
         return f"Registration timeout: {self._options.connection.login_timeout:g} seconds"
@@ -321,6 +336,23 @@ class IRCProtocol(ChatConnection):
 
     def handle(self, item: bytes | TooLong) -> Deferred[None] | None:
         """Handle one line; a Deferred if its reply is still to come."""
+        if (type(item) is bytes and item.startswith(b"PRIVMSG #")
+                and len(item) <= codec.MAX_BODY and self._registration.registered):
+            # The fast path for most of the lines a busy server reads, with what the general
+            # path below would do for them: one channel, no tags (so only the body's length
+            # limit applies), no prefix, some text.
+            try:
+                head, colon, text = item.decode("utf-8").partition(" :")
+            except UnicodeDecodeError:
+                colon = ""  # refused by the general path
+            else:
+                target = head[8:]
+            if colon and text and " " not in target and "," not in target \
+                    and target.isprintable():
+                held = self.pace(self.me, messages.privmsg_channel, self, target, text)
+                if held is None:
+                    messages.privmsg_channel(self, target, text)
+                return held
         if item is TooLong.LINE or (
             isinstance(item, bytes) and (codec.too_long(item) or codec.tags_too_long(item))
         ):
@@ -328,17 +360,6 @@ class IRCProtocol(ChatConnection):
             self.send(codec.ERR_INPUTTOOLONG, "Input line was too long")
             return None
         assert isinstance(item, bytes)
-        if item.startswith(b"PRIVMSG #") and self._registration.registered:
-            # The fast path for most of the lines a busy server reads, with what the general
-            # path below would do for them: one channel, no tags, no prefix, some text.
-            head, colon, text = (codec.decode_line(item) or "").partition(" :")
-            target = head[8:]
-            if colon and text and " " not in target and "," not in target \
-                    and target.isprintable():
-                held = self.policy.pace(self.me, messages.privmsg_single, self, target, text)
-                if held is None:
-                    messages.privmsg_single(self, target, text)
-                return held
         line = codec.decode_line(item)
         # Not UTF-8: read as latin-1 only to name the command (and label) it refuses.
         parsed = codec.parse_message(item.decode("latin-1") if line is None else line)
@@ -616,5 +637,5 @@ class IRCFactory(FrontendFactory):
         """PING and ping-timeout for every connection, in one sweep a second."""
         return KeepAlive(self.clock, self.options.ping_interval, self.options.ping_timeout)
 
-    def buildProtocol(self, addr: Any) -> IRCProtocol:
+    def buildProtocol(self, addr: Any) -> IRCProtocol:  # type: ignore[override]  # an IProtocol
         return IRCProtocol(self)
