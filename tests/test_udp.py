@@ -4,6 +4,7 @@ task.Clock with the whole server of ``fakes.World``."""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 from hypothesis import example, given
@@ -53,6 +54,28 @@ class FakeUdpTransport:
     def take(self) -> list[tuple[bytes, tuple[str, int]]]:
         sent, self.sent = self.sent, []
         return sent
+
+
+class FakeSocket:
+    """A port's socket: each ``sendto``, or the error the kernel would give."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+        self.error = 0
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> int:
+        if self.error:
+            raise OSError(self.error, "fake")
+        self.sent.append((data, address))
+        return len(data)
+
+
+class SocketUdpTransport(FakeUdpTransport):
+    """Twisted's UDP port as members see it: its ``write`` and its ``socket``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.socket = FakeSocket()
 
 
 def fields(data: bytes) -> tuple[str, str, str]:
@@ -198,6 +221,28 @@ class UdpChannel(TestCase):
         self.send(encode("lobby", token, "/me waves"))
         self.assertIn("107 [lobby] * uma waves", other.read())
         self.assertIn("uma", [c.session.name for c in self.frontend.connections])
+
+    def test_a_member_sends_with_the_port_s_socket_and_counts_what_it_loses(self) -> None:
+        self.transport = transport = SocketUdpTransport()
+        _, token = self.member("uma")
+        other = self.world.connect()
+        other.send("/nick lena", "/join lobby")
+        [(answer, _)] = self.send(encode("lobby", token, ""))  # the frontend's own write
+        self.send(encode("lobby", token, fields(answer)[2]))
+        other.send("one", "two")
+        # Straight to the socket, in order; nothing through the port's checking write.
+        self.assertEqual([fields(data) for data, _ in transport.socket.sent], [
+            ("lobby", "", "you are in lobby over UDP"), ("lobby", "lena", "one"),
+            ("lobby", "lena", "two")])
+        self.assertEqual({to for _, to in transport.socket.sent}, {ADDRESS})
+        self.assertEqual(transport.take(), [])
+        rejected = self.world.server.stats.rejected
+        transport.socket.error = errno.EAGAIN  # the socket's buffer is full: it is lost
+        other.send("three")
+        self.assertEqual(rejected["UdpSendFailed"], 1)
+        transport.socket.error = errno.ECONNREFUSED  # an earlier ICMP: not the member's loss
+        other.send("four")
+        self.assertEqual(rejected["UdpSendFailed"], 1)
 
     def test_only_its_own_room_reaches_a_member(self) -> None:
         line, token = self.member("uma")

@@ -111,6 +111,33 @@ class WebProtocolTests(SynchronousTestCase):
         self.assertEqual((said["event"]["type"], said["event"]["sender"],
                           said["event"]["text"]), ("Said", "bea", "hello"))
 
+    def test_messages_split_and_joined_across_reads_arrive_whole_in_order(self) -> None:
+        ann, bea = self.browser(), self.browser()
+        ann.send("/nick ann")
+        bea.send("/nick bea")
+        ann.send("/join lobby")
+        bea.send("/join lobby")
+        ann.read()
+
+        def fail(*args: object, **kwargs: object) -> None:
+            raise AssertionError("no observer event per message")
+
+        self.patch(bea.connection.transport.protocol, "fire", fail)
+        data = b"".join(frame(json.dumps({"line": f"m{i}"})) for i in range(3))
+        wire = bea.connection.transport.protocol
+        for start in range(0, len(data), 7):  # the frames cut anywhere, several per read
+            wire.dataReceived(data[start:start + 7])
+        self.assertEqual([said["text"] for said in ann.read()],
+                         ["[lobby] <bea> m0", "[lobby] <bea> m1", "[lobby] <bea> m2"])
+        # Two in one reactor turn reach a browser in one write, two frames in order.
+        transport = ann.connection.transport
+        writes: list[bytes] = []
+        self.patch(transport, "write", writes.append)
+        wire.dataReceived(frame('{"line": "x"}') + frame('{"line": "y"}'))
+        self.world.clock.advance(0)
+        self.assertEqual([[m["text"] for m in messages(w)] for w in writes],
+                         [["[lobby] <bea> x", "[lobby] <bea> y"]])
+
     def test_an_operator_announces_from_the_page_and_every_browser_hears_it(self) -> None:
         from chatd.core.declarations import OperatorSettings
 

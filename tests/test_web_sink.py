@@ -1,6 +1,7 @@
-"""The WebSocket sink over a StringTransport: frames prepared once for every browser, one
-write per browser per reactor turn, a bound on a browser that stops reading, and the close
-frame after everything else; and the tokens of uploads from the page."""
+"""The WebSocket sink over a StringTransport: a server's text frames as autobahn would make
+them, made once for every browser, one write per browser per reactor turn with a turn's
+frames in order, a bound on a browser that stops reading, and the close frame after
+everything else; and the tokens of uploads from the page."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from twisted.trial import unittest
 
 from chatd.frontends.outbox import Flusher
 from chatd.frontends.upload_deadline import UploadPace
-from chatd.frontends.web.sink import Prepared, WebSink
+from chatd.frontends.web.frames import render_frame, text_frame
+from chatd.frontends.web.sink import WebSink
 from chatd.frontends.web.uploads import Uploads
+from chatd.kernel.events import Said
 
 from fakes import OutboxOwner
 
@@ -46,21 +49,36 @@ def frame(text: bytes) -> bytes:
     return bytes([0x81, len(text)]) + text
 
 
+class FrameTests(unittest.TestCase):
+    def test_frames_are_autobahns_own_at_each_length_boundary(self) -> None:
+        factory = WebSocketServerFactory()
+        for size in (0, 1, 125, 126, 127, 65535, 65536, 70000):
+            payload = b"x" * size
+            self.assertEqual(text_frame(payload),
+                             factory.prepareMessage(payload).payloadHybi, size)
+
+    def test_an_event_is_framed_once_for_every_browser(self) -> None:
+        said = Said("lobby", "ann", "hi", at=1.0)
+        first = said.encoded(render_frame)
+        self.assertIs(said.encoded(render_frame), first)  # the same bytes object each time
+        self.assertEqual(first[0], 0x81)  # final text frame; unmasked (no 0x80 in byte 1)
+        self.assertLess(first[1], 0x80)
+
+
 class SinkTests(unittest.TestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.flusher = Flusher(self.clock)
-        self.prepared = Prepared(WebSocketServerFactory())
         self.owner = OutboxOwner()
 
     def sink(self, limit: int = 1000) -> tuple[WebSink, FakeWebSocket]:
         protocol = FakeWebSocket()
-        sink = WebSink(protocol, self.prepared, self.flusher, limit, self.owner)
+        sink = WebSink(protocol, self.flusher, limit, self.owner)
         return sink, protocol
 
     def test_a_turns_frames_go_out_in_one_write_per_browser(self) -> None:
         sinks = [self.sink() for _ in range(3)]
-        for payload in (b'{"a":1}', b'{"b":2}'):
+        for payload in (frame(b'{"a":1}'), frame(b'{"b":2}')):
             for sink, _ in sinks:
                 sink.write(payload)
         self.assertEqual([protocol.transport.writes for _, protocol in sinks], [0, 0, 0])
@@ -69,22 +87,21 @@ class SinkTests(unittest.TestCase):
             self.assertEqual(protocol.transport.writes, 1)
             self.assertEqual(protocol.transport.value(),
                              frame(b'{"a":1}') + frame(b'{"b":2}'))
-        self.assertEqual(self.prepared.made, 2)  # framed once per payload, not per browser
 
     def test_a_browser_that_stops_reading_is_dropped_past_its_limit(self) -> None:
         sink, protocol = self.sink(limit=20)
         protocol.transport.producer.pauseProducing()
-        sink.write(b"0123456789")
+        sink.write(frame(b"0123456789"))
         self.clock.advance(0)
         self.assertEqual((protocol.transport.value(), sink.queued), (b"", 12))
-        sink.write(b"abcdefghij")
+        sink.write(frame(b"abcdefghij"))
         self.assertEqual(self.owner.overflowed, 1)
         self.assertTrue(sink.closed)
 
     def test_held_frames_go_out_when_the_browser_reads_again(self) -> None:
         sink, protocol = self.sink()
         protocol.transport.producer.pauseProducing()
-        sink.write(b"held")
+        sink.write(frame(b"held"))
         self.clock.advance(0)
         protocol.transport.producer.resumeProducing()
         self.clock.advance(0)
@@ -93,19 +110,19 @@ class SinkTests(unittest.TestCase):
     def test_the_close_frame_comes_after_what_waits_and_nothing_after_it(self) -> None:
         sink, protocol = self.sink()
         protocol.transport.producer.pauseProducing()  # even a browser not reading
-        sink.write(b"last words")
+        sink.write(frame(b"last words"))
         sink.close()
-        sink.write(b"too late")
+        sink.write(frame(b"too late"))
         self.clock.advance(0)
         self.assertEqual(protocol.transport.value(), frame(b"last words") + CLOSE_FRAME)
         self.assertEqual(self.owner.closing, 1)
 
     def test_release_before_autobahns_own_close_frame(self) -> None:
         sink, protocol = self.sink()
-        sink.write(b"pending")
+        sink.write(frame(b"pending"))
         sink.release()
         protocol.transport.write(CLOSE_FRAME)
-        sink.write(b"after")
+        sink.write(frame(b"after"))
         self.clock.advance(0)
         self.assertEqual(protocol.transport.value(), frame(b"pending") + CLOSE_FRAME)
 

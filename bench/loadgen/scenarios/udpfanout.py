@@ -78,7 +78,8 @@ async def udp_member(wire: Wire, port: int, udp_port: int,
                      nick: str) -> tuple[Conn, UdpMember]:
     """A line guest in the room, its UDP member validated with the /token it got."""
     conn = await guest_in_room(wire, port, nick, "bench")
-    reply = await conn.request((b"/token bench\r\n", b"230 "))
+    # The reply's code and room: a bare "230 " is also in "u230 joined", another member.
+    reply = await conn.request((b"/token bench\r\n", b"230 bench "))
     _, room, token, _port, _ = reply.decode().split(" ")
     loop = asyncio.get_running_loop()
     _, member = await loop.create_datagram_endpoint(

@@ -2,13 +2,15 @@
 
 It is both a mind (delivery gives it its room's events: messages rendered once per message
 by ``render_datagram``) and its own datagram sink (``ISink``): each write is one datagram to
-the address, with nothing queued. Its ``seat`` tells delivery that, while it lasts, its
-session's messages in that room go here and not to the session's TCP connection.
+the address, with nothing queued, sent by the port's socket's own ``sendto`` (``sender``):
+delivery's one call per member, then the syscall. Its ``seat`` tells delivery that, while it
+lasts, its session's messages in that room go here and not to the session's TCP connection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -48,6 +50,23 @@ class Home(Protocol):
     def gone(self, member: UdpMember) -> None: ...
 
 
+Send = Callable[[bytes, Address], object]
+
+
+def sender(transport: Any) -> Send:
+    """How a member sends a datagram: the listening port's socket's ``sendto``, when the
+    transport has one (Twisted's UDP ``Port``), else its ``write``.
+
+    ``Port.write`` checks, per datagram, that the address is an IP literal of the socket's
+    family, which costs as much as the ``sendto`` itself; a member's address is the one its
+    datagrams came from through this same socket, so it always is. Errors are ``OSError``
+    either way (``UdpMember.send``); Python retries an interrupted call itself (PEP 475).
+    """
+    socket = getattr(transport, "socket", None)
+    sendto: Send | None = getattr(socket, "sendto", None)
+    return sendto if sendto is not None else transport.write
+
+
 def describe(event: Event) -> str | None:
     """A room event other than a message, as a notice's text; None for the rest."""
     if isinstance(event, Joined):
@@ -69,7 +88,7 @@ def describe(event: Event) -> str | None:
 
 @implementer(IChatMind, ISink)
 class UdpMember:
-    __slots__ = ("_home", "_logout", "_room", "_timer", "_transport", "address", "closed",
+    __slots__ = ("_home", "_logout", "_room", "_sendto", "_timer", "address", "closed",
                  "grant", "seat", "session", "token")
     render = staticmethod(render_datagram)
     echo = True  # the sender sees its own message, in order with everyone else's
@@ -79,7 +98,7 @@ class UdpMember:
     def __init__(self, home: Home, transport: Any, address: Address, seat: ITokenSeat
                  ) -> None:
         self._home = home
-        self._transport = transport
+        self._sendto = sender(transport)
         self.address = address
         self.grant = seat
         self.session: IChatSession = seat.session
@@ -186,10 +205,6 @@ class UdpMember:
 
     # -- output --------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """A rendered message of this member's room (delivery gives it no other room's)."""
-        self.send(data)
-
     def deliver(self, event: Event) -> None:
         if getattr(event, "room", None) != self._room:
             return
@@ -198,9 +213,17 @@ class UdpMember:
             self.send(notice(self._room, text))
 
     def send(self, data: bytes) -> None:
+        """One datagram to the member; one lost to a full socket buffer is counted."""
         if self.closed:
             return
         try:
-            self._transport.write(data, self.address)
-        except OSError:
-            self._home.rejected("SendFailed")
+            self._sendto(data, self.address)
+        except OSError as error:
+            # A refusal (an ICMP port unreachable seen by an earlier send) is the datagram
+            # protocol's to ignore, as Twisted's port does.
+            if error.errno != errno.ECONNREFUSED:
+                self._home.rejected("SendFailed")
+
+    # A rendered message of this member's room (delivery gives it no other room's): the
+    # hot path, ``send`` itself with no call in between.
+    write = send

@@ -30,8 +30,12 @@ class BadRequest(ValueError):
     """A message that is not ``{"line": TEXT}`` (with an optional ``id``)."""
 
 
+# Made once: ``json.dumps`` with options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dump(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(message).encode()
 
 
 def _fields(event: Event) -> dict[str, Any]:

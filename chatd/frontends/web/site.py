@@ -37,7 +37,6 @@ from chatd.frontends.policy import Counters
 from chatd.frontends.web.channel import HEADER_TIMEOUT, REQUEST_TIMEOUT, SERVER, ChatChannel
 from chatd.frontends.web.options import Options
 from chatd.frontends.web.protocol import WEB_FORMAT, WebProtocol
-from chatd.frontends.web.sink import Prepared
 from chatd.frontends.web.uploads import UPLOAD_PATH, UploadResource, Uploads, request_body
 
 WEBSOCKET_PATH = b"ws"
@@ -172,7 +171,6 @@ class WebFactory(FrontendFactory):
             # compressing secrets beside attacker text is how CRIME and BREACH work.
             perMessageCompressionAccept=None,
         )
-        self.prepared = Prepared(websocket)
         # Subprotocol -> the stream factory carried under it (``carry``).
         self.carried: dict[str, Any] = {}
         self.root = Resource()
