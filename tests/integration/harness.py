@@ -377,6 +377,12 @@ class LineClient:
             self.sock.close()
 
 
+def joined(room: str, nick: str) -> Callable[[Line], bool]:
+    """``nick``'s join notice in ``room`` (103), whatever member count it carries."""
+    start = f"103 [{room}] {nick} joined ("
+    return lambda line: str(line).startswith(start)
+
+
 def guest(daemon: Daemon, name: str) -> LineClient:
     client = daemon.connect()
     client.login("nick", name)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Daemon, LineClient, account, guest
+from tests.integration.harness import Daemon, LineClient, account, guest, joined
 
 pytestmark = pytest.mark.daemon
 
@@ -64,9 +64,9 @@ class ChatTests(unittest.TestCase):
         """``client`` joins ``room``; wait until it and ``others`` (members) see it."""
         client.ok(f"/join {room}")
         nick = client.name
-        client.wait_event(f"103 [{room}] {nick} joined")
+        client.wait_event(joined(room, nick))
         for other in others:
-            other.wait_event(f"103 [{room}] {nick} joined")
+            other.wait_event(joined(room, nick))
 
     # -- greeting, help, names --------------------------------------------------------------
 
@@ -143,7 +143,7 @@ class ChatTests(unittest.TestCase):
         who = client.read_reply()
         self.assertEqual((who.code, who.lines), (211, ("@Ivy",)))
         self.assertEqual([str(e) for e in client.events],
-                         ["103 [paste] Ivy joined", "101 [paste] <Ivy> hi all"])
+                         ["103 [paste] Ivy joined (1 member)", "101 [paste] <Ivy> hi all"])
 
     def test_short_password_refused(self) -> None:
         client = self.connect()
@@ -155,7 +155,7 @@ class ChatTests(unittest.TestCase):
         laptop = self.login("hank")
         laptop.name = "Hank"
         laptop.ok("/join twodev")
-        laptop.wait_event("103 [twodev] Hank joined")
+        laptop.wait_event(joined("twodev", "Hank"))
         friend = self.guest("HankFriend")
         self.join(friend, "twodev", laptop)
         friend.send("hi both")
@@ -209,7 +209,7 @@ class ChatTests(unittest.TestCase):
     def test_quit_with_unsendable_message_still_quits(self) -> None:
         stay, leaver = self.named("Kept"), self.named("Bell")
         stay.ok("/join #belfry")  # IRC spelling of the room "belfry"
-        stay.wait_event("103 [belfry] Kept joined")
+        stay.wait_event(joined("belfry", "Kept"))
         self.join(leaver, "belfry", stay)
         leaver.send("/quit ring \x07 ring")
         self.assertEqual(leaver.read_reply().code, 221)
@@ -245,7 +245,7 @@ class ChatTests(unittest.TestCase):
         owner = self.signup("Wes")
         created = owner.ok("/create solo 1")
         self.assertIn("limit 1", created.text)
-        owner.wait_event("103 [solo] Wes joined")
+        owner.wait_event(joined("solo", "Wes"))
         other = self.named("Xia")
         full = other.command("/join solo")
         self.assertEqual(full.code, 432, full)
@@ -260,7 +260,7 @@ class ChatTests(unittest.TestCase):
         self.assertEqual(visitor.command("/join vault").code, 431)
         self.assertEqual(visitor.command("/join vault wrong").code, 431)
         self.assertEqual(visitor.command("/join vault s3same").code, 200)
-        owner.wait_event("103 [vault] Zed joined")
+        owner.wait_event(joined("vault", "Zed"))
         owner.ok("/unlock vault")
         visitor.wait_event("106 [vault] Yves: unlocked")
         self.assertEqual(self.named("Zora").command("/join vault").code, 200)
