@@ -28,6 +28,8 @@ from twisted.trial import unittest
 from twisted.web.client import Agent, FileBodyProducer, readBody
 from twisted.web.http_headers import Headers
 
+from chatd.frontends.web.uploads import LINGER
+
 from tests.integration.harness import Daemon, guest, make_tls_files
 from tests.integration.test_file_links_daemon import fetch
 from tests.integration.test_files_daemon import get_file, send_file
@@ -292,8 +294,9 @@ class RequestBodyTests(WebDaemonTests):
 
 def post_raw(port: int, path: str, body: bytes, size: int = 12) -> bytes:
     """POST ``body`` with no token; the answer's first bytes (up to ``size``) until the
-    server closes, or b"" if it reset the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+    server closes, or b"" if it reset the connection. (A body answered early is closed on
+    after ``LINGER`` seconds: the wait is longer than that.)"""
+    with socket.create_connection(("127.0.0.1", port), timeout=LINGER + 5) as connection:
         try:
             connection.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                                f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
