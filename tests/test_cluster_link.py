@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+import txredisapi
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
-txredisapi = pytest.importorskip("txredisapi")
-
-from chatd.cluster import link  # noqa: E402
+from chatd.cluster import link
 
 
 class FakeLink:
