@@ -20,6 +20,7 @@ from chatd.core.service import ChatServer, Limits
 from chatd.delivery import Delivery
 from chatd.files.store import FileLimits, FileStore
 from chatd.frontends.admission import Admission, AdmissionLimits
+from chatd.frontends.irc.protocol import IRCFactory
 from chatd.frontends.line import LineFactory, LineProtocol, Options
 from chatd.kernel.errors import NameTaken
 from chatd.kernel.events import Event
@@ -214,3 +215,20 @@ class Client:
 
     def drop(self) -> None:
         self.protocol.connectionLost(None)  # type: ignore[arg-type]
+
+
+class RawIRC:
+    """An IRC connection on a StringTransport, sent whole lines and read as lines."""
+
+    def __init__(self, factory: IRCFactory) -> None:
+        self.clock = factory.clock
+        self.protocol = factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, *lines: str) -> list[str]:
+        self.protocol.dataReceived("".join(f"{line}\r\n" for line in lines).encode())
+        self.clock.advance(0)
+        data = self.transport.value().decode()
+        self.transport.clear()
+        return data.split("\r\n")[:-1]

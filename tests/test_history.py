@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
@@ -35,7 +34,7 @@ from chatd.kernel.events import (
 )
 from chatd.kernel.history import HistoryQuery, private_key, select
 
-from fakes import Client, World
+from fakes import Client, RawIRC, World
 
 DAY = 86400.0
 
@@ -382,21 +381,6 @@ class LineReplayTests(TestCase, Here):
         bob = world.connect()
         bob.send("/nick bob")
         self.assertFalse([line for line in bob.send("/join lobby") if line.startswith("110")])
-
-
-class RawIRC:
-    def __init__(self, factory: IRCFactory) -> None:
-        self.clock = factory.clock
-        self.protocol = factory.buildProtocol(None)
-        self.transport = StringTransport()
-        self.protocol.makeConnection(self.transport)
-
-    def send(self, *lines: str) -> list[str]:
-        self.protocol.dataReceived("".join(f"{line}\r\n" for line in lines).encode())
-        self.clock.advance(0)
-        data = self.transport.value().decode()
-        self.transport.clear()
-        return data.split("\r\n")[:-1]
 
 
 class IRCHistoryTests(TestCase, Here):

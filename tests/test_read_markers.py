@@ -9,7 +9,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 
 from chatd.frontends.irc import IRCFactory
@@ -22,7 +21,7 @@ from chatd.kernel.history import HistoryQuery
 from chatd.kernel.markers import is_marker, later, marker_at, marker_ms, unread
 from chatd.members.local import MAX_MARKERS, LocalDirectory
 
-from fakes import Client, FakeHasher, World, keyed_file
+from fakes import Client, FakeHasher, RawIRC, World, keyed_file
 
 T0 = 1_700_000_000.0
 
@@ -191,21 +190,6 @@ class LineMarkerTests(TestCase, Here):
     def test_reading_a_room_one_is_not_in_is_refused(self) -> None:
         ann = self.account()
         self.assertEqual(ann.send("/read lobby")[0][:3], "406")
-
-
-class RawIRC:
-    def __init__(self, factory: IRCFactory) -> None:
-        self.clock = factory.clock
-        self.protocol = factory.buildProtocol(None)
-        self.transport = StringTransport()
-        self.protocol.makeConnection(self.transport)
-
-    def send(self, *lines: str) -> list[str]:
-        self.protocol.dataReceived("".join(f"{line}\r\n" for line in lines).encode())
-        self.clock.advance(0)
-        data = self.transport.value().decode()
-        self.transport.clear()
-        return data.split("\r\n")[:-1]
 
 
 class IRCMarkerTests(TestCase, Here):
